@@ -1,0 +1,58 @@
+import { DecodeError, UnsupportedKindError } from './errors.js';
+import { describe, subjectOf, type ResourceKind } from './meta.js';
+import { validateEndpoints, type Endpoints } from './endpoints.js';
+import { validatePod, type Pod } from './pod.js';
+import { validateService, type Service } from './service.js';
+
+export type ApiObject = Service | Endpoints | Pod;
+
+export interface Resource<T extends ApiObject = ApiObject> {
+  kind: T['kind'];
+  /** Names users type: `keel get svc`. */
+  aliases: readonly string[];
+  /** Path under the registry prefix, as kube-apiserver lays it out. */
+  registryPath: string;
+  validate(raw: Record<string, unknown>): T;
+}
+
+export const RESOURCES = {
+  Service: { kind: 'Service', aliases: ['services', 'service', 'svc'], registryPath: 'services/specs', validate: validateService },
+  Endpoints: { kind: 'Endpoints', aliases: ['endpoints', 'endpoint', 'ep'], registryPath: 'services/endpoints', validate: validateEndpoints },
+  Pod: { kind: 'Pod', aliases: ['pods', 'pod', 'po'], registryPath: 'pods', validate: validatePod },
+} as const satisfies { [K in ResourceKind]: Resource<Extract<ApiObject, { kind: K }>> };
+
+export function resourceByAlias(alias: string): Resource | undefined {
+  const a = alias.toLowerCase();
+  return Object.values(RESOURCES).find((r) => (r.aliases as readonly string[]).includes(a)) as Resource | undefined;
+}
+
+export function objectKey(prefix: string, kind: ResourceKind, namespace: string, name: string): string {
+  return `${prefix}/${RESOURCES[kind].registryPath}/${namespace}/${name}`;
+}
+
+export function keyOf(prefix: string, obj: ApiObject): string {
+  return objectKey(prefix, obj.kind, obj.metadata.namespace, obj.metadata.name);
+}
+
+export function subjectOfObject(obj: ApiObject): string {
+  return subjectOf(obj.kind, obj.metadata.namespace, obj.metadata.name);
+}
+
+/** Validates one decoded JSON value as a v1 object keel serves. */
+export function validateObject(raw: unknown, where = 'input'): ApiObject {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new DecodeError(where, `expected an object with apiVersion and kind, got ${describe(raw)}`);
+  }
+  const o = raw as Record<string, unknown>;
+  const meta = (typeof o.metadata === 'object' && o.metadata !== null ? o.metadata : {}) as Record<string, unknown>;
+  const kind = o.kind;
+  const subject = subjectOf(typeof kind === 'string' && kind ? kind : 'object', stringOr(meta.namespace), stringOr(meta.name));
+  if (typeof kind !== 'string' || kind === '') throw new DecodeError(subject, 'kind: is required');
+  if (!(kind in RESOURCES)) throw new UnsupportedKindError(subject, kind);
+  if (o.apiVersion !== 'v1') throw new DecodeError(subject, `apiVersion: ${describe(o.apiVersion)} is not served (keel serves v1 ${kind})`);
+  return RESOURCES[kind as ResourceKind].validate(o);
+}
+
+function stringOr(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}

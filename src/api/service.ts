@@ -1,0 +1,215 @@
+import { isDnsLabel, isDnsSubdomain, isIanaServiceName, readMeta, type FieldReader, type ObjectMeta } from './meta.js';
+import { parseCidr, parseIp } from './ip.js';
+
+export type Protocol = 'TCP' | 'UDP' | 'SCTP';
+export const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
+export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName';
+export type TrafficPolicy = 'Cluster' | 'Local';
+export type IpFamilyName = 'IPv4' | 'IPv6';
+
+export interface ServicePort {
+  name?: string;
+  protocol: Protocol;
+  port: number;
+  /** A number, or the name of a container port resolved per endpoint. */
+  targetPort: number | string;
+  nodePort?: number;
+}
+
+export interface ServiceSpec {
+  type: ServiceType;
+  /** "None" for a headless service; absent until IPAM assigns one. */
+  clusterIP?: string;
+  clusterIPs?: string[];
+  ports: ServicePort[];
+  selector?: Record<string, string>;
+  sessionAffinity: 'None' | 'ClientIP';
+  sessionAffinityConfig?: { clientIP: { timeoutSeconds: number } };
+  externalTrafficPolicy?: TrafficPolicy;
+  internalTrafficPolicy?: TrafficPolicy;
+  externalIPs?: string[];
+  externalName?: string;
+  loadBalancerSourceRanges?: string[];
+  ipFamilies?: IpFamilyName[];
+  publishNotReadyAddresses?: boolean;
+}
+
+export interface Service {
+  apiVersion: 'v1';
+  kind: 'Service';
+  metadata: ObjectMeta;
+  spec: ServiceSpec;
+  status?: { loadBalancer?: { ingress?: { ip?: string; hostname?: string }[] } };
+}
+
+/** Kubernetes' default ClientIP affinity timeout (3 hours). */
+export const DEFAULT_AFFINITY_TIMEOUT_SECONDS = 10_800;
+
+export function isHeadless(svc: Service): boolean {
+  return svc.spec.clusterIP === 'None';
+}
+
+export function hasNodePorts(svc: Service): boolean {
+  return svc.spec.type === 'NodePort' || svc.spec.type === 'LoadBalancer';
+}
+
+export function affinityTimeoutSeconds(svc: Service): number | undefined {
+  if (svc.spec.sessionAffinity !== 'ClientIP') return undefined;
+  return svc.spec.sessionAffinityConfig?.clientIP.timeoutSeconds ?? DEFAULT_AFFINITY_TIMEOUT_SECONDS;
+}
+
+export function validateService(raw: Record<string, unknown>): Service {
+  const read = readMeta('Service', raw);
+  const meta = read.meta;
+  const r: FieldReader = read.r;
+  const s = r.object(raw.spec ?? {}, 'spec');
+  const type = r.oneOf<ServiceType>(s.type, 'spec.type', ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'], 'ClusterIP');
+  const spec: ServiceSpec = { type, ports: [], sessionAffinity: 'None' };
+
+  if (type === 'ExternalName') {
+    const externalName = r.string(s.externalName, 'spec.externalName');
+    const trimmed = externalName.replace(/\.$/, '');
+    if (!isDnsSubdomain(trimmed.toLowerCase())) r.fail('spec.externalName', `${JSON.stringify(externalName)} is not a DNS name`);
+    spec.externalName = externalName;
+  }
+
+  readClusterIps(r, s, spec, type);
+  spec.ports = readPorts(r, s.ports, type, spec.clusterIP === 'None');
+
+  const selector = r.stringMap(s.selector, 'spec.selector', 'selector');
+  if (selector && Object.keys(selector).length > 0) spec.selector = selector;
+
+  spec.sessionAffinity = r.oneOf(s.sessionAffinity, 'spec.sessionAffinity', ['None', 'ClientIP'] as const, 'None');
+  const cfg = r.optionalObject(s.sessionAffinityConfig, 'spec.sessionAffinityConfig');
+  if (spec.sessionAffinity === 'ClientIP') {
+    const clientIP = r.optionalObject(cfg?.clientIP, 'spec.sessionAffinityConfig.clientIP');
+    const timeout = clientIP?.timeoutSeconds;
+    spec.sessionAffinityConfig = {
+      clientIP: {
+        timeoutSeconds: timeout === undefined
+          ? DEFAULT_AFFINITY_TIMEOUT_SECONDS
+          : r.integer(timeout, 'spec.sessionAffinityConfig.clientIP.timeoutSeconds', 1, 86_400),
+      },
+    };
+  }
+
+  if (s.externalTrafficPolicy !== undefined) {
+    // "Cluster"/"Local" as today; older manifests spell them Global/Local.
+    const v = s.externalTrafficPolicy === 'Global' ? 'Cluster' : s.externalTrafficPolicy;
+    spec.externalTrafficPolicy = r.oneOf<TrafficPolicy>(v, 'spec.externalTrafficPolicy', ['Cluster', 'Local'], 'Cluster');
+  }
+  if (s.internalTrafficPolicy !== undefined) {
+    spec.internalTrafficPolicy = r.oneOf<TrafficPolicy>(s.internalTrafficPolicy, 'spec.internalTrafficPolicy', ['Cluster', 'Local'], 'Cluster');
+  }
+
+  const externalIPs = r.array(s.externalIPs, 'spec.externalIPs').map((v, i) => readIp(r, v, `spec.externalIPs[${i}]`));
+  if (externalIPs.length) spec.externalIPs = externalIPs;
+  const ranges = r.array(s.loadBalancerSourceRanges, 'spec.loadBalancerSourceRanges').map((v, i) => {
+    const field = `spec.loadBalancerSourceRanges[${i}]`;
+    const c = parseCidr(r.string(v, field));
+    if (!c) r.fail(field, `${JSON.stringify(v)} is not a CIDR`);
+    return c.text;
+  });
+  if (ranges.length) spec.loadBalancerSourceRanges = ranges;
+  const families = r.array(s.ipFamilies, 'spec.ipFamilies').map((v, i) =>
+    r.oneOf<IpFamilyName>(v, `spec.ipFamilies[${i}]`, ['IPv4', 'IPv6'], 'IPv4'));
+  if (families.length) spec.ipFamilies = families;
+  const pna = r.boolean(s.publishNotReadyAddresses, 'spec.publishNotReadyAddresses');
+  if (pna !== undefined) spec.publishNotReadyAddresses = pna;
+
+  const svc: Service = { apiVersion: 'v1', kind: 'Service', metadata: meta, spec };
+  const status = readStatus(r, raw.status);
+  if (status) svc.status = status;
+  return svc;
+}
+
+function readIp(r: FieldReader, v: unknown, field: string): string {
+  const ip = parseIp(r.string(v, field));
+  if (!ip) r.fail(field, `${JSON.stringify(v)} is not an IP address`);
+  return ip.text;
+}
+
+function readClusterIps(r: FieldReader, s: Record<string, unknown>, spec: ServiceSpec, type: ServiceType): void {
+  const single = r.optionalString(s.clusterIP, 'spec.clusterIP');
+  const list = r.array(s.clusterIPs, 'spec.clusterIPs').map((v, i) => r.string(v, `spec.clusterIPs[${i}]`));
+  const wanted = list.length ? list : single ? [single] : [];
+  if (single && list.length && list[0] !== single) r.fail('spec.clusterIPs[0]', `must equal spec.clusterIP (${single})`);
+  if (type === 'ExternalName') {
+    if (wanted.length && wanted[0] !== 'None') r.fail('spec.clusterIP', 'must be empty for type ExternalName');
+    return;
+  }
+  if (wanted.length === 0) return;
+  if (wanted[0] === 'None') {
+    if (wanted.length > 1) r.fail('spec.clusterIPs', '"None" must be the only entry');
+    if (type !== 'ClusterIP') r.fail('spec.clusterIP', `"None" (headless) is only valid for type ClusterIP, not ${type}`);
+    spec.clusterIP = 'None';
+    spec.clusterIPs = ['None'];
+    return;
+  }
+  if (wanted.length > 2) r.fail('spec.clusterIPs', 'at most two addresses (one per family)');
+  const ips = wanted.map((v, i) => {
+    const ip = parseIp(v);
+    if (!ip) r.fail(`spec.clusterIPs[${i}]`, `${JSON.stringify(v)} is not an IP address`);
+    return ip;
+  });
+  if (ips.length === 2 && ips[0]?.family === ips[1]?.family) r.fail('spec.clusterIPs', 'two addresses must be of different families');
+  spec.clusterIPs = ips.map((ip) => ip.text);
+  spec.clusterIP = spec.clusterIPs[0] as string;
+}
+
+function readPorts(r: FieldReader, value: unknown, type: ServiceType, headless: boolean): ServicePort[] {
+  const items = r.array(value, 'spec.ports');
+  if (items.length === 0 && type !== 'ExternalName' && !headless) r.fail('spec.ports', 'at least one port is required');
+  const names = new Set<string>();
+  const keys = new Set<string>();
+  return items.map((item, i) => {
+    const f = `spec.ports[${i}]`;
+    const p = r.object(item, f);
+    const port: ServicePort = {
+      protocol: r.oneOf<Protocol>(p.protocol, `${f}.protocol`, PROTOCOLS, 'TCP'),
+      port: r.integer(p.port, `${f}.port`, 1, 65_535),
+      targetPort: 0,
+    };
+    const name = r.optionalString(p.name, `${f}.name`);
+    if (name) {
+      if (!isDnsLabel(name)) r.fail(`${f}.name`, `${JSON.stringify(name)} is not a DNS label`);
+      if (names.has(name)) r.fail(`${f}.name`, `duplicate port name ${JSON.stringify(name)}`);
+      names.add(name);
+      port.name = name;
+    } else if (items.length > 1) {
+      r.fail(`${f}.name`, 'is required when a service has more than one port');
+    }
+    const key = `${port.protocol}/${port.port}`;
+    if (keys.has(key)) r.fail(f, `duplicate port ${port.port}/${port.protocol}`);
+    keys.add(key);
+    const tp = p.targetPort;
+    if (tp === undefined || tp === null || tp === 0 || tp === '') port.targetPort = port.port;
+    else if (typeof tp === 'number') port.targetPort = r.integer(tp, `${f}.targetPort`, 1, 65_535);
+    else if (typeof tp === 'string' && /^\d+$/.test(tp)) port.targetPort = r.integer(Number(tp), `${f}.targetPort`, 1, 65_535);
+    else {
+      const tn = r.string(tp, `${f}.targetPort`);
+      if (!isIanaServiceName(tn)) r.fail(`${f}.targetPort`, `${JSON.stringify(tn)} is not a valid port name (a DNS label of at most 15 characters with a letter)`);
+      port.targetPort = tn;
+    }
+    if (p.nodePort !== undefined && p.nodePort !== null && p.nodePort !== 0) {
+      if (type !== 'NodePort' && type !== 'LoadBalancer') r.fail(`${f}.nodePort`, `may only be set for type NodePort or LoadBalancer, not ${type}`);
+      port.nodePort = r.integer(p.nodePort, `${f}.nodePort`, 1, 65_535);
+    }
+    return port;
+  });
+}
+
+function readStatus(r: FieldReader, value: unknown): Service['status'] | undefined {
+  const st = r.optionalObject(value, 'status');
+  const lb = r.optionalObject(st?.loadBalancer, 'status.loadBalancer');
+  const ingress = r.array(lb?.ingress, 'status.loadBalancer.ingress').map((v, i) => {
+    const f = `status.loadBalancer.ingress[${i}]`;
+    const o = r.object(v, f);
+    const out: { ip?: string; hostname?: string } = {};
+    if (o.ip !== undefined) out.ip = readIp(r, o.ip, `${f}.ip`);
+    const host = r.optionalString(o.hostname, `${f}.hostname`);
+    if (host) out.hostname = host;
+    return out;
+  });
+  return ingress.length ? { loadBalancer: { ingress } } : undefined;
+}

@@ -1,0 +1,58 @@
+import { Option, type Command } from 'commander';
+import { UsageError } from '../api/errors.js';
+import { parseEndpoints, type EtcdConnection } from '../store/etcd-client.js';
+
+/**
+ * An option whose value can also come from `KEEL_<NAME>` (`--etcd-endpoints`
+ * → `KEEL_ETCD_ENDPOINTS`): every flag of keel has this environment twin.
+ */
+export function keelOption(flags: string, description: string, defaultValue?: string | boolean): Option {
+  const opt = new Option(flags, description);
+  const long = opt.long?.replace(/^--(no-)?/, '') ?? '';
+  opt.env(`KEEL_${long.toUpperCase().replace(/-/g, '_')}`);
+  if (defaultValue !== undefined) opt.default(defaultValue);
+  return opt;
+}
+
+export interface EtcdFlags {
+  etcdEndpoints?: string;
+  etcdCafile?: string;
+  etcdCertfile?: string;
+  etcdKeyfile?: string;
+  etcdPrefix: string;
+}
+
+export const DEFAULT_ETCD_ENDPOINT = 'http://127.0.0.1:2379';
+
+export function addEtcdOptions(cmd: Command): Command {
+  return cmd
+    .addOption(keelOption('--etcd-endpoints <urls>', `comma-separated etcd URLs (http://, https://, unix:///) [default: ${DEFAULT_ETCD_ENDPOINT}]`))
+    .addOption(keelOption('--etcd-cafile <file>', 'CA certificate for etcd TLS'))
+    .addOption(keelOption('--etcd-certfile <file>', 'client certificate for etcd TLS'))
+    .addOption(keelOption('--etcd-keyfile <file>', 'client key for etcd TLS'))
+    .addOption(keelOption('--etcd-prefix <prefix>', 'prefix of the Kubernetes objects in etcd', '/registry'));
+}
+
+export function etcdConnection(flags: EtcdFlags, callTimeoutMs?: number): EtcdConnection {
+  const endpoints = parseEndpoints(flags.etcdEndpoints ?? DEFAULT_ETCD_ENDPOINT);
+  const conn: EtcdConnection = { endpoints };
+  if (flags.etcdCafile) conn.cafile = flags.etcdCafile;
+  if (flags.etcdCertfile) conn.certfile = flags.etcdCertfile;
+  if (flags.etcdKeyfile) conn.keyfile = flags.etcdKeyfile;
+  if (callTimeoutMs) conn.callTimeoutMs = callTimeoutMs;
+  return conn;
+}
+
+export function registryPrefix(flags: EtcdFlags): string {
+  const p = flags.etcdPrefix.replace(/\/+$/, '');
+  if (!p.startsWith('/')) throw new UsageError(`--etcd-prefix: ${JSON.stringify(flags.etcdPrefix)} must start with "/"`);
+  return p;
+}
+
+export function parseIntFlag(name: string, min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${name}: ${JSON.stringify(value)} must be a whole number from ${min} to ${max}`);
+    return n;
+  };
+}

@@ -1,0 +1,51 @@
+import { readFileSync } from 'node:fs';
+import { Etcd3, type IOptions } from 'etcd3';
+import { ConfigError } from '../api/errors.js';
+
+export interface EtcdConnection {
+  /** `http://h:p`, `https://h:p` or `unix:///abs/path`. */
+  endpoints: string[];
+  cafile?: string;
+  certfile?: string;
+  keyfile?: string;
+  /** Deadline of one unary call; a dead etcd must not hang a command. */
+  callTimeoutMs?: number;
+}
+
+export function parseEndpoints(text: string): string[] {
+  return text.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+export function createEtcdClient(conn: EtcdConnection): Etcd3 {
+  if (conn.endpoints.length === 0) throw new ConfigError('--etcd-endpoints', 'no etcd endpoint given');
+  for (const e of conn.endpoints) {
+    if (!/^(https?:\/\/[^/]+\/?|unix:\/\/\/.+)$/.test(e)) {
+      throw new ConfigError('--etcd-endpoints', `${JSON.stringify(e)} is not an http://, https:// or unix:/// URL`);
+    }
+  }
+  const callTimeoutMs = conn.callTimeoutMs ?? 5_000;
+  const options: IOptions = {
+    hosts: conn.endpoints.map((e) => e.replace(/\/$/, '')),
+    dialTimeout: callTimeoutMs,
+    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
+  };
+  if (conn.cafile || conn.certfile || conn.keyfile) {
+    const read = (flag: string, path: string | undefined): Buffer | undefined => {
+      if (!path) return undefined;
+      try {
+        return readFileSync(path);
+      } catch (err) {
+        throw new ConfigError(flag, `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      }
+    };
+    const rootCertificate = read('--etcd-cafile', conn.cafile);
+    if (!rootCertificate) throw new ConfigError('--etcd-cafile', 'TLS to etcd needs the CA file');
+    const credentials: NonNullable<IOptions['credentials']> = { rootCertificate };
+    const privateKey = read('--etcd-keyfile', conn.keyfile);
+    const certChain = read('--etcd-certfile', conn.certfile);
+    if (privateKey) credentials.privateKey = privateKey;
+    if (certChain) credentials.certChain = certChain;
+    options.credentials = credentials;
+  }
+  return new Etcd3(options);
+}
