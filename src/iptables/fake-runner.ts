@@ -1,0 +1,95 @@
+import { applyOps, parseRestore, renderArgs, RestoreParseError, type Chain } from './parse-restore.js';
+import { RestoreError } from './restore-error.js';
+import type { IptablesRunner, RestoreOptions, TableName } from './restore-runner.js';
+
+const BUILTIN_CHAINS: Readonly<Record<string, readonly string[]>> = {
+  filter: ['INPUT', 'FORWARD', 'OUTPUT'],
+  nat: ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'],
+  mangle: ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'],
+  raw: ['PREROUTING', 'OUTPUT'],
+};
+
+const BUILTIN_TARGETS = new Set([
+  'ACCEPT', 'DROP', 'RETURN', 'REJECT', 'DNAT', 'SNAT', 'MASQUERADE', 'MARK', 'CONNMARK',
+  'LOG', 'REDIRECT', 'NOTRACK', 'CT', 'QUEUE', 'NFQUEUE', 'TCPMSS',
+]);
+
+/**
+ * An in-memory iptables for unit tests that checks what it is fed the way
+ * the kernel would: it uses the same parser as `keel trace`, applies each
+ * table atomically, and rejects rules jumping to chains that do not exist.
+ */
+export class FakeRunner implements IptablesRunner {
+  private readonly tables = new Map<string, Map<string, Chain>>();
+  /** Every restore input accepted, in order (tests assert on partial syncs). */
+  readonly restores: string[] = [];
+  /** Makes the next restore fail, as a kernel refusal would. */
+  failNext: string | undefined;
+
+  async restore(text: string, opts: RestoreOptions = { noflush: true }): Promise<void> {
+    if (this.failNext !== undefined) {
+      const msg = this.failNext;
+      this.failNext = undefined;
+      throw new RestoreError('fake iptables', text, `iptables-restore: line 1 failed: ${msg}`);
+    }
+    const staged = new Map<string, Map<string, Chain>>();
+    try {
+      for (const t of parseRestore(text)) {
+        const base = staged.get(t.name) ?? (opts.noflush ? new Map(this.table(t.name)) : emptyTable(t.name));
+        applyOps(base, t);
+        checkJumps(base);
+        staged.set(t.name, base);
+      }
+    } catch (err) {
+      if (err instanceof RestoreParseError) throw new RestoreError('fake iptables', text, `iptables-restore: line ${err.line} failed: ${err.message}`, err);
+      throw err;
+    }
+    if (opts.test) return;
+    for (const [name, state] of staged) this.tables.set(name, state);
+    this.restores.push(text);
+  }
+
+  async save(table: TableName): Promise<string> {
+    return this.dump(table);
+  }
+
+  /** The table as iptables-save prints it: built-in chains first, user chains sorted. */
+  dump(table: string): string {
+    const state = this.table(table);
+    const builtins = BUILTIN_CHAINS[table] ?? [];
+    const user = [...state.keys()].filter((c) => !builtins.includes(c)).sort();
+    const chains = [...builtins, ...user].map((n) => state.get(n)).filter((c): c is Chain => c !== undefined);
+    const lines = [`*${table}`];
+    for (const c of chains) lines.push(`:${c.name} ${c.policy} [0:0]`);
+    for (const c of chains) for (const r of c.rules) lines.push(`-A ${c.name} ${renderArgs(r.args)}`);
+    lines.push('COMMIT', '');
+    return lines.join('\n');
+  }
+
+  chainNames(table: string): string[] {
+    return [...this.table(table).keys()];
+  }
+
+  private table(name: string): Map<string, Chain> {
+    let t = this.tables.get(name);
+    if (!t) {
+      t = emptyTable(name);
+      this.tables.set(name, t);
+    }
+    return t;
+  }
+}
+
+function emptyTable(name: string): Map<string, Chain> {
+  return new Map((BUILTIN_CHAINS[name] ?? []).map((c) => [c, { name: c, policy: 'ACCEPT', rules: [] }]));
+}
+
+function checkJumps(state: Map<string, Chain>): void {
+  for (const c of state.values()) {
+    for (const r of c.rules) {
+      if (r.target && !BUILTIN_TARGETS.has(r.target) && !state.has(r.target)) {
+        throw new RestoreParseError(r.line, `chain ${c.name} jumps to ${r.target}, which does not exist`);
+      }
+    }
+  }
+}
