@@ -116,6 +116,6 @@ export function isKeelError(err: unknown, code?: ErrorCode): err is KeelError {
 }
 
 function describeCause(cause: unknown): string {
-  if (cause instanceof Error && cause.message) return ` (${cause.message.split('\n')[0]})`;
+  if (cause instanceof Error && cause.message) return ` (${(cause.message.split('\n')[0] ?? '').replace(/\.? ?Resolution note:.*$/, '')})`;
   return '';
 }

@@ -1,5 +1,11 @@
 import type { Command } from 'commander';
+import { registerApply } from './apply.js';
+import { registerDelete } from './delete.js';
+import { registerGet } from './get.js';
 
 /** Every subcommand, in the order `keel --help` lists them. */
 export const commands: ReadonlyArray<(program: Command) => void> = [
+  registerApply,
+  registerGet,
+  registerDelete,
 ];

@@ -1,0 +1,104 @@
+import { AllocationError } from '../api/errors.js';
+import { parseIp, type Cidr } from '../api/ip.js';
+import { hasNodePorts, isHeadless, type Service, type ServicePort } from '../api/service.js';
+import { subjectOf } from '../api/meta.js';
+import { chooseNodePort, inPortRange, type PortRange } from './node-ports.js';
+import { chooseServiceIp, isAllocatableIp, type Pick } from './service-ips.js';
+
+export interface IpamConfig {
+  /** One range per family; the first is the default family. */
+  serviceRanges: readonly Cidr[];
+  nodePorts: PortRange;
+}
+
+/** What is in use, and by whom (`ns/name`), so a service's own holdings never count against it. */
+export interface Taken {
+  ips: ReadonlyMap<string, string>;
+  nodePorts: ReadonlyMap<number, string>;
+}
+
+export interface AllocationPlan {
+  service: Service;
+  ips: string[];
+  nodePorts: number[];
+}
+
+/**
+ * Fills a service's ClusterIPs and NodePorts: explicit requests are
+ * checked, earlier allocations are kept (ClusterIP is immutable), the rest
+ * is chosen with `pick`. Pure: the caller makes it stick in one etcd
+ * transaction, and plans again if it loses a race.
+ */
+export function planServiceAllocation(desired: Service, existing: Service | undefined, taken: Taken, cfg: IpamConfig, pick: Pick): AllocationPlan {
+  const owner = `${desired.metadata.namespace}/${desired.metadata.name}`;
+  const subject = subjectOf('Service', desired.metadata.namespace, desired.metadata.name);
+  const fail = (field: string, msg: string): never => { throw new AllocationError(subject, `${field}: ${msg}`); };
+  const service: Service = structuredClone(desired);
+  const spec = service.spec;
+
+  const ips = planClusterIps(service, existing, taken, cfg, pick, owner, fail);
+  if (ips.length) {
+    spec.clusterIPs = ips;
+    spec.clusterIP = ips[0] as string;
+  }
+
+  const nodePorts: number[] = [];
+  const used = new Set<number>();
+  spec.ports = spec.ports.map((port, i): ServicePort => {
+    const { nodePort, ...rest } = port;
+    if (!hasNodePorts(service)) return rest;
+    const field = `spec.ports[${i}].nodePort`;
+    let chosen = nodePort ?? previousNodePort(existing, port);
+    if (chosen !== undefined) {
+      if (!inPortRange(cfg.nodePorts, chosen)) fail(field, `${chosen} is not in the node port range ${cfg.nodePorts.min}-${cfg.nodePorts.max}`);
+      const holder = taken.nodePorts.get(chosen);
+      if (holder !== undefined && holder !== owner) fail(field, `${chosen} is already allocated (to service ${holder})`);
+      if (used.has(chosen)) fail(field, `${chosen} is used twice in this service`);
+    } else {
+      const busy = new Set([...taken.nodePorts.keys(), ...used]);
+      chosen = chooseNodePort(cfg.nodePorts, busy, pick) ?? fail(field, `no free node port in ${cfg.nodePorts.min}-${cfg.nodePorts.max}`);
+    }
+    used.add(chosen);
+    nodePorts.push(chosen);
+    return { ...rest, nodePort: chosen };
+  });
+  return { service, ips, nodePorts };
+}
+
+function planClusterIps(service: Service, existing: Service | undefined, taken: Taken, cfg: IpamConfig, pick: Pick, owner: string,
+  fail: (field: string, msg: string) => never): string[] {
+  const spec = service.spec;
+  if (spec.type === 'ExternalName' || isHeadless(service)) return [];
+  const before = existing && !isHeadless(existing) ? existing.spec.clusterIPs ?? [] : [];
+  if (spec.clusterIPs?.length && before.length && spec.clusterIPs[0] !== before[0]) {
+    fail('spec.clusterIP', `field is immutable (it is ${before[0]})`);
+  }
+  const requested = spec.clusterIPs?.length ? spec.clusterIPs : before;
+  const families = wantedFamilies(service, requested, cfg);
+  return families.map((family, i) => {
+    const field = i === 0 ? 'spec.clusterIP' : `spec.clusterIPs[${i}]`;
+    const range = cfg.serviceRanges.find((r) => r.family === family)
+      ?? fail(field, `no IPv${family} service range is configured (--service-cluster-ip-range)`);
+    const want = requested[i];
+    if (want !== undefined) {
+      const ip = parseIp(want);
+      if (!ip || !isAllocatableIp(range, ip)) fail(field, `${want} is not in the service range ${range.text}`);
+      const holder = taken.ips.get(ip.text);
+      if (holder !== undefined && holder !== owner) fail(field, `${ip.text} is already allocated (to service ${holder})`);
+      return ip.text;
+    }
+    const ip = chooseServiceIp(range, new Set(taken.ips.keys()), pick) ?? fail(field, `the service range ${range.text} is full`);
+    return ip.text;
+  });
+}
+
+function wantedFamilies(service: Service, requested: readonly string[], cfg: IpamConfig): (4 | 6)[] {
+  if (requested.length) return requested.map((t) => parseIp(t)?.family ?? 4);
+  const named = service.spec.ipFamilies?.map((f): 4 | 6 => (f === 'IPv6' ? 6 : 4));
+  if (named?.length) return named;
+  return [cfg.serviceRanges[0]?.family ?? 4];
+}
+
+function previousNodePort(existing: Service | undefined, port: ServicePort): number | undefined {
+  return existing?.spec.ports.find((p) => p.port === port.port && p.protocol === port.protocol && p.name === port.name)?.nodePort;
+}

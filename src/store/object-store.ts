@@ -1,0 +1,120 @@
+import { DecodeError, KeelError } from '../api/errors.js';
+import { namespacedName, type ClusterSnapshot } from '../api/cluster-state.js';
+import type { ResourceKind } from '../api/meta.js';
+import { RESOURCES, objectKey, validateObject, type ApiObject } from '../api/object.js';
+import type { Endpoints } from '../api/endpoints.js';
+import type { Pod } from '../api/pod.js';
+import type { Service } from '../api/service.js';
+import type { KvEntry, KvStore } from './kv-store.js';
+
+export type ObjectOfKind<K extends ResourceKind> = Extract<ApiObject, { kind: K }>;
+
+export interface StoredObject<T extends ApiObject = ApiObject> {
+  object: T;
+  key: string;
+  modRevision: number;
+}
+
+export interface InvalidObject {
+  key: string;
+  error: KeelError;
+}
+
+export interface ObjectListing<T extends ApiObject> {
+  items: StoredObject<T>[];
+  invalid: InvalidObject[];
+  revision: number;
+}
+
+/**
+ * Kubernetes objects in etcd, as v1 JSON at kube-apiserver's keys. Bad
+ * values are reported beside the good ones, never instead of them.
+ */
+export class ObjectStore {
+  constructor(readonly kv: KvStore, readonly prefix: string) {}
+
+  key(kind: ResourceKind, namespace: string, name: string): string {
+    return objectKey(this.prefix, kind, namespace, name);
+  }
+
+  /** Prefix under which every object of a kind (optionally of one namespace) lives. */
+  kindPrefix(kind: ResourceKind, namespace?: string): string {
+    return `${this.prefix}/${RESOURCES[kind].registryPath}/${namespace ? `${namespace}/` : ''}`;
+  }
+
+  async get<K extends ResourceKind>(kind: K, namespace: string, name: string): Promise<StoredObject<ObjectOfKind<K>> | undefined> {
+    const key = this.key(kind, namespace, name);
+    const entry = await this.kv.get(key);
+    if (!entry) return undefined;
+    return { object: decodeStored(kind, entry), key, modRevision: entry.modRevision };
+  }
+
+  async list<K extends ResourceKind>(kind: K, namespace?: string): Promise<ObjectListing<ObjectOfKind<K>>> {
+    const { entries, revision } = await this.kv.list(this.kindPrefix(kind, namespace));
+    const items: StoredObject<ObjectOfKind<K>>[] = [];
+    const invalid: InvalidObject[] = [];
+    for (const entry of entries) {
+      try {
+        items.push({ object: decodeStored(kind, entry), key: entry.key, modRevision: entry.modRevision });
+      } catch (err) {
+        invalid.push({ key: entry.key, error: asKeelError(entry.key, err) });
+      }
+    }
+    return { items, invalid, revision };
+  }
+
+  /** A one-shot read of Services, Endpoints and Pods (each listing at its own revision). */
+  async readSnapshot(): Promise<ClusterSnapshot> {
+    const [services, endpoints, pods] = await Promise.all([this.list('Service'), this.list('Endpoints'), this.list('Pod')]);
+    const byName = <T extends ApiObject>(l: ObjectListing<T>): Map<string, T> =>
+      new Map(l.items.map((i) => [namespacedName(i.object.metadata.namespace, i.object.metadata.name), i.object]));
+    return {
+      revision: Math.max(services.revision, endpoints.revision, pods.revision),
+      services: byName<Service>(services),
+      endpoints: byName<Endpoints>(endpoints),
+      pods: byName<Pod>(pods),
+    };
+  }
+}
+
+/**
+ * Decodes a stored v1 JSON value. The key must agree with the object's
+ * kind, namespace and name, as kube-apiserver guarantees; resourceVersion
+ * comes from etcd, not from the value.
+ */
+export function decodeStored<K extends ResourceKind>(kind: K, entry: Pick<KvEntry, 'key' | 'value' | 'modRevision'>): ObjectOfKind<K> {
+  const { key, value } = entry;
+  if (value.subarray(0, 4).toString('latin1') === 'k8s\0') {
+    throw new DecodeError(key, 'protobuf-encoded object; keel reads JSON-encoded v1 objects (kube-apiserver --storage-media-type=application/json)');
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(value.toString('utf8'));
+  } catch (err) {
+    throw new DecodeError(key, `not JSON: ${(err as Error).message}`);
+  }
+  if (typeof raw === 'object' && raw !== null && !Array.isArray(raw)) {
+    const o = raw as Record<string, unknown>;
+    // Older writers leave kind/apiVersion out of the stored value; the key says what it is.
+    o.kind ??= kind;
+    o.apiVersion ??= 'v1';
+  }
+  const obj = validateObject(raw, key);
+  if (obj.kind !== kind) throw new DecodeError(key, `holds a ${obj.kind}, expected ${kind}`);
+  const tail = key.split('/').slice(-2);
+  if (tail[0] !== obj.metadata.namespace || tail[1] !== obj.metadata.name) {
+    throw new DecodeError(key, `holds ${obj.metadata.namespace}/${obj.metadata.name}, which does not match its key`);
+  }
+  obj.metadata.resourceVersion = String(entry.modRevision);
+  return obj as ObjectOfKind<K>;
+}
+
+/** The stored form: v1 JSON without the etcd-derived resourceVersion. */
+export function encodeForStorage(obj: ApiObject): string {
+  const { resourceVersion: _rv, ...metadata } = obj.metadata;
+  return JSON.stringify({ ...obj, metadata });
+}
+
+function asKeelError(key: string, err: unknown): KeelError {
+  return err instanceof KeelError ? err : new DecodeError(key, String(err));
+}
