@@ -1,0 +1,206 @@
+import { KeelError } from '../api/errors.js';
+import { createLogger, type Logger } from '../observe/log.js';
+import type { KvStore } from '../store/kv-store.js';
+import { Backoff, sleep, type BackoffOptions } from './backoff.js';
+import { InformerCache, type Decode, type InformerEvent } from './informer-cache.js';
+import { watchPrefix, type WatchChange } from './watch-stream.js';
+import { watchMetrics } from './watch-metrics.js';
+
+export type { InformerEvent } from './informer-cache.js';
+
+export interface InformerOptions<T> {
+  store: KvStore;
+  /** Key prefix to list and watch, e.g. `/registry/services/specs/`. */
+  prefix: string;
+  /** Metric and log label, e.g. `services`. */
+  resource: string;
+  /** Throws (a KeelError) on an invalid value; receives the mod revision for resourceVersion. */
+  decode: Decode<T>;
+  pageSize?: number;
+  logger?: Logger;
+  /** Reconnect delays; defaults 100 ms doubling up to 10 s. */
+  backoff?: BackoffOptions;
+  /** Idle-stream liveness probe period (default 10 s). */
+  probeIntervalMs?: number;
+}
+
+export interface InformerStats {
+  relists: number;
+  reconnects: number;
+  invalid: number;
+}
+
+/**
+ * A list+watch cache of one prefix. Lists in pages at one revision, then
+ * watches from that revision + 1; after a dropped stream it resumes from
+ * the last revision it applied, and when etcd has compacted that revision
+ * away it relists and emits only the difference, so subscribers converge
+ * without ever seeing a gap. The cache keeps serving while disconnected.
+ */
+export class Informer<T> {
+  private readonly cache: InformerCache<T>;
+  private readonly log: Logger;
+  private readonly backoff: Backoff;
+  private readonly handlers = new Set<(ev: InformerEvent<T>) => void>();
+  private readonly relistHandlers = new Set<() => void>();
+  private rev = 0;
+  private synced = false;
+  private connected = false;
+  private everConnected = false;
+  private started = false;
+  private readonly counts: InformerStats = { relists: 0, reconnects: 0, invalid: 0 };
+
+  constructor(private readonly options: InformerOptions<T>) {
+    this.log = options.logger ?? createLogger(`watch/${options.resource}`);
+    this.backoff = new Backoff(options.backoff);
+    this.cache = new InformerCache(options.decode, (key, modRevision, err) => {
+      this.counts.invalid++;
+      watchMetrics.invalid.inc({ resource: options.resource });
+      this.log.warn('skipping invalid object', { key, revision: modRevision, reason: err instanceof Error ? err.message : String(err) });
+    });
+  }
+
+  /** Resolves once the first listing is in the cache (or the signal aborted first); keeps watching until the signal aborts. */
+  async start(signal: AbortSignal): Promise<void> {
+    if (this.started) throw new KeelError('KEEL_CONFIG', 'informer already started', { subject: `watch ${this.options.prefix}` });
+    this.started = true;
+    let resolveSynced!: () => void;
+    const synced = new Promise<void>((resolve) => { resolveSynced = resolve; });
+    signal.addEventListener('abort', () => resolveSynced(), { once: true });
+    void this.run(signal, resolveSynced);
+    await synced;
+  }
+
+  hasSynced(): boolean {
+    return this.synced;
+  }
+
+  isConnected(): boolean {
+    return this.connected;
+  }
+
+  items(): ReadonlyMap<string, T> {
+    return this.cache.objects;
+  }
+
+  /** The etcd revision the cache reflects. */
+  revision(): number {
+    return this.rev;
+  }
+
+  stats(): Readonly<InformerStats> {
+    return { ...this.counts };
+  }
+
+  /** Per-key changes, in etcd order; handlers run synchronously and must not throw (errors are logged). */
+  subscribe(handler: (ev: InformerEvent<T>) => void): () => void {
+    this.handlers.add(handler);
+    return () => this.handlers.delete(handler);
+  }
+
+  /** Called after a relist has been applied (its differences were already emitted as events). */
+  onRelist(handler: () => void): () => void {
+    this.relistHandlers.add(handler);
+    return () => this.relistHandlers.delete(handler);
+  }
+
+  private async run(signal: AbortSignal, onSynced: () => void): Promise<void> {
+    const { store, prefix } = this.options;
+    let needList = true;
+    let failures = 0;
+    while (!signal.aborted) {
+      try {
+        if (needList) {
+          await this.list();
+          needList = false;
+          onSynced();
+        }
+        const end = await watchPrefix(store.client, prefix, this.rev + 1, {
+          onCreated: () => this.onCreated(failures),
+          onChanges: (changes, head) => this.onChanges(changes, head),
+          onProgress: (revision) => this.advance(revision, 0),
+        }, signal, this.options.probeIntervalMs === undefined ? {} : { probeIntervalMs: this.options.probeIntervalMs });
+        if (end.reason === 'aborted') break;
+        this.log.info('watched revision was compacted; relisting', { from: this.rev + 1, compacted: end.compactRevision });
+        needList = true;
+        failures = 0;
+      } catch (err) {
+        if (signal.aborted) break;
+        this.setConnected(false);
+        const fields = { prefix, revision: this.rev, error: err instanceof Error ? err.message : String(err) };
+        if (failures === 0) this.log.warn('etcd watch lost; serving the cached objects and retrying', fields);
+        else this.log.debug('etcd still unreachable', fields);
+        failures++;
+        await sleep(this.backoff.next(), signal);
+      }
+    }
+    this.setConnected(false);
+  }
+
+  private async list(): Promise<void> {
+    const { entries, revision } = await this.options.store.list(this.options.prefix, this.options.pageSize);
+    const events = this.cache.replace(entries);
+    const relist = this.synced;
+    this.synced = true;
+    this.advance(revision, 0);
+    this.emit(events);
+    if (relist) {
+      this.counts.relists++;
+      watchMetrics.relists.inc({ resource: this.options.resource });
+      this.log.info('relisted', { revision, objects: this.cache.objects.size, changes: events.length });
+      for (const h of this.relistHandlers) this.safely(() => h());
+    }
+  }
+
+  private onCreated(failuresBefore: number): void {
+    if (this.everConnected && !this.connected) {
+      this.counts.reconnects++;
+      watchMetrics.reconnects.inc({ resource: this.options.resource });
+      this.log.info('etcd watch re-established', { revision: this.rev, attempts: failuresBefore });
+    }
+    this.everConnected = true;
+    this.setConnected(true);
+    this.backoff.reset();
+  }
+
+  private onChanges(changes: readonly WatchChange[], head: number): void {
+    const floor = this.rev;
+    const events: InformerEvent<T>[] = [];
+    let last = floor;
+    for (const change of changes) {
+      if (change.modRevision <= floor) continue;
+      last = change.modRevision;
+      const ev = this.cache.apply(change);
+      if (ev) events.push(ev);
+    }
+    this.advance(last, head - last);
+    this.emit(events);
+  }
+
+  private advance(revision: number, lag: number): void {
+    if (revision > this.rev) this.rev = revision;
+    watchMetrics.lastSyncRevision.set({ resource: this.options.resource }, this.rev);
+    watchMetrics.lagRevisions.set({ resource: this.options.resource }, Math.max(0, lag));
+  }
+
+  private emit(events: readonly InformerEvent<T>[]): void {
+    const resource = this.options.resource;
+    for (const ev of events) {
+      watchMetrics.events.inc({ resource, type: ev.type });
+      for (const h of this.handlers) this.safely(() => h(ev));
+    }
+  }
+
+  private setConnected(connected: boolean): void {
+    this.connected = connected;
+    watchMetrics.connected.set({ resource: this.options.resource }, connected ? 1 : 0);
+  }
+
+  private safely(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.log.error('subscriber failed', { error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+}

@@ -1,0 +1,135 @@
+import type { Etcd3, IWatchResponse } from 'etcd3';
+import { KeelError } from '../api/errors.js';
+import { prefixEnd } from '../store/kv-store.js';
+
+/** One change as a watch reports it; `value` is absent for deletes. */
+export interface WatchChange {
+  key: string;
+  value: Buffer | undefined;
+  modRevision: number;
+}
+
+export interface WatchHandlers {
+  /** etcd accepted the watch: the connection is up. */
+  onCreated(): void;
+  /**
+   * Changes in revision order, whole revisions only. `headRevision` is
+   * etcd's revision when it sent them, so head − last mod revision is the lag.
+   */
+  onChanges(changes: WatchChange[], headRevision: number): void;
+  /** Nothing under the prefix changed up to `revision` (a progress notification). */
+  onProgress(revision: number): void;
+}
+
+export type WatchEnd = { reason: 'compacted'; compactRevision: number } | { reason: 'aborted' };
+
+export interface WatchOptions {
+  /** How often an idle stream is probed; two silent probes in a row declare it dead. */
+  probeIntervalMs?: number;
+}
+
+/**
+ * One watch of a prefix on its own gRPC stream, from `fromRevision`
+ * inclusive. Resolves when etcd says the revision was compacted (the
+ * caller must relist) or the signal aborts; rejects when the stream
+ * fails, so the caller resumes from its last revision.
+ *
+ * The raw stream is used instead of the client's WatchBuilder because the
+ * builder resumes from the response header revision (which can run ahead
+ * of the events delivered during a catch-up) and cannot report compaction.
+ */
+export function watchPrefix(
+  client: Etcd3,
+  prefix: string,
+  fromRevision: number,
+  handlers: WatchHandlers,
+  signal: AbortSignal,
+  options: WatchOptions = {},
+): Promise<WatchEnd> {
+  const probeIntervalMs = options.probeIntervalMs ?? 10_000;
+  return new Promise<WatchEnd>((resolve, reject) => {
+    if (signal.aborted) return resolve({ reason: 'aborted' });
+    let settled = false;
+    let heard = true;
+    let probed = false;
+    let stream: Awaited<ReturnType<Etcd3['watchClient']['watch']>> | undefined;
+
+    const settle = (end: WatchEnd | Error): void => {
+      if (settled) return;
+      settled = true;
+      clearInterval(probe);
+      signal.removeEventListener('abort', onAbort);
+      // end() before cancel(): the client library then does not count our own
+      // cancellation as a host failure and tear down the shared connection.
+      stream?.end();
+      stream?.cancel();
+      if (end instanceof Error) reject(end);
+      else resolve(end);
+    };
+    const onAbort = (): void => settle({ reason: 'aborted' });
+    signal.addEventListener('abort', onAbort, { once: true });
+
+    const probe = setInterval(() => {
+      if (heard) {
+        heard = false;
+        probed = false;
+        return;
+      }
+      if (probed) return settle(new WatchFailedError(prefix, `no answer from etcd within ${2 * probeIntervalMs} ms`));
+      probed = true;
+      stream?.write({ progress_request: {} });
+    }, probeIntervalMs);
+
+    const onData = (res: IWatchResponse): void => {
+      if (settled) return;
+      heard = true;
+      const compactRevision = Number(res.compact_revision);
+      if (compactRevision > 0) return settle({ reason: 'compacted', compactRevision });
+      if (res.canceled) return settle(new WatchFailedError(prefix, `etcd cancelled the watch: ${res.cancel_reason || 'no reason given'}`));
+      if (res.created) handlers.onCreated();
+      const head = Number(res.header.revision);
+      if (res.events.length > 0) {
+        handlers.onChanges(res.events.map((ev) => ({
+          key: ev.kv.key.toString(),
+          value: ev.type === 'Delete' ? undefined : ev.kv.value,
+          modRevision: Number(ev.kv.mod_revision),
+        })), head);
+      } else if (!res.created) {
+        handlers.onProgress(head);
+      }
+    };
+
+    client.watchClient.watch().then((s) => {
+      stream = s;
+      if (settled) {
+        s.end();
+        s.cancel();
+        return;
+      }
+      s.on('data', (res) => {
+        try {
+          onData(res);
+        } catch (err) {
+          settle(err instanceof Error ? err : new Error(String(err)));
+        }
+      });
+      s.on('error', (err) => settle(new WatchFailedError(prefix, err.message.split('\n')[0] ?? 'stream error', err)));
+      s.on('end', () => settle(new WatchFailedError(prefix, 'etcd closed the watch stream')));
+      s.write({
+        create_request: {
+          key: Buffer.from(prefix),
+          range_end: prefixEnd(prefix),
+          start_revision: fromRevision,
+          progress_notify: true,
+        },
+      });
+    }, (err: unknown) => settle(new WatchFailedError(prefix, err instanceof Error ? err.message : String(err), err)));
+  });
+}
+
+export class WatchFailedError extends KeelError {
+  override name = 'WatchFailedError' as const;
+  constructor(prefix: string, message: string, cause?: unknown) {
+    super('KEEL_ETCD_UNAVAILABLE', message, { subject: `watch ${prefix}`, cause });
+  }
+}
