@@ -1,0 +1,107 @@
+import type { Command } from 'commander';
+import { UsageError } from '../api/errors.js';
+import { parseCidr } from '../api/ip.js';
+import { renderCniConfig } from '../overlay/cni-config.js';
+import { DEFAULT_SUBNET_PREFIX, LeaseStore } from '../overlay/lease-store.js';
+import { checkServiceOverlap, parseNetworkConfig, renderNetworkConfig } from '../overlay/network-config.js';
+import { DEFAULT_SUBNET_FILE, readSubnetEnv } from '../overlay/subnet-env.js';
+import { createEtcdClient } from '../store/etcd-client.js';
+import { KvStore } from '../store/kv-store.js';
+import { DEFAULT_SERVICE_RANGE } from './ipam-flags.js';
+import { addEtcdOptions, etcdConnection, keelOption, parseIntFlag, type EtcdFlags } from './options.js';
+
+export interface SubnetPrefixFlags {
+  subnetPrefix: string;
+}
+
+export function addSubnetPrefixOption(cmd: Command): Command {
+  return cmd.addOption(keelOption('--subnet-prefix <prefix>', 'etcd prefix of the overlay config and leases', DEFAULT_SUBNET_PREFIX));
+}
+
+/** Runs `fn` with a LeaseStore and always closes the etcd client. */
+export async function withLeaseStore<T>(flags: EtcdFlags & SubnetPrefixFlags, fn: (store: LeaseStore) => Promise<T>): Promise<T> {
+  const conn = etcdConnection(flags, 4_000);
+  const client = createEtcdClient(conn);
+  try {
+    if (!flags.subnetPrefix.startsWith('/')) throw new UsageError(`--subnet-prefix: ${JSON.stringify(flags.subnetPrefix)} must start with "/"`);
+    return await fn(new LeaseStore(new KvStore(client, conn.endpoints), flags.subnetPrefix));
+  } finally {
+    client.close();
+  }
+}
+
+interface InitFlags extends EtcdFlags, SubnetPrefixFlags {
+  network?: string;
+  backend: string;
+  subnetLen?: number;
+  subnetMin?: string;
+  subnetMax?: string;
+  vni?: number;
+  port?: number;
+  directRouting?: boolean;
+  serviceClusterIpRange: string;
+  force?: boolean;
+}
+
+interface CniFlags {
+  subnetFile: string;
+  name: string;
+  bridge: string;
+  ipamDataDir?: string;
+}
+
+export function registerNetwork(program: Command): void {
+  const network = program.command('network').description('the flannel-style overlay: network config, leases, CNI config');
+
+  const init = network.command('init')
+    .description('store the overlay network config (flannel JSON) in etcd')
+    .addOption(keelOption('--network <cidr>', 'the pod network, e.g. 10.244.0.0/16'))
+    .addOption(keelOption('--backend <type>', 'vxlan, udp or host-gw', 'vxlan'))
+    .addOption(keelOption('--subnet-len <n>', 'prefix length of each node subnet (default 24)').argParser(parseIntFlag('--subnet-len', 1, 32)))
+    .addOption(keelOption('--subnet-min <ip>', 'first leasable node subnet'))
+    .addOption(keelOption('--subnet-max <ip>', 'last leasable node subnet'))
+    .addOption(keelOption('--vni <n>', 'VXLAN network identifier (default 1)').argParser(parseIntFlag('--vni', 1, 0xffffff)))
+    .addOption(keelOption('--port <n>', 'encapsulation UDP port (vxlan 8472, udp 8285)').argParser(parseIntFlag('--port', 1, 65535)))
+    .addOption(keelOption('--direct-routing', 'vxlan: plain routes to nodes on the same L2 segment'))
+    .addOption(keelOption('--service-cluster-ip-range <cidr>', 'service range the network must not overlap', DEFAULT_SERVICE_RANGE))
+    .addOption(keelOption('--force', 'replace an existing config'));
+  addSubnetPrefixOption(addEtcdOptions(init)).action(async (flags: InitFlags) => {
+    if (!flags.network) throw new UsageError('network init: --network is required (e.g. --network 10.244.0.0/16)');
+    const input = {
+      network: flags.network,
+      backend: flags.backend,
+      ...(flags.subnetLen !== undefined ? { subnetLen: flags.subnetLen } : {}),
+      ...(flags.subnetMin !== undefined ? { subnetMin: flags.subnetMin } : {}),
+      ...(flags.subnetMax !== undefined ? { subnetMax: flags.subnetMax } : {}),
+      ...(flags.vni !== undefined ? { vni: flags.vni } : {}),
+      ...(flags.port !== undefined ? { port: flags.port } : {}),
+      ...(flags.directRouting ? { directRouting: true } : {}),
+    };
+    const text = renderNetworkConfig(input);
+    const config = parseNetworkConfig(text);
+    for (const r of flags.serviceClusterIpRange.split(',')) {
+      const range = parseCidr(r.trim());
+      if (!range) throw new UsageError(`--service-cluster-ip-range: ${JSON.stringify(r)} is not a CIDR`);
+      checkServiceOverlap(config, range);
+    }
+    await withLeaseStore(flags, async (store) => {
+      if (!(await store.putConfig(text, flags.force === true))) {
+        throw new UsageError(`network config ${store.configKey} already exists (use --force to replace it)`);
+      }
+      process.stdout.write(`${store.configKey} ${text}\n`);
+    });
+  });
+
+  network.command('cni-config')
+    .description('print a CNI conflist (bridge cni0 + host-local over this node\'s subnet + portmap) from subnet.env')
+    .addOption(keelOption('--subnet-file <path>', 'subnet.env written by the overlay', DEFAULT_SUBNET_FILE))
+    .addOption(keelOption('--name <name>', 'CNI network name', 'keel'))
+    .addOption(keelOption('--bridge <name>', 'bridge device', 'cni0'))
+    .addOption(keelOption('--ipam-data-dir <dir>', 'host-local allocation directory'))
+    .action(async (flags: CniFlags) => {
+      const env = await readSubnetEnv(flags.subnetFile);
+      if (!env) throw new UsageError(`cni-config: cannot read ${flags.subnetFile} (is the overlay running on this node?)`);
+      process.stdout.write(renderCniConfig(env, { name: flags.name, bridge: flags.bridge, ...(flags.ipamDataDir ? { dataDir: flags.ipamDataDir } : {}) }));
+    });
+
+}

@@ -1,0 +1,118 @@
+import { DecodeError, KeelError, NotFoundError } from '../api/errors.js';
+import type { KvEntry, KvStore } from '../store/kv-store.js';
+import { decodeLease, encodeLeaseAttrs, subnetKey, type Lease, type LeaseAttrs } from './lease.js';
+import { parseNetworkConfig, type NetworkConfig } from './network-config.js';
+import type { Cidr } from '../api/ip.js';
+
+export const DEFAULT_SUBNET_PREFIX = '/coreos.com/network';
+
+/** A lease as stored: the revision a conditional write needs, and the etcd lease that bounds its life. */
+export interface StoredLease extends Lease {
+  readonly key: string;
+  readonly modRevision: number;
+  readonly etcdLease: string;
+}
+
+export interface LeaseListing {
+  leases: StoredLease[];
+  /** Keys under subnets/ that are not valid leases: skipped, never fatal. */
+  invalid: DecodeError[];
+  revision: number;
+}
+
+/**
+ * flannel's etcd layout (`<prefix>/config`, `<prefix>/subnets/<a.b.c.d>-<len>`)
+ * over keel's KvStore. Writes are conditional; the caller decides what
+ * to write and what to do when it loses a race.
+ */
+export class LeaseStore {
+  readonly prefix: string;
+
+  constructor(readonly kv: KvStore, prefix = DEFAULT_SUBNET_PREFIX) {
+    this.prefix = prefix.replace(/\/+$/, '');
+  }
+
+  get configKey(): string {
+    return `${this.prefix}/config`;
+  }
+
+  get subnetsPrefix(): string {
+    return `${this.prefix}/subnets/`;
+  }
+
+  keyOf(subnet: Cidr): string {
+    return `${this.subnetsPrefix}${subnetKey(subnet)}`;
+  }
+
+  async getConfig(): Promise<NetworkConfig> {
+    const entry = await this.kv.get(this.configKey);
+    if (!entry) throw new NotFoundError(`network config ${this.configKey} (run \`keel network init\`)`);
+    return parseNetworkConfig(entry.value.toString(), `network config ${this.configKey}`);
+  }
+
+  /** Stores the config; false when one exists and `overwrite` is not set. */
+  async putConfig(text: string, overwrite: boolean): Promise<boolean> {
+    if (overwrite) {
+      await this.kv.client.put(this.configKey).value(text);
+      return true;
+    }
+    return (await this.kv.createIfAbsent(this.configKey, text)).succeeded;
+  }
+
+  async list(): Promise<LeaseListing> {
+    const { entries, revision } = await this.kv.list(this.subnetsPrefix);
+    const leases: StoredLease[] = [];
+    const invalid: DecodeError[] = [];
+    for (const e of entries) {
+      try {
+        leases.push(this.decode(e));
+      } catch (err) {
+        if (err instanceof DecodeError) invalid.push(err);
+        else throw err;
+      }
+    }
+    return { leases, invalid, revision };
+  }
+
+  async get(subnet: Cidr): Promise<StoredLease | undefined> {
+    const e = await this.kv.get(this.keyOf(subnet));
+    return e ? this.decode(e) : undefined;
+  }
+
+  decode(e: KvEntry): StoredLease {
+    return { ...decodeLease(e.key, e.value), key: e.key, modRevision: e.modRevision, etcdLease: e.lease };
+  }
+
+  /** An etcd lease of `ttlSeconds`; the key dies with it unless renewed. */
+  async grant(ttlSeconds: number): Promise<string> {
+    const res = await this.kv.call(() => this.kv.client.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: 0 }));
+    if (res.error) throw new KeelError('KEEL_ETCD_UNAVAILABLE', `etcd refused a ${ttlSeconds}s lease: ${res.error}`);
+    return String(res.ID);
+  }
+
+  async revoke(etcdLease: string): Promise<void> {
+    if (!etcdLease || etcdLease === '0') return;
+    try {
+      await this.kv.call(() => this.kv.client.leaseClient.leaseRevoke({ ID: etcdLease }));
+    } catch (err) {
+      // Already expired or revoked: nothing is attached to it any more.
+      if (!/not found/i.test(String((err as Error).message))) throw err;
+    }
+  }
+
+  /** Creates the lease only if no node holds the subnet. */
+  async create(subnet: Cidr, attrs: LeaseAttrs, etcdLease: string): Promise<boolean> {
+    return (await this.kv.createIfAbsent(this.keyOf(subnet), encodeLeaseAttrs(attrs), etcdLease)).succeeded;
+  }
+
+  /** Rewrites a lease we hold (new attrs and/or a fresh etcd lease) if nobody changed it since `modRevision`. */
+  async update(subnet: Cidr, modRevision: number, attrs: LeaseAttrs, etcdLease: string): Promise<boolean> {
+    const key = this.keyOf(subnet);
+    const res = await this.kv.txn([{ key, modRevision }], [{ put: key, value: encodeLeaseAttrs(attrs), lease: etcdLease }]);
+    return res.succeeded;
+  }
+
+  async delete(subnet: Cidr): Promise<void> {
+    await this.kv.client.delete().key(this.keyOf(subnet));
+  }
+}

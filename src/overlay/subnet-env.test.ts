@@ -1,0 +1,34 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseCidr, type Cidr } from '../api/ip.js';
+import { parseSubnetEnv, readSubnetEnv, renderSubnetEnv, writeSubnetEnv } from './subnet-env.js';
+
+const env = { network: parseCidr('10.244.0.0/16') as Cidr, subnet: parseCidr('10.244.7.0/24') as Cidr, mtu: 1450, ipMasq: true };
+
+describe('subnet.env', () => {
+  it('renders flannel text with the first host address', () => {
+    expect(renderSubnetEnv(env)).toBe('FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.7.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n');
+  });
+
+  it('parses back to the subnet in network form', () => {
+    const back = parseSubnetEnv(renderSubnetEnv(env));
+    expect(back.subnet.text).toBe('10.244.7.0/24');
+    expect(back).toMatchObject({ mtu: 1450, ipMasq: true });
+    expect(() => parseSubnetEnv('FLANNEL_NETWORK=10.244.0.0/16\n')).toThrow('FLANNEL_SUBNET is missing');
+  });
+
+  it('writes atomically and reads back; a missing file reads as undefined', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keel-senv-'));
+    try {
+      const path = join(dir, 'run/flannel/subnet.env');
+      expect(await readSubnetEnv(path)).toBeUndefined();
+      await writeSubnetEnv(path, env);
+      expect(readFileSync(path, 'utf8')).toContain('FLANNEL_SUBNET=10.244.7.1/24');
+      expect((await readSubnetEnv(path))?.subnet.text).toBe('10.244.7.0/24');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
