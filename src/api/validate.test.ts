@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { decodeManifests } from './decode.js';
+import { validateObject } from './object.js';
+import type { Service } from './service.js';
+
+const svc = (spec: Record<string, unknown>, metadata: Record<string, unknown> = { name: 'web' }) =>
+  ({ apiVersion: 'v1', kind: 'Service', metadata, spec });
+
+describe('validateObject', () => {
+  it('fills Kubernetes defaults', () => {
+    const s = validateObject(svc({ ports: [{ port: 80 }], selector: { app: 'web' } })) as Service;
+    expect(s.metadata.namespace).toBe('default');
+    expect(s.spec.type).toBe('ClusterIP');
+    expect(s.spec.sessionAffinity).toBe('None');
+    expect(s.spec.ports).toEqual([{ protocol: 'TCP', port: 80, targetPort: 80 }]);
+  });
+
+  it('keeps named target ports and ClientIP affinity with its default timeout', () => {
+    const s = validateObject(svc({ ports: [{ name: 'http', port: 80, targetPort: 'http-web' }], sessionAffinity: 'ClientIP' })) as Service;
+    expect(s.spec.ports[0]?.targetPort).toBe('http-web');
+    expect(s.spec.sessionAffinityConfig?.clientIP.timeoutSeconds).toBe(10_800);
+  });
+
+  it.each([
+    [svc({ ports: [{ port: 80, name: 'a' }, { port: 70000, name: 'b' }] }), 'service default/web: spec.ports[1].port: 70000 is out of range 1-65535'],
+    [svc({ ports: [{ port: 80, targetPort: 'Not_A_Label' }] }), 'service default/web: spec.ports[0].targetPort: "Not_A_Label" is not a valid port name'],
+    [svc({ ports: [{ port: 80 }, { port: 81 }] }), 'service default/web: spec.ports[0].name: is required when a service has more than one port'],
+    [svc({ ports: [{ port: 80 }] }, {}), 'service default/<unnamed>: metadata.name: is required'],
+    [svc({ ports: [{ port: 80 }] }, { name: 'Web' }), 'service default/Web: metadata.name: "Web" is not a DNS label'],
+    [svc({ ports: [{ port: 80 }], type: 'Magic' }), 'service default/web: spec.type: "Magic" is not one of'],
+    [svc({ ports: [{ port: 80, nodePort: 30001 }] }), 'service default/web: spec.ports[0].nodePort: may only be set for type NodePort or LoadBalancer'],
+    [svc({ ports: [{ port: 80 }], clusterIP: 'None', type: 'NodePort' }), 'service default/web: spec.clusterIP: "None" (headless) is only valid for type ClusterIP'],
+    [svc({ ports: [{ port: 80 }], clusterIP: '10.96.0.300' }), 'service default/web: spec.clusterIPs[0]: "10.96.0.300" is not an IP address'],
+    [svc({ ports: [{ port: 80 }], selector: { app: 'a b' } }), 'service default/web: spec.selector.app: "a b" is not a valid label value'],
+    [svc({}), 'service default/web: spec.ports: at least one port is required'],
+    [{ apiVersion: 'v1', kind: 'ReplicationController', metadata: { name: 'rc' } }, 'replicationcontroller default/rc: kind "ReplicationController" is not served by keel'],
+    [{ apiVersion: 'apps/v1', kind: 'Service', metadata: { name: 'x' } }, 'service default/x: apiVersion: "apps/v1" is not served'],
+    [{ apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'e' }, subsets: [{ addresses: [{ ip: 'nope' }] }] }, 'endpoints default/e: subsets[0].addresses[0].ip: "nope" is not an IP address'],
+    [{ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [] } }, 'pod default/p: spec.containers: at least one container is required'],
+  ])('rejects %# with one line naming object and field', (raw, message) => {
+    expect(() => validateObject(raw)).toThrow(message);
+  });
+
+  it('accepts headless services without ports and ExternalName services', () => {
+    expect((validateObject(svc({ clusterIP: 'None', selector: { app: 'db' } })) as Service).spec.clusterIP).toBe('None');
+    expect((validateObject(svc({ type: 'ExternalName', externalName: 'db.example.org' })) as Service).spec.externalName).toBe('db.example.org');
+  });
+
+  it('canonicalises IPv6 cluster IPs', () => {
+    const s = validateObject(svc({ ports: [{ port: 80 }], clusterIP: 'fd00:10:96:0:0:0:0:a' })) as Service;
+    expect(s.spec.clusterIP).toBe('fd00:10:96::a');
+  });
+});
+
+describe('decodeManifests', () => {
+  it('reads multi-document YAML and Lists', () => {
+    const text = `apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {ports: [{port: 1}]}\n---\n` +
+      `{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"Endpoints","metadata":{"name":"a"}}]}\n`;
+    expect(decodeManifests(text, 'x.yaml').map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(['Service/a', 'Endpoints/a']);
+  });
+
+  it('names the source of malformed YAML', () => {
+    expect(() => decodeManifests('a: [\n', 'bad.yaml')).toThrow(/^bad\.yaml: malformed YAML/);
+  });
+});

@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest';
+import { parseCidr, type Cidr } from '../api/ip.js';
+import { validateService, type Service } from '../api/service.js';
+import { chooseNodePort } from './node-ports.js';
+import { planServiceAllocation, type IpamConfig, type Taken } from './service-allocation.js';
+import { chooseServiceIp, firstFree } from './service-ips.js';
+import { chooseSubnet, subnetConfig } from './subnets.js';
+
+const cidr = (t: string): Cidr => parseCidr(t) as Cidr;
+const cfg: IpamConfig = { serviceRanges: [cidr('10.96.0.0/12'), cidr('fd00:10:96::/112')], nodePorts: { min: 30000, max: 30002 } };
+const none: Taken = { ips: new Map(), nodePorts: new Map() };
+
+function makeService(name: string, mutate: (s: Record<string, unknown>) => void = () => undefined): Service {
+  const spec: Record<string, unknown> = { ports: [{ port: 80 }] };
+  mutate(spec);
+  return validateService({ metadata: { name }, spec });
+}
+
+describe('service IPs', () => {
+  it('never hands out the network or broadcast address', () => {
+    const r = cidr('10.0.0.0/30');
+    expect(chooseServiceIp(r, new Set(), firstFree)?.text).toBe('10.0.0.1');
+    expect(chooseServiceIp(r, new Set(['10.0.0.1']), firstFree)?.text).toBe('10.0.0.2');
+    expect(chooseServiceIp(r, new Set(['10.0.0.1', '10.0.0.2']), firstFree)).toBeUndefined();
+  });
+
+  it('wraps around from a random start', () => {
+    const r = cidr('10.0.0.0/29');
+    expect(chooseServiceIp(r, new Set(['10.0.0.6']), () => 5n)?.text).toBe('10.0.0.1');
+  });
+
+  it('allocates IPv6 when the service asks for it', () => {
+    const plan = planServiceAllocation(makeService('v6', (s) => { s.ipFamilies = ['IPv6']; }), undefined, none, cfg, firstFree);
+    expect(plan.service.spec.clusterIP).toBe('fd00:10:96::1');
+  });
+});
+
+describe('planServiceAllocation', () => {
+  it('assigns a ClusterIP and NodePorts deterministically with firstFree', () => {
+    const plan = planServiceAllocation(makeService('a', (s) => { s.type = 'NodePort'; }), undefined, none, cfg, firstFree);
+    expect(plan.ips).toEqual(['10.96.0.1']);
+    expect(plan.service.spec.ports[0]?.nodePort).toBe(30000);
+  });
+
+  it('keeps the earlier allocation on update and refuses a changed ClusterIP', () => {
+    const first = planServiceAllocation(makeService('a', (s) => { s.type = 'NodePort'; }), undefined, none, cfg, () => 1n).service;
+    const again = planServiceAllocation(makeService('a', (s) => { s.type = 'NodePort'; }), first, none, cfg, firstFree);
+    expect(again.service.spec).toEqual(first.spec);
+    expect(() => planServiceAllocation(makeService('a', (s) => { s.clusterIP = '10.96.0.9'; }), first, none, cfg, firstFree))
+      .toThrow('service default/a: spec.clusterIP: field is immutable (it is 10.96.0.2)');
+  });
+
+  it('refuses taken and out-of-range requests with the owner named', () => {
+    const taken: Taken = { ips: new Map([['10.96.0.5', 'default/x']]), nodePorts: new Map([[30001, 'default/frontend']]) };
+    expect(() => planServiceAllocation(makeService('b', (s) => { s.type = 'NodePort'; s.ports = [{ port: 80, nodePort: 30001 }]; }), undefined, taken, cfg, firstFree))
+      .toThrow('service default/b: spec.ports[0].nodePort: 30001 is already allocated (to service default/frontend)');
+    expect(() => planServiceAllocation(makeService('b', (s) => { s.clusterIP = '10.96.0.5'; }), undefined, taken, cfg, firstFree))
+      .toThrow('spec.clusterIP: 10.96.0.5 is already allocated (to service default/x)');
+    expect(() => planServiceAllocation(makeService('b', (s) => { s.clusterIP = '10.0.0.1'; }), undefined, none, cfg, firstFree))
+      .toThrow('spec.clusterIP: 10.0.0.1 is not in the service range 10.96.0.0/12');
+    expect(() => planServiceAllocation(makeService('b', (s) => { s.type = 'NodePort'; s.ports = [{ port: 80, nodePort: 8080 }]; }), undefined, none, cfg, firstFree))
+      .toThrow('spec.ports[0].nodePort: 8080 is not in the node port range 30000-30002');
+  });
+
+  it('says when the node port range is full', () => {
+    const taken: Taken = { ips: new Map(), nodePorts: new Map([[30000, 'a/a'], [30001, 'a/b'], [30002, 'a/c']]) };
+    expect(() => planServiceAllocation(makeService('d', (s) => { s.type = 'NodePort'; }), undefined, taken, cfg, firstFree))
+      .toThrow('no free node port in 30000-30002');
+  });
+
+  it('gives headless and ExternalName services no address and drops node ports from ClusterIP services', () => {
+    expect(planServiceAllocation(makeService('h', (s) => { s.clusterIP = 'None'; }), undefined, none, cfg, firstFree).ips).toEqual([]);
+    const np = planServiceAllocation(makeService('n', (s) => { s.type = 'NodePort'; }), undefined, none, cfg, firstFree).service;
+    const back = planServiceAllocation(makeService('n'), np, none, cfg, firstFree);
+    expect(back.nodePorts).toEqual([]);
+    expect(back.service.spec.ports[0]?.nodePort).toBeUndefined();
+  });
+
+  it('skips taken node ports', () => {
+    expect(chooseNodePort({ min: 1, max: 3 }, new Set([1, 2]), firstFree)).toBe(3);
+  });
+});
+
+describe('node subnets (flannel config)', () => {
+  it('uses flannel defaults: /24 subnets, skipping the first', () => {
+    const c = subnetConfig('10.244.0.0/16');
+    expect(chooseSubnet(c, new Set(), firstFree)?.text).toBe('10.244.1.0/24');
+    expect(chooseSubnet(c, new Set(['10.244.1.0/24']), firstFree)?.text).toBe('10.244.2.0/24');
+  });
+
+  it('honours SubnetMin/SubnetMax and reports a full network', () => {
+    const c = subnetConfig('10.244.0.0/16', 24, '10.244.10.0', '10.244.11.0');
+    expect(chooseSubnet(c, new Set(['10.244.10.0/24']), firstFree)?.text).toBe('10.244.11.0/24');
+    expect(chooseSubnet(c, new Set(['10.244.10.0/24', '10.244.11.0/24']), firstFree)).toBeUndefined();
+  });
+
+  it('rejects a subnet length that does not fit', () => {
+    expect(() => subnetConfig('10.244.0.0/16', 12)).toThrow('SubnetLen: 12 must be longer');
+  });
+});
