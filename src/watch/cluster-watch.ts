@@ -1,0 +1,126 @@
+import { namespacedName, type ClusterSnapshot, type NamespacedName } from '../api/cluster-state.js';
+import type { Endpoints } from '../api/endpoints.js';
+import type { ResourceKind } from '../api/meta.js';
+import { RESOURCES, type ApiObject } from '../api/object.js';
+import type { Pod } from '../api/pod.js';
+import type { Service } from '../api/service.js';
+import { createLogger, type Logger } from '../observe/log.js';
+import type { KvStore } from '../store/kv-store.js';
+import { decodeStored, type ObjectOfKind } from '../store/object-store.js';
+import type { BackoffOptions } from './backoff.js';
+import { Informer, type InformerEvent } from './informer.js';
+import { SnapshotDelivery, type SnapshotConsumer, type SnapshotKind } from './snapshot-delivery.js';
+
+export type { ChangedKeys, SnapshotConsumer } from './snapshot-delivery.js';
+
+export interface ClusterWatchOptions {
+  store: KvStore;
+  /** Registry prefix, e.g. `/registry`. */
+  prefix: string;
+  /** Minimum time between two deliveries to one consumer (default 0: a lone change goes out at once). */
+  minDelayMs?: number;
+  logger?: Logger;
+  pageSize?: number;
+  backoff?: BackoffOptions;
+}
+
+const KINDS = { services: 'Service', endpoints: 'Endpoints', pods: 'Pod' } as const satisfies Record<SnapshotKind, ResourceKind>;
+
+/**
+ * Services, Endpoints and Pods from etcd as one stream of snapshots.
+ * Three informers keep the caches; every change is recorded for every
+ * consumer, and each consumer receives the current snapshot plus the
+ * keys that changed since its previous call, never overlapping calls.
+ */
+export class ClusterWatch {
+  readonly services: Informer<Service>;
+  readonly endpoints: Informer<Endpoints>;
+  readonly pods: Informer<Pod>;
+  private readonly maps: { services: Map<NamespacedName, Service>; endpoints: Map<NamespacedName, Endpoints>; pods: Map<NamespacedName, Pod> } = {
+    services: new Map(),
+    endpoints: new Map(),
+    pods: new Map(),
+  };
+  private snapshot: ClusterSnapshot | undefined;
+  private readonly deliveries = new Set<SnapshotDelivery>();
+  private readonly log: Logger;
+
+  constructor(private readonly options: ClusterWatchOptions) {
+    this.log = options.logger ?? createLogger('watch');
+    this.services = this.informer('services');
+    this.endpoints = this.informer('endpoints');
+    this.pods = this.informer('pods');
+  }
+
+  /** Resolves when all three informers have listed once (or the signal aborted). */
+  async start(signal: AbortSignal): Promise<void> {
+    signal.addEventListener('abort', () => {
+      for (const d of this.deliveries) d.close();
+    }, { once: true });
+    await Promise.all([this.services.start(signal), this.endpoints.start(signal), this.pods.start(signal)]);
+    for (const d of this.deliveries) d.kick();
+  }
+
+  hasSynced(): boolean {
+    return this.services.hasSynced() && this.endpoints.hasSynced() && this.pods.hasSynced();
+  }
+
+  isConnected(): boolean {
+    return this.services.isConnected() && this.endpoints.isConnected() && this.pods.isConnected();
+  }
+
+  /** The current caches as an immutable snapshot (rebuilt only after a change). */
+  current(): ClusterSnapshot {
+    const revision = Math.max(this.services.revision(), this.endpoints.revision(), this.pods.revision());
+    if (!this.snapshot) {
+      this.snapshot = {
+        revision,
+        services: new Map(this.maps.services),
+        endpoints: new Map(this.maps.endpoints),
+        pods: new Map(this.maps.pods),
+      };
+    } else if (this.snapshot.revision !== revision) {
+      this.snapshot = { ...this.snapshot, revision };
+    }
+    return this.snapshot;
+  }
+
+  subscribe(consumer: SnapshotConsumer): () => void {
+    const delivery = new SnapshotDelivery(consumer, this, this.options.minDelayMs ?? 0, this.log);
+    this.deliveries.add(delivery);
+    delivery.kick();
+    return () => {
+      delivery.close();
+      this.deliveries.delete(delivery);
+    };
+  }
+
+  private informer<K extends SnapshotKind>(kind: K): Informer<ObjectOfKind<(typeof KINDS)[K]>> {
+    const resourceKind = KINDS[kind];
+    const informer = new Informer<ObjectOfKind<(typeof KINDS)[K]>>({
+      store: this.options.store,
+      prefix: `${this.options.prefix.replace(/\/+$/, '')}/${RESOURCES[resourceKind].registryPath}/`,
+      resource: kind,
+      decode: (key, value, modRevision) => decodeStored(resourceKind, { key, value, modRevision }),
+      logger: this.log.child(kind),
+      ...(this.options.pageSize === undefined ? {} : { pageSize: this.options.pageSize }),
+      ...(this.options.backoff === undefined ? {} : { backoff: this.options.backoff }),
+    });
+    informer.subscribe((ev) => this.onEvent(kind, ev));
+    informer.onRelist(() => {
+      for (const d of this.deliveries) d.markFull();
+    });
+    return informer;
+  }
+
+  private onEvent(kind: SnapshotKind, ev: InformerEvent<ApiObject>): void {
+    const map = this.maps[kind] as Map<NamespacedName, ApiObject>;
+    const key = namespacedName(ev.object.metadata.namespace, ev.object.metadata.name);
+    const previous = map.get(key);
+    const current = ev.type === 'delete' ? undefined : ev.object;
+    if (current) map.set(key, current);
+    else map.delete(key);
+    this.snapshot = undefined;
+    for (const d of this.deliveries) d.record(kind, key, previous, current);
+  }
+}
