@@ -1,13 +1,6 @@
-import { applyOps, parseRestore, renderArgs, RestoreParseError, type Chain } from './parse-restore.js';
+import { applyOps, BUILTIN_CHAINS, emptyTable, parseRestore, renderArgs, RestoreParseError, type Chain } from './parse-restore.js';
 import { RestoreError } from './restore-error.js';
 import type { IptablesRunner, RestoreOptions, TableName } from './restore-runner.js';
-
-const BUILTIN_CHAINS: Readonly<Record<string, readonly string[]>> = {
-  filter: ['INPUT', 'FORWARD', 'OUTPUT'],
-  nat: ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'],
-  mangle: ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'],
-  raw: ['PREROUTING', 'OUTPUT'],
-};
 
 const BUILTIN_TARGETS = new Set([
   'ACCEPT', 'DROP', 'RETURN', 'REJECT', 'DNAT', 'SNAT', 'MASQUERADE', 'MARK', 'CONNMARK',
@@ -78,10 +71,6 @@ export class FakeRunner implements IptablesRunner {
     }
     return t;
   }
-}
-
-function emptyTable(name: string): Map<string, Chain> {
-  return new Map((BUILTIN_CHAINS[name] ?? []).map((c) => [c, { name: c, policy: 'ACCEPT', rules: [] }]));
 }
 
 function checkJumps(state: Map<string, Chain>): void {

@@ -157,11 +157,23 @@ export function quote(s: string): string {
   return `"${s.replace(/[\\"']/g, (c) => `\\${c}`)}"`;
 }
 
-/** Builds table states from a dump (iptables-save output or a full restore). */
+export const BUILTIN_CHAINS: Readonly<Record<string, readonly string[]>> = {
+  filter: ['INPUT', 'FORWARD', 'OUTPUT'],
+  nat: ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'],
+  mangle: ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'],
+  raw: ['PREROUTING', 'OUTPUT'],
+};
+
+/** A table holding only its built-in chains, as after `iptables -t T -F -X`. */
+export function emptyTable(name: string): Map<string, Chain> {
+  return new Map((BUILTIN_CHAINS[name] ?? []).map((c) => [c, { name: c, policy: 'ACCEPT', rules: [] }]));
+}
+
+/** Builds table states from a dump (iptables-save output) or a restore input applied to empty tables. */
 export function tablesOf(text: string): Map<string, Map<string, Chain>> {
   const out = new Map<string, Map<string, Chain>>();
   for (const t of parseRestore(text)) {
-    const state = out.get(t.name) ?? new Map<string, Chain>();
+    const state = out.get(t.name) ?? emptyTable(t.name);
     applyOps(state, t);
     out.set(t.name, state);
   }

@@ -1,0 +1,63 @@
+import { createHash } from 'node:crypto';
+import type { Protocol } from '../api/service.js';
+
+/**
+ * Chain names as kube-proxy computes them (portProtoHash and
+ * servicePortEndpointChainName): a prefix and the first 16 characters of
+ * base32(sha256(identity)), so restarts, other nodes and people who know
+ * kube-proxy all see the same names.
+ */
+export const SERVICE_CHAIN_PREFIXES = ['KUBE-SVC-', 'KUBE-SVL-', 'KUBE-EXT-', 'KUBE-FW-', 'KUBE-SEP-'] as const;
+
+/** Chains keel declares once per table and rewrites as a whole. */
+export const TOP_CHAINS = {
+  nat: ['KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-POSTROUTING', 'KUBE-MARK-MASQ'],
+  filter: ['KUBE-SERVICES', 'KUBE-EXTERNAL-SERVICES', 'KUBE-FORWARD', 'KUBE-PROXY-FIREWALL'],
+} as const;
+
+/** `ns/name:port` (`ns/name` for an unnamed port), kube-proxy's ServicePortName. */
+export function servicePortName(namespace: string, name: string, portName: string | undefined): string {
+  return portName ? `${namespace}/${name}:${portName}` : `${namespace}/${name}`;
+}
+
+function hash16(identity: string): string {
+  return base32(createHash('sha256').update(identity).digest()).slice(0, 16);
+}
+
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+
+/** RFC 4648 base32 (Go's base32.StdEncoding), enough bytes for the prefix used. */
+function base32(bytes: Buffer): string {
+  let out = '';
+  let bits = 0;
+  let value = 0;
+  for (const b of bytes) {
+    value = (value << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      out += ALPHABET[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+    value &= (1 << bits) - 1;
+  }
+  if (bits > 0) out += ALPHABET[(value << (5 - bits)) & 31];
+  return out;
+}
+
+export function portProtoHash(spn: string, protocol: Protocol): string {
+  return hash16(spn + protocol.toLowerCase());
+}
+
+export const svcChain = (spn: string, p: Protocol): string => `KUBE-SVC-${portProtoHash(spn, p)}`;
+export const svlChain = (spn: string, p: Protocol): string => `KUBE-SVL-${portProtoHash(spn, p)}`;
+export const extChain = (spn: string, p: Protocol): string => `KUBE-EXT-${portProtoHash(spn, p)}`;
+export const fwChain = (spn: string, p: Protocol): string => `KUBE-FW-${portProtoHash(spn, p)}`;
+
+/** `endpoint` is `ip:port` as kube-proxy's endpoint String(). */
+export function sepChain(spn: string, p: Protocol, endpoint: string): string {
+  return `KUBE-SEP-${hash16(spn + p.toLowerCase() + endpoint)}`;
+}
+
+export function isServiceChainName(name: string): boolean {
+  return SERVICE_CHAIN_PREFIXES.some((p) => name.startsWith(p));
+}

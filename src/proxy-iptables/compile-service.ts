@@ -1,0 +1,155 @@
+import { affinityTimeoutSeconds, hasNodePorts, isHeadless, type Protocol, type Service, type ServicePort } from '../api/service.js';
+import type { Endpoints } from '../api/endpoints.js';
+import { parseIp } from '../api/ip.js';
+import { extChain, fwChain, servicePortName, svcChain, svlChain } from './chain-names.js';
+import { comment, dport, hostCidr, probability, proto, rule } from './rule-text.js';
+import { resolveEndpoints, type ResolvedEndpoint } from './service-endpoints.js';
+
+export interface NodeConfig {
+  readonly nodeName: string;
+  /** Pod network: traffic to a ClusterIP from outside it is masqueraded. */
+  readonly clusterCidr?: string;
+  /** Bit of the packet mark meaning "masquerade me" (kube-proxy: 14 → 0x4000). */
+  readonly masqueradeBit: number;
+}
+
+export interface ChainRules {
+  readonly name: string;
+  readonly rules: readonly string[];
+}
+
+/** What one service port is, for trace, conntrack cleanup and the userspace peer. */
+export interface ServicePortInfo {
+  readonly service: string;
+  readonly spn: string;
+  readonly protocol: Protocol;
+  readonly clusterIP: string;
+  readonly port: number;
+  readonly nodePort: number | undefined;
+  readonly externalIPs: readonly string[];
+  readonly endpoints: readonly ResolvedEndpoint[];
+}
+
+/** One service's share of every table; the assembler joins them in key order. */
+export interface ServiceRules {
+  readonly key: string;
+  readonly natServices: string[];
+  readonly natNodePorts: string[];
+  readonly natChains: ChainRules[];
+  readonly filterServices: string[];
+  readonly filterExternal: string[];
+  readonly filterFirewall: string[];
+  readonly ports: ServicePortInfo[];
+}
+
+const MARK_MASQ = 'KUBE-MARK-MASQ';
+
+export function compileService(key: string, svc: Service, eps: Endpoints | undefined, node: NodeConfig): ServiceRules {
+  const out: ServiceRules = { key, natServices: [], natNodePorts: [], natChains: [], filterServices: [], filterExternal: [], filterFirewall: [], ports: [] };
+  const clusterIP = svc.spec.clusterIP;
+  if (svc.spec.type === 'ExternalName' || isHeadless(svc) || !clusterIP || parseIp(clusterIP)?.family !== 4) return out;
+  for (const port of svc.spec.ports) compilePort(out, svc, port, clusterIP, eps, node);
+  return out;
+}
+
+function compilePort(out: ServiceRules, svc: Service, port: ServicePort, clusterIP: string, eps: Endpoints | undefined, node: NodeConfig): void {
+  const { namespace, name } = svc.metadata;
+  const spn = servicePortName(namespace, name, port.name);
+  const p = port.protocol;
+  const all = resolveEndpoints(svc, port, spn, eps, node.nodeName);
+  const local = all.filter((e) => e.local);
+  const nodePort = hasNodePorts(svc) ? port.nodePort : undefined;
+  const externalIPs = svc.spec.externalIPs ?? [];
+  const lbIPs = (svc.status?.loadBalancer?.ingress ?? []).flatMap((i) => (i.ip && parseIp(i.ip)?.family === 4 ? [i.ip] : []));
+  out.ports.push({ service: out.key, spn, protocol: p, clusterIP, port: port.port, nodePort, externalIPs, endpoints: all });
+
+  const hasExternal = nodePort !== undefined || externalIPs.length > 0 || lbIPs.length > 0;
+  const internalLocal = svc.spec.internalTrafficPolicy === 'Local';
+  const externalLocal = hasExternal && svc.spec.externalTrafficPolicy === 'Local';
+  const svc_ = svcChain(spn, p);
+  const svl = svlChain(spn, p);
+  const ext = extChain(spn, p);
+  const fw = fwChain(spn, p);
+  const dst = (ip: string, what: string, target: string, ...extra: string[]): string =>
+    rule('-d', hostCidr(ip), '-p', proto(p), ...comment(`${spn} ${what}`), ...dport(p, port.port), '-j', target, ...extra);
+  const reject = ['--reject-with', 'icmp-port-unreachable'];
+
+  if (all.length === 0) {
+    // No endpoints at all: refuse at once instead of letting clients time out.
+    const why = `${spn} has no endpoints`;
+    out.filterServices.push(rule('-d', hostCidr(clusterIP), '-p', proto(p), ...comment(why), ...dport(p, port.port), '-j', 'REJECT', ...reject));
+    for (const ip of [...externalIPs, ...lbIPs]) out.filterExternal.push(rule('-d', hostCidr(ip), '-p', proto(p), ...comment(why), ...dport(p, port.port), '-j', 'REJECT', ...reject));
+    if (nodePort !== undefined) {
+      out.filterExternal.push(rule('-p', proto(p), ...comment(why), '-m', 'addrtype', '--dst-type', 'LOCAL', ...dport(p, nodePort), '-j', 'REJECT', ...reject));
+    }
+    return;
+  }
+
+  const usesCluster = !internalLocal || (hasExternal && !externalLocal);
+  const usesLocal = internalLocal || externalLocal;
+  if (internalLocal && local.length === 0) {
+    out.filterServices.push(rule('-d', hostCidr(clusterIP), '-p', proto(p), ...comment(`${spn} has no local endpoints`), ...dport(p, port.port), '-j', 'DROP'));
+  } else {
+    out.natServices.push(dst(clusterIP, 'cluster IP', internalLocal ? svl : svc_));
+  }
+
+  if (hasExternal) {
+    if (externalLocal && local.length === 0) {
+      const why = `${spn} has no local endpoints`;
+      for (const ip of [...externalIPs, ...lbIPs]) out.filterExternal.push(rule('-d', hostCidr(ip), '-p', proto(p), ...comment(why), ...dport(p, port.port), '-j', 'DROP'));
+      if (nodePort !== undefined) out.filterExternal.push(rule('-p', proto(p), ...comment(why), '-m', 'addrtype', '--dst-type', 'LOCAL', ...dport(p, nodePort), '-j', 'DROP'));
+    }
+    for (const ip of externalIPs) out.natServices.push(dst(ip, 'external IP', ext));
+    const ranges = svc.spec.loadBalancerSourceRanges ?? [];
+    for (const ip of lbIPs) out.natServices.push(dst(ip, 'loadbalancer IP', ranges.length ? fw : ext));
+    if (nodePort !== undefined) out.natNodePorts.push(rule('-p', proto(p), ...comment(spn), ...dport(p, nodePort), '-j', ext));
+    out.natChains.push({ name: ext, rules: extRules(spn, externalLocal, node, svc_, svl) });
+    if (ranges.length && lbIPs.length) {
+      out.natChains.push({ name: fw, rules: ranges.map((r) => rule('-s', r, ...comment(`${spn} loadbalancer IP`), '-j', ext)) });
+      for (const ip of lbIPs) out.filterFirewall.push(rule('-d', hostCidr(ip), '-p', proto(p), ...comment(`${spn} traffic not accepted by ${fw}`), ...dport(p, port.port), '-j', 'DROP'));
+    }
+  }
+
+  const affinity = affinityTimeoutSeconds(svc);
+  const masq = node.clusterCidr
+    ? rule('!', '-s', node.clusterCidr, '-d', hostCidr(clusterIP), '-p', proto(p), ...comment(`${spn} cluster IP`), ...dport(p, port.port), '-j', MARK_MASQ)
+    : undefined;
+  if (usesCluster) out.natChains.push({ name: svc_, rules: [...(masq ? [masq] : []), ...balance(spn, all, affinity)] });
+  if (usesLocal) out.natChains.push({ name: svl, rules: [...(masq && internalLocal ? [masq] : []), ...balance(spn, local, affinity)] });
+  for (const e of usesCluster ? all : local) out.natChains.push({ name: e.chain, rules: sepRules(spn, p, e, affinity) });
+}
+
+function extRules(spn: string, local: boolean, node: NodeConfig, svc: string, svl: string): string[] {
+  if (!local) return [rule(...comment(`masquerade traffic for ${spn} external destinations`), '-j', MARK_MASQ), rule('-j', svc)];
+  // Local policy keeps the client address, except for pods and the node itself, which may use any endpoint.
+  return [
+    ...(node.clusterCidr ? [rule('-s', node.clusterCidr, ...comment(`pod traffic for ${spn} external destinations`), '-j', svc)] : []),
+    rule(...comment(`masquerade LOCAL traffic for ${spn} external destinations`), '-m', 'addrtype', '--src-type', 'LOCAL', '-j', MARK_MASQ),
+    rule(...comment(`route LOCAL traffic for ${spn} external destinations`), '-m', 'addrtype', '--src-type', 'LOCAL', '-j', svc),
+    rule('-j', svl),
+  ];
+}
+
+/** Affinity checks first (a client seen recently goes back), then 1/n, 1/(n-1), …, the last unconditional. */
+function balance(spn: string, eps: readonly ResolvedEndpoint[], affinity: number | undefined): string[] {
+  const out: string[] = [];
+  if (affinity !== undefined) {
+    for (const e of eps) {
+      out.push(rule(...comment(`${spn} -> ${e.address}`), '-m', 'recent', '--rcheck', '--seconds', String(affinity), '--reap', '--name', e.chain, '--mask', '255.255.255.255', '--rsource', '-j', e.chain));
+    }
+  }
+  eps.forEach((e, i) => {
+    const left = eps.length - i;
+    const stat = left > 1 ? ['-m', 'statistic', '--mode', 'random', '--probability', probability(left)] : [];
+    out.push(rule(...comment(`${spn} -> ${e.address}`), ...stat, '-j', e.chain));
+  });
+  return out;
+}
+
+function sepRules(spn: string, p: Protocol, e: ResolvedEndpoint, affinity: number | undefined): string[] {
+  const recent = affinity !== undefined ? ['-m', 'recent', '--set', '--name', e.chain, '--mask', '255.255.255.255', '--rsource'] : [];
+  return [
+    rule('-s', hostCidr(e.ip), ...comment(spn), '-j', MARK_MASQ),
+    rule('-p', proto(p), ...comment(spn), ...recent, '-m', proto(p), '-j', 'DNAT', '--to-destination', e.address),
+  ];
+}

@@ -1,0 +1,108 @@
+import type { ClusterSnapshot } from '../api/cluster-state.js';
+import { compileService, type ChainRules, type NodeConfig, type ServicePortInfo, type ServiceRules } from './compile-service.js';
+import { comment, markHex, rule } from './rule-text.js';
+
+export type { ChainRules, NodeConfig, ServicePortInfo, ServiceRules } from './compile-service.js';
+
+/** A rule keel places in a built-in chain (PREROUTING, INPUT, …) to reach its own chains. */
+export interface JumpRule {
+  readonly chain: string;
+  readonly rule: string;
+}
+
+export interface TableRules {
+  /** Every chain keel owns in the table, top-level chains first, then service chains in name order. */
+  readonly chains: readonly ChainRules[];
+  readonly jumps: readonly JumpRule[];
+}
+
+export interface RuleSet {
+  readonly nat: TableRules;
+  readonly filter: TableRules;
+  readonly ports: readonly ServicePortInfo[];
+}
+
+export const DEFAULT_MASQUERADE_BIT = 14;
+
+/** Same snapshot and node, byte-identical rules: services are visited in key order. */
+export function compileRules(snapshot: ClusterSnapshot, node: NodeConfig): RuleSet {
+  const fragments = [...snapshot.services.keys()].sort().map((key) => {
+    const svc = snapshot.services.get(key);
+    return svc ? compileService(key, svc, snapshot.endpoints.get(key), node) : undefined;
+  });
+  return assembleRuleSet(fragments.filter((f): f is ServiceRules => f !== undefined), node);
+}
+
+/** Joins per-service fragments (already in key order) with keel's fixed chains. */
+export function assembleRuleSet(fragments: readonly ServiceRules[], node: NodeConfig): RuleSet {
+  const mark = markHex(node.masqueradeBit);
+  const natServices: string[] = [];
+  const natNodePorts: string[] = [];
+  const serviceChains: ChainRules[] = [];
+  const filterServices: string[] = [];
+  const filterExternal: string[] = [];
+  const filterFirewall: string[] = [];
+  const ports: ServicePortInfo[] = [];
+  for (const f of fragments) {
+    natServices.push(...f.natServices);
+    natNodePorts.push(...f.natNodePorts);
+    serviceChains.push(...f.natChains);
+    filterServices.push(...f.filterServices);
+    filterExternal.push(...f.filterExternal);
+    filterFirewall.push(...f.filterFirewall);
+    ports.push(...f.ports);
+  }
+  serviceChains.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  natServices.push(rule(...comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain'), '-m', 'addrtype', '--dst-type', 'LOCAL', '-j', 'KUBE-NODEPORTS'));
+
+  const portals = comment('kubernetes service portals');
+  const newConn = ['-m', 'conntrack', '--ctstate', 'NEW'];
+  return {
+    nat: {
+      chains: [
+        { name: 'KUBE-SERVICES', rules: natServices },
+        { name: 'KUBE-NODEPORTS', rules: natNodePorts },
+        {
+          name: 'KUBE-POSTROUTING',
+          rules: [
+            rule('-m', 'mark', '!', '--mark', `${mark}/${mark}`, '-j', 'RETURN'),
+            rule('-j', 'MARK', '--set-xmark', `${mark}/0x0`),
+            rule(...comment('kubernetes service traffic requiring SNAT'), '-j', 'MASQUERADE', '--random-fully'),
+          ],
+        },
+        { name: 'KUBE-MARK-MASQ', rules: [rule('-j', 'MARK', '--set-xmark', `${mark}/${mark}`)] },
+        ...serviceChains,
+      ],
+      jumps: [
+        { chain: 'PREROUTING', rule: rule(...portals, '-j', 'KUBE-SERVICES') },
+        { chain: 'OUTPUT', rule: rule(...portals, '-j', 'KUBE-SERVICES') },
+        { chain: 'POSTROUTING', rule: rule(...comment('kubernetes postrouting rules'), '-j', 'KUBE-POSTROUTING') },
+      ],
+    },
+    filter: {
+      chains: [
+        { name: 'KUBE-SERVICES', rules: filterServices },
+        { name: 'KUBE-EXTERNAL-SERVICES', rules: filterExternal },
+        {
+          name: 'KUBE-FORWARD',
+          rules: [
+            rule(...comment('kubernetes forwarding rules'), '-m', 'mark', '--mark', `${mark}/${mark}`, '-j', 'ACCEPT'),
+            rule(...comment('kubernetes forwarding conntrack rule'), '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT'),
+          ],
+        },
+        { name: 'KUBE-PROXY-FIREWALL', rules: filterFirewall },
+      ],
+      jumps: [
+        { chain: 'INPUT', rule: rule(...newConn, ...comment('kubernetes load balancer firewall'), '-j', 'KUBE-PROXY-FIREWALL') },
+        { chain: 'INPUT', rule: rule(...newConn, ...comment('kubernetes externally-visible service portals'), '-j', 'KUBE-EXTERNAL-SERVICES') },
+        { chain: 'FORWARD', rule: rule(...newConn, ...comment('kubernetes load balancer firewall'), '-j', 'KUBE-PROXY-FIREWALL') },
+        { chain: 'FORWARD', rule: rule(...comment('kubernetes forwarding rules'), '-j', 'KUBE-FORWARD') },
+        { chain: 'FORWARD', rule: rule(...newConn, ...portals, '-j', 'KUBE-SERVICES') },
+        { chain: 'FORWARD', rule: rule(...newConn, ...comment('kubernetes externally-visible service portals'), '-j', 'KUBE-EXTERNAL-SERVICES') },
+        { chain: 'OUTPUT', rule: rule(...newConn, ...comment('kubernetes load balancer firewall'), '-j', 'KUBE-PROXY-FIREWALL') },
+        { chain: 'OUTPUT', rule: rule(...newConn, ...portals, '-j', 'KUBE-SERVICES') },
+      ],
+    },
+    ports,
+  };
+}
