@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { RoundRobin, type Clock } from './round-robin.js';
+
+function manualClock(): Clock & { advance(ms: number): void } {
+  let t = 0;
+  return { now: () => t, advance: (ms) => { t += ms; } };
+}
+
+describe('RoundRobin', () => {
+  it('alternates exactly over the endpoints, whatever the client', () => {
+    const rr = new RoundRobin(manualClock());
+    rr.update('default/web:', ['10.244.1.12:80', '10.244.1.11:80'], undefined);
+    const picks = ['a', 'b', 'a', 'c', 'a', 'b'].map((c) => rr.next('default/web:', c));
+    expect(picks).toEqual(['10.244.1.11:80', '10.244.1.12:80', '10.244.1.11:80', '10.244.1.12:80', '10.244.1.11:80', '10.244.1.12:80']);
+  });
+
+  it('answers nothing for an unknown port or one without endpoints', () => {
+    const rr = new RoundRobin(manualClock());
+    rr.update('default/web:', [], undefined);
+    expect(rr.next('default/web:', 'a')).toBeUndefined();
+    expect(rr.next('default/other:', 'a')).toBeUndefined();
+  });
+
+  it('pins a client while it returns within the timeout, then lets it move', () => {
+    const clock = manualClock();
+    const rr = new RoundRobin(clock);
+    rr.update('ns/s:', ['e1:1', 'e2:1'], 10);
+    expect(rr.next('ns/s:', 'c1')).toBe('e1:1');
+    expect(rr.next('ns/s:', 'c2')).toBe('e2:1');
+    clock.advance(9_999);
+    expect(rr.next('ns/s:', 'c1')).toBe('e1:1');
+    clock.advance(9_999); // sliding: measured from the last use
+    expect(rr.next('ns/s:', 'c1')).toBe('e1:1');
+    clock.advance(10_000);
+    expect(rr.next('ns/s:', 'c1')).toBe('e1:1'); // expired: round-robin continues where it was (index 1 → e1 after wrap)
+    expect(rr.next('ns/s:', 'c3')).toBe('e2:1');
+  });
+
+  it('a retry after a failed dial replaces the affinity', () => {
+    const rr = new RoundRobin(manualClock());
+    rr.update('ns/s:', ['e1:1', 'e2:1'], 100);
+    expect(rr.next('ns/s:', 'c1')).toBe('e1:1');
+    expect(rr.next('ns/s:', 'c1', true)).toBe('e2:1');
+    expect(rr.next('ns/s:', 'c1')).toBe('e2:1');
+  });
+
+  it('keeps position and affinities across updates, forgetting only endpoints that left', () => {
+    const clock = manualClock();
+    const rr = new RoundRobin(clock);
+    rr.update('ns/s:', ['e1:1', 'e2:1', 'e3:1'], 100);
+    expect(rr.next('ns/s:', 'c1')).toBe('e1:1');
+    expect(rr.next('ns/s:', 'c2')).toBe('e2:1');
+    rr.update('ns/s:', ['e2:1', 'e3:1'], 100);
+    expect(rr.affinityCount('ns/s:')).toBe(1);
+    expect(rr.next('ns/s:', 'c2')).toBe('e2:1');
+    expect(rr.next('ns/s:', 'c1')).toBe('e2:1'); // position 2 wraps to 0 in the shorter list
+    rr.update('ns/s:', ['e2:1', 'e3:1'], undefined);
+    expect(rr.affinityCount('ns/s:')).toBe(0);
+  });
+
+  it('purges expired affinities', () => {
+    const clock = manualClock();
+    const rr = new RoundRobin(clock);
+    rr.update('ns/s:', ['e1:1'], 1);
+    rr.next('ns/s:', 'c1');
+    clock.advance(500);
+    rr.next('ns/s:', 'c2');
+    clock.advance(600);
+    rr.purgeExpired();
+    expect(rr.affinityCount('ns/s:')).toBe(1);
+  });
+});

@@ -1,0 +1,97 @@
+import type { ServicePortName } from './service-portals.js';
+
+/** Milliseconds since an arbitrary origin; tests inject a hand-driven one. */
+export interface Clock {
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => performance.now() };
+
+interface Affinity {
+  endpoint: string;
+  lastUsed: number;
+}
+
+interface PortState {
+  endpoints: readonly string[];
+  index: number;
+  affinityMs: number | undefined;
+  affinity: Map<string, Affinity>;
+}
+
+/**
+ * Endpoint selection for the userspace proxy, as kube-proxy's LoadBalancerRR:
+ * round-robin over ready endpoints ("ip:port"), and with ClientIP affinity a
+ * client keeps its endpoint while it returns within the timeout. State per
+ * service port survives endpoint updates, so only new connections move.
+ */
+export class RoundRobin {
+  private readonly ports = new Map<ServicePortName, PortState>();
+
+  constructor(private readonly clock: Clock = systemClock) {}
+
+  /** Sets a service port's endpoints and affinity; affinities to endpoints that left are forgotten. */
+  update(name: ServicePortName, endpoints: readonly string[], affinitySeconds: number | undefined): void {
+    const sorted = [...new Set(endpoints)].sort();
+    const affinityMs = affinitySeconds === undefined ? undefined : affinitySeconds * 1000;
+    const state = this.ports.get(name);
+    if (!state) {
+      this.ports.set(name, { endpoints: sorted, index: 0, affinityMs, affinity: new Map() });
+      return;
+    }
+    if (affinityMs === undefined) state.affinity.clear();
+    state.affinityMs = affinityMs;
+    if (sameList(state.endpoints, sorted)) return;
+    state.endpoints = sorted;
+    state.index = sorted.length ? state.index % sorted.length : 0;
+    const live = new Set(sorted);
+    for (const [client, a] of state.affinity) if (!live.has(a.endpoint)) state.affinity.delete(client);
+  }
+
+  remove(name: ServicePortName): void {
+    this.ports.delete(name);
+  }
+
+  endpoints(name: ServicePortName): readonly string[] {
+    return this.ports.get(name)?.endpoints ?? [];
+  }
+
+  /**
+   * The endpoint for a new connection from clientIP. `retry` is set after a
+   * failed dial: it ignores and replaces the client's affinity so a dead
+   * endpoint is not chosen again.
+   */
+  next(name: ServicePortName, clientIP: string, retry = false): string | undefined {
+    const state = this.ports.get(name);
+    if (!state || state.endpoints.length === 0) return undefined;
+    const now = this.clock.now();
+    if (state.affinityMs !== undefined && !retry) {
+      const held = state.affinity.get(clientIP);
+      if (held && now - held.lastUsed < state.affinityMs) {
+        held.lastUsed = now;
+        return held.endpoint;
+      }
+    }
+    const endpoint = state.endpoints[state.index] as string;
+    state.index = (state.index + 1) % state.endpoints.length;
+    if (state.affinityMs !== undefined) state.affinity.set(clientIP, { endpoint, lastUsed: now });
+    return endpoint;
+  }
+
+  /** Drops expired affinities so clients that never return do not accumulate. */
+  purgeExpired(): void {
+    const now = this.clock.now();
+    for (const state of this.ports.values()) {
+      if (state.affinityMs === undefined) continue;
+      for (const [client, a] of state.affinity) if (now - a.lastUsed >= state.affinityMs) state.affinity.delete(client);
+    }
+  }
+
+  affinityCount(name: ServicePortName): number {
+    return this.ports.get(name)?.affinity.size ?? 0;
+  }
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
