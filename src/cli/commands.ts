@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { registerAgent } from './agent.js';
 import { registerApply } from './apply.js';
 import { registerDelete } from './delete.js';
 import { registerGet } from './get.js';
@@ -10,4 +11,5 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   registerGet,
   registerDelete,
   registerNetwork,
+  registerAgent,
 ];

@@ -6,11 +6,11 @@ import { parseEndpoints, type EtcdConnection } from '../store/etcd-client.js';
  * An option whose value can also come from `KEEL_<NAME>` (`--etcd-endpoints`
  * → `KEEL_ETCD_ENDPOINTS`): every flag of keel has this environment twin.
  */
-export function keelOption(flags: string, description: string, defaultValue?: string | boolean): Option {
+export function keelOption(flags: string, description: string, defaultValue?: string | boolean | number, defaultDescription?: string): Option {
   const opt = new Option(flags, description);
   const long = opt.long?.replace(/^--(no-)?/, '') ?? '';
   opt.env(`KEEL_${long.toUpperCase().replace(/-/g, '_')}`);
-  if (defaultValue !== undefined) opt.default(defaultValue);
+  if (defaultValue !== undefined) opt.default(defaultValue, defaultDescription);
   return opt;
 }
 
@@ -54,5 +54,17 @@ export function parseIntFlag(name: string, min: number, max: number) {
     const n = Number(value);
     if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${name}: ${JSON.stringify(value)} must be a whole number from ${min} to ${max}`);
     return n;
+  };
+}
+
+/** Go-style durations as kube-proxy takes them: 250ms, 30s, 1m, 1h30m. */
+export function parseDuration(name: string) {
+  return (value: string): number => {
+    const parts = [...value.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
+    if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(value) && value !== '0') {
+      throw new UsageError(`${name}: ${JSON.stringify(value)} is not a duration like 250ms, 30s or 1m`);
+    }
+    const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 } as const;
+    return parts.reduce((sum, m) => sum + Number(m[1]) * unit[m[2] as keyof typeof unit], 0);
   };
 }

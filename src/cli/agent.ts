@@ -1,0 +1,123 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import type { Command } from 'commander';
+import { parse } from 'yaml';
+import { ConfigError, UsageError } from '../api/errors.js';
+import { runAgent } from '../agent/agent.js';
+import type { AgentConfig, OverlayBackendName, ProxyMode } from '../agent/agent-config.js';
+import { nodeAddress } from '../agent/node-address.js';
+import { DEFAULT_SERVICE_RANGE } from './ipam-flags.js';
+import { addEtcdOptions, etcdConnection, keelOption, parseDuration, parseIntFlag, registryPrefix, type EtcdFlags } from './options.js';
+
+interface AgentFlags extends EtcdFlags {
+  config?: string;
+  subnetPrefix: string;
+  nodeName?: string;
+  nodeIp?: string;
+  iface?: string;
+  publicIp?: string;
+  clusterCidr: string;
+  serviceClusterIpRange: string;
+  proxyMode: string;
+  iptablesBackend: string;
+  iptablesSyncPeriod: number;
+  iptablesMinSyncPeriod: number;
+  proxyPortRange?: string;
+  udpTimeout: number;
+  backend: string;
+  subnetFile: string;
+  dns: boolean;
+  dnsListen?: string;
+  clusterDomain: string;
+  dnsTtl: number;
+  upstream?: string;
+  metricsBindAddress: string;
+}
+
+export function registerAgent(program: Command): void {
+  const cmd = program.command('agent')
+    .description('run on a node: proxy (iptables|userspace), overlay (vxlan|udp|host-gw) and cluster DNS, with /metrics and /healthz')
+    .addOption(keelOption('--config <file>', 'YAML file of flag values (keys are flag names); flags and KEEL_* win over it'))
+    .addOption(keelOption('--subnet-prefix <prefix>', 'overlay prefix in etcd', '/coreos.com/network'))
+    .addOption(keelOption('--node-name <name>', 'this node\'s name [default: the hostname]'))
+    .addOption(keelOption('--node-ip <ip>', 'this node\'s IP for rules and leases [default: address of --iface]'))
+    .addOption(keelOption('--iface <name>', 'underlay interface [default: the interface of the default route]'))
+    .addOption(keelOption('--public-ip <ip>', 'address advertised in the subnet lease (same as --node-ip unless given)'))
+    .addOption(keelOption('--cluster-cidr <cidr>', 'pod network, for masquerade decisions', '10.244.0.0/16'))
+    .addOption(keelOption('--service-cluster-ip-range <cidrs>', 'service range (DNS reverse zones)', DEFAULT_SERVICE_RANGE))
+    .addOption(keelOption('--proxy-mode <mode>', 'iptables, userspace or none', 'iptables'))
+    .addOption(keelOption('--iptables-backend <backend>', 'nft or legacy', 'nft'))
+    .addOption(keelOption('--iptables-sync-period <duration>', 'full resync period', 30_000, '30s').argParser(parseDuration('--iptables-sync-period')))
+    .addOption(keelOption('--iptables-min-sync-period <duration>', 'minimum time between syncs', 0, '0s').argParser(parseDuration('--iptables-min-sync-period')))
+    .addOption(keelOption('--proxy-port-range <range>', 'userspace proxy ports, e.g. 40000-40999 [default: any free port]'))
+    .addOption(keelOption('--udp-timeout <duration>', 'userspace UDP association idle timeout', 250, '250ms').argParser(parseDuration('--udp-timeout')))
+    .addOption(keelOption('--backend <type>', 'overlay backend on this node: vxlan, udp, host-gw or none', 'none'))
+    .addOption(keelOption('--subnet-file <path>', 'where subnet.env is written', '/run/flannel/subnet.env'))
+    .addOption(keelOption('--no-dns', 'do not serve cluster DNS'))
+    .addOption(keelOption('--dns-listen <addr>', 'DNS listen address [default: <node-ip>:53]'))
+    .addOption(keelOption('--cluster-domain <zone>', 'cluster DNS zone', 'cluster.local'))
+    .addOption(keelOption('--dns-ttl <seconds>', 'TTL of cluster records', 5).argParser(parseIntFlag('--dns-ttl', 0, 86_400)))
+    .addOption(keelOption('--upstream <addrs>', 'resolvers for names outside the zone [default: /etc/resolv.conf]'))
+    .addOption(keelOption('--metrics-bind-address <addr>', '/metrics, /healthz, /readyz', '127.0.0.1:10249'));
+  addEtcdOptions(cmd).action(async (flags: AgentFlags, self: Command) => {
+    if (flags.config) applyConfigFile(self, flags.config);
+    await runAgent(agentConfig(self.opts<AgentFlags>()));
+  });
+}
+
+/** Values from --config fill only what neither a flag nor KEEL_* set. */
+function applyConfigFile(cmd: Command, path: string): void {
+  let doc: unknown;
+  try {
+    doc = parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`--config ${path}`, (err as Error).message.split('\n')[0] ?? 'unreadable');
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new ConfigError(`--config ${path}`, 'must be a YAML mapping of flag names to values');
+  for (const [key, value] of Object.entries(doc as Record<string, unknown>)) {
+    const opt = cmd.options.find((o) => o.long === `--${key}` || o.long === `--no-${key}`);
+    if (!opt) throw new ConfigError(`--config ${path}`, `unknown setting ${JSON.stringify(key)}`);
+    const name = opt.attributeName();
+    const source = cmd.getOptionValueSource(name);
+    if (source === 'cli' || source === 'env') continue;
+    const text = String(value);
+    cmd.setOptionValueWithSource(name, opt.parseArg && typeof value !== 'boolean' ? opt.parseArg(text, undefined) : value, 'config');
+  }
+}
+
+function agentConfig(f: AgentFlags): AgentConfig {
+  const proxyMode = oneOf<ProxyMode>('--proxy-mode', f.proxyMode, ['iptables', 'userspace', 'none']);
+  const backend = oneOf<OverlayBackendName>('--backend', f.backend, ['vxlan', 'udp', 'host-gw', 'none']);
+  const iptablesBackend = oneOf('--iptables-backend', f.iptablesBackend, ['nft', 'legacy'] as const);
+  const detected = f.nodeIp ?? f.publicIp ? undefined : nodeAddress(f.iface);
+  const nodeIp = f.nodeIp ?? f.publicIp ?? (detected as { ip: string }).ip;
+  return {
+    etcd: etcdConnection(f),
+    registryPrefix: registryPrefix(f),
+    subnetPrefix: f.subnetPrefix.replace(/\/+$/, ''),
+    nodeName: f.nodeName ?? hostname(),
+    nodeIp,
+    iface: f.iface ?? detected?.iface,
+    clusterCidr: f.clusterCidr,
+    serviceClusterIpRange: f.serviceClusterIpRange,
+    proxyMode,
+    iptablesBackend,
+    iptablesSyncPeriodMs: f.iptablesSyncPeriod,
+    iptablesMinSyncPeriodMs: f.iptablesMinSyncPeriod,
+    proxyPortRange: f.proxyPortRange,
+    udpTimeoutMs: f.udpTimeout,
+    backend,
+    subnetFile: f.subnetFile,
+    dns: f.dns,
+    dnsListen: f.dnsListen ?? `${nodeIp}:53`,
+    clusterDomain: f.clusterDomain,
+    dnsTtl: f.dnsTtl,
+    upstream: f.upstream?.split(',').map((s) => s.trim()).filter(Boolean),
+    metricsBindAddress: f.metricsBindAddress,
+  };
+}
+
+function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`${flag}: "${value}" is not one of ${allowed.join(', ')}`);
+  return value as T;
+}
