@@ -56,7 +56,7 @@ export class Informer<T> {
     this.cache = new InformerCache(options.decode, (key, modRevision, err) => {
       this.counts.invalid++;
       watchMetrics.invalid.inc({ resource: options.resource });
-      this.log.warn('skipping invalid object', { key, revision: modRevision, reason: err instanceof Error ? err.message : String(err) });
+      this.log.warn('skipping invalid object', { key, revision: modRevision, reason: reasonOf(key, err) });
     });
   }
 
@@ -203,4 +203,10 @@ export class Informer<T> {
       this.log.error('subscriber failed', { error: err instanceof Error ? err.message : String(err) });
     }
   }
+}
+
+/** The error's message without its subject when the subject is just the key already logged. */
+function reasonOf(key: string, err: unknown): string {
+  if (err instanceof KeelError && err.subject === key) return err.message.slice(key.length + 2);
+  return err instanceof Error ? err.message : String(err);
 }

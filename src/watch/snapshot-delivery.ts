@@ -78,7 +78,8 @@ export class SnapshotDelivery {
   }
 
   private async deliver(): Promise<void> {
-    if (this.closed) return;
+    // Changes that cancelled out after the delivery was scheduled leave nothing to say.
+    if (this.closed || !this.pending()) return;
     this.busy = true;
     const started = Date.now();
     const changed: ChangedKeys = {

@@ -94,3 +94,11 @@ export class TcpCutter {
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 }
+
+export function podJson(namespace: string, name: string, ip: string): string {
+  return JSON.stringify({
+    apiVersion: 'v1', kind: 'Pod', metadata: { namespace, name },
+    spec: { containers: [{ name: 'app', image: 'nginx' }] },
+    status: { phase: 'Running', podIP: ip },
+  });
+}
