@@ -1,0 +1,122 @@
+import { describe, expect, it } from 'vitest';
+import { FakeRunner } from '../iptables/fake-runner.js';
+import { setLogSink } from '../observe/log.js';
+import { DEFAULT_MASQUERADE_BIT, type NodeConfig } from './compile.js';
+import type { Conntrack, StaleFlow } from './conntrack.js';
+import { SyncLoop } from './sync-loop.js';
+import { makeEndpoints, makeService, snapshotOf } from './test-builders.js';
+
+const node: NodeConfig = { nodeName: 'node-a', clusterCidr: '10.244.0.0/16', masqueradeBit: DEFAULT_MASQUERADE_BIT };
+setLogSink({ write: () => undefined });
+
+const web = makeService('default', 'web', (s) => {
+  s.clusterIP = '10.96.0.10';
+  s.ports = [{ port: 80 }];
+});
+const dns = makeService('default', 'dns', (s) => {
+  s.clusterIP = '10.96.0.53';
+  s.ports = [{ port: 53, protocol: 'UDP' }];
+});
+const webEps = (...ips: string[]) => makeEndpoints('default', 'web', ips.map((ip) => ({ ip })), [{ port: 8080 }]);
+const dnsEps = (...ips: string[]) => makeEndpoints('default', 'dns', ips.map((ip) => ({ ip })), [{ port: 53, protocol: 'UDP' }]);
+const changed = (keys: string[], full = false) => ({ services: new Set(keys), endpoints: new Set(keys), pods: new Set<string>(), full });
+
+function setup() {
+  let t = 0;
+  const fake = new FakeRunner();
+  const flows: StaleFlow[] = [];
+  const conntrack: Conntrack = { deleteUdp: async (f) => void flows.push(f) };
+  const loop = new SyncLoop({ runner: fake, node, conntrack, now: () => t });
+  return { fake, loop, flows, advance: (ms: number) => void (t += ms) };
+}
+
+describe('SyncLoop', () => {
+  it('does nothing before the first snapshot', async () => {
+    const { loop, fake } = setup();
+    expect((await loop.sync()).kind).toBe('none');
+    expect(fake.restores).toHaveLength(0);
+  });
+
+  it('writes everything once, then a resync that finds the kernel equal sends nothing', async () => {
+    const { loop, fake, advance } = setup();
+    loop.update(snapshotOf([web, dns], [webEps('10.244.1.1', '10.244.1.2'), dnsEps('10.244.1.3')]), changed(['default/web', 'default/dns'], true));
+    expect((await loop.sync()).kind).toBe('full');
+    expect(fake.restores).toHaveLength(1);
+    advance(30_000);
+    const again = await loop.sync();
+    expect(again).toEqual({ kind: 'full', written: 0, deleted: 0, bytes: 0 });
+    expect(fake.restores).toHaveLength(1);
+  });
+
+  it('rewrites only the changed service\'s chains on an endpoint change, and deletes the stale SEP', async () => {
+    const { loop, fake } = setup();
+    loop.update(snapshotOf([web, dns], [webEps('10.244.1.1', '10.244.1.2'), dnsEps('10.244.1.3')]), changed([], true));
+    await loop.sync();
+    const dnsChains = fake.chainNames('nat').filter((c) => c.startsWith('KUBE-S') && c !== 'KUBE-SERVICES');
+    loop.update(snapshotOf([web, dns], [webEps('10.244.1.1'), dnsEps('10.244.1.3')]), changed(['default/web']));
+    const res = await loop.sync();
+    expect(res.kind).toBe('partial');
+    const text = fake.restores.at(-1) ?? '';
+    expect(text).not.toContain(':KUBE-SERVICES');
+    expect(text).not.toContain('*filter');
+    expect(res).toMatchObject({ written: 1, deleted: 1 });
+    expect(text).toMatch(/^-X KUBE-SEP-/m);
+    expect(fake.chainNames('nat').filter((c) => c.startsWith('KUBE-S') && c !== 'KUBE-SERVICES')).toHaveLength(dnsChains.length - 1);
+  });
+
+  it('switches a service with no endpoints left to REJECT and removes its chains', async () => {
+    const { loop, fake } = setup();
+    loop.update(snapshotOf([web], [webEps('10.244.1.1')]), changed([], true));
+    await loop.sync();
+    loop.update(snapshotOf([web], []), changed(['default/web']));
+    await loop.sync();
+    expect(await fake.save('filter')).toContain('"default/web has no endpoints" -m tcp --dport 80 -j REJECT');
+    expect(fake.chainNames('nat').some((c) => c.startsWith('KUBE-SVC-') || c.startsWith('KUBE-SEP-'))).toBe(false);
+  });
+
+  it('keeps the old rules after a failed restore and resyncs fully next time', async () => {
+    const { loop, fake } = setup();
+    loop.update(snapshotOf([web], [webEps('10.244.1.1')]), changed([], true));
+    await loop.sync();
+    const before = await fake.save('nat');
+    fake.failNext = 'No chain/target/match by that name.';
+    loop.update(snapshotOf([web], [webEps('10.244.1.2')]), changed(['default/web']));
+    await expect(loop.sync()).rejects.toMatchObject({ code: 'KEEL_RESTORE_FAILED' });
+    expect(await fake.save('nat')).toBe(before);
+    const res = await loop.sync();
+    expect(res.kind).toBe('full');
+    expect(await fake.save('nat')).toContain('--to-destination 10.244.1.2:8080');
+    expect(await fake.save('nat')).not.toContain('10.244.1.1:8080');
+  });
+
+  it('deletes chains a previous run left behind, and only keel\'s', async () => {
+    const { loop, fake } = setup();
+    await fake.restore('*nat\n:KUBE-SEP-OLDOLDOLDOLDOLDO - [0:0]\n:OTHER - [0:0]\n-A OTHER -j RETURN\nCOMMIT\n');
+    loop.update(snapshotOf([web], [webEps('10.244.1.1')]), changed([], true));
+    await loop.sync();
+    expect(fake.chainNames('nat')).not.toContain('KUBE-SEP-OLDOLDOLDOLDOLDO');
+    expect(fake.chainNames('nat')).toContain('OTHER');
+  });
+
+  it('forgets UDP conntrack entries to removed endpoints', async () => {
+    const { loop, flows } = setup();
+    loop.update(snapshotOf([dns], [dnsEps('10.244.1.3', '10.244.1.4')]), changed([], true));
+    await loop.sync();
+    loop.update(snapshotOf([dns], [dnsEps('10.244.1.4')]), changed(['default/dns']));
+    await loop.sync();
+    expect(flows).toEqual([{ origDst: '10.96.0.53', port: 53, dstNat: '10.244.1.3' }]);
+  });
+
+  it('start() syncs on change and stops on abort', async () => {
+    const fake = new FakeRunner();
+    const loop = new SyncLoop({ runner: fake, node, syncPeriodMs: 60_000 });
+    const ac = new AbortController();
+    const running = loop.start(ac.signal);
+    loop.update(snapshotOf([web], [webEps('10.244.1.1')]), changed([], true));
+    await expect.poll(() => fake.restores.length).toBe(1);
+    loop.update(snapshotOf([web], [webEps('10.244.1.2')]), changed(['default/web']));
+    await expect.poll(() => fake.restores.length).toBe(2);
+    ac.abort();
+    await running;
+  });
+});

@@ -1,0 +1,199 @@
+import type { ClusterSnapshot, NamespacedName } from '../api/cluster-state.js';
+import { createLogger, type Logger } from '../observe/log.js';
+import type { IptablesRunner } from '../iptables/restore-runner.js';
+import type { ChangedKeys } from '../watch/cluster-watch.js';
+import { RestoreError } from '../iptables/restore-error.js';
+import { TOP_CHAINS } from './chain-names.js';
+import { assembleRuleSet, type NodeConfig, type RuleSet, type ServicePortInfo, type ServiceRules } from './compile.js';
+import { compileService } from './compile-service.js';
+import { staleUdpFlows, type Conntrack } from './conntrack.js';
+import { chainsWritten, lastSync, programmingDuration, restoreFailures, rulesTotal, syncDuration, syncsTotal } from './metrics.js';
+import { allCandidates, emptyKernelView, kernelViewOf, planSync, type Candidate, type KernelView } from './sync-plan.js';
+
+
+export interface SyncLoopOptions {
+  runner: IptablesRunner;
+  node: NodeConfig;
+  conntrack?: Conntrack;
+  /** Full resync period (--iptables-sync-period), default 30 s. */
+  syncPeriodMs?: number;
+  /** Least time between two syncs (--iptables-min-sync-period), default 0. */
+  minSyncPeriodMs?: number;
+  logger?: Logger;
+  now?: () => number;
+}
+
+export interface SyncResult {
+  readonly kind: 'full' | 'partial' | 'none';
+  readonly written: number;
+  readonly deleted: number;
+  readonly bytes: number;
+}
+
+/**
+ * Keeps the kernel's keel chains equal to the compiled rules. Handlers only
+ * record what changed; `sync()` does the work: a partial sync recompiles the
+ * changed services and writes only their chains (and top chains that
+ * differ); a full resync (first, periodic, after any failure) reads the
+ * kernel with iptables-save and rewrites only the chains that differ.
+ */
+export class SyncLoop {
+  private readonly runner: IptablesRunner;
+  private readonly node: NodeConfig;
+  private readonly conntrack: Conntrack | undefined;
+  private readonly period: number;
+  private readonly minPeriod: number;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private snapshot: ClusterSnapshot | undefined;
+  private dirty = new Set<NamespacedName>();
+  private fullRequested = true;
+  private fragments = new Map<NamespacedName, ServiceRules>();
+  private view: KernelView = emptyKernelView();
+  private lastFullAt = Number.NEGATIVE_INFINITY;
+  private lastSyncAt = Number.NEGATIVE_INFINITY;
+  private pendingSince: number | undefined;
+  private wake: (() => void) | undefined;
+  private current: RuleSet | undefined;
+
+  constructor(opts: SyncLoopOptions) {
+    this.runner = opts.runner;
+    this.node = opts.node;
+    this.conntrack = opts.conntrack;
+    this.period = opts.syncPeriodMs ?? 30_000;
+    this.minPeriod = opts.minSyncPeriodMs ?? 0;
+    this.log = opts.logger ?? createLogger('proxy-iptables');
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** A ClusterWatch consumer: records the change and wakes the loop; never syncs itself. */
+  readonly update = (snap: ClusterSnapshot, changed: ChangedKeys): void => {
+    this.snapshot = snap;
+    for (const k of changed.services) this.dirty.add(k);
+    for (const k of changed.endpoints) this.dirty.add(k);
+    if (changed.full) this.fullRequested = true;
+    this.pendingSince ??= this.now();
+    this.wake?.();
+  };
+
+  /** The rules of the last successful sync (for `keel rules` live mode and the userspace peer). */
+  rules(): RuleSet | undefined {
+    return this.current;
+  }
+
+  async sync(): Promise<SyncResult> {
+    const snap = this.snapshot;
+    if (!snap) return { kind: 'none', written: 0, deleted: 0, bytes: 0 };
+    const started = this.now();
+    const full = this.fullRequested || started - this.lastFullAt >= this.period;
+    const keys = full ? new Set([...snap.services.keys(), ...this.fragments.keys()]) : this.dirty;
+    this.dirty = new Set();
+    const since = this.pendingSince;
+    this.pendingSince = undefined;
+    const before = new Map<NamespacedName, ServiceRules | undefined>();
+    for (const key of keys) {
+      before.set(key, this.fragments.get(key));
+      const svc = snap.services.get(key);
+      if (svc) this.fragments.set(key, compileService(key, svc, snap.endpoints.get(key), this.node));
+      else this.fragments.delete(key);
+    }
+    const rules = assembleRuleSet([...this.fragments.keys()].sort().map((k) => this.fragments.get(k) as ServiceRules), this.node);
+    try {
+      if (full) this.view = kernelViewOf({ nat: await this.runner.save('nat'), filter: await this.runner.save('filter') });
+      const candidates = full ? allCandidates(rules, this.view) : this.partialCandidates(rules, before);
+      const plan = planSync(candidates, { nat: rules.nat.jumps, filter: rules.filter.jumps }, this.view);
+      if (plan.text) await this.runner.restore(plan.text, { noflush: true });
+      plan.apply(this.view);
+      this.current = rules;
+      this.fullRequested = false;
+      const end = this.now();
+      if (full) this.lastFullAt = end;
+      this.lastSyncAt = end;
+      const kind = full ? 'full' : 'partial';
+      syncsTotal.inc({ kind });
+      syncDuration.observe({ kind }, (end - started) / 1000);
+      if (since !== undefined) programmingDuration.observe((end - since) / 1000);
+      lastSync.set(end / 1000);
+      chainsWritten.inc({ op: 'write' }, plan.written);
+      chainsWritten.inc({ op: 'delete' }, plan.deleted);
+      for (const table of ['nat', 'filter'] as const) rulesTotal.set({ table }, rules[table].chains.reduce((n, c) => n + c.rules.length, 0));
+      this.log.debug('synced', { kind, written: plan.written, deleted: plan.deleted, bytes: plan.text.length, ms: end - started });
+      await this.flushConntrack(before);
+      return { kind, written: plan.written, deleted: plan.deleted, bytes: plan.text.length };
+    } catch (err) {
+      // The kernel kept its previous rules; the next attempt is a full resync of everything.
+      this.fullRequested = true;
+      this.pendingSince = since;
+      restoreFailures.inc();
+      const fields = err instanceof RestoreError ? { line: err.line, context: err.context.join(' | ') } : {};
+      this.log.error(`sync failed: ${err instanceof Error ? err.message : String(err)}`, { kind: full ? 'full' : 'partial', ...fields });
+      throw err;
+    }
+  }
+
+  /** Runs until the signal aborts: syncs when dirty (no faster than the min period), resyncs every period, backs off after failures. */
+  async start(signal: AbortSignal): Promise<void> {
+    let failures = 0;
+    while (!signal.aborted) {
+      const now = this.now();
+      const dueFull = this.snapshot !== undefined && (this.fullRequested || now - this.lastFullAt >= this.period);
+      const dueDirty = this.dirty.size > 0 && now - this.lastSyncAt >= this.minPeriod;
+      if (dueFull || dueDirty) {
+        try {
+          await this.sync();
+          failures = 0;
+        } catch {
+          failures++;
+          await this.sleep(Math.min(1000 * 2 ** (failures - 1), this.period), signal, false);
+        }
+        continue;
+      }
+      const untilFull = this.snapshot ? this.lastFullAt + this.period - now : this.period;
+      const untilMin = this.dirty.size > 0 ? this.lastSyncAt + this.minPeriod - now : Number.POSITIVE_INFINITY;
+      await this.sleep(Math.max(0, Math.min(untilFull, untilMin)), signal, true);
+    }
+  }
+
+  private sleep(ms: number, signal: AbortSignal, wakeOnChange: boolean): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        if (this.wake === done) this.wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+      if (wakeOnChange) this.wake = done;
+    });
+  }
+
+  private partialCandidates(rules: RuleSet, before: ReadonlyMap<NamespacedName, ServiceRules | undefined>): Candidate[] {
+    const out: Candidate[] = [];
+    for (const table of ['nat', 'filter'] as const) {
+      for (const c of rules[table].chains) if ((TOP_CHAINS[table] as readonly string[]).includes(c.name)) out.push({ table, name: c.name, chain: c });
+    }
+    for (const [key, old] of before) {
+      const now = this.fragments.get(key);
+      const keep = new Set(now?.natChains.map((c) => c.name) ?? []);
+      for (const c of now?.natChains ?? []) out.push({ table: 'nat', name: c.name, chain: c });
+      for (const c of old?.natChains ?? []) if (!keep.has(c.name)) out.push({ table: 'nat', name: c.name, chain: undefined });
+    }
+    return out;
+  }
+
+  private async flushConntrack(before: ReadonlyMap<NamespacedName, ServiceRules | undefined>): Promise<void> {
+    if (!this.conntrack) return;
+    const old: ServicePortInfo[] = [];
+    const cur: ServicePortInfo[] = [];
+    for (const [key, frag] of before) {
+      old.push(...(frag?.ports ?? []));
+      cur.push(...(this.fragments.get(key)?.ports ?? []));
+    }
+    for (const flow of staleUdpFlows(old, cur)) {
+      await this.conntrack.deleteUdp(flow).catch((err: unknown) => {
+        this.log.warn(`conntrack cleanup failed: ${err instanceof Error ? err.message : String(err)}`, { dst: flow.origDst, nat: flow.dstNat });
+      });
+    }
+  }
+}
