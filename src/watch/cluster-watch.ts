@@ -69,7 +69,11 @@ export class ClusterWatch {
     return this.services.isConnected() && this.endpoints.isConnected() && this.pods.isConnected();
   }
 
-  /** The current caches as an immutable snapshot (rebuilt only after a change). */
+  /**
+   * The current caches as an immutable snapshot (rebuilt only after a
+   * change). Its revision is the newest any informer has reached; each
+   * kind is complete up to its own informer's `revision()`.
+   */
   current(): ClusterSnapshot {
     const revision = Math.max(this.services.revision(), this.endpoints.revision(), this.pods.revision());
     if (!this.snapshot) {

@@ -1,7 +1,7 @@
 /**
  * Informer resilience against private etcd servers (never the shared
  * one, which other suites use): a partition during which etcd compacts
- * past the informer's revision, and etcd stopped for 10 s.
+ * past the informer's revision, etcd stopped for 10 s, etcd hung.
  *
  * The partition is a TCP relay between the informer's client and etcd
  * that the test cuts and restores; the writer talks to etcd directly.
@@ -11,7 +11,9 @@ import type { Service } from '../../src/api/service.js';
 import { createEtcdClient } from '../../src/store/etcd-client.js';
 import { EtcdServer } from '../../src/store/etcd-server.js';
 import { KvStore, type TxnOp } from '../../src/store/kv-store.js';
-import { decodeStored } from '../../src/store/object-store.js';
+import { decodeStored, ObjectStore } from '../../src/store/object-store.js';
+import type { ClusterSnapshot } from '../../src/api/cluster-state.js';
+import { ClusterWatch, type ChangedKeys } from '../../src/watch/cluster-watch.js';
 import { Informer } from '../../src/watch/informer.js';
 import { watchMetrics } from '../../src/watch/watch-metrics.js';
 import { serviceJson, TcpCutter, waitFor, writeBatched } from './watch-support.js';
@@ -34,13 +36,14 @@ function kvStore(endpoint: string): KvStore {
   return store;
 }
 
-function informer(store: KvStore, prefix: string, resource: string): Informer<Service> {
+function informer(store: KvStore, prefix: string, resource: string, probeIntervalMs?: number): Informer<Service> {
   const inf = new Informer<Service>({
     store,
     prefix,
     resource,
     decode: (key, value, modRevision) => decodeStored('Service', { key, value, modRevision }),
     backoff: { initialMs: 50, maxMs: 1_000 },
+    ...(probeIntervalMs === undefined ? {} : { probeIntervalMs }),
   });
   const ac = new AbortController();
   cleanups.push(() => ac.abort());
@@ -57,6 +60,42 @@ async function expectEqualToEtcd(inf: Informer<Service>, store: KvStore, prefix:
 const prefix = '/registry/services/specs/';
 const key = (i: number): string => `${prefix}default/svc-${i}`;
 const put = (i: number, port = 80): TxnOp => ({ put: key(i), value: serviceJson('default', `svc-${i}`, port) });
+
+describe('ClusterWatch after a relist', () => {
+  it('marks the next delivery full and converges', async () => {
+    const server = await etcd();
+    const writer = kvStore(server.endpoint);
+    const cutter = new TcpCutter(server.clientPort);
+    await cutter.open();
+    cleanups.push(() => cutter.cut());
+    const objects = new ObjectStore(writer, '/registry');
+    await writeBatched(writer, Array.from({ length: 20 }, (_, i) => put(i)));
+
+    const watch = new ClusterWatch({ store: kvStore(cutter.endpoint), prefix: '/registry', backoff: { initialMs: 50, maxMs: 1_000 } });
+    const calls: { snap: ClusterSnapshot; changed: ChangedKeys }[] = [];
+    watch.subscribe((snap, changed) => { calls.push({ snap, changed }); });
+    const ac = new AbortController();
+    cleanups.push(() => ac.abort());
+    await watch.start(ac.signal);
+    await waitFor('the first delivery and watches', () => calls.length === 1 && watch.isConnected());
+
+    await cutter.cut();
+    await waitFor('the partition to be noticed', () => !watch.isConnected());
+    const ops: TxnOp[] = [...Array.from({ length: 10 }, (_, i): TxnOp => ({ delete: key(i) })), put(50)];
+    let last = 0;
+    for (const op of ops) last = (await writer.txn([], [op])).revision;
+    await writer.client.kv.compact({ revision: last, physical: true });
+    await cutter.open();
+
+    // Each informer relists on its own; wait for the services one to have been delivered.
+    await waitFor('a delivery after the relist', () => watch.services.revision() >= last && calls.at(-1)?.snap.services.size === 11);
+    expect(watch.services.stats().relists).toBe(1);
+    expect(calls.slice(1).some((c) => c.changed.full)).toBe(true);
+    const final = (calls.at(-1) as (typeof calls)[number]).snap;
+    expect(final.services).toEqual((await objects.readSnapshot()).services);
+    expect(final.services.size).toBe(11);
+  });
+});
 
 describe('Informer resilience', () => {
   it('relists after a partition during which etcd compacted past its revision, converging deletes included', async () => {
@@ -120,6 +159,26 @@ describe('Informer resilience', () => {
     expect(inf.stats().reconnects).toBeGreaterThanOrEqual(1);
     expect(inf.stats().relists).toBe(0);
     await expectEqualToEtcd(inf, store, prefix);
+  });
+
+  it('declares a hung etcd (SIGSTOP) disconnected by probing, and resumes when it continues', async () => {
+    const server = await etcd();
+    const store = kvStore(server.endpoint);
+    await writeBatched(store, Array.from({ length: 10 }, (_, i) => put(i)));
+    const inf = informer(store, prefix, 'test-hung', 200);
+    await waitFor('first sync and watch', () => inf.hasSynced() && inf.isConnected());
+    const pid = server.pid as number;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await waitFor('the probe to give up on the silent stream', () => !inf.isConnected());
+      expect(inf.items().size).toBe(10);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    const { revision } = await store.txn([], [put(3, 3333)]);
+    await waitFor('the informer to resume', () => inf.isConnected() && inf.revision() >= revision);
+    expect(inf.items().get(key(3))?.spec.ports[0]?.port).toBe(3333);
+    expect(inf.stats().relists).toBe(0);
   });
 
   it('lists and watches through any live endpoint when another is down', async () => {
