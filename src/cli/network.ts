@@ -9,6 +9,7 @@ import { createEtcdClient } from '../store/etcd-client.js';
 import { KvStore } from '../store/kv-store.js';
 import { DEFAULT_SERVICE_RANGE } from './ipam-flags.js';
 import { addEtcdOptions, etcdConnection, keelOption, parseIntFlag, type EtcdFlags } from './options.js';
+import { registerNetworkRun } from './network-run.js';
 
 export interface SubnetPrefixFlags {
   subnetPrefix: string;
@@ -104,4 +105,5 @@ export function registerNetwork(program: Command): void {
       process.stdout.write(renderCniConfig(env, { name: flags.name, bridge: flags.bridge, ...(flags.ipamDataDir ? { dataDir: flags.ipamDataDir } : {}) }));
     });
 
+  registerNetworkRun(network, addSubnetPrefixOption);
 }

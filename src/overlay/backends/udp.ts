@@ -1,0 +1,80 @@
+import { Worker } from 'node:worker_threads';
+import { KeelError } from '../../api/errors.js';
+import { ipFromValue } from '../../api/ip.js';
+import { udpBytes, udpPackets } from '../metrics.js';
+import type { BackendFactory } from './backend.js';
+import { libc, openTun } from './libc.js';
+import { sorted } from './plan-vxlan.js';
+import { COUNTERS, newTable, writeTable, type UdpWorkerData } from './udp-shared.js';
+
+/** Outer IPv4 (20) + UDP (8). */
+const UDP_OVERHEAD = 28;
+const TUN_NAME = 'flannel0';
+
+/**
+ * flannel's udp backend: a TUN device covering the whole Network; two
+ * worker threads move packets between it and UDP port 8285. The kernel
+ * routes nothing per node here, so the plan is empty and the forwarding
+ * table lives in shared memory the encap worker reads per packet.
+ */
+export const udp: BackendFactory = {
+  type: 'udp',
+  async setup(ctx, { port, logger }) {
+    const mtu = ctx.underlay.mtu - UDP_OVERHEAD;
+    const tunFd = openTun(TUN_NAME);
+    const dev = (await port.links()).find((l) => l.name === TUN_NAME);
+    if (!dev) throw new KeelError('KEEL_NETLINK_FAILED', 'TUN device not found after TUNSETIFF', { subject: TUN_NAME });
+    await port.setLink(dev.index, true, mtu);
+    const table = newTable();
+    const counters = new SharedArrayBuffer(8 * 8);
+    const stop = new SharedArrayBuffer(4);
+    const subnetMask = ctx.config.subnetLen === 0 ? 0 : (~0 << (32 - ctx.config.subnetLen)) | 0;
+    const workers: Worker[] = [];
+    const start = (mode: 'encap' | 'decap'): void => {
+      const data: UdpWorkerData = { mode, tunFd, port: ctx.config.backend.port, bindIp: Number(ctx.publicIp.value), subnetMask, table, counters, stop };
+      const w = new Worker(new URL('./udp-worker.js', import.meta.url), { workerData: data });
+      w.on('error', (err) => logger.error('udp data path worker failed', { mode, error: err.message }));
+      workers.push(w);
+    };
+    const published = new Float64Array(8);
+    const view = new Float64Array(counters);
+    const publish = (): void => {
+      const pairs: Array<[keyof typeof COUNTERS, 'packets' | 'bytes', string]> = [
+        ['encapPackets', 'packets', 'encap'], ['encapBytes', 'bytes', 'encap'],
+        ['decapPackets', 'packets', 'decap'], ['decapBytes', 'bytes', 'decap'], ['drops', 'packets', 'drop'],
+      ];
+      for (const [name, kind, direction] of pairs) {
+        const i = COUNTERS[name];
+        const delta = (view[i] as number) - (published[i] as number);
+        if (delta > 0) (kind === 'packets' ? udpPackets : udpBytes).inc({ direction }, delta);
+        published[i] = view[i] as number;
+      }
+    };
+    const timer = setInterval(publish, 1_000);
+    timer.unref();
+    start('decap');
+    start('encap');
+    logger.info('udp backend up', { device: TUN_NAME, mtu, port: ctx.config.backend.port });
+    return {
+      type: 'udp',
+      mtu,
+      backendData: undefined,
+      ownedIfindex: undefined,
+      async configure(subnet) {
+        // The address's prefix is the whole Network: its connected route sends every remote pod into the TUN.
+        await port.addAddress(dev.index, ipFromValue(4, subnet.first), ctx.config.network.prefixLength);
+      },
+      plan: () => ({ routes: [], neighbors: [], fdb: [], refused: [] }),
+      leasesChanged(leases, own) {
+        writeTable(table, sorted(leases, own).map((l) => [Number(l.subnet.first) | 0, Number(l.attrs.publicIp.value) | 0] as const));
+      },
+      async close() {
+        clearInterval(timer);
+        Atomics.store(new Int32Array(stop), 0, 1);
+        await Promise.all(workers.map((w) => new Promise<void>((resolve) => { w.once('exit', () => resolve()); })));
+        publish();
+        libc.close(tunFd);
+      },
+    };
+  },
+};

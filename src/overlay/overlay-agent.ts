@@ -1,0 +1,143 @@
+import { ConfigError } from '../api/errors.js';
+import type { IptablesRunner } from '../iptables/restore-runner.js';
+import { createLogger, type Logger } from '../observe/log.js';
+import type { KvStore } from '../store/kv-store.js';
+import { Informer } from '../watch/informer.js';
+import { backends } from './backends/index.js';
+import type { BackendNetwork } from './backends/backend.js';
+import { compileIpMasq, hasMasqJump } from './ip-masq.js';
+import { decodeLease, type Lease } from './lease.js';
+import { LeaseStore } from './lease-store.js';
+import { invalidLeases, leasesRemoved } from './metrics.js';
+import type { NetlinkPort } from './netlink-port.js';
+import type { BackendType, NetworkConfig } from './network-config.js';
+import { reconcileKernel } from './reconcile-kernel.js';
+import { readSubnetEnv, writeSubnetEnv } from './subnet-env.js';
+import { SubnetManager, type HeldLease } from './subnet-manager.js';
+import { resolveUnderlay } from './underlay.js';
+
+export interface OverlayAgentOptions {
+  kv: KvStore;
+  subnetPrefix: string;
+  port: NetlinkPort;
+  /** ip-masq rules go here; undefined turns ip-masq off. */
+  iptables: IptablesRunner | undefined;
+  /** Must match the network config's backend when given. */
+  backend?: BackendType;
+  iface?: string;
+  publicIp?: string;
+  subnetFile: string;
+  leaseTtlSeconds?: number;
+  /** Full reconcile period (kernel entries someone deleted come back at the latest then). */
+  resyncMs?: number;
+  logger?: Logger;
+}
+
+/**
+ * The overlay on one node: acquires the subnet lease, brings up the
+ * backend, writes subnet.env and the ip-masq rules, then keeps the kernel
+ * in step with every other node's lease. Lease events, netlink events and
+ * a periodic timer all just mark it dirty; one runner syncs at a time.
+ */
+export class OverlayAgent {
+  private readonly log: Logger;
+  private readonly store: LeaseStore;
+  private network: BackendNetwork | undefined;
+  private config: NetworkConfig | undefined;
+  private manager: SubnetManager | undefined;
+  private informer: Informer<Lease> | undefined;
+  private dirty = false;
+  private running: Promise<void> | undefined;
+
+  constructor(private readonly options: OverlayAgentOptions) {
+    this.log = options.logger ?? createLogger('overlay');
+    this.store = new LeaseStore(options.kv, options.subnetPrefix);
+  }
+
+  lease(): HeldLease | undefined {
+    return this.manager?.current();
+  }
+
+  async start(signal: AbortSignal): Promise<void> {
+    const o = this.options;
+    const config = await this.store.getConfig();
+    this.config = config;
+    if (o.backend && o.backend !== config.backend.type) {
+      throw new ConfigError('--backend', `${o.backend} differs from the network config's ${config.backend.type}; every node must use the cluster's backend`);
+    }
+    const underlay = await resolveUnderlay(o.port, o.iface, o.publicIp);
+    const network = await backends[config.backend.type].setup(
+      { publicIp: underlay.publicIp, underlay: underlay.link, underlayPrefix: underlay.prefix, config },
+      { port: o.port, logger: this.log.child(config.backend.type) },
+    );
+    this.network = network;
+    const manager = new SubnetManager({ store: this.store, config, logger: this.log.child('lease'), ...(o.leaseTtlSeconds ? { ttlSeconds: o.leaseTtlSeconds } : {}) });
+    this.manager = manager;
+    const previous = await readSubnetEnv(o.subnetFile);
+    const attrs = network.backendData === undefined
+      ? { publicIp: underlay.publicIp, backendType: network.type }
+      : { publicIp: underlay.publicIp, backendType: network.type, backendData: network.backendData };
+    await this.adopt(await manager.acquire(attrs, previous?.network.text === config.network.text ? previous.subnet : undefined));
+    manager.onReacquired((held) => { void this.adopt(held).then(() => this.markDirty()); });
+
+    const informer = new Informer<Lease>({
+      store: o.kv, prefix: this.store.subnetsPrefix, resource: 'leases', logger: this.log.child('watch'),
+      decode: (key, value) => decodeLease(key, value),
+    });
+    this.informer = informer;
+    informer.subscribe((ev) => {
+      if (ev.type === 'delete') leasesRemoved.inc();
+      this.markDirty();
+    });
+    await informer.start(signal);
+    invalidLeases.inc(informer.stats().invalid);
+    const offNetlink = o.port.onChange(() => this.markDirty());
+    const timer = setInterval(() => this.markDirty(), o.resyncMs ?? 10_000);
+    manager.start(signal);
+    signal.addEventListener('abort', () => { clearInterval(timer); offNetlink(); void network.close(); }, { once: true });
+    await this.sync();
+  }
+
+  /** One reconcile pass: the leases as the informer holds them, planned by the backend, diffed into the kernel. */
+  async sync(): Promise<void> {
+    const network = this.network;
+    const held = this.manager?.current();
+    if (!network || !held || !this.informer || !this.config) return;
+    const leases = [...this.informer.items().values()];
+    network.leasesChanged(leases, held.subnet);
+    const desired = network.plan(leases, held.subnet);
+    for (const r of desired.refused) this.log.warn('cannot reach lease', { lease: r.subnet, reason: r.reason });
+    await reconcileKernel(this.options.port, desired, { network: this.config.network, ownedIfindex: network.ownedIfindex }, this.log);
+  }
+
+  private markDirty(): void {
+    this.dirty = true;
+    if (this.running) return;
+    this.running = (async () => {
+      while (this.dirty) {
+        this.dirty = false;
+        try {
+          await this.sync();
+        } catch (err) {
+          this.log.error('overlay sync failed; will retry', { error: (err as Error).message });
+          await new Promise((r) => setTimeout(r, 1_000));
+          this.dirty = true;
+        }
+      }
+    })().finally(() => { this.running = undefined; });
+  }
+
+  /** Makes the node's own side match its lease: device address, subnet.env, ip-masq. */
+  private async adopt(held: HeldLease): Promise<void> {
+    const network = this.network;
+    const config = this.config;
+    if (!network || !config) return;
+    await network.configure(held.subnet);
+    await writeSubnetEnv(this.options.subnetFile, { network: config.network, subnet: held.subnet, mtu: network.mtu, ipMasq: this.options.iptables !== undefined });
+    if (this.options.iptables) {
+      const present = hasMasqJump(await this.options.iptables.save('nat'));
+      await this.options.iptables.restore(compileIpMasq(config.network, held.subnet, present), { noflush: true });
+    }
+    this.log.info('node subnet ready', { subnet: held.subnet.text, backend: network.type, mtu: network.mtu, subnetFile: this.options.subnetFile });
+  }
+}
