@@ -1,9 +1,12 @@
 import type { Command } from 'commander';
 import { registerAgent } from './agent.js';
 import { registerApply } from './apply.js';
+import { registerCleanup } from './cleanup.js';
 import { registerDelete } from './delete.js';
 import { registerGet } from './get.js';
 import { registerNetwork } from './network.js';
+import { registerRules } from './rules.js';
+import { registerTrace } from './trace.js';
 
 /** Every subcommand, in the order `keel --help` lists them. */
 export const commands: ReadonlyArray<(program: Command) => void> = [
@@ -11,5 +14,8 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   registerGet,
   registerDelete,
   registerNetwork,
+  registerRules,
+  registerTrace,
+  registerCleanup,
   registerAgent,
 ];

@@ -1,0 +1,114 @@
+import type { Command } from 'commander';
+import type { ClusterSnapshot } from '../api/cluster-state.js';
+import { UsageError } from '../api/errors.js';
+import { parseCidr, parseIp } from '../api/ip.js';
+import type { Service } from '../api/service.js';
+import { RestoreRunner, type IptablesBackend } from '../iptables/restore-runner.js';
+import { parsePortRange } from '../ipam/node-ports.js';
+import { planServiceAllocation } from '../ipam/service-allocation.js';
+import { firstFree } from '../ipam/service-ips.js';
+import { createLogger } from '../observe/log.js';
+import { compileRules, DEFAULT_MASQUERADE_BIT, type NodeConfig } from '../proxy-iptables/compile.js';
+import { renderRestore } from '../proxy-iptables/render-restore.js';
+import { allCandidates, kernelViewOf, planSync } from '../proxy-iptables/sync-plan.js';
+import { compileUserspaceRules } from '../proxy-userspace/portal-rules.js';
+import { planProxyPorts } from '../proxy-userspace/proxy-ports.js';
+import { servicePortals } from '../proxy-userspace/service-portals.js';
+import { withObjectStore } from './connect.js';
+import { addIpamOptions, ipamConfig, type IpamFlags } from './ipam-flags.js';
+import { readManifests } from './manifests.js';
+import { addEtcdOptions, keelOption, type EtcdFlags } from './options.js';
+
+export interface NodeFlags extends EtcdFlags, IpamFlags {
+  filename?: string[];
+  nodeName: string;
+  nodeIp?: string;
+  clusterCidr?: string;
+  iptablesBackend: string;
+}
+
+interface RulesFlags extends NodeFlags {
+  mode: string;
+  diff?: boolean;
+  proxyPortRange: string;
+}
+
+const log = createLogger('cli');
+
+/** Flags shared by `keel rules` and `keel trace`: where the objects come from and which node the rules are for. */
+export function addNodeOptions(cmd: Command): Command {
+  cmd
+    .addOption(keelOption('-f, --filename <path...>', 'compile from manifests (files, directories or "-") instead of etcd'))
+    .addOption(keelOption('--node-name <name>', 'the node the rules are for (decides which endpoints are local)', 'node-1'))
+    .addOption(keelOption('--node-ip <ip>', 'the node\'s IP (NodePorts and userspace HOST rules)'))
+    .addOption(keelOption('--cluster-cidr <cidr>', 'pod network, for masquerade decisions', '10.244.0.0/16'))
+    .addOption(keelOption('--iptables-backend <backend>', 'nft or legacy', 'nft'));
+  return addIpamOptions(addEtcdOptions(cmd));
+}
+
+export function nodeConfig(flags: NodeFlags): NodeConfig {
+  if (flags.clusterCidr && !parseCidr(flags.clusterCidr)) throw new UsageError(`--cluster-cidr: "${flags.clusterCidr}" is not a CIDR`);
+  if (flags.nodeIp && !parseIp(flags.nodeIp)) throw new UsageError(`--node-ip: "${flags.nodeIp}" is not an IP address`);
+  const cidr = flags.clusterCidr ? parseCidr(flags.clusterCidr)?.text : undefined;
+  return { nodeName: flags.nodeName, masqueradeBit: DEFAULT_MASQUERADE_BIT, ...(cidr ? { clusterCidr: cidr } : {}) };
+}
+
+export function backendOf(flags: { iptablesBackend: string }): IptablesBackend {
+  if (flags.iptablesBackend !== 'nft' && flags.iptablesBackend !== 'legacy') throw new UsageError(`--iptables-backend: "${flags.iptablesBackend}" is not nft or legacy`);
+  return flags.iptablesBackend;
+}
+
+/** From manifests (missing ClusterIPs/NodePorts allocated in memory, deterministically) or one consistent read of etcd. */
+export async function loadSnapshot(flags: NodeFlags): Promise<ClusterSnapshot> {
+  if (!flags.filename) return withObjectStore(flags, (store) => store.readSnapshot());
+  const objects = readManifests(flags.filename);
+  const key = (o: { metadata: { namespace: string; name: string } }): string => `${o.metadata.namespace}/${o.metadata.name}`;
+  const services = new Map<string, Service>();
+  const cfg = ipamConfig(flags);
+  const ips = new Map<string, string>();
+  const nodePorts = new Map<number, string>();
+  const wanted = objects.filter((o): o is Service => o.kind === 'Service').sort((a, b) => (key(a) < key(b) ? -1 : 1));
+  // Explicit addresses first, so an automatic choice never takes one a later manifest asks for.
+  for (const svc of wanted) {
+    for (const ip of svc.spec.clusterIPs ?? []) if (ip !== 'None') ips.set(ip, key(svc));
+    for (const p of svc.spec.ports) if (p.nodePort !== undefined) nodePorts.set(p.nodePort, key(svc));
+  }
+  for (const svc of wanted) {
+    const plan = planServiceAllocation(svc, undefined, { ips, nodePorts }, cfg, firstFree);
+    for (const ip of plan.ips) ips.set(ip, key(svc));
+    for (const p of plan.nodePorts) nodePorts.set(p, key(svc));
+    services.set(key(svc), plan.service);
+  }
+  const endpoints = new Map(objects.flatMap((o) => (o.kind === 'Endpoints' ? [[key(o), o] as const] : [])));
+  const pods = new Map(objects.flatMap((o) => (o.kind === 'Pod' ? [[key(o), o] as const] : [])));
+  return { revision: 0, services, endpoints, pods };
+}
+
+export function registerRules(program: Command): void {
+  const cmd = program.command('rules')
+    .description('print the iptables rules keel programs for a node (iptables-save format), from manifests or etcd')
+    .addOption(keelOption('--mode <mode>', 'iptables or userspace', 'iptables'))
+    .addOption(keelOption('--diff', 'show what a sync would change against the kernel\'s current keel chains'))
+    .addOption(keelOption('--proxy-port-range <range>', 'userspace mode: local proxy ports to assume', '40000-40999'));
+  addNodeOptions(cmd).action(async (flags: RulesFlags) => {
+    const snapshot = await loadSnapshot(flags);
+    if (flags.mode === 'userspace') {
+      if (!flags.nodeIp) throw new UsageError('--mode userspace needs --node-ip');
+      const { portals, skipped } = servicePortals(snapshot);
+      for (const s of skipped) log.warn(s.message);
+      const ports = planProxyPorts(portals.map((p) => p.name), parsePortRange(flags.proxyPortRange, '--proxy-port-range'), new Map());
+      process.stdout.write(compileUserspaceRules(snapshot, { nodeIP: flags.nodeIp }, ports).text);
+      return;
+    }
+    if (flags.mode !== 'iptables') throw new UsageError(`--mode: "${flags.mode}" is not iptables or userspace`);
+    const rules = compileRules(snapshot, nodeConfig(flags));
+    if (!flags.diff) {
+      process.stdout.write(renderRestore(rules));
+      return;
+    }
+    const runner = new RestoreRunner({ backend: backendOf(flags) });
+    const view = kernelViewOf({ nat: await runner.save('nat'), filter: await runner.save('filter') });
+    const plan = planSync(allCandidates(rules, view), { nat: rules.nat.jumps, filter: rules.filter.jumps }, view);
+    process.stdout.write(plan.text || '# the kernel already holds these rules\n');
+  });
+}
