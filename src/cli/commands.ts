@@ -3,10 +3,13 @@ import { registerAgent } from './agent.js';
 import { registerApply } from './apply.js';
 import { registerCleanup } from './cleanup.js';
 import { registerDelete } from './delete.js';
+import { registerDown } from './down.js';
 import { registerGet } from './get.js';
 import { registerNetwork } from './network.js';
 import { registerRules } from './rules.js';
+import { registerStatus } from './status.js';
 import { registerTrace } from './trace.js';
+import { registerUp } from './up.js';
 
 /** Every subcommand, in the order `keel --help` lists them. */
 export const commands: ReadonlyArray<(program: Command) => void> = [
@@ -18,4 +21,7 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   registerTrace,
   registerCleanup,
   registerAgent,
+  registerUp,
+  registerDown,
+  registerStatus,
 ];

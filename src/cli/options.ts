@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { UsageError } from '../api/errors.js';
 import { parseEndpoints, type EtcdConnection } from '../store/etcd-client.js';
+import { DEFAULT_RUN_DIR, sandboxEtcdEndpoint } from '../sandbox/sandbox-state.js';
 
 /**
  * An option whose value can also come from `KEEL_<NAME>` (`--etcd-endpoints`
@@ -24,9 +25,17 @@ export interface EtcdFlags {
 
 export const DEFAULT_ETCD_ENDPOINT = 'http://127.0.0.1:2379';
 
+/**
+ * Without --etcd-endpoints: the etcd of the sandbox `keel up` started (its
+ * Unix socket in KEEL_RUN_DIR or the default run directory), else loopback.
+ */
+export function defaultEtcdEndpoint(): string {
+  return sandboxEtcdEndpoint(process.env.KEEL_RUN_DIR || DEFAULT_RUN_DIR) ?? DEFAULT_ETCD_ENDPOINT;
+}
+
 export function addEtcdOptions(cmd: Command): Command {
   return cmd
-    .addOption(keelOption('--etcd-endpoints <urls>', `comma-separated etcd URLs (http://, https://, unix:///) [default: ${DEFAULT_ETCD_ENDPOINT}]`))
+    .addOption(keelOption('--etcd-endpoints <urls>', `comma-separated etcd URLs (http://, https://, unix:///) [default: the keel-up sandbox's, else ${DEFAULT_ETCD_ENDPOINT}]`))
     .addOption(keelOption('--etcd-cafile <file>', 'CA certificate for etcd TLS'))
     .addOption(keelOption('--etcd-certfile <file>', 'client certificate for etcd TLS'))
     .addOption(keelOption('--etcd-keyfile <file>', 'client key for etcd TLS'))
@@ -34,7 +43,7 @@ export function addEtcdOptions(cmd: Command): Command {
 }
 
 export function etcdConnection(flags: EtcdFlags, callTimeoutMs?: number): EtcdConnection {
-  const endpoints = parseEndpoints(flags.etcdEndpoints ?? DEFAULT_ETCD_ENDPOINT);
+  const endpoints = parseEndpoints(flags.etcdEndpoints ?? defaultEtcdEndpoint());
   const conn: EtcdConnection = { endpoints };
   if (flags.etcdCafile) conn.cafile = flags.etcdCafile;
   if (flags.etcdCertfile) conn.certfile = flags.etcdCertfile;

@@ -1,0 +1,34 @@
+import type { Command } from 'commander';
+import { UsageError } from '../api/errors.js';
+import { readState } from '../sandbox/sandbox-state.js';
+import { sandboxStatus } from '../sandbox/status.js';
+import { addRunDirOption, type RunDirFlags } from './sandbox-flags.js';
+
+export function registerStatus(program: Command): void {
+  const cmd = program.command('status')
+    .description('show the sandbox: nodes and agent health, overlay leases, services, pods');
+  addRunDirOption(cmd).action(async (flags: RunDirFlags) => {
+    const state = readState(flags.runDir);
+    if (!state) throw new UsageError(`no sandbox in ${flags.runDir} (start one with \`keel up\`)`);
+    const s = await sandboxStatus(state);
+    const out: string[] = [
+      `sandbox ${state.id} in ${state.runDir}: proxy ${state.proxyMode}, backend ${state.backend}`,
+      `etcd ${state.etcd.ip} ${s.etcd ? 'running' : 'NOT RUNNING'}; controller ${s.controller ? 'running' : 'NOT RUNNING'}`,
+      '',
+      table(['NODE', 'IP', 'NETNS', 'AGENT'], s.nodes.map((n) => [n.name, n.ip, n.netns, `${n.agent}${n.agentPid ? ` (pid ${n.agentPid})` : ''}`])),
+      '',
+      table(['SUBNET', 'PUBLIC-IP', 'BACKEND'], s.leases.map((l) => [l.subnet, l.publicIp, l.backend])),
+      '',
+      table(['SERVICE', 'TYPE', 'CLUSTER-IP', 'PORTS'], s.services.map((v) => [v.name, v.type, v.clusterIP, v.ports])),
+    ];
+    if (s.pods.length) out.push('', table(['POD', 'NODE', 'IP', 'READY'], s.pods.map((p) => [p.name, p.node, p.podIP, p.ready ? 'yes' : 'no'])));
+    if (s.error) out.push('', `etcd: ${s.error}`);
+    process.stdout.write(`${out.join('\n')}\n`);
+  });
+}
+
+function table(head: string[], rows: string[][]): string {
+  const all = [head, ...rows];
+  const widths = head.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
+  return all.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
+}

@@ -1,0 +1,36 @@
+import type { Command } from 'commander';
+import { UsageError } from '../api/errors.js';
+import { sandboxUp } from '../sandbox/up.js';
+import { etcdSocketUrl } from '../sandbox/sandbox-state.js';
+import { keelOption, parseIntFlag } from './options.js';
+import { addRunDirOption, type RunDirFlags } from './sandbox-flags.js';
+
+interface UpFlags extends RunDirFlags {
+  nodes: number;
+  proxyMode: string;
+  backend: string;
+  agents: boolean;
+}
+
+export function registerUp(program: Command): void {
+  const cmd = program.command('up')
+    .description('start a sandbox cluster on this machine: switch, node and etcd namespaces, keel agents, kube-dns')
+    .addOption(keelOption('--nodes <n>', 'number of nodes', '3').argParser(parseIntFlag('--nodes', 1, 250)))
+    .addOption(keelOption('--proxy-mode <mode>', 'iptables or userspace', 'iptables'))
+    .addOption(keelOption('--backend <type>', 'overlay backend: vxlan, udp or host-gw', 'vxlan'))
+    .addOption(keelOption('--no-agents', 'build the cluster without starting keel agents'));
+  addRunDirOption(cmd).action(async (flags: UpFlags) => {
+    if (!['iptables', 'userspace'].includes(flags.proxyMode)) throw new UsageError(`--proxy-mode: ${JSON.stringify(flags.proxyMode)} must be iptables or userspace`);
+    if (!['vxlan', 'udp', 'host-gw'].includes(flags.backend)) throw new UsageError(`--backend: ${JSON.stringify(flags.backend)} must be vxlan, udp or host-gw`);
+    const { state } = await sandboxUp({
+      runDir: flags.runDir,
+      nodes: Number(flags.nodes),
+      proxyMode: flags.proxyMode,
+      backend: flags.backend,
+      agents: flags.agents,
+      log: (line) => process.stdout.write(`${line}\n`),
+    });
+    process.stdout.write(`sandbox ${state.id} is up (${state.nodes.length} nodes, proxy ${state.proxyMode}, backend ${state.backend}); keel commands now use its etcd.\n`);
+    process.stdout.write(`export KEEL_ETCD_ENDPOINTS=${etcdSocketUrl(state.runDir)}\n`);
+  });
+}

@@ -1,0 +1,40 @@
+import { addAddress, addBridge, addVethPair, createNetns, linkUp, setMaster, setSysctl } from './netns.js';
+import { UNDERLAY_LEN, type SandboxState } from './sandbox-state.js';
+
+export interface TopologyReport {
+  /** Sysctls a namespace lacked (bridge-nf-call-iptables without br_netfilter). */
+  missingSysctls: string[];
+}
+
+/**
+ * The underlay: one bridge in the switch namespace, and every node, the
+ * etcd and the external client attached to it by a veth pair (eth0 on
+ * their side). Idempotent, so a second `keel up` or a retry converges.
+ */
+export async function buildTopology(state: SandboxState): Promise<TopologyReport> {
+  await createNetns(state.switchNetns);
+  await addBridge(state.switchNetns, state.bridge);
+  // The switch forwards frames; it must not run them through its own iptables.
+  await setSysctl(state.switchNetns, 'net.bridge.bridge-nf-call-iptables', '0');
+  const members = [
+    ...state.nodes.map((n) => ({ netns: n.netns, ip: n.ip, port: n.name.replace('node-', 'n') })),
+    { netns: state.etcd.netns, ip: state.etcd.ip, port: 'etcd' },
+    { netns: state.client.netns, ip: state.client.ip, port: 'client' },
+  ];
+  const missing = new Set<string>();
+  await Promise.all(members.map(async (m) => {
+    await createNetns(m.netns);
+    await addVethPair({ netns: state.switchNetns, name: m.port }, { netns: m.netns, name: 'eth0' });
+    await setMaster(state.switchNetns, m.port, state.bridge);
+    await linkUp(state.switchNetns, m.port);
+    await addAddress(m.netns, 'eth0', `${m.ip}/${UNDERLAY_LEN}`);
+    await linkUp(m.netns, 'eth0');
+  }));
+  for (const node of state.nodes) {
+    await setSysctl(node.netns, 'net.ipv4.ip_forward', '1');
+    await setSysctl(node.netns, 'net.ipv4.conf.all.route_localnet', '1');
+    // Pods answering their own service through the bridge need bridged frames in iptables.
+    if (!(await setSysctl(node.netns, 'net.bridge.bridge-nf-call-iptables', '1'))) missing.add('net.bridge.bridge-nf-call-iptables');
+  }
+  return { missingSysctls: [...missing] };
+}
