@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +18,12 @@ export const EXT_IP = '172.30.77.100';
 export const EXTERNAL_IP = '172.30.77.50';
 export const POD_IPS = { pa: '10.244.1.11', pb: '10.244.1.12', pc: '10.244.1.10' } as const;
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The repository root (the first directory up with node_modules), from source or from dist/. */
+const ROOT = ((): string => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'node_modules')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+})();
 
 /** A backend: TCP says its name on a line then echoes until the client's FIN; UDP answers "name:payload". */
 const BACKEND_JS = `
