@@ -1,0 +1,84 @@
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+
+/**
+ * Real TCP/UDP servers and clients for the proxy suites, run with Node
+ * inside network namespaces: each server answers with its own name, each
+ * client run makes N bounded attempts and reports who answered.
+ */
+const SERVER = `
+import net from 'node:net'; import dgram from 'node:dgram';
+const [name, tcp, udp] = process.argv.slice(2);
+let up = 0; const ready = () => { if (++up === 2) console.log('ready'); };
+net.createServer((s) => { s.on('error', () => {}); s.end(name + '\\n'); }).listen(Number(tcp), '0.0.0.0', ready);
+const u = dgram.createSocket('udp4'); u.on('message', (m, r) => u.send(name, r.port, r.address)); u.bind(Number(udp), '0.0.0.0', ready);
+`;
+
+const CLIENT = `
+import net from 'node:net'; import dgram from 'node:dgram';
+const [host, port, proto, count, sport] = process.argv.slice(2);
+const out = { answers: {}, errors: {} };
+const add = (m, k) => { m[k] = (m[k] ?? 0) + 1; };
+const tcp = () => new Promise((res) => {
+  let data = ''; const s = net.connect({ host, port: Number(port), timeout: 3000 });
+  s.on('data', (d) => { data += d; }); s.on('end', () => { add(out.answers, data.trim()); res(); });
+  s.on('timeout', () => { add(out.errors, 'ETIMEDOUT'); s.destroy(); res(); });
+  s.on('error', (e) => { add(out.errors, e.code ?? 'error'); res(); });
+});
+const udp = () => new Promise((res) => {
+  const s = dgram.createSocket('udp4'); const t = setTimeout(() => { add(out.errors, 'ETIMEDOUT'); s.close(); res(); }, 2000);
+  s.on('message', (m) => { clearTimeout(t); add(out.answers, m.toString()); s.close(); res(); });
+  s.on('error', (e) => { clearTimeout(t); add(out.errors, e.code ?? 'error'); s.close(); res(); });
+  s.bind(sport ? Number(sport) : 0, () => s.send('x', Number(port), host));
+});
+for (let i = 0; i < Number(count); i++) await (proto === 'udp' ? udp() : tcp());
+console.log(JSON.stringify(out));
+`;
+
+export interface Tally {
+  answers: Record<string, number>;
+  errors: Record<string, number>;
+}
+
+export class Traffic {
+  private readonly server: string;
+  private readonly client: string;
+  private readonly procs: ResultPromise[] = [];
+
+  constructor(run: string) {
+    this.server = join(tmpdir(), `kp-${run}-server.mjs`);
+    this.client = join(tmpdir(), `kp-${run}-client.mjs`);
+    writeFileSync(this.server, SERVER);
+    writeFileSync(this.client, CLIENT);
+  }
+
+  /** Starts a server answering `name` on TCP and UDP; resolves once both listen. */
+  async serve(ns: string, name: string, tcpPort: number, udpPort: number): Promise<void> {
+    const p = execa('ip', ['netns', 'exec', ns, process.execPath, this.server, name, String(tcpPort), String(udpPort)], { reject: false });
+    this.procs.push(p);
+    await new Promise<void>((resolve, reject) => {
+      p.stdout?.on('data', (d: Buffer) => { if (d.toString().includes('ready')) resolve(); });
+      void p.then((r) => reject(new Error(`server ${name} exited: ${String(r.stderr)}`)));
+    });
+  }
+
+  async call(ns: string, host: string, port: number, proto: 'tcp' | 'udp', count: number, sport?: number): Promise<Tally> {
+    const args = [this.client, host, String(port), proto, String(count), ...(sport ? [String(sport)] : [])];
+    const res = await execa('ip', ['netns', 'exec', ns, process.execPath, ...args]);
+    return JSON.parse(res.stdout) as Tally;
+  }
+
+  /** Kills the servers this object started, by PID. */
+  async stop(): Promise<void> {
+    for (const p of this.procs) {
+      if (p.pid !== undefined) {
+        try {
+          process.kill(p.pid, 'SIGTERM');
+        } catch { /* already gone */ }
+      }
+      await p;
+    }
+  }
+}
