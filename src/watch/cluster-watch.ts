@@ -42,6 +42,7 @@ export class ClusterWatch {
     pods: new Map(),
   };
   private snapshot: ClusterSnapshot | undefined;
+  private readonly dirty = new Set<SnapshotKind>();
   private readonly deliveries = new Set<SnapshotDelivery>();
   private readonly log: Logger;
 
@@ -76,17 +77,20 @@ export class ClusterWatch {
    */
   current(): ClusterSnapshot {
     const revision = Math.max(this.services.revision(), this.endpoints.revision(), this.pods.revision());
-    if (!this.snapshot) {
-      this.snapshot = {
-        revision,
-        services: new Map(this.maps.services),
-        endpoints: new Map(this.maps.endpoints),
-        pods: new Map(this.maps.pods),
-      };
-    } else if (this.snapshot.revision !== revision) {
-      this.snapshot = { ...this.snapshot, revision };
-    }
-    return this.snapshot;
+    const prev = this.snapshot;
+    if (prev && this.dirty.size === 0 && prev.revision === revision) return prev;
+    // Copy only the kinds that changed: endpoint churn must not copy every Service.
+    const copy = <V>(kind: SnapshotKind, live: Map<NamespacedName, V>, old: ReadonlyMap<NamespacedName, V> | undefined): ReadonlyMap<NamespacedName, V> =>
+      (old && !this.dirty.has(kind) ? old : new Map(live));
+    const snapshot: ClusterSnapshot = {
+      revision,
+      services: copy('services', this.maps.services, prev?.services),
+      endpoints: copy('endpoints', this.maps.endpoints, prev?.endpoints),
+      pods: copy('pods', this.maps.pods, prev?.pods),
+    };
+    this.snapshot = snapshot;
+    this.dirty.clear();
+    return snapshot;
   }
 
   subscribe(consumer: SnapshotConsumer): () => void {
@@ -124,7 +128,7 @@ export class ClusterWatch {
     const current = ev.type === 'delete' ? undefined : ev.object;
     if (current) map.set(key, current);
     else map.delete(key);
-    this.snapshot = undefined;
+    this.dirty.add(kind);
     for (const d of this.deliveries) d.record(kind, key, previous, current);
   }
 }

@@ -64,6 +64,7 @@ export class Informer<T> {
   async start(signal: AbortSignal): Promise<void> {
     if (this.started) throw new KeelError('KEEL_CONFIG', 'informer already started', { subject: `watch ${this.options.prefix}` });
     this.started = true;
+    if (signal.aborted) return;
     let resolveSynced!: () => void;
     const synced = new Promise<void>((resolve) => { resolveSynced = resolve; });
     signal.addEventListener('abort', () => resolveSynced(), { once: true });

@@ -37,7 +37,8 @@ export class SnapshotDelivery {
   private full = true;
   private busy = false;
   private closed = false;
-  private timer: NodeJS.Timeout | undefined;
+  /** Cancels the scheduled delivery, if one is scheduled. */
+  private timer: (() => void) | undefined;
   private notBefore = 0;
   private readonly retry = new Backoff({ initialMs: 500, maxMs: 30_000 });
 
@@ -61,15 +62,19 @@ export class SnapshotDelivery {
   /** Schedules a delivery if there is something to deliver and nothing stops it. */
   kick(): void {
     if (this.busy || this.timer || this.closed || !this.source.hasSynced() || !this.pending()) return;
-    this.timer = setTimeout(() => {
+    const run = (): void => {
       this.timer = undefined;
       void this.deliver();
-    }, Math.max(0, this.notBefore - Date.now()));
+    };
+    const wait = this.notBefore - Date.now();
+    // setImmediate still batches everything one watch response carries, without setTimeout's 1 ms floor.
+    const handle = wait > 0 ? setTimeout(run, wait) : setImmediate(run);
+    this.timer = () => (wait > 0 ? clearTimeout(handle as NodeJS.Timeout) : clearImmediate(handle as NodeJS.Immediate));
   }
 
   close(): void {
     this.closed = true;
-    clearTimeout(this.timer);
+    this.timer?.();
     this.timer = undefined;
   }
 

@@ -87,7 +87,9 @@ describe('ClusterWatch', () => {
       expect([...lone.changed.services]).toEqual(['default/web-3']);
       expect(lone.changed.endpoints.size + lone.changed.pods.size).toBe(0);
       expect(lone.snap.services.get('default/web-3')?.metadata.resourceVersion).toBe(String(revision));
-      // Earlier snapshots are untouched by later changes.
+      // Kinds that did not change are shared, not copied; earlier snapshots are untouched.
+      expect(lone.snap.endpoints).toBe(final.endpoints);
+      expect(lone.snap.services).not.toBe(final.services);
       expect(final.services.get('default/web-3')?.spec.ports[0]?.port).toBe(8003);
     } finally {
       ac.abort();
