@@ -45,7 +45,7 @@ export interface Tally {
 export class Traffic {
   private readonly server: string;
   private readonly client: string;
-  private readonly procs: ResultPromise[] = [];
+  private readonly procs: ResultPromise<{ reject: false }>[] = [];
 
   constructor(run: string) {
     this.server = join(tmpdir(), `kp-${run}-server.mjs`);
