@@ -1,11 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import dgram from 'node:dgram';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../observe/log.js';
 import { RoundRobin } from './round-robin.js';
 import { TcpProxy } from './tcp-proxy.js';
-import { UdpProxy } from './udp-proxy.js';
 
 /* Loopback only: backends and proxies on 127.0.0.1, free ports chosen by the kernel. */
 const logger = createLogger('test');
@@ -90,36 +88,5 @@ describe('TcpProxy', () => {
     const reply = await halfCloseRequest(port, body);
     const hash = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
     expect(hash(reply)).toBe(hash(`e:${body}`));
-  });
-});
-
-describe('UdpProxy', () => {
-  it('keeps a client on one endpoint while it talks and relays replies back', async () => {
-    const echo = async (name: string): Promise<number> => {
-      const s = dgram.createSocket('udp4');
-      s.on('message', (m, r) => s.send(`${name}:${m.toString()}`, r.port, r.address));
-      await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-      cleanups.push(() => new Promise<void>((r) => s.close(() => r())));
-      return s.address().port;
-    };
-    const rr = new RoundRobin();
-    rr.update('ns/dns:dns', [`127.0.0.1:${await echo('a')}`, `127.0.0.1:${await echo('b')}`], undefined);
-    const proxy = new UdpProxy({ name: 'ns/dns:dns', logger, timeoutMs: 60_000, pick: (ip, retry) => rr.next('ns/dns:dns', ip, retry) });
-    const port = await proxy.listen(0, '127.0.0.1');
-    cleanups.push(() => proxy.close());
-
-    const ask = async (client: dgram.Socket, text: string): Promise<string> => {
-      const reply = new Promise<string>((r) => client.once('message', (m) => r(m.toString())));
-      client.send(text, port, '127.0.0.1');
-      return reply;
-    };
-    const c1 = dgram.createSocket('udp4');
-    const c2 = dgram.createSocket('udp4');
-    cleanups.push(() => { c1.close(); c2.close(); });
-    const first = await ask(c1, 'q1');
-    expect(await ask(c1, 'q2')).toBe(`${first.split(':')[0]}:q2`);
-    const other = await ask(c2, 'q3');
-    expect(other.split(':')[0]).not.toBe(first.split(':')[0]);
-    expect(proxy.activeAssociations).toBe(2);
   });
 });
