@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 
 /**
  * Real TCP/UDP servers and clients for the proxy suites, run with Node
@@ -45,7 +45,7 @@ export interface Tally {
 export class Traffic {
   private readonly server: string;
   private readonly client: string;
-  private readonly procs: ResultPromise<{ reject: false }>[] = [];
+  private readonly procs: { pid: number | undefined; done: Promise<unknown> }[] = [];
 
   constructor(run: string) {
     this.server = join(tmpdir(), `kp-${run}-server.mjs`);
@@ -57,7 +57,7 @@ export class Traffic {
   /** Starts a server answering `name` on TCP and UDP; resolves once both listen. */
   async serve(ns: string, name: string, tcpPort: number, udpPort: number): Promise<void> {
     const p = execa('ip', ['netns', 'exec', ns, process.execPath, this.server, name, String(tcpPort), String(udpPort)], { reject: false });
-    this.procs.push(p);
+    this.procs.push({ pid: p.pid, done: p });
     await new Promise<void>((resolve, reject) => {
       p.stdout?.on('data', (d: Buffer) => { if (d.toString().includes('ready')) resolve(); });
       void p.then((r) => reject(new Error(`server ${name} exited: ${String(r.stderr)}`)));
@@ -78,7 +78,7 @@ export class Traffic {
           process.kill(p.pid, 'SIGTERM');
         } catch { /* already gone */ }
       }
-      await p;
+      await p.done;
     }
   }
 }
