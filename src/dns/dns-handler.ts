@@ -1,0 +1,134 @@
+import { emptySnapshot, type ClusterSnapshot } from '../api/cluster-state.js';
+import { createLogger, type Logger } from '../observe/log.js';
+import { answerQuestion } from './answer.js';
+import { LATENCY_SAMPLE, countRequest, dnsCacheEntries, dnsDropped, dnsRecordNames, forwardDuration, localDuration } from './dns-metrics.js';
+import type { Forwarder } from './forward.js';
+import { buildRecordIndex, type DnsConfig, type RecordIndex } from './records.js';
+import { assemble, buildTemplate, udpLimit, type ResponseRcode, type ResponseTemplate } from './response.js';
+import { parseQuery, type ParsedQuery } from './wire-query.js';
+
+export interface Client {
+  address: string;
+  transport: 'udp' | 'tcp';
+}
+
+export interface DnsHandlerOptions {
+  config: DnsConfig;
+  forwarder?: Forwarder;
+  /** May this client have foreign names resolved? */
+  recursionAllowed: (address: string) => boolean;
+  logger?: Logger;
+  /** Cached responses kept at most; the cache empties when it overflows (default 50,000). */
+  cacheSize?: number;
+}
+
+const TYPE_NAMES: Record<number, string> = { 1: 'A', 2: 'NS', 5: 'CNAME', 6: 'SOA', 12: 'PTR', 15: 'MX', 16: 'TXT', 28: 'AAAA', 33: 'SRV', 255: 'ANY' };
+const ZONE_TRANSFER = new Set([251, 252]);
+const CLASS_IN = 1;
+const CLASS_ANY = 255;
+
+type Decision = ResponseTemplate | 'forward';
+
+/**
+ * Turns one query packet into one response packet (or none), from the
+ * record index of the latest snapshot. Answers are encoded once per
+ * (name, type, EDNS) and snapshot, then only stamped with the ID and the
+ * client's question; a new snapshot starts a new cache.
+ */
+export class DnsHandler {
+  private index: RecordIndex | undefined;
+  /** Zones only, to know what to SERVFAIL before the first snapshot. */
+  private readonly bareIndex: RecordIndex;
+  private cache = new Map<string, Decision>();
+  private readonly cacheSize: number;
+  private readonly log: Logger;
+  private handled = 0;
+
+  constructor(private readonly options: DnsHandlerOptions) {
+    this.log = options.logger ?? createLogger('dns');
+    this.cacheSize = options.cacheSize ?? 50_000;
+    this.bareIndex = buildRecordIndex(emptySnapshot(), options.config);
+  }
+
+  hasSynced(): boolean {
+    return this.index !== undefined;
+  }
+
+  setSnapshot(snap: ClusterSnapshot): void {
+    this.index = buildRecordIndex(snap, this.options.config);
+    this.cache = new Map();
+    dnsCacheEntries.set(0);
+    dnsRecordNames.set(this.index.names.size);
+    this.log.debug('record index rebuilt', { revision: snap.revision, names: this.index.names.size });
+  }
+
+  /** A Buffer for local answers; a Promise only when the question goes upstream. */
+  handle(packet: Buffer, client: Client): Buffer | Promise<Buffer | undefined> | undefined {
+    const start = ++this.handled % LATENCY_SAMPLE === 0 ? process.hrtime.bigint() : 0n;
+    const parsed = parseQuery(packet);
+    if (parsed.kind === 'drop') {
+      dnsDropped.inc();
+      return undefined;
+    }
+    if (parsed.kind === 'error') {
+      return this.finish(packet, parsed.questionEnd, buildTemplate(parsed.rcode, '', undefined, { authoritative: false, edns: false }), client, 'other', undefined, start);
+    }
+    const q = parsed.query;
+    const typeName = TYPE_NAMES[q.qtype] ?? `TYPE${q.qtype}`;
+    const decision = this.decide(q, typeName);
+    if (decision !== 'forward') return this.finish(packet, q.questionEnd, decision, client, typeName, q, start);
+    const fwd = this.options.forwarder;
+    if (!fwd || !this.options.recursionAllowed(client.address)) {
+      return this.finish(packet, q.questionEnd, this.simple('REFUSED', q), client, typeName, q, start);
+    }
+    const fstart = start || process.hrtime.bigint();
+    return fwd.forward(packet, q.questionEnd, client.transport === 'tcp').then((reply) => {
+      if (!reply) return this.finish(packet, q.questionEnd, this.simple('SERVFAIL', q), client, typeName, q, start);
+      countRequest(metricType(typeName), rcodeName(reply[3]! & 15), client.transport);
+      forwardDuration.observe(Number(process.hrtime.bigint() - fstart) / 1e9);
+      return reply;
+    });
+  }
+
+  private decide(q: ParsedQuery, typeName: string): Decision {
+    if (q.edns && q.edns.version > 0) return this.simple('BADVERS', q);
+    if (q.qclass !== CLASS_IN && q.qclass !== CLASS_ANY) return this.simple('REFUSED', q);
+    if (ZONE_TRANSFER.has(q.qtype)) return this.simple('REFUSED', q);
+    const index = this.index;
+    if (!index) {
+      // Before the first list keel knows nothing: SERVFAIL (retry), never a false NXDOMAIN.
+      return answerQuestion(this.bareIndex, { name: q.name, type: typeName }).kind === 'forward' ? 'forward' : this.simple('SERVFAIL', q);
+    }
+    const key = `${q.name}|${q.qtype}|${q.edns ? 1 : 0}`;
+    let decision = this.cache.get(key);
+    if (decision === undefined) {
+      const res = answerQuestion(index, { name: q.name, type: typeName });
+      decision = res.kind === 'forward' ? 'forward' : buildTemplate(res.rcode, q.name, res, { authoritative: true, edns: q.edns !== undefined });
+      if (this.cache.size >= this.cacheSize) this.cache.clear();
+      this.cache.set(key, decision);
+      dnsCacheEntries.set(this.cache.size);
+    }
+    return decision;
+  }
+
+  private simple(rcode: ResponseRcode, q: ParsedQuery): ResponseTemplate {
+    return buildTemplate(rcode, q.name, undefined, { authoritative: false, edns: q.edns !== undefined });
+  }
+
+  private finish(packet: Buffer, questionEnd: number | undefined, tpl: ResponseTemplate, client: Client, typeName: string, q: ParsedQuery | undefined, start: bigint): Buffer {
+    const maxSize = client.transport === 'tcp' ? 65_535 : udpLimit(q?.edns?.udpSize);
+    const out = assemble(packet, questionEnd, tpl, { recursionAvailable: this.options.forwarder !== undefined && this.options.recursionAllowed(client.address), maxSize });
+    countRequest(metricType(typeName), tpl.rcode, client.transport);
+    if (start) localDuration.observe(Number(process.hrtime.bigint() - start) / 1e9);
+    return out;
+  }
+}
+
+/** Query types as metric labels: the common ones by name, the rest as "other" (bounded cardinality). */
+function metricType(typeName: string): string {
+  return typeName.startsWith('TYPE') ? 'other' : typeName;
+}
+
+function rcodeName(code: number): string {
+  return ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'][code] ?? `RCODE${code}`;
+}

@@ -1,0 +1,136 @@
+import dgram from 'node:dgram';
+import dnsPacket from 'dns-packet';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeReply, exchange, encodeQuery, query } from './dns-client.js';
+import { DnsHandler } from './dns-handler.js';
+import { fixtureConfig, fixtureSnapshot, makeEndpoints, makeService, snapshotOf } from './fixture-cluster.js';
+import { Forwarder } from './forward.js';
+import { DnsServer, type ListenAddress } from './server.js';
+
+// Servers on 127.0.0.1, free ports. The stub upstream answers every A question with 198.51.100.7.
+const ac = new AbortController();
+let addr: ListenAddress;
+let openAddr: ListenAddress;
+let unsynced: ListenAddress;
+let upstream: dgram.Socket;
+
+function startStubUpstream(): Promise<dgram.Socket> {
+  const sock = dgram.createSocket('udp4');
+  sock.on('message', (msg, rinfo) => {
+    const q = dnsPacket.decode(msg);
+    const reply = dnsPacket.encode({
+      type: 'response', id: q.id ?? 0, flags: dnsPacket.RECURSION_AVAILABLE, questions: q.questions ?? [],
+      answers: (q.questions ?? []).map((qq) => ({ name: qq.name, type: 'A' as const, ttl: 60, data: '198.51.100.7' })),
+    });
+    sock.send(reply, rinfo.port, rinfo.address);
+  });
+  return new Promise((resolve) => sock.bind(0, '127.0.0.1', () => resolve(sock)));
+}
+
+async function serve(handler: DnsHandler): Promise<ListenAddress> {
+  return new DnsServer({ handler, listen: { host: '127.0.0.1', port: 0 } }).start(ac.signal);
+}
+
+beforeAll(async () => {
+  upstream = await startStubUpstream();
+  const forwarder = new Forwarder({ upstreams: [{ host: '127.0.0.1', port: 1 }, { host: '127.0.0.1', port: upstream.address().port }], timeoutMs: 300 });
+  const many = Array.from({ length: 120 }, (_, i) => ({ ip: `10.244.7.${i + 1}` }));
+  const snap = fixtureSnapshot();
+  const big = snapshotOf({
+    services: [...snap.services.values(), makeService('default', 'big', { clusterIP: 'None', ports: [{ name: 'x', port: 1 }] })],
+    endpoints: [...snap.endpoints.values(), makeEndpoints('default', 'big', [{ addresses: many, ports: [{ name: 'x', port: 1 }] }])],
+    pods: [...snap.pods.values()],
+  });
+  // 127.0.0.1 is loopback, always allowed; the "closed" server allows nobody to recurse.
+  const handler = new DnsHandler({ config: fixtureConfig(), forwarder, recursionAllowed: () => true });
+  handler.setSnapshot(big);
+  addr = await serve(handler);
+  const closed = new DnsHandler({ config: fixtureConfig(), forwarder, recursionAllowed: () => false });
+  closed.setSnapshot(big);
+  openAddr = await serve(closed);
+  unsynced = await serve(new DnsHandler({ config: fixtureConfig(), forwarder, recursionAllowed: () => true }));
+});
+
+afterAll(() => {
+  ac.abort();
+  upstream.close();
+});
+
+describe('DnsServer', () => {
+  it('answers over UDP and TCP, echoing the client spelling', async () => {
+    for (const transport of ['udp', 'tcp'] as const) {
+      const r = await query(addr, 'Web.DEFAULT.svc.cluster.local', 'A', { transport });
+      expect(r.rcode).toBe('NOERROR');
+      expect(r.flag_aa).toBe(true);
+      expect(r.questions?.[0]?.name).toBe('Web.DEFAULT.svc.cluster.local');
+      expect(r.answers).toEqual([expect.objectContaining({ name: 'Web.DEFAULT.svc.cluster.local', type: 'A', ttl: 5, data: '10.96.0.20' })]);
+    }
+  });
+
+  it('answers NXDOMAIN with the SOA, and EDNS queries with an OPT', async () => {
+    const r = await query(addr, 'nope.default.svc.cluster.local', 'A', { edns: 4096 });
+    expect(r.rcode).toBe('NXDOMAIN');
+    expect(r.authorities?.map((a) => a.type)).toEqual(['SOA']);
+    expect(r.additionals?.map((a) => a.type)).toEqual(['OPT']);
+  });
+
+  it('sets TC when the answer exceeds the UDP size, and TCP carries it whole', async () => {
+    const plain = await query(addr, 'big.default.svc.cluster.local', 'A');
+    expect(plain.flag_tc).toBe(true);
+    expect(plain.answers).toEqual([]);
+    const small = await query(addr, 'db.default.svc.cluster.local', 'A');
+    expect(small.flag_tc).toBe(false);
+    const tcp = await query(addr, 'big.default.svc.cluster.local', 'A', { transport: 'tcp' });
+    expect(tcp.flag_tc).toBe(false);
+    expect(tcp.answers).toHaveLength(120);
+    // 120 A records are 1,920 bytes: more than keel's EDNS limit of 1,232, whatever the client offers.
+    const edns = await query(addr, 'big.default.svc.cluster.local', 'A', { edns: 65_000 });
+    expect(edns.flag_tc).toBe(true);
+    const srv = await query(addr, '_x._tcp.big.default.svc.cluster.local', 'SRV', { transport: 'tcp' });
+    expect(srv.answers).toHaveLength(120);
+    expect(srv.additionals).toHaveLength(120);
+  });
+
+  it('answers FORMERR, NOTIMP and BADVERS where the RFCs say so', async () => {
+    const good = encodeQuery('web.default.svc.cluster.local', 'A');
+    const twoQuestions = Buffer.from(good);
+    twoQuestions.writeUInt16BE(2, 4);
+    const trailing = Buffer.concat([good, Buffer.from([1, 2, 3])]);
+    const cut = good.subarray(0, good.length - 3);
+    for (const bad of [twoQuestions, trailing, cut]) {
+      const r = decodeReply(await exchange(addr, bad, 'udp'));
+      expect(r.rcode).toBe('FORMERR');
+      expect(r.id).toBe(4242);
+    }
+    const notify = Buffer.from(good);
+    notify.writeUInt16BE((4 << 11) | 0x100, 2);
+    expect(decodeReply(await exchange(addr, notify, 'udp')).rcode).toBe('NOTIMP');
+    const v1 = encodeQuery('web.default.svc.cluster.local', 'A', { edns: 1232 });
+    v1[v1.length - 5] = 1; // OPT TTL's version byte
+    const badvers = decodeReply(await exchange(addr, v1, 'udp'));
+    const opt = badvers.additionals?.find((a) => a.type === 'OPT');
+    expect(opt && 'extendedRcode' in opt ? opt.extendedRcode : undefined).toBe(1);
+  });
+
+  it('never answers packets that are responses or too short', async () => {
+    const response = Buffer.from(encodeQuery('web.default.svc.cluster.local', 'A'));
+    response[2] = response[2]! | 0x80;
+    await expect(exchange(addr, response, 'udp', 200)).rejects.toThrow(/no udp reply/);
+    await expect(exchange(addr, Buffer.from([1, 2, 3]), 'udp', 200)).rejects.toThrow(/no udp reply/);
+  });
+
+  it('forwards foreign names with failover, and refuses them to clients outside the cluster', async () => {
+    const r = await query(addr, 'www.example.org', 'A', { id: 777 });
+    expect(r.id).toBe(777);
+    expect(r.flag_ra).toBe(true);
+    expect(r.answers?.[0]).toMatchObject({ name: 'www.example.org', data: '198.51.100.7' });
+    expect((await query(openAddr, 'www.example.org', 'A')).rcode).toBe('REFUSED');
+    expect((await query(openAddr, 'web.default.svc.cluster.local', 'A')).rcode).toBe('NOERROR');
+  });
+
+  it('answers SERVFAIL for cluster names until the first snapshot, and still forwards', async () => {
+    expect((await query(unsynced, 'web.default.svc.cluster.local', 'A')).rcode).toBe('SERVFAIL');
+    expect((await query(unsynced, '20.0.96.10.in-addr.arpa', 'PTR')).rcode).toBe('SERVFAIL');
+    expect((await query(unsynced, 'www.example.org', 'A')).rcode).toBe('NOERROR');
+  });
+});

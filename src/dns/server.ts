@@ -1,0 +1,136 @@
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { isIPv6 } from 'node:net';
+import { ConfigError } from '../api/errors.js';
+import { createLogger, type Logger } from '../observe/log.js';
+import type { Client, DnsHandler } from './dns-handler.js';
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+export interface DnsServerOptions {
+  handler: DnsHandler;
+  listen: ListenAddress;
+  logger?: Logger;
+  /** A TCP connection with nothing to say for this long is closed (default 10 s, RFC 7766's advice). */
+  tcpIdleMs?: number;
+}
+
+/**
+ * The sockets: UDP and TCP on one address and port, every packet through
+ * the handler. Nothing a client sends can stop the server: a handler
+ * failure is logged and the packet dropped.
+ */
+export class DnsServer {
+  private udp: dgram.Socket | undefined;
+  private tcp: net.Server | undefined;
+  private readonly connections = new Set<net.Socket>();
+  private readonly log: Logger;
+  private bound: ListenAddress | undefined;
+
+  constructor(private readonly options: DnsServerOptions) {
+    this.log = options.logger ?? createLogger('dns');
+  }
+
+  /** Binds both sockets (port 0: one free port for both); closes them when the signal aborts. */
+  async start(signal: AbortSignal): Promise<ListenAddress> {
+    const { host } = this.options.listen;
+    for (let attempt = 0; ; attempt++) {
+      const udp = dgram.createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', recvBufferSize: 4 << 20 });
+      const port = await new Promise<number>((resolve, reject) => {
+        udp.once('error', reject);
+        udp.bind(this.options.listen.port, host, () => resolve(udp.address().port));
+      }).catch((err: unknown) => {
+        throw new ConfigError('--dns-listen', `cannot bind udp ${host}:${this.options.listen.port}: ${String(err)}`);
+      });
+      const tcp = net.createServer((sock) => this.serveTcp(sock));
+      const ok = await new Promise<boolean>((resolve, reject) => {
+        tcp.once('error', (err: NodeJS.ErrnoException) => (err.code === 'EADDRINUSE' && this.options.listen.port === 0 && attempt < 10 ? resolve(false) : reject(err)));
+        tcp.listen(port, host, () => resolve(true));
+      }).catch((err: unknown) => {
+        udp.close();
+        throw new ConfigError('--dns-listen', `cannot listen on tcp ${host}:${port}: ${String(err)}`);
+      });
+      if (!ok) {
+        udp.close();
+        continue;
+      }
+      this.udp = udp;
+      this.tcp = tcp;
+      this.bound = { host, port };
+      break;
+    }
+    this.udp.on('error', (err) => this.log.warn('udp socket error', { error: err.message }));
+    this.udp.on('message', (msg, rinfo) => this.serveUdp(msg, rinfo));
+    signal.addEventListener('abort', () => this.stop(), { once: true });
+    this.log.info('dns server listening', { address: `${host}:${this.bound.port}`, transports: 'udp,tcp' });
+    return this.bound;
+  }
+
+  address(): ListenAddress | undefined {
+    return this.bound;
+  }
+
+  stop(): void {
+    this.udp?.close();
+    this.tcp?.close();
+    for (const c of this.connections) c.destroy();
+    this.udp = undefined;
+    this.tcp = undefined;
+  }
+
+  private serveUdp(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    const udp = this.udp;
+    const send = (reply: Buffer | undefined): void => {
+      if (reply && udp) udp.send(reply, rinfo.port, rinfo.address, (err) => err && this.log.debug('udp send failed', { error: err.message }));
+    };
+    this.dispatch(msg, { address: rinfo.address, transport: 'udp' }, send);
+  }
+
+  private serveTcp(sock: net.Socket): void {
+    this.connections.add(sock);
+    sock.setTimeout(this.options.tcpIdleMs ?? 10_000, () => sock.destroy());
+    sock.on('error', () => sock.destroy());
+    sock.on('close', () => this.connections.delete(sock));
+    const client: Client = { address: sock.remoteAddress ?? '', transport: 'tcp' };
+    let pending: Buffer = Buffer.alloc(0);
+    sock.on('data', (chunk: Buffer) => {
+      pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+      while (pending.length >= 2 && pending.length >= 2 + pending.readUInt16BE(0)) {
+        const msg = pending.subarray(2, 2 + pending.readUInt16BE(0));
+        pending = pending.subarray(2 + msg.length);
+        this.dispatch(msg, client, (reply) => {
+          if (!reply || sock.destroyed) return;
+          const len = Buffer.allocUnsafe(2);
+          len.writeUInt16BE(reply.length);
+          sock.write(Buffer.concat([len, reply]));
+        });
+      }
+    });
+  }
+
+  private dispatch(msg: Buffer, client: Client, send: (reply: Buffer | undefined) => void): void {
+    try {
+      const reply = this.options.handler.handle(msg, client);
+      if (reply instanceof Promise) reply.then(send, (err: unknown) => this.failed(err));
+      else send(reply);
+    } catch (err) {
+      this.failed(err);
+    }
+  }
+
+  private failed(err: unknown): void {
+    this.log.error('query handling failed', { error: err instanceof Error ? err.message : String(err) });
+  }
+}
+
+/** `127.0.0.1:53`, `[::1]:53`, `0.0.0.0` (port 53). */
+export function parseListen(text: string): ListenAddress {
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(text) ?? /^([^:]+)(?::(\d+))?$/.exec(text);
+  const host = m?.[1];
+  const port = Number(m?.[2] ?? 53);
+  if (!host || !net.isIP(host) || !Number.isInteger(port) || port < 0 || port > 65_535) throw new ConfigError('--dns-listen', `${JSON.stringify(text)} is not an address[:port]`);
+  return { host, port };
+}
