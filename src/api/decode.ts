@@ -8,6 +8,11 @@ import { validateObject, type ApiObject } from './object.js';
  * validated; the first bad one stops the whole input so nothing half-applies.
  */
 export function decodeManifests(text: string, source: string): ApiObject[] {
+  return parseManifestValues(text, source).map((v) => validateObject(v, source));
+}
+
+/** The documents of a manifest as plain values, Lists expanded, not yet validated (the sandbox validates its own kinds). */
+export function parseManifestValues(text: string, source: string): unknown[] {
   const docs = parseAllDocuments(text, { prettyErrors: false });
   const values: unknown[] = [];
   for (const [i, doc] of (Array.isArray(docs) ? docs : [docs]).entries()) {
@@ -20,7 +25,7 @@ export function decodeManifests(text: string, source: string): ApiObject[] {
     if (value === null || value === undefined) continue;
     values.push(...expandLists(value));
   }
-  return values.map((v) => validateObject(v, source));
+  return values;
 }
 
 function expandLists(value: unknown): unknown[] {

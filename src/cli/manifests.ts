@@ -1,15 +1,29 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../api/errors.js';
-import { decodeManifests } from '../api/decode.js';
-import type { ApiObject } from '../api/object.js';
+import { parseManifestValues } from '../api/decode.js';
+import { validateObject, type ApiObject } from '../api/object.js';
 
 const MANIFEST = /\.(ya?ml|json)$/;
 
 /** Reads `-f` arguments: files, directories (recursively, sorted) or `-` for stdin. Everything is validated before anything is written. */
 export function readManifests(paths: readonly string[]): ApiObject[] {
+  return readManifestDocs(paths).map((d) => validateObject(d.value, d.source));
+}
+
+export interface ManifestDoc {
+  value: unknown;
+  source: string;
+}
+
+/** The documents of `-f` arguments, unvalidated: `keel apply` validates sandbox workloads (RC, Deployment) apart. */
+export function readManifestDocs(paths: readonly string[]): ManifestDoc[] {
   if (paths.length === 0) throw new UsageError('-f: give at least one file, directory or "-"');
-  return paths.flatMap((p) => (p === '-' ? decodeManifests(readFileSync(0, 'utf8'), '<stdin>') : expand(p).flatMap(readOne)));
+  return paths.flatMap((p) => (p === '-' ? docsOf(readFileSync(0, 'utf8'), '<stdin>') : expand(p).flatMap((f) => docsOf(readFileSync(f, 'utf8'), f))));
+}
+
+function docsOf(text: string, source: string): ManifestDoc[] {
+  return parseManifestValues(text, source).map((value) => ({ value, source }));
 }
 
 function expand(path: string): string[] {
@@ -24,8 +38,4 @@ function expand(path: string): string[] {
     const child = join(path, name);
     return statSync(child).isDirectory() ? expand(child) : MANIFEST.test(name) ? [child] : [];
   });
-}
-
-function readOne(file: string): ApiObject[] {
-  return decodeManifests(readFileSync(file, 'utf8'), file);
 }
