@@ -106,11 +106,14 @@ export class UserspaceProxier {
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
-    const cleanup = renderPortalCleanup(await this.opts.runner.save('nat'));
-    if (cleanup) await this.opts.runner.restore(cleanup, { noflush: true });
     this.applied = undefined;
-    for (const l of this.listeners.values()) await l.proxy.close();
-    this.listeners.clear();
+    try {
+      const cleanup = renderPortalCleanup(await this.opts.runner.save('nat'));
+      if (cleanup) await this.opts.runner.restore(cleanup, { noflush: true });
+    } finally {
+      for (const l of this.listeners.values()) await l.proxy.close();
+      this.listeners.clear();
+    }
   }
 
   private async open(p: ServicePortal): Promise<void> {

@@ -22,18 +22,21 @@ const { values } = parseArgs({
     'iptables-backend': { type: 'string', default: 'nft' },
     'proxy-port-range': { type: 'string' },
     'udp-timeout': { type: 'string' },
+    'iptables-sync-period': { type: 'string' },
   },
 });
 const nodeIP = values['node-ip'];
 if (!nodeIP) throw new Error('--node-ip is required');
 const range = values['proxy-port-range'];
 const udpTimeout = values['udp-timeout'];
+const syncPeriod = values['iptables-sync-period'];
 
 const proxier = new UserspaceProxier({
   runner: new RestoreRunner({ backend: values['iptables-backend'] === 'legacy' ? 'legacy' : 'nft' }),
   node: { nodeIP },
   ...(range ? { portRange: parsePortRange(range, '--proxy-port-range') } : {}),
   ...(udpTimeout ? { udpTimeoutMs: Number(udpTimeout) } : {}),
+  ...(syncPeriod ? { syncPeriodMs: Number(syncPeriod) } : {}),
 });
 // Stopped explicitly below, after stdin closes, so the rules are gone before exit.
 await proxier.start(new AbortController().signal);

@@ -43,9 +43,6 @@ const sticky: object[] = [
 ];
 
 const both = [POD_IPS.pa, POD_IPS.pb];
-const lab = new UserspaceLab();
-let node: ProxyNode;
-let backendA: ChildProcess;
 
 /** Two names alternating: x y x y … with {x, y} = {a, b}. */
 function expectAlternation(names: string[]): void {
@@ -53,26 +50,30 @@ function expectAlternation(names: string[]): void {
   names.forEach((n, i) => expect(n).toBe(names[i % 2]));
 }
 
-beforeAll(async () => {
-  await lab.build();
-  backendA = await lab.backend('pa', 'a');
-  await lab.backend('pb', 'b');
-  node = ProxyNode.start(lab);
-  await node.sync([...web(both), ...sticky]);
-}, 120_000);
+describe.each(['nft', 'legacy'] as const)('userspace proxy in a real kernel, iptables %s', (backend) => {
+  const lab = new UserspaceLab();
+  let node: ProxyNode;
+  let backendA: ChildProcess;
 
-afterAll(async () => {
-  try {
-    await node?.stop();
-  } finally {
-    await lab.destroy();
-  }
-});
+  beforeAll(async () => {
+    await lab.build();
+    backendA = await lab.backend('pa', 'a');
+    await lab.backend('pb', 'b');
+    node = ProxyNode.start(lab, ['--iptables-backend', backend, '--iptables-sync-period', '300']);
+    await node.sync([...web(both), ...sticky]);
+  }, 120_000);
 
-describe('userspace proxy in a real kernel', () => {
+  afterAll(async () => {
+    try {
+      await node?.stop();
+    } finally {
+      await lab.destroy();
+    }
+  });
+
   it('installs the portal rules in the seed\'s shape', async () => {
     const ports = await node.sync([...web(both), ...sticky]);
-    const nat = await lab.exec('node', 'iptables-save', ['-t', 'nat']);
+    const nat = await lab.exec('node', `iptables-${backend}-save`, ['-t', 'nat']);
     const http = ports['default/web:http'];
     expect(nat).toContain(`-A KUBE-PORTALS-CONTAINER -d ${CLUSTER_IP}/32 -p tcp -m comment --comment "default/web:http" -m tcp --dport 80 -j REDIRECT --to-ports ${http}`);
     expect(nat).toContain(`-A KUBE-PORTALS-HOST -d ${CLUSTER_IP}/32 -p tcp -m comment --comment "default/web:http" -m tcp --dport 80 -j DNAT --to-destination ${NODE_IP}:${http}`);
@@ -139,6 +140,18 @@ describe('userspace proxy in a real kernel', () => {
     expect(await lab.client<{ ok: number; failed: number }>('pc', 'concurrent', CLUSTER_IP, 80, 1000)).toEqual({ ok: 1000, failed: 0 });
   }, 120_000);
 
+  it('repairs portal rules someone else flushed, on the next periodic resync', async () => {
+    await lab.exec('node', `iptables-${backend}`, ['-t', 'nat', '-F', 'KUBE-PORTALS-CONTAINER']);
+    await lab.exec('node', `iptables-${backend}`, ['-t', 'nat', '-D', 'OUTPUT', '-m', 'comment', '--comment', 'handle ClusterIP services', '-j', 'KUBE-PORTALS-HOST']);
+    const repaired = async (): Promise<boolean> => {
+      const nat = await lab.exec('node', `iptables-${backend}-save`, ['-t', 'nat']);
+      return nat.includes(`-A KUBE-PORTALS-CONTAINER -d ${CLUSTER_IP}/32`) && nat.includes('-j KUBE-PORTALS-HOST');
+    };
+    while (!(await repaired())) await new Promise((r) => setTimeout(r, 100));
+    expectAlternation(await lab.client<string[]>('pc', 'names', CLUSTER_IP, 80, 2));
+    expectAlternation(await lab.client<string[]>('node', 'names', CLUSTER_IP, 80, 2));
+  });
+
   it('keeps clients succeeding when one endpoint\'s process dies', async () => {
     backendA.kill('SIGKILL');
     await new Promise((r) => backendA.once('exit', r));
@@ -155,12 +168,12 @@ describe('userspace proxy in a real kernel', () => {
     const port = before['default/sticky:'] as number;
     const after = await node.sync(web(both));
     expect(after['default/sticky:']).toBeUndefined();
-    expect(await lab.exec('node', 'iptables-save', ['-t', 'nat'])).not.toContain('default/sticky:');
+    expect(await lab.exec('node', `iptables-${backend}-save`, ['-t', 'nat'])).not.toContain('default/sticky:');
     await expect(lab.client<string[]>('pc', 'names', '10.244.1.1', port, 1)).rejects.toThrow(/ECONNREFUSED/);
   });
 
   it('removes every portal rule and jump when it stops', async () => {
     await node.stop();
-    expect(await lab.exec('node', 'iptables-save', ['-t', 'nat'])).not.toMatch(/KUBE-(PORTALS|NODEPORT)/);
+    expect(await lab.exec('node', `iptables-${backend}-save`, ['-t', 'nat'])).not.toMatch(/KUBE-(PORTALS|NODEPORT)/);
   });
 });
