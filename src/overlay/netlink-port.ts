@@ -48,6 +48,8 @@ export class RtNetlinkPort implements NetlinkPort {
   private readonly sock: RtNetlinkSocket;
   private events: RtNetlinkSocket | undefined;
   private readonly listeners = new Set<() => void>();
+  /** The kernel answers EBUSY to a second dump on a socket mid-dump: one request at a time. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor() {
     this.sock = createRtNetlink();
@@ -186,7 +188,13 @@ export class RtNetlinkPort implements NetlinkPort {
     this.events = undefined;
   }
 
-  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  private call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(() => this.attempt(what, fn));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async attempt<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (err) {

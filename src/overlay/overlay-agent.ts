@@ -95,7 +95,8 @@ export class OverlayAgent {
     const timer = setInterval(() => this.markDirty(), o.resyncMs ?? 10_000);
     manager.start(signal);
     signal.addEventListener('abort', () => { clearInterval(timer); offNetlink(); void network.close(); }, { once: true });
-    await this.sync();
+    this.markDirty();
+    await this.running;
   }
 
   /** One reconcile pass: the leases as the informer holds them, planned by the backend, diffed into the kernel. */

@@ -1,0 +1,220 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomInt } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { createEtcdClient } from '../../src/store/etcd-client.js';
+import { KvStore } from '../../src/store/kv-store.js';
+
+/*
+ * Address plan (every address lives only inside this run's namespaces; X is random per run):
+ *   ko<run>sw   the switch: bridge br0, one veth port per node and one for the "internet"
+ *   ko<run>n1..n3  nodes, eth0 172.30.X.11..13/24, default route via 172.30.X.100
+ *   ko<run>in   "internet": eth0 172.30.X.100/24 plus 172.29.X.1/32 on lo, no route to the pod Network
+ *   ko<run>p<k>  pods, made by the real CNI plugins (bridge cni0 + host-local) from `keel network cni-config`
+ * etcd listens only on a Unix socket in the run directory; every namespace reaches it there.
+ * Pod network 10.244.0.0/16 (each lab has its own etcd, so runs never share leases).
+ */
+const ROOT = ((): string => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'node_modules')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+})();
+export const KEEL_BIN = join(ROOT, 'bin/keel.js');
+const CNI_PATH = '/usr/lib/cni';
+
+export interface Pod { ns: string; ip: string; node: number }
+
+export class OverlayLab {
+  readonly run = randomBytes(3).toString('hex');
+  readonly x = randomInt(1, 255);
+  readonly dir = mkdtempSync(join(tmpdir(), 'keel-ko-'));
+  readonly sw = `ko${this.run}sw`;
+  readonly inet = `ko${this.run}in`;
+  readonly nodes = [1, 2, 3].map((i) => `ko${this.run}n${i}`);
+  readonly prefix = `/ko-${this.run}/network`;
+  readonly pods: Pod[] = [];
+  private etcd: ChildProcess | undefined;
+  private readonly agents = new Map<number, ChildProcess>();
+  /** Each agent's stderr so far, for failure messages. */
+  readonly logs = new Map<number, string>();
+  private readonly helpers: ChildProcess[] = [];
+  private kvStore: KvStore | undefined;
+
+  get etcdEndpoint(): string { return `unix://${join(this.dir, 'etcd.sock:0')}`; }
+  nodeIp(i: number): string { return `172.30.${this.x}.${10 + i}`; }
+  get inetIp(): string { return `172.30.${this.x}.100`; }
+  get outsideIp(): string { return `172.29.${this.x}.1`; }
+  subnetFile(i: number): string { return join(this.dir, `n${i}`, 'subnet.env'); }
+
+  kv(): KvStore {
+    this.kvStore ??= new KvStore(createEtcdClient({ endpoints: [this.etcdEndpoint] }), [this.etcdEndpoint]);
+    return this.kvStore;
+  }
+
+  async up(): Promise<void> {
+    await sh('ip', ['netns', 'add', this.sw]);
+    await ns(this.sw, 'ip', ['link', 'add', 'br0', 'type', 'bridge']);
+    await ns(this.sw, 'ip', ['link', 'set', 'br0', 'up']);
+    const attach = async (name: string, port: string, addr: string): Promise<void> => {
+      await sh('ip', ['netns', 'add', name]);
+      await ns(this.sw, 'ip', ['link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', name]);
+      await ns(this.sw, 'ip', ['link', 'set', port, 'master', 'br0', 'up']);
+      await ns(name, 'ip', ['addr', 'add', addr, 'dev', 'eth0']);
+      await ns(name, 'ip', ['link', 'set', 'eth0', 'up']);
+      await ns(name, 'ip', ['link', 'set', 'lo', 'up']);
+    };
+    await attach(this.inet, 'pin', `${this.inetIp}/24`);
+    await ns(this.inet, 'ip', ['addr', 'add', `${this.outsideIp}/32`, 'dev', 'lo']);
+    for (const [k, name] of this.nodes.entries()) {
+      await attach(name, `p${k + 1}`, `${this.nodeIp(k + 1)}/24`);
+      await ns(name, 'ip', ['route', 'add', 'default', 'via', this.inetIp]);
+      await ns(name, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+      mkdirSync(join(this.dir, `n${k + 1}`), { recursive: true });
+    }
+    await this.startEtcd();
+  }
+
+  private async startEtcd(): Promise<void> {
+    const peer = 'unix://peer.sock:0';
+    const child = spawn('etcd', [
+      '--name', 'ko', '--data-dir', join(this.dir, 'etcd'),
+      '--listen-client-urls', 'unix://etcd.sock:0', '--advertise-client-urls', 'unix://etcd.sock:0',
+      '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `ko=${peer}`,
+      '--log-level', 'error', '--logger', 'zap',
+    ], { cwd: this.dir, stdio: 'ignore' });
+    this.etcd = child;
+    for (let i = 0; i < 100; i++) {
+      try {
+        await this.kv().get('/probe');
+        return;
+      } catch {
+        await sleep(200);
+      }
+    }
+    throw new Error('lab etcd did not come up');
+  }
+
+  async keel(args: string[], netns?: string, etcd = true): Promise<string> {
+    const argv = [KEEL_BIN, ...args, ...(etcd ? ['--etcd-endpoints', this.etcdEndpoint, '--subnet-prefix', this.prefix] : [])];
+    const res = netns ? await execa('ip', ['netns', 'exec', netns, 'node', ...argv]) : await execa('node', argv);
+    return String(res.stdout);
+  }
+
+  async init(backend: string): Promise<void> {
+    await this.keel(['network', 'init', '--network', '10.244.0.0/16', '--backend', backend]);
+  }
+
+  /** Starts node i's overlay and waits for its subnet.env. */
+  async startAgent(i: number, extra: string[] = []): Promise<string> {
+    const child = spawn('ip', ['netns', 'exec', this.nodes[i - 1] as string, 'node', KEEL_BIN, 'network', 'run',
+      '--etcd-endpoints', this.etcdEndpoint, '--subnet-prefix', this.prefix, '--subnet-file', this.subnetFile(i), ...extra],
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, KEEL_LOG_LEVEL: 'info' } });
+    this.agents.set(i, child);
+    let log = '';
+    child.stderr?.on('data', (d: Buffer) => { log += d.toString(); this.logs.set(i, log); });
+    for (let t = 0; t < 300; t++) {
+      if (/msg="node subnet ready"/.test(log)) break;
+      if (child.exitCode !== null) throw new Error(`agent ${i} exited: ${log}`);
+      await sleep(100);
+    }
+    if (!/node subnet ready/.test(log)) throw new Error(`agent ${i} not ready: ${log}`);
+    return readFileSync(this.subnetFile(i), 'utf8');
+  }
+
+  async stopAgent(i: number): Promise<void> {
+    const child = this.agents.get(i);
+    this.agents.delete(i);
+    if (!child || child.exitCode !== null) return;
+    const gone = new Promise<void>((r) => child.once('exit', () => r()));
+    child.kill('SIGTERM');
+    const t = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    await gone;
+    clearTimeout(t);
+  }
+
+  /** A pod on node i, made by the CNI plugins from keel's conflist, as a runtime would. */
+  async addPod(node: number): Promise<Pod> {
+    const name = `ko${this.run}p${this.pods.length + 1}`;
+    await sh('ip', ['netns', 'add', name]);
+    const conflist = JSON.parse(await this.keel(['network', 'cni-config', '--subnet-file', this.subnetFile(node), '--ipam-data-dir', join(this.dir, `n${node}`, 'ipam')], undefined, false)) as { cniVersion: string; name: string; plugins: Array<Record<string, unknown>> };
+    const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: name, CNI_NETNS: `/var/run/netns/${name}`, CNI_PATH, CNI_IFNAME: 'eth0' };
+    const nodeNs = this.nodes[node - 1] as string;
+    await cni(nodeNs, 'loopback', { ...env, CNI_IFNAME: 'lo' }, { cniVersion: conflist.cniVersion, name: 'lo', type: 'loopback' });
+    let prev: unknown;
+    for (const plugin of conflist.plugins) {
+      prev = await cni(nodeNs, plugin.type as string, env, { ...plugin, cniVersion: conflist.cniVersion, name: conflist.name, ...(prev ? { prevResult: prev } : {}) });
+    }
+    const ip = ((prev as { ips: Array<{ address: string }> }).ips[0]?.address ?? '').split('/')[0] as string;
+    const pod = { ns: name, ip, node };
+    this.pods.push(pod);
+    return pod;
+  }
+
+  /** A socat server in a namespace answering each TCP connection / UDP datagram with the peer address it saw. */
+  serve(netns: string, proto: 'TCP' | 'UDP', port: number, bind?: string): void {
+    const listen = proto === 'TCP' ? `TCP-LISTEN:${port},reuseaddr,fork` : `UDP-RECVFROM:${port},fork`;
+    const child = spawn('ip', ['netns', 'exec', netns, 'socat', `${listen}${bind ? `,bind=${bind}` : ''}`, 'SYSTEM:echo "$SOCAT_PEERADDR"'], { stdio: 'ignore' });
+    this.helpers.push(child);
+  }
+
+  /** What the server saw as our address, or '' when nothing came back. */
+  async ask(netns: string, proto: 'TCP' | 'UDP', host: string, port: number): Promise<string> {
+    for (let i = 0; i < 20; i++) {
+      const res = await execa('ip', ['netns', 'exec', netns, 'socat', '-T2', '-', `${proto}:${host}:${port}`], { input: 'ping\n', reject: false, timeout: 5_000 });
+      const out = String(res.stdout).trim();
+      if (out) return out;
+      await sleep(250);
+    }
+    return '';
+  }
+
+  async routes(i: number): Promise<string> {
+    return String((await execa('ip', ['-n', this.nodes[i - 1] as string, 'route', 'show'])).stdout);
+  }
+
+  async down(): Promise<void> {
+    for (const i of [...this.agents.keys()]) await this.stopAgent(i).catch(() => undefined);
+    for (const h of this.helpers) if (h.exitCode === null) h.kill('SIGKILL');
+    this.kvStore?.client.close();
+    if (this.etcd && this.etcd.exitCode === null) {
+      const gone = new Promise<void>((r) => this.etcd?.once('exit', () => r()));
+      this.etcd.kill('SIGTERM');
+      await Promise.race([gone, sleep(5_000)]);
+    }
+    for (const name of [...this.pods.map((p) => p.ns), ...this.nodes, this.inet, this.sw]) {
+      await execa('ip', ['netns', 'del', name], { reject: false });
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+async function cni(nodeNs: string, type: string, env: Record<string, string>, conf: unknown): Promise<unknown> {
+  const res = await execa('ip', ['netns', 'exec', nodeNs, join(CNI_PATH, type)], { input: JSON.stringify(conf), env, reject: false });
+  if (res.exitCode !== 0) throw new Error(`CNI ${type} ADD failed: ${String(res.stdout)} ${String(res.stderr)}`);
+  return JSON.parse(String(res.stdout)) as unknown;
+}
+
+async function sh(file: string, args: string[]): Promise<void> {
+  await execa(file, args);
+}
+
+async function ns(name: string, file: string, args: string[]): Promise<void> {
+  await execa('ip', ['netns', 'exec', name, file, ...args]);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls until `check` holds; resolves with the elapsed milliseconds (reported, never asserted). */
+export async function until(check: () => Promise<boolean>, limitMs = 15_000): Promise<number> {
+  const start = Date.now();
+  while (!(await check())) {
+    if (Date.now() - start > limitMs) throw new Error(`condition not met within ${limitMs} ms`);
+    await sleep(20);
+  }
+  return Date.now() - start;
+}
