@@ -3,6 +3,7 @@ import { registerAgent } from './agent.js';
 import { registerApply } from './apply.js';
 import { registerCleanup } from './cleanup.js';
 import { registerDelete } from './delete.js';
+import { registerDns } from './dns.js';
 import { registerDown } from './down.js';
 import { registerGet } from './get.js';
 import { registerNetwork } from './network.js';
@@ -21,6 +22,7 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   registerTrace,
   registerCleanup,
   registerAgent,
+  registerDns,
   registerUp,
   registerDown,
   registerStatus,

@@ -1,0 +1,67 @@
+import type { ClusterSnapshot } from '../api/cluster-state.js';
+import { createLogger, type Logger } from '../observe/log.js';
+import { DnsHandler } from './dns-handler.js';
+import { Forwarder, type Upstream } from './forward.js';
+import type { DnsConfig } from './records.js';
+import { DnsServer, type ListenAddress } from './server.js';
+
+/** What DNS needs from the watch layer; ClusterWatch provides it, tests may hand in snapshots. */
+export interface SnapshotSource {
+  subscribe(consumer: (snap: ClusterSnapshot) => Promise<void> | void): () => void;
+}
+
+export interface DnsServiceOptions {
+  config: DnsConfig;
+  listen: ListenAddress;
+  source: SnapshotSource;
+  /** No upstreams: foreign names are REFUSED. */
+  upstreams: readonly Upstream[];
+  recursionAllowed: (address: string) => boolean;
+  forwardTimeoutMs?: number;
+  logger?: Logger;
+}
+
+/**
+ * The DNS server as one agent component: sockets, handler and forwarder,
+ * the record index rebuilt on every snapshot the source delivers.
+ * Health: ready after the first snapshot.
+ */
+export class DnsService {
+  readonly name = 'dns';
+  readonly handler: DnsHandler;
+  private readonly server: DnsServer;
+  private readonly log: Logger;
+
+  constructor(private readonly options: DnsServiceOptions) {
+    this.log = options.logger ?? createLogger('dns');
+    const forwarder = options.upstreams.length
+      ? new Forwarder({ upstreams: options.upstreams, ...(options.forwardTimeoutMs === undefined ? {} : { timeoutMs: options.forwardTimeoutMs }) })
+      : undefined;
+    this.handler = new DnsHandler({ config: options.config, recursionAllowed: options.recursionAllowed, logger: this.log, ...(forwarder ? { forwarder } : {}) });
+    this.server = new DnsServer({ handler: this.handler, listen: options.listen, logger: this.log });
+  }
+
+  /** Binds the sockets (SERVFAIL for cluster names until the first snapshot) and follows the source. */
+  async start(signal: AbortSignal): Promise<void> {
+    await this.server.start(signal);
+    const unsubscribe = this.options.source.subscribe((snap) => this.handler.setSnapshot(snap));
+    signal.addEventListener('abort', unsubscribe, { once: true });
+  }
+
+  address(): ListenAddress | undefined {
+    return this.server.address();
+  }
+
+  ready(): boolean {
+    return this.handler.hasSynced();
+  }
+
+  /** Serving is continuous: healthy now whenever synced and bound (the watch reports its own staleness). */
+  lastSuccess(): number | undefined {
+    return this.handler.hasSynced() && this.server.address() ? Date.now() : undefined;
+  }
+
+  periodMs(): number {
+    return 60_000;
+  }
+}
