@@ -51,6 +51,8 @@ export class UserspaceProxier {
   private applied: string | undefined;
   private skipped = new Set<string>();
   private timers: NodeJS.Timeout[] = [];
+  /** Rule writes run one at a time, so a periodic repair never lands after (and undoes) a newer sync. */
+  private rulesQueue: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: UserspaceProxierOptions) {
     this.rr = new RoundRobin(opts.clock ?? systemClock);
@@ -146,8 +148,14 @@ export class UserspaceProxier {
     }
   }
 
+  private applyRules(checkKernel: boolean): Promise<void> {
+    const run = this.rulesQueue.then(() => this.writeRules(checkKernel));
+    this.rulesQueue = run.catch(() => {});
+    return run;
+  }
+
   /** Writes the portal rules unless the kernel already holds exactly them. */
-  private async applyRules(checkKernel: boolean): Promise<void> {
+  private async writeRules(checkKernel: boolean): Promise<void> {
     const rules = compilePortalRules(this.portals, this.opts.node, this.proxyPorts());
     const text = renderPortalRestore(rules);
     if (!checkKernel && text === this.applied) return;
