@@ -10,6 +10,8 @@ export interface Rule {
   readonly chain: string;
   /** Tokens after `-A CHAIN`, quotes removed. */
   readonly args: readonly string[];
+  /** The rule as written after `-A CHAIN ` (iptables-save prints it canonically). */
+  readonly raw: string;
   /** `-j`/`-g` target, if any. */
   readonly target: string | undefined;
   readonly goto: boolean;
@@ -83,14 +85,16 @@ function parseOp(line: string, n: number): RestoreOp {
   }
   const tokens = tokenize(line, n);
   const [flag, chain, ...rest] = tokens;
+  const raw = (skip: number): string => line.split(' ').slice(skip).join(' ');
   switch (flag) {
     case '-A': case '--append':
-      return { kind: 'append', rule: makeRule(requireChain(chain, n), rest, n) };
+      return { kind: 'append', rule: makeRule(requireChain(chain, n), rest, raw(2), n) };
     case '-D': case '--delete':
-      return { kind: 'delete-rule', rule: makeRule(requireChain(chain, n), rest, n) };
+      return { kind: 'delete-rule', rule: makeRule(requireChain(chain, n), rest, raw(2), n) };
     case '-I': case '--insert': {
-      const pos = rest[0] !== undefined && /^\d+$/.test(rest[0]) ? Number(rest.shift()) : 1;
-      return { kind: 'insert', rule: makeRule(requireChain(chain, n), rest, n), position: pos };
+      const numbered = rest[0] !== undefined && /^\d+$/.test(rest[0]);
+      const pos = numbered ? Number(rest.shift()) : 1;
+      return { kind: 'insert', rule: makeRule(requireChain(chain, n), rest, raw(numbered ? 3 : 2), n), position: pos };
     }
     case '-F': case '--flush':
       return { kind: 'flush', chain, line: n };
@@ -106,7 +110,7 @@ function requireChain(chain: string | undefined, n: number): string {
   return chain;
 }
 
-function makeRule(chain: string, args: string[], line: number): Rule {
+function makeRule(chain: string, args: string[], raw: string, line: number): Rule {
   let target: string | undefined;
   let goto = false;
   for (let i = 0; i < args.length; i++) {
@@ -116,11 +120,12 @@ function makeRule(chain: string, args: string[], line: number): Rule {
       goto = a === '-g' || a === '--goto';
     }
   }
-  return { chain, args, target, goto, line };
+  return { chain, args, raw, target, goto, line };
 }
 
 /** Splits like iptables-restore: whitespace separates, double quotes group, backslash escapes inside quotes. */
 export function tokenize(line: string, n = 0): string[] {
+  if (!line.includes('"')) return line.split(/[ \t]+/).filter((t) => t !== '');
   const out: string[] = [];
   let cur = '';
   let quoted = false;
@@ -189,44 +194,55 @@ export function applyOps(state: Map<string, Chain>, table: RestoreTable): void {
   const fail = (line: number, msg: string): never => {
     throw new RestoreParseError(line, msg);
   };
-  const chainOf = (name: string, line: number): Chain => state.get(name) ?? fail(line, `chain ${name} does not exist`);
+  // Chains are rebuilt with fresh, mutable rule arrays as they are touched (a dump appends many rules per chain).
+  const mutable = new Map<string, Rule[]>();
+  const rulesOf = (name: string, line: number): Rule[] => {
+    let rules = mutable.get(name);
+    if (!rules) {
+      const c = state.get(name) ?? fail(line, `chain ${name} does not exist`);
+      rules = [...c.rules];
+      mutable.set(name, rules);
+      state.set(name, { ...c, rules });
+    }
+    return rules;
+  };
   for (const op of table.ops) {
     switch (op.kind) {
-      case 'declare':
-        state.set(op.chain, { name: op.chain, policy: op.policy, rules: [] });
-        break;
-      case 'append': {
-        const c = chainOf(op.rule.chain, op.rule.line);
-        state.set(c.name, { ...c, rules: [...c.rules, op.rule] });
+      case 'declare': {
+        const rules: Rule[] = [];
+        state.set(op.chain, { name: op.chain, policy: op.policy, rules });
+        mutable.set(op.chain, rules);
         break;
       }
-      case 'insert': {
-        const c = chainOf(op.rule.chain, op.rule.line);
-        const rules = [...c.rules];
-        rules.splice(op.position - 1, 0, op.rule);
-        state.set(c.name, { ...c, rules });
+      case 'append':
+        rulesOf(op.rule.chain, op.rule.line).push(op.rule);
         break;
-      }
+      case 'insert':
+        rulesOf(op.rule.chain, op.rule.line).splice(op.position - 1, 0, op.rule);
+        break;
       case 'delete-rule': {
-        const c = chainOf(op.rule.chain, op.rule.line);
+        const rules = rulesOf(op.rule.chain, op.rule.line);
         const want = renderArgs(op.rule.args);
-        const idx = c.rules.findIndex((r) => renderArgs(r.args) === want);
-        if (idx < 0) fail(op.rule.line, `no such rule in chain ${c.name}`);
-        state.set(c.name, { ...c, rules: c.rules.filter((_, i) => i !== idx) });
+        const idx = rules.findIndex((r) => renderArgs(r.args) === want);
+        if (idx < 0) fail(op.rule.line, `no such rule in chain ${op.rule.chain}`);
+        rules.splice(idx, 1);
         break;
       }
       case 'flush':
-        for (const c of op.chain ? [chainOf(op.chain, op.line)] : [...state.values()]) state.set(c.name, { ...c, rules: [] });
+        for (const name of op.chain ? [op.chain] : [...state.keys()]) rulesOf(name, op.line).length = 0;
         break;
       case 'delete-chain': {
-        const victims = op.chain ? [chainOf(op.chain, op.line)] : [...state.values()].filter((c) => c.policy === '-');
+        const victims = op.chain ? [state.get(op.chain) ?? fail(op.line, `chain ${op.chain} does not exist`)] : [...state.values()].filter((c) => c.policy === '-');
         for (const v of victims) {
           if (v.policy !== '-') fail(op.line, `cannot delete built-in chain ${v.name}`);
           const user = [...state.values()].find((c) => c.name !== v.name && c.rules.some((r) => r.target === v.name));
           if (user && !victims.includes(user)) fail(op.line, `chain ${v.name} is still referenced from ${user.name}`);
           if (v.rules.length > 0 && op.chain) fail(op.line, `chain ${v.name} is not empty`);
         }
-        for (const v of victims) state.delete(v.name);
+        for (const v of victims) {
+          state.delete(v.name);
+          mutable.delete(v.name);
+        }
         break;
       }
     }
@@ -235,5 +251,5 @@ export function applyOps(state: Map<string, Chain>, table: RestoreTable): void {
 
 /** One chain's rules as text, for comparing what the kernel holds with what keel wants. */
 export function chainText(chain: Chain): string {
-  return chain.rules.map((r) => `-A ${chain.name} ${renderArgs(r.args)}`).join('\n');
+  return chain.rules.map((r) => `-A ${chain.name} ${r.raw}`).join('\n');
 }

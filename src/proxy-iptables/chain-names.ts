@@ -21,7 +21,8 @@ export function servicePortName(namespace: string, name: string, portName: strin
 }
 
 function hash16(identity: string): string {
-  return base32(createHash('sha256').update(identity).digest()).slice(0, 16);
+  // 16 base32 characters are exactly the first 10 bytes of the digest.
+  return base32(createHash('sha256').update(identity).digest().subarray(0, 10));
 }
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';

@@ -1,8 +1,7 @@
 import { affinityTimeoutSeconds, hasNodePorts, isHeadless, type Protocol, type Service, type ServicePort } from '../api/service.js';
 import type { Endpoints } from '../api/endpoints.js';
-import { parseIp } from '../api/ip.js';
-import { extChain, fwChain, servicePortName, svcChain, svlChain } from './chain-names.js';
-import { comment, dport, hostCidr, probability, proto, rule } from './rule-text.js';
+import { portProtoHash, servicePortName } from './chain-names.js';
+import { comment, dport, hostCidr, probability, proto, rule, sanitizeComment } from './rule-text.js';
 import { resolveEndpoints, type ResolvedEndpoint } from './service-endpoints.js';
 
 export interface NodeConfig {
@@ -47,7 +46,7 @@ const MARK_MASQ = 'KUBE-MARK-MASQ';
 export function compileService(key: string, svc: Service, eps: Endpoints | undefined, node: NodeConfig): ServiceRules {
   const out: ServiceRules = { key, natServices: [], natNodePorts: [], natChains: [], filterServices: [], filterExternal: [], filterFirewall: [], ports: [] };
   const clusterIP = svc.spec.clusterIP;
-  if (svc.spec.type === 'ExternalName' || isHeadless(svc) || !clusterIP || parseIp(clusterIP)?.family !== 4) return out;
+  if (svc.spec.type === 'ExternalName' || isHeadless(svc) || !clusterIP || clusterIP.includes(':')) return out;
   for (const port of svc.spec.ports) compilePort(out, svc, port, clusterIP, eps, node);
   return out;
 }
@@ -60,16 +59,17 @@ function compilePort(out: ServiceRules, svc: Service, port: ServicePort, cluster
   const local = all.filter((e) => e.local);
   const nodePort = hasNodePorts(svc) ? port.nodePort : undefined;
   const externalIPs = svc.spec.externalIPs ?? [];
-  const lbIPs = (svc.status?.loadBalancer?.ingress ?? []).flatMap((i) => (i.ip && parseIp(i.ip)?.family === 4 ? [i.ip] : []));
+  const lbIPs = (svc.status?.loadBalancer?.ingress ?? []).flatMap((i) => (i.ip && !i.ip.includes(':') ? [i.ip] : []));
   out.ports.push({ service: out.key, spn, protocol: p, clusterIP, port: port.port, nodePort, externalIPs, endpoints: all });
 
   const hasExternal = nodePort !== undefined || externalIPs.length > 0 || lbIPs.length > 0;
   const internalLocal = svc.spec.internalTrafficPolicy === 'Local';
   const externalLocal = hasExternal && svc.spec.externalTrafficPolicy === 'Local';
-  const svc_ = svcChain(spn, p);
-  const svl = svlChain(spn, p);
-  const ext = extChain(spn, p);
-  const fw = fwChain(spn, p);
+  const hash = portProtoHash(spn, p);
+  const svc_ = `KUBE-SVC-${hash}`;
+  const svl = `KUBE-SVL-${hash}`;
+  const ext = `KUBE-EXT-${hash}`;
+  const fw = `KUBE-FW-${hash}`;
   const dst = (ip: string, what: string, target: string, ...extra: string[]): string =>
     rule('-d', hostCidr(ip), '-p', proto(p), ...comment(`${spn} ${what}`), ...dport(p, port.port), '-j', target, ...extra);
   const reject = ['--reject-with', 'icmp-port-unreachable'];
@@ -132,24 +132,26 @@ function extRules(spn: string, local: boolean, node: NodeConfig, svc: string, sv
 
 /** Affinity checks first (a client seen recently goes back), then 1/n, 1/(n-1), …, the last unconditional. */
 function balance(spn: string, eps: readonly ResolvedEndpoint[], affinity: number | undefined): string[] {
+  // Hot path at 10k services: template literals in the same canonical form `rule()` produces.
   const out: string[] = [];
   if (affinity !== undefined) {
     for (const e of eps) {
-      out.push(rule(...comment(`${spn} -> ${e.address}`), '-m', 'recent', '--rcheck', '--seconds', String(affinity), '--reap', '--name', e.chain, '--mask', '255.255.255.255', '--rsource', '-j', e.chain));
+      out.push(`-m comment --comment "${sanitizeComment(`${spn} -> ${e.address}`)}" -m recent --rcheck --seconds ${affinity} --reap --name ${e.chain} --mask 255.255.255.255 --rsource -j ${e.chain}`);
     }
   }
   eps.forEach((e, i) => {
     const left = eps.length - i;
-    const stat = left > 1 ? ['-m', 'statistic', '--mode', 'random', '--probability', probability(left)] : [];
-    out.push(rule(...comment(`${spn} -> ${e.address}`), ...stat, '-j', e.chain));
+    const stat = left > 1 ? ` -m statistic --mode random --probability ${probability(left)}` : '';
+    out.push(`-m comment --comment "${sanitizeComment(`${spn} -> ${e.address}`)}"${stat} -j ${e.chain}`);
   });
   return out;
 }
 
 function sepRules(spn: string, p: Protocol, e: ResolvedEndpoint, affinity: number | undefined): string[] {
-  const recent = affinity !== undefined ? ['-m', 'recent', '--set', '--name', e.chain, '--mask', '255.255.255.255', '--rsource'] : [];
+  const c = `-m comment --comment "${sanitizeComment(spn)}"`;
+  const recent = affinity !== undefined ? ` -m recent --set --name ${e.chain} --mask 255.255.255.255 --rsource` : '';
   return [
-    rule('-s', hostCidr(e.ip), ...comment(spn), '-j', MARK_MASQ),
-    rule('-p', proto(p), ...comment(spn), ...recent, '-m', proto(p), '-j', 'DNAT', '--to-destination', e.address),
+    `-s ${hostCidr(e.ip)} ${c} -j ${MARK_MASQ}`,
+    `-p ${proto(p)} ${c}${recent} -m ${proto(p)} -j DNAT --to-destination ${e.address}`,
   ];
 }

@@ -1,4 +1,3 @@
-import { renderArgs } from '../iptables/parse-restore.js';
 import type { Protocol } from '../api/service.js';
 
 /**
@@ -9,7 +8,17 @@ import type { Protocol } from '../api/service.js';
 export type Token = string | false | undefined;
 
 export function rule(...tokens: Token[]): string {
-  return renderArgs(tokens.filter((t): t is string => typeof t === 'string'));
+  // Compiler tokens are addresses, numbers, flags and chain names (no spaces
+  // or quotes); only comments need quoting, and they are sanitized first.
+  let out = '';
+  let prev: Token;
+  for (const t of tokens) {
+    if (typeof t !== 'string') continue;
+    const text = prev === '--comment' ? `"${t}"` : t;
+    out = out ? `${out} ${text}` : text;
+    prev = t;
+  }
+  return out;
 }
 
 /**

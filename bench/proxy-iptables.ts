@@ -1,0 +1,150 @@
+/**
+ * proxy-iptables figures, with the kernel tools as the peer in the same run:
+ *  - compile (compileRules + renderRestore) for 1,000 and 10,000 services × 5
+ *    endpoints, beside iptables-restore loading the same text into a fresh
+ *    namespace (nft, and legacy);
+ *  - keel's sync loop in a namespace holding those rules: a one-endpoint
+ *    change through partial sync, beside a full resync (iptables-save + diff
+ *    + send what differs) and beside the initial full load.
+ * Targets (issue 4): compile ≤ 10% of restore; partial sync ≤ 5% of full.
+ * Writes bench/results/proxy-iptables-<timestamp>.{json,md}.
+ * Run as root: npx vite-node bench/proxy-iptables.ts [sizes…]
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import type { Endpoints } from '../src/api/endpoints.js';
+import type { Service } from '../src/api/service.js';
+import { RestoreRunner, type IptablesBackend } from '../src/iptables/restore-runner.js';
+import { setLogLevel } from '../src/observe/log.js';
+import { compileRules, DEFAULT_MASQUERADE_BIT, type NodeConfig } from '../src/proxy-iptables/compile.js';
+import { renderRestore } from '../src/proxy-iptables/render-restore.js';
+import { SyncLoop } from '../src/proxy-iptables/sync-loop.js';
+import { makeEndpoints, makeService, snapshotOf } from '../src/proxy-iptables/test-builders.js';
+
+setLogLevel('error');
+const node: NodeConfig = { nodeName: 'node-1', clusterCidr: '10.244.0.0/16', masqueradeBit: DEFAULT_MASQUERADE_BIT };
+const run = randomBytes(2).toString('hex');
+const made: string[] = [];
+
+async function netns(role: string): Promise<string> {
+  const ns = `kp-${run}-${role}`;
+  await execa('ip', ['netns', 'add', ns]);
+  made.push(ns);
+  return ns;
+}
+
+function cluster(n: number, endpoints = 5): { services: Service[]; eps: Endpoints[] } {
+  const services: Service[] = [];
+  const eps: Endpoints[] = [];
+  for (let i = 0; i < n; i++) {
+    const name = `svc-${i}`;
+    services.push(makeService('bench', name, (s) => {
+      s.clusterIP = `10.96.${Math.floor(i / 250)}.${(i % 250) + 1}`;
+      s.ports = [{ name: 'http', port: 80, targetPort: 8080 }];
+    }));
+    eps.push(makeEndpoints('bench', name, Array.from({ length: endpoints }, (_, j) => {
+      const k = i * endpoints + j;
+      return { ip: `10.244.${Math.floor(k / 250) % 256}.${(k % 250) + 1}`, node: `node-${j}` };
+    }), [{ name: 'http', port: 8080 }]));
+  }
+  return { services, eps };
+}
+
+async function time<T>(fn: () => Promise<T> | T): Promise<[number, T]> {
+  const t0 = performance.now();
+  const v = await fn();
+  return [performance.now() - t0, v];
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? 0;
+}
+
+const r = (ms: number): number => Number(ms.toFixed(1));
+
+async function measure(n: number): Promise<Record<string, number>> {
+  const { services, eps } = cluster(n);
+  const snap = snapshotOf(services, eps);
+  const compiles: number[] = [];
+  let text = '';
+  for (let i = 0; i < 3; i++) {
+    const [ms, t] = await time(() => renderRestore(compileRules(snap, node)));
+    compiles.push(ms);
+    text = t;
+  }
+  const out: Record<string, number> = { services: n, rules: text.split('\n').filter((l) => l.startsWith('-A')).length, inputMB: Number((text.length / 1e6).toFixed(1)), compileMs: r(median(compiles)) };
+  for (const backend of ['nft', 'legacy'] as IptablesBackend[]) {
+    const ns = await netns(`${backend.slice(0, 3)}${n}`);
+    const [ms] = await time(() => new RestoreRunner({ backend, netns: ns }).restore(text, { noflush: true }));
+    out[`restore_${backend}_ms`] = r(ms);
+  }
+
+  // The sync loop, nft, in its own namespace.
+  const ns = await netns(`sync${n}`);
+  const loop = new SyncLoop({ runner: new RestoreRunner({ backend: 'nft', netns: ns }), node });
+  const none = { services: new Set<string>(), endpoints: new Set<string>(), pods: new Set<string>() };
+  loop.update(snap, { ...none, full: true });
+  const [initial] = await time(() => loop.sync());
+  out.syncInitialFullMs = r(initial);
+  const changed = (i: number): Endpoints[] => {
+    const copy = [...eps];
+    const e = eps[0] as Endpoints;
+    copy[0] = makeEndpoints('bench', 'svc-0', e.subsets[0]?.addresses.map((a, j) => ({ ip: j === 0 ? `10.250.${i}.1` : a.ip })) ?? [], [{ name: 'http', port: 8080 }]);
+    return copy;
+  };
+  const partial: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    loop.update(snapshotOf(services, changed(i)), { ...none, endpoints: new Set(['bench/svc-0']), full: false });
+    const [ms, res] = await time(() => loop.sync());
+    if (res.kind !== 'partial' || res.written !== 2 || res.deleted !== 1) throw new Error(`unexpected partial sync ${JSON.stringify(res)}`);
+    partial.push(ms);
+  }
+  out.syncPartialOneEndpointMs = r(median(partial));
+  loop.update(snapshotOf(services, changed(99)), { ...none, endpoints: new Set(['bench/svc-0']), full: true });
+  const [full, fullRes] = await time(() => loop.sync());
+  if (fullRes.written !== 2 || fullRes.deleted !== 1) throw new Error(`unexpected full resync ${JSON.stringify(fullRes)}`);
+  out.syncFullResyncOneEndpointMs = r(full);
+  loop.update(snapshotOf(services, changed(99)), { ...none, full: true });
+  const [noop] = await time(() => loop.sync());
+  out.syncFullResyncNoChangeMs = r(noop);
+  const ratio = (a: number | undefined, b: number | undefined): number => Number(((a ?? 0) / (b ?? 1)).toFixed(3));
+  out.compileOverRestoreNft = ratio(out.compileMs, out.restore_nft_ms);
+  out.partialOverFullLoad = ratio(out.syncPartialOneEndpointMs, out.restore_nft_ms);
+  out.partialOverFullResync = ratio(out.syncPartialOneEndpointMs, out.syncFullResyncOneEndpointMs);
+  return out;
+}
+
+async function main(): Promise<void> {
+  const sizes = process.argv.slice(2).map(Number).filter((x) => x > 0);
+  const rows: Record<string, number>[] = [];
+  try {
+    for (const n of sizes.length ? sizes : [1000, 10_000]) {
+      rows.push(await measure(n));
+      console.log(JSON.stringify(rows.at(-1)));
+    }
+  } finally {
+    for (const ns of made) await execa('ip', ['netns', 'del', ns], { reject: false });
+  }
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const dir = join('bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const meta = { date: new Date().toISOString(), node: process.version, iptables: (await execa('iptables', ['--version'])).stdout, loadavg: loadavg().map((x) => Number(x.toFixed(1))) };
+  writeFileSync(join(dir, `proxy-iptables-${stamp}.json`), `${JSON.stringify({ meta, rows }, null, 2)}\n`);
+  const cols = Object.keys(rows[0] ?? {});
+  const md = [
+    `# proxy-iptables bench (${meta.date}, ${meta.iptables}, load average ${meta.loadavg.join(' ')})`, '',
+    'compile = compileRules + renderRestore (median of 3); restore = iptables-restore --noflush of the same text into a fresh netns;',
+    'sync = keel SyncLoop (nft) in a netns holding the rules: partial = one endpoint of one service changed (median of 5);',
+    'full resync = iptables-save both tables + diff + send what differs.', '',
+    `| ${cols.join(' | ')} |`, `| ${cols.map(() => '---').join(' | ')} |`,
+    ...rows.map((row) => `| ${cols.map((c) => String(row[c])).join(' | ')} |`), '',
+  ].join('\n');
+  writeFileSync(join(dir, `proxy-iptables-${stamp}.md`), md);
+  console.log(md);
+}
+
+await main();
