@@ -54,14 +54,15 @@ export function watchPrefix(
     let probed = false;
     let stream: Awaited<ReturnType<Etcd3['watchClient']['watch']>> | undefined;
 
-    const settle = (end: WatchEnd | Error): void => {
+    const settle = (end: WatchEnd | Error, connectionDead = false): void => {
       if (settled) return;
       settled = true;
       clearInterval(probe);
       signal.removeEventListener('abort', onAbort);
-      // end() before cancel(): the client library then does not count our own
-      // cancellation as a host failure and tear down the shared connection.
-      stream?.end();
+      // end() before cancel() keeps the client library from counting our own
+      // cancellation as a host failure and tearing down the shared connection;
+      // a silent connection is exactly what should be torn down.
+      if (!connectionDead) stream?.end();
       stream?.cancel();
       if (end instanceof Error) reject(end);
       else resolve(end);
@@ -75,7 +76,7 @@ export function watchPrefix(
         probed = false;
         return;
       }
-      if (probed) return settle(new WatchFailedError(prefix, `no answer from etcd within ${2 * probeIntervalMs} ms`));
+      if (probed) return settle(new WatchFailedError(prefix, `no answer from etcd within ${2 * probeIntervalMs} ms`), true);
       probed = true;
       stream?.write({ progress_request: {} });
     }, probeIntervalMs);

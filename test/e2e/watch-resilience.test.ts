@@ -1,7 +1,8 @@
 /**
  * Informer resilience against private etcd servers (never the shared
  * one, which other suites use): a partition during which etcd compacts
- * past the informer's revision, etcd stopped for 10 s, etcd hung.
+ * past the informer's revision, etcd stopped for 10 s, etcd hung, a
+ * connection that silently stops carrying data.
  *
  * The partition is a TCP relay between the informer's client and etcd
  * that the test cuts and restores; the writer talks to etcd directly.
@@ -179,6 +180,24 @@ describe('Informer resilience', () => {
     await waitFor('the informer to resume', () => inf.isConnected() && inf.revision() >= revision);
     expect(inf.items().get(key(3))?.spec.ports[0]?.port).toBe(3333);
     expect(inf.stats().relists).toBe(0);
+  });
+
+  it('abandons a connection that silently stops carrying data and resumes over a new one', async () => {
+    const server = await etcd();
+    const writer = kvStore(server.endpoint);
+    const cutter = new TcpCutter(server.clientPort);
+    await cutter.open();
+    cleanups.push(() => cutter.cut());
+    await writeBatched(writer, Array.from({ length: 10 }, (_, i) => put(i)));
+    const inf = informer(kvStore(cutter.endpoint), prefix, 'test-frozen', 200);
+    await waitFor('first sync and watch', () => inf.hasSynced() && inf.isConnected());
+
+    cutter.freeze();
+    await waitFor('the probe to give up on the silent connection', () => !inf.isConnected());
+    const { revision } = await writer.txn([], [{ delete: key(5) }]);
+    await waitFor('the informer to resume over a new connection', () => inf.isConnected() && inf.revision() >= revision);
+    expect(inf.items().size).toBe(9);
+    expect(inf.stats().reconnects).toBe(1);
   });
 
   it('lists and watches through any live endpoint when another is down', async () => {

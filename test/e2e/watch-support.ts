@@ -60,6 +60,7 @@ export function captureLogs(): { lines: string[]; restore(): void } {
 export class TcpCutter {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
+  private readonly frozen = new Set<Socket>();
   port = 0;
 
   constructor(private readonly targetPort: number) {}
@@ -86,11 +87,25 @@ export class TcpCutter {
     this.server = server;
   }
 
+  /**
+   * Stops forwarding on the open connections without closing them, as a
+   * dead peer or a dropped route does; new connections work.
+   */
+  freeze(): void {
+    for (const s of this.sockets) {
+      s.unpipe();
+      s.pause();
+      this.frozen.add(s);
+    }
+    this.sockets.clear();
+  }
+
   async cut(): Promise<void> {
     const server = this.server;
     this.server = undefined;
-    for (const s of this.sockets) s.resetAndDestroy();
+    for (const s of [...this.sockets, ...this.frozen]) s.resetAndDestroy();
     this.sockets.clear();
+    this.frozen.clear();
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 }
