@@ -18,9 +18,11 @@ import { RestoreRunner } from '../../src/iptables/restore-runner.js';
 import { setLogSink } from '../../src/observe/log.js';
 import { DEFAULT_MASQUERADE_BIT } from '../../src/proxy-iptables/compile.js';
 import { ConntrackTool } from '../../src/proxy-iptables/conntrack.js';
+import { renderRestore } from '../../src/proxy-iptables/render-restore.js';
 import { kernelViewOf, planCleanup } from '../../src/proxy-iptables/sync-plan.js';
 import { SyncLoop } from '../../src/proxy-iptables/sync-loop.js';
 import { makeEndpoints, makeService, snapshotOf } from '../../src/proxy-iptables/test-builders.js';
+import { tracePacket } from '../../src/proxy-iptables/trace.js';
 import { NetnsLab, sh } from './proxy-iptables-lab.js';
 import { Traffic, type Tally } from './proxy-iptables-traffic.js';
 
@@ -134,6 +136,15 @@ describe('iptables proxy in a real kernel', () => {
       expect(share(t, 'p1')).toBeGreaterThanOrEqual(0.25);
       expect(share(t, 'p2')).toBeGreaterThanOrEqual(0.25);
     }
+  });
+
+  it('traces the same outcomes the kernel produced', () => {
+    const rules = loop.rules();
+    expect(rules).toBeDefined();
+    const out = tracePacket(rules ? renderRestore(rules) : '', { src: '10.244.3.2', dst: '10.96.0.10', dport: 80, protocol: 'tcp', from: 'pod' }, ['172.30.0.1']);
+    expect(out.map((o) => `${o.verdict} ${o.probability.toFixed(3)}`)).toEqual(['DNAT 10.244.1.2:8080 0.500', 'DNAT 10.244.2.2:8080 0.500']);
+    const refused = tracePacket(rules ? renderRestore(rules) : '', { src: '10.244.3.2', dst: '10.96.0.20', dport: 80, protocol: 'tcp', from: 'pod' }, ['172.30.0.1']);
+    expect(refused.map((o) => o.verdict)).toEqual(['REJECT: default/empty has no endpoints']);
   });
 
   it('pins a client to one endpoint with ClientIP affinity', async () => {
