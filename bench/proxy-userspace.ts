@@ -11,7 +11,7 @@
  * haproxy both run in the node namespace on one thread (haproxy
  * `nbthread 1`); wrk runs in the client pod with 1 thread.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { POD_IPS, ProxyNode, UserspaceLab } from '../test/e2e/proxy-userspace-lab.js';
@@ -37,15 +37,25 @@ interface Row {
   mode: 'keep-alive' | 'close';
   round: number;
   requestsPerSecond: number;
+  /** CPU time the proxy process spent per request: unlike req/s, barely moved by other load on the machine. */
+  proxyCpuMicrosPerRequest: number | undefined;
   errors: string;
 }
 
-async function wrk(lab: UserspaceLab, url: string, close: boolean): Promise<{ rps: number; errors: string }> {
+/** utime + stime of a process, in ms (clock ticks are 10 ms). */
+function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+async function wrk(lab: UserspaceLab, url: string, close: boolean): Promise<{ rps: number; requests: number; errors: string }> {
   const args = ['-t1', `-c${CONNECTIONS}`, `-d${SECONDS}s`, ...(close ? ['-H', 'Connection: close'] : []), url];
   const out = await lab.exec('pc', 'wrk', args);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
   const errors = /Socket errors:.*|Non-2xx.*/g.exec(out)?.[0] ?? '';
-  return { rps, errors };
+  return { rps, requests, errors };
 }
 
 async function main(): Promise<void> {
@@ -64,7 +74,7 @@ async function main(): Promise<void> {
       `listen web`, `  bind 0.0.0.0:${HAPROXY_PORT}`, '  balance roundrobin',
       `  server a ${POD_IPS.pa}:8080`, `  server b ${POD_IPS.pb}:8080`, '',
     ].join('\n'));
-    lab.spawn('node', 'haproxy', ['-db', '-f', join(lab.dir, 'haproxy.cfg')]);
+    const haproxy = lab.spawn('node', 'haproxy', ['-db', '-f', join(lab.dir, 'haproxy.cfg')]);
     for (let i = 0; i < 50 && !(await lab.exec('node', 'ss', ['-ltn'])).includes(`:${HAPROXY_PORT}`); i++) await new Promise((r) => setTimeout(r, 100));
     node = ProxyNode.start(lab);
     await node.sync([
@@ -72,28 +82,34 @@ async function main(): Promise<void> {
       { apiVersion: 'v1', kind: 'Endpoints', metadata: { namespace: 'default', name: 'web' }, subsets: [{ addresses: [{ ip: POD_IPS.pa }, { ip: POD_IPS.pb }], ports: [{ port: 8080 }] }] },
     ]);
     const targets = [
-      { target: 'direct (one backend)', url: `http://${POD_IPS.pa}:8080/` },
-      { target: 'haproxy tcp, nbthread 1', url: `http://10.244.1.1:${HAPROXY_PORT}/` },
-      { target: 'keel userspace (ClusterIP)', url: `http://${CLUSTER_IP}/` },
+      { target: 'direct (one backend)', url: `http://${POD_IPS.pa}:8080/`, pid: undefined },
+      { target: 'haproxy tcp, nbthread 1', url: `http://10.244.1.1:${HAPROXY_PORT}/`, pid: haproxy.pid },
+      { target: 'keel userspace (ClusterIP)', url: `http://${CLUSTER_IP}/`, pid: node.proc.pid },
     ];
     const rows: Row[] = [];
     for (const mode of ['keep-alive', 'close'] as const) {
       for (let round = 1; round <= ROUNDS; round++) {
         for (const t of targets) {
+          const cpuBefore = cpuMs(t.pid);
           const r = await wrk(lab, t.url, mode === 'close');
-          rows.push({ target: t.target, mode, round, requestsPerSecond: Math.round(r.rps), errors: r.errors });
-          console.log(`${mode.padEnd(10)} round ${round}  ${t.target.padEnd(28)} ${Math.round(r.rps)} req/s ${r.errors}`);
+          const cpu = t.pid === undefined ? undefined : +(((cpuMs(t.pid) - cpuBefore) * 1000) / r.requests).toFixed(1);
+          rows.push({ target: t.target, mode, round, requestsPerSecond: Math.round(r.rps), proxyCpuMicrosPerRequest: cpu, errors: r.errors });
+          console.log(`${mode.padEnd(10)} round ${round}  ${t.target.padEnd(28)} ${Math.round(r.rps)} req/s  ${cpu ?? '-'} µs CPU/req ${r.errors}`);
         }
       }
     }
     // Median of the interleaved rounds: the machine is shared, so single runs swing.
-    const median = (target: string, mode: string): number => {
-      const v = rows.filter((r) => r.target === target && r.mode === mode).map((r) => r.requestsPerSecond).sort((a, b) => a - b);
+    const median = (target: string, mode: string, field: 'requestsPerSecond' | 'proxyCpuMicrosPerRequest' = 'requestsPerSecond'): number => {
+      const v = rows.filter((r) => r.target === target && r.mode === mode).map((r) => r[field] ?? NaN).sort((a, b) => a - b);
       return v[Math.floor(v.length / 2)] ?? NaN;
     };
     const summary = (['keep-alive', 'close'] as const).map((mode) => {
       const [direct, haproxy, keel] = targets.map((t) => median(t.target, mode)) as [number, number, number];
-      return { mode, direct, haproxy, keel, keelVsHaproxy: +(keel / haproxy).toFixed(2), keelVsDirect: +(keel / direct).toFixed(2) };
+      const cpu = { haproxy: median(targets[1]?.target ?? '', mode, 'proxyCpuMicrosPerRequest'), keel: median(targets[2]?.target ?? '', mode, 'proxyCpuMicrosPerRequest') };
+      return {
+        mode, direct, haproxy, keel, keelVsHaproxy: +(keel / haproxy).toFixed(2), keelVsDirect: +(keel / direct).toFixed(2),
+        cpuMicrosPerRequest: cpu, haproxyVsKeelCpu: +(cpu.haproxy / cpu.keel).toFixed(2),
+      };
     });
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     const results = join('bench', 'results');
@@ -102,8 +118,9 @@ async function main(): Promise<void> {
     writeFileSync(join(results, `proxy-userspace-${stamp}.json`), `${JSON.stringify({ meta, summary, rows }, null, 2)}\n`);
     const md = [
       `# userspace proxy: wrk -t1 -c${CONNECTIONS} -d${SECONDS}s, 612-byte page, median of ${ROUNDS} interleaved rounds, ${meta.cpus} CPUs, load ${meta.load}, ${meta.date}`, '',
-      '| connections | direct | haproxy (tcp, 1 thread) | keel userspace | keel/haproxy | keel/direct |', '|---|---|---|---|---|---|',
-      ...summary.map((s) => `| ${s.mode} | ${s.direct} | ${s.haproxy} | ${s.keel} | ${s.keelVsHaproxy} | ${s.keelVsDirect} |`), '',
+      '| connections | direct req/s | haproxy (tcp, 1 thread) req/s | keel userspace req/s | keel/haproxy | keel/direct | CPU µs/req haproxy | CPU µs/req keel | keel efficiency vs haproxy |',
+      '|---|---|---|---|---|---|---|---|---|',
+      ...summary.map((s) => `| ${s.mode} | ${s.direct} | ${s.haproxy} | ${s.keel} | ${s.keelVsHaproxy} | ${s.keelVsDirect} | ${s.cpuMicrosPerRequest.haproxy} | ${s.cpuMicrosPerRequest.keel} | ${s.haproxyVsKeelCpu} |`), '',
     ].join('\n');
     writeFileSync(join(results, `proxy-userspace-${stamp}.md`), md);
     console.log(md);
