@@ -48,6 +48,8 @@ export class Informer<T> {
   private connected = false;
   private everConnected = false;
   private started = false;
+  /** Consecutive failed attempts; the first of a streak is logged as a warning, the rest at debug. */
+  private failures = 0;
   private readonly counts: InformerStats = { relists: 0, reconnects: 0, invalid: 0 };
 
   constructor(private readonly options: InformerOptions<T>) {
@@ -108,7 +110,6 @@ export class Informer<T> {
   private async run(signal: AbortSignal, onSynced: () => void): Promise<void> {
     const { store, prefix } = this.options;
     let needList = true;
-    let failures = 0;
     while (!signal.aborted) {
       try {
         if (needList) {
@@ -117,21 +118,20 @@ export class Informer<T> {
           onSynced();
         }
         const end = await watchPrefix(store.client, prefix, this.rev + 1, {
-          onCreated: () => this.onCreated(failures),
+          onCreated: () => this.onCreated(),
           onChanges: (changes, head) => this.onChanges(changes, head),
           onProgress: (revision) => this.advance(revision, 0),
         }, signal, this.options.probeIntervalMs === undefined ? {} : { probeIntervalMs: this.options.probeIntervalMs });
         if (end.reason === 'aborted') break;
         this.log.info('watched revision was compacted; relisting', { from: this.rev + 1, compacted: end.compactRevision });
         needList = true;
-        failures = 0;
       } catch (err) {
         if (signal.aborted) break;
         this.setConnected(false);
         const fields = { prefix, revision: this.rev, error: err instanceof Error ? err.message : String(err) };
-        if (failures === 0) this.log.warn('etcd watch lost; serving the cached objects and retrying', fields);
+        if (this.failures === 0) this.log.warn('etcd list/watch failed; serving the cached objects and retrying', fields);
         else this.log.debug('etcd still unreachable', fields);
-        failures++;
+        this.failures++;
         await sleep(this.backoff.next(), signal);
       }
     }
@@ -153,12 +153,13 @@ export class Informer<T> {
     }
   }
 
-  private onCreated(failuresBefore: number): void {
+  private onCreated(): void {
     if (this.everConnected && !this.connected) {
       this.counts.reconnects++;
       watchMetrics.reconnects.inc({ resource: this.options.resource });
-      this.log.info('etcd watch re-established', { revision: this.rev, attempts: failuresBefore });
+      this.log.info('etcd watch re-established', { revision: this.rev, attempts: this.failures });
     }
+    this.failures = 0;
     this.everConnected = true;
     this.setConnected(true);
     this.backoff.reset();
