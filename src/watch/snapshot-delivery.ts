@@ -3,6 +3,7 @@ import type { ApiObject } from '../api/object.js';
 import type { Logger } from '../observe/log.js';
 import { Backoff } from './backoff.js';
 import { ChangeTracker } from './change-tracker.js';
+import { watchMetrics } from './watch-metrics.js';
 
 export interface ChangedKeys {
   services: ReadonlySet<NamespacedName>;
@@ -40,6 +41,8 @@ export class SnapshotDelivery {
   /** Cancels the scheduled delivery, if one is scheduled. */
   private timer: (() => void) | undefined;
   private notBefore = 0;
+  /** When the oldest change not yet delivered arrived (performance.now()). */
+  private pendingSince: number | undefined;
   private readonly retry = new Backoff({ initialMs: 500, maxMs: 30_000 });
 
   constructor(
@@ -51,6 +54,7 @@ export class SnapshotDelivery {
 
   record(kind: SnapshotKind, key: NamespacedName, previous: ApiObject | undefined, current: ApiObject | undefined): void {
     this.trackers[kind].record(key, previous, current);
+    this.pendingSince ??= performance.now();
     this.kick();
   }
 
@@ -94,6 +98,8 @@ export class SnapshotDelivery {
       full: this.full,
     };
     this.full = false;
+    if (this.pendingSince !== undefined) watchMetrics.deliveryDelay.observe((performance.now() - this.pendingSince) / 1_000);
+    this.pendingSince = undefined;
     try {
       await this.consumer(this.source.current(), changed);
       this.retry.reset();

@@ -1,4 +1,4 @@
-import { Counter, Gauge } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
 import { registry } from '../observe/metrics.js';
 
 /** The watch layer's figures, labelled by resource (`services`, `endpoints`, `pods`). */
@@ -37,6 +37,12 @@ export const watchMetrics = {
     name: 'keel_watch_lag_revisions',
     help: 'How many revisions the last watch response trailed etcd\'s head (0 when caught up).',
     labelNames: ['resource'] as const,
+    registers: [registry],
+  }),
+  deliveryDelay: new Histogram({
+    name: 'keel_watch_delivery_delay_seconds',
+    help: 'From the first change a consumer had not seen to the start of the call that delivers it (coalescing plus a busy consumer).',
+    buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
     registers: [registry],
   }),
   connected: new Gauge({

@@ -8,6 +8,7 @@ import type { ClusterSnapshot } from '../../src/api/cluster-state.js';
 import type { TxnOp } from '../../src/store/kv-store.js';
 import { ObjectStore } from '../../src/store/object-store.js';
 import { ClusterWatch, type ChangedKeys } from '../../src/watch/cluster-watch.js';
+import { watchMetrics } from '../../src/watch/watch-metrics.js';
 import { connectStore, uniquePrefix } from '../support/etcd.js';
 import { endpointsJson, podJson, serviceJson, waitFor, writeBatched } from './watch-support.js';
 
@@ -68,6 +69,8 @@ describe('ClusterWatch', () => {
       expect(union('endpoints').size).toBe(50);
       expect(union('pods').size).toBe(100);
       expect(burstCalls.every((c) => !c.changed.full)).toBe(true);
+      const delays = (await watchMetrics.deliveryDelay.get()).values.find((v) => v.metricName === 'keel_watch_delivery_delay_seconds_count');
+      expect(delays?.value).toBeGreaterThanOrEqual(burstCalls.length);
 
       const final = (calls.at(-1) as (typeof calls)[number]).snap;
       const expected = await objects.readSnapshot();

@@ -67,6 +67,10 @@ describe('Informer', () => {
 
     await waitFor('informer to reach the last write', () => informer.revision() >= last);
     expect(kinds).toEqual({ add: 3_000, update: 4_000, delete: 3_000 });
+    const counted = (await watchMetrics.events.get()).values.filter((v) => v.labels.resource === 'test-10k');
+    expect(Object.fromEntries(counted.map((v) => [v.labels.type, v.value]))).toEqual({ add: 13_000, update: 4_000, delete: 3_000 });
+    const synced = (await watchMetrics.lastSyncRevision.get()).values.find((v) => v.labels.resource === 'test-10k');
+    expect(synced?.value).toBe(informer.revision());
     const expected = await etcdContent(store, prefix);
     expect(expected.size).toBe(10_000);
     expect(informer.items().size).toBe(expected.size);
