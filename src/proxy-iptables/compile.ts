@@ -35,74 +35,70 @@ export function compileRules(snapshot: ClusterSnapshot, node: NodeConfig): RuleS
 
 /** Joins per-service fragments (already in key order) with keel's fixed chains. */
 export function assembleRuleSet(fragments: readonly ServiceRules[], node: NodeConfig): RuleSet {
-  const mark = markHex(node.masqueradeBit);
-  const natServices: string[] = [];
-  const natNodePorts: string[] = [];
-  const serviceChains: ChainRules[] = [];
-  const filterServices: string[] = [];
-  const filterExternal: string[] = [];
-  const filterFirewall: string[] = [];
-  const ports: ServicePortInfo[] = [];
-  for (const f of fragments) {
-    natServices.push(...f.natServices);
-    natNodePorts.push(...f.natNodePorts);
-    serviceChains.push(...f.natChains);
-    filterServices.push(...f.filterServices);
-    filterExternal.push(...f.filterExternal);
-    filterFirewall.push(...f.filterFirewall);
-    ports.push(...f.ports);
-  }
-  serviceChains.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  natServices.push(rule(...comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain'), '-m', 'addrtype', '--dst-type', 'LOCAL', '-j', 'KUBE-NODEPORTS'));
+  const top = topChains(fragments, node);
+  const serviceChains = fragments.flatMap((f) => f.natChains).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const jumps = keelJumps();
+  return {
+    nat: { chains: [...top.nat, ...serviceChains], jumps: jumps.nat },
+    filter: { chains: top.filter, jumps: jumps.filter },
+    ports: fragments.flatMap((f) => f.ports),
+  };
+}
 
+/** The chains every service contributes rules to, in both tables (what a partial sync compares besides the changed services' own chains). */
+export function topChains(fragments: readonly ServiceRules[], node: NodeConfig): { nat: ChainRules[]; filter: ChainRules[] } {
+  const mark = markHex(node.masqueradeBit);
+  const pick = (f: (s: ServiceRules) => string[]): string[] => fragments.flatMap(f);
+  const natServices = pick((f) => f.natServices);
+  natServices.push(rule(...comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain'), '-m', 'addrtype', '--dst-type', 'LOCAL', '-j', 'KUBE-NODEPORTS'));
+  return {
+    nat: [
+      { name: 'KUBE-SERVICES', rules: natServices },
+      { name: 'KUBE-NODEPORTS', rules: pick((f) => f.natNodePorts) },
+      {
+        name: 'KUBE-POSTROUTING',
+        rules: [
+          rule('-m', 'mark', '!', '--mark', `${mark}/${mark}`, '-j', 'RETURN'),
+          rule('-j', 'MARK', '--set-xmark', `${mark}/0x0`),
+          rule(...comment('kubernetes service traffic requiring SNAT'), '-j', 'MASQUERADE', '--random-fully'),
+        ],
+      },
+      { name: 'KUBE-MARK-MASQ', rules: [rule('-j', 'MARK', '--set-xmark', `${mark}/${mark}`)] },
+    ],
+    filter: [
+      { name: 'KUBE-SERVICES', rules: pick((f) => f.filterServices) },
+      { name: 'KUBE-EXTERNAL-SERVICES', rules: pick((f) => f.filterExternal) },
+      {
+        name: 'KUBE-FORWARD',
+        rules: [
+          rule(...comment('kubernetes forwarding rules'), '-m', 'mark', '--mark', `${mark}/${mark}`, '-j', 'ACCEPT'),
+          rule(...comment('kubernetes forwarding conntrack rule'), '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT'),
+        ],
+      },
+      { name: 'KUBE-PROXY-FIREWALL', rules: pick((f) => f.filterFirewall) },
+    ],
+  };
+}
+
+/** keel's jumps from the built-in chains, in the order they should appear. */
+export function keelJumps(): { nat: JumpRule[]; filter: JumpRule[] } {
   const portals = comment('kubernetes service portals');
   const newConn = ['-m', 'conntrack', '--ctstate', 'NEW'];
   return {
-    nat: {
-      chains: [
-        { name: 'KUBE-SERVICES', rules: natServices },
-        { name: 'KUBE-NODEPORTS', rules: natNodePorts },
-        {
-          name: 'KUBE-POSTROUTING',
-          rules: [
-            rule('-m', 'mark', '!', '--mark', `${mark}/${mark}`, '-j', 'RETURN'),
-            rule('-j', 'MARK', '--set-xmark', `${mark}/0x0`),
-            rule(...comment('kubernetes service traffic requiring SNAT'), '-j', 'MASQUERADE', '--random-fully'),
-          ],
-        },
-        { name: 'KUBE-MARK-MASQ', rules: [rule('-j', 'MARK', '--set-xmark', `${mark}/${mark}`)] },
-        ...serviceChains,
-      ],
-      jumps: [
-        { chain: 'PREROUTING', rule: rule(...portals, '-j', 'KUBE-SERVICES') },
-        { chain: 'OUTPUT', rule: rule(...portals, '-j', 'KUBE-SERVICES') },
-        { chain: 'POSTROUTING', rule: rule(...comment('kubernetes postrouting rules'), '-j', 'KUBE-POSTROUTING') },
-      ],
-    },
-    filter: {
-      chains: [
-        { name: 'KUBE-SERVICES', rules: filterServices },
-        { name: 'KUBE-EXTERNAL-SERVICES', rules: filterExternal },
-        {
-          name: 'KUBE-FORWARD',
-          rules: [
-            rule(...comment('kubernetes forwarding rules'), '-m', 'mark', '--mark', `${mark}/${mark}`, '-j', 'ACCEPT'),
-            rule(...comment('kubernetes forwarding conntrack rule'), '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT'),
-          ],
-        },
-        { name: 'KUBE-PROXY-FIREWALL', rules: filterFirewall },
-      ],
-      jumps: [
-        { chain: 'INPUT', rule: rule(...newConn, ...comment('kubernetes load balancer firewall'), '-j', 'KUBE-PROXY-FIREWALL') },
-        { chain: 'INPUT', rule: rule(...newConn, ...comment('kubernetes externally-visible service portals'), '-j', 'KUBE-EXTERNAL-SERVICES') },
-        { chain: 'FORWARD', rule: rule(...newConn, ...comment('kubernetes load balancer firewall'), '-j', 'KUBE-PROXY-FIREWALL') },
-        { chain: 'FORWARD', rule: rule(...comment('kubernetes forwarding rules'), '-j', 'KUBE-FORWARD') },
-        { chain: 'FORWARD', rule: rule(...newConn, ...portals, '-j', 'KUBE-SERVICES') },
-        { chain: 'FORWARD', rule: rule(...newConn, ...comment('kubernetes externally-visible service portals'), '-j', 'KUBE-EXTERNAL-SERVICES') },
-        { chain: 'OUTPUT', rule: rule(...newConn, ...comment('kubernetes load balancer firewall'), '-j', 'KUBE-PROXY-FIREWALL') },
-        { chain: 'OUTPUT', rule: rule(...newConn, ...portals, '-j', 'KUBE-SERVICES') },
-      ],
-    },
-    ports,
+    nat: [
+      { chain: 'PREROUTING', rule: rule(...portals, '-j', 'KUBE-SERVICES') },
+      { chain: 'OUTPUT', rule: rule(...portals, '-j', 'KUBE-SERVICES') },
+      { chain: 'POSTROUTING', rule: rule(...comment('kubernetes postrouting rules'), '-j', 'KUBE-POSTROUTING') },
+    ],
+    filter: [
+      { chain: 'INPUT', rule: rule(...newConn, ...comment('kubernetes load balancer firewall'), '-j', 'KUBE-PROXY-FIREWALL') },
+      { chain: 'INPUT', rule: rule(...newConn, ...comment('kubernetes externally-visible service portals'), '-j', 'KUBE-EXTERNAL-SERVICES') },
+      { chain: 'FORWARD', rule: rule(...newConn, ...comment('kubernetes load balancer firewall'), '-j', 'KUBE-PROXY-FIREWALL') },
+      { chain: 'FORWARD', rule: rule(...comment('kubernetes forwarding rules'), '-j', 'KUBE-FORWARD') },
+      { chain: 'FORWARD', rule: rule(...newConn, ...portals, '-j', 'KUBE-SERVICES') },
+      { chain: 'FORWARD', rule: rule(...newConn, ...comment('kubernetes externally-visible service portals'), '-j', 'KUBE-EXTERNAL-SERVICES') },
+      { chain: 'OUTPUT', rule: rule(...newConn, ...comment('kubernetes load balancer firewall'), '-j', 'KUBE-PROXY-FIREWALL') },
+      { chain: 'OUTPUT', rule: rule(...newConn, ...portals, '-j', 'KUBE-SERVICES') },
+    ],
   };
 }

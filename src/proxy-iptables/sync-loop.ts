@@ -3,8 +3,7 @@ import { createLogger, type Logger } from '../observe/log.js';
 import type { IptablesRunner } from '../iptables/restore-runner.js';
 import type { ChangedKeys } from '../watch/cluster-watch.js';
 import { RestoreError } from '../iptables/restore-error.js';
-import { TOP_CHAINS } from './chain-names.js';
-import { assembleRuleSet, type NodeConfig, type RuleSet, type ServicePortInfo, type ServiceRules } from './compile.js';
+import { assembleRuleSet, keelJumps, topChains, type NodeConfig, type RuleSet, type ServicePortInfo, type ServiceRules } from './compile.js';
 import { compileService } from './compile-service.js';
 import { staleUdpFlows, type Conntrack } from './conntrack.js';
 import { chainsWritten, lastSync, programmingDuration, restoreFailures, rulesTotal, syncDuration, syncsTotal } from './metrics.js';
@@ -54,7 +53,6 @@ export class SyncLoop {
   private lastSyncAt = Number.NEGATIVE_INFINITY;
   private pendingSince: number | undefined;
   private wake: (() => void) | undefined;
-  private current: RuleSet | undefined;
 
   constructor(opts: SyncLoopOptions) {
     this.runner = opts.runner;
@@ -76,9 +74,9 @@ export class SyncLoop {
     this.wake?.();
   };
 
-  /** The rules of the last successful sync (for `keel rules` live mode and the userspace peer). */
-  rules(): RuleSet | undefined {
-    return this.current;
+  /** The rules as last compiled (for tracing what the loop programs). */
+  rules(): RuleSet {
+    return assembleRuleSet([...this.fragments.keys()].sort().map((k) => this.fragments.get(k) as ServiceRules), this.node);
   }
 
   async sync(): Promise<SyncResult> {
@@ -97,14 +95,14 @@ export class SyncLoop {
       if (svc) this.fragments.set(key, compileService(key, svc, snap.endpoints.get(key), this.node));
       else this.fragments.delete(key);
     }
-    const rules = assembleRuleSet([...this.fragments.keys()].sort().map((k) => this.fragments.get(k) as ServiceRules), this.node);
+    const ordered = [...this.fragments.keys()].sort().map((k) => this.fragments.get(k) as ServiceRules);
     try {
       if (full) this.view = kernelViewOf({ nat: await this.runner.save('nat'), filter: await this.runner.save('filter') });
-      const candidates = full ? allCandidates(rules, this.view) : this.partialCandidates(rules, before);
-      const plan = planSync(candidates, { nat: rules.nat.jumps, filter: rules.filter.jumps }, this.view);
+      // A partial sync never assembles (or sorts) every service's chains: only the top chains and the changed services'.
+      const candidates = full ? allCandidates(assembleRuleSet(ordered, this.node), this.view) : this.partialCandidates(topChains(ordered, this.node), before);
+      const plan = planSync(candidates, keelJumps(), this.view);
       if (plan.text) await this.runner.restore(plan.text, { noflush: true });
       plan.apply(this.view);
-      this.current = rules;
       this.fullRequested = false;
       const end = this.now();
       if (full) this.lastFullAt = end;
@@ -116,7 +114,7 @@ export class SyncLoop {
       lastSync.set(end / 1000);
       chainsWritten.inc({ op: 'write' }, plan.written);
       chainsWritten.inc({ op: 'delete' }, plan.deleted);
-      for (const table of ['nat', 'filter'] as const) rulesTotal.set({ table }, rules[table].chains.reduce((n, c) => n + c.rules.length, 0));
+      for (const table of ['nat', 'filter'] as const) rulesTotal.set({ table }, countRules(ordered, table));
       this.log.debug('synced', { kind, written: plan.written, deleted: plan.deleted, bytes: plan.text.length, ms: end - started });
       await this.flushConntrack(before);
       return { kind, written: plan.written, deleted: plan.deleted, bytes: plan.text.length };
@@ -168,11 +166,9 @@ export class SyncLoop {
     });
   }
 
-  private partialCandidates(rules: RuleSet, before: ReadonlyMap<NamespacedName, ServiceRules | undefined>): Candidate[] {
+  private partialCandidates(top: ReturnType<typeof topChains>, before: ReadonlyMap<NamespacedName, ServiceRules | undefined>): Candidate[] {
     const out: Candidate[] = [];
-    for (const table of ['nat', 'filter'] as const) {
-      for (const c of rules[table].chains) if ((TOP_CHAINS[table] as readonly string[]).includes(c.name)) out.push({ table, name: c.name, chain: c });
-    }
+    for (const table of ['nat', 'filter'] as const) for (const c of top[table]) out.push({ table, name: c.name, chain: c });
     for (const [key, old] of before) {
       const now = this.fragments.get(key);
       const keep = new Set(now?.natChains.map((c) => c.name) ?? []);
@@ -196,4 +192,15 @@ export class SyncLoop {
       });
     }
   }
+}
+
+/** Rules keel holds in a table: the top chains' share plus every service chain (nat). */
+function countRules(fragments: readonly ServiceRules[], table: 'nat' | 'filter'): number {
+  let n = table === 'nat' ? 5 : 2;
+  for (const f of fragments) {
+    n += table === 'nat'
+      ? f.natServices.length + f.natNodePorts.length + f.natChains.reduce((m, c) => m + c.rules.length, 0)
+      : f.filterServices.length + f.filterExternal.length + f.filterFirewall.length;
+  }
+  return n;
 }
