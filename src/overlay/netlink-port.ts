@@ -21,7 +21,7 @@ export interface NetlinkPort {
   links(): Promise<LinkInfo[]>;
   addresses(): Promise<KernelAddress[]>;
   createVxlan(spec: VxlanSpec): Promise<void>;
-  setLink(index: number, up: boolean, mtu?: number): Promise<void>;
+  setLink(index: number, up: boolean, mtu?: number, txqlen?: number): Promise<void>;
   deleteLink(index: number): Promise<void>;
   addAddress(ifindex: number, address: IpAddress, prefixLength: number): Promise<void>;
   routes(): Promise<KernelRoute[]>;
@@ -82,8 +82,9 @@ export class RtNetlinkPort implements NetlinkPort {
     await this.call(`create vxlan ${spec.name}`, () => this.sock.newLink({}, { ifname: spec.name, mtu: spec.mtu, linkinfo }, { flags: FlagsNew.CREATE | FlagsNew.EXCL }));
   }
 
-  async setLink(index: number, up: boolean, mtu?: number): Promise<void> {
-    await this.call(`set link ${index}`, () => this.sock.setLink({ index, flags: up ? { up: true } : {}, change: { up: true } }, mtu ? { mtu } : {}));
+  async setLink(index: number, up: boolean, mtu?: number, txqlen?: number): Promise<void> {
+    const attrs = { ...(mtu ? { mtu } : {}), ...(txqlen ? { txqlen } : {}) };
+    await this.call(`set link ${index}`, () => this.sock.setLink({ index, flags: up ? { up: true } : {}, change: { up: true } }, attrs));
   }
 
   async deleteLink(index: number): Promise<void> {

@@ -14,11 +14,12 @@ const counters = new Float64Array(d.counters);
 const tableSeq = new Int32Array(d.table);
 const buf = Buffer.alloc(65536);
 const pfd = Buffer.alloc(8);
-const AF_INET = 2, SOCK_DGRAM = 2, SOL_SOCKET = 1, SO_RCVBUF = 8, SO_SNDBUF = 7, SO_REUSEADDR = 2;
+// The FORCE variants pass net.core.[rw]mem_max (the agent runs as root).
+const AF_INET = 2, SOCK_DGRAM = 2, SOL_SOCKET = 1, SO_RCVBUFFORCE = 33, SO_SNDBUFFORCE = 32, SO_REUSEADDR = 2;
 
 const sock = libc.socket(AF_INET, SOCK_DGRAM, 0) as number;
 const big = Buffer.alloc(4); big.writeInt32LE(4 << 20);
-libc.setsockopt(sock, SOL_SOCKET, d.mode === 'decap' ? SO_RCVBUF : SO_SNDBUF, big, 4);
+libc.setsockopt(sock, SOL_SOCKET, d.mode === 'decap' ? SO_RCVBUFFORCE : SO_SNDBUFFORCE, big, 4);
 if (d.mode === 'decap') {
   const one = Buffer.alloc(4); one.writeInt32LE(1);
   libc.setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, one, 4);

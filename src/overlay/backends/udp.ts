@@ -10,6 +10,8 @@ import { COUNTERS, newTable, writeTable, type UdpWorkerData } from './udp-shared
 /** Outer IPv4 (20) + UDP (8). */
 const UDP_OVERHEAD = 28;
 const TUN_NAME = 'flannel0';
+/** The TUN ring holds this many packets while the encap worker catches up; the default 500 overflows under one TCP flow. */
+const TUN_QUEUE = 10_000;
 
 /**
  * flannel's udp backend: a TUN device covering the whole Network; two
@@ -24,7 +26,7 @@ export const udp: BackendFactory = {
     const tunFd = openTun(TUN_NAME);
     const dev = (await port.links()).find((l) => l.name === TUN_NAME);
     if (!dev) throw new KeelError('KEEL_NETLINK_FAILED', 'TUN device not found after TUNSETIFF', { subject: TUN_NAME });
-    await port.setLink(dev.index, true, mtu);
+    await port.setLink(dev.index, true, mtu, TUN_QUEUE);
     const table = newTable();
     const counters = new SharedArrayBuffer(8 * 8);
     const stop = new SharedArrayBuffer(4);
