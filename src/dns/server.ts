@@ -82,11 +82,18 @@ export class DnsServer {
   }
 
   private serveUdp(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    // The hot path: a synchronous answer is sent without a closure or a send callback (send errors reach 'error').
+    let reply: Buffer | Promise<Buffer | undefined> | undefined;
+    try {
+      reply = this.options.handler.handle(msg, { address: rinfo.address, transport: 'udp' });
+    } catch (err) {
+      this.failed(err);
+      return;
+    }
     const udp = this.udp;
-    const send = (reply: Buffer | undefined): void => {
-      if (reply && udp) udp.send(reply, rinfo.port, rinfo.address, (err) => err && this.log.debug('udp send failed', { error: err.message }));
-    };
-    this.dispatch(msg, { address: rinfo.address, transport: 'udp' }, send);
+    if (!udp || !reply) return;
+    if (reply instanceof Promise) reply.then((r) => r && this.udp?.send(r, rinfo.port, rinfo.address), (err: unknown) => this.failed(err));
+    else udp.send(reply, rinfo.port, rinfo.address);
   }
 
   private serveTcp(sock: net.Socket): void {

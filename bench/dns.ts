@@ -1,0 +1,212 @@
+/**
+ * Queries/s of keel's DNS server beside knot serving the same records as
+ * zone files, same dnsperf, same query mix, interleaved rounds in one run;
+ * then how soon a change in etcd is answered. Run as root:
+ *   npx vite-node bench/dns.ts [seconds-per-round]
+ * Writes bench/results/dns-<timestamp>.{json,md}.
+ *
+ * Both servers listen on 127.0.0.1 with one worker (keel is one Node.js
+ * thread; knot gets udp-workers 1). The records: 1,000 ClusterIP services
+ * with two named ports, 100 headless services with 3 endpoints each, 2,000
+ * pods. The mix (dnsperf, UDP, 100 outstanding): 60% names that exist (A of
+ * services, headless A, SRV, PTR) and 40% NXDOMAIN, as in measured-costs.md.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import type { ApiObject } from '../src/api/object.js';
+import { objectKey } from '../src/api/object.js';
+import { exchange, encodeQuery, decodeReply } from '../src/dns/dns-client.js';
+import { DnsHandler } from '../src/dns/dns-handler.js';
+import { DnsService } from '../src/dns/dns-service.js';
+import { fixtureConfig, makeEndpoints, makePod, makeService, snapshotOf } from '../src/dns/fixture-cluster.js';
+import { buildRecordIndex, type DnsConfig } from '../src/dns/records.js';
+import { DnsServer, type ListenAddress } from '../src/dns/server.js';
+import { renderZoneFile } from '../src/dns/zone-file.js';
+import { createEtcdClient } from '../src/store/etcd-client.js';
+import { EtcdServer, freePort } from '../src/store/etcd-server.js';
+import { KvStore } from '../src/store/kv-store.js';
+import { encodeForStorage } from '../src/store/object-store.js';
+import { ClusterWatch } from '../src/watch/cluster-watch.js';
+
+const SECONDS = Number(process.argv[2] ?? 10);
+const ROUNDS = 3;
+const config: DnsConfig = { ...fixtureConfig(), nsAddresses: ['10.96.0.10'] };
+
+function benchSnapshot() {
+  const services = [];
+  const endpoints = [];
+  const pods = [];
+  for (let i = 0; i < 1000; i++) {
+    services.push(makeService(`ns${i % 20}`, `svc${i}`, { clusterIP: `10.96.${(i >> 8) + 1}.${i & 255}`, ports: [{ name: 'http', port: 80 }, { name: 'metrics', port: 9090 }] }));
+  }
+  for (let i = 0; i < 100; i++) {
+    services.push(makeService(`ns${i % 20}`, `hl${i}`, { clusterIP: 'None', ports: [{ name: 'db', port: 5432 }] }));
+    const addrs = [0, 1, 2].map((j) => ({ ip: `10.244.${100 + j}.${i}`, hostname: `hl${i}-${j}` }));
+    endpoints.push(makeEndpoints(`ns${i % 20}`, `hl${i}`, [{ addresses: addrs, ports: [{ name: 'db', port: 5432 }] }]));
+  }
+  for (let i = 0; i < 2000; i++) pods.push(makePod(`ns${i % 20}`, `pod${i}`, `10.244.${i >> 8}.${i & 255}`));
+  return snapshotOf({ services, endpoints, pods });
+}
+
+function queryMix(): string {
+  const lines: string[] = [];
+  for (let i = 0; i < 10_000; i++) {
+    const k = i % 10;
+    const s = (i * 7919) % 1000;
+    const h = (i * 31) % 100;
+    if (k < 3) lines.push(`svc${s}.ns${s % 20}.svc.cluster.local A`);
+    else if (k === 3) lines.push(`hl${h}.ns${h % 20}.svc.cluster.local A`);
+    else if (k === 4) lines.push(`_http._tcp.svc${s}.ns${s % 20}.svc.cluster.local SRV`);
+    else if (k === 5) lines.push(`${s & 255}.${(s >> 8) + 1}.96.10.in-addr.arpa PTR`);
+    else lines.push(`nosuch${i}.ns${s % 20}.svc.cluster.local A`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+interface Row { server: 'keel' | 'knot'; round: number; qps: number; lost: number; avgLatencyMs: number; cpuMicrosPerQuery: number }
+
+async function dnsperf(port: number, file: string): Promise<{ qps: number; completed: number; lost: number; avgLatencyMs: number }> {
+  const out = (await execa('dnsperf', ['-s', '127.0.0.1', '-p', String(port), '-d', file, '-l', String(SECONDS), '-c', '1', '-T', '1', '-q', '100'], { reject: false })).stdout;
+  const num = (re: RegExp): number => Number(re.exec(out)?.[1] ?? NaN);
+  return { qps: num(/Queries per second:\s+([\d.]+)/), completed: num(/Queries completed:\s+(\d+)/), lost: num(/Queries lost:\s+(\d+)/), avgLatencyMs: num(/Average Latency \(s\):\s+([\d.]+)/) * 1000 };
+}
+
+function procCpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
+async function startKnot(dir: string, zones: Map<string, string>): Promise<{ port: number; pid: number; stop: () => void }> {
+  const port = await freePort();
+  const zoneConf = [...zones.keys()].map((z) => `  - domain: ${z}\n    file: ${join(dir, `${z}.zone`)}\n    journal-content: none\n    zonefile-sync: -1`).join('\n');
+  for (const [z, text] of zones) writeFileSync(join(dir, `${z}.zone`), text);
+  writeFileSync(join(dir, 'knot.conf'), `server:\n  listen: 127.0.0.1@${port}\n  rundir: ${dir}\n  udp-workers: 1\n  tcp-workers: 1\n  background-workers: 1\ndatabase:\n  storage: ${dir}\nlog:\n  - target: stderr\n    any: warning\nzone:\n${zoneConf}\n`);
+  const child = spawn('knotd', ['-c', join(dir, 'knot.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  for (let i = 0; i < 100; i++) {
+    const ok = await exchange({ host: '127.0.0.1', port }, encodeQuery('cluster.local', 'SOA'), 'udp', 100).then(() => true, () => false);
+    if (ok) return { port, pid: child.pid as number, stop: () => child.kill('SIGTERM') };
+  }
+  child.kill('SIGKILL');
+  throw new Error('knotd did not answer');
+}
+
+/** Both servers must say the same thing for a sample of the mix, or the comparison means nothing. */
+async function compareAnswers(keel: ListenAddress, knotPort: number, mix: string): Promise<number> {
+  let differences = 0;
+  for (const line of mix.split('\n').filter(Boolean).slice(0, 200)) {
+    const [name, type] = line.split(' ') as [string, string];
+    const ask = async (port: number) => decodeReply(await exchange({ host: '127.0.0.1', port }, encodeQuery(name, type), 'udp'));
+    const [a, b] = [await ask(keel.port), await ask(knotPort)];
+    const show = (p: typeof a) => `${p.rcode} ${(p.answers ?? []).map((r) => JSON.stringify((r as { data?: unknown }).data)).sort().join(',')}`;
+    if (show(a) !== show(b)) {
+      differences += 1;
+      console.error(`differs: ${line}: keel ${show(a)} / knot ${show(b)}`);
+    }
+  }
+  return differences;
+}
+
+async function changeLatency(samples: number): Promise<{ appearMs: number[]; goneMs: number[] }> {
+  const etcd = new EtcdServer();
+  await etcd.start();
+  const client = createEtcdClient({ endpoints: [etcd.endpoint] });
+  const ac = new AbortController();
+  const appearMs: number[] = [];
+  const goneMs: number[] = [];
+  try {
+    const watch = new ClusterWatch({ store: new KvStore(client, [etcd.endpoint]), prefix: '/registry' });
+    const service = new DnsService({ config, listen: { host: '127.0.0.1', port: 0 }, source: watch, upstreams: [], recursionAllowed: () => false });
+    await service.start(ac.signal);
+    await watch.start(ac.signal);
+    const addr = service.address() as ListenAddress;
+    const rcode = async (name: string) => decodeReply(await exchange(addr, encodeQuery(name, 'A'), 'udp')).rcode;
+    const waitFor = async (name: string, want: string, t0: number): Promise<number> => {
+      while ((await rcode(name)) !== want) await new Promise((r) => setImmediate(r));
+      return performance.now() - t0;
+    };
+    for (let i = 0; i < samples; i++) {
+      const svc: ApiObject = makeService('default', `lat${i}`, { clusterIP: `10.96.200.${i}`, ports: [{ port: 80 }] });
+      const key = objectKey('/registry', 'Service', 'default', `lat${i}`);
+      let t0 = performance.now();
+      await client.put(key).value(encodeForStorage(svc));
+      appearMs.push(await waitFor(`lat${i}.default.svc.cluster.local`, 'NOERROR', t0));
+      t0 = performance.now();
+      await client.delete().key(key);
+      goneMs.push(await waitFor(`lat${i}.default.svc.cluster.local`, 'NXDOMAIN', t0));
+    }
+  } finally {
+    ac.abort();
+    client.close();
+    await etcd.stop();
+  }
+  return { appearMs, goneMs };
+}
+
+const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))] ?? NaN;
+const median = (xs: number[]): number => pct(xs, 50);
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'kd-bench-'));
+  const ac = new AbortController();
+  const snap = benchSnapshot();
+  const index = buildRecordIndex(snap, config);
+  const handler = new DnsHandler({ config, recursionAllowed: () => false });
+  handler.setSnapshot(snap);
+  const keel = await new DnsServer({ handler, listen: { host: '127.0.0.1', port: 0 } }).start(ac.signal);
+  const mixFile = join(dir, 'queries.txt');
+  const mix = queryMix();
+  writeFileSync(mixFile, mix);
+  const knot = await startKnot(dir, new Map(index.zones.map((z) => [z, renderZoneFile(index, z)])));
+  const rows: Row[] = [];
+  try {
+    const differences = await compareAnswers(keel, knot.port, mix);
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const server of ['keel', 'knot'] as const) {
+        const cpu0 = server === 'keel' ? process.cpuUsage() : undefined;
+        const knotCpu0 = server === 'knot' ? procCpuMs(knot.pid) : 0;
+        const r = await dnsperf(server === 'keel' ? keel.port : knot.port, mixFile);
+        const cpuMs = cpu0 ? (() => { const d = process.cpuUsage(cpu0); return (d.user + d.system) / 1000; })() : procCpuMs(knot.pid) - knotCpu0;
+        rows.push({ server, round, qps: r.qps, lost: r.lost, avgLatencyMs: r.avgLatencyMs, cpuMicrosPerQuery: (cpuMs * 1000) / r.completed });
+        console.log(JSON.stringify(rows.at(-1)));
+      }
+    }
+    const lat = await changeLatency(50);
+    const of = (s: 'keel' | 'knot', f: (r: Row) => number) => median(rows.filter((r) => r.server === s).map(f));
+    const summary = {
+      date: new Date().toISOString(), seconds: SECONDS, rounds: ROUNDS, load: loadavg()[0], cpus: (await execa('nproc')).stdout, answerDifferences: differences,
+      keelQps: of('keel', (r) => r.qps), knotQps: of('knot', (r) => r.qps),
+      keelCpuMicrosPerQuery: of('keel', (r) => r.cpuMicrosPerQuery), knotCpuMicrosPerQuery: of('knot', (r) => r.cpuMicrosPerQuery),
+      changeToAnswerMs: { appearP50: pct(lat.appearMs, 50), appearP99: pct(lat.appearMs, 99), appearMax: Math.max(...lat.appearMs), goneP50: pct(lat.goneMs, 50), goneP99: pct(lat.goneMs, 99), goneMax: Math.max(...lat.goneMs) },
+      rows,
+    };
+    const stamp = summary.date.replace(/[:.]/g, '-');
+    const outDir = join(import.meta.dirname, 'results');
+    mkdirSync(outDir, { recursive: true });
+    writeFileSync(join(outDir, `dns-${stamp}.json`), `${JSON.stringify(summary, null, 2)}\n`);
+    const c = summary.changeToAnswerMs;
+    const md = [
+      `# dns: dnsperf -c1 -T1 -q100 -l${SECONDS}, UDP, 60% existing / 40% NXDOMAIN, median of ${ROUNDS} interleaved rounds, ${summary.cpus} CPUs, load ${(summary.load ?? NaN).toFixed(1)}, ${summary.date}`,
+      '',
+      '| server | queries/s | CPU µs/query | keel/knot (q/s) |',
+      '|---|---|---|---|',
+      `| knot 3.2 (udp-workers 1, same records as zone files) | ${summary.knotQps.toFixed(0)} | ${summary.knotCpuMicrosPerQuery.toFixed(1)} | |`,
+      `| keel | ${summary.keelQps.toFixed(0)} | ${summary.keelCpuMicrosPerQuery.toFixed(1)} | ${(summary.keelQps / summary.knotQps).toFixed(2)} |`,
+      '',
+      `Answers compared on 200 queries of the mix: ${differences} differences.`,
+      '',
+      `etcd change → answered (50 samples, put/delete then UDP polling): appear p50 ${c.appearP50.toFixed(1)} ms, p99 ${c.appearP99.toFixed(1)} ms, max ${c.appearMax.toFixed(1)} ms; NXDOMAIN after delete p50 ${c.goneP50.toFixed(1)} ms, p99 ${c.goneP99.toFixed(1)} ms, max ${c.goneMax.toFixed(1)} ms.`,
+      '',
+    ].join('\n');
+    writeFileSync(join(outDir, `dns-${stamp}.md`), md);
+    console.log(md);
+  } finally {
+    knot.stop();
+    ac.abort();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
