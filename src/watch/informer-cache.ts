@@ -53,13 +53,18 @@ export class InformerCache<T> {
     return previous === undefined ? { type: 'add', key, object } : { type: 'update', key, object, previous };
   }
 
-  /** Makes the cache equal a full listing and returns the differences as events. */
-  replace(entries: readonly KvEntry[]): InformerEvent<T>[] {
+  /**
+   * Makes the cache equal a full listing and returns the differences as
+   * events. Values whose mod revision is unchanged are not decoded again,
+   * unless `trustRevisions` is false (etcd's history was replaced).
+   */
+  replace(entries: readonly KvEntry[], trustRevisions = true): InformerEvent<T>[] {
     const events: InformerEvent<T>[] = [];
     const listed = new Set<string>();
     for (const entry of entries) {
       listed.add(entry.key);
-      if (this.modRevisions.get(entry.key) === entry.modRevision || this.invalid.get(entry.key) === entry.modRevision) continue;
+      const known = this.modRevisions.get(entry.key) === entry.modRevision || this.invalid.get(entry.key) === entry.modRevision;
+      if (known && trustRevisions) continue;
       const ev = this.apply(entry);
       if (ev) events.push(ev);
     }

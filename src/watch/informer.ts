@@ -50,6 +50,10 @@ export class Informer<T> {
   private started = false;
   /** Consecutive failed attempts; the first of a streak is logged as a warning, the rest at debug. */
   private failures = 0;
+  /** The etcd cluster the cache came from, as the first watch reported it. */
+  private clusterId: string | undefined;
+  /** The next list must decode everything and may move the revision back. */
+  private rewound = false;
   private readonly counts: InformerStats = { relists: 0, reconnects: 0, invalid: 0 };
 
   constructor(private readonly options: InformerOptions<T>) {
@@ -118,7 +122,7 @@ export class Informer<T> {
           onSynced();
         }
         const end = await watchPrefix(store.client, prefix, this.rev + 1, {
-          onCreated: () => this.onCreated(),
+          onCreated: (head, clusterId) => this.onCreated(head, clusterId),
           onChanges: (changes, head) => this.onChanges(changes, head),
           onProgress: (revision) => this.advance(revision, 0),
         }, signal, this.options.probeIntervalMs === undefined ? {} : { probeIntervalMs: this.options.probeIntervalMs });
@@ -127,6 +131,12 @@ export class Informer<T> {
         needList = true;
       } catch (err) {
         if (signal.aborted) break;
+        if (err instanceof StoreRewoundError) {
+          this.log.warn(err.message, { prefix });
+          this.rewound = true;
+          needList = true;
+          continue;
+        }
         this.setConnected(false);
         const fields = { prefix, revision: this.rev, error: err instanceof Error ? err.message : String(err) };
         if (this.failures === 0) this.log.warn('etcd list/watch failed; serving the cached objects and retrying', fields);
@@ -140,9 +150,12 @@ export class Informer<T> {
 
   private async list(): Promise<void> {
     const { entries, revision } = await this.options.store.list(this.options.prefix, this.options.pageSize);
-    const events = this.cache.replace(entries);
+    const rewound = this.rewound;
+    this.rewound = false;
+    const events = this.cache.replace(entries, !rewound);
     const relist = this.synced;
     this.synced = true;
+    if (rewound) this.rev = revision;
     this.advance(revision, 0);
     this.emit(events);
     if (relist) {
@@ -153,7 +166,12 @@ export class Informer<T> {
     }
   }
 
-  private onCreated(): void {
+  private onCreated(head: number, clusterId: string): void {
+    // A new etcd (or one restored from a backup) at the same address: its
+    // revisions say nothing about ours, so resuming could skip changes.
+    const replaced = head < this.rev || (this.clusterId !== undefined && clusterId !== this.clusterId);
+    this.clusterId = clusterId;
+    if (replaced) throw new StoreRewoundError(this.options.prefix, this.rev, head);
     if (this.everConnected && !this.connected) {
       this.counts.reconnects++;
       watchMetrics.reconnects.inc({ resource: this.options.resource });
@@ -204,6 +222,14 @@ export class Informer<T> {
     } catch (err) {
       this.log.error('subscriber failed', { error: err instanceof Error ? err.message : String(err) });
     }
+  }
+}
+
+/** etcd's history was replaced under the informer (new cluster id, or a revision below one already seen). */
+class StoreRewoundError extends KeelError {
+  override name = 'StoreRewoundError' as const;
+  constructor(prefix: string, seen: number, head: number) {
+    super('KEEL_ETCD_UNAVAILABLE', `etcd was replaced (now at revision ${head}, cache at ${seen}); relisting everything`, { subject: `watch ${prefix}` });
   }
 }
 

@@ -10,8 +10,8 @@ export interface WatchChange {
 }
 
 export interface WatchHandlers {
-  /** etcd accepted the watch: the connection is up. */
-  onCreated(): void;
+  /** etcd accepted the watch: the connection is up. `headRevision` is etcd's current revision. */
+  onCreated(headRevision: number, clusterId: string): void;
   /**
    * Changes in revision order, whole revisions only. `headRevision` is
    * etcd's revision when it sent them, so head − last mod revision is the lag.
@@ -87,8 +87,8 @@ export function watchPrefix(
       const compactRevision = Number(res.compact_revision);
       if (compactRevision > 0) return settle({ reason: 'compacted', compactRevision });
       if (res.canceled) return settle(new WatchFailedError(prefix, `etcd cancelled the watch: ${res.cancel_reason || 'no reason given'}`));
-      if (res.created) handlers.onCreated();
       const head = Number(res.header.revision);
+      if (res.created) handlers.onCreated(head, res.header.cluster_id);
       if (res.events.length > 0) {
         handlers.onChanges(res.events.map((ev) => ({
           key: ev.kv.key.toString(),

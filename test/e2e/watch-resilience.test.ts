@@ -162,6 +162,33 @@ describe('Informer resilience', () => {
     await expectEqualToEtcd(inf, store, prefix);
   });
 
+  it('relists from scratch when a new, empty etcd appears at the same address', async () => {
+    const server = await etcd();
+    const writer = kvStore(server.endpoint);
+    const cutter = new TcpCutter(server.clientPort);
+    await cutter.open();
+    cleanups.push(() => cutter.cut());
+    for (let i = 0; i < 30; i++) await writer.txn([], [put(i)]);
+    const inf = informer(kvStore(cutter.endpoint), prefix, 'test-replaced');
+    await waitFor('first sync and watch', () => inf.hasSynced() && inf.isConnected());
+    expect(inf.revision()).toBe(31);
+
+    // Replaced while the informer is away. (A new etcd whose revisions have
+    // already passed the cache's, with the same cluster id, cannot be told apart.)
+    await cutter.cut();
+    await server.stop();
+    await server.start();
+    let last = 0;
+    for (let i = 0; i < 10; i++) last = (await writer.txn([], [put(100 + i, 2000 + i)])).revision;
+    expect(last).toBeLessThan(31);
+    await cutter.open();
+
+    await waitFor('the informer to notice and relist', () => inf.isConnected() && inf.stats().relists === 1 && inf.revision() === last);
+    expect(inf.items().has(key(0))).toBe(false);
+    expect(inf.items().size).toBe(10);
+    await expectEqualToEtcd(inf, writer, prefix);
+  });
+
   it('declares a hung etcd (SIGSTOP) disconnected by probing, and resumes when it continues', async () => {
     const server = await etcd();
     const store = kvStore(server.endpoint);
