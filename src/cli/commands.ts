@@ -5,8 +5,10 @@ import { registerCleanup } from './cleanup.js';
 import { registerDelete } from './delete.js';
 import { registerDns } from './dns.js';
 import { registerDown } from './down.js';
+import { registerExec } from './exec.js';
 import { registerGet } from './get.js';
 import { registerNetwork } from './network.js';
+import { registerSandboxController } from './sandbox-controller.js';
 import { registerRules } from './rules.js';
 import { registerStatus } from './status.js';
 import { registerTrace } from './trace.js';
@@ -26,4 +28,6 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   registerUp,
   registerDown,
   registerStatus,
+  registerExec,
+  registerSandboxController,
 ];

@@ -32,7 +32,6 @@ export function agentArgs(state: SandboxState, node: SandboxNode): string[] {
     '--backend', state.backend,
     '--subnet-file', subnetFile(state, node.name),
     '--etcd-endpoints', etcdClientUrl(state),
-    '--dns',
     '--dns-listen', `${node.ip}:53`,
     '--metrics-bind-address', '127.0.0.1:10249',
   ];

@@ -11,6 +11,8 @@ export interface PodRecord {
   netns: string;
   podIP?: string;
   processes: ProcessRef[];
+  /** The environment every container got (service variables, POD_*), for `keel exec`. */
+  env?: Record<string, string>;
   startedAt: string;
 }
 

@@ -74,7 +74,9 @@ export function validateWorkload(raw: unknown, where = 'input'): Workload {
 /** An RC's selector is a plain map, a Deployment's a LabelSelector; both default to the template's labels. */
 function readSelector(r: ReturnType<typeof readMeta>['r'], kind: WorkloadKind, value: unknown, labels: Record<string, string>): LabelSelector {
   if (value === undefined || value === null) return { matchLabels: labels };
-  if (kind === 'ReplicationController') return { matchLabels: r.stringMap(value, 'spec.selector', 'selector') ?? labels };
+  const isLabelSelector = typeof value === 'object' && ('matchLabels' in value || 'matchExpressions' in value);
+  // Stored RCs hold the normalised LabelSelector form; manifests hold the plain map.
+  if (kind === 'ReplicationController' && !isLabelSelector) return { matchLabels: r.stringMap(value, 'spec.selector', 'selector') ?? labels };
   const s = r.object(value, 'spec.selector');
   const out: LabelSelector = {};
   const matchLabels = r.stringMap(s.matchLabels, 'spec.selector.matchLabels', 'selector');

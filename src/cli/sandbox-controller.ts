@@ -1,0 +1,32 @@
+import { setMaxListeners } from 'node:events';
+import type { Command } from 'commander';
+import { UsageError } from '../api/errors.js';
+import { SandboxController } from '../sandbox/controller.js';
+import { etcdSocketUrl, readState } from '../sandbox/sandbox-state.js';
+import { createEtcdClient } from '../store/etcd-client.js';
+import { KvStore } from '../store/kv-store.js';
+import { addRunDirOption, type RunDirFlags } from './sandbox-flags.js';
+
+/** The sandbox's control plane process; `keel up` starts it detached and `keel down` stops it. */
+export function registerSandboxController(program: Command): void {
+  const cmd = program.command('sandbox-controller', { hidden: true })
+    .description('run the sandbox pods, replication and endpoints controllers (started by keel up)');
+  addRunDirOption(cmd).action(async (flags: RunDirFlags) => {
+    const state = readState(flags.runDir);
+    if (!state) throw new UsageError(`no sandbox in ${flags.runDir}`);
+    const url = etcdSocketUrl(state.runDir);
+    const client = createEtcdClient({ endpoints: [url] });
+    const abort = new AbortController();
+    // Every informer and timer listens on the one signal.
+    setMaxListeners(64, abort.signal);
+    const stopped = new Promise<void>((resolve) => {
+      for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => { abort.abort(); resolve(); });
+    });
+    try {
+      await new SandboxController({ state, kv: new KvStore(client, [url]), prefix: '/registry' }).start(abort.signal);
+      await stopped;
+    } finally {
+      client.close();
+    }
+  });
+}
