@@ -57,4 +57,11 @@ describe('InformerCache', () => {
     expect(c.objects.size).toBe(0);
     expect(c.invalidCount).toBe(0);
   });
+
+  it('decodes everything again when revisions cannot be trusted (etcd replaced)', () => {
+    const { c } = cache();
+    c.replace([entry('/a', 'n=1', 2)]);
+    expect(c.replace([entry('/a', 'n=9', 2)])).toEqual([]);
+    expect(c.replace([entry('/a', 'n=9', 2)], false)).toEqual([{ type: 'update', key: '/a', object: { n: 9 }, previous: { n: 1 } }]);
+  });
 });

@@ -32,11 +32,12 @@ export interface WatchOptions {
  * One watch of a prefix on its own gRPC stream, from `fromRevision`
  * inclusive. Resolves when etcd says the revision was compacted (the
  * caller must relist) or the signal aborts; rejects when the stream
- * fails, so the caller resumes from its last revision.
+ * fails or a handler throws, so the caller resumes from its last revision.
  *
  * The raw stream is used instead of the client's WatchBuilder because the
  * builder resumes from the response header revision (which can run ahead
- * of the events delivered during a catch-up) and cannot report compaction.
+ * of the events delivered during a catch-up) and reports compaction only
+ * as an untyped error, without the compact revision.
  */
 export function watchPrefix(
   client: Etcd3,
