@@ -1,6 +1,7 @@
 import dgram from 'node:dgram';
 import dnsPacket from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registry } from '../observe/metrics.js';
 import { decodeReply, exchange, encodeQuery, query } from './dns-client.js';
 import { DnsHandler } from './dns-handler.js';
 import { fixtureConfig, fixtureSnapshot, makeEndpoints, makeService, snapshotOf } from './fixture-cluster.js';
@@ -132,5 +133,14 @@ describe('DnsServer', () => {
     expect((await query(unsynced, 'web.default.svc.cluster.local', 'A')).rcode).toBe('SERVFAIL');
     expect((await query(unsynced, '20.0.96.10.in-addr.arpa', 'PTR')).rcode).toBe('SERVFAIL');
     expect((await query(unsynced, 'www.example.org', 'A')).rcode).toBe('NOERROR');
+  });
+
+  it('counts queries by type and rcode, forwarding by upstream, and the cache', async () => {
+    const text = await registry.metrics();
+    expect(text).toMatch(/keel_dns_requests_total\{type="A",rcode="NOERROR",transport="udp"\} [1-9]/);
+    expect(text).toMatch(/keel_dns_requests_total\{type="A",rcode="NXDOMAIN",transport="udp"\} [1-9]/);
+    expect(text).toMatch(/keel_dns_forward_requests_total\{upstream="127.0.0.1:1",result="(timeout|error)"\} [1-9]/);
+    expect(text).toMatch(/keel_dns_request_duration_seconds_count\{source="forward"\} [1-9]/);
+    expect(text).toMatch(/keel_dns_cache_entries [1-9]/);
   });
 });
