@@ -93,6 +93,14 @@ describe.each(BACKENDS)('overlay e2e: %s backend', (backend) => {
     expect(await lab.ask((pods[0] as Pod).ns, 'TCP', (pods[1] as Pod).ip, 8080)).toBe((pods[0] as Pod).ip);
   });
 
+  it('takes its own lease back at once when someone deletes it while it runs', async () => {
+    const s2 = subnets[1] as Cidr;
+    await store.delete(s2);
+    const ms = await until(async () => (await store.get(s2))?.attrs.publicIp.text === lab.nodeIp(2));
+    console.log(`[${backend}] own lease deleted → re-acquired after ${ms} ms`);
+    expect(await lab.ask((pods[0] as Pod).ns, 'TCP', (pods[1] as Pod).ip, 8080)).toBe((pods[0] as Pod).ip);
+  });
+
   it('drops a deleted lease from the other nodes, and the node gets its subnet back from subnet.env', async () => {
     const s3 = subnets[2] as Cidr;
     await lab.stopAgent(3);
