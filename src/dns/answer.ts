@@ -15,6 +15,8 @@ export interface AnswerSet {
   answers: Rr[];
   authorities: Rr[];
   additionals: Rr[];
+  /** The CNAME chain left keel's data here: a resolver must finish it (ExternalName to a foreign name). */
+  foreignTarget?: string;
 }
 
 /** Either keel answers from its records, or the question belongs to the rest of the world. */
@@ -48,18 +50,21 @@ export function answerQuestion(index: RecordIndex, q: Question): Resolution {
 function fromNode(index: RecordIndex, start: NameNode, type: string): AnswerSet {
   const answers: Rr[] = [];
   let node: NameNode | undefined = start;
+  let target: string | undefined;
   for (let hops = 0; node && hops <= MAX_CNAME_CHAIN; hops++) {
     const cname = node.get('CNAME');
     if (cname?.length && type !== 'CNAME' && type !== 'ANY') {
       answers.push(...cname);
-      // Chase only inside keel's own data; a resolver chases foreign targets.
-      node = index.names.get((cname[0] as Rr & { data: string }).data);
+      target = (cname[0] as Rr & { data: string }).data;
+      node = index.names.get(target);
       continue;
     }
     answers.push(...recordsOf(node, type));
     break;
   }
-  return { rcode: 'NOERROR', answers, authorities: [], additionals: additionalsFor(index, answers) };
+  const set: AnswerSet = { rcode: 'NOERROR', answers, authorities: [], additionals: additionalsFor(index, answers) };
+  if (!node && target !== undefined && !index.zones.some((z) => isInZone(target, z))) set.foreignTarget = target;
+  return set;
 }
 
 function recordsOf(node: NameNode, type: string): readonly Rr[] {

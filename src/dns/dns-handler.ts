@@ -1,9 +1,10 @@
 import { emptySnapshot, type ClusterSnapshot } from '../api/cluster-state.js';
 import { createLogger, type Logger } from '../observe/log.js';
-import { answerQuestion } from './answer.js';
+import dnsPacket from 'dns-packet';
+import { answerQuestion, type AnswerSet } from './answer.js';
 import { LATENCY_SAMPLE, countRequest, dnsCacheEntries, dnsDropped, dnsRecordNames, forwardDuration, localDuration } from './dns-metrics.js';
 import type { Forwarder } from './forward.js';
-import { buildRecordIndex, type DnsConfig, type RecordIndex } from './records.js';
+import { buildRecordIndex, type DnsConfig, type RecordIndex, type Rr } from './records.js';
 import { assemble, buildTemplate, udpLimit, type ResponseRcode, type ResponseTemplate } from './response.js';
 import { parseQuery, type ParsedQuery } from './wire-query.js';
 
@@ -27,7 +28,15 @@ const ZONE_TRANSFER = new Set([251, 252]);
 const CLASS_IN = 1;
 const CLASS_ANY = 255;
 
-type Decision = ResponseTemplate | 'forward';
+/** A CNAME to a foreign name: the CNAME alone (`local`), or completed by an upstream lookup of `target`. */
+interface Chase {
+  kind: 'chase';
+  target: string;
+  sections: AnswerSet;
+  local: ResponseTemplate;
+}
+
+type Decision = ResponseTemplate | Chase | 'forward';
 
 /**
  * Turns one query packet into one response packet (or none), from the
@@ -76,11 +85,14 @@ export class DnsHandler {
     const q = parsed.query;
     const typeName = TYPE_NAMES[q.qtype] ?? `TYPE${q.qtype}`;
     const decision = this.decide(q, typeName);
-    if (decision !== 'forward') return this.finish(packet, q.questionEnd, decision, client, typeName, q, start);
     const fwd = this.options.forwarder;
-    if (!fwd || !this.options.recursionAllowed(client.address)) {
-      return this.finish(packet, q.questionEnd, this.simple('REFUSED', q), client, typeName, q, start);
+    const recursion = fwd !== undefined && this.options.recursionAllowed(client.address);
+    if (decision !== 'forward') {
+      if (!isChase(decision)) return this.finish(packet, q.questionEnd, decision, client, typeName, q, start);
+      if (!recursion) return this.finish(packet, q.questionEnd, decision.local, client, typeName, q, start);
+      return this.chase(decision, q, typeName).then((tpl) => this.finish(packet, q.questionEnd, tpl, client, typeName, q, start));
     }
+    if (!fwd || !recursion) return this.finish(packet, q.questionEnd, this.simple('REFUSED', q), client, typeName, q, start);
     const fstart = start || process.hrtime.bigint();
     return fwd.forward(packet, q.questionEnd, client.transport === 'tcp').then((reply) => {
       if (!reply) return this.finish(packet, q.questionEnd, this.simple('SERVFAIL', q), client, typeName, q, start);
@@ -103,12 +115,33 @@ export class DnsHandler {
     let decision = this.cache.get(key);
     if (decision === undefined) {
       const res = answerQuestion(index, { name: q.name, type: typeName });
-      decision = res.kind === 'forward' ? 'forward' : buildTemplate(res.rcode, q.name, res, { authoritative: true, edns: q.edns !== undefined });
+      const edns = q.edns !== undefined;
+      if (res.kind === 'forward') decision = 'forward';
+      else {
+        const local = buildTemplate(res.rcode, q.name, res, { authoritative: true, edns });
+        decision = res.foreignTarget === undefined ? local : { kind: 'chase', target: res.foreignTarget, sections: res, local };
+      }
       if (this.cache.size >= this.cacheSize) this.cache.clear();
       this.cache.set(key, decision);
       dnsCacheEntries.set(this.cache.size);
     }
     return decision;
+  }
+
+  /** Asks upstream for the CNAME's target, as CoreDNS does, so stub resolvers (glibc) get addresses. */
+  private async chase(c: Chase, q: ParsedQuery, typeName: string): Promise<ResponseTemplate> {
+    const ask = dnsPacket.encode({ type: 'query', id: 0, flags: dnsPacket.RECURSION_DESIRED, questions: [{ name: c.target, type: typeName as 'A', class: 'IN' }] });
+    const parsed = parseQuery(ask);
+    const reply = parsed.kind === 'query' ? await this.options.forwarder?.forward(ask, parsed.query.questionEnd, false) : undefined;
+    if (!reply) return c.local;
+    try {
+      const upstream = dnsPacket.decode(reply) as { rcode?: string; answers?: object[] };
+      const rcode = upstream.rcode === 'NXDOMAIN' ? 'NXDOMAIN' : 'NOERROR';
+      const answers = [...c.sections.answers, ...((upstream.answers ?? []) as Rr[])];
+      return buildTemplate(rcode, q.name, { ...c.sections, answers }, { authoritative: false, edns: q.edns !== undefined });
+    } catch {
+      return c.local;
+    }
   }
 
   private simple(rcode: ResponseRcode, q: ParsedQuery): ResponseTemplate {
@@ -122,6 +155,10 @@ export class DnsHandler {
     if (start) localDuration.observe(Number(process.hrtime.bigint() - start) / 1e9);
     return out;
   }
+}
+
+function isChase(d: ResponseTemplate | Chase): d is Chase {
+  return 'target' in d;
 }
 
 /** Query types as metric labels: the common ones by name, the rest as "other" (bounded cardinality). */

@@ -129,6 +129,16 @@ describe('DnsServer', () => {
     expect((await query(openAddr, 'web.default.svc.cluster.local', 'A')).rcode).toBe('NOERROR');
   });
 
+  it('completes an ExternalName CNAME to a foreign name upstream, for clients allowed recursion', async () => {
+    const r = await query(addr, 'ext.default.svc.cluster.local', 'A');
+    expect(r.answers?.map((a) => [a.name, a.type, (a as { data?: unknown }).data])).toEqual([
+      ['ext.default.svc.cluster.local', 'CNAME', 'example.com'],
+      ['example.com', 'A', '198.51.100.7'],
+    ]);
+    const closed = await query(openAddr, 'ext.default.svc.cluster.local', 'A');
+    expect(closed.answers?.map((a) => a.type)).toEqual(['CNAME']);
+  });
+
   it('answers SERVFAIL for cluster names until the first snapshot, and still forwards', async () => {
     expect((await query(unsynced, 'web.default.svc.cluster.local', 'A')).rcode).toBe('SERVFAIL');
     expect((await query(unsynced, '20.0.96.10.in-addr.arpa', 'PTR')).rcode).toBe('SERVFAIL');

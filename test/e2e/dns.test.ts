@@ -98,6 +98,8 @@ describe('keel dns from a pod namespace', () => {
   it('forwards outside names to the upstream, and refuses them to clients outside the cluster', async () => {
     expect(await digShort('www.example.org')).toEqual(['198.51.100.7']);
     expect((await getent('hosts', 'www.example.org')).split(/\s+/)[0]).toBe('198.51.100.7');
+    // ExternalName: keel completes the CNAME upstream, so glibc gets an address.
+    expect((await getent('hosts', 'ext')).split(/\s+/)[0]).toBe('198.51.100.7');
     expect(status(await dig('-b', '172.30.9.2', '@10.244.1.1', 'www.example.org'))).toBe('REFUSED');
     expect(await digShort('-b', '172.30.9.2', '@10.244.1.1', 'web.default.svc.cluster.local')).toEqual(['10.96.0.20']);
   });
