@@ -27,6 +27,7 @@ export interface AgentConfig {
   dnsListen: string;
   clusterDomain: string;
   dnsTtl: number;
-  upstream: string[] | undefined;
+  /** `addr[:port],…`; undefined: the nameservers of /etc/resolv.conf. */
+  upstream: string | undefined;
   metricsBindAddress: string;
 }

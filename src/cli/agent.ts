@@ -112,7 +112,7 @@ function agentConfig(f: AgentFlags): AgentConfig {
     dnsListen: f.dnsListen ?? `${nodeIp}:53`,
     clusterDomain: f.clusterDomain,
     dnsTtl: f.dnsTtl,
-    upstream: f.upstream?.split(',').map((s) => s.trim()).filter(Boolean),
+    upstream: f.upstream,
     metricsBindAddress: f.metricsBindAddress,
   };
 }

@@ -79,6 +79,11 @@ export class SyncLoop {
     return assembleRuleSet([...this.fragments.keys()].sort().map((k) => this.fragments.get(k) as ServiceRules), this.node);
   }
 
+  /** When rules were last synced successfully (ms since epoch); for /healthz. */
+  lastSuccess(): number | undefined {
+    return Number.isFinite(this.lastSyncAt) ? this.lastSyncAt : undefined;
+  }
+
   async sync(): Promise<SyncResult> {
     const snap = this.snapshot;
     if (!snap) return { kind: 'none', written: 0, deleted: 0, bytes: 0 };

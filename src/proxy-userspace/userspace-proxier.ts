@@ -53,6 +53,7 @@ export class UserspaceProxier {
   private timers: NodeJS.Timeout[] = [];
   /** Rule writes run one at a time, so a periodic repair never lands after (and undoes) a newer sync. */
   private rulesQueue: Promise<void> = Promise.resolve();
+  private lastOk: number | undefined;
 
   constructor(private readonly opts: UserspaceProxierOptions) {
     this.rr = new RoundRobin(opts.clock ?? systemClock);
@@ -69,6 +70,11 @@ export class UserspaceProxier {
     signal.addEventListener('abort', () => {
       this.stop().catch((err: unknown) => this.log.error('cleanup failed', { error: String(err) }));
     }, { once: true });
+  }
+
+  /** When the portal rules were last known to be right (a sync or the periodic check); for /healthz. */
+  lastSuccess(): number | undefined {
+    return this.lastOk;
   }
 
   async sync(snapshot: ClusterSnapshot, changed: ChangedKeys): Promise<void> {
@@ -158,13 +164,17 @@ export class UserspaceProxier {
   private async writeRules(checkKernel: boolean): Promise<void> {
     const rules = compilePortalRules(this.portals, this.opts.node, this.proxyPorts());
     const text = renderPortalRestore(rules);
-    if (!checkKernel && text === this.applied) return;
+    if (!checkKernel && text === this.applied) {
+      this.lastOk = Date.now();
+      return;
+    }
     try {
       const saved = await this.opts.runner.save('nat');
       if (!portalRulesMatch(saved, rules)) {
         await this.opts.runner.restore(renderPortalRestore(rules, { presentJumps: existingPortalJumps(saved) }), { noflush: true });
       }
       this.applied = text;
+      this.lastOk = Date.now();
     } catch (err) {
       this.applied = undefined;
       proxyMetrics.ruleSyncFailures.inc();
