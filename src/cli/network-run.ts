@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { serveHttpEndpoints } from '../agent/http-endpoints.js';
 import { UsageError } from '../api/errors.js';
 import { RestoreRunner, type IptablesBackend } from '../iptables/restore-runner.js';
 import { RtNetlinkPort } from '../overlay/netlink-port.js';
@@ -18,6 +19,7 @@ interface RunFlags extends EtcdFlags, SubnetPrefixFlags {
   ipMasq: boolean;
   iptablesBackend: string;
   leaseTtl?: number;
+  metricsBindAddress?: string;
 }
 
 /** Runs the overlay alone in the foreground until SIGINT/SIGTERM (`keel agent` will host it too). */
@@ -30,6 +32,7 @@ export function registerNetworkRun(network: Command, addSubnetPrefix: (cmd: Comm
     .addOption(keelOption('--subnet-file <path>', 'where subnet.env is written', DEFAULT_SUBNET_FILE))
     .addOption(keelOption('--no-ip-masq', 'do not masquerade pod traffic leaving the network'))
     .addOption(keelOption('--iptables-backend <nft|legacy>', 'which iptables-restore', 'nft'))
+    .addOption(keelOption('--metrics-bind-address <host:port>', '/metrics, /healthz and /readyz (off unless given)'))
     .addOption(keelOption('--lease-ttl <seconds>', 'subnet lease TTL (default 86400)').argParser(parseIntFlag('--lease-ttl', 5, 7 * 86400)));
   addSubnetPrefix(addEtcdOptions(cmd)).action(async (flags: RunFlags) => {
     if (flags.backend !== undefined && !(BACKEND_TYPES as readonly string[]).includes(flags.backend)) {
@@ -55,6 +58,10 @@ export function registerNetworkRun(network: Command, addSubnetPrefix: (cmd: Comm
         ...(flags.publicIp ? { publicIp: flags.publicIp } : {}),
         ...(flags.leaseTtl ? { leaseTtlSeconds: flags.leaseTtl } : {}),
       });
+      if (flags.metricsBindAddress) {
+        const source = { name: 'overlay', ready: () => agent.lease() !== undefined, lastSuccess: () => agent.lastSuccess(), periodMs: () => 10_000 };
+        await serveHttpEndpoints(flags.metricsBindAddress, [source], controller.signal);
+      }
       await agent.start(controller.signal);
       await new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true }));
       await new Promise((r) => setTimeout(r, 300));

@@ -54,9 +54,3 @@ export const udpBytes = new Counter({
   labelNames: ['direction'] as const,
   registers: [registry],
 });
-
-export const invalidLeases = new Counter({
-  name: 'keel_overlay_invalid_leases_total',
-  help: 'Lease keys skipped because their value could not be decoded.',
-  registers: [registry],
-});

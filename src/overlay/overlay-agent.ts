@@ -8,7 +8,7 @@ import type { BackendNetwork } from './backends/backend.js';
 import { compileIpMasq, hasMasqJump } from './ip-masq.js';
 import { decodeLease, type Lease } from './lease.js';
 import { LeaseStore } from './lease-store.js';
-import { invalidLeases, leasesRemoved } from './metrics.js';
+import { leasesRemoved } from './metrics.js';
 import type { NetlinkPort } from './netlink-port.js';
 import type { BackendType, NetworkConfig } from './network-config.js';
 import { reconcileKernel } from './reconcile-kernel.js';
@@ -48,6 +48,9 @@ export class OverlayAgent {
   private informer: Informer<Lease> | undefined;
   private dirty = false;
   private running: Promise<void> | undefined;
+  private lastSync: number | undefined;
+  /** Refusals already logged, so a lease that cannot be served is reported once, not every pass. */
+  private refusedLogged = new Set<string>();
 
   constructor(private readonly options: OverlayAgentOptions) {
     this.log = options.logger ?? createLogger('overlay');
@@ -56,6 +59,11 @@ export class OverlayAgent {
 
   lease(): HeldLease | undefined {
     return this.manager?.current();
+  }
+
+  /** When the kernel was last brought in step with the leases (ms since the epoch), for health checks. */
+  lastSuccess(): number | undefined {
+    return this.lastSync;
   }
 
   async start(signal: AbortSignal): Promise<void> {
@@ -94,7 +102,6 @@ export class OverlayAgent {
       this.markDirty();
     });
     await informer.start(signal);
-    invalidLeases.inc(informer.stats().invalid);
     const offNetlink = o.port.onChange(() => this.markDirty());
     const timer = setInterval(() => this.markDirty(), o.resyncMs ?? 10_000);
     manager.start(signal);
@@ -111,8 +118,11 @@ export class OverlayAgent {
     const leases = [...this.informer.items().values()];
     network.leasesChanged(leases, held.subnet);
     const desired = network.plan(leases, held.subnet);
-    for (const r of desired.refused) this.log.warn('cannot reach lease', { lease: r.subnet, reason: r.reason });
+    const refused = new Set(desired.refused.map((r) => `${r.subnet}: ${r.reason}`));
+    for (const r of refused) if (!this.refusedLogged.has(r)) this.log.warn('cannot reach lease', { lease: r });
+    this.refusedLogged = refused;
     await reconcileKernel(this.options.port, desired, { network: this.config.network, ownedIfindex: network.ownedIfindex }, this.log);
+    this.lastSync = Date.now();
   }
 
   private markDirty(): void {

@@ -110,7 +110,7 @@ export class OverlayLab {
   /** Starts node i's overlay and waits for its subnet.env. */
   async startAgent(i: number, extra: string[] = []): Promise<string> {
     const child = spawn('ip', ['netns', 'exec', this.nodes[i - 1] as string, 'node', KEEL_BIN, 'network', 'run',
-      '--etcd-endpoints', this.etcdEndpoint, '--subnet-prefix', this.prefix, '--subnet-file', this.subnetFile(i), ...extra],
+      '--etcd-endpoints', this.etcdEndpoint, '--subnet-prefix', this.prefix, '--subnet-file', this.subnetFile(i), '--metrics-bind-address', '127.0.0.1:10249', ...extra],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, KEEL_LOG_LEVEL: 'info' } });
     this.agents.set(i, child);
     let log = '';
@@ -169,6 +169,12 @@ export class OverlayLab {
       await sleep(250);
     }
     return '';
+  }
+
+  /** Node i's agent's /metrics (served on the node namespace's loopback). */
+  async metrics(i: number): Promise<string> {
+    const js = "fetch('http://127.0.0.1:10249/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))";
+    return String((await execa('ip', ['netns', 'exec', this.nodes[i - 1] as string, 'node', '-e', js])).stdout);
   }
 
   async routes(i: number): Promise<string> {

@@ -74,6 +74,17 @@ describe.each(BACKENDS)('overlay e2e: %s backend', (backend) => {
     expect(nat.match(/-j KEEL-POSTRTG/g)).toHaveLength(1);
   });
 
+  it('reports its work in /metrics', async () => {
+    const text = await lab.metrics(1);
+    expect(text).toMatch(/keel_overlay_lease_acquisitions_total\{how="new"\} 1/);
+    if (backend === 'udp') {
+      expect(Number(/keel_overlay_udp_packets_total\{direction="encap"\} (\d+)/.exec(text)?.[1])).toBeGreaterThan(0);
+      expect(Number(/keel_overlay_udp_bytes_total\{direction="decap"\} (\d+)/.exec(text)?.[1])).toBeGreaterThan(0);
+    } else {
+      expect(text).toMatch(/keel_overlay_routes_programmed\{kind="route"\} 2/);
+    }
+  });
+
   // udp routes nothing per node (one connected route into the TUN), so there is no owned route to delete.
   if (backend !== 'udp') it('restores a route someone deleted and never touches a route it does not own', async () => {
     const node1 = lab.nodes[0] as string;
