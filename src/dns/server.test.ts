@@ -113,6 +113,12 @@ describe('DnsServer', () => {
     expect(opt && 'extendedRcode' in opt ? opt.extendedRcode : undefined).toBe(1);
   });
 
+  it('answers length-prefixed garbage over TCP with FORMERR and goes on serving TCP', async () => {
+    const junk = Buffer.from([0xab, 0xcd, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0x3f, 1, 2]);
+    expect(decodeReply(await exchange(addr, junk, 'tcp')).rcode).toBe('FORMERR');
+    expect((await query(addr, 'web.default.svc.cluster.local', 'A', { transport: 'tcp' })).rcode).toBe('NOERROR');
+  });
+
   it('never answers packets that are responses or too short', async () => {
     const response = Buffer.from(encodeQuery('web.default.svc.cluster.local', 'A'));
     response[2] = response[2]! | 0x80;

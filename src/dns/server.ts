@@ -5,6 +5,8 @@ import { ConfigError } from '../api/errors.js';
 import { createLogger, type Logger } from '../observe/log.js';
 import type { Client, DnsHandler } from './dns-handler.js';
 
+const MAX_TCP_BACKLOG = 1 << 20;
+
 export interface ListenAddress {
   host: string;
   port: number;
@@ -110,6 +112,11 @@ export class DnsServer {
         pending = pending.subarray(2 + msg.length);
         this.dispatch(msg, client, (reply) => {
           if (!reply || sock.destroyed) return;
+          // A client that sends without reading would make keel buffer answers without bound.
+          if (sock.writableLength > MAX_TCP_BACKLOG) {
+            sock.destroy();
+            return;
+          }
           const len = Buffer.allocUnsafe(2);
           len.writeUInt16BE(reply.length);
           sock.write(Buffer.concat([len, reply]));
