@@ -40,6 +40,9 @@ export class SandboxController {
   private readonly log: Logger;
   private readonly inFlight = new Map<string, Promise<void>>();
   private readonly reported = new Map<string, string>();
+  /** Writes the watch has not shown yet (kube-controller-manager's expectations): without them a quick second sync would act twice. */
+  private readonly expectCreated = new Map<string, { pod: Pod; at: number }>();
+  private readonly expectDeleted = new Map<string, number>();
   private syncing = false;
   private again = false;
 
@@ -107,9 +110,17 @@ export class SandboxController {
     }
 
     const workloads = this.workloads.flatMap((w) => [...w.items().values()]);
-    const plan = planReplication(workloads, pods, state.nodes.map((n) => n.name), randomPodName);
-    for (const pod of plan.create) await this.attempt(`create pod ${pod.metadata.namespace}/${pod.metadata.name}`, () => this.registry.apply(pod));
-    for (const ref of plan.remove) await this.attempt(`delete pod ${ref.namespace}/${ref.name}`, () => this.registry.delete('Pod', ref.namespace, ref.name));
+    const plan = planReplication(workloads, this.expected(snap.pods), state.nodes.map((n) => n.name), randomPodName);
+    for (const pod of plan.create) {
+      const key = namespacedName(pod.metadata.namespace, pod.metadata.name);
+      this.expectCreated.set(key, { pod, at: Date.now() });
+      await this.attempt(`create pod ${key}`, () => this.registry.apply(pod));
+    }
+    for (const ref of plan.remove) {
+      const key = namespacedName(ref.namespace, ref.name);
+      this.expectDeleted.set(key, Date.now());
+      await this.attempt(`delete pod ${key}`, () => this.registry.delete('Pod', ref.namespace, ref.name));
+    }
     for (const { pod, nodeName } of plan.bind) await this.attempt(`bind pod ${pod.metadata.namespace}/${pod.metadata.name} to ${nodeName}`, () => this.update(pod, { ...pod, spec: { ...pod.spec, nodeName } }));
 
     const writes = planEndpointWrites(desiredEndpoints(snap.services.values(), pods), snap.endpoints);
@@ -118,6 +129,17 @@ export class SandboxController {
       const [ns = '', name = ''] = key.split('/');
       await this.attempt(`delete endpoints ${key}`, () => this.registry.delete('Endpoints', ns, name));
     }
+  }
+
+  /** The cached pods with this controller's own unseen creates added and unseen deletes removed (each expectation lasts at most 10 s). */
+  private expected(cached: ReadonlyMap<string, Pod>): Pod[] {
+    const now = Date.now();
+    for (const [key, e] of this.expectCreated) if (cached.has(key) || now - e.at > 10_000) this.expectCreated.delete(key);
+    for (const [key, at] of this.expectDeleted) if (!cached.has(key) || now - at > 10_000) this.expectDeleted.delete(key);
+    return [
+      ...[...cached].filter(([key]) => !this.expectDeleted.has(key)).map(([, p]) => p),
+      ...[...this.expectCreated.values()].map((e) => e.pod),
+    ];
   }
 
   private async writeStatus(pod: Pod, rec: PodRecord): Promise<void> {
