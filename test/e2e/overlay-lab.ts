@@ -124,12 +124,13 @@ export class OverlayLab {
     return readFileSync(this.subnetFile(i), 'utf8');
   }
 
-  async stopAgent(i: number): Promise<void> {
+  /** SIGTERM, or SIGKILL for a node that dies without a word (its lease must then expire). */
+  async stopAgent(i: number, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
     const child = this.agents.get(i);
     this.agents.delete(i);
     if (!child || child.exitCode !== null) return;
     const gone = new Promise<void>((r) => child.once('exit', () => r()));
-    child.kill('SIGTERM');
+    child.kill(signal);
     const t = setTimeout(() => child.kill('SIGKILL'), 5_000);
     await gone;
     clearTimeout(t);

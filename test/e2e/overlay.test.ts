@@ -126,4 +126,15 @@ describe.each(BACKENDS)('overlay e2e: %s backend', (backend) => {
     expect((await store.get(parseCidr(s3.text) as Cidr))?.attrs.publicIp.text).toBe(lab.nodeIp(3));
     expect(await lab.ask((pods[0] as Pod).ns, 'UDP', (pods[2] as Pod).ip, 9090)).toBe((pods[0] as Pod).ip);
   });
+
+  it('lets a dead node\'s lease expire, and the other nodes drop it', async () => {
+    const s3 = subnets[2] as Cidr;
+    await lab.stopAgent(3);
+    await lab.startAgent(3, ['--lease-ttl', '5']);
+    await lab.stopAgent(3, 'SIGKILL');
+    const ms = await until(async () => (await store.get(s3)) === undefined, 30_000);
+    console.log(`[${backend}] node killed → lease expired after ${ms} ms (TTL 5 s)`);
+    if (backend !== 'udp') await until(async () => !(await lab.routes(1)).includes(s3.text));
+    expect(String(await lab.metrics(1))).toMatch(/keel_overlay_leases_removed_total [1-9]/);
+  });
 });
