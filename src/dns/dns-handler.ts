@@ -1,6 +1,6 @@
+import dnsPacket from 'dns-packet';
 import { emptySnapshot, type ClusterSnapshot } from '../api/cluster-state.js';
 import { createLogger, type Logger } from '../observe/log.js';
-import dnsPacket from 'dns-packet';
 import { answerQuestion, type AnswerSet } from './answer.js';
 import { LATENCY_SAMPLE, countRequest, dnsCacheEntries, dnsDropped, dnsRecordNames, forwardDuration, localDuration } from './dns-metrics.js';
 import type { Forwarder } from './forward.js';
