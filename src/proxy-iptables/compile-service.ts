@@ -116,7 +116,8 @@ function compilePort(out: ServiceRules, svc: Service, port: ServicePort, cluster
     : undefined;
   if (usesCluster) out.natChains.push({ name: svc_, rules: [...(masq ? [masq] : []), ...balance(spn, all, affinity)] });
   if (usesLocal) out.natChains.push({ name: svl, rules: [...(masq && internalLocal ? [masq] : []), ...balance(spn, local, affinity)] });
-  for (const e of usesCluster ? all : local) out.natChains.push({ name: e.chain, rules: sepRules(spn, p, e, affinity) });
+  const sepComment = `-m comment --comment "${sanitizeComment(spn)}"`;
+  for (const e of usesCluster ? all : local) out.natChains.push({ name: e.chain, rules: sepRules(sepComment, p, e, affinity) });
 }
 
 function extRules(spn: string, local: boolean, node: NodeConfig, svc: string, svl: string): string[] {
@@ -132,23 +133,24 @@ function extRules(spn: string, local: boolean, node: NodeConfig, svc: string, sv
 
 /** Affinity checks first (a client seen recently goes back), then 1/n, 1/(n-1), …, the last unconditional. */
 function balance(spn: string, eps: readonly ResolvedEndpoint[], affinity: number | undefined): string[] {
-  // Hot path at 10k services: template literals in the same canonical form `rule()` produces.
+  // Hot path at 10k services: template literals in the same canonical form `rule()` produces;
+  // endpoint addresses are digits, dots and a colon, so only the name part needs sanitizing.
+  const safe = sanitizeComment(spn);
   const out: string[] = [];
   if (affinity !== undefined) {
     for (const e of eps) {
-      out.push(`-m comment --comment "${sanitizeComment(`${spn} -> ${e.address}`)}" -m recent --rcheck --seconds ${affinity} --reap --name ${e.chain} --mask 255.255.255.255 --rsource -j ${e.chain}`);
+      out.push(`-m comment --comment "${safe} -> ${e.address}" -m recent --rcheck --seconds ${affinity} --reap --name ${e.chain} --mask 255.255.255.255 --rsource -j ${e.chain}`);
     }
   }
   eps.forEach((e, i) => {
     const left = eps.length - i;
     const stat = left > 1 ? ` -m statistic --mode random --probability ${probability(left)}` : '';
-    out.push(`-m comment --comment "${sanitizeComment(`${spn} -> ${e.address}`)}"${stat} -j ${e.chain}`);
+    out.push(`-m comment --comment "${safe} -> ${e.address}"${stat} -j ${e.chain}`);
   });
   return out;
 }
 
-function sepRules(spn: string, p: Protocol, e: ResolvedEndpoint, affinity: number | undefined): string[] {
-  const c = `-m comment --comment "${sanitizeComment(spn)}"`;
+function sepRules(c: string, p: Protocol, e: ResolvedEndpoint, affinity: number | undefined): string[] {
   const recent = affinity !== undefined ? ` -m recent --set --name ${e.chain} --mask 255.255.255.255 --rsource` : '';
   return [
     `-s ${hostCidr(e.ip)} ${c} -j ${MARK_MASQ}`,

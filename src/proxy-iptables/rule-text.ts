@@ -48,9 +48,16 @@ export function dport(p: Protocol, port: number): Token[] {
  * with 11 decimals; render the value the kernel will report.
  */
 export function probability(n: number): string {
-  const stored = Math.round((1 / n) * 0x80000000);
-  return (stored / 0x80000000).toFixed(11);
+  let text = probabilities[n];
+  if (text === undefined) {
+    const stored = Math.round((1 / n) * 0x80000000);
+    text = (stored / 0x80000000).toFixed(11);
+    if (n < 1024) probabilities[n] = text;
+  }
+  return text;
 }
+
+const probabilities: string[] = [];
 
 export function markHex(bit: number): string {
   return `0x${(1 << bit).toString(16)}`;
