@@ -9,7 +9,8 @@ const RTNH_F_ONLINK = 4;
 const AF_INET = 2;
 const AF_BRIDGE = 7;
 
-export interface LinkInfo { index: number; name: string; mtu: number; mac: string; up: boolean }
+export interface VxlanInfo { vni: number; local: IpAddress | undefined; port: number }
+export interface LinkInfo { index: number; name: string; mtu: number; mac: string; up: boolean; vxlan?: VxlanInfo }
 export interface KernelAddress { ifindex: number; address: IpAddress; prefixLength: number }
 export interface KernelRoute { dst: Cidr; gateway?: IpAddress; oif: number; onlink: boolean; protocol: number }
 export interface KernelNeighbor { ifindex: number; ip: IpAddress; mac: string; permanent: boolean }
@@ -57,7 +58,11 @@ export class RtNetlinkPort implements NetlinkPort {
 
   async links(): Promise<LinkInfo[]> {
     const res = await this.call('list links', () => this.sock.getLinks());
-    return res.map((m) => ({ index: m.data.index ?? 0, name: m.attrs.ifname ?? '', mtu: m.attrs.mtu ?? 0, mac: macText(m.attrs.address), up: Boolean(m.data.flags?.up) }));
+    return res.map((m) => {
+      const link: LinkInfo = { index: m.data.index ?? 0, name: m.attrs.ifname ?? '', mtu: m.attrs.mtu ?? 0, mac: macText(m.attrs.address), up: Boolean(m.data.flags?.up) };
+      const vxlan = m.attrs.linkinfo ? parseVxlanInfo(m.attrs.linkinfo) : undefined;
+      return vxlan ? { ...link, vxlan } : link;
+    });
   }
 
   async addresses(): Promise<KernelAddress[]> {
@@ -223,6 +228,25 @@ function routeAttrs(r: KernelRoute) {
 
 export function describeRoute(r: KernelRoute): string {
   return `${r.dst.text}${r.gateway ? ` via ${r.gateway.text}` : ''}${r.oif ? ` dev#${r.oif}` : ''}${r.onlink ? ' onlink' : ''}`;
+}
+
+/** Reads kind "vxlan" and its VNI, local address and port from IFLA_LINKINFO's nested attributes. */
+export function parseVxlanInfo(linkinfo: Buffer): VxlanInfo | undefined {
+  const info = attrs(linkinfo);
+  if (info.get(1)?.toString().replace(/\0+$/, '') !== 'vxlan') return undefined;
+  const data = attrs(info.get(2) ?? Buffer.alloc(0));
+  return { vni: data.get(1)?.readUInt32LE(0) ?? 0, local: ip4(data.get(4)), port: data.get(15)?.readUInt16BE(0) ?? 0 };
+}
+
+function attrs(buf: Buffer): Map<number, Buffer> {
+  const out = new Map<number, Buffer>();
+  for (let off = 0; off + 4 <= buf.length;) {
+    const len = buf.readUInt16LE(off);
+    if (len < 4) break;
+    out.set(buf.readUInt16LE(off + 2) & 0x3fff, buf.subarray(off + 4, off + len));
+    off += (len + 3) & ~3;
+  }
+  return out;
 }
 
 function attr(type: number, payload: Buffer): Buffer {

@@ -13,8 +13,13 @@ export const vxlan: BackendFactory = {
     const { vni, port: dstPort, directRouting } = ctx.config.backend;
     const name = `flannel.${vni}`;
     const mtu = ctx.underlay.mtu - VXLAN_OVERHEAD;
-    // An existing device keeps its MAC, so the lease other nodes hold stays valid across restarts.
+    // A matching existing device keeps its MAC, so the lease other nodes hold stays valid across restarts.
     let dev = (await port.links()).find((l) => l.name === name);
+    if (dev && (dev.vxlan?.vni !== vni || dev.vxlan.local?.text !== ctx.publicIp.text || dev.vxlan.port !== dstPort)) {
+      logger.warn('vxlan device has other parameters; recreating it', { device: name, vni: dev.vxlan?.vni, local: dev.vxlan?.local?.text, port: dev.vxlan?.port });
+      await port.deleteLink(dev.index);
+      dev = undefined;
+    }
     if (!dev) {
       await port.createVxlan({ name, vni, local: ctx.publicIp, underlayIndex: ctx.underlay.index, port: dstPort, mtu });
       dev = (await port.links()).find((l) => l.name === name);
