@@ -8,10 +8,12 @@
  * Both servers listen on 127.0.0.1 with one worker (keel is one Node.js
  * thread; knot gets udp-workers 1). The records: 1,000 ClusterIP services
  * with two named ports, 100 headless services with 3 endpoints each, 2,000
- * pods. The mix (dnsperf, UDP, 100 outstanding): 60% names that exist (A of
+ * pods. A bare Node.js dgram echo runs beside them as the ceiling of any
+ * one-thread Node.js UDP server. The mix (dnsperf, UDP, 100 outstanding): 60% names that exist (A of
  * services, headless A, SRV, PTR) and 40% NXDOMAIN, as in measured-costs.md.
  */
 import { spawn } from 'node:child_process';
+import dgram from 'node:dgram';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,7 +68,9 @@ function queryMix(): string {
   return `${lines.join('\n')}\n`;
 }
 
-interface Row { server: 'keel' | 'knot'; round: number; qps: number; lost: number; avgLatencyMs: number; cpuMicrosPerQuery: number }
+type Contender = 'keel' | 'knot' | 'echo';
+
+interface Row { server: Contender; round: number; qps: number; lost: number; avgLatencyMs: number; cpuMicrosPerQuery: number }
 
 async function dnsperf(port: number, file: string): Promise<{ qps: number; completed: number; lost: number; avgLatencyMs: number }> {
   const out = (await execa('dnsperf', ['-s', '127.0.0.1', '-p', String(port), '-d', file, '-l', String(SECONDS), '-c', '1', '-T', '1', '-q', '100'], { reject: false })).stdout;
@@ -94,6 +98,20 @@ async function startKnot(dir: string, zones: Map<string, string>): Promise<{ por
   }
   child.kill('SIGKILL');
   throw new Error('knotd did not answer');
+}
+
+/**
+ * The ceiling for any Node.js UDP server here: a dgram socket that sends
+ * each query back with QR set, no DNS work at all.
+ */
+async function startEcho(): Promise<{ port: number; close: () => void }> {
+  const sock = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20 });
+  sock.on('message', (m, r) => {
+    m[2] = m[2]! | 0x80;
+    sock.send(m, r.port, r.address);
+  });
+  await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', () => resolve()));
+  return { port: sock.address().port, close: () => sock.close() };
 }
 
 /** Both servers must say the same thing for a sample of the mix, or the comparison means nothing. */
@@ -164,25 +182,27 @@ async function main(): Promise<void> {
   const mix = queryMix();
   writeFileSync(mixFile, mix);
   const knot = await startKnot(dir, new Map(index.zones.map((z) => [z, renderZoneFile(index, z)])));
+  const echo = await startEcho();
   const rows: Row[] = [];
   try {
     const differences = await compareAnswers(keel, knot.port, mix);
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const server of ['keel', 'knot'] as const) {
-        const cpu0 = server === 'keel' ? process.cpuUsage() : undefined;
+      for (const server of ['keel', 'knot', 'echo'] as const) {
+        const cpu0 = server !== 'knot' ? process.cpuUsage() : undefined;
         const knotCpu0 = server === 'knot' ? procCpuMs(knot.pid) : 0;
-        const r = await dnsperf(server === 'keel' ? keel.port : knot.port, mixFile);
+        const r = await dnsperf({ keel: keel.port, knot: knot.port, echo: echo.port }[server], mixFile);
         const cpuMs = cpu0 ? (() => { const d = process.cpuUsage(cpu0); return (d.user + d.system) / 1000; })() : procCpuMs(knot.pid) - knotCpu0;
         rows.push({ server, round, qps: r.qps, lost: r.lost, avgLatencyMs: r.avgLatencyMs, cpuMicrosPerQuery: (cpuMs * 1000) / r.completed });
         console.log(JSON.stringify(rows.at(-1)));
       }
     }
     const lat = await changeLatency(50);
-    const of = (s: 'keel' | 'knot', f: (r: Row) => number) => median(rows.filter((r) => r.server === s).map(f));
+    const of = (s: Contender, f: (r: Row) => number) => median(rows.filter((r) => r.server === s).map(f));
     const summary = {
       date: new Date().toISOString(), seconds: SECONDS, rounds: ROUNDS, load: loadavg()[0], cpus: (await execa('nproc')).stdout, answerDifferences: differences,
       keelQps: of('keel', (r) => r.qps), knotQps: of('knot', (r) => r.qps),
       keelCpuMicrosPerQuery: of('keel', (r) => r.cpuMicrosPerQuery), knotCpuMicrosPerQuery: of('knot', (r) => r.cpuMicrosPerQuery),
+      echoQps: of('echo', (r) => r.qps), echoCpuMicrosPerQuery: of('echo', (r) => r.cpuMicrosPerQuery),
       changeToAnswerMs: { appearP50: pct(lat.appearMs, 50), appearP99: pct(lat.appearMs, 99), appearMax: Math.max(...lat.appearMs), goneP50: pct(lat.goneMs, 50), goneP99: pct(lat.goneMs, 99), goneMax: Math.max(...lat.goneMs) },
       rows,
     };
@@ -198,6 +218,7 @@ async function main(): Promise<void> {
       '|---|---|---|---|',
       `| knot 3.2 (udp-workers 1, same records as zone files) | ${summary.knotQps.toFixed(0)} | ${summary.knotCpuMicrosPerQuery.toFixed(1)} | |`,
       `| keel | ${summary.keelQps.toFixed(0)} | ${summary.keelCpuMicrosPerQuery.toFixed(1)} | ${(summary.keelQps / summary.knotQps).toFixed(2)} |`,
+      `| Node.js dgram echo, no DNS work (the ceiling for keel's design) | ${summary.echoQps.toFixed(0)} | ${summary.echoCpuMicrosPerQuery.toFixed(1)} | ${(summary.echoQps / summary.knotQps).toFixed(2)} |`,
       '',
       `Answers compared on 200 queries of the mix: ${differences} differences.`,
       '',
@@ -208,6 +229,7 @@ async function main(): Promise<void> {
     console.log(md);
   } finally {
     await knot.stop();
+    echo.close();
     ac.abort();
     rmSync(dir, { recursive: true, force: true });
   }
