@@ -1,4 +1,4 @@
-import { addAddress, addBridge, addVethPair, createNetns, linkUp, setMaster, setSysctl } from './netns.js';
+import { addAddress, addBridge, addVethPair, createNetns, ip, linkUp, setMaster, setSysctl } from './netns.js';
 import { UNDERLAY_LEN, type SandboxState } from './sandbox-state.js';
 
 export interface TopologyReport {
@@ -31,6 +31,9 @@ export async function buildTopology(state: SandboxState): Promise<TopologyReport
     await linkUp(m.netns, 'eth0');
   }));
   for (const node of state.nodes) {
+    // Nodes need a route for service addresses before DNAT picks the endpoint, as real nodes have
+    // through their default gateway; the underlay has no gateway, so the default route is on-link.
+    await ip(['route', 'replace', 'default', 'dev', 'eth0'], node.netns);
     await setSysctl(node.netns, 'net.ipv4.ip_forward', '1');
     await setSysctl(node.netns, 'net.ipv4.conf.all.route_localnet', '1');
     // Pods answering their own service through the bridge need bridged frames in iptables.
