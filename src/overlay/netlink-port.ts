@@ -1,6 +1,9 @@
 import { createRtNetlink, FlagsNew, type RtNetlinkSocket } from 'netlink';
 import { KeelError } from '../api/errors.js';
 import { ipFromValue, parseCidr, type Cidr, type IpAddress } from '../api/ip.js';
+import { bytes, encodeVxlanLinkinfo, ip4, parseVxlanInfo, type VxlanInfo } from './netlink-attrs.js';
+
+export type { VxlanInfo };
 
 /** RTM protocol number marking routes keel's overlay installed: routes with any other protocol are never touched. */
 export const KEEL_ROUTE_PROTOCOL = 0x6b;
@@ -9,7 +12,6 @@ const RTNH_F_ONLINK = 4;
 const AF_INET = 2;
 const AF_BRIDGE = 7;
 
-export interface VxlanInfo { vni: number; local: IpAddress | undefined; port: number }
 export interface LinkInfo { index: number; name: string; mtu: number; mac: string; up: boolean; vxlan?: VxlanInfo }
 export interface KernelAddress { ifindex: number; address: IpAddress; prefixLength: number }
 export interface KernelRoute { dst: Cidr; gateway?: IpAddress; oif: number; onlink: boolean; protocol: number }
@@ -39,8 +41,6 @@ export interface NetlinkPort {
   close(): void;
 }
 
-const ip4 = (b: Buffer | undefined): IpAddress | undefined => (b && b.length === 4 ? ipFromValue(4, BigInt(b.readUInt32BE(0))) : undefined);
-const bytes = (ip: IpAddress): Buffer => { const b = Buffer.alloc(4); b.writeUInt32BE(Number(ip.value)); return b; };
 const macText = (b: Buffer | undefined): string => (b ? [...b].map((x) => x.toString(16).padStart(2, '0')).join(':') : '');
 const macBytes = (m: string): Buffer => Buffer.from(m.split(':').map((x) => parseInt(x, 16)));
 
@@ -76,14 +76,7 @@ export class RtNetlinkPort implements NetlinkPort {
   }
 
   async createVxlan(spec: VxlanSpec): Promise<void> {
-    const data = Buffer.concat([
-      attr(1, u32(spec.vni)),
-      attr(3, u32(spec.underlayIndex)),
-      attr(4, bytes(spec.local)),
-      attr(7, Buffer.from([0])),
-      attr(15, be16(spec.port)),
-    ]);
-    const linkinfo = Buffer.concat([attr(1, Buffer.from('vxlan\0')), attr(2, data)]);
+    const linkinfo = encodeVxlanLinkinfo({ vni: spec.vni, local: spec.local, port: spec.port }, spec.underlayIndex);
     await this.call(`create vxlan ${spec.name}`, () => this.sock.newLink({}, { ifname: spec.name, mtu: spec.mtu, linkinfo }, { flags: FlagsNew.CREATE | FlagsNew.EXCL }));
   }
 
@@ -229,33 +222,3 @@ function routeAttrs(r: KernelRoute) {
 export function describeRoute(r: KernelRoute): string {
   return `${r.dst.text}${r.gateway ? ` via ${r.gateway.text}` : ''}${r.oif ? ` dev#${r.oif}` : ''}${r.onlink ? ' onlink' : ''}`;
 }
-
-/** Reads kind "vxlan" and its VNI, local address and port from IFLA_LINKINFO's nested attributes. */
-export function parseVxlanInfo(linkinfo: Buffer): VxlanInfo | undefined {
-  const info = attrs(linkinfo);
-  if (info.get(1)?.toString().replace(/\0+$/, '') !== 'vxlan') return undefined;
-  const data = attrs(info.get(2) ?? Buffer.alloc(0));
-  return { vni: data.get(1)?.readUInt32LE(0) ?? 0, local: ip4(data.get(4)), port: data.get(15)?.readUInt16BE(0) ?? 0 };
-}
-
-function attrs(buf: Buffer): Map<number, Buffer> {
-  const out = new Map<number, Buffer>();
-  for (let off = 0; off + 4 <= buf.length;) {
-    const len = buf.readUInt16LE(off);
-    if (len < 4) break;
-    out.set(buf.readUInt16LE(off + 2) & 0x3fff, buf.subarray(off + 4, off + len));
-    off += (len + 3) & ~3;
-  }
-  return out;
-}
-
-function attr(type: number, payload: Buffer): Buffer {
-  const len = 4 + payload.length;
-  const out = Buffer.alloc((len + 3) & ~3);
-  out.writeUInt16LE(len, 0);
-  out.writeUInt16LE(type, 2);
-  payload.copy(out, 4);
-  return out;
-}
-function u32(n: number): Buffer { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; }
-function be16(n: number): Buffer { const b = Buffer.alloc(2); b.writeUInt16BE(n); return b; }

@@ -1,0 +1,50 @@
+import { ipFromValue, type IpAddress } from '../api/ip.js';
+
+/** Netlink attribute encoding (u16 length incl. header, u16 type, payload padded to 4) for what the package leaves raw. */
+export interface VxlanInfo { vni: number; local: IpAddress | undefined; port: number }
+
+export const ip4 = (b: Buffer | undefined): IpAddress | undefined => (b && b.length === 4 ? ipFromValue(4, BigInt(b.readUInt32BE(0))) : undefined);
+
+export const bytes = (ip: IpAddress): Buffer => { const b = Buffer.alloc(4); b.writeUInt32BE(Number(ip.value)); return b; };
+
+/** IFLA_LINKINFO for a vxlan device: kind, then VNI, underlay ifindex, local address, learning off, dst port. */
+export function encodeVxlanLinkinfo(info: { vni: number; local: IpAddress; port: number }, underlayIndex: number): Buffer {
+  const data = Buffer.concat([
+    attr(1, u32(info.vni)),
+    attr(3, u32(underlayIndex)),
+    attr(4, bytes(info.local)),
+    attr(7, Buffer.from([0])),
+    attr(15, be16(info.port)),
+  ]);
+  return Buffer.concat([attr(1, Buffer.from('vxlan\0')), attr(2, data)]);
+}
+
+/** Reads kind "vxlan" and its VNI, local address and port from IFLA_LINKINFO's nested attributes. */
+export function parseVxlanInfo(linkinfo: Buffer): VxlanInfo | undefined {
+  const info = attrs(linkinfo);
+  if (info.get(1)?.toString().replace(/\0+$/, '') !== 'vxlan') return undefined;
+  const data = attrs(info.get(2) ?? Buffer.alloc(0));
+  return { vni: data.get(1)?.readUInt32LE(0) ?? 0, local: ip4(data.get(4)), port: data.get(15)?.readUInt16BE(0) ?? 0 };
+}
+
+export function attrs(buf: Buffer): Map<number, Buffer> {
+  const out = new Map<number, Buffer>();
+  for (let off = 0; off + 4 <= buf.length;) {
+    const len = buf.readUInt16LE(off);
+    if (len < 4) break;
+    out.set(buf.readUInt16LE(off + 2) & 0x3fff, buf.subarray(off + 4, off + len));
+    off += (len + 3) & ~3;
+  }
+  return out;
+}
+
+export function attr(type: number, payload: Buffer): Buffer {
+  const len = 4 + payload.length;
+  const out = Buffer.alloc((len + 3) & ~3);
+  out.writeUInt16LE(len, 0);
+  out.writeUInt16LE(type, 2);
+  payload.copy(out, 4);
+  return out;
+}
+export function u32(n: number): Buffer { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; }
+export function be16(n: number): Buffer { const b = Buffer.alloc(2); b.writeUInt16BE(n); return b; }
