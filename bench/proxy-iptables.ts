@@ -9,7 +9,8 @@
  *    send what differs), beside the full load.
  * Targets (issue 4): compile ≤ 10% of restore; partial sync ≤ 5% of full.
  * Writes bench/results/proxy-iptables-<timestamp>.{json,md}.
- * Run as root: npx vite-node bench/proxy-iptables.ts [sizes…]
+ * Run as root from the repository root, compiled (vite-node's module runner slows the compiler):
+ *   npm run build && node dist/bench/proxy-iptables.js [sizes…]
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -116,7 +117,14 @@ async function measure(n: number): Promise<Record<string, number>> {
   return out;
 }
 
+async function removeNamespaces(): Promise<void> {
+  for (const ns of made.splice(0)) await execa('ip', ['netns', 'del', ns], { reject: false });
+}
+
 async function main(): Promise<void> {
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => void removeNamespaces().finally(() => process.exit(130)));
+  }
   const sizes = process.argv.slice(2).map(Number).filter((x) => x > 0);
   const rows: Record<string, number>[] = [];
   try {
@@ -125,7 +133,7 @@ async function main(): Promise<void> {
       console.log(JSON.stringify(rows.at(-1)));
     }
   } finally {
-    for (const ns of made) await execa('ip', ['netns', 'del', ns], { reject: false });
+    await removeNamespaces();
   }
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const dir = join('bench', 'results');
