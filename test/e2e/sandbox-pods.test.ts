@@ -87,9 +87,9 @@ describe('sandbox pods (no agents)', () => {
   it('gives pods the cluster resolv.conf and the service environment', async () => {
     const [pod] = await sbx.readyPods('nginx-controller-', 2);
     const name = pod!.metadata.name;
-    expect(await sbx.exec({ pod: name }, ['cat', '/etc/resolv.conf'])).toContain('nameserver 10.96.0.10');
+    expect(await sbx.keelExec({ pod: name }, ['cat', '/etc/resolv.conf'])).toContain('nameserver 10.96.0.10');
     const svc = await sbx.service('nginx-service-clusterip');
-    expect(await sbx.exec({ pod: name }, ['sh', '-c', 'echo $NGINX_SERVICE_CLUSTERIP_SERVICE_HOST:$NGINX_SERVICE_CLUSTERIP_SERVICE_PORT'])).toBe(`${svc?.spec.clusterIP}:8001`);
+    expect(await sbx.keelExec({ pod: name }, ['sh', '-c', 'echo $NGINX_SERVICE_CLUSTERIP_SERVICE_HOST:$NGINX_SERVICE_CLUSTERIP_SERVICE_PORT'])).toBe(`${svc?.spec.clusterIP}:8001`);
   });
 
   it('replaces a killed pod: its endpoint leaves and a new replica serves', async () => {

@@ -83,7 +83,7 @@ describe.each(MODES)('seed 004 (proxy $proxyMode, backend $backend)', ({ proxyMo
   });
 
   it('shows the service in the node\'s live nat table', async () => {
-    const nat = await sbx.exec({ node: third }, ['iptables-save', '-t', 'nat']);
+    const nat = await sbx.keelExec({ node: third }, ['iptables-save', '-t', 'nat']);
     expect(nat).toContain(`${clusterIP}/32`);
     expect(nat).toContain('KUBE-');
   });

@@ -6,7 +6,8 @@ import type { Endpoints } from '../../src/api/endpoints.js';
 import type { Pod } from '../../src/api/pod.js';
 import { isPodReady } from '../../src/api/pod.js';
 import type { Service } from '../../src/api/service.js';
-import { etcdSocketUrl, readState, type SandboxState } from '../../src/sandbox/sandbox-state.js';
+import { readPodRecord } from '../../src/sandbox/pod-records.js';
+import { etcdSocketUrl, findNode, readState, type SandboxState } from '../../src/sandbox/sandbox-state.js';
 import { createEtcdClient } from '../../src/store/etcd-client.js';
 import { KvStore } from '../../src/store/kv-store.js';
 import { ObjectStore } from '../../src/store/object-store.js';
@@ -40,9 +41,25 @@ export class TestSandbox {
   }
 
   /** Runs a command in a node (`node-1`, `client`) or pod namespace through `keel exec`. */
-  async exec(target: { node: string } | { pod: string }, cmd: string[]): Promise<string> {
+  async keelExec(target: { node: string } | { pod: string }, cmd: string[]): Promise<string> {
     const args = 'node' in target ? ['exec', '--node', target.node, '--', ...cmd] : ['exec', target.pod, '--', ...cmd];
     const res = await execa('node', [KEEL_BIN, ...args], { env: { KEEL_RUN_DIR: this.runDir }, reject: false, timeout: 20_000 });
+    return String(res.stdout).trim();
+  }
+
+  /** The same as keelExec without starting a keel process each time, for request loops. */
+  async exec(target: { node: string } | { pod: string }, cmd: string[]): Promise<string> {
+    let netns: string;
+    let env: Record<string, string> = {};
+    if ('node' in target) {
+      netns = findNode(this.state, target.node)!.netns;
+    } else {
+      const rec = readPodRecord(this.runDir, 'default', target.pod);
+      if (!rec) throw new Error(`pod ${target.pod} is not running`);
+      netns = rec.netns;
+      env = rec.env ?? {};
+    }
+    const res = await execa('ip', ['netns', 'exec', netns, ...cmd], { env, reject: false, timeout: 20_000 });
     return String(res.stdout).trim();
   }
 
