@@ -7,7 +7,7 @@ export const ip4 = (b: Buffer | undefined): IpAddress | undefined => (b && b.len
 
 export const bytes = (ip: IpAddress): Buffer => { const b = Buffer.alloc(4); b.writeUInt32BE(Number(ip.value)); return b; };
 
-/** IFLA_LINKINFO for a vxlan device: kind, then VNI, underlay ifindex, local address, learning off, dst port. */
+/** IFLA_LINKINFO for a vxlan device: kind, then VNI, underlay ifindex, local address, learning off, dst port, outer UDP checksum off (as flannel's device). */
 export function encodeVxlanLinkinfo(info: { vni: number; local: IpAddress; port: number }, underlayIndex: number): Buffer {
   const data = Buffer.concat([
     attr(1, u32(info.vni)),
@@ -15,6 +15,7 @@ export function encodeVxlanLinkinfo(info: { vni: number; local: IpAddress; port:
     attr(4, bytes(info.local)),
     attr(7, Buffer.from([0])),
     attr(15, be16(info.port)),
+    attr(18, Buffer.from([0])),
   ]);
   return Buffer.concat([attr(1, Buffer.from('vxlan\0')), attr(2, data)]);
 }

@@ -94,7 +94,8 @@ export class OverlayAgent {
     });
     this.informer = informer;
     informer.subscribe((ev) => {
-      if (ev.type === 'delete' && ev.key === this.store.keyOf(manager.current()?.subnet ?? ev.object.subnet)) {
+      const held = manager.current();
+      if (ev.type === 'delete' && held && ev.key === this.store.keyOf(held.subnet)) {
         // Someone deleted this node's own lease: take it (or another) back now, not at the next renewal.
         this.log.warn('own lease deleted; acquiring again', { subnet: ev.object.subnet.text });
         manager.renew().catch((err: unknown) => this.log.error('re-acquiring the deleted lease failed', { error: (err as Error).message }));
