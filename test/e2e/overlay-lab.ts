@@ -86,7 +86,8 @@ export class OverlayLab {
       '--log-level', 'error', '--logger', 'zap',
     ], { cwd: this.dir, stdio: 'ignore' });
     this.etcd = child;
-    for (let i = 0; i < 100; i++) {
+    // Generous: on a loaded 2-CPU machine etcd can take many seconds to elect itself.
+    for (let i = 0; i < 300; i++) {
       try {
         await this.kv().get('/probe');
         return;
@@ -115,7 +116,7 @@ export class OverlayLab {
     this.agents.set(i, child);
     let log = '';
     child.stderr?.on('data', (d: Buffer) => { log += d.toString(); this.logs.set(i, log); });
-    for (let t = 0; t < 300; t++) {
+    for (let t = 0; t < 600; t++) {
       if (/msg="node subnet ready"/.test(log)) break;
       if (child.exitCode !== null) throw new Error(`agent ${i} exited: ${log}`);
       await sleep(100);
@@ -217,7 +218,7 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Polls until `check` holds; resolves with the elapsed milliseconds (reported, never asserted). */
-export async function until(check: () => Promise<boolean>, limitMs = 15_000): Promise<number> {
+export async function until(check: () => Promise<boolean>, limitMs = 30_000): Promise<number> {
   const start = Date.now();
   while (!(await check())) {
     if (Date.now() - start > limitMs) throw new Error(`condition not met within ${limitMs} ms`);

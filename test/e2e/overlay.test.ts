@@ -34,7 +34,7 @@ describe.each(BACKENDS)('overlay e2e: %s backend', (backend) => {
       await lab.down();
       throw err;
     }
-  }, 120_000);
+  }, 240_000);
 
   afterAll(async () => {
     await lab.down();
