@@ -1,10 +1,13 @@
 import type { Command } from 'commander';
 import { UsageError } from '../api/errors.js';
-import { resourceByAlias } from '../api/object.js';
+import type { ResourceKind } from '../api/meta.js';
+import { resourceByAlias, validateObject } from '../api/object.js';
 import { ObjectRegistry } from '../registry/object-registry.js';
+import { WORKLOAD_KINDS, isWorkloadValue, validateWorkload, workloadKindByAlias, type WorkloadKind } from '../sandbox/workload.js';
+import { deleteWorkload } from '../sandbox/workload-store.js';
 import { withObjectStore } from './connect.js';
 import { addIpamOptions, ipamConfig, type IpamFlags } from './ipam-flags.js';
-import { readManifests } from './manifests.js';
+import { readManifestDocs } from './manifests.js';
 import { addEtcdOptions, keelOption, type EtcdFlags } from './options.js';
 
 interface DeleteFlags extends EtcdFlags, IpamFlags {
@@ -15,26 +18,35 @@ interface DeleteFlags extends EtcdFlags, IpamFlags {
 export function registerDelete(program: Command): void {
   const cmd = program.command('delete')
     .description('delete objects named on the command line or in manifests (releasing their ClusterIPs and NodePorts)')
-    .argument('[resource]', 'services|endpoints|pods')
+    .argument('[resource]', 'services|endpoints|pods (in a sandbox also replicationcontrollers|deployments)')
     .argument('[names...]', 'object names')
     .addOption(keelOption('-f, --filename <path...>', 'manifest file, directory or "-"'))
     .addOption(keelOption('-n, --namespace <ns>', 'namespace', 'default'));
   addIpamOptions(addEtcdOptions(cmd)).action(async (resource: string | undefined, names: string[], flags: DeleteFlags) => {
     const targets = flags.filename
-      ? readManifests(flags.filename).map((o) => ({ kind: o.kind, namespace: o.metadata.namespace, name: o.metadata.name }))
+      ? readManifestDocs(flags.filename).map((d) => (isWorkloadValue(d.value) ? validateWorkload(d.value, d.source) : validateObject(d.value, d.source)))
+        .map((o) => ({ kind: o.kind, namespace: o.metadata.namespace, name: o.metadata.name }))
       : namedTargets(resource, names, flags.namespace);
     await withObjectStore(flags, async (store) => {
       const registry = new ObjectRegistry(store, { ipam: ipamConfig(flags) });
       for (const t of targets) {
-        await registry.delete(t.kind, t.namespace, t.name);
+        if (isWorkloadKind(t.kind)) await deleteWorkload(store.kv, store.prefix, t.kind, t.namespace, t.name);
+        else await registry.delete(t.kind, t.namespace, t.name);
         process.stdout.write(`${t.kind.toLowerCase()} "${t.name}" deleted\n`);
       }
     });
   });
 }
 
-function namedTargets(resource: string | undefined, names: string[], namespace: string) {
+function isWorkloadKind(kind: string): kind is WorkloadKind {
+  return kind === 'ReplicationController' || kind === 'Deployment';
+}
+
+function namedTargets(resource: string | undefined, names: string[], namespace: string): { kind: ResourceKind | WorkloadKind; namespace: string; name: string }[] {
   if (!resource) throw new UsageError('delete: name a resource and objects (keel delete service NAME) or give -f FILE');
+  const workload = workloadKindByAlias(resource);
+  if (workload && names.length === 0) throw new UsageError(`delete: name the ${WORKLOAD_KINDS[workload].aliases[0]} to delete`);
+  if (workload) return names.map((name) => ({ kind: workload, namespace, name }));
   const r = resourceByAlias(resource);
   if (!r) throw new UsageError(`delete: unknown resource "${resource}" (services, endpoints, pods)`);
   if (names.length === 0) throw new UsageError(`delete: name the ${r.aliases[0]} to delete`);

@@ -1,3 +1,5 @@
+import { NotFoundError } from '../api/errors.js';
+import { subjectOf } from '../api/meta.js';
 import type { KvStore } from '../store/kv-store.js';
 import { decodeStoredWorkload, workloadKey, type Workload, type WorkloadKind } from './workload.js';
 import { canonicalJson } from '../registry/object-registry.js';
@@ -23,4 +25,12 @@ export async function applyWorkload(kv: KvStore, prefix: string, w: Workload): P
 
 export function workloadPrefix(prefix: string, kind: WorkloadKind): string {
   return `${workloadKey(prefix, kind, '', '').replace(/\/+$/, '')}/`;
+}
+
+/** Deletes a workload; the sandbox controller then deletes its pods. */
+export async function deleteWorkload(kv: KvStore, prefix: string, kind: WorkloadKind, namespace: string, name: string): Promise<void> {
+  const key = workloadKey(prefix, kind, namespace, name);
+  const existing = await kv.get(key);
+  if (!existing) throw new NotFoundError(subjectOf(kind, namespace, name));
+  await kv.txn([{ key, modRevision: existing.modRevision }], [{ delete: key }]);
 }

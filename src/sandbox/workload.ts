@@ -112,3 +112,8 @@ export function decodeStoredWorkload(key: string, value: Buffer): Workload {
 export function isWorkload(obj: { kind: string }): obj is Workload {
   return Object.hasOwn(WORKLOAD_KINDS, obj.kind);
 }
+
+export function workloadKindByAlias(alias: string): WorkloadKind | undefined {
+  const a = alias.toLowerCase();
+  return (Object.keys(WORKLOAD_KINDS) as WorkloadKind[]).find((k) => (WORKLOAD_KINDS[k].aliases as readonly string[]).includes(a));
+}

@@ -114,9 +114,16 @@ describe('sandbox pods (no agents)', () => {
     expect(await sbx.exec({ node: pod!.spec.nodeName! }, ['curl', '-s', '-m', '3', `telnet://${pod!.status!.podIP}:8080`])).toBe('hello-from-command');
   });
 
+  it('deletes a Deployment\'s pods with it', async () => {
+    const del = await sbx.keel(['delete', '-f', join(sbx.runDir, 'deploy.yaml')]);
+    expect(del.stdout).toContain('deployment "frontend" deleted');
+    await until('the frontend pod to go', async () => !listPodRecords(sbx.runDir).some((r) => r.name.startsWith('frontend-')));
+    expect((await sbx.pods()).filter((p) => p.metadata.name.startsWith('frontend-'))).toEqual([]);
+  });
+
   it('keel down removes pods, namespaces, processes and /etc/netns entries', async () => {
     const records = listPodRecords(sbx.runDir);
-    expect(records.length).toBe(3);
+    expect(records.length).toBe(2);
     const down = await sbx.keel(['down', '--run-dir', sbx.runDir]);
     expect(down.exitCode).toBe(0);
     expect((await listNetns()).filter((n) => n.startsWith(sbx.state.prefix))).toEqual([]);
