@@ -30,7 +30,8 @@ export interface Pod { ns: string; ip: string; node: number }
 export class OverlayLab {
   readonly run = randomBytes(3).toString('hex');
   readonly x = randomInt(1, 255);
-  readonly dir = mkdtempSync(join(tmpdir(), 'keel-ko-'));
+  /** The run directory (etcd socket, subnet.env files, host-local state); made by up(). */
+  dir = '';
   readonly sw = `ko${this.run}sw`;
   readonly inet = `ko${this.run}in`;
   readonly nodes = [1, 2, 3].map((i) => `ko${this.run}n${i}`);
@@ -55,6 +56,7 @@ export class OverlayLab {
   }
 
   async up(): Promise<void> {
+    this.dir = mkdtempSync(join(tmpdir(), 'keel-ko-'));
     await sh('ip', ['netns', 'add', this.sw]);
     await ns(this.sw, 'ip', ['link', 'add', 'br0', 'type', 'bridge']);
     await ns(this.sw, 'ip', ['link', 'set', 'br0', 'up']);
@@ -195,7 +197,7 @@ export class OverlayLab {
     for (const name of [...this.pods.map((p) => p.ns), ...this.nodes, this.inet, this.sw]) {
       await execa('ip', ['netns', 'del', name], { reject: false });
     }
-    rmSync(this.dir, { recursive: true, force: true });
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
