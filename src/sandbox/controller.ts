@@ -88,16 +88,19 @@ export class SandboxController {
     const { state } = this.options;
     const snap = this.watch.current();
     const pods = [...snap.pods.values()];
+    // Taken before the records are read: a record read while its start is still running is incomplete.
+    const busy = new Set(this.inFlight.keys());
     const records = new Map(listPodRecords(state.runDir).map((r) => [namespacedName(r.namespace, r.name), r]));
     const nodes = new Set(state.nodes.map((n) => n.name));
 
     for (const [key, rec] of records) {
+      if (busy.has(key)) continue;
       const pod = snap.pods.get(key);
       if (!pod || (pod.metadata.uid ?? pod.metadata.name) !== rec.uid || pod.spec.nodeName !== rec.node) this.background(key, () => stopPod(state, rec), 'stopped');
     }
     for (const pod of pods) {
       const key = namespacedName(pod.metadata.namespace, pod.metadata.name);
-      if (this.inFlight.has(key)) continue;
+      if (busy.has(key) || this.inFlight.has(key)) continue;
       const rec = records.get(key);
       if (rec) {
         if ((pod.metadata.uid ?? pod.metadata.name) === rec.uid) await this.writeStatus(pod, rec);

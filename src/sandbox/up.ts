@@ -1,18 +1,20 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ConfigError } from '../api/errors.js';
 import { parseServiceRange } from '../ipam/service-ips.js';
 import { DEFAULT_NODE_PORT_RANGE, parsePortRange } from '../ipam/node-ports.js';
 import { LeaseStore } from '../overlay/lease-store.js';
 import { renderNetworkConfig } from '../overlay/network-config.js';
+import { readSubnetEnv } from '../overlay/subnet-env.js';
 import { ObjectRegistry } from '../registry/object-registry.js';
 import { createEtcdClient } from '../store/etcd-client.js';
 import { KvStore } from '../store/kv-store.js';
 import { ObjectStore } from '../store/object-store.js';
-import { agentAvailable, startAgent } from './agents.js';
+import { agentAvailable, startAgent, subnetFile } from './agents.js';
 import { kubeDnsObjects } from './cluster-objects.js';
 import { listNetns } from './netns.js';
-import { isRunning } from './processes.js';
+import { isRunning, sleep } from './processes.js';
 import { startController } from './controller-process.js';
 import { startSandboxEtcd, waitSandboxEtcd } from './sandbox-etcd.js';
 import { POD_NETWORK, etcdSocketUrl, planSandbox, readState, writeState, type SandboxState } from './sandbox-state.js';
@@ -95,6 +97,7 @@ async function startProcesses(state: SandboxState, options: UpOptions): Promise<
       writeState(state);
       options.log(`${node.name}: keel agent pid ${node.agent.pid}`);
     }
+    await waitForLeases(state, options.log);
   } else if (options.agents) {
     options.log('note: this build has no `keel agent` yet; nodes run without agents');
   }
@@ -103,4 +106,31 @@ async function startProcesses(state: SandboxState, options: UpOptions): Promise<
     writeState(state);
     options.log(`sandbox controller (pods, replication, endpoints) pid ${state.controller.pid}`);
   }
+}
+
+/**
+ * Waits (bounded) until every agent has written its subnet.env, i.e. holds
+ * a lease and programmed its overlay, so pods can start right after `keel up`.
+ * An agent that exits is reported with the end of its log.
+ */
+async function waitForLeases(state: SandboxState, log: (line: string) => void, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const pending = new Set(state.nodes.map((n) => n.name));
+  while (pending.size > 0 && Date.now() < deadline) {
+    for (const node of state.nodes) {
+      if (!pending.has(node.name)) continue;
+      const env = await readSubnetEnv(subnetFile(state, node.name));
+      if (env) {
+        pending.delete(node.name);
+        log(`${node.name}: subnet ${env.subnet.text}`);
+      } else if (!isRunning(node.agent)) {
+        pending.delete(node.name);
+        const logFile = join(state.runDir, 'logs', `agent-${node.name}.log`);
+        const tail = readFileSync(logFile, 'utf8').trim().split('\n').slice(-3).join(' | ');
+        log(`${node.name}: keel agent exited (${logFile}): ${tail}`);
+      }
+    }
+    await sleep(100);
+  }
+  for (const name of pending) log(`${name}: no subnet lease yet after ${timeoutMs / 1000} s; pods on it wait for one`);
 }
