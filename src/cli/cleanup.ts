@@ -1,17 +1,20 @@
 import type { Command } from 'commander';
 import { RestoreRunner } from '../iptables/restore-runner.js';
 import { kernelViewOf, planCleanup } from '../proxy-iptables/sync-plan.js';
+import { renderPortalCleanup } from '../proxy-userspace/portal-rules.js';
 import { backendOf } from './rules.js';
 import { keelOption } from './options.js';
 
 export function registerCleanup(program: Command): void {
   program.command('cleanup')
-    .description('remove every keel (KUBE-) chain and the jumps into them, leaving other rules alone')
+    .description('remove every keel chain (iptables and userspace modes) and the jumps into them, leaving other rules alone')
     .addOption(keelOption('--iptables-backend <backend>', 'nft or legacy', 'nft'))
     .action(async (flags: { iptablesBackend: string }) => {
       const runner = new RestoreRunner({ backend: backendOf(flags) });
       const view = kernelViewOf({ nat: await runner.save('nat'), filter: await runner.save('filter') });
       const text = planCleanup(view);
       if (text) await runner.restore(text, { noflush: true });
+      const portals = renderPortalCleanup(await runner.save('nat'));
+      if (portals) await runner.restore(portals, { noflush: true });
     });
 }
