@@ -1,9 +1,9 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { deleteNetns, listNetns } from './netns.js';
 import { stopProcess } from './processes.js';
 import { listPodRecords } from './pod-records.js';
-import { readState, type SandboxState } from './sandbox-state.js';
+import { DEFAULT_RUN_DIR, readState, type SandboxState } from './sandbox-state.js';
 
 /** What `keel up` and the pods leave in a run directory; anything else there is the user's. */
 const RUN_DIR_ENTRIES = ['state.json', 'etcd.sock:0', 'etcd-data', 'logs', 'nodes', 'pods'];
@@ -37,6 +37,9 @@ export async function sandboxDown(runDir: string): Promise<DownReport | undefine
   removeEtcNetns(state);
   for (const entry of RUN_DIR_ENTRIES) rmSync(join(runDir, entry), { recursive: true, force: true });
   if (existsSync(runDir) && readdirSync(runDir).length === 0) rmSync(runDir, { recursive: true, force: true });
+  // /run/keel exists only because `keel up` made it for the default run directory.
+  const parent = dirname(DEFAULT_RUN_DIR);
+  if (resolve(runDir) === DEFAULT_RUN_DIR && existsSync(parent) && readdirSync(parent).length === 0) rmSync(parent, { recursive: true, force: true });
   return { id: state.id, processes, namespaces };
 }
 
