@@ -8,10 +8,12 @@
  * Address plan: underlay 172.30.0.0/24 (node-i .i, client .253, etcd .254),
  * pods 10.244.0.0/16 (a /24 per node leased by the agents), services 10.96.0.0/12.
  */
+import { execa } from 'execa';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pod } from '../../src/api/pod.js';
+import { readPodRecord } from '../../src/sandbox/pod-records.js';
 import { TestSandbox, until } from './sandbox-support.js';
 
 const MODES = [
@@ -80,6 +82,27 @@ describe.each(MODES)('seed 004 (proxy $proxyMode, backend $backend)', ({ proxyMo
       const body = await sbx.exec({ node: 'client' }, ['curl', '-s', '-m', '3', `http://${node.ip}:${nodePort}/`]);
       expect(nginx.map((p) => p.metadata.name)).toContain(body);
     }
+  });
+
+  // Only iptables mode has this property: in userspace mode the agent itself carries the connection, as kube-proxy's userspace mode does.
+  if (proxyMode === 'iptables') it('keeps an established connection through the ClusterIP while the node\'s agent is SIGKILLed and restarted', async () => {
+    // 40 requests, 150 ms apart, over one keep-alive connection from the client pod on the third node.
+    const script = `const http = require('http'); const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      let sockets = 0; agent.on('free', () => undefined);
+      const one = (i) => new Promise((ok, fail) => { const req = http.get({ host: process.argv[1], port: 8001, agent }, (res) => { let b = ''; res.on('data', (d) => b += d); res.on('end', () => ok(b.trim())); }); req.on('socket', (s) => { if (!s.counted) { s.counted = true; sockets++; } }); req.on('error', fail); });
+      (async () => { for (let i = 0; i < 40; i++) { await one(i); await new Promise((r) => setTimeout(r, 150)); } console.log('sockets=' + sockets); })().catch((e) => { console.log('error ' + e.message); process.exit(1); });`;
+    const rec = readPodRecord(sbx.runDir, 'default', 'client')!;
+    const run = execa('ip', ['netns', 'exec', rec.netns, process.execPath, '-e', script, clusterIP], { reject: false });
+    const node = sbx.state.nodes.find((n) => n.name === third)!;
+    await new Promise((r) => setTimeout(r, 1_000));
+    process.kill(node.agent!.pid, 'SIGKILL');
+    const restarted = await sbx.keel(['up', '--run-dir', sbx.runDir]);
+    expect(restarted.stdout).toContain(`${third}: keel agent pid`);
+    const res = await run;
+    expect(res.stdout.trim()).toBe('sockets=1');
+    expect(res.exitCode).toBe(0);
+    await until('the restarted agent to be healthy', async () => (await sbx.keel(['status', '--run-dir', sbx.runDir])).stdout.includes(`${third}  ${node.ip}`) &&
+      (await sbx.keel(['status', '--run-dir', sbx.runDir])).stdout.split('\n').some((l) => l.startsWith(third) && l.includes('healthy') && !l.includes('unhealthy')));
   });
 
   it('shows the service in the node\'s live nat table', async () => {
