@@ -1,4 +1,4 @@
-import { NotFoundError } from '../api/errors.js';
+import { ConflictError, NotFoundError } from '../api/errors.js';
 import { subjectOf } from '../api/meta.js';
 import type { KvStore } from '../store/kv-store.js';
 import { decodeStoredWorkload, workloadKey, type Workload, type WorkloadKind } from './workload.js';
@@ -20,7 +20,7 @@ export async function applyWorkload(kv: KvStore, prefix: string, w: Workload): P
     const res = await kv.txn([{ key, modRevision: existing?.modRevision ?? 0 }], [{ put: key, value: text }]);
     if (res.succeeded) return existing ? 'configured' : 'created';
   }
-  return 'unchanged';
+  throw new ConflictError(subjectOf(w.kind, w.metadata.namespace, w.metadata.name), 'gave up after repeated concurrent modifications; try again');
 }
 
 export function workloadPrefix(prefix: string, kind: WorkloadKind): string {

@@ -18,7 +18,10 @@ describe('keel up / keel down (no agents)', () => {
   const runDir = mkdtempSync(join(tmpdir(), 'keel-sbx-'));
   let state: SandboxState;
 
+  let hostLinks: string;
+
   beforeAll(async () => {
+    hostLinks = await linkNames();
     const up = await keel(['up', '--no-agents', '--nodes', '2', '--run-dir', runDir]);
     expect(up.stderr).toBe('');
     expect(up.exitCode).toBe(0);
@@ -62,6 +65,15 @@ describe('keel up / keel down (no agents)', () => {
     expect(isRunning(current.etcd.process)).toBe(false);
     expect(isRunning(current.controller)).toBe(false);
     expect(existsSync(join(runDir, 'state.json'))).toBe(false);
+    // Nothing was ever made in the host's own namespace.
+    expect(await linkNames()).toBe(hostLinks);
     expect((await keel(['down', '--run-dir', runDir])).stdout).toContain('no sandbox');
   });
 });
+
+async function linkNames(): Promise<string> {
+  const out = (await execa('ip', ['-o', 'link', 'show'])).stdout;
+  // Only the names a sandbox uses inside its namespaces: other suites' links are not this test's business.
+  const mine = new Set(['br0', 'n1', 'n2', 'etcd', 'client', 'cni0', 'flannel.1', 'flannel0']);
+  return out.split('\n').map((l) => (l.split(':')[1]?.trim() ?? '').split('@')[0] ?? '').filter((n) => mine.has(n)).sort().join(' ');
+}
