@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -70,8 +70,10 @@ export class Traffic {
     return JSON.parse(res.stdout) as Tally;
   }
 
-  /** Kills the servers this object started, by PID. */
+  /** Kills the servers this object started, by PID, and removes its scripts. */
   async stop(): Promise<void> {
+    rmSync(this.server, { force: true });
+    rmSync(this.client, { force: true });
     for (const p of this.procs) {
       if (p.pid !== undefined) {
         try {
