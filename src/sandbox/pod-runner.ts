@@ -18,7 +18,8 @@ import { standInFor } from './stand-in.js';
 const STAND_IN = fileURLToPath(new URL('./stand-in.js', import.meta.url));
 
 export function podNetnsName(state: SandboxState, namespace: string, name: string): string {
-  return `${state.prefix}p-${namespace}-${name}`;
+  // "." cannot occur in either DNS label, so namespace and name never run together ambiguously.
+  return `${state.prefix}p-${namespace}.${name}`;
 }
 
 /**
