@@ -4,7 +4,7 @@ import type { Pod, PodStatus } from '../api/pod.js';
 import { DEFAULT_NODE_PORT_RANGE, parsePortRange } from '../ipam/node-ports.js';
 import { parseServiceRange } from '../ipam/service-ips.js';
 import { createLogger, type Logger } from '../observe/log.js';
-import { ObjectRegistry, canonicalJson } from '../registry/object-registry.js';
+import { ObjectRegistry } from '../registry/object-registry.js';
 import type { KvStore } from '../store/kv-store.js';
 import { ObjectStore, encodeForStorage } from '../store/object-store.js';
 import { ClusterWatch } from '../watch/cluster-watch.js';
@@ -157,7 +157,7 @@ export class SandboxController {
     };
     // A pod that failed stays failed: its replacement is a new pod.
     if (pod.status?.phase === 'Failed') return;
-    if (JSON.stringify(canonicalStatus(pod.status)) === JSON.stringify(canonicalStatus(status))) return;
+    if (canonicalStatus(pod.status) === canonicalStatus(status)) return;
     await this.attempt(`status of pod ${pod.metadata.namespace}/${pod.metadata.name}`, () => this.update(pod, { ...pod, status }), true);
   }
 
@@ -195,7 +195,9 @@ export class SandboxController {
   }
 }
 
-function canonicalStatus(s: PodStatus | undefined): unknown {
-  if (!s) return null;
-  return canonicalJson({ apiVersion: 'v1', kind: 'Pod', metadata: { name: '', namespace: '' }, spec: { containers: [] }, status: s });
+/** Key order differs between what etcd returned and what is built here; the content decides. */
+function canonicalStatus(s: PodStatus | undefined): string {
+  return JSON.stringify(s ?? null, (_k, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v)
+    ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+    : v));
 }
