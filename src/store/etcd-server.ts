@@ -15,6 +15,11 @@ export interface EtcdServerOptions {
   /** Extra flags, e.g. for compaction tests. */
   extraArgs?: string[];
   binary?: string;
+  /**
+   * Also listen on `<dataDir>/etcd.sock:0`: a socket file reaches etcd
+   * from any network namespace, with no address on the host.
+   */
+  unixSocket?: boolean;
 }
 
 /**
@@ -37,6 +42,11 @@ export class EtcdServer {
     return `http://127.0.0.1:${this.clientPort}`;
   }
 
+  /** `unix:///…/etcd.sock:0`, when started with `unixSocket`. */
+  get socketEndpoint(): string {
+    return `unix://${this.dataDir}/etcd.sock:0`;
+  }
+
   get pid(): number | undefined {
     return this.child?.pid;
   }
@@ -49,7 +59,8 @@ export class EtcdServer {
     const args = [
       '--name', name,
       '--data-dir', this.dataDir,
-      '--listen-client-urls', this.endpoint,
+      // etcd takes a socket path relative to its working directory, which is the data dir.
+      '--listen-client-urls', this.options.unixSocket ? `${this.endpoint},unix://etcd.sock:0` : this.endpoint,
       '--advertise-client-urls', this.endpoint,
       '--listen-peer-urls', peer,
       '--initial-advertise-peer-urls', peer,
@@ -58,7 +69,7 @@ export class EtcdServer {
       '--logger', 'zap',
       ...(this.options.extraArgs ?? []),
     ];
-    const child = spawn(this.options.binary ?? 'etcd', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(this.options.binary ?? 'etcd', args, { cwd: this.dataDir, stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4_000); });
