@@ -7,11 +7,15 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import { KEEL_BIN } from '../support/keel-cli.js';
 
+const spawnIn = (ns: string, argv: string[], env: Record<string, string>) =>
+  execa('ip', ['netns', 'exec', ns, ...argv], { env: { ...env, KEEL_BACKEND: 'none' }, reject: false });
+type AgentChild = ReturnType<typeof spawnIn>;
+
 export interface AgentProcess {
-  child: ResultPromise;
+  child: AgentChild;
   /** stderr so far (structured log lines). */
   log(): string;
 }
@@ -45,16 +49,14 @@ export class FaultLab {
   /** Starts `keel agent` in the node; `env` adds KEEL_* settings (etcd endpoints, prefix, TLS files). */
   startAgent(env: Record<string, string>, extraArgs: string[] = []): AgentProcess {
     let stderr = '';
-    const child = execa('ip', ['netns', 'exec', this.ns, 'node', KEEL_BIN, 'agent',
+    const child = spawnIn(this.ns, ['node', KEEL_BIN, 'agent',
       '--proxy-mode', 'iptables', '--cluster-cidr', '10.244.0.0/16', '--node-name', 'node-f',
       '--metrics-bind-address', '127.0.0.1:10249', '--dns-listen', `${this.nodeIp}:53`, '--upstream', '127.0.0.1:5',
-      '--iptables-sync-period', '2s', ...extraArgs], {
-      env: { KEEL_BACKEND: 'none', ...env },
-      reject: false,
-    });
+      '--iptables-sync-period', '2s', ...extraArgs], env);
     child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
-    this.agent = { child, log: () => stderr };
-    return this.agent;
+    const agent = { child, log: () => stderr };
+    this.agent = agent;
+    return agent;
   }
 
   async stopAgent(): Promise<void> {
