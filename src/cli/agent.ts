@@ -47,7 +47,7 @@ export function registerAgent(program: Command): void {
     .addOption(keelOption('--service-cluster-ip-range <cidrs>', 'service range (DNS reverse zones)', DEFAULT_SERVICE_RANGE))
     .addOption(keelOption('--proxy-mode <mode>', 'iptables, userspace or none', 'iptables'))
     .addOption(keelOption('--iptables-backend <backend>', 'nft or legacy', 'nft'))
-    .addOption(keelOption('--iptables-sync-period <duration>', 'full resync period', 30_000, '30s').argParser(parseDuration('--iptables-sync-period')))
+    .addOption(keelOption('--iptables-sync-period <duration>', 'periodic sync: checks the canary chains (a full resync reads the kernel at most hourly and after failures)', 30_000, '30s').argParser(parseDuration('--iptables-sync-period')))
     .addOption(keelOption('--iptables-min-sync-period <duration>', 'minimum time between syncs', 0, '0s').argParser(parseDuration('--iptables-min-sync-period')))
     .addOption(keelOption('--proxy-port-range <range>', 'userspace proxy ports, e.g. 40000-40999 [default: any free port]'))
     .addOption(keelOption('--udp-timeout <duration>', 'userspace UDP association idle timeout', 250, '250ms').argParser(parseDuration('--udp-timeout')))

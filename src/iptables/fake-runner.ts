@@ -16,6 +16,8 @@ export class FakeRunner implements IptablesRunner {
   private readonly tables = new Map<string, Map<string, Chain>>();
   /** Every restore input accepted, in order (tests assert on partial syncs). */
   readonly restores: string[] = [];
+  /** Every table dumped with save(), in order (tests assert a cheap sync read nothing whole). */
+  readonly saves: TableName[] = [];
   /** Makes the next restore fail, as a kernel refusal would. */
   failNext: string | undefined;
 
@@ -43,7 +45,15 @@ export class FakeRunner implements IptablesRunner {
   }
 
   async save(table: TableName): Promise<string> {
+    this.saves.push(table);
     return this.dump(table);
+  }
+
+  async listChain(table: TableName, chain: string): Promise<string | undefined> {
+    const c = this.table(table).get(chain);
+    if (!c) return undefined;
+    const head = c.policy === '-' ? `-N ${chain}` : `-P ${chain} ${c.policy}`;
+    return [head, ...c.rules.map((r) => `-A ${chain} ${renderArgs(r.args)}`), ''].join('\n');
   }
 
   /** The table as iptables-save prints it: built-in chains first, user chains sorted. */

@@ -16,6 +16,8 @@ export interface RestoreOptions {
 export interface IptablesRunner {
   restore(text: string, opts?: RestoreOptions): Promise<void>;
   save(table: TableName): Promise<string>;
+  /** One chain's rules as `iptables -S CHAIN` prints them, undefined when the chain is gone: milliseconds however large the table. */
+  listChain(table: TableName, chain: string): Promise<string | undefined>;
 }
 
 export interface RestoreRunnerOptions {
@@ -60,6 +62,13 @@ export class RestoreRunner implements IptablesRunner {
       throw new KeelError('KEEL_RESTORE_FAILED', `${this.prefix}-save -t ${table} failed: ${String(res.stderr).split('\n')[0]}`, { subject: this.subject() });
     }
     return String(res.stdout);
+  }
+
+  async listChain(table: TableName, chain: string): Promise<string | undefined> {
+    const [file, argv] = this.command(this.prefix, ['-w', this.wait, '-t', table, '-S', chain]);
+    const res = await execa(file, argv, { reject: false, stripFinalNewline: false });
+    // Any failure counts as gone: the caller then reads the whole table, the safe direction.
+    return res.exitCode === 0 ? String(res.stdout) : undefined;
   }
 
   private command(tool: string, args: string[]): [string, string[]] {

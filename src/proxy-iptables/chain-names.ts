@@ -15,6 +15,15 @@ export const TOP_CHAINS = {
   filter: ['KUBE-SERVICES', 'KUBE-EXTERNAL-SERVICES', 'KUBE-FORWARD', 'KUBE-PROXY-FIREWALL'],
 } as const;
 
+/**
+ * An otherwise unused chain in each table whose one rule tells a cheap
+ * periodic sync that nobody flushed or deleted keel's chains (kube-proxy's
+ * KUBE-PROXY-CANARY): reading it costs milliseconds, reading the table
+ * seconds.
+ */
+export const CANARY_CHAIN = 'KUBE-KEEL-CANARY';
+export const CANARY_RULE = '-j RETURN';
+
 /** `ns/name:port` (`ns/name` for an unnamed port), kube-proxy's ServicePortName. */
 export function servicePortName(namespace: string, name: string, portName: string | undefined): string {
   return portName ? `${namespace}/${name}:${portName}` : `${namespace}/${name}`;

@@ -51,3 +51,9 @@ export const chainsWritten = new Counter({
   labelNames: ['op'] as const,
   registers: [registry],
 });
+
+export const canaryLost = new Counter({
+  name: 'keel_iptables_canary_lost_total',
+  help: 'Periodic syncs that found the KUBE-KEEL-CANARY chain gone or flushed and resynced fully.',
+  registers: [registry],
+});

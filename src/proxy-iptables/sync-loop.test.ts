@@ -3,7 +3,7 @@ import { FakeRunner } from '../iptables/fake-runner.js';
 import { setLogSink } from '../observe/log.js';
 import { DEFAULT_MASQUERADE_BIT, type NodeConfig } from './compile.js';
 import type { Conntrack, StaleFlow } from './conntrack.js';
-import { SyncLoop } from './sync-loop.js';
+import { FULL_SYNC_PERIOD_MS, SyncLoop } from './sync-loop.js';
 import { makeEndpoints, makeService, snapshotOf } from './test-builders.js';
 
 const node: NodeConfig = { nodeName: 'node-a', clusterCidr: '10.244.0.0/16', masqueradeBit: DEFAULT_MASQUERADE_BIT };
@@ -42,10 +42,62 @@ describe('SyncLoop', () => {
     loop.update(snapshotOf([web, dns], [webEps('10.244.1.1', '10.244.1.2'), dnsEps('10.244.1.3')]), changed(['default/web', 'default/dns'], true));
     expect((await loop.sync()).kind).toBe('full');
     expect(fake.restores).toHaveLength(1);
-    advance(30_000);
+    advance(FULL_SYNC_PERIOD_MS);
     const again = await loop.sync();
     expect(again).toEqual({ kind: 'full', written: 0, deleted: 0, bytes: 0 });
     expect(fake.restores).toHaveLength(1);
+  });
+
+  it('a periodic sync with nothing changed reads only the canary chains, never a whole table', async () => {
+    const { loop, fake, advance } = setup();
+    loop.update(snapshotOf([web], [webEps('10.244.1.1')]), changed([], true));
+    await loop.sync();
+    expect(fake.saves).toEqual(['nat', 'filter']);
+    expect(await fake.listChain('nat', 'KUBE-KEEL-CANARY')).toBe('-N KUBE-KEEL-CANARY\n-A KUBE-KEEL-CANARY -j RETURN\n');
+    for (let i = 0; i < 10; i++) {
+      advance(30_000);
+      expect(await loop.sync()).toEqual({ kind: 'partial', written: 0, deleted: 0, bytes: 0 });
+    }
+    expect(fake.saves).toHaveLength(2);
+    expect(fake.restores).toHaveLength(1);
+    expect(loop.lastSuccess()).toBe(300_000);
+  });
+
+  it('resyncs fully when someone flushed the table and the canary went with it', async () => {
+    const { loop, fake, advance } = setup();
+    loop.update(snapshotOf([web], [webEps('10.244.1.1')]), changed([], true));
+    await loop.sync();
+    const before = await fake.save('nat');
+    await fake.restore('*nat\nCOMMIT\n', { noflush: false });
+    advance(30_000);
+    const res = await loop.sync();
+    expect(res.kind).toBe('full');
+    expect(res.written).toBeGreaterThan(0);
+    expect(await fake.save('nat')).toBe(before);
+  });
+
+  it('resyncs fully when the canary chain is still there but flushed', async () => {
+    const { loop, fake, advance } = setup();
+    loop.update(snapshotOf([web], [webEps('10.244.1.1')]), changed([], true));
+    await loop.sync();
+    await fake.restore('*filter\n:KUBE-KEEL-CANARY - [0:0]\nCOMMIT\n');
+    advance(30_000);
+    expect(await loop.sync()).toMatchObject({ kind: 'full', written: 1 });
+    expect(await fake.listChain('filter', 'KUBE-KEEL-CANARY')).toContain('-A KUBE-KEEL-CANARY -j RETURN');
+  });
+
+  it('checks the canary each period even while changes keep every sync partial', async () => {
+    const { loop, fake, advance } = setup();
+    loop.update(snapshotOf([web], [webEps('10.244.1.1')]), changed([], true));
+    await loop.sync();
+    await fake.restore('*nat\n:KUBE-KEEL-CANARY - [0:0]\n-X KUBE-KEEL-CANARY\nCOMMIT\n');
+    advance(10_000);
+    loop.update(snapshotOf([web], [webEps('10.244.1.2')]), changed(['default/web']));
+    expect((await loop.sync()).kind).toBe('partial');
+    advance(20_000);
+    loop.update(snapshotOf([web], [webEps('10.244.1.3')]), changed(['default/web']));
+    expect((await loop.sync()).kind).toBe('full');
+    expect(fake.chainNames('nat')).toContain('KUBE-KEEL-CANARY');
   });
 
   it('rewrites only the changed service\'s chains on an endpoint change, and deletes the stale SEP', async () => {
@@ -83,8 +135,10 @@ describe('SyncLoop', () => {
     loop.update(snapshotOf([web], [webEps('10.244.1.2')]), changed(['default/web']));
     await expect(loop.sync()).rejects.toMatchObject({ code: 'KEEL_RESTORE_FAILED' });
     expect(await fake.save('nat')).toBe(before);
+    const saves = fake.saves.length;
     const res = await loop.sync();
     expect(res.kind).toBe('full');
+    expect(fake.saves.length).toBe(saves + 2);
     expect(await fake.save('nat')).toContain('--to-destination 10.244.1.2:8080');
     expect(await fake.save('nat')).not.toContain('10.244.1.1:8080');
   });

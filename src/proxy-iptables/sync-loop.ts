@@ -4,9 +4,10 @@ import type { IptablesRunner } from '../iptables/restore-runner.js';
 import type { ChangedKeys } from '../watch/cluster-watch.js';
 import { RestoreError } from '../iptables/restore-error.js';
 import { assembleRuleSet, keelJumps, topChains, type NodeConfig, type RuleSet, type ServicePortInfo, type ServiceRules } from './compile.js';
+import { CANARY_CHAIN, CANARY_RULE } from './chain-names.js';
 import { compileService } from './compile-service.js';
 import { staleUdpFlows, type Conntrack } from './conntrack.js';
-import { chainsWritten, lastSync, programmingDuration, restoreFailures, rulesTotal, syncDuration, syncsTotal } from './metrics.js';
+import { canaryLost, chainsWritten, lastSync, programmingDuration, restoreFailures, rulesTotal, syncDuration, syncsTotal } from './metrics.js';
 import { allCandidates, emptyKernelView, kernelViewOf, planSync, type Candidate, type KernelView } from './sync-plan.js';
 
 
@@ -14,8 +15,10 @@ export interface SyncLoopOptions {
   runner: IptablesRunner;
   node: NodeConfig;
   conntrack?: Conntrack;
-  /** Full resync period (--iptables-sync-period), default 30 s. */
+  /** Periodic sync (--iptables-sync-period), default 30 s: checks the canary, reads no whole table. */
   syncPeriodMs?: number;
+  /** Least time between two full resyncs that read the whole kernel, default one hour (kube-proxy's FullSyncPeriod). */
+  fullSyncPeriodMs?: number;
   /** Least time between two syncs (--iptables-min-sync-period), default 0. */
   minSyncPeriodMs?: number;
   logger?: Logger;
@@ -29,18 +32,24 @@ export interface SyncResult {
   readonly bytes: number;
 }
 
+/** kube-proxy's FullSyncPeriod: at 10k services one iptables-save of nat alone costs seconds of CPU. */
+export const FULL_SYNC_PERIOD_MS = 3_600_000;
+
 /**
  * Keeps the kernel's keel chains equal to the compiled rules. Handlers only
  * record what changed; `sync()` does the work: a partial sync recompiles the
  * changed services and writes only their chains (and top chains that
- * differ); a full resync (first, periodic, after any failure) reads the
- * kernel with iptables-save and rewrites only the chains that differ.
+ * differ); a full resync (first, hourly, after any failure, and when the
+ * canary chain is gone) reads the kernel with iptables-save and rewrites
+ * only the chains that differ. The periodic sync in between only reads the
+ * canary chains, so a flushed table is repaired within one period.
  */
 export class SyncLoop {
   private readonly runner: IptablesRunner;
   private readonly node: NodeConfig;
   private readonly conntrack: Conntrack | undefined;
   private readonly period: number;
+  private readonly fullPeriod: number;
   private readonly minPeriod: number;
   private readonly log: Logger;
   private readonly now: () => number;
@@ -51,6 +60,7 @@ export class SyncLoop {
   private view: KernelView = emptyKernelView();
   private lastFullAt = Number.NEGATIVE_INFINITY;
   private lastSyncAt = Number.NEGATIVE_INFINITY;
+  private lastCheckAt = Number.NEGATIVE_INFINITY;
   private pendingSince: number | undefined;
   private wake: (() => void) | undefined;
 
@@ -59,6 +69,7 @@ export class SyncLoop {
     this.node = opts.node;
     this.conntrack = opts.conntrack;
     this.period = opts.syncPeriodMs ?? 30_000;
+    this.fullPeriod = opts.fullSyncPeriodMs ?? FULL_SYNC_PERIOD_MS;
     this.minPeriod = opts.minSyncPeriodMs ?? 0;
     this.log = opts.logger ?? createLogger('proxy-iptables');
     this.now = opts.now ?? Date.now;
@@ -88,7 +99,13 @@ export class SyncLoop {
     const snap = this.snapshot;
     if (!snap) return { kind: 'none', written: 0, deleted: 0, bytes: 0 };
     const started = this.now();
-    const full = this.fullRequested || started - this.lastFullAt >= this.period;
+    let full = this.fullRequested || started - this.lastFullAt >= this.fullPeriod;
+    const checked = !full && started - this.lastCheckAt >= this.period;
+    if (checked && !(await this.canaryPresent())) {
+      canaryLost.inc();
+      this.log.warn(`${CANARY_CHAIN} is gone or flushed: someone else rewrote the tables; resyncing fully`);
+      full = true;
+    }
     const keys = full ? new Set([...snap.services.keys(), ...this.fragments.keys()]) : this.dirty;
     this.dirty = new Set();
     const since = this.pendingSince;
@@ -104,13 +121,16 @@ export class SyncLoop {
     try {
       if (full) this.view = kernelViewOf({ nat: await this.runner.save('nat'), filter: await this.runner.save('filter') });
       // A partial sync never assembles (or sorts) every service's chains: only the top chains and the changed services'.
-      const candidates = full ? allCandidates(assembleRuleSet(ordered, this.node), this.view) : this.partialCandidates(topChains(ordered, this.node), before);
+      const candidates = full
+        ? allCandidates(assembleRuleSet(ordered, this.node), this.view)
+        : keys.size === 0 ? [] : this.partialCandidates(topChains(ordered, this.node), before);
       const plan = planSync(candidates, keelJumps(), this.view);
       if (plan.text) await this.runner.restore(plan.text, { noflush: true });
       plan.apply(this.view);
       this.fullRequested = false;
       const end = this.now();
       if (full) this.lastFullAt = end;
+      if (full || checked) this.lastCheckAt = end;
       this.lastSyncAt = end;
       const kind = full ? 'full' : 'partial';
       syncsTotal.inc({ kind });
@@ -139,7 +159,7 @@ export class SyncLoop {
     let failures = 0;
     while (!signal.aborted) {
       const now = this.now();
-      const dueFull = this.snapshot !== undefined && (this.fullRequested || now - this.lastFullAt >= this.period);
+      const dueFull = this.snapshot !== undefined && (this.fullRequested || now - this.nextPeriodic() >= 0);
       const dueDirty = this.dirty.size > 0 && now - this.lastSyncAt >= this.minPeriod;
       if (dueFull || dueDirty) {
         try {
@@ -151,10 +171,24 @@ export class SyncLoop {
         }
         continue;
       }
-      const untilFull = this.snapshot ? this.lastFullAt + this.period - now : this.period;
+      const untilFull = this.snapshot ? this.nextPeriodic() - now : this.period;
       const untilMin = this.dirty.size > 0 ? this.lastSyncAt + this.minPeriod - now : Number.POSITIVE_INFINITY;
       await this.sleep(Math.max(0, Math.min(untilFull, untilMin)), signal, true);
     }
+  }
+
+  /** When the next periodic sync (canary check, or the hourly full resync) is due. */
+  private nextPeriodic(): number {
+    return Math.min(this.lastCheckAt + this.period, this.lastFullAt + this.fullPeriod);
+  }
+
+  /** Both tables' canaries hold their rule; any doubt (gone, flushed, unreadable) says no. */
+  private async canaryPresent(): Promise<boolean> {
+    for (const table of ['nat', 'filter'] as const) {
+      const text = await this.runner.listChain(table, CANARY_CHAIN).catch(() => undefined);
+      if (!text?.split('\n').includes(`-A ${CANARY_CHAIN} ${CANARY_RULE}`)) return false;
+    }
+    return true;
   }
 
   private sleep(ms: number, signal: AbortSignal, wakeOnChange: boolean): Promise<void> {

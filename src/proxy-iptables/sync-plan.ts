@@ -1,5 +1,5 @@
 import { chainText, tablesOf } from '../iptables/parse-restore.js';
-import { isServiceChainName, TOP_CHAINS } from './chain-names.js';
+import { CANARY_CHAIN, CANARY_RULE, isServiceChainName, TOP_CHAINS } from './chain-names.js';
 import type { ChainRules, JumpRule, RuleSet } from './compile.js';
 import { TABLES, type KeelTable } from './render-restore.js';
 
@@ -26,7 +26,7 @@ export function kernelViewOf(dumps: Record<KeelTable, string>): KernelView {
 }
 
 function isOwned(table: KeelTable, name: string): boolean {
-  return (TOP_CHAINS[table] as readonly string[]).includes(name) || (table === 'nat' && isServiceChainName(name));
+  return name === CANARY_CHAIN || (TOP_CHAINS[table] as readonly string[]).includes(name) || (table === 'nat' && isServiceChainName(name));
 }
 
 export function chainBody(c: ChainRules): string {
@@ -58,6 +58,7 @@ export function allCandidates(rules: RuleSet, view: KernelView): Candidate[] {
       wanted.add(c.name);
       out.push({ table, name: c.name, chain: c });
     }
+    out.push({ table, name: CANARY_CHAIN, chain: { name: CANARY_CHAIN, rules: [CANARY_RULE] } });
     for (const name of view[table].keys()) {
       if (!wanted.has(name) && isOwned(table, name) && isServiceChainName(name)) out.push({ table, name, chain: undefined });
     }

@@ -33,6 +33,14 @@ describe.each<IptablesBackend>(['nft', 'legacy'])('RestoreRunner (%s) in a netns
     expect(await runner.save('nat')).not.toContain('KUBE-B');
   });
 
+  it('lists one chain as iptables -S prints it, undefined once the chain is gone', async () => {
+    const runner = new RestoreRunner({ backend, netns: ns });
+    await runner.restore('*filter\n:KUBE-KEEL-CANARY - [0:0]\n-A KUBE-KEEL-CANARY -j RETURN\nCOMMIT\n', { noflush: true });
+    expect(await runner.listChain('filter', 'KUBE-KEEL-CANARY')).toBe('-N KUBE-KEEL-CANARY\n-A KUBE-KEEL-CANARY -j RETURN\n');
+    await runner.restore('*filter\n:KUBE-KEEL-CANARY - [0:0]\n-X KUBE-KEEL-CANARY\nCOMMIT\n', { noflush: true });
+    expect(await runner.listChain('filter', 'KUBE-KEEL-CANARY')).toBeUndefined();
+  });
+
   it('--test checks without committing', async () => {
     const runner = new RestoreRunner({ backend, netns: ns });
     await runner.restore('*filter\n:KUBE-T - [0:0]\nCOMMIT\n', { noflush: true, test: true });
