@@ -175,6 +175,26 @@ describe('iptables proxy in a real kernel', () => {
     expect(await traffic.call(ns.c, '10.96.0.10', 80, 'tcp', 50)).toEqual({ answers: { [other]: 50 }, errors: {} });
   });
 
+  it('a periodic sync notices through the canary that someone flushed the tables, and resyncs fully', async () => {
+    let t = 0;
+    const saves: string[] = [];
+    const counting = { restore: runner.restore.bind(runner), listChain: runner.listChain.bind(runner), save: (table: 'nat' | 'filter') => { saves.push(table); return runner.save(table); } };
+    const own = new SyncLoop({ runner: counting, node: { nodeName: 'node-1', clusterCidr: '10.244.0.0/16', masqueradeBit: DEFAULT_MASQUERADE_BIT }, now: () => t });
+    own.update(snapshotOf(services, backends(['10.244.1.2']), revision++), { services: new Set(), endpoints: new Set(), pods: new Set(), full: true });
+    expect((await own.sync()).kind).toBe('full');
+    t += 30_000;
+    expect(await own.sync()).toMatchObject({ kind: 'partial', written: 0 });
+    expect(saves).toEqual(['nat', 'filter']);
+    for (const args of [['-F'], ['-X']]) {
+      for (const table of ['nat', 'filter']) await sh('ip', ['netns', 'exec', ns.node, 'iptables-nft', '-t', table, ...args]);
+    }
+    expect(await sh('ip', ['netns', 'exec', ns.node, 'iptables-nft-save', '-t', 'nat'])).not.toContain('KUBE-');
+    t += 30_000;
+    expect((await own.sync()).kind).toBe('full');
+    expect(saves).toHaveLength(4);
+    expect(await traffic.call(ns.c, '10.96.0.10', 80, 'tcp', 20)).toEqual({ answers: { p1: 20 }, errors: {} });
+  });
+
   it('cleanup leaves no KUBE- chain and no jump behind, and keeps other rules', async () => {
     await runner.restore('*nat\n:OTHER - [0:0]\n-A OTHER -j RETURN\n-A POSTROUTING -j OTHER\nCOMMIT\n', { noflush: true });
     const view = kernelViewOf({ nat: await runner.save('nat'), filter: await runner.save('filter') });
