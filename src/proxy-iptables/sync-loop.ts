@@ -58,6 +58,8 @@ export class SyncLoop {
   private fullRequested = true;
   private fragments = new Map<NamespacedName, ServiceRules>();
   private view: KernelView = emptyKernelView();
+  /** Rules keel holds per table, kept by difference so a partial sync never walks every service. */
+  private readonly ruleCount = { nat: 5, filter: 2 };
   private lastFullAt = Number.NEGATIVE_INFINITY;
   private lastSyncAt = Number.NEGATIVE_INFINITY;
   private lastCheckAt = Number.NEGATIVE_INFINITY;
@@ -111,19 +113,24 @@ export class SyncLoop {
     const since = this.pendingSince;
     this.pendingSince = undefined;
     const before = new Map<NamespacedName, ServiceRules | undefined>();
+    let topChanged = false;
     for (const key of keys) {
-      before.set(key, this.fragments.get(key));
+      const old = this.fragments.get(key);
+      before.set(key, old);
       const svc = snap.services.get(key);
-      if (svc) this.fragments.set(key, compileService(key, svc, snap.endpoints.get(key), this.node));
+      const cur = svc ? compileService(key, svc, snap.endpoints.get(key), this.node) : undefined;
+      if (cur) this.fragments.set(key, cur);
       else this.fragments.delete(key);
+      topChanged ||= !sameTopShare(old, cur);
+      for (const table of ['nat', 'filter'] as const) this.ruleCount[table] += fragmentRules(cur, table) - fragmentRules(old, table);
     }
-    const ordered = [...this.fragments.keys()].sort().map((k) => this.fragments.get(k) as ServiceRules);
+    const ordered = (): ServiceRules[] => [...this.fragments.keys()].sort().map((k) => this.fragments.get(k) as ServiceRules);
     try {
       if (full) this.view = kernelViewOf({ nat: await this.runner.save('nat'), filter: await this.runner.save('filter') });
-      // A partial sync never assembles (or sorts) every service's chains: only the top chains and the changed services'.
+      // A partial sync never assembles every service's chains, and rebuilds the top chains (10k rules at 10k services) only when a changed service's share of them changed.
       const candidates = full
-        ? allCandidates(assembleRuleSet(ordered, this.node), this.view)
-        : keys.size === 0 ? [] : this.partialCandidates(topChains(ordered, this.node), before);
+        ? allCandidates(assembleRuleSet(ordered(), this.node), this.view)
+        : this.partialCandidates(topChanged ? topChains(ordered(), this.node) : { nat: [], filter: [] }, before);
       const plan = planSync(candidates, keelJumps(), this.view);
       if (plan.text) await this.runner.restore(plan.text, { noflush: true });
       plan.apply(this.view);
@@ -139,7 +146,7 @@ export class SyncLoop {
       lastSync.set(end / 1000);
       chainsWritten.inc({ op: 'write' }, plan.written);
       chainsWritten.inc({ op: 'delete' }, plan.deleted);
-      for (const table of ['nat', 'filter'] as const) rulesTotal.set({ table }, countRules(ordered, table));
+      for (const table of ['nat', 'filter'] as const) rulesTotal.set({ table }, this.ruleCount[table]);
       this.log.debug('synced', { kind, written: plan.written, deleted: plan.deleted, bytes: plan.text.length, ms: end - started });
       await this.flushConntrack(before);
       return { kind, written: plan.written, deleted: plan.deleted, bytes: plan.text.length };
@@ -233,13 +240,18 @@ export class SyncLoop {
   }
 }
 
-/** Rules keel holds in a table: the top chains' share plus every service chain (nat). */
-function countRules(fragments: readonly ServiceRules[], table: 'nat' | 'filter'): number {
-  let n = table === 'nat' ? 5 : 2;
-  for (const f of fragments) {
-    n += table === 'nat'
-      ? f.natServices.length + f.natNodePorts.length + f.natChains.reduce((m, c) => m + c.rules.length, 0)
-      : f.filterServices.length + f.filterExternal.length + f.filterFirewall.length;
-  }
-  return n;
+/** One service's rules in a table: its share of the top chains plus its own chains (nat). */
+function fragmentRules(f: ServiceRules | undefined, table: 'nat' | 'filter'): number {
+  if (!f) return 0;
+  return table === 'nat'
+    ? f.natServices.length + f.natNodePorts.length + f.natChains.reduce((m, c) => m + c.rules.length, 0)
+    : f.filterServices.length + f.filterExternal.length + f.filterFirewall.length;
+}
+
+const TOP_SHARES = ['natServices', 'natNodePorts', 'filterServices', 'filterExternal', 'filterFirewall'] as const;
+
+/** Whether a service contributes the same rules to the top chains before and after (an endpoint change usually does). */
+function sameTopShare(a: ServiceRules | undefined, b: ServiceRules | undefined): boolean {
+  if (!a || !b) return a === b;
+  return TOP_SHARES.every((k) => a[k].length === b[k].length && a[k].every((r, i) => r === b[k][i]));
 }
