@@ -120,7 +120,8 @@ async function measure(n: number): Promise<Record<string, number>> {
   const none = { services: new Set<string>(), endpoints: new Set<string>(), pods: new Set<string>() };
   loop.update(snap, { ...none, full: true });
   const [first, firstRes, firstCpu] = await time(() => loop.sync());
-  if (firstRes.bytes !== 0) throw new Error(`first resync should find the kernel equal: ${JSON.stringify(firstRes)}`);
+  // Equal but for the two KUBE-KEEL-CANARY chains (nat, filter), which renderRestore leaves to the sync loop.
+  if (firstRes.written > 2 || firstRes.deleted !== 0) throw new Error(`first resync should find the kernel equal: ${JSON.stringify(firstRes)}`);
   out.syncFullResyncNoChangeMs = r(first);
   out.syncFullResyncNoChangeCpuMs = r(firstCpu);
   const changed = (i: number): Endpoints[] => {

@@ -11,7 +11,7 @@ import { execa } from 'execa';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const BENCHES = ['proxy-iptables', 'watch-latency', 'dns', 'proxy-userspace', 'overlay'] as const;
+const BENCHES = ['proxy-iptables', 'agent-programming', 'watch-latency', 'dns', 'proxy-userspace', 'overlay'] as const;
 const RESULTS = 'bench/results';
 
 async function main(): Promise<void> {
