@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,6 +69,8 @@ export class EtcdServer {
       '--logger', 'zap',
       ...(this.options.extraArgs ?? []),
     ];
+    // A stop() without keepData removed the directory; a later start() is a fresh, empty etcd.
+    mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
     const child = spawn(this.options.binary ?? 'etcd', args, { cwd: this.dataDir, stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     let stderr = '';

@@ -26,6 +26,13 @@ export type WatchEnd = { reason: 'compacted'; compactRevision: number } | { reas
 export interface WatchOptions {
   /** How often an idle stream is probed; two silent probes in a row declare it dead. */
   probeIntervalMs?: number;
+  /**
+   * How long etcd may take to accept the watch. A member cut off without a
+   * reset accepts the stream and never answers; the client library picks
+   * members at random, so a quick give-up keeps an unlucky pick from costing
+   * a full probe cycle.
+   */
+  createTimeoutMs?: number;
 }
 
 /**
@@ -48,6 +55,7 @@ export function watchPrefix(
   options: WatchOptions = {},
 ): Promise<WatchEnd> {
   const probeIntervalMs = options.probeIntervalMs ?? 10_000;
+  const createTimeoutMs = options.createTimeoutMs ?? 5_000;
   return new Promise<WatchEnd>((resolve, reject) => {
     if (signal.aborted) return resolve({ reason: 'aborted' });
     let settled = false;
@@ -59,6 +67,7 @@ export function watchPrefix(
       if (settled) return;
       settled = true;
       clearInterval(probe);
+      clearTimeout(createDeadline);
       signal.removeEventListener('abort', onAbort);
       // end() before cancel() keeps the client library from counting our own
       // cancellation as a host failure and tearing down the shared connection;
@@ -82,9 +91,15 @@ export function watchPrefix(
       stream?.write({ progress_request: {} });
     }, probeIntervalMs);
 
+    const createDeadline = setTimeout(
+      () => settle(new WatchFailedError(prefix, `etcd did not accept the watch within ${createTimeoutMs} ms`), true),
+      createTimeoutMs,
+    );
+
     const onData = (res: IWatchResponse): void => {
       if (settled) return;
       heard = true;
+      clearTimeout(createDeadline);
       const compactRevision = Number(res.compact_revision);
       if (compactRevision > 0) return settle({ reason: 'compacted', compactRevision });
       if (res.canceled) return settle(new WatchFailedError(prefix, `etcd cancelled the watch: ${res.cancel_reason || 'no reason given'}`));
