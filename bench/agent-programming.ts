@@ -139,7 +139,7 @@ function startAgent(etcdEndpoint: string) {
   return execa('ip', ['netns', 'exec', ns, 'node', 'bin/keel.js', 'agent', '--proxy-mode', 'iptables', '--iptables-backend', 'nft',
     '--cluster-cidr', '10.244.0.0/16', '--node-name', 'node-a', '--node-ip', nodeIp, '--no-dns', '--backend', 'none',
     '--metrics-bind-address', '127.0.0.1:10249'], {
-    env: { KEEL_ETCD_ENDPOINTS: etcdEndpoint, KEEL_ETCD_PREFIX: PREFIX }, reject: false, stdio: ['ignore', 'inherit', 'inherit'],
+    env: { KEEL_ETCD_ENDPOINTS: etcdEndpoint, KEEL_ETCD_PREFIX: PREFIX, KEEL_LOG_LEVEL: process.env.KEEL_LOG_LEVEL ?? 'info' }, reject: false, stdio: ['ignore', 'inherit', 'inherit'],
   });
 }
 
@@ -182,7 +182,7 @@ async function main(): Promise<void> {
         const i = (change * 37) % SERVICES;
         const ip = `10.250.${Math.floor(change / 250)}.${(change % 250) + 1}`;
         const ips = [ip, ...endpointIps(i).slice(1)];
-        const seen = watcher.expect(sepChain(servicePortName('bench', `svc-${i}`, 'http'), 'TCP', `${ip}:8080`), 60_000);
+        const seen = watcher.expect(sepChain(servicePortName('bench', `svc-${i}`, 'http'), 'TCP', `${ip}:8080`), 300_000);
         const at = performance.now();
         await kv.txn([], [{ put: objectKey(PREFIX, 'Endpoints', 'bench', `svc-${i}`), value: endpointsJson(i, ips) }]);
         await seen;

@@ -75,7 +75,9 @@ describe('a keel agent on a three-member TLS etcd cluster', () => {
     await until('the first service', async () => (await seenIn(['10.96.5.1'])) === 1);
 
     // Fault 1: SIGKILL the member the agent talks to.
-    const [first] = await connectedMembers();
+    const connected = await connectedMembers();
+    figures.push(`agent connected to ${connected.map((m) => m.name).join(', ') || 'none'} (of m1, m2, m3) before the first fault`);
+    const [first] = connected;
     expect(first, 'the agent holds a connection to some member').toBeDefined();
     const killedAt = Date.now();
     await cluster.kill(first!);
