@@ -21,12 +21,14 @@ export interface AgentProcess {
 }
 
 export class FaultLab {
-  readonly ns = `kf${randomBytes(3).toString('hex')}-n`;
+  readonly ns: string;
   readonly nodeIp: string;
   readonly dir = mkdtempSync(join(tmpdir(), 'keel-faults-'));
   agent: AgentProcess | undefined;
 
-  constructor(private readonly subnet: number) {
+  /** `nsPrefix` keeps one scenario's namespaces apart from another's (the node is `<prefix><rand>-n`). */
+  constructor(private readonly subnet: number, nsPrefix = 'kf') {
+    this.ns = `${nsPrefix}${randomBytes(3).toString('hex')}-n`;
     this.nodeIp = `172.30.${subnet}.1`;
   }
 
