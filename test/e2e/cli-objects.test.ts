@@ -79,8 +79,8 @@ describe('keel apply/get/delete against a real etcd', () => {
     const p = uniquePrefix('race');
     const raceEnv = { ...env, KEEL_ETCD_PREFIX: p };
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => keel(['apply', '-f', '-'], raceEnv,
-      `apiVersion: v1\nkind: Service\nmetadata: {name: s${i}}\nspec: {type: NodePort, ports: [{port: 80}]}\n`)));
-    expect(results.filter((r) => r.exitCode !== 0).map((r) => r.stderr)).toEqual([]);
+      `apiVersion: v1\nkind: Service\nmetadata: {name: s${i}}\nspec: {type: NodePort, ports: [{port: 80}]}\n`, 240_000)));
+    expect(results.filter((r) => r.exitCode !== 0).map((r) => `exit ${r.exitCode}: ${r.stderr}`)).toEqual([]);
     const { entries } = await store.list(`${p}/services/specs/`);
     const specs = entries.map((e) => (JSON.parse(e.value.toString()) as { spec: { clusterIP: string; ports: { nodePort: number }[] } }).spec);
     expect(specs).toHaveLength(50);

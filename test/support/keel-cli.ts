@@ -10,7 +10,7 @@ export interface CliResult {
   stderr: string;
 }
 
-export async function keel(args: string[], env: Record<string, string> = {}, input?: string): Promise<CliResult> {
-  const res = await execa('node', [KEEL_BIN, ...args], { env, reject: false, input: input ?? '', timeout: 60_000 });
+export async function keel(args: string[], env: Record<string, string> = {}, input?: string, timeoutMs = 60_000): Promise<CliResult> {
+  const res = await execa('node', [KEEL_BIN, ...args], { env, reject: false, input: input ?? '', timeout: timeoutMs });
   return { exitCode: res.exitCode, stdout: String(res.stdout), stderr: String(res.stderr) };
 }
