@@ -17,7 +17,8 @@ import type { ClusterSnapshot } from '../../src/api/cluster-state.js';
 import { ClusterWatch, type ChangedKeys } from '../../src/watch/cluster-watch.js';
 import { Informer } from '../../src/watch/informer.js';
 import { watchMetrics } from '../../src/watch/watch-metrics.js';
-import { serviceJson, TcpCutter, waitFor, writeBatched } from './watch-support.js';
+import { StreamCutter } from '../support/stream-cutter.js';
+import { serviceJson, waitFor, writeBatched } from './watch-support.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -66,7 +67,7 @@ describe('ClusterWatch after a relist', () => {
   it('marks the next delivery full and converges', async () => {
     const server = await etcd();
     const writer = kvStore(server.endpoint);
-    const cutter = new TcpCutter(server.clientPort);
+    const cutter = new StreamCutter(server.clientPort);
     await cutter.open();
     cleanups.push(() => cutter.cut());
     const objects = new ObjectStore(writer, '/registry');
@@ -102,7 +103,7 @@ describe('Informer resilience', () => {
   it('relists after a partition during which etcd compacted past its revision, converging deletes included', async () => {
     const server = await etcd();
     const writer = kvStore(server.endpoint);
-    const cutter = new TcpCutter(server.clientPort);
+    const cutter = new StreamCutter(server.clientPort);
     await cutter.open();
     cleanups.push(() => cutter.cut());
     await writeBatched(writer, Array.from({ length: 200 }, (_, i) => put(i)));
@@ -165,7 +166,7 @@ describe('Informer resilience', () => {
   it('relists from scratch when a new, empty etcd appears at the same address', async () => {
     const server = await etcd();
     const writer = kvStore(server.endpoint);
-    const cutter = new TcpCutter(server.clientPort);
+    const cutter = new StreamCutter(server.clientPort);
     await cutter.open();
     cleanups.push(() => cutter.cut());
     for (let i = 0; i < 30; i++) await writer.txn([], [put(i)]);
@@ -212,7 +213,7 @@ describe('Informer resilience', () => {
   it('abandons a connection that silently stops carrying data and resumes over a new one', async () => {
     const server = await etcd();
     const writer = kvStore(server.endpoint);
-    const cutter = new TcpCutter(server.clientPort);
+    const cutter = new StreamCutter(server.clientPort);
     await cutter.open();
     cleanups.push(() => cutter.cut());
     await writeBatched(writer, Array.from({ length: 10 }, (_, i) => put(i)));
