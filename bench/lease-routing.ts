@@ -1,0 +1,386 @@
+/**
+ * Issue 9, figure 8: how long a new node's subnet lease takes to be routed
+ * on the other nodes. 11 node namespaces on one switch (a bridge in its own
+ * namespace), underlay 172.30.94.0/24, a dedicated etcd reached through its
+ * Unix socket, a flannel network config written by `keel network init`.
+ * Nodes 1–10 run keel's overlay alone (`keel network run`: no proxy, no
+ * DNS, no cluster watch). Per backend (vxlan, host-gw):
+ *  - lease put → route on the first and on all 10 nodes (vxlan also: route,
+ *    neighbour and FDB entry all present), the lease written straight into
+ *    etcd to keep process start-up out; `RUNS` runs, each followed by
+ *    lease delete → routes gone on all 10;
+ *  - cold start: `keel network run` started on node 11 → its lease seen in
+ *    etcd → routed on all 10 (`COLD_RUNS` runs; the agent is stopped and its
+ *    lease deleted between runs);
+ *  - RSS of the 10 overlay-only agents.
+ * Kernel changes are timed by `ip -ts monitor route neigh` in each node
+ * (bench/netlink-events.ts). Peer, in the same runs: the same put or delete
+ * seen by an etcd3 watcher in this process (etcd's own watch delivery).
+ * Target (none in the issue; kube/flannel users expect sub-second): every
+ * run routes the new lease on all 10 nodes within 1 s.
+ * Writes bench/results/lease-routing-<timestamp>.{json,md}. Run as root from
+ * the repository root: npm run build && node dist/bench/lease-routing.js [runs] [backends]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Watcher } from 'etcd3';
+import { execa } from 'execa';
+import { decodeLease, type Lease } from '../src/overlay/lease.js';
+import { KEEL_ROUTE_PROTOCOL } from '../src/overlay/netlink-port.js';
+import type { BackendType } from '../src/overlay/network-config.js';
+import { KEEL_BIN } from '../src/sandbox/agents.js';
+import { addAddress, addBridge, addVethPair, createNetns, deleteNetns, linkUp, setMaster } from '../src/sandbox/netns.js';
+import { createEtcdClient } from '../src/store/etcd-client.js';
+import { EtcdServer } from '../src/store/etcd-server.js';
+import { NetlinkEvents, wallClock, type NetlinkEvent } from './netlink-events.js';
+
+const RUNS = Number(process.argv[2] ?? 10);
+const BACKENDS = (process.argv[3] ?? 'vxlan,host-gw').split(',') as BackendType[];
+const COLD_RUNS = 5;
+const PEERS = 10;
+const TARGET_MS = 1_000;
+const UNDERLAY = '172.30.94';
+const PROBE_ROUTE = `${UNDERLAY}.254`;
+const NETWORK = '10.244.0.0/16';
+const run = randomBytes(3).toString('hex');
+const switchNs = `kbl${run}sw`;
+const nodeNs = (i: number): string => `kbl${run}n${i}`;
+const nodeIp = (i: number): string => `${UNDERLAY}.${i}`;
+const peers = Array.from({ length: PEERS }, (_, k) => k + 1);
+const newcomer = PEERS + 1;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const r1 = (x: number): number => Number(x.toFixed(1));
+
+/** Everything started or made, so cleanup finds it after any failure. */
+const owned = { children: new Set<ChildProcess>(), namespaces: new Set<string>(), dirs: new Set<string>(), monitors: new Set<NetlinkEvents>() };
+
+interface OverlayProcess { child: ChildProcess; log(): string; ready: Promise<void> }
+
+function startOverlay(i: number, backend: BackendType, etcdEndpoint: string, subnetPrefix: string, dir: string): OverlayProcess {
+  const child = spawn('ip', ['netns', 'exec', nodeNs(i), process.execPath, KEEL_BIN, 'network', 'run',
+    '--etcd-endpoints', etcdEndpoint, '--subnet-prefix', subnetPrefix, '--backend', backend,
+    '--iface', 'eth0', '--public-ip', nodeIp(i), '--subnet-file', join(dir, `n${i}.env`)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  owned.children.add(child);
+  child.once('exit', () => owned.children.delete(child));
+  let log = '';
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stderr?.on('data', (d: Buffer) => {
+      log = (log + d.toString()).slice(-8_000);
+      if (/node subnet ready/.test(log)) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`overlay on node ${i} exited (${code}): ${log.slice(-1_000)}`)));
+  });
+  ready.catch(() => undefined);
+  return { child, log: () => log, ready };
+}
+
+async function stopProcess(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await gone;
+  clearTimeout(timer);
+}
+
+async function buildNodes(): Promise<void> {
+  owned.namespaces.add(switchNs);
+  await createNetns(switchNs);
+  await addBridge(switchNs, 'br0');
+  await Promise.all([...peers, newcomer].map(async (i) => {
+    owned.namespaces.add(nodeNs(i));
+    await createNetns(nodeNs(i));
+    await addVethPair({ netns: switchNs, name: `n${i}` }, { netns: nodeNs(i), name: 'eth0' });
+    await setMaster(switchNs, `n${i}`, 'br0');
+    await linkUp(switchNs, `n${i}`);
+    await addAddress(nodeNs(i), 'eth0', `${nodeIp(i)}/24`);
+    await linkUp(nodeNs(i), 'eth0');
+  }));
+}
+
+async function removeNodes(): Promise<void> {
+  for (const ns of owned.namespaces) {
+    await deleteNetns(ns).catch(() => undefined);
+    owned.namespaces.delete(ns);
+  }
+}
+
+async function keelRoutes(ns: string, dst?: string): Promise<string[]> {
+  const res = await execa('ip', ['-n', ns, 'route', 'show', 'proto', String(KEEL_ROUTE_PROTOCOL), ...(dst ? ['exact', dst] : [])], { reject: false });
+  return String(res.stdout).split('\n').filter(Boolean);
+}
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+/** When each of the 10 nodes had the lease's entries: the route, and for vxlan also neighbour and FDB. */
+function perNode(events: NetlinkEvent[], lease: Lease, vxlan: boolean, removed: boolean): Array<{ routed: number; programmed: number } | undefined> {
+  const gw = lease.subnet.text.split('/')[0] as string;
+  const pre = removed ? 'Deleted ' : '';
+  return peers.map((i) => {
+    const mine = events.filter((e) => e.ns === nodeNs(i));
+    const first = (match: (t: string) => boolean): number | undefined => mine.find((e) => match(e.text))?.atMs;
+    const route = first((t) => t.startsWith(`${pre}${lease.subnet.text} `));
+    if (route === undefined) return undefined;
+    if (!vxlan) return { routed: route, programmed: route };
+    // ip prints an FDB entry as `<PublicIP> dev flannel.N lladdr <VtepMAC>`.
+    const neigh = first((t) => t.startsWith(`${pre}${gw} dev flannel.`) && (removed || t.includes(' lladdr ')));
+    const fdb = first((t) => t.startsWith(`${pre}${lease.attrs.publicIp.text} dev flannel.`));
+    return neigh === undefined || fdb === undefined ? undefined : { routed: route, programmed: Math.max(route, neigh, fdb) };
+  });
+}
+
+function complete(events: NetlinkEvent[], lease: Lease, vxlan: boolean, removed: boolean): boolean {
+  return perNode(events, lease, vxlan, removed).every((n) => n !== undefined);
+}
+
+/** First, last route and last complete node, in ms after `t0` (wall clock). */
+function spreadOver(events: NetlinkEvent[], lease: Lease, vxlan: boolean, removed: boolean, t0: number): { first: number; all: number; allProgrammed: number } {
+  const nodes = perNode(events, lease, vxlan, removed) as Array<{ routed: number; programmed: number }>;
+  return {
+    first: r1(Math.min(...nodes.map((n) => n.routed)) - t0),
+    all: r1(Math.max(...nodes.map((n) => n.routed)) - t0),
+    allProgrammed: r1(Math.max(...nodes.map((n) => n.programmed)) - t0),
+  };
+}
+
+interface WatchEvent { type: 'put' | 'delete'; key: string; value: string; at: number }
+
+/** The peer: an etcd3 watcher in this process; `next` registers before the write, so nothing is missed. */
+class LeaseWatch {
+  private readonly waiting = new Set<(e: WatchEvent) => boolean>();
+
+  constructor(private readonly watcher: Watcher) {
+    watcher.on('put', (kv) => this.deliver({ type: 'put', key: kv.key.toString(), value: kv.value.toString(), at: performance.now() }));
+    watcher.on('delete', (kv) => this.deliver({ type: 'delete', key: kv.key.toString(), value: '', at: performance.now() }));
+  }
+
+  next(match: (e: WatchEvent) => boolean, timeoutMs: number): Promise<WatchEvent> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => { this.waiting.delete(take); reject(new Error(`etcd watch: no matching event within ${timeoutMs} ms`)); }, timeoutMs);
+      const take = (e: WatchEvent): boolean => {
+        if (!match(e)) return false;
+        clearTimeout(timer);
+        resolve(e);
+        return true;
+      };
+      this.waiting.add(take);
+    });
+  }
+
+  cancel(): Promise<void> {
+    return this.watcher.cancel();
+  }
+
+  private deliver(e: WatchEvent): void {
+    for (const take of this.waiting) if (take(e)) this.waiting.delete(take);
+  }
+}
+
+function memoryMb(pid: number): { rss: number; hwm: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
+  return { rss: r1(kb('VmRSS') / 1024), hwm: r1(kb('VmHWM') / 1024) };
+}
+
+interface DirectRun { putWatchMs: number; first: number; all: number; allProgrammed: number; delWatchMs: number; goneFirst: number; goneAll: number; goneAllProgrammed: number }
+interface ColdRun { leaseSeenMs: number; first: number; all: number; allProgrammed: number }
+interface BackendResult { backend: BackendType; subnet: string; direct: DirectRun[]; cold: ColdRun[]; rssMb: number[]; peakRssMb: number; agentsReadyS: number }
+
+async function measureBackend(backend: BackendType, etcd: EtcdServer, client: ReturnType<typeof createEtcdClient>): Promise<BackendResult> {
+  const vxlan = backend === 'vxlan';
+  const subnetPrefix = `/kbl-${run}-${backend}/network`;
+  const subnets = `${subnetPrefix}/subnets/`;
+  const dir = mkdtempSync(join(tmpdir(), `kbl-${backend}-`));
+  owned.dirs.add(dir);
+  await buildNodes();
+  await execa('node', [KEEL_BIN, 'network', 'init', '--network', NETWORK, '--backend', backend, '--etcd-endpoints', etcd.socketEndpoint, '--subnet-prefix', subnetPrefix]);
+
+  const started = performance.now();
+  const agents = peers.map((i) => startOverlay(i, backend, etcd.socketEndpoint, subnetPrefix, dir));
+  await Promise.all(agents.map((a) => a.ready));
+  // Steady state first: every node routes the 9 others.
+  await until('a full mesh of routes', async () => (await Promise.all(peers.map(async (i) => (await keelRoutes(nodeNs(i))).length))).every((n) => n === PEERS - 1), 120_000);
+  const agentsReadyS = r1((performance.now() - started) / 1000);
+  const known = new Set((await client.getAll().prefix(subnets).keys()));
+  console.log(`${backend}: 10 overlay agents up, full mesh in ${agentsReadyS} s`);
+
+  const monitor = new NetlinkEvents(peers.map(nodeNs));
+  owned.monitors.add(monitor);
+  await monitor.ready(PROBE_ROUTE);
+  const watch = new LeaseWatch(await client.watch().prefix(subnets).create());
+  const assertRoutes = async (lease: Lease, present: boolean): Promise<void> => {
+    const shown = await Promise.all(peers.map((i) => keelRoutes(nodeNs(i), lease.subnet.text)));
+    const wrong = peers.filter((_, k) => (shown[k]?.length ?? 0) > 0 !== present);
+    if (wrong.length) throw new Error(`route to ${lease.subnet.text} ${present ? 'missing' : 'still present'} on nodes ${wrong.join(', ')}`);
+  };
+  /** Deletes the lease; returns delete → gone on the first/all nodes and the watch peer. */
+  const remove = async (lease: Lease, key: string): Promise<Pick<DirectRun, 'delWatchMs' | 'goneFirst' | 'goneAll' | 'goneAllProgrammed'>> => {
+    const from = monitor.events.length;
+    const seen = watch.next((e) => e.type === 'delete' && e.key === key, 30_000);
+    const clock = wallClock();
+    const t0 = performance.now();
+    const t0Wall = clock();
+    await client.delete().key(key);
+    const watched = await seen;
+    await monitor.until(from, (evs) => complete(evs, lease, vxlan, true), 30_000);
+    await assertRoutes(lease, false);
+    const gone = spreadOver(monitor.events.slice(from), lease, vxlan, true, t0Wall);
+    return { delWatchMs: r1(watched.at - t0), goneFirst: gone.first, goneAll: gone.all, goneAllProgrammed: gone.allProgrammed };
+  };
+
+  // Cold start: a whole `keel network run` on node 11, as a node joins.
+  const cold: ColdRun[] = [];
+  let written: { key: string; value: string } | undefined;
+  for (let c = 0; c < COLD_RUNS; c++) {
+    const from = monitor.events.length;
+    const seen = watch.next((e) => e.type === 'put' && !known.has(e.key), 60_000);
+    const clock = wallClock();
+    const t0 = performance.now();
+    const t0Wall = clock();
+    const agent = startOverlay(newcomer, backend, etcd.socketEndpoint, subnetPrefix, dir);
+    const put = await seen;
+    const decoded = decodeLease(put.key, put.value);
+    await monitor.until(from, (evs) => complete(evs, decoded, vxlan, false), 60_000);
+    await assertRoutes(decoded, true);
+    const s = spreadOver(monitor.events.slice(from), decoded, vxlan, false, t0Wall);
+    cold.push({ leaseSeenMs: r1(put.at - t0), ...s });
+    console.log(`${backend} cold ${c + 1}/${COLD_RUNS}: start → lease in etcd ${r1(put.at - t0)} ms, → first routed ${s.first} ms, → all ${PEERS} routed ${s.all} ms`);
+    await agent.ready;
+    // SIGTERM keeps the lease (flannel's behaviour too); the delete below is the node leaving.
+    await stopProcess(agent.child, 'SIGTERM');
+    await remove(decoded, put.key);
+    written = { key: put.key, value: put.value };
+    await sleep(300);
+  }
+  if (!written) throw new Error('node 11 never wrote a lease');
+  const lease = written;
+  const newLease = decodeLease(lease.key, lease.value);
+
+  // The lease alone, written as node 11's agent wrote it (its VTEP still exists on node 11).
+  const direct: DirectRun[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    const from = monitor.events.length;
+    const seen = watch.next((e) => e.type === 'put' && e.key === lease.key, 30_000);
+    const clock = wallClock();
+    const t0 = performance.now();
+    const t0Wall = clock();
+    await client.put(lease.key).value(lease.value);
+    const watched = await seen;
+    await monitor.until(from, (evs) => complete(evs, newLease, vxlan, false), 30_000);
+    await assertRoutes(newLease, true);
+    const s = spreadOver(monitor.events.slice(from), newLease, vxlan, false, t0Wall);
+    await sleep(300);
+    const gone = await remove(newLease, lease.key);
+    direct.push({ putWatchMs: r1(watched.at - t0), ...s, ...gone });
+    console.log(`${backend} run ${r + 1}/${RUNS}: put → etcd watch ${r1(watched.at - t0)} ms, first routed ${s.first} ms, all ${PEERS} routed ${s.all} ms${vxlan ? ` (+ neigh/fdb ${s.allProgrammed} ms)` : ''}; delete → all gone ${gone.goneAll} ms`);
+    await sleep(300);
+  }
+
+  const mem = agents.map((a) => memoryMb(a.child.pid as number));
+  await watch.cancel();
+  monitor.stop();
+  owned.monitors.delete(monitor);
+  await Promise.all(agents.map((a) => stopProcess(a.child, 'SIGKILL')));
+  await removeNodes();
+  rmSync(dir, { recursive: true, force: true });
+  owned.dirs.delete(dir);
+  return { backend, subnet: newLease.subnet.text, direct, cold, rssMb: mem.map((m) => m.rss), peakRssMb: Math.max(...mem.map((m) => m.hwm)), agentsReadyS };
+}
+
+function quantile(xs: readonly number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)] ?? 0;
+}
+
+const spread = (xs: readonly number[]) => ({ min: Math.min(...xs), median: quantile(xs, 0.5), max: Math.max(...xs) });
+const fmt = (s: ReturnType<typeof spread>, unit = 'ms'): string => `${s.median} ${unit} (${s.min}–${s.max})`;
+
+async function report(results: BackendResult[]): Promise<void> {
+  const meta = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, ip: String((await execa('ip', ['-V'])).stdout), loadavg: loadavg().map((x) => Number(x.toFixed(1))), runs: RUNS, coldRuns: COLD_RUNS, peers: PEERS };
+  const rows: Array<{ backend: string; figure: string; spread: ReturnType<typeof spread>; unit: string; target?: string; ok?: boolean }> = [];
+  for (const res of results) {
+    const col = <K extends keyof DirectRun>(k: K): number[] => res.direct.map((d) => d[k]);
+    const cold = <K extends keyof ColdRun>(k: K): number[] => res.cold.map((d) => d[k]);
+    const all = spread(col('all'));
+    const b = res.backend;
+    rows.push(
+      { backend: b, figure: `lease put → routed on all ${PEERS} nodes`, spread: all, unit: 'ms', target: `≤ ${TARGET_MS} ms every run`, ok: all.max <= TARGET_MS },
+      { backend: b, figure: 'lease put → routed on the first node', spread: spread(col('first')), unit: 'ms' },
+      ...(b === 'vxlan' ? [{ backend: b, figure: `lease put → route, neighbour and FDB on all ${PEERS}`, spread: spread(col('allProgrammed')), unit: 'ms' }] : []),
+      { backend: b, figure: 'peer: lease put → etcd3 watcher in the bench sees it', spread: spread(col('putWatchMs')), unit: 'ms' },
+      { backend: b, figure: `lease delete → routes gone on all ${PEERS}`, spread: spread(col('goneAll')), unit: 'ms' },
+      { backend: b, figure: 'lease delete → route gone on the first node', spread: spread(col('goneFirst')), unit: 'ms' },
+      ...(b === 'vxlan' ? [{ backend: b, figure: `lease delete → route, neighbour and FDB gone on all ${PEERS}`, spread: spread(col('goneAllProgrammed')), unit: 'ms' }] : []),
+      { backend: b, figure: 'peer: lease delete → etcd3 watcher sees it', spread: spread(col('delWatchMs')), unit: 'ms' },
+      { backend: b, figure: 'cold start: `keel network run` on node 11 → its lease in etcd (watcher)', spread: spread(cold('leaseSeenMs')), unit: 'ms' },
+      { backend: b, figure: `cold start → routed on all ${PEERS}`, spread: spread(cold('all')), unit: 'ms' },
+      { backend: b, figure: 'RSS of one overlay-only agent (`keel network run`), over the 10', spread: spread(res.rssMb), unit: 'MB' },
+    );
+  }
+  const verdict = (ok: boolean | undefined): string => (ok === undefined ? '' : ok ? 'PASS' : 'MISS');
+  const stamp = meta.date.replace(/[:.]/g, '-');
+  const dir = join('bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `lease-routing-${stamp}.json`), `${JSON.stringify({ meta, results, figures: rows.map((r) => ({ ...r, verdict: verdict(r.ok) })) }, null, 2)}\n`);
+  const md = [
+    `# lease routing: a new node's subnet lease → routes on ${PEERS} other nodes (${meta.date}, ${meta.cpus} CPUs, load average ${meta.loadavg.join(' ')})`, '',
+    `${PEERS} node namespaces on one bridge run \`keel network run\` against a dedicated etcd (Unix socket); the lease of an 11th node`,
+    `is put into etcd directly (${RUNS} runs; the value its own agent wrote) and deleted again; cold start: that node's \`keel network run\``,
+    `is started (${COLD_RUNS} runs). Kernel changes timed by \`ip -ts monitor route neigh\` in every node; peer: an etcd3 watcher in the bench,`,
+    'same puts and deletes. Median (min–max).', '',
+    '| backend | figure | keel | target | |', '| --- | --- | --- | --- | --- |',
+    ...rows.map((r) => `| ${r.backend} | ${r.figure} | ${fmt(r.spread, r.unit)} | ${r.target ?? '—'} | ${verdict(r.ok)} |`), '',
+    ...results.map((r) => `${r.backend}: 10 agents up with a full mesh of routes in ${r.agentsReadyS} s; agent peak RSS ${r.peakRssMb} MB.`), '',
+  ].join('\n');
+  writeFileSync(join(dir, `lease-routing-${stamp}.md`), md);
+  console.log(md);
+}
+
+async function cleanup(etcd: EtcdServer): Promise<void> {
+  for (const m of owned.monitors) m.stop();
+  await Promise.all([...owned.children].map((c) => stopProcess(c, 'SIGKILL')));
+  await removeNodes();
+  await etcd.stop();
+  for (const d of owned.dirs) rmSync(d, { recursive: true, force: true });
+}
+
+async function main(): Promise<void> {
+  const etcd = new EtcdServer({ unixSocket: true });
+  let cleaning: Promise<void> | undefined;
+  const cleanupOnce = (): Promise<void> => (cleaning ??= cleanup(etcd));
+  let interrupted = false;
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      interrupted = true;
+      void cleanupOnce().finally(() => process.exit(130));
+    });
+  }
+  const started = performance.now();
+  let client: ReturnType<typeof createEtcdClient> | undefined;
+  try {
+    await etcd.start();
+    client = createEtcdClient({ endpoints: [etcd.socketEndpoint] });
+    const results: BackendResult[] = [];
+    for (const backend of BACKENDS) results.push(await measureBackend(backend, etcd, client));
+    await report(results);
+  } catch (err) {
+    // After a signal, failures are the cleanup killing what a step waited on.
+    if (!interrupted) throw err;
+  } finally {
+    client?.close();
+    await cleanupOnce();
+    console.log(`lease-routing: wall time ${r1((performance.now() - started) / 1000)} s`);
+  }
+}
+
+await main();
