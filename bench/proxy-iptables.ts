@@ -1,21 +1,21 @@
 /**
  * proxy-iptables figures, with the kernel tools as the peer in the same run:
- *  - compile (compileRules + renderRestore) for 1,000 and 10,000 services × 5
- *    endpoints, beside iptables-restore loading the same text into a fresh
- *    namespace (nft, and legacy);
- *  - keel's sync loop taking over the nft namespace holding those rules: a
- *    resync that finds nothing to do, a one-endpoint change through partial
- *    sync, and the same change through a full resync (iptables-save + diff +
- *    send what differs), beside the full load.
- * Targets (issue 4): compile ≤ 10% of restore; partial sync ≤ 5% of full.
- * Writes bench/results/proxy-iptables-<timestamp>.{json,md}.
- * Run as root from the repository root, compiled (vite-node's module runner slows the compiler):
+ *  (1) compile (compileRules + renderRestore) for 1k, 10k and 30k services ×
+ *      5 endpoints, beside iptables-restore loading the same text into a
+ *      fresh namespace (nft and legacy); the runs interleave compile, nft and
+ *      legacy so that load on the machine hits all three alike;
+ *  (2) keel's sync loop taking over the nft namespace holding those rules (as
+ *      after an agent restart): a one-endpoint change through partial sync,
+ *      beside the same kind of change through a full resync (iptables-save +
+ *      diff + send what differs); at 1k and 10k (a full resync at 30k is
+ *      minutes of iptables-nft-save per run).
+ * Targets (issue 9): compile ≤ 10% of restore; partial ≤ 5% of full.
+ * Writes bench/results/proxy-iptables.json (figures.ts). Run as root from the
+ * repository root, compiled (vite-node's module runner slows the compiler):
  *   npm run build && node dist/bench/proxy-iptables.js [sizes…]
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { execa } from 'execa';
 import type { Endpoints } from '../src/api/endpoints.js';
 import type { Service } from '../src/api/service.js';
@@ -25,17 +25,30 @@ import { compileRules, DEFAULT_MASQUERADE_BIT, type NodeConfig } from '../src/pr
 import { renderRestore } from '../src/proxy-iptables/render-restore.js';
 import { SyncLoop } from '../src/proxy-iptables/sync-loop.js';
 import { makeEndpoints, makeService, snapshotOf } from '../src/proxy-iptables/test-builders.js';
+import { figure, fmt, progress, QUICK, RUNS, spread, writeResult, type FigureRow } from './figures.js';
+
+const BENCH = 'proxy-iptables';
+const SIZES = QUICK ? [200, 1000] : [1000, 10_000, 30_000];
+/** Sizes at which partial and full sync are compared. */
+const SYNC_MAX = 10_000;
+const BACKENDS = ['nft', 'legacy'] as const satisfies readonly IptablesBackend[];
 
 setLogLevel('error');
 const node: NodeConfig = { nodeName: 'node-1', clusterCidr: '10.244.0.0/16', masqueradeBit: DEFAULT_MASQUERADE_BIT };
 const run = randomBytes(2).toString('hex');
-const made: string[] = [];
+const made = new Set<string>();
+let nsCount = 0;
 
 async function netns(role: string): Promise<string> {
-  const ns = `kp-${run}-${role}`;
+  const ns = `kp-${run}-${role}${nsCount++}`;
   await execa('ip', ['netns', 'add', ns]);
-  made.push(ns);
+  made.add(ns);
   return ns;
+}
+
+async function dropNetns(ns: string): Promise<void> {
+  await execa('ip', ['netns', 'del', ns], { reject: false });
+  made.delete(ns);
 }
 
 function cluster(n: number, endpoints = 5): { services: Service[]; eps: Endpoints[] } {
@@ -57,9 +70,8 @@ function cluster(n: number, endpoints = 5): { services: Service[]; eps: Endpoint
 
 /**
  * CPU milliseconds of this process plus its waited-for children (the
- * iptables tools run as children; their kernel work is their system time).
- * The machine is shared and often loaded, so CPU time is the figure that
- * compares; wall time is reported beside it.
+ * iptables tools run as children; their kernel work is their system time):
+ * steadier than wall time when the machine is shared.
  */
 function cpuNow(): number {
   const self = process.cpuUsage();
@@ -69,129 +81,126 @@ function cpuNow(): number {
   return (self.user + self.system) / 1000 + childTicks * 10;
 }
 
-async function time<T>(fn: () => Promise<T> | T): Promise<[number, T, number]> {
+interface Timed { wall: number[]; cpu: number[] }
+const timed = (): Timed => ({ wall: [], cpu: [] });
+
+async function time<T>(into: Timed, fn: () => Promise<T> | T): Promise<T> {
   const t0 = performance.now();
   const c0 = cpuNow();
   const v = await fn();
-  return [performance.now() - t0, v, cpuNow() - c0];
+  into.wall.push(Number((performance.now() - t0).toFixed(1)));
+  into.cpu.push(Number((cpuNow() - c0).toFixed(1)));
+  return v;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? 0;
-}
+const last = (t: Timed): string => `${fmt(t.wall.at(-1) ?? NaN)} ms (CPU ${fmt(t.cpu.at(-1) ?? NaN)} ms)`;
+const cpuRatio = (keel: Timed, peer: Timed): string => `CPU ratio ${fmt(spread(keel.cpu).median / spread(peer.cpu).median)}`;
+const sizeName = (n: number): string => (n >= 1000 ? `${n / 1000}k` : String(n));
 
-const r = (ms: number): number => Number(ms.toFixed(1));
+interface SizeResult { rows: FigureRow[]; detail: Record<string, unknown> }
 
-async function measure(n: number): Promise<Record<string, number>> {
+async function measure(n: number): Promise<SizeResult> {
+  const tag = `${sizeName(n)} services`;
   const { services, eps } = cluster(n);
   const snap = snapshotOf(services, eps);
-  const compiles: number[] = [];
-  const compileCpu: number[] = [];
+  const compile = timed();
+  const restore: Record<IptablesBackend, Timed> = { nft: timed(), legacy: timed() };
+  let loaded = '';
   let text = '';
-  for (let i = 0; i < 3; i++) {
-    const [ms, t, cpu] = await time(() => renderRestore(compileRules(snap, node)));
-    compiles.push(ms);
-    compileCpu.push(cpu);
-    text = t;
+  for (let i = 1; i <= RUNS; i++) {
+    text = await time(compile, () => renderRestore(compileRules(snap, node)));
+    progress(BENCH, `${tag}: compile run ${i}/${RUNS}: ${last(compile)}`);
+    for (const backend of BACKENDS) {
+      // The namespace is fresh, so a plain (flushing) restore loads exactly what --noflush would.
+      const ns = await netns(`${backend}${n}-`);
+      await time(restore[backend], () => new RestoreRunner({ backend, netns: ns }).restore(text, { noflush: false }));
+      progress(BENCH, `${tag}: iptables-${backend}-restore run ${i}/${RUNS}: ${last(restore[backend])}`);
+      // The sync loop takes over the last nft namespace; the others go at once, so that no run pays for the tables of earlier ones.
+      if (backend === 'nft' && i === RUNS && n <= SYNC_MAX) loaded = ns;
+      else await dropNetns(ns);
+    }
   }
-  const out: Record<string, number> = {
-    services: n, rules: text.split('\n').filter((l) => l.startsWith('-A')).length, inputMB: Number((text.length / 1e6).toFixed(1)),
-    compileMs: r(median(compiles)), compileCpuMs: r(median(compileCpu)),
-  };
-  const nftNs = await netns(`nft${n}`);
-  for (const [backend, ns] of [['nft', nftNs], ['legacy', await netns(`leg${n}`)]] as [IptablesBackend, string][]) {
-    // The namespace is fresh, so a plain (flushing) restore loads exactly what --noflush would.
-    const [ms, , cpu] = await time(() => new RestoreRunner({ backend, netns: ns }).restore(text, { noflush: false }));
-    out[`restore_${backend}_ms`] = r(ms);
-    out[`restore_${backend}_cpuMs`] = r(cpu);
+  const rules = text.split('\n').filter((l) => l.startsWith('-A')).length;
+  const scale = `${tag} × 5 endpoints (${fmt(rules)} rules, ${(text.length / 1e6).toFixed(1)} MB)`;
+  const rows = BACKENDS.map((backend) => figure({
+    figure: 1, name: `compile vs iptables-${backend}-restore load, ${scale}`, unit: 'ms',
+    keel: compile.wall, peer: { name: `iptables-${backend}-restore`, samples: restore[backend].wall },
+    ratio: 'keel/peer', target: { on: 'ratio', op: '<=', value: 0.1 }, note: cpuRatio(compile, restore[backend]),
+  }));
+  const detail: Record<string, unknown> = { services: n, rules, inputMB: Number((text.length / 1e6).toFixed(1)), compile, restore };
+  if (loaded) {
+    const sync = await syncFigures(tag, services, eps, loaded);
+    rows.push(sync.row);
+    Object.assign(detail, sync.detail);
+    await dropNetns(loaded);
   }
-  if (n <= 2000) {
-    // keel's own first sync into an empty namespace: --noflush, which iptables-nft makes several times dearer.
-    const fresh = new SyncLoop({ runner: new RestoreRunner({ backend: 'nft', netns: await netns(`init${n}`) }), node });
-    fresh.update(snap, { services: new Set(), endpoints: new Set(), pods: new Set(), full: true });
-    const [ms, , cpu] = await time(() => fresh.sync());
-    out.syncInitialLoadNoflushMs = r(ms);
-    out.syncInitialLoadNoflushCpuMs = r(cpu);
-  }
+  return { rows, detail };
+}
 
-  // keel's sync loop (nft) takes over the namespace that now holds the rules, as after an agent restart.
-  const loop = new SyncLoop({ runner: new RestoreRunner({ backend: 'nft', netns: nftNs }), node });
+async function syncFigures(tag: string, services: Service[], eps: Endpoints[], ns: string): Promise<{ row: FigureRow; detail: Record<string, unknown> }> {
+  const loop = new SyncLoop({ runner: new RestoreRunner({ backend: 'nft', netns: ns }), node });
   const none = { services: new Set<string>(), endpoints: new Set<string>(), pods: new Set<string>() };
-  loop.update(snap, { ...none, full: true });
-  const [first, firstRes, firstCpu] = await time(() => loop.sync());
+  loop.update(snapshotOf(services, eps), { ...none, full: true });
+  const takeover = timed();
+  const first = await time(takeover, () => loop.sync());
   // Equal but for the two KUBE-KEEL-CANARY chains (nat, filter), which renderRestore leaves to the sync loop.
-  if (firstRes.written > 2 || firstRes.deleted !== 0) throw new Error(`first resync should find the kernel equal: ${JSON.stringify(firstRes)}`);
-  out.syncFullResyncNoChangeMs = r(first);
-  out.syncFullResyncNoChangeCpuMs = r(firstCpu);
+  if (first.written > 2 || first.deleted !== 0) throw new Error(`first resync should find the kernel equal: ${JSON.stringify(first)}`);
+  progress(BENCH, `${tag}: takeover resync (nothing to change): ${last(takeover)}`);
   const changed = (i: number): Endpoints[] => {
     const copy = [...eps];
     const e = eps[0] as Endpoints;
     copy[0] = makeEndpoints('bench', 'svc-0', e.subsets[0]?.addresses.map((a, j) => ({ ip: j === 0 ? `10.250.${i}.1` : a.ip })) ?? [], [{ name: 'http', port: 8080 }]);
     return copy;
   };
-  const partial: number[] = [];
-  const partialCpu: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    loop.update(snapshotOf(services, changed(i)), { ...none, endpoints: new Set(['bench/svc-0']), full: false });
-    const [ms, res, cpu] = await time(() => loop.sync());
-    if (res.kind !== 'partial' || res.written !== 2 || res.deleted !== 1) throw new Error(`unexpected partial sync ${JSON.stringify(res)}`);
-    partial.push(ms);
-    partialCpu.push(cpu);
+  const partial = timed();
+  const full = timed();
+  let change = 0;
+  for (let i = 1; i <= RUNS; i++) {
+    for (const [kind, into] of [['partial', partial], ['full', full]] as const) {
+      loop.update(snapshotOf(services, changed(change++)), { ...none, endpoints: new Set(['bench/svc-0']), full: kind === 'full' });
+      const res = await time(into, () => loop.sync());
+      // One new SEP chain, the service chain rewritten, the old SEP chain deleted: nothing else may move.
+      if (res.kind !== kind || res.written !== 2 || res.deleted !== 1) throw new Error(`unexpected ${kind} sync ${JSON.stringify(res)}`);
+      progress(BENCH, `${tag}: ${kind} sync of a one-endpoint change, run ${i}/${RUNS}: ${last(into)}`);
+    }
   }
-  out.syncPartialOneEndpointMs = r(median(partial));
-  out.syncPartialOneEndpointCpuMs = r(median(partialCpu));
-  loop.update(snapshotOf(services, changed(99)), { ...none, endpoints: new Set(['bench/svc-0']), full: true });
-  const [full, fullRes, fullCpu] = await time(() => loop.sync());
-  if (fullRes.written !== 2 || fullRes.deleted !== 1) throw new Error(`unexpected full resync ${JSON.stringify(fullRes)}`);
-  out.syncFullResyncOneEndpointMs = r(full);
-  out.syncFullResyncOneEndpointCpuMs = r(fullCpu);
-  const ratio = (a: number | undefined, b: number | undefined): number => Number(((a ?? 0) / (b ?? 1)).toFixed(3));
-  out.compileOverRestoreNft = ratio(out.compileMs, out.restore_nft_ms);
-  out.compileOverRestoreNftCpu = ratio(out.compileCpuMs, out.restore_nft_cpuMs);
-  out.partialOverFullLoad = ratio(out.syncPartialOneEndpointMs, out.restore_nft_ms);
-  out.partialOverFullLoadCpu = ratio(out.syncPartialOneEndpointCpuMs, out.restore_nft_cpuMs);
-  out.partialOverFullResync = ratio(out.syncPartialOneEndpointMs, out.syncFullResyncOneEndpointMs);
-  out.partialOverFullResyncCpu = ratio(out.syncPartialOneEndpointCpuMs, out.syncFullResyncOneEndpointCpuMs);
-  return out;
+  const row = figure({
+    figure: 2, name: `partial vs full sync, one endpoint changed, ${tag} (nft)`, unit: 'ms',
+    keel: partial.wall, peer: { name: 'keel full resync', samples: full.wall },
+    ratio: 'keel/peer', target: { on: 'ratio', op: '<=', value: 0.05 }, note: cpuRatio(partial, full),
+  });
+  return { row, detail: { takeover, partial, full } };
 }
 
 async function removeNamespaces(): Promise<void> {
-  for (const ns of made.splice(0)) await execa('ip', ['netns', 'del', ns], { reject: false });
+  for (const ns of [...made]) await dropNetns(ns);
 }
 
 async function main(): Promise<void> {
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => void removeNamespaces().finally(() => process.exit(130)));
   }
-  const sizes = process.argv.slice(2).map(Number).filter((x) => x > 0);
-  const rows: Record<string, number>[] = [];
+  const asked = process.argv.slice(2).map(Number).filter((x) => x > 0);
+  const sizes = asked.length ? asked : SIZES;
+  const results: SizeResult[] = [];
   try {
-    for (const n of sizes.length ? sizes : [1000, 10_000]) {
-      rows.push(await measure(n));
-      console.log(JSON.stringify(rows.at(-1)));
-    }
+    for (const n of sizes) results.push(await measure(n));
   } finally {
     await removeNamespaces();
   }
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const dir = join('bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  const meta = { date: new Date().toISOString(), node: process.version, iptables: (await execa('iptables', ['--version'])).stdout, loadavg: loadavg().map((x) => Number(x.toFixed(1))) };
-  writeFileSync(join(dir, `proxy-iptables-${stamp}.json`), `${JSON.stringify({ meta, rows }, null, 2)}\n`);
-  const cols = [...new Set(rows.flatMap((row) => Object.keys(row)))];
-  const md = [
-    `# proxy-iptables bench (${meta.date}, ${meta.iptables}, load average ${meta.loadavg.join(' ')})`, '',
-    'compile = compileRules + renderRestore (median of 3); restore = iptables-restore of the same text into a fresh netns;',
-    'syncInitialLoadNoflush = keel SyncLoop first sync into an empty netns (iptables-nft-restore --noflush; measured up to 2k services only);',
-    'sync = keel SyncLoop (nft) taking over the netns the nft restore loaded: partial = one endpoint of one service changed (median of 5);',
-    'full resync = iptables-save both tables + diff + send what differs. *CpuMs = CPU time of keel plus the iptables tools it ran (user+sys),',
-    'the comparable figure on a shared, loaded machine; plain *Ms are wall time.', '',
-    `| ${cols.join(' | ')} |`, `| ${cols.map(() => '---').join(' | ')} |`,
-    ...rows.map((row) => `| ${cols.map((c) => String(row[c] ?? '—')).join(' | ')} |`), '',
-  ].join('\n');
-  writeFileSync(join(dir, `proxy-iptables-${stamp}.md`), md);
-  console.log(md);
+  const iptables = (await execa('iptables', ['--version'])).stdout;
+  // Figure 1 rows first, then figure 2, each by size.
+  const rows = results.flatMap((r) => r.rows).sort((a, b) => a.figure - b.figure);
+  writeResult({
+    bench: BENCH, figures: rows,
+    notes: [
+      `${iptables}; sizes ${sizes.map(sizeName).join(', ')} services × 5 endpoints (one port each), ${RUNS} runs of each measurement, wall time.`,
+      'compile = compileRules + renderRestore in one Node.js thread; restore = iptables-{nft,legacy}-restore of the same text into a fresh netns; each run interleaves compile, nft and legacy.',
+      `sync = keel's SyncLoop (nft) taking over the namespace the last nft restore loaded; partial = one endpoint of one service changed (writes its two chains, deletes one); full = the same kind of change through a full resync (iptables-nft-save of nat and filter, diff every chain, send what differs); partial and full alternate; up to ${sizeName(SYNC_MAX)} services.`,
+      'The "CPU ratio" beside a figure is the same ratio in CPU time (keel plus the iptables tools it ran, user+sys), which a loaded machine moves less than wall time.',
+    ],
+    detail: results.map((r) => r.detail),
+  });
 }
 
 await main();

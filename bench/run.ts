@@ -1,45 +1,90 @@
 /**
  * `npm run bench`: every benchmark in bench/, one after another (they load
- * the same two cores, so never in parallel), then one dated summary that
- * puts the figures each wrote side by side:
- * bench/results/<date>.md and <date>.json.
+ * the same two cores, so never in parallel), then ONE summary table of all
+ * their figures in issue-9 order: bench/results/<date>.md and <date>.json,
+ * and bench/results/latest.md (the committed table) when every bench ran.
+ * `node dist/bench/run.js NAME…` runs a subset (after `npm run build`).
  *
  * Each benchmark measures keel beside its peer in the same run and writes
- * its own results; this runner only sequences and collects them.
+ * bench/results/<name>.json in the format of figures.ts; this runner only
+ * sequences the benches and gathers their rows.
  */
-import { execa } from 'execa';
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execa } from 'execa';
+import { fmt, inIssueOrder, machine, progress, QUICK, readResult, renderTable, resultPath, RESULTS_DIR, verdictLine, type BenchResult } from './figures.js';
 
-const BENCHES = ['proxy-iptables', 'agent-programming', 'watch-latency', 'dns', 'proxy-userspace', 'overlay'] as const;
-const RESULTS = 'bench/results';
+const BENCHES = [
+  'proxy-iptables',
+  'agent-programming',
+  'dns',
+  'proxy-userspace',
+  'overlay',
+  'watch-latency',
+];
+
+interface Ran { name: string; wallS: number; exitCode: number | undefined; result: BenchResult | undefined }
+
+async function runOne(name: string, at: number, of: number): Promise<Ran> {
+  process.stdout.write(`\n== bench ${at}/${of}: ${name} ==\n`);
+  const started = Date.now();
+  // Compiled, as users run keel: under vite-node the compiler alone is about 3× slower.
+  // 30k services compile to a 77 MB restore text: give the heap room.
+  const res = await execa('node', ['--max-old-space-size=8192', `dist/bench/${name}.js`], { stdio: 'inherit', reject: false });
+  const wallS = Math.round((Date.now() - started) / 1000);
+  // Only a result written by this run counts: an older file would put stale figures in the table.
+  const fresh = (() => { try { return statSync(resultPath(name)).mtimeMs >= started; } catch { return false; } })();
+  const result = fresh ? readResult(name) : undefined;
+  const outcome = res.exitCode !== 0 ? `FAILED (exit ${res.exitCode})` : result ? 'done' : `wrote no ${resultPath(name)}`;
+  process.stdout.write(`== ${name}: ${outcome} in ${fmtDuration(wallS)} ==\n`);
+  return { name, wallS, exitCode: res.exitCode, result };
+}
+
+const fmtDuration = (s: number): string => (s >= 120 ? `${(s / 60).toFixed(1)} min` : `${s} s`);
+
+function summary(date: string, ran: readonly Ran[]): string {
+  const m = machine();
+  const rows = inIssueOrder(ran.flatMap((r) => r.result?.figures ?? []));
+  const total = ran.reduce((sum, r) => sum + r.wallS, 0);
+  return [
+    `# keel benchmarks, ${date}${QUICK ? ' (KEEL_BENCH_QUICK=1: reduced sizes, not figures to quote)' : ''}`, '',
+    `${m.cpus} CPUs, Linux ${m.kernel}, Node.js ${m.node}; all benches took ${fmtDuration(total)}.`,
+    'Each figure is keel beside its peer measured in the same run on this machine: min / median / max over the runs,',
+    'the ratio is of the two medians, the target is issue 9\'s (a MISS never fails the run).', '',
+    renderTable(rows), '',
+    '## How each was measured', '',
+    ...ran.flatMap((r) => [
+      `### ${r.name} (${fmtDuration(r.wallS)}${r.result ? `, load average ${r.result.machine.loadavg.join(' ')} at the end` : ''})`, '',
+      ...(r.result ? r.result.notes.map((n) => `- ${n}`) : [`- no results: exit ${String(r.exitCode)}`]), '',
+    ]),
+  ].join('\n');
+}
 
 async function main(): Promise<void> {
   const only = process.argv.slice(2);
-  const selected = only.length ? BENCHES.filter((b) => only.includes(b)) : [...BENCHES];
-  mkdirSync(RESULTS, { recursive: true });
-  const produced: Record<string, string[]> = {};
-  for (const name of selected) {
-    const before = new Set(readdirSync(RESULTS));
-    process.stdout.write(`\n== bench ${name} ==\n`);
-    const started = Date.now();
-    // Compiled, as users run keel: under vite-node the compiler alone is about 3× slower.
-    const res = await execa('node', [`dist/bench/${name}.js`], { stdio: 'inherit', reject: false });
-    process.stdout.write(`== ${name}: ${res.exitCode === 0 ? 'done' : `FAILED (exit ${res.exitCode})`} in ${((Date.now() - started) / 1000).toFixed(0)} s ==\n`);
-    produced[name] = readdirSync(RESULTS).filter((f) => !before.has(f) || f === `${name}.json`).sort();
+  const unknown = only.filter((b) => !BENCHES.includes(b));
+  if (unknown.length) throw new Error(`no such bench: ${unknown.join(', ')} (have: ${BENCHES.join(', ')})`);
+  const selected = only.length ? BENCHES.filter((b) => only.includes(b)) : BENCHES;
+  const ran: Ran[] = [];
+  for (const [i, name] of selected.entries()) ran.push(await runOne(name, i + 1, selected.length));
+
+  const date = new Date().toISOString().slice(0, 10);
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const md = summary(date, ran);
+  const mdPath = join(RESULTS_DIR, `${date}.md`);
+  writeFileSync(mdPath, `${md}\n`);
+  const figures = inIssueOrder(ran.flatMap((r) => r.result?.figures ?? []));
+  writeFileSync(join(RESULTS_DIR, `${date}.json`), `${JSON.stringify({ date, machine: machine(), quick: QUICK, benches: ran, figures }, null, 2)}\n`);
+  process.stdout.write('\n');
+  for (const row of figures) progress('summary', verdictLine(row));
+  const missing = ran.filter((r) => !r.result).map((r) => r.name);
+  if (missing.length) progress('summary', `no figures from: ${missing.join(', ')}`);
+  if (selected.length === BENCHES.length) {
+    copyFileSync(mdPath, join(RESULTS_DIR, 'latest.md'));
+    progress('summary', `${mdPath} (also ${join(RESULTS_DIR, 'latest.md')}), ${figures.length} figures, ${fmt(figures.filter((f) => f.verdict === 'MISS').length)} MISS`);
+  } else {
+    progress('summary', `${mdPath}, ${figures.length} figures (a subset: latest.md is left as it was)`);
   }
-  const stamp = new Date().toISOString().slice(0, 10);
-  const sections = Object.entries(produced).map(([name, files]) => {
-    const md = files.filter((f) => f.endsWith('.md')).map((f) => readFileSync(join(RESULTS, f), 'utf8').trim());
-    const json = files.filter((f) => f.endsWith('.json'));
-    const body = md.length ? md.join('\n\n') : json.length ? '```json\n' + readFileSync(join(RESULTS, json[0] as string), 'utf8').trim() + '\n```' : '_no results written_';
-    return `## ${name}\n\n${body}\n`;
-  });
-  writeFileSync(join(RESULTS, `${stamp}.md`), `# keel benchmarks, ${stamp}\n\nEach figure is beside its peer measured in the same run on this machine.\n\n${sections.join('\n')}`);
-  const index = Object.fromEntries(Object.entries(produced).map(([name, files]) => [name,
-    files.filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(RESULTS, f), 'utf8')) as unknown)]));
-  writeFileSync(join(RESULTS, `${stamp}.json`), `${JSON.stringify(index, null, 2)}\n`);
-  process.stdout.write(`\nsummary: ${RESULTS}/${stamp}.md\n`);
 }
 
 main().catch((err: unknown) => {
