@@ -25,6 +25,22 @@ describe('planSync', () => {
     expect(view.filter.get('FORWARD')?.split('\n').map((l) => /-j (\S+)$/.exec(l)?.[1])).toEqual(['KUBE-PROXY-FIREWALL', 'KUBE-FORWARD', 'KUBE-SERVICES', 'KUBE-EXTERNAL-SERVICES']);
     expect(planSync(allCandidates(rules, view), { nat: rules.nat.jumps, filter: rules.filter.jumps }, view).text).toBe('');
   });
+
+  it('deletes extra copies of a jump, keeping one', async () => {
+    const fake = new FakeRunner();
+    const jumps = { nat: rules.nat.jumps, filter: rules.filter.jumps };
+    await fake.restore(planSync(allCandidates(rules, await viewOf(fake)), jumps, await viewOf(fake)).text);
+    await fake.restore('*nat\n-I PREROUTING 1 -m comment --comment "kubernetes service portals" -j KUBE-SERVICES\nCOMMIT\n');
+    const doubled = await viewOf(fake);
+    expect(doubled.nat.get('PREROUTING')?.split('\n').filter((l) => l.endsWith('-j KUBE-SERVICES'))).toHaveLength(2);
+    const plan = planSync(allCandidates(rules, doubled), jumps, doubled);
+    await fake.restore(plan.text);
+    const view = await viewOf(fake);
+    expect(view.nat.get('PREROUTING')?.split('\n').filter((l) => l.endsWith('-j KUBE-SERVICES'))).toHaveLength(1);
+    plan.apply(doubled);
+    expect(doubled.nat.get('PREROUTING')).toBe(view.nat.get('PREROUTING'));
+    expect(planSync(allCandidates(rules, view), jumps, view).text).toBe('');
+  });
 });
 
 describe('planCleanup', () => {

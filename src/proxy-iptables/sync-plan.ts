@@ -105,9 +105,20 @@ export function planSync(candidates: readonly Candidate[], jumps: Record<KeelTab
     for (const j of [...jumps[table]].reverse()) {
       const line = `-A ${j.chain} ${j.rule}`;
       const cur = builtins.get(j.chain) ?? view[table].get(j.chain) ?? '';
-      if (cur.split('\n').includes(line)) continue;
-      inserts.push(`-I ${j.chain} 1 ${j.rule}`);
-      builtins.set(j.chain, cur ? `${line}\n${cur}` : line);
+      const lines = cur ? cur.split('\n') : [];
+      const copies = lines.filter((l) => l === line).length;
+      if (copies === 1) continue;
+      if (copies === 0) {
+        inserts.push(`-I ${j.chain} 1 ${j.rule}`);
+        builtins.set(j.chain, [line, ...lines].join('\n'));
+        continue;
+      }
+      // Two agents' restores can both insert a jump (one killed mid-commit,
+      // its orphaned iptables-restore finishing after the next agent read
+      // the kernel); a doubled jump would otherwise stay forever.
+      for (let i = 1; i < copies; i++) inserts.push(`-D ${j.chain} ${j.rule}`);
+      let kept = false;
+      builtins.set(j.chain, lines.filter((l) => l !== line || (!kept && (kept = true))).join('\n'));
     }
     for (const [name, b] of builtins) updates.push({ table, name, body: b });
     if (decl.length + inserts.length === 0) continue;
