@@ -91,7 +91,7 @@ describe('iptables-restore refused by the kernel', () => {
       'fault: a foreign nat rule jumping to a chain keel must delete (iptables-restore: CHAIN_DEL failed, Device or resource busy)',
       `refused restores while the fault held: ${failures} (keel_iptables_restore_failures_total); KUBE-* rule lines kept unchanged: ${during.length}/${before.length}`,
       `stale entries after recovery: 0; recovery time after the fault cleared: ${recoveryMs} ms (printed, not asserted)`,
-      'not covered: a route deleted by hand being restored by the overlay',
+      'a route deleted by hand: see "kernel faults: overlay route deleted by hand"',
     ]);
   });
 });
