@@ -21,6 +21,7 @@ const BENCHES = [
   'proxy-userspace',
   'overlay',
   'watch-latency',
+  'lease-routing',
 ];
 
 interface Ran { name: string; wallS: number; exitCode: number | undefined; result: BenchResult | undefined }
