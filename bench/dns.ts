@@ -2,8 +2,8 @@
  * Queries/s of keel's DNS server beside knot serving the same records as
  * zone files, same dnsperf, same query mix, interleaved rounds in one run;
  * then how soon a change in etcd is answered. Run as root:
- *   npx vite-node bench/dns.ts [seconds-per-round]
- * Writes bench/results/dns-<timestamp>.{json,md}.
+ *   npm run build && node dist/bench/dns.js [seconds-per-run]
+ * Writes bench/results/dns.json (figures.ts).
  *
  * Both servers listen on 127.0.0.1 with one worker (keel is one Node.js
  * thread; knot gets udp-workers 1). The records: 1,000 ClusterIP services
@@ -14,8 +14,8 @@
  */
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { ApiObject } from '../src/api/object.js';
@@ -27,14 +27,17 @@ import { fixtureConfig, makeEndpoints, makePod, makeService, snapshotOf } from '
 import { buildRecordIndex, type DnsConfig } from '../src/dns/records.js';
 import { DnsServer, type ListenAddress } from '../src/dns/server.js';
 import { renderZoneFile } from '../src/dns/zone-file.js';
+import { setLogLevel } from '../src/observe/log.js';
 import { createEtcdClient } from '../src/store/etcd-client.js';
 import { EtcdServer, freePort } from '../src/store/etcd-server.js';
 import { KvStore } from '../src/store/kv-store.js';
 import { encodeForStorage } from '../src/store/object-store.js';
 import { ClusterWatch } from '../src/watch/cluster-watch.js';
+import { figure, fmt, progress, QUICK, RUNS, writeResult } from './figures.js';
 
-const SECONDS = Number(process.argv[2] ?? 10);
-const ROUNDS = 3;
+const BENCH = 'dns';
+const SECONDS = Number(process.argv[2] ?? (QUICK ? 1 : 5));
+const CHANGE_SAMPLES = QUICK ? 10 : 50;
 const config: DnsConfig = { ...fixtureConfig(), nsAddresses: ['10.96.0.10'] };
 
 function benchSnapshot() {
@@ -171,6 +174,7 @@ const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[M
 const median = (xs: number[]): number => pct(xs, 50);
 
 async function main(): Promise<void> {
+  setLogLevel('warn');
   const dir = mkdtempSync(join(tmpdir(), 'kd-bench-'));
   const ac = new AbortController();
   const snap = benchSnapshot();
@@ -186,47 +190,45 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   try {
     const differences = await compareAnswers(keel, knot.port, mix);
-    for (let round = 1; round <= ROUNDS; round++) {
+    progress(BENCH, `answers of keel and knot compared on 200 queries of the mix: ${differences} differences`);
+    // Interleaved, so that load on the machine hits all three alike.
+    for (let round = 1; round <= RUNS; round++) {
       for (const server of ['keel', 'knot', 'echo'] as const) {
         const cpu0 = server !== 'knot' ? process.cpuUsage() : undefined;
         const knotCpu0 = server === 'knot' ? procCpuMs(knot.pid) : 0;
         const r = await dnsperf({ keel: keel.port, knot: knot.port, echo: echo.port }[server], mixFile);
         const cpuMs = cpu0 ? (() => { const d = process.cpuUsage(cpu0); return (d.user + d.system) / 1000; })() : procCpuMs(knot.pid) - knotCpu0;
         rows.push({ server, round, qps: r.qps, lost: r.lost, avgLatencyMs: r.avgLatencyMs, cpuMicrosPerQuery: (cpuMs * 1000) / r.completed });
-        console.log(JSON.stringify(rows.at(-1)));
+        progress(BENCH, `${server} run ${round}/${RUNS}: ${fmt(r.qps)} queries/s, ${r.lost} lost, ${fmt((cpuMs * 1000) / r.completed)} µs CPU/query`);
       }
     }
-    const lat = await changeLatency(50);
-    const of = (s: Contender, f: (r: Row) => number) => median(rows.filter((r) => r.server === s).map(f));
-    const summary = {
-      date: new Date().toISOString(), seconds: SECONDS, rounds: ROUNDS, load: loadavg()[0], cpus: (await execa('nproc')).stdout, answerDifferences: differences,
-      keelQps: of('keel', (r) => r.qps), knotQps: of('knot', (r) => r.qps),
-      keelCpuMicrosPerQuery: of('keel', (r) => r.cpuMicrosPerQuery), knotCpuMicrosPerQuery: of('knot', (r) => r.cpuMicrosPerQuery),
-      echoQps: of('echo', (r) => r.qps), echoCpuMicrosPerQuery: of('echo', (r) => r.cpuMicrosPerQuery),
-      changeToAnswerMs: { appearP50: pct(lat.appearMs, 50), appearP99: pct(lat.appearMs, 99), appearMax: Math.max(...lat.appearMs), goneP50: pct(lat.goneMs, 50), goneP99: pct(lat.goneMs, 99), goneMax: Math.max(...lat.goneMs) },
-      rows,
-    };
-    const stamp = summary.date.replace(/[:.]/g, '-');
-    const outDir = join(import.meta.dirname, 'results');
-    mkdirSync(outDir, { recursive: true });
-    writeFileSync(join(outDir, `dns-${stamp}.json`), `${JSON.stringify(summary, null, 2)}\n`);
-    const c = summary.changeToAnswerMs;
-    const md = [
-      `# dns: dnsperf -c1 -T1 -q100 -l${SECONDS}, UDP, 60% existing / 40% NXDOMAIN, median of ${ROUNDS} interleaved rounds, ${summary.cpus} CPUs, load ${(summary.load ?? NaN).toFixed(1)}, ${summary.date}`,
-      '',
-      '| server | queries/s | CPU µs/query | keel/knot (q/s) |',
-      '|---|---|---|---|',
-      `| knot 3.2 (udp-workers 1, same records as zone files) | ${summary.knotQps.toFixed(0)} | ${summary.knotCpuMicrosPerQuery.toFixed(1)} | |`,
-      `| keel | ${summary.keelQps.toFixed(0)} | ${summary.keelCpuMicrosPerQuery.toFixed(1)} | ${(summary.keelQps / summary.knotQps).toFixed(2)} |`,
-      `| Node.js dgram echo, no DNS work (the ceiling for keel's design) | ${summary.echoQps.toFixed(0)} | ${summary.echoCpuMicrosPerQuery.toFixed(1)} | ${(summary.echoQps / summary.knotQps).toFixed(2)} |`,
-      '',
-      `Answers compared on 200 queries of the mix: ${differences} differences.`,
-      '',
-      `etcd change → answered (50 samples, put/delete then UDP polling): appear p50 ${c.appearP50.toFixed(1)} ms, p99 ${c.appearP99.toFixed(1)} ms, max ${c.appearMax.toFixed(1)} ms; NXDOMAIN after delete p50 ${c.goneP50.toFixed(1)} ms, p99 ${c.goneP99.toFixed(1)} ms, max ${c.goneMax.toFixed(1)} ms.`,
-      '',
-    ].join('\n');
-    writeFileSync(join(outDir, `dns-${stamp}.md`), md);
-    console.log(md);
+    const lat = await changeLatency(CHANGE_SAMPLES);
+    const of = (s: Contender, f: (r: Row) => number): number[] => rows.filter((r) => r.server === s).map(f);
+    const cpuPerQuery = (s: Contender): number => median(of(s, (r) => r.cpuMicrosPerQuery));
+    const qps = (s: Contender): number[] => of(s, (r) => Math.round(r.qps));
+    const change = { appearP50: pct(lat.appearMs, 50), appearP99: pct(lat.appearMs, 99), goneP50: pct(lat.goneMs, 50), goneP99: pct(lat.goneMs, 99) };
+    const cpus = (await execa('nproc')).stdout;
+    writeResult({
+      bench: BENCH,
+      figures: [
+        figure({
+          figure: 5, name: 'DNS queries/s, dnsperf 60% names / 40% NXDOMAIN', unit: 'queries/s', keel: qps('keel'),
+          peer: { name: 'knot, same records as zone files', samples: qps('knot') }, ratio: 'keel/peer', target: { on: 'ratio', op: '>=', value: 0.5 },
+          note: `CPU µs/query keel ${fmt(cpuPerQuery('keel'))}, knot ${fmt(cpuPerQuery('knot'))}`,
+        }),
+        figure({
+          figure: 5, name: 'DNS queries/s, keel beside a Node.js UDP echo (no DNS work: the ceiling of a one-thread Node.js server)', unit: 'queries/s',
+          keel: qps('keel'), peer: { name: 'Node.js dgram echo', samples: qps('echo') }, ratio: 'keel/peer',
+        }),
+      ],
+      notes: [
+        `dnsperf -c1 -T1 -q100 -l${SECONDS}, UDP, ${RUNS} interleaved runs per server, ${cpus} CPUs; keel and knot (udp-workers 1) each on one thread on 127.0.0.1.`,
+        'Records: 1,000 ClusterIP services with two named ports, 100 headless services × 3 endpoints, 2,000 pods; the mix asks A of services, headless A, SRV, PTR (60%) and names that do not exist (40%).',
+        `Answers of keel and knot compared on 200 queries of the mix: ${differences} differences.`,
+        `etcd change → answered by keel (${CHANGE_SAMPLES} samples, put/delete then UDP polling): appear p50 ${fmt(change.appearP50)} ms, p99 ${fmt(change.appearP99)} ms; NXDOMAIN after delete p50 ${fmt(change.goneP50)} ms, p99 ${fmt(change.goneP99)} ms.`,
+      ],
+      detail: { seconds: SECONDS, answerDifferences: differences, changeToAnswerMs: { ...change, appearMax: Math.max(...lat.appearMs), goneMax: Math.max(...lat.goneMs) }, runs: rows },
+    });
   } finally {
     await knot.stop();
     echo.close();

@@ -122,8 +122,10 @@ function targetText(row: FigureRow): string {
 
 /** The target line of one row, as the benches print it when they finish. */
 export function verdictLine(row: FigureRow): string {
-  const value = row.target?.on === 'ratio' ? `${row.ratio?.of} = ${fmt(row.ratio?.median ?? NaN)}` : `median ${fmt(row.keel.median)} ${row.unit}`;
-  return `${row.verdict ?? '    '} ${row.name}: ${value}${row.target ? ` (target ${targetText(row)})` : ''}`;
+  const peer = row.peer ? `, ${row.peer.name} ${fmt(row.peer.median)}` : '';
+  const ratio = row.ratio ? `: ${row.ratio.of} = ${fmt(row.ratio.median)}` : '';
+  const target = row.target ? ` (target ${targetText(row)})` : '';
+  return `${row.verdict ?? '    '} ${row.name}: keel ${fmt(row.keel.median)} ${row.unit}${peer}${ratio}${target}`;
 }
 
 /** One markdown table; min / median / max over the runs, the ratio of the medians. */

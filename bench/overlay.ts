@@ -2,26 +2,28 @@
  * Pod-to-pod TCP throughput (iperf3) over keel's vxlan and udp backends,
  * beside node-to-node over the underlay itself, in the same run. Run as
  * root after `npm run build`:
- *   npx vite-node bench/overlay.ts [seconds]
- * Writes bench/results/overlay-<timestamp>.{json,md}.
+ *   node dist/bench/overlay.js [seconds]
+ * Writes bench/results/overlay.json (figures.ts).
  *
  * Topology: test/e2e/overlay-lab.ts (nodes on a switch netns, pods by the
  * stock CNI plugins). Each configuration is measured with segmentation
  * offloads as the kernel sets them and with TSO/GSO/GRO off on the node and
  * pod interfaces: a userspace backend sees every MTU-sized packet, so the
- * offloads-off figures are the fair comparison for udp. Also reported: the
- * udp backend's packet counters and the agents' lease/route metrics.
+ * offloads-off figures are the fair comparison for udp. The underlay is
+ * measured in the vxlan lab, its runs alternating with the pod-to-pod ones.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { execa } from 'execa';
 import { OverlayLab, sleep, type Pod } from '../test/e2e/overlay-lab.js';
+import { figure, fmt, progress, QUICK, RUNS, writeResult, type FigureRow } from './figures.js';
 
-const SECONDS = Number(process.argv[2] ?? 5);
-const ROUNDS = 3;
+const BENCH = 'overlay';
+const SECONDS = Number(process.argv[2] ?? (QUICK ? 1 : 3));
 
-interface Row { backend: string; offloads: 'on' | 'off'; path: 'underlay' | 'pod-to-pod'; gbps: number[]; median: number; retransmits: number }
+type Backend = 'vxlan' | 'udp';
+type Offloads = 'on' | 'off';
+type Path = 'underlay' | 'pod-to-pod';
+interface Series { backend: Backend; offloads: Offloads; path: Path; gbps: number[]; retransmits: number }
 
 async function iperf(serverNs: string, clientNs: string, host: string): Promise<{ gbps: number; retransmits: number }> {
   for (let attempt = 1; ; attempt++) {
@@ -43,7 +45,7 @@ async function offloadsOff(netns: string, dev: string): Promise<void> {
   await execa('ip', ['netns', 'exec', netns, 'ethtool', '-K', dev, 'tso', 'off', 'gso', 'off', 'gro', 'off'], { reject: false });
 }
 
-async function measure(backend: 'vxlan' | 'udp', offloads: 'on' | 'off', rows: Row[], extras: Record<string, unknown>): Promise<void> {
+async function measure(backend: Backend, offloads: Offloads, series: Series[], extras: Record<string, unknown>): Promise<void> {
   const lab = new OverlayLab();
   try {
     await lab.up();
@@ -56,20 +58,20 @@ async function measure(backend: 'vxlan' | 'udp', offloads: 'on' | 'off', rows: R
       for (const n of lab.nodes.slice(0, 2)) await offloadsOff(n, 'eth0');
       for (const p of [a, b]) await offloadsOff(p.ns, 'eth0');
     }
-    for (const [path, serverNs, clientNs, host] of [
-      ['underlay', lab.nodes[1], lab.nodes[0], lab.nodeIp(2)],
-      ['pod-to-pod', b.ns, a.ns, b.ip],
-    ] as const) {
-      const gbps: number[] = [];
-      let retransmits = 0;
-      for (let r = 0; r < ROUNDS; r++) {
-        const m = await iperf(serverNs as string, clientNs as string, host);
-        gbps.push(Number(m.gbps.toFixed(3)));
-        retransmits += m.retransmits;
+    const paths: { path: Path; serverNs: string; clientNs: string; host: string }[] = [
+      { path: 'pod-to-pod', serverNs: b.ns, clientNs: a.ns, host: b.ip },
+      ...(backend === 'vxlan' ? [{ path: 'underlay' as const, serverNs: lab.nodes[1] as string, clientNs: lab.nodes[0] as string, host: lab.nodeIp(2) }] : []),
+    ];
+    const mine: Series[] = paths.map((p) => ({ backend, offloads, path: p.path, gbps: [], retransmits: 0 }));
+    series.push(...mine);
+    for (let run = 1; run <= RUNS; run++) {
+      for (const [i, p] of paths.entries()) {
+        const m = await iperf(p.serverNs, p.clientNs, p.host);
+        const into = mine[i] as Series;
+        into.gbps.push(Number(m.gbps.toFixed(3)));
+        into.retransmits += m.retransmits;
+        progress(BENCH, `${backend} lab, offloads ${offloads}, ${p.path} run ${run}/${RUNS}: ${fmt(m.gbps)} Gbit/s, ${m.retransmits} retransmits`);
       }
-      const sorted = [...gbps].sort((x, y) => x - y);
-      rows.push({ backend, offloads, path, gbps, median: sorted[Math.floor(sorted.length / 2)] as number, retransmits });
-      console.log(`${backend} offloads=${offloads} ${path}: ${gbps.join(', ')} Gbit/s`);
     }
     if (backend === 'udp') {
       await lab.stopAgent(1);
@@ -80,34 +82,34 @@ async function measure(backend: 'vxlan' | 'udp', offloads: 'on' | 'off', rows: R
   }
 }
 
-const rows: Row[] = [];
-const extras: Record<string, unknown> = {};
-for (const offloads of ['on', 'off'] as const) {
-  for (const backend of ['vxlan', 'udp'] as const) await measure(backend, offloads, rows, extras);
+async function main(): Promise<void> {
+  const series: Series[] = [];
+  const extras: Record<string, unknown> = {};
+  for (const offloads of ['on', 'off'] as const) {
+    for (const backend of ['vxlan', 'udp'] as const) await measure(backend, offloads, series, extras);
+  }
+  const gbps = (backend: Backend, offloads: Offloads, path: Path): number[] =>
+    series.find((r) => r.backend === backend && r.offloads === offloads && r.path === path)?.gbps ?? [];
+  const figures: FigureRow[] = [
+    ...(['on', 'off'] as const).map((o) => figure({
+      figure: 7, name: `pod-to-pod throughput, vxlan, offloads ${o}`, unit: 'Gbit/s', keel: gbps('vxlan', o, 'pod-to-pod'),
+      peer: { name: 'underlay, node to node', samples: gbps('vxlan', o, 'underlay') }, ratio: 'keel/peer', target: { on: 'ratio', op: '>=', value: 0.9 },
+    })),
+    ...(['on', 'off'] as const).map((o) => figure({
+      figure: 7, name: `pod-to-pod throughput, udp, offloads ${o}`, unit: 'Gbit/s', keel: gbps('udp', o, 'pod-to-pod'),
+      peer: { name: 'keel vxlan pod-to-pod', samples: gbps('vxlan', o, 'pod-to-pod') }, ratio: 'keel/peer', target: { on: 'ratio', op: '>=', value: 0.3 },
+    })),
+  ];
+  const tool = String((await execa('iperf3', ['--version'])).stdout).split('\n')[0] ?? 'iperf3';
+  writeResult({
+    bench: BENCH, figures,
+    notes: [
+      `${tool}, TCP, ${SECONDS} s per run, ${RUNS} runs per path; two nodes on a switch netns, one pod on each (stock CNI bridge plugin), keel network run on both nodes; a fresh lab per backend and offload setting.`,
+      'offloads off = TSO, GSO and GRO off on the node and pod interfaces: a userspace backend (udp) handles every MTU-sized packet, so that setting is the fair comparison for it.',
+      'The underlay is node to node over the same switch, measured in the vxlan lab, its runs alternating with the pod-to-pod ones.',
+    ],
+    detail: { seconds: SECONDS, series, extras },
+  });
 }
-const med = (backend: string, offloads: string, path: string): number => rows.find((r) => r.backend === backend && r.offloads === offloads && r.path === path)?.median ?? NaN;
-const summary = (['on', 'off'] as const).map((o) => {
-  const underlay = (med('vxlan', o, 'underlay') + med('udp', o, 'underlay')) / 2;
-  const vx = med('vxlan', o, 'pod-to-pod');
-  const ud = med('udp', o, 'pod-to-pod');
-  return { offloads: o, underlayGbps: Number(underlay.toFixed(3)), vxlanGbps: vx, udpGbps: ud, vxlanOfUnderlay: Number((vx / underlay).toFixed(3)), udpOfVxlan: Number((ud / vx).toFixed(3)) };
-});
-const meta = { date: new Date().toISOString(), seconds: SECONDS, rounds: ROUNDS, tool: String((await execa('iperf3', ['--version'])).stdout).split('\n')[0], cpus: (await import('node:os')).cpus().length };
-const results = join('bench', 'results');
-mkdirSync(results, { recursive: true });
-const stamp = meta.date.replace(/[:.]/g, '-');
-writeFileSync(join(results, `overlay-${stamp}.json`), `${JSON.stringify({ meta, summary, rows, extras }, null, 2)}\n`);
-const md = [
-  `# overlay throughput (iperf3 TCP, ${SECONDS} s × ${ROUNDS} rounds, medians; ${meta.date}, ${meta.cpus} CPUs)`,
-  '',
-  '| offloads | underlay Gbit/s | vxlan pod-to-pod | udp pod-to-pod | vxlan / underlay | udp / vxlan |',
-  '|---|---|---|---|---|---|',
-  ...summary.map((s) => `| ${s.offloads} | ${s.underlayGbps} | ${s.vxlanGbps} | ${s.udpGbps} | ${s.vxlanOfUnderlay} | ${s.udpOfVxlan} |`),
-  '',
-  '| backend | offloads | path | rounds Gbit/s | retransmits |',
-  '|---|---|---|---|---|',
-  ...rows.map((r) => `| ${r.backend} | ${r.offloads} | ${r.path} | ${r.gbps.join(', ')} | ${r.retransmits} |`),
-  '',
-].join('\n');
-writeFileSync(join(results, `overlay-${stamp}.md`), md);
-console.log(md);
+
+await main();

@@ -2,8 +2,8 @@
  * Requests/s through keel's userspace proxy beside a direct connection and
  * beside haproxy (tcp mode, round-robin over the same two backends), with
  * the same client (wrk) in the same run. Run as root:
- *   npx vite-node bench/proxy-userspace.ts [seconds]
- * Writes bench/results/proxy-userspace-<timestamp>.{json,md}.
+ *   npm run build && node dist/bench/proxy-userspace.js [seconds]
+ * Writes bench/results/proxy-userspace.json (figures.ts).
  *
  * Topology: test/e2e/proxy-userspace-lab.ts. The backends are minimal
  * keep-alive HTTP servers answering a 612-byte page (nginx's default page
@@ -11,14 +11,15 @@
  * haproxy both run in the node namespace on one thread (haproxy
  * `nbthread 1`); wrk runs in the client pod with 1 thread.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { POD_IPS, ProxyNode, UserspaceLab } from '../test/e2e/proxy-userspace-lab.js';
+import { figure, fmt, progress, QUICK, RUNS, spread, writeResult, type FigureRow } from './figures.js';
 
-const SECONDS = Number(process.argv[2] ?? 10);
+const BENCH = 'proxy-userspace';
+const SECONDS = Number(process.argv[2] ?? (QUICK ? 1 : 5));
 const CONNECTIONS = 50;
-const ROUNDS = 3;
 const CLUSTER_IP = '10.96.0.10';
 const HAPROXY_PORT = 8888;
 
@@ -87,43 +88,43 @@ async function main(): Promise<void> {
       { target: 'keel userspace (ClusterIP)', url: `http://${CLUSTER_IP}/`, pid: node.proc.pid },
     ];
     const rows: Row[] = [];
+    // Interleaved, so that load on the machine hits all three alike.
     for (const mode of ['keep-alive', 'close'] as const) {
-      for (let round = 1; round <= ROUNDS; round++) {
+      for (let round = 1; round <= RUNS; round++) {
         for (const t of targets) {
           const cpuBefore = cpuMs(t.pid);
           const r = await wrk(lab, t.url, mode === 'close');
           const cpu = t.pid === undefined ? undefined : +(((cpuMs(t.pid) - cpuBefore) * 1000) / r.requests).toFixed(1);
           rows.push({ target: t.target, mode, round, requestsPerSecond: Math.round(r.rps), proxyCpuMicrosPerRequest: cpu, errors: r.errors });
-          console.log(`${mode.padEnd(10)} round ${round}  ${t.target.padEnd(28)} ${Math.round(r.rps)} req/s  ${cpu ?? '-'} µs CPU/req ${r.errors}`);
+          progress(BENCH, `${mode} run ${round}/${RUNS}: ${t.target}: ${fmt(r.rps)} requests/s${cpu === undefined ? '' : `, ${fmt(cpu)} µs CPU/request`}${r.errors ? `, ${r.errors}` : ''}`);
         }
       }
     }
-    // Median of the interleaved rounds: the machine is shared, so single runs swing.
-    const median = (target: string, mode: string, field: 'requestsPerSecond' | 'proxyCpuMicrosPerRequest' = 'requestsPerSecond'): number => {
-      const v = rows.filter((r) => r.target === target && r.mode === mode).map((r) => r[field] ?? NaN).sort((a, b) => a - b);
-      return v[Math.floor(v.length / 2)] ?? NaN;
-    };
-    const summary = (['keep-alive', 'close'] as const).map((mode) => {
-      const [direct, haproxy, keel] = targets.map((t) => median(t.target, mode)) as [number, number, number];
-      const cpu = { haproxy: median(targets[1]?.target ?? '', mode, 'proxyCpuMicrosPerRequest'), keel: median(targets[2]?.target ?? '', mode, 'proxyCpuMicrosPerRequest') };
-      return {
-        mode, direct, haproxy, keel, keelVsHaproxy: +(keel / haproxy).toFixed(2), keelVsDirect: +(keel / direct).toFixed(2),
-        cpuMicrosPerRequest: cpu, haproxyVsKeelCpu: +(cpu.haproxy / cpu.keel).toFixed(2),
-      };
+    const of = (target: string, mode: string, field: 'requestsPerSecond' | 'proxyCpuMicrosPerRequest' = 'requestsPerSecond'): number[] =>
+      rows.filter((r) => r.target === target && r.mode === mode).map((r) => r[field] ?? NaN);
+    const [directName, haproxyName, keelName] = targets.map((t) => t.target) as [string, string, string];
+    const figures: FigureRow[] = (['keep-alive', 'close'] as const).flatMap((mode) => {
+      const cpu = (target: string): string => fmt(spread(of(target, mode, 'proxyCpuMicrosPerRequest')).median);
+      return [
+        figure({
+          figure: 6, name: `userspace proxy requests/s, ${mode} (wrk, ${CONNECTIONS} connections)`, unit: 'requests/s', keel: of(keelName, mode),
+          peer: { name: haproxyName, samples: of(haproxyName, mode) }, ratio: 'keel/peer', target: { on: 'ratio', op: '>=', value: 0.5 },
+          note: `CPU µs/request keel ${cpu(keelName)}, haproxy ${cpu(haproxyName)}`,
+        }),
+        figure({
+          figure: 6, name: `userspace proxy requests/s beside no proxy, ${mode}`, unit: 'requests/s', keel: of(keelName, mode),
+          peer: { name: directName, samples: of(directName, mode) }, ratio: 'keel/peer',
+        }),
+      ];
     });
-    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    const results = join('bench', 'results');
-    mkdirSync(results, { recursive: true });
-    const meta = { date: new Date().toISOString(), seconds: SECONDS, connections: CONNECTIONS, rounds: ROUNDS, cpus: (await execa('nproc')).stdout, node: process.version, load: (await import('node:os')).loadavg()[0]?.toFixed(1) };
-    writeFileSync(join(results, `proxy-userspace-${stamp}.json`), `${JSON.stringify({ meta, summary, rows }, null, 2)}\n`);
-    const md = [
-      `# userspace proxy: wrk -t1 -c${CONNECTIONS} -d${SECONDS}s, 612-byte page, median of ${ROUNDS} interleaved rounds, ${meta.cpus} CPUs, load ${meta.load}, ${meta.date}`, '',
-      '| connections | direct req/s | haproxy (tcp, 1 thread) req/s | keel userspace req/s | keel/haproxy | keel/direct | CPU µs/req haproxy | CPU µs/req keel | keel efficiency vs haproxy |',
-      '|---|---|---|---|---|---|---|---|---|',
-      ...summary.map((s) => `| ${s.mode} | ${s.direct} | ${s.haproxy} | ${s.keel} | ${s.keelVsHaproxy} | ${s.keelVsDirect} | ${s.cpuMicrosPerRequest.haproxy} | ${s.cpuMicrosPerRequest.keel} | ${s.haproxyVsKeelCpu} |`), '',
-    ].join('\n');
-    writeFileSync(join(results, `proxy-userspace-${stamp}.md`), md);
-    console.log(md);
+    writeResult({
+      bench: BENCH, figures,
+      notes: [
+        `wrk -t1 -c${CONNECTIONS} -d${SECONDS}s from a client pod, ${RUNS} interleaved runs per target, keep-alive and Connection: close; ${(await execa('nproc')).stdout} CPUs.`,
+        'Backends: two minimal keep-alive HTTP servers answering a 612-byte page (nginx\'s default page size), so the proxies are what is measured; keel and haproxy (tcp mode, nbthread 1, round-robin over the same two backends) each on one thread in the node namespace.',
+      ],
+      detail: { seconds: SECONDS, connections: CONNECTIONS, runs: rows },
+    });
   } finally {
     await node?.stop().catch(() => {});
     await lab.destroy();
