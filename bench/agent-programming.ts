@@ -6,7 +6,7 @@
  *      KUBE-SEP chain committed in the namespace's kernel, seen by `nft
  *      monitor` running in that namespace (event-driven, no polling cost),
  *      200 changes one after another in 5 runs of 40; p50/p99 per run
- *      (min/median/max) and pooled over all 200. Target: p99 ≤ 100 ms.
+ *      (min/median/max) and pooled over all 200. Target: pooled p99 ≤ 100 ms.
  *  (4) agent RSS (VmRSS) after each run (min/median/max), and its peak
  *      (VmHWM). Target: ≤ 300 MB.
  * Peers: for (3) the smallest restore keel could send, one chain into the
@@ -229,13 +229,12 @@ function report(m: Measured): void {
     figures: [
       figure({
         figure: 3, name: `programming latency p50, etcd put → rule in kernel, ${scale}`, unit: 'ms',
-        keel: m.latencies.map((l) => r1(quantile(l, 0.5))), peer: floorPeer, ratio: 'keel/peer',
-        note: `pooled over ${all.length} changes: ${pooled.p50} ms`,
+        keel: m.latencies.map((l) => r1(quantile(l, 0.5))), pooled: pooled.p50, peer: floorPeer, ratio: 'keel/peer',
       }),
       figure({
         figure: 3, name: `programming latency p99, etcd put → rule in kernel, ${scale}`, unit: 'ms',
-        keel: m.latencies.map((l) => r1(quantile(l, 0.99))), peer: floorPeer, ratio: 'keel/peer',
-        target: { on: 'keel', op: '<=', value: 100 }, note: `pooled over ${all.length} changes: ${pooled.p99} ms, max ${pooled.max} ms`,
+        keel: m.latencies.map((l) => r1(quantile(l, 0.99))), pooled: pooled.p99, peer: floorPeer, ratio: 'keel/peer',
+        target: { on: 'keel', op: '<=', value: 100 }, note: `slowest of all ${all.length}: ${pooled.max} ms`,
       }),
       figure({
         figure: 4, name: `agent RSS at ${scale}`, unit: 'MB', keel: m.rss, peer: { name: 'idle Node.js process', samples: m.idle },
@@ -244,7 +243,8 @@ function report(m: Measured): void {
     ],
     notes: [
       `keel agent in a node netns (iptables mode, nft), real etcd over its Unix socket; ${all.length} Endpoints puts one after another in ${RUNS} runs of ${CHANGES_PER_RUN},`
-        + ' each timed until `nft monitor` in the namespace saw the new KUBE-SEP chain committed. A run of 40 has its slowest change as p99; the p99 pooled over all changes is beside it.',
+        + ' each timed until `nft monitor` in the namespace saw the new KUBE-SEP chain committed.'
+        + ` p50 and p99 per run of ${CHANGES_PER_RUN} (a run's p99 is about its slowest change) and pooled over all ${all.length}, on which the target is judged.`,
       'RSS (VmRSS) of the agent after each run; its peak (VmHWM) beside it. Peers: one restore of a one-rule chain into the same table (--noflush), and an idle `node` process.',
       `etcd's own watch delivery (p99 5 ms, notes/measured-costs.md) is the rest of the floor of (3). Agent ready (first list + first sync into an empty table): ${m.readyS} s.`,
     ],

@@ -31,6 +31,8 @@ export interface FigureRow {
   name: string;
   unit: string;
   keel: Spread & { samples: number[] };
+  /** keel's figure over all runs' observations at once, where the issue defines it so (p99 over 200 changes): the target is judged on it. */
+  pooled?: number;
   peer?: Spread & { name: string; samples: number[] };
   /** Median of keel's samples over the peer's median, or the inverse, whichever the target is phrased in. */
   ratio?: { of: 'keel/peer' | 'peer/keel'; median: number };
@@ -67,6 +69,7 @@ export interface FigureSpec {
   name: string;
   unit: string;
   keel: readonly number[];
+  pooled?: number;
   peer?: { name: string; samples: readonly number[] };
   ratio?: 'keel/peer' | 'peer/keel';
   target?: Target;
@@ -76,6 +79,7 @@ export interface FigureSpec {
 export function figure(spec: FigureSpec): FigureRow {
   const keel = { ...spread(spec.keel), samples: [...spec.keel] };
   const row: FigureRow = { figure: spec.figure, name: spec.name, unit: spec.unit, keel };
+  if (spec.pooled !== undefined) row.pooled = spec.pooled;
   if (spec.peer) row.peer = { name: spec.peer.name, ...spread(spec.peer.samples), samples: [...spec.peer.samples] };
   if (spec.ratio && row.peer) {
     const median = spec.ratio === 'keel/peer' ? keel.median / row.peer.median : row.peer.median / keel.median;
@@ -83,7 +87,7 @@ export function figure(spec: FigureSpec): FigureRow {
   }
   if (spec.target) {
     row.target = spec.target;
-    const value = spec.target.on === 'ratio' ? row.ratio?.median : keel.median;
+    const value = spec.target.on === 'ratio' ? row.ratio?.median : (row.pooled ?? keel.median);
     const ok = value !== undefined && Number.isFinite(value) && (spec.target.op === '<=' ? value <= spec.target.value : value >= spec.target.value);
     row.verdict = ok ? 'PASS' : 'MISS';
   }
@@ -117,7 +121,8 @@ function targetText(row: FigureRow): string {
   const t = row.target;
   if (!t) return '—';
   const op = t.op === '<=' ? '≤' : '≥';
-  return t.on === 'ratio' ? `${row.ratio?.of ?? 'ratio'} ${op} ${t.value}` : `${op} ${fmt(t.value)} ${row.unit}`;
+  if (t.on === 'ratio') return `${row.ratio?.of ?? 'ratio'} ${op} ${t.value}`;
+  return `${row.pooled === undefined ? '' : 'pooled '}${op} ${fmt(t.value)} ${row.unit}`;
 }
 
 /** The target line of one row, as the benches print it when they finish. */
@@ -125,17 +130,18 @@ export function verdictLine(row: FigureRow): string {
   const peer = row.peer ? `, ${row.peer.name} ${fmt(row.peer.median)}` : '';
   const ratio = row.ratio ? `: ${row.ratio.of} = ${fmt(row.ratio.median)}` : '';
   const target = row.target ? ` (target ${targetText(row)})` : '';
-  return `${row.verdict ?? '    '} ${row.name}: keel ${fmt(row.keel.median)} ${row.unit}${peer}${ratio}${target}`;
+  const pooled = row.pooled === undefined ? '' : ` (pooled ${fmt(row.pooled)})`;
+  return `${row.verdict ?? '    '} ${row.name}: keel ${fmt(row.keel.median)} ${row.unit}${pooled}${peer}${ratio}${target}`;
 }
 
-/** One markdown table; min / median / max over the runs, the ratio of the medians. */
+/** One markdown table; min / median / max over the runs (and the pooled figure where there is one), the ratio of the medians. */
 export function renderTable(rows: readonly FigureRow[]): string {
   const head = ['#', 'figure', 'unit', 'keel min / median / max', 'peer', 'peer min / median / max', 'ratio (medians)', 'target', 'verdict'];
   const lines = rows.map((r) => [
     r.figure ? String(r.figure) : '',
     r.note ? `${r.name} (${r.note})` : r.name,
     r.unit,
-    threeOf(r.keel),
+    `${threeOf(r.keel)}${r.pooled === undefined ? '' : `; pooled ${fmt(r.pooled)}`}`,
     r.peer?.name ?? '—',
     r.peer ? threeOf(r.peer) : '—',
     r.ratio ? `${r.ratio.of} ${fmt(r.ratio.median)}` : '—',

@@ -12,7 +12,7 @@
 import { copyFileSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { fmt, inIssueOrder, machine, progress, QUICK, readResult, renderTable, resultPath, RESULTS_DIR, verdictLine, type BenchResult } from './figures.js';
+import { inIssueOrder, machine, progress, QUICK, readResult, renderTable, resultPath, RESULTS_DIR, verdictLine, type BenchResult } from './figures.js';
 
 const BENCHES = [
   'proxy-iptables',
@@ -20,8 +20,8 @@ const BENCHES = [
   'dns',
   'proxy-userspace',
   'overlay',
-  'watch-latency',
   'lease-routing',
+  'watch-latency',
 ];
 
 interface Ran { name: string; wallS: number; exitCode: number | undefined; result: BenchResult | undefined }
@@ -82,7 +82,7 @@ async function main(): Promise<void> {
   if (missing.length) progress('summary', `no figures from: ${missing.join(', ')}`);
   if (selected.length === BENCHES.length) {
     copyFileSync(mdPath, join(RESULTS_DIR, 'latest.md'));
-    progress('summary', `${mdPath} (also ${join(RESULTS_DIR, 'latest.md')}), ${figures.length} figures, ${fmt(figures.filter((f) => f.verdict === 'MISS').length)} MISS`);
+    progress('summary', `${mdPath} (also ${join(RESULTS_DIR, 'latest.md')}), ${figures.length} figures, ${figures.filter((f) => f.verdict === 'MISS').length} MISS`);
   } else {
     progress('summary', `${mdPath}, ${figures.length} figures (a subset: latest.md is left as it was)`);
   }
