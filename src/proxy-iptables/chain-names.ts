@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Protocol } from '../api/service.js';
+import { cat } from './rule-text.js';
 
 /**
  * Chain names as kube-proxy computes them (portProtoHash and
@@ -38,34 +39,34 @@ const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
 /** RFC 4648 base32 (Go's base32.StdEncoding), enough bytes for the prefix used. */
 function base32(bytes: Buffer): string {
-  let out = '';
+  const out: string[] = [];
   let bits = 0;
   let value = 0;
   for (const b of bytes) {
     value = (value << 8) | b;
     bits += 8;
     while (bits >= 5) {
-      out += ALPHABET[(value >>> (bits - 5)) & 31];
+      out.push(ALPHABET[(value >>> (bits - 5)) & 31] as string);
       bits -= 5;
     }
     value &= (1 << bits) - 1;
   }
-  if (bits > 0) out += ALPHABET[(value << (5 - bits)) & 31];
-  return out;
+  if (bits > 0) out.push(ALPHABET[(value << (5 - bits)) & 31] as string);
+  return out.join('');
 }
 
 export function portProtoHash(spn: string, protocol: Protocol): string {
   return hash16(spn + protocol.toLowerCase());
 }
 
-export const svcChain = (spn: string, p: Protocol): string => `KUBE-SVC-${portProtoHash(spn, p)}`;
-export const svlChain = (spn: string, p: Protocol): string => `KUBE-SVL-${portProtoHash(spn, p)}`;
-export const extChain = (spn: string, p: Protocol): string => `KUBE-EXT-${portProtoHash(spn, p)}`;
-export const fwChain = (spn: string, p: Protocol): string => `KUBE-FW-${portProtoHash(spn, p)}`;
+export const svcChain = (spn: string, p: Protocol): string => cat('KUBE-SVC-', portProtoHash(spn, p));
+export const svlChain = (spn: string, p: Protocol): string => cat('KUBE-SVL-', portProtoHash(spn, p));
+export const extChain = (spn: string, p: Protocol): string => cat('KUBE-EXT-', portProtoHash(spn, p));
+export const fwChain = (spn: string, p: Protocol): string => cat('KUBE-FW-', portProtoHash(spn, p));
 
 /** `endpoint` is `ip:port` as kube-proxy's endpoint String(). */
 export function sepChain(spn: string, p: Protocol, endpoint: string): string {
-  return `KUBE-SEP-${hash16(spn + p.toLowerCase() + endpoint)}`;
+  return cat('KUBE-SEP-', hash16(spn + p.toLowerCase() + endpoint));
 }
 
 export function isServiceChainName(name: string): boolean {

@@ -1,7 +1,7 @@
 import { affinityTimeoutSeconds, hasNodePorts, isHeadless, type Protocol, type Service, type ServicePort } from '../api/service.js';
 import type { Endpoints } from '../api/endpoints.js';
 import { portProtoHash, servicePortName } from './chain-names.js';
-import { comment, dport, hostCidr, probability, proto, rule, sanitizeComment } from './rule-text.js';
+import { cat, comment, dport, hostCidr, probability, proto, rule, sanitizeComment } from './rule-text.js';
 import { resolveEndpoints, type ResolvedEndpoint } from './service-endpoints.js';
 
 export interface NodeConfig {
@@ -66,10 +66,10 @@ function compilePort(out: ServiceRules, svc: Service, port: ServicePort, cluster
   const internalLocal = svc.spec.internalTrafficPolicy === 'Local';
   const externalLocal = hasExternal && svc.spec.externalTrafficPolicy === 'Local';
   const hash = portProtoHash(spn, p);
-  const svc_ = `KUBE-SVC-${hash}`;
-  const svl = `KUBE-SVL-${hash}`;
-  const ext = `KUBE-EXT-${hash}`;
-  const fw = `KUBE-FW-${hash}`;
+  const svc_ = cat('KUBE-SVC-', hash);
+  const svl = cat('KUBE-SVL-', hash);
+  const ext = cat('KUBE-EXT-', hash);
+  const fw = cat('KUBE-FW-', hash);
   const dst = (ip: string, what: string, target: string, ...extra: string[]): string =>
     rule('-d', hostCidr(ip), '-p', proto(p), ...comment(`${spn} ${what}`), ...dport(p, port.port), '-j', target, ...extra);
   const reject = ['--reject-with', 'icmp-port-unreachable'];
@@ -116,7 +116,7 @@ function compilePort(out: ServiceRules, svc: Service, port: ServicePort, cluster
     : undefined;
   if (usesCluster) out.natChains.push({ name: svc_, rules: [...(masq ? [masq] : []), ...balance(spn, all, affinity)] });
   if (usesLocal) out.natChains.push({ name: svl, rules: [...(masq && internalLocal ? [masq] : []), ...balance(spn, local, affinity)] });
-  const sepComment = `-m comment --comment "${sanitizeComment(spn)}"`;
+  const sepComment = cat('-m comment --comment "', sanitizeComment(spn), '"');
   for (const e of usesCluster ? all : local) out.natChains.push({ name: e.chain, rules: sepRules(sepComment, p, e, affinity) });
 }
 
@@ -133,27 +133,27 @@ function extRules(spn: string, local: boolean, node: NodeConfig, svc: string, sv
 
 /** Affinity checks first (a client seen recently goes back), then 1/n, 1/(n-1), …, the last unconditional. */
 function balance(spn: string, eps: readonly ResolvedEndpoint[], affinity: number | undefined): string[] {
-  // Hot path at 10k services: template literals in the same canonical form `rule()` produces;
+  // Hot path at 10k services: text joined directly in the canonical form `rule()` produces;
   // endpoint addresses are digits, dots and a colon, so only the name part needs sanitizing.
   const safe = sanitizeComment(spn);
   const out: string[] = [];
   if (affinity !== undefined) {
     for (const e of eps) {
-      out.push(`-m comment --comment "${safe} -> ${e.address}" -m recent --rcheck --seconds ${affinity} --reap --name ${e.chain} --mask 255.255.255.255 --rsource -j ${e.chain}`);
+      out.push(cat('-m comment --comment "', safe, ' -> ', e.address, '" -m recent --rcheck --seconds ', String(affinity), ' --reap --name ', e.chain, ' --mask 255.255.255.255 --rsource -j ', e.chain));
     }
   }
   eps.forEach((e, i) => {
     const left = eps.length - i;
-    const stat = left > 1 ? ` -m statistic --mode random --probability ${probability(left)}` : '';
-    out.push(`-m comment --comment "${safe} -> ${e.address}"${stat} -j ${e.chain}`);
+    const stat = left > 1 ? cat(' -m statistic --mode random --probability ', probability(left)) : '';
+    out.push(cat('-m comment --comment "', safe, ' -> ', e.address, '"', stat, ' -j ', e.chain));
   });
   return out;
 }
 
 function sepRules(c: string, p: Protocol, e: ResolvedEndpoint, affinity: number | undefined): string[] {
-  const recent = affinity !== undefined ? ` -m recent --set --name ${e.chain} --mask 255.255.255.255 --rsource` : '';
+  const recent = affinity !== undefined ? cat(' -m recent --set --name ', e.chain, ' --mask 255.255.255.255 --rsource') : '';
   return [
-    `-s ${hostCidr(e.ip)} ${c} -j ${MARK_MASQ}`,
-    `-p ${proto(p)} ${c}${recent} -m ${proto(p)} -j DNAT --to-destination ${e.address}`,
+    cat('-s ', hostCidr(e.ip), ' ', c, ' -j ', MARK_MASQ),
+    cat('-p ', proto(p), ' ', c, recent, ' -m ', proto(p), ' -j DNAT --to-destination ', e.address),
   ];
 }

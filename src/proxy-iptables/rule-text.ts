@@ -10,15 +10,24 @@ export type Token = string | false | undefined;
 export function rule(...tokens: Token[]): string {
   // Compiler tokens are addresses, numbers, flags and chain names (no spaces
   // or quotes); only comments need quoting, and they are sanitized first.
-  let out = '';
+  const parts: string[] = [];
   let prev: Token;
   for (const t of tokens) {
     if (typeof t !== 'string') continue;
-    const text = prev === '--comment' ? `"${t}"` : t;
-    out = out ? `${out} ${text}` : text;
+    parts.push(prev === '--comment' ? cat('"', t, '"') : t);
     prev = t;
   }
-  return out;
+  return parts.join(' ');
+}
+
+/**
+ * Joins into one flat string. `+` and template literals build V8 rope
+ * (cons) strings, and the agent keeps every rule of every service between
+ * syncs: at 10k services the ropes' nodes held about half of the
+ * compiled rules' memory.
+ */
+export function cat(...parts: string[]): string {
+  return parts.join('');
 }
 
 /**
@@ -64,5 +73,5 @@ export function markHex(bit: number): string {
 }
 
 export function hostCidr(ip: string): string {
-  return ip.includes(':') ? `${ip}/128` : `${ip}/32`;
+  return cat(ip, ip.includes(':') ? '/128' : '/32');
 }

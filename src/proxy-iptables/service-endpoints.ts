@@ -1,6 +1,7 @@
 import type { Endpoints } from '../api/endpoints.js';
 import type { Service, ServicePort } from '../api/service.js';
 import { sepChain } from './chain-names.js';
+import { cat } from './rule-text.js';
 
 export interface ResolvedEndpoint {
   readonly ip: string;
@@ -27,7 +28,7 @@ export function resolveEndpoints(svc: Service, port: ServicePort, spn: string, e
     const addrs = svc.spec.publishNotReadyAddresses ? [...subset.addresses, ...subset.notReadyAddresses] : subset.addresses;
     for (const a of addrs) {
       if (a.ip.includes(':')) continue;
-      const address = `${a.ip}:${ep.port}`;
+      const address = cat(a.ip, ':', String(ep.port));
       if (seen.has(address)) continue;
       seen.set(address, { ip: a.ip, port: ep.port, address, local: a.nodeName === nodeName, chain: sepChain(spn, port.protocol, address) });
     }
