@@ -117,8 +117,8 @@ export function planSync(candidates: readonly Candidate[], jumps: Record<KeelTab
       // its orphaned iptables-restore finishing after the next agent read
       // the kernel); a doubled jump would otherwise stay forever.
       for (let i = 1; i < copies; i++) inserts.push(`-D ${j.chain} ${j.rule}`);
-      let kept = false;
-      builtins.set(j.chain, lines.filter((l) => l !== line || (!kept && (kept = true))).join('\n'));
+      const first = lines.indexOf(line);
+      builtins.set(j.chain, lines.filter((l, i) => l !== line || i === first).join('\n'));
     }
     for (const [name, b] of builtins) updates.push({ table, name, body: b });
     if (decl.length + inserts.length === 0) continue;

@@ -8,12 +8,12 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateObject } from '../../src/api/object.js';
-import { createEtcdClient } from '../../src/store/etcd-client.js';
 import { EtcdServer } from '../../src/store/etcd-server.js';
-import { KvStore } from '../../src/store/kv-store.js';
+import type { KvStore } from '../../src/store/kv-store.js';
 import { decodeStored, encodeForStorage } from '../../src/store/object-store.js';
 import { FaultLab, recordResult, until } from './fault-lab.js';
 import { fuzzObjects, type FuzzEntry } from './fuzz-objects.js';
+import { connectStore } from '../support/etcd.js';
 
 const COUNT = 1_000;
 const prefix = `/fuzz${randomBytes(3).toString('hex')}`;
@@ -36,7 +36,7 @@ async function put(entries: FuzzEntry[]): Promise<void> {
 
 beforeAll(async () => {
   await etcd.start();
-  kv = new KvStore(createEtcdClient({ endpoints: [etcd.socketEndpoint] }), [etcd.socketEndpoint]);
+  kv = connectStore(etcd.socketEndpoint);
   for (const v of VALID) {
     const svc = validateObject({ apiVersion: 'v1', kind: 'Service', metadata: { name: v.name, namespace: 'default' }, spec: { clusterIP: v.clusterIP, ports: [{ port: 80, targetPort: 8080 }] } });
     const ep = validateObject({ apiVersion: 'v1', kind: 'Endpoints', metadata: { name: v.name, namespace: 'default' }, subsets: [{ addresses: [{ ip: v.endpoint }], ports: [{ port: 8080 }] }] });

@@ -24,13 +24,13 @@ import { parseCidr, parseIp, type Cidr } from '../../src/api/ip.js';
 import { encodeLeaseAttrs, vxlanBackendData } from '../../src/overlay/lease.js';
 import { LeaseStore } from '../../src/overlay/lease-store.js';
 import { renderNetworkConfig } from '../../src/overlay/network-config.js';
-import { createEtcdClient } from '../../src/store/etcd-client.js';
 import { EtcdServer } from '../../src/store/etcd-server.js';
-import { KvStore, type TxnOp } from '../../src/store/kv-store.js';
+import type { KvStore, TxnOp } from '../../src/store/kv-store.js';
 import { encodeForStorage } from '../../src/store/object-store.js';
 import { writeBatched } from '../e2e/watch-support.js';
 import { StreamCutter } from '../support/stream-cutter.js';
 import { FaultLab, recordResult, until } from './fault-lab.js';
+import { connectStore } from '../support/etcd.js';
 
 const REGISTRY = '/registry';
 const ZONE = 'default.svc.cluster.local';
@@ -258,7 +258,7 @@ function startAgent(lab: FaultLab, endpoint: string): void {
 
 beforeAll(async () => {
   await etcd.start();
-  kv = new KvStore(createEtcdClient({ endpoints: [etcd.socketEndpoint] }), [etcd.socketEndpoint]);
+  kv = connectStore(etcd.socketEndpoint);
   leaseStore = new LeaseStore(kv, '/coreos.com/network');
   await kv.client.put(leaseStore.configKey).value(renderNetworkConfig({ network: '10.244.0.0/16', backend: 'vxlan' }));
   await relay.open();

@@ -18,12 +18,12 @@ import { RestoreRunner } from '../../src/iptables/restore-runner.js';
 import { isServiceChainName } from '../../src/proxy-iptables/chain-names.js';
 import { compileRules, DEFAULT_MASQUERADE_BIT, keelJumps, type RuleSet } from '../../src/proxy-iptables/compile.js';
 import { allCandidates, chainBody, kernelViewOf, planSync, type KernelView } from '../../src/proxy-iptables/sync-plan.js';
-import { createEtcdClient } from '../../src/store/etcd-client.js';
 import { EtcdServer } from '../../src/store/etcd-server.js';
-import { KvStore, type TxnOp } from '../../src/store/kv-store.js';
+import type { KvStore, TxnOp } from '../../src/store/kv-store.js';
 import { ObjectStore } from '../../src/store/object-store.js';
 import { EchoFlow, type FlowSummary } from './echo-flow.js';
 import { FaultLab, recordResult, until } from './fault-lab.js';
+import { connectStore } from '../support/etcd.js';
 
 const SERVICES = 10_000;
 const ECHO_IP = '10.100.0.1';
@@ -127,7 +127,7 @@ function endpointsPerClusterIp(nat: string): Map<string, number> {
 
 beforeAll(async () => {
   await etcd.start();
-  objects = new ObjectStore(new KvStore(createEtcdClient({ endpoints: [etcd.socketEndpoint] }), [etcd.socketEndpoint]), prefix);
+  objects = new ObjectStore(connectStore(etcd.socketEndpoint), prefix);
   await objects.kv.txn([], [
     { put: objectKey(prefix, 'Service', 'crash', 'echo'), value: serviceJson('echo', ECHO_IP, ECHO_PORT, 7007) },
     { put: objectKey(prefix, 'Endpoints', 'crash', 'echo'), value: endpointsJson('echo', [POD_IP], 7007) },

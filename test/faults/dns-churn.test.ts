@@ -14,12 +14,12 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { objectKey, validateObject, type ApiObject } from '../../src/api/object.js';
-import { createEtcdClient } from '../../src/store/etcd-client.js';
 import { EtcdServer } from '../../src/store/etcd-server.js';
-import { KvStore } from '../../src/store/kv-store.js';
+import type { KvStore } from '../../src/store/kv-store.js';
 import { encodeForStorage } from '../../src/store/object-store.js';
 import { now, type LoadPlan, type LoadResult, type Question, type QueryType } from './dns-load.js';
 import { FaultLab, recordResult, until } from './fault-lab.js';
+import { connectStore } from '../support/etcd.js';
 
 const QUERIES = 30_000;
 const RATE = 1_000;
@@ -203,7 +203,7 @@ function percentile(sorted: readonly number[], p: number): number {
 
 beforeAll(async () => {
   await etcd.start();
-  kv = new KvStore(createEtcdClient({ endpoints: [etcd.socketEndpoint] }), [etcd.socketEndpoint]);
+  kv = connectStore(etcd.socketEndpoint);
   STABLE.forEach((s, i) => { model = withClusterIP(s, stableIp(i)); });
   CHURNED.forEach((s, i) => { if (i % 2 === 0) model = withClusterIP(s, pick(churnPool(i))); });
   model = { ...model, headless: new Map(HEADLESS.map((s, i) => [s, randomEndpoints(i)])) };

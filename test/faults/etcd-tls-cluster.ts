@@ -10,8 +10,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { createEtcdClient } from '../../src/store/etcd-client.js';
-import { KvStore } from '../../src/store/kv-store.js';
+import type { KvStore } from '../../src/store/kv-store.js';
+import { connectStore } from '../support/etcd.js';
 
 export interface Member {
   name: string;
@@ -115,8 +115,7 @@ export class EtcdTlsCluster {
 
   /** A store over one member's Unix socket (plaintext, for the test's own writes). */
   storeVia(m: Member): KvStore {
-    const ep = this.socketOf(m);
-    return new KvStore(createEtcdClient({ endpoints: [ep] }), [ep]);
+    return connectStore(this.socketOf(m));
   }
 
   async stop(): Promise<void> {

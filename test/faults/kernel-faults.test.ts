@@ -8,11 +8,11 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateObject } from '../../src/api/object.js';
-import { createEtcdClient } from '../../src/store/etcd-client.js';
 import { EtcdServer } from '../../src/store/etcd-server.js';
-import { KvStore } from '../../src/store/kv-store.js';
+import type { KvStore } from '../../src/store/kv-store.js';
 import { encodeForStorage } from '../../src/store/object-store.js';
 import { FaultLab, recordResult, until } from './fault-lab.js';
+import { connectStore } from '../support/etcd.js';
 
 const prefix = `/kfault${randomBytes(3).toString('hex')}`;
 const etcd = new EtcdServer({ unixSocket: true });
@@ -33,7 +33,7 @@ const iptables = (...args: string[]) => lab.run(['iptables', '-w', '5', '-t', 'n
 
 beforeAll(async () => {
   await etcd.start();
-  kv = new KvStore(createEtcdClient({ endpoints: [etcd.socketEndpoint] }), [etcd.socketEndpoint]);
+  kv = connectStore(etcd.socketEndpoint);
   await putService('victim', '10.96.0.71');
   await putEndpoints('victim', '10.244.8.1');
   await putService('other', '10.96.0.72');
