@@ -7,7 +7,7 @@ import type { Service } from '../api/service.js';
 import { createLogger, type Logger } from '../observe/log.js';
 import type { KvStore } from '../store/kv-store.js';
 import { decodeStored, type ObjectOfKind } from '../store/object-store.js';
-import type { BackoffOptions } from './backoff.js';
+import type { BackoffOptions } from '../runtime/backoff.js';
 import { Informer, type InformerEvent } from './informer.js';
 import { SnapshotDelivery, type SnapshotConsumer, type SnapshotKind } from './snapshot-delivery.js';
 

@@ -1,7 +1,7 @@
 import { KeelError } from '../api/errors.js';
 import { createLogger, type Logger } from '../observe/log.js';
 import type { KvStore } from '../store/kv-store.js';
-import { Backoff, sleep, type BackoffOptions } from './backoff.js';
+import { Backoff, sleep, type BackoffOptions } from '../runtime/backoff.js';
 import { InformerCache, type Decode, type InformerEvent } from './informer-cache.js';
 import { watchPrefix, type WatchChange } from './watch-stream.js';
 import { watchMetrics } from './watch-metrics.js';

@@ -1,7 +1,7 @@
 import type { ClusterSnapshot, NamespacedName } from '../api/cluster-state.js';
 import type { ApiObject } from '../api/object.js';
 import type { Logger } from '../observe/log.js';
-import { Backoff } from './backoff.js';
+import { Backoff } from '../runtime/backoff.js';
 import { ChangeTracker } from './change-tracker.js';
 import { watchMetrics } from './watch-metrics.js';
 
