@@ -45,6 +45,8 @@ export class ClusterWatch {
   private readonly dirty = new Set<SnapshotKind>();
   private readonly deliveries = new Set<SnapshotDelivery>();
   private readonly log: Logger;
+  /** Set by start(): deliveries subscribed later start on it. */
+  private signal: AbortSignal | undefined;
 
   constructor(private readonly options: ClusterWatchOptions) {
     this.log = options.logger ?? createLogger('watch');
@@ -53,11 +55,10 @@ export class ClusterWatch {
     this.pods = this.informer('pods');
   }
 
-  /** Resolves when all three informers have listed once (or the signal aborted). */
+  /** Resolves when all three informers have listed once (or the signal aborted); deliveries follow until the abort. */
   async start(signal: AbortSignal): Promise<void> {
-    signal.addEventListener('abort', () => {
-      for (const d of this.deliveries) d.close();
-    }, { once: true });
+    this.signal = signal;
+    for (const d of this.deliveries) void d.start(signal);
     await Promise.all([this.services.start(signal), this.endpoints.start(signal), this.pods.start(signal)]);
     for (const d of this.deliveries) d.kick();
   }
@@ -96,7 +97,7 @@ export class ClusterWatch {
   subscribe(consumer: SnapshotConsumer): () => void {
     const delivery = new SnapshotDelivery(consumer, this, this.options.minDelayMs ?? 0, this.log);
     this.deliveries.add(delivery);
-    delivery.kick();
+    if (this.signal) void delivery.start(this.signal);
     return () => {
       delivery.close();
       this.deliveries.delete(delivery);

@@ -36,7 +36,7 @@ function harness(minDelayMs = 0, synced = true): Harness {
     current: (): ClusterSnapshot => ({ ...emptySnapshot(), revision: source.revision }),
     hasSynced: () => source.synced,
   }, minDelayMs, createLogger('test'));
-  delivery.kick();
+  void delivery.start(new AbortController().signal);
   return {
     delivery, calls, source,
     block: () => {

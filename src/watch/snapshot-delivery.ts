@@ -2,6 +2,8 @@ import type { ClusterSnapshot, NamespacedName } from '../api/cluster-state.js';
 import type { ApiObject } from '../api/object.js';
 import type { Logger } from '../observe/log.js';
 import { Backoff } from '../runtime/backoff.js';
+import { BoundedFrequencyRunner } from '../runtime/bounded-frequency-runner.js';
+import { realClock, type Clock } from '../runtime/clock.js';
 import { ChangeTracker } from './change-tracker.js';
 import { watchMetrics } from './watch-metrics.js';
 
@@ -28,6 +30,7 @@ export interface SnapshotSource {
  * trackers and reach it as one snapshot with the union of changed keys.
  * A consumer that throws gets the next snapshot marked full, after a
  * backoff, so a failed sync is always followed by a complete one.
+ * Nothing is delivered before the source has listed once.
  */
 export class SnapshotDelivery {
   private readonly trackers: Record<SnapshotKind, ChangeTracker<NamespacedName, ApiObject>> = {
@@ -36,25 +39,44 @@ export class SnapshotDelivery {
     pods: new ChangeTracker(sameContent),
   };
   private full = true;
-  private busy = false;
-  private closed = false;
-  /** Cancels the scheduled delivery, if one is scheduled. */
-  private timer: (() => void) | undefined;
-  private notBefore = 0;
-  /** When the oldest change not yet delivered arrived (performance.now()). */
+  private readonly closing = new AbortController();
+  /** When the oldest change not yet delivered arrived. */
   private pendingSince: number | undefined;
-  private readonly retry = new Backoff({ initialMs: 500, maxMs: 30_000 });
+  private readonly runner: BoundedFrequencyRunner;
 
   constructor(
     private readonly consumer: SnapshotConsumer,
     private readonly source: SnapshotSource,
-    private readonly minDelayMs: number,
+    minDelayMs: number,
     private readonly log: Logger,
-  ) {}
+    private readonly clock: Clock = realClock,
+  ) {
+    this.runner = new BoundedFrequencyRunner({
+      fn: () => this.deliver(),
+      minIntervalMs: minDelayMs,
+      backoff: new Backoff({ initialMs: 500, maxMs: 30_000 }),
+      ready: () => source.hasSynced(),
+      clock,
+      onError: (err, retryInMs) => {
+        this.full = true;
+        this.log.error('snapshot consumer failed; next delivery is a full one', {
+          error: err instanceof Error ? err.message : String(err),
+          retryInMs,
+        });
+      },
+    });
+  }
+
+  /** Delivers until the signal aborts or `close()`; resolves after the first delivery. */
+  start(signal: AbortSignal): Promise<void> {
+    const started = this.runner.start(AbortSignal.any([signal, this.closing.signal]));
+    this.kick();
+    return started;
+  }
 
   record(kind: SnapshotKind, key: NamespacedName, previous: ApiObject | undefined, current: ApiObject | undefined): void {
     this.trackers[kind].record(key, previous, current);
-    this.pendingSince ??= performance.now();
+    this.pendingSince ??= this.clock.now();
     this.kick();
   }
 
@@ -63,23 +85,13 @@ export class SnapshotDelivery {
     this.kick();
   }
 
-  /** Schedules a delivery if there is something to deliver and nothing stops it. */
+  /** Asks for a delivery if there is something to deliver (the runner waits for the source to sync). */
   kick(): void {
-    if (this.busy || this.timer || this.closed || !this.source.hasSynced() || !this.pending()) return;
-    const run = (): void => {
-      this.timer = undefined;
-      void this.deliver();
-    };
-    const wait = this.notBefore - Date.now();
-    // setImmediate still batches everything one watch response carries, without setTimeout's 1 ms floor.
-    const handle = wait > 0 ? setTimeout(run, wait) : setImmediate(run);
-    this.timer = () => (wait > 0 ? clearTimeout(handle as NodeJS.Timeout) : clearImmediate(handle as NodeJS.Immediate));
+    if (this.pending()) this.runner.run();
   }
 
   close(): void {
-    this.closed = true;
-    this.timer?.();
-    this.timer = undefined;
+    this.closing.abort();
   }
 
   private pending(): boolean {
@@ -87,10 +99,8 @@ export class SnapshotDelivery {
   }
 
   private async deliver(): Promise<void> {
-    // Changes that cancelled out after the delivery was scheduled leave nothing to say.
-    if (this.closed || !this.pending()) return;
-    this.busy = true;
-    const started = Date.now();
+    // Changes that cancelled out after the delivery was asked for leave nothing to say.
+    if (!this.pending()) return;
     const changed: ChangedKeys = {
       services: new Set(this.trackers.services.drain().keys()),
       endpoints: new Set(this.trackers.endpoints.drain().keys()),
@@ -98,24 +108,9 @@ export class SnapshotDelivery {
       full: this.full,
     };
     this.full = false;
-    if (this.pendingSince !== undefined) watchMetrics.deliveryDelay.observe((performance.now() - this.pendingSince) / 1_000);
+    if (this.pendingSince !== undefined) watchMetrics.deliveryDelay.observe((this.clock.now() - this.pendingSince) / 1_000);
     this.pendingSince = undefined;
-    try {
-      await this.consumer(this.source.current(), changed);
-      this.retry.reset();
-      this.notBefore = started + this.minDelayMs;
-    } catch (err) {
-      const delay = this.retry.next();
-      this.log.error('snapshot consumer failed; next delivery is a full one', {
-        error: err instanceof Error ? err.message : String(err),
-        retryInMs: delay,
-      });
-      this.full = true;
-      this.notBefore = Date.now() + Math.max(delay, this.minDelayMs);
-    } finally {
-      this.busy = false;
-    }
-    this.kick();
+    await this.consumer(this.source.current(), changed);
   }
 }
 
