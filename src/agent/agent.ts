@@ -87,7 +87,7 @@ function proxyComponents(config: AgentConfig, watch: ClusterWatch): AgentCompone
     watch.subscribe(loop.update);
     return [{
       name: 'proxy-iptables',
-      start: (signal) => { void loop.start(signal); return Promise.resolve(); },
+      start: (signal) => loop.start(signal),
       ready: () => loop.lastSuccess() !== undefined,
       lastSuccess: () => loop.lastSuccess(),
       periodMs: () => config.iptablesSyncPeriodMs,

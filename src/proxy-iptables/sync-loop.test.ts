@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FakeRunner } from '../iptables/fake-runner.js';
 import { setLogSink } from '../observe/log.js';
+import { FakeClock } from '../runtime/testing/fake-clock.js';
 import { DEFAULT_MASQUERADE_BIT, type NodeConfig } from './compile.js';
 import type { Conntrack, StaleFlow } from './conntrack.js';
 import { FULL_SYNC_PERIOD_MS, SyncLoop } from './sync-loop.js';
@@ -22,12 +23,12 @@ const dnsEps = (...ips: string[]) => makeEndpoints('default', 'dns', ips.map((ip
 const changed = (keys: string[], full = false) => ({ services: new Set(keys), endpoints: new Set(keys), pods: new Set<string>(), full });
 
 function setup() {
-  let t = 0;
+  const clock = new FakeClock();
   const fake = new FakeRunner();
   const flows: StaleFlow[] = [];
   const conntrack: Conntrack = { deleteUdp: async (f) => void flows.push(f) };
-  const loop = new SyncLoop({ runner: fake, node, conntrack, now: () => t });
-  return { fake, loop, flows, advance: (ms: number) => void (t += ms) };
+  const loop = new SyncLoop({ runner: fake, node, conntrack, clock });
+  return { fake, loop, flows, clock, advance: (ms: number) => clock.advance(ms) };
 }
 
 describe('SyncLoop', () => {
@@ -42,7 +43,7 @@ describe('SyncLoop', () => {
     loop.update(snapshotOf([web, dns], [webEps('10.244.1.1', '10.244.1.2'), dnsEps('10.244.1.3')]), changed(['default/web', 'default/dns'], true));
     expect((await loop.sync()).kind).toBe('full');
     expect(fake.restores).toHaveLength(1);
-    advance(FULL_SYNC_PERIOD_MS);
+    await advance(FULL_SYNC_PERIOD_MS);
     const again = await loop.sync();
     expect(again).toEqual({ kind: 'full', written: 0, deleted: 0, bytes: 0 });
     expect(fake.restores).toHaveLength(1);
@@ -55,7 +56,7 @@ describe('SyncLoop', () => {
     expect(fake.saves).toEqual(['nat', 'filter']);
     expect(await fake.listChain('nat', 'KUBE-KEEL-CANARY')).toBe('-N KUBE-KEEL-CANARY\n-A KUBE-KEEL-CANARY -j RETURN\n');
     for (let i = 0; i < 10; i++) {
-      advance(30_000);
+      await advance(30_000);
       expect(await loop.sync()).toEqual({ kind: 'partial', written: 0, deleted: 0, bytes: 0 });
     }
     expect(fake.saves).toHaveLength(2);
@@ -69,7 +70,7 @@ describe('SyncLoop', () => {
     await loop.sync();
     const before = await fake.save('nat');
     await fake.restore('*nat\nCOMMIT\n', { noflush: false });
-    advance(30_000);
+    await advance(30_000);
     const res = await loop.sync();
     expect(res.kind).toBe('full');
     expect(res.written).toBeGreaterThan(0);
@@ -81,7 +82,7 @@ describe('SyncLoop', () => {
     loop.update(snapshotOf([web], [webEps('10.244.1.1')]), changed([], true));
     await loop.sync();
     await fake.restore('*filter\n:KUBE-KEEL-CANARY - [0:0]\nCOMMIT\n');
-    advance(30_000);
+    await advance(30_000);
     expect(await loop.sync()).toMatchObject({ kind: 'full', written: 1 });
     expect(await fake.listChain('filter', 'KUBE-KEEL-CANARY')).toContain('-A KUBE-KEEL-CANARY -j RETURN');
   });
@@ -91,10 +92,10 @@ describe('SyncLoop', () => {
     loop.update(snapshotOf([web], [webEps('10.244.1.1')]), changed([], true));
     await loop.sync();
     await fake.restore('*nat\n:KUBE-KEEL-CANARY - [0:0]\n-X KUBE-KEEL-CANARY\nCOMMIT\n');
-    advance(10_000);
+    await advance(10_000);
     loop.update(snapshotOf([web], [webEps('10.244.1.2')]), changed(['default/web']));
     expect((await loop.sync()).kind).toBe('partial');
-    advance(20_000);
+    await advance(20_000);
     loop.update(snapshotOf([web], [webEps('10.244.1.3')]), changed(['default/web']));
     expect((await loop.sync()).kind).toBe('full');
     expect(fake.chainNames('nat')).toContain('KUBE-KEEL-CANARY');
@@ -159,6 +160,31 @@ describe('SyncLoop', () => {
     loop.update(snapshotOf([dns], [dnsEps('10.244.1.4')]), changed(['default/dns']));
     await loop.sync();
     expect(flows).toEqual([{ origDst: '10.96.0.53', port: 53, dstNat: '10.244.1.3' }]);
+  });
+
+  it('start() waits for a snapshot, retries a failed sync fully after 1 s, resolves after the first success, and syncs every period', async () => {
+    const { loop, fake, clock, advance } = setup();
+    const ac = new AbortController();
+    let started = false;
+    void loop.start(ac.signal).then(() => { started = true; });
+    await advance(60_000);
+    expect(fake.saves).toEqual([]);
+    fake.failNext = 'No chain/target/match by that name.';
+    loop.update(snapshotOf([web], [webEps('10.244.1.1')]), changed([], true));
+    await advance(0);
+    expect(started).toBe(false);
+    await advance(999);
+    expect(fake.restores).toHaveLength(0);
+    await advance(1);
+    expect(fake.restores).toHaveLength(1);
+    expect(started).toBe(true);
+    expect(loop.lastSuccess()).toBe(61_000);
+    const saves = fake.saves.length;
+    await advance(30_000);
+    // The periodic sync checked the canaries only: no table was read.
+    expect(loop.lastSuccess()).toBe(clock.now());
+    expect(fake.saves.length).toBe(saves);
+    ac.abort();
   });
 
   it('start() syncs on change and stops on abort', async () => {

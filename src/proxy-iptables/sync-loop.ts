@@ -1,5 +1,8 @@
 import type { ClusterSnapshot, NamespacedName } from '../api/cluster-state.js';
 import { createLogger, type Logger } from '../observe/log.js';
+import { Backoff } from '../runtime/backoff.js';
+import { BoundedFrequencyRunner } from '../runtime/bounded-frequency-runner.js';
+import { realClock, type Clock } from '../runtime/clock.js';
 import type { IptablesRunner } from '../iptables/restore-runner.js';
 import type { ChangedKeys } from '../watch/cluster-watch.js';
 import { RestoreError } from '../iptables/restore-error.js';
@@ -22,7 +25,7 @@ export interface SyncLoopOptions {
   /** Least time between two syncs (--iptables-min-sync-period), default 0. */
   minSyncPeriodMs?: number;
   logger?: Logger;
-  now?: () => number;
+  clock?: Clock;
 }
 
 export interface SyncResult {
@@ -42,7 +45,10 @@ export const FULL_SYNC_PERIOD_MS = 3_600_000;
  * differ); a full resync (first, hourly, after any failure, and when the
  * canary chain is gone) reads the kernel with iptables-save and rewrites
  * only the chains that differ. The periodic sync in between only reads the
- * canary chains, so a flushed table is repaired within one period.
+ * canary chains, so a flushed table is repaired within one period. One
+ * bounded-frequency runner calls `sync()`: no faster than the min period,
+ * every period, and after a failure again after a backoff (1 s doubling
+ * up to the period).
  */
 export class SyncLoop {
   private readonly runner: IptablesRunner;
@@ -50,9 +56,9 @@ export class SyncLoop {
   private readonly conntrack: Conntrack | undefined;
   private readonly period: number;
   private readonly fullPeriod: number;
-  private readonly minPeriod: number;
   private readonly log: Logger;
-  private readonly now: () => number;
+  private readonly clock: Clock;
+  private readonly loop: BoundedFrequencyRunner;
   private snapshot: ClusterSnapshot | undefined;
   private dirty = new Set<NamespacedName>();
   private fullRequested = true;
@@ -64,7 +70,6 @@ export class SyncLoop {
   private lastSyncAt = Number.NEGATIVE_INFINITY;
   private lastCheckAt = Number.NEGATIVE_INFINITY;
   private pendingSince: number | undefined;
-  private wake: (() => void) | undefined;
 
   constructor(opts: SyncLoopOptions) {
     this.runner = opts.runner;
@@ -72,9 +77,17 @@ export class SyncLoop {
     this.conntrack = opts.conntrack;
     this.period = opts.syncPeriodMs ?? 30_000;
     this.fullPeriod = opts.fullSyncPeriodMs ?? FULL_SYNC_PERIOD_MS;
-    this.minPeriod = opts.minSyncPeriodMs ?? 0;
     this.log = opts.logger ?? createLogger('proxy-iptables');
-    this.now = opts.now ?? Date.now;
+    this.clock = opts.clock ?? realClock;
+    this.loop = new BoundedFrequencyRunner({
+      fn: async () => { await this.sync(); },
+      minIntervalMs: opts.minSyncPeriodMs ?? 0,
+      // The periodic sync decides for itself whether the canary check or the hourly full resync is due.
+      maxIntervalMs: Math.min(this.period, this.fullPeriod),
+      backoff: new Backoff({ initialMs: 1_000, maxMs: this.period, jitter: false }),
+      ready: () => this.snapshot !== undefined,
+      clock: this.clock,
+    });
   }
 
   /** A ClusterWatch consumer: records the change and wakes the loop; never syncs itself. */
@@ -83,8 +96,8 @@ export class SyncLoop {
     for (const k of changed.services) this.dirty.add(k);
     for (const k of changed.endpoints) this.dirty.add(k);
     if (changed.full) this.fullRequested = true;
-    this.pendingSince ??= this.now();
-    this.wake?.();
+    this.pendingSince ??= this.clock.now();
+    this.loop.run();
   };
 
   /** The rules as last compiled (for tracing what the loop programs). */
@@ -100,7 +113,7 @@ export class SyncLoop {
   async sync(): Promise<SyncResult> {
     const snap = this.snapshot;
     if (!snap) return { kind: 'none', written: 0, deleted: 0, bytes: 0 };
-    const started = this.now();
+    const started = this.clock.now();
     let full = this.fullRequested || started - this.lastFullAt >= this.fullPeriod;
     const checked = !full && started - this.lastCheckAt >= this.period;
     if (checked && !(await this.canaryPresent())) {
@@ -135,7 +148,7 @@ export class SyncLoop {
       if (plan.text) await this.runner.restore(plan.text, { noflush: true });
       plan.apply(this.view);
       this.fullRequested = false;
-      const end = this.now();
+      const end = this.clock.now();
       if (full) this.lastFullAt = end;
       if (full || checked) this.lastCheckAt = end;
       this.lastSyncAt = end;
@@ -161,32 +174,9 @@ export class SyncLoop {
     }
   }
 
-  /** Runs until the signal aborts: syncs when dirty (no faster than the min period), resyncs every period, backs off after failures. */
-  async start(signal: AbortSignal): Promise<void> {
-    let failures = 0;
-    while (!signal.aborted) {
-      const now = this.now();
-      const dueFull = this.snapshot !== undefined && (this.fullRequested || now - this.nextPeriodic() >= 0);
-      const dueDirty = this.dirty.size > 0 && now - this.lastSyncAt >= this.minPeriod;
-      if (dueFull || dueDirty) {
-        try {
-          await this.sync();
-          failures = 0;
-        } catch {
-          failures++;
-          await this.sleep(Math.min(1000 * 2 ** (failures - 1), this.period), signal, false);
-        }
-        continue;
-      }
-      const untilFull = this.snapshot ? this.nextPeriodic() - now : this.period;
-      const untilMin = this.dirty.size > 0 ? this.lastSyncAt + this.minPeriod - now : Number.POSITIVE_INFINITY;
-      await this.sleep(Math.max(0, Math.min(untilFull, untilMin)), signal, true);
-    }
-  }
-
-  /** When the next periodic sync (canary check, or the hourly full resync) is due. */
-  private nextPeriodic(): number {
-    return Math.min(this.lastCheckAt + this.period, this.lastFullAt + this.fullPeriod);
+  /** Syncs until the signal aborts; resolves after the first successful sync. */
+  start(signal: AbortSignal): Promise<void> {
+    return this.loop.start(signal);
   }
 
   /** Both tables' canaries hold their rule; any doubt (gone, flushed, unreadable) says no. */
@@ -196,20 +186,6 @@ export class SyncLoop {
       if (!text?.split('\n').includes(`-A ${CANARY_CHAIN} ${CANARY_RULE}`)) return false;
     }
     return true;
-  }
-
-  private sleep(ms: number, signal: AbortSignal, wakeOnChange: boolean): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        if (this.wake === done) this.wake = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal.addEventListener('abort', done, { once: true });
-      if (wakeOnChange) this.wake = done;
-    });
   }
 
   private partialCandidates(top: ReturnType<typeof topChains>, before: ReadonlyMap<NamespacedName, ServiceRules | undefined>): Candidate[] {

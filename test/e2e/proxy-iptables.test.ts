@@ -23,6 +23,7 @@ import { kernelViewOf, planCleanup } from '../../src/proxy-iptables/sync-plan.js
 import { SyncLoop } from '../../src/proxy-iptables/sync-loop.js';
 import { makeEndpoints, makeService, snapshotOf } from '../../src/proxy-iptables/test-builders.js';
 import { tracePacket } from '../../src/proxy-iptables/trace.js';
+import { FakeClock } from '../../src/runtime/testing/fake-clock.js';
 import { NetnsLab, sh } from './proxy-iptables-lab.js';
 import { Traffic, type Tally } from './proxy-iptables-traffic.js';
 
@@ -176,20 +177,20 @@ describe('iptables proxy in a real kernel', () => {
   });
 
   it('a periodic sync notices through the canary that someone flushed the tables, and resyncs fully', async () => {
-    let t = 0;
+    const clock = new FakeClock();
     const saves: string[] = [];
     const counting = { restore: runner.restore.bind(runner), listChain: runner.listChain.bind(runner), save: (table: 'nat' | 'filter') => { saves.push(table); return runner.save(table); } };
-    const own = new SyncLoop({ runner: counting, node: { nodeName: 'node-1', clusterCidr: '10.244.0.0/16', masqueradeBit: DEFAULT_MASQUERADE_BIT }, now: () => t });
+    const own = new SyncLoop({ runner: counting, node: { nodeName: 'node-1', clusterCidr: '10.244.0.0/16', masqueradeBit: DEFAULT_MASQUERADE_BIT }, clock });
     own.update(snapshotOf(services, backends(['10.244.1.2']), revision++), { services: new Set(), endpoints: new Set(), pods: new Set(), full: true });
     expect((await own.sync()).kind).toBe('full');
-    t += 30_000;
+    await clock.advance(30_000);
     expect(await own.sync()).toMatchObject({ kind: 'partial', written: 0 });
     expect(saves).toEqual(['nat', 'filter']);
     for (const args of [['-F'], ['-X']]) {
       for (const table of ['nat', 'filter']) await sh('ip', ['netns', 'exec', ns.node, 'iptables-nft', '-t', table, ...args]);
     }
     expect(await sh('ip', ['netns', 'exec', ns.node, 'iptables-nft-save', '-t', 'nat'])).not.toContain('KUBE-');
-    t += 30_000;
+    await clock.advance(30_000);
     expect((await own.sync()).kind).toBe('full');
     expect(saves).toHaveLength(4);
     expect(await traffic.call(ns.c, '10.96.0.10', 80, 'tcp', 20)).toEqual({ answers: { p1: 20 }, errors: {} });
