@@ -11,7 +11,7 @@ import { createLogger } from '../observe/log.js';
 import { RtNetlinkPort } from '../overlay/netlink-port.js';
 import { OverlayAgent } from '../overlay/overlay-agent.js';
 import { DEFAULT_MASQUERADE_BIT } from '../proxy-iptables/compile.js';
-import { ConntrackTool } from '../proxy-iptables/conntrack.js';
+import { ConntrackTool, conntrackTcpLiberal } from '../proxy-iptables/conntrack.js';
 import { SyncLoop } from '../proxy-iptables/sync-loop.js';
 import { UserspaceProxier } from '../proxy-userspace/userspace-proxier.js';
 import { createEtcdClient } from '../store/etcd-client.js';
@@ -78,7 +78,10 @@ function proxyComponents(config: AgentConfig, watch: ClusterWatch): AgentCompone
   if (config.proxyMode === 'iptables') {
     const loop = new SyncLoop({
       runner,
-      node: { nodeName: config.nodeName, masqueradeBit: DEFAULT_MASQUERADE_BIT, clusterCidr: cidr('--cluster-cidr', config.clusterCidr).text },
+      node: {
+        nodeName: config.nodeName, nodeIPs: [config.nodeIp], masqueradeBit: DEFAULT_MASQUERADE_BIT,
+        clusterCidr: cidr('--cluster-cidr', config.clusterCidr).text, conntrackTcpLiberal: conntrackTcpLiberal(),
+      },
       conntrack: new ConntrackTool(),
       syncPeriodMs: config.iptablesSyncPeriodMs,
       minSyncPeriodMs: config.iptablesMinSyncPeriodMs,

@@ -32,6 +32,10 @@ export interface ServiceSpec {
   loadBalancerSourceRanges?: string[];
   ipFamilies?: IpFamilyName[];
   publishNotReadyAddresses?: boolean;
+  /** LoadBalancer with externalTrafficPolicy Local: the node port of kube-proxy's per-service health check. */
+  healthCheckNodePort?: number;
+  /** LoadBalancer only; false: NodePorts are allocated only where a port asks for one. */
+  allocateLoadBalancerNodePorts?: boolean;
 }
 
 export interface Service {
@@ -51,6 +55,11 @@ export function isHeadless(svc: Service): boolean {
 
 export function hasNodePorts(svc: Service): boolean {
   return svc.spec.type === 'NodePort' || svc.spec.type === 'LoadBalancer';
+}
+
+/** Kubernetes' NeedsHealthCheck: only an externalTrafficPolicy Local LoadBalancer gets a health check node port. */
+export function needsHealthCheck(svc: Service): boolean {
+  return svc.spec.type === 'LoadBalancer' && svc.spec.externalTrafficPolicy === 'Local';
 }
 
 export function affinityTimeoutSeconds(svc: Service): number | undefined {
@@ -116,6 +125,18 @@ export function validateService(raw: Record<string, unknown>): Service {
   if (families.length) spec.ipFamilies = families;
   const pna = r.boolean(s.publishNotReadyAddresses, 'spec.publishNotReadyAddresses');
   if (pna !== undefined) spec.publishNotReadyAddresses = pna;
+  const alloc = r.boolean(s.allocateLoadBalancerNodePorts, 'spec.allocateLoadBalancerNodePorts');
+  if (alloc !== undefined) {
+    if (type !== 'LoadBalancer') r.fail('spec.allocateLoadBalancerNodePorts', `may only be set for type LoadBalancer, not ${type}`);
+    spec.allocateLoadBalancerNodePorts = alloc;
+  }
+  if (s.healthCheckNodePort !== undefined && s.healthCheckNodePort !== null && s.healthCheckNodePort !== 0) {
+    const hc = r.integer(s.healthCheckNodePort, 'spec.healthCheckNodePort', 1, 65_535);
+    if (type !== 'LoadBalancer' || spec.externalTrafficPolicy !== 'Local') {
+      r.fail('spec.healthCheckNodePort', 'may only be set for type LoadBalancer with externalTrafficPolicy Local');
+    }
+    spec.healthCheckNodePort = hc;
+  }
 
   const svc: Service = { apiVersion: 'v1', kind: 'Service', metadata: meta, spec };
   const status = readStatus(r, raw.status);

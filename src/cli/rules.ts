@@ -50,7 +50,8 @@ export function nodeConfig(flags: NodeFlags): NodeConfig {
   if (flags.clusterCidr && !parseCidr(flags.clusterCidr)) throw new UsageError(`--cluster-cidr: "${flags.clusterCidr}" is not a CIDR`);
   if (flags.nodeIp && !parseIp(flags.nodeIp)) throw new UsageError(`--node-ip: "${flags.nodeIp}" is not an IP address`);
   const cidr = flags.clusterCidr ? parseCidr(flags.clusterCidr)?.text : undefined;
-  return { nodeName: flags.nodeName, masqueradeBit: DEFAULT_MASQUERADE_BIT, ...(cidr ? { clusterCidr: cidr } : {}) };
+  const ip = flags.nodeIp ? parseIp(flags.nodeIp)?.text : undefined;
+  return { nodeName: flags.nodeName, masqueradeBit: DEFAULT_MASQUERADE_BIT, ...(cidr ? { clusterCidr: cidr } : {}), ...(ip ? { nodeIPs: [ip] } : {}) };
 }
 
 export function backendOf(flags: { iptablesBackend: string }): IptablesBackend {

@@ -36,6 +36,31 @@ describe('service IPs', () => {
 });
 
 describe('planServiceAllocation', () => {
+  // kube-apiserver pkg/registry/core/service/storage/alloc.go (allocNodePorts, allocHealthCheckNodePort):
+  // allocateLoadBalancerNodePorts false leaves ports without a NodePort unless one is asked for;
+  // an externalTrafficPolicy Local LoadBalancer gets a healthCheckNodePort from the NodePort range.
+  it('allocates no NodePort for a LoadBalancer with allocateLoadBalancerNodePorts false, except an explicit one', () => {
+    const lb = makeService('lb', (s) => {
+      s.type = 'LoadBalancer';
+      s.allocateLoadBalancerNodePorts = false;
+      s.ports = [{ name: 'a', port: 80 }, { name: 'b', port: 81, nodePort: 30002 }];
+    });
+    const plan = planServiceAllocation(lb, undefined, none, cfg, firstFree);
+    expect(plan.service.spec.ports.map((p) => p.nodePort)).toEqual([undefined, 30002]);
+    expect(plan.nodePorts).toEqual([30002]);
+  });
+
+  it('allocates and keeps a healthCheckNodePort for an externalTrafficPolicy Local LoadBalancer only', () => {
+    const local = (name: string) => makeService(name, (s) => { s.type = 'LoadBalancer'; s.externalTrafficPolicy = 'Local'; });
+    const plan = planServiceAllocation(local('lb'), undefined, none, cfg, firstFree);
+    expect(plan.service.spec.ports[0]?.nodePort).toBe(30000);
+    expect(plan.service.spec.healthCheckNodePort).toBe(30001);
+    expect(plan.nodePorts).toEqual([30000, 30001]);
+    expect(planServiceAllocation(local('lb'), plan.service, none, cfg, () => 2n).service.spec.healthCheckNodePort).toBe(30001);
+    const cluster = makeService('c', (s) => { s.type = 'LoadBalancer'; });
+    expect(planServiceAllocation(cluster, undefined, none, cfg, firstFree).service.spec.healthCheckNodePort).toBeUndefined();
+  });
+
   it('assigns a ClusterIP and NodePorts deterministically with firstFree', () => {
     const plan = planServiceAllocation(makeService('a', (s) => { s.type = 'NodePort'; }), undefined, none, cfg, firstFree);
     expect(plan.ips).toEqual(['10.96.0.1']);

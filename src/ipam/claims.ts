@@ -47,6 +47,8 @@ export function takenFrom(claims: { ips: Map<string, Claim>; ports: Map<number, 
     const owner = `${svc.metadata.namespace}/${svc.metadata.name}`;
     if (!isHeadless(svc)) for (const ip of svc.spec.clusterIPs ?? []) if (!ips.has(ip)) ips.set(ip, owner);
     for (const p of svc.spec.ports) if (p.nodePort !== undefined && !nodePorts.has(p.nodePort)) nodePorts.set(p.nodePort, owner);
+    const hc = svc.spec.healthCheckNodePort;
+    if (hc !== undefined && !nodePorts.has(hc)) nodePorts.set(hc, owner);
   }
   return { ips, nodePorts };
 }

@@ -1,6 +1,6 @@
 import { AllocationError } from '../api/errors.js';
 import { parseIp, type Cidr } from '../api/ip.js';
-import { hasNodePorts, isHeadless, type Service, type ServicePort } from '../api/service.js';
+import { hasNodePorts, isHeadless, needsHealthCheck, type Service, type ServicePort } from '../api/service.js';
 import { subjectOf } from '../api/meta.js';
 import { chooseNodePort, inPortRange, type PortRange } from './node-ports.js';
 import { chooseServiceIp, isAllocatableIp, type Pick } from './service-ips.js';
@@ -44,11 +44,8 @@ export function planServiceAllocation(desired: Service, existing: Service | unde
 
   const nodePorts: number[] = [];
   const used = new Set<number>();
-  spec.ports = spec.ports.map((port, i): ServicePort => {
-    const { nodePort, ...rest } = port;
-    if (!hasNodePorts(service)) return rest;
-    const field = `spec.ports[${i}].nodePort`;
-    let chosen = nodePort ?? previousNodePort(existing, port);
+  const take = (field: string, wanted: number | undefined): number => {
+    let chosen = wanted;
     if (chosen !== undefined) {
       if (!inPortRange(cfg.nodePorts, chosen)) fail(field, `${chosen} is not in the node port range ${cfg.nodePorts.min}-${cfg.nodePorts.max}`);
       const holder = taken.nodePorts.get(chosen);
@@ -60,8 +57,23 @@ export function planServiceAllocation(desired: Service, existing: Service | unde
     }
     used.add(chosen);
     nodePorts.push(chosen);
-    return { ...rest, nodePort: chosen };
+    return chosen;
+  };
+  // kube-apiserver (pkg/registry/core/service/storage/alloc.go): a LoadBalancer with
+  // allocateLoadBalancerNodePorts false gets only the NodePorts its ports name explicitly.
+  const allocateAll = spec.type !== 'LoadBalancer' || spec.allocateLoadBalancerNodePorts !== false;
+  spec.ports = spec.ports.map((port, i): ServicePort => {
+    const { nodePort, ...rest } = port;
+    if (!hasNodePorts(service)) return rest;
+    const wanted = nodePort ?? (allocateAll ? previousNodePort(existing, port) : undefined);
+    if (wanted === undefined && !allocateAll) return rest;
+    return { ...rest, nodePort: take(`spec.ports[${i}].nodePort`, wanted) };
   });
+  const { healthCheckNodePort } = spec;
+  delete spec.healthCheckNodePort;
+  if (needsHealthCheck(service)) {
+    spec.healthCheckNodePort = take('spec.healthCheckNodePort', healthCheckNodePort ?? existing?.spec.healthCheckNodePort);
+  }
   return { service, ips, nodePorts };
 }
 

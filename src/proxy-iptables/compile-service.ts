@@ -1,11 +1,24 @@
-import { affinityTimeoutSeconds, hasNodePorts, isHeadless, type Protocol, type Service, type ServicePort } from '../api/service.js';
+import { affinityTimeoutSeconds, hasNodePorts, isHeadless, needsHealthCheck, type Protocol, type Service, type ServicePort } from '../api/service.js';
 import type { Endpoints } from '../api/endpoints.js';
+import { cidrContains, parseCidr, parseIp, type IpAddress } from '../api/ip.js';
 import { portProtoHash, servicePortName } from './chain-names.js';
 import { cat, comment, dport, hostCidr, probability, proto, rule, sanitizeComment } from './rule-text.js';
 import { resolveEndpoints, type ResolvedEndpoint } from './service-endpoints.js';
 
 export interface NodeConfig {
   readonly nodeName: string;
+  /**
+   * The node's own addresses (kube-proxy's nodeIPs): a loadBalancerSourceRanges
+   * entry containing one lets the node reach the LB IP it loops back through.
+   */
+  readonly nodeIPs?: readonly string[];
+  /**
+   * Where NodePorts answer (kube-proxy's --nodeport-addresses resolved to
+   * this node's matching addresses); undefined: every local address.
+   */
+  readonly nodePortAddresses?: readonly string[];
+  /** nf_conntrack_tcp_be_liberal is set: kube-proxy then writes no DROP for INVALID packets. */
+  readonly conntrackTcpLiberal?: boolean;
   /** Pod network: traffic to a ClusterIP from outside it is masqueraded. */
   readonly clusterCidr?: string;
   /** Bit of the packet mark meaning "masquerade me" (kube-proxy: 14 → 0x4000). */
@@ -38,13 +51,15 @@ export interface ServiceRules {
   readonly filterServices: string[];
   readonly filterExternal: string[];
   readonly filterFirewall: string[];
+  /** filter KUBE-NODEPORTS: ACCEPT for health check node ports. */
+  readonly filterNodePorts: string[];
   readonly ports: ServicePortInfo[];
 }
 
 const MARK_MASQ = 'KUBE-MARK-MASQ';
 
 export function compileService(key: string, svc: Service, eps: Endpoints | undefined, node: NodeConfig): ServiceRules {
-  const out: ServiceRules = { key, natServices: [], natNodePorts: [], natChains: [], filterServices: [], filterExternal: [], filterFirewall: [], ports: [] };
+  const out: ServiceRules = { key, natServices: [], natNodePorts: [], natChains: [], filterServices: [], filterExternal: [], filterFirewall: [], filterNodePorts: [], ports: [] };
   const clusterIP = svc.spec.clusterIP;
   if (svc.spec.type === 'ExternalName' || isHeadless(svc) || !clusterIP || clusterIP.includes(':')) return out;
   for (const port of svc.spec.ports) compilePort(out, svc, port, clusterIP, eps, node);
@@ -61,6 +76,10 @@ function compilePort(out: ServiceRules, svc: Service, port: ServicePort, cluster
   const externalIPs = svc.spec.externalIPs ?? [];
   const lbIPs = (svc.status?.loadBalancer?.ingress ?? []).flatMap((i) => (i.ip && !i.ip.includes(':') ? [i.ip] : []));
   out.ports.push({ service: out.key, spn, protocol: p, clusterIP, port: port.port, nodePort, externalIPs, endpoints: all });
+  // kube-proxy proxier.go syncProxyRules ("Capture healthCheckNodePorts"): accepted whether or
+  // not this node has local endpoints, one rule per service port.
+  const hc = needsHealthCheck(svc) ? svc.spec.healthCheckNodePort : undefined;
+  if (hc !== undefined) out.filterNodePorts.push(rule('-p', 'tcp', ...comment(`${spn} health check node port`), '-m', 'tcp', '--dport', String(hc), '-j', 'ACCEPT'));
 
   const hasExternal = nodePort !== undefined || externalIPs.length > 0 || lbIPs.length > 0;
   const internalLocal = svc.spec.internalTrafficPolicy === 'Local';
@@ -105,7 +124,7 @@ function compilePort(out: ServiceRules, svc: Service, port: ServicePort, cluster
     if (nodePort !== undefined) out.natNodePorts.push(rule('-p', proto(p), ...comment(spn), ...dport(p, nodePort), '-j', ext));
     out.natChains.push({ name: ext, rules: extRules(spn, externalLocal, node, svc_, svl) });
     if (ranges.length && lbIPs.length) {
-      out.natChains.push({ name: fw, rules: ranges.map((r) => rule('-s', r, ...comment(`${spn} loadbalancer IP`), '-j', ext)) });
+      out.natChains.push({ name: fw, rules: firewallRules(spn, ranges, lbIPs, node, ext) });
       for (const ip of lbIPs) out.filterFirewall.push(rule('-d', hostCidr(ip), '-p', proto(p), ...comment(`${spn} traffic not accepted by ${fw}`), ...dport(p, port.port), '-j', 'DROP'));
     }
   }
@@ -118,6 +137,25 @@ function compilePort(out: ServiceRules, svc: Service, port: ServicePort, cluster
   if (usesLocal) out.natChains.push({ name: svl, rules: [...(masq && internalLocal ? [masq] : []), ...balance(spn, local, affinity)] });
   const sepComment = cat('-m comment --comment "', sanitizeComment(spn), '"');
   for (const e of usesCluster ? all : local) out.natChains.push({ name: e.chain, rules: sepRules(sepComment, p, e, affinity) });
+}
+
+/**
+ * kube-proxy proxier.go syncProxyRules ("Set up firewall chain"): each
+ * source range goes on; when one holds the node's own IP, traffic from the
+ * LB IPs does too (a VIP bound locally loops back with itself as source);
+ * the last rule only says what happens to the rest.
+ */
+function firewallRules(spn: string, ranges: readonly string[], lbIPs: readonly string[], node: NodeConfig, ext: string): string[] {
+  const c = comment(`${spn} loadbalancer IP`);
+  const out = ranges.map((r) => rule('-s', r, ...c, '-j', ext));
+  const nodeIPs = (node.nodeIPs ?? []).map(parseIp).filter((ip): ip is IpAddress => ip !== undefined);
+  const fromNode = ranges.some((r) => {
+    const cidr = parseCidr(r);
+    return cidr !== undefined && nodeIPs.some((ip) => cidrContains(cidr, ip));
+  });
+  if (fromNode) for (const ip of lbIPs) out.push(rule('-s', hostCidr(ip), ...c, '-j', ext));
+  out.push(rule(...comment(`other traffic to ${spn} will be dropped by KUBE-PROXY-FIREWALL`)));
+  return out;
 }
 
 function extRules(spn: string, local: boolean, node: NodeConfig, svc: string, svl: string): string[] {

@@ -10,7 +10,7 @@ import { renderRestore } from './render-restore.js';
 import { probability } from './rule-text.js';
 import { makeEndpoints, makeService, snapshotOf } from './test-builders.js';
 
-const node: NodeConfig = { nodeName: 'node-a', clusterCidr: '10.244.0.0/16', masqueradeBit: DEFAULT_MASQUERADE_BIT };
+const node: NodeConfig = { nodeName: 'node-a', nodeIPs: ['172.30.0.1'], clusterCidr: '10.244.0.0/16', masqueradeBit: DEFAULT_MASQUERADE_BIT };
 
 function fixture() {
   const web = makeService('default', 'web', (s) => {
@@ -44,7 +44,18 @@ function fixture() {
     s.ports = [{ port: 80, nodePort: 30040 }];
   });
   const localEps = makeEndpoints('default', 'local', [{ ip: '10.244.1.8', node: 'node-a' }, { ip: '10.244.2.8', node: 'node-b' }], [{ port: 80 }]);
-  return snapshotOf([web, dns, empty, sticky, local], [webEps, dnsEps, stickyEps, localEps]);
+  // A firewalled LoadBalancer with a health check node port, reachable from the node itself.
+  const fenced = makeService('default', 'fenced', (s, raw) => {
+    s.type = 'LoadBalancer';
+    s.clusterIP = '10.96.0.50';
+    s.externalTrafficPolicy = 'Local';
+    s.healthCheckNodePort = 30050;
+    s.loadBalancerSourceRanges = ['172.30.0.0/24'];
+    s.ports = [{ port: 443, nodePort: 30443 }];
+    raw.status = { loadBalancer: { ingress: [{ ip: '172.30.0.150' }] } };
+  });
+  const fencedEps = makeEndpoints('default', 'fenced', [{ ip: '10.244.1.50', node: 'node-a' }], [{ port: 443 }]);
+  return snapshotOf([web, dns, empty, sticky, local, fenced], [webEps, dnsEps, stickyEps, localEps, fencedEps]);
 }
 
 describe('compileRules', () => {
@@ -134,5 +145,70 @@ describe('compileRules', () => {
     expect(rules).toHaveLength(1);
     expect(rules[0]?.args).toContain('ns/odd__-A INPUT -j DROP_ has no endpoints');
     expect(tables.get('filter')?.get('INPUT')?.rules.some((r) => r.target === 'DROP')).toBe(false);
+  });
+});
+
+/** Facts from kubernetes pkg/proxy/iptables/proxier.go (syncProxyRules) and its proxier_test.go expectations. */
+describe('compileRules as kube-proxy writes them', () => {
+  const lb = (mutate: (s: Record<string, any>) => void = () => undefined) => { // eslint-disable-line @typescript-eslint/no-explicit-any
+    const svc = makeService('ns', 'lb', (s, raw) => {
+      s.type = 'LoadBalancer';
+      s.clusterIP = '10.96.2.1';
+      s.ports = [{ name: 'p80', port: 80, nodePort: 30081 }];
+      raw.status = { loadBalancer: { ingress: [{ ip: '172.30.0.200' }] } };
+      mutate(s);
+    });
+    const eps = makeEndpoints('ns', 'lb', [{ ip: '10.244.1.9', node: 'node-a' }], [{ name: 'p80', port: 80 }]);
+    return snapshotOf([svc], [eps]);
+  };
+  const text = (snap: ReturnType<typeof lb>, n: NodeConfig = node) => renderRestore(compileRules(snap, n));
+
+  it('drops conntrack INVALID first in KUBE-FORWARD, unless nf_conntrack_tcp_be_liberal is set (syncProxyRules, kubernetes#74839)', () => {
+    const forward = (n: NodeConfig) => compileRules(lb(), n).filter.chains.find((c) => c.name === 'KUBE-FORWARD')?.rules;
+    expect(forward(node)?.[0]).toBe('-m conntrack --ctstate INVALID -j DROP');
+    expect(forward({ ...node, conntrackTcpLiberal: true })?.[0]).toBe('-m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT');
+  });
+
+  it('writes KUBE-FIREWALL with the localnet guard, jumped from INPUT and OUTPUT (kubeletFirewallChain, iptablesKubeletJumpChains)', () => {
+    const t = text(lb());
+    expect(t).toContain('-A KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment "block incoming localnet connections" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP\n');
+    expect(t).toContain('-A INPUT -j KUBE-FIREWALL\n');
+    expect(t).toContain('-A OUTPUT -j KUBE-FIREWALL\n');
+    // --nodeport-addresses without a loopback address: no localhost NodePorts, so no guard (NewProxier).
+    const noLocalhost = text(lb(), { ...node, nodePortAddresses: ['172.30.0.1'] });
+    expect(noLocalhost).toContain(':KUBE-FIREWALL - [0:0]');
+    expect(noLocalhost).not.toContain('-A KUBE-FIREWALL ');
+  });
+
+  it('lets the node reach its LB IP when a source range holds a node IP (firewall chain, allowFromNode)', () => {
+    const snap = lb((s) => { s.loadBalancerSourceRanges = ['172.30.0.0/24', '192.168.50.0/24']; });
+    const fw = (n: NodeConfig) => compileRules(snap, n).nat.chains.find((c) => c.name.startsWith('KUBE-FW-'))?.rules ?? [];
+    const ext = compileRules(snap, node).nat.chains.find((c) => c.name.startsWith('KUBE-EXT-'))?.name ?? '';
+    expect(fw({ ...node, nodeIPs: ['172.30.0.1'] })).toEqual([
+      `-s 172.30.0.0/24 -m comment --comment "ns/lb:p80 loadbalancer IP" -j ${ext}`,
+      `-s 192.168.50.0/24 -m comment --comment "ns/lb:p80 loadbalancer IP" -j ${ext}`,
+      `-s 172.30.0.200/32 -m comment --comment "ns/lb:p80 loadbalancer IP" -j ${ext}`,
+      '-m comment --comment "other traffic to ns/lb:p80 will be dropped by KUBE-PROXY-FIREWALL"',
+    ]);
+    expect(fw({ ...node, nodeIPs: ['10.0.9.9'] })).not.toContain(`-s 172.30.0.200/32 -m comment --comment "ns/lb:p80 loadbalancer IP" -j ${ext}`);
+  });
+
+  it('accepts the health check node port in filter KUBE-NODEPORTS for an externalTrafficPolicy Local LoadBalancer ("Capture healthCheckNodePorts")', () => {
+    const t = text(lb((s) => { s.externalTrafficPolicy = 'Local'; s.healthCheckNodePort = 30099; }));
+    expect(t).toContain('-A INPUT -m comment --comment "kubernetes health check service ports" -j KUBE-NODEPORTS\n');
+    expect(t).toMatch(/\*filter[^*]*-A KUBE-NODEPORTS -p tcp -m comment --comment "ns\/lb:p80 health check node port" -m tcp --dport 30099 -j ACCEPT\n/);
+  });
+
+  it('opens no NodePort for a LoadBalancer allocated with allocateLoadBalancerNodePorts false', () => {
+    const t = text(lb((s) => { s.allocateLoadBalancerNodePorts = false; s.ports = [{ name: 'p80', port: 80 }]; }));
+    expect(t).not.toMatch(/-A KUBE-NODEPORTS .*ns\/lb/);
+    expect(t).toMatch(/-A KUBE-SERVICES -d 172\.30\.0\.200\/32 -p tcp -m comment --comment "ns\/lb:p80 loadbalancer IP" -m tcp --dport 80 -j KUBE-EXT-/);
+  });
+
+  it('sends NodePorts only to the --nodeport-addresses of this node ("tail-call to the nodePorts chain")', () => {
+    const nat = (n: NodeConfig) => compileRules(lb(), n).nat.chains.find((c) => c.name === 'KUBE-SERVICES')?.rules.filter((r) => r.endsWith('-j KUBE-NODEPORTS'));
+    const why = '-m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain"';
+    expect(nat(node)).toEqual([`${why} -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS`]);
+    expect(nat({ ...node, nodePortAddresses: ['127.0.0.1', '172.30.0.1'] })).toEqual([`-d 127.0.0.1/32 ${why} -j KUBE-NODEPORTS`, `-d 172.30.0.1/32 ${why} -j KUBE-NODEPORTS`]);
   });
 });

@@ -1,6 +1,6 @@
 import type { ClusterSnapshot } from '../api/cluster-state.js';
 import { compileService, type ChainRules, type NodeConfig, type ServicePortInfo, type ServiceRules } from './compile-service.js';
-import { comment, markHex, rule } from './rule-text.js';
+import { comment, hostCidr, markHex, rule } from './rule-text.js';
 
 export type { ChainRules, NodeConfig, ServicePortInfo, ServiceRules } from './compile-service.js';
 
@@ -50,7 +50,15 @@ export function topChains(fragments: readonly ServiceRules[], node: NodeConfig):
   const mark = markHex(node.masqueradeBit);
   const pick = (f: (s: ServiceRules) => string[]): string[] => fragments.flatMap(f);
   const natServices = pick((f) => f.natServices);
-  natServices.push(rule(...comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain'), '-m', 'addrtype', '--dst-type', 'LOCAL', '-j', 'KUBE-NODEPORTS'));
+  natServices.push(...nodePortTail(node));
+  const forward = [
+    rule(...comment('kubernetes forwarding rules'), '-m', 'mark', '--mark', `${mark}/${mark}`, '-j', 'ACCEPT'),
+    rule(...comment('kubernetes forwarding conntrack rule'), '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT'),
+  ];
+  // kube-proxy proxier.go syncProxyRules: INVALID packets are dropped first (kubernetes#74839: a
+  // retransmission conntrack calls INVALID would reach a pod un-DNATed and earn the client an RST),
+  // unless nf_conntrack_tcp_be_liberal makes conntrack mark only out-of-window RSTs INVALID.
+  if (!node.conntrackTcpLiberal) forward.unshift(rule('-m', 'conntrack', '--ctstate', 'INVALID', '-j', 'DROP'));
   return {
     nat: [
       { name: 'KUBE-SERVICES', rules: natServices },
@@ -68,16 +76,36 @@ export function topChains(fragments: readonly ServiceRules[], node: NodeConfig):
     filter: [
       { name: 'KUBE-SERVICES', rules: pick((f) => f.filterServices) },
       { name: 'KUBE-EXTERNAL-SERVICES', rules: pick((f) => f.filterExternal) },
-      {
-        name: 'KUBE-FORWARD',
-        rules: [
-          rule(...comment('kubernetes forwarding rules'), '-m', 'mark', '--mark', `${mark}/${mark}`, '-j', 'ACCEPT'),
-          rule(...comment('kubernetes forwarding conntrack rule'), '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT'),
-        ],
-      },
+      { name: 'KUBE-FORWARD', rules: forward },
+      { name: 'KUBE-NODEPORTS', rules: pick((f) => f.filterNodePorts) },
       { name: 'KUBE-PROXY-FIREWALL', rules: pick((f) => f.filterFirewall) },
+      { name: 'KUBE-FIREWALL', rules: localhostNodePorts(node) ? [LOCALNET_GUARD] : [] },
     ],
   };
+}
+
+/**
+ * kube-proxy proxier.go syncProxyRules (kubeletFirewallChain): with
+ * route_localnet=1 (what makes NodePorts answer on 127.0.0.1) a packet from
+ * elsewhere addressed to 127.0.0.0/8 would be routed in; CVE-2020-8558.
+ * Written as iptables-save prints it back.
+ */
+const LOCALNET_GUARD = rule('!', '-s', '127.0.0.0/8', '-d', '127.0.0.0/8', ...comment('block incoming localnet connections'), '-m', 'conntrack', '!', '--ctstate', 'RELATED,ESTABLISHED,DNAT', '-j', 'DROP');
+
+/** kube-proxy NewProxier: localhost NodePorts only when --nodeport-addresses takes in 127.0.0.1. */
+export function localhostNodePorts(node: NodeConfig): boolean {
+  return node.nodePortAddresses === undefined || node.nodePortAddresses.some((ip) => ip.startsWith('127.'));
+}
+
+/**
+ * The last rule(s) of nat KUBE-SERVICES (kube-proxy proxier.go, "tail-call to
+ * the nodePorts chain"): every local address, or one rule per address
+ * --nodeport-addresses picked on this node.
+ */
+function nodePortTail(node: NodeConfig): string[] {
+  const why = comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain');
+  if (node.nodePortAddresses === undefined) return [rule(...why, '-m', 'addrtype', '--dst-type', 'LOCAL', '-j', 'KUBE-NODEPORTS')];
+  return node.nodePortAddresses.filter((ip) => !ip.includes(':')).map((ip) => rule('-d', hostCidr(ip), ...why, '-j', 'KUBE-NODEPORTS'));
 }
 
 /** keel's jumps from the built-in chains, in the order they should appear. */
@@ -92,13 +120,17 @@ export function keelJumps(): { nat: JumpRule[]; filter: JumpRule[] } {
     ],
     filter: [
       { chain: 'INPUT', rule: rule(...newConn, ...comment('kubernetes load balancer firewall'), '-j', 'KUBE-PROXY-FIREWALL') },
+      { chain: 'INPUT', rule: rule(...comment('kubernetes health check service ports'), '-j', 'KUBE-NODEPORTS') },
       { chain: 'INPUT', rule: rule(...newConn, ...comment('kubernetes externally-visible service portals'), '-j', 'KUBE-EXTERNAL-SERVICES') },
+      // kube-proxy iptablesKubeletJumpChains: no comment, no match.
+      { chain: 'INPUT', rule: rule('-j', 'KUBE-FIREWALL') },
       { chain: 'FORWARD', rule: rule(...newConn, ...comment('kubernetes load balancer firewall'), '-j', 'KUBE-PROXY-FIREWALL') },
       { chain: 'FORWARD', rule: rule(...comment('kubernetes forwarding rules'), '-j', 'KUBE-FORWARD') },
       { chain: 'FORWARD', rule: rule(...newConn, ...portals, '-j', 'KUBE-SERVICES') },
       { chain: 'FORWARD', rule: rule(...newConn, ...comment('kubernetes externally-visible service portals'), '-j', 'KUBE-EXTERNAL-SERVICES') },
       { chain: 'OUTPUT', rule: rule(...newConn, ...comment('kubernetes load balancer firewall'), '-j', 'KUBE-PROXY-FIREWALL') },
       { chain: 'OUTPUT', rule: rule(...newConn, ...portals, '-j', 'KUBE-SERVICES') },
+      { chain: 'OUTPUT', rule: rule('-j', 'KUBE-FIREWALL') },
     ],
   };
 }

@@ -1,4 +1,5 @@
 import { execa } from 'execa';
+import { readFileSync } from 'node:fs';
 import type { ServicePortInfo } from './compile.js';
 
 /** One UDP flow family to forget: packets sent to `origDst[:port]` that were DNATed to `dstNat`. */
@@ -47,4 +48,18 @@ export function staleUdpFlows(before: readonly ServicePortInfo[], after: readonl
     }
   }
   return out;
+}
+
+/**
+ * kube-proxy NewProxier: with nf_conntrack_tcp_be_liberal set, conntrack
+ * marks only out-of-window RSTs INVALID, so no DROP rule for INVALID is
+ * written. Read once at start; a missing file (no conntrack module yet)
+ * reads as unset, the kernel default.
+ */
+export function conntrackTcpLiberal(path = '/proc/sys/net/netfilter/nf_conntrack_tcp_be_liberal'): boolean {
+  try {
+    return readFileSync(path, 'utf8').trim() !== '0';
+  } catch {
+    return false;
+  }
 }

@@ -65,7 +65,7 @@ export class SyncLoop {
   private fragments = new Map<NamespacedName, ServiceRules>();
   private view: KernelView = emptyKernelView();
   /** Rules keel holds per table, kept by difference so a partial sync never walks every service. */
-  private readonly ruleCount = { nat: 5, filter: 2 };
+  private readonly ruleCount: Record<'nat' | 'filter', number>;
   private lastFullAt = Number.NEGATIVE_INFINITY;
   private lastSyncAt = Number.NEGATIVE_INFINITY;
   private lastCheckAt = Number.NEGATIVE_INFINITY;
@@ -74,6 +74,9 @@ export class SyncLoop {
   constructor(opts: SyncLoopOptions) {
     this.runner = opts.runner;
     this.node = opts.node;
+    // keel's fixed rules (postrouting, forwarding, the localnet guard…): the top chains of no service.
+    const fixed = topChains([], opts.node);
+    this.ruleCount = { nat: fixed.nat.reduce((n, c) => n + c.rules.length, 0), filter: fixed.filter.reduce((n, c) => n + c.rules.length, 0) };
     this.conntrack = opts.conntrack;
     this.period = opts.syncPeriodMs ?? 30_000;
     this.fullPeriod = opts.fullSyncPeriodMs ?? FULL_SYNC_PERIOD_MS;
@@ -221,10 +224,10 @@ function fragmentRules(f: ServiceRules | undefined, table: 'nat' | 'filter'): nu
   if (!f) return 0;
   return table === 'nat'
     ? f.natServices.length + f.natNodePorts.length + f.natChains.reduce((m, c) => m + c.rules.length, 0)
-    : f.filterServices.length + f.filterExternal.length + f.filterFirewall.length;
+    : f.filterServices.length + f.filterExternal.length + f.filterFirewall.length + f.filterNodePorts.length;
 }
 
-const TOP_SHARES = ['natServices', 'natNodePorts', 'filterServices', 'filterExternal', 'filterFirewall'] as const;
+const TOP_SHARES = ['natServices', 'natNodePorts', 'filterServices', 'filterExternal', 'filterFirewall', 'filterNodePorts'] as const;
 
 /** Whether a service contributes the same rules to the top chains before and after (an endpoint change usually does). */
 function sameTopShare(a: ServiceRules | undefined, b: ServiceRules | undefined): boolean {
