@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { UsageError } from '../api/errors.js';
+import { isKeelError, UsageError } from '../api/errors.js';
 import type { ResourceKind } from '../api/meta.js';
 import { resourceByAlias, validateObject } from '../api/object.js';
 import { ObjectRegistry } from '../registry/object-registry.js';
@@ -8,6 +8,8 @@ import { deleteWorkload } from '../sandbox/workload-store.js';
 import { withObjectStore } from './connect.js';
 import { addIpamOptions, ipamConfig, type IpamFlags } from './ipam-flags.js';
 import { readManifestDocs } from './manifests.js';
+import { resourcePlural } from './get-output.js';
+import { notFoundLine } from './not-found.js';
 import { addEtcdOptions, keelOption, type EtcdFlags } from './options.js';
 
 interface DeleteFlags extends EtcdFlags, IpamFlags {
@@ -30,12 +32,24 @@ export function registerDelete(program: Command): void {
     await withObjectStore(flags, async (store) => {
       const registry = new ObjectRegistry(store, { ipam: ipamConfig(flags) });
       for (const t of targets) {
-        if (isWorkloadKind(t.kind)) await deleteWorkload(store.kv, store.prefix, t.kind, t.namespace, t.name);
-        else await registry.delete(t.kind, t.namespace, t.name);
+        try {
+          if (isWorkloadKind(t.kind)) await deleteWorkload(store.kv, store.prefix, t.kind, t.namespace, t.name);
+          else await registry.delete(t.kind, t.namespace, t.name);
+        } catch (err) {
+          if (!isKeelError(err, 'KEEL_NOT_FOUND')) throw err;
+          // As kubectl: say so in its words and go on with the other names; exit 1 at the end.
+          process.stderr.write(`${notFoundLine(pluralOf(t.kind), t.name)}\n`);
+          process.exitCode = 1;
+          continue;
+        }
         process.stdout.write(`${t.kind.toLowerCase()} "${t.name}" deleted\n`);
       }
     });
   });
+}
+
+function pluralOf(kind: ResourceKind | WorkloadKind): string {
+  return isWorkloadKind(kind) ? WORKLOAD_KINDS[kind].aliases[0] : resourcePlural(kind);
 }
 
 function isWorkloadKind(kind: string): kind is WorkloadKind {

@@ -1,51 +1,109 @@
 import type { Command } from 'commander';
-import { stringify } from 'yaml';
 import { UsageError } from '../api/errors.js';
 import { resourceByAlias, type ApiObject } from '../api/object.js';
 import { createLogger } from '../observe/log.js';
+import { matchesSelector, parseSelector, type LabelSelector } from '../sandbox/label-selector.js';
+import type { ObjectStore } from '../store/object-store.js';
 import { withObjectStore } from './connect.js';
-import { COLUMNS, formatTable } from './get-columns.js';
+import { parseOutput, renderObjects, resourcePlural } from './get-output.js';
+import { changePrinter, watchObjects } from './get-watch.js';
+import { notFoundLine, ServerNotFoundError } from './not-found.js';
 import { addEtcdOptions, keelOption, type EtcdFlags } from './options.js';
 
 interface GetFlags extends EtcdFlags {
   namespace: string;
   allNamespaces?: boolean;
   output?: string;
+  selector?: string;
+  showLabels?: boolean;
+  watch?: boolean;
 }
 
 const log = createLogger('cli');
 
 export function registerGet(program: Command): void {
   const cmd = program.command('get')
-    .description('list Services, Endpoints or Pods as kubectl does (-o wide|json|yaml)')
+    .description('list Services, Endpoints or Pods as kubectl does (-o wide|json|yaml|name|jsonpath=…, -l, -w)')
     .argument('<resource>', 'services (svc) | endpoints (ep) | pods (po)')
     .argument('[names...]', 'only these objects')
     .addOption(keelOption('-n, --namespace <ns>', 'namespace', 'default'))
     .addOption(keelOption('-A, --all-namespaces', 'every namespace'))
-    .addOption(keelOption('-o, --output <format>', 'wide, json or yaml'));
+    .addOption(keelOption('-o, --output <format>', 'wide, json, yaml, name or jsonpath=TEMPLATE'))
+    .addOption(keelOption('-l, --selector <selector>', 'label selector: a=b, a!=b, a in (x,y), a notin (x), a, !a'))
+    .addOption(keelOption('--show-labels', 'add a LABELS column'))
+    .addOption(keelOption('-w, --watch', 'after listing, print one line per change until interrupted'));
   addEtcdOptions(cmd).action(async (resource: string, names: string[], flags: GetFlags) => {
     const r = resourceByAlias(resource);
-    if (!r) throw new UsageError(`get: unknown resource "${resource}" (services, endpoints, pods)`);
-    if (flags.output && !['wide', 'json', 'yaml'].includes(flags.output)) throw new UsageError(`-o: "${flags.output}" is not one of wide, json, yaml`);
-    const listing = await withObjectStore(flags, (store) => store.list(r.kind, flags.allNamespaces ? undefined : flags.namespace));
-    for (const bad of listing.invalid) log.warn('skipped invalid object', { key: bad.key, reason: bad.error.message });
-    const items = listing.items.map((i) => i.object).filter((o) => names.length === 0 || names.includes(o.metadata.name));
-    process.stdout.write(render(items, r.kind, flags));
+    if (!r) throw new UsageError(`the server doesn't have a resource type "${resource}" (keel serves services, endpoints, pods)`);
+    const format = parseOutput(flags.output);
+    if (flags.selector !== undefined && names.length) throw new UsageError('name cannot be provided when a selector is specified');
+    const selector = flags.selector === undefined ? undefined : selectorFlag(flags.selector);
+    const namespace = flags.allNamespaces ? undefined : flags.namespace;
+    const opts = { allNamespaces: flags.allNamespaces === true, showLabels: flags.showLabels === true };
+    await withObjectStore(flags, async (store) => {
+      const stop = new AbortController();
+      const onInt = (): void => stop.abort();
+      process.once('SIGINT', onInt);
+      try {
+        const watched = flags.watch ? await watchObjects(store, r.kind, namespace, stop.signal) : undefined;
+        const all = watched ? watched.initial : await listObjects(store, r.kind, namespace);
+        const found = selectObjects(all, r.kind, names, selector);
+        for (const line of found.missing) process.stderr.write(`${line}\n`);
+        if (found.missing.length) process.exitCode = 1;
+        // kubectl: a single name that is missing prints just the error.
+        const out = names.length === 1 && found.items.length === 0 ? '' : renderObjects(found.items, r.kind, format, opts, names.length === 1, new Date());
+        process.stdout.write(out);
+        if (out === '' && found.missing.length === 0 && !watched) {
+          process.stderr.write(namespace ? `No resources found in ${namespace} namespace.\n` : 'No resources found\n');
+        }
+        if (!watched) return;
+        const print = changePrinter(r.kind, format, opts, out !== '');
+        const wanted = (o: ApiObject): boolean => (names.length === 0 || names.includes(o.metadata.name)) && (!selector || matchesSelector(selector, o.metadata.labels));
+        await watched.follow((o) => { if (wanted(o)) process.stdout.write(print(o)); }, stop.signal);
+      } finally {
+        process.off('SIGINT', onInt);
+      }
+    });
   });
 }
 
-function render(items: ApiObject[], kind: ApiObject['kind'], flags: GetFlags): string {
-  if (flags.output === 'json' || flags.output === 'yaml') {
-    const list = { apiVersion: 'v1', kind: 'List', items, metadata: { resourceVersion: '' } };
-    return flags.output === 'json' ? `${JSON.stringify(list, null, 2)}\n` : stringify(list);
+function selectorFlag(text: string): LabelSelector {
+  try {
+    return parseSelector(text, '-l');
+  } catch (err) {
+    throw new UsageError((err as Error).message);
   }
-  if (items.length === 0) {
-    return flags.allNamespaces ? 'No resources found\n' : `No resources found in ${flags.namespace} namespace.\n`;
-  }
-  const cols = COLUMNS[kind];
-  const wide = flags.output === 'wide';
-  const now = new Date();
-  const header = [...(flags.allNamespaces ? ['NAMESPACE'] : []), ...cols.headers, ...(wide ? cols.wideHeaders : [])];
-  const rows = items.map((o) => [...(flags.allNamespaces ? [o.metadata.namespace] : []), ...cols.row(o, now), ...(wide ? cols.wideRow(o, now) : [])]);
-  return `${formatTable([header, ...rows])}\n`;
 }
+
+async function listObjects(store: ObjectStore, kind: ApiObject['kind'], namespace: string | undefined): Promise<ApiObject[]> {
+  const listing = await store.list(kind, namespace);
+  for (const bad of listing.invalid) log.warn('skipped invalid object', { key: bad.key, reason: bad.error.message });
+  return listing.items.map((i) => i.object);
+}
+
+interface Selected {
+  items: ApiObject[];
+  /** kubectl's NotFound line for each name that is not there. */
+  missing: string[];
+}
+
+/** kubectl's order: the names in the order given, else the listing (filtered by -l). */
+export function selectObjects(all: ApiObject[], kind: ApiObject['kind'], names: string[], selector: LabelSelector | undefined): Selected {
+  if (names.length === 0) return { items: selector ? all.filter((o) => matchesSelector(selector, o.metadata.labels)) : all, missing: [] };
+  const items: ApiObject[] = [];
+  const missing: string[] = [];
+  for (const name of names) {
+    const hits = all.filter((o) => o.metadata.name === name);
+    if (hits.length) items.push(...hits);
+    else missing.push(notFoundLine(resourcePlural(kind), name));
+  }
+  return { items, missing };
+}
+
+/** For commands that need exactly one object: the kubectl-worded error when it is not there. */
+export async function getOne<K extends ApiObject['kind']>(store: ObjectStore, kind: K, namespace: string, name: string): Promise<Extract<ApiObject, { kind: K }>> {
+  const hit = await store.get(kind, namespace, name);
+  if (!hit) throw new ServerNotFoundError({ kind, namespace, name });
+  return hit.object;
+}
+

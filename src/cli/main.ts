@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { isKeelError } from '../api/errors.js';
 import { commands } from './commands.js';
+import { ServerNotFoundError } from './not-found.js';
 
 export function buildProgram(): Command {
   const program = new Command('keel')
@@ -24,7 +25,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`keel: ${err.message.replace(/^error: /, '')}\n`);
       return err.exitCode || 2;
     }
-    process.stderr.write(`keel: ${oneLine(err)}\n`);
+    // kubectl's own wording stands alone, as kubectl prints it.
+    process.stderr.write(err instanceof ServerNotFoundError ? `${err.message}\n` : `keel: ${oneLine(err)}\n`);
     return isKeelError(err, 'KEEL_USAGE') ? 2 : 1;
   }
 }
