@@ -1,6 +1,9 @@
 import { ConfigError } from '../api/errors.js';
 import type { IptablesRunner } from '../iptables/restore-runner.js';
 import { createLogger, type Logger } from '../observe/log.js';
+import { Backoff } from '../runtime/backoff.js';
+import { BoundedFrequencyRunner } from '../runtime/bounded-frequency-runner.js';
+import { realClock, type Clock } from '../runtime/clock.js';
 import type { KvStore } from '../store/kv-store.js';
 import { Informer } from '../watch/informer.js';
 import { backends } from './backends/index.js';
@@ -28,16 +31,20 @@ export interface OverlayAgentOptions {
   publicIp?: string;
   subnetFile: string;
   leaseTtlSeconds?: number;
-  /** Full reconcile period (kernel entries someone deleted come back at the latest then). */
+  /** Full reconcile period (kernel entries someone deleted come back at the latest then); default OVERLAY_RESYNC_MS. */
   resyncMs?: number;
   logger?: Logger;
+  clock?: Clock;
 }
+
+export const OVERLAY_RESYNC_MS = 10_000;
 
 /**
  * The overlay on one node: acquires the subnet lease, brings up the
  * backend, writes subnet.env and the ip-masq rules, then keeps the kernel
- * in step with every other node's lease. Lease events, netlink events and
- * a periodic timer all just mark it dirty; one runner syncs at a time.
+ * in step with every other node's lease. Lease events and netlink events
+ * just ask the runner for a sync; it also syncs every resync period, and
+ * retries a failed sync after a backoff (1 s doubling up to the period).
  */
 export class OverlayAgent {
   private readonly log: Logger;
@@ -46,8 +53,8 @@ export class OverlayAgent {
   private config: NetworkConfig | undefined;
   private manager: SubnetManager | undefined;
   private informer: Informer<Lease> | undefined;
-  private dirty = false;
-  private running: Promise<void> | undefined;
+  private readonly clock: Clock;
+  private readonly loop: BoundedFrequencyRunner;
   private lastSync: number | undefined;
   /** Refusals already logged, so a lease that cannot be served is reported once, not every pass. */
   private refusedLogged = new Set<string>();
@@ -55,6 +62,17 @@ export class OverlayAgent {
   constructor(private readonly options: OverlayAgentOptions) {
     this.log = options.logger ?? createLogger('overlay');
     this.store = new LeaseStore(options.kv, options.subnetPrefix);
+    this.clock = options.clock ?? realClock;
+    const resyncMs = options.resyncMs ?? OVERLAY_RESYNC_MS;
+    this.loop = new BoundedFrequencyRunner({
+      fn: () => this.sync(),
+      minIntervalMs: 0,
+      maxIntervalMs: resyncMs,
+      backoff: new Backoff({ initialMs: 1_000, maxMs: resyncMs }),
+      ready: () => this.network !== undefined && this.manager !== undefined && this.informer !== undefined,
+      clock: this.clock,
+      onError: (err, retryInMs) => this.log.error('overlay sync failed; will retry', { error: (err as Error).message, retryInMs }),
+    });
   }
 
   lease(): HeldLease | undefined {
@@ -66,6 +84,7 @@ export class OverlayAgent {
     return this.lastSync;
   }
 
+  /** Sets the node up, then follows the leases until the signal aborts; resolves after the first successful reconcile. */
   async start(signal: AbortSignal): Promise<void> {
     const o = this.options;
     const config = await this.store.getConfig();
@@ -86,7 +105,7 @@ export class OverlayAgent {
       ? { publicIp: underlay.publicIp, backendType: network.type }
       : { publicIp: underlay.publicIp, backendType: network.type, backendData: network.backendData };
     await this.adopt(await manager.acquire(attrs, previous?.network.text === config.network.text ? previous.subnet : undefined));
-    manager.onReacquired((held) => { void this.adopt(held).then(() => this.markDirty()); });
+    manager.onReacquired((held) => { void this.adopt(held).then(() => this.loop.run()); });
 
     const informer = new Informer<Lease>({
       store: o.kv, prefix: this.store.subnetsPrefix, resource: 'leases', logger: this.log.child('watch'),
@@ -100,15 +119,15 @@ export class OverlayAgent {
         this.log.warn('own lease deleted; acquiring again', { subnet: ev.object.subnet.text });
         manager.renew().catch((err: unknown) => this.log.error('re-acquiring the deleted lease failed', { error: (err as Error).message }));
       } else if (ev.type === 'delete') leasesRemoved.inc();
-      this.markDirty();
+      this.loop.run();
     });
     await informer.start(signal);
-    const offNetlink = o.port.onChange(() => this.markDirty());
-    const timer = setInterval(() => this.markDirty(), o.resyncMs ?? 10_000);
+    const offNetlink = o.port.onChange(() => this.loop.run());
     manager.start(signal);
-    signal.addEventListener('abort', () => { clearInterval(timer); offNetlink(); void network.close(); }, { once: true });
-    this.markDirty();
-    await this.running;
+    signal.addEventListener('abort', () => { offNetlink(); void network.close(); }, { once: true });
+    const synced = this.loop.start(signal);
+    this.loop.run();
+    await synced;
   }
 
   /** One reconcile pass: the leases as the informer holds them, planned by the backend, diffed into the kernel. */
@@ -123,24 +142,7 @@ export class OverlayAgent {
     for (const r of refused) if (!this.refusedLogged.has(r)) this.log.warn('cannot reach lease', { lease: r });
     this.refusedLogged = refused;
     await reconcileKernel(this.options.port, desired, { network: this.config.network, ownedIfindex: network.ownedIfindex }, this.log);
-    this.lastSync = Date.now();
-  }
-
-  private markDirty(): void {
-    this.dirty = true;
-    if (this.running) return;
-    this.running = (async () => {
-      while (this.dirty) {
-        this.dirty = false;
-        try {
-          await this.sync();
-        } catch (err) {
-          this.log.error('overlay sync failed; will retry', { error: (err as Error).message });
-          await new Promise((r) => setTimeout(r, 1_000));
-          this.dirty = true;
-        }
-      }
-    })().finally(() => { this.running = undefined; });
+    this.lastSync = this.clock.now();
   }
 
   /** Makes the node's own side match its lease: device address, subnet.env, ip-masq. */
