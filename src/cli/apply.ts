@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
 import { validateObject } from '../api/object.js';
+import type { IpamConfig } from '../ipam/service-allocation.js';
 import { ObjectRegistry } from '../registry/object-registry.js';
 import { isWorkload, isWorkloadValue, validateWorkload } from '../sandbox/workload.js';
 import { applyWorkload } from '../sandbox/workload-store.js';
+import type { ObjectStore } from '../store/object-store.js';
 import { withObjectStore } from './connect.js';
 import { addIpamOptions, ipamConfig, type IpamFlags } from './ipam-flags.js';
 import { readManifestDocs } from './manifests.js';
@@ -17,16 +19,19 @@ export function registerApply(program: Command): void {
     .description('create or update Services, Endpoints and Pods from manifests (allocating ClusterIPs and NodePorts); in a `keel up` sandbox also ReplicationControllers and Deployments')
     .addOption(keelOption('-f, --filename <path...>', 'manifest file, directory or "-" for stdin'));
   addIpamOptions(addEtcdOptions(cmd)).action(async (flags: ApplyFlags) => {
-    // ReplicationController and Deployment are the sandbox's kinds (its controller makes their pods); agents never read them.
-    const objects = readManifestDocs(flags.filename ?? [])
-      .map((d) => (isWorkloadValue(d.value) ? validateWorkload(d.value, d.source) : validateObject(d.value, d.source)));
     const ipam = ipamConfig(flags);
-    await withObjectStore(flags, async (store) => {
-      const registry = new ObjectRegistry(store, { ipam });
-      for (const obj of objects) {
-        const outcome = isWorkload(obj) ? await applyWorkload(store.kv, store.prefix, obj) : (await registry.apply(obj)).outcome;
-        process.stdout.write(`${obj.kind.toLowerCase()}/${obj.metadata.name} ${outcome}\n`);
-      }
-    });
+    await withObjectStore(flags, (store) => applyManifests(store, flags.filename ?? [], ipam, (line) => process.stdout.write(`${line}\n`)));
   });
+}
+
+/** Validates every manifest under `paths` before writing any, then applies them in order, reporting `kind/name outcome` lines. */
+export async function applyManifests(store: ObjectStore, paths: readonly string[], ipam: IpamConfig, report: (line: string) => void): Promise<void> {
+  // ReplicationController and Deployment are the sandbox's kinds (its controller makes their pods); agents never read them.
+  const objects = readManifestDocs(paths)
+    .map((d) => (isWorkloadValue(d.value) ? validateWorkload(d.value, d.source) : validateObject(d.value, d.source)));
+  const registry = new ObjectRegistry(store, { ipam });
+  for (const obj of objects) {
+    const outcome = isWorkload(obj) ? await applyWorkload(store.kv, store.prefix, obj) : (await registry.apply(obj)).outcome;
+    report(`${obj.kind.toLowerCase()}/${obj.metadata.name} ${outcome}`);
+  }
 }

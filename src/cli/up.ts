@@ -1,7 +1,14 @@
 import type { Command } from 'commander';
 import { UsageError } from '../api/errors.js';
 import { sandboxUp } from '../sandbox/up.js';
-import { etcdSocketUrl } from '../sandbox/sandbox-state.js';
+import { DEFAULT_NODE_PORT_RANGE } from '../ipam/node-ports.js';
+import { DEMO_MANIFESTS, demoNextSteps, waitForDemo } from '../sandbox/demo.js';
+import { etcdSocketUrl, type SandboxState } from '../sandbox/sandbox-state.js';
+import { createEtcdClient } from '../store/etcd-client.js';
+import { KvStore } from '../store/kv-store.js';
+import { ObjectStore } from '../store/object-store.js';
+import { applyManifests } from './apply.js';
+import { DEFAULT_SERVICE_RANGE, ipamConfig } from './ipam-flags.js';
 import { keelOption, parseIntFlag } from './options.js';
 import { addRunDirOption, type RunDirFlags } from './sandbox-flags.js';
 
@@ -10,6 +17,7 @@ interface UpFlags extends RunDirFlags {
   proxyMode: string;
   backend: string;
   agents: boolean;
+  demo?: boolean;
 }
 
 export function registerUp(program: Command): void {
@@ -18,7 +26,8 @@ export function registerUp(program: Command): void {
     .addOption(keelOption('--nodes <n>', 'number of nodes', '3').argParser(parseIntFlag('--nodes', 1, 250)))
     .addOption(keelOption('--proxy-mode <mode>', 'iptables or userspace', 'iptables'))
     .addOption(keelOption('--backend <type>', 'overlay backend: vxlan, udp or host-gw', 'vxlan'))
-    .addOption(keelOption('--no-agents', 'build the cluster without starting keel agents'));
+    .addOption(keelOption('--no-agents', 'build the cluster without starting keel agents'))
+    .addOption(keelOption('--demo', 'then apply seed 004 (fixtures/sandbox/nginx/), wait until it answers and print what to try'));
   addRunDirOption(cmd).action(async (flags: UpFlags) => {
     if (!['iptables', 'userspace'].includes(flags.proxyMode)) throw new UsageError(`--proxy-mode: ${JSON.stringify(flags.proxyMode)} must be iptables or userspace`);
     if (!['vxlan', 'udp', 'host-gw'].includes(flags.backend)) throw new UsageError(`--backend: ${JSON.stringify(flags.backend)} must be vxlan, udp or host-gw`);
@@ -32,5 +41,23 @@ export function registerUp(program: Command): void {
     });
     process.stdout.write(`sandbox ${state.id} is up (${state.nodes.length} nodes, proxy ${state.proxyMode}, backend ${state.backend}); keel commands now use its etcd.\n`);
     process.stdout.write(`export KEEL_ETCD_ENDPOINTS=${etcdSocketUrl(state.runDir)}\n`);
+    if (flags.demo) await startDemo(state);
   });
+}
+
+/** Seed 004 on the running sandbox: apply (unchanged on a second run), wait until it answers, say what to try. */
+async function startDemo(state: SandboxState): Promise<void> {
+  const say = (line: string): void => void process.stdout.write(`${line}\n`);
+  const url = etcdSocketUrl(state.runDir);
+  const client = createEtcdClient({ endpoints: [url] });
+  try {
+    const objects = new ObjectStore(new KvStore(client, [url]), '/registry');
+    const ipam = ipamConfig({ serviceClusterIpRange: DEFAULT_SERVICE_RANGE, serviceNodePortRange: DEFAULT_NODE_PORT_RANGE });
+    await applyManifests(objects, [DEMO_MANIFESTS], ipam, say);
+    const view = await waitForDemo(state, objects);
+    say('');
+    for (const line of demoNextSteps(state, view)) say(line);
+  } finally {
+    client.close();
+  }
 }
