@@ -18,11 +18,15 @@ export class TestSandbox {
   readonly runDir = mkdtempSync(join(tmpdir(), 'keel-sbx-'));
   state!: SandboxState;
   objects!: ObjectStore;
+  /** What the last `up` printed. */
+  lastUpOutput = '';
   private close: (() => void) | undefined;
 
   async up(args: string[]): Promise<void> {
-    const res = await keel(['up', '--run-dir', this.runDir, ...args]);
+    // --demo waits (bounded) until seed 004 answers.
+    const res = await keel(['up', '--run-dir', this.runDir, ...args], {}, undefined, 180_000);
     if (res.exitCode !== 0) throw new Error(`keel up failed: ${res.stderr}\n${res.stdout}`);
+    this.lastUpOutput = res.stdout;
     this.state = readState(this.runDir) as SandboxState;
     const url = etcdSocketUrl(this.runDir);
     const client = createEtcdClient({ endpoints: [url] });
