@@ -21,7 +21,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { objectKey } from '../src/api/object.js';
-import { RestoreRunner } from '../src/iptables/restore-runner.js';
+import { RestoreRunner } from '../src/kernel/iptables/restore-runner.js';
 import { sepChain, servicePortName } from '../src/proxy-iptables/chain-names.js';
 import { createEtcdClient } from '../src/store/etcd-client.js';
 import { EtcdServer } from '../src/store/etcd-server.js';

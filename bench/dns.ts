@@ -23,7 +23,7 @@ import { objectKey } from '../src/api/object.js';
 import { exchange, encodeQuery, decodeReply } from '../src/dns/dns-client.js';
 import { DnsHandler } from '../src/dns/dns-handler.js';
 import { DnsService } from '../src/dns/dns-service.js';
-import { fixtureConfig, makeEndpoints, makePod, makeService, snapshotOf } from '../src/dns/fixture-cluster.js';
+import { fixtureConfig, makeEndpoints, makePod, makeService, snapshotOf } from '../src/dns/testing/fixture-cluster.js';
 import { buildRecordIndex, type DnsConfig } from '../src/dns/records.js';
 import { DnsServer, type ListenAddress } from '../src/dns/server.js';
 import { renderZoneFile } from '../src/dns/zone-file.js';

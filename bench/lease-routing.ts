@@ -31,7 +31,7 @@ import { join } from 'node:path';
 import type { Watcher } from 'etcd3';
 import { execa } from 'execa';
 import { decodeLease, type Lease } from '../src/overlay/lease.js';
-import { KEEL_ROUTE_PROTOCOL } from '../src/overlay/netlink-port.js';
+import { KEEL_ROUTE_PROTOCOL } from '../src/kernel/netlink/netlink-port.js';
 import type { BackendType } from '../src/overlay/network-config.js';
 import { KEEL_BIN } from '../src/sandbox/agents.js';
 import { addAddress, addBridge, addVethPair, createNetns, deleteNetns, linkUp, setMaster } from '../src/sandbox/netns.js';

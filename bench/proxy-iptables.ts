@@ -19,12 +19,12 @@ import { readFileSync } from 'node:fs';
 import { execa } from 'execa';
 import type { Endpoints } from '../src/api/endpoints.js';
 import type { Service } from '../src/api/service.js';
-import { RestoreRunner, type IptablesBackend } from '../src/iptables/restore-runner.js';
+import { RestoreRunner, type IptablesBackend } from '../src/kernel/iptables/restore-runner.js';
 import { setLogLevel } from '../src/observe/log.js';
 import { compileRules, DEFAULT_MASQUERADE_BIT, type NodeConfig } from '../src/proxy-iptables/compile.js';
 import { renderRestore } from '../src/proxy-iptables/render-restore.js';
 import { SyncLoop } from '../src/proxy-iptables/sync-loop.js';
-import { makeEndpoints, makeService, snapshotOf } from '../src/proxy-iptables/test-builders.js';
+import { makeEndpoints, makeService, snapshotOf } from '../src/proxy-iptables/testing/test-builders.js';
 import { figure, fmt, progress, QUICK, RUNS, spread, writeResult, type FigureRow } from './figures.js';
 
 const BENCH = 'proxy-iptables';

@@ -1,5 +1,5 @@
 import type { EtcdConnection } from '../store/etcd-client.js';
-import type { IptablesBackend } from '../iptables/restore-runner.js';
+import type { IptablesBackend } from '../kernel/iptables/restore-runner.js';
 
 export type ProxyMode = 'iptables' | 'userspace' | 'none';
 export type OverlayBackendName = 'vxlan' | 'udp' | 'host-gw' | 'none';

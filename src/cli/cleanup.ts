@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { RestoreRunner } from '../iptables/restore-runner.js';
+import { RestoreRunner } from '../kernel/iptables/restore-runner.js';
 import { kernelViewOf, planCleanup } from '../proxy-iptables/sync-plan.js';
 import { renderPortalCleanup } from '../proxy-userspace/portal-rules.js';
 import { backendOf } from './rules.js';

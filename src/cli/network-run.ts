@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { serveHttpEndpoints } from '../agent/http-endpoints.js';
 import { UsageError } from '../api/errors.js';
-import { RestoreRunner, type IptablesBackend } from '../iptables/restore-runner.js';
-import { RtNetlinkPort } from '../overlay/netlink-port.js';
+import { RestoreRunner, type IptablesBackend } from '../kernel/iptables/restore-runner.js';
+import { RtNetlinkPort } from '../kernel/netlink/netlink-port.js';
 import { BACKEND_TYPES, type BackendType } from '../overlay/network-config.js';
 import { OverlayAgent } from '../overlay/overlay-agent.js';
 import { DEFAULT_SUBNET_FILE } from '../overlay/subnet-env.js';

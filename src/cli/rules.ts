@@ -3,7 +3,7 @@ import type { ClusterSnapshot } from '../api/cluster-state.js';
 import { UsageError } from '../api/errors.js';
 import { parseCidr, parseIp } from '../api/ip.js';
 import type { Service } from '../api/service.js';
-import { RestoreRunner, type IptablesBackend } from '../iptables/restore-runner.js';
+import { RestoreRunner, type IptablesBackend } from '../kernel/iptables/restore-runner.js';
 import { parsePortRange } from '../ipam/node-ports.js';
 import { planServiceAllocation } from '../ipam/service-allocation.js';
 import { firstFree } from '../ipam/service-ips.js';

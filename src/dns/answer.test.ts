@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { answerQuestion } from './answer.js';
 import { canonicalName } from './dns-names.js';
-import { fixtureConfig, fixtureSnapshot, makeService, snapshotOf } from './fixture-cluster.js';
+import { fixtureConfig, fixtureSnapshot, makeService, snapshotOf } from './testing/fixture-cluster.js';
 import { buildRecordIndex } from './records.js';
 import { formatRr } from './zone-file.js';
 

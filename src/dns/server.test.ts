@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registry } from '../observe/metrics.js';
 import { decodeReply, exchange, encodeQuery, query } from './dns-client.js';
 import { DnsHandler } from './dns-handler.js';
-import { fixtureConfig, fixtureSnapshot, makeEndpoints, makeService, snapshotOf } from './fixture-cluster.js';
+import { fixtureConfig, fixtureSnapshot, makeEndpoints, makeService, snapshotOf } from './testing/fixture-cluster.js';
 import { Forwarder } from './forward.js';
 import { DnsServer, type ListenAddress } from './server.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseCidr, type Cidr } from '../api/ip.js';
-import { FakeRunner } from '../iptables/fake-runner.js';
+import { FakeRunner } from '../kernel/iptables/testing/fake-runner.js';
 import { compileIpMasq, hasMasqJump } from './ip-masq.js';
 
 const net = parseCidr('10.244.0.0/16') as Cidr;

@@ -1,5 +1,5 @@
 import { ConfigError } from '../api/errors.js';
-import type { IptablesRunner } from '../iptables/restore-runner.js';
+import type { IptablesRunner } from '../kernel/iptables/restore-runner.js';
 import { createLogger, type Logger } from '../observe/log.js';
 import { Backoff } from '../runtime/backoff.js';
 import { BoundedFrequencyRunner } from '../runtime/bounded-frequency-runner.js';
@@ -12,7 +12,7 @@ import { compileIpMasq, hasMasqJump } from './ip-masq.js';
 import { decodeLease, type Lease } from './lease.js';
 import { LeaseStore } from './lease-store.js';
 import { leasesRemoved } from './metrics.js';
-import type { NetlinkPort } from './netlink-port.js';
+import type { NetlinkPort } from '../kernel/netlink/netlink-port.js';
 import type { BackendType, NetworkConfig } from './network-config.js';
 import { reconcileKernel } from './reconcile-kernel.js';
 import { readSubnetEnv, writeSubnetEnv } from './subnet-env.js';

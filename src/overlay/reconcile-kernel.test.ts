@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseCidr, parseIp, type Cidr, type IpAddress } from '../api/ip.js';
 import { createLogger } from '../observe/log.js';
 import type { DesiredKernel } from './backends/backend.js';
-import { describeRoute, KEEL_ROUTE_PROTOCOL, type KernelFdb, type KernelNeighbor, type KernelRoute, type NetlinkPort } from './netlink-port.js';
+import { describeRoute, KEEL_ROUTE_PROTOCOL, type KernelFdb, type KernelNeighbor, type KernelRoute, type NetlinkPort } from '../kernel/netlink/netlink-port.js';
 import { reconcileKernel } from './reconcile-kernel.js';
 
 const cidr = (t: string): Cidr => parseCidr(t) as Cidr;

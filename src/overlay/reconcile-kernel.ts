@@ -2,7 +2,7 @@ import { cidrsOverlap, type Cidr } from '../api/ip.js';
 import type { Logger } from '../observe/log.js';
 import type { DesiredKernel } from './backends/backend.js';
 import { kernelChanges, routesProgrammed } from './metrics.js';
-import { describeRoute, KEEL_ROUTE_PROTOCOL, type KernelRoute, type NetlinkPort } from './netlink-port.js';
+import { describeRoute, KEEL_ROUTE_PROTOCOL, type KernelRoute, type NetlinkPort } from '../kernel/netlink/netlink-port.js';
 
 export interface ReconcileScope {
   /** Only routes inside the Network, installed with keel's protocol, are ever changed or removed. */

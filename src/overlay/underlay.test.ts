@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseCidr, parseIp, type Cidr, type IpAddress } from '../api/ip.js';
-import type { NetlinkPort } from './netlink-port.js';
+import type { NetlinkPort } from '../kernel/netlink/netlink-port.js';
 import { resolveUnderlay } from './underlay.js';
 
 /* A two-NIC node: eth0 172.30.1.11/24 (default route), eth1 172.30.2.11/24 and a second address 172.30.2.99. */

@@ -1,6 +1,6 @@
 import { ConfigError } from '../api/errors.js';
 import { parseCidr, parseIp, type Cidr, type IpAddress } from '../api/ip.js';
-import type { LinkInfo, NetlinkPort } from './netlink-port.js';
+import type { LinkInfo, NetlinkPort } from '../kernel/netlink/netlink-port.js';
 
 export interface Underlay {
   link: LinkInfo;

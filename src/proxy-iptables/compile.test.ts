@@ -3,12 +3,12 @@
  * 10.244.2.x on node-b); services 10.96.0.0/12; NodePorts 30000-30099.
  */
 import { describe, expect, it } from 'vitest';
-import { FakeRunner } from '../iptables/fake-runner.js';
-import { tablesOf } from '../iptables/parse-restore.js';
+import { FakeRunner } from '../kernel/iptables/testing/fake-runner.js';
+import { tablesOf } from '../kernel/iptables/parse-restore.js';
 import { compileRules, DEFAULT_MASQUERADE_BIT, type NodeConfig } from './compile.js';
 import { renderRestore } from './render-restore.js';
 import { probability } from './rule-text.js';
-import { makeEndpoints, makeService, snapshotOf } from './test-builders.js';
+import { makeEndpoints, makeService, snapshotOf } from './testing/test-builders.js';
 
 const node: NodeConfig = { nodeName: 'node-a', nodeIPs: ['172.30.0.1'], clusterCidr: '10.244.0.0/16', masqueradeBit: DEFAULT_MASQUERADE_BIT };
 

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { FakeRunner } from '../iptables/fake-runner.js';
+import { FakeRunner } from '../kernel/iptables/testing/fake-runner.js';
 import { setLogSink } from '../observe/log.js';
 import { FakeClock } from '../runtime/testing/fake-clock.js';
 import { DEFAULT_MASQUERADE_BIT, type NodeConfig } from './compile.js';
-import type { Conntrack, StaleFlow } from './conntrack.js';
+import type { Conntrack, StaleFlow } from '../kernel/conntrack/conntrack.js';
 import { FULL_SYNC_PERIOD_MS, SyncLoop } from './sync-loop.js';
-import { makeEndpoints, makeService, snapshotOf } from './test-builders.js';
+import { makeEndpoints, makeService, snapshotOf } from './testing/test-builders.js';
 
 const node: NodeConfig = { nodeName: 'node-a', clusterCidr: '10.244.0.0/16', masqueradeBit: DEFAULT_MASQUERADE_BIT };
 setLogSink({ write: () => undefined });

@@ -3,13 +3,13 @@ import { createLogger, type Logger } from '../observe/log.js';
 import { Backoff } from '../runtime/backoff.js';
 import { BoundedFrequencyRunner } from '../runtime/bounded-frequency-runner.js';
 import { realClock, type Clock } from '../runtime/clock.js';
-import type { IptablesRunner } from '../iptables/restore-runner.js';
+import type { IptablesRunner } from '../kernel/iptables/restore-runner.js';
 import type { ChangedKeys } from '../watch/cluster-watch.js';
-import { RestoreError } from '../iptables/restore-error.js';
+import { RestoreError } from '../kernel/iptables/restore-error.js';
 import { assembleRuleSet, keelJumps, topChains, type NodeConfig, type RuleSet, type ServicePortInfo, type ServiceRules } from './compile.js';
 import { CANARY_CHAIN, CANARY_RULE } from './chain-names.js';
 import { compileService } from './compile-service.js';
-import { staleUdpFlows, type Conntrack } from './conntrack.js';
+import { staleUdpFlows, type Conntrack } from '../kernel/conntrack/conntrack.js';
 import { canaryLost, chainsWritten, lastSync, programmingDuration, restoreFailures, rulesTotal, syncDuration, syncsTotal } from './metrics.js';
 import { allCandidates, emptyKernelView, kernelViewOf, planSync, type Candidate, type KernelView } from './sync-plan.js';
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { FakeRunner } from '../iptables/fake-runner.js';
+import { FakeRunner } from '../kernel/iptables/testing/fake-runner.js';
 import { compileRules, DEFAULT_MASQUERADE_BIT } from './compile.js';
 import { renderRestore } from './render-restore.js';
 import { allCandidates, kernelViewOf, planCleanup, planSync } from './sync-plan.js';
-import { makeEndpoints, makeService, snapshotOf } from './test-builders.js';
+import { makeEndpoints, makeService, snapshotOf } from './testing/test-builders.js';
 
 const node = { nodeName: 'node-a', clusterCidr: '10.244.0.0/16', masqueradeBit: DEFAULT_MASQUERADE_BIT };
 const svc = makeService('ns', 'web', (s) => {

@@ -1,4 +1,4 @@
-import { chainText, tablesOf } from '../iptables/parse-restore.js';
+import { chainText, tablesOf } from '../kernel/iptables/parse-restore.js';
 import { CANARY_CHAIN, CANARY_RULE, isServiceChainName, TOP_CHAINS } from './chain-names.js';
 import type { ChainRules, JumpRule, RuleSet } from './compile.js';
 import { TABLES, type KeelTable } from './render-restore.js';

@@ -1,5 +1,5 @@
 import { cidrContains, parseCidr, parseIp } from '../api/ip.js';
-import { renderArgs, tablesOf, type Chain, type Rule } from '../iptables/parse-restore.js';
+import { renderArgs, tablesOf, type Chain, type Rule } from '../kernel/iptables/parse-restore.js';
 
 /**
  * Walks a packet through rules as iptables would, from the same restore

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ClusterSnapshot } from '../api/cluster-state.js';
 import { validateService, type Service } from '../api/service.js';
-import { FakeRunner } from '../iptables/fake-runner.js';
+import { FakeRunner } from '../kernel/iptables/testing/fake-runner.js';
 import {
   compilePortalRules, compileUserspaceRules, existingPortalJumps, PORTAL_JUMPS, portalRulesMatch,
   renderPortalCleanup, renderPortalRestore,

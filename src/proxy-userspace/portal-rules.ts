@@ -1,5 +1,5 @@
 import type { ClusterSnapshot } from '../api/cluster-state.js';
-import { quote } from '../iptables/parse-restore.js';
+import { quote } from '../kernel/iptables/parse-restore.js';
 import { servicePortals, type PortalSkipped, type ServicePortal, type ServicePortName } from './service-portals.js';
 
 /**

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ClusterSnapshot } from '../api/cluster-state.js';
 import { validateEndpoints } from '../api/endpoints.js';
 import { validateService } from '../api/service.js';
-import { FakeRunner } from '../iptables/fake-runner.js';
+import { FakeRunner } from '../kernel/iptables/testing/fake-runner.js';
 import { UserspaceProxier } from './userspace-proxier.js';
 
 /* Listeners on 127.0.0.1 from a port range; rules go to the verifying fake iptables. */

@@ -1,6 +1,6 @@
 import type { ClusterSnapshot } from '../api/cluster-state.js';
 import type { PortRange } from '../ipam/node-ports.js';
-import type { IptablesRunner } from '../iptables/restore-runner.js';
+import type { IptablesRunner } from '../kernel/iptables/restore-runner.js';
 import { createLogger, type Logger } from '../observe/log.js';
 import type { ChangedKeys } from '../watch/snapshot-delivery.js';
 import { portalEndpoints } from './portal-endpoints.js';

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Logger } from '../../src/observe/log.js';
 import { encodeQuery, query } from '../../src/dns/dns-client.js';
 import { DnsHandler } from '../../src/dns/dns-handler.js';
-import { fixtureConfig, fixtureSnapshot } from '../../src/dns/fixture-cluster.js';
+import { fixtureConfig, fixtureSnapshot } from '../../src/dns/testing/fixture-cluster.js';
 import { DnsServer, type ListenAddress } from '../../src/dns/server.js';
 import { parseQuery } from '../../src/dns/wire-query.js';
 

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { objectKey } from '../../src/api/object.js';
 import type { ApiObject } from '../../src/api/object.js';
-import { fixtureSnapshot } from '../../src/dns/fixture-cluster.js';
+import { fixtureSnapshot } from '../../src/dns/testing/fixture-cluster.js';
 import { renderResolvConf } from '../../src/dns/resolv-conf.js';
 import { createEtcdClient } from '../../src/store/etcd-client.js';
 import { KvStore } from '../../src/store/kv-store.js';

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSnapshot, nodeConfig } from '../../src/cli/rules.js';
-import { RestoreRunner } from '../../src/iptables/restore-runner.js';
+import { RestoreRunner } from '../../src/kernel/iptables/restore-runner.js';
 import { setLogSink } from '../../src/observe/log.js';
 import { compileRules, DEFAULT_MASQUERADE_BIT } from '../../src/proxy-iptables/compile.js';
 import { renderRestore } from '../../src/proxy-iptables/render-restore.js';

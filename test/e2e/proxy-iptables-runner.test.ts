@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RestoreError } from '../../src/iptables/restore-error.js';
-import { RestoreRunner, type IptablesBackend } from '../../src/iptables/restore-runner.js';
+import { RestoreError } from '../../src/kernel/iptables/restore-error.js';
+import { RestoreRunner, type IptablesBackend } from '../../src/kernel/iptables/restore-runner.js';
 import { NetnsLab } from './proxy-iptables-lab.js';
 
 const lab = new NetnsLab();

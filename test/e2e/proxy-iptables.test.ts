@@ -14,14 +14,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Endpoints } from '../../src/api/endpoints.js';
 import type { Service } from '../../src/api/service.js';
-import { RestoreRunner } from '../../src/iptables/restore-runner.js';
+import { RestoreRunner } from '../../src/kernel/iptables/restore-runner.js';
 import { setLogSink } from '../../src/observe/log.js';
 import { DEFAULT_MASQUERADE_BIT } from '../../src/proxy-iptables/compile.js';
-import { ConntrackTool } from '../../src/proxy-iptables/conntrack.js';
+import { ConntrackTool } from '../../src/kernel/conntrack/conntrack.js';
 import { renderRestore } from '../../src/proxy-iptables/render-restore.js';
 import { kernelViewOf, planCleanup } from '../../src/proxy-iptables/sync-plan.js';
 import { SyncLoop } from '../../src/proxy-iptables/sync-loop.js';
-import { makeEndpoints, makeService, snapshotOf } from '../../src/proxy-iptables/test-builders.js';
+import { makeEndpoints, makeService, snapshotOf } from '../../src/proxy-iptables/testing/test-builders.js';
 import { tracePacket } from '../../src/proxy-iptables/trace.js';
 import { FakeClock } from '../../src/runtime/testing/fake-clock.js';
 import { NetnsLab, sh } from './proxy-iptables-lab.js';

@@ -12,7 +12,7 @@ import type { Endpoints } from '../../src/api/endpoints.js';
 import { validateObject } from '../../src/api/object.js';
 import type { Service } from '../../src/api/service.js';
 import { parsePortRange } from '../../src/ipam/node-ports.js';
-import { RestoreRunner } from '../../src/iptables/restore-runner.js';
+import { RestoreRunner } from '../../src/kernel/iptables/restore-runner.js';
 import { registry } from '../../src/observe/metrics.js';
 import { UserspaceProxier } from '../../src/proxy-userspace/userspace-proxier.js';
 

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { objectKey } from '../../src/api/object.js';
-import { RestoreRunner } from '../../src/iptables/restore-runner.js';
+import { RestoreRunner } from '../../src/kernel/iptables/restore-runner.js';
 import { isServiceChainName } from '../../src/proxy-iptables/chain-names.js';
 import { compileRules, DEFAULT_MASQUERADE_BIT, keelJumps, type RuleSet } from '../../src/proxy-iptables/compile.js';
 import { allCandidates, chainBody, kernelViewOf, planSync, type KernelView } from '../../src/proxy-iptables/sync-plan.js';

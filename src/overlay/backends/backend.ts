@@ -1,7 +1,7 @@
 import type { Cidr, IpAddress } from '../../api/ip.js';
 import type { Logger } from '../../observe/log.js';
 import type { Lease } from '../lease.js';
-import type { KernelFdb, KernelNeighbor, KernelRoute, LinkInfo, NetlinkPort } from '../netlink-port.js';
+import type { KernelFdb, KernelNeighbor, KernelRoute, LinkInfo, NetlinkPort } from '../../kernel/netlink/netlink-port.js';
 import type { BackendType, NetworkConfig } from '../network-config.js';
 
 /** Where this node sits on the underlay. */

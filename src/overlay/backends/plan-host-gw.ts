@@ -1,6 +1,6 @@
 import { cidrContains, type Cidr } from '../../api/ip.js';
 import type { Lease } from '../lease.js';
-import { KEEL_ROUTE_PROTOCOL } from '../netlink-port.js';
+import { KEEL_ROUTE_PROTOCOL } from '../../kernel/netlink/netlink-port.js';
 import type { DesiredKernel } from './backend.js';
 import { sorted } from './plan-vxlan.js';
 

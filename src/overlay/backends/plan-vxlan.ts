@@ -1,6 +1,6 @@
 import { cidrContains, ipFromValue, type Cidr } from '../../api/ip.js';
 import { readVxlanData, type Lease } from '../lease.js';
-import { KEEL_ROUTE_PROTOCOL } from '../netlink-port.js';
+import { KEEL_ROUTE_PROTOCOL } from '../../kernel/netlink/netlink-port.js';
 import type { DesiredKernel } from './backend.js';
 
 export interface VxlanPlanContext {

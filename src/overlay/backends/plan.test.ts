@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseCidr, parseIp, type Cidr, type IpAddress } from '../../api/ip.js';
 import { vxlanBackendData, type Lease } from '../lease.js';
-import { describeRoute } from '../netlink-port.js';
+import { describeRoute } from '../../kernel/netlink/netlink-port.js';
 import { planHostGw } from './plan-host-gw.js';
 import { planVxlan } from './plan-vxlan.js';
 

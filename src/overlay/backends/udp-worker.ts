@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { EAGAIN, libc, POLLIN, setNonBlocking, sockaddrIn } from './libc.js';
+import { EAGAIN, libc, POLLIN, setNonBlocking, sockaddrIn } from '../../kernel/tun/libc.js';
 import { COUNTERS, readTable, type UdpWorkerData } from './udp-shared.js';
 
 /**

@@ -3,7 +3,7 @@ import { KeelError } from '../../api/errors.js';
 import { ipFromValue } from '../../api/ip.js';
 import { udpBytes, udpPackets } from '../metrics.js';
 import type { BackendFactory } from './backend.js';
-import { libc, openTun } from './libc.js';
+import { libc, openTun } from '../../kernel/tun/libc.js';
 import { sorted } from './plan-vxlan.js';
 import { COUNTERS, newTable, writeTable, type UdpWorkerData } from './udp-shared.js';
 

@@ -1,6 +1,6 @@
-import { applyOps, BUILTIN_CHAINS, emptyTable, parseRestore, renderArgs, RestoreParseError, type Chain } from './parse-restore.js';
-import { RestoreError } from './restore-error.js';
-import type { IptablesRunner, RestoreOptions, TableName } from './restore-runner.js';
+import { applyOps, BUILTIN_CHAINS, emptyTable, parseRestore, renderArgs, RestoreParseError, type Chain } from '../parse-restore.js';
+import { RestoreError } from '../restore-error.js';
+import type { IptablesRunner, RestoreOptions, TableName } from '../restore-runner.js';
 
 const BUILTIN_TARGETS = new Set([
   'ACCEPT', 'DROP', 'RETURN', 'REJECT', 'DNAT', 'SNAT', 'MASQUERADE', 'MARK', 'CONNMARK',

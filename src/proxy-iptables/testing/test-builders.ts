@@ -1,6 +1,6 @@
-import type { ClusterSnapshot } from '../api/cluster-state.js';
-import { validateEndpoints, type Endpoints } from '../api/endpoints.js';
-import { validateService, type Service } from '../api/service.js';
+import type { ClusterSnapshot } from '../../api/cluster-state.js';
+import { validateEndpoints, type Endpoints } from '../../api/endpoints.js';
+import { validateService, type Service } from '../../api/service.js';
 
 /**
  * Builders for proxy tests, in the style of kube-proxy's makeTestService:

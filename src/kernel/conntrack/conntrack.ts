@@ -1,6 +1,6 @@
 import { execa } from 'execa';
 import { readFileSync } from 'node:fs';
-import type { ServicePortInfo } from './compile.js';
+import type { ServicePortInfo } from '../../proxy-iptables/compile.js';
 
 /** One UDP flow family to forget: packets sent to `origDst[:port]` that were DNATed to `dstNat`. */
 export interface StaleFlow {

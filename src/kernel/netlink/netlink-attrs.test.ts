@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseIp, type IpAddress } from '../api/ip.js';
+import { parseIp, type IpAddress } from '../../api/ip.js';
 import { encodeVxlanLinkinfo, parseVxlanInfo } from './netlink-attrs.js';
 
 describe('vxlan linkinfo', () => {

@@ -1,4 +1,4 @@
-import { KeelError } from '../api/errors.js';
+import { KeelError } from '../../api/errors.js';
 
 /**
  * iptables-restore refused its input. Carries the failing line and its

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { isKeelError } from '../api/errors.js';
+import { isKeelError } from '../../../api/errors.js';
 import { FakeRunner } from './fake-runner.js';
-import { RestoreError, failingLine } from './restore-error.js';
+import { RestoreError, failingLine } from '../restore-error.js';
 
 describe('FakeRunner', () => {
   it('keeps chains across --noflush restores and dumps like iptables-save', async () => {

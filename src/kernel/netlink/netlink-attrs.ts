@@ -1,4 +1,4 @@
-import { ipFromValue, type IpAddress } from '../api/ip.js';
+import { ipFromValue, type IpAddress } from '../../api/ip.js';
 
 /** Netlink attribute encoding (u16 length incl. header, u16 type, payload padded to 4) for what the package leaves raw. */
 export interface VxlanInfo { vni: number; local: IpAddress | undefined; port: number }

@@ -1,4 +1,4 @@
-import { KeelError } from '../api/errors.js';
+import { KeelError } from '../../api/errors.js';
 
 /**
  * Reads iptables-save / iptables-restore text into operations per table.

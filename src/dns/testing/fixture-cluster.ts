@@ -1,9 +1,9 @@
-import { namespacedName, type ClusterSnapshot } from '../api/cluster-state.js';
-import { validateEndpoints, type Endpoints } from '../api/endpoints.js';
-import { parseCidr, type Cidr } from '../api/ip.js';
-import { validatePod, type Pod } from '../api/pod.js';
-import { validateService, type Service } from '../api/service.js';
-import type { DnsConfig } from './records.js';
+import { namespacedName, type ClusterSnapshot } from '../../api/cluster-state.js';
+import { validateEndpoints, type Endpoints } from '../../api/endpoints.js';
+import { parseCidr, type Cidr } from '../../api/ip.js';
+import { validatePod, type Pod } from '../../api/pod.js';
+import { validateService, type Service } from '../../api/service.js';
+import type { DnsConfig } from '../records.js';
 
 /*
  * The cluster the DNS tests (unit, server, e2e, bench) answer from.

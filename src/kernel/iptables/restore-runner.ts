@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { KeelError } from '../api/errors.js';
+import { KeelError } from '../../api/errors.js';
 import { RestoreError } from './restore-error.js';
 
 export type TableName = 'nat' | 'filter';

@@ -1,6 +1,6 @@
 import { createRtNetlink, FlagsNew, type RtNetlinkSocket } from 'netlink';
-import { KeelError } from '../api/errors.js';
-import { ipFromValue, parseCidr, type Cidr, type IpAddress } from '../api/ip.js';
+import { KeelError } from '../../api/errors.js';
+import { ipFromValue, parseCidr, type Cidr, type IpAddress } from '../../api/ip.js';
 import { bytes, encodeVxlanLinkinfo, ip4, parseVxlanInfo, type VxlanInfo } from './netlink-attrs.js';
 
 export type { VxlanInfo };
