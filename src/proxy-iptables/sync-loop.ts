@@ -9,7 +9,8 @@ import { RestoreError } from '../kernel/iptables/restore-error.js';
 import { assembleRuleSet, keelJumps, topChains, type NodeConfig, type RuleSet, type ServicePortInfo, type ServiceRules } from './compile.js';
 import { CANARY_CHAIN, CANARY_RULE } from './chain-names.js';
 import { compileService } from './compile-service.js';
-import { staleUdpFlows, type Conntrack } from '../kernel/conntrack/conntrack.js';
+import type { Conntrack } from '../kernel/conntrack/conntrack.js';
+import { staleUdpFlows } from './stale-udp-flows.js';
 import { canaryLost, chainsWritten, lastSync, programmingDuration, restoreFailures, rulesTotal, syncDuration, syncsTotal } from './metrics.js';
 import { allCandidates, emptyKernelView, kernelViewOf, planSync, type Candidate, type KernelView } from './sync-plan.js';
 
