@@ -15,7 +15,7 @@
  * runtime's own floor. Also reported: the agent's time to /readyz (first list
  * + first sync into an empty table).
  * Writes bench/results/agent-programming.json (figures.ts). Run as root from
- * the repository root, compiled: npm run build && node dist/bench/agent-programming.js [services]
+ * the repository root, compiled: npm run build && npm run build:dev && node dist-dev/bench/agent-programming.js [services]
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';

@@ -2,7 +2,7 @@
  * Queries/s of keel's DNS server beside knot serving the same records as
  * zone files, same dnsperf, same query mix, interleaved rounds in one run;
  * then how soon a change in etcd is answered. Run as root:
- *   npm run build && node dist/bench/dns.js [seconds-per-run]
+ *   npm run build && npm run build:dev && node dist-dev/bench/dns.js [seconds-per-run]
  * Writes bench/results/dns.json (figures.ts).
  *
  * Both servers listen on 127.0.0.1 with one worker (keel is one Node.js

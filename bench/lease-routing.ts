@@ -21,7 +21,7 @@
  * median, as every bench's; the note says whether every run made it).
  * KEEL_BENCH_QUICK=1: 3 peer nodes instead of 10.
  * Writes bench/results/lease-routing.json (bench/figures.ts). Run as root
- * from the repository root: npm run build && node dist/bench/lease-routing.js
+ * from the repository root: npm run build && npm run build:dev && node dist-dev/bench/lease-routing.js
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

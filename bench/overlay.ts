@@ -2,7 +2,7 @@
  * Pod-to-pod TCP throughput (iperf3) over keel's vxlan and udp backends,
  * beside node-to-node over the underlay itself, in the same run. Run as
  * root after `npm run build`:
- *   node dist/bench/overlay.js [seconds]
+ *   node dist-dev/bench/overlay.js [seconds]
  * Writes bench/results/overlay.json (figures.ts).
  *
  * Topology: test/e2e/overlay-lab.ts (nodes on a switch netns, pods by the

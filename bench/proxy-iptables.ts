@@ -12,7 +12,7 @@
  * Targets (issue 9): compile ≤ 10% of restore; partial ≤ 5% of full.
  * Writes bench/results/proxy-iptables.json (figures.ts). Run as root from the
  * repository root, compiled (vite-node's module runner slows the compiler):
- *   npm run build && node dist/bench/proxy-iptables.js [sizes…]
+ *   npm run build && npm run build:dev && node dist-dev/bench/proxy-iptables.js [sizes…]
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';

@@ -2,7 +2,7 @@
  * Requests/s through keel's userspace proxy beside a direct connection and
  * beside haproxy (tcp mode, round-robin over the same two backends), with
  * the same client (wrk) in the same run. Run as root:
- *   npm run build && node dist/bench/proxy-userspace.js [seconds]
+ *   npm run build && npm run build:dev && node dist-dev/bench/proxy-userspace.js [seconds]
  * Writes bench/results/proxy-userspace.json (figures.ts).
  *
  * Topology: test/e2e/proxy-userspace-lab.ts. The backends are minimal

@@ -3,7 +3,7 @@
  * the same two cores, so never in parallel), then ONE summary table of all
  * their figures in issue-9 order: bench/results/<date>.md and <date>.json,
  * and bench/results/latest.md (the committed table) when every bench ran.
- * `node dist/bench/run.js NAME…` runs a subset (after `npm run build`).
+ * `node dist-dev/bench/run.js NAME…` runs a subset (after `npm run build && npm run build:dev`).
  *
  * Each benchmark measures keel beside its peer in the same run and writes
  * bench/results/<name>.json in the format of figures.ts; this runner only
@@ -30,7 +30,7 @@ async function runOne(name: string, at: number, of: number): Promise<Ran> {
   process.stdout.write(`\n== bench ${at}/${of}: ${name} ==\n`);
   const started = Date.now();
   // Compiled, as users run keel: under vite-node the compiler alone is about 3× slower.
-  const res = await execa('node', [`dist/bench/${name}.js`], { stdio: 'inherit', reject: false });
+  const res = await execa('node', [`dist-dev/bench/${name}.js`], { stdio: 'inherit', reject: false });
   const wallS = Math.round((Date.now() - started) / 1000);
   // Only a result written by this run counts: an older file would put stale figures in the table.
   const fresh = (() => { try { return statSync(resultPath(name)).mtimeMs >= started; } catch { return false; } })();

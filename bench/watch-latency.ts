@@ -10,7 +10,7 @@
  *  - 10,000 changes (txns of 100, 8 in flight) until the informer's cache
  *    holds them all, beside the time etcd took to accept them.
  * Every measurement runs 5 times. Writes bench/results/watch-latency.json
- * (figures.ts). Run: npm run build && node dist/bench/watch-latency.js
+ * (figures.ts). Run: npm run build && npm run build:dev && node dist-dev/bench/watch-latency.js
  */
 import type { Service } from '../src/api/service.js';
 import { setLogLevel } from '../src/observe/log.js';

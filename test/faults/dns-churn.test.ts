@@ -27,7 +27,7 @@ const TIMEOUT_MS = 2_000;
 const CHURN_PAUSE_MS = 100;
 const NS = 'default';
 const ZONE = 'cluster.local';
-const LOAD_SCRIPT = fileURLToPath(new URL('../../dist/test/faults/dns-load.js', import.meta.url));
+const LOAD_SCRIPT = fileURLToPath(new URL('../../dist-dev/test/faults/dns-load.js', import.meta.url));
 
 class ChurnLab extends FaultLab {
   override readonly ns = `kfc${randomBytes(3).toString('hex')}-n`;

@@ -1,6 +1,6 @@
 /**
  * The query generator of dns-churn.test.ts, run compiled inside the node
- * namespace (`ip netns exec NS node dist/test/faults/dns-load.js PLAN OUT`):
+ * namespace (`ip netns exec NS node dist-dev/test/faults/dns-load.js PLAN OUT`):
  * sends the plan's questions from one UDP socket at a fixed rate (a query
  * late because of a slow tick goes out at once, so the count per second
  * holds), asks again over TCP when a reply comes back truncated, and writes
