@@ -9,6 +9,7 @@ import { planServiceAllocation, type IpamConfig } from '../ipam/service-allocati
 import { randomPick, type Pick } from '../ipam/service-ips.js';
 import { encodeForStorage, type ObjectStore, type StoredObject } from '../store/object-store.js';
 import type { KeyAt, TxnOp } from '../store/kv-store.js';
+import { realClock, type Clock } from '../runtime/clock.js';
 
 export type ApplyOutcome = 'created' | 'configured' | 'unchanged';
 
@@ -17,7 +18,8 @@ export interface RegistryOptions {
   pick?: Pick;
   /** How many lost races a write retries before giving up with a conflict. */
   maxAttempts?: number;
-  now?: () => Date;
+  /** Stamps creationTimestamp. */
+  clock?: Clock;
 }
 
 /**
@@ -86,7 +88,7 @@ export class ObjectRegistry {
     const metadata = {
       ...meta,
       uid: existing?.object.metadata.uid ?? obj.metadata.uid ?? randomUUID(),
-      creationTimestamp: existing?.object.metadata.creationTimestamp ?? (this.options.now?.() ?? new Date()).toISOString().replace(/\.\d+Z$/, 'Z'),
+      creationTimestamp: existing?.object.metadata.creationTimestamp ?? new Date((this.options.clock ?? realClock).now()).toISOString().replace(/\.\d+Z$/, 'Z'),
     };
     return { ...obj, metadata } as ApiObject;
   }

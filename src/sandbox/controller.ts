@@ -5,6 +5,9 @@ import { DEFAULT_NODE_PORT_RANGE, parsePortRange } from '../ipam/node-ports.js';
 import { parseServiceRange } from '../ipam/service-ips.js';
 import { createLogger, type Logger } from '../observe/log.js';
 import { ObjectRegistry } from '../registry/object-registry.js';
+import { Backoff } from '../runtime/backoff.js';
+import { BoundedFrequencyRunner } from '../runtime/bounded-frequency-runner.js';
+import { realClock, type Clock } from '../runtime/clock.js';
 import type { KvStore } from '../store/kv-store.js';
 import { ObjectStore, encodeForStorage } from '../store/object-store.js';
 import { ClusterWatch } from '../watch/cluster-watch.js';
@@ -24,6 +27,7 @@ export interface ControllerOptions {
   /** How often pod processes and readiness are checked (default 200 ms). */
   pollMs?: number;
   logger?: Logger;
+  clock?: Clock;
 }
 
 /**
@@ -31,6 +35,8 @@ export interface ControllerOptions {
  * replication/deployment controllers with the scheduler, and the
  * endpoints controller. Each sync reads the watch caches and writes only
  * differences; pod starts and stops run in the background, one per pod.
+ * Watch events and finished pod starts/stops ask the runner for a sync; it
+ * also syncs every poll period (pod processes have no watch).
  */
 export class SandboxController {
   private readonly watch: ClusterWatch;
@@ -43,12 +49,22 @@ export class SandboxController {
   /** Writes the watch has not shown yet (kube-controller-manager's expectations): without them a quick second sync would act twice. */
   private readonly expectCreated = new Map<string, { pod: Pod; at: number }>();
   private readonly expectDeleted = new Map<string, number>();
-  private syncing = false;
-  private again = false;
+  private readonly clock: Clock;
+  private readonly loop: BoundedFrequencyRunner;
 
   constructor(private readonly options: ControllerOptions) {
     const { kv, prefix } = options;
     this.log = options.logger ?? createLogger('sandbox-controller');
+    this.clock = options.clock ?? realClock;
+    const pollMs = options.pollMs ?? 200;
+    this.loop = new BoundedFrequencyRunner({
+      fn: () => this.sync(),
+      minIntervalMs: 0,
+      maxIntervalMs: pollMs,
+      backoff: new Backoff({ initialMs: pollMs, maxMs: 5_000 }),
+      clock: this.clock,
+      onError: (err) => this.log.error('sync failed', { error: String(err) }),
+    });
     this.watch = new ClusterWatch({ store: kv, prefix, logger: this.log });
     this.workloads = (['ReplicationController', 'Deployment'] as const).map((kind) => new Informer<Workload>({
       store: kv, prefix: workloadPrefix(prefix, kind), resource: kind.toLowerCase(), logger: this.log,
@@ -60,28 +76,14 @@ export class SandboxController {
     });
   }
 
+  /** Syncs once every watch has listed, then until the signal aborts; resolves after the first successful sync. */
   async start(signal: AbortSignal): Promise<void> {
-    this.watch.subscribe(() => this.kick());
-    for (const w of this.workloads) w.subscribe(() => this.kick());
+    this.watch.subscribe(() => this.loop.run());
+    for (const w of this.workloads) w.subscribe(() => this.loop.run());
     await Promise.all([this.watch.start(signal), ...this.workloads.map((w) => w.start(signal))]);
-    const timer = setInterval(() => this.kick(), this.options.pollMs ?? 200);
-    signal.addEventListener('abort', () => clearInterval(timer), { once: true });
-    this.kick();
-  }
-
-  kick(): void {
-    if (this.syncing) {
-      this.again = true;
-      return;
-    }
-    this.syncing = true;
-    void this.sync().catch((err: unknown) => this.log.error('sync failed', { error: String(err) })).finally(() => {
-      this.syncing = false;
-      if (this.again) {
-        this.again = false;
-        this.kick();
-      }
-    });
+    const synced = this.loop.start(signal);
+    this.loop.run();
+    await synced;
   }
 
   async sync(): Promise<void> {
@@ -116,12 +118,12 @@ export class SandboxController {
     const plan = planReplication(workloads, this.expected(snap.pods), state.nodes.map((n) => n.name), randomPodName);
     for (const pod of plan.create) {
       const key = namespacedName(pod.metadata.namespace, pod.metadata.name);
-      this.expectCreated.set(key, { pod, at: Date.now() });
+      this.expectCreated.set(key, { pod, at: this.clock.now() });
       await this.attempt(`create pod ${key}`, () => this.registry.apply(pod));
     }
     for (const ref of plan.remove) {
       const key = namespacedName(ref.namespace, ref.name);
-      this.expectDeleted.set(key, Date.now());
+      this.expectDeleted.set(key, this.clock.now());
       await this.attempt(`delete pod ${key}`, () => this.registry.delete('Pod', ref.namespace, ref.name));
     }
     for (const { pod, nodeName } of plan.bind) await this.attempt(`bind pod ${pod.metadata.namespace}/${pod.metadata.name} to ${nodeName}`, () => this.update(pod, { ...pod, spec: { ...pod.spec, nodeName } }));
@@ -136,7 +138,7 @@ export class SandboxController {
 
   /** The cached pods with this controller's own unseen creates added and unseen deletes removed (each expectation lasts at most 10 s). */
   private expected(cached: ReadonlyMap<string, Pod>): Pod[] {
-    const now = Date.now();
+    const now = this.clock.now();
     for (const [key, e] of this.expectCreated) if (cached.has(key) || now - e.at > 10_000) this.expectCreated.delete(key);
     for (const [key, at] of this.expectDeleted) if (!cached.has(key) || now - at > 10_000) this.expectDeleted.delete(key);
     return [
@@ -189,7 +191,7 @@ export class SandboxController {
       this.reported.set(key, msg);
     }).finally(() => {
       this.inFlight.delete(key);
-      this.kick();
+      this.loop.run();
     });
     this.inFlight.set(key, task);
   }
