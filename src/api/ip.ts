@@ -21,8 +21,11 @@ export interface Cidr {
 
 export function parseIp(text: string): IpAddress | undefined {
   if (isIPv4(text)) {
-    const ip = IPv4.fromDecimalDottedString(text);
-    return { family: 4, value: ip.value, text: ip.toString() };
+    // isIPv4 admits only canonical dotted quads (no leading zeros), so the text is its own canonical form;
+    // computing the value by hand is ~10x cheaper than ip-num, and every endpoint address passes here.
+    let n = 0;
+    for (const octet of text.split('.')) n = n * 256 + Number(octet);
+    return { family: 4, value: BigInt(n), text };
   }
   if (isIPv6(text) && !text.includes('.')) {
     const ip = IPv6.fromHexadecatet(text);

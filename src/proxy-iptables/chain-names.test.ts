@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { extChain, isServiceChainName, sepChain, servicePortName, svcChain } from './chain-names.js';
+import { servicePortName } from '../service-view/service-port-name.js';
+import { extChain, isServiceChainName, sepChain, svcChain } from './chain-names.js';
 
 describe('chain names', () => {
   it('equal kube-proxy\'s for the same service port and endpoint', () => {

@@ -25,11 +25,6 @@ export const TOP_CHAINS = {
 export const CANARY_CHAIN = 'KUBE-KEEL-CANARY';
 export const CANARY_RULE = '-j RETURN';
 
-/** `ns/name:port` (`ns/name` for an unnamed port), kube-proxy's ServicePortName. */
-export function servicePortName(namespace: string, name: string, portName: string | undefined): string {
-  return portName ? `${namespace}/${name}:${portName}` : `${namespace}/${name}`;
-}
-
 function hash16(identity: string): string {
   // 16 base32 characters are exactly the first 10 bytes of the digest.
   return base32(createHash('sha256').update(identity).digest().subarray(0, 10));

@@ -1,7 +1,7 @@
-import { affinityTimeoutSeconds, hasNodePorts, isHeadless, needsHealthCheck, type Protocol, type Service, type ServicePort } from '../api/service.js';
-import type { Endpoints } from '../api/endpoints.js';
-import { cidrContains, parseCidr, parseIp, type IpAddress } from '../api/ip.js';
-import { portProtoHash, servicePortName } from './chain-names.js';
+import { cidrContains, parseIp, type Cidr, type IpAddress } from '../api/ip.js';
+import type { Protocol } from '../api/service.js';
+import type { ServicePortView, ServiceView } from '../service-view/service-view.js';
+import { portProtoHash } from './chain-names.js';
 import { cat, comment, dport, hostCidr, probability, proto, rule, sanitizeComment } from './rule-text.js';
 import { resolveEndpoints, type ResolvedEndpoint } from './service-endpoints.js';
 
@@ -58,32 +58,33 @@ export interface ServiceRules {
 
 const MARK_MASQ = 'KUBE-MARK-MASQ';
 
-export function compileService(key: string, svc: Service, eps: Endpoints | undefined, node: NodeConfig): ServiceRules {
-  const out: ServiceRules = { key, natServices: [], natNodePorts: [], natChains: [], filterServices: [], filterExternal: [], filterFirewall: [], filterNodePorts: [], ports: [] };
-  const clusterIP = svc.spec.clusterIP;
-  if (svc.spec.type === 'ExternalName' || isHeadless(svc) || !clusterIP || clusterIP.includes(':')) return out;
-  for (const port of svc.spec.ports) compilePort(out, svc, port, clusterIP, eps, node);
+/** The IPv4 tables hold a service's IPv4 addresses only; a service whose primary ClusterIP is IPv6 gets no rules. */
+export function compileService(view: ServiceView, node: NodeConfig): ServiceRules {
+  const out: ServiceRules = { key: view.key, natServices: [], natNodePorts: [], natChains: [], filterServices: [], filterExternal: [], filterFirewall: [], filterNodePorts: [], ports: [] };
+  const clusterIP = view.clusterIPs[0];
+  if (view.type === 'ExternalName' || view.headless || clusterIP?.family !== 4) return out;
+  const v4 = (ips: readonly IpAddress[]): string[] => ips.flatMap((ip) => (ip.family === 4 ? [ip.text] : []));
+  const external = { externalIPs: v4(view.externalIPs), lbIPs: v4(view.loadBalancerIPs) };
+  for (const port of view.ports) compilePort(out, view, port, clusterIP.text, external, node);
   return out;
 }
 
-function compilePort(out: ServiceRules, svc: Service, port: ServicePort, clusterIP: string, eps: Endpoints | undefined, node: NodeConfig): void {
-  const { namespace, name } = svc.metadata;
-  const spn = servicePortName(namespace, name, port.name);
+function compilePort(out: ServiceRules, view: ServiceView, port: ServicePortView, clusterIP: string, external: { externalIPs: string[]; lbIPs: string[] }, node: NodeConfig): void {
+  const spn = port.servicePortName;
   const p = port.protocol;
-  const all = resolveEndpoints(svc, port, spn, eps, node.nodeName);
+  const all = resolveEndpoints(view, port);
   const local = all.filter((e) => e.local);
-  const nodePort = hasNodePorts(svc) ? port.nodePort : undefined;
-  const externalIPs = svc.spec.externalIPs ?? [];
-  const lbIPs = (svc.status?.loadBalancer?.ingress ?? []).flatMap((i) => (i.ip && !i.ip.includes(':') ? [i.ip] : []));
+  const nodePort = port.nodePort;
+  const { externalIPs, lbIPs } = external;
   out.ports.push({ service: out.key, spn, protocol: p, clusterIP, port: port.port, nodePort, externalIPs, endpoints: all });
   // kube-proxy proxier.go syncProxyRules ("Capture healthCheckNodePorts"): accepted whether or
   // not this node has local endpoints, one rule per service port.
-  const hc = needsHealthCheck(svc) ? svc.spec.healthCheckNodePort : undefined;
+  const hc = view.healthCheckNodePort;
   if (hc !== undefined) out.filterNodePorts.push(rule('-p', 'tcp', ...comment(`${spn} health check node port`), '-m', 'tcp', '--dport', String(hc), '-j', 'ACCEPT'));
 
   const hasExternal = nodePort !== undefined || externalIPs.length > 0 || lbIPs.length > 0;
-  const internalLocal = svc.spec.internalTrafficPolicy === 'Local';
-  const externalLocal = hasExternal && svc.spec.externalTrafficPolicy === 'Local';
+  const internalLocal = view.internalTrafficPolicy === 'Local';
+  const externalLocal = hasExternal && view.externalTrafficPolicy === 'Local';
   const hash = portProtoHash(spn, p);
   const svc_ = cat('KUBE-SVC-', hash);
   const svl = cat('KUBE-SVL-', hash);
@@ -119,7 +120,7 @@ function compilePort(out: ServiceRules, svc: Service, port: ServicePort, cluster
       if (nodePort !== undefined) out.filterExternal.push(rule('-p', proto(p), ...comment(why), '-m', 'addrtype', '--dst-type', 'LOCAL', ...dport(p, nodePort), '-j', 'DROP'));
     }
     for (const ip of externalIPs) out.natServices.push(dst(ip, 'external IP', ext));
-    const ranges = svc.spec.loadBalancerSourceRanges ?? [];
+    const ranges = view.loadBalancerSourceRanges;
     for (const ip of lbIPs) out.natServices.push(dst(ip, 'loadbalancer IP', ranges.length ? fw : ext));
     if (nodePort !== undefined) out.natNodePorts.push(rule('-p', proto(p), ...comment(spn), ...dport(p, nodePort), '-j', ext));
     out.natChains.push({ name: ext, rules: extRules(spn, externalLocal, node, svc_, svl) });
@@ -129,7 +130,7 @@ function compilePort(out: ServiceRules, svc: Service, port: ServicePort, cluster
     }
   }
 
-  const affinity = affinityTimeoutSeconds(svc);
+  const affinity = view.affinityTimeoutSeconds;
   const masq = node.clusterCidr
     ? rule('!', '-s', node.clusterCidr, '-d', hostCidr(clusterIP), '-p', proto(p), ...comment(`${spn} cluster IP`), ...dport(p, port.port), '-j', MARK_MASQ)
     : undefined;
@@ -145,14 +146,11 @@ function compilePort(out: ServiceRules, svc: Service, port: ServicePort, cluster
  * LB IPs does too (a VIP bound locally loops back with itself as source);
  * the last rule only says what happens to the rest.
  */
-function firewallRules(spn: string, ranges: readonly string[], lbIPs: readonly string[], node: NodeConfig, ext: string): string[] {
+function firewallRules(spn: string, ranges: readonly Cidr[], lbIPs: readonly string[], node: NodeConfig, ext: string): string[] {
   const c = comment(`${spn} loadbalancer IP`);
-  const out = ranges.map((r) => rule('-s', r, ...c, '-j', ext));
+  const out = ranges.map((r) => rule('-s', r.text, ...c, '-j', ext));
   const nodeIPs = (node.nodeIPs ?? []).map(parseIp).filter((ip): ip is IpAddress => ip !== undefined);
-  const fromNode = ranges.some((r) => {
-    const cidr = parseCidr(r);
-    return cidr !== undefined && nodeIPs.some((ip) => cidrContains(cidr, ip));
-  });
+  const fromNode = ranges.some((cidr) => nodeIPs.some((ip) => cidrContains(cidr, ip)));
   if (fromNode) for (const ip of lbIPs) out.push(rule('-s', hostCidr(ip), ...c, '-j', ext));
   out.push(rule(...comment(`other traffic to ${spn} will be dropped by KUBE-PROXY-FIREWALL`)));
   return out;

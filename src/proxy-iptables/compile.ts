@@ -1,4 +1,5 @@
 import type { ClusterSnapshot } from '../api/cluster-state.js';
+import { serviceViewsOf } from '../service-view/service-views.js';
 import { compileService, type ChainRules, type NodeConfig, type ServicePortInfo, type ServiceRules } from './compile-service.js';
 import { comment, hostCidr, markHex, rule } from './rule-text.js';
 
@@ -26,11 +27,7 @@ export const DEFAULT_MASQUERADE_BIT = 14;
 
 /** Same snapshot and node, byte-identical rules: services are visited in key order. */
 export function compileRules(snapshot: ClusterSnapshot, node: NodeConfig): RuleSet {
-  const fragments = [...snapshot.services.keys()].sort().map((key) => {
-    const svc = snapshot.services.get(key);
-    return svc ? compileService(key, svc, snapshot.endpoints.get(key), node) : undefined;
-  });
-  return assembleRuleSet(fragments.filter((f): f is ServiceRules => f !== undefined), node);
+  return assembleRuleSet(serviceViewsOf(snapshot, node.nodeName).map((view) => compileService(view, node)), node);
 }
 
 /** Joins per-service fragments (already in key order) with keel's fixed chains. */

@@ -1,7 +1,5 @@
-import type { Endpoints } from '../api/endpoints.js';
-import type { Service, ServicePort } from '../api/service.js';
+import type { ServicePortView, ServiceView } from '../service-view/service-view.js';
 import { sepChain } from './chain-names.js';
-import { cat } from './rule-text.js';
 
 export interface ResolvedEndpoint {
   readonly ip: string;
@@ -13,31 +11,15 @@ export interface ResolvedEndpoint {
 }
 
 /**
- * The endpoints one service port sends to. The Endpoints object already
- * carries resolved numbers: the endpoint port whose name equals the service
- * port's name is the one (so a named targetPort resolves per endpoint).
- * Not-ready addresses count only with publishNotReadyAddresses.
+ * The endpoints a service port's chains send to: ready ones (not-ready ones
+ * too with publishNotReadyAddresses), IPv4 only (these are the IPv4 tables),
+ * in the view's address order, each with its KUBE-SEP chain.
  */
-export function resolveEndpoints(svc: Service, port: ServicePort, spn: string, eps: Endpoints | undefined, nodeName: string): ResolvedEndpoint[] {
-  if (!eps) return [];
-  const wanted = port.name ?? '';
-  const seen = new Map<string, ResolvedEndpoint>();
-  for (const subset of eps.subsets) {
-    const ep = subset.ports.find((p) => (p.name ?? '') === wanted && p.protocol === port.protocol);
-    if (!ep) continue;
-    const addrs = svc.spec.publishNotReadyAddresses ? [...subset.addresses, ...subset.notReadyAddresses] : subset.addresses;
-    for (const a of addrs) {
-      if (a.ip.includes(':')) continue;
-      const address = cat(a.ip, ':', String(ep.port));
-      if (seen.has(address)) continue;
-      seen.set(address, { ip: a.ip, port: ep.port, address, local: a.nodeName === nodeName, chain: sepChain(spn, port.protocol, address) });
-    }
+export function resolveEndpoints(view: ServiceView, port: ServicePortView): ResolvedEndpoint[] {
+  const out: ResolvedEndpoint[] = [];
+  for (const e of port.endpoints) {
+    if (e.ip.family !== 4 || !(e.ready || view.publishNotReadyAddresses)) continue;
+    out.push({ ip: e.ip.text, port: e.port, address: e.address, local: e.isLocal, chain: sepChain(port.servicePortName, port.protocol, e.address) });
   }
-  return [...seen.values()].map((e) => ({ e, k: ipv4Number(e.ip) * 65_536 + e.port })).sort((x, y) => x.k - y.k).map((x) => x.e);
-}
-
-/** Addresses here are validated canonical IPv4 text; a plain split is enough (and much cheaper than a parser). */
-function ipv4Number(ip: string): number {
-  const [a = 0, b = 0, c = 0, d = 0] = ip.split('.').map(Number);
-  return ((a * 256 + b) * 256 + c) * 256 + d;
+  return out;
 }

@@ -8,6 +8,7 @@ import type { ChangedKeys } from '../watch/cluster-watch.js';
 import { RestoreError } from '../kernel/iptables/restore-error.js';
 import { assembleRuleSet, keelJumps, topChains, type NodeConfig, type RuleSet, type ServicePortInfo, type ServiceRules } from './compile.js';
 import { CANARY_CHAIN, CANARY_RULE } from './chain-names.js';
+import { ServiceViews } from '../service-view/service-views.js';
 import { compileService } from './compile-service.js';
 import type { Conntrack } from '../kernel/conntrack/conntrack.js';
 import { staleUdpFlows } from './stale-udp-flows.js';
@@ -64,6 +65,7 @@ export class SyncLoop {
   private dirty = new Set<NamespacedName>();
   private fullRequested = true;
   private fragments = new Map<NamespacedName, ServiceRules>();
+  private readonly views: ServiceViews;
   private view: KernelView = emptyKernelView();
   /** Rules keel holds per table, kept by difference so a partial sync never walks every service. */
   private readonly ruleCount: Record<'nat' | 'filter', number>;
@@ -92,6 +94,7 @@ export class SyncLoop {
       ready: () => this.snapshot !== undefined,
       clock: this.clock,
     });
+    this.views = new ServiceViews({ nodeName: opts.node.nodeName, logger: this.log });
   }
 
   /** A ClusterWatch consumer: records the change and wakes the loop; never syncs itself. */
@@ -129,13 +132,14 @@ export class SyncLoop {
     this.dirty = new Set();
     const since = this.pendingSince;
     this.pendingSince = undefined;
+    this.views.apply(snap, { services: keys, endpoints: new Set(), pods: new Set(), full });
     const before = new Map<NamespacedName, ServiceRules | undefined>();
     let topChanged = false;
     for (const key of keys) {
       const old = this.fragments.get(key);
       before.set(key, old);
-      const svc = snap.services.get(key);
-      const cur = svc ? compileService(key, svc, snap.endpoints.get(key), this.node) : undefined;
+      const view = this.views.get(key);
+      const cur = view ? compileService(view, this.node) : undefined;
       if (cur) this.fragments.set(key, cur);
       else this.fragments.delete(key);
       topChanged ||= !sameTopShare(old, cur);

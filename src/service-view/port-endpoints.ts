@@ -1,0 +1,34 @@
+import type { EndpointGroup, PortEndpoint } from './service-view.js';
+
+/**
+ * The one endpoint resolver: the endpoints of one service port are the
+ * addresses of every group that has a port of the same name and protocol,
+ * with that port's number (so a named targetPort resolves per endpoint).
+ * One entry per `ip:port`; an address listed twice counts as ready if any
+ * listing says so. Sorted by family, address, port: the order kube-proxy's
+ * probabilities and keel's golden files follow.
+ */
+export function portEndpoints(groups: readonly EndpointGroup[], name: string, protocol: string): PortEndpoint[] {
+  const seen = new Map<string, PortEndpoint>();
+  for (const group of groups) {
+    const port = group.ports.find((p) => p.name === name && p.protocol === protocol);
+    if (!port) continue;
+    for (const e of group.endpoints) {
+      // Flat strings (join, not +): the proxies keep these for every endpoint between syncs.
+      const address = e.ip.family === 4 ? [e.ip.text, ':', String(port.port)].join('') : ['[', e.ip.text, ']:', String(port.port)].join('');
+      const held = seen.get(address);
+      if (held && (held.ready || !e.ready)) continue;
+      seen.set(address, {
+        ip: e.ip, ready: e.ready, serving: e.serving, terminating: e.terminating,
+        nodeName: e.nodeName, hostname: e.hostname, isLocal: e.isLocal, port: port.port, address,
+      });
+    }
+  }
+  return [...seen.values()].sort(byAddress);
+}
+
+function byAddress(a: PortEndpoint, b: PortEndpoint): number {
+  if (a.ip.family !== b.ip.family) return a.ip.family - b.ip.family;
+  if (a.ip.value !== b.ip.value) return a.ip.value < b.ip.value ? -1 : 1;
+  return a.port - b.port;
+}

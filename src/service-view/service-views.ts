@@ -1,0 +1,88 @@
+import type { ClusterSnapshot, NamespacedName } from '../api/cluster-state.js';
+import type { Endpoints } from '../api/endpoints.js';
+import { isKeelError } from '../api/errors.js';
+import type { Service } from '../api/service.js';
+import { createLogger, type Logger } from '../observe/log.js';
+import type { ChangedKeys } from '../watch/snapshot-delivery.js';
+import { watchMetrics } from '../watch/watch-metrics.js';
+import { projectService } from './project-service.js';
+import type { ServiceView } from './service-view.js';
+
+export interface ServiceViewsOptions {
+  /** The node endpoints are local to; absent (DNS) leaves every endpoint non-local. */
+  readonly nodeName?: string | undefined;
+  readonly logger?: Logger;
+}
+
+/** A rejection is logged and counted once per pair of stored objects, however many consumers project it. */
+const reported = new WeakMap<Service, Endpoints | undefined>();
+
+/**
+ * The service views one consumer reads, kept in step with the snapshots it
+ * is delivered: only services whose Service or Endpoints object changed are
+ * projected again. A service whose objects do not project is rejected on
+ * its own (logged, counted in keel_watch_invalid_objects_total) and is
+ * absent from the views, as if it did not exist.
+ */
+export class ServiceViews {
+  private readonly views = new Map<NamespacedName, ServiceView>();
+  /** The objects each key was last projected from, rejected ones included. */
+  private readonly sources = new Map<NamespacedName, { svc: Service; eps: Endpoints | undefined }>();
+  private ordered: readonly ServiceView[] | undefined;
+  private readonly log: Logger;
+
+  constructor(private readonly options: ServiceViewsOptions = {}) {
+    this.log = options.logger ?? createLogger('service-view');
+  }
+
+  /** Projects the services a delivery touched (every one on a full delivery); returns the keys whose view appeared, changed or went. */
+  apply(snapshot: ClusterSnapshot, changed: ChangedKeys): Set<NamespacedName> {
+    const keys = changed.full
+      ? new Set([...snapshot.services.keys(), ...this.sources.keys()])
+      : new Set([...changed.services, ...changed.endpoints]);
+    const out = new Set<NamespacedName>();
+    for (const key of keys) if (this.project(key, snapshot.services.get(key), snapshot.endpoints.get(key))) out.add(key);
+    if (out.size) this.ordered = undefined;
+    return out;
+  }
+
+  get(key: NamespacedName): ServiceView | undefined {
+    return this.views.get(key);
+  }
+
+  /** Every view, in key order. */
+  all(): readonly ServiceView[] {
+    this.ordered ??= [...this.views.keys()].sort().map((k) => this.views.get(k) as ServiceView);
+    return this.ordered;
+  }
+
+  private project(key: NamespacedName, svc: Service | undefined, eps: Endpoints | undefined): boolean {
+    const held = this.sources.get(key);
+    if (held && held.svc === svc && held.eps === eps) return false;
+    const had = this.views.delete(key);
+    if (!svc) {
+      this.sources.delete(key);
+      return had;
+    }
+    this.sources.set(key, { svc, eps });
+    try {
+      this.views.set(key, projectService(svc, eps, this.options.nodeName));
+      return true;
+    } catch (err) {
+      if (!isKeelError(err)) throw err;
+      if (!reported.has(svc) || reported.get(svc) !== eps) {
+        reported.set(svc, eps);
+        watchMetrics.invalid.inc({ resource: 'services' });
+        this.log.warn('skipping service that does not project', { key, reason: err.message });
+      }
+      return had;
+    }
+  }
+}
+
+/** Every service of a snapshot, projected at once (offline compiles: `keel rules`, `keel trace`, tests). */
+export function serviceViewsOf(snapshot: ClusterSnapshot, nodeName?: string): readonly ServiceView[] {
+  const views = new ServiceViews({ nodeName });
+  views.apply(snapshot, { services: new Set(), endpoints: new Set(), pods: new Set(), full: true });
+  return views.all();
+}
