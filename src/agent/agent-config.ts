@@ -1,4 +1,5 @@
 import type { EtcdConnection } from '../store/etcd-client.js';
+import type { PodRecordsMode } from '../dns/records.js';
 import type { IptablesBackend } from '../kernel/iptables/restore-runner.js';
 
 export type ProxyMode = 'iptables' | 'userspace' | 'none';
@@ -29,5 +30,6 @@ export interface AgentConfig {
   dnsTtl: number;
   /** `addr[:port],…`; undefined: the nameservers of /etc/resolv.conf. */
   upstream: string | undefined;
+  podRecords: PodRecordsMode;
   metricsBindAddress: string;
 }

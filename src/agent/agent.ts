@@ -144,6 +144,7 @@ function dnsComponent(config: AgentConfig, watch: ClusterWatch): AgentComponent 
       serviceCidrs: config.serviceClusterIpRange.split(',').map((s) => cidr('--service-cluster-ip-range', s.trim())),
       podCidrs,
       nsAddresses: [config.nodeIp],
+      podRecords: config.podRecords,
     },
     listen: parseListen(config.dnsListen),
     source: watch,

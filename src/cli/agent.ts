@@ -6,6 +6,7 @@ import { ConfigError, UsageError } from '../api/errors.js';
 import { runAgent } from '../agent/agent.js';
 import type { AgentConfig, OverlayBackendName, ProxyMode } from '../agent/agent-config.js';
 import { nodeAddress } from '../agent/node-address.js';
+import { podRecordsOption, podRecordsMode } from './dns.js';
 import { DEFAULT_SERVICE_RANGE } from './ipam-flags.js';
 import { addEtcdOptions, etcdConnection, keelOption, parseDuration, parseIntFlag, registryPrefix, type EtcdFlags } from './options.js';
 
@@ -31,6 +32,7 @@ interface AgentFlags extends EtcdFlags {
   clusterDomain: string;
   dnsTtl: number;
   upstream?: string;
+  podRecords: string;
   metricsBindAddress: string;
 }
 
@@ -58,6 +60,7 @@ export function registerAgent(program: Command): void {
     .addOption(keelOption('--cluster-domain <zone>', 'cluster DNS zone', 'cluster.local'))
     .addOption(keelOption('--dns-ttl <seconds>', 'TTL of cluster records', 5).argParser(parseIntFlag('--dns-ttl', 0, 86_400)))
     .addOption(keelOption('--upstream <addrs>', 'resolvers for names outside the zone [default: /etc/resolv.conf]'))
+    .addOption(podRecordsOption())
     .addOption(keelOption('--metrics-bind-address <addr>', '/metrics, /healthz, /readyz', '127.0.0.1:10249'));
   addEtcdOptions(cmd).action(async (flags: AgentFlags, self: Command) => {
     if (flags.config) applyConfigFile(self, flags.config);
@@ -113,6 +116,7 @@ function agentConfig(f: AgentFlags): AgentConfig {
     clusterDomain: f.clusterDomain,
     dnsTtl: f.dnsTtl,
     upstream: f.upstream,
+    podRecords: podRecordsMode(f.podRecords),
     metricsBindAddress: f.metricsBindAddress,
   };
 }

@@ -1,9 +1,10 @@
-import type { Command } from 'commander';
+import type { Command, Option } from 'commander';
 import { UsageError } from '../api/errors.js';
 import { parseCidr, type Cidr } from '../api/ip.js';
 import { DnsService } from '../dns/dns-service.js';
 import { parseUpstreams, upstreamsFromResolvConf } from '../dns/forward.js';
 import { recursionPolicy } from '../dns/recursion-policy.js';
+import { POD_RECORDS_MODES, type PodRecordsMode } from '../dns/records.js';
 import { parseListen } from '../dns/server.js';
 import { createLogger } from '../observe/log.js';
 import { createEtcdClient } from '../store/etcd-client.js';
@@ -20,6 +21,7 @@ interface DnsFlags extends EtcdFlags {
   clusterCidr: string;
   serviceClusterIpRange: string;
   nodeIp?: string;
+  podRecords: string;
 }
 
 /** Loopback by default: a standalone server must be exposed on purpose (the agent listens on <node-ip>:53). */
@@ -34,7 +36,8 @@ export function registerDns(program: Command): void {
     .addOption(keelOption('--upstream <addrs>', 'resolvers for names outside the zone, addr[:port] comma-separated [default: nameservers of /etc/resolv.conf]'))
     .addOption(keelOption('--cluster-cidr <cidrs>', 'pod network(s): clients allowed recursion, and reverse zones', '10.244.0.0/16'))
     .addOption(keelOption('--service-cluster-ip-range <cidrs>', 'service range(s): reverse zones', DEFAULT_SERVICE_RANGE))
-    .addOption(keelOption('--node-ip <ips>', 'this node\'s address(es), also allowed recursion'));
+    .addOption(keelOption('--node-ip <ips>', 'this node\'s address(es), also allowed recursion'))
+    .addOption(podRecordsOption());
   addEtcdOptions(cmd).action(async (flags: DnsFlags) => {
     const log = createLogger('dns');
     const podCidrs = cidrList('--cluster-cidr', flags.clusterCidr);
@@ -47,7 +50,7 @@ export function registerDns(program: Command): void {
     try {
       const watch = new ClusterWatch({ store: new KvStore(client, conn.endpoints), prefix: registryPrefix(flags), logger: log.child('watch') });
       const service = new DnsService({
-        config: { zone: flags.clusterDomain, ttl: flags.dnsTtl, serviceCidrs: cidrList('--service-cluster-ip-range', flags.serviceClusterIpRange), podCidrs, nsAddresses: nodeIps },
+        config: { zone: flags.clusterDomain, ttl: flags.dnsTtl, serviceCidrs: cidrList('--service-cluster-ip-range', flags.serviceClusterIpRange), podCidrs, nsAddresses: nodeIps, podRecords: podRecordsMode(flags.podRecords) },
         listen: parseListen(flags.dnsListen),
         source: watch,
         upstreams,
@@ -63,6 +66,16 @@ export function registerDns(program: Command): void {
       client.close();
     }
   });
+}
+
+/** CoreDNS's `pods` option; kubeadm's Corefile says `pods insecure`. */
+export function podRecordsOption(): Option {
+  return keelOption('--pod-records <mode>', 'answer <a-b-c-d>.<ns>.pod.<zone>: insecure (any address), verified (existing pods only) or disabled', 'insecure');
+}
+
+export function podRecordsMode(value: string): PodRecordsMode {
+  if (!(POD_RECORDS_MODES as readonly string[]).includes(value)) throw new UsageError(`--pod-records: "${value}" is not one of ${POD_RECORDS_MODES.join(', ')}`);
+  return value as PodRecordsMode;
 }
 
 function cidrList(flag: string, text: string): Cidr[] {

@@ -37,6 +37,17 @@ const rows: Row[] = [
   },
   { name: `_syslog._udp.web.default.svc.${Z}`, type: 'SRV', rcode: 'NOERROR', answers: [`_syslog._udp.web.default.svc.${Z} 5 IN SRV 0 100 514 web.default.svc.${Z}`], additional: [`web.default.svc.${Z} 5 IN A 10.96.0.20`] },
   { name: `_http._udp.web.default.svc.${Z}`, type: 'SRV', rcode: 'NXDOMAIN', authority: [SOA] },
+  // SRV at the bare name: every port (CoreDNS kubernetes.go findServices, empty port and protocol match all)
+  {
+    name: `web.default.svc.${Z}`, type: 'SRV', rcode: 'NOERROR',
+    answers: [`web.default.svc.${Z} 5 IN SRV 0 50 80 web.default.svc.${Z}`, `web.default.svc.${Z} 5 IN SRV 0 50 514 web.default.svc.${Z}`],
+    additional: [`web.default.svc.${Z} 5 IN A 10.96.0.20`],
+  },
+  {
+    name: `db.default.svc.${Z}`, type: 'SRV', rcode: 'NOERROR',
+    answers: [`db.default.svc.${Z} 5 IN SRV 0 50 5432 db-0.db.default.svc.${Z}`, `db.default.svc.${Z} 5 IN SRV 0 50 5432 10-244-2-6.db.default.svc.${Z}`],
+    additional: [`db-0.db.default.svc.${Z} 5 IN A 10.244.1.5`, `10-244-2-6.db.default.svc.${Z} 5 IN A 10.244.2.6`],
+  },
   { name: `_tcp.web.default.svc.${Z}`, type: 'SRV', rcode: 'NOERROR', authority: [SOA] },
   { name: `_dns._udp.kube-dns.kube-system.svc.${Z}`, type: 'SRV', rcode: 'NOERROR', answers: [`_dns._udp.kube-dns.kube-system.svc.${Z} 5 IN SRV 0 100 53 kube-dns.kube-system.svc.${Z}`], additional: [`kube-dns.kube-system.svc.${Z} 5 IN A 10.96.0.10`] },
   // headless: ready endpoints only, unless publishNotReadyAddresses
@@ -109,6 +120,36 @@ describe('answerQuestion', () => {
     const idx = buildRecordIndex(snapshotOf({ services: [makeService('a', 'b', { clusterIP: '10.96.5.5', ports: [{ port: 1 }] })] }), { ...fixtureConfig(), zone: 'corp.example.' });
     expect(answerQuestion(idx, { name: 'b.a.svc.corp.example', type: 'A' })).toMatchObject({ kind: 'answer', rcode: 'NOERROR' });
     expect(answerQuestion(idx, { name: 'b.a.svc.cluster.local', type: 'A' })).toEqual({ kind: 'forward' });
+  });
+
+  // CoreDNS plugin/backend_lookup.go NS + plugin/kubernetes/ns.go nsAddrs: the apex NS answer carries ns.dns.<zone>'s addresses.
+  it('puts the name server address in the additional section of the apex NS answer', () => {
+    const idx = buildRecordIndex(fixtureSnapshot(), { ...fixtureConfig(), nsAddresses: ['10.96.0.10'] });
+    const res = answerQuestion(idx, { name: 'cluster.local', type: 'NS' });
+    expect(res.kind === 'answer' && [res.answers.map(formatRr), res.additionals.map(formatRr)]).toEqual([
+      ['cluster.local. 5 IN NS ns.dns.cluster.local.'], ['ns.dns.cluster.local. 5 IN A 10.96.0.10'],
+    ]);
+  });
+
+  // CoreDNS plugin/kubernetes/kubernetes.go findPods: insecure answers any dashed address in an existing namespace.
+  it('answers pod names per --pod-records: insecure (default), verified, disabled', () => {
+    const ask = (mode: 'insecure' | 'verified' | 'disabled' | undefined, name: string, type = 'A') => {
+      const { podRecords: _, ...base } = fixtureConfig();
+      const res = answerQuestion(buildRecordIndex(fixtureSnapshot(), mode ? { ...base, podRecords: mode } : base), { name, type });
+      return res.kind === 'answer' ? `${res.rcode} ${res.answers.map(formatRr).join(', ')}` : res.kind;
+    };
+    for (const mode of ['insecure', undefined] as const) {
+      expect(ask(mode, '10-244-9-9.default.pod.cluster.local')).toBe('NOERROR 10-244-9-9.default.pod.cluster.local. 5 IN A 10.244.9.9');
+      expect(ask(mode, '1-2-3-4.dual.pod.cluster.local')).toBe('NOERROR 1-2-3-4.dual.pod.cluster.local. 5 IN A 1.2.3.4');
+      expect(ask(mode, 'fd00--1.default.pod.cluster.local', 'AAAA')).toBe('NOERROR fd00--1.default.pod.cluster.local. 5 IN AAAA fd00::1');
+      expect(ask(mode, '10-244-9-9.default.pod.cluster.local', 'AAAA')).toBe('NOERROR ');
+      expect(ask(mode, 'web-1.default.pod.cluster.local')).toBe('NXDOMAIN ');
+      expect(ask(mode, '10-244-9-9.nosuchns.pod.cluster.local')).toBe('NXDOMAIN ');
+      expect(ask(mode, 'default.pod.cluster.local')).toBe('NOERROR ');
+    }
+    expect(ask('verified', '10-244-1-5.default.pod.cluster.local')).toBe('NOERROR 10-244-1-5.default.pod.cluster.local. 5 IN A 10.244.1.5');
+    expect(ask('verified', '10-244-9-9.default.pod.cluster.local')).toBe('NXDOMAIN ');
+    expect(ask('disabled', '10-244-1-5.default.pod.cluster.local')).toBe('NXDOMAIN ');
   });
 
   it('serves ns.dns.<zone> addresses when configured', () => {

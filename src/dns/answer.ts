@@ -1,4 +1,4 @@
-import { cidrContains } from '../api/ip.js';
+import { cidrContains, parseIp } from '../api/ip.js';
 import { ipFromReverseName, isInZone } from './dns-names.js';
 import type { NameNode, RecordIndex, Rr, RrType } from './records.js';
 
@@ -37,6 +37,10 @@ export function answerQuestion(index: RecordIndex, q: Question): Resolution {
     if (node && q.type === 'PTR' && node.has('PTR')) return { kind: 'answer', ...fromNode(index, node, q.type) };
     return { kind: 'forward' };
   }
+  if (!node && index.config.podRecords !== 'verified' && index.config.podRecords !== 'disabled' && zone === index.clusterZone) {
+    const made = insecurePodAddress(index, q.name);
+    if (made) return { kind: 'answer', rcode: 'NOERROR', answers: q.type === made.type || q.type === 'ANY' ? [made] : [], authorities: q.type === made.type || q.type === 'ANY' ? [] : soaOf(index, zone), additionals: [] };
+  }
   if (!node) {
     // A reverse zone is keel's only inside the configured ranges (10.in-addr.arpa is wider than 10.96.0.0/12).
     if (zone !== index.clusterZone && !inServedRange(index, q.name)) return { kind: 'forward' };
@@ -72,15 +76,36 @@ function recordsOf(node: NameNode, type: string): readonly Rr[] {
   return node.get(type as RrType) ?? [];
 }
 
-/** SRV targets' A/AAAA records, as the spec asks for the additional section. */
+/**
+ * SRV targets' A/AAAA records, as the spec asks for the additional section,
+ * and the name server's addresses with an NS answer (CoreDNS backend_lookup.go NS: glue for ns.dns.<zone>).
+ */
 function additionalsFor(index: RecordIndex, answers: readonly Rr[]): Rr[] {
   const out = new Set<Rr>();
   for (const rr of answers) {
-    if (rr.type !== 'SRV') continue;
-    const target = index.names.get(rr.data.target);
+    const name = rr.type === 'SRV' ? rr.data.target : rr.type === 'NS' ? rr.data : undefined;
+    if (name === undefined) continue;
+    const target = index.names.get(name);
     for (const a of [...(target?.get('A') ?? []), ...(target?.get('AAAA') ?? [])]) out.add(a);
   }
   return [...out];
+}
+
+/**
+ * CoreDNS findPods, insecure mode: `<a-b-c-d>.<ns>.pod.<zone>` is the address
+ * its label spells (three dashes and no "--": IPv4, else IPv6 with dashes as
+ * colons) whenever the namespace exists, pod or no pod.
+ */
+function insecurePodAddress(index: RecordIndex, name: string): Rr | undefined {
+  const suffix = `.pod.${index.clusterZone}`;
+  if (!name.endsWith(suffix)) return undefined;
+  const labels = name.slice(0, -suffix.length).split('.');
+  if (labels.length !== 2 || !index.namespaces.has(labels[1] as string)) return undefined;
+  const label = labels[0] as string;
+  const v4 = label.split('-').length === 4 && !label.includes('--');
+  const ip = parseIp(v4 ? label.replace(/-/g, '.') : label.replace(/-/g, ':'));
+  if (!ip) return undefined;
+  return { name, type: ip.family === 4 ? 'A' : 'AAAA', ttl: index.config.ttl, data: ip.text };
 }
 
 function inServedRange(index: RecordIndex, name: string): boolean {

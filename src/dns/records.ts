@@ -32,7 +32,17 @@ export interface DnsConfig {
   podCidrs: readonly Cidr[];
   /** Addresses of `ns.dns.<zone>`, the name server the SOA and NS records name. */
   nsAddresses?: readonly string[];
+  /** `<dashed-ip>.<ns>.pod.<zone>` records, as CoreDNS's `pods` option (default insecure, kubeadm's Corefile). */
+  podRecords?: PodRecordsMode;
 }
+
+/**
+ * CoreDNS plugin/kubernetes (findPods): `insecure` answers any dashed
+ * address in a namespace that exists, `verified` only a pod's own address
+ * in its namespace, `disabled` nothing.
+ */
+export type PodRecordsMode = 'insecure' | 'verified' | 'disabled';
+export const POD_RECORDS_MODES: readonly PodRecordsMode[] = ['insecure', 'verified', 'disabled'];
 
 /** A name that exists: its records by type (empty for an empty non-terminal). */
 export type NameNode = ReadonlyMap<RrType, readonly Rr[]>;
@@ -47,6 +57,8 @@ export interface RecordIndex {
   readonly zones: readonly string[];
   readonly soa: ReadonlyMap<string, Rr>;
   readonly names: ReadonlyMap<string, NameNode>;
+  /** Namespaces holding a service or a pod: keel's stand-in for Namespace objects (insecure pod records). */
+  readonly namespaces: ReadonlySet<string>;
 }
 
 export const DNS_SCHEMA_VERSION = '1.1.0';
@@ -89,10 +101,13 @@ export function buildRecordIndex(snap: ClusterSnapshot, config: DnsConfig): Reco
   add({ name: `dns-version.${zone}`, type: 'TXT', ttl, data: [DNS_SCHEMA_VERSION] });
   exists(`svc.${zone}`);
   exists(`pod.${zone}`);
+  const namespaces = new Set<string>();
+  const podMode = config.podRecords ?? 'insecure';
 
   for (const key of [...snap.services.keys()].sort()) {
     const svc = snap.services.get(key) as Service;
     const ns = svc.metadata.namespace;
+    namespaces.add(ns);
     const base = `${svc.metadata.name}.${ns}.svc.${zone}`;
     exists(`${ns}.svc.${zone}`);
     exists(base);
@@ -107,7 +122,10 @@ export function buildRecordIndex(snap: ClusterSnapshot, config: DnsConfig): Reco
       }
       if (svc.spec.clusterIPs?.length) {
         for (const p of svc.spec.ports) {
-          if (p.name) add({ name: `_${p.name}._${p.protocol.toLowerCase()}.${base}`, type: 'SRV', ttl, data: { priority: 0, weight: 100, port: p.port, target: base } });
+          const srv = { priority: 0, weight: 100, port: p.port, target: base };
+          if (p.name) add({ name: `_${p.name}._${p.protocol.toLowerCase()}.${base}`, type: 'SRV', ttl, data: srv });
+          // CoreDNS findServices: the bare name matches every port (an empty port/protocol is a wildcard).
+          add({ name: base, type: 'SRV', ttl, data: srv });
         }
       }
     }
@@ -117,9 +135,13 @@ export function buildRecordIndex(snap: ClusterSnapshot, config: DnsConfig): Reco
     const pod = snap.pods.get(key);
     if (!pod) continue;
     const ns = pod.metadata.namespace;
+    namespaces.add(ns);
+    if (podMode !== 'verified') continue;
     const ips = pod.status?.podIPs?.map((p) => p.ip) ?? (pod.status?.podIP ? [pod.status.podIP] : []);
     for (const ip of ips) addAddress(`${dashedIp(ip)}.${ns}.pod.${zone}`, ip);
   }
+  // Insecure pod names are made up per question (answer.ts); their namespaces exist as names.
+  if (podMode === 'insecure') for (const ns of namespaces) exists(`${ns}.pod.${zone}`);
 
   // Names between a record and its zone apex exist (empty non-terminals):
   // `_tcp.web.default.svc.<zone>` answers NODATA, not NXDOMAIN.
@@ -136,7 +158,7 @@ export function buildRecordIndex(snap: ClusterSnapshot, config: DnsConfig): Reco
     const srv = node.get('SRV');
     if (srv) node.set('SRV', spreadWeights(srv));
   }
-  return { config, clusterZone: zone, zones, soa, names };
+  return { config, clusterZone: zone, zones, soa, names, namespaces };
 
   function addHeadless(svc: Service, base: string, eps: Endpoints | undefined): void {
     for (const subset of eps?.subsets ?? []) {
@@ -147,16 +169,18 @@ export function buildRecordIndex(snap: ClusterSnapshot, config: DnsConfig): Reco
         addAddress(host, addr.ip);
         addPtr(addr.ip, host);
         for (const p of subset.ports) {
-          if (p.name) add({ name: `_${p.name}._${p.protocol.toLowerCase()}.${base}`, type: 'SRV', ttl, data: { priority: 0, weight: 100, port: p.port, target: host } });
+          const srv = { priority: 0, weight: 100, port: p.port, target: host };
+          if (p.name) add({ name: `_${p.name}._${p.protocol.toLowerCase()}.${base}`, type: 'SRV', ttl, data: srv });
+          add({ name: base, type: 'SRV', ttl, data: srv });
         }
       }
     }
   }
 }
 
-/** CoreDNS's weighting: n targets of one priority share 100 (floor(100/n) each). */
+/** CoreDNS's weighting (plugin/backend_lookup.go SRV): n targets of one priority share 100, floor(100/n) each, at least 1. */
 function spreadWeights(list: Rr[]): Rr[] {
-  const weight = Math.floor(100 / list.length);
+  const weight = Math.max(1, Math.floor(100 / list.length));
   return list.map((rr) => (rr.type === 'SRV' ? { ...rr, data: { ...rr.data, weight } } : rr));
 }
 

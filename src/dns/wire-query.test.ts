@@ -27,6 +27,16 @@ describe('parseQuery', () => {
     expect(p).toMatchObject({ kind: 'query', query: { name: 'a\\046b.cd' } });
   });
 
+  // RFC 1035 2.3.4; CoreDNS answers FORMERR through miekg/dns, whose unpacking refuses names past 255 octets.
+  it('takes a name of exactly 255 octets and refuses one of 256 (FORMERR)', () => {
+    const label = (n: number) => Buffer.from([n, ...Buffer.alloc(n, 0x61)]);
+    const name = (last: number) => Buffer.concat([label(63), label(63), label(63), label(last), Buffer.from([0])]);
+    expect(name(61)).toHaveLength(255);
+    expect(parseQuery(Buffer.concat([header([1, 0, 0, 0]), name(61), A_IN]))).toMatchObject({ kind: 'query', query: { qtype: 1 } });
+    expect(name(62)).toHaveLength(256);
+    expect(parseQuery(Buffer.concat([header([1, 0, 0, 0]), name(62), A_IN]))).toMatchObject({ kind: 'error', rcode: 'FORMERR', questionEnd: undefined });
+  });
+
   it('answers the root name', () => {
     expect(parseQuery(Buffer.concat([header([1, 0, 0, 0]), Buffer.from([0]), A_IN]))).toMatchObject({ kind: 'query', query: { name: '' } });
   });

@@ -50,8 +50,11 @@ export function parseQuery(buf: Buffer): QueryParse {
     off += 1;
     if (len === 0) break;
     // Compression in the first name can only point forward or at itself: invalid.
-    if (len > 63 || off + len > buf.length || n + len > 253) return fail('FORMERR');
+    if (len > 63 || off + len > buf.length) return fail('FORMERR');
     if (n > 0) SCRATCH[n++] = 0x2e;
+    // At most 255 octets on the wire (RFC 1035 2.3.4), i.e. 253 characters of text: one length
+    // byte per label and the root's zero on top of the text's labels and dots.
+    if (n + len > 253) return fail('FORMERR');
     for (let i = off; i < off + len; i++) {
       const c = buf[i] as number;
       if (!isPlain(c)) plain = false;

@@ -20,7 +20,8 @@ import type { DnsConfig } from '../records.js';
  */
 export function fixtureConfig(): DnsConfig {
   const cidr = (t: string): Cidr => parseCidr(t) as Cidr;
-  return { zone: 'cluster.local', ttl: 5, serviceCidrs: [cidr('10.96.0.0/12'), cidr('fd00:10:96::/112')], podCidrs: [cidr('10.244.0.0/16')] };
+  // Pod records as before `--pod-records` existed (only real pods answer); the other modes have their own tests.
+  return { zone: 'cluster.local', ttl: 5, serviceCidrs: [cidr('10.96.0.0/12'), cidr('fd00:10:96::/112')], podCidrs: [cidr('10.244.0.0/16')], podRecords: 'verified' };
 }
 
 export function makeService(ns: string, name: string, spec: Record<string, unknown>): Service {
