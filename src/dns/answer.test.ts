@@ -5,11 +5,14 @@ import { fixtureConfig, fixtureSnapshot, makeService, snapshotOf } from './testi
 import { buildRecordIndex } from './records.js';
 import { formatRr } from './zone-file.js';
 
-// The fixture's address plan is documented in fixture-cluster.ts.
-const index = buildRecordIndex(fixtureSnapshot(), fixtureConfig());
+// The fixture's address plan is documented in fixture-cluster.ts. The table runs with a TTL
+// other than the default 5 (--dns-ttl), so every line checks that the record kind carries the
+// configured TTL, and every NXDOMAIN/NODATA that its SOA's minimum (the negative TTL) is it too.
+const T = 37;
+const index = buildRecordIndex(fixtureSnapshot(), { ...fixtureConfig(), ttl: T });
 const Z = 'cluster.local.';
-const SOA = `cluster.local. 5 IN SOA ns.dns.cluster.local. hostmaster.cluster.local. 42 7200 1800 86400 5`;
-const REV_SOA = `10.in-addr.arpa. 5 IN SOA ns.dns.cluster.local. hostmaster.cluster.local. 42 7200 1800 86400 5`;
+const SOA = `cluster.local. ${T} IN SOA ns.dns.cluster.local. hostmaster.cluster.local. 42 7200 1800 86400 ${T}`;
+const REV_SOA = `10.in-addr.arpa. ${T} IN SOA ns.dns.cluster.local. hostmaster.cluster.local. 42 7200 1800 86400 ${T}`;
 
 interface Row {
   name: string;
@@ -22,20 +25,20 @@ interface Row {
 
 const rows: Row[] = [
   // ClusterIP services, any spelling
-  { name: `web.default.svc.${Z}`, type: 'A', rcode: 'NOERROR', answers: [`web.default.svc.${Z} 5 IN A 10.96.0.20`] },
-  { name: 'WEB.Default.SVC.Cluster.Local', type: 'A', rcode: 'NOERROR', answers: [`web.default.svc.${Z} 5 IN A 10.96.0.20`] },
+  { name: `web.default.svc.${Z}`, type: 'A', rcode: 'NOERROR', answers: [`web.default.svc.${Z} ${T} IN A 10.96.0.20`] },
+  { name: 'WEB.Default.SVC.Cluster.Local', type: 'A', rcode: 'NOERROR', answers: [`web.default.svc.${Z} ${T} IN A 10.96.0.20`] },
   { name: `web.default.svc.${Z}`, type: 'AAAA', rcode: 'NOERROR', authority: [SOA] },
   { name: `web.default.svc.${Z}`, type: 'MX', rcode: 'NOERROR', authority: [SOA] },
-  { name: `web6.dual.svc.${Z}`, type: 'A', rcode: 'NOERROR', answers: [`web6.dual.svc.${Z} 5 IN A 10.96.0.30`] },
-  { name: `web6.dual.svc.${Z}`, type: 'AAAA', rcode: 'NOERROR', answers: [`web6.dual.svc.${Z} 5 IN AAAA fd00:10:96::30`] },
+  { name: `web6.dual.svc.${Z}`, type: 'A', rcode: 'NOERROR', answers: [`web6.dual.svc.${Z} ${T} IN A 10.96.0.30`] },
+  { name: `web6.dual.svc.${Z}`, type: 'AAAA', rcode: 'NOERROR', answers: [`web6.dual.svc.${Z} ${T} IN AAAA fd00:10:96::30`] },
   { name: `pending.default.svc.${Z}`, type: 'A', rcode: 'NOERROR', authority: [SOA] },
   // SRV for named ports, target A in additional
   {
     name: `_http._tcp.web.default.svc.${Z}`, type: 'SRV', rcode: 'NOERROR',
-    answers: [`_http._tcp.web.default.svc.${Z} 5 IN SRV 0 100 80 web.default.svc.${Z}`],
-    additional: [`web.default.svc.${Z} 5 IN A 10.96.0.20`],
+    answers: [`_http._tcp.web.default.svc.${Z} ${T} IN SRV 0 100 80 web.default.svc.${Z}`],
+    additional: [`web.default.svc.${Z} ${T} IN A 10.96.0.20`],
   },
-  { name: `_syslog._udp.web.default.svc.${Z}`, type: 'SRV', rcode: 'NOERROR', answers: [`_syslog._udp.web.default.svc.${Z} 5 IN SRV 0 100 514 web.default.svc.${Z}`], additional: [`web.default.svc.${Z} 5 IN A 10.96.0.20`] },
+  { name: `_syslog._udp.web.default.svc.${Z}`, type: 'SRV', rcode: 'NOERROR', answers: [`_syslog._udp.web.default.svc.${Z} ${T} IN SRV 0 100 514 web.default.svc.${Z}`], additional: [`web.default.svc.${Z} ${T} IN A 10.96.0.20`] },
   { name: `_http._udp.web.default.svc.${Z}`, type: 'SRV', rcode: 'NXDOMAIN', authority: [SOA] },
   // SRV at the bare name: every port (CoreDNS kubernetes.go findServices, empty port and protocol match all)
   {
@@ -49,38 +52,38 @@ const rows: Row[] = [
     additional: [`db-0.db.default.svc.${Z} 5 IN A 10.244.1.5`, `10-244-2-6.db.default.svc.${Z} 5 IN A 10.244.2.6`],
   },
   { name: `_tcp.web.default.svc.${Z}`, type: 'SRV', rcode: 'NOERROR', authority: [SOA] },
-  { name: `_dns._udp.kube-dns.kube-system.svc.${Z}`, type: 'SRV', rcode: 'NOERROR', answers: [`_dns._udp.kube-dns.kube-system.svc.${Z} 5 IN SRV 0 100 53 kube-dns.kube-system.svc.${Z}`], additional: [`kube-dns.kube-system.svc.${Z} 5 IN A 10.96.0.10`] },
+  { name: `_dns._udp.kube-dns.kube-system.svc.${Z}`, type: 'SRV', rcode: 'NOERROR', answers: [`_dns._udp.kube-dns.kube-system.svc.${Z} ${T} IN SRV 0 100 53 kube-dns.kube-system.svc.${Z}`], additional: [`kube-dns.kube-system.svc.${Z} ${T} IN A 10.96.0.10`] },
   // headless: ready endpoints only, unless publishNotReadyAddresses
-  { name: `db.default.svc.${Z}`, type: 'A', rcode: 'NOERROR', answers: [`db.default.svc.${Z} 5 IN A 10.244.1.5`, `db.default.svc.${Z} 5 IN A 10.244.2.6`] },
-  { name: `db-all.default.svc.${Z}`, type: 'A', rcode: 'NOERROR', answers: [`db-all.default.svc.${Z} 5 IN A 10.244.1.5`, `db-all.default.svc.${Z} 5 IN A 10.244.2.6`, `db-all.default.svc.${Z} 5 IN A 10.244.3.7`] },
+  { name: `db.default.svc.${Z}`, type: 'A', rcode: 'NOERROR', answers: [`db.default.svc.${Z} ${T} IN A 10.244.1.5`, `db.default.svc.${Z} ${T} IN A 10.244.2.6`] },
+  { name: `db-all.default.svc.${Z}`, type: 'A', rcode: 'NOERROR', answers: [`db-all.default.svc.${Z} ${T} IN A 10.244.1.5`, `db-all.default.svc.${Z} ${T} IN A 10.244.2.6`, `db-all.default.svc.${Z} ${T} IN A 10.244.3.7`] },
   { name: `empty.default.svc.${Z}`, type: 'A', rcode: 'NOERROR', authority: [SOA] },
-  { name: `db-0.db.default.svc.${Z}`, type: 'A', rcode: 'NOERROR', answers: [`db-0.db.default.svc.${Z} 5 IN A 10.244.1.5`] },
-  { name: `10-244-2-6.db.default.svc.${Z}`, type: 'A', rcode: 'NOERROR', answers: [`10-244-2-6.db.default.svc.${Z} 5 IN A 10.244.2.6`] },
+  { name: `db-0.db.default.svc.${Z}`, type: 'A', rcode: 'NOERROR', answers: [`db-0.db.default.svc.${Z} ${T} IN A 10.244.1.5`] },
+  { name: `10-244-2-6.db.default.svc.${Z}`, type: 'A', rcode: 'NOERROR', answers: [`10-244-2-6.db.default.svc.${Z} ${T} IN A 10.244.2.6`] },
   { name: `10-244-3-7.db.default.svc.${Z}`, type: 'A', rcode: 'NXDOMAIN', authority: [SOA] },
   {
     name: `_pg._tcp.db.default.svc.${Z}`, type: 'SRV', rcode: 'NOERROR',
-    answers: [`_pg._tcp.db.default.svc.${Z} 5 IN SRV 0 50 5432 db-0.db.default.svc.${Z}`, `_pg._tcp.db.default.svc.${Z} 5 IN SRV 0 50 5432 10-244-2-6.db.default.svc.${Z}`],
-    additional: [`db-0.db.default.svc.${Z} 5 IN A 10.244.1.5`, `10-244-2-6.db.default.svc.${Z} 5 IN A 10.244.2.6`],
+    answers: [`_pg._tcp.db.default.svc.${Z} ${T} IN SRV 0 50 5432 db-0.db.default.svc.${Z}`, `_pg._tcp.db.default.svc.${Z} ${T} IN SRV 0 50 5432 10-244-2-6.db.default.svc.${Z}`],
+    additional: [`db-0.db.default.svc.${Z} ${T} IN A 10.244.1.5`, `10-244-2-6.db.default.svc.${Z} ${T} IN A 10.244.2.6`],
   },
   // PTR for ClusterIPs and headless endpoint addresses; unknown addresses in served ranges are NXDOMAIN
-  { name: '20.0.96.10.in-addr.arpa.', type: 'PTR', rcode: 'NOERROR', answers: [`20.0.96.10.in-addr.arpa. 5 IN PTR web.default.svc.${Z}`] },
-  { name: '5.1.244.10.in-addr.arpa', type: 'PTR', rcode: 'NOERROR', answers: [`5.1.244.10.in-addr.arpa. 5 IN PTR db-0.db.default.svc.${Z}`, `5.1.244.10.in-addr.arpa. 5 IN PTR db-0.db-all.default.svc.${Z}`] },
-  { name: '0.3.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.1.0.0.0.0.d.f.ip6.arpa', type: 'PTR', rcode: 'NOERROR', answers: [`0.3.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.1.0.0.0.0.d.f.ip6.arpa. 5 IN PTR web6.dual.svc.${Z}`] },
+  { name: '20.0.96.10.in-addr.arpa.', type: 'PTR', rcode: 'NOERROR', answers: [`20.0.96.10.in-addr.arpa. ${T} IN PTR web.default.svc.${Z}`] },
+  { name: '5.1.244.10.in-addr.arpa', type: 'PTR', rcode: 'NOERROR', answers: [`5.1.244.10.in-addr.arpa. ${T} IN PTR db-0.db.default.svc.${Z}`, `5.1.244.10.in-addr.arpa. ${T} IN PTR db-0.db-all.default.svc.${Z}`] },
+  { name: '0.3.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.1.0.0.0.0.d.f.ip6.arpa', type: 'PTR', rcode: 'NOERROR', answers: [`0.3.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.1.0.0.0.0.d.f.ip6.arpa. ${T} IN PTR web6.dual.svc.${Z}`] },
   { name: '99.0.96.10.in-addr.arpa', type: 'PTR', rcode: 'NXDOMAIN', authority: [REV_SOA] },
   { name: '20.0.96.10.in-addr.arpa', type: 'A', rcode: 'NOERROR', authority: [REV_SOA] },
   { name: '4.3.2.10.in-addr.arpa', type: 'PTR', rcode: 'forward' },
   { name: '1.1.168.192.in-addr.arpa', type: 'PTR', rcode: 'forward' },
   // ExternalName
-  { name: `ext.default.svc.${Z}`, type: 'A', rcode: 'NOERROR', answers: [`ext.default.svc.${Z} 5 IN CNAME example.com.`] },
-  { name: `ext.default.svc.${Z}`, type: 'CNAME', rcode: 'NOERROR', answers: [`ext.default.svc.${Z} 5 IN CNAME example.com.`] },
-  { name: `alias.default.svc.${Z}`, type: 'A', rcode: 'NOERROR', answers: [`alias.default.svc.${Z} 5 IN CNAME web.default.svc.${Z}`, `web.default.svc.${Z} 5 IN A 10.96.0.20`] },
+  { name: `ext.default.svc.${Z}`, type: 'A', rcode: 'NOERROR', answers: [`ext.default.svc.${Z} ${T} IN CNAME example.com.`] },
+  { name: `ext.default.svc.${Z}`, type: 'CNAME', rcode: 'NOERROR', answers: [`ext.default.svc.${Z} ${T} IN CNAME example.com.`] },
+  { name: `alias.default.svc.${Z}`, type: 'A', rcode: 'NOERROR', answers: [`alias.default.svc.${Z} ${T} IN CNAME web.default.svc.${Z}`, `web.default.svc.${Z} ${T} IN A 10.96.0.20`] },
   // pods, schema version, zone apex
-  { name: `10-244-1-5.default.pod.${Z}`, type: 'A', rcode: 'NOERROR', answers: [`10-244-1-5.default.pod.${Z} 5 IN A 10.244.1.5`] },
+  { name: `10-244-1-5.default.pod.${Z}`, type: 'A', rcode: 'NOERROR', answers: [`10-244-1-5.default.pod.${Z} ${T} IN A 10.244.1.5`] },
   { name: `10-244-9-9.default.pod.${Z}`, type: 'A', rcode: 'NXDOMAIN', authority: [SOA] },
   { name: `10-244-1-5.dual.pod.${Z}`, type: 'A', rcode: 'NXDOMAIN', authority: [SOA] },
-  { name: `dns-version.${Z}`, type: 'TXT', rcode: 'NOERROR', answers: [`dns-version.${Z} 5 IN TXT "1.1.0"`] },
+  { name: `dns-version.${Z}`, type: 'TXT', rcode: 'NOERROR', answers: [`dns-version.${Z} ${T} IN TXT "1.1.0"`] },
   { name: Z, type: 'SOA', rcode: 'NOERROR', answers: [SOA] },
-  { name: Z, type: 'NS', rcode: 'NOERROR', answers: [`${Z} 5 IN NS ns.dns.${Z}`] },
+  { name: Z, type: 'NS', rcode: 'NOERROR', answers: [`${Z} ${T} IN NS ns.dns.${Z}`] },
   // namespaces and names that do not exist
   { name: `default.svc.${Z}`, type: 'A', rcode: 'NOERROR', authority: [SOA] },
   { name: `svc.${Z}`, type: 'A', rcode: 'NOERROR', authority: [SOA] },
@@ -110,10 +113,14 @@ describe('answerQuestion', () => {
     }).toEqual({ rcode: row.rcode, answers: row.answers ?? [], authority: row.authority ?? [], additional: row.additional ?? [] });
   });
 
-  it('uses the configured TTL on every record', () => {
-    const idx = buildRecordIndex(fixtureSnapshot(), { ...fixtureConfig(), ttl: 30 });
-    const res = answerQuestion(idx, { name: 'web.default.svc.cluster.local', type: 'A' });
-    expect(res.kind === 'answer' && res.answers.map(formatRr)).toEqual(['web.default.svc.cluster.local. 30 IN A 10.96.0.20']);
+  it.each([0, 1, 3600])('gives every record kind TTL %i and makes it the SOA minimum, the TTL of negative answers', (ttl) => {
+    const idx = buildRecordIndex(fixtureSnapshot(), { ...fixtureConfig(), ttl, nsAddresses: ['10.96.0.10', 'fd00:10:96::10'] });
+    const ttlsByKind: Record<string, number[]> = {};
+    for (const node of idx.names.values()) {
+      for (const rr of [...node.values()].flat()) ttlsByKind[rr.type] = [...new Set([...(ttlsByKind[rr.type] ?? []), rr.ttl])];
+    }
+    expect(ttlsByKind).toEqual({ A: [ttl], AAAA: [ttl], CNAME: [ttl], PTR: [ttl], SRV: [ttl], SOA: [ttl], NS: [ttl], TXT: [ttl] });
+    expect([...idx.soa.values()].map((rr) => rr.type === 'SOA' && rr.data.minimum)).toEqual([ttl, ttl, ttl, ttl]);
   });
 
   it('answers a different cluster domain and nothing of the old one', () => {

@@ -12,7 +12,9 @@ import { DnsLab } from './dns-lab.js';
 
 // Real etcd, real `keel dns` in a node namespace, real dig and glibc in a pod namespace.
 // The lab's address plan is at the top of dns-lab.ts; the objects are the DNS fixture cluster.
+// keel dns runs with a TTL other than the default 5, so a TTL hard-coded anywhere shows.
 const PREFIX = '/registry';
+const TTL = 37;
 const lab = new DnsLab();
 let kv: KvStore;
 
@@ -58,6 +60,7 @@ beforeAll(async () => {
   lab.spawnIn(lab.node, 'node', [
     KEEL_BIN, 'dns', '--dns-listen', '10.244.1.1:53', '--etcd-endpoints', lab.etcdSocket, '--etcd-prefix', PREFIX,
     '--upstream', '127.0.0.1:5300', '--cluster-cidr', '10.244.0.0/16', '--service-cluster-ip-range', '10.96.0.0/12',
+    '--dns-ttl', String(TTL),
   ], 'keel-dns.log');
   await until('keel dns answering', () => dig('web.default.svc.cluster.local').catch(() => ''), (out) => status(out) === 'NOERROR');
 }, 90_000);
@@ -83,7 +86,7 @@ describe('keel dns from a pod namespace', () => {
   it('answers SRV with the target address in the additional section, and PTR', async () => {
     expect(await digShort('SRV', '_http._tcp.web.default.svc.cluster.local')).toEqual(['0 100 80 web.default.svc.cluster.local.']);
     const full = await dig('SRV', '_http._tcp.web.default.svc.cluster.local');
-    expect(full).toMatch(/ADDITIONAL SECTION:\nweb\.default\.svc\.cluster\.local\.\s+5\s+IN\s+A\s+10\.96\.0\.20/);
+    expect(full).toMatch(new RegExp(`ADDITIONAL SECTION:\nweb\\.default\\.svc\\.cluster\\.local\\.\\s+${TTL}\\s+IN\\s+A\\s+10\\.96\\.0\\.20`));
     expect(await digShort('-x', '10.96.0.20')).toEqual(['web.default.svc.cluster.local.']);
     expect(await digShort('-x', '10.244.1.5')).toEqual(['db-0.db-all.default.svc.cluster.local.', 'db-0.db.default.svc.cluster.local.']);
   });
@@ -104,6 +107,22 @@ describe('keel dns from a pod namespace', () => {
     expect(await digShort('-b', '172.30.9.2', '@10.244.1.1', 'web.default.svc.cluster.local')).toEqual(['10.96.0.20']);
   });
 
+  it.each([
+    ['A', 'web.default.svc.cluster.local', 'A', [`A ${TTL}`]],
+    ['AAAA', 'web6.dual.svc.cluster.local', 'AAAA', [`AAAA ${TTL}`]],
+    ['SRV', '_http._tcp.web.default.svc.cluster.local', 'SRV', [`SRV ${TTL}`]],
+    ['PTR', '20.0.96.10.in-addr.arpa', 'PTR', [`PTR ${TTL}`]],
+    ['CNAME', 'ext.default.svc.cluster.local', 'CNAME', [`CNAME ${TTL}`]],
+    ['NXDOMAIN (SOA)', 'nope.default.svc.cluster.local', 'A', [`SOA ${TTL} minimum ${TTL}`]],
+    ['NODATA (SOA)', 'web.default.svc.cluster.local', 'AAAA', [`SOA ${TTL} minimum ${TTL}`]],
+  ])('dig sees --dns-ttl on %s', async (_kind, name, type, expected) => {
+    const lines = (await dig('+noall', '+answer', '+authority', '-t', type, name)).split('\n').filter(Boolean);
+    expect(lines.map((line) => {
+      const f = line.split(/\s+/);
+      return f[3] === 'SOA' ? `SOA ${f[1]} minimum ${f.at(-1)}` : `${f[3]} ${f[1]}`;
+    })).toEqual(expected);
+  });
+
   it('follows etcd: a new service appears, a deleted one becomes NXDOMAIN', async () => {
     const snap = fixtureSnapshot();
     const web = snap.services.get('default/web');
@@ -112,7 +131,7 @@ describe('keel dns from a pod namespace', () => {
     await until('late appears', () => digShort('late.default.svc.cluster.local'), (v) => v.join() === '10.96.0.77', 50);
     await kv.client.delete().key(objectKey(PREFIX, 'Service', 'default', 'web'));
     const out = await until('web deleted', () => dig('web.default.svc.cluster.local'), (o) => status(o) === 'NXDOMAIN', 50);
-    expect(out).toMatch(/AUTHORITY SECTION:\ncluster\.local\.\s+5\s+IN\s+SOA/);
+    expect(out).toMatch(new RegExp(`AUTHORITY SECTION:\ncluster\\.local\\.\\s+${TTL}\\s+IN\\s+SOA`));
     // Every search domain is NXDOMAIN now, so the bare name goes upstream (the stub answers anything).
     expect(await digShort('+search', 'web')).toEqual(['198.51.100.7']);
   });
