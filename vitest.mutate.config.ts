@@ -1,0 +1,17 @@
+import { defineConfig } from 'vitest/config';
+
+/**
+ * The unit tests of the pure modules that `npm run mutate` mutates: no etcd,
+ * no sockets, no kernel, so Stryker can run them thousands of times.
+ */
+export default defineConfig({
+  test: {
+    include: [
+      'src/proxy-iptables/{compile,sync-plan,chain-names,rule-text,render-restore,trace}*.test.ts',
+      'src/dns/{answer,records,response,dns-names,wire-query}*.test.ts',
+      'src/ipam/*.test.ts',
+      'src/watch/change-tracker*.test.ts',
+    ],
+    pool: 'forks',
+  },
+});
