@@ -10,10 +10,12 @@ import { execa } from 'execa';
  */
 const SERVER = `
 import net from 'node:net'; import dgram from 'node:dgram';
-const [name, tcp, udp] = process.argv.slice(2);
+const [name, tcp, udp, peer] = process.argv.slice(2);
+// With "peer", the answer also names the address the connection came from (is it SNATed?).
+const answer = (from) => (peer === 'peer' ? name + ' from ' + from : name);
 let up = 0; const ready = () => { if (++up === 2) console.log('ready'); };
-net.createServer((s) => { s.on('error', () => {}); s.end(name + '\\n'); }).listen(Number(tcp), '0.0.0.0', ready);
-const u = dgram.createSocket('udp4'); u.on('message', (m, r) => u.send(name, r.port, r.address)); u.bind(Number(udp), '0.0.0.0', ready);
+net.createServer((s) => { s.on('error', () => {}); s.end(answer(s.remoteAddress) + '\\n'); }).listen(Number(tcp), '0.0.0.0', ready);
+const u = dgram.createSocket('udp4'); u.on('message', (m, r) => u.send(answer(r.address), r.port, r.address)); u.bind(Number(udp), '0.0.0.0', ready);
 `;
 
 const CLIENT = `
@@ -54,9 +56,10 @@ export class Traffic {
     writeFileSync(this.client, CLIENT);
   }
 
-  /** Starts a server answering `name` on TCP and UDP; resolves once both listen. */
-  async serve(ns: string, name: string, tcpPort: number, udpPort: number): Promise<void> {
-    const p = execa('ip', ['netns', 'exec', ns, process.execPath, this.server, name, String(tcpPort), String(udpPort)], { reject: false });
+  /** Starts a server answering `name` (with `peer`: "name from <client address>") on TCP and UDP; resolves once both listen. */
+  async serve(ns: string, name: string, tcpPort: number, udpPort: number, opts: { peer?: boolean } = {}): Promise<void> {
+    const args = [this.server, name, String(tcpPort), String(udpPort), ...(opts.peer ? ['peer'] : [])];
+    const p = execa('ip', ['netns', 'exec', ns, process.execPath, ...args], { reject: false });
     this.procs.push({ pid: p.pid, done: p });
     await new Promise<void>((resolve, reject) => {
       p.stdout?.on('data', (d: Buffer) => { if (d.toString().includes('ready')) resolve(); });
