@@ -21,11 +21,11 @@
  *   localnone NodePort 30092, Local policy, only endpoint p2 (no local endpoint on node-1)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RestoreRunner } from '../../src/iptables/restore-runner.js';
+import { RestoreRunner } from '../../src/kernel/iptables/restore-runner.js';
 import { setLogSink } from '../../src/observe/log.js';
 import { DEFAULT_MASQUERADE_BIT } from '../../src/proxy-iptables/compile.js';
 import { SyncLoop } from '../../src/proxy-iptables/sync-loop.js';
-import { makeEndpoints, makeService, snapshotOf } from '../../src/proxy-iptables/test-builders.js';
+import { makeEndpoints, makeService, snapshotOf } from '../../src/proxy-iptables/testing/test-builders.js';
 import { NetnsLab, sh } from './proxy-iptables-lab.js';
 import { Traffic } from './proxy-iptables-traffic.js';
 
