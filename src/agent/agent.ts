@@ -104,7 +104,7 @@ function proxyComponents(config: AgentConfig, watch: ClusterWatch): AgentCompone
     logger,
     ...(config.proxyPortRange ? { portRange: parsePortRange(config.proxyPortRange, '--proxy-port-range') } : {}),
   });
-  watch.subscribe((snap, changed) => proxier.sync(snap, changed));
+  watch.subscribe(proxier.update);
   return [{
     name: 'proxy-userspace',
     start: (signal) => proxier.start(signal),

@@ -1,43 +1,39 @@
 import { describe, expect, it } from 'vitest';
-import { RoundRobin, type Clock } from './round-robin.js';
-
-function manualClock(): Clock & { advance(ms: number): void } {
-  let t = 0;
-  return { now: () => t, advance: (ms) => { t += ms; } };
-}
+import { FakeClock } from '../runtime/testing/fake-clock.js';
+import { RoundRobin } from './round-robin.js';
 
 describe('RoundRobin', () => {
   it('alternates exactly over the endpoints, whatever the client', () => {
-    const rr = new RoundRobin(manualClock());
+    const rr = new RoundRobin(new FakeClock());
     rr.update('default/web:', ['10.244.1.12:80', '10.244.1.11:80'], undefined);
     const picks = ['a', 'b', 'a', 'c', 'a', 'b'].map((c) => rr.next('default/web:', c));
     expect(picks).toEqual(['10.244.1.11:80', '10.244.1.12:80', '10.244.1.11:80', '10.244.1.12:80', '10.244.1.11:80', '10.244.1.12:80']);
   });
 
   it('answers nothing for an unknown port or one without endpoints', () => {
-    const rr = new RoundRobin(manualClock());
+    const rr = new RoundRobin(new FakeClock());
     rr.update('default/web:', [], undefined);
     expect(rr.next('default/web:', 'a')).toBeUndefined();
     expect(rr.next('default/other:', 'a')).toBeUndefined();
   });
 
-  it('pins a client while it returns within the timeout, then lets it move', () => {
-    const clock = manualClock();
+  it('pins a client while it returns within the timeout, then lets it move', async () => {
+    const clock = new FakeClock();
     const rr = new RoundRobin(clock);
     rr.update('ns/s:', ['e1:1', 'e2:1'], 10);
     expect(rr.next('ns/s:', 'c1')).toBe('e1:1');
     expect(rr.next('ns/s:', 'c2')).toBe('e2:1');
-    clock.advance(9_999);
+    await clock.advance(9_999);
     expect(rr.next('ns/s:', 'c1')).toBe('e1:1');
-    clock.advance(9_999); // sliding: measured from the last use
+    await clock.advance(9_999); // sliding: measured from the last use
     expect(rr.next('ns/s:', 'c1')).toBe('e1:1');
-    clock.advance(10_000);
+    await clock.advance(10_000);
     expect(rr.next('ns/s:', 'c1')).toBe('e1:1'); // expired: round-robin continues where it was (index 1 → e1 after wrap)
     expect(rr.next('ns/s:', 'c3')).toBe('e2:1');
   });
 
   it('a retry after a failed dial replaces the affinity', () => {
-    const rr = new RoundRobin(manualClock());
+    const rr = new RoundRobin(new FakeClock());
     rr.update('ns/s:', ['e1:1', 'e2:1'], 100);
     expect(rr.next('ns/s:', 'c1')).toBe('e1:1');
     expect(rr.next('ns/s:', 'c1', true)).toBe('e2:1');
@@ -45,7 +41,7 @@ describe('RoundRobin', () => {
   });
 
   it('keeps position and affinities across updates, forgetting only endpoints that left', () => {
-    const clock = manualClock();
+    const clock = new FakeClock();
     const rr = new RoundRobin(clock);
     rr.update('ns/s:', ['e1:1', 'e2:1', 'e3:1'], 100);
     expect(rr.next('ns/s:', 'c1')).toBe('e1:1');
@@ -58,14 +54,14 @@ describe('RoundRobin', () => {
     expect(rr.affinityCount('ns/s:')).toBe(0);
   });
 
-  it('purges expired affinities', () => {
-    const clock = manualClock();
+  it('purges expired affinities', async () => {
+    const clock = new FakeClock();
     const rr = new RoundRobin(clock);
     rr.update('ns/s:', ['e1:1'], 1);
     rr.next('ns/s:', 'c1');
-    clock.advance(500);
+    await clock.advance(500);
     rr.next('ns/s:', 'c2');
-    clock.advance(600);
+    await clock.advance(600);
     rr.purgeExpired();
     expect(rr.affinityCount('ns/s:')).toBe(1);
   });

@@ -1,11 +1,5 @@
+import { realClock, type Clock } from '../runtime/clock.js';
 import type { ServicePortName } from './service-portals.js';
-
-/** Milliseconds since an arbitrary origin; tests inject a hand-driven one. */
-export interface Clock {
-  now(): number;
-}
-
-export const systemClock: Clock = { now: () => performance.now() };
 
 interface Affinity {
   endpoint: string;
@@ -28,7 +22,7 @@ interface PortState {
 export class RoundRobin {
   private readonly ports = new Map<ServicePortName, PortState>();
 
-  constructor(private readonly clock: Clock = systemClock) {}
+  constructor(private readonly clock: Clock = realClock) {}
 
   /** Sets a service port's endpoints and affinity; affinities to endpoints that left are forgotten. */
   update(name: ServicePortName, endpoints: readonly string[], affinitySeconds: number | undefined): void {

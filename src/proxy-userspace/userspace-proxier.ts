@@ -2,6 +2,9 @@ import type { ClusterSnapshot } from '../api/cluster-state.js';
 import type { PortRange } from '../ipam/node-ports.js';
 import type { IptablesRunner } from '../kernel/iptables/restore-runner.js';
 import { createLogger, type Logger } from '../observe/log.js';
+import { Backoff } from '../runtime/backoff.js';
+import { BoundedFrequencyRunner } from '../runtime/bounded-frequency-runner.js';
+import { realClock, type Clock } from '../runtime/clock.js';
 import type { ChangedKeys } from '../watch/snapshot-delivery.js';
 import { portalEndpoints } from './portal-endpoints.js';
 import {
@@ -9,7 +12,7 @@ import {
 } from './portal-rules.js';
 import { proxyMetrics } from './proxy-metrics.js';
 import { planProxyPorts } from './proxy-ports.js';
-import { RoundRobin, systemClock, type Clock } from './round-robin.js';
+import { RoundRobin } from './round-robin.js';
 import { servicePortals, type ServicePortal, type ServicePortName } from './service-portals.js';
 import { TcpProxy } from './tcp-proxy.js';
 import { DEFAULT_UDP_TIMEOUT_MS, UdpProxy } from './udp-proxy.js';
@@ -40,7 +43,10 @@ interface Listener {
  * kube-proxy's userspace mode: a listener per service port, round-robin to
  * its endpoints, and portal rules steering service traffic to the listeners.
  * Listeners open before the rules that point at them and close after the
- * rules stop pointing at them, so no packet meets a closed port.
+ * rules stop pointing at them, so no packet meets a closed port. As in the
+ * iptables mode, `update()` only records a change; one bounded-frequency
+ * runner syncs, compares the kernel's rules every sync period, and after a
+ * failure syncs fully again after a backoff.
  */
 export class UserspaceProxier {
   private readonly rr: RoundRobin;
@@ -50,26 +56,51 @@ export class UserspaceProxier {
   /** Rules text last known to be in the kernel; a sync that renders the same text does not touch iptables. */
   private applied: string | undefined;
   private skipped = new Set<string>();
-  private timers: NodeJS.Timeout[] = [];
-  /** Rule writes run one at a time, so a periodic repair never lands after (and undoes) a newer sync. */
-  private rulesQueue: Promise<void> = Promise.resolve();
   private lastOk: number | undefined;
+  private readonly clock: Clock;
+  private readonly period: number;
+  private readonly loop: BoundedFrequencyRunner;
+  private snapshot: ClusterSnapshot | undefined;
+  /** Changes recorded since the last sync began; full until a sync succeeds. */
+  private changed = { services: new Set<string>(), endpoints: new Set<string>(), full: true };
+  private lastCheck = Number.NEGATIVE_INFINITY;
+  private stopping: Promise<void> | undefined;
 
   constructor(private readonly opts: UserspaceProxierOptions) {
-    this.rr = new RoundRobin(opts.clock ?? systemClock);
+    this.clock = opts.clock ?? realClock;
+    this.rr = new RoundRobin(this.clock);
     this.log = opts.logger ?? createLogger('proxy-userspace');
+    this.period = opts.syncPeriodMs ?? 30_000;
+    this.loop = new BoundedFrequencyRunner({
+      fn: () => this.syncRecorded(),
+      minIntervalMs: 0,
+      maxIntervalMs: this.period,
+      backoff: new Backoff({ initialMs: 1_000, maxMs: this.period, jitter: false }),
+      ready: () => this.snapshot !== undefined,
+      clock: this.clock,
+    });
   }
 
-  /** Starts the periodic rule repair and affinity purge; on abort, closes listeners and removes the rules. */
-  async start(signal: AbortSignal): Promise<void> {
-    const period = this.opts.syncPeriodMs ?? 30_000;
-    this.timers.push(setInterval(() => {
-      this.applyRules(true).catch(() => { /* logged and counted in applyRules; retried next period */ });
-    }, period));
-    this.timers.push(setInterval(() => this.rr.purgeExpired(), 10_000));
+  /** Syncs what update() records until the signal aborts, then closes the listeners and removes the rules; resolves after the first successful sync. */
+  start(signal: AbortSignal): Promise<void> {
     signal.addEventListener('abort', () => {
       this.stop().catch((err: unknown) => this.log.error('cleanup failed', { error: String(err) }));
     }, { once: true });
+    return this.loop.start(signal);
+  }
+
+  /** A ClusterWatch consumer: records the change and asks the runner for a sync; never syncs itself. */
+  readonly update = (snapshot: ClusterSnapshot, changed: ChangedKeys): void => {
+    this.snapshot = snapshot;
+    for (const k of changed.services) this.changed.services.add(k);
+    for (const k of changed.endpoints) this.changed.endpoints.add(k);
+    if (changed.full) this.changed.full = true;
+    this.loop.run();
+  };
+
+  /** Resolves once a sync that began after this call has ended (rejects with its error); for a driver that answers after each change. */
+  flush(): Promise<void> {
+    return this.loop.flush();
   }
 
   /** When the portal rules were last known to be right (a sync or the periodic check); for /healthz. */
@@ -77,7 +108,23 @@ export class UserspaceProxier {
     return this.lastOk;
   }
 
-  async sync(snapshot: ClusterSnapshot, changed: ChangedKeys): Promise<void> {
+  /** One sync of the recorded changes; the kernel's rules are compared when full or once per sync period. */
+  private async syncRecorded(): Promise<void> {
+    const snapshot = this.snapshot;
+    if (!snapshot) return;
+    const changed = { ...this.changed, pods: new Set<string>() };
+    this.changed = { services: new Set(), endpoints: new Set(), full: false };
+    try {
+      await this.sync(snapshot, changed, changed.full || this.clock.now() - this.lastCheck >= this.period);
+    } catch (err) {
+      this.changed.full = true;
+      throw err;
+    }
+    this.rr.purgeExpired();
+  }
+
+  /** Brings listeners, round-robin state and portal rules in line with the snapshot; `checkKernel` compares the rules with the kernel's even when unchanged. */
+  async sync(snapshot: ClusterSnapshot, changed: ChangedKeys, checkKernel = changed.full): Promise<void> {
     const { portals, skipped } = servicePortals(snapshot);
     this.report(skipped.map((s) => s.message));
     const wanted = new Map(portals.map((p) => [p.name, p]));
@@ -100,7 +147,7 @@ export class UserspaceProxier {
     }
     this.portals = portals.filter((p) => this.listeners.has(p.name));
     try {
-      await this.applyRules(changed.full);
+      await this.writeRules(checkKernel);
     } finally {
       for (const l of retiring) await l.proxy.close();
     }
@@ -111,9 +158,13 @@ export class UserspaceProxier {
     return new Map([...this.listeners].map(([name, l]) => [name, l.port]));
   }
 
-  async stop(): Promise<void> {
-    for (const t of this.timers) clearInterval(t);
-    this.timers = [];
+  /** Removes the portal rules, then closes the listeners; a second call waits for the first. */
+  stop(): Promise<void> {
+    this.stopping ??= this.cleanup();
+    return this.stopping;
+  }
+
+  private async cleanup(): Promise<void> {
     this.applied = undefined;
     try {
       const cleanup = renderPortalCleanup(await this.opts.runner.save('nat'));
@@ -154,18 +205,12 @@ export class UserspaceProxier {
     }
   }
 
-  private applyRules(checkKernel: boolean): Promise<void> {
-    const run = this.rulesQueue.then(() => this.writeRules(checkKernel));
-    this.rulesQueue = run.catch(() => {});
-    return run;
-  }
-
   /** Writes the portal rules unless the kernel already holds exactly them. */
   private async writeRules(checkKernel: boolean): Promise<void> {
     const rules = compilePortalRules(this.portals, this.opts.node, this.proxyPorts());
     const text = renderPortalRestore(rules);
     if (!checkKernel && text === this.applied) {
-      this.lastOk = Date.now();
+      this.lastOk = this.clock.now();
       return;
     }
     try {
@@ -174,7 +219,8 @@ export class UserspaceProxier {
         await this.opts.runner.restore(renderPortalRestore(rules, { presentJumps: existingPortalJumps(saved) }), { noflush: true });
       }
       this.applied = text;
-      this.lastOk = Date.now();
+      this.lastOk = this.clock.now();
+      if (checkKernel) this.lastCheck = this.lastOk;
     } catch (err) {
       this.applied = undefined;
       proxyMetrics.ruleSyncFailures.inc();

@@ -197,6 +197,24 @@ describe('BoundedFrequencyRunner', () => {
     expect(h.runner.hasSucceeded()).toBe(true);
   });
 
+  it('flush() resolves after a run that started after the call, and rejects with its error', async () => {
+    const h = harness();
+    const release = h.block();
+    h.runner.run();
+    await h.clock.advance(0);
+    let flushed = false;
+    const first = h.runner.flush().then(() => { flushed = true; });
+    release();
+    await h.clock.advance(0);
+    expect(h.starts).toEqual([0, 0]);
+    await first;
+    expect(flushed).toBe(true);
+    h.failNext();
+    const second = expect(h.runner.flush()).rejects.toThrow('run broke');
+    await h.clock.advance(0);
+    await second;
+  });
+
   it('stops on abort: start() resolves, nothing runs or stays scheduled', async () => {
     const h = harness({ maxIntervalMs: 1_000 });
     h.abort();

@@ -1,6 +1,11 @@
 import { Backoff } from './backoff.js';
 import { realClock, type Clock } from './clock.js';
 
+interface Waiter {
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
 export interface BoundedFrequencyRunnerOptions {
   /** One run. Throwing marks it failed: a retry follows after the backoff. */
   readonly fn: () => Promise<void> | void;
@@ -43,6 +48,8 @@ export class BoundedFrequencyRunner {
   private idleSince = 0;
   private timer: { at: number; cancel: () => void } | undefined;
   private succeeded = false;
+  /** flush() callers waiting for a run that starts after their call. */
+  private waiting: Waiter[] = [];
   private readonly firstSuccess: Promise<void>;
   private resolveFirst!: () => void;
 
@@ -68,6 +75,7 @@ export class BoundedFrequencyRunner {
       this.timer?.cancel();
       this.timer = undefined;
       this.resolveFirst();
+      for (const w of this.waiting.splice(0)) w.resolve();
     };
     if (signal.aborted) stop();
     else signal.addEventListener('abort', stop, { once: true });
@@ -79,6 +87,19 @@ export class BoundedFrequencyRunner {
   run(): void {
     this.requested = true;
     this.schedule();
+  }
+
+  /**
+   * Asks for a run and resolves after it ends (rejects with its error), or
+   * at abort: for a driver that must see its change applied before it goes
+   * on, such as a test's node process.
+   */
+  flush(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.stopped) return resolve();
+      this.waiting.push({ resolve, reject });
+      this.run();
+    });
   }
 
   /** Whether a run has succeeded since start. */
@@ -115,16 +136,19 @@ export class BoundedFrequencyRunner {
     this.takeToken();
     this.running = true;
     this.requested = false;
+    const waiters = this.waiting.splice(0);
     try {
       await this.options.fn();
       this.backoff.reset();
       this.succeeded = true;
       this.resolveFirst();
+      for (const w of waiters) w.resolve();
     } catch (err) {
       const retryIn = this.backoff.next();
       this.notBefore = this.clock.now() + retryIn;
       this.requested = true;
       this.options.onError?.(err, retryIn);
+      for (const w of waiters) w.reject(err);
     } finally {
       this.running = false;
       this.idleSince = this.clock.now();

@@ -38,8 +38,9 @@ const proxier = new UserspaceProxier({
   ...(udpTimeout ? { udpTimeoutMs: Number(udpTimeout) } : {}),
   ...(syncPeriod ? { syncPeriodMs: Number(syncPeriod) } : {}),
 });
-// Stopped explicitly below, after stdin closes, so the rules are gone before exit.
-await proxier.start(new AbortController().signal);
+// Stopped below, after stdin closes, so the rules are gone before exit.
+const running = new AbortController();
+void proxier.start(running.signal);
 
 let revision = 0;
 const reply = (o: object): void => {
@@ -60,7 +61,8 @@ for await (const line of createInterface({ input: process.stdin })) {
       }
       const snapshot: ClusterSnapshot = { revision: ++revision, services, endpoints, pods: new Map() };
       const keys = new Set([...services.keys(), ...endpoints.keys()]);
-      await proxier.sync(snapshot, { services: keys, endpoints: keys, pods: new Set(), full: revision === 1 });
+      proxier.update(snapshot, { services: keys, endpoints: keys, pods: new Set(), full: revision === 1 });
+      await proxier.flush();
       reply({ ports: Object.fromEntries(proxier.proxyPorts()) });
     } else if (msg.metrics) {
       reply({ metrics: await registry.metrics() });
@@ -69,5 +71,6 @@ for await (const line of createInterface({ input: process.stdin })) {
     reply({ error: err instanceof Error ? err.message : String(err) });
   }
 }
+running.abort();
 await proxier.stop();
 process.exit(0);
