@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RestoreError } from '../../src/kernel/iptables/restore-error.js';
 import { RestoreRunner, type IptablesBackend } from '../../src/kernel/iptables/restore-runner.js';
+import { REFUSED_RESTORES } from '../../src/kernel/iptables/testing/refused-restores.js';
 import { NetnsLab } from './proxy-iptables-lab.js';
 
 const lab = new NetnsLab();
@@ -39,6 +40,15 @@ describe.each<IptablesBackend>(['nft', 'legacy'])('RestoreRunner (%s) in a netns
     expect(await runner.listChain('filter', 'KUBE-KEEL-CANARY')).toBe('-N KUBE-KEEL-CANARY\n-A KUBE-KEEL-CANARY -j RETURN\n');
     await runner.restore('*filter\n:KUBE-KEEL-CANARY - [0:0]\n-X KUBE-KEEL-CANARY\nCOMMIT\n', { noflush: true });
     expect(await runner.listChain('filter', 'KUBE-KEEL-CANARY')).toBeUndefined();
+  });
+
+  // The fake runner refuses each of these in its unit test; the kernel must too, or the fake is lying.
+  it.each(REFUSED_RESTORES.filter((c) => c.only === undefined || c.only === backend))('refuses $name, as the fake runner does', async ({ text }) => {
+    const runner = new RestoreRunner({ backend, netns: ns });
+    const err = await runner.restore(text, { noflush: true }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RestoreError);
+    expect(await runner.save('nat')).not.toMatch(/KUBE-R\d/);
+    expect(await runner.save('filter')).not.toMatch(/KUBE-R\d/);
   });
 
   it('--test checks without committing', async () => {

@@ -217,9 +217,12 @@ export function applyOps(state: Map<string, Chain>, table: RestoreTable): void {
       case 'append':
         rulesOf(op.rule.chain, op.rule.line).push(op.rule);
         break;
-      case 'insert':
-        rulesOf(op.rule.chain, op.rule.line).splice(op.position - 1, 0, op.rule);
+      case 'insert': {
+        const rules = rulesOf(op.rule.chain, op.rule.line);
+        if (op.position < 1 || op.position > rules.length + 1) fail(op.rule.line, `index of insertion too big: ${op.position} in chain ${op.rule.chain}`);
+        rules.splice(op.position - 1, 0, op.rule);
         break;
+      }
       case 'delete-rule': {
         const rules = rulesOf(op.rule.chain, op.rule.line);
         const want = renderArgs(op.rule.args);

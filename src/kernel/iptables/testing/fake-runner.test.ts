@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { isKeelError } from '../../../api/errors.js';
 import { FakeRunner } from './fake-runner.js';
 import { RestoreError, failingLine } from '../restore-error.js';
+import { REFUSED_RESTORES } from './refused-restores.js';
 
 describe('FakeRunner', () => {
   it('keeps chains across --noflush restores and dumps like iptables-save', async () => {
@@ -23,6 +24,27 @@ describe('FakeRunner', () => {
     expect((err as RestoreError).line).toBe(4);
     expect((err as RestoreError).context).toEqual(['2: :KUBE-A - [0:0]', '3: -A KUBE-A -j ACCEPT', '4: -A KUBE-A -j KUBE-NOPE', '5: COMMIT', '6: ']);
     expect(fake.chainNames('nat')).not.toContain('KUBE-A');
+  });
+});
+
+describe('FakeRunner refuses what the kernel refuses (the same inputs run against real iptables-restore in test/e2e/proxy-iptables-runner.test.ts)', () => {
+  it.each(REFUSED_RESTORES)('$name (line $line)', async ({ text, line }) => {
+    const fake = new FakeRunner();
+    const err = await fake.restore(text).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RestoreError);
+    expect((err as RestoreError).line).toBe(line);
+    expect(fake.restores).toEqual([]);
+  });
+
+  it('accepts the same rules written correctly: a probability in [0,1], a declared target, DNAT from OUTPUT, --dport after -p', async () => {
+    const fake = new FakeRunner();
+    await fake.restore([
+      '*nat', ':KUBE-OK - [0:0]', ':KUBE-OK-SEP - [0:0]', '-A OUTPUT -j KUBE-OK',
+      '-A KUBE-OK -p tcp -m tcp --dport 80 -m statistic --mode random --probability 0.33333333349 -j KUBE-OK-SEP',
+      '-A KUBE-OK -m recent --name KUBE-OK --rcheck --seconds 10800 --reap -j KUBE-OK-SEP',
+      '-A KUBE-OK-SEP -p tcp -j DNAT --to-destination 10.244.1.5:8080', '-I KUBE-OK 1 -j RETURN', 'COMMIT', '',
+    ].join('\n'));
+    expect(fake.restores).toHaveLength(1);
   });
 });
 

@@ -1,16 +1,14 @@
-import { applyOps, BUILTIN_CHAINS, emptyTable, parseRestore, renderArgs, RestoreParseError, type Chain } from '../parse-restore.js';
+import { applyOps, BUILTIN_CHAINS, emptyTable, parseRestore, renderArgs, RestoreParseError, type Chain, type RestoreTable } from '../parse-restore.js';
 import { RestoreError } from '../restore-error.js';
 import type { IptablesRunner, RestoreOptions, TableName } from '../restore-runner.js';
-
-const BUILTIN_TARGETS = new Set([
-  'ACCEPT', 'DROP', 'RETURN', 'REJECT', 'DNAT', 'SNAT', 'MASQUERADE', 'MARK', 'CONNMARK',
-  'LOG', 'REDIRECT', 'NOTRACK', 'CT', 'QUEUE', 'NFQUEUE', 'TCPMSS',
-]);
+import { checkDeclaration, checkGraph, checkRule, checkTableName } from './kernel-checks.js';
 
 /**
  * An in-memory iptables for unit tests that checks what it is fed the way
  * the kernel would: it uses the same parser as `keel trace`, applies each
- * table atomically, and rejects rules jumping to chains that do not exist.
+ * table atomically, and refuses what iptables-restore or the kernel refuses
+ * (kernel-checks.ts: bad values such as `--probability 1.5`, rules in
+ * undeclared chains, jumps to missing chains, loops, nat targets out of place).
  */
 export class FakeRunner implements IptablesRunner {
   private readonly tables = new Map<string, Map<string, Chain>>();
@@ -31,8 +29,10 @@ export class FakeRunner implements IptablesRunner {
     try {
       for (const t of parseRestore(text)) {
         const base = staged.get(t.name) ?? (opts.noflush ? new Map(this.table(t.name)) : emptyTable(t.name));
+        checkOps(t);
         applyOps(base, t);
-        checkJumps(base);
+        const bad = checkGraph(t.name, base);
+        if (bad) throw new RestoreParseError(bad.line, bad.message);
         staged.set(t.name, base);
       }
     } catch (err) {
@@ -83,12 +83,16 @@ export class FakeRunner implements IptablesRunner {
   }
 }
 
-function checkJumps(state: Map<string, Chain>): void {
-  for (const c of state.values()) {
-    for (const r of c.rules) {
-      if (r.target && !BUILTIN_TARGETS.has(r.target) && !state.has(r.target)) {
-        throw new RestoreParseError(r.line, `chain ${c.name} jumps to ${r.target}, which does not exist`);
-      }
+function checkOps(table: RestoreTable): void {
+  const badTable = checkTableName(table.name);
+  if (badTable) throw new RestoreParseError(table.line, badTable);
+  for (const op of table.ops) {
+    if (op.kind === 'declare') {
+      const bad = checkDeclaration(table.name, op.chain, op.policy);
+      if (bad) throw new RestoreParseError(op.line, bad);
+    } else if (op.kind === 'append' || op.kind === 'insert') {
+      const bad = checkRule(table.name, op.rule);
+      if (bad) throw new RestoreParseError(op.rule.line, bad);
     }
   }
 }
