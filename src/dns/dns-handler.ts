@@ -90,7 +90,7 @@ export class DnsHandler {
     if (decision !== 'forward') {
       if (!isChase(decision)) return this.finish(packet, q.questionEnd, decision, client, typeName, q, start);
       if (!recursion) return this.finish(packet, q.questionEnd, decision.local, client, typeName, q, start);
-      return this.chase(decision, q, typeName).then((tpl) => this.finish(packet, q.questionEnd, tpl, client, typeName, q, start));
+      return this.chase(decision, q, typeName, client.transport).then((tpl) => this.finish(packet, q.questionEnd, tpl, client, typeName, q, start));
     }
     if (!fwd || !recursion) return this.finish(packet, q.questionEnd, this.simple('REFUSED', q), client, typeName, q, start);
     const fstart = start || process.hrtime.bigint();
@@ -128,12 +128,25 @@ export class DnsHandler {
     return decision;
   }
 
-  /** Asks upstream for the CNAME's target, as CoreDNS does, so stub resolvers (glibc) get addresses. */
-  private async chase(c: Chase, q: ParsedQuery, typeName: string): Promise<ResponseTemplate> {
-    const ask = dnsPacket.encode({ type: 'query', id: 0, flags: dnsPacket.RECURSION_DESIRED, questions: [{ name: c.target, type: typeName as 'A', class: 'IN' }] });
+  /**
+   * Asks upstream for the CNAME's target, as CoreDNS does, so stub resolvers
+   * (glibc) get addresses. The question goes out as the client's did: over
+   * TCP for a TCP client, else over UDP with EDNS0 at the size keel can hand
+   * back; a truncated UDP reply is asked again over TCP. An answer keel could
+   * not get whole goes back as the CNAME alone with TC set, never as complete.
+   */
+  private async chase(c: Chase, q: ParsedQuery, typeName: string, transport: Client['transport']): Promise<ResponseTemplate> {
+    const fwd = this.options.forwarder;
+    const packet: dnsPacket.Packet = { type: 'query', id: 0, flags: dnsPacket.RECURSION_DESIRED, questions: [{ name: c.target, type: typeName as 'A', class: 'IN' }] };
+    if (q.edns) packet.additionals = [{ type: 'OPT', name: '.', udpPayloadSize: udpLimit(q.edns.udpSize), extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }];
+    const ask = dnsPacket.encode(packet);
     const parsed = parseQuery(ask);
-    const reply = parsed.kind === 'query' ? await this.options.forwarder?.forward(ask, parsed.query.questionEnd, false) : undefined;
+    if (!fwd || parsed.kind !== 'query') return c.local;
+    const end = parsed.query.questionEnd;
+    let reply = await fwd.forward(ask, end, transport === 'tcp');
+    if (reply && isTruncated(reply)) reply = (await fwd.forward(ask, end, true)) ?? reply;
     if (!reply) return c.local;
+    if (isTruncated(reply)) return { ...c.local, flags: c.local.flags | TC };
     try {
       const upstream = dnsPacket.decode(reply) as { rcode?: string; answers?: object[] };
       const rcode = upstream.rcode === 'NXDOMAIN' ? 'NXDOMAIN' : 'NOERROR';
@@ -155,6 +168,12 @@ export class DnsHandler {
     if (start) localDuration.observe(Number(process.hrtime.bigint() - start) / 1e9);
     return out;
   }
+}
+
+const TC = 0x0200;
+
+function isTruncated(reply: Buffer): boolean {
+  return reply.length >= 4 && (reply.readUInt16BE(2) & TC) !== 0;
 }
 
 function isChase(d: ResponseTemplate | Chase): d is Chase {

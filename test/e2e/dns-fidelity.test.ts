@@ -13,9 +13,11 @@ import { DnsLab } from './dns-lab.js';
  * DNS lab (address plan at the top of dns-lab.ts; objects: the DNS fixture cluster plus
  * default/big, an ExternalName to big.example.org). keel dns runs with its defaults, --node-ip
  * 10.244.1.1 (the ns.dns.<zone> address), and this file's upstream on 127.0.0.1:5301:
- *   big.example.org A   over UDP: 3 of its 40 addresses with TC set (and only those, without EDNS0
- *                       room); over TCP or with EDNS0 room for all: all 40 (203.0.113.1-40)
+ *   big.example.org A   over UDP: 3 of its 30 addresses with TC set (and only those, without EDNS0
+ *                       room); over TCP or with EDNS0 room for all: all 30 (203.0.113.1-30)
+ *   notcp.example.org A over UDP always 3 addresses with TC; over TCP the connection closes without an answer
  *   any other A         198.51.100.7
+ * default/notcp is an ExternalName to notcp.example.org.
  */
 const PREFIX = '/registry';
 const lab = new DnsLab();
@@ -48,16 +50,17 @@ function answer(q, tcp) {
   let edns = 0; if (q.readUInt16BE(10) > 0 && q[o] === 0 && q.readUInt16BE(o + 1) === 41) edns = q.readUInt16BE(o + 3);
   const rr = (i) => Buffer.from([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 203, 0, 113, i]);
   let list = []; let tc = false;
-  if (isA && name === 'big.example.org') {
-    list = Array.from({ length: 40 }, (_, i) => rr(i + 1));
-    if (!tcp && 12 + (o - 12) + 40 * 16 > Math.max(512, edns)) { list = list.slice(0, 3); tc = true; }
+  if (tcp && name === 'notcp.example.org') return undefined;
+  if (isA && (name === 'big.example.org' || name === 'notcp.example.org')) {
+    list = Array.from({ length: 30 }, (_, i) => rr(i + 1));
+    if (!tcp && (name === 'notcp.example.org' || 12 + (o - 12) + 30 * 16 > Math.max(512, edns))) { list = list.slice(0, 3); tc = true; }
   } else if (isA) list = [Buffer.from([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 198, 51, 100, 7])];
   const h = Buffer.from(q.subarray(0, o)); h[2] |= 0x80 | (tc ? 0x02 : 0); h[3] = 0x80; h.writeUInt16BE(list.length, 6); h.writeUInt16BE(0, 8); h.writeUInt16BE(0, 10);
   return Buffer.concat([h, ...list]);
 }
 const s = dgram.createSocket('udp4'); s.on('message', (q, r) => s.send(answer(q, false), r.port, r.address)); s.bind(5301, '127.0.0.1');
 net.createServer((c) => { let b = Buffer.alloc(0); c.on('data', (d) => { b = Buffer.concat([b, d]);
-  if (b.length >= 2 && b.length >= 2 + b.readUInt16BE(0)) { const a = answer(b.subarray(2, 2 + b.readUInt16BE(0)), true); const l = Buffer.alloc(2); l.writeUInt16BE(a.length); c.end(Buffer.concat([l, a])); } });
+  if (b.length >= 2 && b.length >= 2 + b.readUInt16BE(0)) { const a = answer(b.subarray(2, 2 + b.readUInt16BE(0)), true); if (!a) { c.destroy(); return; } const l = Buffer.alloc(2); l.writeUInt16BE(a.length); c.end(Buffer.concat([l, a])); } });
 }).listen(5301, '127.0.0.1');`;
 
 beforeAll(async () => {
@@ -66,7 +69,8 @@ beforeAll(async () => {
   kv = new KvStore(createEtcdClient({ endpoints: [lab.etcdEndpoint] }), [lab.etcdEndpoint]);
   const snap = fixtureSnapshot();
   const big = makeService('default', 'big', { type: 'ExternalName', externalName: 'big.example.org' });
-  for (const obj of [...snap.services.values(), big, ...snap.endpoints.values(), ...snap.pods.values()]) await put(obj);
+  const notcp = makeService('default', 'notcp', { type: 'ExternalName', externalName: 'notcp.example.org' });
+  for (const obj of [...snap.services.values(), big, notcp, ...snap.endpoints.values(), ...snap.pods.values()]) await put(obj);
   lab.spawnIn(lab.node, 'node', ['-e', UPSTREAM], 'upstream.log');
   lab.spawnIn(lab.node, 'node', [
     KEEL_BIN, 'dns', '--dns-listen', '10.244.1.1:53', '--etcd-endpoints', lab.etcdSocket, '--etcd-prefix', PREFIX, '--node-ip', '10.244.1.1',
@@ -125,5 +129,41 @@ describe('keel dns answers as CoreDNS does (real dig)', () => {
     expect(section(await dig('10-244-9-9.default.pod.cluster.local'), 'ANSWER')).toEqual(['10-244-9-9.default.pod.cluster.local. 5 IN A 10.244.9.9']);
     expect(status(await dig('10-244-9-9.nosuchns.pod.cluster.local'))).toBe('NXDOMAIN');
     expect(status(await dig('not-an-ip.default.pod.cluster.local'))).toBe('NXDOMAIN');
+  });
+
+  // ExternalName chasing: the upstream lookup must be as complete as the client could have had it directly.
+  describe('ExternalName whose target answer is too large for plain UDP', () => {
+    const flags = (out: string): string[] => (/;; flags: ([a-z ]+);/.exec(out)?.[1] ?? '').split(' ');
+    const answers = (out: string): number => Number(/ANSWER: (\d+)/.exec(out)?.[1] ?? -1);
+
+    it('never hands a UDP client the truncated upstream answer as complete: TC, no records', async () => {
+      const out = await dig('+ignore', '+noedns', 'big.default.svc.cluster.local');
+      expect(flags(out)).toContain('tc');
+      expect(answers(out)).toBe(0);
+    });
+
+    it('retries upstream over TCP, so the client retrying over TCP gets all 30 addresses', async () => {
+      const out = await dig('+noedns', 'big.default.svc.cluster.local');
+      expect(answers(out)).toBe(31);
+      expect(section(out, 'ANSWER')[0]).toBe('big.default.svc.cluster.local. 5 IN CNAME big.example.org.');
+      expect(out).toContain('(TCP)');
+    });
+
+    it('asks upstream with EDNS0 at the client size, so an EDNS0 client gets it whole over UDP', async () => {
+      const out = await dig('+bufsize=1232', 'big.default.svc.cluster.local');
+      expect(flags(out)).not.toContain('tc');
+      expect(answers(out)).toBe(31);
+      expect(out).toContain('(UDP)');
+    });
+
+    it('chases a TCP client\'s question over TCP', async () => {
+      expect(answers(await dig('+tcp', 'big.default.svc.cluster.local'))).toBe(31);
+    });
+
+    it('passes TC on when upstream cannot do better (its TCP fails): the CNAME alone, marked truncated', async () => {
+      const out = await dig('+ignore', '+bufsize=1232', 'notcp.default.svc.cluster.local');
+      expect(flags(out)).toContain('tc');
+      expect(section(out, 'ANSWER')).toEqual(['notcp.default.svc.cluster.local. 5 IN CNAME notcp.example.org.']);
+    });
   });
 });
