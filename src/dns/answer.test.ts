@@ -43,13 +43,13 @@ const rows: Row[] = [
   // SRV at the bare name: every port (CoreDNS kubernetes.go findServices, empty port and protocol match all)
   {
     name: `web.default.svc.${Z}`, type: 'SRV', rcode: 'NOERROR',
-    answers: [`web.default.svc.${Z} 5 IN SRV 0 50 80 web.default.svc.${Z}`, `web.default.svc.${Z} 5 IN SRV 0 50 514 web.default.svc.${Z}`],
-    additional: [`web.default.svc.${Z} 5 IN A 10.96.0.20`],
+    answers: [`web.default.svc.${Z} ${T} IN SRV 0 50 80 web.default.svc.${Z}`, `web.default.svc.${Z} ${T} IN SRV 0 50 514 web.default.svc.${Z}`],
+    additional: [`web.default.svc.${Z} ${T} IN A 10.96.0.20`],
   },
   {
     name: `db.default.svc.${Z}`, type: 'SRV', rcode: 'NOERROR',
-    answers: [`db.default.svc.${Z} 5 IN SRV 0 50 5432 db-0.db.default.svc.${Z}`, `db.default.svc.${Z} 5 IN SRV 0 50 5432 10-244-2-6.db.default.svc.${Z}`],
-    additional: [`db-0.db.default.svc.${Z} 5 IN A 10.244.1.5`, `10-244-2-6.db.default.svc.${Z} 5 IN A 10.244.2.6`],
+    answers: [`db.default.svc.${Z} ${T} IN SRV 0 50 5432 db-0.db.default.svc.${Z}`, `db.default.svc.${Z} ${T} IN SRV 0 50 5432 10-244-2-6.db.default.svc.${Z}`],
+    additional: [`db-0.db.default.svc.${Z} ${T} IN A 10.244.1.5`, `10-244-2-6.db.default.svc.${Z} ${T} IN A 10.244.2.6`],
   },
   { name: `_tcp.web.default.svc.${Z}`, type: 'SRV', rcode: 'NOERROR', authority: [SOA] },
   { name: `_dns._udp.kube-dns.kube-system.svc.${Z}`, type: 'SRV', rcode: 'NOERROR', answers: [`_dns._udp.kube-dns.kube-system.svc.${Z} ${T} IN SRV 0 100 53 kube-dns.kube-system.svc.${Z}`], additional: [`kube-dns.kube-system.svc.${Z} ${T} IN A 10.96.0.10`] },
