@@ -5,6 +5,7 @@ import { registerCleanup } from './cleanup.js';
 import { registerDelete } from './delete.js';
 import { registerDns } from './dns.js';
 import { registerDown } from './down.js';
+import { registerEtcd } from './etcd.js';
 import { registerExec } from './exec.js';
 import { registerGet } from './get.js';
 import { registerNetwork } from './network.js';
@@ -28,6 +29,7 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   registerUp,
   registerDown,
   registerStatus,
+  registerEtcd,
   registerExec,
   registerSandboxController,
 ];

@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { UsageError } from '../api/errors.js';
 import { parseEndpoints, type EtcdConnection } from '../store/etcd-client.js';
-import { DEFAULT_RUN_DIR, sandboxEtcdEndpoint } from '../sandbox/sandbox-state.js';
+import { DEFAULT_RUN_DIR, sandboxEtcdConnectionIn } from '../sandbox/sandbox-state.js';
 
 /**
  * An option whose value can also come from `KEEL_<NAME>` (`--etcd-endpoints`
@@ -27,10 +27,11 @@ export const DEFAULT_ETCD_ENDPOINT = 'http://127.0.0.1:2379';
 
 /**
  * Without --etcd-endpoints: the etcd of the sandbox `keel up` started (its
- * Unix socket in KEEL_RUN_DIR or the default run directory), else loopback.
+ * members' Unix sockets in KEEL_RUN_DIR or the default run directory, with
+ * its client certificate when it uses TLS), else loopback.
  */
-export function defaultEtcdEndpoint(): string {
-  return sandboxEtcdEndpoint(process.env.KEEL_RUN_DIR || DEFAULT_RUN_DIR) ?? DEFAULT_ETCD_ENDPOINT;
+function defaultEtcdConnection(): EtcdConnection {
+  return sandboxEtcdConnectionIn(process.env.KEEL_RUN_DIR || DEFAULT_RUN_DIR) ?? { endpoints: [DEFAULT_ETCD_ENDPOINT] };
 }
 
 export function addEtcdOptions(cmd: Command): Command {
@@ -43,8 +44,7 @@ export function addEtcdOptions(cmd: Command): Command {
 }
 
 export function etcdConnection(flags: EtcdFlags, callTimeoutMs?: number): EtcdConnection {
-  const endpoints = parseEndpoints(flags.etcdEndpoints ?? defaultEtcdEndpoint());
-  const conn: EtcdConnection = { endpoints };
+  const conn: EtcdConnection = flags.etcdEndpoints ? { endpoints: parseEndpoints(flags.etcdEndpoints) } : defaultEtcdConnection();
   if (flags.etcdCafile) conn.cafile = flags.etcdCafile;
   if (flags.etcdCertfile) conn.certfile = flags.etcdCertfile;
   if (flags.etcdKeyfile) conn.keyfile = flags.etcdKeyfile;

@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import type { Command } from 'commander';
 import { UsageError } from '../api/errors.js';
 import { SandboxController } from '../sandbox/controller.js';
-import { etcdSocketUrl, readState } from '../sandbox/sandbox-state.js';
+import { readState, sandboxEtcdConnection } from '../sandbox/sandbox-state.js';
 import { createEtcdClient } from '../store/etcd-client.js';
 import { KvStore } from '../store/kv-store.js';
 import { addRunDirOption, type RunDirFlags } from './sandbox-flags.js';
@@ -14,8 +14,8 @@ export function registerSandboxController(program: Command): void {
   addRunDirOption(cmd).action(async (flags: RunDirFlags) => {
     const state = readState(flags.runDir);
     if (!state) throw new UsageError(`no sandbox in ${flags.runDir}`);
-    const url = etcdSocketUrl(state.runDir);
-    const client = createEtcdClient({ endpoints: [url] });
+    const conn = sandboxEtcdConnection(state);
+    const client = createEtcdClient(conn);
     const abort = new AbortController();
     // Every informer and timer listens on the one signal.
     setMaxListeners(64, abort.signal);
@@ -23,7 +23,7 @@ export function registerSandboxController(program: Command): void {
       for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => { abort.abort(); resolve(); });
     });
     try {
-      await new SandboxController({ state, kv: new KvStore(client, [url]), prefix: '/registry' }).start(abort.signal);
+      await new SandboxController({ state, kv: new KvStore(client, conn.endpoints), prefix: '/registry' }).start(abort.signal);
       await stopped;
     } finally {
       client.close();

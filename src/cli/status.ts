@@ -1,19 +1,23 @@
 import type { Command } from 'commander';
 import { UsageError } from '../api/errors.js';
-import { readState } from '../sandbox/sandbox-state.js';
+import { describeEtcd, readState } from '../sandbox/sandbox-state.js';
 import { sandboxStatus } from '../sandbox/status.js';
 import { addRunDirOption, type RunDirFlags } from './sandbox-flags.js';
 
 export function registerStatus(program: Command): void {
   const cmd = program.command('status')
-    .description('show the sandbox: nodes and agent health, overlay leases, services, pods');
+    .description('show the sandbox: etcd members (health, leader, revision, DB size), nodes and agent health, overlay leases, services, pods');
   addRunDirOption(cmd).action(async (flags: RunDirFlags) => {
     const state = readState(flags.runDir);
     if (!state) throw new UsageError(`no sandbox in ${flags.runDir} (start one with \`keel up\`)`);
     const s = await sandboxStatus(state);
     const out: string[] = [
       `sandbox ${state.id} in ${state.runDir}: proxy ${state.proxyMode}, backend ${state.backend}`,
-      `etcd ${state.etcd.ip} ${s.etcd ? 'running' : 'NOT RUNNING'}; controller ${s.controller ? 'running' : 'NOT RUNNING'}`,
+      `etcd ${describeEtcd(state)}${s.etcd ? '' : ', NOT ANSWERING'}; controller ${s.controller ? 'running' : 'NOT RUNNING'}`,
+      '',
+      table(['MEMBER', 'IP', 'HEALTH', 'LEADER', 'REVISION', 'DB-SIZE'], s.members.map((m) => [
+        `${m.name}${m.pid && m.health !== 'stopped' ? ` (pid ${m.pid})` : ''}`, m.ip, m.health, m.leader ? 'yes' : '', m.revision ?? '', m.dbSizeBytes === undefined ? '' : formatBytes(m.dbSizeBytes),
+      ])),
       '',
       table(['NODE', 'IP', 'NETNS', 'AGENT'], s.nodes.map((n) => [n.name, n.ip, n.netns, `${n.agent}${n.agentPid ? ` (pid ${n.agentPid})` : ''}`])),
       '',
@@ -25,6 +29,10 @@ export function registerStatus(program: Command): void {
     if (s.error) out.push('', `etcd: ${s.error}`);
     process.stdout.write(`${out.join('\n')}\n`);
   });
+}
+
+function formatBytes(n: number): string {
+  return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${Math.round(n / 1024)} KiB`;
 }
 
 function table(head: string[], rows: string[][]): string {

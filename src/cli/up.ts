@@ -3,7 +3,7 @@ import { UsageError } from '../api/errors.js';
 import { sandboxUp } from '../sandbox/up.js';
 import { DEFAULT_NODE_PORT_RANGE } from '../ipam/node-ports.js';
 import { DEMO_MANIFESTS, demoNextSteps, waitForDemo } from '../sandbox/demo.js';
-import { etcdSocketUrl, type SandboxState } from '../sandbox/sandbox-state.js';
+import { checkEtcdMembers, describeEtcd, sandboxEtcdConnection, type SandboxState } from '../sandbox/sandbox-state.js';
 import { createEtcdClient } from '../store/etcd-client.js';
 import { KvStore } from '../store/kv-store.js';
 import { ObjectStore } from '../store/object-store.js';
@@ -18,6 +18,8 @@ interface UpFlags extends RunDirFlags {
   backend: string;
   agents: boolean;
   demo?: boolean;
+  etcdMembers: number;
+  etcdTls?: boolean;
 }
 
 export function registerUp(program: Command): void {
@@ -26,6 +28,8 @@ export function registerUp(program: Command): void {
     .addOption(keelOption('--nodes <n>', 'number of nodes', '3').argParser(parseIntFlag('--nodes', 1, 250)))
     .addOption(keelOption('--proxy-mode <mode>', 'iptables or userspace', 'iptables'))
     .addOption(keelOption('--backend <type>', 'overlay backend: vxlan, udp or host-gw', 'vxlan'))
+    .addOption(keelOption('--etcd-members <n>', 'etcd members, each in its own namespace: 1, 3 or 5', '1').argParser(parseEtcdMembers))
+    .addOption(keelOption('--etcd-tls', 'etcd with client and peer TLS: certificates made with openssl in the run directory, used by every agent, the controller and the CLI'))
     .addOption(keelOption('--no-agents', 'build the cluster without starting keel agents'))
     .addOption(keelOption('--demo', 'then apply seed 004 (fixtures/sandbox/nginx/), wait until it answers and print what to try'));
   addRunDirOption(cmd).action(async (flags: UpFlags) => {
@@ -37,10 +41,14 @@ export function registerUp(program: Command): void {
       proxyMode: flags.proxyMode,
       backend: flags.backend,
       agents: flags.agents,
+      etcdMembers: Number(flags.etcdMembers),
+      etcdTls: flags.etcdTls === true,
       log: (line) => process.stdout.write(`${line}\n`),
     });
-    process.stdout.write(`sandbox ${state.id} is up (${state.nodes.length} nodes, proxy ${state.proxyMode}, backend ${state.backend}); keel commands now use its etcd.\n`);
-    process.stdout.write(`export KEEL_ETCD_ENDPOINTS=${etcdSocketUrl(state.runDir)}\n`);
+    process.stdout.write(`sandbox ${state.id} is up (${state.nodes.length} nodes, proxy ${state.proxyMode}, backend ${state.backend}, etcd ${describeEtcd(state)}); keel commands now use its etcd.\n`);
+    const conn = sandboxEtcdConnection(state);
+    const tls = conn.cafile ? ` KEEL_ETCD_CAFILE=${conn.cafile} KEEL_ETCD_CERTFILE=${conn.certfile ?? ''} KEEL_ETCD_KEYFILE=${conn.keyfile ?? ''}` : '';
+    process.stdout.write(`export KEEL_ETCD_ENDPOINTS=${conn.endpoints.join(',')}${tls}\n`);
     if (flags.demo) await startDemo(state);
   });
 }
@@ -48,10 +56,10 @@ export function registerUp(program: Command): void {
 /** Seed 004 on the running sandbox: apply (unchanged on a second run), wait until it answers, say what to try. */
 async function startDemo(state: SandboxState): Promise<void> {
   const say = (line: string): void => void process.stdout.write(`${line}\n`);
-  const url = etcdSocketUrl(state.runDir);
-  const client = createEtcdClient({ endpoints: [url] });
+  const conn = sandboxEtcdConnection(state);
+  const client = createEtcdClient(conn);
   try {
-    const objects = new ObjectStore(new KvStore(client, [url]), '/registry');
+    const objects = new ObjectStore(new KvStore(client, conn.endpoints), '/registry');
     const ipam = ipamConfig({ serviceClusterIpRange: DEFAULT_SERVICE_RANGE, serviceNodePortRange: DEFAULT_NODE_PORT_RANGE });
     await applyManifests(objects, [DEMO_MANIFESTS], ipam, say);
     const view = await waitForDemo(state, objects);
@@ -60,4 +68,15 @@ async function startDemo(state: SandboxState): Promise<void> {
   } finally {
     client.close();
   }
+}
+
+/** 1, 3 or 5, refused otherwise with the reason (`keel up --etcd-members 2`). */
+function parseEtcdMembers(value: string): number {
+  const n = parseIntFlag('--etcd-members', 1, 5)(value);
+  try {
+    checkEtcdMembers(n);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  return n;
 }

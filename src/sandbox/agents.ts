@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDetached, type ProcessRef } from './processes.js';
-import { POD_NETWORK, etcdClientUrl, type SandboxNode, type SandboxState } from './sandbox-state.js';
+import { etcdClientCredentials } from './etcd-pki.js';
+import { POD_NETWORK, etcdClientUrls, etcdPkiDir, type SandboxNode, type SandboxState } from './sandbox-state.js';
 
 export const KEEL_BIN = fileURLToPath(new URL('../../../bin/keel.js', import.meta.url));
 
@@ -31,10 +32,15 @@ export function agentArgs(state: SandboxState, node: SandboxNode): string[] {
     '--proxy-mode', state.proxyMode,
     '--backend', state.backend,
     '--subnet-file', subnetFile(state, node.name),
-    '--etcd-endpoints', etcdClientUrl(state),
+    '--etcd-endpoints', etcdClientUrls(state).join(','),
+    ...(state.etcd.tls ? tlsFlags(etcdClientCredentials(etcdPkiDir(state.runDir))) : []),
     '--dns-listen', `${node.ip}:53`,
     '--metrics-bind-address', '127.0.0.1:10249',
   ];
+}
+
+function tlsFlags(c: { cafile: string; certfile: string; keyfile: string }): string[] {
+  return ['--etcd-cafile', c.cafile, '--etcd-certfile', c.certfile, '--etcd-keyfile', c.keyfile];
 }
 
 export function startAgent(state: SandboxState, node: SandboxNode): ProcessRef {

@@ -3,10 +3,10 @@ import { dirname, join, resolve } from 'node:path';
 import { deleteNetns, listNetns } from './netns.js';
 import { stopProcess } from './processes.js';
 import { listPodRecords } from './pod-records.js';
-import { DEFAULT_RUN_DIR, readState, type SandboxState } from './sandbox-state.js';
+import { DEFAULT_RUN_DIR, etcdSocketPath, readState, type SandboxState } from './sandbox-state.js';
 
 /** What `keel up` and the pods leave in a run directory; anything else there is the user's. */
-const RUN_DIR_ENTRIES = ['state.json', 'etcd.sock:0', 'etcd-data', 'logs', 'nodes', 'pods'];
+const RUN_DIR_ENTRIES = ['state.json', 'etcd-data', 'pki', 'logs', 'nodes', 'pods'];
 
 export interface DownReport {
   id: string;
@@ -31,11 +31,12 @@ export async function sandboxDown(runDir: string): Promise<DownReport | undefine
   const pods = listPodRecords(runDir);
   await Promise.all(pods.flatMap((p) => p.processes.map((ref) => stop(ref))));
   await Promise.all(state.nodes.map((n) => stop(n.agent)));
-  await stop(state.etcd.process);
+  await Promise.all(state.etcd.members.map((m) => stop(m.process)));
   const namespaces = (await listNetns()).filter((ns) => ns.startsWith(state.prefix));
   for (const ns of namespaces) await deleteNetns(ns);
   removeEtcNetns(state);
   for (const entry of RUN_DIR_ENTRIES) rmSync(join(runDir, entry), { recursive: true, force: true });
+  for (const m of state.etcd.members) rmSync(etcdSocketPath(runDir, m), { force: true });
   if (existsSync(runDir) && readdirSync(runDir).length === 0) rmSync(runDir, { recursive: true, force: true });
   // /run/keel exists only because `keel up` made it for the default run directory.
   const parent = dirname(DEFAULT_RUN_DIR);

@@ -1,52 +1,62 @@
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { KeelError } from '../api/errors.js';
 import { createEtcdClient } from '../store/etcd-client.js';
+import { etcdMemberArgs } from './etcd-member.js';
+import { etcdPkiFiles } from './etcd-pki.js';
 import { startDetached, isRunning, sleep, type ProcessRef } from './processes.js';
-import { ETCD_SOCKET, etcdClientUrl, etcdSocketPath, etcdSocketUrl, type SandboxState } from './sandbox-state.js';
+import { ETCD_SOCKET_SUFFIX, etcdDataDir, etcdPkiDir, etcdSocketPath, sandboxEtcdConnection, type SandboxEtcdMember, type SandboxState } from './sandbox-state.js';
+
+export function etcdLogFile(state: SandboxState, member: SandboxEtcdMember): string {
+  return join(state.runDir, 'logs', `${member.name}.log`);
+}
 
 /**
- * etcd in its own namespace, on the underlay for the nodes and on a Unix
- * socket in the run directory for the host-side CLI (a socket file is
- * reachable from any network namespace; the host gets no address).
+ * One etcd member in its own namespace, on the underlay for the nodes and
+ * on a Unix socket in the run directory for host-side processes (a socket
+ * file is reachable from any network namespace; the host gets no address).
+ * A member whose data directory exists rejoins with its data.
  */
-export function startSandboxEtcd(state: SandboxState): ProcessRef {
-  const peer = 'http://127.0.0.1:2380';
+export function startEtcdMember(state: SandboxState, member: SandboxEtcdMember): ProcessRef {
+  const dataDir = etcdDataDir(state, member);
+  // A killed member leaves its socket file behind; etcd will not bind over it.
+  rmSync(etcdSocketPath(state.runDir, member), { force: true });
   return startDetached({
-    netns: state.etcd.netns,
+    netns: member.netns,
     // etcd takes the socket path relative to its working directory.
     cwd: state.runDir,
-    logFile: join(state.runDir, 'logs', 'etcd.log'),
-    argv: [
-      'etcd',
-      '--name', 'keel-sandbox',
-      '--data-dir', join(state.runDir, 'etcd-data'),
-      '--listen-client-urls', `${etcdClientUrl(state)},unix://${ETCD_SOCKET}`,
-      '--advertise-client-urls', etcdClientUrl(state),
-      '--listen-peer-urls', peer,
-      '--initial-advertise-peer-urls', peer,
-      '--initial-cluster', `keel-sandbox=${peer}`,
-      '--log-level', 'warn',
-      '--logger', 'zap',
-    ],
+    logFile: etcdLogFile(state, member),
+    argv: etcdMemberArgs(
+      { name: member.name, ip: member.ip, dataDir, socket: `${member.name}${ETCD_SOCKET_SUFFIX}` },
+      {
+        members: state.etcd.members,
+        token: `keel-sandbox-${state.id}`,
+        ...(state.etcd.tls ? { pki: etcdPkiFiles(etcdPkiDir(state.runDir)) } : {}),
+        socketTls: true,
+        logLevel: 'warn',
+      },
+      existsSync(dataDir) ? 'existing' : 'new',
+    ),
   });
 }
 
-/** Waits until etcd answers on its socket. */
-export async function waitSandboxEtcd(state: SandboxState, proc: ProcessRef, timeoutMs = 20_000): Promise<void> {
+/** Waits until every given member answers on its socket (a read needs the cluster's quorum). */
+export async function waitEtcdMembers(state: SandboxState, members: readonly SandboxEtcdMember[], timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (!isRunning(proc)) {
-      throw new KeelError('KEEL_CONFIG', `etcd exited; see ${join(state.runDir, 'logs', 'etcd.log')}`, { subject: `sandbox ${state.id}` });
+  for (const member of members) {
+    for (;;) {
+      if (!isRunning(member.process)) {
+        throw new KeelError('KEEL_CONFIG', `etcd member exited; see ${etcdLogFile(state, member)}`, { subject: `sandbox ${state.id} ${member.name}` });
+      }
+      if (existsSync(etcdSocketPath(state.runDir, member)) && (await answers(state, member))) break;
+      if (Date.now() > deadline) throw new KeelError('KEEL_CONFIG', `etcd member did not answer within ${timeoutMs} ms; see ${etcdLogFile(state, member)}`, { subject: `sandbox ${state.id} ${member.name}` });
+      await sleep(100);
     }
-    if (existsSync(etcdSocketPath(state.runDir)) && (await answers(etcdSocketUrl(state.runDir)))) return;
-    if (Date.now() > deadline) throw new KeelError('KEEL_CONFIG', `etcd did not answer within ${timeoutMs} ms`, { subject: `sandbox ${state.id}` });
-    await sleep(100);
   }
 }
 
-async function answers(url: string): Promise<boolean> {
-  const client = createEtcdClient({ endpoints: [url], callTimeoutMs: 1_000 });
+async function answers(state: SandboxState, member: SandboxEtcdMember): Promise<boolean> {
+  const client = createEtcdClient({ ...sandboxEtcdConnection(state, [member]), callTimeoutMs: 1_000 });
   try {
     await client.get('/keel-sandbox-ping').string();
     return true;

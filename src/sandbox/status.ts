@@ -4,7 +4,7 @@ import { createEtcdClient } from '../store/etcd-client.js';
 import { KvStore } from '../store/kv-store.js';
 import { ObjectStore } from '../store/object-store.js';
 import { isRunning } from './processes.js';
-import { etcdSocketUrl, type SandboxState } from './sandbox-state.js';
+import { sandboxEtcdConnection, type SandboxEtcdMember, type SandboxState } from './sandbox-state.js';
 
 export interface NodeStatus {
   name: string;
@@ -14,8 +14,21 @@ export interface NodeStatus {
   agentPid?: number;
 }
 
+export interface EtcdMemberStatus {
+  name: string;
+  ip: string;
+  /** healthy: answers a quorum read; no-quorum: runs and answers its own status only. */
+  health: 'stopped' | 'healthy' | 'no-quorum' | 'not-answering';
+  pid?: number;
+  leader: boolean;
+  revision?: string;
+  dbSizeBytes?: number;
+}
+
 export interface SandboxStatus {
+  /** At least one member answers. */
   etcd: boolean;
+  members: EtcdMemberStatus[];
   controller: boolean;
   nodes: NodeStatus[];
   leases: { subnet: string; publicIp: string; backend: string }[];
@@ -34,12 +47,13 @@ export async function sandboxStatus(state: SandboxState): Promise<SandboxStatus>
     const res = await execa('ip', ['netns', 'exec', n.netns, 'curl', '-sf', '-m', '1', 'http://127.0.0.1:10249/healthz'], { reject: false });
     return { ...base, agent: res.exitCode === 0 ? 'healthy' : 'unhealthy', agentPid: n.agent.pid };
   }));
-  const status: SandboxStatus = { etcd: isRunning(state.etcd.process), controller: isRunning(state.controller), nodes, leases: [], services: [], pods: [] };
+  const members = await Promise.all(state.etcd.members.map((m) => memberStatus(state, m)));
+  const status: SandboxStatus = { etcd: members.some((m) => m.health === 'healthy'), members, controller: isRunning(state.controller), nodes, leases: [], services: [], pods: [] };
   if (!status.etcd) return status;
-  const url = etcdSocketUrl(state.runDir);
-  const client = createEtcdClient({ endpoints: [url], callTimeoutMs: 3_000 });
+  const conn = sandboxEtcdConnection(state, state.etcd.members.filter((m) => isRunning(m.process)));
+  const client = createEtcdClient({ ...conn, callTimeoutMs: 3_000 });
   try {
-    const kv = new KvStore(client, [url]);
+    const kv = new KvStore(client, conn.endpoints);
     const leases = await new LeaseStore(kv).list();
     status.leases = leases.leases.map((l) => ({ subnet: l.subnet.text, publicIp: l.attrs.publicIp.text, backend: l.attrs.backendType }));
     const snap = await new ObjectStore(kv, '/registry').readSnapshot();
@@ -61,4 +75,25 @@ export async function sandboxStatus(state: SandboxState): Promise<SandboxStatus>
     client.close();
   }
   return status;
+}
+
+/** One member's own view (`etcdctl endpoint status` and `endpoint health` in one), asked over its socket alone. */
+async function memberStatus(state: SandboxState, member: SandboxEtcdMember): Promise<EtcdMemberStatus> {
+  const base = { name: member.name, ip: member.ip, leader: false, ...(member.process ? { pid: member.process.pid } : {}) };
+  if (!isRunning(member.process)) return { ...base, health: 'stopped' };
+  const client = createEtcdClient({ ...sandboxEtcdConnection(state, [member]), callTimeoutMs: 1_500 });
+  try {
+    const s = await client.maintenance.status();
+    const own = { ...base, leader: s.leader === s.header.member_id, revision: s.header.revision, dbSizeBytes: Number(s.dbSize) };
+    try {
+      await client.get('/keel-sandbox-ping').string();
+      return { ...own, health: 'healthy' };
+    } catch {
+      return { ...own, health: 'no-quorum' };
+    }
+  } catch {
+    return { ...base, health: 'not-answering' };
+  } finally {
+    client.close();
+  }
 }

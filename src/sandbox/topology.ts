@@ -7,8 +7,8 @@ export interface TopologyReport {
 }
 
 /**
- * The underlay: one bridge in the switch namespace, and every node, the
- * etcd and the external client attached to it by a veth pair (eth0 on
+ * The underlay: one bridge in the switch namespace, and every node, etcd
+ * member and the external client attached to it by a veth pair (eth0 on
  * their side). Idempotent, so a second `keel up` or a retry converges.
  */
 export async function buildTopology(state: SandboxState): Promise<TopologyReport> {
@@ -18,7 +18,7 @@ export async function buildTopology(state: SandboxState): Promise<TopologyReport
   await setSysctl(state.switchNetns, 'net.bridge.bridge-nf-call-iptables', '0');
   const members = [
     ...state.nodes.map((n) => ({ netns: n.netns, ip: n.ip, port: n.name.replace('node-', 'n') })),
-    { netns: state.etcd.netns, ip: state.etcd.ip, port: 'etcd' },
+    ...state.etcd.members.map((m) => ({ netns: m.netns, ip: m.ip, port: m.name })),
     { netns: state.client.netns, ip: state.client.ip, port: 'client' },
   ];
   const missing = new Set<string>();

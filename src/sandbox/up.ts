@@ -16,8 +16,9 @@ import { kubeDnsObjects } from './cluster-objects.js';
 import { listNetns } from './netns.js';
 import { isRunning, sleep } from './processes.js';
 import { startController } from './controller-process.js';
-import { startSandboxEtcd, waitSandboxEtcd } from './sandbox-etcd.js';
-import { POD_NETWORK, etcdSocketUrl, planSandbox, readState, writeState, type SandboxState } from './sandbox-state.js';
+import { makeEtcdPki } from './etcd-pki.js';
+import { startEtcdMember, waitEtcdMembers } from './sandbox-etcd.js';
+import { POD_NETWORK, describeEtcd, etcdPkiDir, planSandbox, quorum, readState, sandboxEtcdConnection, writeState, type SandboxState } from './sandbox-state.js';
 import { buildTopology } from './topology.js';
 
 export interface UpOptions {
@@ -25,6 +26,10 @@ export interface UpOptions {
   nodes: number;
   proxyMode: string;
   backend: string;
+  /** 1, 3 or 5 members, each in its own namespace. */
+  etcdMembers: number;
+  /** Client and peer TLS with certificates made in `<runDir>/pki`. */
+  etcdTls: boolean;
   /** Start `keel agent` on every node (when this build has it). */
   agents: boolean;
   log: (line: string) => void;
@@ -47,19 +52,29 @@ export async function sandboxUp(options: UpOptions): Promise<UpResult> {
     if (broken.length > 0) {
       throw new ConfigError(`sandbox ${existing.id}`, `${options.runDir} holds a sandbox that is not fully up (${broken.join(', ')}); run \`keel down\` first`);
     }
-    options.log(`sandbox ${existing.id} is already up in ${options.runDir}`);
+    const etcd = existing.etcd;
+    const differs = etcd.members.length !== options.etcdMembers || etcd.tls !== options.etcdTls;
+    options.log(`sandbox ${existing.id} is already up in ${options.runDir}${differs ? ` (etcd: ${describeEtcd(existing)}; --etcd-members and --etcd-tls apply to a new sandbox, after \`keel down\`)` : ''}`);
+    for (const m of etcd.members) if (!isRunning(m.process)) options.log(`${m.name} is stopped (\`keel etcd start ${m.name}\` restarts it)`);
     await startProcesses(existing, options);
     return { state: existing, reused: true };
   }
   mkdirSync(options.runDir, { recursive: true });
-  const state = planSandbox({ id: randomBytes(2).toString('hex'), runDir: options.runDir, nodes: options.nodes, proxyMode: options.proxyMode, backend: options.backend });
+  const state = planSandbox({
+    id: randomBytes(2).toString('hex'), runDir: options.runDir, nodes: options.nodes, proxyMode: options.proxyMode, backend: options.backend,
+    etcdMembers: options.etcdMembers, etcdTls: options.etcdTls,
+  });
   writeState(state);
+  if (state.etcd.tls) await makeEtcdPki(etcdPkiDir(state.runDir), state.etcd.members.map((m) => m.ip));
   const topo = await buildTopology(state);
   for (const s of topo.missingSysctls) options.log(`note: ${s} is not available in the node namespaces (br_netfilter not loaded); hairpin traffic relies on masquerade`);
-  options.log(`underlay 172.30.0.0/24: ${state.nodes.map((n) => `${n.name}=${n.ip}`).join(' ')} etcd=${state.etcd.ip} client=${state.client.ip}`);
-  state.etcd.process = startSandboxEtcd(state);
-  writeState(state);
-  await waitSandboxEtcd(state, state.etcd.process);
+  options.log(`underlay 172.30.0.0/24: ${[...state.nodes, ...state.etcd.members].map((n) => `${n.name}=${n.ip}`).join(' ')} client=${state.client.ip}`);
+  for (const member of state.etcd.members) {
+    member.process = startEtcdMember(state, member);
+    writeState(state);
+  }
+  await waitEtcdMembers(state, state.etcd.members);
+  options.log(`etcd: ${describeEtcd(state)}`);
   await seedCluster(state);
   await startProcesses(state, options);
   return { state, reused: false };
@@ -67,18 +82,19 @@ export async function sandboxUp(options: UpOptions): Promise<UpResult> {
 
 async function brokenParts(state: SandboxState): Promise<string[]> {
   const have = new Set(await listNetns());
-  const wanted = [state.switchNetns, state.etcd.netns, state.client.netns, ...state.nodes.map((n) => n.netns)];
+  const wanted = [state.switchNetns, state.client.netns, ...state.etcd.members.map((m) => m.netns), ...state.nodes.map((n) => n.netns)];
   const broken = wanted.filter((ns) => !have.has(ns)).map((ns) => `netns ${ns} missing`);
-  if (!isRunning(state.etcd.process)) broken.push('etcd not running');
+  const running = state.etcd.members.filter((m) => isRunning(m.process)).length;
+  if (running < quorum(state.etcd.members.length)) broken.push(`${running} of ${state.etcd.members.length} etcd members running`);
   return broken;
 }
 
 /** The overlay config and the kube-dns Service, as `keel network init` and `keel apply` would write them. */
 async function seedCluster(state: SandboxState): Promise<void> {
-  const url = etcdSocketUrl(state.runDir);
-  const client = createEtcdClient({ endpoints: [url] });
+  const conn = sandboxEtcdConnection(state);
+  const client = createEtcdClient(conn);
   try {
-    const kv = new KvStore(client, [url]);
+    const kv = new KvStore(client, conn.endpoints);
     await new LeaseStore(kv).putConfig(renderNetworkConfig({ network: POD_NETWORK, backend: state.backend }), false);
     const registry = new ObjectRegistry(new ObjectStore(kv, '/registry'), {
       ipam: { serviceRanges: parseServiceRange('10.96.0.0/12'), nodePorts: parsePortRange(DEFAULT_NODE_PORT_RANGE) },

@@ -7,7 +7,7 @@ import type { Pod } from '../../src/api/pod.js';
 import { isPodReady } from '../../src/api/pod.js';
 import type { Service } from '../../src/api/service.js';
 import { readPodRecord } from '../../src/sandbox/pod-records.js';
-import { etcdSocketUrl, findNode, readState, type SandboxState } from '../../src/sandbox/sandbox-state.js';
+import { findNode, readState, sandboxEtcdConnection, type SandboxState } from '../../src/sandbox/sandbox-state.js';
 import { createEtcdClient } from '../../src/store/etcd-client.js';
 import { KvStore } from '../../src/store/kv-store.js';
 import { ObjectStore } from '../../src/store/object-store.js';
@@ -28,10 +28,10 @@ export class TestSandbox {
     if (res.exitCode !== 0) throw new Error(`keel up failed: ${res.stderr}\n${res.stdout}`);
     this.lastUpOutput = res.stdout;
     this.state = readState(this.runDir) as SandboxState;
-    const url = etcdSocketUrl(this.runDir);
-    const client = createEtcdClient({ endpoints: [url] });
+    const conn = sandboxEtcdConnection(this.state);
+    const client = createEtcdClient(conn);
     this.close = () => client.close();
-    this.objects = new ObjectStore(new KvStore(client, [url]), '/registry');
+    this.objects = new ObjectStore(new KvStore(client, conn.endpoints), '/registry');
   }
 
   async down(): Promise<void> {

@@ -35,9 +35,9 @@ describe('keel up / keel down (no agents)', () => {
 
   it('builds the namespaces and an underlay the nodes share with etcd', async () => {
     const names = await listNetns();
-    for (const ns of [state.switchNetns, state.etcd.netns, state.client.netns, ...state.nodes.map((n) => n.netns)]) expect(names).toContain(ns);
+    for (const ns of [state.switchNetns, ...state.etcd.members.map((m) => m.netns), state.client.netns, ...state.nodes.map((n) => n.netns)]) expect(names).toContain(ns);
     // node-2 reaches etcd's client port on the underlay.
-    const res = await execa('ip', ['netns', 'exec', state.nodes[1]!.netns, 'curl', '-sf', '-m', '3', `http://${state.etcd.ip}:2379/health`], { reject: false });
+    const res = await execa('ip', ['netns', 'exec', state.nodes[1]!.netns, 'curl', '-sf', '-m', '3', `http://${state.etcd.members[0]!.ip}:2379/health`], { reject: false });
     expect(res.stdout).toContain('"health":"true"');
   });
 
@@ -58,11 +58,11 @@ describe('keel up / keel down (no agents)', () => {
   it('keel down after a crash leaves no namespace, process or file behind', async () => {
     const current = readState(runDir) as SandboxState;
     // A crash: etcd dies under the sandbox.
-    process.kill(current.etcd.process!.pid, 'SIGKILL');
+    process.kill(current.etcd.members[0]!.process!.pid, 'SIGKILL');
     const down = await keel(['down', '--run-dir', runDir]);
     expect(down.exitCode).toBe(0);
     expect((await listNetns()).filter((n) => n.startsWith(current.prefix))).toEqual([]);
-    expect(isRunning(current.etcd.process)).toBe(false);
+    expect(isRunning(current.etcd.members[0]!.process)).toBe(false);
     expect(isRunning(current.controller)).toBe(false);
     expect(existsSync(join(runDir, 'state.json'))).toBe(false);
     // Nothing was ever made in the host's own namespace.

@@ -1,15 +1,17 @@
 /**
- * A three-member etcd cluster with TLS (peer and client, certificates made
- * here with openssl), each member in its own network namespace on a bridge
+ * A three-member etcd cluster with TLS (peer and client, certificates and
+ * command lines as `keel up --etcd-tls` makes them), each member in its own network namespace on a bridge
  * (kf<rand>-b, 172.30.80.0/24). Members also listen on a plaintext Unix
  * socket so the test process can write without an address on the host.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { etcdMemberArgs } from '../../src/sandbox/etcd-member.js';
+import { etcdPkiFiles, makeEtcdPki } from '../../src/sandbox/etcd-pki.js';
 import type { KvStore } from '../../src/store/kv-store.js';
 import { connectStore } from '../support/etcd.js';
 
@@ -32,11 +34,10 @@ export class EtcdTlsCluster {
   readonly members: Member[] = [1, 2, 3].map((i) => ({
     name: `m${i}`, ns: `${this.tag}-e${i}`, ip: `${SUBNET}.1${i}`, dataDir: join(this.dir, `m${i}`), log: '',
   }));
-  readonly ca = join(this.dir, 'ca.pem');
-  readonly cert = join(this.dir, 'member.pem');
-  readonly key = join(this.dir, 'member-key.pem');
-  readonly clientCert = join(this.dir, 'client.pem');
-  readonly clientKey = join(this.dir, 'client-key.pem');
+  readonly pki = etcdPkiFiles(join(this.dir, 'pki'));
+  readonly ca = this.pki.ca;
+  readonly clientCert = this.pki.clientCert;
+  readonly clientKey = this.pki.clientKey;
   private readonly namespaces: string[] = [];
 
   get clientUrls(): string {
@@ -48,7 +49,7 @@ export class EtcdTlsCluster {
   }
 
   async start(): Promise<void> {
-    await this.makeCerts();
+    await makeEtcdPki(join(this.dir, 'pki'), this.members.map((m) => m.ip), 1);
     await this.addNs(this.bridgeNs);
     await execa('ip', ['-n', this.bridgeNs, 'link', 'add', 'br0', 'type', 'bridge']);
     await execa('ip', ['-n', this.bridgeNs, 'link', 'set', 'br0', 'up']);
@@ -73,19 +74,11 @@ export class EtcdTlsCluster {
 
   /** (Re)starts a member; `existing` after a kill keeps its data and rejoins. */
   launch(m: Member, state: 'new' | 'existing'): void {
-    const peer = `https://${m.ip}:2380`;
-    const args = [
-      'netns', 'exec', m.ns, 'etcd',
-      '--name', m.name, '--data-dir', m.dataDir,
-      '--listen-client-urls', `https://${m.ip}:2379,unix://etcd.sock:0`,
-      '--advertise-client-urls', `https://${m.ip}:2379`,
-      '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
-      '--initial-cluster', this.members.map((x) => `${x.name}=https://${x.ip}:2380`).join(','),
-      '--initial-cluster-state', state, '--initial-cluster-token', this.tag,
-      '--cert-file', this.cert, '--key-file', this.key, '--trusted-ca-file', this.ca, '--client-cert-auth',
-      '--peer-cert-file', this.cert, '--peer-key-file', this.key, '--peer-trusted-ca-file', this.ca, '--peer-client-cert-auth',
-      '--log-level', 'error', '--logger', 'zap',
-    ];
+    const args = ['netns', 'exec', m.ns, ...etcdMemberArgs(
+      { name: m.name, ip: m.ip, dataDir: m.dataDir, socket: 'etcd.sock:0' },
+      { members: this.members, token: this.tag, pki: this.pki, socketTls: false, logLevel: 'error' },
+      state,
+    )];
     // A SIGKILLed member leaves its socket file behind; etcd will not bind over it.
     rmSync(join(m.dataDir, 'etcd.sock:0'), { force: true });
     // `ip netns exec` execs etcd in place, so the child's pid is etcd's.
@@ -127,20 +120,5 @@ export class EtcdTlsCluster {
   private async addNs(ns: string): Promise<void> {
     await execa('ip', ['netns', 'add', ns]);
     this.namespaces.push(ns);
-  }
-
-  private async makeCerts(): Promise<void> {
-    const ossl = (args: string[]) => execa('openssl', args, { cwd: this.dir });
-    await ossl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca-key.pem', '-out', this.ca, '-days', '1', '-subj', '/CN=keel-fault-ca']);
-    const sans = ['IP:127.0.0.1', ...this.members.map((m) => `IP:${m.ip}`)].join(',');
-    writeFileSync(join(this.dir, 'ext.cnf'), [
-      `subjectAltName=${sans}`,
-      'extendedKeyUsage=serverAuth,clientAuth',
-      'keyUsage=digitalSignature,keyEncipherment',
-    ].join('\n'));
-    for (const [cert, key, cn] of [[this.cert, this.key, 'etcd-member'], [this.clientCert, this.clientKey, 'keel-agent']] as const) {
-      await ossl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', `${cn}.csr`, '-subj', `/CN=${cn}`]);
-      await ossl(['x509', '-req', '-in', `${cn}.csr`, '-CA', this.ca, '-CAkey', 'ca-key.pem', '-CAcreateserial', '-out', cert, '-days', '1', '-extfile', 'ext.cnf']);
-    }
   }
 }
