@@ -1,0 +1,222 @@
+import { namespacedName, type ClusterSnapshot } from '../api/cluster-state.js';
+import type { EndpointAddress } from '../api/endpoints.js';
+import { isPodReady, type Pod } from '../api/pod.js';
+import { hasNodePorts, isHeadless, type Service, type ServicePort } from '../api/service.js';
+import { buildRecordIndex, type Rr } from '../dns/records.js';
+import { compileRules, type NodeConfig } from '../proxy-iptables/compile.js';
+import { compileService } from '../proxy-iptables/compile-service.js';
+import { renderRestore } from '../proxy-iptables/render-restore.js';
+import type { KernelView } from '../proxy-iptables/sync-plan.js';
+import { tracePacket } from '../proxy-iptables/trace.js';
+import { matchesSelector } from '../sandbox/label-selector.js';
+import { diffServiceRules, isInSync, type ServiceRulesDiff } from './service-rules-diff.js';
+import { field, section } from './report-text.js';
+
+/** What describe knows about the node it looks from, beyond the snapshot. */
+export interface NodeFacts {
+  config: NodeConfig;
+  proxyMode: string;
+  /** keel's chains in the node's kernel; undefined when they were not read. */
+  kernel?: KernelView;
+  /** The agent's /healthz answer, or why it could not be had. */
+  agent?: { ok: boolean; text: string };
+  /** `keel_iptables_restore_failures_total` from the agent's /metrics. */
+  restoreFailures?: number;
+}
+
+export interface ServiceReportInput {
+  snapshot: ClusterSnapshot;
+  namespace: string;
+  name: string;
+  clusterDomain: string;
+  node?: NodeFacts;
+}
+
+interface EndpointRow {
+  ip: string;
+  ready: boolean;
+  node: string;
+  pod: string;
+  ports: string;
+}
+
+/** `keel describe service`: everything that decides whether the service works, and plain causes when it does not. */
+export function describeService(input: ServiceReportInput): string {
+  const { snapshot, namespace, name } = input;
+  const key = namespacedName(namespace, name);
+  const svc = snapshot.services.get(key);
+  if (!svc) throw new Error(`describeService: ${key} is not in the snapshot`);
+  const eps = snapshot.endpoints.get(key);
+  const pods = [...snapshot.pods.values()].filter((p) => p.metadata.namespace === namespace);
+  const selector = svc.spec.selector ?? {};
+  const hasSelector = Object.keys(selector).length > 0;
+  const matching = hasSelector ? pods.filter((p) => matchesSelector({ matchLabels: selector }, p.metadata.labels)) : [];
+  const ready = matching.filter(isPodReady);
+  const rows = endpointRows(eps?.subsets ?? []);
+  const problems: string[] = [];
+
+  const out: string[] = [
+    field('Name', name),
+    field('Namespace', namespace),
+    field('Labels', mapText(svc.metadata.labels)),
+    field('Selector', hasSelector ? `${mapText(selector)} (${matching.length} pod${matching.length === 1 ? '' : 's'} match, ${ready.length} ready)` : '<none> (endpoints are written by hand)'),
+    field('Type', svc.spec.type),
+  ];
+  if (svc.spec.type === 'ExternalName') out.push(field('External Name', svc.spec.externalName ?? '<none>'));
+  else out.push(field('IP', svc.spec.clusterIP ?? '<pending>'), field('IPs', (svc.spec.clusterIPs ?? []).join(',') || '<none>'));
+  out.push(field('External IPs', (svc.spec.externalIPs ?? []).join(',') || '<none>'));
+  if (svc.spec.type === 'LoadBalancer') out.push(field('LoadBalancer Ingress', (svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? i.hostname).join(',') || '<pending>'));
+  out.push(field('Session Affinity', svc.spec.sessionAffinity));
+  if (isExternal(svc)) out.push(field('External Traffic Policy', svc.spec.externalTrafficPolicy ?? 'Cluster'));
+  out.push(field('Internal Traffic Policy', svc.spec.internalTrafficPolicy ?? 'Cluster'));
+  for (const port of svc.spec.ports) {
+    out.push(field('Port', `${port.name ?? '<unset>'}  ${port.port}/${port.protocol}`));
+    out.push(field('TargetPort', `${port.targetPort}/${port.protocol}${targetsText(port, eps?.subsets ?? [])}`));
+    if (hasNodePorts(svc) && port.nodePort) out.push(field('NodePort', `${port.name ?? '<unset>'}  ${port.nodePort}/${port.protocol}`));
+    if (typeof port.targetPort === 'string') {
+      const lacking = matching.filter((p) => !podHasPort(p, port.targetPort as string, port));
+      if (lacking.length) problems.push(`port ${port.name ?? port.port}: targetPort "${port.targetPort}" is not a ${port.protocol} container port of pod${lacking.length === 1 ? '' : 's'} ${lacking.map((p) => p.metadata.name).join(', ')}, so ${lacking.length === 1 ? 'it is' : 'they are'} left out of the endpoints`);
+    }
+  }
+  out.push(...section('DNS', dnsLines(snapshot, svc, input.clusterDomain)));
+  out.push(...section('Endpoints', rows.length ? table(['ADDRESS', 'READY', 'NODE', 'POD', 'PORTS'], rows.map((r) => [r.ip, r.ready ? 'yes' : 'no', r.node, r.pod, r.ports])) : ['<none>']));
+
+  if (svc.spec.type !== 'ExternalName') {
+    if (hasSelector && matching.length === 0) problems.push(`selector ${mapText(selector)} matches no pods in namespace ${namespace}`);
+    else if (hasSelector && ready.length === 0) problems.push(`${matching.length} pod${matching.length === 1 ? '' : 's'} match${matching.length === 1 ? 'es' : ''} the selector but none is ready (${matching.map((p) => `${p.metadata.name}: ${p.status?.phase ?? 'Pending'}`).join(', ')})`);
+    if (!eps && (!hasSelector || ready.length > 0)) problems.push(`there is no Endpoints object ${namespace}/${name}${hasSelector ? ' (is the endpoints controller running?)' : ''}`);
+    else if (eps && rows.every((r) => !r.ready) && ready.length > 0) problems.push(`${ready.length} ready pod${ready.length === 1 ? '' : 's'} match, yet the Endpoints object lists no ready address (is the endpoints controller behind?)`);
+  }
+  if (input.node) out.push(...nodeSection(input, svc, rows, problems));
+  out.push(...section('Problems', problems.length ? problems.map((p) => `- ${p}`) : ['none found']));
+  return `${out.join('\n')}\n`;
+}
+
+function nodeSection(input: ServiceReportInput, svc: Service, rows: EndpointRow[], problems: string[]): string[] {
+  const node = input.node as NodeFacts;
+  const nodeName = node.config.nodeName;
+  const lines: string[] = [];
+  if (isExternal(svc) && svc.spec.externalTrafficPolicy === 'Local' && !rows.some((r) => r.ready && r.node === nodeName)) {
+    problems.push(`externalTrafficPolicy is Local and no ready endpoint runs on ${nodeName}: NodePort and external traffic arriving at ${nodeName} is dropped`);
+  }
+  if (node.agent) {
+    lines.push(field('Agent', `${node.agent.ok ? 'healthy' : 'UNHEALTHY'}: ${node.agent.text}`));
+    if (node.restoreFailures !== undefined) lines.push(field('Restore failures', String(node.restoreFailures)));
+  }
+  if (node.proxyMode !== 'iptables') {
+    lines.push(field('Rules', `proxy mode ${node.proxyMode}: chain comparison covers iptables mode only`));
+    return section(`Node ${nodeName}`, lines);
+  }
+  const fragment = compileService(namespacedName(input.namespace, input.name), svc, input.snapshot.endpoints.get(namespacedName(input.namespace, input.name)), node.config);
+  if (node.kernel) {
+    const diff = diffServiceRules(fragment, node.kernel, fragment.ports.map((p) => p.spn));
+    lines.push(...chainLines(diff));
+    if (!isInSync(diff)) {
+      const agent = node.agent ? `; agent ${node.agent.ok ? 'healthy' : 'unhealthy'}: ${node.agent.text}` : '; agent not reachable';
+      const failures = node.restoreFailures ? `; ${node.restoreFailures} iptables-restore failure${node.restoreFailures === 1 ? '' : 's'} so far` : '';
+      problems.push(`the kernel of ${nodeName} does not hold the rules keel wants for this service (${summary(diff)})${agent}${failures}`);
+    }
+  } else {
+    lines.push(field('Chains', `${fragment.natChains.map((c) => c.name).join(', ') || '<none>'} (kernel not read)`));
+  }
+  const text = renderRestore(compileRules(input.snapshot, node.config));
+  for (const port of fragment.ports) {
+    const outcomes = tracePacket(text, { src: traceSource(node.config), dst: port.clusterIP, dport: port.port, protocol: port.protocol.toLowerCase() as 'tcp' | 'udp' | 'sctp', from: 'pod' }, node.config.nodeIPs ?? []);
+    lines.push(`From a pod to ${port.clusterIP}:${port.port}/${port.protocol}:`);
+    for (const o of outcomes) lines.push(`  ${o.verdict} p=${o.probability.toFixed(3)}${o.masquerade ? ' masquerade' : ''}`);
+  }
+  return section(`Node ${nodeName}`, lines);
+}
+
+function chainLines(diff: ServiceRulesDiff): string[] {
+  const lines = diff.chains.map((c) => `  ${c.name.padEnd(24)} ${String(c.rules).padStart(2)} rules  ${stateText(c.state)}`);
+  lines.unshift('Chains (nat):');
+  for (const l of diff.missingLines) lines.push(`missing from the kernel: ${l}`);
+  for (const l of diff.extraLines) lines.push(`in the kernel, not wanted: ${l}`);
+  if (diff.restoreText) lines.push('A sync would load (iptables-restore --noflush):', ...diff.restoreText.trimEnd().split('\n').map((l) => `  ${l}`));
+  return lines;
+}
+
+function stateText(s: ServiceRulesDiff['chains'][number]['state']): string {
+  return { same: 'in the kernel as wanted', differs: 'DIFFERS in the kernel', missing: 'MISSING from the kernel', stale: 'STALE in the kernel (no longer wanted)' }[s];
+}
+
+function summary(d: ServiceRulesDiff): string {
+  const count = (s: string): number => d.chains.filter((c) => c.state === s).length;
+  const parts = [
+    [count('differs'), 'chain differs', 'chains differ'],
+    [count('missing'), 'chain missing', 'chains missing'],
+    [count('stale'), 'stale chain', 'stale chains'],
+    [d.missingLines.length, 'rule missing', 'rules missing'],
+    [d.extraLines.length, 'unwanted rule', 'unwanted rules'],
+  ] as const;
+  return parts.filter(([n]) => n > 0).map(([n, one, many]) => `${n} ${n === 1 ? one : many}`).join(', ');
+}
+
+/** A pod address no endpoint uses is not needed: probabilities do not depend on the source. */
+function traceSource(config: NodeConfig): string {
+  return config.clusterCidr ? config.clusterCidr.replace(/\.\d+\/\d+$/, '.1').replace(/\/\d+$/, '') : '10.244.0.1';
+}
+
+function isExternal(svc: Service): boolean {
+  return hasNodePorts(svc) || (svc.spec.externalIPs ?? []).length > 0 || (svc.status?.loadBalancer?.ingress ?? []).length > 0;
+}
+
+function endpointRows(subsets: readonly { addresses: EndpointAddress[]; notReadyAddresses: EndpointAddress[]; ports: { name?: string; port: number; protocol: string }[] }[]): EndpointRow[] {
+  const rows: EndpointRow[] = [];
+  for (const s of subsets) {
+    const ports = s.ports.map((p) => `${p.name ? `${p.name}=` : ''}${p.port}/${p.protocol}`).join(',') || '<none>';
+    for (const [list, ready] of [[s.addresses, true], [s.notReadyAddresses, false]] as const) {
+      for (const a of list) rows.push({ ip: a.ip, ready, node: a.nodeName ?? '<none>', pod: a.targetRef?.name ?? '<none>', ports });
+    }
+  }
+  return rows;
+}
+
+/** The endpoint port a service port resolves to in each subset: the one of the same name and protocol. */
+function targetsText(port: ServicePort, subsets: readonly { addresses: EndpointAddress[]; notReadyAddresses: EndpointAddress[]; ports: { name?: string; port: number; protocol: string }[] }[]): string {
+  const out: string[] = [];
+  for (const s of subsets) {
+    const ep = s.ports.find((p) => (p.name ?? '') === (port.name ?? '') && p.protocol === port.protocol);
+    if (ep) for (const a of [...s.addresses, ...s.notReadyAddresses]) out.push(`${a.ip}:${ep.port}`);
+  }
+  return out.length ? ` -> ${out.join(', ')}` : '';
+}
+
+function podHasPort(pod: Pod, name: string, port: ServicePort): boolean {
+  return pod.spec.containers.some((c) => (c.ports ?? []).some((p) => p.name === name && p.protocol === port.protocol));
+}
+
+/** The names keel's DNS answers for this service, from the same record index the DNS server builds. */
+function dnsLines(snapshot: ClusterSnapshot, svc: Service, zone: string): string[] {
+  const key = namespacedName(svc.metadata.namespace, svc.metadata.name);
+  const eps = snapshot.endpoints.get(key);
+  const only: ClusterSnapshot = { revision: 0, services: new Map([[key, svc]]), endpoints: eps ? new Map([[key, eps]]) : new Map(), pods: new Map() };
+  const index = buildRecordIndex(only, { zone, ttl: 30, serviceCidrs: [], podCidrs: [] });
+  const base = `${svc.metadata.name}.${svc.metadata.namespace}.svc.${index.clusterZone}`;
+  const lines: string[] = [];
+  for (const [name, node] of [...index.names].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (name !== base && !name.endsWith(`.${base}`)) continue;
+    for (const rrs of node.values()) for (const rr of rrs) lines.push(`${rr.name} ${rr.type} ${rrData(rr)}`);
+  }
+  if (lines.length === 0) lines.push(isHeadless(svc) ? `${base}: no ready addresses, NXDOMAIN-free but empty` : `${base}: no records`);
+  return lines;
+}
+
+function rrData(rr: Rr): string {
+  if (rr.type === 'SRV') return `${rr.data.priority} ${rr.data.weight} ${rr.data.port} ${rr.data.target}`;
+  if (rr.type === 'TXT') return rr.data.join(' ');
+  if (rr.type === 'SOA') return rr.data.mname;
+  return rr.data;
+}
+
+function mapText(m: Record<string, string> | undefined): string {
+  const e = Object.entries(m ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
+  return e.length ? e.map(([k, v]) => `${k}=${v}`).join(',') : '<none>';
+}
+
+function table(head: string[], rows: string[][]): string[] {
+  const all = [head, ...rows];
+  const widths = head.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
+  return all.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd());
+}
