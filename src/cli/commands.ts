@@ -3,6 +3,7 @@ import { registerAgent } from './agent.js';
 import { registerApply } from './apply.js';
 import { registerCleanup } from './cleanup.js';
 import { registerDelete } from './delete.js';
+import { registerDescribe } from './describe.js';
 import { registerDns } from './dns.js';
 import { registerDown } from './down.js';
 import { registerEtcd } from './etcd.js';
@@ -20,6 +21,7 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   registerApply,
   registerGet,
   registerDelete,
+  registerDescribe,
   registerNetwork,
   registerRules,
   registerTrace,

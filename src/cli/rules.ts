@@ -10,7 +10,7 @@ import { firstFree } from '../ipam/service-ips.js';
 import { createLogger } from '../observe/log.js';
 import { compileRules, DEFAULT_MASQUERADE_BIT, type NodeConfig } from '../proxy-iptables/compile.js';
 import { renderRestore } from '../proxy-iptables/render-restore.js';
-import { allCandidates, kernelViewOf, planSync } from '../proxy-iptables/sync-plan.js';
+import { allCandidates, kernelViewOf, planSync, type KernelView } from '../proxy-iptables/sync-plan.js';
 import { compileUserspaceRules } from '../proxy-userspace/portal-rules.js';
 import { planProxyPorts } from '../proxy-userspace/proxy-ports.js';
 import { servicePortals } from '../proxy-userspace/service-portals.js';
@@ -85,6 +85,12 @@ export async function loadSnapshot(flags: NodeFlags): Promise<ClusterSnapshot> {
   return { revision: 0, services, endpoints, pods };
 }
 
+/** keel's chains as this network namespace's kernel holds them (`iptables-save`). */
+export async function readKernelView(flags: { iptablesBackend: string }): Promise<KernelView> {
+  const runner = new RestoreRunner({ backend: backendOf(flags) });
+  return kernelViewOf({ nat: await runner.save('nat'), filter: await runner.save('filter') });
+}
+
 export function registerRules(program: Command): void {
   const cmd = program.command('rules')
     .description('print the iptables rules keel programs for a node (iptables-save format), from manifests or etcd')
@@ -107,8 +113,7 @@ export function registerRules(program: Command): void {
       process.stdout.write(renderRestore(rules));
       return;
     }
-    const runner = new RestoreRunner({ backend: backendOf(flags) });
-    const view = kernelViewOf({ nat: await runner.save('nat'), filter: await runner.save('filter') });
+    const view = await readKernelView(flags);
     const plan = planSync(allCandidates(rules, view), { nat: rules.nat.jumps, filter: rules.filter.jumps }, view);
     process.stdout.write(plan.text || '# the kernel already holds these rules\n');
   });

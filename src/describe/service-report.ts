@@ -18,8 +18,8 @@ export interface NodeFacts {
   proxyMode: string;
   /** keel's chains in the node's kernel; undefined when they were not read. */
   kernel?: KernelView;
-  /** The agent's /healthz answer, or why it could not be had. */
-  agent?: { ok: boolean; text: string };
+  /** The agent's /healthz answer, or why there was none. */
+  agent?: { state: 'healthy' | 'unhealthy' | 'unreachable'; text: string };
   /** `keel_iptables_restore_failures_total` from the agent's /metrics. */
   restoreFailures?: number;
 }
@@ -100,7 +100,7 @@ function nodeSection(input: ServiceReportInput, svc: Service, rows: EndpointRow[
     problems.push(`externalTrafficPolicy is Local and no ready endpoint runs on ${nodeName}: NodePort and external traffic arriving at ${nodeName} is dropped`);
   }
   if (node.agent) {
-    lines.push(field('Agent', `${node.agent.ok ? 'healthy' : 'UNHEALTHY'}: ${node.agent.text}`));
+    lines.push(field('Agent', `${node.agent.state === 'healthy' ? 'healthy' : node.agent.state.toUpperCase()}: ${node.agent.text}`));
     if (node.restoreFailures !== undefined) lines.push(field('Restore failures', String(node.restoreFailures)));
   }
   if (node.proxyMode !== 'iptables') {
@@ -112,7 +112,7 @@ function nodeSection(input: ServiceReportInput, svc: Service, rows: EndpointRow[
     const diff = diffServiceRules(fragment, node.kernel, fragment.ports.map((p) => p.spn));
     lines.push(...chainLines(diff));
     if (!isInSync(diff)) {
-      const agent = node.agent ? `; agent ${node.agent.ok ? 'healthy' : 'unhealthy'}: ${node.agent.text}` : '; agent not reachable';
+      const agent = node.agent ? `; agent ${node.agent.state}: ${node.agent.text}` : '';
       const failures = node.restoreFailures ? `; ${node.restoreFailures} iptables-restore failure${node.restoreFailures === 1 ? '' : 's'} so far` : '';
       problems.push(`the kernel of ${nodeName} does not hold the rules keel wants for this service (${summary(diff)})${agent}${failures}`);
     }

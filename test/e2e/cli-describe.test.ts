@@ -1,0 +1,118 @@
+import { execa } from 'execa';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EtcdServer } from '../../src/store/etcd-server.js';
+import { keel, KEEL_BIN } from '../support/keel-cli.js';
+import { NetnsLab } from './proxy-iptables-lab.js';
+
+/*
+ * `keel describe service` from a node's network namespace, against a real etcd and the real
+ * kernel: one golden per problem cause. Address plan (every value explicit, so the goldens hold
+ * no random text): node-1 172.30.21.1, services 10.96.21.0/24, NodePorts 304xx, pods
+ * 10.244.1.0/24 on node-1 and 10.244.2.0/24 on node-2. No agent runs: the report says so.
+ */
+const GOLDEN = fileURLToPath(new URL('./golden/describe/', import.meta.url));
+// An etcd of this file's own on a Unix socket: the node namespace has no route to the host's loopback.
+const etcd = new EtcdServer({ unixSocket: true });
+const env = { KEEL_ETCD_ENDPOINTS: etcd.socketEndpoint, KEEL_ETCD_PREFIX: '/registry' };
+const lab = new NetnsLab();
+let ns = '';
+const NODE = ['--node-name', 'node-1', '--node-ip', '172.30.21.1', '--cluster-cidr', '10.244.0.0/16', '--metrics-address', '127.0.0.1:10249'];
+
+const service = (name: string, ip: string, nodePort: number, selector: string, extra = ''): string =>
+  `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}}\nspec: {type: NodePort, clusterIP: ${ip}, selector: {${selector}}, ${extra}ports: [{name: http, port: 80, targetPort: http, nodePort: ${nodePort}}]}\n`;
+const pod = (name: string, app: string, ip: string, node: string, ready: boolean, portName = 'http'): string =>
+  `apiVersion: v1\nkind: Pod\nmetadata: {name: ${name}, labels: {app: ${app}}}\nspec: {nodeName: ${node}, containers: [{name: c, ports: [{name: ${portName}, containerPort: 8080}]}]}\n` +
+  `status: {phase: ${ready ? 'Running' : 'Pending'}, podIP: ${ip}, conditions: [{type: Ready, status: "${ready ? 'True' : 'False'}"}]}\n`;
+/** Endpoints as the endpoints controller writes them: ready and not-ready addresses with node and pod. */
+const endpoints = (name: string, addrs: { ip: string; node: string; pod: string; ready: boolean }[]): string => {
+  const list = (ready: boolean): string => addrs.filter((a) => a.ready === ready).map((a) => `{ip: ${a.ip}, nodeName: ${a.node}, targetRef: {kind: Pod, namespace: default, name: ${a.pod}}}`).join(', ');
+  return `apiVersion: v1\nkind: Endpoints\nmetadata: {name: ${name}}\nsubsets: [{addresses: [${list(true)}], notReadyAddresses: [${list(false)}], ports: [{name: http, port: 8080}]}]\n`;
+};
+
+async function apply(...docs: string[]): Promise<void> {
+  const res = await keel(['apply', '-f', '-'], env, docs.join('---\n'));
+  expect(res.stderr).toBe('');
+}
+
+async function inNode(args: string[]): Promise<{ exitCode: number | undefined; stdout: string; stderr: string }> {
+  const res = await execa('ip', ['netns', 'exec', ns, process.execPath, KEEL_BIN, ...args], { env, reject: false });
+  return { exitCode: res.exitCode, stdout: String(res.stdout), stderr: String(res.stderr) };
+}
+
+/** Programs node-1's kernel as the agent would: keel's compiled rules, loaded whole. */
+async function program(): Promise<void> {
+  const rules = await inNode(['rules', ...NODE.slice(0, 6)]);
+  expect(rules.stderr).toBe('');
+  await lab.exec(ns, 'iptables-nft-restore', [], `${rules.stdout}\n`);
+}
+
+/** Compares with the golden; a mismatch leaves the actual text beside tmp for review (committed files are never written). */
+function expectGolden(name: string, text: string): void {
+  const file = join(GOLDEN, `${name}.txt`);
+  const want = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  if (text !== want) {
+    const dir = join(tmpdir(), 'keel-describe-actual');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `${name}.txt`), text);
+  }
+  expect(text).toBe(want);
+}
+
+beforeAll(async () => {
+  await etcd.start();
+  ns = await lab.netns('n1');
+  await apply(
+    service('web', '10.96.21.100', 30421, 'app: web'),
+    pod('web-1', 'web', '10.244.1.5', 'node-1', true), pod('web-2', 'web', '10.244.2.5', 'node-2', true),
+    endpoints('web', [{ ip: '10.244.1.5', node: 'node-1', pod: 'web-1', ready: true }, { ip: '10.244.2.5', node: 'node-2', pod: 'web-2', ready: true }]),
+    service('lonely', '10.96.21.101', 30422, 'app: nobody'),
+    service('sleepy', '10.96.21.102', 30423, 'app: sleepy'),
+    pod('sleepy-1', 'sleepy', '10.244.1.6', 'node-1', false),
+    endpoints('sleepy', [{ ip: '10.244.1.6', node: 'node-1', pod: 'sleepy-1', ready: false }]),
+    service('named', '10.96.21.103', 30424, 'app: named'),
+    pod('named-1', 'named', '10.244.1.7', 'node-1', true), pod('named-2', 'named', '10.244.2.7', 'node-2', true, 'web'),
+    endpoints('named', [{ ip: '10.244.1.7', node: 'node-1', pod: 'named-1', ready: true }]),
+    service('local', '10.96.21.104', 30425, 'app: local', 'externalTrafficPolicy: Local, '),
+    pod('local-1', 'local', '10.244.2.8', 'node-2', true),
+    endpoints('local', [{ ip: '10.244.2.8', node: 'node-2', pod: 'local-1', ready: true }]),
+  );
+  await program();
+}, 120_000);
+
+afterAll(async () => {
+  await lab.destroy();
+  await etcd.stop();
+});
+
+describe('keel describe service on a node, real etcd and kernel', () => {
+  it.each(['web', 'lonely', 'sleepy', 'named', 'local'])('%s', async (name) => {
+    const res = await inNode(['describe', 'service', name, ...NODE]);
+    expect([res.exitCode, res.stderr]).toEqual([0, '']);
+    expectGolden(name, res.stdout);
+  });
+
+  it('web after its endpoints changed and no agent synced: the kernel differs', async () => {
+    await apply(pod('web-3', 'web', '10.244.1.9', 'node-1', true), endpoints('web', [
+      { ip: '10.244.1.5', node: 'node-1', pod: 'web-1', ready: true },
+      { ip: '10.244.1.9', node: 'node-1', pod: 'web-3', ready: true },
+      { ip: '10.244.2.5', node: 'node-2', pod: 'web-2', ready: true },
+    ]));
+    const res = await inNode(['describe', 'service', 'web', ...NODE]);
+    expect([res.exitCode, res.stderr]).toEqual([0, '']);
+    expectGolden('web-drift', res.stdout);
+  });
+
+  it.each([
+    [['describe', 'service', 'nope'], 'Error from server (NotFound): services "nope" not found'],
+    [['describe', 'svc', 'web', '-n', 'nosuch'], 'Error from server (NotFound): services "web" not found'],
+    [['describe', 'deployment', 'web'], 'keel: describe: the server doesn\'t have a resource type "deployment" (keel describes services)'],
+  ])('keel %j: kubectl\'s one-line error', async (args, line) => {
+    const res = await keel(args, env);
+    expect([res.stdout, res.stderr]).toEqual(['', line]);
+    expect(res.exitCode).not.toBe(0);
+  });
+});
