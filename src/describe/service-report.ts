@@ -1,10 +1,11 @@
 import { namespacedName, type ClusterSnapshot } from '../api/cluster-state.js';
-import type { EndpointAddress } from '../api/endpoints.js';
 import { isPodReady, type Pod } from '../api/pod.js';
 import { hasNodePorts, isHeadless, type Service, type ServicePort } from '../api/service.js';
 import { buildRecordIndex, type Rr } from '../dns/records.js';
 import { compileRules, type NodeConfig } from '../proxy-iptables/compile.js';
 import { compileService } from '../proxy-iptables/compile-service.js';
+import { projectService } from '../service-view/project-service.js';
+import type { ServiceView } from '../service-view/service-view.js';
 import { renderRestore } from '../proxy-iptables/render-restore.js';
 import type { KernelView } from '../proxy-iptables/sync-plan.js';
 import { tracePacket } from '../proxy-iptables/trace.js';
@@ -35,6 +36,8 @@ export interface ServiceReportInput {
 interface EndpointRow {
   ip: string;
   ready: boolean;
+  /** yes, no, or no (terminating, serving) as EndpointSlice conditions say it. */
+  state: string;
   node: string;
   pod: string;
   ports: string;
@@ -52,7 +55,9 @@ export function describeService(input: ServiceReportInput): string {
   const hasSelector = Object.keys(selector).length > 0;
   const matching = hasSelector ? pods.filter((p) => matchesSelector({ matchLabels: selector }, p.metadata.labels)) : [];
   const ready = matching.filter(isPodReady);
-  const rows = endpointRows(eps?.subsets ?? []);
+  // Endpoint resolution is the service view's, the same the proxies and DNS program from.
+  const view = projectService(svc, eps, input.node?.config.nodeName);
+  const rows = endpointRows(view, pods);
   const problems: string[] = [];
 
   const out: string[] = [
@@ -71,7 +76,7 @@ export function describeService(input: ServiceReportInput): string {
   out.push(field('Internal Traffic Policy', svc.spec.internalTrafficPolicy ?? 'Cluster'));
   for (const port of svc.spec.ports) {
     out.push(field('Port', `${port.name ?? '<unset>'}  ${port.port}/${port.protocol}`));
-    out.push(field('TargetPort', `${port.targetPort}/${port.protocol}${targetsText(port, eps?.subsets ?? [])}`));
+    out.push(field('TargetPort', `${port.targetPort}/${port.protocol}${targetsText(view, port)}`));
     if (hasNodePorts(svc) && port.nodePort) out.push(field('NodePort', `${port.name ?? '<unset>'}  ${port.nodePort}/${port.protocol}`));
     if (typeof port.targetPort === 'string') {
       const lacking = matching.filter((p) => !podHasPort(p, port.targetPort as string, port));
@@ -79,7 +84,7 @@ export function describeService(input: ServiceReportInput): string {
     }
   }
   out.push(...section('DNS', dnsLines(snapshot, svc, input.clusterDomain)));
-  out.push(...section('Endpoints', rows.length ? table(['ADDRESS', 'READY', 'NODE', 'POD', 'PORTS'], rows.map((r) => [r.ip, r.ready ? 'yes' : 'no', r.node, r.pod, r.ports])) : ['<none>']));
+  out.push(...section('Endpoints', rows.length ? table(['ADDRESS', 'READY', 'NODE', 'POD', 'PORTS'], rows.map((r) => [r.ip, r.state, r.node, r.pod, r.ports])) : ['<none>']));
 
   if (svc.spec.type !== 'ExternalName') {
     if (hasSelector && matching.length === 0) problems.push(`selector ${mapText(selector)} matches no pods in namespace ${namespace}`);
@@ -87,12 +92,12 @@ export function describeService(input: ServiceReportInput): string {
     if (!eps && (!hasSelector || ready.length > 0)) problems.push(`there is no Endpoints object ${namespace}/${name}${hasSelector ? ' (is the endpoints controller running?)' : ''}`);
     else if (eps && rows.every((r) => !r.ready) && ready.length > 0) problems.push(`${ready.length} ready pod${ready.length === 1 ? '' : 's'} match, yet the Endpoints object lists no ready address (is the endpoints controller behind?)`);
   }
-  if (input.node) out.push(...nodeSection(input, svc, rows, problems));
+  if (input.node) out.push(...nodeSection(input, svc, view, rows, problems));
   out.push(...section('Problems', problems.length ? problems.map((p) => `- ${p}`) : ['none found']));
   return `${out.join('\n')}\n`;
 }
 
-function nodeSection(input: ServiceReportInput, svc: Service, rows: EndpointRow[], problems: string[]): string[] {
+function nodeSection(input: ServiceReportInput, svc: Service, view: ServiceView, rows: EndpointRow[], problems: string[]): string[] {
   const node = input.node as NodeFacts;
   const nodeName = node.config.nodeName;
   const lines: string[] = [];
@@ -107,7 +112,7 @@ function nodeSection(input: ServiceReportInput, svc: Service, rows: EndpointRow[
     lines.push(field('Rules', `proxy mode ${node.proxyMode}: chain comparison covers iptables mode only`));
     return section(`Node ${nodeName}`, lines);
   }
-  const fragment = compileService(namespacedName(input.namespace, input.name), svc, input.snapshot.endpoints.get(namespacedName(input.namespace, input.name)), node.config);
+  const fragment = compileService(view, node.config);
   if (node.kernel) {
     const diff = diffServiceRules(fragment, node.kernel, fragment.ports.map((p) => p.spn));
     lines.push(...chainLines(diff));
@@ -162,24 +167,23 @@ function isExternal(svc: Service): boolean {
   return hasNodePorts(svc) || (svc.spec.externalIPs ?? []).length > 0 || (svc.status?.loadBalancer?.ingress ?? []).length > 0;
 }
 
-function endpointRows(subsets: readonly { addresses: EndpointAddress[]; notReadyAddresses: EndpointAddress[]; ports: { name?: string; port: number; protocol: string }[] }[]): EndpointRow[] {
+function endpointRows(view: ServiceView, pods: readonly Pod[]): EndpointRow[] {
   const rows: EndpointRow[] = [];
-  for (const s of subsets) {
-    const ports = s.ports.map((p) => `${p.name ? `${p.name}=` : ''}${p.port}/${p.protocol}`).join(',') || '<none>';
-    for (const [list, ready] of [[s.addresses, true], [s.notReadyAddresses, false]] as const) {
-      for (const a of list) rows.push({ ip: a.ip, ready, node: a.nodeName ?? '<none>', pod: a.targetRef?.name ?? '<none>', ports });
+  for (const g of view.endpointGroups) {
+    const ports = g.ports.map((p) => `${p.name ? `${p.name}=` : ''}${p.port}/${p.protocol}`).join(',') || '<none>';
+    for (const e of g.endpoints) {
+      const pod = pods.find((p) => p.status?.podIP === e.ip.text)?.metadata.name ?? '<none>';
+      const state = e.ready ? 'yes' : e.terminating ? `no (terminating${e.serving ? ', serving' : ''})` : 'no';
+      rows.push({ ip: e.ip.text, ready: e.ready, state, node: e.nodeName ?? '<none>', pod, ports });
     }
   }
   return rows;
 }
 
-/** The endpoint port a service port resolves to in each subset: the one of the same name and protocol. */
-function targetsText(port: ServicePort, subsets: readonly { addresses: EndpointAddress[]; notReadyAddresses: EndpointAddress[]; ports: { name?: string; port: number; protocol: string }[] }[]): string {
-  const out: string[] = [];
-  for (const s of subsets) {
-    const ep = s.ports.find((p) => (p.name ?? '') === (port.name ?? '') && p.protocol === port.protocol);
-    if (ep) for (const a of [...s.addresses, ...s.notReadyAddresses]) out.push(`${a.ip}:${ep.port}`);
-  }
+/** Where each endpoint receives this service port: the view resolves a named targetPort per endpoint. */
+function targetsText(view: ServiceView, port: ServicePort): string {
+  const pv = view.ports.find((p) => p.port === port.port && p.protocol === port.protocol);
+  const out = (pv?.endpoints ?? []).map((e) => `${e.address}${e.ready ? '' : ' (not ready)'}`);
   return out.length ? ` -> ${out.join(', ')}` : '';
 }
 
