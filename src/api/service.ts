@@ -57,6 +57,18 @@ export function hasNodePorts(svc: Service): boolean {
   return svc.spec.type === 'NodePort' || svc.spec.type === 'LoadBalancer';
 }
 
+export const TOLERATE_UNREADY_ANNOTATION = 'service.alpha.kubernetes.io/tolerate-unready-endpoints';
+
+/**
+ * Whether not-ready endpoints count: publishNotReadyAddresses, or the
+ * annotation that preceded it (read with Go's strconv.ParseBool, as the
+ * endpoints controller and CoreDNS's users rely on).
+ */
+export function publishesNotReady(svc: Service): boolean {
+  const v = svc.metadata.annotations?.[TOLERATE_UNREADY_ANNOTATION];
+  return svc.spec.publishNotReadyAddresses === true || (v !== undefined && ['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v));
+}
+
 /** Kubernetes' NeedsHealthCheck: only an externalTrafficPolicy Local LoadBalancer gets a health check node port. */
 export function needsHealthCheck(svc: Service): boolean {
   return svc.spec.type === 'LoadBalancer' && svc.spec.externalTrafficPolicy === 'Local';

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { answerQuestion } from './answer.js';
 import { canonicalName } from './dns-names.js';
-import { fixtureConfig, fixtureSnapshot, makeService, snapshotOf } from './testing/fixture-cluster.js';
+import { TOLERATE_UNREADY_ANNOTATION, validateService } from '../api/service.js';
+import { fixtureConfig, fixtureSnapshot, makeEndpoints, makeService, snapshotOf } from './testing/fixture-cluster.js';
 import { buildRecordIndex } from './records.js';
 import { formatRr } from './zone-file.js';
 
@@ -56,7 +57,8 @@ const rows: Row[] = [
   // headless: ready endpoints only, unless publishNotReadyAddresses
   { name: `db.default.svc.${Z}`, type: 'A', rcode: 'NOERROR', answers: [`db.default.svc.${Z} ${T} IN A 10.244.1.5`, `db.default.svc.${Z} ${T} IN A 10.244.2.6`] },
   { name: `db-all.default.svc.${Z}`, type: 'A', rcode: 'NOERROR', answers: [`db-all.default.svc.${Z} ${T} IN A 10.244.1.5`, `db-all.default.svc.${Z} ${T} IN A 10.244.2.6`, `db-all.default.svc.${Z} ${T} IN A 10.244.3.7`] },
-  { name: `empty.default.svc.${Z}`, type: 'A', rcode: 'NOERROR', authority: [SOA] },
+  // CoreDNS kubernetes.go findServices (headless: err stays errNoItems without addresses); spec 2.4.1
+  { name: `empty.default.svc.${Z}`, type: 'A', rcode: 'NXDOMAIN', authority: [SOA] },
   { name: `db-0.db.default.svc.${Z}`, type: 'A', rcode: 'NOERROR', answers: [`db-0.db.default.svc.${Z} ${T} IN A 10.244.1.5`] },
   { name: `10-244-2-6.db.default.svc.${Z}`, type: 'A', rcode: 'NOERROR', answers: [`10-244-2-6.db.default.svc.${Z} ${T} IN A 10.244.2.6`] },
   { name: `10-244-3-7.db.default.svc.${Z}`, type: 'A', rcode: 'NXDOMAIN', authority: [SOA] },
@@ -157,6 +159,16 @@ describe('answerQuestion', () => {
     expect(ask('verified', '10-244-1-5.default.pod.cluster.local')).toBe('NOERROR 10-244-1-5.default.pod.cluster.local. 5 IN A 10.244.1.5');
     expect(ask('verified', '10-244-9-9.default.pod.cluster.local')).toBe('NXDOMAIN ');
     expect(ask('disabled', '10-244-1-5.default.pod.cluster.local')).toBe('NXDOMAIN ');
+  });
+
+  it('counts not-ready addresses of a headless service with the tolerate-unready-endpoints annotation', () => {
+    const svc = validateService({
+      apiVersion: 'v1', kind: 'Service', spec: { clusterIP: 'None', ports: [{ name: 'x', port: 80 }] },
+      metadata: { namespace: 'default', name: 'tol', annotations: { [TOLERATE_UNREADY_ANNOTATION]: 'true' } },
+    });
+    const eps = makeEndpoints('default', 'tol', [{ notReadyAddresses: [{ ip: '10.244.4.4' }], ports: [{ name: 'x', port: 80 }] }]);
+    const res = answerQuestion(buildRecordIndex(snapshotOf({ services: [svc], endpoints: [eps] }), fixtureConfig()), { name: 'tol.default.svc.cluster.local', type: 'A' });
+    expect(res.kind === 'answer' && res.answers.map(formatRr)).toEqual(['tol.default.svc.cluster.local. 5 IN A 10.244.4.4']);
   });
 
   it('serves ns.dns.<zone> addresses when configured', () => {

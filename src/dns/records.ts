@@ -1,7 +1,7 @@
 import type { ClusterSnapshot } from '../api/cluster-state.js';
 import type { EndpointAddress, Endpoints } from '../api/endpoints.js';
 import { parseIp, type Cidr } from '../api/ip.js';
-import { isHeadless, type Service } from '../api/service.js';
+import { isHeadless, publishesNotReady, type Service } from '../api/service.js';
 import { canonicalName, dashedIp, isInZone, reverseName, reverseZone } from './dns-names.js';
 
 export type RrType = 'A' | 'AAAA' | 'CNAME' | 'PTR' | 'NS' | 'SRV' | 'TXT' | 'SOA';
@@ -110,7 +110,9 @@ export function buildRecordIndex(snap: ClusterSnapshot, config: DnsConfig): Reco
     namespaces.add(ns);
     const base = `${svc.metadata.name}.${ns}.svc.${zone}`;
     exists(`${ns}.svc.${zone}`);
-    exists(base);
+    // CoreDNS findServices: a headless service's name exists only through its endpoints
+    // (no ready address, no publishNotReadyAddresses: NXDOMAIN, spec 2.4.1).
+    if (!isHeadless(svc)) exists(base);
     if (svc.spec.type === 'ExternalName' && svc.spec.externalName) {
       add({ name: base, type: 'CNAME', ttl, data: canonicalName(svc.spec.externalName) });
     } else if (isHeadless(svc)) {
@@ -162,7 +164,7 @@ export function buildRecordIndex(snap: ClusterSnapshot, config: DnsConfig): Reco
 
   function addHeadless(svc: Service, base: string, eps: Endpoints | undefined): void {
     for (const subset of eps?.subsets ?? []) {
-      const addrs: EndpointAddress[] = svc.spec.publishNotReadyAddresses ? [...subset.addresses, ...subset.notReadyAddresses] : subset.addresses;
+      const addrs: EndpointAddress[] = publishesNotReady(svc) ? [...subset.addresses, ...subset.notReadyAddresses] : subset.addresses;
       for (const addr of addrs) {
         const host = `${addr.hostname ?? dashedIp(addr.ip)}.${base}`;
         addAddress(base, addr.ip);

@@ -1,7 +1,7 @@
 import { namespacedName, type NamespacedName } from '../api/cluster-state.js';
 import type { EndpointAddress, EndpointPort, EndpointSubset, Endpoints } from '../api/endpoints.js';
 import { isPodReady, type Pod } from '../api/pod.js';
-import type { Service, ServicePort } from '../api/service.js';
+import { publishesNotReady, type Service, type ServicePort } from '../api/service.js';
 import { isEmptySelector, matchesSelector } from './label-selector.js';
 
 /** Marks the Endpoints this controller owns: only those are deleted when their Service goes. */
@@ -35,7 +35,7 @@ export function desiredEndpoints(services: Iterable<Service>, pods: Iterable<Pod
       const key = JSON.stringify(ports);
       const group = groups.get(key) ?? { ports, ready: [], notReady: [] };
       groups.set(key, group);
-      const ready = isPodReady(pod) || svc.spec.publishNotReadyAddresses === true;
+      const ready = isPodReady(pod) || publishesNotReady(svc);
       (ready ? group.ready : group.notReady).push(addressOf(pod, svc));
     }
     const subsets: EndpointSubset[] = [...groups.entries()].sort(([a], [b]) => compare(a, b)).map(([, g]) => ({

@@ -3,7 +3,7 @@ import type { EndpointAddress, Endpoints } from '../api/endpoints.js';
 import { ValidationError } from '../api/errors.js';
 import { parseCidr, parseIp, type Cidr, type IpAddress } from '../api/ip.js';
 import { subjectOf } from '../api/meta.js';
-import { affinityTimeoutSeconds, hasNodePorts, isHeadless, needsHealthCheck, type Service } from '../api/service.js';
+import { affinityTimeoutSeconds, hasNodePorts, isHeadless, needsHealthCheck, publishesNotReady, type Service } from '../api/service.js';
 import { portEndpoints } from './port-endpoints.js';
 import { servicePortName } from './service-port-name.js';
 import type { EndpointGroup, EndpointView, ServiceView } from './service-view.js';
@@ -41,7 +41,7 @@ export function projectService(svc: Service, eps: Endpoints | undefined, nodeNam
     externalTrafficPolicy: s.externalTrafficPolicy ?? 'Cluster',
     internalTrafficPolicy: s.internalTrafficPolicy ?? 'Cluster',
     healthCheckNodePort: needsHealthCheck(svc) ? s.healthCheckNodePort : undefined,
-    publishNotReadyAddresses: s.publishNotReadyAddresses ?? false,
+    publishNotReadyAddresses: publishesNotReady(svc),
     ports: s.ports.map((p) => {
       const portName = p.name ?? '';
       return {

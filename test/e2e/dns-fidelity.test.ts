@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { objectKey, type ApiObject } from '../../src/api/object.js';
-import { fixtureSnapshot, makeService } from '../../src/dns/testing/fixture-cluster.js';
+import { validateService } from '../../src/api/service.js';
+import { fixtureSnapshot, makeEndpoints, makeService } from '../../src/dns/testing/fixture-cluster.js';
 import { createEtcdClient } from '../../src/store/etcd-client.js';
 import { KvStore } from '../../src/store/kv-store.js';
 import { encodeForStorage } from '../../src/store/object-store.js';
@@ -17,7 +18,8 @@ import { DnsLab } from './dns-lab.js';
  *                       room); over TCP or with EDNS0 room for all: all 30 (203.0.113.1-30)
  *   notcp.example.org A over UDP always 3 addresses with TC; over TCP the connection closes without an answer
  *   any other A         198.51.100.7
- * default/notcp is an ExternalName to notcp.example.org.
+ * default/notcp is an ExternalName to notcp.example.org; default/tolerant is headless with the
+ * tolerate-unready-endpoints annotation and one not-ready address, 10.244.4.4.
  */
 const PREFIX = '/registry';
 const lab = new DnsLab();
@@ -70,7 +72,12 @@ beforeAll(async () => {
   const snap = fixtureSnapshot();
   const big = makeService('default', 'big', { type: 'ExternalName', externalName: 'big.example.org' });
   const notcp = makeService('default', 'notcp', { type: 'ExternalName', externalName: 'notcp.example.org' });
-  for (const obj of [...snap.services.values(), big, notcp, ...snap.endpoints.values(), ...snap.pods.values()]) await put(obj);
+  const tolerant = validateService({
+    apiVersion: 'v1', kind: 'Service', spec: { clusterIP: 'None', ports: [{ name: 'x', port: 80 }] },
+    metadata: { namespace: 'default', name: 'tolerant', annotations: { 'service.alpha.kubernetes.io/tolerate-unready-endpoints': 'true' } },
+  });
+  const tolerantEps = makeEndpoints('default', 'tolerant', [{ notReadyAddresses: [{ ip: '10.244.4.4' }], ports: [{ name: 'x', port: 80 }] }]);
+  for (const obj of [...snap.services.values(), big, notcp, tolerant, tolerantEps, ...snap.endpoints.values(), ...snap.pods.values()]) await put(obj);
   lab.spawnIn(lab.node, 'node', ['-e', UPSTREAM], 'upstream.log');
   lab.spawnIn(lab.node, 'node', [
     KEEL_BIN, 'dns', '--dns-listen', '10.244.1.1:53', '--etcd-endpoints', lab.etcdSocket, '--etcd-prefix', PREFIX, '--node-ip', '10.244.1.1',
@@ -129,6 +136,12 @@ describe('keel dns answers as CoreDNS does (real dig)', () => {
     expect(section(await dig('10-244-9-9.default.pod.cluster.local'), 'ANSWER')).toEqual(['10-244-9-9.default.pod.cluster.local. 5 IN A 10.244.9.9']);
     expect(status(await dig('10-244-9-9.nosuchns.pod.cluster.local'))).toBe('NXDOMAIN');
     expect(status(await dig('not-an-ip.default.pod.cluster.local'))).toBe('NXDOMAIN');
+  });
+
+  // CoreDNS kubernetes.go findServices (headless: no address, errNoItems); DNS spec 2.4.1.
+  it('answers NXDOMAIN for a headless service without ready endpoints, and honours tolerate-unready-endpoints', async () => {
+    expect(status(await dig('empty.default.svc.cluster.local'))).toBe('NXDOMAIN');
+    expect(section(await dig('tolerant.default.svc.cluster.local'), 'ANSWER')).toEqual(['tolerant.default.svc.cluster.local. 5 IN A 10.244.4.4']);
   });
 
   // ExternalName chasing: the upstream lookup must be as complete as the client could have had it directly.
