@@ -1,21 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { parseCidr, parseIp, type Cidr, type IpAddress } from '../api/ip.js';
-import type { NetlinkPort } from '../kernel/netlink/netlink-port.js';
+import { FakeNetlink } from '../kernel/netlink/testing/fake-netlink.js';
 import { resolveUnderlay } from './underlay.js';
 
 /* A two-NIC node: eth0 172.30.1.11/24 (default route), eth1 172.30.2.11/24 and a second address 172.30.2.99. */
 const ip = (t: string): IpAddress => parseIp(t) as IpAddress;
-const link = (index: number, name: string) => ({ index, name, mtu: 1500, mac: '', up: true });
-const port = {
-  links: async () => [link(1, 'lo'), link(2, 'eth0'), link(3, 'eth1')],
-  addresses: async () => [
-    { ifindex: 1, address: ip('127.0.0.1'), prefixLength: 8 },
-    { ifindex: 2, address: ip('172.30.1.11'), prefixLength: 24 },
-    { ifindex: 3, address: ip('172.30.2.11'), prefixLength: 24 },
-    { ifindex: 3, address: ip('172.30.2.99'), prefixLength: 24 },
-  ],
-  routes: async () => [{ dst: parseCidr('0.0.0.0/0') as Cidr, gateway: ip('172.30.1.1'), oif: 2, onlink: false, protocol: 4 }],
-} as unknown as NetlinkPort;
+const port = new FakeNetlink();
+port.addLink({ name: 'lo', index: 1 });
+port.addLink({ name: 'eth0', index: 2 });
+port.addLink({ name: 'eth1', index: 3 });
+await port.addAddress(1, ip('127.0.0.1'), 8);
+await port.addAddress(2, ip('172.30.1.11'), 24);
+await port.addAddress(3, ip('172.30.2.11'), 24);
+await port.addAddress(3, ip('172.30.2.99'), 24);
+await port.addRoute({ dst: parseCidr('0.0.0.0/0') as Cidr, gateway: ip('172.30.1.1'), oif: 2, onlink: false, protocol: 4 });
 
 describe('resolveUnderlay', () => {
   it('takes the default route\'s interface without flags', async () => {
