@@ -143,8 +143,7 @@ async function changeLatency(samples: number): Promise<{ appearMs: number[]; gon
   try {
     const watch = new ClusterWatch({ store: new KvStore(client, [etcd.endpoint]), prefix: '/registry' });
     const service = new DnsService({ config, listen: { host: '127.0.0.1', port: 0 }, source: watch, upstreams: [], recursionAllowed: () => false });
-    await service.start(ac.signal);
-    await watch.start(ac.signal);
+    await Promise.all([service.start(ac.signal), watch.start(ac.signal)]);
     const addr = service.address() as ListenAddress;
     const rcode = async (name: string) => decodeReply(await exchange(addr, encodeQuery(name, 'A'), 'udp')).rcode;
     const waitFor = async (name: string, want: string, t0: number): Promise<number> => {

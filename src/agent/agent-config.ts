@@ -1,35 +1,76 @@
-import type { EtcdConnection } from '../store/etcd-client.js';
+import { ConfigError } from '../api/errors.js';
+import { parseCidr, type Cidr } from '../api/ip.js';
 import type { PodRecordsMode } from '../dns/records.js';
 import type { IptablesBackend } from '../kernel/iptables/restore-runner.js';
+import type { BackendType } from '../overlay/network-config.js';
+import type { EtcdConnection } from '../store/etcd-client.js';
 
 export type ProxyMode = 'iptables' | 'userspace' | 'none';
-export type OverlayBackendName = 'vxlan' | 'udp' | 'host-gw' | 'none';
+export type OverlayBackendName = BackendType | 'none';
 
-/** Everything `keel agent` needs, resolved from flags, KEEL_* and --config. */
+/**
+ * What one keel process runs, resolved from flags, KEEL_* and --config:
+ * `keel agent` fills the parts it is asked for, `keel dns` only `dns`,
+ * `keel network run` only `overlay`. An absent part is not built.
+ */
 export interface AgentConfig {
+  /** The process's logger: 'agent', or the one component's name ('dns', 'overlay'), which its lines then carry as before. */
+  name: string;
   etcd: EtcdConnection;
+  /** /metrics, /healthz and /readyz; undefined: not served. */
+  metricsBindAddress: string | undefined;
+  /** The period /healthz judges the watch and the overlay against (--iptables-sync-period in keel agent). */
+  healthPeriodMs: number;
+  /** Where Services, Endpoints and Pods live; read only when the proxy or DNS runs. */
   registryPrefix: string;
-  subnetPrefix: string;
+  proxy: ProxyConfig | undefined;
+  overlay: OverlayConfig | undefined;
+  dns: AgentDnsConfig | undefined;
+}
+
+export interface ProxyConfig {
+  mode: Exclude<ProxyMode, 'none'>;
   nodeName: string;
-  /** The node's address for rules and leases; detected from the default route when not given. */
+  /** The node's address for rules; detected from the default route when not given. */
   nodeIp: string;
-  iface: string | undefined;
   clusterCidr: string;
-  serviceClusterIpRange: string;
-  proxyMode: ProxyMode;
   iptablesBackend: IptablesBackend;
-  iptablesSyncPeriodMs: number;
-  iptablesMinSyncPeriodMs: number;
-  proxyPortRange: string | undefined;
+  syncPeriodMs: number;
+  minSyncPeriodMs: number;
+  portRange: string | undefined;
   udpTimeoutMs: number;
-  backend: OverlayBackendName;
+}
+
+export interface OverlayConfig {
+  subnetPrefix: string;
+  /** Must match the network config's backend; undefined: whatever the network config says. */
+  backend: BackendType | undefined;
+  iface: string | undefined;
+  /** Advertised in the lease; undefined: the underlay interface's address. */
+  publicIp: string | undefined;
   subnetFile: string;
-  dns: boolean;
-  dnsListen: string;
-  clusterDomain: string;
-  dnsTtl: number;
+  /** Masquerade pod traffic leaving the network (ip-masq rules through `iptablesBackend`). */
+  ipMasq: boolean;
+  iptablesBackend: IptablesBackend;
+  leaseTtlSeconds: number | undefined;
+}
+
+export interface AgentDnsConfig {
+  listen: string;
+  zone: string;
+  ttl: number;
   /** `addr[:port],…`; undefined: the nameservers of /etc/resolv.conf. */
   upstream: string | undefined;
   podRecords: PodRecordsMode;
-  metricsBindAddress: string;
+  /** Clients allowed recursion, and reverse zones. */
+  podCidrs: Cidr[];
+  serviceCidrs: Cidr[];
+  /** NS addresses, also allowed recursion. */
+  nodeIps: string[];
+}
+
+export function configCidr(flag: string, text: string): Cidr {
+  const c = parseCidr(text);
+  if (!c) throw new ConfigError(flag, `${JSON.stringify(text)} is not a CIDR`);
+  return c;
 }

@@ -1,13 +1,11 @@
 import { setMaxListeners } from 'node:events';
-import { ConfigError } from '../api/errors.js';
-import { parseCidr, type Cidr } from '../api/ip.js';
 import { DnsService } from '../dns/dns-service.js';
 import { parseUpstreams, upstreamsFromResolvConf } from '../dns/forward.js';
 import { recursionPolicy } from '../dns/recursion-policy.js';
 import { parseListen } from '../dns/server.js';
 import { parsePortRange } from '../ipam/node-ports.js';
 import { RestoreRunner } from '../kernel/iptables/restore-runner.js';
-import { createLogger } from '../observe/log.js';
+import { createLogger, type Logger } from '../observe/log.js';
 import { RtNetlinkPort } from '../kernel/netlink/netlink-port.js';
 import { OverlayAgent } from '../overlay/overlay-agent.js';
 import { DEFAULT_MASQUERADE_BIT } from '../proxy-iptables/compile.js';
@@ -17,30 +15,38 @@ import { UserspaceProxier } from '../proxy-userspace/userspace-proxier.js';
 import { createEtcdClient } from '../store/etcd-client.js';
 import { KvStore } from '../store/kv-store.js';
 import { ClusterWatch } from '../watch/cluster-watch.js';
-import type { AgentConfig } from './agent-config.js';
+import { configCidr, type AgentConfig, type AgentDnsConfig, type OverlayConfig, type ProxyConfig } from './agent-config.js';
 import type { HealthSource } from './health.js';
 import { serveHttpEndpoints } from './http-endpoints.js';
 
-const log = createLogger('agent');
-
-/** A part of the agent: built from the config, started once, asked for health. */
+/**
+ * A part of the agent: built from the config (building starts nothing),
+ * asked for health. `start(signal)` resolves after its first successful
+ * sync and it stops on abort; `closed()`, where given, resolves once it has
+ * let go of what it holds after the abort.
+ */
 export interface AgentComponent extends HealthSource {
   start(signal: AbortSignal): Promise<void>;
+  closed?(): Promise<void>;
 }
 
 /**
- * The composition root: the only place that builds the etcd client, the
- * watch and the node's programmers, and ties them together. SIGTERM and
- * SIGINT stop it without flushing rules or routes, so traffic keeps
- * flowing while it is away; a restarted agent adopts what it finds.
+ * The composition root of every long-running keel command (`keel agent`,
+ * `keel dns`, `keel network run`): the only place that builds the etcd
+ * client, the watch and the node's programmers, and ties them together.
+ * SIGTERM and SIGINT stop it without flushing rules or routes, so traffic
+ * keeps flowing while it is away; a restarted agent adopts what it finds.
  */
 export async function runAgent(config: AgentConfig): Promise<void> {
+  const log = createLogger(config.name);
+  // A process named after its only component logs as that component did on its own.
+  const logOf = (component: string): Logger => (component === config.name ? log : log.child(component));
   const controller = new AbortController();
   const { signal } = controller;
   // Every component, informer and timer listens on this one signal.
   setMaxListeners(100, signal);
   const stop = (sig: string) => () => {
-    log.info('stopping; iptables rules and routes stay in place', { signal: sig });
+    log.info(config.proxy || config.overlay ? 'stopping; iptables rules and routes stay in place' : 'stopping', { signal: sig });
     controller.abort();
   };
   process.once('SIGTERM', stop('SIGTERM'));
@@ -48,114 +54,113 @@ export async function runAgent(config: AgentConfig): Promise<void> {
 
   const client = createEtcdClient(config.etcd);
   const kv = new KvStore(client, config.etcd.endpoints);
-  const watch = new ClusterWatch({ store: kv, prefix: config.registryPrefix, logger: log.child('watch') });
-  const netlink = config.backend === 'none' ? undefined : new RtNetlinkPort();
+  // Only the proxy and DNS read the registry.
+  const watch = config.proxy || config.dns ? new ClusterWatch({ store: kv, prefix: config.registryPrefix, logger: log.child('watch') }) : undefined;
+  const netlink = config.overlay ? new RtNetlinkPort() : undefined;
   const components = [
-    ...(config.backend === 'none' ? [] : [overlayComponent(config, kv, netlink as RtNetlinkPort)]),
-    ...proxyComponents(config, watch),
-    ...(config.dns ? [dnsComponent(config, watch)] : []),
+    ...(config.overlay && netlink ? [overlayComponent(config.overlay, config.healthPeriodMs, kv, netlink, logOf('overlay'))] : []),
+    ...(config.proxy && watch ? [proxyComponent(config.proxy, watch, logOf(`proxy-${config.proxy.mode}`))] : []),
+    ...(config.dns && watch ? [dnsComponent(config.dns, watch, logOf('dns'))] : []),
   ];
 
-  await serveHttpEndpoints(config.metricsBindAddress, [watchHealth(watch, config), ...components], signal);
+  if (config.metricsBindAddress) {
+    await serveHttpEndpoints(config.metricsBindAddress, [...(watch ? [watchHealth(watch, config.healthPeriodMs)] : []), ...components], signal);
+  }
   log.info('starting', {
-    node: config.nodeName, nodeIp: config.nodeIp, proxyMode: config.proxyMode, backend: config.backend, dns: config.dns,
+    node: config.proxy?.nodeName, nodeIp: config.proxy?.nodeIp, proxyMode: config.proxy?.mode ?? 'none',
+    backend: config.overlay ? config.overlay.backend ?? 'network config' : 'none', dns: config.dns !== undefined,
     etcd: config.etcd.endpoints.join(','),
   });
   try {
-    await Promise.all([...components.map((c) => c.start(signal)), watch.start(signal)]);
+    await Promise.all([...components.map((c) => c.start(signal)), watch?.start(signal)]);
     if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   } finally {
     controller.abort();
+    await Promise.all(components.map((c) => c.closed?.()));
     netlink?.close();
     client.close();
   }
 }
 
-function proxyComponents(config: AgentConfig, watch: ClusterWatch): AgentComponent[] {
-  if (config.proxyMode === 'none') return [];
+function proxyComponent(config: ProxyConfig, watch: ClusterWatch, logger: Logger): AgentComponent {
   const runner = new RestoreRunner({ backend: config.iptablesBackend });
-  const logger = log.child(`proxy-${config.proxyMode}`);
-  if (config.proxyMode === 'iptables') {
+  if (config.mode === 'iptables') {
     const loop = new SyncLoop({
       runner,
       node: {
         nodeName: config.nodeName, nodeIPs: [config.nodeIp], masqueradeBit: DEFAULT_MASQUERADE_BIT,
-        clusterCidr: cidr('--cluster-cidr', config.clusterCidr).text, conntrackTcpLiberal: conntrackTcpLiberal(),
+        clusterCidr: configCidr('--cluster-cidr', config.clusterCidr).text, conntrackTcpLiberal: conntrackTcpLiberal(),
       },
       conntrack: new ConntrackTool(),
-      syncPeriodMs: config.iptablesSyncPeriodMs,
-      minSyncPeriodMs: config.iptablesMinSyncPeriodMs,
+      syncPeriodMs: config.syncPeriodMs,
+      minSyncPeriodMs: config.minSyncPeriodMs,
       logger,
     });
     watch.subscribe(loop.update);
-    return [{
+    return {
       name: 'proxy-iptables',
       start: (signal) => loop.start(signal),
       ready: () => loop.lastSuccess() !== undefined,
       lastSuccess: () => loop.lastSuccess(),
-      periodMs: () => config.iptablesSyncPeriodMs,
-    }];
+      periodMs: () => config.syncPeriodMs,
+    };
   }
   const proxier = new UserspaceProxier({
     runner,
     node: { nodeIP: config.nodeIp },
     udpTimeoutMs: config.udpTimeoutMs,
-    syncPeriodMs: config.iptablesSyncPeriodMs,
+    syncPeriodMs: config.syncPeriodMs,
     logger,
-    ...(config.proxyPortRange ? { portRange: parsePortRange(config.proxyPortRange, '--proxy-port-range') } : {}),
+    ...(config.portRange ? { portRange: parsePortRange(config.portRange, '--proxy-port-range') } : {}),
   });
   watch.subscribe(proxier.update);
-  return [{
+  return {
     name: 'proxy-userspace',
     start: (signal) => proxier.start(signal),
     ready: () => proxier.lastSuccess() !== undefined,
     lastSuccess: () => proxier.lastSuccess(),
-    periodMs: () => config.iptablesSyncPeriodMs,
-  }];
+    periodMs: () => config.syncPeriodMs,
+    closed: () => proxier.stop(),
+  };
 }
 
-function overlayComponent(config: AgentConfig, kv: KvStore, netlink: RtNetlinkPort): AgentComponent {
+function overlayComponent(config: OverlayConfig, healthPeriodMs: number, kv: KvStore, netlink: RtNetlinkPort, logger: Logger): AgentComponent {
   const overlay = new OverlayAgent({
     kv,
     subnetPrefix: config.subnetPrefix,
     port: netlink,
-    iptables: new RestoreRunner({ backend: config.iptablesBackend }),
+    iptables: config.ipMasq ? new RestoreRunner({ backend: config.iptablesBackend }) : undefined,
     subnetFile: config.subnetFile,
-    publicIp: config.nodeIp,
-    logger: log.child('overlay'),
-    ...(config.backend === 'none' ? {} : { backend: config.backend }),
+    logger,
+    ...(config.backend ? { backend: config.backend } : {}),
     ...(config.iface ? { iface: config.iface } : {}),
+    ...(config.publicIp ? { publicIp: config.publicIp } : {}),
+    ...(config.leaseTtlSeconds ? { leaseTtlSeconds: config.leaseTtlSeconds } : {}),
   });
   return {
     name: 'overlay',
     start: (signal) => overlay.start(signal),
     ready: () => overlay.lease() !== undefined,
     lastSuccess: () => overlay.lastSuccess(),
-    periodMs: () => config.iptablesSyncPeriodMs,
+    periodMs: () => healthPeriodMs,
+    closed: () => overlay.closed(),
   };
 }
 
-function dnsComponent(config: AgentConfig, watch: ClusterWatch): AgentComponent {
-  const podCidrs = [cidr('--cluster-cidr', config.clusterCidr)];
-  const dns = new DnsService({
-    config: {
-      zone: config.clusterDomain,
-      ttl: config.dnsTtl,
-      serviceCidrs: config.serviceClusterIpRange.split(',').map((s) => cidr('--service-cluster-ip-range', s.trim())),
-      podCidrs,
-      nsAddresses: [config.nodeIp],
-      podRecords: config.podRecords,
-    },
-    listen: parseListen(config.dnsListen),
+function dnsComponent(config: AgentDnsConfig, watch: ClusterWatch, logger: Logger): AgentComponent {
+  const upstreams = config.upstream ? parseUpstreams(config.upstream) : upstreamsFromResolvConf();
+  logger.info('upstreams', { upstream: upstreams.map((u) => `${u.host}:${u.port}`).join(',') || 'none (foreign names refused)' });
+  return new DnsService({
+    config: { zone: config.zone, ttl: config.ttl, serviceCidrs: config.serviceCidrs, podCidrs: config.podCidrs, nsAddresses: config.nodeIps, podRecords: config.podRecords },
+    listen: parseListen(config.listen),
     source: watch,
-    upstreams: config.upstream ? parseUpstreams(config.upstream) : upstreamsFromResolvConf(),
-    recursionAllowed: recursionPolicy(podCidrs, [config.nodeIp]),
-    logger: log.child('dns'),
+    upstreams,
+    recursionAllowed: recursionPolicy(config.podCidrs, config.nodeIps),
+    logger,
   });
-  return dns;
 }
 
-function watchHealth(watch: ClusterWatch, config: AgentConfig): HealthSource {
+function watchHealth(watch: ClusterWatch, periodMs: number): HealthSource {
   let lastConnected: number | undefined;
   return {
     name: 'watch',
@@ -164,13 +169,6 @@ function watchHealth(watch: ClusterWatch, config: AgentConfig): HealthSource {
       if (watch.hasSynced() && watch.isConnected()) lastConnected = Date.now();
       return lastConnected;
     },
-    periodMs: () => config.iptablesSyncPeriodMs,
+    periodMs: () => periodMs,
   };
 }
-
-function cidr(flag: string, text: string): Cidr {
-  const c = parseCidr(text);
-  if (!c) throw new ConfigError(flag, `${JSON.stringify(text)} is not a CIDR`);
-  return c;
-}
-

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { parse } from 'yaml';
 import { ConfigError, UsageError } from '../api/errors.js';
 import { runAgent } from '../agent/agent.js';
-import type { AgentConfig, OverlayBackendName, ProxyMode } from '../agent/agent-config.js';
+import { configCidr, type AgentConfig, type OverlayBackendName, type ProxyMode } from '../agent/agent-config.js';
 import { nodeAddress } from '../agent/node-address.js';
 import { podRecordsOption, podRecordsMode } from './dns.js';
 import { DEFAULT_SERVICE_RANGE } from './ipam-flags.js';
@@ -94,30 +94,44 @@ function agentConfig(f: AgentFlags): AgentConfig {
   const iptablesBackend = oneOf('--iptables-backend', f.iptablesBackend, ['nft', 'legacy'] as const);
   const detected = f.nodeIp ?? f.publicIp ? undefined : nodeAddress(f.iface);
   const nodeIp = f.nodeIp ?? f.publicIp ?? (detected as { ip: string }).ip;
+  const iface = f.iface ?? detected?.iface;
   return {
+    name: 'agent',
     etcd: etcdConnection(f),
-    registryPrefix: registryPrefix(f),
-    subnetPrefix: f.subnetPrefix.replace(/\/+$/, ''),
-    nodeName: f.nodeName ?? hostname(),
-    nodeIp,
-    iface: f.iface ?? detected?.iface,
-    clusterCidr: f.clusterCidr,
-    serviceClusterIpRange: f.serviceClusterIpRange,
-    proxyMode,
-    iptablesBackend,
-    iptablesSyncPeriodMs: f.iptablesSyncPeriod,
-    iptablesMinSyncPeriodMs: f.iptablesMinSyncPeriod,
-    proxyPortRange: f.proxyPortRange,
-    udpTimeoutMs: f.udpTimeout,
-    backend,
-    subnetFile: f.subnetFile,
-    dns: f.dns,
-    dnsListen: f.dnsListen ?? `${nodeIp}:53`,
-    clusterDomain: f.clusterDomain,
-    dnsTtl: f.dnsTtl,
-    upstream: f.upstream,
-    podRecords: podRecordsMode(f.podRecords),
     metricsBindAddress: f.metricsBindAddress,
+    healthPeriodMs: f.iptablesSyncPeriod,
+    registryPrefix: registryPrefix(f),
+    proxy: proxyMode === 'none' ? undefined : {
+      mode: proxyMode,
+      nodeName: f.nodeName ?? hostname(),
+      nodeIp,
+      clusterCidr: f.clusterCidr,
+      iptablesBackend,
+      syncPeriodMs: f.iptablesSyncPeriod,
+      minSyncPeriodMs: f.iptablesMinSyncPeriod,
+      portRange: f.proxyPortRange,
+      udpTimeoutMs: f.udpTimeout,
+    },
+    overlay: backend === 'none' ? undefined : {
+      subnetPrefix: f.subnetPrefix.replace(/\/+$/, ''),
+      backend,
+      iface,
+      publicIp: nodeIp,
+      subnetFile: f.subnetFile,
+      ipMasq: true,
+      iptablesBackend,
+      leaseTtlSeconds: undefined,
+    },
+    dns: f.dns ? {
+      listen: f.dnsListen ?? `${nodeIp}:53`,
+      zone: f.clusterDomain,
+      ttl: f.dnsTtl,
+      upstream: f.upstream,
+      podRecords: podRecordsMode(f.podRecords),
+      podCidrs: [configCidr('--cluster-cidr', f.clusterCidr)],
+      serviceCidrs: f.serviceClusterIpRange.split(',').map((s) => configCidr('--service-cluster-ip-range', s.trim())),
+      nodeIps: [nodeIp],
+    } : undefined,
   };
 }
 

@@ -1,15 +1,8 @@
 import type { Command, Option } from 'commander';
+import { runAgent } from '../agent/agent.js';
 import { UsageError } from '../api/errors.js';
 import { parseCidr, type Cidr } from '../api/ip.js';
-import { DnsService } from '../dns/dns-service.js';
-import { parseUpstreams, upstreamsFromResolvConf } from '../dns/forward.js';
-import { recursionPolicy } from '../dns/recursion-policy.js';
 import { POD_RECORDS_MODES, type PodRecordsMode } from '../dns/records.js';
-import { parseListen } from '../dns/server.js';
-import { createLogger } from '../observe/log.js';
-import { createEtcdClient } from '../store/etcd-client.js';
-import { KvStore } from '../store/kv-store.js';
-import { ClusterWatch } from '../watch/cluster-watch.js';
 import { DEFAULT_SERVICE_RANGE } from './ipam-flags.js';
 import { addEtcdOptions, etcdConnection, keelOption, parseIntFlag, registryPrefix, type EtcdFlags } from './options.js';
 
@@ -39,32 +32,25 @@ export function registerDns(program: Command): void {
     .addOption(keelOption('--node-ip <ips>', 'this node\'s address(es), also allowed recursion'))
     .addOption(podRecordsOption());
   addEtcdOptions(cmd).action(async (flags: DnsFlags) => {
-    const log = createLogger('dns');
-    const podCidrs = cidrList('--cluster-cidr', flags.clusterCidr);
-    const nodeIps = flags.nodeIp?.split(',').map((s) => s.trim()).filter(Boolean) ?? [];
-    const upstreams = flags.upstream ? parseUpstreams(flags.upstream) : upstreamsFromResolvConf();
-    const conn = etcdConnection(flags);
-    const client = createEtcdClient(conn);
-    const controller = new AbortController();
-    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => controller.abort());
-    try {
-      const watch = new ClusterWatch({ store: new KvStore(client, conn.endpoints), prefix: registryPrefix(flags), logger: log.child('watch') });
-      const service = new DnsService({
-        config: { zone: flags.clusterDomain, ttl: flags.dnsTtl, serviceCidrs: cidrList('--service-cluster-ip-range', flags.serviceClusterIpRange), podCidrs, nsAddresses: nodeIps, podRecords: podRecordsMode(flags.podRecords) },
-        listen: parseListen(flags.dnsListen),
-        source: watch,
-        upstreams,
-        recursionAllowed: recursionPolicy(podCidrs, nodeIps),
-        logger: log,
-      });
-      await service.start(controller.signal);
-      log.info('upstreams', { upstream: upstreams.map((u) => `${u.host}:${u.port}`).join(',') || 'none (foreign names refused)' });
-      await watch.start(controller.signal);
-      if (!controller.signal.aborted) await new Promise((resolve) => controller.signal.addEventListener('abort', resolve, { once: true }));
-    } finally {
-      controller.abort();
-      client.close();
-    }
+    await runAgent({
+      name: 'dns',
+      etcd: etcdConnection(flags),
+      metricsBindAddress: undefined,
+      healthPeriodMs: 30_000,
+      registryPrefix: registryPrefix(flags),
+      proxy: undefined,
+      overlay: undefined,
+      dns: {
+        listen: flags.dnsListen,
+        zone: flags.clusterDomain,
+        ttl: flags.dnsTtl,
+        upstream: flags.upstream,
+        podRecords: podRecordsMode(flags.podRecords),
+        podCidrs: cidrList('--cluster-cidr', flags.clusterCidr),
+        serviceCidrs: cidrList('--service-cluster-ip-range', flags.serviceClusterIpRange),
+        nodeIps: flags.nodeIp?.split(',').map((s) => s.trim()).filter(Boolean) ?? [],
+      },
+    });
   });
 }
 

@@ -1,14 +1,11 @@
 import type { Command } from 'commander';
-import { serveHttpEndpoints } from '../agent/http-endpoints.js';
+import { runAgent } from '../agent/agent.js';
 import { UsageError } from '../api/errors.js';
-import { RestoreRunner, type IptablesBackend } from '../kernel/iptables/restore-runner.js';
-import { RtNetlinkPort } from '../kernel/netlink/netlink-port.js';
+import type { IptablesBackend } from '../kernel/iptables/restore-runner.js';
 import { BACKEND_TYPES, type BackendType } from '../overlay/network-config.js';
-import { OverlayAgent } from '../overlay/overlay-agent.js';
+import { OVERLAY_RESYNC_MS } from '../overlay/overlay-agent.js';
 import { DEFAULT_SUBNET_FILE } from '../overlay/subnet-env.js';
-import { createEtcdClient } from '../store/etcd-client.js';
-import { KvStore } from '../store/kv-store.js';
-import { addEtcdOptions, etcdConnection, keelOption, parseIntFlag, type EtcdFlags } from './options.js';
+import { addEtcdOptions, etcdConnection, keelOption, parseIntFlag, registryPrefix, type EtcdFlags } from './options.js';
 import type { SubnetPrefixFlags } from './network.js';
 
 interface RunFlags extends EtcdFlags, SubnetPrefixFlags {
@@ -22,7 +19,7 @@ interface RunFlags extends EtcdFlags, SubnetPrefixFlags {
   metricsBindAddress?: string;
 }
 
-/** Runs the overlay alone in the foreground until SIGINT/SIGTERM (`keel agent` will host it too). */
+/** Runs the overlay alone in the foreground until SIGINT/SIGTERM: runAgent with only its overlay part. */
 export function registerNetworkRun(network: Command, addSubnetPrefix: (cmd: Command) => Command): void {
   const cmd = network.command('run')
     .description('run this node\'s overlay (lease, backend, routes, subnet.env, ip-masq) in the foreground')
@@ -39,36 +36,24 @@ export function registerNetworkRun(network: Command, addSubnetPrefix: (cmd: Comm
       throw new UsageError(`--backend: ${JSON.stringify(flags.backend)} is not one of ${BACKEND_TYPES.join(', ')}`);
     }
     if (flags.iptablesBackend !== 'nft' && flags.iptablesBackend !== 'legacy') throw new UsageError('--iptables-backend: nft or legacy');
-    const conn = etcdConnection(flags);
-    const client = createEtcdClient(conn);
-    const port = new RtNetlinkPort();
-    const controller = new AbortController();
-    const stop = (): void => controller.abort();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    try {
-      const agent = new OverlayAgent({
-        kv: new KvStore(client, conn.endpoints),
+    await runAgent({
+      name: 'overlay',
+      etcd: etcdConnection(flags),
+      metricsBindAddress: flags.metricsBindAddress,
+      healthPeriodMs: OVERLAY_RESYNC_MS,
+      registryPrefix: registryPrefix(flags),
+      proxy: undefined,
+      overlay: {
         subnetPrefix: flags.subnetPrefix,
-        port,
-        iptables: flags.ipMasq ? new RestoreRunner({ backend: flags.iptablesBackend as IptablesBackend }) : undefined,
+        backend: flags.backend as BackendType | undefined,
+        iface: flags.iface,
+        publicIp: flags.publicIp,
         subnetFile: flags.subnetFile,
-        ...(flags.backend ? { backend: flags.backend as BackendType } : {}),
-        ...(flags.iface ? { iface: flags.iface } : {}),
-        ...(flags.publicIp ? { publicIp: flags.publicIp } : {}),
-        ...(flags.leaseTtl ? { leaseTtlSeconds: flags.leaseTtl } : {}),
-      });
-      if (flags.metricsBindAddress) {
-        const source = { name: 'overlay', ready: () => agent.lease() !== undefined, lastSuccess: () => agent.lastSuccess(), periodMs: () => 10_000 };
-        await serveHttpEndpoints(flags.metricsBindAddress, [source], controller.signal);
-      }
-      await agent.start(controller.signal);
-      await new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true }));
-      await new Promise((r) => setTimeout(r, 300));
-    } finally {
-      controller.abort();
-      port.close();
-      client.close();
-    }
+        ipMasq: flags.ipMasq,
+        iptablesBackend: flags.iptablesBackend as IptablesBackend,
+        leaseTtlSeconds: flags.leaseTtl,
+      },
+      dns: undefined,
+    });
   });
 }

@@ -41,11 +41,21 @@ export class DnsService {
     this.server = new DnsServer({ handler: this.handler, listen: options.listen, logger: this.log });
   }
 
-  /** Binds the sockets (SERVFAIL for cluster names until the first snapshot) and follows the source. */
+  /**
+   * Binds the sockets (SERVFAIL for cluster names until the first snapshot)
+   * and follows the source until the signal aborts; resolves once the first
+   * snapshot is served.
+   */
   async start(signal: AbortSignal): Promise<void> {
     await this.server.start(signal);
-    const unsubscribe = this.options.source.subscribe((snap) => this.handler.setSnapshot(snap));
-    signal.addEventListener('abort', unsubscribe, { once: true });
+    let served!: () => void;
+    const first = new Promise<void>((resolve) => { served = resolve; });
+    const unsubscribe = this.options.source.subscribe((snap) => {
+      this.handler.setSnapshot(snap);
+      served();
+    });
+    signal.addEventListener('abort', () => { unsubscribe(); served(); }, { once: true });
+    await first;
   }
 
   address(): ListenAddress | undefined {

@@ -56,6 +56,8 @@ export class OverlayAgent {
   private readonly clock: Clock;
   private readonly loop: BoundedFrequencyRunner;
   private lastSync: number | undefined;
+  /** The backend's shutdown after the abort (the udp backend's workers exit asynchronously). */
+  private closing: Promise<void> | undefined;
   /** Refusals already logged, so a lease that cannot be served is reported once, not every pass. */
   private refusedLogged = new Set<string>();
 
@@ -124,10 +126,15 @@ export class OverlayAgent {
     await informer.start(signal);
     const offNetlink = o.port.onChange(() => this.loop.run());
     manager.start(signal);
-    signal.addEventListener('abort', () => { offNetlink(); void network.close(); }, { once: true });
+    signal.addEventListener('abort', () => { offNetlink(); this.closing = network.close(); }, { once: true });
     const synced = this.loop.start(signal);
     this.loop.run();
     await synced;
+  }
+
+  /** Resolves once the backend has shut down after the abort (at once if it never came up). */
+  closed(): Promise<void> {
+    return this.closing ?? Promise.resolve();
   }
 
   /** One reconcile pass: the leases as the informer holds them, planned by the backend, diffed into the kernel. */
