@@ -18,7 +18,6 @@ import { RestoreRunner } from '../../src/kernel/iptables/restore-runner.js';
 import { setLogSink } from '../../src/observe/log.js';
 import { DEFAULT_MASQUERADE_BIT } from '../../src/proxy-iptables/compile.js';
 import { ConntrackTool } from '../../src/kernel/conntrack/conntrack.js';
-import { renderRestore } from '../../src/proxy-iptables/render-restore.js';
 import { kernelViewOf, planCleanup } from '../../src/proxy-iptables/sync-plan.js';
 import { SyncLoop } from '../../src/proxy-iptables/sync-loop.js';
 import { makeEndpoints, makeService, snapshotOf } from '../../src/proxy-iptables/testing/test-builders.js';
@@ -139,13 +138,24 @@ describe('iptables proxy in a real kernel', () => {
     }
   });
 
-  it('traces the same outcomes the kernel produced', () => {
-    const rules = loop.rules();
-    expect(rules).toBeDefined();
-    const out = tracePacket(rules ? renderRestore(rules) : '', { src: '10.244.3.2', dst: '10.96.0.10', dport: 80, protocol: 'tcp', from: 'pod' }, ['172.30.0.1']);
-    expect(out.map((o) => `${o.verdict} ${o.probability.toFixed(3)}`)).toEqual(['DNAT 10.244.1.2:8080 0.500', 'DNAT 10.244.2.2:8080 0.500']);
-    const refused = tracePacket(rules ? renderRestore(rules) : '', { src: '10.244.3.2', dst: '10.96.0.20', dport: 80, protocol: 'tcp', from: 'pod' }, ['172.30.0.1']);
-    expect(refused.map((o) => o.verdict)).toEqual(['REJECT: default/empty has no endpoints']);
+  it('traces, from the rules the kernel holds, the outcomes and the spread the kernel produced', async () => {
+    const kernelRules = `${await runner.save('nat')}${await runner.save('filter')}`;
+    const trace = (dst: string): { verdict: string; probability: number }[] =>
+      tracePacket(kernelRules, { src: '10.244.3.2', dst, dport: 80, protocol: 'tcp', from: 'pod' }, ['172.30.0.1']);
+    const n = 400;
+    const seen = await traffic.call(ns.c, '10.96.0.10', 80, 'tcp', n);
+    expect(seen.errors).toEqual({});
+    const verdictOf: Record<string, string> = { p1: 'DNAT 10.244.1.2:8080', p2: 'DNAT 10.244.2.2:8080' };
+    const traced = trace('10.96.0.10');
+    expect(traced.map((o) => o.verdict).sort()).toEqual(Object.keys(seen.answers).map((pod) => verdictOf[pod]).sort());
+    for (const o of traced) {
+      const pod = Object.keys(verdictOf).find((k) => verdictOf[k] === o.verdict) ?? '';
+      // Binomial spread of n connections: within 4 standard deviations (±0.1 at p = 0.5) of the traced probability.
+      expect(Math.abs((seen.answers[pod] ?? 0) / n - o.probability), o.verdict).toBeLessThanOrEqual(4 * Math.sqrt(o.probability * (1 - o.probability) / n));
+    }
+    // A service without endpoints: the kernel refuses the connection, the trace says REJECT.
+    expect(await traffic.call(ns.c, '10.96.0.20', 80, 'tcp', 3)).toEqual({ answers: {}, errors: { ECONNREFUSED: 3 } });
+    expect(trace('10.96.0.20').map((o) => o.verdict)).toEqual(['REJECT: default/empty has no endpoints']);
   });
 
   it('pins a client to one endpoint with ClientIP affinity', async () => {
