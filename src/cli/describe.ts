@@ -1,16 +1,20 @@
 import type { Command } from 'commander';
 import { execa } from 'execa';
-import { UsageError } from '../api/errors.js';
+import { isKeelError, UsageError } from '../api/errors.js';
 import { namespacedName } from '../api/cluster-state.js';
+import { describeNode, type OverlayEntry } from '../describe/node-report.js';
 import { describeService, type NodeFacts } from '../describe/service-report.js';
+import { KEEL_ROUTE_PROTOCOL } from '../kernel/netlink/netlink-port.js';
+import type { NetworkConfig } from '../overlay/network-config.js';
 import { KEEL_BIN } from '../sandbox/agents.js';
 import { findNode, POD_NETWORK, readState } from '../sandbox/sandbox-state.js';
-import { ServerNotFoundError } from './not-found.js';
+import { notFoundLine, ServerNotFoundError } from './not-found.js';
 import { keelOption } from './options.js';
 import { addNodeOptions, loadSnapshot, nodeConfig, readKernelView, type NodeFlags } from './rules.js';
+import { addSubnetPrefixOption, withLeaseStore, type SubnetPrefixFlags } from './network.js';
 import { addRunDirOption, type RunDirFlags } from './sandbox-flags.js';
 
-interface DescribeFlags extends NodeFlags, RunDirFlags {
+interface DescribeFlags extends NodeFlags, RunDirFlags, SubnetPrefixFlags {
   namespace: string;
   node?: string;
   proxyMode: string;
@@ -20,18 +24,28 @@ interface DescribeFlags extends NodeFlags, RunDirFlags {
 
 export function registerDescribe(program: Command): void {
   const cmd = program.command('describe')
-    .description('explain a Service end to end: endpoints, pods, DNS, and (on a node, or --node in the sandbox) the kernel\'s rules for it, with the problems found')
-    .argument('<resource>', 'service (svc)')
-    .argument('<name>', 'the service')
+    .description('explain a Service end to end (endpoints, pods, DNS and, on a node or with --node in the sandbox, the kernel\'s rules for it) or a node\'s overlay (lease, routes and FDB present vs wanted, agent health), with the problems found')
+    .argument('<resource>', 'service (svc) or node')
+    .argument('<name>', 'the service or node')
     .addOption(keelOption('-n, --namespace <ns>', 'namespace', 'default'))
     .addOption(keelOption('--node <name>', 'sandbox: look from this node\'s namespace (its kernel rules and agent)'))
     .addOption(keelOption('--proxy-mode <mode>', 'the agent\'s proxy mode on this node', 'iptables'))
     .addOption(keelOption('--cluster-domain <domain>', 'cluster DNS domain', 'cluster.local'))
     .addOption(keelOption('--metrics-address <addr>', 'the node agent\'s /metrics and /healthz', '127.0.0.1:10249'));
-  addRunDirOption(addNodeOptions(cmd)).action(async (resource: string, name: string, flags: DescribeFlags) => {
-    if (!['service', 'services', 'svc'].includes(resource.toLowerCase())) throw new UsageError(`describe: the server doesn't have a resource type "${resource}" (keel describes services)`);
+  addSubnetPrefixOption(addRunDirOption(addNodeOptions(cmd))).action(async (resource: string, name: string, flags: DescribeFlags) => {
+    const kind = ['service', 'services', 'svc'].includes(resource.toLowerCase()) ? 'service' : ['node', 'nodes', 'no'].includes(resource.toLowerCase()) ? 'node' : undefined;
+    if (!kind) throw new UsageError(`describe: the server doesn't have a resource type "${resource}" (keel describes services and nodes)`);
+    if (kind === 'node') {
+      // In the sandbox, a node is described from inside its namespace; on a real node, from here with --node-ip.
+      if (!flags.nodeIp) {
+        process.exitCode = await describeInSandboxNode('node', name, { ...flags, node: name });
+        return;
+      }
+      process.stdout.write(await describeThisNode(name, flags));
+      return;
+    }
     if (flags.node) {
-      process.exitCode = await describeInSandboxNode(name, flags);
+      process.exitCode = await describeInSandboxNode('service', name, flags);
       return;
     }
     const snapshot = await loadSnapshot(flags);
@@ -47,14 +61,41 @@ export function registerDescribe(program: Command): void {
 async function nodeFacts(flags: DescribeFlags): Promise<NodeFacts> {
   const facts: NodeFacts = { config: nodeConfig(flags), proxyMode: flags.proxyMode };
   if (flags.proxyMode === 'iptables') facts.kernel = await readKernelView(flags);
-  const health = await httpGet(`http://${flags.metricsAddress}/healthz`);
-  facts.agent = health.status
-    ? { state: health.ok ? 'healthy' : 'unhealthy', text: health.body.trim().split('\n').join('; ') }
-    : { state: 'unreachable', text: `no answer at ${flags.metricsAddress} (${health.body})` };
+  facts.agent = await agentHealth(flags.metricsAddress);
   const metrics = await httpGet(`http://${flags.metricsAddress}/metrics`);
   const failures = /^keel_iptables_restore_failures_total (\d+)/m.exec(metrics.body)?.[1];
   if (failures !== undefined) facts.restoreFailures = Number(failures);
   return facts;
+}
+
+/** This network namespace as node NAME: its lease and overlay entries against the leases in etcd. */
+async function describeThisNode(name: string, flags: DescribeFlags): Promise<string> {
+  const { network, leases } = await withLeaseStore(flags, async (store) => {
+    const cfg = await store.getConfig().catch((err: unknown) => { if (isKeelError(err, 'KEEL_NOT_FOUND')) return undefined; throw err; });
+    return { network: cfg, leases: (await store.list()).leases };
+  });
+  const kernel = network ? await overlayEntries(network) : undefined;
+  const health = await agentHealth(flags.metricsAddress);
+  return describeNode({ nodeName: name, nodeIp: flags.nodeIp as string, network, leases, ...(kernel ? { kernel } : {}), agent: health });
+}
+
+/** keel's routes (proto 0x6b) and the vxlan device's remote FDB entries, as `ip` and `bridge` print them. */
+async function overlayEntries(network: NetworkConfig): Promise<OverlayEntry[]> {
+  const routes = JSON.parse((await execa('ip', ['-j', 'route', 'show', 'proto', String(KEEL_ROUTE_PROTOCOL)])).stdout || '[]') as { dst: string; gateway?: string }[];
+  const out: OverlayEntry[] = routes.map((r) => ({ kind: 'route', text: `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}` }));
+  if (network.backend.type === 'vxlan') {
+    const fdb = await execa('bridge', ['-j', 'fdb', 'show', 'dev', `flannel.${network.backend.vni}`], { reject: false });
+    const entries = JSON.parse(fdb.stdout || '[]') as { mac: string; dst?: string }[];
+    for (const e of entries) if (e.dst) out.push({ kind: 'fdb', text: `${e.mac} dst ${e.dst}` });
+  }
+  return out;
+}
+
+async function agentHealth(address: string): Promise<NonNullable<NodeFacts['agent']>> {
+  const health = await httpGet(`http://${address}/healthz`);
+  return health.status
+    ? { state: health.ok ? 'healthy' : 'unhealthy', text: health.body.trim().split('\n').join('; ') }
+    : { state: 'unreachable', text: `no answer at ${address} (${health.body})` };
 }
 
 async function httpGet(url: string): Promise<{ ok: boolean; status: number; body: string }> {
@@ -72,13 +113,17 @@ async function httpGet(url: string): Promise<{ ok: boolean; status: number; body
  * network namespace with the node's own settings (as `keel exec --node`
  * runs `keel rules`), so the kernel and the agent's loopback are that node's.
  */
-async function describeInSandboxNode(name: string, flags: DescribeFlags): Promise<number> {
+async function describeInSandboxNode(kind: 'service' | 'node', name: string, flags: DescribeFlags): Promise<number> {
   const state = readState(flags.runDir);
-  if (!state) throw new UsageError(`--node: no sandbox in ${flags.runDir} (start one with \`keel up\`)`);
+  if (!state) throw new UsageError(`--node: no sandbox in ${flags.runDir} (start one with \`keel up\`${kind === 'node' ? '; on a node, give --node-ip' : ''})`);
   const node = state.nodes.find((n) => n === findNode(state, flags.node as string));
+  if (!node && kind === 'node') {
+    process.stderr.write(`${notFoundLine('nodes', name)}\n`);
+    return 1;
+  }
   if (!node) throw new UsageError(`--node: no node ${JSON.stringify(flags.node)} (nodes: ${state.nodes.map((n) => n.name).join(', ')})`);
   const args = [
-    'describe', 'service', name, '-n', flags.namespace,
+    'describe', kind, name, '-n', flags.namespace, '--subnet-prefix', flags.subnetPrefix,
     '--node-name', node.name, '--node-ip', node.ip, '--cluster-cidr', POD_NETWORK, '--proxy-mode', state.proxyMode,
     '--cluster-domain', flags.clusterDomain, '--etcd-prefix', flags.etcdPrefix, '--iptables-backend', flags.iptablesBackend,
     ...(flags.etcdEndpoints ? ['--etcd-endpoints', flags.etcdEndpoints] : []),
