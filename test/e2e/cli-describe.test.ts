@@ -109,7 +109,7 @@ describe('keel describe service on a node, real etcd and kernel', () => {
   it.each([
     [['describe', 'service', 'nope'], 'Error from server (NotFound): services "nope" not found'],
     [['describe', 'svc', 'web', '-n', 'nosuch'], 'Error from server (NotFound): services "web" not found'],
-    [['describe', 'deployment', 'web'], 'keel: describe: the server doesn\'t have a resource type "deployment" (keel describes services)'],
+    [['describe', 'deployment', 'web'], 'keel: describe: the server doesn\'t have a resource type "deployment" (keel describes services and nodes)'],
   ])('keel %j: kubectl\'s one-line error', async (args, line) => {
     const res = await keel(args, env);
     expect([res.stdout, res.stderr]).toEqual(['', line]);
