@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../api/errors.js';
 import { describeEtcd, readState } from '../sandbox/sandbox-state.js';
 import { sandboxStatus } from '../sandbox/status.js';
+import { columns } from '../describe/report-text.js';
 import { addRunDirOption, type RunDirFlags } from './sandbox-flags.js';
 
 export function registerStatus(program: Command): void {
@@ -36,7 +37,5 @@ function formatBytes(n: number): string {
 }
 
 function table(head: string[], rows: string[][]): string {
-  const all = [head, ...rows];
-  const widths = head.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
-  return all.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
+  return columns(head, rows).join('\n');
 }

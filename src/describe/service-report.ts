@@ -11,7 +11,7 @@ import type { KernelView } from '../proxy-iptables/sync-plan.js';
 import { tracePacket } from '../proxy-iptables/trace.js';
 import { matchesSelector } from '../sandbox/label-selector.js';
 import { diffServiceRules, isInSync, type ServiceRulesDiff } from './service-rules-diff.js';
-import { field, section } from './report-text.js';
+import { columns, field, section } from './report-text.js';
 
 /** What describe knows about the node it looks from, beyond the snapshot. */
 export interface NodeFacts {
@@ -84,7 +84,7 @@ export function describeService(input: ServiceReportInput): string {
     }
   }
   out.push(...section('DNS', dnsLines(snapshot, svc, input.clusterDomain)));
-  out.push(...section('Endpoints', rows.length ? table(['ADDRESS', 'READY', 'NODE', 'POD', 'PORTS'], rows.map((r) => [r.ip, r.state, r.node, r.pod, r.ports])) : ['<none>']));
+  out.push(...section('Endpoints', rows.length ? columns(['ADDRESS', 'READY', 'NODE', 'POD', 'PORTS'], rows.map((r) => [r.ip, r.state, r.node, r.pod, r.ports])) : ['<none>']));
 
   if (svc.spec.type !== 'ExternalName') {
     if (hasSelector && matching.length === 0) problems.push(`selector ${mapText(selector)} matches no pods in namespace ${namespace}`);
@@ -217,10 +217,4 @@ function rrData(rr: Rr): string {
 function mapText(m: Record<string, string> | undefined): string {
   const e = Object.entries(m ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
   return e.length ? e.map(([k, v]) => `${k}=${v}`).join(',') : '<none>';
-}
-
-function table(head: string[], rows: string[][]): string[] {
-  const all = [head, ...rows];
-  const widths = head.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
-  return all.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd());
 }
