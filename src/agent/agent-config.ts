@@ -39,6 +39,10 @@ export interface ProxyConfig {
   minSyncPeriodMs: number;
   portRange: string | undefined;
   udpTimeoutMs: number;
+  /** kube-proxy's /healthz and /livez (--healthz-bind-address, default 0.0.0.0:10256); metrics stay on metricsBindAddress. */
+  healthzBindAddress: string;
+  /** --nodeport-addresses as given (CIDRs or "primary"); undefined: every local address. */
+  nodePortAddresses: string | undefined;
 }
 
 export interface OverlayConfig {

@@ -1,4 +1,5 @@
 import { setMaxListeners } from 'node:events';
+import { networkInterfaces } from 'node:os';
 import { DnsService } from '../dns/dns-service.js';
 import { parseUpstreams, upstreamsFromResolvConf } from '../dns/forward.js';
 import { recursionPolicy } from '../dns/recursion-policy.js';
@@ -10,14 +11,17 @@ import { RtNetlinkPort } from '../kernel/netlink/netlink-port.js';
 import { OverlayAgent } from '../overlay/overlay-agent.js';
 import { DEFAULT_MASQUERADE_BIT } from '../proxy-iptables/compile.js';
 import { ConntrackTool, conntrackTcpLiberal } from '../kernel/conntrack/conntrack.js';
+import { resolveNodePortAddresses } from '../proxy-iptables/nodeport-addresses.js';
+import { serviceHealthChecks, ServiceHealthServers } from '../proxy-iptables/service-health.js';
 import { SyncLoop } from '../proxy-iptables/sync-loop.js';
 import { UserspaceProxier } from '../proxy-userspace/userspace-proxier.js';
 import { createEtcdClient } from '../store/etcd-client.js';
 import { KvStore } from '../store/kv-store.js';
 import { ClusterWatch } from '../watch/cluster-watch.js';
 import { configCidr, type AgentConfig, type AgentDnsConfig, type OverlayConfig, type ProxyConfig } from './agent-config.js';
-import type { HealthSource } from './health.js';
+import { healthReport, type HealthSource } from './health.js';
 import { serveHttpEndpoints } from './http-endpoints.js';
+import { serveProxyHealthz } from './proxy-healthz.js';
 
 /**
  * A part of the agent: built from the config (building starts nothing),
@@ -82,6 +86,13 @@ export async function runAgent(config: AgentConfig): Promise<void> {
   }
 }
 
+/** --nodeport-addresses against this node's interface addresses, read once at start. */
+function nodePortAddressesOf(config: ProxyConfig): { nodePortAddresses?: string[] } {
+  const local = Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address));
+  const resolved = resolveNodePortAddresses(config.nodePortAddresses, local, [config.nodeIp]);
+  return resolved ? { nodePortAddresses: resolved } : {};
+}
+
 function proxyComponent(config: ProxyConfig, watch: ClusterWatch, logger: Logger): AgentComponent {
   const runner = new RestoreRunner({ backend: config.iptablesBackend });
   if (config.mode === 'iptables') {
@@ -90,6 +101,7 @@ function proxyComponent(config: ProxyConfig, watch: ClusterWatch, logger: Logger
       node: {
         nodeName: config.nodeName, nodeIPs: [config.nodeIp], masqueradeBit: DEFAULT_MASQUERADE_BIT,
         clusterCidr: configCidr('--cluster-cidr', config.clusterCidr).text, conntrackTcpLiberal: conntrackTcpLiberal(),
+        ...nodePortAddressesOf(config),
       },
       conntrack: new ConntrackTool(),
       syncPeriodMs: config.syncPeriodMs,
@@ -97,9 +109,16 @@ function proxyComponent(config: ProxyConfig, watch: ClusterWatch, logger: Logger
       logger,
     });
     watch.subscribe(loop.update);
+    const source: HealthSource = { name: 'proxy-iptables', ready: () => loop.lastSuccess() !== undefined, lastSuccess: () => loop.lastSuccess(), periodMs: () => config.syncPeriodMs };
+    const health = new ServiceHealthServers({ proxyHealthy: () => healthReport([source], Date.now()).ok, logger });
+    watch.subscribe((snap) => health.sync(serviceHealthChecks(snap, config.nodeName)));
     return {
       name: 'proxy-iptables',
-      start: (signal) => loop.start(signal),
+      start: async (signal) => {
+        signal.addEventListener('abort', () => health.close(), { once: true });
+        await serveProxyHealthz(config.healthzBindAddress, [source], signal);
+        await loop.start(signal);
+      },
       ready: () => loop.lastSuccess() !== undefined,
       lastSuccess: () => loop.lastSuccess(),
       periodMs: () => config.syncPeriodMs,
@@ -114,9 +133,13 @@ function proxyComponent(config: ProxyConfig, watch: ClusterWatch, logger: Logger
     ...(config.portRange ? { portRange: parsePortRange(config.portRange, '--proxy-port-range') } : {}),
   });
   watch.subscribe(proxier.update);
+  const source: HealthSource = { name: 'proxy-userspace', ready: () => proxier.lastSuccess() !== undefined, lastSuccess: () => proxier.lastSuccess(), periodMs: () => config.syncPeriodMs };
   return {
     name: 'proxy-userspace',
-    start: (signal) => proxier.start(signal),
+    start: async (signal) => {
+      await serveProxyHealthz(config.healthzBindAddress, [source], signal);
+      await proxier.start(signal);
+    },
     ready: () => proxier.lastSuccess() !== undefined,
     lastSuccess: () => proxier.lastSuccess(),
     periodMs: () => config.syncPeriodMs,

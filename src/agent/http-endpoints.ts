@@ -35,9 +35,9 @@ export async function serveHttpEndpoints(bind: string, sources: readonly HealthS
   return server;
 }
 
-export function parseBindAddress(bind: string): { host: string; port: number } {
+export function parseBindAddress(bind: string, flag = '--metrics-bind-address'): { host: string; port: number } {
   const m = /^(.*):(\d+)$/.exec(bind);
   const port = Number(m?.[2]);
-  if (!m || port > 65_535) throw new ConfigError('--metrics-bind-address', `${JSON.stringify(bind)} is not HOST:PORT`);
+  if (!m || port > 65_535) throw new ConfigError(flag, `${JSON.stringify(bind)} is not HOST:PORT`);
   return { host: (m[1] ?? '').replace(/^\[|\]$/g, '') || '127.0.0.1', port };
 }

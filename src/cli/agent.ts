@@ -34,6 +34,8 @@ interface AgentFlags extends EtcdFlags {
   upstream?: string;
   podRecords: string;
   metricsBindAddress: string;
+  healthzBindAddress: string;
+  nodeportAddresses?: string;
 }
 
 export function registerAgent(program: Command): void {
@@ -61,7 +63,9 @@ export function registerAgent(program: Command): void {
     .addOption(keelOption('--dns-ttl <seconds>', 'TTL of cluster records', 5).argParser(parseIntFlag('--dns-ttl', 0, 86_400)))
     .addOption(keelOption('--upstream <addrs>', 'resolvers for names outside the zone [default: /etc/resolv.conf]'))
     .addOption(podRecordsOption())
-    .addOption(keelOption('--metrics-bind-address <addr>', '/metrics, /healthz, /readyz', '127.0.0.1:10249'));
+    .addOption(keelOption('--metrics-bind-address <addr>', '/metrics, /healthz, /readyz', '127.0.0.1:10249'))
+    .addOption(keelOption('--healthz-bind-address <addr>', 'kube-proxy\'s /healthz and /livez for load balancers and probes (with a proxy mode)', '0.0.0.0:10256'))
+    .addOption(keelOption('--nodeport-addresses <cidrs>', 'NodePorts only on local addresses in these CIDRs, or "primary" for --node-ip [default: every local address, 127.0.0.1 included]'));
   addEtcdOptions(cmd).action(async (flags: AgentFlags, self: Command) => {
     if (flags.config) applyConfigFile(self, flags.config);
     await runAgent(agentConfig(self.opts<AgentFlags>()));
@@ -111,6 +115,8 @@ function agentConfig(f: AgentFlags): AgentConfig {
       minSyncPeriodMs: f.iptablesMinSyncPeriod,
       portRange: f.proxyPortRange,
       udpTimeoutMs: f.udpTimeout,
+      healthzBindAddress: f.healthzBindAddress,
+      nodePortAddresses: f.nodeportAddresses,
     },
     overlay: backend === 'none' ? undefined : {
       subnetPrefix: f.subnetPrefix.replace(/\/+$/, ''),

@@ -98,6 +98,16 @@ describe('keel agent in a node namespace', () => {
     expect((await get('/metrics')).body).toMatch(/^keel_sync_proxy_rules_last_timestamp_seconds \d/m);
   });
 
+  // kube-proxy pkg/proxy/healthcheck/proxy_health.go: /healthz and /livez on --healthz-bind-address, default 0.0.0.0:10256.
+  it('serves kube-proxy\'s /healthz and /livez on 0.0.0.0:10256 by default', async () => {
+    for (const path of ['/healthz', '/livez']) {
+      const res = await inNode(['curl', '-s', '-w', '\n%{http_code}', `http://${nodeIp}:10256${path}`]);
+      const lines = String(res.stdout).split('\n');
+      expect(lines.pop(), path).toBe('200');
+      expect(JSON.parse(lines.join('\n'))).toMatchObject({ lastUpdated: expect.any(String), currentTime: expect.any(String) });
+    }
+  });
+
   it('programs the service into the kernel and answers its name', async () => {
     expect(await natRules()).toMatch(/-A KUBE-SERVICES -d 10\.96\.0\.50\/32 -p tcp -m comment --comment "default\/web cluster IP" -m tcp --dport 80 -j KUBE-SVC-/);
     const dig = await inNode(['dig', '+short', `@${nodeIp}`, 'web.default.svc.cluster.local']);
