@@ -4,6 +4,8 @@ import type { ClusterSnapshot } from '../api/cluster-state.js';
 import { validateEndpoints } from '../api/endpoints.js';
 import { validateService } from '../api/service.js';
 import { FakeRunner } from '../kernel/iptables/testing/fake-runner.js';
+import { FakeClock } from '../runtime/testing/fake-clock.js';
+import { PORTAL_CHAINS } from './portal-rules.js';
 import { UserspaceProxier } from './userspace-proxier.js';
 
 /* Listeners on 127.0.0.1 from a port range; rules go to the verifying fake iptables. */
@@ -74,5 +76,40 @@ describe('UserspaceProxier', () => {
 
     await proxier.stop();
     expect(await fake.save('nat')).not.toContain('KUBE-PORTALS');
+  });
+
+  it('start() syncs what update() records, repairs flushed rules each sync period, and syncs fully after a failure', async () => {
+    const fake = new FakeRunner();
+    const clock = new FakeClock();
+    const proxier = new UserspaceProxier({ runner: fake, node: { nodeIP: '172.30.0.2' }, listenHost: '127.0.0.1', syncPeriodMs: 30_000, clock });
+    const ac = new AbortController();
+    cleanups.push(() => { ac.abort(); return proxier.stop(); });
+    const started = proxier.start(ac.signal);
+    const web = snapshot(await backend('hello'));
+    proxier.update(web, FULL);
+    await clock.advance(0);
+    await started;
+    const port = proxier.proxyPorts().get('default/web:');
+    expect(await fake.save('nat')).toContain(`-A KUBE-NODEPORT-HOST -p tcp -m comment --comment "default/web:" -m tcp --dport 30080 -j DNAT --to-destination 172.30.0.2:${port}`);
+
+    // Someone flushes the portal chains: the periodic sync puts them back, the same listener kept.
+    await fake.restore(`*nat\n${PORTAL_CHAINS.map((c) => `-F ${c}`).join('\n')}\nCOMMIT\n`);
+    expect(await fake.save('nat')).not.toContain('default/web:');
+    const repaired = proxier.flush();
+    await clock.advance(30_000);
+    await repaired;
+    expect(await fake.save('nat')).toContain(`--dport 30080 -j DNAT --to-destination 172.30.0.2:${port}`);
+
+    // A failed write is retried, fully, after 1 s: the service's rules are gone after it.
+    fake.failNext = 'No chain/target/match by that name.';
+    const failed = expect(proxier.flush()).rejects.toThrow();
+    proxier.update(snapshot(undefined), { ...FULL, full: false, services: new Set(['default/web']) });
+    await clock.advance(0);
+    await failed;
+    const retried = proxier.flush();
+    await clock.advance(1_000);
+    await retried;
+    expect(proxier.proxyPorts().size).toBe(0);
+    expect(await fake.save('nat')).not.toContain('default/web:');
   });
 });
