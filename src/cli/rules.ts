@@ -14,6 +14,7 @@ import { allCandidates, kernelViewOf, planSync, type KernelView } from '../proxy
 import { compileUserspaceRules } from '../proxy-userspace/portal-rules.js';
 import { planProxyPorts } from '../proxy-userspace/proxy-ports.js';
 import { servicePortals } from '../proxy-userspace/service-portals.js';
+import { serviceViewsOf } from '../service-view/service-views.js';
 import { withObjectStore } from './connect.js';
 import { addIpamOptions, ipamConfig, type IpamFlags } from './ipam-flags.js';
 import { readManifests } from './manifests.js';
@@ -101,7 +102,7 @@ export function registerRules(program: Command): void {
     const snapshot = await loadSnapshot(flags);
     if (flags.mode === 'userspace') {
       if (!flags.nodeIp) throw new UsageError('--mode userspace needs --node-ip');
-      const { portals, skipped } = servicePortals(snapshot);
+      const { portals, skipped } = servicePortals(serviceViewsOf(snapshot));
       for (const s of skipped) log.warn(s.message);
       const ports = planProxyPorts(portals.map((p) => p.name), parsePortRange(flags.proxyPortRange, '--proxy-port-range'), new Map());
       process.stdout.write(compileUserspaceRules(snapshot, { nodeIP: flags.nodeIp }, ports).text);

@@ -1,17 +1,10 @@
-import type { Endpoints } from '../api/endpoints.js';
-import type { ServicePortal } from './service-portals.js';
+import type { ServicePortView } from '../service-view/service-view.js';
 
 /**
- * The ready endpoints ("ip:port") of one service port: addresses of every
- * subset whose port has the service port's name and protocol. Not-ready
- * addresses never receive new connections.
+ * The endpoints ("ip:port") one portal sends new connections to: the ready
+ * IPv4 ones (not-ready addresses never receive connections here, whatever
+ * publishNotReadyAddresses says; the userspace proxy serves IPv4 only).
  */
-export function portalEndpoints(portal: ServicePortal, endpoints: Endpoints | undefined): string[] {
-  const out = new Set<string>();
-  for (const subset of endpoints?.subsets ?? []) {
-    const port = subset.ports.find((p) => (p.name ?? '') === portal.portName && p.protocol === portal.protocol);
-    if (!port) continue;
-    for (const a of subset.addresses) out.add(`${a.ip}:${port.port}`);
-  }
-  return [...out].sort();
+export function portalEndpoints(port: ServicePortView): string[] {
+  return port.endpoints.flatMap((e) => (e.ready && e.ip.family === 4 ? [e.address] : []));
 }

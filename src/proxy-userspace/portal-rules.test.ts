@@ -7,6 +7,7 @@ import {
   renderPortalCleanup, renderPortalRestore,
 } from './portal-rules.js';
 import { planProxyPorts } from './proxy-ports.js';
+import { serviceViewsOf } from '../service-view/service-views.js';
 import { servicePortals } from './service-portals.js';
 
 /*
@@ -32,6 +33,8 @@ function snapshotOf(...services: Service[]): ClusterSnapshot {
     pods: new Map(),
   };
 }
+
+const viewsOf = (...services: Service[]) => serviceViewsOf(snapshotOf(...services));
 
 describe('compileUserspaceRules', () => {
   it('prints the seed node\'s rules for a single-port NodePort service', () => {
@@ -71,7 +74,7 @@ COMMIT
     });
     const headless = makeService('default', 'db', (s) => { s.spec.clusterIP = 'None'; });
     const ext = makeService('default', 'ext', (s) => { s.spec = { type: 'ExternalName', externalName: 'example.org' }; });
-    const { portals, skipped } = servicePortals(snapshotOf(dns, lb, headless, ext));
+    const { portals, skipped } = servicePortals(viewsOf(dns, lb, headless, ext));
     expect(portals.map((p) => p.name)).toEqual(['default/lb:', 'kube-system/dns:dns', 'kube-system/dns:dns-tcp']);
     expect(skipped.map((e) => e.message)).toEqual(['service kube-system/dns: port 9/SCTP: the userspace proxy serves TCP and UDP only']);
 
@@ -93,7 +96,7 @@ COMMIT
   });
 
   it('writes no rules for a port without a proxy port yet', () => {
-    const { portals } = servicePortals(snapshotOf(makeService('default', 'a')));
+    const { portals } = servicePortals(viewsOf(makeService('default', 'a')));
     const rules = compilePortalRules(portals, NODE, new Map());
     expect(Object.values(rules.chains).flat()).toEqual([]);
   });
@@ -103,7 +106,7 @@ describe('applying portal rules', () => {
   it('adds jumps once, replaces rules atomically, and cleans up', async () => {
     const fake = new FakeRunner();
     await fake.restore('*nat\n:OTHER - [0:0]\n-A PREROUTING -j OTHER\nCOMMIT\n');
-    const { portals } = servicePortals(snapshotOf(makeService('default', 'a')));
+    const { portals } = servicePortals(viewsOf(makeService('default', 'a')));
     const first = compilePortalRules(portals, NODE, new Map([['default/a:', 40000]]));
     await fake.restore(renderPortalRestore(first, { presentJumps: existingPortalJumps(await fake.save('nat')) }));
     expect(portalRulesMatch(await fake.save('nat'), first)).toBe(true);

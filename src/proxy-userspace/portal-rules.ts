@@ -1,6 +1,7 @@
 import type { ClusterSnapshot } from '../api/cluster-state.js';
 import { quote } from '../kernel/iptables/parse-restore.js';
-import { servicePortals, type PortalSkipped, type ServicePortal, type ServicePortName } from './service-portals.js';
+import { serviceViewsOf } from '../service-view/service-views.js';
+import { servicePortals, type PortalName, type PortalSkipped, type ServicePortal } from './service-portals.js';
 
 /**
  * The nat chains of kube-proxy's userspace mode. CONTAINER chains catch
@@ -27,7 +28,7 @@ export interface PortalNode {
 }
 
 /** Which local port serves each service port; portals without one get no rules yet. */
-export type ProxyPortMap = ReadonlyMap<ServicePortName, number>;
+export type ProxyPortMap = ReadonlyMap<PortalName, number>;
 
 export interface PortalRuleSet {
   /** Rule lines per chain (`-A CHAIN …`), in iptables-save form. */
@@ -110,6 +111,6 @@ export function renderPortalCleanup(savedNat: string): string | undefined {
  * prints it: a pure function of the snapshot, the node and the port map.
  */
 export function compileUserspaceRules(snapshot: ClusterSnapshot, node: PortalNode, proxyPorts: ProxyPortMap): { text: string; skipped: PortalSkipped[] } {
-  const { portals, skipped } = servicePortals(snapshot);
+  const { portals, skipped } = servicePortals(serviceViewsOf(snapshot));
   return { text: renderPortalRestore(compilePortalRules(portals, node, proxyPorts)), skipped };
 }

@@ -1,6 +1,6 @@
 import type { PortRange } from '../ipam/node-ports.js';
 import type { ProxyPortMap } from './portal-rules.js';
-import type { ServicePortName } from './service-portals.js';
+import type { PortalName } from './service-portals.js';
 
 /**
  * Chooses a local port from `--proxy-port-range` for each service port:
@@ -9,12 +9,12 @@ import type { ServicePortName } from './service-portals.js';
  * Names left out of the result found the range exhausted.
  */
 export function planProxyPorts(
-  names: readonly ServicePortName[],
+  names: readonly PortalName[],
   range: PortRange,
   previous: ProxyPortMap,
   unusable: ReadonlySet<number> = new Set(),
-): Map<ServicePortName, number> {
-  const out = new Map<ServicePortName, number>();
+): Map<PortalName, number> {
+  const out = new Map<PortalName, number>();
   const taken = new Set(unusable);
   const sorted = [...names].sort();
   for (const name of sorted) {

@@ -1,5 +1,5 @@
 import { realClock, type Clock } from '../runtime/clock.js';
-import type { ServicePortName } from './service-portals.js';
+import type { PortalName } from './service-portals.js';
 
 interface Affinity {
   endpoint: string;
@@ -20,12 +20,12 @@ interface PortState {
  * service port survives endpoint updates, so only new connections move.
  */
 export class RoundRobin {
-  private readonly ports = new Map<ServicePortName, PortState>();
+  private readonly ports = new Map<PortalName, PortState>();
 
   constructor(private readonly clock: Clock = realClock) {}
 
   /** Sets a service port's endpoints and affinity; affinities to endpoints that left are forgotten. */
-  update(name: ServicePortName, endpoints: readonly string[], affinitySeconds: number | undefined): void {
+  update(name: PortalName, endpoints: readonly string[], affinitySeconds: number | undefined): void {
     const sorted = [...new Set(endpoints)].sort();
     const affinityMs = affinitySeconds === undefined ? undefined : affinitySeconds * 1000;
     const state = this.ports.get(name);
@@ -42,11 +42,11 @@ export class RoundRobin {
     for (const [client, a] of state.affinity) if (!live.has(a.endpoint)) state.affinity.delete(client);
   }
 
-  remove(name: ServicePortName): void {
+  remove(name: PortalName): void {
     this.ports.delete(name);
   }
 
-  endpoints(name: ServicePortName): readonly string[] {
+  endpoints(name: PortalName): readonly string[] {
     return this.ports.get(name)?.endpoints ?? [];
   }
 
@@ -55,7 +55,7 @@ export class RoundRobin {
    * failed dial: it ignores and replaces the client's affinity so a dead
    * endpoint is not chosen again.
    */
-  next(name: ServicePortName, clientIP: string, retry = false): string | undefined {
+  next(name: PortalName, clientIP: string, retry = false): string | undefined {
     const state = this.ports.get(name);
     if (!state || state.endpoints.length === 0) return undefined;
     const now = this.clock.now();
@@ -81,7 +81,7 @@ export class RoundRobin {
     }
   }
 
-  affinityCount(name: ServicePortName): number {
+  affinityCount(name: PortalName): number {
     return this.ports.get(name)?.affinity.size ?? 0;
   }
 }

@@ -1,18 +1,24 @@
 import { KeelError } from '../api/errors.js';
-import { parseIp } from '../api/ip.js';
-import { affinityTimeoutSeconds, hasNodePorts, isHeadless, type Service } from '../api/service.js';
-import type { ClusterSnapshot, NamespacedName } from '../api/cluster-state.js';
+import type { NamespacedName } from '../api/cluster-state.js';
+import type { IpAddress } from '../api/ip.js';
+import type { ServicePortView, ServiceView } from '../service-view/service-view.js';
 
-/** `ns/name:portName`, the identity kube-proxy's userspace mode prints in rule comments (empty port name allowed). */
-export type ServicePortName = string;
+/**
+ * `ns/name:portName`, always with the colon (`ns/name:` for an unnamed
+ * port): the identity legacy userspace kube-proxy printed in its rule
+ * comments and keel keeps for listeners, metrics and round-robin state.
+ * Not kube-proxy's ServicePortName (`ns/name` for an unnamed port), which
+ * the view carries for the chain-name hashes.
+ */
+export type PortalName = string;
 
 export type PortalProtocol = 'TCP' | 'UDP';
 
 /** One service port the userspace proxy serves: one listener, one set of portal rules. */
 export interface ServicePortal {
-  readonly name: ServicePortName;
+  readonly name: PortalName;
   readonly service: NamespacedName;
-  /** The service port's name ('' for a single unnamed port), matching Endpoints ports by name. */
+  /** The service port's name ('' for a single unnamed port). */
   readonly portName: string;
   readonly protocol: PortalProtocol;
   readonly clusterIP: string;
@@ -22,6 +28,8 @@ export interface ServicePortal {
   readonly nodePort: number | undefined;
   /** ClientIP affinity timeout, absent when affinity is None. */
   readonly affinitySeconds: number | undefined;
+  /** The service port as the view has it, with its endpoints. */
+  readonly view: ServicePortView;
 }
 
 /** Why a service port got no portal; logged and counted by the caller, never fatal. */
@@ -32,7 +40,7 @@ export class PortalSkipped extends KeelError {
   }
 }
 
-export function servicePortName(service: NamespacedName, portName: string): ServicePortName {
+export function portalName(service: NamespacedName, portName: string): PortalName {
   return `${service}:${portName}`;
 }
 
@@ -41,38 +49,35 @@ export function servicePortName(service: NamespacedName, portName: string): Serv
  * Headless and ExternalName services have none; SCTP and IPv6 are outside
  * what the legacy userspace proxier served, so they are skipped with a reason.
  */
-export function servicePortals(snapshot: ClusterSnapshot): { portals: ServicePortal[]; skipped: PortalSkipped[] } {
+export function servicePortals(views: readonly ServiceView[]): { portals: ServicePortal[]; skipped: PortalSkipped[] } {
   const portals: ServicePortal[] = [];
   const skipped: PortalSkipped[] = [];
-  for (const key of [...snapshot.services.keys()].sort()) {
-    const svc = snapshot.services.get(key) as Service;
-    if (svc.spec.type === 'ExternalName' || isHeadless(svc) || svc.spec.clusterIP === undefined) continue;
-    const subject = `service ${key}`;
-    const clusterIP = svc.spec.clusterIP;
-    if (parseIp(clusterIP)?.family !== 4) {
-      skipped.push(new PortalSkipped(subject, `clusterIP ${clusterIP}: the userspace proxy serves IPv4 only`));
+  const v4 = (ip: IpAddress): boolean => ip.family === 4;
+  for (const view of views) {
+    const clusterIP = view.clusterIPs[0];
+    if (view.type === 'ExternalName' || view.headless || clusterIP === undefined) continue;
+    const subject = `service ${view.key}`;
+    if (!v4(clusterIP)) {
+      skipped.push(new PortalSkipped(subject, `clusterIP ${clusterIP.text}: the userspace proxy serves IPv4 only`));
       continue;
     }
-    const externalIPs = [...new Set([
-      ...(svc.spec.externalIPs ?? []),
-      ...(svc.status?.loadBalancer?.ingress ?? []).flatMap((i) => (i.ip ? [i.ip] : [])),
-    ])].filter((ip) => parseIp(ip)?.family === 4).sort();
-    for (const p of svc.spec.ports) {
-      const portName = p.name ?? '';
+    const externalIPs = [...new Set([...view.externalIPs, ...view.loadBalancerIPs].filter(v4).map((ip) => ip.text))].sort();
+    for (const p of view.ports) {
       if (p.protocol === 'SCTP') {
         skipped.push(new PortalSkipped(subject, `port ${p.port}/SCTP: the userspace proxy serves TCP and UDP only`));
         continue;
       }
       portals.push({
-        name: servicePortName(key, portName),
-        service: key,
-        portName,
+        name: portalName(view.key, p.name),
+        service: view.key,
+        portName: p.name,
         protocol: p.protocol,
-        clusterIP,
+        clusterIP: clusterIP.text,
         port: p.port,
         externalIPs,
-        nodePort: hasNodePorts(svc) ? p.nodePort : undefined,
-        affinitySeconds: affinityTimeoutSeconds(svc),
+        nodePort: p.nodePort,
+        affinitySeconds: view.affinityTimeoutSeconds,
+        view: p,
       });
     }
   }

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import type { Logger } from '../observe/log.js';
 import { forgetPortMetrics, proxyMetrics, type DialFailureReason } from './proxy-metrics.js';
-import type { ServicePortName } from './service-portals.js';
+import type { PortalName } from './service-portals.js';
 
 /** Chooses the endpoint ("ip:port") for a client; `retry` after a failed dial. */
 export type EndpointPicker = (clientIP: string, retry: boolean) => string | undefined;
@@ -10,7 +10,7 @@ export type EndpointPicker = (clientIP: string, retry: boolean) => string | unde
 export const DIAL_TIMEOUTS_MS: readonly number[] = [250, 500, 1000, 2000];
 
 export interface TcpProxyOptions {
-  readonly name: ServicePortName;
+  readonly name: PortalName;
   readonly pick: EndpointPicker;
   readonly logger: Logger;
   readonly dialTimeoutsMs?: readonly number[];

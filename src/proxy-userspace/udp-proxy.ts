@@ -1,14 +1,14 @@
 import dgram from 'node:dgram';
 import type { Logger } from '../observe/log.js';
 import { forgetPortMetrics, proxyMetrics } from './proxy-metrics.js';
-import type { ServicePortName } from './service-portals.js';
+import type { PortalName } from './service-portals.js';
 import type { EndpointPicker } from './tcp-proxy.js';
 
 /** The legacy proxier's default `--udp-timeout`. */
 export const DEFAULT_UDP_TIMEOUT_MS = 250;
 
 export interface UdpProxyOptions {
-  readonly name: ServicePortName;
+  readonly name: PortalName;
   readonly pick: EndpointPicker;
   readonly logger: Logger;
   /** Idle time after which a client's association (and its endpoint socket) is dropped. */

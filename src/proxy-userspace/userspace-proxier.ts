@@ -5,6 +5,7 @@ import { createLogger, type Logger } from '../observe/log.js';
 import { Backoff } from '../runtime/backoff.js';
 import { BoundedFrequencyRunner } from '../runtime/bounded-frequency-runner.js';
 import { realClock, type Clock } from '../runtime/clock.js';
+import { ServiceViews } from '../service-view/service-views.js';
 import type { ChangedKeys } from '../watch/snapshot-delivery.js';
 import { portalEndpoints } from './portal-endpoints.js';
 import {
@@ -13,7 +14,7 @@ import {
 import { proxyMetrics } from './proxy-metrics.js';
 import { planProxyPorts } from './proxy-ports.js';
 import { RoundRobin } from './round-robin.js';
-import { servicePortals, type ServicePortal, type ServicePortName } from './service-portals.js';
+import { servicePortals, type PortalName, type ServicePortal } from './service-portals.js';
 import { TcpProxy } from './tcp-proxy.js';
 import { DEFAULT_UDP_TIMEOUT_MS, UdpProxy } from './udp-proxy.js';
 
@@ -50,8 +51,9 @@ interface Listener {
  */
 export class UserspaceProxier {
   private readonly rr: RoundRobin;
-  private readonly listeners = new Map<ServicePortName, Listener>();
+  private readonly listeners = new Map<PortalName, Listener>();
   private readonly log: Logger;
+  private readonly views: ServiceViews;
   private portals: readonly ServicePortal[] = [];
   /** Rules text last known to be in the kernel; a sync that renders the same text does not touch iptables. */
   private applied: string | undefined;
@@ -70,6 +72,7 @@ export class UserspaceProxier {
     this.clock = opts.clock ?? realClock;
     this.rr = new RoundRobin(this.clock);
     this.log = opts.logger ?? createLogger('proxy-userspace');
+    this.views = new ServiceViews({ logger: this.log });
     this.period = opts.syncPeriodMs ?? 30_000;
     this.loop = new BoundedFrequencyRunner({
       fn: () => this.syncRecorded(),
@@ -125,7 +128,8 @@ export class UserspaceProxier {
 
   /** Brings listeners, round-robin state and portal rules in line with the snapshot; `checkKernel` compares the rules with the kernel's even when unchanged. */
   async sync(snapshot: ClusterSnapshot, changed: ChangedKeys, checkKernel = changed.full): Promise<void> {
-    const { portals, skipped } = servicePortals(snapshot);
+    const touched = this.views.apply(snapshot, changed);
+    const { portals, skipped } = servicePortals(this.views.all());
     this.report(skipped.map((s) => s.message));
     const wanted = new Map(portals.map((p) => [p.name, p]));
     const retiring: Listener[] = [];
@@ -139,9 +143,8 @@ export class UserspaceProxier {
     }
     for (const p of portals) {
       const held = this.listeners.get(p.name);
-      const touched = changed.full || changed.services.has(p.service) || changed.endpoints.has(p.service);
-      if (held && !touched) continue;
-      this.rr.update(p.name, portalEndpoints(p, snapshot.endpoints.get(p.service)), p.affinitySeconds);
+      if (held && !changed.full && !touched.has(p.service)) continue;
+      this.rr.update(p.name, portalEndpoints(p.view), p.affinitySeconds);
       if (held) held.portal = p;
       else await this.open(p);
     }
@@ -154,7 +157,7 @@ export class UserspaceProxier {
   }
 
   /** Service port → local proxy port, as the rules use it. */
-  proxyPorts(): Map<ServicePortName, number> {
+  proxyPorts(): Map<PortalName, number> {
     return new Map([...this.listeners].map(([name, l]) => [name, l.port]));
   }
 

@@ -43,6 +43,8 @@ const running = new AbortController();
 void proxier.start(running.signal);
 
 let revision = 0;
+/** Keys of the previous sync: a deleted object is a changed key too, as ClusterWatch reports it. */
+let previous = new Set<string>();
 const reply = (o: object): void => {
   process.stdout.write(`${JSON.stringify(o)}\n`);
 };
@@ -60,7 +62,9 @@ for await (const line of createInterface({ input: process.stdin })) {
         if (o.kind === 'Endpoints') endpoints.set(key, o);
       }
       const snapshot: ClusterSnapshot = { revision: ++revision, services, endpoints, pods: new Map() };
-      const keys = new Set([...services.keys(), ...endpoints.keys()]);
+      const present = new Set([...services.keys(), ...endpoints.keys()]);
+      const keys = new Set([...present, ...previous]);
+      previous = present;
       proxier.update(snapshot, { services: keys, endpoints: keys, pods: new Set(), full: revision === 1 });
       await proxier.flush();
       reply({ ports: Object.fromEntries(proxier.proxyPorts()) });
