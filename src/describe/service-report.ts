@@ -1,7 +1,8 @@
 import { namespacedName, type ClusterSnapshot } from '../api/cluster-state.js';
 import { isPodReady, type Pod } from '../api/pod.js';
 import { hasNodePorts, isHeadless, type Service, type ServicePort } from '../api/service.js';
-import { buildRecordIndex, type Rr } from '../dns/records.js';
+import type { Rr } from '../dns/records.js';
+import { buildRecordIndex } from '../dns/zone-records.js';
 import { compileRules, type NodeConfig } from '../proxy-iptables/compile.js';
 import { compileService } from '../proxy-iptables/compile-service.js';
 import { projectService } from '../service-view/project-service.js';

@@ -3,7 +3,7 @@ import { answerQuestion } from './answer.js';
 import { canonicalName } from './dns-names.js';
 import { TOLERATE_UNREADY_ANNOTATION, validateService } from '../api/service.js';
 import { fixtureConfig, fixtureSnapshot, makeEndpoints, makeService, snapshotOf } from './testing/fixture-cluster.js';
-import { buildRecordIndex } from './records.js';
+import { buildRecordIndex } from './zone-records.js';
 import { formatRr } from './zone-file.js';
 
 // The fixture's address plan is documented in fixture-cluster.ts. The table runs with a TTL

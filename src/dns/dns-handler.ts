@@ -1,12 +1,15 @@
 import dnsPacket from 'dns-packet';
 import { emptySnapshot, type ClusterSnapshot } from '../api/cluster-state.js';
+import type { ChangedKeys } from '../watch/snapshot-delivery.js';
 import { createLogger, type Logger } from '../observe/log.js';
-import { answerQuestion, type AnswerSet } from './answer.js';
+import { AnswerCache } from './answer-cache.js';
+import { answerQuestion, type AnswerSet, type Resolution } from './answer.js';
 import { LATENCY_SAMPLE, countRequest, dnsCacheEntries, dnsDropped, dnsRecordNames, forwardDuration, localDuration } from './dns-metrics.js';
 import type { Forwarder } from './forward.js';
-import { buildRecordIndex, type DnsConfig, type RecordIndex, type Rr } from './records.js';
+import type { DnsConfig, RecordIndex, Rr } from './records.js';
 import { assemble, buildTemplate, udpLimit, type ResponseRcode, type ResponseTemplate } from './response.js';
 import { parseQuery, type ParsedQuery } from './wire-query.js';
+import { buildRecordIndex, SOA_SERIAL, ZoneRecords } from './zone-records.js';
 
 export interface Client {
   address: string;
@@ -40,22 +43,22 @@ type Decision = ResponseTemplate | Chase | 'forward';
 
 /**
  * Turns one query packet into one response packet (or none), from the
- * record index of the latest snapshot. Answers are encoded once per
- * (name, type, EDNS) and snapshot, then only stamped with the ID and the
- * client's question; a new snapshot starts a new cache.
+ * record index kept up to date delivery by delivery. Answers are encoded
+ * once per (name, type, EDNS), then only stamped with the ID and the
+ * client's question; a delivery drops only the answers that read a name it
+ * changed.
  */
 export class DnsHandler {
-  private index: RecordIndex | undefined;
+  private index: ZoneRecords | undefined;
   /** Zones only, to know what to SERVFAIL before the first snapshot. */
   private readonly bareIndex: RecordIndex;
-  private cache = new Map<string, Decision>();
-  private readonly cacheSize: number;
+  private readonly cache: AnswerCache<Decision>;
   private readonly log: Logger;
   private handled = 0;
 
   constructor(private readonly options: DnsHandlerOptions) {
     this.log = options.logger ?? createLogger('dns');
-    this.cacheSize = options.cacheSize ?? 50_000;
+    this.cache = new AnswerCache(options.cacheSize ?? 50_000);
     this.bareIndex = buildRecordIndex(emptySnapshot(), options.config);
   }
 
@@ -63,12 +66,19 @@ export class DnsHandler {
     return this.index !== undefined;
   }
 
-  setSnapshot(snap: ClusterSnapshot): void {
-    this.index = buildRecordIndex(snap, this.options.config);
-    this.cache = new Map();
-    dnsCacheEntries.set(0);
+  /** A ClusterWatch consumer: rebuilds the records of the services and pods that changed, drops the answers that read them. */
+  update(snap: ClusterSnapshot, changed: ChangedKeys): void {
+    this.index ??= new ZoneRecords(this.options.config);
+    const touched = this.index.update(snap, changed);
+    this.cache.invalidate(touched);
+    dnsCacheEntries.set(this.cache.size);
     dnsRecordNames.set(this.index.names.size);
-    this.log.debug('record index rebuilt', { revision: snap.revision, names: this.index.names.size });
+    this.log.debug('record index updated', { revision: snap.revision, names: this.index.names.size, changed: touched.size });
+  }
+
+  /** Takes a whole snapshot (compared with what the index holds, so only differences reach the cache). */
+  setSnapshot(snap: ClusterSnapshot): void {
+    this.update(snap, { services: new Set(), endpoints: new Set(), pods: new Set(), full: true });
   }
 
   /** A Buffer for local answers; a Promise only when the question goes upstream. */
@@ -121,8 +131,7 @@ export class DnsHandler {
         const local = buildTemplate(res.rcode, q.name, res, { authoritative: true, edns });
         decision = res.foreignTarget === undefined ? local : { kind: 'chase', target: res.foreignTarget, sections: res, local };
       }
-      if (this.cache.size >= this.cacheSize) this.cache.clear();
-      this.cache.set(key, decision);
+      this.cache.set(key, decision, namesRead(q.name, res));
       dnsCacheEntries.set(this.cache.size);
     }
     return decision;
@@ -174,6 +183,23 @@ const TC = 0x0200;
 
 function isTruncated(reply: Buffer): boolean {
   return reply.length >= 4 && (reply.readUInt16BE(2) & TC) !== 0;
+}
+
+/**
+ * The names an answer was read from: the question's name and its parent
+ * (an insecure pod name answers while its namespace exists), every CNAME,
+ * SRV and NS target the answer followed or glued, and the SOA serial when
+ * the answer carries an SOA.
+ */
+function namesRead(name: string, res: Resolution): string[] {
+  const out = [name, name.slice(name.indexOf('.') + 1)];
+  if (res.kind === 'forward') return out;
+  for (const rr of [...res.answers, ...res.authorities]) {
+    if (rr.type === 'CNAME' || rr.type === 'NS') out.push(rr.data);
+    else if (rr.type === 'SRV') out.push(rr.data.target);
+    else if (rr.type === 'SOA') out.push(SOA_SERIAL);
+  }
+  return out;
 }
 
 function isChase(d: ResponseTemplate | Chase): d is Chase {

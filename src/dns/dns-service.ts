@@ -1,4 +1,5 @@
 import type { ClusterSnapshot } from '../api/cluster-state.js';
+import type { ChangedKeys } from '../watch/snapshot-delivery.js';
 import { createLogger, type Logger } from '../observe/log.js';
 import { DnsHandler } from './dns-handler.js';
 import { Forwarder, type Upstream } from './forward.js';
@@ -7,7 +8,7 @@ import { DnsServer, type ListenAddress } from './server.js';
 
 /** What DNS needs from the watch layer; ClusterWatch provides it, tests may hand in snapshots. */
 export interface SnapshotSource {
-  subscribe(consumer: (snap: ClusterSnapshot) => Promise<void> | void): () => void;
+  subscribe(consumer: (snap: ClusterSnapshot, changed: ChangedKeys) => Promise<void> | void): () => void;
 }
 
 export interface DnsServiceOptions {
@@ -23,7 +24,7 @@ export interface DnsServiceOptions {
 
 /**
  * The DNS server as one agent component: sockets, handler and forwarder,
- * the record index rebuilt on every snapshot the source delivers.
+ * the record index updated from every delivery of the source (only what changed).
  * Health: ready after the first snapshot.
  */
 export class DnsService {
@@ -50,8 +51,8 @@ export class DnsService {
     await this.server.start(signal);
     let served!: () => void;
     const first = new Promise<void>((resolve) => { served = resolve; });
-    const unsubscribe = this.options.source.subscribe((snap) => {
-      this.handler.setSnapshot(snap);
+    const unsubscribe = this.options.source.subscribe((snap, changed) => {
+      this.handler.update(snap, changed);
       served();
     });
     signal.addEventListener('abort', () => { unsubscribe(); served(); }, { once: true });
