@@ -3,7 +3,7 @@ import type { Protocol } from '../api/service.js';
 import type { ServicePortView, ServiceView } from '../service-view/service-view.js';
 import { portProtoHash } from './chain-names.js';
 import { cat, comment, dport, hostCidr, probability, proto, rule, sanitizeComment } from './rule-text.js';
-import { resolveEndpoints, type ResolvedEndpoint } from './service-endpoints.js';
+import { resolveEndpoints, resolveLocalEndpoints, type ResolvedEndpoint } from './service-endpoints.js';
 
 export interface NodeConfig {
   readonly nodeName: string;
@@ -73,7 +73,7 @@ function compilePort(out: ServiceRules, view: ServiceView, port: ServicePortView
   const spn = port.servicePortName;
   const p = port.protocol;
   const all = resolveEndpoints(view, port);
-  const local = all.filter((e) => e.local);
+  const local = resolveLocalEndpoints(view, port);
   const nodePort = port.nodePort;
   const { externalIPs, lbIPs } = external;
   out.ports.push({ service: out.key, spn, protocol: p, clusterIP, port: port.port, nodePort, externalIPs, endpoints: all });
@@ -137,7 +137,10 @@ function compilePort(out: ServiceRules, view: ServiceView, port: ServicePortView
   if (usesCluster) out.natChains.push({ name: svc_, rules: [...(masq ? [masq] : []), ...balance(spn, all, affinity)] });
   if (usesLocal) out.natChains.push({ name: svl, rules: [...(masq && internalLocal ? [masq] : []), ...balance(spn, local, affinity)] });
   const sepComment = cat('-m comment --comment "', sanitizeComment(spn), '"');
-  for (const e of usesCluster ? all : local) out.natChains.push({ name: e.chain, rules: sepRules(sepComment, p, e, affinity) });
+  // Each endpoint chain once, for whichever policy chains use it (a Local set may fall back to terminating endpoints the cluster set does not hold).
+  const seps = new Map<string, ResolvedEndpoint>();
+  for (const e of [...(usesCluster ? all : []), ...(usesLocal ? local : [])]) seps.set(e.chain, e);
+  for (const e of seps.values()) out.natChains.push({ name: e.chain, rules: sepRules(sepComment, p, e, affinity) });
 }
 
 /**

@@ -5,7 +5,10 @@
 import { describe, expect, it } from 'vitest';
 import { FakeRunner } from '../kernel/iptables/testing/fake-runner.js';
 import { tablesOf } from '../kernel/iptables/parse-restore.js';
+import { projectService } from '../service-view/project-service.js';
+import type { ServiceView } from '../service-view/service-view.js';
 import { compileRules, DEFAULT_MASQUERADE_BIT, type NodeConfig } from './compile.js';
+import { compileService } from './compile-service.js';
 import { renderRestore } from './render-restore.js';
 import { probability } from './rule-text.js';
 import { makeEndpoints, makeService, snapshotOf } from './testing/test-builders.js';
@@ -210,5 +213,39 @@ describe('compileRules as kube-proxy writes them', () => {
     const why = '-m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain"';
     expect(nat(node)).toEqual([`${why} -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS`]);
     expect(nat({ ...node, nodePortAddresses: ['127.0.0.1', '172.30.0.1'] })).toEqual([`-d 127.0.0.1/32 ${why} -j KUBE-NODEPORTS`, `-d 172.30.0.1/32 ${why} -j KUBE-NODEPORTS`]);
+  });
+});
+
+// kubernetes pkg/proxy/topology.go CategorizeEndpoints: with no ready endpoint, the serving terminating ones
+// (cluster and local sets each fall back on their own).
+describe('terminating endpoints as fallback', () => {
+  const svc = makeService('ns', 'roll', (s) => {
+    s.type = 'NodePort';
+    s.clusterIP = '10.96.4.1';
+    s.externalTrafficPolicy = 'Local';
+    s.ports = [{ port: 80, nodePort: 30070 }];
+  });
+  const base = projectService(svc, makeEndpoints('ns', 'roll', [{ ip: '10.244.1.1', node: 'node-a' }, { ip: '10.244.2.1', node: 'node-b' }, { ip: '10.244.2.2', node: 'node-b' }], [{ port: 80 }]), 'node-a');
+  /** EndpointSlice-style states per address (v1 Endpoints cannot say terminating). */
+  const withStates = (states: Record<string, { ready: boolean; serving: boolean; terminating: boolean }>): ServiceView => ({
+    ...base,
+    ports: base.ports.map((p) => ({ ...p, endpoints: p.endpoints.map((e) => ({ ...e, ...(states[e.ip.text] ?? {}) })) })),
+  });
+  const dnat = (view: ServiceView) => compileService(view, node).natChains.flatMap((c) => c.rules).filter((r) => r.includes('DNAT')).map((r) => /--to-destination (\S+)/.exec(r)?.[1]).sort();
+  const terminating = { ready: false, serving: true, terminating: true };
+  const gone = { ready: false, serving: false, terminating: true };
+
+  it('uses serving terminating endpoints only when none is ready', () => {
+    expect(dnat(withStates({ '10.244.2.1': terminating }))).toEqual(['10.244.1.1:80', '10.244.2.2:80']);
+    expect(dnat(withStates({ '10.244.1.1': terminating, '10.244.2.1': terminating, '10.244.2.2': gone }))).toEqual(['10.244.1.1:80', '10.244.2.1:80']);
+    const none = compileService(withStates({ '10.244.1.1': gone, '10.244.2.1': gone, '10.244.2.2': gone }), node);
+    expect(none.filterServices.join('\n')).toContain('ns/roll has no endpoints');
+  });
+
+  it('falls back within this node\'s endpoints for the Local policy while remote ones are ready', () => {
+    const rules = compileService(withStates({ '10.244.1.1': terminating }), node).natChains;
+    const svl = rules.find((c) => c.name.startsWith('KUBE-SVL-'))?.rules.join('\n') ?? '';
+    expect(svl).toContain('ns/roll -> 10.244.1.1:80');
+    expect(rules.flatMap((c) => c.rules).filter((r) => r.includes('--to-destination 10.244.1.1:80'))).toHaveLength(1);
   });
 });
