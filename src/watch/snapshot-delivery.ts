@@ -69,7 +69,9 @@ export class SnapshotDelivery {
 
   /** Delivers until the signal aborts or `close()`; resolves after the first delivery. */
   start(signal: AbortSignal): Promise<void> {
-    const started = this.runner.start(AbortSignal.any([signal, this.closing.signal]));
+    if (signal.aborted) this.close();
+    else signal.addEventListener('abort', () => this.close(), { once: true });
+    const started = this.runner.start(this.closing.signal);
     this.kick();
     return started;
   }
