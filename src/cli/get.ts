@@ -7,7 +7,7 @@ import type { ObjectStore } from '../store/object-store.js';
 import { withObjectStore } from './connect.js';
 import { parseOutput, renderObjects, resourcePlural } from './get-output.js';
 import { changePrinter, watchObjects } from './get-watch.js';
-import { notFoundLine, ServerNotFoundError } from './not-found.js';
+import { notFoundLine } from './not-found.js';
 import { addEtcdOptions, keelOption, type EtcdFlags } from './options.js';
 
 interface GetFlags extends EtcdFlags {
@@ -88,7 +88,7 @@ interface Selected {
 }
 
 /** kubectl's order: the names in the order given, else the listing (filtered by -l). */
-export function selectObjects(all: ApiObject[], kind: ApiObject['kind'], names: string[], selector: LabelSelector | undefined): Selected {
+function selectObjects(all: ApiObject[], kind: ApiObject['kind'], names: string[], selector: LabelSelector | undefined): Selected {
   if (names.length === 0) return { items: selector ? all.filter((o) => matchesSelector(selector, o.metadata.labels)) : all, missing: [] };
   const items: ApiObject[] = [];
   const missing: string[] = [];
@@ -99,11 +99,3 @@ export function selectObjects(all: ApiObject[], kind: ApiObject['kind'], names: 
   }
   return { items, missing };
 }
-
-/** For commands that need exactly one object: the kubectl-worded error when it is not there. */
-export async function getOne<K extends ApiObject['kind']>(store: ObjectStore, kind: K, namespace: string, name: string): Promise<Extract<ApiObject, { kind: K }>> {
-  const hit = await store.get(kind, namespace, name);
-  if (!hit) throw new ServerNotFoundError({ kind, namespace, name });
-  return hit.object;
-}
-
