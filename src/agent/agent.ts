@@ -15,6 +15,7 @@ import { resolveNodePortAddresses } from '../proxy-iptables/nodeport-addresses.j
 import { serviceHealthChecks, ServiceHealthServers } from '../proxy-iptables/service-health.js';
 import { SyncLoop } from '../proxy-iptables/sync-loop.js';
 import { UserspaceProxier } from '../proxy-userspace/userspace-proxier.js';
+import { ServiceViews } from '../service-view/service-views.js';
 import { createEtcdClient } from '../store/etcd-client.js';
 import { KvStore } from '../store/kv-store.js';
 import { ClusterWatch } from '../watch/cluster-watch.js';
@@ -111,7 +112,11 @@ function proxyComponent(config: ProxyConfig, watch: ClusterWatch, logger: Logger
     watch.subscribe(loop.update);
     const source: HealthSource = { name: 'proxy-iptables', ready: () => loop.lastSuccess() !== undefined, lastSuccess: () => loop.lastSuccess(), periodMs: () => config.syncPeriodMs };
     const health = new ServiceHealthServers({ proxyHealthy: () => healthReport([source], Date.now()).ok, logger });
-    watch.subscribe((snap) => health.sync(serviceHealthChecks(snap, config.nodeName)));
+    const healthViews = new ServiceViews({ nodeName: config.nodeName, logger });
+    watch.subscribe((snap, changed) => {
+      healthViews.apply(snap, changed);
+      health.sync(serviceHealthChecks(healthViews.all()));
+    });
     return {
       name: 'proxy-iptables',
       start: async (signal) => {

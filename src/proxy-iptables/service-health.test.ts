@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { serveProxyHealthz } from '../agent/proxy-healthz.js';
 import { createLogger } from '../observe/log.js';
 import { freePort } from '../store/etcd-server.js';
+import { serviceViewsOf } from '../service-view/service-views.js';
 import { serviceHealthChecks, ServiceHealthServers } from './service-health.js';
 import { makeEndpoints, makeService, snapshotOf } from './testing/test-builders.js';
 
@@ -32,7 +33,7 @@ describe('health check node port servers (kube-proxy pkg/proxy/healthcheck/servi
     let healthy = true;
     const hc = new ServiceHealthServers({ host: '127.0.0.1', proxyHealthy: () => healthy, logger: createLogger('test') });
     servers.push(hc);
-    hc.sync(serviceHealthChecks(snapshotOf([svc], [eps(['node-a', 'node-a', 'node-b'])]), 'node-a'));
+    hc.sync(serviceHealthChecks(serviceViewsOf(snapshotOf([svc], [eps(['node-a', 'node-a', 'node-b'])]), 'node-a')));
     await expect.poll(() => get(port, '/healthz').then((r) => r.status).catch(() => 0)).toBe(200);
     const ok = await get(port, '/anything');
     expect(ok).toEqual({
@@ -42,14 +43,14 @@ describe('health check node port servers (kube-proxy pkg/proxy/healthcheck/servi
     healthy = false;
     expect((await get(port, '/healthz')).status).toBe(503);
     healthy = true;
-    hc.sync(serviceHealthChecks(snapshotOf([svc], [eps(['node-b'])]), 'node-a'));
+    hc.sync(serviceHealthChecks(serviceViewsOf(snapshotOf([svc], [eps(['node-b'])]), 'node-a')));
     expect(await get(port, '/healthz')).toMatchObject({ status: 503, weight: '0' });
     expect(JSON.parse((await get(port, '/healthz')).body)).toMatchObject({ localEndpoints: 0 });
   });
 
   it('open only for externalTrafficPolicy Local LoadBalancers', () => {
     const cluster = makeService('shop', 'c', (s) => { s.type = 'LoadBalancer'; s.clusterIP = '10.96.3.2'; s.ports = [{ port: 80, nodePort: 30081 }]; });
-    expect(serviceHealthChecks(snapshotOf([cluster], []), 'node-a').size).toBe(0);
+    expect(serviceHealthChecks(serviceViewsOf(snapshotOf([cluster], []), 'node-a')).size).toBe(0);
   });
 });
 

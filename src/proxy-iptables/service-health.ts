@@ -1,7 +1,6 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { ClusterSnapshot } from '../api/cluster-state.js';
-import { needsHealthCheck } from '../api/service.js';
 import type { Logger } from '../observe/log.js';
+import type { ServiceView } from '../service-view/service-view.js';
 
 /** One health check node port: whose it is and how many ready endpoints the service has on this node. */
 export interface ServiceHealth {
@@ -12,19 +11,18 @@ export interface ServiceHealth {
 
 /**
  * kube-proxy's HealthCheckNodePorts + LocalReadyEndpoints: every
- * externalTrafficPolicy Local LoadBalancer with a healthCheckNodePort, and
- * its ready endpoint addresses on `nodeName`. Pure.
+ * externalTrafficPolicy Local LoadBalancer with a healthCheckNodePort (the
+ * view has one for those only), and its ready endpoint addresses on the
+ * node the views were built for. Pure.
  */
-export function serviceHealthChecks(snap: ClusterSnapshot, nodeName: string): Map<number, ServiceHealth> {
+export function serviceHealthChecks(views: readonly ServiceView[]): Map<number, ServiceHealth> {
   const out = new Map<number, ServiceHealth>();
-  for (const [key, svc] of snap.services) {
-    const port = svc.spec.healthCheckNodePort;
-    if (port === undefined || !needsHealthCheck(svc)) continue;
+  for (const view of views) {
+    const port = view.healthCheckNodePort;
+    if (port === undefined) continue;
     const local = new Set<string>();
-    for (const subset of snap.endpoints.get(key)?.subsets ?? []) {
-      for (const a of subset.addresses) if (a.nodeName === nodeName) local.add(a.ip);
-    }
-    out.set(port, { namespace: svc.metadata.namespace, name: svc.metadata.name, localEndpoints: local.size });
+    for (const group of view.endpointGroups) for (const e of group.endpoints) if (e.ready && e.isLocal) local.add(e.ip.text);
+    out.set(port, { namespace: view.namespace, name: view.name, localEndpoints: local.size });
   }
   return out;
 }
