@@ -1,5 +1,5 @@
 import { isDnsLabel, readMeta, type FieldReader, type ObjectMeta } from './meta.js';
-import { parseIp } from './ip.js';
+import { parseIpSloppy } from './ip.js';
 import { PROTOCOLS, type Protocol } from './service.js';
 
 export interface ObjectReference {
@@ -73,7 +73,7 @@ function readAddresses(r: FieldReader, value: unknown, field: string): EndpointA
     const f = `${field}[${i}]`;
     const a = r.object(v, f);
     const ipText = r.string(a.ip, `${f}.ip`);
-    const ip = parseIp(ipText);
+    const ip = parseIpSloppy(ipText);
     if (!ip) r.fail(`${f}.ip`, `${JSON.stringify(ipText)} is not an IP address`);
     const addr: EndpointAddress = { ip: ip.text };
     const hostname = r.optionalString(a.hostname, `${f}.hostname`);

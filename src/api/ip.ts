@@ -34,6 +34,26 @@ export function parseIp(text: string): IpAddress | undefined {
   return undefined;
 }
 
+/**
+ * kube-proxy's netutils.ParseIPSloppy: as parseIp, but IPv4 octets with
+ * leading zeros read as decimal (`172.30.0.041` is 172.30.0.41), as Go's
+ * parser did before 1.17; objects written then are still in etcd.
+ */
+export function parseIpSloppy(text: string): IpAddress | undefined {
+  const strict = parseIp(text);
+  if (strict) return strict;
+  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  const octets = m?.slice(1).map(Number);
+  return octets?.every((o) => o <= 255) ? parseIp(octets.join('.')) : undefined;
+}
+
+/** netutils.ParseCIDRSloppy: parseCidr with a sloppy address part. */
+export function parseCidrSloppy(text: string): Cidr | undefined {
+  const slash = text.indexOf('/');
+  const addr = slash < 0 ? undefined : parseIpSloppy(text.slice(0, slash));
+  return addr ? parseCidr(`${addr.text}${text.slice(slash)}`) : undefined;
+}
+
 export function ipFromValue(family: IpFamily, value: bigint): IpAddress {
   const text = family === 4 ? new IPv4(value).toString() : collapseIPv6Number(new IPv6(value).toString());
   return { family, value, text };

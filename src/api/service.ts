@@ -1,5 +1,5 @@
 import { isDnsLabel, isDnsSubdomain, isIanaServiceName, readMeta, type FieldReader, type ObjectMeta } from './meta.js';
-import { parseCidr, parseIp } from './ip.js';
+import { parseCidrSloppy, parseIp, parseIpSloppy } from './ip.js';
 
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
 export const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
@@ -127,7 +127,8 @@ export function validateService(raw: Record<string, unknown>): Service {
   if (externalIPs.length) spec.externalIPs = externalIPs;
   const ranges = r.array(s.loadBalancerSourceRanges, 'spec.loadBalancerSourceRanges').map((v, i) => {
     const field = `spec.loadBalancerSourceRanges[${i}]`;
-    const c = parseCidr(r.string(v, field));
+    // kube-proxy (newBaseServiceInfo) trims each range and parses it sloppily; so does keel.
+    const c = parseCidrSloppy(r.string(v, field).trim());
     if (!c) r.fail(field, `${JSON.stringify(v)} is not a CIDR`);
     return c.text;
   });
@@ -157,7 +158,7 @@ export function validateService(raw: Record<string, unknown>): Service {
 }
 
 function readIp(r: FieldReader, v: unknown, field: string): string {
-  const ip = parseIp(r.string(v, field));
+  const ip = parseIpSloppy(r.string(v, field));
   if (!ip) r.fail(field, `${JSON.stringify(v)} is not an IP address`);
   return ip.text;
 }

@@ -63,3 +63,23 @@ describe('decodeManifests', () => {
     expect(() => decodeManifests('a: [\n', 'bad.yaml')).toThrow(/^bad\.yaml: malformed YAML/);
   });
 });
+
+// kubernetes pkg/proxy/servicechangetracker.go newBaseServiceInfo (TrimSpace on source ranges) and
+// k8s.io/utils/net ParseIPSloppy / ParseCIDRSloppy (IPv4 leading zeros read as decimal).
+describe('sloppy input kube-proxy accepts', () => {
+  it('trims source ranges and reads IPv4 leading zeros as decimal, written canonically', () => {
+    const s = validateObject(svc({
+      type: 'LoadBalancer', ports: [{ port: 80 }], externalIPs: ['172.30.000.041'],
+      loadBalancerSourceRanges: [' 10.0.0.0/8', '172.030.0.1/32 ', '\t192.168.001.000/24\n'],
+    })) as Service;
+    expect(s.spec.externalIPs).toEqual(['172.30.0.41']);
+    expect(s.spec.loadBalancerSourceRanges).toEqual(['10.0.0.0/8', '172.30.0.1/32', '192.168.1.0/24']);
+    const eps = validateObject({ apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'web' }, subsets: [{ addresses: [{ ip: '10.244.001.005' }], ports: [{ port: 80 }] }] });
+    expect(eps.kind === 'Endpoints' && eps.subsets[0]?.addresses[0]?.ip).toBe('10.244.1.5');
+  });
+
+  it('still rejects what is no address at all, naming the field', () => {
+    expect(() => validateObject(svc({ type: 'LoadBalancer', ports: [{ port: 80 }], loadBalancerSourceRanges: ['10.0.0.256/8'] }))).toThrow(/spec\.loadBalancerSourceRanges\[0\]/);
+    expect(() => validateObject(svc({ ports: [{ port: 80 }], externalIPs: ['1.2.3'] }))).toThrow(/spec\.externalIPs\[0\]/);
+  });
+});

@@ -11,7 +11,8 @@
  *   kp-R-p1    pod 10.244.1.2 (node "node-1"), answers "p1" on TCP 8080 / UDP 5353
  * Services: web 10.96.0.10:80 NodePort 30080;
  *           fenced LoadBalancer 10.96.0.50:80, LB IP 172.30.1.150 (local on the node), sourceRanges 172.30.0.1/32,
- *           externalTrafficPolicy Local, healthCheckNodePort 30050, allocateLoadBalancerNodePorts false.
+ *           externalTrafficPolicy Local, healthCheckNodePort 30050, allocateLoadBalancerNodePorts false
+ *           (range and LB IP written with spaces and leading zeros, as kube-proxy accepts them).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RestoreRunner } from '../../src/kernel/iptables/restore-runner.js';
@@ -38,9 +39,10 @@ const fenced = makeService('default', 'fenced', (s, raw) => {
   s.externalTrafficPolicy = 'Local';
   s.healthCheckNodePort = 30050;
   s.allocateLoadBalancerNodePorts = false;
-  s.loadBalancerSourceRanges = ['172.30.0.1/32'];
+  // Written sloppily, as kube-proxy accepts it (TrimSpace, ParseIPSloppy): 172.30.0.1/32 and 172.30.1.150.
+  s.loadBalancerSourceRanges = [' 172.030.000.001/32 '];
   s.ports = [{ port: 80, targetPort: 8080 }];
-  raw.status = { loadBalancer: { ingress: [{ ip: '172.30.1.150' }] } };
+  raw.status = { loadBalancer: { ingress: [{ ip: '172.030.001.150' }] } };
 });
 const snapshot = snapshotOf([web, fenced], [
   makeEndpoints('default', 'web', [{ ip: '10.244.1.2', node: 'node-1' }], [{ port: 8080 }]),
