@@ -8,7 +8,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-packages="etcd-server etcd-client iptables iproute2 conntrack containernetworking-plugins dnsutils curl socat openssl iperf3 ethtool haproxy wrk knot dnsperf"
+packages="etcd-server etcd-client iptables iproute2 conntrack containernetworking-plugins dnsutils curl socat openssl iperf3 ethtool haproxy wrk knot dnsperf graphviz"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

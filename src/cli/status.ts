@@ -1,17 +1,34 @@
 import type { Command } from 'commander';
+import { execa } from 'execa';
 import { UsageError } from '../api/errors.js';
-import { describeEtcd, readState } from '../sandbox/sandbox-state.js';
-import { sandboxStatus } from '../sandbox/status.js';
 import { columns } from '../describe/report-text.js';
+import { clusterGraph } from '../sandbox/cluster-graph.js';
+import { describeEtcd, readState, type SandboxState } from '../sandbox/sandbox-state.js';
+import { sandboxStatus, type SandboxStatus } from '../sandbox/status.js';
+import { keelOption } from './options.js';
 import { addRunDirOption, type RunDirFlags } from './sandbox-flags.js';
+
+const PICTURES = ['dot', 'svg'] as const;
+
+interface StatusFlags extends RunDirFlags {
+  output?: string;
+}
 
 export function registerStatus(program: Command): void {
   const cmd = program.command('status')
-    .description('show the sandbox: etcd members (health, leader, revision, DB size), nodes and agent health, overlay leases, services, pods');
-  addRunDirOption(cmd).action(async (flags: RunDirFlags) => {
+    .description('show the sandbox: etcd members (health, leader, revision, DB size), nodes and agent health, overlay leases, services, pods')
+    .addOption(keelOption('-o, --output <format>', `a picture instead of tables: ${PICTURES.join(' (Graphviz text) or ')} (drawn by Graphviz's dot)`));
+  addRunDirOption(cmd).action(async (flags: StatusFlags) => {
+    const picture = flags.output;
+    if (picture !== undefined && !(PICTURES as readonly string[]).includes(picture)) throw new UsageError(`--output ${picture}: expected ${PICTURES.join(' or ')}`);
     const state = readState(flags.runDir);
     if (!state) throw new UsageError(`no sandbox in ${flags.runDir} (start one with \`keel up\`)`);
     const s = await sandboxStatus(state);
+    if (picture) {
+      const dot = pictureOf(state, s);
+      process.stdout.write(picture === 'svg' ? await renderSvg(dot) : dot);
+      return;
+    }
     const out: string[] = [
       `sandbox ${state.id} in ${state.runDir}: proxy ${state.proxyMode}, backend ${state.backend}`,
       `etcd ${describeEtcd(state)}${s.etcd ? '' : ', NOT ANSWERING'}; controller ${s.controller ? 'running' : 'NOT RUNNING'}`,
@@ -30,6 +47,24 @@ export function registerStatus(program: Command): void {
     if (s.error) out.push('', `etcd: ${s.error}`);
     process.stdout.write(`${out.join('\n')}\n`);
   });
+}
+
+function pictureOf(state: SandboxState, s: SandboxStatus): string {
+  if (!s.cluster) throw new UsageError(`cannot draw sandbox ${state.id}: its etcd ${s.error ? `failed: ${s.error}` : 'is not answering'}`);
+  return clusterGraph({
+    sandbox: state,
+    nodes: s.nodes.map((n) => ({ name: n.name, ip: n.ip, agent: n.agent })),
+    leases: s.cluster.leases,
+    snapshot: s.cluster.snapshot,
+  });
+}
+
+/** Graphviz's own layout: Debian's `graphviz` package, found on the PATH, never bundled. */
+async function renderSvg(dot: string): Promise<string> {
+  const res = await execa('dot', ['-Tsvg'], { input: dot, reject: false });
+  if ((res as { code?: string }).code === 'ENOENT') throw new UsageError('-o svg needs Graphviz\'s `dot` (apt-get install graphviz); -o dot prints the text it would draw');
+  if (res.exitCode !== 0) throw new UsageError(`dot -Tsvg failed: ${String(res.stderr).split('\n')[0] ?? ''}`);
+  return String(res.stdout);
 }
 
 function formatBytes(n: number): string {

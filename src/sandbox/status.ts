@@ -1,4 +1,6 @@
 import { execa } from 'execa';
+import type { ClusterSnapshot } from '../api/cluster-state.js';
+import type { Lease } from '../overlay/lease.js';
 import { LeaseStore } from '../overlay/lease-store.js';
 import { createEtcdClient } from '../store/etcd-client.js';
 import { KvStore } from '../store/kv-store.js';
@@ -34,6 +36,8 @@ export interface SandboxStatus {
   leases: { subnet: string; publicIp: string; backend: string }[];
   services: { name: string; type: string; clusterIP: string; ports: string }[];
   pods: { name: string; node: string; podIP: string; ready: boolean }[];
+  /** What the tables above were projected from, for `keel status -o dot`; absent when etcd could not be read. */
+  cluster?: { snapshot: ClusterSnapshot; leases: Lease[] };
   error?: string;
 }
 
@@ -69,6 +73,7 @@ export async function sandboxStatus(state: SandboxState): Promise<SandboxStatus>
       podIP: p.status?.podIP ?? '',
       ready: (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
     }));
+    status.cluster = { snapshot: snap, leases: leases.leases };
   } catch (err) {
     status.error = (err as Error).message.split('\n')[0] ?? String(err);
   } finally {

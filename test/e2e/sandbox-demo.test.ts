@@ -3,6 +3,8 @@
  * sandbox with agents and seed 004 applied; it returns once the demo
  * answers and names this sandbox's own ClusterIP and NodePort. A second run
  * reuses the sandbox (no new namespace) and finds the demo unchanged.
+ * `keel status -o dot|svg` draws it (svg needs Debian's graphviz, which
+ * scripts/setup-demo.sh installs).
  *
  * Address plan: underlay 172.30.0.0/24 (node-i .i, client .253, etcd .254),
  * pods 10.244.0.0/16, services 10.96.0.0/12; its own run directory, so its
@@ -40,6 +42,24 @@ describe('keel up --demo', () => {
     const clusterIP = (await sbx.service('nginx-service-clusterip'))!.spec.clusterIP!;
     const body = await sbx.keelExec({ node: 'node-3' }, ['curl', '-s', '-m', '3', `${clusterIP}:8001`]);
     expect(body).toMatch(/^nginx-controller-/);
+  });
+
+  it('draws the cluster: every node, pod and service in `status -o dot`, and an SVG document from Graphviz with `-o svg`', async () => {
+    const dot = await sbx.keel(['status', '-o', 'dot']);
+    expect(dot.stderr).toBe('');
+    expect(dot.stdout).toMatch(/^digraph keel \{\n[^]*\n\}$/);
+    const services = (await sbx.objects.list('Service')).items.map((i) => i.object.metadata);
+    const pods = await sbx.pods();
+    expect(services.length).toBeGreaterThanOrEqual(3);
+    expect(pods.length).toBeGreaterThanOrEqual(2);
+    for (const node of sbx.state.nodes) expect(dot.stdout).toContain(`label="${node.name}\\n${node.ip}\\npods 10.244.`);
+    for (const pod of pods) expect(dot.stdout).toContain(`"pod/${pod.metadata.namespace}/${pod.metadata.name}" [`);
+    for (const svc of services) expect(dot.stdout).toContain(`"svc/${svc.namespace}/${svc.name}" [`);
+    const svg = await sbx.keel(['status', '-o', 'svg']);
+    expect(svg.stderr).toBe('');
+    expect(svg.stdout).toMatch(/<svg [^]*<\/svg>\s*$/);
+    // Graphviz writes '-' in text as &#45;.
+    for (const pod of pods) expect(svg.stdout.replaceAll('&#45;', '-')).toContain(`>${pod.metadata.name}</text>`);
   });
 
   it('a second run reports the sandbox, duplicates nothing and finds the demo unchanged', async () => {
