@@ -7,17 +7,11 @@ import type { Service } from '../api/service.js';
 import type { Lease } from '../overlay/lease.js';
 import { clusterGraph, type ClusterGraphInput } from './cluster-graph.js';
 import { desiredEndpoints } from './endpoints-controller.js';
+import { nginxService } from './testing/nginx-service.js';
 
 // Address plan: nodes 172.30.0.1-2 with pod subnets 10.244.1.0/24 and 10.244.2.0/24, services in 10.96.0.0/12.
 
-function svc(name: string, mutate: (s: Service) => void = () => undefined): Service {
-  const s: Service = {
-    apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' },
-    spec: { type: 'ClusterIP', clusterIP: '10.96.0.20', ports: [{ protocol: 'TCP', port: 8001, targetPort: 80 }], selector: { name: 'nginx' }, sessionAffinity: 'None' },
-  };
-  mutate(s);
-  return s;
-}
+const svc = nginxService;
 
 function pod(name: string, node: string, ip: string, mutate: (p: Pod) => void = () => undefined): Pod {
   const p: Pod = {

@@ -1,17 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { Endpoints } from '../api/endpoints.js';
 import type { Pod } from '../api/pod.js';
-import type { Service } from '../api/service.js';
 import { MANAGED_BY, MANAGED_BY_ANNOTATION, desiredEndpoints, planEndpointWrites } from './endpoints-controller.js';
+import { nginxService } from './testing/nginx-service.js';
 
-function svc(name: string, mutate: (s: Service) => void = () => undefined): Service {
-  const s: Service = {
-    apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' },
-    spec: { type: 'ClusterIP', clusterIP: '10.96.0.20', ports: [{ protocol: 'TCP', port: 8001, targetPort: 80 }], selector: { name: 'nginx' }, sessionAffinity: 'None' },
-  };
-  mutate(s);
-  return s;
-}
+const svc = nginxService;
 
 function pod(name: string, ip: string | undefined, mutate: (p: Pod) => void = () => undefined): Pod {
   const p: Pod = {
