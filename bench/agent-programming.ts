@@ -211,7 +211,7 @@ async function main(): Promise<void> {
     const peakMb = rssMb(pid).hwm;
     const floor = await kernelFloor();
     const idle = await idleNodeRss();
-    kv.client.close();
+    kv.close();
     report({ readyS, latencies, rss, peakMb, floor, idle });
   } finally {
     await cleanup();

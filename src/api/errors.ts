@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'KEEL_NOT_FOUND'
   | 'KEEL_ALLOCATION_FAILED'
   | 'KEEL_ETCD_UNAVAILABLE'
+  | 'KEEL_ETCD_FAILED'
   | 'KEEL_RESTORE_FAILED'
   | 'KEEL_NETLINK_FAILED'
   | 'KEEL_USAGE'
@@ -94,6 +95,14 @@ export class EtcdUnavailableError extends KeelError {
   override name = 'EtcdUnavailableError' as const;
   constructor(endpoints: readonly string[], cause?: unknown) {
     super('KEEL_ETCD_UNAVAILABLE', `cannot reach etcd at ${endpoints.join(', ')}${describeCause(cause)}`, { cause });
+  }
+}
+
+/** etcd answered but refused the request (a bad lease, a compacted revision, a size limit). */
+export class EtcdRequestError extends KeelError {
+  override name = 'EtcdRequestError' as const;
+  constructor(request: string, message: string, cause?: unknown) {
+    super('KEEL_ETCD_FAILED', message, { subject: `etcd ${request}`, cause });
   }
 }
 

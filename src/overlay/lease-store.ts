@@ -1,5 +1,5 @@
-import { DecodeError, KeelError, NotFoundError } from '../api/errors.js';
-import type { KvEntry, KvStore } from '../store/kv-store.js';
+import { DecodeError, NotFoundError } from '../api/errors.js';
+import type { CreateOutcome, KvEntry, KvStore, UpdateOutcome } from '../store/kv-store.js';
 import { decodeLease, encodeLeaseAttrs, subnetKey, type Lease, type LeaseAttrs } from './lease.js';
 import { parseNetworkConfig, type NetworkConfig } from './network-config.js';
 import type { Cidr } from '../api/ip.js';
@@ -53,10 +53,10 @@ export class LeaseStore {
   /** Stores the config; false when one exists and `overwrite` is not set. */
   async putConfig(text: string, overwrite: boolean): Promise<boolean> {
     if (overwrite) {
-      await this.kv.client.put(this.configKey).value(text);
+      await this.kv.put(this.configKey, text);
       return true;
     }
-    return (await this.kv.createIfAbsent(this.configKey, text)).succeeded;
+    return (await this.kv.createIfAbsent(this.configKey, text)) === 'created';
   }
 
   async list(): Promise<LeaseListing> {
@@ -84,35 +84,26 @@ export class LeaseStore {
   }
 
   /** An etcd lease of `ttlSeconds`; the key dies with it unless renewed. */
-  async grant(ttlSeconds: number): Promise<string> {
-    const res = await this.kv.call(() => this.kv.client.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: 0 }));
-    if (res.error) throw new KeelError('KEEL_ETCD_UNAVAILABLE', `etcd refused a ${ttlSeconds}s lease: ${res.error}`);
-    return String(res.ID);
+  grant(ttlSeconds: number): Promise<string> {
+    return this.kv.grantLease(ttlSeconds);
   }
 
   async revoke(etcdLease: string): Promise<void> {
-    if (!etcdLease || etcdLease === '0') return;
-    try {
-      await this.kv.call(() => this.kv.client.leaseClient.leaseRevoke({ ID: etcdLease }));
-    } catch (err) {
-      // Already expired or revoked: nothing is attached to it any more.
-      if (!/not found/i.test(String((err as Error).message))) throw err;
-    }
+    // A lease already expired or revoked has nothing attached any more.
+    if (etcdLease && etcdLease !== '0') await this.kv.revokeLease(etcdLease);
   }
 
   /** Creates the lease only if no node holds the subnet. */
-  async create(subnet: Cidr, attrs: LeaseAttrs, etcdLease: string): Promise<boolean> {
-    return (await this.kv.createIfAbsent(this.keyOf(subnet), encodeLeaseAttrs(attrs), etcdLease)).succeeded;
+  create(subnet: Cidr, attrs: LeaseAttrs, etcdLease: string): Promise<CreateOutcome> {
+    return this.kv.createIfAbsent(this.keyOf(subnet), encodeLeaseAttrs(attrs), etcdLease);
   }
 
   /** Rewrites a lease we hold (new attrs and/or a fresh etcd lease) if nobody changed it since `modRevision`. */
-  async update(subnet: Cidr, modRevision: number, attrs: LeaseAttrs, etcdLease: string): Promise<boolean> {
-    const key = this.keyOf(subnet);
-    const res = await this.kv.txn([{ key, modRevision }], [{ put: key, value: encodeLeaseAttrs(attrs), lease: etcdLease }]);
-    return res.succeeded;
+  update(subnet: Cidr, modRevision: number, attrs: LeaseAttrs, etcdLease: string): Promise<UpdateOutcome> {
+    return this.kv.updateAt(this.keyOf(subnet), encodeLeaseAttrs(attrs), modRevision, etcdLease);
   }
 
   async delete(subnet: Cidr): Promise<void> {
-    await this.kv.client.delete().key(this.keyOf(subnet));
+    await this.kv.delete(this.keyOf(subnet));
   }
 }

@@ -6,7 +6,7 @@ import { parseNetworkConfig } from './network-config.js';
 import { SubnetManager } from './subnet-manager.js';
 
 const kv = connectStore();
-afterAll(() => kv.client.close());
+afterAll(() => kv.close());
 
 const ip = (t: string): IpAddress => parseIp(t) as IpAddress;
 const attrsFor = (n: number) => ({ publicIp: ip(`172.30.${Math.floor(n / 250)}.${(n % 250) + 1}`), backendType: 'host-gw' });

@@ -14,7 +14,7 @@ import { ObjectRegistry } from './object-registry.js';
  * A /29 has six allocatable addresses (.1-.6); 30000-30003 four ports.
  */
 const kv = connectStore();
-afterAll(() => kv.client.close());
+afterAll(() => kv.close());
 
 const ipam = { serviceRanges: parseServiceRange('10.96.0.0/29'), nodePorts: parsePortRange('30000-30003') };
 

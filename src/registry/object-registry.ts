@@ -57,7 +57,7 @@ export class ObjectRegistry {
       if (existing && canonicalJson(existing.object) === canonicalJson(next)) return { outcome: 'unchanged', object: existing.object };
       ops.unshift({ put: key, value: encodeForStorage(next) });
       const res = await this.objects.kv.txn(conditions, ops);
-      if (res.succeeded) {
+      if (res.outcome === 'applied') {
         next.metadata.resourceVersion = String(res.revision);
         return { outcome: existing ? 'configured' : 'created', object: next };
       }
@@ -77,7 +77,7 @@ export class ObjectRegistry {
         conditions.push(...changes.conditions);
         ops.push(...changes.ops);
       }
-      if ((await this.objects.kv.txn(conditions, ops)).succeeded) return existing.object;
+      if ((await this.objects.kv.txn(conditions, ops)).outcome === 'applied') return existing.object;
     }
     throw new ConflictError(subjectOf(kind, namespace, name), 'gave up after repeated concurrent modifications; try again');
   }

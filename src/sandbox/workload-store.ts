@@ -18,7 +18,7 @@ export async function applyWorkload(kv: KvStore, prefix: string, w: Workload): P
       if (canonicalJson(old as unknown as ApiObject) === canonicalJson(w as unknown as ApiObject)) return 'unchanged';
     }
     const res = await kv.txn([{ key, modRevision: existing?.modRevision ?? 0 }], [{ put: key, value: text }]);
-    if (res.succeeded) return existing ? 'configured' : 'created';
+    if (res.outcome === 'applied') return existing ? 'configured' : 'created';
   }
   throw new ConflictError(subjectOf(w.kind, w.metadata.namespace, w.metadata.name), 'gave up after repeated concurrent modifications; try again');
 }

@@ -1,19 +1,21 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { connectStore, uniquePrefix } from '../../test/support/etcd.js';
+import { EtcdRequestError, isKeelError } from '../api/errors.js';
+import type { WatchChange } from './watch-stream.js';
 
 const store = connectStore();
 const prefix = uniquePrefix('kv');
-afterAll(() => store.client.close());
+afterAll(() => store.close());
 
 describe('KvStore against a real etcd', () => {
   it('creates only when absent and updates only at the revision read', async () => {
     const key = `${prefix}/a`;
-    expect((await store.createIfAbsent(key, 'one')).succeeded).toBe(true);
-    expect((await store.createIfAbsent(key, 'two')).succeeded).toBe(false);
+    expect(await store.createIfAbsent(key, 'one')).toBe('created');
+    expect(await store.createIfAbsent(key, 'two')).toBe('exists');
     const entry = await store.get(key);
     expect(entry?.value.toString()).toBe('one');
-    expect((await store.updateAt(key, 'three', entry!.modRevision)).succeeded).toBe(true);
-    expect((await store.updateAt(key, 'stale', entry!.modRevision)).succeeded).toBe(false);
+    expect(await store.updateAt(key, 'three', entry!.modRevision)).toBe('updated');
+    expect(await store.updateAt(key, 'stale', entry!.modRevision)).toBe('conflict');
     expect((await store.get(key))?.value.toString()).toBe('three');
   });
 
@@ -49,5 +51,51 @@ describe('KvStore against a real etcd', () => {
     const state = new Map(Array.from({ length: 40 }, (_, i) => [key(i), 'v0']));
     for (const w of writes) if (w.revision <= listed.revision) state.set(w.key, w.value);
     expect(listed.entries.map((e) => `${e.key}=${e.value.toString()}`)).toEqual([...state].map(([k, v]) => `${k}=${v}`).sort());
+  });
+
+  it('deletes only at the revision read, and says conflict otherwise', async () => {
+    const key = `${prefix}/d`;
+    await store.put(key, 'one');
+    const entry = await store.get(key);
+    await store.put(key, 'two');
+    expect(await store.deleteAt(key, entry!.modRevision)).toBe('conflict');
+    expect(await store.deleteAt(key, (await store.get(key))!.modRevision)).toBe('deleted');
+    expect(await store.get(key)).toBeUndefined();
+  });
+
+  it('grants leases whose keys die on revoke; a second revoke says expired', async () => {
+    const key = `${prefix}/leased`;
+    const lease = await store.grantLease(60);
+    expect(await store.createIfAbsent(key, 'held', lease)).toBe('created');
+    expect((await store.get(key))?.lease).toBe(lease);
+    expect(await store.revokeLease(lease)).toBe('revoked');
+    expect(await store.get(key)).toBeUndefined();
+    expect(await store.revokeLease(lease)).toBe('expired');
+  });
+
+  it('turns a request etcd refuses into keel\'s error, naming the request', async () => {
+    const err = await store.createIfAbsent(`${prefix}/orphan`, 'x', '123456789').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EtcdRequestError);
+    expect(isKeelError(err, 'KEEL_ETCD_FAILED')).toBe(true);
+    expect((err as Error).message).toMatch(/lease not found/);
+  });
+
+  it('watches from a revision, the first change included', async () => {
+    const p = `${prefix}/watch/`;
+    const first = await store.put(`${p}a`, '1');
+    await store.put(`${p}b`, '2');
+    const seen: WatchChange[] = [];
+    const ac = new AbortController();
+    const end = await store.watch(p, first, {
+      onCreated: () => undefined,
+      onChanges: (changes) => {
+        seen.push(...changes);
+        if (seen.length >= 2) ac.abort();
+      },
+      onProgress: () => undefined,
+    }, ac.signal);
+    expect(end).toEqual({ reason: 'aborted' });
+    expect(seen.map((c) => `${c.key.slice(p.length)}=${c.value?.toString()}@${c.modRevision === first ? 'first' : 'later'}`)).toEqual(['a=1@first', 'b=2@later']);
+    // Compaction (relist) is exercised against an etcd of its own in test/e2e/watch-resilience.test.ts: compacting the shared one would disturb other files.
   });
 });

@@ -1,6 +1,8 @@
 import type { Etcd3 } from 'etcd3';
-import { GRPCDeadlineExceededError, GRPCUnavailableError } from 'etcd3';
-import { EtcdUnavailableError } from '../api/errors.js';
+import { EtcdLeaseInvalidError, GRPCDeadlineExceededError, GRPCUnavailableError } from 'etcd3';
+import { EtcdRequestError, EtcdUnavailableError } from '../api/errors.js';
+import { prefixEnd } from './prefix-end.js';
+import { watchPrefix, type WatchEnd, type WatchHandlers, type WatchOptions } from './watch-stream.js';
 
 /** One key as etcd holds it. Revisions fit a JS number for any real cluster. */
 export interface KvEntry {
@@ -19,10 +21,16 @@ export interface KeyAt {
 
 export type TxnOp = { put: string; value: string | Buffer; lease?: string } | { delete: string };
 
+/** How a guarded transaction ended: applied, or a precondition no longer held (another writer won). */
 export interface TxnResult {
-  succeeded: boolean;
+  outcome: 'applied' | 'conflict';
   revision: number;
 }
+
+/** Race outcomes of the single-key writes: keel's own words for etcd's compare failures. */
+export type CreateOutcome = 'created' | 'exists';
+export type UpdateOutcome = 'updated' | 'conflict';
+export type DeleteOutcome = 'deleted' | 'conflict';
 
 export interface ListResult {
   entries: KvEntry[];
@@ -31,16 +39,18 @@ export interface ListResult {
 }
 
 /**
- * etcd's primitives as keel uses them: a consistent paged listing, and
+ * etcd's primitives as keel uses them: a consistent paged listing,
  * transactions guarded by mod revisions so that two writers never
- * silently overwrite each other. Choosing what to write is the caller's
- * pure business; racing for it happens here.
+ * silently overwrite each other, leases, and a watch from a revision.
+ * Choosing what to write is the caller's pure business; racing for it
+ * happens here. The etcd client stays inside: every failure leaves as
+ * EtcdUnavailableError or EtcdRequestError, every lost race as an outcome.
  */
 export class KvStore {
-  constructor(readonly client: Etcd3, readonly endpoints: readonly string[]) {}
+  constructor(private readonly client: Etcd3, readonly endpoints: readonly string[]) {}
 
   async get(key: string): Promise<KvEntry | undefined> {
-    const res = await this.call(() => this.client.kv.range({ key: Buffer.from(key) }));
+    const res = await this.call(`get ${key}`, () => this.client.kv.range({ key: Buffer.from(key) }));
     const kv = res.kvs[0];
     return kv ? toEntry(kv) : undefined;
   }
@@ -52,7 +62,7 @@ export class KvStore {
     let start = Buffer.from(prefix);
     let revision = 0;
     for (;;) {
-      const res = await this.call(() => this.client.kv.range({
+      const res = await this.call(`list ${prefix}`, () => this.client.kv.range({
         key: start,
         range_end: rangeEnd,
         limit: pageSize,
@@ -78,44 +88,77 @@ export class KvStore {
     const success = ops.map((op) => ('put' in op
       ? { request_put: { key: Buffer.from(op.put), value: Buffer.from(op.value), ...(op.lease ? { lease: op.lease } : {}) } }
       : { request_delete_range: { key: Buffer.from(op.delete) } }));
-    const res = await this.call(() => this.client.kv.txn({ compare, success, failure: [] }));
-    return { succeeded: Boolean(res.succeeded), revision: Number(res.header.revision) };
+    const res = await this.call(`txn on ${ops.length} key(s)`, () => this.client.kv.txn({ compare, success, failure: [] }));
+    return { outcome: res.succeeded ? 'applied' : 'conflict', revision: Number(res.header.revision) };
   }
 
-  createIfAbsent(key: string, value: string | Buffer, lease?: string): Promise<TxnResult> {
-    return this.txn([{ key, modRevision: 0 }], [lease ? { put: key, value, lease } : { put: key, value }]);
+  /** Unconditional writes, for the one writer that owns a key outright (and tests playing another writer). */
+  async put(key: string, value: string | Buffer): Promise<number> {
+    return (await this.txn([], [{ put: key, value }])).revision;
   }
 
-  updateAt(key: string, value: string | Buffer, modRevision: number): Promise<TxnResult> {
-    return this.txn([{ key, modRevision }], [{ put: key, value }]);
+  async delete(key: string): Promise<number> {
+    return (await this.txn([], [{ delete: key }])).revision;
   }
 
-  deleteAt(key: string, modRevision: number): Promise<TxnResult> {
-    return this.txn([{ key, modRevision }], [{ delete: key }]);
+  async createIfAbsent(key: string, value: string | Buffer, lease?: string): Promise<CreateOutcome> {
+    const res = await this.txn([{ key, modRevision: 0 }], [lease ? { put: key, value, lease } : { put: key, value }]);
+    return res.outcome === 'applied' ? 'created' : 'exists';
   }
 
-  /** Maps the client's transport failures to one error naming the endpoints tried. */
-  async call<T>(fn: () => Promise<T>): Promise<T> {
+  /** Writes `value` (attached to `lease` when given) if the key is still at `modRevision`. */
+  async updateAt(key: string, value: string | Buffer, modRevision: number, lease?: string): Promise<UpdateOutcome> {
+    const res = await this.txn([{ key, modRevision }], [lease ? { put: key, value, lease } : { put: key, value }]);
+    return res.outcome === 'applied' ? 'updated' : 'conflict';
+  }
+
+  async deleteAt(key: string, modRevision: number): Promise<DeleteOutcome> {
+    return (await this.txn([{ key, modRevision }], [{ delete: key }])).outcome === 'applied' ? 'deleted' : 'conflict';
+  }
+
+  /** A lease of `ttlSeconds`; keys written with it die with it unless it is renewed. */
+  async grantLease(ttlSeconds: number): Promise<string> {
+    const res = await this.call(`grant a ${ttlSeconds}s lease`, () => this.client.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: 0 }));
+    if (res.error) throw new EtcdRequestError(`grant a ${ttlSeconds}s lease`, res.error);
+    return String(res.ID);
+  }
+
+  /** Revokes the lease and deletes its keys; 'expired' when it was already gone. */
+  async revokeLease(lease: string): Promise<'revoked' | 'expired'> {
+    try {
+      await this.call(`revoke lease ${lease}`, () => this.client.leaseClient.leaseRevoke({ ID: lease }));
+      return 'revoked';
+    } catch (err) {
+      if (err instanceof EtcdRequestError && err.cause instanceof EtcdLeaseInvalidError) return 'expired';
+      throw err;
+    }
+  }
+
+  /** Watches a prefix from `fromRevision` inclusive on its own stream (see watchPrefix). */
+  watch(prefix: string, fromRevision: number, handlers: WatchHandlers, signal: AbortSignal, options: WatchOptions = {}): Promise<WatchEnd> {
+    return watchPrefix(this.client, prefix, fromRevision, handlers, signal, options);
+  }
+
+  /** Drops history before `revision` (what an etcd operator's compaction does; tests use it to force a relist). */
+  async compact(revision: number): Promise<void> {
+    await this.call(`compact at ${revision}`, () => this.client.kv.compact({ revision, physical: true }));
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  /** Every failure of the client becomes keel's: unreachable etcd, or a request etcd refused. */
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (err) {
       if (err instanceof GRPCUnavailableError || err instanceof GRPCDeadlineExceededError) {
         throw new EtcdUnavailableError(this.endpoints, err);
       }
-      throw err;
+      throw new EtcdRequestError(what, err instanceof Error ? err.message : String(err), err);
     }
   }
-}
-
-export function prefixEnd(prefix: string): Buffer {
-  const end = Buffer.from(prefix);
-  for (let i = end.length - 1; i >= 0; i--) {
-    if ((end[i] as number) < 0xff) {
-      end[i] = (end[i] as number) + 1;
-      return end.subarray(0, i + 1);
-    }
-  }
-  return Buffer.from([0]);
 }
 
 function toEntry(kv: { key: Buffer; value: Buffer; create_revision: string; mod_revision: string; lease: string }): KvEntry {

@@ -1,5 +1,5 @@
 import type { KvEntry } from '../store/kv-store.js';
-import type { WatchChange } from './watch-stream.js';
+import type { WatchChange } from '../store/watch-stream.js';
 
 export interface InformerEvent<T> {
   type: 'add' | 'update' | 'delete';

@@ -3,7 +3,7 @@ import { createLogger, type Logger } from '../observe/log.js';
 import type { KvStore } from '../store/kv-store.js';
 import { Backoff, sleep, type BackoffOptions } from '../runtime/backoff.js';
 import { InformerCache, type Decode, type InformerEvent } from './informer-cache.js';
-import { watchPrefix, type WatchChange } from './watch-stream.js';
+import type { WatchChange } from '../store/watch-stream.js';
 import { watchMetrics } from './watch-metrics.js';
 
 export type { InformerEvent } from './informer-cache.js';
@@ -121,7 +121,7 @@ export class Informer<T> {
           needList = false;
           onSynced();
         }
-        const end = await watchPrefix(store.client, prefix, this.rev + 1, {
+        const end = await store.watch(prefix, this.rev + 1, {
           onCreated: (head, clusterId) => this.onCreated(head, clusterId),
           onChanges: (changes, head) => this.onChanges(changes, head),
           onProgress: (revision) => this.advance(revision, 0),

@@ -81,7 +81,7 @@ beforeAll(async () => {
 afterAll(async () => {
   agent?.kill('SIGKILL');
   await agent;
-  objects?.kv.client.close();
+  objects?.kv.close();
   await execa('ip', ['netns', 'del', ns], { reject: false });
   await etcd.stop();
   rmSync(dir, { recursive: true, force: true });

@@ -5,7 +5,7 @@ import { keel } from '../support/keel-cli.js';
 const prefix = uniquePrefix('cli');
 const env = { KEEL_ETCD_ENDPOINTS: etcdEndpoint(), KEEL_ETCD_PREFIX: prefix };
 const store = connectStore();
-afterAll(() => store.client.close());
+afterAll(() => store.close());
 
 async function dump(): Promise<string[]> {
   const { entries } = await store.list(`${prefix}/`);

@@ -26,7 +26,7 @@ const lab = new DnsLab();
 let kv: KvStore;
 
 async function put(obj: ApiObject): Promise<void> {
-  await kv.client.put(objectKey(PREFIX, obj.kind, obj.metadata.namespace, obj.metadata.name)).value(encodeForStorage(obj));
+  await kv.put(objectKey(PREFIX, obj.kind, obj.metadata.namespace, obj.metadata.name), encodeForStorage(obj));
 }
 
 async function dig(...args: string[]): Promise<string> {
@@ -91,7 +91,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  kv?.client.close();
+  kv?.close();
   await lab.down();
 });
 

@@ -19,7 +19,7 @@ const lab = new DnsLab();
 let kv: KvStore;
 
 async function put(obj: ApiObject): Promise<void> {
-  await kv.client.put(objectKey(PREFIX, obj.kind, obj.metadata.namespace, obj.metadata.name)).value(encodeForStorage(obj));
+  await kv.put(objectKey(PREFIX, obj.kind, obj.metadata.namespace, obj.metadata.name), encodeForStorage(obj));
 }
 
 async function dig(...args: string[]): Promise<string> {
@@ -66,7 +66,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  kv?.client.close();
+  kv?.close();
   await lab.down();
 });
 
@@ -129,7 +129,7 @@ describe('keel dns from a pod namespace', () => {
     if (!web) throw new Error('fixture lost default/web');
     await put({ ...web, metadata: { ...web.metadata, name: 'late' }, spec: { ...web.spec, clusterIP: '10.96.0.77', clusterIPs: ['10.96.0.77'] } });
     await until('late appears', () => digShort('late.default.svc.cluster.local'), (v) => v.join() === '10.96.0.77', 50);
-    await kv.client.delete().key(objectKey(PREFIX, 'Service', 'default', 'web'));
+    await kv.delete(objectKey(PREFIX, 'Service', 'default', 'web'));
     const out = await until('web deleted', () => dig('web.default.svc.cluster.local'), (o) => status(o) === 'NXDOMAIN', 50);
     expect(out).toMatch(new RegExp(`AUTHORITY SECTION:\ncluster\\.local\\.\\s+${TTL}\\s+IN\\s+SOA`));
     // Every search domain is NXDOMAIN now, so the bare name goes upstream (the stub answers anything).

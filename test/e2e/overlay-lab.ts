@@ -188,7 +188,7 @@ export class OverlayLab {
   async down(): Promise<void> {
     for (const i of [...this.agents.keys()]) await this.stopAgent(i).catch(() => undefined);
     for (const h of this.helpers) if (h.exitCode === null) h.kill('SIGKILL');
-    this.kvStore?.client.close();
+    this.kvStore?.close();
     if (this.etcd && this.etcd.exitCode === null) {
       const gone = new Promise<void>((r) => this.etcd?.once('exit', () => r()));
       this.etcd.kill('SIGTERM');

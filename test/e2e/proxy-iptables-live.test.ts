@@ -38,7 +38,7 @@ beforeAll(async () => {
 afterAll(async () => {
   ac.abort();
   await kv.txn([], [{ delete: `${prefix}/services/specs/default/web` }, { delete: `${prefix}/services/endpoints/default/web` }]);
-  kv.client.close();
+  kv.close();
   await lab.destroy();
 });
 

@@ -13,7 +13,7 @@ import { connectStore, uniquePrefix } from '../support/etcd.js';
 import { endpointsJson, podJson, serviceJson, waitFor, writeBatched } from './watch-support.js';
 
 const store = connectStore();
-afterAll(() => store.client.close());
+afterAll(() => store.close());
 
 describe('ClusterWatch', () => {
   it('delivers coalesced, joined snapshots to a slow consumer and converges on etcd', async () => {

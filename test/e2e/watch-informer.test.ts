@@ -18,7 +18,7 @@ const aborts: AbortController[] = [];
 afterEach(() => {
   for (const ac of aborts.splice(0)) ac.abort();
 });
-afterAll(() => store.client.close());
+afterAll(() => store.close());
 
 function serviceInformer(prefix: string, resource: string): Informer<Service> {
   return new Informer<Service>({

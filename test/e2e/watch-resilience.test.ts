@@ -34,7 +34,7 @@ async function etcd(): Promise<EtcdServer> {
 
 function kvStore(endpoint: string): KvStore {
   const store = new KvStore(createEtcdClient({ endpoints: [endpoint], callTimeoutMs: 2_000 }), [endpoint]);
-  cleanups.push(() => store.client.close());
+  cleanups.push(() => store.close());
   return store;
 }
 
@@ -86,7 +86,7 @@ describe('ClusterWatch after a relist', () => {
     const ops: TxnOp[] = [...Array.from({ length: 10 }, (_, i): TxnOp => ({ delete: key(i) })), put(50)];
     let last = 0;
     for (const op of ops) last = (await writer.txn([], [op])).revision;
-    await writer.client.kv.compact({ revision: last, physical: true });
+    await writer.compact(last);
     await cutter.open();
 
     // Each informer relists on its own; wait for the services one to have been delivered.
@@ -121,7 +121,7 @@ describe('Informer resilience', () => {
       const op: TxnOp = i < 40 ? put(i, 9000 + i) : i < 70 ? { delete: key(i) } : put(200 + i);
       last = (await writer.txn([], [op])).revision;
     }
-    await writer.client.kv.compact({ revision: last, physical: true });
+    await writer.compact(last);
     // The cache keeps serving the pre-partition content meanwhile.
     expect(inf.items().size).toBe(200);
     expect(inf.revision()).toBe(before);
@@ -236,7 +236,7 @@ describe('Informer resilience', () => {
     const deadEndpoint = dead.endpoint;
     await dead.stop();
     const both = new KvStore(createEtcdClient({ endpoints: [deadEndpoint, server.endpoint], callTimeoutMs: 2_000 }), [deadEndpoint, server.endpoint]);
-    cleanups.push(() => both.client.close());
+    cleanups.push(() => both.close());
     await writeBatched(writer, Array.from({ length: 10 }, (_, i) => put(i)));
 
     const inf = informer(both, prefix, 'test-endpoints');

@@ -30,7 +30,7 @@ const VALID = [1, 2, 3].map((i) => ({
 
 async function put(entries: FuzzEntry[]): Promise<void> {
   for (let i = 0; i < entries.length; i += 50) {
-    await Promise.all(entries.slice(i, i + 50).map((e) => kv.client.put(`${prefix}/${e.path}`).value(e.value)));
+    await Promise.all(entries.slice(i, i + 50).map((e) => kv.put(`${prefix}/${e.path}`, e.value)));
   }
 }
 
@@ -40,15 +40,15 @@ beforeAll(async () => {
   for (const v of VALID) {
     const svc = validateObject({ apiVersion: 'v1', kind: 'Service', metadata: { name: v.name, namespace: 'default' }, spec: { clusterIP: v.clusterIP, ports: [{ port: 80, targetPort: 8080 }] } });
     const ep = validateObject({ apiVersion: 'v1', kind: 'Endpoints', metadata: { name: v.name, namespace: 'default' }, subsets: [{ addresses: [{ ip: v.endpoint }], ports: [{ port: 8080 }] }] });
-    await kv.client.put(`${prefix}/services/specs/default/${v.name}`).value(encodeForStorage(svc));
-    await kv.client.put(`${prefix}/services/endpoints/default/${v.name}`).value(encodeForStorage(ep));
+    await kv.put(`${prefix}/services/specs/default/${v.name}`, encodeForStorage(svc));
+    await kv.put(`${prefix}/services/endpoints/default/${v.name}`, encodeForStorage(ep));
   }
   await lab.setUp();
 });
 
 afterAll(async () => {
   await lab.tearDown();
-  kv?.client.close();
+  kv?.close();
   await etcd.stop();
 });
 
@@ -74,7 +74,7 @@ describe('bad input in etcd', () => {
 
     // A change to a valid service after the flood still gets through.
     const ep = validateObject({ apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'good1', namespace: 'default' }, subsets: [{ addresses: [{ ip: '10.244.7.101' }], ports: [{ port: 8080 }] }] });
-    await kv.client.put(`${prefix}/services/endpoints/default/good1`).value(encodeForStorage(ep));
+    await kv.put(`${prefix}/services/endpoints/default/good1`, encodeForStorage(ep));
     await until('good1 follows its endpoint change', async () => (await lab.natRules()).includes('--to-destination 10.244.7.101:8080'));
 
     expect(agent.child.exitCode).toBeNull();

@@ -260,7 +260,7 @@ beforeAll(async () => {
   await etcd.start();
   kv = connectStore(etcd.socketEndpoint);
   leaseStore = new LeaseStore(kv, '/coreos.com/network');
-  await kv.client.put(leaseStore.configKey).value(renderNetworkConfig({ network: '10.244.0.0/16', backend: 'vxlan' }));
+  await kv.put(leaseStore.configKey, renderNetworkConfig({ network: '10.244.0.0/16', backend: 'vxlan' }));
   await relay.open();
   await a.setUp();
   await b.setUp();
@@ -270,7 +270,7 @@ afterAll(async () => {
   await relay.cut();
   await a.tearDown();
   await b.tearDown();
-  kv?.client.close();
+  kv?.close();
   await etcd.stop();
   recordResult('compaction and partition', figures.length ? figures : ['did not run']);
   recordResult('kernel faults: overlay route deleted by hand', routeFigures.length ? routeFigures : ['did not run']);
@@ -304,7 +304,7 @@ describe('an agent partitioned from etcd while 1,000 changes land and etcd compa
     expect(changes).toBe(1000);
     await writeBatched(kv, phase1, 1, 8);
     const last = await writeBatched(kv, phase2, 1, 8);
-    await kv.client.kv.compact({ revision: last, physical: true });
+    await kv.compact(last);
 
     const healedAt = Date.now();
     relay.heal();

@@ -154,7 +154,7 @@ afterAll(async () => {
   if (orphan !== undefined && alive(orphan)) process.kill(orphan, 'SIGKILL');
   await lab.tearDown();
   await execa('ip', ['netns', 'del', podNs], { reject: false });
-  objects?.kv.client.close();
+  objects?.kv.close();
   await etcd.stop();
 });
 

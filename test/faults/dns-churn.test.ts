@@ -120,8 +120,8 @@ function endpointsObject(name: string, ready: readonly string[], notReady: reado
 /** One etcd write (a put, or with no object a delete of the service), and the model state it leads to. */
 async function write(name: string, obj: ApiObject | undefined, next: Model): Promise<void> {
   const issuedAt = now();
-  if (obj) await kv.client.put(objectKey(prefix, obj.kind, NS, name)).value(encodeForStorage(obj));
-  else await kv.client.delete().key(objectKey(prefix, 'Service', NS, name));
+  if (obj) await kv.put(objectKey(prefix, obj.kind, NS, name), encodeForStorage(obj));
+  else await kv.delete(objectKey(prefix, 'Service', NS, name));
   states.push({ issuedAt, doneAt: now(), zone: zoneOf(next) });
   model = next;
   changes.writes++;
@@ -207,10 +207,10 @@ beforeAll(async () => {
   STABLE.forEach((s, i) => { model = withClusterIP(s, stableIp(i)); });
   CHURNED.forEach((s, i) => { if (i % 2 === 0) model = withClusterIP(s, pick(churnPool(i))); });
   model = { ...model, headless: new Map(HEADLESS.map((s, i) => [s, randomEndpoints(i)])) };
-  for (const [svc, ip] of model.clusterIPs) await kv.client.put(objectKey(prefix, 'Service', NS, svc)).value(encodeForStorage(serviceObject(svc, ip)));
+  for (const [svc, ip] of model.clusterIPs) await kv.put(objectKey(prefix, 'Service', NS, svc), encodeForStorage(serviceObject(svc, ip)));
   for (const [svc, eps] of model.headless) {
-    await kv.client.put(objectKey(prefix, 'Service', NS, svc)).value(encodeForStorage(serviceObject(svc, 'None')));
-    await kv.client.put(objectKey(prefix, 'Endpoints', NS, svc)).value(encodeForStorage(endpointsObject(svc, eps.ready, eps.notReady)));
+    await kv.put(objectKey(prefix, 'Service', NS, svc), encodeForStorage(serviceObject(svc, 'None')));
+    await kv.put(objectKey(prefix, 'Endpoints', NS, svc), encodeForStorage(endpointsObject(svc, eps.ready, eps.notReady)));
   }
   states.push({ issuedAt: -Infinity, doneAt: -Infinity, zone: zoneOf(model) });
   await lab.setUp();
@@ -218,7 +218,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await lab.tearDown();
-  kv?.client.close();
+  kv?.close();
   await etcd.stop();
 });
 

@@ -21,7 +21,7 @@ const figures: string[] = [];
 
 async function createService(kv: KvStore, name: string, clusterIP: string): Promise<void> {
   const svc = validateObject({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' }, spec: { clusterIP, ports: [{ port: 80 }] } });
-  await kv.client.put(`${prefix}/services/specs/default/${name}`).value(encodeForStorage(svc));
+  await kv.put(`${prefix}/services/specs/default/${name}`, encodeForStorage(svc));
 }
 
 /** The members the agent holds established client connections to. */
@@ -59,7 +59,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await lab.tearDown();
-  for (const s of stores) s.client.close();
+  for (const s of stores) s.close();
   await cluster.stop();
   recordResult('etcd HA (3 members, TLS)', figures.length ? figures : ['did not run']);
 });

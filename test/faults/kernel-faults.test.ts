@@ -21,12 +21,12 @@ let kv: KvStore;
 
 async function putService(name: string, clusterIP: string): Promise<void> {
   const svc = validateObject({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' }, spec: { clusterIP, ports: [{ port: 80, targetPort: 8080 }] } });
-  await kv.client.put(`${prefix}/services/specs/default/${name}`).value(encodeForStorage(svc));
+  await kv.put(`${prefix}/services/specs/default/${name}`, encodeForStorage(svc));
 }
 
 async function putEndpoints(name: string, ip: string): Promise<void> {
   const ep = validateObject({ apiVersion: 'v1', kind: 'Endpoints', metadata: { name, namespace: 'default' }, subsets: [{ addresses: [{ ip }], ports: [{ port: 8080 }] }] });
-  await kv.client.put(`${prefix}/services/endpoints/default/${name}`).value(encodeForStorage(ep));
+  await kv.put(`${prefix}/services/endpoints/default/${name}`, encodeForStorage(ep));
 }
 
 const iptables = (...args: string[]) => lab.run(['iptables', '-w', '5', '-t', 'nat', ...args]);
@@ -43,7 +43,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await lab.tearDown();
-  kv?.client.close();
+  kv?.close();
   await etcd.stop();
 });
 
@@ -61,8 +61,8 @@ describe('iptables-restore refused by the kernel', () => {
     const before = (await lab.natRules()).split('\n').filter((l) => l.startsWith('-A KUBE-')).sort();
 
     // Deleting the victim needs `-X` of its chain; the other service's change rides in the same restore.
-    await kv.client.delete().key(`${prefix}/services/specs/default/victim`);
-    await kv.client.delete().key(`${prefix}/services/endpoints/default/victim`);
+    await kv.delete(`${prefix}/services/specs/default/victim`);
+    await kv.delete(`${prefix}/services/endpoints/default/victim`);
     await putEndpoints('other', '10.244.8.22');
     await until('a refused restore', async () => (await lab.metric('keel_iptables_restore_failures_total')) >= failuresBefore + 2);
 

@@ -1,6 +1,6 @@
 import type { Etcd3, IWatchResponse } from 'etcd3';
 import { KeelError } from '../api/errors.js';
-import { prefixEnd } from '../store/kv-store.js';
+import { prefixEnd } from './prefix-end.js';
 
 /** One change as a watch reports it; `value` is absent for deletes. */
 export interface WatchChange {
