@@ -311,5 +311,11 @@ describe('DNS under service churn', () => {
     expect(wrong).toBe(0);
     expect(servfails).toBe(0);
     expect(records).toHaveLength(QUERIES);
+    // Unanswered within 2 s (a thousand times the p99): a server that drops a query class or stalls
+    // on reload loses hundreds to thousands; the 30 allowed (0.1 %) are the load generator's own
+    // scheduling on a shared 2-core machine. Measured: 0 (results.md).
+    expect(timeouts).toBeLessThanOrEqual(QUERIES / 1_000);
+    expect(strays).toBe(0);
+    expect(handlerErrors).toBe(0);
   }, 150_000);
 });
