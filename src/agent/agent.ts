@@ -81,7 +81,7 @@ export async function runAgent(config: AgentConfig): Promise<void> {
     if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   } finally {
     controller.abort();
-    await Promise.all(components.map((c) => c.closed?.()));
+    await Promise.all(components.map(async (c) => c.closed?.()));
     netlink?.close();
     client.close();
   }

@@ -70,13 +70,6 @@ export class ConflictError extends KeelError {
   }
 }
 
-export class AlreadyExistsError extends KeelError {
-  override name = 'AlreadyExistsError' as const;
-  constructor(subject: string) {
-    super('KEEL_ALREADY_EXISTS', 'already exists', { subject });
-  }
-}
-
 export class NotFoundError extends KeelError {
   override name = 'NotFoundError' as const;
   constructor(subject: string) {

@@ -30,14 +30,6 @@ export function objectKey(prefix: string, kind: ResourceKind, namespace: string,
   return `${prefix}/${RESOURCES[kind].registryPath}/${namespace}/${name}`;
 }
 
-export function keyOf(prefix: string, obj: ApiObject): string {
-  return objectKey(prefix, obj.kind, obj.metadata.namespace, obj.metadata.name);
-}
-
-export function subjectOfObject(obj: ApiObject): string {
-  return subjectOf(obj.kind, obj.metadata.namespace, obj.metadata.name);
-}
-
 /** Validates one decoded JSON value as a v1 object keel serves. */
 export function validateObject(raw: unknown, where = 'input'): ApiObject {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {

@@ -47,7 +47,7 @@ export interface Service {
 }
 
 /** Kubernetes' default ClientIP affinity timeout (3 hours). */
-export const DEFAULT_AFFINITY_TIMEOUT_SECONDS = 10_800;
+const DEFAULT_AFFINITY_TIMEOUT_SECONDS = 10_800;
 
 export function isHeadless(svc: Service): boolean {
   return svc.spec.clusterIP === 'None';

@@ -18,7 +18,7 @@ interface DnsFlags extends EtcdFlags {
 }
 
 /** Loopback by default: a standalone server must be exposed on purpose (the agent listens on <node-ip>:53). */
-export const DEFAULT_DNS_LISTEN = '127.0.0.1:53';
+const DEFAULT_DNS_LISTEN = '127.0.0.1:53';
 
 export function registerDns(program: Command): void {
   const cmd = program.command('dns')

@@ -70,7 +70,7 @@ function endpointsColumn(e: Endpoints): string {
 }
 
 /** kubectl's short age: 45s, 12m, 5h, 3d. */
-export function age(o: ApiObject, now: Date): string {
+function age(o: ApiObject, now: Date): string {
   const created = o.metadata.creationTimestamp;
   if (!created) return '<unknown>';
   const s = Math.max(0, Math.floor((now.getTime() - Date.parse(created)) / 1000));

@@ -32,7 +32,7 @@ export function resourcePlural(kind: ResourceKind): string {
 }
 
 /** `service/web`, as `-o name` prints it. */
-export function objectName(o: ApiObject): string {
+function objectName(o: ApiObject): string {
   return `${o.kind.toLowerCase()}/${o.metadata.name}`;
 }
 

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../api/errors.js';
 import { resourceByAlias, type ApiObject } from '../api/object.js';
 import { createLogger } from '../observe/log.js';
-import { matchesSelector, parseSelector, type LabelSelector } from '../sandbox/label-selector.js';
+import { matchesSelector, parseSelector, type LabelSelector } from '../api/label-selector.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { withObjectStore } from './connect.js';
 import { parseOutput, renderObjects, resourcePlural } from './get-output.js';

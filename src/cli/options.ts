@@ -23,7 +23,7 @@ export interface EtcdFlags {
   etcdPrefix: string;
 }
 
-export const DEFAULT_ETCD_ENDPOINT = 'http://127.0.0.1:2379';
+const DEFAULT_ETCD_ENDPOINT = 'http://127.0.0.1:2379';
 
 /**
  * Without --etcd-endpoints: the etcd of the sandbox `keel up` started (its

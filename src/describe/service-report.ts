@@ -10,7 +10,7 @@ import type { ServiceView } from '../service-view/service-view.js';
 import { renderRestore } from '../proxy-iptables/render-restore.js';
 import type { KernelView } from '../proxy-iptables/sync-plan.js';
 import { tracePacket } from '../proxy-iptables/trace.js';
-import { matchesSelector } from '../sandbox/label-selector.js';
+import { matchesSelector } from '../api/label-selector.js';
 import { diffServiceRules, isInSync, type ServiceRulesDiff } from './service-rules-diff.js';
 import { columns, field, section } from './report-text.js';
 

@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram } from 'prom-client';
 import { registry } from '../observe/metrics.js';
 
 /** CoreDNS's figures under keel's names: requests by type and rcode, latency, forwarding, cache. */
-export const dnsRequests = new Counter({
+const dnsRequests = new Counter({
   name: 'keel_dns_requests_total',
   help: 'DNS responses sent, by query type and response code',
   labelNames: ['type', 'rcode', 'transport'] as const,
@@ -10,7 +10,7 @@ export const dnsRequests = new Counter({
   collect: () => flushRequests(),
 });
 
-export const dnsDuration = new Histogram({
+const dnsDuration = new Histogram({
   name: 'keel_dns_request_duration_seconds',
   help: 'Time from a query arriving to its response being handed to the socket (local answers: one in 8 timed)',
   labelNames: ['source'] as const,

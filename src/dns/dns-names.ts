@@ -14,13 +14,6 @@ export function dashedIp(ip: string): string {
   return ip.replace(/[.:]/g, '-');
 }
 
-/** `10-244-1-5` → 10.244.1.5, or undefined when the label is no dashed address. */
-export function ipFromDashed(label: string): IpAddress | undefined {
-  if (/^\d+-\d+-\d+-\d+$/.test(label)) return parseIp(label.replace(/-/g, '.'));
-  if (label.includes('-') && /^[0-9a-f-]+$/.test(label)) return parseIp(label.replace(/-/g, ':'));
-  return undefined;
-}
-
 /** The PTR owner name of an address: `5.1.244.10.in-addr.arpa`, or nibbles under ip6.arpa. */
 export function reverseName(ip: IpAddress): string {
   if (ip.family === 4) return `${ip.text.split('.').reverse().join('.')}.in-addr.arpa`;

@@ -5,7 +5,7 @@ export type ResponseRcode = 'NOERROR' | 'FORMERR' | 'SERVFAIL' | 'NXDOMAIN' | 'N
 const RCODES: Record<ResponseRcode, number> = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5, BADVERS: 16 };
 
 /** The UDP payload size keel advertises and honours at most (the DNS flag day 2020 value). */
-export const EDNS_UDP_SIZE = 1232;
+const EDNS_UDP_SIZE = 1232;
 
 /** dns-packet's per-record codec: present at runtime, missing from its type declarations. */
 const recordCodec = (dnsPacket as unknown as { answer: { encode(a: object): Buffer } }).answer;

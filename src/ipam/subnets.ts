@@ -42,7 +42,7 @@ export function subnetConfig(network: string, subnetLen?: number, subnetMin?: st
 }
 
 /** The index range [lo, hi] of leasable subnets; flannel skips the network's first subnet by default. */
-export function subnetRange(cfg: SubnetConfig): { lo: bigint; hi: bigint; step: bigint } {
+function subnetRange(cfg: SubnetConfig): { lo: bigint; hi: bigint; step: bigint } {
   const bits = cfg.network.family === 4 ? 32 : 128;
   const step = 1n << BigInt(bits - cfg.subnetLen);
   const count = cfg.network.size / step;
@@ -51,7 +51,7 @@ export function subnetRange(cfg: SubnetConfig): { lo: bigint; hi: bigint; step: 
   return { lo, hi, step };
 }
 
-export function subnetAt(cfg: SubnetConfig, index: bigint): Cidr {
+function subnetAt(cfg: SubnetConfig, index: bigint): Cidr {
   const { step } = subnetRange(cfg);
   const base = ipFromValue(cfg.network.family, cfg.network.first + index * step);
   return parseCidr(`${base.text}/${cfg.subnetLen}`) as Cidr;

@@ -1,6 +1,6 @@
 import type { Cidr } from '../api/ip.js';
 
-export const MASQ_CHAIN = 'KEEL-POSTRTG';
+const MASQ_CHAIN = 'KEEL-POSTRTG';
 
 /**
  * flannel's FLANNEL-POSTRTG rules as restore text for `--noflush`: pod to

@@ -74,7 +74,3 @@ export function readVxlanData(lease: Lease): VxlanBackendData | undefined {
   if (!d || typeof d.VtepMAC !== 'string' || !/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(d.VtepMAC)) return undefined;
   return { vni: typeof d.VNI === 'number' ? d.VNI : 1, vtepMac: d.VtepMAC.toLowerCase() };
 }
-
-export function sameAttrs(a: LeaseAttrs, b: LeaseAttrs): boolean {
-  return encodeLeaseAttrs(a) === encodeLeaseAttrs(b);
-}

@@ -27,7 +27,7 @@ export interface NetworkConfig {
   readonly backend: BackendConfig;
 }
 
-export const DEFAULT_PORTS: Readonly<Record<BackendType, number>> = { vxlan: 8472, udp: 8285, 'host-gw': 0 };
+const DEFAULT_PORTS: Readonly<Record<BackendType, number>> = { vxlan: 8472, udp: 8285, 'host-gw': 0 };
 
 const SUBJECT = 'network config';
 

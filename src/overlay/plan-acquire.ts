@@ -9,12 +9,12 @@ export type AcquirePlan =
   | { kind: 'create'; subnet: Cidr; how: 'previous' | 'new' }
   | { kind: 'full'; leasable: bigint };
 
-export function subnetConfigOf(config: NetworkConfig): SubnetConfig {
+function subnetConfigOf(config: NetworkConfig): SubnetConfig {
   const at = (ip: IpAddress): Cidr => ({ family: 4, first: ip.value, size: 1n << BigInt(32 - config.subnetLen), prefixLength: config.subnetLen, text: `${ip.text}/${config.subnetLen}` });
   return { network: config.network, subnetLen: config.subnetLen, subnetMin: at(config.subnetMin), subnetMax: at(config.subnetMax) };
 }
 
-export function leasable(config: NetworkConfig, subnet: Cidr): boolean {
+function leasable(config: NetworkConfig, subnet: Cidr): boolean {
   return subnet.prefixLength === config.subnetLen
     && cidrContains(config.network, ipFromValue(4, subnet.first))
     && subnet.first >= config.subnetMin.value && subnet.first <= config.subnetMax.value;

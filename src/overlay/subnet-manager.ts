@@ -9,7 +9,7 @@ import { leaseAcquisitions, leaseRenewals, leasesLost } from './metrics.js';
 import type { NetworkConfig } from './network-config.js';
 import { planAcquire } from './plan-acquire.js';
 
-export const DEFAULT_LEASE_TTL_SECONDS = 24 * 3600;
+const DEFAULT_LEASE_TTL_SECONDS = 24 * 3600;
 
 export interface SubnetManagerOptions {
   store: LeaseStore;
@@ -30,7 +30,7 @@ export interface HeldLease {
 }
 
 /** A random offset in [0, n): spreads concurrent acquirers over the free subnets. */
-export const randomPick: Pick = (n) => BigInt(`0x${randomBytes(8).toString('hex')}`) % n;
+const randomPick: Pick = (n) => BigInt(`0x${randomBytes(8).toString('hex')}`) % n;
 
 /**
  * Acquires and keeps this node's subnet lease. Acquisition races other

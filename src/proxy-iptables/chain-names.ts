@@ -8,7 +8,7 @@ import { cat } from './rule-text.js';
  * base32(sha256(identity)), so restarts, other nodes and people who know
  * kube-proxy all see the same names.
  */
-export const SERVICE_CHAIN_PREFIXES = ['KUBE-SVC-', 'KUBE-SVL-', 'KUBE-EXT-', 'KUBE-FW-', 'KUBE-SEP-'] as const;
+const SERVICE_CHAIN_PREFIXES = ['KUBE-SVC-', 'KUBE-SVL-', 'KUBE-EXT-', 'KUBE-FW-', 'KUBE-SEP-'] as const;
 
 /** Chains keel declares once per table and rewrites as a whole. */
 export const TOP_CHAINS = {
@@ -55,9 +55,7 @@ export function portProtoHash(spn: string, protocol: Protocol): string {
 }
 
 export const svcChain = (spn: string, p: Protocol): string => cat('KUBE-SVC-', portProtoHash(spn, p));
-export const svlChain = (spn: string, p: Protocol): string => cat('KUBE-SVL-', portProtoHash(spn, p));
 export const extChain = (spn: string, p: Protocol): string => cat('KUBE-EXT-', portProtoHash(spn, p));
-export const fwChain = (spn: string, p: Protocol): string => cat('KUBE-FW-', portProtoHash(spn, p));
 
 /** `endpoint` is `ip:port` as kube-proxy's endpoint String(). */
 export function sepChain(spn: string, p: Protocol, endpoint: string): string {

@@ -90,7 +90,7 @@ export function topChains(fragments: readonly ServiceRules[], node: NodeConfig):
 const LOCALNET_GUARD = rule('!', '-s', '127.0.0.0/8', '-d', '127.0.0.0/8', ...comment('block incoming localnet connections'), '-m', 'conntrack', '!', '--ctstate', 'RELATED,ESTABLISHED,DNAT', '-j', 'DROP');
 
 /** kube-proxy NewProxier: localhost NodePorts only when --nodeport-addresses takes in 127.0.0.1. */
-export function localhostNodePorts(node: NodeConfig): boolean {
+function localhostNodePorts(node: NodeConfig): boolean {
   return node.nodePortAddresses === undefined || node.nodePortAddresses.some((ip) => ip.startsWith('127.'));
 }
 

@@ -125,6 +125,7 @@ function matchProbability(rule: Rule, s: State, pkt: TracePacket, isLocal: (ip: 
         break;
       }
       case '--probability': p *= Number(v); break;
+      default: break; // values, targets and options the tracer does not model match every packet
     }
     if (ok !== undefined && ok === neg) return 0;
   }

@@ -16,8 +16,10 @@ import { servicePortals } from './service-portals.js';
  */
 const NODE = { nodeIP: '192.168.0.201' };
 
-function makeService(ns: string, name: string, mutate: (s: Record<string, any>) => void = () => {}): Service {
-  const raw: Record<string, any> = {
+type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- free-form manifest under test
+
+function makeService(ns: string, name: string, mutate: (s: Raw) => void = () => {}): Service {
+  const raw: Raw = {
     apiVersion: 'v1', kind: 'Service', metadata: { namespace: ns, name },
     spec: { clusterIP: '192.168.3.84', ports: [{ port: 8000, targetPort: 80 }] },
   };

@@ -40,7 +40,7 @@ export class PortalSkipped extends KeelError {
   }
 }
 
-export function portalName(service: NamespacedName, portName: string): PortalName {
+function portalName(service: NamespacedName, portName: string): PortalName {
   return `${service}:${portName}`;
 }
 

@@ -21,7 +21,7 @@ export function subnetFile(state: SandboxState, node: string): string {
 }
 
 /** The agent's command line on a node: every address explicit, etcd over the underlay. */
-export function agentArgs(state: SandboxState, node: SandboxNode): string[] {
+function agentArgs(state: SandboxState, node: SandboxNode): string[] {
   return [
     'agent',
     '--node-name', node.name,

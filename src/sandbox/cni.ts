@@ -1,7 +1,7 @@
 import { execa } from 'execa';
 import { KeelError } from '../api/errors.js';
 
-export const CNI_PATH = '/usr/lib/cni';
+const CNI_PATH = '/usr/lib/cni';
 
 export interface CniCall {
   /** The node namespace: the bridge plugin makes cni0 and the host-side veth there. */

@@ -2,7 +2,7 @@ import { namespacedName, type NamespacedName } from '../api/cluster-state.js';
 import type { EndpointAddress, EndpointPort, EndpointSubset, Endpoints } from '../api/endpoints.js';
 import { isPodReady, type Pod } from '../api/pod.js';
 import { publishesNotReady, type Service, type ServicePort } from '../api/service.js';
-import { isEmptySelector, matchesSelector } from './label-selector.js';
+import { isEmptySelector, matchesSelector } from '../api/label-selector.js';
 
 /** Marks the Endpoints this controller owns: only those are deleted when their Service goes. */
 export const MANAGED_BY_ANNOTATION = 'endpoints.keel.dev/managed-by';

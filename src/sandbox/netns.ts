@@ -45,7 +45,7 @@ export async function addVethPair(a: LinkEnd, b: LinkEnd): Promise<void> {
   await ip(['link', 'add', a.name, 'type', 'veth', 'peer', 'name', b.name, 'netns', b.netns], a.netns);
 }
 
-export async function linkExists(end: LinkEnd): Promise<boolean> {
+async function linkExists(end: LinkEnd): Promise<boolean> {
   const res = await execa('ip', ['-n', end.netns, 'link', 'show', 'dev', end.name], { reject: false });
   return res.exitCode === 0;
 }

@@ -20,7 +20,7 @@ function podsDir(runDir: string): string {
   return join(runDir, 'pods');
 }
 
-export function podRecordPath(runDir: string, namespace: string, name: string): string {
+function podRecordPath(runDir: string, namespace: string, name: string): string {
   return join(podsDir(runDir), `${namespace}_${name}.json`);
 }
 

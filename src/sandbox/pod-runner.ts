@@ -17,7 +17,7 @@ import { standInFor } from './stand-in.js';
 
 const STAND_IN = fileURLToPath(new URL('./stand-in.js', import.meta.url));
 
-export function podNetnsName(state: SandboxState, namespace: string, name: string): string {
+function podNetnsName(state: SandboxState, namespace: string, name: string): string {
   // "." cannot occur in either DNS label, so namespace and name never run together ambiguously.
   return `${state.prefix}p-${namespace}.${name}`;
 }
@@ -72,7 +72,7 @@ export async function startPod(state: SandboxState, pod: Pod, services: Iterable
 }
 
 /** The container's own command, else its image's built-in stand-in on the declared ports. */
-export function containerArgv(c: Container): string[] {
+function containerArgv(c: Container): string[] {
   if (c.command?.length) return [...c.command, ...(c.args ?? [])];
   const ports = listenPorts(c);
   const s = standInFor(c.image, ports.length > 0);
@@ -80,7 +80,7 @@ export function containerArgv(c: Container): string[] {
 }
 
 /** TCP ports the container must listen on before the pod is Ready. */
-export function listenPorts(c: Container): number[] {
+function listenPorts(c: Container): number[] {
   const declared = (c.ports ?? []).filter((p) => p.protocol === 'TCP').map((p) => p.containerPort);
   if (declared.length || c.command?.length) return declared;
   const d = standInFor(c.image, false).defaultPort;

@@ -43,7 +43,7 @@ export function startDetached(spec: DetachedSpec): ProcessRef {
 }
 
 /** Field 22 of /proc/PID/stat (after the parenthesised command name, which may hold spaces). */
-export function startTimeOf(pid: number): string | undefined {
+function startTimeOf(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

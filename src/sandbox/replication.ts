@@ -16,7 +16,7 @@ export interface ReplicationPlan {
   bind: { pod: Pod; nodeName: string }[];
 }
 
-export function ownerOf(w: Pick<Workload, 'kind' | 'metadata'>): string {
+function ownerOf(w: Pick<Workload, 'kind' | 'metadata'>): string {
   return `${w.kind}/${w.metadata.name}`;
 }
 

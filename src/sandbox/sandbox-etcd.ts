@@ -7,7 +7,7 @@ import { etcdPkiFiles } from './etcd-pki.js';
 import { startDetached, isRunning, sleep, type ProcessRef } from './processes.js';
 import { ETCD_SOCKET_SUFFIX, etcdDataDir, etcdPkiDir, etcdSocketPath, sandboxEtcdConnection, type SandboxEtcdMember, type SandboxState } from './sandbox-state.js';
 
-export function etcdLogFile(state: SandboxState, member: SandboxEtcdMember): string {
+function etcdLogFile(state: SandboxState, member: SandboxEtcdMember): string {
   return join(state.runDir, 'logs', `${member.name}.log`);
 }
 

@@ -6,7 +6,7 @@ import { etcdClientCredentials } from './etcd-pki.js';
 import type { ProcessRef } from './processes.js';
 
 export const DEFAULT_RUN_DIR = '/run/keel/sandbox';
-export const UNDERLAY_PREFIX = '172.30.0';
+const UNDERLAY_PREFIX = '172.30.0';
 export const UNDERLAY_LEN = 24;
 export const POD_NETWORK = '10.244.0.0/16';
 export const CLUSTER_DNS_IP = '10.96.0.10';
@@ -145,7 +145,7 @@ export function sandboxEtcdConnection(state: SandboxState, members = state.etcd.
   return conn;
 }
 
-export function statePath(runDir: string): string {
+function statePath(runDir: string): string {
   return join(runDir, 'state.json');
 }
 

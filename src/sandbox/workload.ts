@@ -1,7 +1,7 @@
 import { DecodeError, ValidationError, isKeelError } from '../api/errors.js';
 import { readMeta, subjectOf, type ObjectMeta } from '../api/meta.js';
 import { validatePod, type PodSpec } from '../api/pod.js';
-import { matchesSelector, type LabelSelector, type SelectorOperator } from './label-selector.js';
+import { matchesSelector, type LabelSelector, type SelectorOperator } from '../api/label-selector.js';
 
 /**
  * ReplicationController and Deployment: kinds keel's object model does
@@ -34,10 +34,6 @@ export function isWorkloadValue(raw: unknown): boolean {
 
 export function workloadKey(prefix: string, kind: WorkloadKind, namespace: string, name: string): string {
   return `${prefix}/${WORKLOAD_KINDS[kind].registryPath}/${namespace}/${name}`;
-}
-
-export function workloadSubject(w: Pick<Workload, 'kind' | 'metadata'>): string {
-  return subjectOf(w.kind, w.metadata.namespace, w.metadata.name);
 }
 
 export function validateWorkload(raw: unknown, where = 'input'): Workload {

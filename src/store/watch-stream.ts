@@ -144,7 +144,7 @@ export function watchPrefix(
   });
 }
 
-export class WatchFailedError extends KeelError {
+class WatchFailedError extends KeelError {
   override name = 'WatchFailedError' as const;
   constructor(prefix: string, message: string, cause?: unknown) {
     super('KEEL_ETCD_UNAVAILABLE', message, { subject: `watch ${prefix}`, cause });

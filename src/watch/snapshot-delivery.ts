@@ -117,7 +117,7 @@ export class SnapshotDelivery {
 }
 
 /** Equal apart from resourceVersion: a write that changed nothing is not a change. */
-export function sameContent(a: ApiObject, b: ApiObject): boolean {
+function sameContent(a: ApiObject, b: ApiObject): boolean {
   return a === b || contentJson(a) === contentJson(b);
 }
 

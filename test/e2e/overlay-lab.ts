@@ -22,7 +22,7 @@ const ROOT = ((): string => {
   while (!existsSync(join(dir, 'node_modules')) && dirname(dir) !== dir) dir = dirname(dir);
   return dir;
 })();
-export const KEEL_BIN = join(ROOT, 'bin/keel.js');
+const KEEL_BIN = join(ROOT, 'bin/keel.js');
 const CNI_PATH = '/usr/lib/cni';
 
 export interface Pod { ns: string; ip: string; node: number }

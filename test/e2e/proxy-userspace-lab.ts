@@ -14,7 +14,7 @@ import { execa } from 'execa';
  * Services: 10.96.0.0/12. Backends listen on TCP 8080 (say their name, then echo) and UDP 5353.
  */
 export const NODE_IP = '172.30.77.2';
-export const EXT_IP = '172.30.77.100';
+const EXT_IP = '172.30.77.100';
 export const EXTERNAL_IP = '172.30.77.50';
 export const POD_IPS = { pa: '10.244.1.11', pb: '10.244.1.12', pc: '10.244.1.10' } as const;
 

@@ -19,7 +19,7 @@ import { isServiceChainName } from '../../src/proxy-iptables/chain-names.js';
 import { compileRules, DEFAULT_MASQUERADE_BIT, keelJumps, type RuleSet } from '../../src/proxy-iptables/compile.js';
 import { allCandidates, chainBody, kernelViewOf, planSync, type KernelView } from '../../src/proxy-iptables/sync-plan.js';
 import { EtcdServer } from '../../src/store/etcd-server.js';
-import type { KvStore, TxnOp } from '../../src/store/kv-store.js';
+import type { TxnOp } from '../../src/store/kv-store.js';
 import { ObjectStore } from '../../src/store/object-store.js';
 import { EchoFlow, type FlowSummary } from './echo-flow.js';
 import { FaultLab, recordResult, until } from './fault-lab.js';

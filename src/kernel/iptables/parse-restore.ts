@@ -40,9 +40,6 @@ export interface Chain {
   readonly rules: readonly Rule[];
 }
 
-/** A table as a dump describes it: chains in the order declared. */
-export type TableState = ReadonlyMap<string, Chain>;
-
 export class RestoreParseError extends KeelError {
   override name = 'RestoreParseError' as const;
   readonly line: number;

@@ -28,7 +28,7 @@ export function parseVxlanInfo(linkinfo: Buffer): VxlanInfo | undefined {
   return { vni: data.get(1)?.readUInt32LE(0) ?? 0, local: ip4(data.get(4)), port: data.get(15)?.readUInt16BE(0) ?? 0 };
 }
 
-export function attrs(buf: Buffer): Map<number, Buffer> {
+function attrs(buf: Buffer): Map<number, Buffer> {
   const out = new Map<number, Buffer>();
   for (let off = 0; off + 4 <= buf.length;) {
     const len = buf.readUInt16LE(off);
@@ -39,7 +39,7 @@ export function attrs(buf: Buffer): Map<number, Buffer> {
   return out;
 }
 
-export function attr(type: number, payload: Buffer): Buffer {
+function attr(type: number, payload: Buffer): Buffer {
   const len = 4 + payload.length;
   const out = Buffer.alloc((len + 3) & ~3);
   out.writeUInt16LE(len, 0);
@@ -47,5 +47,5 @@ export function attr(type: number, payload: Buffer): Buffer {
   payload.copy(out, 4);
   return out;
 }
-export function u32(n: number): Buffer { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; }
-export function be16(n: number): Buffer { const b = Buffer.alloc(2); b.writeUInt16BE(n); return b; }
+function u32(n: number): Buffer { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; }
+function be16(n: number): Buffer { const b = Buffer.alloc(2); b.writeUInt16BE(n); return b; }

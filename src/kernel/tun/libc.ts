@@ -22,10 +22,10 @@ export const libc = {
   errno: (): number => koffi.errno(),
 };
 
-export const O_RDWR = 2;
-export const O_NONBLOCK = 0o4000;
-export const F_GETFL = 3;
-export const F_SETFL = 4;
+const O_RDWR = 2;
+const O_NONBLOCK = 0o4000;
+const F_GETFL = 3;
+const F_SETFL = 4;
 export const EAGAIN = 11;
 export const POLLIN = 1;
 const TUNSETIFF = 0x400454ca;

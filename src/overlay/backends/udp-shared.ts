@@ -3,7 +3,7 @@
  * SharedArrayBuffers: the forwarding table (subnet → node PublicIP,
  * guarded by a sequence number) and the packet counters.
  */
-export const MAX_ENTRIES = 4096;
+const MAX_ENTRIES = 4096;
 export const COUNTERS = { encapPackets: 0, encapBytes: 1, decapPackets: 2, decapBytes: 3, drops: 4 } as const;
 
 export interface UdpWorkerData {

@@ -13,7 +13,7 @@ import { BUILTIN_CHAINS, type Chain, type Rule } from '../parse-restore.js';
 const TABLES = new Set(['filter', 'nat', 'mangle', 'raw', 'security']);
 
 /** Targets the kernel provides (kube-proxy, keel and the tests use these). */
-export const BUILTIN_TARGETS = new Set([
+const BUILTIN_TARGETS = new Set([
   'ACCEPT', 'DROP', 'RETURN', 'REJECT', 'DNAT', 'SNAT', 'MASQUERADE', 'MARK', 'CONNMARK',
   'LOG', 'REDIRECT', 'NOTRACK', 'CT', 'QUEUE', 'NFQUEUE', 'TCPMSS',
 ]);

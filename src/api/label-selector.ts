@@ -1,4 +1,4 @@
-import { ValidationError } from '../api/errors.js';
+import { ValidationError } from './errors.js';
 
 export type SelectorOperator = 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
 
