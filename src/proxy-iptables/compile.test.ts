@@ -153,7 +153,8 @@ describe('compileRules', () => {
 
 /** Facts from kubernetes pkg/proxy/iptables/proxier.go (syncProxyRules) and its proxier_test.go expectations. */
 describe('compileRules as kube-proxy writes them', () => {
-  const lb = (mutate: (s: Record<string, any>) => void = () => undefined) => { // eslint-disable-line @typescript-eslint/no-explicit-any
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- free-form manifest under test
+  const lb = (mutate: (s: Record<string, any>) => void = () => undefined) => {
     const svc = makeService('ns', 'lb', (s, raw) => {
       s.type = 'LoadBalancer';
       s.clusterIP = '10.96.2.1';
