@@ -37,10 +37,17 @@ const PREFIX = '/registry';
 const ns = `kb${randomBytes(3).toString('hex')}-agent`;
 const nodeIp = '172.30.91.1';
 
-const serviceJson = (i: number): string => JSON.stringify({
-  apiVersion: 'v1', kind: 'Service', metadata: { name: `svc-${i}`, namespace: 'bench' },
-  spec: { type: 'ClusterIP', clusterIP: `10.96.${Math.floor(i / 250)}.${(i % 250) + 1}`, ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] },
-});
+const serviceJson = (i: number): string =>
+  JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: `svc-${i}`, namespace: 'bench' },
+    spec: {
+      type: 'ClusterIP',
+      clusterIP: `10.96.${Math.floor(i / 250)}.${(i % 250) + 1}`,
+      ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }],
+    },
+  });
 
 function endpointIps(i: number): string[] {
   return Array.from({ length: ENDPOINTS }, (_, j) => {
@@ -49,10 +56,13 @@ function endpointIps(i: number): string[] {
   });
 }
 
-const endpointsJson = (i: number, ips: string[]): string => JSON.stringify({
-  apiVersion: 'v1', kind: 'Endpoints', metadata: { name: `svc-${i}`, namespace: 'bench' },
-  subsets: [{ addresses: ips.map((ip, j) => ({ ip, nodeName: `node-${j}` })), ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] }],
-});
+const endpointsJson = (i: number, ips: string[]): string =>
+  JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Endpoints',
+    metadata: { name: `svc-${i}`, namespace: 'bench' },
+    subsets: [{ addresses: ips.map((ip, j) => ({ ip, nodeName: `node-${j}` })), ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] }],
+  });
 
 async function load(kv: KvStore): Promise<void> {
   const ops: TxnOp[] = [];
@@ -100,7 +110,10 @@ class ChainWatcher {
   expect(chain: string, timeoutMs: number): Promise<void> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${chain} never appeared`)), timeoutMs);
-      this.waiting.set(chain, () => { clearTimeout(timer); resolve(); });
+      this.waiting.set(chain, () => {
+        clearTimeout(timer);
+        resolve();
+      });
     });
   }
 }
@@ -152,11 +165,37 @@ function quantile(xs: readonly number[], q: number): number {
 const r1 = (x: number): number => Number(x.toFixed(1));
 
 function startAgent(etcdEndpoint: string) {
-  return execa('ip', ['netns', 'exec', ns, 'node', 'bin/keel.js', 'agent', '--proxy-mode', 'iptables', '--iptables-backend', 'nft',
-    '--cluster-cidr', '10.244.0.0/16', '--node-name', 'node-a', '--node-ip', nodeIp, '--no-dns', '--backend', 'none',
-    '--metrics-bind-address', '127.0.0.1:10249'], {
-    env: { KEEL_ETCD_ENDPOINTS: etcdEndpoint, KEEL_ETCD_PREFIX: PREFIX, KEEL_LOG_LEVEL: process.env.KEEL_LOG_LEVEL ?? 'warn' }, reject: false, stdio: ['ignore', 'inherit', 'inherit'],
-  });
+  return execa(
+    'ip',
+    [
+      'netns',
+      'exec',
+      ns,
+      'node',
+      'bin/keel.js',
+      'agent',
+      '--proxy-mode',
+      'iptables',
+      '--iptables-backend',
+      'nft',
+      '--cluster-cidr',
+      '10.244.0.0/16',
+      '--node-name',
+      'node-a',
+      '--node-ip',
+      nodeIp,
+      '--no-dns',
+      '--backend',
+      'none',
+      '--metrics-bind-address',
+      '127.0.0.1:10249',
+    ],
+    {
+      env: { KEEL_ETCD_ENDPOINTS: etcdEndpoint, KEEL_ETCD_PREFIX: PREFIX, KEEL_LOG_LEVEL: process.env.KEEL_LOG_LEVEL ?? 'warn' },
+      reject: false,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    },
+  );
 }
 
 async function main(): Promise<void> {
@@ -179,9 +218,13 @@ async function main(): Promise<void> {
     progress(BENCH, `stored ${SERVICES} services, ${SERVICES * ENDPOINTS} endpoints in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     await execa('ip', ['netns', 'add', ns]);
     for (const cmd of [
-      ['link', 'set', 'lo', 'up'], ['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth1'],
-      ['addr', 'add', `${nodeIp}/24`, 'dev', 'eth0'], ['link', 'set', 'eth0', 'up'], ['link', 'set', 'eth1', 'up'],
-    ]) await execa('ip', ['-n', ns, ...cmd]);
+      ['link', 'set', 'lo', 'up'],
+      ['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth1'],
+      ['addr', 'add', `${nodeIp}/24`, 'dev', 'eth0'],
+      ['link', 'set', 'eth0', 'up'],
+      ['link', 'set', 'eth1', 'up'],
+    ])
+      await execa('ip', ['-n', ns, ...cmd]);
     watcher = new ChainWatcher();
     const started = performance.now();
     agent = startAgent(etcd.socketEndpoint);
@@ -206,7 +249,10 @@ async function main(): Promise<void> {
       }
       latencies.push(lat);
       rss.push(rssMb(pid).rss);
-      progress(BENCH, `run ${run}/${RUNS} (${CHANGES_PER_RUN} changes): p50 ${fmt(quantile(lat, 0.5))} ms, p99 ${fmt(quantile(lat, 0.99))} ms, agent RSS ${rss.at(-1)} MB`);
+      progress(
+        BENCH,
+        `run ${run}/${RUNS} (${CHANGES_PER_RUN} changes): p50 ${fmt(quantile(lat, 0.5))} ms, p99 ${fmt(quantile(lat, 0.99))} ms, agent RSS ${rss.at(-1)} MB`,
+      );
     }
     const peakMb = rssMb(pid).hwm;
     const floor = await kernelFloor();
@@ -218,7 +264,14 @@ async function main(): Promise<void> {
   }
 }
 
-interface Measured { readyS: number; latencies: number[][]; rss: number[]; peakMb: number; floor: number[]; idle: number[] }
+interface Measured {
+  readyS: number;
+  latencies: number[][];
+  rss: number[];
+  peakMb: number;
+  floor: number[];
+  idle: number[];
+}
 
 function report(m: Measured): void {
   const all = m.latencies.flat();
@@ -229,27 +282,52 @@ function report(m: Measured): void {
     bench: BENCH,
     figures: [
       figure({
-        figure: 3, name: `programming latency p50, etcd put → rule in kernel, ${scale}`, unit: 'ms',
-        keel: m.latencies.map((l) => r1(quantile(l, 0.5))), pooled: pooled.p50, peer: floorPeer, ratio: 'keel/peer',
+        figure: 3,
+        name: `programming latency p50, etcd put → rule in kernel, ${scale}`,
+        unit: 'ms',
+        keel: m.latencies.map((l) => r1(quantile(l, 0.5))),
+        pooled: pooled.p50,
+        peer: floorPeer,
+        ratio: 'keel/peer',
       }),
       figure({
-        figure: 3, name: `programming latency p99, etcd put → rule in kernel, ${scale}`, unit: 'ms',
-        keel: m.latencies.map((l) => r1(quantile(l, 0.99))), pooled: pooled.p99, peer: floorPeer, ratio: 'keel/peer',
-        target: { on: 'keel', op: '<=', value: 100 }, note: `slowest of all ${all.length}: ${pooled.max} ms`,
+        figure: 3,
+        name: `programming latency p99, etcd put → rule in kernel, ${scale}`,
+        unit: 'ms',
+        keel: m.latencies.map((l) => r1(quantile(l, 0.99))),
+        pooled: pooled.p99,
+        peer: floorPeer,
+        ratio: 'keel/peer',
+        target: { on: 'keel', op: '<=', value: 100 },
+        note: `slowest of all ${all.length}: ${pooled.max} ms`,
       }),
       figure({
-        figure: 4, name: `agent RSS at ${scale}`, unit: 'MB', keel: m.rss, peer: { name: 'idle Node.js process', samples: m.idle },
-        ratio: 'keel/peer', target: { on: 'keel', op: '<=', value: 300 }, note: `peak ${m.peakMb} MB`,
+        figure: 4,
+        name: `agent RSS at ${scale}`,
+        unit: 'MB',
+        keel: m.rss,
+        peer: { name: 'idle Node.js process', samples: m.idle },
+        ratio: 'keel/peer',
+        target: { on: 'keel', op: '<=', value: 300 },
+        note: `peak ${m.peakMb} MB`,
       }),
     ],
     notes: [
-      `keel agent in a node netns (iptables mode, nft), real etcd over its Unix socket; ${all.length} Endpoints puts one after another in ${RUNS} runs of ${CHANGES_PER_RUN},`
-        + ' each timed until `nft monitor` in the namespace saw the new KUBE-SEP chain committed.'
-        + ` p50 and p99 per run of ${CHANGES_PER_RUN} (a run's p99 is about its slowest change) and pooled over all ${all.length}, on which the target is judged.`,
+      `keel agent in a node netns (iptables mode, nft), real etcd over its Unix socket; ${all.length} Endpoints puts one after another in ${RUNS} runs of ${CHANGES_PER_RUN},` +
+        ' each timed until `nft monitor` in the namespace saw the new KUBE-SEP chain committed.' +
+        ` p50 and p99 per run of ${CHANGES_PER_RUN} (a run's p99 is about its slowest change) and pooled over all ${all.length}, on which the target is judged.`,
       'RSS (VmRSS) of the agent after each run; its peak (VmHWM) beside it. Peers: one restore of a one-rule chain into the same table (--noflush), and an idle `node` process.',
       `etcd's own watch delivery (p99 5 ms, notes/measured-costs.md) is the rest of the floor of (3). Agent ready (first list + first sync into an empty table): ${m.readyS} s.`,
     ],
-    detail: { services: SERVICES, endpoints: SERVICES * ENDPOINTS, readyS: m.readyS, pooledMs: pooled, latenciesMs: m.latencies.map((l) => l.map(r1)), rssMb: m.rss, peakRssMb: m.peakMb },
+    detail: {
+      services: SERVICES,
+      endpoints: SERVICES * ENDPOINTS,
+      readyS: m.readyS,
+      pooledMs: pooled,
+      latenciesMs: m.latencies.map((l) => l.map(r1)),
+      rssMb: m.rss,
+      peakRssMb: m.peakMb,
+    },
   });
 }
 

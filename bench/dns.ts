@@ -46,7 +46,15 @@ function benchSnapshot() {
   const endpoints = [];
   const pods = [];
   for (let i = 0; i < 1000; i++) {
-    services.push(makeService(`ns${i % 20}`, `svc${i}`, { clusterIP: `10.96.${(i >> 8) + 1}.${i & 255}`, ports: [{ name: 'http', port: 80 }, { name: 'metrics', port: 9090 }] }));
+    services.push(
+      makeService(`ns${i % 20}`, `svc${i}`, {
+        clusterIP: `10.96.${(i >> 8) + 1}.${i & 255}`,
+        ports: [
+          { name: 'http', port: 80 },
+          { name: 'metrics', port: 9090 },
+        ],
+      }),
+    );
   }
   for (let i = 0; i < 100; i++) {
     services.push(makeService(`ns${i % 20}`, `hl${i}`, { clusterIP: 'None', ports: [{ name: 'db', port: 5432 }] }));
@@ -74,30 +82,63 @@ function queryMix(): string {
 
 type Contender = 'keel' | 'knot' | 'echo';
 
-interface Row { server: Contender; round: number; qps: number; lost: number; avgLatencyMs: number; cpuMicrosPerQuery: number }
+interface Row {
+  server: Contender;
+  round: number;
+  qps: number;
+  lost: number;
+  avgLatencyMs: number;
+  cpuMicrosPerQuery: number;
+}
 
 async function dnsperf(port: number, file: string): Promise<{ qps: number; completed: number; lost: number; avgLatencyMs: number }> {
-  const out = (await execa('dnsperf', ['-s', '127.0.0.1', '-p', String(port), '-d', file, '-l', String(SECONDS), '-c', '1', '-T', '1', '-q', '100'], { reject: false })).stdout;
+  const out = (
+    await execa('dnsperf', ['-s', '127.0.0.1', '-p', String(port), '-d', file, '-l', String(SECONDS), '-c', '1', '-T', '1', '-q', '100'], {
+      reject: false,
+    })
+  ).stdout;
   const num = (re: RegExp): number => Number(re.exec(out)?.[1] ?? NaN);
-  return { qps: num(/Queries per second:\s+([\d.]+)/), completed: num(/Queries completed:\s+(\d+)/), lost: num(/Queries lost:\s+(\d+)/), avgLatencyMs: num(/Average Latency \(s\):\s+([\d.]+)/) * 1000 };
+  return {
+    qps: num(/Queries per second:\s+([\d.]+)/),
+    completed: num(/Queries completed:\s+(\d+)/),
+    lost: num(/Queries lost:\s+(\d+)/),
+    avgLatencyMs: num(/Average Latency \(s\):\s+([\d.]+)/) * 1000,
+  };
 }
 
 function procCpuMs(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    .replace(/^.*\) /, '')
+    .split(' ');
   return (Number(f[11]) + Number(f[12])) * 10;
 }
 
 async function startKnot(dir: string, zones: Map<string, string>): Promise<{ port: number; pid: number; stop: () => Promise<void> }> {
   const port = await freePort();
-  const zoneConf = [...zones.keys()].map((z) => `  - domain: ${z}\n    file: ${join(dir, `${z}.zone`)}\n    journal-content: none\n    zonefile-sync: -1`).join('\n');
+  const zoneConf = [...zones.keys()]
+    .map((z) => `  - domain: ${z}\n    file: ${join(dir, `${z}.zone`)}\n    journal-content: none\n    zonefile-sync: -1`)
+    .join('\n');
   for (const [z, text] of zones) writeFileSync(join(dir, `${z}.zone`), text);
-  writeFileSync(join(dir, 'knot.conf'), `server:\n  listen: 127.0.0.1@${port}\n  rundir: ${dir}\n  udp-workers: 1\n  tcp-workers: 1\n  background-workers: 1\ndatabase:\n  storage: ${dir}\nlog:\n  - target: stderr\n    any: warning\nzone:\n${zoneConf}\n`);
+  writeFileSync(
+    join(dir, 'knot.conf'),
+    `server:\n  listen: 127.0.0.1@${port}\n  rundir: ${dir}\n  udp-workers: 1\n  tcp-workers: 1\n  background-workers: 1\ndatabase:\n  storage: ${dir}\nlog:\n  - target: stderr\n    any: warning\nzone:\n${zoneConf}\n`,
+  );
   const child = spawn('knotd', ['-c', join(dir, 'knot.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
   for (let i = 0; i < 100; i++) {
-    const ok = await exchange({ host: '127.0.0.1', port }, encodeQuery('cluster.local', 'SOA'), 'udp', 100).then(() => true, () => false);
+    const ok = await exchange({ host: '127.0.0.1', port }, encodeQuery('cluster.local', 'SOA'), 'udp', 100).then(
+      () => true,
+      () => false,
+    );
     if (ok) {
       const exited = new Promise((resolve) => child.once('exit', resolve));
-      return { port, pid: child.pid as number, stop: async () => { child.kill('SIGTERM'); await exited; } };
+      return {
+        port,
+        pid: child.pid as number,
+        stop: async () => {
+          child.kill('SIGTERM');
+          await exited;
+        },
+      };
     }
   }
   child.kill('SIGKILL');
@@ -125,7 +166,11 @@ async function compareAnswers(keel: ListenAddress, knotPort: number, mix: string
     const [name, type] = line.split(' ') as [string, string];
     const ask = async (port: number) => decodeReply(await exchange({ host: '127.0.0.1', port }, encodeQuery(name, type), 'udp'));
     const [a, b] = [await ask(keel.port), await ask(knotPort)];
-    const show = (p: typeof a) => `${p.rcode} ${(p.answers ?? []).map((r) => JSON.stringify((r as { data?: unknown }).data)).sort().join(',')}`;
+    const show = (p: typeof a) =>
+      `${p.rcode} ${(p.answers ?? [])
+        .map((r) => JSON.stringify((r as { data?: unknown }).data))
+        .sort()
+        .join(',')}`;
     if (show(a) !== show(b)) {
       differences += 1;
       console.error(`differs: ${line}: keel ${show(a)} / knot ${show(b)}`);
@@ -143,7 +188,13 @@ async function changeLatency(samples: number): Promise<{ appearMs: number[]; gon
   const goneMs: number[] = [];
   try {
     const watch = new ClusterWatch({ store: new KvStore(client, [etcd.endpoint]), prefix: '/registry' });
-    const service = new DnsService({ config, listen: { host: '127.0.0.1', port: 0 }, source: watch, upstreams: [], recursionAllowed: () => false });
+    const service = new DnsService({
+      config,
+      listen: { host: '127.0.0.1', port: 0 },
+      source: watch,
+      upstreams: [],
+      recursionAllowed: () => false,
+    });
     await Promise.all([service.start(ac.signal), watch.start(ac.signal)]);
     const addr = service.address() as ListenAddress;
     const rcode = async (name: string) => decodeReply(await exchange(addr, encodeQuery(name, 'A'), 'udp')).rcode;
@@ -170,7 +221,8 @@ async function changeLatency(samples: number): Promise<{ appearMs: number[]; gon
   return { appearMs, goneMs };
 }
 
-const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))] ?? NaN;
+const pct = (xs: number[], p: number): number =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))] ?? NaN;
 const median = (xs: number[]): number => pct(xs, 50);
 
 async function main(): Promise<void> {
@@ -197,28 +249,57 @@ async function main(): Promise<void> {
         const cpu0 = server !== 'knot' ? process.cpuUsage() : undefined;
         const knotCpu0 = server === 'knot' ? procCpuMs(knot.pid) : 0;
         const r = await dnsperf({ keel: keel.port, knot: knot.port, echo: echo.port }[server], mixFile);
-        const cpuMs = cpu0 ? (() => { const d = process.cpuUsage(cpu0); return (d.user + d.system) / 1000; })() : procCpuMs(knot.pid) - knotCpu0;
-        rows.push({ server, round, qps: r.qps, lost: r.lost, avgLatencyMs: r.avgLatencyMs, cpuMicrosPerQuery: (cpuMs * 1000) / r.completed });
-        progress(BENCH, `${server} run ${round}/${RUNS}: ${fmt(r.qps)} queries/s, ${r.lost} lost, ${fmt((cpuMs * 1000) / r.completed)} µs CPU/query`);
+        const cpuMs = cpu0
+          ? (() => {
+              const d = process.cpuUsage(cpu0);
+              return (d.user + d.system) / 1000;
+            })()
+          : procCpuMs(knot.pid) - knotCpu0;
+        rows.push({
+          server,
+          round,
+          qps: r.qps,
+          lost: r.lost,
+          avgLatencyMs: r.avgLatencyMs,
+          cpuMicrosPerQuery: (cpuMs * 1000) / r.completed,
+        });
+        progress(
+          BENCH,
+          `${server} run ${round}/${RUNS}: ${fmt(r.qps)} queries/s, ${r.lost} lost, ${fmt((cpuMs * 1000) / r.completed)} µs CPU/query`,
+        );
       }
     }
     const lat = await changeLatency(CHANGE_SAMPLES);
     const of = (s: Contender, f: (r: Row) => number): number[] => rows.filter((r) => r.server === s).map(f);
     const cpuPerQuery = (s: Contender): number => median(of(s, (r) => r.cpuMicrosPerQuery));
     const qps = (s: Contender): number[] => of(s, (r) => Math.round(r.qps));
-    const change = { appearP50: pct(lat.appearMs, 50), appearP99: pct(lat.appearMs, 99), goneP50: pct(lat.goneMs, 50), goneP99: pct(lat.goneMs, 99) };
+    const change = {
+      appearP50: pct(lat.appearMs, 50),
+      appearP99: pct(lat.appearMs, 99),
+      goneP50: pct(lat.goneMs, 50),
+      goneP99: pct(lat.goneMs, 99),
+    };
     const cpus = (await execa('nproc')).stdout;
     writeResult({
       bench: BENCH,
       figures: [
         figure({
-          figure: 5, name: 'DNS queries/s, dnsperf 60% names / 40% NXDOMAIN', unit: 'queries/s', keel: qps('keel'),
-          peer: { name: 'knot, same records as zone files', samples: qps('knot') }, ratio: 'keel/peer', target: { on: 'ratio', op: '>=', value: 0.5 },
+          figure: 5,
+          name: 'DNS queries/s, dnsperf 60% names / 40% NXDOMAIN',
+          unit: 'queries/s',
+          keel: qps('keel'),
+          peer: { name: 'knot, same records as zone files', samples: qps('knot') },
+          ratio: 'keel/peer',
+          target: { on: 'ratio', op: '>=', value: 0.5 },
           note: `CPU µs/query keel ${fmt(cpuPerQuery('keel'))}, knot ${fmt(cpuPerQuery('knot'))}`,
         }),
         figure({
-          figure: 5, name: 'DNS queries/s, keel beside a Node.js UDP echo (no DNS work: the ceiling of a one-thread Node.js server)', unit: 'queries/s',
-          keel: qps('keel'), peer: { name: 'Node.js dgram echo', samples: qps('echo') }, ratio: 'keel/peer',
+          figure: 5,
+          name: 'DNS queries/s, keel beside a Node.js UDP echo (no DNS work: the ceiling of a one-thread Node.js server)',
+          unit: 'queries/s',
+          keel: qps('keel'),
+          peer: { name: 'Node.js dgram echo', samples: qps('echo') },
+          ratio: 'keel/peer',
         }),
       ],
       notes: [
@@ -227,7 +308,12 @@ async function main(): Promise<void> {
         `Answers of keel and knot compared on 200 queries of the mix: ${differences} differences.`,
         `etcd change → answered by keel (${CHANGE_SAMPLES} samples, put/delete then UDP polling): appear p50 ${fmt(change.appearP50)} ms, p99 ${fmt(change.appearP99)} ms; NXDOMAIN after delete p50 ${fmt(change.goneP50)} ms, p99 ${fmt(change.goneP99)} ms.`,
       ],
-      detail: { seconds: SECONDS, answerDifferences: differences, changeToAnswerMs: { ...change, appearMax: Math.max(...lat.appearMs), goneMax: Math.max(...lat.goneMs) }, runs: rows },
+      detail: {
+        seconds: SECONDS,
+        answerDifferences: differences,
+        changeToAnswerMs: { ...change, appearMax: Math.max(...lat.appearMs), goneMax: Math.max(...lat.goneMs) },
+        runs: rows,
+      },
     });
   } finally {
     await knot.stop();

@@ -20,10 +20,19 @@ export const RUNS = 5;
 /** Quick runs write beside, never over, the figures of a full run. */
 export const RESULTS_DIR = QUICK ? join('bench', 'results', 'quick') : join('bench', 'results');
 
-export interface Spread { min: number; median: number; max: number; runs: number }
+export interface Spread {
+  min: number;
+  median: number;
+  max: number;
+  runs: number;
+}
 
 /** `ratio` targets read "keel is ≤ 10% of restore"; `keel` targets bound keel's own median ("p99 ≤ 100 ms"). */
-export interface Target { on: 'ratio' | 'keel'; op: '<=' | '>='; value: number }
+export interface Target {
+  on: 'ratio' | 'keel';
+  op: '<=' | '>=';
+  value: number;
+}
 
 export interface FigureRow {
   /** Issue 9's figure number (1–8), which orders the summary; 0 for figures the issue does not list. */
@@ -55,7 +64,12 @@ export interface BenchResult {
   detail?: unknown;
 }
 
-export interface Machine { cpus: number; loadavg: number[]; node: string; kernel: string }
+export interface Machine {
+  cpus: number;
+  loadavg: number[];
+  node: string;
+  kernel: string;
+}
 
 export function spread(samples: readonly number[]): Spread {
   const s = [...samples].sort((a, b) => a - b);
@@ -88,7 +102,8 @@ export function figure(spec: FigureSpec): FigureRow {
   if (spec.target) {
     row.target = spec.target;
     const value = spec.target.on === 'ratio' ? row.ratio?.median : (row.pooled ?? keel.median);
-    const ok = value !== undefined && Number.isFinite(value) && (spec.target.op === '<=' ? value <= spec.target.value : value >= spec.target.value);
+    const ok =
+      value !== undefined && Number.isFinite(value) && (spec.target.op === '<=' ? value <= spec.target.value : value >= spec.target.value);
     row.verdict = ok ? 'PASS' : 'MISS';
   }
   if (spec.note !== undefined) row.note = spec.note;
@@ -136,7 +151,17 @@ export function verdictLine(row: FigureRow): string {
 
 /** One markdown table; min / median / max over the runs (and the pooled figure where there is one), the ratio of the medians. */
 export function renderTable(rows: readonly FigureRow[]): string {
-  const head = ['#', 'figure', 'unit', 'keel min / median / max', 'peer', 'peer min / median / max', 'ratio (medians)', 'target', 'verdict'];
+  const head = [
+    '#',
+    'figure',
+    'unit',
+    'keel min / median / max',
+    'peer',
+    'peer min / median / max',
+    'ratio (medians)',
+    'target',
+    'verdict',
+  ];
   const lines = rows.map((r) => [
     r.figure ? String(r.figure) : '',
     r.note ? `${r.name} (${r.note})` : r.name,
@@ -163,7 +188,13 @@ export function resultPath(bench: string): string {
 
 /** Writes bench/results/<bench>.json and prints the rows' verdicts. */
 export function writeResult(result: Omit<BenchResult, 'date' | 'quick' | 'machine' | 'wallS'>): void {
-  const full: BenchResult = { ...result, date: new Date().toISOString(), quick: QUICK, machine: machine(), wallS: Math.round(process.uptime()) };
+  const full: BenchResult = {
+    ...result,
+    date: new Date().toISOString(),
+    quick: QUICK,
+    machine: machine(),
+    wallS: Math.round(process.uptime()),
+  };
   mkdirSync(RESULTS_DIR, { recursive: true });
   writeFileSync(resultPath(result.bench), `${JSON.stringify(full, null, 2)}\n`);
   for (const row of full.figures) progress(result.bench, verdictLine(row));

@@ -60,14 +60,45 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const r1 = (x: number): number => Number(x.toFixed(1));
 
 /** Everything started or made, so cleanup finds it after any failure. */
-const owned = { children: new Set<ChildProcess>(), namespaces: new Set<string>(), dirs: new Set<string>(), monitors: new Set<NetlinkEvents>() };
+const owned = {
+  children: new Set<ChildProcess>(),
+  namespaces: new Set<string>(),
+  dirs: new Set<string>(),
+  monitors: new Set<NetlinkEvents>(),
+};
 
-interface OverlayProcess { child: ChildProcess; log(): string; ready: Promise<void> }
+interface OverlayProcess {
+  child: ChildProcess;
+  log(): string;
+  ready: Promise<void>;
+}
 
 function startOverlay(i: number, backend: BackendType, etcdEndpoint: string, subnetPrefix: string, dir: string): OverlayProcess {
-  const child = spawn('ip', ['netns', 'exec', nodeNs(i), process.execPath, KEEL_BIN, 'network', 'run',
-    '--etcd-endpoints', etcdEndpoint, '--subnet-prefix', subnetPrefix, '--backend', backend,
-    '--iface', 'eth0', '--public-ip', nodeIp(i), '--subnet-file', join(dir, `n${i}.env`)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      nodeNs(i),
+      process.execPath,
+      KEEL_BIN,
+      'network',
+      'run',
+      '--etcd-endpoints',
+      etcdEndpoint,
+      '--subnet-prefix',
+      subnetPrefix,
+      '--backend',
+      backend,
+      '--iface',
+      'eth0',
+      '--public-ip',
+      nodeIp(i),
+      '--subnet-file',
+      join(dir, `n${i}.env`),
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   owned.children.add(child);
   child.once('exit', () => owned.children.delete(child));
   let log = '';
@@ -95,15 +126,17 @@ async function buildNodes(): Promise<void> {
   owned.namespaces.add(switchNs);
   await createNetns(switchNs);
   await addBridge(switchNs, 'br0');
-  await Promise.all([...peers, newcomer].map(async (i) => {
-    owned.namespaces.add(nodeNs(i));
-    await createNetns(nodeNs(i));
-    await addVethPair({ netns: switchNs, name: `n${i}` }, { netns: nodeNs(i), name: 'eth0' });
-    await setMaster(switchNs, `n${i}`, 'br0');
-    await linkUp(switchNs, `n${i}`);
-    await addAddress(nodeNs(i), 'eth0', `${nodeIp(i)}/24`);
-    await linkUp(nodeNs(i), 'eth0');
-  }));
+  await Promise.all(
+    [...peers, newcomer].map(async (i) => {
+      owned.namespaces.add(nodeNs(i));
+      await createNetns(nodeNs(i));
+      await addVethPair({ netns: switchNs, name: `n${i}` }, { netns: nodeNs(i), name: 'eth0' });
+      await setMaster(switchNs, `n${i}`, 'br0');
+      await linkUp(switchNs, `n${i}`);
+      await addAddress(nodeNs(i), 'eth0', `${nodeIp(i)}/24`);
+      await linkUp(nodeNs(i), 'eth0');
+    }),
+  );
 }
 
 async function removeNodes(): Promise<void> {
@@ -114,7 +147,9 @@ async function removeNodes(): Promise<void> {
 }
 
 async function keelRoutes(ns: string, dst?: string): Promise<string[]> {
-  const res = await execa('ip', ['-n', ns, 'route', 'show', 'proto', String(KEEL_ROUTE_PROTOCOL), ...(dst ? ['exact', dst] : [])], { reject: false });
+  const res = await execa('ip', ['-n', ns, 'route', 'show', 'proto', String(KEEL_ROUTE_PROTOCOL), ...(dst ? ['exact', dst] : [])], {
+    reject: false,
+  });
   return String(res.stdout).split('\n').filter(Boolean);
 }
 
@@ -127,7 +162,12 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs: num
 }
 
 /** When each of the 10 nodes had the lease's entries: the route, and for vxlan also neighbour and FDB. */
-function perNode(events: NetlinkEvent[], lease: Lease, vxlan: boolean, removed: boolean): Array<{ routed: number; programmed: number } | undefined> {
+function perNode(
+  events: NetlinkEvent[],
+  lease: Lease,
+  vxlan: boolean,
+  removed: boolean,
+): Array<{ routed: number; programmed: number } | undefined> {
   const gw = lease.subnet.text.split('/')[0] as string;
   const pre = removed ? 'Deleted ' : '';
   return peers.map((i) => {
@@ -148,7 +188,13 @@ function complete(events: NetlinkEvent[], lease: Lease, vxlan: boolean, removed:
 }
 
 /** First, last route and last complete node, in ms after `t0` (wall clock). */
-function spreadOver(events: NetlinkEvent[], lease: Lease, vxlan: boolean, removed: boolean, t0: number): { first: number; all: number; allProgrammed: number } {
+function spreadOver(
+  events: NetlinkEvent[],
+  lease: Lease,
+  vxlan: boolean,
+  removed: boolean,
+  t0: number,
+): { first: number; all: number; allProgrammed: number } {
   const nodes = perNode(events, lease, vxlan, removed) as Array<{ routed: number; programmed: number }>;
   return {
     first: r1(Math.min(...nodes.map((n) => n.routed)) - t0),
@@ -157,7 +203,12 @@ function spreadOver(events: NetlinkEvent[], lease: Lease, vxlan: boolean, remove
   };
 }
 
-interface WatchEvent { type: 'put' | 'delete'; key: string; value: string; at: number }
+interface WatchEvent {
+  type: 'put' | 'delete';
+  key: string;
+  value: string;
+  at: number;
+}
 
 /** The peer: an etcd3 watcher in this process; `next` registers before the write, so nothing is missed. */
 class LeaseWatch {
@@ -170,7 +221,10 @@ class LeaseWatch {
 
   next(match: (e: WatchEvent) => boolean, timeoutMs: number): Promise<WatchEvent> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => { this.waiting.delete(take); reject(new Error(`etcd watch: no matching event within ${timeoutMs} ms`)); }, timeoutMs);
+      const timer = setTimeout(() => {
+        this.waiting.delete(take);
+        reject(new Error(`etcd watch: no matching event within ${timeoutMs} ms`));
+      }, timeoutMs);
       const take = (e: WatchEvent): boolean => {
         if (!match(e)) return false;
         clearTimeout(timer);
@@ -196,9 +250,31 @@ function memoryMb(pid: number): { rss: number; hwm: number } {
   return { rss: r1(kb('VmRSS') / 1024), hwm: r1(kb('VmHWM') / 1024) };
 }
 
-interface PutRun { putWatchMs: number; first: number; all: number; allProgrammed: number; delWatchMs: number; goneFirst: number; goneAll: number; goneAllProgrammed: number }
-interface ColdRun { leaseSeenMs: number; first: number; all: number; allProgrammed: number }
-interface BackendResult { backend: BackendType; subnet: string; put: PutRun[]; cold: ColdRun[]; rssMb: number[]; peakRssMb: number; agentsReadyS: number }
+interface PutRun {
+  putWatchMs: number;
+  first: number;
+  all: number;
+  allProgrammed: number;
+  delWatchMs: number;
+  goneFirst: number;
+  goneAll: number;
+  goneAllProgrammed: number;
+}
+interface ColdRun {
+  leaseSeenMs: number;
+  first: number;
+  all: number;
+  allProgrammed: number;
+}
+interface BackendResult {
+  backend: BackendType;
+  subnet: string;
+  put: PutRun[];
+  cold: ColdRun[];
+  rssMb: number[];
+  peakRssMb: number;
+  agentsReadyS: number;
+}
 
 async function measureBackend(backend: BackendType, etcd: EtcdServer, client: ReturnType<typeof createEtcdClient>): Promise<BackendResult> {
   const vxlan = backend === 'vxlan';
@@ -207,15 +283,31 @@ async function measureBackend(backend: BackendType, etcd: EtcdServer, client: Re
   const dir = mkdtempSync(join(tmpdir(), `kbl-${backend}-`));
   owned.dirs.add(dir);
   await buildNodes();
-  await execa('node', [KEEL_BIN, 'network', 'init', '--network', NETWORK, '--backend', backend, '--etcd-endpoints', etcd.socketEndpoint, '--subnet-prefix', subnetPrefix]);
+  await execa('node', [
+    KEEL_BIN,
+    'network',
+    'init',
+    '--network',
+    NETWORK,
+    '--backend',
+    backend,
+    '--etcd-endpoints',
+    etcd.socketEndpoint,
+    '--subnet-prefix',
+    subnetPrefix,
+  ]);
 
   const started = performance.now();
   const agents = peers.map((i) => startOverlay(i, backend, etcd.socketEndpoint, subnetPrefix, dir));
   await Promise.all(agents.map((a) => a.ready));
   // Steady state first: every node routes all the others.
-  await until('a full mesh of routes', async () => (await Promise.all(peers.map(async (i) => (await keelRoutes(nodeNs(i))).length))).every((n) => n === PEERS - 1), 120_000);
+  await until(
+    'a full mesh of routes',
+    async () => (await Promise.all(peers.map(async (i) => (await keelRoutes(nodeNs(i))).length))).every((n) => n === PEERS - 1),
+    120_000,
+  );
   const agentsReadyS = r1((performance.now() - started) / 1000);
-  const known = new Set((await client.getAll().prefix(subnets).keys()));
+  const known = new Set(await client.getAll().prefix(subnets).keys());
   progress(BENCH, `${backend}: ${PEERS} overlay agents up, full mesh of routes in ${agentsReadyS} s`);
 
   const monitor = new NetlinkEvents(peers.map(nodeNs));
@@ -225,7 +317,8 @@ async function measureBackend(backend: BackendType, etcd: EtcdServer, client: Re
   const assertRoutes = async (lease: Lease, present: boolean): Promise<void> => {
     const shown = await Promise.all(peers.map((i) => keelRoutes(nodeNs(i), lease.subnet.text)));
     const wrong = peers.filter((_, k) => (shown[k]?.length ?? 0) > 0 !== present);
-    if (wrong.length) throw new Error(`route to ${lease.subnet.text} ${present ? 'missing' : 'still present'} on nodes ${wrong.join(', ')}`);
+    if (wrong.length)
+      throw new Error(`route to ${lease.subnet.text} ${present ? 'missing' : 'still present'} on nodes ${wrong.join(', ')}`);
   };
   /** Deletes the lease; returns delete → gone on the first/all nodes and the watch peer. */
   const remove = async (lease: Lease, key: string): Promise<Pick<PutRun, 'delWatchMs' | 'goneFirst' | 'goneAll' | 'goneAllProgrammed'>> => {
@@ -258,7 +351,10 @@ async function measureBackend(backend: BackendType, etcd: EtcdServer, client: Re
     await assertRoutes(decoded, true);
     const s = spreadOver(monitor.events.slice(from), decoded, vxlan, false, t0Wall);
     cold.push({ leaseSeenMs: r1(created.at - t0), ...s });
-    progress(BENCH, `${backend} cold start ${c + 1}/${RUNS}: start → lease in etcd ${r1(created.at - t0)} ms, → first routed ${s.first} ms, → all ${PEERS} routed ${s.all} ms`);
+    progress(
+      BENCH,
+      `${backend} cold start ${c + 1}/${RUNS}: start → lease in etcd ${r1(created.at - t0)} ms, → first routed ${s.first} ms, → all ${PEERS} routed ${s.all} ms`,
+    );
     await agent.ready;
     // SIGTERM keeps the lease (flannel's behaviour too); the delete below is the node leaving.
     await stopProcess(agent.child, 'SIGTERM');
@@ -286,7 +382,10 @@ async function measureBackend(backend: BackendType, etcd: EtcdServer, client: Re
     await sleep(300);
     const gone = await remove(newLease, lease.key);
     put.push({ putWatchMs: r1(watched.at - t0), ...s, ...gone });
-    progress(BENCH, `${backend} put ${r + 1}/${PUT_RUNS}: put → etcd watch ${r1(watched.at - t0)} ms, first routed ${s.first} ms, all ${PEERS} routed ${s.all} ms${vxlan ? ` (+ neigh/fdb ${s.allProgrammed} ms)` : ''}; delete → all gone ${gone.goneAll} ms`);
+    progress(
+      BENCH,
+      `${backend} put ${r + 1}/${PUT_RUNS}: put → etcd watch ${r1(watched.at - t0)} ms, first routed ${s.first} ms, all ${PEERS} routed ${s.all} ms${vxlan ? ` (+ neigh/fdb ${s.allProgrammed} ms)` : ''}; delete → all gone ${gone.goneAll} ms`,
+    );
     await sleep(300);
   }
 
@@ -298,7 +397,15 @@ async function measureBackend(backend: BackendType, etcd: EtcdServer, client: Re
   await removeNodes();
   rmSync(dir, { recursive: true, force: true });
   owned.dirs.delete(dir);
-  return { backend, subnet: newLease.subnet.text, put, cold, rssMb: mem.map((m) => m.rss), peakRssMb: Math.max(...mem.map((m) => m.hwm)), agentsReadyS };
+  return {
+    backend,
+    subnet: newLease.subnet.text,
+    put,
+    cold,
+    rssMb: mem.map((m) => m.rss),
+    peakRssMb: Math.max(...mem.map((m) => m.hwm)),
+    agentsReadyS,
+  };
 }
 
 function rows(res: BackendResult): FigureRow[] {
@@ -311,22 +418,57 @@ function rows(res: BackendResult): FigureRow[] {
   const vxlan = b === 'vxlan';
   return [
     figure({
-      figure: 8, name: `${b}: lease put → routed on all ${PEERS} nodes`, unit: 'ms', keel: all, peer: sawPut, ratio: 'keel/peer',
-      target: { on: 'keel', op: '<=', value: TARGET_MS }, note: `max ${fmt(worst)} ms: ${worst <= TARGET_MS ? 'every run' : 'NOT every run'} within ${TARGET_MS / 1000} s`,
+      figure: 8,
+      name: `${b}: lease put → routed on all ${PEERS} nodes`,
+      unit: 'ms',
+      keel: all,
+      peer: sawPut,
+      ratio: 'keel/peer',
+      target: { on: 'keel', op: '<=', value: TARGET_MS },
+      note: `max ${fmt(worst)} ms: ${worst <= TARGET_MS ? 'every run' : 'NOT every run'} within ${TARGET_MS / 1000} s`,
     }),
-    figure({ figure: 8, name: `${b}: lease put → routed on the first node`, unit: 'ms', keel: put('first'), peer: sawPut, ratio: 'keel/peer' }),
-    ...(vxlan ? [figure({ figure: 8, name: `vxlan: lease put → route, neighbour and FDB entry on all ${PEERS}`, unit: 'ms', keel: put('allProgrammed'), peer: sawPut, ratio: 'keel/peer' })] : []),
     figure({
-      figure: 8, name: `${b}: lease delete → routes gone on all ${PEERS} nodes`, unit: 'ms', keel: put('goneAll'),
-      peer: { name: 'etcd3 watcher sees the delete', samples: put('delWatchMs') }, ratio: 'keel/peer',
+      figure: 8,
+      name: `${b}: lease put → routed on the first node`,
+      unit: 'ms',
+      keel: put('first'),
+      peer: sawPut,
+      ratio: 'keel/peer',
+    }),
+    ...(vxlan
+      ? [
+          figure({
+            figure: 8,
+            name: `vxlan: lease put → route, neighbour and FDB entry on all ${PEERS}`,
+            unit: 'ms',
+            keel: put('allProgrammed'),
+            peer: sawPut,
+            ratio: 'keel/peer',
+          }),
+        ]
+      : []),
+    figure({
+      figure: 8,
+      name: `${b}: lease delete → routes gone on all ${PEERS} nodes`,
+      unit: 'ms',
+      keel: put('goneAll'),
+      peer: { name: 'etcd3 watcher sees the delete', samples: put('delWatchMs') },
+      ratio: 'keel/peer',
       note: `first node ${fmt(Math.min(...put('goneFirst')))}–${fmt(Math.max(...put('goneFirst')))} ms${vxlan ? `; route, neighbour and FDB gone on all: median ${fmt(spread(put('goneAllProgrammed')).median)} ms` : ''}`,
     }),
     figure({
-      figure: 8, name: `${b}: node start (\`keel network run\`) → routed on all ${PEERS} nodes`, unit: 'ms', keel: cold('all'),
-      peer: { name: 'node start → its lease seen by the etcd3 watcher', samples: cold('leaseSeenMs') }, ratio: 'keel/peer',
+      figure: 8,
+      name: `${b}: node start (\`keel network run\`) → routed on all ${PEERS} nodes`,
+      unit: 'ms',
+      keel: cold('all'),
+      peer: { name: 'node start → its lease seen by the etcd3 watcher', samples: cold('leaseSeenMs') },
+      ratio: 'keel/peer',
     }),
     figure({
-      figure: 8, name: `${b}: RSS of one overlay-only agent (\`keel network run\`)`, unit: 'MB', keel: res.rssMb,
+      figure: 8,
+      name: `${b}: RSS of one overlay-only agent (\`keel network run\`)`,
+      unit: 'MB',
+      keel: res.rssMb,
       note: `over the ${PEERS} agents, after all runs; peak ${fmt(res.peakRssMb)} MB`,
     }),
   ];

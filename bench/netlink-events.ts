@@ -46,7 +46,8 @@ export class NetlinkEvents {
         for (const line of lines) {
           const m = LINE.exec(line);
           // No zone in the stamp: Date parses it as local time, as `ip` printed it.
-          if (m) this.events.push({ ns, atMs: new Date(m[1] as string).getTime() + Number(`0.${m[2] as string}`) * 1000, text: m[3] as string });
+          if (m)
+            this.events.push({ ns, atMs: new Date(m[1] as string).getTime() + Number(`0.${m[2] as string}`) * 1000, text: m[3] as string });
         }
         for (const wake of this.waiters) wake();
       });
@@ -70,7 +71,14 @@ export class NetlinkEvents {
         const from = this.events.length;
         await execa('ip', ['-n', ns, 'route', 'add', 'blackhole', probe]);
         await execa('ip', ['-n', ns, 'route', 'del', 'blackhole', probe]);
-        const seen = await this.until(from, (evs) => evs.some((e) => e.ns === ns && e.text.startsWith(`Deleted blackhole ${probe}`)), 500).then(() => true, () => false);
+        const seen = await this.until(
+          from,
+          (evs) => evs.some((e) => e.ns === ns && e.text.startsWith(`Deleted blackhole ${probe}`)),
+          500,
+        ).then(
+          () => true,
+          () => false,
+        );
         if (seen) break;
         if (Date.now() > deadline) throw new Error(`ip monitor in ${ns} reported nothing within ${timeoutMs} ms`);
       }
@@ -86,7 +94,10 @@ export class NetlinkEvents {
         this.waiters.delete(check);
         resolve();
       };
-      const timer = setTimeout(() => { this.waiters.delete(check); reject(new Error(`netlink events: condition not met within ${timeoutMs} ms`)); }, timeoutMs);
+      const timer = setTimeout(() => {
+        this.waiters.delete(check);
+        reject(new Error(`netlink events: condition not met within ${timeoutMs} ms`));
+      }, timeoutMs);
       this.waiters.add(check);
       check();
     });

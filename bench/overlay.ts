@@ -23,15 +23,27 @@ const SECONDS = Number(process.argv[2] ?? (QUICK ? 1 : 3));
 type Backend = 'vxlan' | 'udp';
 type Offloads = 'on' | 'off';
 type Path = 'underlay' | 'pod-to-pod';
-interface Series { backend: Backend; offloads: Offloads; path: Path; gbps: number[]; retransmits: number }
+interface Series {
+  backend: Backend;
+  offloads: Offloads;
+  path: Path;
+  gbps: number[];
+  retransmits: number;
+}
 
 async function iperf(serverNs: string, clientNs: string, host: string): Promise<{ gbps: number; retransmits: number }> {
   for (let attempt = 1; ; attempt++) {
     const server = spawn('ip', ['netns', 'exec', serverNs, 'iperf3', '-s', '-1'], { stdio: 'ignore' });
     try {
       await sleep(500);
-      const res = await execa('ip', ['netns', 'exec', clientNs, 'iperf3', '-c', host, '-t', String(SECONDS), '-J'], { timeout: (SECONDS + 20) * 1000, reject: false });
-      const doc = JSON.parse(String(res.stdout) || '{}') as { error?: string; end?: { sum_received?: { bits_per_second: number }; sum_sent?: { retransmits?: number } } };
+      const res = await execa('ip', ['netns', 'exec', clientNs, 'iperf3', '-c', host, '-t', String(SECONDS), '-J'], {
+        timeout: (SECONDS + 20) * 1000,
+        reject: false,
+      });
+      const doc = JSON.parse(String(res.stdout) || '{}') as {
+        error?: string;
+        end?: { sum_received?: { bits_per_second: number }; sum_sent?: { retransmits?: number } };
+      };
       const received = doc.end?.sum_received;
       if (received) return { gbps: received.bits_per_second / 1e9, retransmits: doc.end?.sum_sent?.retransmits ?? 0 };
       if (attempt >= 3) throw new Error(`iperf3 to ${host} failed: ${doc.error ?? String(res.stderr)}`);
@@ -60,7 +72,9 @@ async function measure(backend: Backend, offloads: Offloads, series: Series[], e
     }
     const paths: { path: Path; serverNs: string; clientNs: string; host: string }[] = [
       { path: 'pod-to-pod', serverNs: b.ns, clientNs: a.ns, host: b.ip },
-      ...(backend === 'vxlan' ? [{ path: 'underlay' as const, serverNs: lab.nodes[1] as string, clientNs: lab.nodes[0] as string, host: lab.nodeIp(2) }] : []),
+      ...(backend === 'vxlan'
+        ? [{ path: 'underlay' as const, serverNs: lab.nodes[1] as string, clientNs: lab.nodes[0] as string, host: lab.nodeIp(2) }]
+        : []),
     ];
     const mine: Series[] = paths.map((p) => ({ backend, offloads, path: p.path, gbps: [], retransmits: 0 }));
     series.push(...mine);
@@ -70,7 +84,10 @@ async function measure(backend: Backend, offloads: Offloads, series: Series[], e
         const into = mine[i] as Series;
         into.gbps.push(Number(m.gbps.toFixed(3)));
         into.retransmits += m.retransmits;
-        progress(BENCH, `${backend} lab, offloads ${offloads}, ${p.path} run ${run}/${RUNS}: ${fmt(m.gbps)} Gbit/s, ${m.retransmits} retransmits`);
+        progress(
+          BENCH,
+          `${backend} lab, offloads ${offloads}, ${p.path} run ${run}/${RUNS}: ${fmt(m.gbps)} Gbit/s, ${m.retransmits} retransmits`,
+        );
       }
     }
     if (backend === 'udp') {
@@ -91,18 +108,33 @@ async function main(): Promise<void> {
   const gbps = (backend: Backend, offloads: Offloads, path: Path): number[] =>
     series.find((r) => r.backend === backend && r.offloads === offloads && r.path === path)?.gbps ?? [];
   const figures: FigureRow[] = [
-    ...(['on', 'off'] as const).map((o) => figure({
-      figure: 7, name: `pod-to-pod throughput, vxlan, offloads ${o}`, unit: 'Gbit/s', keel: gbps('vxlan', o, 'pod-to-pod'),
-      peer: { name: 'underlay, node to node', samples: gbps('vxlan', o, 'underlay') }, ratio: 'keel/peer', target: { on: 'ratio', op: '>=', value: 0.9 },
-    })),
-    ...(['on', 'off'] as const).map((o) => figure({
-      figure: 7, name: `pod-to-pod throughput, udp, offloads ${o}`, unit: 'Gbit/s', keel: gbps('udp', o, 'pod-to-pod'),
-      peer: { name: 'keel vxlan pod-to-pod', samples: gbps('vxlan', o, 'pod-to-pod') }, ratio: 'keel/peer', target: { on: 'ratio', op: '>=', value: 0.3 },
-    })),
+    ...(['on', 'off'] as const).map((o) =>
+      figure({
+        figure: 7,
+        name: `pod-to-pod throughput, vxlan, offloads ${o}`,
+        unit: 'Gbit/s',
+        keel: gbps('vxlan', o, 'pod-to-pod'),
+        peer: { name: 'underlay, node to node', samples: gbps('vxlan', o, 'underlay') },
+        ratio: 'keel/peer',
+        target: { on: 'ratio', op: '>=', value: 0.9 },
+      }),
+    ),
+    ...(['on', 'off'] as const).map((o) =>
+      figure({
+        figure: 7,
+        name: `pod-to-pod throughput, udp, offloads ${o}`,
+        unit: 'Gbit/s',
+        keel: gbps('udp', o, 'pod-to-pod'),
+        peer: { name: 'keel vxlan pod-to-pod', samples: gbps('vxlan', o, 'pod-to-pod') },
+        ratio: 'keel/peer',
+        target: { on: 'ratio', op: '>=', value: 0.3 },
+      }),
+    ),
   ];
   const tool = String((await execa('iperf3', ['--version'])).stdout).split('\n')[0] ?? 'iperf3';
   writeResult({
-    bench: BENCH, figures,
+    bench: BENCH,
+    figures,
     notes: [
       `${tool}, TCP, ${SECONDS} s per run, ${RUNS} runs per path; two nodes on a switch netns, one pod on each (stock CNI bridge plugin), keel network run on both nodes; a fresh lab per backend and offload setting.`,
       'offloads off = TSO, GSO and GRO off on the node and pod interfaces: a userspace backend (udp) handles every MTU-sized packet, so that setting is the fair comparison for it.',

@@ -56,14 +56,23 @@ function cluster(n: number, endpoints = 5): { services: Service[]; eps: Endpoint
   const eps: Endpoints[] = [];
   for (let i = 0; i < n; i++) {
     const name = `svc-${i}`;
-    services.push(makeService('bench', name, (s) => {
-      s.clusterIP = `10.96.${Math.floor(i / 250)}.${(i % 250) + 1}`;
-      s.ports = [{ name: 'http', port: 80, targetPort: 8080 }];
-    }));
-    eps.push(makeEndpoints('bench', name, Array.from({ length: endpoints }, (_, j) => {
-      const k = i * endpoints + j;
-      return { ip: `10.244.${Math.floor(k / 250) % 256}.${(k % 250) + 1}`, node: `node-${j}` };
-    }), [{ name: 'http', port: 8080 }]));
+    services.push(
+      makeService('bench', name, (s) => {
+        s.clusterIP = `10.96.${Math.floor(i / 250)}.${(i % 250) + 1}`;
+        s.ports = [{ name: 'http', port: 80, targetPort: 8080 }];
+      }),
+    );
+    eps.push(
+      makeEndpoints(
+        'bench',
+        name,
+        Array.from({ length: endpoints }, (_, j) => {
+          const k = i * endpoints + j;
+          return { ip: `10.244.${Math.floor(k / 250) % 256}.${(k % 250) + 1}`, node: `node-${j}` };
+        }),
+        [{ name: 'http', port: 8080 }],
+      ),
+    );
   }
   return { services, eps };
 }
@@ -81,7 +90,10 @@ function cpuNow(): number {
   return (self.user + self.system) / 1000 + childTicks * 10;
 }
 
-interface Timed { wall: number[]; cpu: number[] }
+interface Timed {
+  wall: number[];
+  cpu: number[];
+}
 const timed = (): Timed => ({ wall: [], cpu: [] });
 
 async function time<T>(into: Timed, fn: () => Promise<T> | T): Promise<T> {
@@ -97,7 +109,10 @@ const last = (t: Timed): string => `${fmt(t.wall.at(-1) ?? NaN)} ms (CPU ${fmt(t
 const cpuRatio = (keel: Timed, peer: Timed): string => `CPU ratio ${fmt(spread(keel.cpu).median / spread(peer.cpu).median)}`;
 const sizeName = (n: number): string => (n >= 1000 ? `${n / 1000}k` : String(n));
 
-interface SizeResult { rows: FigureRow[]; detail: Record<string, unknown> }
+interface SizeResult {
+  rows: FigureRow[];
+  detail: Record<string, unknown>;
+}
 
 async function measure(n: number): Promise<SizeResult> {
   const tag = `${sizeName(n)} services`;
@@ -122,11 +137,18 @@ async function measure(n: number): Promise<SizeResult> {
   }
   const rules = text.split('\n').filter((l) => l.startsWith('-A')).length;
   const scale = `${tag} × 5 endpoints (${fmt(rules)} rules, ${(text.length / 1e6).toFixed(1)} MB)`;
-  const rows = BACKENDS.map((backend) => figure({
-    figure: 1, name: `compile vs iptables-${backend}-restore load, ${scale}`, unit: 'ms',
-    keel: compile.wall, peer: { name: `iptables-${backend}-restore`, samples: restore[backend].wall },
-    ratio: 'keel/peer', target: { on: 'ratio', op: '<=', value: 0.1 }, note: cpuRatio(compile, restore[backend]),
-  }));
+  const rows = BACKENDS.map((backend) =>
+    figure({
+      figure: 1,
+      name: `compile vs iptables-${backend}-restore load, ${scale}`,
+      unit: 'ms',
+      keel: compile.wall,
+      peer: { name: `iptables-${backend}-restore`, samples: restore[backend].wall },
+      ratio: 'keel/peer',
+      target: { on: 'ratio', op: '<=', value: 0.1 },
+      note: cpuRatio(compile, restore[backend]),
+    }),
+  );
   const detail: Record<string, unknown> = { services: n, rules, inputMB: Number((text.length / 1e6).toFixed(1)), compile, restore };
   if (loaded) {
     const sync = await syncFigures(tag, services, eps, loaded);
@@ -137,7 +159,12 @@ async function measure(n: number): Promise<SizeResult> {
   return { rows, detail };
 }
 
-async function syncFigures(tag: string, services: Service[], eps: Endpoints[], ns: string): Promise<{ row: FigureRow; detail: Record<string, unknown> }> {
+async function syncFigures(
+  tag: string,
+  services: Service[],
+  eps: Endpoints[],
+  ns: string,
+): Promise<{ row: FigureRow; detail: Record<string, unknown> }> {
   const loop = new SyncLoop({ runner: new RestoreRunner({ backend: 'nft', netns: ns }), node });
   const none = { services: new Set<string>(), endpoints: new Set<string>(), pods: new Set<string>() };
   loop.update(snapshotOf(services, eps), { ...none, full: true });
@@ -149,14 +176,19 @@ async function syncFigures(tag: string, services: Service[], eps: Endpoints[], n
   const changed = (i: number): Endpoints[] => {
     const copy = [...eps];
     const e = eps[0] as Endpoints;
-    copy[0] = makeEndpoints('bench', 'svc-0', e.subsets[0]?.addresses.map((a, j) => ({ ip: j === 0 ? `10.250.${i}.1` : a.ip })) ?? [], [{ name: 'http', port: 8080 }]);
+    copy[0] = makeEndpoints('bench', 'svc-0', e.subsets[0]?.addresses.map((a, j) => ({ ip: j === 0 ? `10.250.${i}.1` : a.ip })) ?? [], [
+      { name: 'http', port: 8080 },
+    ]);
     return copy;
   };
   const partial = timed();
   const full = timed();
   let change = 0;
   for (let i = 1; i <= RUNS; i++) {
-    for (const [kind, into] of [['partial', partial], ['full', full]] as const) {
+    for (const [kind, into] of [
+      ['partial', partial],
+      ['full', full],
+    ] as const) {
       loop.update(snapshotOf(services, changed(change++)), { ...none, endpoints: new Set(['bench/svc-0']), full: kind === 'full' });
       const res = await time(into, () => loop.sync());
       // One new SEP chain, the service chain rewritten, the old SEP chain deleted: nothing else may move.
@@ -165,9 +197,14 @@ async function syncFigures(tag: string, services: Service[], eps: Endpoints[], n
     }
   }
   const row = figure({
-    figure: 2, name: `partial vs full sync, one endpoint changed, ${tag} (nft)`, unit: 'ms',
-    keel: partial.wall, peer: { name: 'keel full resync', samples: full.wall },
-    ratio: 'keel/peer', target: { on: 'ratio', op: '<=', value: 0.05 }, note: cpuRatio(partial, full),
+    figure: 2,
+    name: `partial vs full sync, one endpoint changed, ${tag} (nft)`,
+    unit: 'ms',
+    keel: partial.wall,
+    peer: { name: 'keel full resync', samples: full.wall },
+    ratio: 'keel/peer',
+    target: { on: 'ratio', op: '<=', value: 0.05 },
+    note: cpuRatio(partial, full),
   });
   return { row, detail: { takeover, partial, full } };
 }
@@ -180,7 +217,10 @@ async function main(): Promise<void> {
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => void removeNamespaces().finally(() => process.exit(130)));
   }
-  const asked = process.argv.slice(2).map(Number).filter((x) => x > 0);
+  const asked = process.argv
+    .slice(2)
+    .map(Number)
+    .filter((x) => x > 0);
   const sizes = asked.length ? asked : SIZES;
   const results: SizeResult[] = [];
   try {
@@ -192,7 +232,8 @@ async function main(): Promise<void> {
   // Figure 1 rows first, then figure 2, each by size.
   const rows = results.flatMap((r) => r.rows).sort((a, b) => a.figure - b.figure);
   writeResult({
-    bench: BENCH, figures: rows,
+    bench: BENCH,
+    figures: rows,
     notes: [
       `${iptables}; sizes ${sizes.map(sizeName).join(', ')} services × 5 endpoints (one port each), ${RUNS} runs of each measurement, wall time.`,
       'compile = compileRules + renderRestore in one Node.js thread; restore = iptables-{nft,legacy}-restore of the same text into a fresh netns; each run interleaves compile, nft and legacy.',

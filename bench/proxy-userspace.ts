@@ -46,7 +46,9 @@ interface Row {
 /** utime + stime of a process, in ms (clock ticks are 10 ms). */
 function cpuMs(pid: number | undefined): number {
   if (pid === undefined) return NaN;
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    .replace(/^.*\) /, '')
+    .split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
@@ -76,18 +78,42 @@ async function main(): Promise<void> {
       const p = lab.spawn(pod, 'node', [join(lab.dir, 'http-backend.mjs')]);
       await new Promise<void>((r) => p.stdout?.once('data', () => r()));
     }
-    writeFileSync(join(lab.dir, 'haproxy.cfg'), [
-      'global', '  nbthread 1', '  maxconn 8000',
-      'defaults', '  mode tcp', '  timeout connect 2s', '  timeout client 60s', '  timeout server 60s',
-      `listen web`, `  bind 0.0.0.0:${HAPROXY_PORT}`, '  balance roundrobin',
-      `  server a ${POD_IPS.pa}:8080`, `  server b ${POD_IPS.pb}:8080`, '',
-    ].join('\n'));
+    writeFileSync(
+      join(lab.dir, 'haproxy.cfg'),
+      [
+        'global',
+        '  nbthread 1',
+        '  maxconn 8000',
+        'defaults',
+        '  mode tcp',
+        '  timeout connect 2s',
+        '  timeout client 60s',
+        '  timeout server 60s',
+        `listen web`,
+        `  bind 0.0.0.0:${HAPROXY_PORT}`,
+        '  balance roundrobin',
+        `  server a ${POD_IPS.pa}:8080`,
+        `  server b ${POD_IPS.pb}:8080`,
+        '',
+      ].join('\n'),
+    );
     const haproxy = lab.spawn('node', 'haproxy', ['-db', '-f', join(lab.dir, 'haproxy.cfg')]);
-    for (let i = 0; i < 50 && !(await lab.exec('node', 'ss', ['-ltn'])).includes(`:${HAPROXY_PORT}`); i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 50 && !(await lab.exec('node', 'ss', ['-ltn'])).includes(`:${HAPROXY_PORT}`); i++)
+      await new Promise((r) => setTimeout(r, 100));
     node = ProxyNode.start(lab);
     await node.sync([
-      { apiVersion: 'v1', kind: 'Service', metadata: { namespace: 'default', name: 'web' }, spec: { clusterIP: CLUSTER_IP, ports: [{ port: 80, targetPort: 8080 }] } },
-      { apiVersion: 'v1', kind: 'Endpoints', metadata: { namespace: 'default', name: 'web' }, subsets: [{ addresses: [{ ip: POD_IPS.pa }, { ip: POD_IPS.pb }], ports: [{ port: 8080 }] }] },
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { namespace: 'default', name: 'web' },
+        spec: { clusterIP: CLUSTER_IP, ports: [{ port: 80, targetPort: 8080 }] },
+      },
+      {
+        apiVersion: 'v1',
+        kind: 'Endpoints',
+        metadata: { namespace: 'default', name: 'web' },
+        subsets: [{ addresses: [{ ip: POD_IPS.pa }, { ip: POD_IPS.pb }], ports: [{ port: 8080 }] }],
+      },
     ]);
     const targets = [
       { target: 'direct (one backend)', url: `http://${POD_IPS.pa}:8080/`, pid: undefined },
@@ -102,8 +128,18 @@ async function main(): Promise<void> {
           const cpuBefore = cpuMs(t.pid);
           const r = await wrk(lab, t.url, mode === 'close');
           const cpu = t.pid === undefined ? undefined : +(((cpuMs(t.pid) - cpuBefore) * 1000) / r.requests).toFixed(1);
-          rows.push({ target: t.target, mode, round, requestsPerSecond: Math.round(r.rps), proxyCpuMicrosPerRequest: cpu, errors: r.errors });
-          progress(BENCH, `${mode} run ${round}/${RUNS}: ${t.target}: ${fmt(r.rps)} requests/s${cpu === undefined ? '' : `, ${fmt(cpu)} µs CPU/request`}${r.errors ? `, ${r.errors}` : ''}`);
+          rows.push({
+            target: t.target,
+            mode,
+            round,
+            requestsPerSecond: Math.round(r.rps),
+            proxyCpuMicrosPerRequest: cpu,
+            errors: r.errors,
+          });
+          progress(
+            BENCH,
+            `${mode} run ${round}/${RUNS}: ${t.target}: ${fmt(r.rps)} requests/s${cpu === undefined ? '' : `, ${fmt(cpu)} µs CPU/request`}${r.errors ? `, ${r.errors}` : ''}`,
+          );
         }
       }
     }
@@ -114,21 +150,31 @@ async function main(): Promise<void> {
       const cpu = (target: string): string => fmt(spread(of(target, mode, 'proxyCpuMicrosPerRequest')).median);
       return [
         figure({
-          figure: 6, name: `userspace proxy requests/s, ${mode} (wrk, ${CONNECTIONS} connections)`, unit: 'requests/s', keel: of(keelName, mode),
-          peer: { name: haproxyName, samples: of(haproxyName, mode) }, ratio: 'keel/peer', target: { on: 'ratio', op: '>=', value: 0.5 },
+          figure: 6,
+          name: `userspace proxy requests/s, ${mode} (wrk, ${CONNECTIONS} connections)`,
+          unit: 'requests/s',
+          keel: of(keelName, mode),
+          peer: { name: haproxyName, samples: of(haproxyName, mode) },
+          ratio: 'keel/peer',
+          target: { on: 'ratio', op: '>=', value: 0.5 },
           note: `CPU µs/request keel ${cpu(keelName)}, haproxy ${cpu(haproxyName)}`,
         }),
         figure({
-          figure: 6, name: `userspace proxy requests/s beside no proxy, ${mode}`, unit: 'requests/s', keel: of(keelName, mode),
-          peer: { name: directName, samples: of(directName, mode) }, ratio: 'keel/peer',
+          figure: 6,
+          name: `userspace proxy requests/s beside no proxy, ${mode}`,
+          unit: 'requests/s',
+          keel: of(keelName, mode),
+          peer: { name: directName, samples: of(directName, mode) },
+          ratio: 'keel/peer',
         }),
       ];
     });
     writeResult({
-      bench: BENCH, figures,
+      bench: BENCH,
+      figures,
       notes: [
         `wrk -t1 -c${CONNECTIONS} -d${SECONDS}s from a client pod, ${RUNS} interleaved runs per target, keep-alive and Connection: close; ${(await execa('nproc')).stdout} CPUs.`,
-        'Backends: two minimal keep-alive HTTP servers answering a 612-byte page (nginx\'s default page size), so the proxies are what is measured; keel and haproxy (tcp mode, nbthread 1, round-robin over the same two backends) each on one thread in the node namespace.',
+        "Backends: two minimal keep-alive HTTP servers answering a 612-byte page (nginx's default page size), so the proxies are what is measured; keel and haproxy (tcp mode, nbthread 1, round-robin over the same two backends) each on one thread in the node namespace.",
       ],
       detail: { seconds: SECONDS, connections: CONNECTIONS, runs: rows },
     });

@@ -12,19 +12,27 @@
 import { copyFileSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { inIssueOrder, machine, progress, QUICK, readResult, renderTable, resultPath, RESULTS_DIR, verdictLine, type BenchResult } from './figures.js';
+import {
+  inIssueOrder,
+  machine,
+  progress,
+  QUICK,
+  readResult,
+  renderTable,
+  resultPath,
+  RESULTS_DIR,
+  verdictLine,
+  type BenchResult,
+} from './figures.js';
 
-const BENCHES = [
-  'proxy-iptables',
-  'agent-programming',
-  'dns',
-  'proxy-userspace',
-  'overlay',
-  'lease-routing',
-  'watch-latency',
-];
+const BENCHES = ['proxy-iptables', 'agent-programming', 'dns', 'proxy-userspace', 'overlay', 'lease-routing', 'watch-latency'];
 
-interface Ran { name: string; wallS: number; exitCode: number | undefined; result: BenchResult | undefined }
+interface Ran {
+  name: string;
+  wallS: number;
+  exitCode: number | undefined;
+  result: BenchResult | undefined;
+}
 
 async function runOne(name: string, at: number, of: number): Promise<Ran> {
   process.stdout.write(`\n== bench ${at}/${of}: ${name} ==\n`);
@@ -33,7 +41,13 @@ async function runOne(name: string, at: number, of: number): Promise<Ran> {
   const res = await execa('node', [`dist-dev/bench/${name}.js`], { stdio: 'inherit', reject: false });
   const wallS = Math.round((Date.now() - started) / 1000);
   // Only a result written by this run counts: an older file would put stale figures in the table.
-  const fresh = (() => { try { return statSync(resultPath(name)).mtimeMs >= started; } catch { return false; } })();
+  const fresh = (() => {
+    try {
+      return statSync(resultPath(name)).mtimeMs >= started;
+    } catch {
+      return false;
+    }
+  })();
   const result = fresh ? readResult(name) : undefined;
   const outcome = res.exitCode !== 0 ? `FAILED (exit ${res.exitCode})` : result ? 'done' : `wrote no ${resultPath(name)}`;
   process.stdout.write(`== ${name}: ${outcome} in ${fmtDuration(wallS)} ==\n`);
@@ -47,15 +61,21 @@ function summary(date: string, ran: readonly Ran[]): string {
   const rows = inIssueOrder(ran.flatMap((r) => r.result?.figures ?? []));
   const total = ran.reduce((sum, r) => sum + r.wallS, 0);
   return [
-    `# keel benchmarks, ${date}${QUICK ? ' (KEEL_BENCH_QUICK=1: reduced sizes, not figures to quote)' : ''}`, '',
+    `# keel benchmarks, ${date}${QUICK ? ' (KEEL_BENCH_QUICK=1: reduced sizes, not figures to quote)' : ''}`,
+    '',
     `${m.cpus} CPUs, Linux ${m.kernel}, Node.js ${m.node}; all benches took ${fmtDuration(total)}.`,
     'Each figure is keel beside its peer measured in the same run on this machine: min / median / max over the runs,',
-    'the ratio is of the two medians, the target is issue 9\'s (a MISS never fails the run).', '',
-    renderTable(rows), '',
-    '## How each was measured', '',
+    "the ratio is of the two medians, the target is issue 9's (a MISS never fails the run).",
+    '',
+    renderTable(rows),
+    '',
+    '## How each was measured',
+    '',
     ...ran.flatMap((r) => [
-      `### ${r.name} (${fmtDuration(r.wallS)}${r.result ? `, load average ${r.result.machine.loadavg.join(' ')} at the end` : ''})`, '',
-      ...(r.result ? r.result.notes.map((n) => `- ${n}`) : [`- no results: exit ${String(r.exitCode)}`]), '',
+      `### ${r.name} (${fmtDuration(r.wallS)}${r.result ? `, load average ${r.result.machine.loadavg.join(' ')} at the end` : ''})`,
+      '',
+      ...(r.result ? r.result.notes.map((n) => `- ${n}`) : [`- no results: exit ${String(r.exitCode)}`]),
+      '',
     ]),
   ].join('\n');
 }
@@ -74,14 +94,20 @@ async function main(): Promise<void> {
   const mdPath = join(RESULTS_DIR, `${date}.md`);
   writeFileSync(mdPath, `${md}\n`);
   const figures = inIssueOrder(ran.flatMap((r) => r.result?.figures ?? []));
-  writeFileSync(join(RESULTS_DIR, `${date}.json`), `${JSON.stringify({ date, machine: machine(), quick: QUICK, benches: ran, figures }, null, 2)}\n`);
+  writeFileSync(
+    join(RESULTS_DIR, `${date}.json`),
+    `${JSON.stringify({ date, machine: machine(), quick: QUICK, benches: ran, figures }, null, 2)}\n`,
+  );
   process.stdout.write('\n');
   for (const row of figures) progress('summary', verdictLine(row));
   const missing = ran.filter((r) => !r.result).map((r) => r.name);
   if (missing.length) progress('summary', `no figures from: ${missing.join(', ')}`);
   if (selected.length === BENCHES.length) {
     copyFileSync(mdPath, join(RESULTS_DIR, 'latest.md'));
-    progress('summary', `${mdPath} (also ${join(RESULTS_DIR, 'latest.md')}), ${figures.length} figures, ${figures.filter((f) => f.verdict === 'MISS').length} MISS`);
+    progress(
+      'summary',
+      `${mdPath} (also ${join(RESULTS_DIR, 'latest.md')}), ${figures.length} figures, ${figures.filter((f) => f.verdict === 'MISS').length} MISS`,
+    );
   } else {
     progress('summary', `${mdPath}, ${figures.length} figures (a subset: latest.md is left as it was)`);
   }

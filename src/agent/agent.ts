@@ -60,7 +60,8 @@ export async function runAgent(config: AgentConfig): Promise<void> {
   const client = createEtcdClient(config.etcd);
   const kv = new KvStore(client, config.etcd.endpoints);
   // Only the proxy and DNS read the registry.
-  const watch = config.proxy || config.dns ? new ClusterWatch({ store: kv, prefix: config.registryPrefix, logger: log.child('watch') }) : undefined;
+  const watch =
+    config.proxy || config.dns ? new ClusterWatch({ store: kv, prefix: config.registryPrefix, logger: log.child('watch') }) : undefined;
   const netlink = config.overlay ? new RtNetlinkPort() : undefined;
   const components = [
     ...(config.overlay && netlink ? [overlayComponent(config.overlay, config.healthPeriodMs, kv, netlink, logOf('overlay'))] : []),
@@ -69,11 +70,18 @@ export async function runAgent(config: AgentConfig): Promise<void> {
   ];
 
   if (config.metricsBindAddress) {
-    await serveHttpEndpoints(config.metricsBindAddress, [...(watch ? [watchHealth(watch, config.healthPeriodMs)] : []), ...components], signal);
+    await serveHttpEndpoints(
+      config.metricsBindAddress,
+      [...(watch ? [watchHealth(watch, config.healthPeriodMs)] : []), ...components],
+      signal,
+    );
   }
   log.info('starting', {
-    node: config.proxy?.nodeName, nodeIp: config.proxy?.nodeIp, proxyMode: config.proxy?.mode ?? 'none',
-    backend: config.overlay ? config.overlay.backend ?? 'network config' : 'none', dns: config.dns !== undefined,
+    node: config.proxy?.nodeName,
+    nodeIp: config.proxy?.nodeIp,
+    proxyMode: config.proxy?.mode ?? 'none',
+    backend: config.overlay ? (config.overlay.backend ?? 'network config') : 'none',
+    dns: config.dns !== undefined,
     etcd: config.etcd.endpoints.join(','),
   });
   try {
@@ -100,8 +108,11 @@ function proxyComponent(config: ProxyConfig, watch: ClusterWatch, logger: Logger
     const loop = new SyncLoop({
       runner,
       node: {
-        nodeName: config.nodeName, nodeIPs: [config.nodeIp], masqueradeBit: DEFAULT_MASQUERADE_BIT,
-        clusterCidr: configCidr('--cluster-cidr', config.clusterCidr).text, conntrackTcpLiberal: conntrackTcpLiberal(),
+        nodeName: config.nodeName,
+        nodeIPs: [config.nodeIp],
+        masqueradeBit: DEFAULT_MASQUERADE_BIT,
+        clusterCidr: configCidr('--cluster-cidr', config.clusterCidr).text,
+        conntrackTcpLiberal: conntrackTcpLiberal(),
         ...nodePortAddressesOf(config),
       },
       conntrack: new ConntrackTool(),
@@ -110,7 +121,12 @@ function proxyComponent(config: ProxyConfig, watch: ClusterWatch, logger: Logger
       logger,
     });
     watch.subscribe(loop.update);
-    const source: HealthSource = { name: 'proxy-iptables', ready: () => loop.lastSuccess() !== undefined, lastSuccess: () => loop.lastSuccess(), periodMs: () => config.syncPeriodMs };
+    const source: HealthSource = {
+      name: 'proxy-iptables',
+      ready: () => loop.lastSuccess() !== undefined,
+      lastSuccess: () => loop.lastSuccess(),
+      periodMs: () => config.syncPeriodMs,
+    };
     const health = new ServiceHealthServers({ proxyHealthy: () => healthReport([source], Date.now()).ok, logger });
     const healthViews = new ServiceViews({ nodeName: config.nodeName, logger });
     watch.subscribe((snap, changed) => {
@@ -138,7 +154,12 @@ function proxyComponent(config: ProxyConfig, watch: ClusterWatch, logger: Logger
     ...(config.portRange ? { portRange: parsePortRange(config.portRange, '--proxy-port-range') } : {}),
   });
   watch.subscribe(proxier.update);
-  const source: HealthSource = { name: 'proxy-userspace', ready: () => proxier.lastSuccess() !== undefined, lastSuccess: () => proxier.lastSuccess(), periodMs: () => config.syncPeriodMs };
+  const source: HealthSource = {
+    name: 'proxy-userspace',
+    ready: () => proxier.lastSuccess() !== undefined,
+    lastSuccess: () => proxier.lastSuccess(),
+    periodMs: () => config.syncPeriodMs,
+  };
   return {
     name: 'proxy-userspace',
     start: async (signal) => {
@@ -152,7 +173,13 @@ function proxyComponent(config: ProxyConfig, watch: ClusterWatch, logger: Logger
   };
 }
 
-function overlayComponent(config: OverlayConfig, healthPeriodMs: number, kv: KvStore, netlink: RtNetlinkPort, logger: Logger): AgentComponent {
+function overlayComponent(
+  config: OverlayConfig,
+  healthPeriodMs: number,
+  kv: KvStore,
+  netlink: RtNetlinkPort,
+  logger: Logger,
+): AgentComponent {
   const overlay = new OverlayAgent({
     kv,
     subnetPrefix: config.subnetPrefix,
@@ -179,7 +206,14 @@ function dnsComponent(config: AgentDnsConfig, watch: ClusterWatch, logger: Logge
   const upstreams = config.upstream ? parseUpstreams(config.upstream) : upstreamsFromResolvConf();
   logger.info('upstreams', { upstream: upstreams.map((u) => `${u.host}:${u.port}`).join(',') || 'none (foreign names refused)' });
   return new DnsService({
-    config: { zone: config.zone, ttl: config.ttl, serviceCidrs: config.serviceCidrs, podCidrs: config.podCidrs, nsAddresses: config.nodeIps, podRecords: config.podRecords },
+    config: {
+      zone: config.zone,
+      ttl: config.ttl,
+      serviceCidrs: config.serviceCidrs,
+      podCidrs: config.podCidrs,
+      nsAddresses: config.nodeIps,
+      podRecords: config.podRecords,
+    },
     listen: parseListen(config.listen),
     source: watch,
     upstreams,

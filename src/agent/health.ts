@@ -25,7 +25,10 @@ export function healthReport(sources: readonly HealthSource[], now: number): Hea
     if (last === undefined) return { ok: false, line: `${s.name}: no successful sync yet` };
     const age = now - last;
     const ok = age <= 2 * s.periodMs();
-    return { ok, line: `${s.name}: last successful sync ${(age / 1000).toFixed(1)}s ago${ok ? '' : ` (limit ${(2 * s.periodMs() / 1000).toFixed(0)}s)`}` };
+    return {
+      ok,
+      line: `${s.name}: last successful sync ${(age / 1000).toFixed(1)}s ago${ok ? '' : ` (limit ${((2 * s.periodMs()) / 1000).toFixed(0)}s)`}`,
+    };
   });
   return { ok: lines.every((l) => l.ok), lines: lines.map((l) => l.line) };
 }

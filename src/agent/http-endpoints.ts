@@ -9,13 +9,16 @@ export async function serveHttpEndpoints(bind: string, sources: readonly HealthS
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/metrics') {
-      registry.metrics().then((text) => {
-        res.writeHead(200, { 'content-type': registry.contentType });
-        res.end(text);
-      }, (err: unknown) => {
-        res.writeHead(500);
-        res.end(String(err));
-      });
+      registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': registry.contentType });
+          res.end(text);
+        },
+        (err: unknown) => {
+          res.writeHead(500);
+          res.end(String(err));
+        },
+      );
       return;
     }
     const report = path === '/healthz' ? healthReport(sources, Date.now()) : path === '/readyz' ? readinessReport(sources) : undefined;

@@ -24,7 +24,11 @@ function defaultRouteInterface(): string | undefined {
   } catch {
     return undefined;
   }
-  const routes = text.trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/));
+  const routes = text
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/));
   // Destination 00000000 with mask 00000000 is the default route; the lowest metric wins.
   const defaults = routes.filter((r) => r[1] === '00000000' && r[7] === '00000000').sort((a, b) => Number(a[6]) - Number(b[6]));
   return defaults[0]?.[0];

@@ -10,7 +10,12 @@ import { parseBindAddress } from './http-endpoints.js';
  * sync is recent (within twice its period), 503 otherwise, with kube-proxy's
  * JSON body. keel has no node-deletion signal, so nodeEligible is always true.
  */
-export async function serveProxyHealthz(bind: string, sources: readonly HealthSource[], signal: AbortSignal, now: () => number = Date.now): Promise<Server> {
+export async function serveProxyHealthz(
+  bind: string,
+  sources: readonly HealthSource[],
+  signal: AbortSignal,
+  now: () => number = Date.now,
+): Promise<Server> {
   const { host, port } = parseBindAddress(bind, '--healthz-bind-address');
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];

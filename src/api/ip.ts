@@ -68,9 +68,8 @@ export function parseCidr(text: string): Cidr | undefined {
   const prefixLength = Number(lenText);
   const bits = addr.family === 4 ? 32 : 128;
   if (prefixLength > bits) return undefined;
-  const range = addr.family === 4
-    ? IPv4CidrRange.fromCidr(`${addr.text}/${prefixLength}`)
-    : IPv6CidrRange.fromCidr(`${addr.text}/${prefixLength}`);
+  const range =
+    addr.family === 4 ? IPv4CidrRange.fromCidr(`${addr.text}/${prefixLength}`) : IPv6CidrRange.fromCidr(`${addr.text}/${prefixLength}`);
   const first = range.getFirst().value;
   const base = ipFromValue(addr.family, first);
   return { family: addr.family, first, size: range.getSize(), prefixLength, text: `${base.text}/${prefixLength}` };

@@ -25,10 +25,18 @@ export function matchesSelector(selector: LabelSelector, labels: Readonly<Record
     const has = Object.hasOwn(l, req.key);
     const value = l[req.key];
     switch (req.operator) {
-      case 'In': if (!has || !req.values.includes(value as string)) return false; break;
-      case 'NotIn': if (has && req.values.includes(value as string)) return false; break;
-      case 'Exists': if (!has) return false; break;
-      case 'DoesNotExist': if (has) return false; break;
+      case 'In':
+        if (!has || !req.values.includes(value as string)) return false;
+        break;
+      case 'NotIn':
+        if (has && req.values.includes(value as string)) return false;
+        break;
+      case 'Exists':
+        if (!has) return false;
+        break;
+      case 'DoesNotExist':
+        if (has) return false;
+        break;
     }
   }
   return true;
@@ -51,7 +59,11 @@ export function parseSelector(text: string, subject = 'selector'): LabelSelector
   for (const part of splitTopLevel(text)) {
     const set = /^([A-Za-z0-9._/-]+)\s+(in|notin|not\s+in)\s*\(([^)]*)\)$/i.exec(part);
     if (set) {
-      const values = (set[3] as string).split(',').map((v) => v.trim()).filter(Boolean).sort();
+      const values = (set[3] as string)
+        .split(',')
+        .map((v) => v.trim())
+        .filter(Boolean)
+        .sort();
       matchExpressions.push({ key: set[1] as string, operator: /^in$/i.test(set[2] as string) ? 'In' : 'NotIn', values });
       continue;
     }
@@ -66,7 +78,11 @@ export function parseSelector(text: string, subject = 'selector'): LabelSelector
       matchExpressions.push({ key: exists[2] as string, operator: exists[1] ? 'DoesNotExist' : 'Exists', values: [] });
       continue;
     }
-    throw new ValidationError(subject, '', `${JSON.stringify(part)} is not a selector requirement (key=value, key!=value, key in (a,b), key notin (a,b), key, !key)`);
+    throw new ValidationError(
+      subject,
+      '',
+      `${JSON.stringify(part)} is not a selector requirement (key=value, key!=value, key in (a,b), key notin (a,b), key, !key)`,
+    );
   }
   const out: LabelSelector = {};
   if (Object.keys(matchLabels).length) out.matchLabels = matchLabels;
@@ -97,10 +113,14 @@ export function formatSelector(selector: LabelSelector): string {
   const eq = Object.entries(selector.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`);
   const set = (selector.matchExpressions ?? []).map((r) => {
     switch (r.operator) {
-      case 'In': return `${r.key} in (${r.values.join(',')})`;
-      case 'NotIn': return r.values.length === 1 ? `${r.key}!=${r.values[0]}` : `${r.key} notin (${r.values.join(',')})`;
-      case 'Exists': return r.key;
-      case 'DoesNotExist': return `!${r.key}`;
+      case 'In':
+        return `${r.key} in (${r.values.join(',')})`;
+      case 'NotIn':
+        return r.values.length === 1 ? `${r.key}!=${r.values[0]}` : `${r.key} notin (${r.values.join(',')})`;
+      case 'Exists':
+        return r.key;
+      case 'DoesNotExist':
+        return `!${r.key}`;
     }
   });
   return [...eq, ...set].join(',');

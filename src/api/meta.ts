@@ -125,15 +125,21 @@ export function describe(value: unknown): string {
 }
 
 /** Reads metadata and checks name/namespace; returns the subject built from them. */
-export function readMeta(kind: ResourceKind, raw: Record<string, unknown>, defaultNamespace = 'default'): { meta: ObjectMeta; r: FieldReader } {
+export function readMeta(
+  kind: ResourceKind,
+  raw: Record<string, unknown>,
+  defaultNamespace = 'default',
+): { meta: ObjectMeta; r: FieldReader } {
   const m = (typeof raw.metadata === 'object' && raw.metadata !== null ? raw.metadata : {}) as Record<string, unknown>;
   const rawName = typeof m.name === 'string' ? m.name : undefined;
   const rawNs = typeof m.namespace === 'string' && m.namespace !== '' ? m.namespace : defaultNamespace;
   const r: FieldReader = new FieldReader(subjectOf(kind, rawNs, rawName));
   r.object(raw.metadata, 'metadata');
   if (rawName === undefined || rawName === '') r.fail('metadata.name', 'is required');
-  if (!isDnsLabel(rawName)) r.fail('metadata.name', `${JSON.stringify(rawName)} is not a DNS label (lowercase letters, digits and "-", at most 63)`);
-  if (m.namespace !== undefined && typeof m.namespace !== 'string') r.fail('metadata.namespace', `must be a string, got ${describe(m.namespace)}`);
+  if (!isDnsLabel(rawName))
+    r.fail('metadata.name', `${JSON.stringify(rawName)} is not a DNS label (lowercase letters, digits and "-", at most 63)`);
+  if (m.namespace !== undefined && typeof m.namespace !== 'string')
+    r.fail('metadata.namespace', `must be a string, got ${describe(m.namespace)}`);
   if (!isDnsLabel(rawNs)) r.fail('metadata.namespace', `${JSON.stringify(rawNs)} is not a DNS label`);
   const meta: ObjectMeta = { name: rawName, namespace: rawNs };
   const labels = r.stringMap(m.labels, 'metadata.labels', 'labels');

@@ -17,7 +17,12 @@ export interface Resource<T extends ApiObject = ApiObject> {
 
 export const RESOURCES = {
   Service: { kind: 'Service', aliases: ['services', 'service', 'svc'], registryPath: 'services/specs', validate: validateService },
-  Endpoints: { kind: 'Endpoints', aliases: ['endpoints', 'endpoint', 'ep'], registryPath: 'services/endpoints', validate: validateEndpoints },
+  Endpoints: {
+    kind: 'Endpoints',
+    aliases: ['endpoints', 'endpoint', 'ep'],
+    registryPath: 'services/endpoints',
+    validate: validateEndpoints,
+  },
   Pod: { kind: 'Pod', aliases: ['pods', 'pod', 'po'], registryPath: 'pods', validate: validatePod },
 } as const satisfies { [K in ResourceKind]: Resource<Extract<ApiObject, { kind: K }>> };
 

@@ -107,9 +107,10 @@ export function validateService(raw: Record<string, unknown>): Service {
     const timeout = clientIP?.timeoutSeconds;
     spec.sessionAffinityConfig = {
       clientIP: {
-        timeoutSeconds: timeout === undefined
-          ? DEFAULT_AFFINITY_TIMEOUT_SECONDS
-          : r.integer(timeout, 'spec.sessionAffinityConfig.clientIP.timeoutSeconds', 1, 86_400),
+        timeoutSeconds:
+          timeout === undefined
+            ? DEFAULT_AFFINITY_TIMEOUT_SECONDS
+            : r.integer(timeout, 'spec.sessionAffinityConfig.clientIP.timeoutSeconds', 1, 86_400),
       },
     };
   }
@@ -120,7 +121,12 @@ export function validateService(raw: Record<string, unknown>): Service {
     spec.externalTrafficPolicy = r.oneOf<TrafficPolicy>(v, 'spec.externalTrafficPolicy', ['Cluster', 'Local'], 'Cluster');
   }
   if (s.internalTrafficPolicy !== undefined) {
-    spec.internalTrafficPolicy = r.oneOf<TrafficPolicy>(s.internalTrafficPolicy, 'spec.internalTrafficPolicy', ['Cluster', 'Local'], 'Cluster');
+    spec.internalTrafficPolicy = r.oneOf<TrafficPolicy>(
+      s.internalTrafficPolicy,
+      'spec.internalTrafficPolicy',
+      ['Cluster', 'Local'],
+      'Cluster',
+    );
   }
 
   const externalIPs = r.array(s.externalIPs, 'spec.externalIPs').map((v, i) => readIp(r, v, `spec.externalIPs[${i}]`));
@@ -133,8 +139,9 @@ export function validateService(raw: Record<string, unknown>): Service {
     return c.text;
   });
   if (ranges.length) spec.loadBalancerSourceRanges = ranges;
-  const families = r.array(s.ipFamilies, 'spec.ipFamilies').map((v, i) =>
-    r.oneOf<IpFamilyName>(v, `spec.ipFamilies[${i}]`, ['IPv4', 'IPv6'], 'IPv4'));
+  const families = r
+    .array(s.ipFamilies, 'spec.ipFamilies')
+    .map((v, i) => r.oneOf<IpFamilyName>(v, `spec.ipFamilies[${i}]`, ['IPv4', 'IPv6'], 'IPv4'));
   if (families.length) spec.ipFamilies = families;
   const pna = r.boolean(s.publishNotReadyAddresses, 'spec.publishNotReadyAddresses');
   if (pna !== undefined) spec.publishNotReadyAddresses = pna;
@@ -222,11 +229,13 @@ function readPorts(r: FieldReader, value: unknown, type: ServiceType, headless: 
     else if (typeof tp === 'string' && /^\d+$/.test(tp)) port.targetPort = r.integer(Number(tp), `${f}.targetPort`, 1, 65_535);
     else {
       const tn = r.string(tp, `${f}.targetPort`);
-      if (!isIanaServiceName(tn)) r.fail(`${f}.targetPort`, `${JSON.stringify(tn)} is not a valid port name (a DNS label of at most 15 characters with a letter)`);
+      if (!isIanaServiceName(tn))
+        r.fail(`${f}.targetPort`, `${JSON.stringify(tn)} is not a valid port name (a DNS label of at most 15 characters with a letter)`);
       port.targetPort = tn;
     }
     if (p.nodePort !== undefined && p.nodePort !== null && p.nodePort !== 0) {
-      if (type !== 'NodePort' && type !== 'LoadBalancer') r.fail(`${f}.nodePort`, `may only be set for type NodePort or LoadBalancer, not ${type}`);
+      if (type !== 'NodePort' && type !== 'LoadBalancer')
+        r.fail(`${f}.nodePort`, `may only be set for type NodePort or LoadBalancer, not ${type}`);
       port.nodePort = r.integer(p.nodePort, `${f}.nodePort`, 1, 65_535);
     }
     return port;

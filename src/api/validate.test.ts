@@ -3,8 +3,12 @@ import { decodeManifests } from './decode.js';
 import { validateObject } from './object.js';
 import type { Service } from './service.js';
 
-const svc = (spec: Record<string, unknown>, metadata: Record<string, unknown> = { name: 'web' }) =>
-  ({ apiVersion: 'v1', kind: 'Service', metadata, spec });
+const svc = (spec: Record<string, unknown>, metadata: Record<string, unknown> = { name: 'web' }) => ({
+  apiVersion: 'v1',
+  kind: 'Service',
+  metadata,
+  spec,
+});
 
 describe('validateObject', () => {
   it('fills Kubernetes defaults', () => {
@@ -22,28 +26,62 @@ describe('validateObject', () => {
   });
 
   it.each([
-    [svc({ ports: [{ port: 80, name: 'a' }, { port: 70000, name: 'b' }] }), 'service default/web: spec.ports[1].port: 70000 is out of range 1-65535'],
-    [svc({ ports: [{ port: 80, targetPort: 'Not_A_Label' }] }), 'service default/web: spec.ports[0].targetPort: "Not_A_Label" is not a valid port name'],
-    [svc({ ports: [{ port: 80 }, { port: 81 }] }), 'service default/web: spec.ports[0].name: is required when a service has more than one port'],
+    [
+      svc({
+        ports: [
+          { port: 80, name: 'a' },
+          { port: 70000, name: 'b' },
+        ],
+      }),
+      'service default/web: spec.ports[1].port: 70000 is out of range 1-65535',
+    ],
+    [
+      svc({ ports: [{ port: 80, targetPort: 'Not_A_Label' }] }),
+      'service default/web: spec.ports[0].targetPort: "Not_A_Label" is not a valid port name',
+    ],
+    [
+      svc({ ports: [{ port: 80 }, { port: 81 }] }),
+      'service default/web: spec.ports[0].name: is required when a service has more than one port',
+    ],
     [svc({ ports: [{ port: 80 }] }, {}), 'service default/<unnamed>: metadata.name: is required'],
     [svc({ ports: [{ port: 80 }] }, { name: 'Web' }), 'service default/Web: metadata.name: "Web" is not a DNS label'],
     [svc({ ports: [{ port: 80 }], type: 'Magic' }), 'service default/web: spec.type: "Magic" is not one of'],
-    [svc({ ports: [{ port: 80, nodePort: 30001 }] }), 'service default/web: spec.ports[0].nodePort: may only be set for type NodePort or LoadBalancer'],
-    [svc({ ports: [{ port: 80 }], clusterIP: 'None', type: 'NodePort' }), 'service default/web: spec.clusterIP: "None" (headless) is only valid for type ClusterIP'],
-    [svc({ ports: [{ port: 80 }], clusterIP: '10.96.0.300' }), 'service default/web: spec.clusterIPs[0]: "10.96.0.300" is not an IP address'],
+    [
+      svc({ ports: [{ port: 80, nodePort: 30001 }] }),
+      'service default/web: spec.ports[0].nodePort: may only be set for type NodePort or LoadBalancer',
+    ],
+    [
+      svc({ ports: [{ port: 80 }], clusterIP: 'None', type: 'NodePort' }),
+      'service default/web: spec.clusterIP: "None" (headless) is only valid for type ClusterIP',
+    ],
+    [
+      svc({ ports: [{ port: 80 }], clusterIP: '10.96.0.300' }),
+      'service default/web: spec.clusterIPs[0]: "10.96.0.300" is not an IP address',
+    ],
     [svc({ ports: [{ port: 80 }], selector: { app: 'a b' } }), 'service default/web: spec.selector.app: "a b" is not a valid label value'],
     [svc({}), 'service default/web: spec.ports: at least one port is required'],
-    [{ apiVersion: 'v1', kind: 'ReplicationController', metadata: { name: 'rc' } }, 'replicationcontroller default/rc: kind "ReplicationController" is not served by keel'],
+    [
+      { apiVersion: 'v1', kind: 'ReplicationController', metadata: { name: 'rc' } },
+      'replicationcontroller default/rc: kind "ReplicationController" is not served by keel',
+    ],
     [{ apiVersion: 'apps/v1', kind: 'Service', metadata: { name: 'x' } }, 'service default/x: apiVersion: "apps/v1" is not served'],
-    [{ apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'e' }, subsets: [{ addresses: [{ ip: 'nope' }] }] }, 'endpoints default/e: subsets[0].addresses[0].ip: "nope" is not an IP address'],
-    [{ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [] } }, 'pod default/p: spec.containers: at least one container is required'],
+    [
+      { apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'e' }, subsets: [{ addresses: [{ ip: 'nope' }] }] },
+      'endpoints default/e: subsets[0].addresses[0].ip: "nope" is not an IP address',
+    ],
+    [
+      { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [] } },
+      'pod default/p: spec.containers: at least one container is required',
+    ],
   ])('rejects %# with one line naming object and field', (raw, message) => {
     expect(() => validateObject(raw)).toThrow(message);
   });
 
   it('accepts headless services without ports and ExternalName services', () => {
     expect((validateObject(svc({ clusterIP: 'None', selector: { app: 'db' } })) as Service).spec.clusterIP).toBe('None');
-    expect((validateObject(svc({ type: 'ExternalName', externalName: 'db.example.org' })) as Service).spec.externalName).toBe('db.example.org');
+    expect((validateObject(svc({ type: 'ExternalName', externalName: 'db.example.org' })) as Service).spec.externalName).toBe(
+      'db.example.org',
+    );
   });
 
   it('canonicalises IPv6 cluster IPs', () => {
@@ -54,7 +92,8 @@ describe('validateObject', () => {
 
 describe('decodeManifests', () => {
   it('reads multi-document YAML and Lists', () => {
-    const text = `apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {ports: [{port: 1}]}\n---\n` +
+    const text =
+      `apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {ports: [{port: 1}]}\n---\n` +
       `{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"Endpoints","metadata":{"name":"a"}}]}\n`;
     expect(decodeManifests(text, 'x.yaml').map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(['Service/a', 'Endpoints/a']);
   });
@@ -68,18 +107,29 @@ describe('decodeManifests', () => {
 // k8s.io/utils/net ParseIPSloppy / ParseCIDRSloppy (IPv4 leading zeros read as decimal).
 describe('sloppy input kube-proxy accepts', () => {
   it('trims source ranges and reads IPv4 leading zeros as decimal, written canonically', () => {
-    const s = validateObject(svc({
-      type: 'LoadBalancer', ports: [{ port: 80 }], externalIPs: ['172.30.000.041'],
-      loadBalancerSourceRanges: [' 10.0.0.0/8', '172.030.0.1/32 ', '\t192.168.001.000/24\n'],
-    })) as Service;
+    const s = validateObject(
+      svc({
+        type: 'LoadBalancer',
+        ports: [{ port: 80 }],
+        externalIPs: ['172.30.000.041'],
+        loadBalancerSourceRanges: [' 10.0.0.0/8', '172.030.0.1/32 ', '\t192.168.001.000/24\n'],
+      }),
+    ) as Service;
     expect(s.spec.externalIPs).toEqual(['172.30.0.41']);
     expect(s.spec.loadBalancerSourceRanges).toEqual(['10.0.0.0/8', '172.30.0.1/32', '192.168.1.0/24']);
-    const eps = validateObject({ apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'web' }, subsets: [{ addresses: [{ ip: '10.244.001.005' }], ports: [{ port: 80 }] }] });
+    const eps = validateObject({
+      apiVersion: 'v1',
+      kind: 'Endpoints',
+      metadata: { name: 'web' },
+      subsets: [{ addresses: [{ ip: '10.244.001.005' }], ports: [{ port: 80 }] }],
+    });
     expect(eps.kind === 'Endpoints' && eps.subsets[0]?.addresses[0]?.ip).toBe('10.244.1.5');
   });
 
   it('still rejects what is no address at all, naming the field', () => {
-    expect(() => validateObject(svc({ type: 'LoadBalancer', ports: [{ port: 80 }], loadBalancerSourceRanges: ['10.0.0.256/8'] }))).toThrow(/spec\.loadBalancerSourceRanges\[0\]/);
+    expect(() => validateObject(svc({ type: 'LoadBalancer', ports: [{ port: 80 }], loadBalancerSourceRanges: ['10.0.0.256/8'] }))).toThrow(
+      /spec\.loadBalancerSourceRanges\[0\]/,
+    );
     expect(() => validateObject(svc({ ports: [{ port: 80 }], externalIPs: ['1.2.3'] }))).toThrow(/spec\.externalIPs\[0\]/);
   });
 });

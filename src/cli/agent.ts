@@ -39,22 +39,38 @@ interface AgentFlags extends EtcdFlags {
 }
 
 export function registerAgent(program: Command): void {
-  const cmd = program.command('agent')
+  const cmd = program
+    .command('agent')
     .description('run on a node: proxy (iptables|userspace), overlay (vxlan|udp|host-gw) and cluster DNS, with /metrics and /healthz')
     .addOption(keelOption('--config <file>', 'YAML file of flag values (keys are flag names); flags and KEEL_* win over it'))
     .addOption(keelOption('--subnet-prefix <prefix>', 'overlay prefix in etcd', '/coreos.com/network'))
-    .addOption(keelOption('--node-name <name>', 'this node\'s name [default: the hostname]'))
-    .addOption(keelOption('--node-ip <ip>', 'this node\'s IP for rules and leases [default: address of --iface]'))
+    .addOption(keelOption('--node-name <name>', "this node's name [default: the hostname]"))
+    .addOption(keelOption('--node-ip <ip>', "this node's IP for rules and leases [default: address of --iface]"))
     .addOption(keelOption('--iface <name>', 'underlay interface [default: the interface of the default route]'))
     .addOption(keelOption('--public-ip <ip>', 'address advertised in the subnet lease (same as --node-ip unless given)'))
     .addOption(keelOption('--cluster-cidr <cidr>', 'pod network, for masquerade decisions', '10.244.0.0/16'))
     .addOption(keelOption('--service-cluster-ip-range <cidrs>', 'service range (DNS reverse zones)', DEFAULT_SERVICE_RANGE))
     .addOption(keelOption('--proxy-mode <mode>', 'iptables, userspace or none', 'iptables'))
     .addOption(keelOption('--iptables-backend <backend>', 'nft or legacy', 'nft'))
-    .addOption(keelOption('--iptables-sync-period <duration>', 'periodic sync: checks the canary chains (a full resync reads the kernel at most hourly and after failures)', 30_000, '30s').argParser(parseDuration('--iptables-sync-period')))
-    .addOption(keelOption('--iptables-min-sync-period <duration>', 'minimum time between syncs', 0, '0s').argParser(parseDuration('--iptables-min-sync-period')))
+    .addOption(
+      keelOption(
+        '--iptables-sync-period <duration>',
+        'periodic sync: checks the canary chains (a full resync reads the kernel at most hourly and after failures)',
+        30_000,
+        '30s',
+      ).argParser(parseDuration('--iptables-sync-period')),
+    )
+    .addOption(
+      keelOption('--iptables-min-sync-period <duration>', 'minimum time between syncs', 0, '0s').argParser(
+        parseDuration('--iptables-min-sync-period'),
+      ),
+    )
     .addOption(keelOption('--proxy-port-range <range>', 'userspace proxy ports, e.g. 40000-40999 [default: any free port]'))
-    .addOption(keelOption('--udp-timeout <duration>', 'userspace UDP association idle timeout', 250, '250ms').argParser(parseDuration('--udp-timeout')))
+    .addOption(
+      keelOption('--udp-timeout <duration>', 'userspace UDP association idle timeout', 250, '250ms').argParser(
+        parseDuration('--udp-timeout'),
+      ),
+    )
     .addOption(keelOption('--backend <type>', 'overlay backend on this node: vxlan, udp, host-gw or none', 'none'))
     .addOption(keelOption('--subnet-file <path>', 'where subnet.env is written', '/run/flannel/subnet.env'))
     .addOption(keelOption('--no-dns', 'do not serve cluster DNS'))
@@ -64,8 +80,19 @@ export function registerAgent(program: Command): void {
     .addOption(keelOption('--upstream <addrs>', 'resolvers for names outside the zone [default: /etc/resolv.conf]'))
     .addOption(podRecordsOption())
     .addOption(keelOption('--metrics-bind-address <addr>', '/metrics, /healthz, /readyz', '127.0.0.1:10249'))
-    .addOption(keelOption('--healthz-bind-address <addr>', 'kube-proxy\'s /healthz and /livez for load balancers and probes (with a proxy mode)', '0.0.0.0:10256'))
-    .addOption(keelOption('--nodeport-addresses <cidrs>', 'NodePorts only on local addresses in these CIDRs, or "primary" for --node-ip [default: every local address, 127.0.0.1 included]'));
+    .addOption(
+      keelOption(
+        '--healthz-bind-address <addr>',
+        "kube-proxy's /healthz and /livez for load balancers and probes (with a proxy mode)",
+        '0.0.0.0:10256',
+      ),
+    )
+    .addOption(
+      keelOption(
+        '--nodeport-addresses <cidrs>',
+        'NodePorts only on local addresses in these CIDRs, or "primary" for --node-ip [default: every local address, 127.0.0.1 included]',
+      ),
+    );
   addEtcdOptions(cmd).action(async (flags: AgentFlags, self: Command) => {
     if (flags.config) applyConfigFile(self, flags.config);
     await runAgent(agentConfig(self.opts<AgentFlags>()));
@@ -80,7 +107,8 @@ function applyConfigFile(cmd: Command, path: string): void {
   } catch (err) {
     throw new ConfigError(`--config ${path}`, (err as Error).message.split('\n')[0] ?? 'unreadable');
   }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new ConfigError(`--config ${path}`, 'must be a YAML mapping of flag names to values');
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+    throw new ConfigError(`--config ${path}`, 'must be a YAML mapping of flag names to values');
   for (const [key, value] of Object.entries(doc as Record<string, unknown>)) {
     const opt = cmd.options.find((o) => o.long === `--${key}` || o.long === `--no-${key}`);
     if (!opt) throw new ConfigError(`--config ${path}`, `unknown setting ${JSON.stringify(key)}`);
@@ -96,7 +124,7 @@ function agentConfig(f: AgentFlags): AgentConfig {
   const proxyMode = oneOf<ProxyMode>('--proxy-mode', f.proxyMode, ['iptables', 'userspace', 'none']);
   const backend = oneOf<OverlayBackendName>('--backend', f.backend, ['vxlan', 'udp', 'host-gw', 'none']);
   const iptablesBackend = oneOf('--iptables-backend', f.iptablesBackend, ['nft', 'legacy'] as const);
-  const detected = f.nodeIp ?? f.publicIp ? undefined : nodeAddress(f.iface);
+  const detected = (f.nodeIp ?? f.publicIp) ? undefined : nodeAddress(f.iface);
   const nodeIp = f.nodeIp ?? f.publicIp ?? (detected as { ip: string }).ip;
   const iface = f.iface ?? detected?.iface;
   return {
@@ -105,39 +133,47 @@ function agentConfig(f: AgentFlags): AgentConfig {
     metricsBindAddress: f.metricsBindAddress,
     healthPeriodMs: f.iptablesSyncPeriod,
     registryPrefix: registryPrefix(f),
-    proxy: proxyMode === 'none' ? undefined : {
-      mode: proxyMode,
-      nodeName: f.nodeName ?? hostname(),
-      nodeIp,
-      clusterCidr: f.clusterCidr,
-      iptablesBackend,
-      syncPeriodMs: f.iptablesSyncPeriod,
-      minSyncPeriodMs: f.iptablesMinSyncPeriod,
-      portRange: f.proxyPortRange,
-      udpTimeoutMs: f.udpTimeout,
-      healthzBindAddress: f.healthzBindAddress,
-      nodePortAddresses: f.nodeportAddresses,
-    },
-    overlay: backend === 'none' ? undefined : {
-      subnetPrefix: f.subnetPrefix.replace(/\/+$/, ''),
-      backend,
-      iface,
-      publicIp: nodeIp,
-      subnetFile: f.subnetFile,
-      ipMasq: true,
-      iptablesBackend,
-      leaseTtlSeconds: undefined,
-    },
-    dns: f.dns ? {
-      listen: f.dnsListen ?? `${nodeIp}:53`,
-      zone: f.clusterDomain,
-      ttl: f.dnsTtl,
-      upstream: f.upstream,
-      podRecords: podRecordsMode(f.podRecords),
-      podCidrs: [configCidr('--cluster-cidr', f.clusterCidr)],
-      serviceCidrs: f.serviceClusterIpRange.split(',').map((s) => configCidr('--service-cluster-ip-range', s.trim())),
-      nodeIps: [nodeIp],
-    } : undefined,
+    proxy:
+      proxyMode === 'none'
+        ? undefined
+        : {
+            mode: proxyMode,
+            nodeName: f.nodeName ?? hostname(),
+            nodeIp,
+            clusterCidr: f.clusterCidr,
+            iptablesBackend,
+            syncPeriodMs: f.iptablesSyncPeriod,
+            minSyncPeriodMs: f.iptablesMinSyncPeriod,
+            portRange: f.proxyPortRange,
+            udpTimeoutMs: f.udpTimeout,
+            healthzBindAddress: f.healthzBindAddress,
+            nodePortAddresses: f.nodeportAddresses,
+          },
+    overlay:
+      backend === 'none'
+        ? undefined
+        : {
+            subnetPrefix: f.subnetPrefix.replace(/\/+$/, ''),
+            backend,
+            iface,
+            publicIp: nodeIp,
+            subnetFile: f.subnetFile,
+            ipMasq: true,
+            iptablesBackend,
+            leaseTtlSeconds: undefined,
+          },
+    dns: f.dns
+      ? {
+          listen: f.dnsListen ?? `${nodeIp}:53`,
+          zone: f.clusterDomain,
+          ttl: f.dnsTtl,
+          upstream: f.upstream,
+          podRecords: podRecordsMode(f.podRecords),
+          podCidrs: [configCidr('--cluster-cidr', f.clusterCidr)],
+          serviceCidrs: f.serviceClusterIpRange.split(',').map((s) => configCidr('--service-cluster-ip-range', s.trim())),
+          nodeIps: [nodeIp],
+        }
+      : undefined,
   };
 }
 

@@ -15,8 +15,11 @@ interface ApplyFlags extends EtcdFlags, IpamFlags {
 }
 
 export function registerApply(program: Command): void {
-  const cmd = program.command('apply')
-    .description('create or update Services, Endpoints and Pods from manifests (allocating ClusterIPs and NodePorts); in a `keel up` sandbox also ReplicationControllers and Deployments')
+  const cmd = program
+    .command('apply')
+    .description(
+      'create or update Services, Endpoints and Pods from manifests (allocating ClusterIPs and NodePorts); in a `keel up` sandbox also ReplicationControllers and Deployments',
+    )
     .addOption(keelOption('-f, --filename <path...>', 'manifest file, directory or "-" for stdin'));
   addIpamOptions(addEtcdOptions(cmd)).action(async (flags: ApplyFlags) => {
     const ipam = ipamConfig(flags);
@@ -25,10 +28,16 @@ export function registerApply(program: Command): void {
 }
 
 /** Validates every manifest under `paths` before writing any, then applies them in order, reporting `kind/name outcome` lines. */
-export async function applyManifests(store: ObjectStore, paths: readonly string[], ipam: IpamConfig, report: (line: string) => void): Promise<void> {
+export async function applyManifests(
+  store: ObjectStore,
+  paths: readonly string[],
+  ipam: IpamConfig,
+  report: (line: string) => void,
+): Promise<void> {
   // ReplicationController and Deployment are the sandbox's kinds (its controller makes their pods); agents never read them.
-  const objects = readManifestDocs(paths)
-    .map((d) => (isWorkloadValue(d.value) ? validateWorkload(d.value, d.source) : validateObject(d.value, d.source)));
+  const objects = readManifestDocs(paths).map((d) =>
+    isWorkloadValue(d.value) ? validateWorkload(d.value, d.source) : validateObject(d.value, d.source),
+  );
   const registry = new ObjectRegistry(store, { ipam });
   for (const obj of objects) {
     const outcome = isWorkload(obj) ? await applyWorkload(store.kv, store.prefix, obj) : (await registry.apply(obj)).outcome;

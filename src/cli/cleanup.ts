@@ -6,7 +6,8 @@ import { backendOf } from './rules.js';
 import { keelOption } from './options.js';
 
 export function registerCleanup(program: Command): void {
-  program.command('cleanup')
+  program
+    .command('cleanup')
     .description('remove every keel chain (iptables and userspace modes) and the jumps into them, leaving other rules alone')
     .addOption(keelOption('--iptables-backend <backend>', 'nft or legacy', 'nft'))
     .action(async (flags: { iptablesBackend: string }) => {

@@ -18,7 +18,8 @@ interface DeleteFlags extends EtcdFlags, IpamFlags {
 }
 
 export function registerDelete(program: Command): void {
-  const cmd = program.command('delete')
+  const cmd = program
+    .command('delete')
     .description('delete objects named on the command line or in manifests (releasing their ClusterIPs and NodePorts)')
     .argument('[resource]', 'services|endpoints|pods (in a sandbox also replicationcontrollers|deployments)')
     .argument('[names...]', 'object names')
@@ -26,8 +27,9 @@ export function registerDelete(program: Command): void {
     .addOption(keelOption('-n, --namespace <ns>', 'namespace', 'default'));
   addIpamOptions(addEtcdOptions(cmd)).action(async (resource: string | undefined, names: string[], flags: DeleteFlags) => {
     const targets = flags.filename
-      ? readManifestDocs(flags.filename).map((d) => (isWorkloadValue(d.value) ? validateWorkload(d.value, d.source) : validateObject(d.value, d.source)))
-        .map((o) => ({ kind: o.kind, namespace: o.metadata.namespace, name: o.metadata.name }))
+      ? readManifestDocs(flags.filename)
+          .map((d) => (isWorkloadValue(d.value) ? validateWorkload(d.value, d.source) : validateObject(d.value, d.source)))
+          .map((o) => ({ kind: o.kind, namespace: o.metadata.namespace, name: o.metadata.name }))
       : namedTargets(resource, names, flags.namespace);
     await withObjectStore(flags, async (store) => {
       const registry = new ObjectRegistry(store, { ipam: ipamConfig(flags) });
@@ -56,7 +58,11 @@ function isWorkloadKind(kind: string): kind is WorkloadKind {
   return kind === 'ReplicationController' || kind === 'Deployment';
 }
 
-function namedTargets(resource: string | undefined, names: string[], namespace: string): { kind: ResourceKind | WorkloadKind; namespace: string; name: string }[] {
+function namedTargets(
+  resource: string | undefined,
+  names: string[],
+  namespace: string,
+): { kind: ResourceKind | WorkloadKind; namespace: string; name: string }[] {
   if (!resource) throw new UsageError('delete: name a resource and objects (keel delete service NAME) or give -f FILE');
   const workload = workloadKindByAlias(resource);
   if (workload && names.length === 0) throw new UsageError(`delete: name the ${WORKLOAD_KINDS[workload].aliases[0]} to delete`);

@@ -23,17 +23,24 @@ interface DescribeFlags extends NodeFlags, RunDirFlags, SubnetPrefixFlags {
 }
 
 export function registerDescribe(program: Command): void {
-  const cmd = program.command('describe')
-    .description('explain a Service end to end (endpoints, pods, DNS and, on a node or with --node in the sandbox, the kernel\'s rules for it) or a node\'s overlay (lease, routes and FDB present vs wanted, agent health), with the problems found')
+  const cmd = program
+    .command('describe')
+    .description(
+      "explain a Service end to end (endpoints, pods, DNS and, on a node or with --node in the sandbox, the kernel's rules for it) or a node's overlay (lease, routes and FDB present vs wanted, agent health), with the problems found",
+    )
     .argument('<resource>', 'service (svc) or node')
     .argument('<name>', 'the service or node')
     .addOption(keelOption('-n, --namespace <ns>', 'namespace', 'default'))
-    .addOption(keelOption('--node <name>', 'sandbox: look from this node\'s namespace (its kernel rules and agent)'))
-    .addOption(keelOption('--proxy-mode <mode>', 'the agent\'s proxy mode on this node', 'iptables'))
+    .addOption(keelOption('--node <name>', "sandbox: look from this node's namespace (its kernel rules and agent)"))
+    .addOption(keelOption('--proxy-mode <mode>', "the agent's proxy mode on this node", 'iptables'))
     .addOption(keelOption('--cluster-domain <domain>', 'cluster DNS domain', 'cluster.local'))
-    .addOption(keelOption('--metrics-address <addr>', 'the node agent\'s /metrics and /healthz', '127.0.0.1:10249'));
+    .addOption(keelOption('--metrics-address <addr>', "the node agent's /metrics and /healthz", '127.0.0.1:10249'));
   addSubnetPrefixOption(addRunDirOption(addNodeOptions(cmd))).action(async (resource: string, name: string, flags: DescribeFlags) => {
-    const kind = ['service', 'services', 'svc'].includes(resource.toLowerCase()) ? 'service' : ['node', 'nodes', 'no'].includes(resource.toLowerCase()) ? 'node' : undefined;
+    const kind = ['service', 'services', 'svc'].includes(resource.toLowerCase())
+      ? 'service'
+      : ['node', 'nodes', 'no'].includes(resource.toLowerCase())
+        ? 'node'
+        : undefined;
     if (!kind) throw new UsageError(`describe: the server doesn't have a resource type "${resource}" (keel describes services and nodes)`);
     if (kind === 'node') {
       // In the sandbox, a node is described from inside its namespace; on a real node, from here with --node-ip.
@@ -49,11 +56,14 @@ export function registerDescribe(program: Command): void {
       return;
     }
     const snapshot = await loadSnapshot(flags);
-    if (!snapshot.services.has(namespacedName(flags.namespace, name))) throw new ServerNotFoundError({ kind: 'Service', namespace: flags.namespace, name });
+    if (!snapshot.services.has(namespacedName(flags.namespace, name)))
+      throw new ServerNotFoundError({ kind: 'Service', namespace: flags.namespace, name });
     // On a node (a --node-name given, or the agent's KEEL_NODE_NAME): compare with this namespace's kernel.
     const onNode = cmd.getOptionValueSource('nodeName') !== 'default';
     const node = onNode ? await nodeFacts(flags) : undefined;
-    process.stdout.write(describeService({ snapshot, namespace: flags.namespace, name, clusterDomain: flags.clusterDomain, ...(node ? { node } : {}) }));
+    process.stdout.write(
+      describeService({ snapshot, namespace: flags.namespace, name, clusterDomain: flags.clusterDomain, ...(node ? { node } : {}) }),
+    );
   });
 }
 
@@ -71,7 +81,10 @@ async function nodeFacts(flags: DescribeFlags): Promise<NodeFacts> {
 /** This network namespace as node NAME: its lease and overlay entries against the leases in etcd. */
 async function describeThisNode(name: string, flags: DescribeFlags): Promise<string> {
   const { network, leases } = await withLeaseStore(flags, async (store) => {
-    const cfg = await store.getConfig().catch((err: unknown) => { if (isKeelError(err, 'KEEL_NOT_FOUND')) return undefined; throw err; });
+    const cfg = await store.getConfig().catch((err: unknown) => {
+      if (isKeelError(err, 'KEEL_NOT_FOUND')) return undefined;
+      throw err;
+    });
     return { network: cfg, leases: (await store.list()).leases };
   });
   const kernel = network ? await overlayEntries(network) : undefined;
@@ -81,7 +94,10 @@ async function describeThisNode(name: string, flags: DescribeFlags): Promise<str
 
 /** keel's routes (proto 0x6b) and the vxlan device's remote FDB entries, as `ip` and `bridge` print them. */
 async function overlayEntries(network: NetworkConfig): Promise<OverlayEntry[]> {
-  const routes = JSON.parse((await execa('ip', ['-j', 'route', 'show', 'proto', String(KEEL_ROUTE_PROTOCOL)])).stdout || '[]') as { dst: string; gateway?: string }[];
+  const routes = JSON.parse((await execa('ip', ['-j', 'route', 'show', 'proto', String(KEEL_ROUTE_PROTOCOL)])).stdout || '[]') as {
+    dst: string;
+    gateway?: string;
+  }[];
   const out: OverlayEntry[] = routes.map((r) => ({ kind: 'route', text: `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}` }));
   if (network.backend.type === 'vxlan') {
     const fdb = await execa('bridge', ['-j', 'fdb', 'show', 'dev', `flannel.${network.backend.vni}`], { reject: false });
@@ -115,7 +131,10 @@ async function httpGet(url: string): Promise<{ ok: boolean; status: number; body
  */
 async function describeInSandboxNode(kind: 'service' | 'node', name: string, flags: DescribeFlags): Promise<number> {
   const state = readState(flags.runDir);
-  if (!state) throw new UsageError(`--node: no sandbox in ${flags.runDir} (start one with \`keel up\`${kind === 'node' ? '; on a node, give --node-ip' : ''})`);
+  if (!state)
+    throw new UsageError(
+      `--node: no sandbox in ${flags.runDir} (start one with \`keel up\`${kind === 'node' ? '; on a node, give --node-ip' : ''})`,
+    );
   const node = state.nodes.find((n) => n === findNode(state, flags.node as string));
   if (!node && kind === 'node') {
     process.stderr.write(`${notFoundLine('nodes', name)}\n`);
@@ -123,11 +142,33 @@ async function describeInSandboxNode(kind: 'service' | 'node', name: string, fla
   }
   if (!node) throw new UsageError(`--node: no node ${JSON.stringify(flags.node)} (nodes: ${state.nodes.map((n) => n.name).join(', ')})`);
   const args = [
-    'describe', kind, name, '-n', flags.namespace, '--subnet-prefix', flags.subnetPrefix,
-    '--node-name', node.name, '--node-ip', node.ip, '--cluster-cidr', POD_NETWORK, '--proxy-mode', state.proxyMode,
-    '--cluster-domain', flags.clusterDomain, '--etcd-prefix', flags.etcdPrefix, '--iptables-backend', flags.iptablesBackend,
+    'describe',
+    kind,
+    name,
+    '-n',
+    flags.namespace,
+    '--subnet-prefix',
+    flags.subnetPrefix,
+    '--node-name',
+    node.name,
+    '--node-ip',
+    node.ip,
+    '--cluster-cidr',
+    POD_NETWORK,
+    '--proxy-mode',
+    state.proxyMode,
+    '--cluster-domain',
+    flags.clusterDomain,
+    '--etcd-prefix',
+    flags.etcdPrefix,
+    '--iptables-backend',
+    flags.iptablesBackend,
     ...(flags.etcdEndpoints ? ['--etcd-endpoints', flags.etcdEndpoints] : []),
   ];
-  const res = await execa('ip', ['netns', 'exec', node.netns, process.execPath, KEEL_BIN, ...args], { stdio: 'inherit', reject: false, env: { KEEL_RUN_DIR: flags.runDir } });
+  const res = await execa('ip', ['netns', 'exec', node.netns, process.execPath, KEEL_BIN, ...args], {
+    stdio: 'inherit',
+    reject: false,
+    env: { KEEL_RUN_DIR: flags.runDir },
+  });
   return res.exitCode ?? 1;
 }

@@ -21,15 +21,21 @@ interface DnsFlags extends EtcdFlags {
 const DEFAULT_DNS_LISTEN = '127.0.0.1:53';
 
 export function registerDns(program: Command): void {
-  const cmd = program.command('dns')
+  const cmd = program
+    .command('dns')
     .description('serve cluster DNS alone (Kubernetes DNS spec 1.1.0) from the objects in etcd; names outside the zone go to --upstream')
     .addOption(keelOption('--dns-listen <addr>', 'UDP and TCP listen address[:port]', DEFAULT_DNS_LISTEN))
     .addOption(keelOption('--cluster-domain <zone>', 'cluster DNS zone', 'cluster.local'))
     .addOption(keelOption('--dns-ttl <seconds>', 'TTL of cluster records', 5).argParser(parseIntFlag('--dns-ttl', 0, 86_400)))
-    .addOption(keelOption('--upstream <addrs>', 'resolvers for names outside the zone, addr[:port] comma-separated [default: nameservers of /etc/resolv.conf]'))
+    .addOption(
+      keelOption(
+        '--upstream <addrs>',
+        'resolvers for names outside the zone, addr[:port] comma-separated [default: nameservers of /etc/resolv.conf]',
+      ),
+    )
     .addOption(keelOption('--cluster-cidr <cidrs>', 'pod network(s): clients allowed recursion, and reverse zones', '10.244.0.0/16'))
     .addOption(keelOption('--service-cluster-ip-range <cidrs>', 'service range(s): reverse zones', DEFAULT_SERVICE_RANGE))
-    .addOption(keelOption('--node-ip <ips>', 'this node\'s address(es), also allowed recursion'))
+    .addOption(keelOption('--node-ip <ips>', "this node's address(es), also allowed recursion"))
     .addOption(podRecordsOption());
   addEtcdOptions(cmd).action(async (flags: DnsFlags) => {
     await runAgent({
@@ -48,7 +54,11 @@ export function registerDns(program: Command): void {
         podRecords: podRecordsMode(flags.podRecords),
         podCidrs: cidrList('--cluster-cidr', flags.clusterCidr),
         serviceCidrs: cidrList('--service-cluster-ip-range', flags.serviceClusterIpRange),
-        nodeIps: flags.nodeIp?.split(',').map((s) => s.trim()).filter(Boolean) ?? [],
+        nodeIps:
+          flags.nodeIp
+            ?.split(',')
+            .map((s) => s.trim())
+            .filter(Boolean) ?? [],
       },
     });
   });
@@ -56,18 +66,27 @@ export function registerDns(program: Command): void {
 
 /** CoreDNS's `pods` option; kubeadm's Corefile says `pods insecure`. */
 export function podRecordsOption(): Option {
-  return keelOption('--pod-records <mode>', 'answer <a-b-c-d>.<ns>.pod.<zone>: insecure (any address), verified (existing pods only) or disabled', 'insecure');
+  return keelOption(
+    '--pod-records <mode>',
+    'answer <a-b-c-d>.<ns>.pod.<zone>: insecure (any address), verified (existing pods only) or disabled',
+    'insecure',
+  );
 }
 
 export function podRecordsMode(value: string): PodRecordsMode {
-  if (!(POD_RECORDS_MODES as readonly string[]).includes(value)) throw new UsageError(`--pod-records: "${value}" is not one of ${POD_RECORDS_MODES.join(', ')}`);
+  if (!(POD_RECORDS_MODES as readonly string[]).includes(value))
+    throw new UsageError(`--pod-records: "${value}" is not one of ${POD_RECORDS_MODES.join(', ')}`);
   return value as PodRecordsMode;
 }
 
 function cidrList(flag: string, text: string): Cidr[] {
-  return text.split(',').map((s) => s.trim()).filter(Boolean).map((s) => {
-    const c = parseCidr(s);
-    if (!c) throw new UsageError(`${flag}: ${JSON.stringify(s)} is not a CIDR`);
-    return c;
-  });
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => {
+      const c = parseCidr(s);
+      if (!c) throw new UsageError(`${flag}: ${JSON.stringify(s)} is not a CIDR`);
+      return c;
+    });
 }

@@ -13,8 +13,9 @@ interface ExecFlags extends RunDirFlags {
 }
 
 export function registerExec(program: Command): void {
-  const cmd = program.command('exec')
-    .description('run a command in a sandbox pod (with its resolv.conf) or, with --node, in a node\'s namespace: keel exec POD -- CMD…')
+  const cmd = program
+    .command('exec')
+    .description("run a command in a sandbox pod (with its resolv.conf) or, with --node, in a node's namespace: keel exec POD -- CMD…")
     .argument('[pod]', 'pod name')
     .argument('[command...]', 'command and arguments, after --')
     .addOption(keelOption('-n, --namespace <ns>', 'pod namespace', 'default'))
@@ -27,7 +28,8 @@ export function registerExec(program: Command): void {
     let env: Record<string, string> = {};
     if (flags.node) {
       const node = findNode(state, flags.node);
-      if (!node) throw new UsageError(`--node: no node ${JSON.stringify(flags.node)} (nodes: ${state.nodes.map((n) => n.name).join(', ')}, client)`);
+      if (!node)
+        throw new UsageError(`--node: no node ${JSON.stringify(flags.node)} (nodes: ${state.nodes.map((n) => n.name).join(', ')}, client)`);
       netns = node.netns;
       // With --node there is no pod operand: the first word is the command.
       argv = pod === undefined ? command : [pod, ...command];

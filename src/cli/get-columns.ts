@@ -49,7 +49,9 @@ function clusterIpColumn(s: Service): string {
 
 function externalIpColumn(s: Service): string {
   if (s.spec.type === 'ExternalName') return s.spec.externalName ?? '<none>';
-  const ips = [...(s.spec.externalIPs ?? []), ...(s.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? i.hostname ?? '')].filter(Boolean);
+  const ips = [...(s.spec.externalIPs ?? []), ...(s.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? i.hostname ?? '')].filter(
+    Boolean,
+  );
   if (ips.length) return ips.join(',');
   return s.spec.type === 'LoadBalancer' ? '<pending>' : '<none>';
 }
@@ -60,7 +62,11 @@ function portsColumn(s: Service): string {
 }
 
 function selectorColumn(sel: Record<string, string> | undefined): string {
-  return sel ? Object.entries(sel).map(([k, v]) => `${k}=${v}`).join(',') : '<none>';
+  return sel
+    ? Object.entries(sel)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(',')
+    : '<none>';
 }
 
 function endpointsColumn(e: Endpoints): string {
@@ -82,5 +88,12 @@ function age(o: ApiObject, now: Date): string {
 
 export function formatTable(rows: string[][]): string {
   const widths = rows.reduce<number[]>((w, r) => r.map((c, i) => Math.max(w[i] ?? 0, c.length)), []);
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd((widths[i] ?? 0) + 3))).join('').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd((widths[i] ?? 0) + 3)))
+        .join('')
+        .trimEnd(),
+    )
+    .join('\n');
 }

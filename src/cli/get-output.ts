@@ -6,10 +6,7 @@ import { COLUMNS, formatTable } from './get-columns.js';
 import { executeTemplate, parseTemplate, type Template } from './jsonpath.js';
 
 /** What `-o` asked for; `table` is the default human-readable one. */
-export type OutputFormat =
-  | { type: 'table'; wide: boolean }
-  | { type: 'json' | 'yaml' | 'name' }
-  | { type: 'jsonpath'; template: Template };
+export type OutputFormat = { type: 'table'; wide: boolean } | { type: 'json' | 'yaml' | 'name' } | { type: 'jsonpath'; template: Template };
 
 export function parseOutput(value: string | undefined): OutputFormat {
   if (value === undefined || value === '') return { type: 'table', wide: false };
@@ -17,7 +14,9 @@ export function parseOutput(value: string | undefined): OutputFormat {
   if (value === 'json' || value === 'yaml' || value === 'name') return { type: value };
   const jp = /^jsonpath=(.*)$/s.exec(value);
   if (jp) return { type: 'jsonpath', template: parseTemplate(jp[1] as string) };
-  throw new UsageError(`unable to match a printer suitable for the output format "${value}", allowed formats are: json,jsonpath,name,wide,yaml`);
+  throw new UsageError(
+    `unable to match a printer suitable for the output format "${value}", allowed formats are: json,jsonpath,name,wide,yaml`,
+  );
 }
 
 export interface TableOptions {
@@ -38,7 +37,12 @@ function objectName(o: ApiObject): string {
 
 export function tableHeader(kind: ResourceKind, opts: TableOptions): string[] {
   const cols = COLUMNS[kind];
-  return [...(opts.allNamespaces ? ['NAMESPACE'] : []), ...cols.headers, ...(opts.wide ? cols.wideHeaders : []), ...(opts.showLabels ? ['LABELS'] : [])];
+  return [
+    ...(opts.allNamespaces ? ['NAMESPACE'] : []),
+    ...cols.headers,
+    ...(opts.wide ? cols.wideHeaders : []),
+    ...(opts.showLabels ? ['LABELS'] : []),
+  ];
 }
 
 export function tableRow(o: ApiObject, opts: TableOptions, now: Date): string[] {
@@ -61,13 +65,24 @@ function labelsColumn(labels: Record<string, string> | undefined): string {
  * one object asked for by name prints as itself, anything else as a List.
  * Returns '' for an empty table: the caller says "No resources found" on stderr.
  */
-export function renderObjects(items: ApiObject[], kind: ResourceKind, format: OutputFormat, opts: Omit<TableOptions, 'wide'>, single: boolean, now: Date): string {
+export function renderObjects(
+  items: ApiObject[],
+  kind: ResourceKind,
+  format: OutputFormat,
+  opts: Omit<TableOptions, 'wide'>,
+  single: boolean,
+  now: Date,
+): string {
   const data = single && items[0] ? items[0] : { apiVersion: 'v1', kind: 'List', items, metadata: { resourceVersion: '' } };
   switch (format.type) {
-    case 'json': return `${JSON.stringify(data, null, 4)}\n`;
-    case 'yaml': return stringify(data);
-    case 'name': return items.map((o) => `${objectName(o)}\n`).join('');
-    case 'jsonpath': return executeTemplate(format.template, data);
+    case 'json':
+      return `${JSON.stringify(data, null, 4)}\n`;
+    case 'yaml':
+      return stringify(data);
+    case 'name':
+      return items.map((o) => `${objectName(o)}\n`).join('');
+    case 'jsonpath':
+      return executeTemplate(format.template, data);
     case 'table': {
       if (items.length === 0) return '';
       const t = { ...opts, wide: format.wide };

@@ -18,7 +18,12 @@ export interface WatchedObjects {
  * differences print as changes. A deleted object prints its last state,
  * as kubectl prints it.
  */
-export async function watchObjects(store: ObjectStore, kind: ResourceKind, namespace: string | undefined, signal: AbortSignal): Promise<WatchedObjects> {
+export async function watchObjects(
+  store: ObjectStore,
+  kind: ResourceKind,
+  namespace: string | undefined,
+  signal: AbortSignal,
+): Promise<WatchedObjects> {
   const informer = new Informer<ApiObject>({
     store: store.kv,
     prefix: store.kindPrefix(kind, namespace),
@@ -33,12 +38,13 @@ export async function watchObjects(store: ObjectStore, kind: ResourceKind, names
   const initial = [...informer.items().values()].sort(byNamespaceName);
   return {
     initial,
-    follow: (onChange, sig) => new Promise<void>((resolve) => {
-      sink = (ev) => onChange(ev.object);
-      for (const ev of queued.splice(0)) sink(ev);
-      if (sig.aborted) resolve();
-      sig.addEventListener('abort', () => resolve(), { once: true });
-    }),
+    follow: (onChange, sig) =>
+      new Promise<void>((resolve) => {
+        sink = (ev) => onChange(ev.object);
+        for (const ev of queued.splice(0)) sink(ev);
+        if (sig.aborted) resolve();
+        sig.addEventListener('abort', () => resolve(), { once: true });
+      }),
   };
 }
 
@@ -47,7 +53,12 @@ export async function watchObjects(store: ObjectStore, kind: ResourceKind, names
  * the first line when the listing printed none) and each change as one row
  * aligned to it; other formats print the object as they print one object.
  */
-export function changePrinter(kind: ResourceKind, format: OutputFormat, opts: Omit<TableOptions, 'wide'>, headerPrinted: boolean): (o: ApiObject) => string {
+export function changePrinter(
+  kind: ResourceKind,
+  format: OutputFormat,
+  opts: Omit<TableOptions, 'wide'>,
+  headerPrinted: boolean,
+): (o: ApiObject) => string {
   let header = headerPrinted;
   return (o) => {
     if (format.type !== 'table') return renderObjects([o], kind, format, opts, true, new Date());

@@ -22,7 +22,8 @@ interface GetFlags extends EtcdFlags {
 const log = createLogger('cli');
 
 export function registerGet(program: Command): void {
-  const cmd = program.command('get')
+  const cmd = program
+    .command('get')
     .description('list Services, Endpoints or Pods as kubectl does (-o wide|json|yaml|name|jsonpath=…, -l, -w)')
     .argument('<resource>', 'services (svc) | endpoints (ep) | pods (po)')
     .argument('[names...]', 'only these objects')
@@ -51,15 +52,21 @@ export function registerGet(program: Command): void {
         for (const line of found.missing) process.stderr.write(`${line}\n`);
         if (found.missing.length) process.exitCode = 1;
         // kubectl: a single name that is missing prints just the error.
-        const out = names.length === 1 && found.items.length === 0 ? '' : renderObjects(found.items, r.kind, format, opts, names.length === 1, new Date());
+        const out =
+          names.length === 1 && found.items.length === 0
+            ? ''
+            : renderObjects(found.items, r.kind, format, opts, names.length === 1, new Date());
         process.stdout.write(out);
         if (out === '' && found.missing.length === 0 && !watched) {
           process.stderr.write(namespace ? `No resources found in ${namespace} namespace.\n` : 'No resources found\n');
         }
         if (!watched) return;
         const print = changePrinter(r.kind, format, opts, out !== '');
-        const wanted = (o: ApiObject): boolean => (names.length === 0 || names.includes(o.metadata.name)) && (!selector || matchesSelector(selector, o.metadata.labels));
-        await watched.follow((o) => { if (wanted(o)) process.stdout.write(print(o)); }, stop.signal);
+        const wanted = (o: ApiObject): boolean =>
+          (names.length === 0 || names.includes(o.metadata.name)) && (!selector || matchesSelector(selector, o.metadata.labels));
+        await watched.follow((o) => {
+          if (wanted(o)) process.stdout.write(print(o));
+        }, stop.signal);
       } finally {
         process.off('SIGINT', onInt);
       }

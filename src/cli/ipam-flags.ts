@@ -13,7 +13,9 @@ export const DEFAULT_SERVICE_RANGE = '10.96.0.0/12';
 
 export function addIpamOptions(cmd: Command): Command {
   return cmd
-    .addOption(keelOption('--service-cluster-ip-range <cidrs>', 'ClusterIP range(s), one per family, comma-separated', DEFAULT_SERVICE_RANGE))
+    .addOption(
+      keelOption('--service-cluster-ip-range <cidrs>', 'ClusterIP range(s), one per family, comma-separated', DEFAULT_SERVICE_RANGE),
+    )
     .addOption(keelOption('--service-node-port-range <range>', 'NodePort range', DEFAULT_NODE_PORT_RANGE));
 }
 

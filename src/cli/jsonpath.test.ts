@@ -6,10 +6,27 @@ import { executeTemplate, parseTemplate } from './jsonpath.js';
 const list = {
   kind: 'List',
   items: [
-    { kind: 'None', metadata: { name: '127.0.0.1', labels: { 'app.kubernetes.io/name': 'a' } }, status: { capacity: { cpu: '4' }, addresses: [{ type: 'LegacyHostIP', address: '127.0.0.1' }] } },
-    { kind: 'None', metadata: { name: '127.0.0.2' }, status: { capacity: { cpu: '8' }, addresses: [{ type: 'LegacyHostIP', address: '127.0.0.2' }, { type: 'another', address: '127.0.0.3' }] } },
+    {
+      kind: 'None',
+      metadata: { name: '127.0.0.1', labels: { 'app.kubernetes.io/name': 'a' } },
+      status: { capacity: { cpu: '4' }, addresses: [{ type: 'LegacyHostIP', address: '127.0.0.1' }] },
+    },
+    {
+      kind: 'None',
+      metadata: { name: '127.0.0.2' },
+      status: {
+        capacity: { cpu: '8' },
+        addresses: [
+          { type: 'LegacyHostIP', address: '127.0.0.2' },
+          { type: 'another', address: '127.0.0.3' },
+        ],
+      },
+    },
   ],
-  users: [{ name: 'myself', user: {} }, { name: 'e2e', user: { username: 'admin', password: 'secret' } }],
+  users: [
+    { name: 'myself', user: {} },
+    { name: 'e2e', user: { username: 'admin', password: 'secret' } },
+  ],
 };
 
 const run = (t: string, data: unknown = list): string => executeTemplate(parseTemplate(t), data);
@@ -24,12 +41,15 @@ describe('kubectl JSONPath templates', () => {
     ['{.items[*].status.addresses[?(@.type=="another")].address}', '127.0.0.3'],
     ['{.users[?(@.user.username)].name}', 'e2e'],
     ['{..address}', '127.0.0.1 127.0.0.2 127.0.0.3'],
-    ['{.items[0].metadata.labels[\'app.kubernetes.io/name\']}', 'a'],
+    ["{.items[0].metadata.labels['app.kubernetes.io/name']}", 'a'],
     ['{.users[0].user}', '{}'],
     ['{.nothing.here}', ''],
     ['name: {.items[1].metadata.name}!', 'name: 127.0.0.2!'],
     ['{range .items[*]}[{.metadata.name}, {.status.capacity.cpu}] {end}', '[127.0.0.1, 4] [127.0.0.2, 8] '],
-    ['{range .items[*]}{.metadata.name}{"\\t"}{range .status.addresses[*]}{.address},{end}{"\\n"}{end}', '127.0.0.1\t127.0.0.1,\n127.0.0.2\t127.0.0.2,127.0.0.3,\n'],
+    [
+      '{range .items[*]}{.metadata.name}{"\\t"}{range .status.addresses[*]}{.address},{end}{"\\n"}{end}',
+      '127.0.0.1\t127.0.0.1,\n127.0.0.2\t127.0.0.2,127.0.0.3,\n',
+    ],
     ['{.items[?(@.status.capacity.cpu=="8")].metadata.name}', '127.0.0.2'],
   ])('%s', (template, expected) => {
     expect(run(template)).toBe(expected);

@@ -13,10 +13,7 @@ import { UsageError } from '../api/errors.js';
  */
 export type Template = TemplateNode[];
 
-type TemplateNode =
-  | { type: 'text'; text: string }
-  | { type: 'path'; path: Step[] }
-  | { type: 'range'; path: Step[]; body: TemplateNode[] };
+type TemplateNode = { type: 'text'; text: string } | { type: 'path'; path: Step[] } | { type: 'range'; path: Step[]; body: TemplateNode[] };
 
 type Step =
   | { type: 'field'; name: string }
@@ -119,12 +116,18 @@ function matches(f: Extract<Step, { type: 'filter' }>, item: unknown): boolean {
   if (left.length === 0 || right.length === 0) return false;
   const [a, b] = [left[0], right[0]];
   switch (f.op) {
-    case '==': return a === b;
-    case '!=': return a !== b;
-    case '<': return (a as number) < (b as number);
-    case '<=': return (a as number) <= (b as number);
-    case '>': return (a as number) > (b as number);
-    case '>=': return (a as number) >= (b as number);
+    case '==':
+      return a === b;
+    case '!=':
+      return a !== b;
+    case '<':
+      return (a as number) < (b as number);
+    case '<=':
+      return (a as number) <= (b as number);
+    case '>':
+      return (a as number) > (b as number);
+    case '>=':
+      return (a as number) >= (b as number);
   }
 }
 

@@ -19,7 +19,9 @@ export interface ManifestDoc {
 /** The documents of `-f` arguments, unvalidated: `keel apply` validates sandbox workloads (RC, Deployment) apart. */
 export function readManifestDocs(paths: readonly string[]): ManifestDoc[] {
   if (paths.length === 0) throw new UsageError('-f: give at least one file, directory or "-"');
-  return paths.flatMap((p) => (p === '-' ? docsOf(readFileSync(0, 'utf8'), '<stdin>') : expand(p).flatMap((f) => docsOf(readFileSync(f, 'utf8'), f))));
+  return paths.flatMap((p) =>
+    p === '-' ? docsOf(readFileSync(0, 'utf8'), '<stdin>') : expand(p).flatMap((f) => docsOf(readFileSync(f, 'utf8'), f)),
+  );
 }
 
 function docsOf(text: string, source: string): ManifestDoc[] {
@@ -34,8 +36,10 @@ function expand(path: string): string[] {
     throw new UsageError(`-f: ${path}: no such file or directory`);
   }
   if (!st.isDirectory()) return [path];
-  return readdirSync(path).sort().flatMap((name) => {
-    const child = join(path, name);
-    return statSync(child).isDirectory() ? expand(child) : MANIFEST.test(name) ? [child] : [];
-  });
+  return readdirSync(path)
+    .sort()
+    .flatMap((name) => {
+      const child = join(path, name);
+      return statSync(child).isDirectory() ? expand(child) : MANIFEST.test(name) ? [child] : [];
+    });
 }

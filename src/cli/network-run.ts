@@ -21,16 +21,19 @@ interface RunFlags extends EtcdFlags, SubnetPrefixFlags {
 
 /** Runs the overlay alone in the foreground until SIGINT/SIGTERM: runAgent with only its overlay part. */
 export function registerNetworkRun(network: Command, addSubnetPrefix: (cmd: Command) => Command): void {
-  const cmd = network.command('run')
-    .description('run this node\'s overlay (lease, backend, routes, subnet.env, ip-masq) in the foreground')
+  const cmd = network
+    .command('run')
+    .description("run this node's overlay (lease, backend, routes, subnet.env, ip-masq) in the foreground")
     .addOption(keelOption('--backend <type>', 'expected backend (must match the network config)'))
-    .addOption(keelOption('--iface <name>', 'underlay interface (default: the default route\'s)'))
+    .addOption(keelOption('--iface <name>', "underlay interface (default: the default route's)"))
     .addOption(keelOption('--public-ip <ip>', 'address other nodes reach this node at'))
     .addOption(keelOption('--subnet-file <path>', 'where subnet.env is written', DEFAULT_SUBNET_FILE))
     .addOption(keelOption('--no-ip-masq', 'do not masquerade pod traffic leaving the network'))
     .addOption(keelOption('--iptables-backend <nft|legacy>', 'which iptables-restore', 'nft'))
     .addOption(keelOption('--metrics-bind-address <host:port>', '/metrics, /healthz and /readyz (off unless given)'))
-    .addOption(keelOption('--lease-ttl <seconds>', 'subnet lease TTL (default 86400)').argParser(parseIntFlag('--lease-ttl', 5, 7 * 86400)));
+    .addOption(
+      keelOption('--lease-ttl <seconds>', 'subnet lease TTL (default 86400)').argParser(parseIntFlag('--lease-ttl', 5, 7 * 86400)),
+    );
   addSubnetPrefix(addEtcdOptions(cmd)).action(async (flags: RunFlags) => {
     if (flags.backend !== undefined && !(BACKEND_TYPES as readonly string[]).includes(flags.backend)) {
       throw new UsageError(`--backend: ${JSON.stringify(flags.backend)} is not one of ${BACKEND_TYPES.join(', ')}`);

@@ -24,7 +24,8 @@ export async function withLeaseStore<T>(flags: EtcdFlags & SubnetPrefixFlags, fn
   const conn = etcdConnection(flags, 4_000);
   const client = createEtcdClient(conn);
   try {
-    if (!flags.subnetPrefix.startsWith('/')) throw new UsageError(`--subnet-prefix: ${JSON.stringify(flags.subnetPrefix)} must start with "/"`);
+    if (!flags.subnetPrefix.startsWith('/'))
+      throw new UsageError(`--subnet-prefix: ${JSON.stringify(flags.subnetPrefix)} must start with "/"`);
     return await fn(new LeaseStore(new KvStore(client, conn.endpoints), flags.subnetPrefix));
   } finally {
     client.close();
@@ -54,11 +55,14 @@ interface CniFlags {
 export function registerNetwork(program: Command): void {
   const network = program.command('network').description('the flannel-style overlay: network config, leases, CNI config');
 
-  const init = network.command('init')
+  const init = network
+    .command('init')
     .description('store the overlay network config (flannel JSON) in etcd')
     .addOption(keelOption('--network <cidr>', 'the pod network, e.g. 10.244.0.0/16'))
     .addOption(keelOption('--backend <type>', 'vxlan, udp or host-gw', 'vxlan'))
-    .addOption(keelOption('--subnet-len <n>', 'prefix length of each node subnet (default 24)').argParser(parseIntFlag('--subnet-len', 1, 32)))
+    .addOption(
+      keelOption('--subnet-len <n>', 'prefix length of each node subnet (default 24)').argParser(parseIntFlag('--subnet-len', 1, 32)),
+    )
     .addOption(keelOption('--subnet-min <ip>', 'first leasable node subnet'))
     .addOption(keelOption('--subnet-max <ip>', 'last leasable node subnet'))
     .addOption(keelOption('--vni <n>', 'VXLAN network identifier (default 1)').argParser(parseIntFlag('--vni', 1, 0xffffff)))
@@ -93,8 +97,9 @@ export function registerNetwork(program: Command): void {
     });
   });
 
-  network.command('cni-config')
-    .description('print a CNI conflist (bridge cni0 + host-local over this node\'s subnet + portmap) from subnet.env')
+  network
+    .command('cni-config')
+    .description("print a CNI conflist (bridge cni0 + host-local over this node's subnet + portmap) from subnet.env")
     .addOption(keelOption('--subnet-file <path>', 'subnet.env written by the overlay', DEFAULT_SUBNET_FILE))
     .addOption(keelOption('--name <name>', 'CNI network name', 'keel'))
     .addOption(keelOption('--bridge <name>', 'bridge device', 'cni0'))
@@ -102,7 +107,9 @@ export function registerNetwork(program: Command): void {
     .action(async (flags: CniFlags) => {
       const env = await readSubnetEnv(flags.subnetFile);
       if (!env) throw new UsageError(`cni-config: cannot read ${flags.subnetFile} (is the overlay running on this node?)`);
-      process.stdout.write(renderCniConfig(env, { name: flags.name, bridge: flags.bridge, ...(flags.ipamDataDir ? { dataDir: flags.ipamDataDir } : {}) }));
+      process.stdout.write(
+        renderCniConfig(env, { name: flags.name, bridge: flags.bridge, ...(flags.ipamDataDir ? { dataDir: flags.ipamDataDir } : {}) }),
+      );
     });
 
   registerNetworkRun(network, addSubnetPrefixOption);

@@ -7,7 +7,12 @@ import { DEFAULT_RUN_DIR, sandboxEtcdConnectionIn } from '../sandbox/sandbox-sta
  * An option whose value can also come from `KEEL_<NAME>` (`--etcd-endpoints`
  * → `KEEL_ETCD_ENDPOINTS`): every flag of keel has this environment twin.
  */
-export function keelOption(flags: string, description: string, defaultValue?: string | boolean | number, defaultDescription?: string): Option {
+export function keelOption(
+  flags: string,
+  description: string,
+  defaultValue?: string | boolean | number,
+  defaultDescription?: string,
+): Option {
   const opt = new Option(flags, description);
   const long = opt.long?.replace(/^--(no-)?/, '') ?? '';
   opt.env(`KEEL_${long.toUpperCase().replace(/-/g, '_')}`);
@@ -36,7 +41,12 @@ function defaultEtcdConnection(): EtcdConnection {
 
 export function addEtcdOptions(cmd: Command): Command {
   return cmd
-    .addOption(keelOption('--etcd-endpoints <urls>', `comma-separated etcd URLs (http://, https://, unix:///) [default: the keel-up sandbox's, else ${DEFAULT_ETCD_ENDPOINT}]`))
+    .addOption(
+      keelOption(
+        '--etcd-endpoints <urls>',
+        `comma-separated etcd URLs (http://, https://, unix:///) [default: the keel-up sandbox's, else ${DEFAULT_ETCD_ENDPOINT}]`,
+      ),
+    )
     .addOption(keelOption('--etcd-cafile <file>', 'CA certificate for etcd TLS'))
     .addOption(keelOption('--etcd-certfile <file>', 'client certificate for etcd TLS'))
     .addOption(keelOption('--etcd-keyfile <file>', 'client key for etcd TLS'))
@@ -61,7 +71,8 @@ export function registryPrefix(flags: EtcdFlags): string {
 export function parseIntFlag(name: string, min: number, max: number) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${name}: ${JSON.stringify(value)} must be a whole number from ${min} to ${max}`);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new UsageError(`${name}: ${JSON.stringify(value)} must be a whole number from ${min} to ${max}`);
     return n;
   };
 }

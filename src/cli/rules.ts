@@ -41,7 +41,7 @@ export function addNodeOptions(cmd: Command): Command {
   cmd
     .addOption(keelOption('-f, --filename <path...>', 'compile from manifests (files, directories or "-") instead of etcd'))
     .addOption(keelOption('--node-name <name>', 'the node the rules are for (decides which endpoints are local)', 'node-1'))
-    .addOption(keelOption('--node-ip <ip>', 'the node\'s IP (NodePorts and userspace HOST rules)'))
+    .addOption(keelOption('--node-ip <ip>', "the node's IP (NodePorts and userspace HOST rules)"))
     .addOption(keelOption('--cluster-cidr <cidr>', 'pod network, for masquerade decisions', '10.244.0.0/16'))
     .addOption(keelOption('--iptables-backend <backend>', 'nft or legacy', 'nft'));
   return addIpamOptions(addEtcdOptions(cmd));
@@ -52,11 +52,17 @@ export function nodeConfig(flags: NodeFlags): NodeConfig {
   if (flags.nodeIp && !parseIp(flags.nodeIp)) throw new UsageError(`--node-ip: "${flags.nodeIp}" is not an IP address`);
   const cidr = flags.clusterCidr ? parseCidr(flags.clusterCidr)?.text : undefined;
   const ip = flags.nodeIp ? parseIp(flags.nodeIp)?.text : undefined;
-  return { nodeName: flags.nodeName, masqueradeBit: DEFAULT_MASQUERADE_BIT, ...(cidr ? { clusterCidr: cidr } : {}), ...(ip ? { nodeIPs: [ip] } : {}) };
+  return {
+    nodeName: flags.nodeName,
+    masqueradeBit: DEFAULT_MASQUERADE_BIT,
+    ...(cidr ? { clusterCidr: cidr } : {}),
+    ...(ip ? { nodeIPs: [ip] } : {}),
+  };
 }
 
 export function backendOf(flags: { iptablesBackend: string }): IptablesBackend {
-  if (flags.iptablesBackend !== 'nft' && flags.iptablesBackend !== 'legacy') throw new UsageError(`--iptables-backend: "${flags.iptablesBackend}" is not nft or legacy`);
+  if (flags.iptablesBackend !== 'nft' && flags.iptablesBackend !== 'legacy')
+    throw new UsageError(`--iptables-backend: "${flags.iptablesBackend}" is not nft or legacy`);
   return flags.iptablesBackend;
 }
 
@@ -93,10 +99,11 @@ export async function readKernelView(flags: { iptablesBackend: string }): Promis
 }
 
 export function registerRules(program: Command): void {
-  const cmd = program.command('rules')
+  const cmd = program
+    .command('rules')
     .description('print the iptables rules keel programs for a node (iptables-save format), from manifests or etcd')
     .addOption(keelOption('--mode <mode>', 'iptables or userspace', 'iptables'))
-    .addOption(keelOption('--diff', 'show what a sync would change against the kernel\'s current keel chains'))
+    .addOption(keelOption('--diff', "show what a sync would change against the kernel's current keel chains"))
     .addOption(keelOption('--proxy-port-range <range>', 'userspace mode: local proxy ports to assume', '40000-40999'));
   addNodeOptions(cmd).action(async (flags: RulesFlags) => {
     const snapshot = await loadSnapshot(flags);
@@ -104,7 +111,11 @@ export function registerRules(program: Command): void {
       if (!flags.nodeIp) throw new UsageError('--mode userspace needs --node-ip');
       const { portals, skipped } = servicePortals(serviceViewsOf(snapshot));
       for (const s of skipped) log.warn(s.message);
-      const ports = planProxyPorts(portals.map((p) => p.name), parsePortRange(flags.proxyPortRange, '--proxy-port-range'), new Map());
+      const ports = planProxyPorts(
+        portals.map((p) => p.name),
+        parsePortRange(flags.proxyPortRange, '--proxy-port-range'),
+        new Map(),
+      );
       process.stdout.write(compileUserspaceRules(snapshot, { nodeIP: flags.nodeIp }, ports).text);
       return;
     }

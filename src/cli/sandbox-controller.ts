@@ -9,7 +9,8 @@ import { addRunDirOption, type RunDirFlags } from './sandbox-flags.js';
 
 /** The sandbox's control plane process; `keel up` starts it detached and `keel down` stops it. */
 export function registerSandboxController(program: Command): void {
-  const cmd = program.command('sandbox-controller', { hidden: true })
+  const cmd = program
+    .command('sandbox-controller', { hidden: true })
     .description('run the sandbox pods, replication and endpoints controllers (started by keel up)');
   addRunDirOption(cmd).action(async (flags: RunDirFlags) => {
     const state = readState(flags.runDir);
@@ -20,7 +21,11 @@ export function registerSandboxController(program: Command): void {
     // Every informer and timer listens on the one signal.
     setMaxListeners(64, abort.signal);
     const stopped = new Promise<void>((resolve) => {
-      for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => { abort.abort(); resolve(); });
+      for (const sig of ['SIGTERM', 'SIGINT'] as const)
+        process.once(sig, () => {
+          abort.abort();
+          resolve();
+        });
     });
     try {
       await new SandboxController({ state, kv: new KvStore(client, conn.endpoints), prefix: '/registry' }).start(abort.signal);

@@ -15,12 +15,21 @@ interface StatusFlags extends RunDirFlags {
 }
 
 export function registerStatus(program: Command): void {
-  const cmd = program.command('status')
-    .description('show the sandbox: etcd members (health, leader, revision, DB size), nodes and agent health, overlay leases, services, pods')
-    .addOption(keelOption('-o, --output <format>', `a picture instead of tables: ${PICTURES.join(' (Graphviz text) or ')} (drawn by Graphviz's dot)`));
+  const cmd = program
+    .command('status')
+    .description(
+      'show the sandbox: etcd members (health, leader, revision, DB size), nodes and agent health, overlay leases, services, pods',
+    )
+    .addOption(
+      keelOption(
+        '-o, --output <format>',
+        `a picture instead of tables: ${PICTURES.join(' (Graphviz text) or ')} (drawn by Graphviz's dot)`,
+      ),
+    );
   addRunDirOption(cmd).action(async (flags: StatusFlags) => {
     const picture = flags.output;
-    if (picture !== undefined && !(PICTURES as readonly string[]).includes(picture)) throw new UsageError(`--output ${picture}: expected ${PICTURES.join(' or ')}`);
+    if (picture !== undefined && !(PICTURES as readonly string[]).includes(picture))
+      throw new UsageError(`--output ${picture}: expected ${PICTURES.join(' or ')}`);
     const state = readState(flags.runDir);
     if (!state) throw new UsageError(`no sandbox in ${flags.runDir} (start one with \`keel up\`)`);
     const s = await sandboxStatus(state);
@@ -33,17 +42,41 @@ export function registerStatus(program: Command): void {
       `sandbox ${state.id} in ${state.runDir}: proxy ${state.proxyMode}, backend ${state.backend}`,
       `etcd ${describeEtcd(state)}${s.etcd ? '' : ', NOT ANSWERING'}; controller ${s.controller ? 'running' : 'NOT RUNNING'}`,
       '',
-      table(['MEMBER', 'IP', 'HEALTH', 'LEADER', 'REVISION', 'DB-SIZE'], s.members.map((m) => [
-        `${m.name}${m.pid && m.health !== 'stopped' ? ` (pid ${m.pid})` : ''}`, m.ip, m.health, m.leader ? 'yes' : '', m.revision ?? '', m.dbSizeBytes === undefined ? '' : formatBytes(m.dbSizeBytes),
-      ])),
+      table(
+        ['MEMBER', 'IP', 'HEALTH', 'LEADER', 'REVISION', 'DB-SIZE'],
+        s.members.map((m) => [
+          `${m.name}${m.pid && m.health !== 'stopped' ? ` (pid ${m.pid})` : ''}`,
+          m.ip,
+          m.health,
+          m.leader ? 'yes' : '',
+          m.revision ?? '',
+          m.dbSizeBytes === undefined ? '' : formatBytes(m.dbSizeBytes),
+        ]),
+      ),
       '',
-      table(['NODE', 'IP', 'NETNS', 'AGENT'], s.nodes.map((n) => [n.name, n.ip, n.netns, `${n.agent}${n.agentPid ? ` (pid ${n.agentPid})` : ''}`])),
+      table(
+        ['NODE', 'IP', 'NETNS', 'AGENT'],
+        s.nodes.map((n) => [n.name, n.ip, n.netns, `${n.agent}${n.agentPid ? ` (pid ${n.agentPid})` : ''}`]),
+      ),
       '',
-      table(['SUBNET', 'PUBLIC-IP', 'BACKEND'], s.leases.map((l) => [l.subnet, l.publicIp, l.backend])),
+      table(
+        ['SUBNET', 'PUBLIC-IP', 'BACKEND'],
+        s.leases.map((l) => [l.subnet, l.publicIp, l.backend]),
+      ),
       '',
-      table(['SERVICE', 'TYPE', 'CLUSTER-IP', 'PORTS'], s.services.map((v) => [v.name, v.type, v.clusterIP, v.ports])),
+      table(
+        ['SERVICE', 'TYPE', 'CLUSTER-IP', 'PORTS'],
+        s.services.map((v) => [v.name, v.type, v.clusterIP, v.ports]),
+      ),
     ];
-    if (s.pods.length) out.push('', table(['POD', 'NODE', 'IP', 'READY'], s.pods.map((p) => [p.name, p.node, p.podIP, p.ready ? 'yes' : 'no'])));
+    if (s.pods.length)
+      out.push(
+        '',
+        table(
+          ['POD', 'NODE', 'IP', 'READY'],
+          s.pods.map((p) => [p.name, p.node, p.podIP, p.ready ? 'yes' : 'no']),
+        ),
+      );
     if (s.error) out.push('', `etcd: ${s.error}`);
     process.stdout.write(`${out.join('\n')}\n`);
   });
@@ -62,7 +95,8 @@ function pictureOf(state: SandboxState, s: SandboxStatus): string {
 /** Graphviz's own layout: Debian's `graphviz` package, found on the PATH, never bundled. */
 async function renderSvg(dot: string): Promise<string> {
   const res = await execa('dot', ['-Tsvg'], { input: dot, reject: false });
-  if ((res as { code?: string }).code === 'ENOENT') throw new UsageError('-o svg needs Graphviz\'s `dot` (apt-get install graphviz); -o dot prints the text it would draw');
+  if ((res as { code?: string }).code === 'ENOENT')
+    throw new UsageError("-o svg needs Graphviz's `dot` (apt-get install graphviz); -o dot prints the text it would draw");
   if (res.exitCode !== 0) throw new UsageError(`dot -Tsvg failed: ${String(res.stderr).split('\n')[0] ?? ''}`);
   return String(res.stdout);
 }

@@ -15,7 +15,8 @@ interface TraceFlags extends NodeFlags {
 }
 
 export function registerTrace(program: Command): void {
-  const cmd = program.command('trace')
+  const cmd = program
+    .command('trace')
     .description('walk a packet through the rules keel would program and print every outcome with its probability')
     .requiredOption('--src <ip>', 'source address')
     .requiredOption('--dst <ip:port[/proto]>', 'destination, e.g. 10.96.0.10:80/tcp')
@@ -38,7 +39,7 @@ function parsePacket(flags: TraceFlags): TracePacket {
     src: flags.src,
     dst: m[1] as string,
     dport: Number(m[2]),
-    protocol: ((m[3] ?? 'tcp').toLowerCase()) as TracePacket['protocol'],
+    protocol: (m[3] ?? 'tcp').toLowerCase() as TracePacket['protocol'],
     from: flags.from as TracePacket['from'],
   };
 }

@@ -23,18 +23,26 @@ interface UpFlags extends RunDirFlags {
 }
 
 export function registerUp(program: Command): void {
-  const cmd = program.command('up')
+  const cmd = program
+    .command('up')
     .description('start a sandbox cluster on this machine: switch, node and etcd namespaces, keel agents, kube-dns')
     .addOption(keelOption('--nodes <n>', 'number of nodes', '3').argParser(parseIntFlag('--nodes', 1, 250)))
     .addOption(keelOption('--proxy-mode <mode>', 'iptables or userspace', 'iptables'))
     .addOption(keelOption('--backend <type>', 'overlay backend: vxlan, udp or host-gw', 'vxlan'))
     .addOption(keelOption('--etcd-members <n>', 'etcd members, each in its own namespace: 1, 3 or 5', '1').argParser(parseEtcdMembers))
-    .addOption(keelOption('--etcd-tls', 'etcd with client and peer TLS: certificates made with openssl in the run directory, used by every agent, the controller and the CLI'))
+    .addOption(
+      keelOption(
+        '--etcd-tls',
+        'etcd with client and peer TLS: certificates made with openssl in the run directory, used by every agent, the controller and the CLI',
+      ),
+    )
     .addOption(keelOption('--no-agents', 'build the cluster without starting keel agents'))
     .addOption(keelOption('--demo', 'then apply seed 004 (fixtures/sandbox/nginx/), wait until it answers and print what to try'));
   addRunDirOption(cmd).action(async (flags: UpFlags) => {
-    if (!['iptables', 'userspace'].includes(flags.proxyMode)) throw new UsageError(`--proxy-mode: ${JSON.stringify(flags.proxyMode)} must be iptables or userspace`);
-    if (!['vxlan', 'udp', 'host-gw'].includes(flags.backend)) throw new UsageError(`--backend: ${JSON.stringify(flags.backend)} must be vxlan, udp or host-gw`);
+    if (!['iptables', 'userspace'].includes(flags.proxyMode))
+      throw new UsageError(`--proxy-mode: ${JSON.stringify(flags.proxyMode)} must be iptables or userspace`);
+    if (!['vxlan', 'udp', 'host-gw'].includes(flags.backend))
+      throw new UsageError(`--backend: ${JSON.stringify(flags.backend)} must be vxlan, udp or host-gw`);
     const { state } = await sandboxUp({
       runDir: flags.runDir,
       nodes: Number(flags.nodes),
@@ -45,9 +53,13 @@ export function registerUp(program: Command): void {
       etcdTls: flags.etcdTls === true,
       log: (line) => process.stdout.write(`${line}\n`),
     });
-    process.stdout.write(`sandbox ${state.id} is up (${state.nodes.length} nodes, proxy ${state.proxyMode}, backend ${state.backend}, etcd ${describeEtcd(state)}); keel commands now use its etcd.\n`);
+    process.stdout.write(
+      `sandbox ${state.id} is up (${state.nodes.length} nodes, proxy ${state.proxyMode}, backend ${state.backend}, etcd ${describeEtcd(state)}); keel commands now use its etcd.\n`,
+    );
     const conn = sandboxEtcdConnection(state);
-    const tls = conn.cafile ? ` KEEL_ETCD_CAFILE=${conn.cafile} KEEL_ETCD_CERTFILE=${conn.certfile ?? ''} KEEL_ETCD_KEYFILE=${conn.keyfile ?? ''}` : '';
+    const tls = conn.cafile
+      ? ` KEEL_ETCD_CAFILE=${conn.cafile} KEEL_ETCD_CERTFILE=${conn.certfile ?? ''} KEEL_ETCD_KEYFILE=${conn.keyfile ?? ''}`
+      : '';
     process.stdout.write(`export KEEL_ETCD_ENDPOINTS=${conn.endpoints.join(',')}${tls}\n`);
     if (flags.demo) await startDemo(state);
   });

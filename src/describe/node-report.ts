@@ -31,7 +31,13 @@ export function describeNode(input: NodeReportInput): string {
     problems.push('no overlay network config in etcd (run `keel network init`)');
   } else {
     const b = input.network.backend;
-    out.push(field('Network', input.network.network.text), field('Backend', `${b.type}${b.type === 'vxlan' ? ` (VNI ${b.vni}, port ${b.port}${b.directRouting ? ', DirectRouting' : ''})` : ''}`));
+    out.push(
+      field('Network', input.network.network.text),
+      field(
+        'Backend',
+        `${b.type}${b.type === 'vxlan' ? ` (VNI ${b.vni}, port ${b.port}${b.directRouting ? ', DirectRouting' : ''})` : ''}`,
+      ),
+    );
   }
   if (own) {
     out.push(field('Subnet', own.subnet.text), field('Lease', `${own.attrs.backendType}, PublicIP ${own.attrs.publicIp.text}`));
@@ -39,19 +45,44 @@ export function describeNode(input: NodeReportInput): string {
     out.push(field('Subnet', '<none>'));
     problems.push(`no subnet lease has PublicIP ${input.nodeIp}: the node's overlay agent has not acquired one (or its lease expired)`);
   }
-  if (input.agent) out.push(field('Agent', `${input.agent.state === 'healthy' ? 'healthy' : input.agent.state.toUpperCase()}: ${input.agent.text}`));
+  if (input.agent)
+    out.push(field('Agent', `${input.agent.state === 'healthy' ? 'healthy' : input.agent.state.toUpperCase()}: ${input.agent.text}`));
   const wanted = input.network ? wantedEntries(input.leases, own, input.network) : [];
-  const rows = wanted.map((w) => ({ ...w, state: !input.kernel ? 'not read' : input.kernel.some((k) => k.kind === w.kind && k.text === w.text) ? 'present' : 'MISSING' }));
+  const rows = wanted.map((w) => ({
+    ...w,
+    state: !input.kernel ? 'not read' : input.kernel.some((k) => k.kind === w.kind && k.text === w.text) ? 'present' : 'MISSING',
+  }));
   const extra = (input.kernel ?? []).filter((k) => !wanted.some((w) => w.kind === k.kind && w.text === k.text));
-  out.push(...section('Other nodes', input.leases.filter((l) => l !== own).map((l) => `${l.subnet.text.padEnd(18)} ${l.attrs.publicIp.text.padEnd(15)} ${l.attrs.backendType}`)));
-  out.push(...section('Overlay entries (wanted)', rows.length ? rows.map((r) => `${r.kind.padEnd(5)} ${r.text.padEnd(44)} ${r.state}`) : ['<none>']));
-  if (extra.length) out.push(...section('In the kernel, not wanted', extra.map((e) => `${e.kind.padEnd(5)} ${e.text}`)));
+  out.push(
+    ...section(
+      'Other nodes',
+      input.leases
+        .filter((l) => l !== own)
+        .map((l) => `${l.subnet.text.padEnd(18)} ${l.attrs.publicIp.text.padEnd(15)} ${l.attrs.backendType}`),
+    ),
+  );
+  out.push(
+    ...section(
+      'Overlay entries (wanted)',
+      rows.length ? rows.map((r) => `${r.kind.padEnd(5)} ${r.text.padEnd(44)} ${r.state}`) : ['<none>'],
+    ),
+  );
+  if (extra.length)
+    out.push(
+      ...section(
+        'In the kernel, not wanted',
+        extra.map((e) => `${e.kind.padEnd(5)} ${e.text}`),
+      ),
+    );
   const missing = rows.filter((r) => r.state === 'MISSING').length;
   if (missing || extra.length) {
     const agent = input.agent ? `; agent ${input.agent.state}: ${input.agent.text}` : '';
-    problems.push(`the kernel of ${input.nodeName} does not hold the overlay entries keel wants (${missing} missing, ${extra.length} not wanted)${agent}`);
+    problems.push(
+      `the kernel of ${input.nodeName} does not hold the overlay entries keel wants (${missing} missing, ${extra.length} not wanted)${agent}`,
+    );
   }
-  if (input.agent && input.agent.state !== 'healthy') problems.push(`the agent on ${input.nodeName} is ${input.agent.state}: ${input.agent.text}`);
+  if (input.agent && input.agent.state !== 'healthy')
+    problems.push(`the agent on ${input.nodeName} is ${input.agent.state}: ${input.agent.text}`);
   out.push(...section('Problems', problems.length ? problems.map((p) => `- ${p}`) : ['none found']));
   return `${out.join('\n')}\n`;
 }

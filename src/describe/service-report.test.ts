@@ -8,11 +8,18 @@ import { makeEndpoints, makeService, snapshotOf } from '../proxy-iptables/testin
 import { describeService } from './service-report.js';
 
 // Address plan: services 10.96.0.0/12, pods 10.244.1.0/24 on node-1, 10.244.2.0/24 on node-2.
-const node: NodeConfig = { nodeName: 'node-1', masqueradeBit: DEFAULT_MASQUERADE_BIT, clusterCidr: '10.244.0.0/16', nodeIPs: ['172.30.0.1'] };
+const node: NodeConfig = {
+  nodeName: 'node-1',
+  masqueradeBit: DEFAULT_MASQUERADE_BIT,
+  clusterCidr: '10.244.0.0/16',
+  nodeIPs: ['172.30.0.1'],
+};
 
 function pod(name: string, ip: string, nodeName: string, ready: boolean, portName = 'http'): Pod {
   return validatePod({
-    apiVersion: 'v1', kind: 'Pod', metadata: { namespace: 'default', name, labels: { app: 'web' } },
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { namespace: 'default', name, labels: { app: 'web' } },
     spec: { nodeName, containers: [{ name: 'c', ports: [{ name: portName, containerPort: 8080 }] }] },
     status: { phase: ready ? 'Running' : 'Pending', podIP: ip, conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] },
   });
@@ -28,7 +35,14 @@ const web = makeService('default', 'web', (s) => {
 function cluster(pods: Pod[], mutate?: (s: ReturnType<typeof makeService>) => void): ClusterSnapshot {
   const svc = structuredClone(web);
   mutate?.(svc);
-  const eps = makeEndpoints('default', 'web', pods.filter((p) => p.spec.containers[0]?.ports?.[0]?.name === 'http').map((p) => ({ ip: p.status?.podIP ?? '', node: p.spec.nodeName ?? '', ready: p.status?.phase === 'Running' })), [{ name: 'http', port: 8080 }]);
+  const eps = makeEndpoints(
+    'default',
+    'web',
+    pods
+      .filter((p) => p.spec.containers[0]?.ports?.[0]?.name === 'http')
+      .map((p) => ({ ip: p.status?.podIP ?? '', node: p.spec.nodeName ?? '', ready: p.status?.phase === 'Running' })),
+    [{ name: 'http', port: 8080 }],
+  );
   const snap = snapshotOf([svc], [eps]);
   return { ...snap, pods: new Map(pods.map((p) => [`default/${p.metadata.name}`, p])) };
 }
@@ -39,7 +53,13 @@ describe('describeService', () => {
   it('prints the whole picture of a working service, with the kernel in sync', () => {
     const snap = cluster([pod('web-1', '10.244.1.5', 'node-1', true), pod('web-2', '10.244.2.5', 'node-2', true)]);
     const kernel = kernelViewOf({ nat: renderRestore(compileRules(snap, node)), filter: renderRestore(compileRules(snap, node)) });
-    const text = describeService({ snapshot: snap, namespace: 'default', name: 'web', clusterDomain: 'cluster.local', node: { config: node, proxyMode: 'iptables', kernel } });
+    const text = describeService({
+      snapshot: snap,
+      namespace: 'default',
+      name: 'web',
+      clusterDomain: 'cluster.local',
+      node: { config: node, proxyMode: 'iptables', kernel },
+    });
     expect(text).toMatchSnapshot();
     expect(problems(text)).toBe('  none found\n');
   });
@@ -50,31 +70,64 @@ describe('describeService', () => {
   });
 
   it('names pods that match but are not ready', () => {
-    const text = describeService({ snapshot: cluster([pod('web-1', '10.244.1.5', 'node-1', false)]), namespace: 'default', name: 'web', clusterDomain: 'cluster.local' });
+    const text = describeService({
+      snapshot: cluster([pod('web-1', '10.244.1.5', 'node-1', false)]),
+      namespace: 'default',
+      name: 'web',
+      clusterDomain: 'cluster.local',
+    });
     expect(problems(text)).toBe('  - 1 pod matches the selector but none is ready (web-1: Pending)\n');
   });
 
   it('names pods without the named targetPort', () => {
-    const text = describeService({ snapshot: cluster([pod('web-1', '10.244.1.5', 'node-1', true), pod('web-2', '10.244.2.5', 'node-2', true, 'web')]), namespace: 'default', name: 'web', clusterDomain: 'cluster.local' });
-    expect(problems(text)).toBe('  - port http: targetPort "http" is not a TCP container port of pod web-2, so it is left out of the endpoints\n');
+    const text = describeService({
+      snapshot: cluster([pod('web-1', '10.244.1.5', 'node-1', true), pod('web-2', '10.244.2.5', 'node-2', true, 'web')]),
+      namespace: 'default',
+      name: 'web',
+      clusterDomain: 'cluster.local',
+    });
+    expect(problems(text)).toBe(
+      '  - port http: targetPort "http" is not a TCP container port of pod web-2, so it is left out of the endpoints\n',
+    );
   });
 
   it('names a node without a local endpoint under externalTrafficPolicy Local', () => {
-    const snap = cluster([pod('web-2', '10.244.2.5', 'node-2', true)], (s) => { s.spec.externalTrafficPolicy = 'Local'; });
-    const text = describeService({ snapshot: snap, namespace: 'default', name: 'web', clusterDomain: 'cluster.local', node: { config: node, proxyMode: 'iptables' } });
-    expect(problems(text)).toBe('  - externalTrafficPolicy is Local and no ready endpoint runs on node-1: NodePort and external traffic arriving at node-1 is dropped\n');
+    const snap = cluster([pod('web-2', '10.244.2.5', 'node-2', true)], (s) => {
+      s.spec.externalTrafficPolicy = 'Local';
+    });
+    const text = describeService({
+      snapshot: snap,
+      namespace: 'default',
+      name: 'web',
+      clusterDomain: 'cluster.local',
+      node: { config: node, proxyMode: 'iptables' },
+    });
+    expect(problems(text)).toBe(
+      '  - externalTrafficPolicy is Local and no ready endpoint runs on node-1: NodePort and external traffic arriving at node-1 is dropped\n',
+    );
   });
 
-  it('names kernel rules that differ, with the agent\'s word', () => {
+  it("names kernel rules that differ, with the agent's word", () => {
     const before = cluster([pod('web-1', '10.244.1.5', 'node-1', true)]);
     const after = cluster([pod('web-1', '10.244.1.5', 'node-1', true), pod('web-2', '10.244.2.5', 'node-2', true)]);
     const old = renderRestore(compileRules(before, node));
     const text = describeService({
-      snapshot: after, namespace: 'default', name: 'web', clusterDomain: 'cluster.local',
-      node: { config: node, proxyMode: 'iptables', kernel: kernelViewOf({ nat: old, filter: old }), agent: { state: 'unhealthy', text: 'proxy: last successful sync 90.0s ago (limit 60s)' }, restoreFailures: 3 },
+      snapshot: after,
+      namespace: 'default',
+      name: 'web',
+      clusterDomain: 'cluster.local',
+      node: {
+        config: node,
+        proxyMode: 'iptables',
+        kernel: kernelViewOf({ nat: old, filter: old }),
+        agent: { state: 'unhealthy', text: 'proxy: last successful sync 90.0s ago (limit 60s)' },
+        restoreFailures: 3,
+      },
     });
     expect(text).toContain('DIFFERS in the kernel');
     expect(text).toContain('MISSING from the kernel');
-    expect(problems(text)).toBe('  - the kernel of node-1 does not hold the rules keel wants for this service (1 chain differs, 1 chain missing); agent unhealthy: proxy: last successful sync 90.0s ago (limit 60s); 3 iptables-restore failures so far\n');
+    expect(problems(text)).toBe(
+      '  - the kernel of node-1 does not hold the rules keel wants for this service (1 chain differs, 1 chain missing); agent unhealthy: proxy: last successful sync 90.0s ago (limit 60s); 3 iptables-restore failures so far\n',
+    );
   });
 });

@@ -65,13 +65,21 @@ export function describeService(input: ServiceReportInput): string {
     field('Name', name),
     field('Namespace', namespace),
     field('Labels', mapText(svc.metadata.labels)),
-    field('Selector', hasSelector ? `${mapText(selector)} (${matching.length} pod${matching.length === 1 ? '' : 's'} match, ${ready.length} ready)` : '<none> (endpoints are written by hand)'),
+    field(
+      'Selector',
+      hasSelector
+        ? `${mapText(selector)} (${matching.length} pod${matching.length === 1 ? '' : 's'} match, ${ready.length} ready)`
+        : '<none> (endpoints are written by hand)',
+    ),
     field('Type', svc.spec.type),
   ];
   if (svc.spec.type === 'ExternalName') out.push(field('External Name', svc.spec.externalName ?? '<none>'));
   else out.push(field('IP', svc.spec.clusterIP ?? '<pending>'), field('IPs', (svc.spec.clusterIPs ?? []).join(',') || '<none>'));
   out.push(field('External IPs', (svc.spec.externalIPs ?? []).join(',') || '<none>'));
-  if (svc.spec.type === 'LoadBalancer') out.push(field('LoadBalancer Ingress', (svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? i.hostname).join(',') || '<pending>'));
+  if (svc.spec.type === 'LoadBalancer')
+    out.push(
+      field('LoadBalancer Ingress', (svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? i.hostname).join(',') || '<pending>'),
+    );
   out.push(field('Session Affinity', svc.spec.sessionAffinity));
   if (isExternal(svc)) out.push(field('External Traffic Policy', svc.spec.externalTrafficPolicy ?? 'Cluster'));
   out.push(field('Internal Traffic Policy', svc.spec.internalTrafficPolicy ?? 'Cluster'));
@@ -81,17 +89,37 @@ export function describeService(input: ServiceReportInput): string {
     if (hasNodePorts(svc) && port.nodePort) out.push(field('NodePort', `${port.name ?? '<unset>'}  ${port.nodePort}/${port.protocol}`));
     if (typeof port.targetPort === 'string') {
       const lacking = matching.filter((p) => !podHasPort(p, port.targetPort as string, port));
-      if (lacking.length) problems.push(`port ${port.name ?? port.port}: targetPort "${port.targetPort}" is not a ${port.protocol} container port of pod${lacking.length === 1 ? '' : 's'} ${lacking.map((p) => p.metadata.name).join(', ')}, so ${lacking.length === 1 ? 'it is' : 'they are'} left out of the endpoints`);
+      if (lacking.length)
+        problems.push(
+          `port ${port.name ?? port.port}: targetPort "${port.targetPort}" is not a ${port.protocol} container port of pod${lacking.length === 1 ? '' : 's'} ${lacking.map((p) => p.metadata.name).join(', ')}, so ${lacking.length === 1 ? 'it is' : 'they are'} left out of the endpoints`,
+        );
     }
   }
   out.push(...section('DNS', dnsLines(snapshot, svc, input.clusterDomain)));
-  out.push(...section('Endpoints', rows.length ? columns(['ADDRESS', 'READY', 'NODE', 'POD', 'PORTS'], rows.map((r) => [r.ip, r.state, r.node, r.pod, r.ports])) : ['<none>']));
+  out.push(
+    ...section(
+      'Endpoints',
+      rows.length
+        ? columns(
+            ['ADDRESS', 'READY', 'NODE', 'POD', 'PORTS'],
+            rows.map((r) => [r.ip, r.state, r.node, r.pod, r.ports]),
+          )
+        : ['<none>'],
+    ),
+  );
 
   if (svc.spec.type !== 'ExternalName') {
     if (hasSelector && matching.length === 0) problems.push(`selector ${mapText(selector)} matches no pods in namespace ${namespace}`);
-    else if (hasSelector && ready.length === 0) problems.push(`${matching.length} pod${matching.length === 1 ? '' : 's'} match${matching.length === 1 ? 'es' : ''} the selector but none is ready (${matching.map((p) => `${p.metadata.name}: ${p.status?.phase ?? 'Pending'}`).join(', ')})`);
-    if (!eps && (!hasSelector || ready.length > 0)) problems.push(`there is no Endpoints object ${namespace}/${name}${hasSelector ? ' (is the endpoints controller running?)' : ''}`);
-    else if (eps && rows.every((r) => !r.ready) && ready.length > 0) problems.push(`${ready.length} ready pod${ready.length === 1 ? '' : 's'} match, yet the Endpoints object lists no ready address (is the endpoints controller behind?)`);
+    else if (hasSelector && ready.length === 0)
+      problems.push(
+        `${matching.length} pod${matching.length === 1 ? '' : 's'} match${matching.length === 1 ? 'es' : ''} the selector but none is ready (${matching.map((p) => `${p.metadata.name}: ${p.status?.phase ?? 'Pending'}`).join(', ')})`,
+      );
+    if (!eps && (!hasSelector || ready.length > 0))
+      problems.push(`there is no Endpoints object ${namespace}/${name}${hasSelector ? ' (is the endpoints controller running?)' : ''}`);
+    else if (eps && rows.every((r) => !r.ready) && ready.length > 0)
+      problems.push(
+        `${ready.length} ready pod${ready.length === 1 ? '' : 's'} match, yet the Endpoints object lists no ready address (is the endpoints controller behind?)`,
+      );
   }
   if (input.node) out.push(...nodeSection(input, svc, view, rows, problems));
   out.push(...section('Problems', problems.length ? problems.map((p) => `- ${p}`) : ['none found']));
@@ -103,7 +131,9 @@ function nodeSection(input: ServiceReportInput, svc: Service, view: ServiceView,
   const nodeName = node.config.nodeName;
   const lines: string[] = [];
   if (isExternal(svc) && svc.spec.externalTrafficPolicy === 'Local' && !rows.some((r) => r.ready && r.node === nodeName)) {
-    problems.push(`externalTrafficPolicy is Local and no ready endpoint runs on ${nodeName}: NodePort and external traffic arriving at ${nodeName} is dropped`);
+    problems.push(
+      `externalTrafficPolicy is Local and no ready endpoint runs on ${nodeName}: NodePort and external traffic arriving at ${nodeName} is dropped`,
+    );
   }
   if (node.agent) {
     lines.push(field('Agent', `${node.agent.state === 'healthy' ? 'healthy' : node.agent.state.toUpperCase()}: ${node.agent.text}`));
@@ -115,11 +145,17 @@ function nodeSection(input: ServiceReportInput, svc: Service, view: ServiceView,
   }
   const fragment = compileService(view, node.config);
   if (node.kernel) {
-    const diff = diffServiceRules(fragment, node.kernel, fragment.ports.map((p) => p.spn));
+    const diff = diffServiceRules(
+      fragment,
+      node.kernel,
+      fragment.ports.map((p) => p.spn),
+    );
     lines.push(...chainLines(diff));
     if (!isInSync(diff)) {
       const agent = node.agent ? `; agent ${node.agent.state}: ${node.agent.text}` : '';
-      const failures = node.restoreFailures ? `; ${node.restoreFailures} iptables-restore failure${node.restoreFailures === 1 ? '' : 's'} so far` : '';
+      const failures = node.restoreFailures
+        ? `; ${node.restoreFailures} iptables-restore failure${node.restoreFailures === 1 ? '' : 's'} so far`
+        : '';
       problems.push(`the kernel of ${nodeName} does not hold the rules keel wants for this service (${summary(diff)})${agent}${failures}`);
     }
   } else {
@@ -127,7 +163,17 @@ function nodeSection(input: ServiceReportInput, svc: Service, view: ServiceView,
   }
   const text = renderRestore(compileRules(input.snapshot, node.config));
   for (const port of fragment.ports) {
-    const outcomes = tracePacket(text, { src: traceSource(node.config), dst: port.clusterIP, dport: port.port, protocol: port.protocol.toLowerCase() as 'tcp' | 'udp' | 'sctp', from: 'pod' }, node.config.nodeIPs ?? []);
+    const outcomes = tracePacket(
+      text,
+      {
+        src: traceSource(node.config),
+        dst: port.clusterIP,
+        dport: port.port,
+        protocol: port.protocol.toLowerCase() as 'tcp' | 'udp' | 'sctp',
+        from: 'pod',
+      },
+      node.config.nodeIPs ?? [],
+    );
     lines.push(`From a pod to ${port.clusterIP}:${port.port}/${port.protocol}:`);
     for (const o of outcomes) lines.push(`  ${o.verdict} p=${o.probability.toFixed(3)}${o.masquerade ? ' masquerade' : ''}`);
   }
@@ -139,12 +185,24 @@ function chainLines(diff: ServiceRulesDiff): string[] {
   lines.unshift('Chains (nat):');
   for (const l of diff.missingLines) lines.push(`missing from the kernel: ${l}`);
   for (const l of diff.extraLines) lines.push(`in the kernel, not wanted: ${l}`);
-  if (diff.restoreText) lines.push('A sync would load (iptables-restore --noflush):', ...diff.restoreText.trimEnd().split('\n').map((l) => `  ${l}`));
+  if (diff.restoreText)
+    lines.push(
+      'A sync would load (iptables-restore --noflush):',
+      ...diff.restoreText
+        .trimEnd()
+        .split('\n')
+        .map((l) => `  ${l}`),
+    );
   return lines;
 }
 
 function stateText(s: ServiceRulesDiff['chains'][number]['state']): string {
-  return { same: 'in the kernel as wanted', differs: 'DIFFERS in the kernel', missing: 'MISSING from the kernel', stale: 'STALE in the kernel (no longer wanted)' }[s];
+  return {
+    same: 'in the kernel as wanted',
+    differs: 'DIFFERS in the kernel',
+    missing: 'MISSING from the kernel',
+    stale: 'STALE in the kernel (no longer wanted)',
+  }[s];
 }
 
 function summary(d: ServiceRulesDiff): string {
@@ -156,7 +214,10 @@ function summary(d: ServiceRulesDiff): string {
     [d.missingLines.length, 'rule missing', 'rules missing'],
     [d.extraLines.length, 'unwanted rule', 'unwanted rules'],
   ] as const;
-  return parts.filter(([n]) => n > 0).map(([n, one, many]) => `${n} ${n === 1 ? one : many}`).join(', ');
+  return parts
+    .filter(([n]) => n > 0)
+    .map(([n, one, many]) => `${n} ${n === 1 ? one : many}`)
+    .join(', ');
 }
 
 /** A pod address no endpoint uses is not needed: probabilities do not depend on the source. */
@@ -196,7 +257,12 @@ function podHasPort(pod: Pod, name: string, port: ServicePort): boolean {
 function dnsLines(snapshot: ClusterSnapshot, svc: Service, zone: string): string[] {
   const key = namespacedName(svc.metadata.namespace, svc.metadata.name);
   const eps = snapshot.endpoints.get(key);
-  const only: ClusterSnapshot = { revision: 0, services: new Map([[key, svc]]), endpoints: eps ? new Map([[key, eps]]) : new Map(), pods: new Map() };
+  const only: ClusterSnapshot = {
+    revision: 0,
+    services: new Map([[key, svc]]),
+    endpoints: eps ? new Map([[key, eps]]) : new Map(),
+    pods: new Map(),
+  };
   const index = buildRecordIndex(only, { zone, ttl: 30, serviceCidrs: [], podCidrs: [] });
   const base = `${svc.metadata.name}.${svc.metadata.namespace}.svc.${index.clusterZone}`;
   const lines: string[] = [];

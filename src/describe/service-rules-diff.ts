@@ -34,7 +34,8 @@ export function diffServiceRules(fragment: ServiceRules, view: KernelView, servi
   // Chains the kernel's copies of this service's chains jump to but keel no longer wants (an endpoint gone).
   for (const c of fragment.natChains) {
     for (const target of jumpTargets(view.nat.get(c.name))) {
-      if (!wanted.has(target) && view.nat.has(target) && !candidates.some((x) => x.name === target)) candidates.push({ table: 'nat', name: target, chain: undefined });
+      if (!wanted.has(target) && view.nat.has(target) && !candidates.some((x) => x.name === target))
+        candidates.push({ table: 'nat', name: target, chain: undefined });
     }
   }
   const chains = candidates.map((cand) => {
@@ -48,7 +49,9 @@ export function diffServiceRules(fragment: ServiceRules, view: KernelView, servi
     const have = (view[s.table].get(s.chain) ?? '').split('\n').filter(Boolean);
     const want = s.pick(fragment).map((r) => `-A ${s.chain} ${r}`);
     for (const line of want) if (!have.includes(line)) missingLines.push(`${s.table} ${line}`);
-    for (const line of have) if (!want.includes(line) && serviceNames.some((n) => line.includes(`"${n} `) || line.includes(`"${n}"`))) extraLines.push(`${s.table} ${line}`);
+    for (const line of have)
+      if (!want.includes(line) && serviceNames.some((n) => line.includes(`"${n} `) || line.includes(`"${n}"`)))
+        extraLines.push(`${s.table} ${line}`);
   }
   const restoreText = planSync(candidates, { nat: [], filter: [] }, view).text;
   return { chains, missingLines, extraLines, restoreText };

@@ -35,42 +35,103 @@ const rows: Row[] = [
   { name: `pending.default.svc.${Z}`, type: 'A', rcode: 'NOERROR', authority: [SOA] },
   // SRV for named ports, target A in additional
   {
-    name: `_http._tcp.web.default.svc.${Z}`, type: 'SRV', rcode: 'NOERROR',
+    name: `_http._tcp.web.default.svc.${Z}`,
+    type: 'SRV',
+    rcode: 'NOERROR',
     answers: [`_http._tcp.web.default.svc.${Z} ${T} IN SRV 0 100 80 web.default.svc.${Z}`],
     additional: [`web.default.svc.${Z} ${T} IN A 10.96.0.20`],
   },
-  { name: `_syslog._udp.web.default.svc.${Z}`, type: 'SRV', rcode: 'NOERROR', answers: [`_syslog._udp.web.default.svc.${Z} ${T} IN SRV 0 100 514 web.default.svc.${Z}`], additional: [`web.default.svc.${Z} ${T} IN A 10.96.0.20`] },
+  {
+    name: `_syslog._udp.web.default.svc.${Z}`,
+    type: 'SRV',
+    rcode: 'NOERROR',
+    answers: [`_syslog._udp.web.default.svc.${Z} ${T} IN SRV 0 100 514 web.default.svc.${Z}`],
+    additional: [`web.default.svc.${Z} ${T} IN A 10.96.0.20`],
+  },
   { name: `_http._udp.web.default.svc.${Z}`, type: 'SRV', rcode: 'NXDOMAIN', authority: [SOA] },
   // SRV at the bare name: every port (CoreDNS kubernetes.go findServices, empty port and protocol match all)
   {
-    name: `web.default.svc.${Z}`, type: 'SRV', rcode: 'NOERROR',
-    answers: [`web.default.svc.${Z} ${T} IN SRV 0 50 80 web.default.svc.${Z}`, `web.default.svc.${Z} ${T} IN SRV 0 50 514 web.default.svc.${Z}`],
+    name: `web.default.svc.${Z}`,
+    type: 'SRV',
+    rcode: 'NOERROR',
+    answers: [
+      `web.default.svc.${Z} ${T} IN SRV 0 50 80 web.default.svc.${Z}`,
+      `web.default.svc.${Z} ${T} IN SRV 0 50 514 web.default.svc.${Z}`,
+    ],
     additional: [`web.default.svc.${Z} ${T} IN A 10.96.0.20`],
   },
   {
-    name: `db.default.svc.${Z}`, type: 'SRV', rcode: 'NOERROR',
-    answers: [`db.default.svc.${Z} ${T} IN SRV 0 50 5432 db-0.db.default.svc.${Z}`, `db.default.svc.${Z} ${T} IN SRV 0 50 5432 10-244-2-6.db.default.svc.${Z}`],
+    name: `db.default.svc.${Z}`,
+    type: 'SRV',
+    rcode: 'NOERROR',
+    answers: [
+      `db.default.svc.${Z} ${T} IN SRV 0 50 5432 db-0.db.default.svc.${Z}`,
+      `db.default.svc.${Z} ${T} IN SRV 0 50 5432 10-244-2-6.db.default.svc.${Z}`,
+    ],
     additional: [`db-0.db.default.svc.${Z} ${T} IN A 10.244.1.5`, `10-244-2-6.db.default.svc.${Z} ${T} IN A 10.244.2.6`],
   },
   { name: `_tcp.web.default.svc.${Z}`, type: 'SRV', rcode: 'NOERROR', authority: [SOA] },
-  { name: `_dns._udp.kube-dns.kube-system.svc.${Z}`, type: 'SRV', rcode: 'NOERROR', answers: [`_dns._udp.kube-dns.kube-system.svc.${Z} ${T} IN SRV 0 100 53 kube-dns.kube-system.svc.${Z}`], additional: [`kube-dns.kube-system.svc.${Z} ${T} IN A 10.96.0.10`] },
+  {
+    name: `_dns._udp.kube-dns.kube-system.svc.${Z}`,
+    type: 'SRV',
+    rcode: 'NOERROR',
+    answers: [`_dns._udp.kube-dns.kube-system.svc.${Z} ${T} IN SRV 0 100 53 kube-dns.kube-system.svc.${Z}`],
+    additional: [`kube-dns.kube-system.svc.${Z} ${T} IN A 10.96.0.10`],
+  },
   // headless: ready endpoints only, unless publishNotReadyAddresses
-  { name: `db.default.svc.${Z}`, type: 'A', rcode: 'NOERROR', answers: [`db.default.svc.${Z} ${T} IN A 10.244.1.5`, `db.default.svc.${Z} ${T} IN A 10.244.2.6`] },
-  { name: `db-all.default.svc.${Z}`, type: 'A', rcode: 'NOERROR', answers: [`db-all.default.svc.${Z} ${T} IN A 10.244.1.5`, `db-all.default.svc.${Z} ${T} IN A 10.244.2.6`, `db-all.default.svc.${Z} ${T} IN A 10.244.3.7`] },
+  {
+    name: `db.default.svc.${Z}`,
+    type: 'A',
+    rcode: 'NOERROR',
+    answers: [`db.default.svc.${Z} ${T} IN A 10.244.1.5`, `db.default.svc.${Z} ${T} IN A 10.244.2.6`],
+  },
+  {
+    name: `db-all.default.svc.${Z}`,
+    type: 'A',
+    rcode: 'NOERROR',
+    answers: [
+      `db-all.default.svc.${Z} ${T} IN A 10.244.1.5`,
+      `db-all.default.svc.${Z} ${T} IN A 10.244.2.6`,
+      `db-all.default.svc.${Z} ${T} IN A 10.244.3.7`,
+    ],
+  },
   // CoreDNS kubernetes.go findServices (headless: err stays errNoItems without addresses); spec 2.4.1
   { name: `empty.default.svc.${Z}`, type: 'A', rcode: 'NXDOMAIN', authority: [SOA] },
   { name: `db-0.db.default.svc.${Z}`, type: 'A', rcode: 'NOERROR', answers: [`db-0.db.default.svc.${Z} ${T} IN A 10.244.1.5`] },
   { name: `10-244-2-6.db.default.svc.${Z}`, type: 'A', rcode: 'NOERROR', answers: [`10-244-2-6.db.default.svc.${Z} ${T} IN A 10.244.2.6`] },
   { name: `10-244-3-7.db.default.svc.${Z}`, type: 'A', rcode: 'NXDOMAIN', authority: [SOA] },
   {
-    name: `_pg._tcp.db.default.svc.${Z}`, type: 'SRV', rcode: 'NOERROR',
-    answers: [`_pg._tcp.db.default.svc.${Z} ${T} IN SRV 0 50 5432 db-0.db.default.svc.${Z}`, `_pg._tcp.db.default.svc.${Z} ${T} IN SRV 0 50 5432 10-244-2-6.db.default.svc.${Z}`],
+    name: `_pg._tcp.db.default.svc.${Z}`,
+    type: 'SRV',
+    rcode: 'NOERROR',
+    answers: [
+      `_pg._tcp.db.default.svc.${Z} ${T} IN SRV 0 50 5432 db-0.db.default.svc.${Z}`,
+      `_pg._tcp.db.default.svc.${Z} ${T} IN SRV 0 50 5432 10-244-2-6.db.default.svc.${Z}`,
+    ],
     additional: [`db-0.db.default.svc.${Z} ${T} IN A 10.244.1.5`, `10-244-2-6.db.default.svc.${Z} ${T} IN A 10.244.2.6`],
   },
   // PTR for ClusterIPs and headless endpoint addresses; unknown addresses in served ranges are NXDOMAIN
-  { name: '20.0.96.10.in-addr.arpa.', type: 'PTR', rcode: 'NOERROR', answers: [`20.0.96.10.in-addr.arpa. ${T} IN PTR web.default.svc.${Z}`] },
-  { name: '5.1.244.10.in-addr.arpa', type: 'PTR', rcode: 'NOERROR', answers: [`5.1.244.10.in-addr.arpa. ${T} IN PTR db-0.db.default.svc.${Z}`, `5.1.244.10.in-addr.arpa. ${T} IN PTR db-0.db-all.default.svc.${Z}`] },
-  { name: '0.3.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.1.0.0.0.0.d.f.ip6.arpa', type: 'PTR', rcode: 'NOERROR', answers: [`0.3.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.1.0.0.0.0.d.f.ip6.arpa. ${T} IN PTR web6.dual.svc.${Z}`] },
+  {
+    name: '20.0.96.10.in-addr.arpa.',
+    type: 'PTR',
+    rcode: 'NOERROR',
+    answers: [`20.0.96.10.in-addr.arpa. ${T} IN PTR web.default.svc.${Z}`],
+  },
+  {
+    name: '5.1.244.10.in-addr.arpa',
+    type: 'PTR',
+    rcode: 'NOERROR',
+    answers: [
+      `5.1.244.10.in-addr.arpa. ${T} IN PTR db-0.db.default.svc.${Z}`,
+      `5.1.244.10.in-addr.arpa. ${T} IN PTR db-0.db-all.default.svc.${Z}`,
+    ],
+  },
+  {
+    name: '0.3.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.1.0.0.0.0.d.f.ip6.arpa',
+    type: 'PTR',
+    rcode: 'NOERROR',
+    answers: [`0.3.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.1.0.0.0.0.d.f.ip6.arpa. ${T} IN PTR web6.dual.svc.${Z}`],
+  },
   { name: '99.0.96.10.in-addr.arpa', type: 'PTR', rcode: 'NXDOMAIN', authority: [REV_SOA] },
   { name: '20.0.96.10.in-addr.arpa', type: 'A', rcode: 'NOERROR', authority: [REV_SOA] },
   { name: '4.3.2.10.in-addr.arpa', type: 'PTR', rcode: 'forward' },
@@ -78,7 +139,12 @@ const rows: Row[] = [
   // ExternalName
   { name: `ext.default.svc.${Z}`, type: 'A', rcode: 'NOERROR', answers: [`ext.default.svc.${Z} ${T} IN CNAME example.com.`] },
   { name: `ext.default.svc.${Z}`, type: 'CNAME', rcode: 'NOERROR', answers: [`ext.default.svc.${Z} ${T} IN CNAME example.com.`] },
-  { name: `alias.default.svc.${Z}`, type: 'A', rcode: 'NOERROR', answers: [`alias.default.svc.${Z} ${T} IN CNAME web.default.svc.${Z}`, `web.default.svc.${Z} ${T} IN A 10.96.0.20`] },
+  {
+    name: `alias.default.svc.${Z}`,
+    type: 'A',
+    rcode: 'NOERROR',
+    answers: [`alias.default.svc.${Z} ${T} IN CNAME web.default.svc.${Z}`, `web.default.svc.${Z} ${T} IN A 10.96.0.20`],
+  },
   // pods, schema version, zone apex
   { name: `10-244-1-5.default.pod.${Z}`, type: 'A', rcode: 'NOERROR', answers: [`10-244-1-5.default.pod.${Z} ${T} IN A 10.244.1.5`] },
   { name: `10-244-9-9.default.pod.${Z}`, type: 'A', rcode: 'NXDOMAIN', authority: [SOA] },
@@ -126,7 +192,10 @@ describe('answerQuestion', () => {
   });
 
   it('answers a different cluster domain and nothing of the old one', () => {
-    const idx = buildRecordIndex(snapshotOf({ services: [makeService('a', 'b', { clusterIP: '10.96.5.5', ports: [{ port: 1 }] })] }), { ...fixtureConfig(), zone: 'corp.example.' });
+    const idx = buildRecordIndex(snapshotOf({ services: [makeService('a', 'b', { clusterIP: '10.96.5.5', ports: [{ port: 1 }] })] }), {
+      ...fixtureConfig(),
+      zone: 'corp.example.',
+    });
     expect(answerQuestion(idx, { name: 'b.a.svc.corp.example', type: 'A' })).toMatchObject({ kind: 'answer', rcode: 'NOERROR' });
     expect(answerQuestion(idx, { name: 'b.a.svc.cluster.local', type: 'A' })).toEqual({ kind: 'forward' });
   });
@@ -136,7 +205,8 @@ describe('answerQuestion', () => {
     const idx = buildRecordIndex(fixtureSnapshot(), { ...fixtureConfig(), nsAddresses: ['10.96.0.10'] });
     const res = answerQuestion(idx, { name: 'cluster.local', type: 'NS' });
     expect(res.kind === 'answer' && [res.answers.map(formatRr), res.additionals.map(formatRr)]).toEqual([
-      ['cluster.local. 5 IN NS ns.dns.cluster.local.'], ['ns.dns.cluster.local. 5 IN A 10.96.0.10'],
+      ['cluster.local. 5 IN NS ns.dns.cluster.local.'],
+      ['ns.dns.cluster.local. 5 IN A 10.96.0.10'],
     ]);
   });
 
@@ -163,11 +233,16 @@ describe('answerQuestion', () => {
 
   it('counts not-ready addresses of a headless service with the tolerate-unready-endpoints annotation', () => {
     const svc = validateService({
-      apiVersion: 'v1', kind: 'Service', spec: { clusterIP: 'None', ports: [{ name: 'x', port: 80 }] },
+      apiVersion: 'v1',
+      kind: 'Service',
+      spec: { clusterIP: 'None', ports: [{ name: 'x', port: 80 }] },
       metadata: { namespace: 'default', name: 'tol', annotations: { [TOLERATE_UNREADY_ANNOTATION]: 'true' } },
     });
     const eps = makeEndpoints('default', 'tol', [{ notReadyAddresses: [{ ip: '10.244.4.4' }], ports: [{ name: 'x', port: 80 }] }]);
-    const res = answerQuestion(buildRecordIndex(snapshotOf({ services: [svc], endpoints: [eps] }), fixtureConfig()), { name: 'tol.default.svc.cluster.local', type: 'A' });
+    const res = answerQuestion(buildRecordIndex(snapshotOf({ services: [svc], endpoints: [eps] }), fixtureConfig()), {
+      name: 'tol.default.svc.cluster.local',
+      type: 'A',
+    });
     expect(res.kind === 'answer' && res.answers.map(formatRr)).toEqual(['tol.default.svc.cluster.local. 5 IN A 10.244.4.4']);
   });
 

@@ -39,7 +39,14 @@ export function answerQuestion(index: RecordIndex, q: Question): Resolution {
   }
   if (!node && index.config.podRecords !== 'verified' && index.config.podRecords !== 'disabled' && zone === index.clusterZone) {
     const made = insecurePodAddress(index, q.name);
-    if (made) return { kind: 'answer', rcode: 'NOERROR', answers: q.type === made.type || q.type === 'ANY' ? [made] : [], authorities: q.type === made.type || q.type === 'ANY' ? [] : soaOf(index, zone), additionals: [] };
+    if (made)
+      return {
+        kind: 'answer',
+        rcode: 'NOERROR',
+        answers: q.type === made.type || q.type === 'ANY' ? [made] : [],
+        authorities: q.type === made.type || q.type === 'ANY' ? [] : soaOf(index, zone),
+        additionals: [],
+      };
   }
   if (!node) {
     // A reverse zone is keel's only inside the configured ranges (10.in-addr.arpa is wider than 10.96.0.0/12).

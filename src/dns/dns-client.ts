@@ -6,7 +6,12 @@ import dnsPacket, { type DecodedPacket, type Packet } from 'dns-packet';
  * A minimal DNS client over UDP or TCP, for tests and the benchmark's
  * sanity checks (the real clients, dig and glibc, are used end to end).
  */
-export async function exchange(server: { host: string; port: number }, msg: Buffer, transport: 'udp' | 'tcp', timeoutMs = 2000): Promise<Buffer> {
+export async function exchange(
+  server: { host: string; port: number },
+  msg: Buffer,
+  transport: 'udp' | 'tcp',
+  timeoutMs = 2000,
+): Promise<Buffer> {
   if (transport === 'udp') {
     const sock = dgram.createSocket(net.isIPv6(server.host) ? 'udp6' : 'udp4');
     try {
@@ -58,11 +63,19 @@ export function encodeQuery(name: string, type: string, opts: QueryOptions = {})
     flags: dnsPacket.RECURSION_DESIRED,
     questions: [{ name, type: type as 'A', class: 'IN' }],
   };
-  if (opts.edns !== undefined) packet.additionals = [{ type: 'OPT', name: '.', udpPayloadSize: opts.edns, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }];
+  if (opts.edns !== undefined)
+    packet.additionals = [
+      { type: 'OPT', name: '.', udpPayloadSize: opts.edns, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] },
+    ];
   return dnsPacket.encode(packet);
 }
 
-export async function query(server: { host: string; port: number }, name: string, type: string, opts: QueryOptions = {}): Promise<DecodedPacket & { rcode?: string }> {
+export async function query(
+  server: { host: string; port: number },
+  name: string,
+  type: string,
+  opts: QueryOptions = {},
+): Promise<DecodedPacket & { rcode?: string }> {
   return decodeReply(await exchange(server, encodeQuery(name, type, opts), opts.transport ?? 'udp'));
 }
 

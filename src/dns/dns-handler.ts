@@ -4,7 +4,15 @@ import type { ChangedKeys } from '../watch/snapshot-delivery.js';
 import { createLogger, type Logger } from '../observe/log.js';
 import { AnswerCache } from './answer-cache.js';
 import { answerQuestion, type AnswerSet, type Resolution } from './answer.js';
-import { LATENCY_SAMPLE, countRequest, dnsCacheEntries, dnsDropped, dnsRecordNames, forwardDuration, localDuration } from './dns-metrics.js';
+import {
+  LATENCY_SAMPLE,
+  countRequest,
+  dnsCacheEntries,
+  dnsDropped,
+  dnsRecordNames,
+  forwardDuration,
+  localDuration,
+} from './dns-metrics.js';
 import type { Forwarder } from './forward.js';
 import type { DnsConfig, RecordIndex, Rr } from './records.js';
 import { assemble, buildTemplate, udpLimit, type ResponseRcode, type ResponseTemplate } from './response.js';
@@ -26,7 +34,18 @@ export interface DnsHandlerOptions {
   cacheSize?: number;
 }
 
-const TYPE_NAMES: Record<number, string> = { 1: 'A', 2: 'NS', 5: 'CNAME', 6: 'SOA', 12: 'PTR', 15: 'MX', 16: 'TXT', 28: 'AAAA', 33: 'SRV', 255: 'ANY' };
+const TYPE_NAMES: Record<number, string> = {
+  1: 'A',
+  2: 'NS',
+  5: 'CNAME',
+  6: 'SOA',
+  12: 'PTR',
+  15: 'MX',
+  16: 'TXT',
+  28: 'AAAA',
+  33: 'SRV',
+  255: 'ANY',
+};
 const ZONE_TRANSFER = new Set([251, 252]);
 const CLASS_IN = 1;
 const CLASS_ANY = 255;
@@ -90,7 +109,15 @@ export class DnsHandler {
       return undefined;
     }
     if (parsed.kind === 'error') {
-      return this.finish(packet, parsed.questionEnd, buildTemplate(parsed.rcode, '', undefined, { authoritative: false, edns: false }), client, 'other', undefined, start);
+      return this.finish(
+        packet,
+        parsed.questionEnd,
+        buildTemplate(parsed.rcode, '', undefined, { authoritative: false, edns: false }),
+        client,
+        'other',
+        undefined,
+        start,
+      );
     }
     const q = parsed.query;
     const typeName = TYPE_NAMES[q.qtype] ?? `TYPE${q.qtype}`;
@@ -100,7 +127,9 @@ export class DnsHandler {
     if (decision !== 'forward') {
       if (!isChase(decision)) return this.finish(packet, q.questionEnd, decision, client, typeName, q, start);
       if (!recursion) return this.finish(packet, q.questionEnd, decision.local, client, typeName, q, start);
-      return this.chase(decision, q, typeName, client.transport).then((tpl) => this.finish(packet, q.questionEnd, tpl, client, typeName, q, start));
+      return this.chase(decision, q, typeName, client.transport).then((tpl) =>
+        this.finish(packet, q.questionEnd, tpl, client, typeName, q, start),
+      );
     }
     if (!fwd || !recursion) return this.finish(packet, q.questionEnd, this.simple('REFUSED', q), client, typeName, q, start);
     const fstart = start || process.hrtime.bigint();
@@ -146,8 +175,25 @@ export class DnsHandler {
    */
   private async chase(c: Chase, q: ParsedQuery, typeName: string, transport: Client['transport']): Promise<ResponseTemplate> {
     const fwd = this.options.forwarder;
-    const packet: dnsPacket.Packet = { type: 'query', id: 0, flags: dnsPacket.RECURSION_DESIRED, questions: [{ name: c.target, type: typeName as 'A', class: 'IN' }] };
-    if (q.edns) packet.additionals = [{ type: 'OPT', name: '.', udpPayloadSize: udpLimit(q.edns.udpSize), extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }];
+    const packet: dnsPacket.Packet = {
+      type: 'query',
+      id: 0,
+      flags: dnsPacket.RECURSION_DESIRED,
+      questions: [{ name: c.target, type: typeName as 'A', class: 'IN' }],
+    };
+    if (q.edns)
+      packet.additionals = [
+        {
+          type: 'OPT',
+          name: '.',
+          udpPayloadSize: udpLimit(q.edns.udpSize),
+          extendedRcode: 0,
+          ednsVersion: 0,
+          flags: 0,
+          flag_do: false,
+          options: [],
+        },
+      ];
     const ask = dnsPacket.encode(packet);
     const parsed = parseQuery(ask);
     if (!fwd || parsed.kind !== 'query') return c.local;
@@ -170,9 +216,20 @@ export class DnsHandler {
     return buildTemplate(rcode, q.name, undefined, { authoritative: false, edns: q.edns !== undefined });
   }
 
-  private finish(packet: Buffer, questionEnd: number | undefined, tpl: ResponseTemplate, client: Client, typeName: string, q: ParsedQuery | undefined, start: bigint): Buffer {
+  private finish(
+    packet: Buffer,
+    questionEnd: number | undefined,
+    tpl: ResponseTemplate,
+    client: Client,
+    typeName: string,
+    q: ParsedQuery | undefined,
+    start: bigint,
+  ): Buffer {
     const maxSize = client.transport === 'tcp' ? 65_535 : udpLimit(q?.edns?.udpSize);
-    const out = assemble(packet, questionEnd, tpl, { recursionAvailable: this.options.forwarder !== undefined && this.options.recursionAllowed(client.address), maxSize });
+    const out = assemble(packet, questionEnd, tpl, {
+      recursionAvailable: this.options.forwarder !== undefined && this.options.recursionAllowed(client.address),
+      maxSize,
+    });
     countRequest(metricType(typeName), tpl.rcode, client.transport);
     if (start) localDuration.observe(Number(process.hrtime.bigint() - start) / 1e9);
     return out;

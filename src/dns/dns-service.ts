@@ -36,9 +36,17 @@ export class DnsService {
   constructor(private readonly options: DnsServiceOptions) {
     this.log = options.logger ?? createLogger('dns');
     const forwarder = options.upstreams.length
-      ? new Forwarder({ upstreams: options.upstreams, ...(options.forwardTimeoutMs === undefined ? {} : { timeoutMs: options.forwardTimeoutMs }) })
+      ? new Forwarder({
+          upstreams: options.upstreams,
+          ...(options.forwardTimeoutMs === undefined ? {} : { timeoutMs: options.forwardTimeoutMs }),
+        })
       : undefined;
-    this.handler = new DnsHandler({ config: options.config, recursionAllowed: options.recursionAllowed, logger: this.log, ...(forwarder ? { forwarder } : {}) });
+    this.handler = new DnsHandler({
+      config: options.config,
+      recursionAllowed: options.recursionAllowed,
+      logger: this.log,
+      ...(forwarder ? { forwarder } : {}),
+    });
     this.server = new DnsServer({ handler: this.handler, listen: options.listen, logger: this.log });
   }
 
@@ -50,12 +58,21 @@ export class DnsService {
   async start(signal: AbortSignal): Promise<void> {
     await this.server.start(signal);
     let served!: () => void;
-    const first = new Promise<void>((resolve) => { served = resolve; });
+    const first = new Promise<void>((resolve) => {
+      served = resolve;
+    });
     const unsubscribe = this.options.source.subscribe((snap, changed) => {
       this.handler.update(snap, changed);
       served();
     });
-    signal.addEventListener('abort', () => { unsubscribe(); served(); }, { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        unsubscribe();
+        served();
+      },
+      { once: true },
+    );
     await first;
   }
 

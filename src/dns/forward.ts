@@ -47,7 +47,9 @@ export class Forwarder {
       const out = Buffer.from(query);
       out.writeUInt16BE(id, 0);
       try {
-        const reply = await (tcp ? exchangeTcp(up, out, this.timeoutMs) : exchangeUdp(up, out, this.timeoutMs, (r) => matches(r, out, questionEnd)));
+        const reply = await (tcp
+          ? exchangeTcp(up, out, this.timeoutMs)
+          : exchangeUdp(up, out, this.timeoutMs, (r) => matches(r, out, questionEnd)));
         if (!matches(reply, out, questionEnd)) throw new Error('reply does not match the question');
         reply.writeUInt16BE(query.readUInt16BE(0), 0);
         this.preferred = idx;
@@ -65,7 +67,9 @@ class TimeoutError extends Error {}
 
 function matches(reply: Buffer, sent: Buffer, questionEnd: number): boolean {
   if (reply.length < questionEnd || reply.readUInt16BE(0) !== sent.readUInt16BE(0) || (reply[2]! & 0x80) === 0) return false;
-  return reply.subarray(12, questionEnd).toString('latin1').toLowerCase() === sent.subarray(12, questionEnd).toString('latin1').toLowerCase();
+  return (
+    reply.subarray(12, questionEnd).toString('latin1').toLowerCase() === sent.subarray(12, questionEnd).toString('latin1').toLowerCase()
+  );
 }
 
 function exchangeUdp(up: Upstream, msg: Buffer, timeoutMs: number, accept: (r: Buffer) => boolean): Promise<Buffer> {
@@ -112,17 +116,25 @@ function exchangeTcp(up: Upstream, msg: Buffer, timeoutMs: number): Promise<Buff
 
 /** `1.1.1.1`, `1.1.1.1:5353`, `[fd00::1]:53`, comma-separated. */
 export function parseUpstreams(text: string): Upstream[] {
-  return text.split(',').map((s) => s.trim()).filter(Boolean).map((s) => {
-    const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(s) ?? /^([^:]+)(?::(\d+))?$/.exec(s) ?? (isIPv6(s) ? [s, s] : null);
-    const host = m?.[1];
-    const port = Number(m?.[2] ?? 53);
-    if (!host || !net.isIP(host) || !Number.isInteger(port) || port < 1 || port > 65_535) throw new ConfigError('--upstream', `${JSON.stringify(s)} is not an address[:port]`);
-    return { host, port };
-  });
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => {
+      const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(s) ?? /^([^:]+)(?::(\d+))?$/.exec(s) ?? (isIPv6(s) ? [s, s] : null);
+      const host = m?.[1];
+      const port = Number(m?.[2] ?? 53);
+      if (!host || !net.isIP(host) || !Number.isInteger(port) || port < 1 || port > 65_535)
+        throw new ConfigError('--upstream', `${JSON.stringify(s)} is not an address[:port]`);
+      return { host, port };
+    });
 }
 
 /** The node's own resolvers: the nameserver lines of resolv.conf. */
 export function upstreamsFromResolvConf(path = '/etc/resolv.conf'): Upstream[] {
   const text = readFileSync(path, 'utf8');
-  return [...text.matchAll(/^\s*nameserver\s+(\S+)/gm)].map((m) => m[1] as string).filter((h) => net.isIP(h)).map((host) => ({ host, port: 53 }));
+  return [...text.matchAll(/^\s*nameserver\s+(\S+)/gm)]
+    .map((m) => m[1] as string)
+    .filter((h) => net.isIP(h))
+    .map((host) => ({ host, port: 53 }));
 }

@@ -29,7 +29,20 @@ export function zoneRecords(config: DnsConfig, revision: number): RecordSource {
   const nsName = `ns.dns.${zone}`;
   const records: Rr[] = [];
   for (const z of zoneApexes(config)) {
-    records.push({ name: z, type: 'SOA', ttl, data: { mname: nsName, rname: `hostmaster.${zone}`, serial: revision % 2 ** 32, refresh: 7200, retry: 1800, expire: 86400, minimum: ttl } });
+    records.push({
+      name: z,
+      type: 'SOA',
+      ttl,
+      data: {
+        mname: nsName,
+        rname: `hostmaster.${zone}`,
+        serial: revision % 2 ** 32,
+        refresh: 7200,
+        retry: 1800,
+        expire: 86400,
+        minimum: ttl,
+      },
+    });
     records.push({ name: z, type: 'NS', ttl, data: nsName });
   }
   for (const text of config.nsAddresses ?? []) {

@@ -33,7 +33,12 @@ export interface RecordSections {
 
 const NO_RECORDS: RecordSections = { answers: [], authorities: [], additionals: [] };
 
-export function buildTemplate(rcode: ResponseRcode, qname: string, sections: RecordSections = NO_RECORDS, opts: { authoritative: boolean; edns: boolean }): ResponseTemplate {
+export function buildTemplate(
+  rcode: ResponseRcode,
+  qname: string,
+  sections: RecordSections = NO_RECORDS,
+  opts: { authoritative: boolean; edns: boolean },
+): ResponseTemplate {
   const code = RCODES[rcode];
   const opt = opts.edns ? [encodeOpt(code >> 4)] : [];
   const enc = (list: readonly Rr[]): Buffer[] => list.map((rr) => encodeRr(rr, qname));
@@ -51,7 +56,12 @@ export function buildTemplate(rcode: ResponseRcode, qname: string, sections: Rec
 }
 
 /** Builds the wire response for one query; `maxSize` is the UDP limit (Infinity over TCP). */
-export function assemble(query: Buffer, questionEnd: number | undefined, tpl: ResponseTemplate, opts: { recursionAvailable: boolean; maxSize: number }): Buffer {
+export function assemble(
+  query: Buffer,
+  questionEnd: number | undefined,
+  tpl: ResponseTemplate,
+  opts: { recursionAvailable: boolean; maxSize: number },
+): Buffer {
   const qlen = questionEnd === undefined ? 0 : questionEnd - 12;
   const fits = 12 + qlen + tpl.body.length <= opts.maxSize;
   const body = fits ? tpl.body : tpl.truncatedBody;
@@ -81,7 +91,15 @@ function encodeRr(rr: Rr, qname: string): Buffer {
 }
 
 function encodeOpt(extendedRcode: number): Buffer {
-  return recordCodec.encode({ type: 'OPT', name: '.', udpPayloadSize: EDNS_UDP_SIZE, extendedRcode, ednsVersion: 0, flags: 0, options: [] });
+  return recordCodec.encode({
+    type: 'OPT',
+    name: '.',
+    udpPayloadSize: EDNS_UDP_SIZE,
+    extendedRcode,
+    ednsVersion: 0,
+    flags: 0,
+    options: [],
+  });
 }
 
 /** The UDP payload a client may receive: 512 without EDNS, its advertised size (capped at ours) with. */

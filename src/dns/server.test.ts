@@ -21,7 +21,10 @@ function startStubUpstream(): Promise<dgram.Socket> {
   sock.on('message', (msg, rinfo) => {
     const q = dnsPacket.decode(msg);
     const reply = dnsPacket.encode({
-      type: 'response', id: q.id ?? 0, flags: dnsPacket.RECURSION_AVAILABLE, questions: q.questions ?? [],
+      type: 'response',
+      id: q.id ?? 0,
+      flags: dnsPacket.RECURSION_AVAILABLE,
+      questions: q.questions ?? [],
       answers: (q.questions ?? []).map((qq) => ({ name: qq.name, type: 'A' as const, ttl: 60, data: '198.51.100.7' })),
     });
     sock.send(reply, rinfo.port, rinfo.address);
@@ -35,7 +38,13 @@ async function serve(handler: DnsHandler): Promise<ListenAddress> {
 
 function newForwarder(): Forwarder {
   // The first upstream refuses (port 1): every forward tries it, fails, then fails over to the stub.
-  return new Forwarder({ upstreams: [{ host: '127.0.0.1', port: 1 }, { host: '127.0.0.1', port: upstream.address().port }], timeoutMs: 300 });
+  return new Forwarder({
+    upstreams: [
+      { host: '127.0.0.1', port: 1 },
+      { host: '127.0.0.1', port: upstream.address().port },
+    ],
+    timeoutMs: 300,
+  });
 }
 
 /** The DNS fixture cluster plus default/big, a headless service with 120 endpoints. */
@@ -76,7 +85,9 @@ describe('DnsServer', () => {
       expect(r.rcode).toBe('NOERROR');
       expect(r.flag_aa).toBe(true);
       expect(r.questions?.[0]?.name).toBe('Web.DEFAULT.svc.cluster.local');
-      expect(r.answers).toEqual([expect.objectContaining({ name: 'Web.DEFAULT.svc.cluster.local', type: 'A', ttl: 5, data: '10.96.0.20' })]);
+      expect(r.answers).toEqual([
+        expect.objectContaining({ name: 'Web.DEFAULT.svc.cluster.local', type: 'A', ttl: 5, data: '10.96.0.20' }),
+      ]);
     }
   });
 
@@ -175,8 +186,10 @@ describe('DnsServer', () => {
     const grew = (series: string): number => sample(after, series) - sample(before, series);
     expect(grew('keel_dns_requests_total{type="A",rcode="NOERROR",transport="udp"}')).toBe(2);
     expect(grew('keel_dns_requests_total{type="A",rcode="NXDOMAIN",transport="udp"}')).toBe(2);
-    expect(grew('keel_dns_forward_requests_total{upstream="127.0.0.1:1",result="error"}')
-      + grew('keel_dns_forward_requests_total{upstream="127.0.0.1:1",result="timeout"}')).toBe(1);
+    expect(
+      grew('keel_dns_forward_requests_total{upstream="127.0.0.1:1",result="error"}') +
+        grew('keel_dns_forward_requests_total{upstream="127.0.0.1:1",result="timeout"}'),
+    ).toBe(1);
     expect(grew('keel_dns_request_duration_seconds_count{source="forward"}')).toBe(1);
     expect(sample(after, 'keel_dns_cache_entries')).toBeGreaterThanOrEqual(2);
   });

@@ -49,7 +49,9 @@ export class DnsServer {
       });
       const tcp = net.createServer((sock) => this.serveTcp(sock));
       const ok = await new Promise<boolean>((resolve, reject) => {
-        tcp.once('error', (err: NodeJS.ErrnoException) => (err.code === 'EADDRINUSE' && this.options.listen.port === 0 && attempt < 10 ? resolve(false) : reject(err)));
+        tcp.once('error', (err: NodeJS.ErrnoException) =>
+          err.code === 'EADDRINUSE' && this.options.listen.port === 0 && attempt < 10 ? resolve(false) : reject(err),
+        );
         tcp.listen(port, host, () => resolve(true));
       }).catch((err: unknown) => {
         udp.close();
@@ -94,7 +96,11 @@ export class DnsServer {
     }
     const udp = this.udp;
     if (!udp || !reply) return;
-    if (reply instanceof Promise) reply.then((r) => r && this.udp?.send(r, rinfo.port, rinfo.address), (err: unknown) => this.failed(err));
+    if (reply instanceof Promise)
+      reply.then(
+        (r) => r && this.udp?.send(r, rinfo.port, rinfo.address),
+        (err: unknown) => this.failed(err),
+      );
     else udp.send(reply, rinfo.port, rinfo.address);
   }
 
@@ -145,6 +151,7 @@ export function parseListen(text: string): ListenAddress {
   const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(text) ?? /^([^:]+)(?::(\d+))?$/.exec(text);
   const host = m?.[1];
   const port = Number(m?.[2] ?? 53);
-  if (!host || !net.isIP(host) || !Number.isInteger(port) || port < 0 || port > 65_535) throw new ConfigError('--dns-listen', `${JSON.stringify(text)} is not an address[:port]`);
+  if (!host || !net.isIP(host) || !Number.isInteger(port) || port < 0 || port > 65_535)
+    throw new ConfigError('--dns-listen', `${JSON.stringify(text)} is not an address[:port]`);
   return { host, port };
 }

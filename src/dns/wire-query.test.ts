@@ -17,7 +17,10 @@ describe('parseQuery', () => {
   it('lowercases the name and keeps the question bytes', () => {
     const q = encodeQuery('Web.Default.SVC.cluster.local', 'SRV', { edns: 1400 });
     const p = parseQuery(q);
-    expect(p).toMatchObject({ kind: 'query', query: { id: 4242, name: 'web.default.svc.cluster.local', qtype: 33, qclass: 1, edns: { udpSize: 1400, version: 0 } } });
+    expect(p).toMatchObject({
+      kind: 'query',
+      query: { id: 4242, name: 'web.default.svc.cluster.local', qtype: 33, qclass: 1, edns: { udpSize: 1400, version: 0 } },
+    });
     if (p.kind === 'query') expect(q.subarray(12, p.query.questionEnd).toString('latin1')).toContain('Web');
   });
 
@@ -34,7 +37,11 @@ describe('parseQuery', () => {
     expect(name(61)).toHaveLength(255);
     expect(parseQuery(Buffer.concat([header([1, 0, 0, 0]), name(61), A_IN]))).toMatchObject({ kind: 'query', query: { qtype: 1 } });
     expect(name(62)).toHaveLength(256);
-    expect(parseQuery(Buffer.concat([header([1, 0, 0, 0]), name(62), A_IN]))).toMatchObject({ kind: 'error', rcode: 'FORMERR', questionEnd: undefined });
+    expect(parseQuery(Buffer.concat([header([1, 0, 0, 0]), name(62), A_IN]))).toMatchObject({
+      kind: 'error',
+      rcode: 'FORMERR',
+      questionEnd: undefined,
+    });
   });
 
   it('answers the root name', () => {
@@ -45,7 +52,15 @@ describe('parseQuery', () => {
     ['a compression pointer in the question', Buffer.concat([header([1, 0, 0, 0]), Buffer.from([0xc0, 12]), A_IN])],
     ['no question', header([0, 0, 0, 0])],
     ['a label running past the end', Buffer.concat([header([1, 0, 0, 0]), Buffer.from([9, 0x61])])],
-    ['a name longer than 255 octets', Buffer.concat([header([1, 0, 0, 0]), ...Array.from({ length: 5 }, () => Buffer.from([63, ...Buffer.alloc(63, 0x61)])), Buffer.from([0]), A_IN])],
+    [
+      'a name longer than 255 octets',
+      Buffer.concat([
+        header([1, 0, 0, 0]),
+        ...Array.from({ length: 5 }, () => Buffer.from([63, ...Buffer.alloc(63, 0x61)])),
+        Buffer.from([0]),
+        A_IN,
+      ]),
+    ],
     ['an OPT outside the additional section', Buffer.concat([header([1, 1, 0, 0]), Buffer.from([0]), A_IN, OPT])],
     ['two OPT records', Buffer.concat([header([1, 0, 0, 2]), Buffer.from([0]), A_IN, OPT, OPT])],
     ['a record count with no record', Buffer.concat([header([1, 0, 0, 1]), Buffer.from([0]), A_IN])],
@@ -55,7 +70,10 @@ describe('parseQuery', () => {
   });
 
   it('NOTIMP for other opcodes, nothing for responses and runts', () => {
-    expect(parseQuery(Buffer.concat([header([1, 0, 0, 0], 5 << 11), Buffer.from([0]), A_IN]))).toMatchObject({ kind: 'error', rcode: 'NOTIMP' });
+    expect(parseQuery(Buffer.concat([header([1, 0, 0, 0], 5 << 11), Buffer.from([0]), A_IN]))).toMatchObject({
+      kind: 'error',
+      rcode: 'NOTIMP',
+    });
     expect(parseQuery(Buffer.concat([header([1, 0, 0, 0], 0x8000), Buffer.from([0]), A_IN]))).toEqual({ kind: 'drop' });
     expect(parseQuery(Buffer.alloc(11))).toEqual({ kind: 'drop' });
   });

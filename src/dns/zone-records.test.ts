@@ -16,10 +16,16 @@ import { fixtureConfig, fixtureSnapshot, makeEndpoints, makeService, snapshotOf 
 import { buildRecordIndex, SOA_SERIAL, ZoneRecords } from './zone-records.js';
 
 const config = fixtureConfig();
-const bulk = Array.from({ length: 30 }, (_, i) => makeService('bulk', `svc-${i}`, { clusterIP: `10.96.1.${i + 1}`, ports: [{ name: 'http', port: 80 }] }));
+const bulk = Array.from({ length: 30 }, (_, i) =>
+  makeService('bulk', `svc-${i}`, { clusterIP: `10.96.1.${i + 1}`, ports: [{ name: 'http', port: 80 }] }),
+);
 
 /** The fixture plus the bulk services, with some services and endpoints replaced (undefined: deleted). */
-function cluster(revision: number, services: Record<string, Service | undefined> = {}, endpoints: Record<string, Endpoints | undefined> = {}): ClusterSnapshot {
+function cluster(
+  revision: number,
+  services: Record<string, Service | undefined> = {},
+  endpoints: Record<string, Endpoints | undefined> = {},
+): ClusterSnapshot {
   const base = fixtureSnapshot();
   const svcs = new Map([...base.services, ...bulk.map((s) => [`bulk/${s.metadata.name}`, s] as const)]);
   const eps = new Map(base.endpoints);
@@ -32,7 +38,9 @@ const changed = (keys: string[]): ChangedKeys => ({ services: new Set(keys), end
 
 /** Every name with its records in serving order: equal dumps answer every question alike. */
 function dump(index: RecordIndex): string[] {
-  return [...index.names].map(([name, node]) => `${name} ${JSON.stringify([...node].map(([t, rrs]) => [t, rrs.map((r) => r.data)]))}`).sort();
+  return [...index.names]
+    .map(([name, node]) => `${name} ${JSON.stringify([...node].map(([t, rrs]) => [t, rrs.map((r) => r.data)]))}`)
+    .sort();
 }
 
 function incremental(): ZoneRecords {
@@ -41,7 +49,14 @@ function incremental(): ZoneRecords {
   return z;
 }
 
-const web = (ip: string): Service => makeService('default', 'web', { clusterIP: ip, ports: [{ name: 'http', port: 80 }, { name: 'syslog', port: 514, protocol: 'UDP' }] });
+const web = (ip: string): Service =>
+  makeService('default', 'web', {
+    clusterIP: ip,
+    ports: [
+      { name: 'http', port: 80 },
+      { name: 'syslog', port: 514, protocol: 'UDP' },
+    ],
+  });
 
 describe('ZoneRecords', () => {
   it('re-IPs one service among many: only its names change, and the zones equal a fresh build', () => {
@@ -52,12 +67,22 @@ describe('ZoneRecords', () => {
     expect([...touched].sort()).toEqual(['20.0.96.10.in-addr.arpa', '21.0.96.10.in-addr.arpa', 'web.default.svc.cluster.local']);
     expect(dump(z)).toEqual(dump(buildRecordIndex(snap, config)));
     expect(z.names.get('20.0.96.10.in-addr.arpa')).toBeUndefined();
-    expect(z.names.get('21.0.96.10.in-addr.arpa')?.get('PTR')?.map((r) => r.data)).toEqual(['web.default.svc.cluster.local']);
+    expect(
+      z.names
+        .get('21.0.96.10.in-addr.arpa')
+        ?.get('PTR')
+        ?.map((r) => r.data),
+    ).toEqual(['web.default.svc.cluster.local']);
   });
 
   it('moves the SOA serial with the revision: only the zone apexes and SOA_SERIAL are touched', () => {
     const z = incremental();
-    const apexes = ['cluster.local', '10.in-addr.arpa', '244.10.in-addr.arpa', '0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.1.0.0.0.0.d.f.ip6.arpa'];
+    const apexes = [
+      'cluster.local',
+      '10.in-addr.arpa',
+      '244.10.in-addr.arpa',
+      '0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.1.0.0.0.0.d.f.ip6.arpa',
+    ];
     expect([...z.update(cluster(2), changed([]))].sort()).toEqual([...apexes, SOA_SERIAL].sort());
     expect(z.soa.get('cluster.local')?.data).toMatchObject({ serial: 2 });
     expect(dump(z)).toEqual(dump(buildRecordIndex(cluster(2), config)));
@@ -67,7 +92,12 @@ describe('ZoneRecords', () => {
     const z = incremental();
     const snap = cluster(1, { 'bulk/svc-3': undefined });
     const touched = z.update(snap, changed(['bulk/svc-3']));
-    expect([...touched].sort()).toEqual(['4.1.96.10.in-addr.arpa', '_http._tcp.svc-3.bulk.svc.cluster.local', '_tcp.svc-3.bulk.svc.cluster.local', 'svc-3.bulk.svc.cluster.local']);
+    expect([...touched].sort()).toEqual([
+      '4.1.96.10.in-addr.arpa',
+      '_http._tcp.svc-3.bulk.svc.cluster.local',
+      '_tcp.svc-3.bulk.svc.cluster.local',
+      'svc-3.bulk.svc.cluster.local',
+    ]);
     expect(z.names.has('svc-3.bulk.svc.cluster.local')).toBe(false);
     expect(z.names.has('bulk.svc.cluster.local')).toBe(true);
     expect(dump(z)).toEqual(dump(buildRecordIndex(snap, config)));
@@ -80,23 +110,30 @@ describe('ZoneRecords', () => {
     expect([...only.namespaces]).toEqual([]);
   });
 
-  it('follows a headless service\'s endpoints: host, PTR and SRV names of the endpoint that came and went', () => {
+  it("follows a headless service's endpoints: host, PTR and SRV names of the endpoint that came and went", () => {
     const z = incremental();
-    const eps = makeEndpoints('default', 'db', [{
-      addresses: [{ ip: '10.244.1.5', hostname: 'db-0' }, { ip: '10.244.4.8' }],
-      notReadyAddresses: [{ ip: '10.244.3.7' }],
-      ports: [{ name: 'pg', port: 5432, protocol: 'TCP' }],
-    }]);
+    const eps = makeEndpoints('default', 'db', [
+      {
+        addresses: [{ ip: '10.244.1.5', hostname: 'db-0' }, { ip: '10.244.4.8' }],
+        notReadyAddresses: [{ ip: '10.244.3.7' }],
+        ports: [{ name: 'pg', port: 5432, protocol: 'TCP' }],
+      },
+    ]);
     const snap = cluster(1, {}, { 'default/db': eps });
     const touched = z.update(snap, changed(['default/db']));
     expect([...touched].sort()).toEqual([
-      '10-244-2-6.db.default.svc.cluster.local', '10-244-4-8.db.default.svc.cluster.local', '4.244.10.in-addr.arpa', '6.2.244.10.in-addr.arpa',
-      '8.4.244.10.in-addr.arpa', '_pg._tcp.db.default.svc.cluster.local', 'db.default.svc.cluster.local',
+      '10-244-2-6.db.default.svc.cluster.local',
+      '10-244-4-8.db.default.svc.cluster.local',
+      '4.244.10.in-addr.arpa',
+      '6.2.244.10.in-addr.arpa',
+      '8.4.244.10.in-addr.arpa',
+      '_pg._tcp.db.default.svc.cluster.local',
+      'db.default.svc.cluster.local',
     ]);
     expect(dump(z)).toEqual(dump(buildRecordIndex(snap, config)));
   });
 
-  it('touches nothing when a ClusterIP service\'s endpoints change (its records do not depend on them)', () => {
+  it("touches nothing when a ClusterIP service's endpoints change (its records do not depend on them)", () => {
     const z = incremental();
     const eps = makeEndpoints('bulk', 'svc-1', [{ addresses: [{ ip: '10.244.1.9' }], ports: [{ name: 'http', port: 8080 }] }]);
     expect(z.update(cluster(1, {}, { 'bulk/svc-1': eps }), changed(['bulk/svc-1'])).size).toBe(0);
@@ -106,16 +143,24 @@ describe('ZoneRecords', () => {
 describe('DnsHandler, incrementally', () => {
   const client = { address: '127.0.0.1', transport: 'udp' } as const;
   const questions: [string, string][] = [
-    ['web.default.svc.cluster.local', 'A'], ['_http._tcp.web.default.svc.cluster.local', 'SRV'], ['20.0.96.10.in-addr.arpa', 'PTR'],
-    ['21.0.96.10.in-addr.arpa', 'PTR'], ['alias.default.svc.cluster.local', 'A'], ['db.default.svc.cluster.local', 'A'],
-    ['kube-dns.kube-system.svc.cluster.local', 'A'], ['svc-7.bulk.svc.cluster.local', 'A'], ['nope.default.svc.cluster.local', 'A'],
-    ['svc-7.bulk.svc.cluster.local', 'TXT'], ['cluster.local', 'SOA'],
+    ['web.default.svc.cluster.local', 'A'],
+    ['_http._tcp.web.default.svc.cluster.local', 'SRV'],
+    ['20.0.96.10.in-addr.arpa', 'PTR'],
+    ['21.0.96.10.in-addr.arpa', 'PTR'],
+    ['alias.default.svc.cluster.local', 'A'],
+    ['db.default.svc.cluster.local', 'A'],
+    ['kube-dns.kube-system.svc.cluster.local', 'A'],
+    ['svc-7.bulk.svc.cluster.local', 'A'],
+    ['nope.default.svc.cluster.local', 'A'],
+    ['svc-7.bulk.svc.cluster.local', 'TXT'],
+    ['cluster.local', 'SOA'],
   ];
   const ask = (h: DnsHandler, i: number): Buffer => {
     const [name, type] = questions[i] as [string, string];
     return h.handle(encodeQuery(name, type), client) as Buffer;
   };
-  const cacheEntries = async (): Promise<number> => (await registry.getSingleMetric('keel_dns_cache_entries')?.get())?.values[0]?.value ?? -1;
+  const cacheEntries = async (): Promise<number> =>
+    (await registry.getSingleMetric('keel_dns_cache_entries')?.get())?.values[0]?.value ?? -1;
 
   it('drops only the answers that read a changed name (CNAME, SRV and PTR included), and answers as a fresh handler would', async () => {
     const h = new DnsHandler({ config, recursionAllowed: () => false });

@@ -121,7 +121,7 @@ export class ZoneRecords implements RecordIndex {
     into.add(name);
     const zone = this.zones.find((z) => isInZone(name, z));
     if (zone === undefined) return;
-    for (let n = name; n !== zone && n.includes('.'); ) {
+    for (let n = name; n !== zone && n.includes('.');) {
       n = n.slice(n.indexOf('.') + 1);
       into.add(n);
     }

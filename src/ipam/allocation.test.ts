@@ -30,7 +30,15 @@ describe('service IPs', () => {
   });
 
   it('allocates IPv6 when the service asks for it', () => {
-    const plan = planServiceAllocation(makeService('v6', (s) => { s.ipFamilies = ['IPv6']; }), undefined, none, cfg, firstFree);
+    const plan = planServiceAllocation(
+      makeService('v6', (s) => {
+        s.ipFamilies = ['IPv6'];
+      }),
+      undefined,
+      none,
+      cfg,
+      firstFree,
+    );
     expect(plan.service.spec.clusterIP).toBe('fd00:10:96::1');
   });
 });
@@ -43,7 +51,10 @@ describe('planServiceAllocation', () => {
     const lb = makeService('lb', (s) => {
       s.type = 'LoadBalancer';
       s.allocateLoadBalancerNodePorts = false;
-      s.ports = [{ name: 'a', port: 80 }, { name: 'b', port: 81, nodePort: 30002 }];
+      s.ports = [
+        { name: 'a', port: 80 },
+        { name: 'b', port: 81, nodePort: 30002 },
+      ];
     });
     const plan = planServiceAllocation(lb, undefined, none, cfg, firstFree);
     expect(plan.service.spec.ports.map((p) => p.nodePort)).toEqual([undefined, 30002]);
@@ -51,51 +62,162 @@ describe('planServiceAllocation', () => {
   });
 
   it('allocates and keeps a healthCheckNodePort for an externalTrafficPolicy Local LoadBalancer only', () => {
-    const local = (name: string) => makeService(name, (s) => { s.type = 'LoadBalancer'; s.externalTrafficPolicy = 'Local'; });
+    const local = (name: string) =>
+      makeService(name, (s) => {
+        s.type = 'LoadBalancer';
+        s.externalTrafficPolicy = 'Local';
+      });
     const plan = planServiceAllocation(local('lb'), undefined, none, cfg, firstFree);
     expect(plan.service.spec.ports[0]?.nodePort).toBe(30000);
     expect(plan.service.spec.healthCheckNodePort).toBe(30001);
     expect(plan.nodePorts).toEqual([30000, 30001]);
     expect(planServiceAllocation(local('lb'), plan.service, none, cfg, () => 2n).service.spec.healthCheckNodePort).toBe(30001);
-    const cluster = makeService('c', (s) => { s.type = 'LoadBalancer'; });
+    const cluster = makeService('c', (s) => {
+      s.type = 'LoadBalancer';
+    });
     expect(planServiceAllocation(cluster, undefined, none, cfg, firstFree).service.spec.healthCheckNodePort).toBeUndefined();
   });
 
   it('assigns a ClusterIP and NodePorts deterministically with firstFree', () => {
-    const plan = planServiceAllocation(makeService('a', (s) => { s.type = 'NodePort'; }), undefined, none, cfg, firstFree);
+    const plan = planServiceAllocation(
+      makeService('a', (s) => {
+        s.type = 'NodePort';
+      }),
+      undefined,
+      none,
+      cfg,
+      firstFree,
+    );
     expect(plan.ips).toEqual(['10.96.0.1']);
     expect(plan.service.spec.ports[0]?.nodePort).toBe(30000);
   });
 
   it('keeps the earlier allocation on update and refuses a changed ClusterIP', () => {
-    const first = planServiceAllocation(makeService('a', (s) => { s.type = 'NodePort'; }), undefined, none, cfg, () => 1n).service;
-    const again = planServiceAllocation(makeService('a', (s) => { s.type = 'NodePort'; }), first, none, cfg, firstFree);
+    const first = planServiceAllocation(
+      makeService('a', (s) => {
+        s.type = 'NodePort';
+      }),
+      undefined,
+      none,
+      cfg,
+      () => 1n,
+    ).service;
+    const again = planServiceAllocation(
+      makeService('a', (s) => {
+        s.type = 'NodePort';
+      }),
+      first,
+      none,
+      cfg,
+      firstFree,
+    );
     expect(again.service.spec).toEqual(first.spec);
-    expect(() => planServiceAllocation(makeService('a', (s) => { s.clusterIP = '10.96.0.9'; }), first, none, cfg, firstFree))
-      .toThrow('service default/a: spec.clusterIP: field is immutable (it is 10.96.0.2)');
+    expect(() =>
+      planServiceAllocation(
+        makeService('a', (s) => {
+          s.clusterIP = '10.96.0.9';
+        }),
+        first,
+        none,
+        cfg,
+        firstFree,
+      ),
+    ).toThrow('service default/a: spec.clusterIP: field is immutable (it is 10.96.0.2)');
   });
 
   it('refuses taken and out-of-range requests with the owner named', () => {
     const taken: Taken = { ips: new Map([['10.96.0.5', 'default/x']]), nodePorts: new Map([[30001, 'default/frontend']]) };
-    expect(() => planServiceAllocation(makeService('b', (s) => { s.type = 'NodePort'; s.ports = [{ port: 80, nodePort: 30001 }]; }), undefined, taken, cfg, firstFree))
-      .toThrow('service default/b: spec.ports[0].nodePort: 30001 is already allocated (to service default/frontend)');
-    expect(() => planServiceAllocation(makeService('b', (s) => { s.clusterIP = '10.96.0.5'; }), undefined, taken, cfg, firstFree))
-      .toThrow('spec.clusterIP: 10.96.0.5 is already allocated (to service default/x)');
-    expect(() => planServiceAllocation(makeService('b', (s) => { s.clusterIP = '10.0.0.1'; }), undefined, none, cfg, firstFree))
-      .toThrow('spec.clusterIP: 10.0.0.1 is not in the service range 10.96.0.0/12');
-    expect(() => planServiceAllocation(makeService('b', (s) => { s.type = 'NodePort'; s.ports = [{ port: 80, nodePort: 8080 }]; }), undefined, none, cfg, firstFree))
-      .toThrow('spec.ports[0].nodePort: 8080 is not in the node port range 30000-30002');
+    expect(() =>
+      planServiceAllocation(
+        makeService('b', (s) => {
+          s.type = 'NodePort';
+          s.ports = [{ port: 80, nodePort: 30001 }];
+        }),
+        undefined,
+        taken,
+        cfg,
+        firstFree,
+      ),
+    ).toThrow('service default/b: spec.ports[0].nodePort: 30001 is already allocated (to service default/frontend)');
+    expect(() =>
+      planServiceAllocation(
+        makeService('b', (s) => {
+          s.clusterIP = '10.96.0.5';
+        }),
+        undefined,
+        taken,
+        cfg,
+        firstFree,
+      ),
+    ).toThrow('spec.clusterIP: 10.96.0.5 is already allocated (to service default/x)');
+    expect(() =>
+      planServiceAllocation(
+        makeService('b', (s) => {
+          s.clusterIP = '10.0.0.1';
+        }),
+        undefined,
+        none,
+        cfg,
+        firstFree,
+      ),
+    ).toThrow('spec.clusterIP: 10.0.0.1 is not in the service range 10.96.0.0/12');
+    expect(() =>
+      planServiceAllocation(
+        makeService('b', (s) => {
+          s.type = 'NodePort';
+          s.ports = [{ port: 80, nodePort: 8080 }];
+        }),
+        undefined,
+        none,
+        cfg,
+        firstFree,
+      ),
+    ).toThrow('spec.ports[0].nodePort: 8080 is not in the node port range 30000-30002');
   });
 
   it('says when the node port range is full', () => {
-    const taken: Taken = { ips: new Map(), nodePorts: new Map([[30000, 'a/a'], [30001, 'a/b'], [30002, 'a/c']]) };
-    expect(() => planServiceAllocation(makeService('d', (s) => { s.type = 'NodePort'; }), undefined, taken, cfg, firstFree))
-      .toThrow('no free node port in 30000-30002');
+    const taken: Taken = {
+      ips: new Map(),
+      nodePorts: new Map([
+        [30000, 'a/a'],
+        [30001, 'a/b'],
+        [30002, 'a/c'],
+      ]),
+    };
+    expect(() =>
+      planServiceAllocation(
+        makeService('d', (s) => {
+          s.type = 'NodePort';
+        }),
+        undefined,
+        taken,
+        cfg,
+        firstFree,
+      ),
+    ).toThrow('no free node port in 30000-30002');
   });
 
   it('gives headless and ExternalName services no address and drops node ports from ClusterIP services', () => {
-    expect(planServiceAllocation(makeService('h', (s) => { s.clusterIP = 'None'; }), undefined, none, cfg, firstFree).ips).toEqual([]);
-    const np = planServiceAllocation(makeService('n', (s) => { s.type = 'NodePort'; }), undefined, none, cfg, firstFree).service;
+    expect(
+      planServiceAllocation(
+        makeService('h', (s) => {
+          s.clusterIP = 'None';
+        }),
+        undefined,
+        none,
+        cfg,
+        firstFree,
+      ).ips,
+    ).toEqual([]);
+    const np = planServiceAllocation(
+      makeService('n', (s) => {
+        s.type = 'NodePort';
+      }),
+      undefined,
+      none,
+      cfg,
+      firstFree,
+    ).service;
     const back = planServiceAllocation(makeService('n'), np, none, cfg, firstFree);
     expect(back.nodePorts).toEqual([]);
     expect(back.service.spec.ports[0]?.nodePort).toBeUndefined();

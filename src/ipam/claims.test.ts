@@ -21,14 +21,26 @@ describe('takenFrom', () => {
   it('counts claims by their owner, and addresses of services written without claims', () => {
     const claims = { ips: new Map([ipClaim('10.96.0.1', 'a/one', 5)]), ports: new Map([portClaim(30001, 'a/one', 5)]) };
     const services = [
-      validateService({ metadata: { namespace: 'b', name: 'two' }, spec: { type: 'NodePort', clusterIP: '10.96.0.2', ports: [{ port: 80, nodePort: 30002 }] } }),
+      validateService({
+        metadata: { namespace: 'b', name: 'two' },
+        spec: { type: 'NodePort', clusterIP: '10.96.0.2', ports: [{ port: 80, nodePort: 30002 }] },
+      }),
       // A service listing an address someone else claimed: the claim says who holds it.
-      validateService({ metadata: { namespace: 'c', name: 'three' }, spec: { type: 'NodePort', clusterIP: '10.96.0.1', ports: [{ port: 80, nodePort: 30001 }] } }),
+      validateService({
+        metadata: { namespace: 'c', name: 'three' },
+        spec: { type: 'NodePort', clusterIP: '10.96.0.1', ports: [{ port: 80, nodePort: 30001 }] },
+      }),
       validateService({ metadata: { namespace: 'd', name: 'headless' }, spec: { clusterIP: 'None', ports: [{ port: 80 }] } }),
     ];
     const taken = takenFrom(claims, services);
-    expect([...taken.ips]).toEqual([['10.96.0.1', 'a/one'], ['10.96.0.2', 'b/two']]);
-    expect([...taken.nodePorts]).toEqual([[30001, 'a/one'], [30002, 'b/two']]);
+    expect([...taken.ips]).toEqual([
+      ['10.96.0.1', 'a/one'],
+      ['10.96.0.2', 'b/two'],
+    ]);
+    expect([...taken.nodePorts]).toEqual([
+      [30001, 'a/one'],
+      [30002, 'b/two'],
+    ]);
   });
 });
 
@@ -49,13 +61,16 @@ describe('claimChanges', () => {
     });
   });
 
-  it('releases what the owner holds and no longer wants, at the revision read, and never others\' claims', () => {
+  it("releases what the owner holds and no longer wants, at the revision read, and never others' claims", () => {
     const claims = {
       ips: new Map([ipClaim('10.96.0.1', 'a/web', 3), ipClaim('10.96.0.2', 'b/db', 4)]),
       ports: new Map([portClaim(30001, 'a/web', 5), portClaim(30002, 'a/web', 6), portClaim(30003, 'b/db', 7)]),
     };
     expect(claimChanges(book, claims, 'a/web', [], [30002])).toEqual({
-      conditions: [{ key: '/r/keel/ipam/clusterips/10.96.0.1', modRevision: 3 }, { key: '/r/keel/ipam/nodeports/30001', modRevision: 5 }],
+      conditions: [
+        { key: '/r/keel/ipam/clusterips/10.96.0.1', modRevision: 3 },
+        { key: '/r/keel/ipam/nodeports/30001', modRevision: 5 },
+      ],
       ops: [{ delete: '/r/keel/ipam/clusterips/10.96.0.1' }, { delete: '/r/keel/ipam/nodeports/30001' }],
     });
   });

@@ -15,7 +15,10 @@ export interface Claim {
 }
 
 export class ClaimBook {
-  constructor(private readonly kv: KvStore, private readonly prefix: string) {}
+  constructor(
+    private readonly kv: KvStore,
+    private readonly prefix: string,
+  ) {}
 
   ipKey(ip: string): string {
     return `${this.prefix}/keel/ipam/clusterips/${ip}`;
@@ -30,8 +33,11 @@ export class ClaimBook {
       this.kv.list(`${this.prefix}/keel/ipam/clusterips/`),
       this.kv.list(`${this.prefix}/keel/ipam/nodeports/`),
     ]);
-    const toClaim = (e: { key: string; value: Buffer; modRevision: number }): Claim =>
-      ({ key: e.key, owner: e.value.toString(), modRevision: e.modRevision });
+    const toClaim = (e: { key: string; value: Buffer; modRevision: number }): Claim => ({
+      key: e.key,
+      owner: e.value.toString(),
+      modRevision: e.modRevision,
+    });
     return {
       ips: new Map(ips.entries.map((e) => [e.key.slice(e.key.lastIndexOf('/') + 1), toClaim(e)])),
       ports: new Map(ports.entries.map((e) => [Number(e.key.slice(e.key.lastIndexOf('/') + 1)), toClaim(e)])),
@@ -54,8 +60,13 @@ export function takenFrom(claims: { ips: Map<string, Claim>; ports: Map<number, 
 }
 
 /** Conditions and ops that move an owner's claims from what it holds to `ips`/`ports`. */
-export function claimChanges(book: ClaimBook, claims: { ips: Map<string, Claim>; ports: Map<number, Claim> }, owner: string,
-  ips: readonly string[], ports: readonly number[]): { conditions: KeyAt[]; ops: TxnOp[] } {
+export function claimChanges(
+  book: ClaimBook,
+  claims: { ips: Map<string, Claim>; ports: Map<number, Claim> },
+  owner: string,
+  ips: readonly string[],
+  ports: readonly number[],
+): { conditions: KeyAt[]; ops: TxnOp[] } {
   const conditions: KeyAt[] = [];
   const ops: TxnOp[] = [];
   const want = (key: string, held: Claim | undefined): void => {

@@ -12,7 +12,8 @@ export function parsePortRange(text: string, flag = '--service-node-port-range')
   const m = /^(\d{1,5})-(\d{1,5})$/.exec(text.trim());
   const min = Number(m?.[1]);
   const max = Number(m?.[2]);
-  if (!m || min < 1 || max > 65_535 || min > max) throw new ConfigError(flag, `${JSON.stringify(text)} is not a port range like 30000-32767`);
+  if (!m || min < 1 || max > 65_535 || min > max)
+    throw new ConfigError(flag, `${JSON.stringify(text)} is not a port range like 30000-32767`);
   return { min, max };
 }
 

@@ -29,10 +29,18 @@ export interface AllocationPlan {
  * is chosen with `pick`. Pure: the caller makes it stick in one etcd
  * transaction, and plans again if it loses a race.
  */
-export function planServiceAllocation(desired: Service, existing: Service | undefined, taken: Taken, cfg: IpamConfig, pick: Pick): AllocationPlan {
+export function planServiceAllocation(
+  desired: Service,
+  existing: Service | undefined,
+  taken: Taken,
+  cfg: IpamConfig,
+  pick: Pick,
+): AllocationPlan {
   const owner = `${desired.metadata.namespace}/${desired.metadata.name}`;
   const subject = subjectOf('Service', desired.metadata.namespace, desired.metadata.name);
-  const fail = (field: string, msg: string): never => { throw new AllocationError(subject, `${field}: ${msg}`); };
+  const fail = (field: string, msg: string): never => {
+    throw new AllocationError(subject, `${field}: ${msg}`);
+  };
   const service: Service = structuredClone(desired);
   const spec = service.spec;
 
@@ -47,7 +55,8 @@ export function planServiceAllocation(desired: Service, existing: Service | unde
   const take = (field: string, wanted: number | undefined): number => {
     let chosen = wanted;
     if (chosen !== undefined) {
-      if (!inPortRange(cfg.nodePorts, chosen)) fail(field, `${chosen} is not in the node port range ${cfg.nodePorts.min}-${cfg.nodePorts.max}`);
+      if (!inPortRange(cfg.nodePorts, chosen))
+        fail(field, `${chosen} is not in the node port range ${cfg.nodePorts.min}-${cfg.nodePorts.max}`);
       const holder = taken.nodePorts.get(chosen);
       if (holder !== undefined && holder !== owner) fail(field, `${chosen} is already allocated (to service ${holder})`);
       if (used.has(chosen)) fail(field, `${chosen} is used twice in this service`);
@@ -77,11 +86,18 @@ export function planServiceAllocation(desired: Service, existing: Service | unde
   return { service, ips, nodePorts };
 }
 
-function planClusterIps(service: Service, existing: Service | undefined, taken: Taken, cfg: IpamConfig, pick: Pick, owner: string,
-  fail: (field: string, msg: string) => never): string[] {
+function planClusterIps(
+  service: Service,
+  existing: Service | undefined,
+  taken: Taken,
+  cfg: IpamConfig,
+  pick: Pick,
+  owner: string,
+  fail: (field: string, msg: string) => never,
+): string[] {
   const spec = service.spec;
   if (spec.type === 'ExternalName' || isHeadless(service)) return [];
-  const before = existing && !isHeadless(existing) ? existing.spec.clusterIPs ?? [] : [];
+  const before = existing && !isHeadless(existing) ? (existing.spec.clusterIPs ?? []) : [];
   if (spec.clusterIPs?.length && before.length && spec.clusterIPs[0] !== before[0]) {
     fail('spec.clusterIP', `field is immutable (it is ${before[0]})`);
   }
@@ -89,8 +105,9 @@ function planClusterIps(service: Service, existing: Service | undefined, taken: 
   const families = wantedFamilies(service, requested, cfg);
   return families.map((family, i) => {
     const field = i === 0 ? 'spec.clusterIP' : `spec.clusterIPs[${i}]`;
-    const range = cfg.serviceRanges.find((r) => r.family === family)
-      ?? fail(field, `no IPv${family} service range is configured (--service-cluster-ip-range)`);
+    const range =
+      cfg.serviceRanges.find((r) => r.family === family) ??
+      fail(field, `no IPv${family} service range is configured (--service-cluster-ip-range)`);
     const want = requested[i];
     if (want !== undefined) {
       const ip = parseIp(want);

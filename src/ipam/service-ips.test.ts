@@ -21,7 +21,13 @@ describe('parseServiceRange', () => {
 describe('isAllocatableIp', () => {
   it('excludes the network address and IPv4 broadcast, and anything outside', () => {
     const v4 = cidr('10.0.0.0/29');
-    expect(['10.0.0.0', '10.0.0.1', '10.0.0.6', '10.0.0.7', '10.0.0.8'].map((t) => isAllocatableIp(v4, ip(t)))).toEqual([false, true, true, false, false]);
+    expect(['10.0.0.0', '10.0.0.1', '10.0.0.6', '10.0.0.7', '10.0.0.8'].map((t) => isAllocatableIp(v4, ip(t)))).toEqual([
+      false,
+      true,
+      true,
+      false,
+      false,
+    ]);
     const v6 = cidr('fd00::/126');
     expect(['fd00::', 'fd00::1', 'fd00::3', 'fd00::4'].map((t) => isAllocatableIp(v6, ip(t)))).toEqual([false, true, true, false]);
   });

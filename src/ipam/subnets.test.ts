@@ -8,14 +8,19 @@ describe('subnetConfig', () => {
     ['10.0.0.0/22', 24],
     ['10.0.0.0/23', 25],
     ['fd00::/48', 64],
-  ])('gives %s flannel\'s default SubnetLen /%i', (network, len) => {
+  ])("gives %s flannel's default SubnetLen /%i", (network, len) => {
     expect(subnetConfig(network).subnetLen).toBe(len);
   });
 
   it('takes a SubnetLen longer than the network and at most two bits short of a host', () => {
     expect(subnetConfig('10.244.0.0/16', 30).subnetLen).toBe(30);
     expect(subnetConfig('fd00::/48', 126).subnetLen).toBe(126);
-    for (const [net, len] of [['10.244.0.0/16', 16], ['10.244.0.0/16', 31], ['fd00::/48', 127], ['10.244.0.0/16', 24.5]] as const) {
+    for (const [net, len] of [
+      ['10.244.0.0/16', 16],
+      ['10.244.0.0/16', 31],
+      ['fd00::/48', 127],
+      ['10.244.0.0/16', 24.5],
+    ] as const) {
       expect(() => subnetConfig(net, len)).toThrow(/^SubnetLen: /);
     }
     expect(() => subnetConfig('nope')).toThrow('Network: "nope" is not a CIDR');
@@ -24,9 +29,15 @@ describe('subnetConfig', () => {
   it('reads SubnetMin/SubnetMax with or without a length, inside the network and in order', () => {
     const cfg = subnetConfig('10.244.0.0/16', 24, '10.244.5.0', '10.244.6.0/24');
     expect([cfg.subnetMin?.text, cfg.subnetMax?.text]).toEqual(['10.244.5.0/24', '10.244.6.0/24']);
-    expect(() => subnetConfig('10.244.0.0/16', 24, '10.245.0.0')).toThrow('SubnetMin: "10.245.0.0" is not a /24 subnet inside 10.244.0.0/16');
-    expect(() => subnetConfig('10.244.0.0/16', 24, undefined, '10.244.6.0/25')).toThrow('SubnetMax: "10.244.6.0/25" is not a /24 subnet inside 10.244.0.0/16');
-    expect(() => subnetConfig('10.244.0.0/16', 24, '10.244.7.0', '10.244.6.0')).toThrow('SubnetMin: 10.244.7.0/24 is after SubnetMax 10.244.6.0/24');
+    expect(() => subnetConfig('10.244.0.0/16', 24, '10.245.0.0')).toThrow(
+      'SubnetMin: "10.245.0.0" is not a /24 subnet inside 10.244.0.0/16',
+    );
+    expect(() => subnetConfig('10.244.0.0/16', 24, undefined, '10.244.6.0/25')).toThrow(
+      'SubnetMax: "10.244.6.0/25" is not a /24 subnet inside 10.244.0.0/16',
+    );
+    expect(() => subnetConfig('10.244.0.0/16', 24, '10.244.7.0', '10.244.6.0')).toThrow(
+      'SubnetMin: 10.244.7.0/24 is after SubnetMax 10.244.6.0/24',
+    );
     const taken = new Set(['10.244.5.0/24']);
     expect(chooseSubnet(cfg, taken, firstFree)?.text).toBe('10.244.6.0/24');
     expect(chooseSubnet(cfg, new Set([...taken, '10.244.6.0/24']), firstFree)).toBeUndefined();

@@ -28,7 +28,10 @@ export interface LeaseListing {
 export class LeaseStore {
   readonly prefix: string;
 
-  constructor(readonly kv: KvStore, prefix = DEFAULT_SUBNET_PREFIX) {
+  constructor(
+    readonly kv: KvStore,
+    prefix = DEFAULT_SUBNET_PREFIX,
+  ) {
     this.prefix = prefix.replace(/\/+$/, '');
   }
 

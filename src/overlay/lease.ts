@@ -62,9 +62,10 @@ export function decodeLease(key: string, value: Buffer | string): Lease {
   const publicIp = typeof d.PublicIP === 'string' ? parseIp(d.PublicIP) : undefined;
   if (!publicIp || publicIp.family !== 4) throw new DecodeError(subject, `PublicIP ${JSON.stringify(d.PublicIP)} is not an IPv4 address`);
   const backendType = typeof d.BackendType === 'string' ? d.BackendType : '';
-  const attrs: LeaseAttrs = d.BackendData === undefined || d.BackendData === null
-    ? { publicIp, backendType }
-    : { publicIp, backendType, backendData: d.BackendData };
+  const attrs: LeaseAttrs =
+    d.BackendData === undefined || d.BackendData === null
+      ? { publicIp, backendType }
+      : { publicIp, backendType, backendData: d.BackendData };
   return { subnet, attrs };
 }
 

@@ -3,7 +3,7 @@ import { registry } from '../observe/metrics.js';
 
 export const leaseRenewals = new Counter({
   name: 'keel_overlay_lease_renewals_total',
-  help: 'Renewals of this node\'s subnet lease, by result.',
+  help: "Renewals of this node's subnet lease, by result.",
   labelNames: ['result'] as const,
   registers: [registry],
 });
@@ -17,7 +17,7 @@ export const leaseAcquisitions = new Counter({
 
 export const leasesRemoved = new Counter({
   name: 'keel_overlay_leases_removed_total',
-  help: 'Other nodes\' leases that expired or were deleted, as seen by this node.',
+  help: "Other nodes' leases that expired or were deleted, as seen by this node.",
   registers: [registry],
 });
 

@@ -20,7 +20,9 @@ describe('parseNetworkConfig', () => {
   });
 
   it('reads flannel-written fields', () => {
-    const c = parseNetworkConfig('{"Network":"10.1.0.0/16","SubnetLen":26,"SubnetMin":"10.1.4.0","SubnetMax":"10.1.9.192","Backend":{"Type":"vxlan","VNI":7,"Port":4789,"DirectRouting":true}}');
+    const c = parseNetworkConfig(
+      '{"Network":"10.1.0.0/16","SubnetLen":26,"SubnetMin":"10.1.4.0","SubnetMax":"10.1.9.192","Backend":{"Type":"vxlan","VNI":7,"Port":4789,"DirectRouting":true}}',
+    );
     expect([c.subnetLen, c.subnetMin.text, c.subnetMax.text]).toEqual([26, '10.1.4.0', '10.1.9.192']);
     expect(c.backend).toEqual({ type: 'vxlan', vni: 7, port: 4789, directRouting: true });
   });
@@ -52,6 +54,8 @@ describe('renderNetworkConfig', () => {
     const text = renderNetworkConfig({ network: '10.244.0.0/16', backend: 'vxlan' });
     expect(text).toBe('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":1}}');
     expect(parseNetworkConfig(text).backend.type).toBe('vxlan');
-    expect(renderNetworkConfig({ network: '10.244.0.0/16', backend: 'host-gw', subnetLen: 25 })).toBe('{"Network":"10.244.0.0/16","SubnetLen":25,"Backend":{"Type":"host-gw"}}');
+    expect(renderNetworkConfig({ network: '10.244.0.0/16', backend: 'host-gw', subnetLen: 25 })).toBe(
+      '{"Network":"10.244.0.0/16","SubnetLen":25,"Backend":{"Type":"host-gw"}}',
+    );
   });
 });

@@ -43,16 +43,21 @@ export function parseNetworkConfig(text: string, subject = SUBJECT): NetworkConf
   if (typeof raw.Network !== 'string') throw new ConfigError(subject, 'Network: required, e.g. "10.244.0.0/16"');
   const network = parseCidr(raw.Network);
   if (!network || network.family !== 4) throw new ConfigError(subject, `Network: ${JSON.stringify(raw.Network)} is not an IPv4 CIDR`);
-  if (network.text !== raw.Network) throw new ConfigError(subject, `Network: ${raw.Network} has host bits set (did you mean ${network.text}?)`);
+  if (network.text !== raw.Network)
+    throw new ConfigError(subject, `Network: ${raw.Network} has host bits set (did you mean ${network.text}?)`);
 
   const subnetLen = optionalInt(raw.SubnetLen, 'SubnetLen', subject) ?? defaultSubnetLen(network, subject);
   if (subnetLen > 30) throw new ConfigError(subject, `SubnetLen: /${subnetLen} is too small for a node (at most /30)`);
   if (subnetLen < network.prefixLength + 2) {
-    throw new ConfigError(subject, `SubnetLen: /${subnetLen} is too large for Network ${network.text}: it must fit at least four times (use /${network.prefixLength + 2} or longer)`);
+    throw new ConfigError(
+      subject,
+      `SubnetLen: /${subnetLen} is too large for Network ${network.text}: it must fit at least four times (use /${network.prefixLength + 2} or longer)`,
+    );
   }
   const size = 1n << BigInt(32 - subnetLen);
   const subnetMin = optionalAddress(raw.SubnetMin, 'SubnetMin', network, subnetLen, subject) ?? ipFromValue(4, network.first + size);
-  const subnetMax = optionalAddress(raw.SubnetMax, 'SubnetMax', network, subnetLen, subject) ?? ipFromValue(4, network.first + network.size - size);
+  const subnetMax =
+    optionalAddress(raw.SubnetMax, 'SubnetMax', network, subnetLen, subject) ?? ipFromValue(4, network.first + network.size - size);
   if (subnetMin.value > subnetMax.value) throw new ConfigError(subject, `SubnetMin ${subnetMin.text} is above SubnetMax ${subnetMax.text}`);
 
   return { network, subnetLen, subnetMin, subnetMax, backend: parseBackend(raw.Backend, subject) };
@@ -110,13 +115,15 @@ function parseBackend(raw: unknown, subject: string): BackendConfig {
 }
 
 function defaultSubnetLen(network: Cidr, subject: string): number {
-  if (network.prefixLength > 28) throw new ConfigError(subject, `Network ${network.text} is too small: the smallest useful network is a /28`);
+  if (network.prefixLength > 28)
+    throw new ConfigError(subject, `Network ${network.text} is too small: the smallest useful network is a /28`);
   return network.prefixLength <= 22 ? 24 : network.prefixLength + 2;
 }
 
 function optionalInt(v: unknown, field: string, subject: string): number | undefined {
   if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new ConfigError(subject, `${field}: ${JSON.stringify(v)} must be a whole number`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0)
+    throw new ConfigError(subject, `${field}: ${JSON.stringify(v)} must be a whole number`);
   return v;
 }
 
@@ -125,7 +132,8 @@ function optionalAddress(v: unknown, field: string, network: Cidr, subnetLen: nu
   const ip = typeof v === 'string' ? parseIp(v) : undefined;
   if (!ip || ip.family !== 4) throw new ConfigError(subject, `${field}: ${JSON.stringify(v)} is not an IPv4 address`);
   if (!cidrContains(network, ip)) throw new ConfigError(subject, `${field}: ${ip.text} is not in Network ${network.text}`);
-  if (ip.value % (1n << BigInt(32 - subnetLen)) !== 0n) throw new ConfigError(subject, `${field}: ${ip.text} is not on a /${subnetLen} boundary`);
+  if (ip.value % (1n << BigInt(32 - subnetLen)) !== 0n)
+    throw new ConfigError(subject, `${field}: ${ip.text} is not on a /${subnetLen} boundary`);
   return ip;
 }
 

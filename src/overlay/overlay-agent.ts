@@ -92,7 +92,10 @@ export class OverlayAgent {
     const config = await this.store.getConfig();
     this.config = config;
     if (o.backend && o.backend !== config.backend.type) {
-      throw new ConfigError('--backend', `${o.backend} differs from the network config's ${config.backend.type}; every node must use the cluster's backend`);
+      throw new ConfigError(
+        '--backend',
+        `${o.backend} differs from the network config's ${config.backend.type}; every node must use the cluster's backend`,
+      );
     }
     const underlay = await resolveUnderlay(o.port, o.iface, o.publicIp);
     const network = await backends[config.backend.type].setup(
@@ -100,17 +103,28 @@ export class OverlayAgent {
       { port: o.port, logger: this.log.child(config.backend.type) },
     );
     this.network = network;
-    const manager = new SubnetManager({ store: this.store, config, logger: this.log.child('lease'), ...(o.leaseTtlSeconds ? { ttlSeconds: o.leaseTtlSeconds } : {}) });
+    const manager = new SubnetManager({
+      store: this.store,
+      config,
+      logger: this.log.child('lease'),
+      ...(o.leaseTtlSeconds ? { ttlSeconds: o.leaseTtlSeconds } : {}),
+    });
     this.manager = manager;
     const previous = await readSubnetEnv(o.subnetFile);
-    const attrs = network.backendData === undefined
-      ? { publicIp: underlay.publicIp, backendType: network.type }
-      : { publicIp: underlay.publicIp, backendType: network.type, backendData: network.backendData };
+    const attrs =
+      network.backendData === undefined
+        ? { publicIp: underlay.publicIp, backendType: network.type }
+        : { publicIp: underlay.publicIp, backendType: network.type, backendData: network.backendData };
     await this.adopt(await manager.acquire(attrs, previous?.network.text === config.network.text ? previous.subnet : undefined));
-    manager.onReacquired((held) => { void this.adopt(held).then(() => this.loop.run()); });
+    manager.onReacquired((held) => {
+      void this.adopt(held).then(() => this.loop.run());
+    });
 
     const informer = new Informer<Lease>({
-      store: o.kv, prefix: this.store.subnetsPrefix, resource: 'leases', logger: this.log.child('watch'),
+      store: o.kv,
+      prefix: this.store.subnetsPrefix,
+      resource: 'leases',
+      logger: this.log.child('watch'),
       decode: (key, value) => decodeLease(key, value),
     });
     this.informer = informer;
@@ -126,7 +140,14 @@ export class OverlayAgent {
     await informer.start(signal);
     const offNetlink = o.port.onChange(() => this.loop.run());
     manager.start(signal);
-    signal.addEventListener('abort', () => { offNetlink(); this.closing = network.close(); }, { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        offNetlink();
+        this.closing = network.close();
+      },
+      { once: true },
+    );
     const synced = this.loop.start(signal);
     this.loop.run();
     await synced;
@@ -158,11 +179,21 @@ export class OverlayAgent {
     const config = this.config;
     if (!network || !config) return;
     await network.configure(held.subnet);
-    await writeSubnetEnv(this.options.subnetFile, { network: config.network, subnet: held.subnet, mtu: network.mtu, ipMasq: this.options.iptables !== undefined });
+    await writeSubnetEnv(this.options.subnetFile, {
+      network: config.network,
+      subnet: held.subnet,
+      mtu: network.mtu,
+      ipMasq: this.options.iptables !== undefined,
+    });
     if (this.options.iptables) {
       const present = hasMasqJump(await this.options.iptables.save('nat'));
       await this.options.iptables.restore(compileIpMasq(config.network, held.subnet, present), { noflush: true });
     }
-    this.log.info('node subnet ready', { subnet: held.subnet.text, backend: network.type, mtu: network.mtu, subnetFile: this.options.subnetFile });
+    this.log.info('node subnet ready', {
+      subnet: held.subnet.text,
+      backend: network.type,
+      mtu: network.mtu,
+      subnetFile: this.options.subnetFile,
+    });
   }
 }

@@ -5,19 +5,26 @@ import type { NetworkConfig } from './network-config.js';
 import type { StoredLease } from './lease-store.js';
 
 export type AcquirePlan =
-  | { kind: 'reuse'; lease: StoredLease }
-  | { kind: 'create'; subnet: Cidr; how: 'previous' | 'new' }
-  | { kind: 'full'; leasable: bigint };
+  { kind: 'reuse'; lease: StoredLease } | { kind: 'create'; subnet: Cidr; how: 'previous' | 'new' } | { kind: 'full'; leasable: bigint };
 
 function subnetConfigOf(config: NetworkConfig): SubnetConfig {
-  const at = (ip: IpAddress): Cidr => ({ family: 4, first: ip.value, size: 1n << BigInt(32 - config.subnetLen), prefixLength: config.subnetLen, text: `${ip.text}/${config.subnetLen}` });
+  const at = (ip: IpAddress): Cidr => ({
+    family: 4,
+    first: ip.value,
+    size: 1n << BigInt(32 - config.subnetLen),
+    prefixLength: config.subnetLen,
+    text: `${ip.text}/${config.subnetLen}`,
+  });
   return { network: config.network, subnetLen: config.subnetLen, subnetMin: at(config.subnetMin), subnetMax: at(config.subnetMax) };
 }
 
 function leasable(config: NetworkConfig, subnet: Cidr): boolean {
-  return subnet.prefixLength === config.subnetLen
-    && cidrContains(config.network, ipFromValue(4, subnet.first))
-    && subnet.first >= config.subnetMin.value && subnet.first <= config.subnetMax.value;
+  return (
+    subnet.prefixLength === config.subnetLen &&
+    cidrContains(config.network, ipFromValue(4, subnet.first)) &&
+    subnet.first >= config.subnetMin.value &&
+    subnet.first <= config.subnetMax.value
+  );
 }
 
 /**
@@ -25,7 +32,13 @@ function leasable(config: NetworkConfig, subnet: Cidr): boolean {
  * this node used last (subnet.env) if it is still free, then any free one.
  * Pure: the caller lists, plans, and races for the result.
  */
-export function planAcquire(config: NetworkConfig, leases: readonly StoredLease[], publicIp: IpAddress, previous: Cidr | undefined, pick: Pick): AcquirePlan {
+export function planAcquire(
+  config: NetworkConfig,
+  leases: readonly StoredLease[],
+  publicIp: IpAddress,
+  previous: Cidr | undefined,
+  pick: Pick,
+): AcquirePlan {
   const mine = leases.find((l) => l.attrs.publicIp.text === publicIp.text && leasable(config, l.subnet));
   if (mine) return { kind: 'reuse', lease: mine };
   const taken = new Set(leases.map((l) => l.subnet.text));

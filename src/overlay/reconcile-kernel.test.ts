@@ -9,7 +9,13 @@ import { reconcileKernel } from './reconcile-kernel.js';
 const cidr = (t: string): Cidr => parseCidr(t) as Cidr;
 const ip = (t: string): IpAddress => parseIp(t) as IpAddress;
 
-const route = (dst: string, gw: string, protocol = KEEL_ROUTE_PROTOCOL): KernelRoute => ({ dst: cidr(dst), gateway: ip(gw), oif: 9, onlink: true, protocol });
+const route = (dst: string, gw: string, protocol = KEEL_ROUTE_PROTOCOL): KernelRoute => ({
+  dst: cidr(dst),
+  gateway: ip(gw),
+  oif: 9,
+  onlink: true,
+  protocol,
+});
 const scope = { network: cidr('10.244.0.0/16'), ownedIfindex: 9 };
 const log = createLogger('test');
 
@@ -22,7 +28,8 @@ describe('reconcileKernel', () => {
       route('10.244.9.0/24', '10.244.9.0'),
       route('10.244.50.0/24', '172.30.1.1', 3),
       route('192.168.0.0/24', '172.30.1.1', KEEL_ROUTE_PROTOCOL),
-    ]) await port.addRoute(r);
+    ])
+      await port.addRoute(r);
     await port.addNeighbor({ ifindex: 9, ip: ip('10.244.9.0'), mac: 'aa:00:00:00:00:09', permanent: true });
     await port.addNeighbor({ ifindex: 9, ip: ip('10.244.77.5'), mac: 'aa:00:00:00:00:77', permanent: false });
     await port.addFdb({ ifindex: 9, mac: 'aa:00:00:00:00:09', dst: ip('172.30.1.19') });

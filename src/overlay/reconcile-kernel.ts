@@ -11,7 +11,10 @@ export interface ReconcileScope {
   ownedIfindex: number | undefined;
 }
 
-export interface ReconcileResult { added: number; removed: number }
+export interface ReconcileResult {
+  added: number;
+  removed: number;
+}
 
 const routeKey = (r: KernelRoute): string => `${r.dst.text}|${r.gateway?.text ?? ''}|${r.oif}|${r.onlink}`;
 
@@ -20,7 +23,12 @@ const routeKey = (r: KernelRoute): string => `${r.dst.text}|${r.gateway?.text ??
  * adds what is missing (including entries someone deleted), removes what
  * no lease wants any more, and leaves everything else alone.
  */
-export async function reconcileKernel(port: NetlinkPort, desired: DesiredKernel, scope: ReconcileScope, log: Logger): Promise<ReconcileResult> {
+export async function reconcileKernel(
+  port: NetlinkPort,
+  desired: DesiredKernel,
+  scope: ReconcileScope,
+  log: Logger,
+): Promise<ReconcileResult> {
   const result = { added: 0, removed: 0 };
   const all = await port.routes();
   const owned = all.filter((r) => r.protocol === KEEL_ROUTE_PROTOCOL && cidrsOverlap(r.dst, scope.network));
@@ -28,12 +36,23 @@ export async function reconcileKernel(port: NetlinkPort, desired: DesiredKernel,
   const want = new Map(desired.routes.map((r) => [routeKey(r), r]));
   const have = new Set(owned.map(routeKey));
   for (const r of owned) {
-    if (!want.has(routeKey(r))) { await port.delRoute(r); result.removed++; kernelChanges.inc({ kind: 'route', op: 'del' }); log.info('removed route', { route: describeRoute(r) }); }
+    if (!want.has(routeKey(r))) {
+      await port.delRoute(r);
+      result.removed++;
+      kernelChanges.inc({ kind: 'route', op: 'del' });
+      log.info('removed route', { route: describeRoute(r) });
+    }
   }
   for (const [k, r] of want) {
     if (have.has(k)) continue;
-    if (foreign.has(r.dst.text)) { log.warn('a route keel does not own covers this subnet; leaving it', { route: describeRoute(r) }); continue; }
-    await port.addRoute(r); result.added++; kernelChanges.inc({ kind: 'route', op: 'add' }); log.info('added route', { route: describeRoute(r) });
+    if (foreign.has(r.dst.text)) {
+      log.warn('a route keel does not own covers this subnet; leaving it', { route: describeRoute(r) });
+      continue;
+    }
+    await port.addRoute(r);
+    result.added++;
+    kernelChanges.inc({ kind: 'route', op: 'add' });
+    log.info('added route', { route: describeRoute(r) });
   }
   routesProgrammed.set({ kind: 'route' }, want.size);
 
@@ -43,16 +62,36 @@ export async function reconcileKernel(port: NetlinkPort, desired: DesiredKernel,
     const wantN = new Map(desired.neighbors.map((n) => [neighKey(n), n]));
     const haveN = (await port.neighbors(ifindex)).filter((n) => n.permanent);
     const haveNKeys = new Set(haveN.map(neighKey));
-    for (const n of haveN) if (!wantN.has(neighKey(n))) { await port.delNeighbor(n); result.removed++; kernelChanges.inc({ kind: 'neighbor', op: 'del' }); }
-    for (const [k, n] of wantN) if (!haveNKeys.has(k)) { await port.addNeighbor(n); result.added++; kernelChanges.inc({ kind: 'neighbor', op: 'add' }); }
+    for (const n of haveN)
+      if (!wantN.has(neighKey(n))) {
+        await port.delNeighbor(n);
+        result.removed++;
+        kernelChanges.inc({ kind: 'neighbor', op: 'del' });
+      }
+    for (const [k, n] of wantN)
+      if (!haveNKeys.has(k)) {
+        await port.addNeighbor(n);
+        result.added++;
+        kernelChanges.inc({ kind: 'neighbor', op: 'add' });
+      }
     routesProgrammed.set({ kind: 'neighbor' }, wantN.size);
 
     const fdbKey = (f: { mac: string; dst: { text: string } }): string => `${f.mac}|${f.dst.text}`;
     const wantF = new Map(desired.fdb.map((f) => [fdbKey(f), f]));
     const haveF = await port.fdb(ifindex);
     const haveFKeys = new Set(haveF.map(fdbKey));
-    for (const f of haveF) if (!wantF.has(fdbKey(f))) { await port.delFdb(f); result.removed++; kernelChanges.inc({ kind: 'fdb', op: 'del' }); }
-    for (const [k, f] of wantF) if (!haveFKeys.has(k)) { await port.addFdb(f); result.added++; kernelChanges.inc({ kind: 'fdb', op: 'add' }); }
+    for (const f of haveF)
+      if (!wantF.has(fdbKey(f))) {
+        await port.delFdb(f);
+        result.removed++;
+        kernelChanges.inc({ kind: 'fdb', op: 'del' });
+      }
+    for (const [k, f] of wantF)
+      if (!haveFKeys.has(k)) {
+        await port.addFdb(f);
+        result.added++;
+        kernelChanges.inc({ kind: 'fdb', op: 'add' });
+      }
     routesProgrammed.set({ kind: 'fdb' }, wantF.size);
   }
   return result;

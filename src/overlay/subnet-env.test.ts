@@ -9,7 +9,9 @@ const env = { network: parseCidr('10.244.0.0/16') as Cidr, subnet: parseCidr('10
 
 describe('subnet.env', () => {
   it('renders flannel text with the first host address', () => {
-    expect(renderSubnetEnv(env)).toBe('FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.7.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n');
+    expect(renderSubnetEnv(env)).toBe(
+      'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.7.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n',
+    );
   });
 
   it('parses back to the subnet in network form', () => {

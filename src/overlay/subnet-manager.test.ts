@@ -45,7 +45,9 @@ describe('SubnetManager (real etcd)', () => {
     const { manager } = setup('{"Network":"10.244.0.0/28","SubnetLen":30,"Backend":{"Type":"host-gw"}}');
     const held = await Promise.all([1, 2, 3].map((i) => manager().acquire(attrsFor(i))));
     expect(new Set(held.map((h) => h.subnet.text)).size).toBe(3);
-    await expect(manager().acquire(attrsFor(4))).rejects.toThrow('network 10.244.0.0/28: is full: all 3 /30 subnets from 10.244.0.4 to 10.244.0.12 are leased');
+    await expect(manager().acquire(attrsFor(4))).rejects.toThrow(
+      'network 10.244.0.0/28: is full: all 3 /30 subnets from 10.244.0.4 to 10.244.0.12 are leased',
+    );
   });
 
   it('renews onto a fresh etcd lease and re-acquires a deleted lease', async () => {

@@ -70,14 +70,17 @@ export class SubnetManager {
         const { leases } = await store.list();
         const plan = planAcquire(config, leases, attrs.publicIp, previous, pick);
         if (plan.kind === 'full') {
-          throw new AllocationError(`network ${config.network.text}`, `is full: all ${plan.leasable} /${config.subnetLen} subnets from ${config.subnetMin.text} to ${config.subnetMax.text} are leased`);
+          throw new AllocationError(
+            `network ${config.network.text}`,
+            `is full: all ${plan.leasable} /${config.subnetLen} subnets from ${config.subnetMin.text} to ${config.subnetMax.text} are leased`,
+          );
         }
         if (plan.kind === 'reuse') {
-          if (await store.update(plan.lease.subnet, plan.lease.modRevision, attrs, etcdLease) === 'updated') {
+          if ((await store.update(plan.lease.subnet, plan.lease.modRevision, attrs, etcdLease)) === 'updated') {
             await this.revokeQuietly(plan.lease);
             return this.took(plan.lease.subnet, attrs, etcdLease, 'reused');
           }
-        } else if (await store.create(plan.subnet, attrs, etcdLease) === 'created') {
+        } else if ((await store.create(plan.subnet, attrs, etcdLease)) === 'created') {
           return this.took(plan.subnet, attrs, etcdLease, plan.how);
         }
         this.log.debug('lost a race for a subnet, listing again', { attempt });
@@ -97,8 +100,11 @@ export class SubnetManager {
     const { store } = this.options;
     const etcdLease = await store.grant(this.ttl);
     const stored = await store.get(held.subnet);
-    if (stored && stored.attrs.publicIp.text === held.attrs.publicIp.text
-      && await store.update(held.subnet, stored.modRevision, held.attrs, etcdLease) === 'updated') {
+    if (
+      stored &&
+      stored.attrs.publicIp.text === held.attrs.publicIp.text &&
+      (await store.update(held.subnet, stored.modRevision, held.attrs, etcdLease)) === 'updated'
+    ) {
       await this.revokeQuietly(stored);
       this.held = { ...held, etcdLease };
       leaseRenewals.inc({ result: 'ok' });

@@ -16,7 +16,7 @@ await port.addAddress(3, ip('172.30.2.99'), 24);
 await port.addRoute({ dst: parseCidr('0.0.0.0/0') as Cidr, gateway: ip('172.30.1.1'), oif: 2, onlink: false, protocol: 4 });
 
 describe('resolveUnderlay', () => {
-  it('takes the default route\'s interface without flags', async () => {
+  it("takes the default route's interface without flags", async () => {
     const u = await resolveUnderlay(port);
     expect([u.link.name, u.publicIp.text, u.prefix.text]).toEqual(['eth0', '172.30.1.11', '172.30.1.0/24']);
   });

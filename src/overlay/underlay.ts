@@ -18,7 +18,8 @@ export async function resolveUnderlay(port: NetlinkPort, iface?: string, publicI
   const links = await port.links();
   const addrs = await port.addresses();
   const wanted = publicIp !== undefined ? parseIp(publicIp) : undefined;
-  if (publicIp !== undefined && (!wanted || wanted.family !== 4)) throw new ConfigError('--public-ip', `${JSON.stringify(publicIp)} is not an IPv4 address`);
+  if (publicIp !== undefined && (!wanted || wanted.family !== 4))
+    throw new ConfigError('--public-ip', `${JSON.stringify(publicIp)} is not an IPv4 address`);
 
   let link: LinkInfo | undefined;
   if (iface) {

@@ -60,7 +60,17 @@ const MARK_MASQ = 'KUBE-MARK-MASQ';
 
 /** The IPv4 tables hold a service's IPv4 addresses only; a service whose primary ClusterIP is IPv6 gets no rules. */
 export function compileService(view: ServiceView, node: NodeConfig): ServiceRules {
-  const out: ServiceRules = { key: view.key, natServices: [], natNodePorts: [], natChains: [], filterServices: [], filterExternal: [], filterFirewall: [], filterNodePorts: [], ports: [] };
+  const out: ServiceRules = {
+    key: view.key,
+    natServices: [],
+    natNodePorts: [],
+    natChains: [],
+    filterServices: [],
+    filterExternal: [],
+    filterFirewall: [],
+    filterNodePorts: [],
+    ports: [],
+  };
   const clusterIP = view.clusterIPs[0];
   if (view.type === 'ExternalName' || view.headless || clusterIP?.family !== 4) return out;
   const v4 = (ips: readonly IpAddress[]): string[] => ips.flatMap((ip) => (ip.family === 4 ? [ip.text] : []));
@@ -69,7 +79,14 @@ export function compileService(view: ServiceView, node: NodeConfig): ServiceRule
   return out;
 }
 
-function compilePort(out: ServiceRules, view: ServiceView, port: ServicePortView, clusterIP: string, external: { externalIPs: string[]; lbIPs: string[] }, node: NodeConfig): void {
+function compilePort(
+  out: ServiceRules,
+  view: ServiceView,
+  port: ServicePortView,
+  clusterIP: string,
+  external: { externalIPs: string[]; lbIPs: string[] },
+  node: NodeConfig,
+): void {
   const spn = port.servicePortName;
   const p = port.protocol;
   const all = resolveEndpoints(view, port);
@@ -80,7 +97,10 @@ function compilePort(out: ServiceRules, view: ServiceView, port: ServicePortView
   // kube-proxy proxier.go syncProxyRules ("Capture healthCheckNodePorts"): accepted whether or
   // not this node has local endpoints, one rule per service port.
   const hc = view.healthCheckNodePort;
-  if (hc !== undefined) out.filterNodePorts.push(rule('-p', 'tcp', ...comment(`${spn} health check node port`), '-m', 'tcp', '--dport', String(hc), '-j', 'ACCEPT'));
+  if (hc !== undefined)
+    out.filterNodePorts.push(
+      rule('-p', 'tcp', ...comment(`${spn} health check node port`), '-m', 'tcp', '--dport', String(hc), '-j', 'ACCEPT'),
+    );
 
   const hasExternal = nodePort !== undefined || externalIPs.length > 0 || lbIPs.length > 0;
   const internalLocal = view.internalTrafficPolicy === 'Local';
@@ -97,10 +117,15 @@ function compilePort(out: ServiceRules, view: ServiceView, port: ServicePortView
   if (all.length === 0) {
     // No endpoints at all: refuse at once instead of letting clients time out.
     const why = `${spn} has no endpoints`;
-    out.filterServices.push(rule('-d', hostCidr(clusterIP), '-p', proto(p), ...comment(why), ...dport(p, port.port), '-j', 'REJECT', ...reject));
-    for (const ip of [...externalIPs, ...lbIPs]) out.filterExternal.push(rule('-d', hostCidr(ip), '-p', proto(p), ...comment(why), ...dport(p, port.port), '-j', 'REJECT', ...reject));
+    out.filterServices.push(
+      rule('-d', hostCidr(clusterIP), '-p', proto(p), ...comment(why), ...dport(p, port.port), '-j', 'REJECT', ...reject),
+    );
+    for (const ip of [...externalIPs, ...lbIPs])
+      out.filterExternal.push(rule('-d', hostCidr(ip), '-p', proto(p), ...comment(why), ...dport(p, port.port), '-j', 'REJECT', ...reject));
     if (nodePort !== undefined) {
-      out.filterExternal.push(rule('-p', proto(p), ...comment(why), '-m', 'addrtype', '--dst-type', 'LOCAL', ...dport(p, nodePort), '-j', 'REJECT', ...reject));
+      out.filterExternal.push(
+        rule('-p', proto(p), ...comment(why), '-m', 'addrtype', '--dst-type', 'LOCAL', ...dport(p, nodePort), '-j', 'REJECT', ...reject),
+      );
     }
     return;
   }
@@ -108,7 +133,9 @@ function compilePort(out: ServiceRules, view: ServiceView, port: ServicePortView
   const usesCluster = !internalLocal || (hasExternal && !externalLocal);
   const usesLocal = internalLocal || externalLocal;
   if (internalLocal && local.length === 0) {
-    out.filterServices.push(rule('-d', hostCidr(clusterIP), '-p', proto(p), ...comment(`${spn} has no local endpoints`), ...dport(p, port.port), '-j', 'DROP'));
+    out.filterServices.push(
+      rule('-d', hostCidr(clusterIP), '-p', proto(p), ...comment(`${spn} has no local endpoints`), ...dport(p, port.port), '-j', 'DROP'),
+    );
   } else {
     out.natServices.push(dst(clusterIP, 'cluster IP', internalLocal ? svl : svc_));
   }
@@ -116,8 +143,12 @@ function compilePort(out: ServiceRules, view: ServiceView, port: ServicePortView
   if (hasExternal) {
     if (externalLocal && local.length === 0) {
       const why = `${spn} has no local endpoints`;
-      for (const ip of [...externalIPs, ...lbIPs]) out.filterExternal.push(rule('-d', hostCidr(ip), '-p', proto(p), ...comment(why), ...dport(p, port.port), '-j', 'DROP'));
-      if (nodePort !== undefined) out.filterExternal.push(rule('-p', proto(p), ...comment(why), '-m', 'addrtype', '--dst-type', 'LOCAL', ...dport(p, nodePort), '-j', 'DROP'));
+      for (const ip of [...externalIPs, ...lbIPs])
+        out.filterExternal.push(rule('-d', hostCidr(ip), '-p', proto(p), ...comment(why), ...dport(p, port.port), '-j', 'DROP'));
+      if (nodePort !== undefined)
+        out.filterExternal.push(
+          rule('-p', proto(p), ...comment(why), '-m', 'addrtype', '--dst-type', 'LOCAL', ...dport(p, nodePort), '-j', 'DROP'),
+        );
     }
     for (const ip of externalIPs) out.natServices.push(dst(ip, 'external IP', ext));
     const ranges = view.loadBalancerSourceRanges;
@@ -126,13 +157,37 @@ function compilePort(out: ServiceRules, view: ServiceView, port: ServicePortView
     out.natChains.push({ name: ext, rules: extRules(spn, externalLocal, node, svc_, svl) });
     if (ranges.length && lbIPs.length) {
       out.natChains.push({ name: fw, rules: firewallRules(spn, ranges, lbIPs, node, ext) });
-      for (const ip of lbIPs) out.filterFirewall.push(rule('-d', hostCidr(ip), '-p', proto(p), ...comment(`${spn} traffic not accepted by ${fw}`), ...dport(p, port.port), '-j', 'DROP'));
+      for (const ip of lbIPs)
+        out.filterFirewall.push(
+          rule(
+            '-d',
+            hostCidr(ip),
+            '-p',
+            proto(p),
+            ...comment(`${spn} traffic not accepted by ${fw}`),
+            ...dport(p, port.port),
+            '-j',
+            'DROP',
+          ),
+        );
     }
   }
 
   const affinity = view.affinityTimeoutSeconds;
   const masq = node.clusterCidr
-    ? rule('!', '-s', node.clusterCidr, '-d', hostCidr(clusterIP), '-p', proto(p), ...comment(`${spn} cluster IP`), ...dport(p, port.port), '-j', MARK_MASQ)
+    ? rule(
+        '!',
+        '-s',
+        node.clusterCidr,
+        '-d',
+        hostCidr(clusterIP),
+        '-p',
+        proto(p),
+        ...comment(`${spn} cluster IP`),
+        ...dport(p, port.port),
+        '-j',
+        MARK_MASQ,
+      )
     : undefined;
   if (usesCluster) out.natChains.push({ name: svc_, rules: [...(masq ? [masq] : []), ...balance(spn, all, affinity)] });
   if (usesLocal) out.natChains.push({ name: svl, rules: [...(masq && internalLocal ? [masq] : []), ...balance(spn, local, affinity)] });
@@ -178,7 +233,20 @@ function balance(spn: string, eps: readonly ResolvedEndpoint[], affinity: number
   const out: string[] = [];
   if (affinity !== undefined) {
     for (const e of eps) {
-      out.push(cat('-m comment --comment "', safe, ' -> ', e.address, '" -m recent --rcheck --seconds ', String(affinity), ' --reap --name ', e.chain, ' --mask 255.255.255.255 --rsource -j ', e.chain));
+      out.push(
+        cat(
+          '-m comment --comment "',
+          safe,
+          ' -> ',
+          e.address,
+          '" -m recent --rcheck --seconds ',
+          String(affinity),
+          ' --reap --name ',
+          e.chain,
+          ' --mask 255.255.255.255 --rsource -j ',
+          e.chain,
+        ),
+      );
     }
   }
   eps.forEach((e, i) => {

@@ -13,7 +13,12 @@ import { renderRestore } from './render-restore.js';
 import { probability } from './rule-text.js';
 import { makeEndpoints, makeService, snapshotOf } from './testing/test-builders.js';
 
-const node: NodeConfig = { nodeName: 'node-a', nodeIPs: ['172.30.0.1'], clusterCidr: '10.244.0.0/16', masqueradeBit: DEFAULT_MASQUERADE_BIT };
+const node: NodeConfig = {
+  nodeName: 'node-a',
+  nodeIPs: ['172.30.0.1'],
+  clusterCidr: '10.244.0.0/16',
+  masqueradeBit: DEFAULT_MASQUERADE_BIT,
+};
 
 function fixture() {
   const web = makeService('default', 'web', (s) => {
@@ -21,7 +26,15 @@ function fixture() {
     s.clusterIP = '10.96.0.10';
     s.ports = [{ name: 'http', port: 80, targetPort: 'http', nodePort: 30080 }];
   });
-  const webEps = makeEndpoints('default', 'web', [{ ip: '10.244.2.7', node: 'node-b' }, { ip: '10.244.1.5', node: 'node-a' }], [{ name: 'http', port: 8080 }]);
+  const webEps = makeEndpoints(
+    'default',
+    'web',
+    [
+      { ip: '10.244.2.7', node: 'node-b' },
+      { ip: '10.244.1.5', node: 'node-a' },
+    ],
+    [{ name: 'http', port: 8080 }],
+  );
   const dns = makeService('kube-system', 'dns', (s) => {
     s.clusterIP = '10.96.0.53';
     s.ports = [{ name: 'dns', port: 53, protocol: 'UDP' }];
@@ -38,7 +51,15 @@ function fixture() {
     s.sessionAffinity = 'ClientIP';
     s.sessionAffinityConfig = { clientIP: { timeoutSeconds: 600 } };
   });
-  const stickyEps = makeEndpoints('default', 'sticky', [{ ip: '10.244.1.6', node: 'node-a' }, { ip: '10.244.2.6', node: 'node-b' }], [{ port: 80 }]);
+  const stickyEps = makeEndpoints(
+    'default',
+    'sticky',
+    [
+      { ip: '10.244.1.6', node: 'node-a' },
+      { ip: '10.244.2.6', node: 'node-b' },
+    ],
+    [{ port: 80 }],
+  );
   const local = makeService('default', 'local', (s) => {
     s.type = 'NodePort';
     s.clusterIP = '10.96.0.40';
@@ -46,7 +67,15 @@ function fixture() {
     s.externalIPs = ['172.30.0.100'];
     s.ports = [{ port: 80, nodePort: 30040 }];
   });
-  const localEps = makeEndpoints('default', 'local', [{ ip: '10.244.1.8', node: 'node-a' }, { ip: '10.244.2.8', node: 'node-b' }], [{ port: 80 }]);
+  const localEps = makeEndpoints(
+    'default',
+    'local',
+    [
+      { ip: '10.244.1.8', node: 'node-a' },
+      { ip: '10.244.2.8', node: 'node-b' },
+    ],
+    [{ port: 80 }],
+  );
   // A firewalled LoadBalancer with a health check node port, reachable from the node itself.
   const fenced = makeService('default', 'fenced', (s, raw) => {
     s.type = 'LoadBalancer';
@@ -84,7 +113,12 @@ describe('compileRules', () => {
         s.clusterIP = '10.96.1.1';
         s.ports = [{ port: 80 }];
       });
-      const eps = makeEndpoints('ns', 'svc', Array.from({ length: n }, (_, i) => ({ ip: `10.244.3.${i + 1}` })), [{ port: 80 }]);
+      const eps = makeEndpoints(
+        'ns',
+        'svc',
+        Array.from({ length: n }, (_, i) => ({ ip: `10.244.3.${i + 1}` })),
+        [{ port: 80 }],
+      );
       const rules = compileRules(snapshotOf([svc], [eps]), node);
       const svcChain = rules.nat.chains.find((c) => c.name.startsWith('KUBE-SVC-'));
       const probs = svcChain?.rules.filter((r) => r.includes('-j KUBE-SEP-')).map((r) => /--probability (\S+)/.exec(r)?.[1] ?? 'last');
@@ -98,9 +132,20 @@ describe('compileRules', () => {
   it('resolves a named targetPort per endpoint', () => {
     const svc = makeService('ns', 'named', (s) => {
       s.clusterIP = '10.96.1.2';
-      s.ports = [{ name: 'web', port: 80, targetPort: 'http' }, { name: 'metrics', port: 9090 }];
+      s.ports = [
+        { name: 'web', port: 80, targetPort: 'http' },
+        { name: 'metrics', port: 9090 },
+      ];
     });
-    const eps = makeEndpoints('ns', 'named', [{ ip: '10.244.3.1' }], [{ name: 'web', port: 8080 }, { name: 'metrics', port: 9100 }]);
+    const eps = makeEndpoints(
+      'ns',
+      'named',
+      [{ ip: '10.244.3.1' }],
+      [
+        { name: 'web', port: 8080 },
+        { name: 'metrics', port: 9100 },
+      ],
+    );
     const text = renderRestore(compileRules(snapshotOf([svc], [eps]), node));
     expect(text).toMatch(/-m comment --comment "ns\/named:web" -m tcp -j DNAT --to-destination 10\.244\.3\.1:8080/);
     expect(text).toMatch(/-m comment --comment "ns\/named:metrics" -m tcp -j DNAT --to-destination 10\.244\.3\.1:9100/);
@@ -127,7 +172,15 @@ describe('compileRules', () => {
         s.internalTrafficPolicy = 'Local';
         s.ports = [{ port: 80 }];
       });
-      const eps = makeEndpoints('ns', 'itp', [{ ip: '10.244.3.1', node: onNode }, { ip: '10.244.3.2', node: 'node-z' }], [{ port: 80 }]);
+      const eps = makeEndpoints(
+        'ns',
+        'itp',
+        [
+          { ip: '10.244.3.1', node: onNode },
+          { ip: '10.244.3.2', node: 'node-z' },
+        ],
+        [{ port: 80 }],
+      );
       return renderRestore(compileRules(snapshotOf([svc], [eps]), node));
     };
     const local = build('node-a');
@@ -147,7 +200,12 @@ describe('compileRules', () => {
     const rules = tables.get('filter')?.get('KUBE-SERVICES')?.rules ?? [];
     expect(rules).toHaveLength(1);
     expect(rules[0]?.args).toContain('ns/odd__-A INPUT -j DROP_ has no endpoints');
-    expect(tables.get('filter')?.get('INPUT')?.rules.some((r) => r.target === 'DROP')).toBe(false);
+    expect(
+      tables
+        .get('filter')
+        ?.get('INPUT')
+        ?.rules.some((r) => r.target === 'DROP'),
+    ).toBe(false);
   });
 });
 
@@ -170,12 +228,16 @@ describe('compileRules as kube-proxy writes them', () => {
   it('drops conntrack INVALID first in KUBE-FORWARD, unless nf_conntrack_tcp_be_liberal is set (syncProxyRules, kubernetes#74839)', () => {
     const forward = (n: NodeConfig) => compileRules(lb(), n).filter.chains.find((c) => c.name === 'KUBE-FORWARD')?.rules;
     expect(forward(node)?.[0]).toBe('-m conntrack --ctstate INVALID -j DROP');
-    expect(forward({ ...node, conntrackTcpLiberal: true })?.[0]).toBe('-m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT');
+    expect(forward({ ...node, conntrackTcpLiberal: true })?.[0]).toBe(
+      '-m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT',
+    );
   });
 
   it('writes KUBE-FIREWALL with the localnet guard, jumped from INPUT and OUTPUT (kubeletFirewallChain, iptablesKubeletJumpChains)', () => {
     const t = text(lb());
-    expect(t).toContain('-A KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment "block incoming localnet connections" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP\n');
+    expect(t).toContain(
+      '-A KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment "block incoming localnet connections" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP\n',
+    );
     expect(t).toContain('-A INPUT -j KUBE-FIREWALL\n');
     expect(t).toContain('-A OUTPUT -j KUBE-FIREWALL\n');
     // --nodeport-addresses without a loopback address: no localhost NodePorts, so no guard (NewProxier).
@@ -185,7 +247,9 @@ describe('compileRules as kube-proxy writes them', () => {
   });
 
   it('lets the node reach its LB IP when a source range holds a node IP (firewall chain, allowFromNode)', () => {
-    const snap = lb((s) => { s.loadBalancerSourceRanges = ['172.30.0.0/24', '192.168.50.0/24']; });
+    const snap = lb((s) => {
+      s.loadBalancerSourceRanges = ['172.30.0.0/24', '192.168.50.0/24'];
+    });
     const fw = (n: NodeConfig) => compileRules(snap, n).nat.chains.find((c) => c.name.startsWith('KUBE-FW-'))?.rules ?? [];
     const ext = compileRules(snap, node).nat.chains.find((c) => c.name.startsWith('KUBE-EXT-'))?.name ?? '';
     expect(fw({ ...node, nodeIPs: ['172.30.0.1'] })).toEqual([
@@ -194,26 +258,48 @@ describe('compileRules as kube-proxy writes them', () => {
       `-s 172.30.0.200/32 -m comment --comment "ns/lb:p80 loadbalancer IP" -j ${ext}`,
       '-m comment --comment "other traffic to ns/lb:p80 will be dropped by KUBE-PROXY-FIREWALL"',
     ]);
-    expect(fw({ ...node, nodeIPs: ['10.0.9.9'] })).not.toContain(`-s 172.30.0.200/32 -m comment --comment "ns/lb:p80 loadbalancer IP" -j ${ext}`);
+    expect(fw({ ...node, nodeIPs: ['10.0.9.9'] })).not.toContain(
+      `-s 172.30.0.200/32 -m comment --comment "ns/lb:p80 loadbalancer IP" -j ${ext}`,
+    );
   });
 
   it('accepts the health check node port in filter KUBE-NODEPORTS for an externalTrafficPolicy Local LoadBalancer ("Capture healthCheckNodePorts")', () => {
-    const t = text(lb((s) => { s.externalTrafficPolicy = 'Local'; s.healthCheckNodePort = 30099; }));
+    const t = text(
+      lb((s) => {
+        s.externalTrafficPolicy = 'Local';
+        s.healthCheckNodePort = 30099;
+      }),
+    );
     expect(t).toContain('-A INPUT -m comment --comment "kubernetes health check service ports" -j KUBE-NODEPORTS\n');
-    expect(t).toMatch(/\*filter[^*]*-A KUBE-NODEPORTS -p tcp -m comment --comment "ns\/lb:p80 health check node port" -m tcp --dport 30099 -j ACCEPT\n/);
+    expect(t).toMatch(
+      /\*filter[^*]*-A KUBE-NODEPORTS -p tcp -m comment --comment "ns\/lb:p80 health check node port" -m tcp --dport 30099 -j ACCEPT\n/,
+    );
   });
 
   it('opens no NodePort for a LoadBalancer allocated with allocateLoadBalancerNodePorts false', () => {
-    const t = text(lb((s) => { s.allocateLoadBalancerNodePorts = false; s.ports = [{ name: 'p80', port: 80 }]; }));
+    const t = text(
+      lb((s) => {
+        s.allocateLoadBalancerNodePorts = false;
+        s.ports = [{ name: 'p80', port: 80 }];
+      }),
+    );
     expect(t).not.toMatch(/-A KUBE-NODEPORTS .*ns\/lb/);
-    expect(t).toMatch(/-A KUBE-SERVICES -d 172\.30\.0\.200\/32 -p tcp -m comment --comment "ns\/lb:p80 loadbalancer IP" -m tcp --dport 80 -j KUBE-EXT-/);
+    expect(t).toMatch(
+      /-A KUBE-SERVICES -d 172\.30\.0\.200\/32 -p tcp -m comment --comment "ns\/lb:p80 loadbalancer IP" -m tcp --dport 80 -j KUBE-EXT-/,
+    );
   });
 
   it('sends NodePorts only to the --nodeport-addresses of this node ("tail-call to the nodePorts chain")', () => {
-    const nat = (n: NodeConfig) => compileRules(lb(), n).nat.chains.find((c) => c.name === 'KUBE-SERVICES')?.rules.filter((r) => r.endsWith('-j KUBE-NODEPORTS'));
+    const nat = (n: NodeConfig) =>
+      compileRules(lb(), n)
+        .nat.chains.find((c) => c.name === 'KUBE-SERVICES')
+        ?.rules.filter((r) => r.endsWith('-j KUBE-NODEPORTS'));
     const why = '-m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain"';
     expect(nat(node)).toEqual([`${why} -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS`]);
-    expect(nat({ ...node, nodePortAddresses: ['127.0.0.1', '172.30.0.1'] })).toEqual([`-d 127.0.0.1/32 ${why} -j KUBE-NODEPORTS`, `-d 172.30.0.1/32 ${why} -j KUBE-NODEPORTS`]);
+    expect(nat({ ...node, nodePortAddresses: ['127.0.0.1', '172.30.0.1'] })).toEqual([
+      `-d 127.0.0.1/32 ${why} -j KUBE-NODEPORTS`,
+      `-d 172.30.0.1/32 ${why} -j KUBE-NODEPORTS`,
+    ]);
   });
 });
 
@@ -226,24 +312,45 @@ describe('terminating endpoints as fallback', () => {
     s.externalTrafficPolicy = 'Local';
     s.ports = [{ port: 80, nodePort: 30070 }];
   });
-  const base = projectService(svc, makeEndpoints('ns', 'roll', [{ ip: '10.244.1.1', node: 'node-a' }, { ip: '10.244.2.1', node: 'node-b' }, { ip: '10.244.2.2', node: 'node-b' }], [{ port: 80 }]), 'node-a');
+  const base = projectService(
+    svc,
+    makeEndpoints(
+      'ns',
+      'roll',
+      [
+        { ip: '10.244.1.1', node: 'node-a' },
+        { ip: '10.244.2.1', node: 'node-b' },
+        { ip: '10.244.2.2', node: 'node-b' },
+      ],
+      [{ port: 80 }],
+    ),
+    'node-a',
+  );
   /** EndpointSlice-style states per address (v1 Endpoints cannot say terminating). */
   const withStates = (states: Record<string, { ready: boolean; serving: boolean; terminating: boolean }>): ServiceView => ({
     ...base,
     ports: base.ports.map((p) => ({ ...p, endpoints: p.endpoints.map((e) => ({ ...e, ...(states[e.ip.text] ?? {}) })) })),
   });
-  const dnat = (view: ServiceView) => compileService(view, node).natChains.flatMap((c) => c.rules).filter((r) => r.includes('DNAT')).map((r) => /--to-destination (\S+)/.exec(r)?.[1]).sort();
+  const dnat = (view: ServiceView) =>
+    compileService(view, node)
+      .natChains.flatMap((c) => c.rules)
+      .filter((r) => r.includes('DNAT'))
+      .map((r) => /--to-destination (\S+)/.exec(r)?.[1])
+      .sort();
   const terminating = { ready: false, serving: true, terminating: true };
   const gone = { ready: false, serving: false, terminating: true };
 
   it('uses serving terminating endpoints only when none is ready', () => {
     expect(dnat(withStates({ '10.244.2.1': terminating }))).toEqual(['10.244.1.1:80', '10.244.2.2:80']);
-    expect(dnat(withStates({ '10.244.1.1': terminating, '10.244.2.1': terminating, '10.244.2.2': gone }))).toEqual(['10.244.1.1:80', '10.244.2.1:80']);
+    expect(dnat(withStates({ '10.244.1.1': terminating, '10.244.2.1': terminating, '10.244.2.2': gone }))).toEqual([
+      '10.244.1.1:80',
+      '10.244.2.1:80',
+    ]);
     const none = compileService(withStates({ '10.244.1.1': gone, '10.244.2.1': gone, '10.244.2.2': gone }), node);
     expect(none.filterServices.join('\n')).toContain('ns/roll has no endpoints');
   });
 
-  it('falls back within this node\'s endpoints for the Local policy while remote ones are ready', () => {
+  it("falls back within this node's endpoints for the Local policy while remote ones are ready", () => {
     const rules = compileService(withStates({ '10.244.1.1': terminating }), node).natChains;
     const svl = rules.find((c) => c.name.startsWith('KUBE-SVL-'))?.rules.join('\n') ?? '';
     expect(svl).toContain('ns/roll -> 10.244.1.1:80');

@@ -27,7 +27,10 @@ export const DEFAULT_MASQUERADE_BIT = 14;
 
 /** Same snapshot and node, byte-identical rules: services are visited in key order. */
 export function compileRules(snapshot: ClusterSnapshot, node: NodeConfig): RuleSet {
-  return assembleRuleSet(serviceViewsOf(snapshot, node.nodeName).map((view) => compileService(view, node)), node);
+  return assembleRuleSet(
+    serviceViewsOf(snapshot, node.nodeName).map((view) => compileService(view, node)),
+    node,
+  );
 }
 
 /** Joins per-service fragments (already in key order) with keel's fixed chains. */
@@ -87,7 +90,21 @@ export function topChains(fragments: readonly ServiceRules[], node: NodeConfig):
  * elsewhere addressed to 127.0.0.0/8 would be routed in; CVE-2020-8558.
  * Written as iptables-save prints it back.
  */
-const LOCALNET_GUARD = rule('!', '-s', '127.0.0.0/8', '-d', '127.0.0.0/8', ...comment('block incoming localnet connections'), '-m', 'conntrack', '!', '--ctstate', 'RELATED,ESTABLISHED,DNAT', '-j', 'DROP');
+const LOCALNET_GUARD = rule(
+  '!',
+  '-s',
+  '127.0.0.0/8',
+  '-d',
+  '127.0.0.0/8',
+  ...comment('block incoming localnet connections'),
+  '-m',
+  'conntrack',
+  '!',
+  '--ctstate',
+  'RELATED,ESTABLISHED,DNAT',
+  '-j',
+  'DROP',
+);
 
 /** kube-proxy NewProxier: localhost NodePorts only when --nodeport-addresses takes in 127.0.0.1. */
 function localhostNodePorts(node: NodeConfig): boolean {
@@ -118,13 +135,19 @@ export function keelJumps(): { nat: JumpRule[]; filter: JumpRule[] } {
     filter: [
       { chain: 'INPUT', rule: rule(...newConn, ...comment('kubernetes load balancer firewall'), '-j', 'KUBE-PROXY-FIREWALL') },
       { chain: 'INPUT', rule: rule(...comment('kubernetes health check service ports'), '-j', 'KUBE-NODEPORTS') },
-      { chain: 'INPUT', rule: rule(...newConn, ...comment('kubernetes externally-visible service portals'), '-j', 'KUBE-EXTERNAL-SERVICES') },
+      {
+        chain: 'INPUT',
+        rule: rule(...newConn, ...comment('kubernetes externally-visible service portals'), '-j', 'KUBE-EXTERNAL-SERVICES'),
+      },
       // kube-proxy iptablesKubeletJumpChains: no comment, no match.
       { chain: 'INPUT', rule: rule('-j', 'KUBE-FIREWALL') },
       { chain: 'FORWARD', rule: rule(...newConn, ...comment('kubernetes load balancer firewall'), '-j', 'KUBE-PROXY-FIREWALL') },
       { chain: 'FORWARD', rule: rule(...comment('kubernetes forwarding rules'), '-j', 'KUBE-FORWARD') },
       { chain: 'FORWARD', rule: rule(...newConn, ...portals, '-j', 'KUBE-SERVICES') },
-      { chain: 'FORWARD', rule: rule(...newConn, ...comment('kubernetes externally-visible service portals'), '-j', 'KUBE-EXTERNAL-SERVICES') },
+      {
+        chain: 'FORWARD',
+        rule: rule(...newConn, ...comment('kubernetes externally-visible service portals'), '-j', 'KUBE-EXTERNAL-SERVICES'),
+      },
       { chain: 'OUTPUT', rule: rule(...newConn, ...comment('kubernetes load balancer firewall'), '-j', 'KUBE-PROXY-FIREWALL') },
       { chain: 'OUTPUT', rule: rule(...newConn, ...portals, '-j', 'KUBE-SERVICES') },
       { chain: 'OUTPUT', rule: rule('-j', 'KUBE-FIREWALL') },

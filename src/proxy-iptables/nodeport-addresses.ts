@@ -8,11 +8,22 @@ import { cidrContains, parseCidr, parseIp, type Cidr } from '../api/ip.js';
  * answer on every local address (unset, as kube-proxy's default, or a CIDR
  * matching everything).
  */
-export function resolveNodePortAddresses(spec: string | undefined, localAddresses: readonly string[], nodeIPs: readonly string[]): string[] | undefined {
-  const items = (spec ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+export function resolveNodePortAddresses(
+  spec: string | undefined,
+  localAddresses: readonly string[],
+  nodeIPs: readonly string[],
+): string[] | undefined {
+  const items = (spec ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (items.length === 0) return undefined;
   const cidrs: Cidr[] = items.flatMap((item): Cidr[] => {
-    if (item === 'primary') return nodeIPs.flatMap((ip) => { const c = parseCidr(`${ip}/${ip.includes(':') ? 128 : 32}`); return c ? [c] : []; });
+    if (item === 'primary')
+      return nodeIPs.flatMap((ip) => {
+        const c = parseCidr(`${ip}/${ip.includes(':') ? 128 : 32}`);
+        return c ? [c] : [];
+      });
     const c = parseCidr(item);
     if (!c) throw new ConfigError('--nodeport-addresses', `${JSON.stringify(item)} is not a CIDR or "primary"`);
     return [c];

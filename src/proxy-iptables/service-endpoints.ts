@@ -31,5 +31,11 @@ function pick(view: ServiceView, port: ServicePortView, where: (e: PortEndpoint)
   const v4 = port.endpoints.filter((e) => e.ip.family === 4 && where(e));
   const ready = v4.filter((e) => e.ready || view.publishNotReadyAddresses);
   const chosen = ready.length ? ready : v4.filter((e) => e.serving && e.terminating);
-  return chosen.map((e) => ({ ip: e.ip.text, port: e.port, address: e.address, local: e.isLocal, chain: sepChain(port.servicePortName, port.protocol, e.address) }));
+  return chosen.map((e) => ({
+    ip: e.ip.text,
+    port: e.port,
+    address: e.address,
+    local: e.isLocal,
+    chain: sepChain(port.servicePortName, port.protocol, e.address),
+  }));
 }

@@ -16,7 +16,12 @@ afterAll(() => {
 
 async function get(port: number, path: string): Promise<{ status: number; body: string; weight: string | null; type: string | null }> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`);
-  return { status: res.status, body: await res.text(), weight: res.headers.get('x-load-balancing-endpoint-weight'), type: res.headers.get('content-type') };
+  return {
+    status: res.status,
+    body: await res.text(),
+    weight: res.headers.get('x-load-balancing-endpoint-weight'),
+    type: res.headers.get('content-type'),
+  };
 }
 
 describe('health check node port servers (kube-proxy pkg/proxy/healthcheck/service_health.go, hcHandler)', () => {
@@ -29,15 +34,29 @@ describe('health check node port servers (kube-proxy pkg/proxy/healthcheck/servi
       s.healthCheckNodePort = port;
       s.ports = [{ port: 80, nodePort: 30080 }];
     });
-    const eps = (nodes: string[]) => makeEndpoints('shop', 'front', nodes.map((node, i) => ({ ip: `10.244.1.${i + 1}`, node })), [{ port: 80 }]);
+    const eps = (nodes: string[]) =>
+      makeEndpoints(
+        'shop',
+        'front',
+        nodes.map((node, i) => ({ ip: `10.244.1.${i + 1}`, node })),
+        [{ port: 80 }],
+      );
     let healthy = true;
     const hc = new ServiceHealthServers({ host: '127.0.0.1', proxyHealthy: () => healthy, logger: createLogger('test') });
     servers.push(hc);
     hc.sync(serviceHealthChecks(serviceViewsOf(snapshotOf([svc], [eps(['node-a', 'node-a', 'node-b'])]), 'node-a')));
-    await expect.poll(() => get(port, '/healthz').then((r) => r.status).catch(() => 0)).toBe(200);
+    await expect
+      .poll(() =>
+        get(port, '/healthz')
+          .then((r) => r.status)
+          .catch(() => 0),
+      )
+      .toBe(200);
     const ok = await get(port, '/anything');
     expect(ok).toEqual({
-      status: 200, weight: '2', type: 'application/json',
+      status: 200,
+      weight: '2',
+      type: 'application/json',
       body: '{\n\t"service": {\n\t\t"namespace": "shop",\n\t\t"name": "front"\n\t},\n\t"localEndpoints": 2,\n\t"serviceProxyHealthy": true\n}',
     });
     healthy = false;
@@ -49,7 +68,11 @@ describe('health check node port servers (kube-proxy pkg/proxy/healthcheck/servi
   });
 
   it('open only for externalTrafficPolicy Local LoadBalancers', () => {
-    const cluster = makeService('shop', 'c', (s) => { s.type = 'LoadBalancer'; s.clusterIP = '10.96.3.2'; s.ports = [{ port: 80, nodePort: 30081 }]; });
+    const cluster = makeService('shop', 'c', (s) => {
+      s.type = 'LoadBalancer';
+      s.clusterIP = '10.96.3.2';
+      s.ports = [{ port: 80, nodePort: 30081 }];
+    });
     expect(serviceHealthChecks(serviceViewsOf(snapshotOf([cluster], []), 'node-a')).size).toBe(0);
   });
 });
@@ -62,7 +85,11 @@ describe('kube-proxy /healthz and /livez (pkg/proxy/healthcheck/proxy_health.go)
     await serveProxyHealthz(`127.0.0.1:${port}`, [source], ac.signal, () => now);
     const healthz = await get(port, '/healthz');
     expect(healthz.status).toBe(200);
-    expect(JSON.parse(healthz.body)).toEqual({ lastUpdated: new Date(90_000).toISOString(), currentTime: new Date(100_000).toISOString(), nodeEligible: true });
+    expect(JSON.parse(healthz.body)).toEqual({
+      lastUpdated: new Date(90_000).toISOString(),
+      currentTime: new Date(100_000).toISOString(),
+      nodeEligible: true,
+    });
     expect((await get(port, '/livez')).status).toBe(200);
     now = 90_000 + 60_001;
     expect((await get(port, '/healthz')).status).toBe(503);

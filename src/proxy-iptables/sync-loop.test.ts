@@ -18,8 +18,20 @@ const dns = makeService('default', 'dns', (s) => {
   s.clusterIP = '10.96.0.53';
   s.ports = [{ port: 53, protocol: 'UDP' }];
 });
-const webEps = (...ips: string[]) => makeEndpoints('default', 'web', ips.map((ip) => ({ ip })), [{ port: 8080 }]);
-const dnsEps = (...ips: string[]) => makeEndpoints('default', 'dns', ips.map((ip) => ({ ip })), [{ port: 53, protocol: 'UDP' }]);
+const webEps = (...ips: string[]) =>
+  makeEndpoints(
+    'default',
+    'web',
+    ips.map((ip) => ({ ip })),
+    [{ port: 8080 }],
+  );
+const dnsEps = (...ips: string[]) =>
+  makeEndpoints(
+    'default',
+    'dns',
+    ips.map((ip) => ({ ip })),
+    [{ port: 53, protocol: 'UDP' }],
+  );
 const changed = (keys: string[], full = false) => ({ services: new Set(keys), endpoints: new Set(keys), pods: new Set<string>(), full });
 
 function setup() {
@@ -40,7 +52,10 @@ describe('SyncLoop', () => {
 
   it('writes everything once, then a resync that finds the kernel equal sends nothing', async () => {
     const { loop, fake, advance } = setup();
-    loop.update(snapshotOf([web, dns], [webEps('10.244.1.1', '10.244.1.2'), dnsEps('10.244.1.3')]), changed(['default/web', 'default/dns'], true));
+    loop.update(
+      snapshotOf([web, dns], [webEps('10.244.1.1', '10.244.1.2'), dnsEps('10.244.1.3')]),
+      changed(['default/web', 'default/dns'], true),
+    );
     expect((await loop.sync()).kind).toBe('full');
     expect(fake.restores).toHaveLength(1);
     await advance(FULL_SYNC_PERIOD_MS);
@@ -101,7 +116,7 @@ describe('SyncLoop', () => {
     expect(fake.chainNames('nat')).toContain('KUBE-KEEL-CANARY');
   });
 
-  it('rewrites only the changed service\'s chains on an endpoint change, and deletes the stale SEP', async () => {
+  it("rewrites only the changed service's chains on an endpoint change, and deletes the stale SEP", async () => {
     const { loop, fake } = setup();
     loop.update(snapshotOf([web, dns], [webEps('10.244.1.1', '10.244.1.2'), dnsEps('10.244.1.3')]), changed([], true));
     await loop.sync();
@@ -144,7 +159,7 @@ describe('SyncLoop', () => {
     expect(await fake.save('nat')).not.toContain('10.244.1.1:8080');
   });
 
-  it('deletes chains a previous run left behind, and only keel\'s', async () => {
+  it("deletes chains a previous run left behind, and only keel's", async () => {
     const { loop, fake } = setup();
     await fake.restore('*nat\n:KUBE-SEP-OLDOLDOLDOLDOLDO - [0:0]\n:OTHER - [0:0]\n-A OTHER -j RETURN\nCOMMIT\n');
     loop.update(snapshotOf([web], [webEps('10.244.1.1')]), changed([], true));
@@ -166,7 +181,9 @@ describe('SyncLoop', () => {
     const { loop, fake, clock, advance } = setup();
     const ac = new AbortController();
     let started = false;
-    void loop.start(ac.signal).then(() => { started = true; });
+    void loop.start(ac.signal).then(() => {
+      started = true;
+    });
     await advance(60_000);
     expect(fake.saves).toEqual([]);
     fake.failNext = 'No chain/target/match by that name.';

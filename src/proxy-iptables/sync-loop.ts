@@ -6,15 +6,31 @@ import { realClock, type Clock } from '../runtime/clock.js';
 import type { IptablesRunner } from '../kernel/iptables/restore-runner.js';
 import type { ChangedKeys } from '../watch/cluster-watch.js';
 import { RestoreError } from '../kernel/iptables/restore-error.js';
-import { assembleRuleSet, keelJumps, topChains, type NodeConfig, type RuleSet, type ServicePortInfo, type ServiceRules } from './compile.js';
+import {
+  assembleRuleSet,
+  keelJumps,
+  topChains,
+  type NodeConfig,
+  type RuleSet,
+  type ServicePortInfo,
+  type ServiceRules,
+} from './compile.js';
 import { CANARY_CHAIN, CANARY_RULE } from './chain-names.js';
 import { ServiceViews } from '../service-view/service-views.js';
 import { compileService } from './compile-service.js';
 import type { Conntrack } from '../kernel/conntrack/conntrack.js';
 import { staleUdpFlows } from './stale-udp-flows.js';
-import { canaryLost, chainsWritten, lastSync, programmingDuration, restoreFailures, rulesTotal, syncDuration, syncsTotal } from './metrics.js';
+import {
+  canaryLost,
+  chainsWritten,
+  lastSync,
+  programmingDuration,
+  restoreFailures,
+  rulesTotal,
+  syncDuration,
+  syncsTotal,
+} from './metrics.js';
 import { allCandidates, emptyKernelView, kernelViewOf, planSync, type Candidate, type KernelView } from './sync-plan.js';
-
 
 export interface SyncLoopOptions {
   runner: IptablesRunner;
@@ -79,14 +95,19 @@ export class SyncLoop {
     this.node = opts.node;
     // keel's fixed rules (postrouting, forwarding, the localnet guard…): the top chains of no service.
     const fixed = topChains([], opts.node);
-    this.ruleCount = { nat: fixed.nat.reduce((n, c) => n + c.rules.length, 0), filter: fixed.filter.reduce((n, c) => n + c.rules.length, 0) };
+    this.ruleCount = {
+      nat: fixed.nat.reduce((n, c) => n + c.rules.length, 0),
+      filter: fixed.filter.reduce((n, c) => n + c.rules.length, 0),
+    };
     this.conntrack = opts.conntrack;
     this.period = opts.syncPeriodMs ?? 30_000;
     this.fullPeriod = opts.fullSyncPeriodMs ?? FULL_SYNC_PERIOD_MS;
     this.log = opts.logger ?? createLogger('proxy-iptables');
     this.clock = opts.clock ?? realClock;
     this.loop = new BoundedFrequencyRunner({
-      fn: async () => { await this.sync(); },
+      fn: async () => {
+        await this.sync();
+      },
       minIntervalMs: opts.minSyncPeriodMs ?? 0,
       // The periodic sync decides for itself whether the canary check or the hourly full resync is due.
       maxIntervalMs: Math.min(this.period, this.fullPeriod),
@@ -109,7 +130,10 @@ export class SyncLoop {
 
   /** The rules as last compiled (for tracing what the loop programs). */
   rules(): RuleSet {
-    return assembleRuleSet([...this.fragments.keys()].sort().map((k) => this.fragments.get(k) as ServiceRules), this.node);
+    return assembleRuleSet(
+      [...this.fragments.keys()].sort().map((k) => this.fragments.get(k) as ServiceRules),
+      this.node,
+    );
   }
 
   /** When rules were last synced successfully (ms since epoch); for /healthz. */
@@ -218,7 +242,10 @@ export class SyncLoop {
     }
     for (const flow of staleUdpFlows(old, cur)) {
       await this.conntrack.deleteUdp(flow).catch((err: unknown) => {
-        this.log.warn(`conntrack cleanup failed: ${err instanceof Error ? err.message : String(err)}`, { dst: flow.origDst, nat: flow.dstNat });
+        this.log.warn(`conntrack cleanup failed: ${err instanceof Error ? err.message : String(err)}`, {
+          dst: flow.origDst,
+          nat: flow.dstNat,
+        });
       });
     }
   }

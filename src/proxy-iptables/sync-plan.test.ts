@@ -19,10 +19,19 @@ async function viewOf(fake: FakeRunner) {
 describe('planSync', () => {
   it('inserts each jump once, in order, and finds nothing to do the second time', async () => {
     const fake = new FakeRunner();
-    const first = planSync(allCandidates(rules, await viewOf(fake)), { nat: rules.nat.jumps, filter: rules.filter.jumps }, await viewOf(fake));
+    const first = planSync(
+      allCandidates(rules, await viewOf(fake)),
+      { nat: rules.nat.jumps, filter: rules.filter.jumps },
+      await viewOf(fake),
+    );
     await fake.restore(first.text);
     const view = await viewOf(fake);
-    expect(view.filter.get('FORWARD')?.split('\n').map((l) => /-j (\S+)$/.exec(l)?.[1])).toEqual(['KUBE-PROXY-FIREWALL', 'KUBE-FORWARD', 'KUBE-SERVICES', 'KUBE-EXTERNAL-SERVICES']);
+    expect(
+      view.filter
+        .get('FORWARD')
+        ?.split('\n')
+        .map((l) => /-j (\S+)$/.exec(l)?.[1]),
+    ).toEqual(['KUBE-PROXY-FIREWALL', 'KUBE-FORWARD', 'KUBE-SERVICES', 'KUBE-EXTERNAL-SERVICES']);
     expect(planSync(allCandidates(rules, view), { nat: rules.nat.jumps, filter: rules.filter.jumps }, view).text).toBe('');
   });
 
@@ -32,11 +41,21 @@ describe('planSync', () => {
     await fake.restore(planSync(allCandidates(rules, await viewOf(fake)), jumps, await viewOf(fake)).text);
     await fake.restore('*nat\n-I PREROUTING 1 -m comment --comment "kubernetes service portals" -j KUBE-SERVICES\nCOMMIT\n');
     const doubled = await viewOf(fake);
-    expect(doubled.nat.get('PREROUTING')?.split('\n').filter((l) => l.endsWith('-j KUBE-SERVICES'))).toHaveLength(2);
+    expect(
+      doubled.nat
+        .get('PREROUTING')
+        ?.split('\n')
+        .filter((l) => l.endsWith('-j KUBE-SERVICES')),
+    ).toHaveLength(2);
     const plan = planSync(allCandidates(rules, doubled), jumps, doubled);
     await fake.restore(plan.text);
     const view = await viewOf(fake);
-    expect(view.nat.get('PREROUTING')?.split('\n').filter((l) => l.endsWith('-j KUBE-SERVICES'))).toHaveLength(1);
+    expect(
+      view.nat
+        .get('PREROUTING')
+        ?.split('\n')
+        .filter((l) => l.endsWith('-j KUBE-SERVICES')),
+    ).toHaveLength(1);
     plan.apply(doubled);
     expect(doubled.nat.get('PREROUTING')).toBe(view.nat.get('PREROUTING'));
     expect(planSync(allCandidates(rules, view), jumps, view).text).toBe('');

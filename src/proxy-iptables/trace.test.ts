@@ -15,9 +15,12 @@ const empty = makeService('default', 'empty', (s) => {
   s.clusterIP = '10.96.0.20';
   s.ports = [{ port: 80 }];
 });
-const text = renderRestore(compileRules(snapshotOf([web, empty], [
-  makeEndpoints('default', 'web', [{ ip: '10.244.1.5' }, { ip: '10.244.2.7' }], [{ port: 8080 }]),
-]), node));
+const text = renderRestore(
+  compileRules(
+    snapshotOf([web, empty], [makeEndpoints('default', 'web', [{ ip: '10.244.1.5' }, { ip: '10.244.2.7' }], [{ port: 8080 }])]),
+    node,
+  ),
+);
 
 describe('tracePacket', () => {
   it('splits a ClusterIP between endpoints with their probabilities', () => {
@@ -26,7 +29,9 @@ describe('tracePacket', () => {
       ['DNAT 10.244.1.5:8080', '0.500', false],
       ['DNAT 10.244.2.7:8080', '0.500', false],
     ]);
-    expect(formatTrace(out, false)).toMatch(/^DNAT 10\.244\.1\.5:8080 p=0\.500 via nat\/KUBE-SERVICES → nat\/KUBE-SVC-\w+ → nat\/KUBE-SEP-\w+/);
+    expect(formatTrace(out, false)).toMatch(
+      /^DNAT 10\.244\.1\.5:8080 p=0\.500 via nat\/KUBE-SERVICES → nat\/KUBE-SVC-\w+ → nat\/KUBE-SEP-\w+/,
+    );
   });
 
   it('marks host traffic to a ClusterIP for masquerade', () => {
@@ -35,7 +40,9 @@ describe('tracePacket', () => {
   });
 
   it('reaches a NodePort from outside, masqueraded', () => {
-    const out = tracePacket(text, { src: '172.30.0.50', dst: '172.30.0.1', dport: 30080, protocol: 'tcp', from: 'external' }, ['172.30.0.1']);
+    const out = tracePacket(text, { src: '172.30.0.50', dst: '172.30.0.1', dport: 30080, protocol: 'tcp', from: 'external' }, [
+      '172.30.0.1',
+    ]);
     expect(out.map((o) => o.verdict).sort()).toEqual(['DNAT 10.244.1.5:8080', 'DNAT 10.244.2.7:8080']);
     expect(out.every((o) => o.masquerade)).toBe(true);
   });

@@ -63,7 +63,15 @@ export function tracePacket(restoreText: string, pkt: TracePacket, localIPs: rea
   return merge(out);
 }
 
-function runChain(tables: Tables, table: string, name: string, entry: State, pkt: TracePacket, isLocal: (ip: string) => boolean, depth: number): State[] {
+function runChain(
+  tables: Tables,
+  table: string,
+  name: string,
+  entry: State,
+  pkt: TracePacket,
+  isLocal: (ip: string) => boolean,
+  depth: number,
+): State[] {
   const chain = tables.get(table)?.get(name);
   const enter = { ...entry, chains: [...entry.chains, `${table}/${name}`] };
   if (!chain || depth > 32) return [enter];
@@ -79,7 +87,8 @@ function runChain(tables: Tables, table: string, name: string, entry: State, pkt
       const target = rule.target;
       if (!target) next.push(hit);
       else if (tables.get(table)?.has(target)) {
-        for (const r of runChain(tables, table, target, hit, pkt, isLocal, depth + 1)) (r.verdict ? done : next).push({ ...r, returned: false });
+        for (const r of runChain(tables, table, target, hit, pkt, isLocal, depth + 1))
+          (r.verdict ? done : next).push({ ...r, returned: false });
       } else if (target === 'MARK') next.push({ ...hit, mark: applyMark(rule, hit.mark) });
       else if (target === 'RETURN') done.push({ ...hit, returned: true });
       else if (target === 'DNAT') {
@@ -111,21 +120,40 @@ function matchProbability(rule: Rule, s: State, pkt: TracePacket, isLocal: (ip: 
     const v = a[i + 1] ?? '';
     let ok: boolean | undefined;
     switch (a[i]) {
-      case '-s': ok = inCidr(pkt.src, v); break;
-      case '-d': ok = inCidr(s.dst, v); break;
-      case '-p': ok = v === pkt.protocol; break;
-      case '--dport': ok = Number(v) === s.dport; break;
-      case '--dst-type': ok = v === 'LOCAL' && isLocal(s.dst); break;
-      case '--src-type': ok = v === 'LOCAL' && (pkt.from === 'host' || isLocal(pkt.src)); break;
-      case '--ctstate': ok = v.split(',').includes('NEW'); break;
-      case '--rcheck': ok = false; break; // affinity: a first packet has no recent entry
+      case '-s':
+        ok = inCidr(pkt.src, v);
+        break;
+      case '-d':
+        ok = inCidr(s.dst, v);
+        break;
+      case '-p':
+        ok = v === pkt.protocol;
+        break;
+      case '--dport':
+        ok = Number(v) === s.dport;
+        break;
+      case '--dst-type':
+        ok = v === 'LOCAL' && isLocal(s.dst);
+        break;
+      case '--src-type':
+        ok = v === 'LOCAL' && (pkt.from === 'host' || isLocal(pkt.src));
+        break;
+      case '--ctstate':
+        ok = v.split(',').includes('NEW');
+        break;
+      case '--rcheck':
+        ok = false;
+        break; // affinity: a first packet has no recent entry
       case '--mark': {
         const [val, mask] = v.split('/').map((x) => Number(x));
         ok = (s.mark & (mask ?? 0xffffffff)) === (val ?? 0);
         break;
       }
-      case '--probability': p *= Number(v); break;
-      default: break; // values, targets and options the tracer does not model match every packet
+      case '--probability':
+        p *= Number(v);
+        break;
+      default:
+        break; // values, targets and options the tracer does not model match every packet
     }
     if (ok !== undefined && ok === neg) return 0;
   }
@@ -151,7 +179,9 @@ function merge(outcomes: TraceOutcome[]): TraceOutcome[] {
     const prev = by.get(key);
     by.set(key, prev ? { ...prev, probability: prev.probability + o.probability } : o);
   }
-  return [...by.values()].filter((o) => o.probability > 1e-12).sort((x, y) => y.probability - x.probability || (x.verdict < y.verdict ? -1 : 1));
+  return [...by.values()]
+    .filter((o) => o.probability > 1e-12)
+    .sort((x, y) => y.probability - x.probability || (x.verdict < y.verdict ? -1 : 1));
 }
 
 export function formatTrace(outcomes: readonly TraceOutcome[], verbose: boolean): string {

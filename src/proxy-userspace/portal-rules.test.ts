@@ -3,8 +3,13 @@ import type { ClusterSnapshot } from '../api/cluster-state.js';
 import { validateService, type Service } from '../api/service.js';
 import { FakeRunner } from '../kernel/iptables/testing/fake-runner.js';
 import {
-  compilePortalRules, compileUserspaceRules, existingPortalJumps, PORTAL_JUMPS, portalRulesMatch,
-  renderPortalCleanup, renderPortalRestore,
+  compilePortalRules,
+  compileUserspaceRules,
+  existingPortalJumps,
+  PORTAL_JUMPS,
+  portalRulesMatch,
+  renderPortalCleanup,
+  renderPortalRestore,
 } from './portal-rules.js';
 import { planProxyPorts } from './proxy-ports.js';
 import { serviceViewsOf } from '../service-view/service-views.js';
@@ -20,7 +25,9 @@ type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-exp
 
 function makeService(ns: string, name: string, mutate: (s: Raw) => void = () => {}): Service {
   const raw: Raw = {
-    apiVersion: 'v1', kind: 'Service', metadata: { namespace: ns, name },
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { namespace: ns, name },
     spec: { clusterIP: '192.168.3.84', ports: [{ port: 8000, targetPort: 80 }] },
   };
   mutate(raw);
@@ -39,7 +46,7 @@ function snapshotOf(...services: Service[]): ClusterSnapshot {
 const viewsOf = (...services: Service[]) => serviceViewsOf(snapshotOf(...services));
 
 describe('compileUserspaceRules', () => {
-  it('prints the seed node\'s rules for a single-port NodePort service', () => {
+  it("prints the seed node's rules for a single-port NodePort service", () => {
     const svc = makeService('default', 'nginx-service-nodeport', (s) => {
       s.spec.type = 'NodePort';
       s.spec.ports[0].nodePort = 32606;
@@ -66,7 +73,11 @@ COMMIT
     const dns = makeService('kube-system', 'dns', (s) => {
       s.spec.clusterIP = '192.168.3.10';
       s.spec.externalIPs = ['172.30.9.9'];
-      s.spec.ports = [{ name: 'dns', port: 53, protocol: 'UDP' }, { name: 'dns-tcp', port: 53 }, { name: 'x', port: 9, protocol: 'SCTP' }];
+      s.spec.ports = [
+        { name: 'dns', port: 53, protocol: 'UDP' },
+        { name: 'dns-tcp', port: 53 },
+        { name: 'x', port: 9, protocol: 'SCTP' },
+      ];
     });
     const lb = makeService('default', 'lb', (s) => {
       s.spec.type = 'LoadBalancer';
@@ -74,13 +85,21 @@ COMMIT
       s.spec.ports[0].nodePort = 30080;
       s.status = { loadBalancer: { ingress: [{ ip: '172.30.9.20' }] } };
     });
-    const headless = makeService('default', 'db', (s) => { s.spec.clusterIP = 'None'; });
-    const ext = makeService('default', 'ext', (s) => { s.spec = { type: 'ExternalName', externalName: 'example.org' }; });
+    const headless = makeService('default', 'db', (s) => {
+      s.spec.clusterIP = 'None';
+    });
+    const ext = makeService('default', 'ext', (s) => {
+      s.spec = { type: 'ExternalName', externalName: 'example.org' };
+    });
     const { portals, skipped } = servicePortals(viewsOf(dns, lb, headless, ext));
     expect(portals.map((p) => p.name)).toEqual(['default/lb:', 'kube-system/dns:dns', 'kube-system/dns:dns-tcp']);
     expect(skipped.map((e) => e.message)).toEqual(['service kube-system/dns: port 9/SCTP: the userspace proxy serves TCP and UDP only']);
 
-    const ports = new Map([['default/lb:', 40000], ['kube-system/dns:dns', 40001], ['kube-system/dns:dns-tcp', 40002]]);
+    const ports = new Map([
+      ['default/lb:', 40000],
+      ['kube-system/dns:dns', 40001],
+      ['kube-system/dns:dns-tcp', 40002],
+    ]);
     const rules = compilePortalRules(portals, NODE, ports);
     expect(rules.chains['KUBE-PORTALS-CONTAINER']).toEqual([
       '-A KUBE-PORTALS-CONTAINER -d 192.168.3.20/32 -p tcp -m comment --comment "default/lb:" -m tcp --dport 8000 -j REDIRECT --to-ports 40000',
@@ -91,7 +110,8 @@ COMMIT
       '-A KUBE-PORTALS-CONTAINER -d 172.30.9.9/32 -p tcp -m comment --comment "kube-system/dns:dns-tcp" -m tcp --dport 53 -j REDIRECT --to-ports 40002',
     ]);
     expect(rules.chains['KUBE-PORTALS-HOST'][2]).toBe(
-      '-A KUBE-PORTALS-HOST -d 192.168.3.10/32 -p udp -m comment --comment "kube-system/dns:dns" -m udp --dport 53 -j DNAT --to-destination 192.168.0.201:40001');
+      '-A KUBE-PORTALS-HOST -d 192.168.3.10/32 -p udp -m comment --comment "kube-system/dns:dns" -m udp --dport 53 -j DNAT --to-destination 192.168.0.201:40001',
+    );
     expect(rules.chains['KUBE-NODEPORT-HOST']).toEqual([
       '-A KUBE-NODEPORT-HOST -p tcp -m comment --comment "default/lb:" -m tcp --dport 30080 -j DNAT --to-destination 192.168.0.201:40000',
     ]);
@@ -119,11 +139,17 @@ describe('applying portal rules', () => {
     expect(existingPortalJumps(saved).size).toBe(PORTAL_JUMPS.length);
     await fake.restore(renderPortalRestore(second, { presentJumps: existingPortalJumps(saved) }));
     const after = await fake.save('nat');
-    expect(after.split('\n').filter((l) => l.startsWith('-A PREROUTING'))).toEqual(['-A PREROUTING -j OTHER', PORTAL_JUMPS[0], PORTAL_JUMPS[1]]);
+    expect(after.split('\n').filter((l) => l.startsWith('-A PREROUTING'))).toEqual([
+      '-A PREROUTING -j OTHER',
+      PORTAL_JUMPS[0],
+      PORTAL_JUMPS[1],
+    ]);
     expect(portalRulesMatch(after, second)).toBe(true);
 
     await fake.restore(renderPortalCleanup(after) ?? '');
-    expect(await fake.save('nat')).toBe('*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n:OTHER - [0:0]\n-A PREROUTING -j OTHER\nCOMMIT\n');
+    expect(await fake.save('nat')).toBe(
+      '*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n:OTHER - [0:0]\n-A PREROUTING -j OTHER\nCOMMIT\n',
+    );
     expect(renderPortalCleanup(await fake.save('nat'))).toBeUndefined();
   });
 });
@@ -131,7 +157,18 @@ describe('applying portal rules', () => {
 describe('planProxyPorts', () => {
   it('keeps held ports, fills the lowest free ones in name order, and stops when the range is full', () => {
     const range = { min: 40000, max: 40002 };
-    const plan = planProxyPorts(['b:', 'a:', 'c:', 'd:'], range, new Map([['c:', 40001], ['gone:', 40000]]), new Set([40002]));
-    expect([...plan]).toEqual([['c:', 40001], ['a:', 40000]]);
+    const plan = planProxyPorts(
+      ['b:', 'a:', 'c:', 'd:'],
+      range,
+      new Map([
+        ['c:', 40001],
+        ['gone:', 40000],
+      ]),
+      new Set([40002]),
+    );
+    expect([...plan]).toEqual([
+      ['c:', 40001],
+      ['a:', 40000],
+    ]);
   });
 });

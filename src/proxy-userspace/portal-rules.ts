@@ -12,7 +12,8 @@ import { servicePortals, type PortalName, type PortalSkipped, type ServicePortal
 export const PORTAL_CHAINS = ['KUBE-PORTALS-CONTAINER', 'KUBE-PORTALS-HOST', 'KUBE-NODEPORT-CONTAINER', 'KUBE-NODEPORT-HOST'] as const;
 export type PortalChain = (typeof PORTAL_CHAINS)[number];
 
-const NODEPORT_JUMP = '-m addrtype --dst-type LOCAL -m comment --comment "handle service NodePorts; NOTE: this must be the last rule in the chain"';
+const NODEPORT_JUMP =
+  '-m addrtype --dst-type LOCAL -m comment --comment "handle service NodePorts; NOTE: this must be the last rule in the chain"';
 
 /** The jumps from the built-in chains, as iptables-save prints them (portals first, NodePorts last). */
 export const PORTAL_JUMPS: readonly string[] = [
@@ -103,14 +104,25 @@ export function renderPortalCleanup(savedNat: string): string | undefined {
   const chains = PORTAL_CHAINS.filter((c) => lines.includes(`:${c} - [0:0]`));
   const jumps = [...existingPortalJumps(savedNat)];
   if (chains.length === 0 && jumps.length === 0) return undefined;
-  return ['*nat', ...jumps.map((j) => j.replace(/^-A /, '-D ')), ...chains.map((c) => `-F ${c}`), ...chains.map((c) => `-X ${c}`), 'COMMIT', ''].join('\n');
+  return [
+    '*nat',
+    ...jumps.map((j) => j.replace(/^-A /, '-D ')),
+    ...chains.map((c) => `-F ${c}`),
+    ...chains.map((c) => `-X ${c}`),
+    'COMMIT',
+    '',
+  ].join('\n');
 }
 
 /**
  * The whole userspace-mode nat table as `keel rules --mode userspace`
  * prints it: a pure function of the snapshot, the node and the port map.
  */
-export function compileUserspaceRules(snapshot: ClusterSnapshot, node: PortalNode, proxyPorts: ProxyPortMap): { text: string; skipped: PortalSkipped[] } {
+export function compileUserspaceRules(
+  snapshot: ClusterSnapshot,
+  node: PortalNode,
+  proxyPorts: ProxyPortMap,
+): { text: string; skipped: PortalSkipped[] } {
   const { portals, skipped } = servicePortals(serviceViewsOf(snapshot));
   return { text: renderPortalRestore(compilePortalRules(portals, node, proxyPorts)), skipped };
 }

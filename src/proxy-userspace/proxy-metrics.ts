@@ -12,22 +12,26 @@ export const proxyMetrics = {
   activeConnections: new Gauge({
     name: 'keel_userspace_proxy_active_connections',
     help: 'Connections (TCP) or client associations (UDP) open through the userspace proxy',
-    labelNames, registers: [registry],
+    labelNames,
+    registers: [registry],
   }),
   connections: new Counter({
     name: 'keel_userspace_proxy_connections_total',
     help: 'Connections (TCP) or client associations (UDP) accepted by the userspace proxy',
-    labelNames, registers: [registry],
+    labelNames,
+    registers: [registry],
   }),
   bytes: new Counter({
     name: 'keel_userspace_proxy_bytes_total',
     help: 'Bytes relayed; direction "in" is client to endpoint, "out" endpoint to client',
-    labelNames: [...labelNames, 'direction'] as const, registers: [registry],
+    labelNames: [...labelNames, 'direction'] as const,
+    registers: [registry],
   }),
   dialFailures: new Counter({
     name: 'keel_userspace_proxy_endpoint_dial_failures_total',
     help: 'Endpoint dials that failed (the next endpoint is tried) or found no endpoint',
-    labelNames: [...labelNames, 'reason'] as const, registers: [registry],
+    labelNames: [...labelNames, 'reason'] as const,
+    registers: [registry],
   }),
   skippedPorts: new Counter({
     name: 'keel_userspace_proxy_skipped_service_ports_total',

@@ -118,7 +118,12 @@ export class TcpProxy {
       const result = await connect(endpoint, timeoutMs);
       if (result instanceof net.Socket) return result;
       this.failed(result.reason);
-      this.opts.logger.debug('endpoint dial failed', { service_port: this.opts.name, endpoint, reason: result.reason, error: result.message });
+      this.opts.logger.debug('endpoint dial failed', {
+        service_port: this.opts.name,
+        endpoint,
+        reason: result.reason,
+        error: result.message,
+      });
     }
     return undefined;
   }
@@ -130,7 +135,12 @@ export class TcpProxy {
 
 function connect(endpoint: string, timeoutMs: number): Promise<net.Socket | { reason: DialFailureReason; message: string }> {
   const colon = endpoint.lastIndexOf(':');
-  const socket = net.connect({ host: endpoint.slice(0, colon), port: Number(endpoint.slice(colon + 1)), allowHalfOpen: true, noDelay: true });
+  const socket = net.connect({
+    host: endpoint.slice(0, colon),
+    port: Number(endpoint.slice(colon + 1)),
+    allowHalfOpen: true,
+    noDelay: true,
+  });
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
       socket.destroy();

@@ -30,7 +30,9 @@ async function startProxy(timeoutMs: number): Promise<{ proxy: UdpProxy; port: n
 
 function client(): dgram.Socket {
   const c = dgram.createSocket('udp4');
-  cleanups.push(() => { c.close(); });
+  cleanups.push(() => {
+    c.close();
+  });
   return c;
 }
 

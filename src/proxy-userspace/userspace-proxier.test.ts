@@ -26,7 +26,9 @@ function get(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const c = net.connect(port, '127.0.0.1');
     let out = '';
-    c.on('data', (d) => { out += d.toString(); });
+    c.on('data', (d) => {
+      out += d.toString();
+    });
     c.on('end', () => resolve(out));
     c.on('error', reject);
   });
@@ -34,11 +36,15 @@ function get(port: number): Promise<string> {
 
 function snapshot(backendPort: number | undefined): ClusterSnapshot {
   const svc = validateService({
-    apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: 'default' },
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'web', namespace: 'default' },
     spec: { type: 'NodePort', clusterIP: '10.96.0.20', ports: [{ port: 80, nodePort: 30080 }] },
   });
   const ep = validateEndpoints({
-    apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'web', namespace: 'default' },
+    apiVersion: 'v1',
+    kind: 'Endpoints',
+    metadata: { name: 'web', namespace: 'default' },
     subsets: backendPort ? [{ addresses: [{ ip: '127.0.0.1' }], ports: [{ port: backendPort }] }] : [],
   });
   return {
@@ -56,14 +62,21 @@ describe('UserspaceProxier', () => {
     await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
     const busyPort = (busy.address() as net.AddressInfo).port;
     cleanups.push(() => new Promise<void>((r) => busy.close(() => r())));
-    const proxier = new UserspaceProxier({ runner: fake, node: { nodeIP: '172.30.0.2' }, listenHost: '127.0.0.1', portRange: { min: busyPort, max: busyPort + 20 } });
+    const proxier = new UserspaceProxier({
+      runner: fake,
+      node: { nodeIP: '172.30.0.2' },
+      listenHost: '127.0.0.1',
+      portRange: { min: busyPort, max: busyPort + 20 },
+    });
 
     await proxier.sync(snapshot(await backend('hello')), FULL);
     const port = proxier.proxyPorts().get('default/web:');
     expect(port).toBeGreaterThan(busyPort); // the taken first port was skipped
     expect(await get(port as number)).toBe('hello');
     const nat = await fake.save('nat');
-    expect(nat).toContain(`-A KUBE-NODEPORT-HOST -p tcp -m comment --comment "default/web:" -m tcp --dport 30080 -j DNAT --to-destination 172.30.0.2:${port}`);
+    expect(nat).toContain(
+      `-A KUBE-NODEPORT-HOST -p tcp -m comment --comment "default/web:" -m tcp --dport 30080 -j DNAT --to-destination 172.30.0.2:${port}`,
+    );
 
     const restores = fake.restores.length;
     await proxier.sync(snapshot(await backend('hello')), { ...FULL, full: false });
@@ -81,16 +94,27 @@ describe('UserspaceProxier', () => {
   it('start() syncs what update() records, repairs flushed rules each sync period, and syncs fully after a failure', async () => {
     const fake = new FakeRunner();
     const clock = new FakeClock();
-    const proxier = new UserspaceProxier({ runner: fake, node: { nodeIP: '172.30.0.2' }, listenHost: '127.0.0.1', syncPeriodMs: 30_000, clock });
+    const proxier = new UserspaceProxier({
+      runner: fake,
+      node: { nodeIP: '172.30.0.2' },
+      listenHost: '127.0.0.1',
+      syncPeriodMs: 30_000,
+      clock,
+    });
     const ac = new AbortController();
-    cleanups.push(() => { ac.abort(); return proxier.stop(); });
+    cleanups.push(() => {
+      ac.abort();
+      return proxier.stop();
+    });
     const started = proxier.start(ac.signal);
     const web = snapshot(await backend('hello'));
     proxier.update(web, FULL);
     await clock.advance(0);
     await started;
     const port = proxier.proxyPorts().get('default/web:');
-    expect(await fake.save('nat')).toContain(`-A KUBE-NODEPORT-HOST -p tcp -m comment --comment "default/web:" -m tcp --dport 30080 -j DNAT --to-destination 172.30.0.2:${port}`);
+    expect(await fake.save('nat')).toContain(
+      `-A KUBE-NODEPORT-HOST -p tcp -m comment --comment "default/web:" -m tcp --dport 30080 -j DNAT --to-destination 172.30.0.2:${port}`,
+    );
 
     // Someone flushes the portal chains: the periodic sync puts them back, the same listener kept.
     await fake.restore(`*nat\n${PORTAL_CHAINS.map((c) => `-F ${c}`).join('\n')}\nCOMMIT\n`);

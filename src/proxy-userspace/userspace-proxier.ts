@@ -9,7 +9,12 @@ import { ServiceViews } from '../service-view/service-views.js';
 import type { ChangedKeys } from '../watch/snapshot-delivery.js';
 import { portalEndpoints } from './portal-endpoints.js';
 import {
-  compilePortalRules, existingPortalJumps, portalRulesMatch, renderPortalCleanup, renderPortalRestore, type PortalNode,
+  compilePortalRules,
+  existingPortalJumps,
+  portalRulesMatch,
+  renderPortalCleanup,
+  renderPortalRestore,
+  type PortalNode,
 } from './portal-rules.js';
 import { proxyMetrics } from './proxy-metrics.js';
 import { planProxyPorts } from './proxy-ports.js';
@@ -86,9 +91,13 @@ export class UserspaceProxier {
 
   /** Syncs what update() records until the signal aborts, then closes the listeners and removes the rules; resolves after the first successful sync. */
   start(signal: AbortSignal): Promise<void> {
-    signal.addEventListener('abort', () => {
-      this.stop().catch((err: unknown) => this.log.error('cleanup failed', { error: String(err) }));
-    }, { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        this.stop().catch((err: unknown) => this.log.error('cleanup failed', { error: String(err) }));
+      },
+      { once: true },
+    );
     return this.loop.start(signal);
   }
 
@@ -189,9 +198,15 @@ export class UserspaceProxier {
         this.rr.remove(p.name);
         return;
       }
-      const proxy = p.protocol === 'TCP'
-        ? new TcpProxy({ name: p.name, pick, logger: this.log, ...(this.opts.dialTimeoutsMs ? { dialTimeoutsMs: this.opts.dialTimeoutsMs } : {}) })
-        : new UdpProxy({ name: p.name, pick, logger: this.log, timeoutMs: this.opts.udpTimeoutMs ?? DEFAULT_UDP_TIMEOUT_MS });
+      const proxy =
+        p.protocol === 'TCP'
+          ? new TcpProxy({
+              name: p.name,
+              pick,
+              logger: this.log,
+              ...(this.opts.dialTimeoutsMs ? { dialTimeoutsMs: this.opts.dialTimeoutsMs } : {}),
+            })
+          : new UdpProxy({ name: p.name, pick, logger: this.log, timeoutMs: this.opts.udpTimeoutMs ?? DEFAULT_UDP_TIMEOUT_MS });
       try {
         const bound = await proxy.listen(port, host);
         this.listeners.set(p.name, { portal: p, proxy, port: bound });

@@ -19,7 +19,12 @@ afterAll(() => kv.close());
 const ipam = { serviceRanges: parseServiceRange('10.96.0.0/29'), nodePorts: parsePortRange('30000-30003') };
 
 function service(name: string, type: 'ClusterIP' | 'NodePort'): Service {
-  return validateService({ apiVersion: 'v1', kind: 'Service', metadata: { namespace: 'race', name }, spec: { type, ports: [{ port: 80 }] } });
+  return validateService({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { namespace: 'race', name },
+    spec: { type, ports: [{ port: 80 }] },
+  });
 }
 
 async function applyAllAtOnce(count: number, type: 'ClusterIP' | 'NodePort'): Promise<{ store: ObjectStore; services: Service[] }> {
@@ -41,14 +46,18 @@ describe('ObjectRegistry allocation under concurrent applies', () => {
     expect(ips).toEqual(['10.96.0.1', '10.96.0.2', '10.96.0.3', '10.96.0.4', '10.96.0.5', '10.96.0.6']);
     const stored = (await store.list('Service')).items.map((i) => `${i.object.metadata.name}=${i.object.spec.clusterIP}`).sort();
     expect(stored).toEqual(services.map((s) => `${s.metadata.name}=${s.spec.clusterIP}`).sort());
-    expect(await claimOwners(store, 'clusterips')).toEqual(Object.fromEntries(services.map((s) => [s.spec.clusterIP, `race/${s.metadata.name}`])));
+    expect(await claimOwners(store, 'clusterips')).toEqual(
+      Object.fromEntries(services.map((s) => [s.spec.clusterIP, `race/${s.metadata.name}`])),
+    );
   });
 
   it('gives four concurrent NodePort applies the four ports of 30000-30003, each claimed by its service', async () => {
     const { store, services } = await applyAllAtOnce(4, 'NodePort');
     const ports = services.map((s) => s.spec.ports[0]?.nodePort).sort();
     expect(ports).toEqual([30000, 30001, 30002, 30003]);
-    expect(await claimOwners(store, 'nodeports')).toEqual(Object.fromEntries(services.map((s) => [String(s.spec.ports[0]?.nodePort), `race/${s.metadata.name}`])));
+    expect(await claimOwners(store, 'nodeports')).toEqual(
+      Object.fromEntries(services.map((s) => [String(s.spec.ports[0]?.nodePort), `race/${s.metadata.name}`])),
+    );
   });
 
   it('refuses the apply that finds the range full once the others hold every address', async () => {

@@ -30,7 +30,10 @@ export interface RegistryOptions {
 export class ObjectRegistry {
   private readonly claims: ClaimBook;
 
-  constructor(private readonly objects: ObjectStore, private readonly options: RegistryOptions) {
+  constructor(
+    private readonly objects: ObjectStore,
+    private readonly options: RegistryOptions,
+  ) {
     this.claims = new ClaimBook(objects.kv, objects.prefix);
   }
 
@@ -46,8 +49,13 @@ export class ObjectRegistry {
       if (desired.kind === 'Service') {
         const [claims, services] = await Promise.all([this.claims.load(), this.objects.list('Service')]);
         const others = services.items.map((i) => i.object).filter((s) => `${s.metadata.namespace}/${s.metadata.name}` !== owner);
-        const plan = planServiceAllocation(desired, existing?.object as Service | undefined, takenFrom(claims, others),
-          this.options.ipam, this.options.pick ?? randomPick);
+        const plan = planServiceAllocation(
+          desired,
+          existing?.object as Service | undefined,
+          takenFrom(claims, others),
+          this.options.ipam,
+          this.options.pick ?? randomPick,
+        );
         next = plan.service;
         const changes = claimChanges(this.claims, claims, owner, plan.ips, plan.nodePorts);
         conditions.push(...changes.conditions);
@@ -88,7 +96,9 @@ export class ObjectRegistry {
     const metadata = {
       ...meta,
       uid: existing?.object.metadata.uid ?? obj.metadata.uid ?? randomUUID(),
-      creationTimestamp: existing?.object.metadata.creationTimestamp ?? new Date((this.options.clock ?? realClock).now()).toISOString().replace(/\.\d+Z$/, 'Z'),
+      creationTimestamp:
+        existing?.object.metadata.creationTimestamp ??
+        new Date((this.options.clock ?? realClock).now()).toISOString().replace(/\.\d+Z$/, 'Z'),
     };
     return { ...obj, metadata } as ApiObject;
   }

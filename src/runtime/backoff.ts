@@ -24,7 +24,7 @@ export class Backoff {
     this.initialMs = options.initialMs ?? 100;
     this.maxMs = options.maxMs ?? 10_000;
     this.factor = options.factor ?? 2;
-    this.random = options.jitter === false ? () => 1 : options.random ?? Math.random;
+    this.random = options.jitter === false ? () => 1 : (options.random ?? Math.random);
   }
 
   /** The delay before the next attempt: between half and all of the capped exponential step. */

@@ -44,13 +44,26 @@ function harness(opts: Partial<BoundedFrequencyRunnerOptions> = {}): Harness {
   const ac = new AbortController();
   const started = runner.start(ac.signal);
   return {
-    clock, runner, starts, failures, signal: ac.signal, abort: () => ac.abort(), started,
+    clock,
+    runner,
+    starts,
+    failures,
+    signal: ac.signal,
+    abort: () => ac.abort(),
+    started,
     block: () => {
       let open!: () => void;
-      gate = new Promise((r) => { open = r; });
-      return () => { gate = undefined; open(); };
+      gate = new Promise((r) => {
+        open = r;
+      });
+      return () => {
+        gate = undefined;
+        open();
+      };
     },
-    failNext: (n = 1) => { failing = n; },
+    failNext: (n = 1) => {
+      failing = n;
+    },
   };
 }
 
@@ -153,11 +166,15 @@ describe('BoundedFrequencyRunner', () => {
     let most = 0;
     const clock = new FakeClock();
     const runner = new BoundedFrequencyRunner({
-      clock, minIntervalMs: 0, maxIntervalMs: 10,
+      clock,
+      minIntervalMs: 0,
+      maxIntervalMs: 10,
       fn: async () => {
         inside++;
         most = Math.max(most, inside);
-        await new Promise<void>((r) => { clock.after(25, r); });
+        await new Promise<void>((r) => {
+          clock.after(25, r);
+        });
         inside--;
       },
     });
@@ -186,7 +203,9 @@ describe('BoundedFrequencyRunner', () => {
   it('start() resolves after the first successful run', async () => {
     const h = harness();
     let resolved = false;
-    void h.started.then(() => { resolved = true; });
+    void h.started.then(() => {
+      resolved = true;
+    });
     h.failNext();
     h.runner.run();
     await h.clock.advance(0);
@@ -203,7 +222,9 @@ describe('BoundedFrequencyRunner', () => {
     h.runner.run();
     await h.clock.advance(0);
     let flushed = false;
-    const first = h.runner.flush().then(() => { flushed = true; });
+    const first = h.runner.flush().then(() => {
+      flushed = true;
+    });
     release();
     await h.clock.advance(0);
     expect(h.starts).toEqual([0, 0]);

@@ -58,7 +58,9 @@ export class BoundedFrequencyRunner {
     this.backoff = options.backoff ?? new Backoff({ initialMs: 1_000, maxMs: 30_000 });
     this.burst = Math.max(1, options.burst ?? 1);
     this.tokens = this.burst;
-    this.firstSuccess = new Promise((resolve) => { this.resolveFirst = resolve; });
+    this.firstSuccess = new Promise((resolve) => {
+      this.resolveFirst = resolve;
+    });
   }
 
   /**

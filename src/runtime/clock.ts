@@ -22,4 +22,3 @@ export const realClock: Clock = {
     return () => clearTimeout(handle);
   },
 };
-

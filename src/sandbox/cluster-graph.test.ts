@@ -15,8 +15,13 @@ const svc = nginxService;
 
 function pod(name: string, node: string, ip: string, mutate: (p: Pod) => void = () => undefined): Pod {
   const p: Pod = {
-    apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default', labels: { name: 'nginx' }, uid: `uid-${name}` },
-    spec: { nodeName: node, containers: [{ name: 'nginx', image: 'nginx', ports: [{ name: 'http', containerPort: 80, protocol: 'TCP' }] }] },
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: 'default', labels: { name: 'nginx' }, uid: `uid-${name}` },
+    spec: {
+      nodeName: node,
+      containers: [{ name: 'nginx', image: 'nginx', ports: [{ name: 'http', containerPort: 80, protocol: 'TCP' }] }],
+    },
     status: { phase: 'Running', podIP: ip, conditions: [{ type: 'Ready', status: 'True' }] },
   };
   mutate(p);
@@ -38,17 +43,35 @@ function input(services: Service[], pods: Pod[], leases: Lease[], extraEndpoints
   };
   return {
     sandbox: { id: 'a1b2', proxyMode: 'iptables', backend: 'vxlan' },
-    nodes: [{ name: 'node-1', ip: '172.30.0.1', agent: 'healthy' }, { name: 'node-2', ip: '172.30.0.2', agent: 'stopped' }],
+    nodes: [
+      { name: 'node-1', ip: '172.30.0.1', agent: 'healthy' },
+      { name: 'node-2', ip: '172.30.0.2', agent: 'stopped' },
+    ],
     leases,
     snapshot,
   };
 }
 
-const seed004 = (): ClusterGraphInput => input(
-  [svc('web'), svc('web-np', (s) => { s.spec.type = 'NodePort'; s.spec.clusterIP = '10.96.0.21'; s.spec.ports = [{ protocol: 'TCP', port: 8000, targetPort: 80, nodePort: 30080 }]; })],
-  [pod('web-b', 'node-2', '10.244.2.2'), pod('web-a', 'node-1', '10.244.1.2'), pod('idle', 'node-2', '10.244.2.3', (p) => { p.metadata.labels = {}; p.status!.conditions = []; })],
-  [lease('10.244.2.0/24', '172.30.0.2'), lease('10.244.1.0/24', '172.30.0.1')],
-);
+const seed004 = (): ClusterGraphInput =>
+  input(
+    [
+      svc('web'),
+      svc('web-np', (s) => {
+        s.spec.type = 'NodePort';
+        s.spec.clusterIP = '10.96.0.21';
+        s.spec.ports = [{ protocol: 'TCP', port: 8000, targetPort: 80, nodePort: 30080 }];
+      }),
+    ],
+    [
+      pod('web-b', 'node-2', '10.244.2.2'),
+      pod('web-a', 'node-1', '10.244.1.2'),
+      pod('idle', 'node-2', '10.244.2.3', (p) => {
+        p.metadata.labels = {};
+        p.status!.conditions = [];
+      }),
+    ],
+    [lease('10.244.2.0/24', '172.30.0.2'), lease('10.244.1.0/24', '172.30.0.1')],
+  );
 
 describe('clusterGraph', () => {
   it('draws nodes with their subnets, their pods and NodePorts, and services pointing at their endpoints', () => {
@@ -93,18 +116,47 @@ describe('clusterGraph', () => {
 
   it('escapes quotes, backslashes and newlines in names, so no name ends a string or adds an attribute', () => {
     // A name with a quote and a backslash, in a namespace holding a line break (etcd holds whatever was written).
-    const g = clusterGraph(input([svc('web')], [pod('a"b\\c', 'node-1', '10.244.1.2', (p) => { p.metadata.namespace = 'x\ny'; })], []));
+    const g = clusterGraph(
+      input(
+        [svc('web')],
+        [
+          pod('a"b\\c', 'node-1', '10.244.1.2', (p) => {
+            p.metadata.namespace = 'x\ny';
+          }),
+        ],
+        [],
+      ),
+    );
     expect(g).toContain(String.raw`"pod/x y/a\"b\\c" [fillcolor="#dcfce7", label="x y/a\"b\\c\n10.244.1.2"];`);
     expect(g.split('\n').filter((l) => l.includes('a\\"b'))).toHaveLength(1);
   });
 
   it('draws endpoints that name no known pod, host-network endpoints at their node, not-ready addresses, pods off the nodes and leases of unknown nodes', () => {
     const manual: Endpoints = {
-      apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'external', namespace: 'default' },
-      subsets: [{ addresses: [{ ip: '10.9.9.9' }, { ip: '172.30.0.2' }], notReadyAddresses: [{ ip: '10.244.1.2' }], ports: [{ port: 443, protocol: 'TCP' }] }],
+      apiVersion: 'v1',
+      kind: 'Endpoints',
+      metadata: { name: 'external', namespace: 'default' },
+      subsets: [
+        {
+          addresses: [{ ip: '10.9.9.9' }, { ip: '172.30.0.2' }],
+          notReadyAddresses: [{ ip: '10.244.1.2' }],
+          ports: [{ port: 443, protocol: 'TCP' }],
+        },
+      ],
     };
-    const g = clusterGraph(input([svc('external', (s) => { delete s.spec.selector; s.spec.clusterIP = 'None'; })],
-      [pod('web-a', 'node-1', '10.244.1.2'), pod('lost', 'node-9', '10.244.9.2')], [lease('10.244.7.0/24', '172.30.0.7')], [manual]));
+    const g = clusterGraph(
+      input(
+        [
+          svc('external', (s) => {
+            delete s.spec.selector;
+            s.spec.clusterIP = 'None';
+          }),
+        ],
+        [pod('web-a', 'node-1', '10.244.1.2'), pod('lost', 'node-9', '10.244.9.2')],
+        [lease('10.244.7.0/24', '172.30.0.7')],
+        [manual],
+      ),
+    );
     expect(g).toContain('"ip/10.9.9.9" [shape=box, style=dashed, label="10.9.9.9"];');
     expect(g).toContain('"svc/default/external" -> "ip/10.9.9.9" [label="443/TCP"];');
     expect(g).toContain('"svc/default/external" -> "pod/default/web-a" [label="443/TCP not ready", style=dashed];');

@@ -32,9 +32,14 @@ export function clusterGraph(input: ClusterGraphInput): string {
   ];
 
   for (const [i, node] of input.nodes.entries()) {
-    const subnets = input.leases.filter((l) => l.attrs.publicIp.text === node.ip).map((l) => `pods ${l.subnet.text}`).sort();
+    const subnets = input.leases
+      .filter((l) => l.attrs.publicIp.text === node.ip)
+      .map((l) => `pods ${l.subnet.text}`)
+      .sort();
     out.push(`  subgraph cluster_${i} {`);
-    out.push(`    label=${label([node.name, node.ip, ...subnets, ...(node.agent ? [`agent ${node.agent}`] : [])])}; style="rounded,filled"; fillcolor="#eef2f7";`);
+    out.push(
+      `    label=${label([node.name, node.ip, ...subnets, ...(node.agent ? [`agent ${node.agent}`] : [])])}; style="rounded,filled"; fillcolor="#eef2f7";`,
+    );
     out.push(`    ${id(`node/${node.name}`)} [shape=point, style=invis];`);
     for (const pod of pods.filter((p) => p.spec.nodeName === node.name)) out.push(`    ${podVertex(pod)}`);
     for (const svc of nodePortServices) {
@@ -46,8 +51,12 @@ export function clusterGraph(input: ClusterGraphInput): string {
   }
   for (const pod of pods.filter((p) => !p.spec.nodeName || !nodeNames.has(p.spec.nodeName))) out.push(`  ${podVertex(pod)}`);
   // A lease whose public IP is no known node's (a node outside the sandbox, or a stale lease).
-  for (const lease of [...input.leases].filter((l) => !input.nodes.some((n) => n.ip === l.attrs.publicIp.text)).sort((a, b) => cmp(a.subnet.text, b.subnet.text))) {
-    out.push(`  ${id(`lease/${lease.subnet.text}`)} [shape=note, label=${label([`subnet ${lease.subnet.text}`, `via ${lease.attrs.publicIp.text}`])}];`);
+  for (const lease of [...input.leases]
+    .filter((l) => !input.nodes.some((n) => n.ip === l.attrs.publicIp.text))
+    .sort((a, b) => cmp(a.subnet.text, b.subnet.text))) {
+    out.push(
+      `  ${id(`lease/${lease.subnet.text}`)} [shape=note, label=${label([`subnet ${lease.subnet.text}`, `via ${lease.attrs.publicIp.text}`])}];`,
+    );
   }
 
   const podsByIp = new Map(pods.filter((p) => p.status?.podIP).map((p) => [p.status!.podIP!, p]));
@@ -61,7 +70,10 @@ export function clusterGraph(input: ClusterGraphInput): string {
     const eps = snapshot.endpoints.get(namespacedName(svc.metadata.namespace, svc.metadata.name));
     const targets: { address: EndpointAddress; ready: boolean; ports: string }[] = [];
     for (const subset of eps?.subsets ?? []) {
-      const ports = subset.ports.map((p) => `${p.port}/${p.protocol}`).sort().join(',');
+      const ports = subset.ports
+        .map((p) => `${p.port}/${p.protocol}`)
+        .sort()
+        .join(',');
       for (const address of subset.addresses) targets.push({ address, ready: true, ports });
       for (const address of subset.notReadyAddresses) targets.push({ address, ready: false, ports });
     }
@@ -82,7 +94,9 @@ export function clusterGraph(input: ClusterGraphInput): string {
         if (!loose.has(t.address.ip)) out.push(`  ${to} [shape=box, style=dashed, label=${label([t.address.ip])}];`);
         loose.add(t.address.ip);
       }
-      out.push(`  ${sid} -> ${to} [label=${label([t.ready ? t.ports : `${t.ports} not ready`])}${t.ready ? '' : ', style=dashed'}${attrs}];`);
+      out.push(
+        `  ${sid} -> ${to} [label=${label([t.ready ? t.ports : `${t.ports} not ready`])}${t.ready ? '' : ', style=dashed'}${attrs}];`,
+      );
     }
   }
   out.push('}');
@@ -91,19 +105,31 @@ export function clusterGraph(input: ClusterGraphInput): string {
 
 function podVertex(pod: Pod): string {
   const ready = isPodReady(pod);
-  const lines = [pod.metadata.namespace === 'default' ? pod.metadata.name : key(pod), pod.status?.podIP ?? 'no IP', ...(ready ? [] : ['not ready'])];
+  const lines = [
+    pod.metadata.namespace === 'default' ? pod.metadata.name : key(pod),
+    pod.status?.podIP ?? 'no IP',
+    ...(ready ? [] : ['not ready']),
+  ];
   return `${id(`pod/${key(pod)}`)} [fillcolor="${ready ? '#dcfce7' : '#fee2e2'}", label=${label(lines)}];`;
 }
 
 function serviceLines(svc: Service): string[] {
   const name = svc.metadata.namespace === 'default' ? svc.metadata.name : key(svc);
   const ports = svc.spec.ports.map((p) => `${p.port}${p.nodePort ? `:${p.nodePort}` : ''}/${p.protocol}`).join(', ');
-  const address = svc.spec.type === 'ExternalName' ? `ExternalName ${svc.spec.externalName ?? ''}` : `${svc.spec.type} ${svc.spec.clusterIP ?? 'no IP yet'}`;
+  const address =
+    svc.spec.type === 'ExternalName'
+      ? `ExternalName ${svc.spec.externalName ?? ''}`
+      : `${svc.spec.type} ${svc.spec.clusterIP ?? 'no IP yet'}`;
   return [name, address, ...(ports ? [ports] : [])];
 }
 
 /** The pod an endpoint address names (targetRef, as the endpoints controller writes it), else the pod holding its IP. */
-function targetPod(address: EndpointAddress, namespace: string, snapshot: ClusterSnapshot, podsByIp: ReadonlyMap<string, Pod>): Pod | undefined {
+function targetPod(
+  address: EndpointAddress,
+  namespace: string,
+  snapshot: ClusterSnapshot,
+  podsByIp: ReadonlyMap<string, Pod>,
+): Pod | undefined {
   const ref = address.targetRef;
   if (ref?.kind === 'Pod' && ref.name) {
     const pod = snapshot.pods.get(namespacedName(ref.namespace ?? namespace, ref.name));

@@ -28,11 +28,16 @@ export function kubeDnsObjects(state: SandboxState): [Service, Endpoints] {
     apiVersion: 'v1',
     kind: 'Endpoints',
     metadata,
-    subsets: [{
-      addresses: state.nodes.map((n) => ({ ip: n.ip, nodeName: n.name })),
-      notReadyAddresses: [],
-      ports: [{ name: 'dns', port: 53, protocol: 'UDP' }, { name: 'dns-tcp', port: 53, protocol: 'TCP' }],
-    }],
+    subsets: [
+      {
+        addresses: state.nodes.map((n) => ({ ip: n.ip, nodeName: n.name })),
+        notReadyAddresses: [],
+        ports: [
+          { name: 'dns', port: 53, protocol: 'UDP' },
+          { name: 'dns-tcp', port: 53, protocol: 'TCP' },
+        ],
+      },
+    ],
   };
   return [service, endpoints];
 }

@@ -64,7 +64,9 @@ async function runPlugin(command: 'ADD' | 'DEL', call: CniCall, config: Record<s
     } catch {
       // not the CNI error format
     }
-    throw new KeelError('KEEL_CONFIG', `CNI ${type} ${command}: ${msg || `exit ${res.exitCode}`}`, { subject: `pod netns ${call.podNetns}` });
+    throw new KeelError('KEEL_CONFIG', `CNI ${type} ${command}: ${msg || `exit ${res.exitCode}`}`, {
+      subject: `pod netns ${call.podNetns}`,
+    });
   }
   return command === 'ADD' && String(res.stdout).trim() ? JSON.parse(String(res.stdout)) : undefined;
 }

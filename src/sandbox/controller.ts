@@ -66,10 +66,16 @@ export class SandboxController {
       onError: (err) => this.log.error('sync failed', { error: String(err) }),
     });
     this.watch = new ClusterWatch({ store: kv, prefix, logger: this.log });
-    this.workloads = (['ReplicationController', 'Deployment'] as const).map((kind) => new Informer<Workload>({
-      store: kv, prefix: workloadPrefix(prefix, kind), resource: kind.toLowerCase(), logger: this.log,
-      decode: (key, value) => decodeStoredWorkload(key, value),
-    }));
+    this.workloads = (['ReplicationController', 'Deployment'] as const).map(
+      (kind) =>
+        new Informer<Workload>({
+          store: kv,
+          prefix: workloadPrefix(prefix, kind),
+          resource: kind.toLowerCase(),
+          logger: this.log,
+          decode: (key, value) => decodeStoredWorkload(key, value),
+        }),
+    );
     this.objects = new ObjectStore(kv, prefix);
     this.registry = new ObjectRegistry(this.objects, {
       ipam: { serviceRanges: parseServiceRange('10.96.0.0/12'), nodePorts: parsePortRange(DEFAULT_NODE_PORT_RANGE) },
@@ -98,7 +104,8 @@ export class SandboxController {
     for (const [key, rec] of records) {
       if (busy.has(key)) continue;
       const pod = snap.pods.get(key);
-      if (!pod || (pod.metadata.uid ?? pod.metadata.name) !== rec.uid || pod.spec.nodeName !== rec.node) this.background(key, () => stopPod(state, rec), 'stopped');
+      if (!pod || (pod.metadata.uid ?? pod.metadata.name) !== rec.uid || pod.spec.nodeName !== rec.node)
+        this.background(key, () => stopPod(state, rec), 'stopped');
     }
     for (const pod of pods) {
       const key = namespacedName(pod.metadata.namespace, pod.metadata.name);
@@ -110,12 +117,23 @@ export class SandboxController {
       }
       const phase = pod.status?.phase;
       if (pod.spec.nodeName && nodes.has(pod.spec.nodeName) && phase !== 'Failed' && phase !== 'Succeeded') {
-        this.background(key, async () => { await startPod(state, pod, snap.services.values()); }, 'started');
+        this.background(
+          key,
+          async () => {
+            await startPod(state, pod, snap.services.values());
+          },
+          'started',
+        );
       }
     }
 
     const workloads = this.workloads.flatMap((w) => [...w.items().values()]);
-    const plan = planReplication(workloads, this.expected(snap.pods), state.nodes.map((n) => n.name), randomPodName);
+    const plan = planReplication(
+      workloads,
+      this.expected(snap.pods),
+      state.nodes.map((n) => n.name),
+      randomPodName,
+    );
     for (const pod of plan.create) {
       const key = namespacedName(pod.metadata.namespace, pod.metadata.name);
       this.expectCreated.set(key, { pod, at: this.clock.now() });
@@ -126,10 +144,14 @@ export class SandboxController {
       this.expectDeleted.set(key, this.clock.now());
       await this.attempt(`delete pod ${key}`, () => this.registry.delete('Pod', ref.namespace, ref.name));
     }
-    for (const { pod, nodeName } of plan.bind) await this.attempt(`bind pod ${pod.metadata.namespace}/${pod.metadata.name} to ${nodeName}`, () => this.update(pod, { ...pod, spec: { ...pod.spec, nodeName } }));
+    for (const { pod, nodeName } of plan.bind)
+      await this.attempt(`bind pod ${pod.metadata.namespace}/${pod.metadata.name} to ${nodeName}`, () =>
+        this.update(pod, { ...pod, spec: { ...pod.spec, nodeName } }),
+      );
 
     const writes = planEndpointWrites(desiredEndpoints(snap.services.values(), pods), snap.endpoints);
-    for (const e of writes.apply) await this.attempt(`endpoints ${e.metadata.namespace}/${e.metadata.name}`, () => this.registry.apply(e), true);
+    for (const e of writes.apply)
+      await this.attempt(`endpoints ${e.metadata.namespace}/${e.metadata.name}`, () => this.registry.apply(e), true);
     for (const key of writes.remove) {
       const [ns = '', name = ''] = key.split('/');
       await this.attempt(`delete endpoints ${key}`, () => this.registry.delete('Endpoints', ns, name));
@@ -166,7 +188,10 @@ export class SandboxController {
   /** A write at the revision the cache holds: a pod deleted or changed meanwhile is never resurrected. */
   private async update(seen: Pod, next: Pod): Promise<void> {
     const key = this.objects.key('Pod', seen.metadata.namespace, seen.metadata.name);
-    await this.options.kv.txn([{ key, modRevision: Number(seen.metadata.resourceVersion ?? 0) }], [{ put: key, value: encodeForStorage(next) }]);
+    await this.options.kv.txn(
+      [{ key, modRevision: Number(seen.metadata.resourceVersion ?? 0) }],
+      [{ put: key, value: encodeForStorage(next) }],
+    );
   }
 
   private async attempt(what: string, fn: () => Promise<unknown>, quiet = false): Promise<void> {
@@ -182,24 +207,31 @@ export class SandboxController {
   /** Runs one start or stop per pod at a time; a failure is logged once per distinct message and retried on a later sync. */
   private background(key: string, fn: () => Promise<void>, done: string): void {
     if (this.inFlight.has(key)) return;
-    const task = fn().then(() => {
-      this.reported.delete(key);
-      this.log.info(`pod ${key} ${done}`);
-    }, (err: unknown) => {
-      const msg = isKeelError(err) ? err.message : String(err);
-      if (this.reported.get(key) !== msg) this.log.warn(`pod ${key}: ${msg}`);
-      this.reported.set(key, msg);
-    }).finally(() => {
-      this.inFlight.delete(key);
-      this.loop.run();
-    });
+    const task = fn()
+      .then(
+        () => {
+          this.reported.delete(key);
+          this.log.info(`pod ${key} ${done}`);
+        },
+        (err: unknown) => {
+          const msg = isKeelError(err) ? err.message : String(err);
+          if (this.reported.get(key) !== msg) this.log.warn(`pod ${key}: ${msg}`);
+          this.reported.set(key, msg);
+        },
+      )
+      .finally(() => {
+        this.inFlight.delete(key);
+        this.loop.run();
+      });
     this.inFlight.set(key, task);
   }
 }
 
 /** Key order differs between what etcd returned and what is built here; the content decides. */
 function canonicalStatus(s: PodStatus | undefined): string {
-  return JSON.stringify(s ?? null, (_k, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v)
-    ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-    : v));
+  return JSON.stringify(s ?? null, (_k, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
 }

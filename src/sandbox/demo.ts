@@ -38,7 +38,12 @@ export async function waitForDemo(state: SandboxState, objects: ObjectStore, tim
       pending = await failingCheck(state, view);
       if (!pending) return view;
     }
-    if (Date.now() > deadline) throw new KeelError('KEEL_CONFIG', `seed 004 demo does not answer after ${timeoutMs / 1000} s: ${pending} (logs in ${state.runDir}/logs)`, { subject: `sandbox ${state.id}` });
+    if (Date.now() > deadline)
+      throw new KeelError(
+        'KEEL_CONFIG',
+        `seed 004 demo does not answer after ${timeoutMs / 1000} s: ${pending} (logs in ${state.runDir}/logs)`,
+        { subject: `sandbox ${state.id}` },
+      );
     await sleep(250);
   }
 }
@@ -85,7 +90,8 @@ async function inNetns(netns: string, cmd: string[]): Promise<string> {
 export function demoNextSteps(state: SandboxState, view: DemoView): string[] {
   const pod = view.pods[0];
   const firstNode = state.nodes[0];
-  const env = state.runDir === DEFAULT_RUN_DIR ? [] : [`  export KEEL_RUN_DIR=${state.runDir}   # so later keel commands find this sandbox`];
+  const env =
+    state.runDir === DEFAULT_RUN_DIR ? [] : [`  export KEEL_RUN_DIR=${state.runDir}   # so later keel commands find this sandbox`];
   return [
     `seed 004 demo answers: ${view.pods.map((p) => `${p.metadata.name} on ${p.spec.nodeName ?? '?'}`).join(', ')}`,
     `  ${CLUSTERIP_SERVICE}  ClusterIP ${view.clusterIP}:${view.port}`,

@@ -40,7 +40,8 @@ export async function sandboxDown(runDir: string): Promise<DownReport | undefine
   if (existsSync(runDir) && readdirSync(runDir).length === 0) rmSync(runDir, { recursive: true, force: true });
   // /run/keel exists only because `keel up` made it for the default run directory.
   const parent = dirname(DEFAULT_RUN_DIR);
-  if (resolve(runDir) === DEFAULT_RUN_DIR && existsSync(parent) && readdirSync(parent).length === 0) rmSync(parent, { recursive: true, force: true });
+  if (resolve(runDir) === DEFAULT_RUN_DIR && existsSync(parent) && readdirSync(parent).length === 0)
+    rmSync(parent, { recursive: true, force: true });
   return { id: state.id, processes, namespaces };
 }
 

@@ -8,8 +8,13 @@ const svc = nginxService;
 
 function pod(name: string, ip: string | undefined, mutate: (p: Pod) => void = () => undefined): Pod {
   const p: Pod = {
-    apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default', labels: { name: 'nginx' }, uid: `uid-${name}` },
-    spec: { nodeName: 'node-1', containers: [{ name: 'nginx', image: 'nginx', ports: [{ name: 'http', containerPort: 80, protocol: 'TCP' }] }] },
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: 'default', labels: { name: 'nginx' }, uid: `uid-${name}` },
+    spec: {
+      nodeName: 'node-1',
+      containers: [{ name: 'nginx', image: 'nginx', ports: [{ name: 'http', containerPort: 80, protocol: 'TCP' }] }],
+    },
     status: { phase: 'Running', ...(ip ? { podIP: ip } : {}), conditions: [{ type: 'Ready', status: 'True' }] },
   };
   mutate(p);
@@ -18,42 +23,77 @@ function pod(name: string, ip: string | undefined, mutate: (p: Pod) => void = ()
 
 describe('desiredEndpoints', () => {
   it('selects ready pods of the namespace, sorted by IP, with nodeName and targetRef', () => {
-    const eps = desiredEndpoints([svc('web')], [
-      pod('b', '10.244.3.2', (p) => { p.spec.nodeName = 'node-3'; }),
-      pod('a', '10.244.1.2'),
-      pod('other', '10.244.2.9', (p) => { p.metadata.labels = { name: 'redis' }; }),
-      pod('elsewhere', '10.244.2.8', (p) => { p.metadata.namespace = 'prod'; }),
-      pod('pending', undefined),
-      pod('dead', '10.244.2.7', (p) => { p.status!.phase = 'Failed'; }),
-    ]);
+    const eps = desiredEndpoints(
+      [svc('web')],
+      [
+        pod('b', '10.244.3.2', (p) => {
+          p.spec.nodeName = 'node-3';
+        }),
+        pod('a', '10.244.1.2'),
+        pod('other', '10.244.2.9', (p) => {
+          p.metadata.labels = { name: 'redis' };
+        }),
+        pod('elsewhere', '10.244.2.8', (p) => {
+          p.metadata.namespace = 'prod';
+        }),
+        pod('pending', undefined),
+        pod('dead', '10.244.2.7', (p) => {
+          p.status!.phase = 'Failed';
+        }),
+      ],
+    );
     expect(eps.get('default/web')).toEqual({
-      apiVersion: 'v1', kind: 'Endpoints',
+      apiVersion: 'v1',
+      kind: 'Endpoints',
       metadata: { name: 'web', namespace: 'default', annotations: { [MANAGED_BY_ANNOTATION]: MANAGED_BY } },
-      subsets: [{
-        addresses: [
-          { ip: '10.244.1.2', nodeName: 'node-1', targetRef: { kind: 'Pod', namespace: 'default', name: 'a', uid: 'uid-a' } },
-          { ip: '10.244.3.2', nodeName: 'node-3', targetRef: { kind: 'Pod', namespace: 'default', name: 'b', uid: 'uid-b' } },
-        ],
-        notReadyAddresses: [],
-        ports: [{ port: 80, protocol: 'TCP' }],
-      }],
+      subsets: [
+        {
+          addresses: [
+            { ip: '10.244.1.2', nodeName: 'node-1', targetRef: { kind: 'Pod', namespace: 'default', name: 'a', uid: 'uid-a' } },
+            { ip: '10.244.3.2', nodeName: 'node-3', targetRef: { kind: 'Pod', namespace: 'default', name: 'b', uid: 'uid-b' } },
+          ],
+          notReadyAddresses: [],
+          ports: [{ port: 80, protocol: 'TCP' }],
+        },
+      ],
     });
   });
 
   it('puts unready pods in notReadyAddresses unless the service publishes them', () => {
-    const unready = pod('a', '10.244.1.2', (p) => { p.status!.conditions = [{ type: 'Ready', status: 'False' }]; });
-    expect(desiredEndpoints([svc('web')], [unready]).get('default/web')?.subsets[0]?.notReadyAddresses.map((a) => a.ip)).toEqual(['10.244.1.2']);
-    const publish = svc('web', (s) => { s.spec.publishNotReadyAddresses = true; });
-    expect(desiredEndpoints([publish], [unready]).get('default/web')?.subsets[0]?.addresses.map((a) => a.ip)).toEqual(['10.244.1.2']);
+    const unready = pod('a', '10.244.1.2', (p) => {
+      p.status!.conditions = [{ type: 'Ready', status: 'False' }];
+    });
+    expect(
+      desiredEndpoints([svc('web')], [unready])
+        .get('default/web')
+        ?.subsets[0]?.notReadyAddresses.map((a) => a.ip),
+    ).toEqual(['10.244.1.2']);
+    const publish = svc('web', (s) => {
+      s.spec.publishNotReadyAddresses = true;
+    });
+    expect(
+      desiredEndpoints([publish], [unready])
+        .get('default/web')
+        ?.subsets[0]?.addresses.map((a) => a.ip),
+    ).toEqual(['10.244.1.2']);
   });
 
   it('resolves a named targetPort per pod, one subset per distinct port set', () => {
-    const named = svc('web', (s) => { s.spec.ports = [{ name: 'web', protocol: 'TCP', port: 80, targetPort: 'http' }]; });
-    const eps = desiredEndpoints([named], [
-      pod('a', '10.244.1.2'),
-      pod('b', '10.244.1.3', (p) => { p.spec.containers[0]!.ports = [{ name: 'http', containerPort: 8080, protocol: 'TCP' }]; }),
-      pod('c', '10.244.1.4', (p) => { p.spec.containers[0]!.ports = []; }),
-    ]).get('default/web');
+    const named = svc('web', (s) => {
+      s.spec.ports = [{ name: 'web', protocol: 'TCP', port: 80, targetPort: 'http' }];
+    });
+    const eps = desiredEndpoints(
+      [named],
+      [
+        pod('a', '10.244.1.2'),
+        pod('b', '10.244.1.3', (p) => {
+          p.spec.containers[0]!.ports = [{ name: 'http', containerPort: 8080, protocol: 'TCP' }];
+        }),
+        pod('c', '10.244.1.4', (p) => {
+          p.spec.containers[0]!.ports = [];
+        }),
+      ],
+    ).get('default/web');
     expect(eps?.subsets.map((s) => [s.ports, s.addresses.map((a) => a.ip)])).toEqual([
       [[{ name: 'web', port: 80, protocol: 'TCP' }], ['10.244.1.2']],
       [[{ name: 'web', port: 8080, protocol: 'TCP' }], ['10.244.1.3']],
@@ -61,18 +101,38 @@ describe('desiredEndpoints', () => {
   });
 
   it('leaves services without a selector (kube-dns, hand-written Endpoints) alone', () => {
-    expect(desiredEndpoints([svc('manual', (s) => { delete s.spec.selector; })], [pod('a', '10.244.1.2')]).size).toBe(0);
+    expect(
+      desiredEndpoints(
+        [
+          svc('manual', (s) => {
+            delete s.spec.selector;
+          }),
+        ],
+        [pod('a', '10.244.1.2')],
+      ).size,
+    ).toBe(0);
   });
 
   it('gives a hostname to pods whose subdomain is the service', () => {
-    const eps = desiredEndpoints([svc('db')], [pod('db-0', '10.244.1.2', (p) => { p.spec.hostname = 'db-0'; p.spec.subdomain = 'db'; })]);
+    const eps = desiredEndpoints(
+      [svc('db')],
+      [
+        pod('db-0', '10.244.1.2', (p) => {
+          p.spec.hostname = 'db-0';
+          p.spec.subdomain = 'db';
+        }),
+      ],
+    );
     expect(eps.get('default/db')?.subsets[0]?.addresses[0]?.hostname).toBe('db-0');
   });
 });
 
 describe('planEndpointWrites', () => {
   const want = desiredEndpoints([svc('web')], [pod('a', '10.244.1.2')]);
-  const stored = (e: Endpoints): Endpoints => ({ ...e, metadata: { ...e.metadata, uid: 'x', resourceVersion: '42', creationTimestamp: '2026-01-01T00:00:00Z' } });
+  const stored = (e: Endpoints): Endpoints => ({
+    ...e,
+    metadata: { ...e.metadata, uid: 'x', resourceVersion: '42', creationTimestamp: '2026-01-01T00:00:00Z' },
+  });
 
   it('writes nothing when the stored content is equal', () => {
     expect(planEndpointWrites(want, new Map([...want].map(([k, e]) => [k, stored(e)])))).toEqual({ apply: [], remove: [] });
@@ -82,7 +142,14 @@ describe('planEndpointWrites', () => {
     const old = stored(desiredEndpoints([svc('web')], [pod('a', '10.244.1.9')]).get('default/web')!);
     const orphan = stored(desiredEndpoints([svc('gone')], [pod('a', '10.244.1.2')]).get('default/gone')!);
     const manual: Endpoints = { apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'manual', namespace: 'default' }, subsets: [] };
-    const plan = planEndpointWrites(want, new Map([['default/web', old], ['default/gone', orphan], ['default/manual', manual]]));
+    const plan = planEndpointWrites(
+      want,
+      new Map([
+        ['default/web', old],
+        ['default/gone', orphan],
+        ['default/manual', manual],
+      ]),
+    );
     expect(plan.apply.map((e) => e.metadata.name)).toEqual(['web']);
     expect(plan.remove).toEqual(['default/gone']);
   });

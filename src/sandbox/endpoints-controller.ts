@@ -38,16 +38,23 @@ export function desiredEndpoints(services: Iterable<Service>, pods: Iterable<Pod
       const ready = isPodReady(pod) || publishesNotReady(svc);
       (ready ? group.ready : group.notReady).push(addressOf(pod, svc));
     }
-    const subsets: EndpointSubset[] = [...groups.entries()].sort(([a], [b]) => compare(a, b)).map(([, g]) => ({
-      addresses: g.ready.sort(byIp),
-      notReadyAddresses: g.notReady.sort(byIp),
-      ports: g.ports,
-    }));
+    const subsets: EndpointSubset[] = [...groups.entries()]
+      .sort(([a], [b]) => compare(a, b))
+      .map(([, g]) => ({
+        addresses: g.ready.sort(byIp),
+        notReadyAddresses: g.notReady.sort(byIp),
+        ports: g.ports,
+      }));
     const { name, namespace } = svc.metadata;
     out.set(namespacedName(namespace, name), {
       apiVersion: 'v1',
       kind: 'Endpoints',
-      metadata: { name, namespace, ...(svc.metadata.labels ? { labels: svc.metadata.labels } : {}), annotations: { [MANAGED_BY_ANNOTATION]: MANAGED_BY } },
+      metadata: {
+        name,
+        namespace,
+        ...(svc.metadata.labels ? { labels: svc.metadata.labels } : {}),
+        annotations: { [MANAGED_BY_ANNOTATION]: MANAGED_BY },
+      },
       subsets,
     });
   }
@@ -60,14 +67,19 @@ export interface EndpointWrites {
 }
 
 /** Only what differs from what is stored: unchanged Endpoints cost no write. */
-export function planEndpointWrites(desired: ReadonlyMap<NamespacedName, Endpoints>, existing: ReadonlyMap<NamespacedName, Endpoints>): EndpointWrites {
+export function planEndpointWrites(
+  desired: ReadonlyMap<NamespacedName, Endpoints>,
+  existing: ReadonlyMap<NamespacedName, Endpoints>,
+): EndpointWrites {
   const apply: Endpoints[] = [];
   for (const [key, want] of [...desired].sort(([a], [b]) => compare(a, b))) {
     const have = existing.get(key);
     if (!have || canonical(content(have)) !== canonical(content(want))) apply.push(want);
   }
-  const remove = [...existing].filter(([key, e]) => !desired.has(key) && e.metadata.annotations?.[MANAGED_BY_ANNOTATION] === MANAGED_BY)
-    .map(([key]) => key).sort(compare);
+  const remove = [...existing]
+    .filter(([key, e]) => !desired.has(key) && e.metadata.annotations?.[MANAGED_BY_ANNOTATION] === MANAGED_BY)
+    .map(([key]) => key)
+    .sort(compare);
   return { apply, remove };
 }
 
@@ -81,7 +93,9 @@ function resolvePort(port: ServicePort, pod: Pod): EndpointPort[] {
     target = port.targetPort;
   } else {
     const name = port.targetPort;
-    target = pod.spec.containers.flatMap((c) => c.ports ?? []).find((cp) => cp.name === name && cp.protocol === port.protocol)?.containerPort;
+    target = pod.spec.containers
+      .flatMap((c) => c.ports ?? [])
+      .find((cp) => cp.name === name && cp.protocol === port.protocol)?.containerPort;
   }
   if (target === undefined) return [];
   return [{ ...(port.name ? { name: port.name } : {}), port: target, protocol: port.protocol }];
@@ -91,7 +105,12 @@ function addressOf(pod: Pod, svc: Service): EndpointAddress {
   const addr: EndpointAddress = { ip: pod.status?.podIP as string };
   if (pod.spec.hostname && pod.spec.subdomain === svc.metadata.name) addr.hostname = pod.spec.hostname;
   if (pod.spec.nodeName) addr.nodeName = pod.spec.nodeName;
-  addr.targetRef = { kind: 'Pod', namespace: pod.metadata.namespace, name: pod.metadata.name, ...(pod.metadata.uid ? { uid: pod.metadata.uid } : {}) };
+  addr.targetRef = {
+    kind: 'Pod',
+    namespace: pod.metadata.namespace,
+    name: pod.metadata.name,
+    ...(pod.metadata.uid ? { uid: pod.metadata.uid } : {}),
+  };
   return addr;
 }
 
@@ -108,7 +127,9 @@ function compare(a: string, b: string): number {
 
 /** JSON with sorted keys, so equal content gives equal text whatever the key order. */
 function canonical(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v)
-    ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => compare(a, b)))
-    : v));
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => compare(a, b)))
+      : v,
+  );
 }

@@ -5,7 +5,10 @@ import { quorum, writeState, type SandboxEtcdMember, type SandboxState } from '.
 
 function memberNamed(state: SandboxState, name: string): SandboxEtcdMember {
   const member = state.etcd.members.find((m) => m.name === name);
-  if (!member) throw new UsageError(`no etcd member ${JSON.stringify(name)} in sandbox ${state.id} (members: ${state.etcd.members.map((m) => m.name).join(', ')})`);
+  if (!member)
+    throw new UsageError(
+      `no etcd member ${JSON.stringify(name)} in sandbox ${state.id} (members: ${state.etcd.members.map((m) => m.name).join(', ')})`,
+    );
   return member;
 }
 
@@ -20,7 +23,10 @@ export async function stopSandboxMember(state: SandboxState, name: string, force
   const running = state.etcd.members.filter((m) => m !== member && isRunning(m.process)).length;
   const needed = quorum(state.etcd.members.length);
   if (running < needed && !force) {
-    throw new ConfigError(`etcd member ${name}`, `stopping it leaves ${running} of ${state.etcd.members.length} members running, below the quorum of ${needed}: etcd stops taking reads and writes and every agent keeps its last rules; add --force to stop it anyway`);
+    throw new ConfigError(
+      `etcd member ${name}`,
+      `stopping it leaves ${running} of ${state.etcd.members.length} members running, below the quorum of ${needed}: etcd stops taking reads and writes and every agent keeps its last rules; add --force to stop it anyway`,
+    );
   }
   await stopProcess(member.process);
   return { running, quorum: needed };

@@ -43,7 +43,21 @@ export async function makeEtcdPki(dir: string, memberIps: readonly string[], day
   const pki = etcdPkiFiles(dir);
   const ossl = (args: string[]) => execa('openssl', args, { cwd: dir });
   const caKey = join(dir, 'ca-key.pem');
-  await ossl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', caKey, '-out', pki.ca, '-days', String(days), '-subj', '/CN=keel-etcd-ca']);
+  await ossl([
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    caKey,
+    '-out',
+    pki.ca,
+    '-days',
+    String(days),
+    '-subj',
+    '/CN=keel-etcd-ca',
+  ]);
   const sans = ['DNS:localhost', 'IP:127.0.0.1', ...memberIps.map((ip) => `IP:${ip}`)].join(',');
   const certs = [
     // etcd's own gRPC gateway dials the member with the server certificate, and peers dial each other: both usages.
@@ -54,9 +68,30 @@ export async function makeEtcdPki(dir: string, memberIps: readonly string[], day
   for (const c of certs) {
     const ext = join(dir, `${c.cn}.cnf`);
     const csr = join(dir, `${c.cn}.csr`);
-    writeFileSync(ext, [...(c.sans ? [`subjectAltName=${sans}`] : []), `extendedKeyUsage=${c.usage}`, 'keyUsage=digitalSignature,keyEncipherment', ''].join('\n'));
+    writeFileSync(
+      ext,
+      [...(c.sans ? [`subjectAltName=${sans}`] : []), `extendedKeyUsage=${c.usage}`, 'keyUsage=digitalSignature,keyEncipherment', ''].join(
+        '\n',
+      ),
+    );
     await ossl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', c.key, '-out', csr, '-subj', `/CN=${c.cn}`]);
-    await ossl(['x509', '-req', '-in', csr, '-CA', pki.ca, '-CAkey', caKey, '-CAcreateserial', '-out', c.cert, '-days', String(days), '-extfile', ext]);
+    await ossl([
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      pki.ca,
+      '-CAkey',
+      caKey,
+      '-CAcreateserial',
+      '-out',
+      c.cert,
+      '-days',
+      String(days),
+      '-extfile',
+      ext,
+    ]);
     chmodSync(c.key, 0o600);
     rmSync(ext);
     rmSync(csr);

@@ -10,15 +10,19 @@ export async function ip(args: readonly string[], netns?: string): Promise<strin
   const argv = netns ? ['-n', netns, ...args] : [...args];
   const res = await execa('ip', argv, { reject: false });
   if (res.exitCode !== 0) {
-    throw new KeelError('KEEL_NETLINK_FAILED', `ip ${argv.join(' ')}: ${String(res.stderr).trim() || `exit ${res.exitCode}`}`,
-      { subject: netns ? `netns ${netns}` : 'ip' });
+    throw new KeelError('KEEL_NETLINK_FAILED', `ip ${argv.join(' ')}: ${String(res.stderr).trim() || `exit ${res.exitCode}`}`, {
+      subject: netns ? `netns ${netns}` : 'ip',
+    });
   }
   return String(res.stdout);
 }
 
 export async function listNetns(): Promise<string[]> {
   const out = await ip(['netns', 'list']);
-  return out.split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '').filter(Boolean);
+  return out
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/)[0] ?? '')
+    .filter(Boolean);
 }
 
 /** Creates the namespace with its loopback up; an existing one is reused. */

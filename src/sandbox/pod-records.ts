@@ -54,11 +54,14 @@ export function listPodRecords(runDir: string): PodRecord[] {
   } catch {
     return [];
   }
-  return names.filter((n) => n.endsWith('.json')).sort().flatMap((n) => {
-    try {
-      return [JSON.parse(readFileSync(join(podsDir(runDir), n), 'utf8')) as PodRecord];
-    } catch {
-      return [];
-    }
-  });
+  return names
+    .filter((n) => n.endsWith('.json'))
+    .sort()
+    .flatMap((n) => {
+      try {
+        return [JSON.parse(readFileSync(join(podsDir(runDir), n), 'utf8')) as PodRecord];
+      } catch {
+        return [];
+      }
+    });
 }

@@ -60,12 +60,14 @@ export async function startPod(state: SandboxState, pod: Pod, services: Iterable
   };
   rec.env = baseEnv;
   for (const c of pod.spec.containers) {
-    rec.processes.push(startDetached({
-      netns: rec.netns,
-      argv: containerArgv(c),
-      logFile: podLogPath(state.runDir, rec.namespace, rec.name),
-      env: { ...baseEnv, ...Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value])) },
-    }));
+    rec.processes.push(
+      startDetached({
+        netns: rec.netns,
+        argv: containerArgv(c),
+        logFile: podLogPath(state.runDir, rec.namespace, rec.name),
+        env: { ...baseEnv, ...Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value])) },
+      }),
+    );
   }
   writePodRecord(state.runDir, rec);
   return rec;
@@ -76,7 +78,13 @@ function containerArgv(c: Container): string[] {
   if (c.command?.length) return [...c.command, ...(c.args ?? [])];
   const ports = listenPorts(c);
   const s = standInFor(c.image, ports.length > 0);
-  return [process.execPath, STAND_IN, s.kind, ...ports.flatMap((p) => ['--port', String(p)]), ...(s.replicaOf ? ['--replica-of', s.replicaOf] : [])];
+  return [
+    process.execPath,
+    STAND_IN,
+    s.kind,
+    ...ports.flatMap((p) => ['--port', String(p)]),
+    ...(s.replicaOf ? ['--replica-of', s.replicaOf] : []),
+  ];
 }
 
 /** TCP ports the container must listen on before the pod is Ready. */
@@ -130,6 +138,11 @@ function listeningPorts(pid: number): Set<number> {
 
 async function conflistFor(state: SandboxState, node: string, subject: string): Promise<string> {
   const env = await readSubnetEnv(subnetFile(state, node));
-  if (!env) throw new KeelError('KEEL_CONFIG', `node ${node} has no subnet lease yet (${subnetFile(state, node)}; is its agent running with an overlay backend?)`, { subject });
+  if (!env)
+    throw new KeelError(
+      'KEEL_CONFIG',
+      `node ${node} has no subnet lease yet (${subnetFile(state, node)}; is its agent running with an overlay backend?)`,
+      { subject },
+    );
   return renderCniConfig(env, { name: 'keel', bridge: 'cni0', dataDir: join(nodeDir(state, node), 'cni-ipam') });
 }

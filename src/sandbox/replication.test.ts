@@ -7,14 +7,21 @@ const nodes = ['node-1', 'node-2', 'node-3'];
 
 function rc(name: string, replicas: number): Workload {
   return {
-    apiVersion: 'v1', kind: 'ReplicationController', metadata: { name, namespace: 'default' },
-    spec: { replicas, selector: { matchLabels: { name } }, template: { metadata: { labels: { name } }, spec: { containers: [{ name, image: 'nginx' }] } } },
+    apiVersion: 'v1',
+    kind: 'ReplicationController',
+    metadata: { name, namespace: 'default' },
+    spec: {
+      replicas,
+      selector: { matchLabels: { name } },
+      template: { metadata: { labels: { name } }, spec: { containers: [{ name, image: 'nginx' }] } },
+    },
   };
 }
 
 function pod(name: string, owner: string | undefined, node: string | undefined, phase: 'Running' | 'Failed' = 'Running'): Pod {
   return {
-    apiVersion: 'v1', kind: 'Pod',
+    apiVersion: 'v1',
+    kind: 'Pod',
     metadata: { name, namespace: 'default', ...(owner ? { annotations: { [CREATED_BY_ANNOTATION]: owner } } : {}) },
     spec: { ...(node ? { nodeName: node } : {}), containers: [{ name: 'c' }] },
     status: { phase },
@@ -37,11 +44,16 @@ describe('planReplication', () => {
 
   it('replaces a failed pod and removes pods of a deleted controller', () => {
     n = 0;
-    const plan = planReplication([rc('nginx', 2)], [
-      pod('nginx-a', 'ReplicationController/nginx', 'node-1'),
-      pod('nginx-b', 'ReplicationController/nginx', 'node-2', 'Failed'),
-      pod('gone-x', 'ReplicationController/gone', 'node-3'),
-    ], nodes, names);
+    const plan = planReplication(
+      [rc('nginx', 2)],
+      [
+        pod('nginx-a', 'ReplicationController/nginx', 'node-1'),
+        pod('nginx-b', 'ReplicationController/nginx', 'node-2', 'Failed'),
+        pod('gone-x', 'ReplicationController/gone', 'node-3'),
+      ],
+      nodes,
+      names,
+    );
     expect(plan.remove.map((r) => r.name).sort()).toEqual(['gone-x', 'nginx-b']);
     expect(plan.create.map((p) => p.spec.nodeName)).toEqual(['node-2']);
   });

@@ -27,7 +27,12 @@ function ownerOf(w: Pick<Workload, 'kind' | 'metadata'>): string {
  * workloads go, and every new or unbound pod lands on the node with the
  * fewest pods of its owner, then the fewest pods, then the first name.
  */
-export function planReplication(workloads: readonly Workload[], pods: readonly Pod[], nodes: readonly string[], newName: (base: string) => string): ReplicationPlan {
+export function planReplication(
+  workloads: readonly Workload[],
+  pods: readonly Pod[],
+  nodes: readonly string[],
+  newName: (base: string) => string,
+): ReplicationPlan {
   const plan: ReplicationPlan = { create: [], remove: [], bind: [] };
   if (nodes.length === 0) return plan;
   const live = pods.filter((p) => p.status?.phase !== 'Failed' && p.status?.phase !== 'Succeeded');
@@ -42,7 +47,8 @@ export function planReplication(workloads: readonly Workload[], pods: readonly P
   for (const p of live) if (p.spec.nodeName) place(p, p.spec.nodeName);
   const pick = (owner: string): string => {
     const ranked = [...nodes].sort((a, b) => {
-      const la = load.get(a)!, lb = load.get(b)!;
+      const la = load.get(a)!,
+        lb = load.get(b)!;
       return (la.byOwner.get(owner) ?? 0) - (lb.byOwner.get(owner) ?? 0) || la.total - lb.total || nodes.indexOf(a) - nodes.indexOf(b);
     });
     return ranked[0] as string;
@@ -51,18 +57,25 @@ export function planReplication(workloads: readonly Workload[], pods: readonly P
   const owners = new Set(workloads.map((w) => `${w.metadata.namespace}/${ownerOf(w)}`));
   for (const p of pods) {
     const by = p.metadata.annotations?.[CREATED_BY_ANNOTATION];
-    if (by && Object.hasOwn(WORKLOAD_KINDS, by.split('/')[0] as string) && !owners.has(`${p.metadata.namespace}/${by}`)) plan.remove.push(refOf(p));
+    if (by && Object.hasOwn(WORKLOAD_KINDS, by.split('/')[0] as string) && !owners.has(`${p.metadata.namespace}/${by}`))
+      plan.remove.push(refOf(p));
   }
   for (const w of [...workloads].sort((a, b) => cmp(`${a.metadata.namespace}/${ownerOf(a)}`, `${b.metadata.namespace}/${ownerOf(b)}`))) {
     const owner = ownerOf(w);
-    const owned = pods.filter((p) => p.metadata.namespace === w.metadata.namespace && p.metadata.annotations?.[CREATED_BY_ANNOTATION] === owner);
+    const owned = pods.filter(
+      (p) => p.metadata.namespace === w.metadata.namespace && p.metadata.annotations?.[CREATED_BY_ANNOTATION] === owner,
+    );
     const failed = owned.filter((p) => p.status?.phase === 'Failed' || p.status?.phase === 'Succeeded');
     plan.remove.push(...failed.map(refOf));
     const active = owned.filter((p) => !failed.includes(p));
     if (active.length > w.spec.replicas) {
       // Scale down: unready first, then the newest.
-      const extra = [...active].sort((a, b) => Number(isPodReady(a)) - Number(isPodReady(b))
-        || cmp(b.metadata.creationTimestamp ?? '', a.metadata.creationTimestamp ?? '') || cmp(b.metadata.name, a.metadata.name));
+      const extra = [...active].sort(
+        (a, b) =>
+          Number(isPodReady(a)) - Number(isPodReady(b)) ||
+          cmp(b.metadata.creationTimestamp ?? '', a.metadata.creationTimestamp ?? '') ||
+          cmp(b.metadata.name, a.metadata.name),
+      );
       plan.remove.push(...extra.slice(0, active.length - w.spec.replicas).map(refOf));
     }
     for (let i = active.length; i < w.spec.replicas; i++) {
@@ -82,7 +95,9 @@ export function planReplication(workloads: readonly Workload[], pods: readonly P
       plan.create.push(pod);
     }
   }
-  for (const p of [...live].sort((a, b) => cmp(`${a.metadata.namespace}/${a.metadata.name}`, `${b.metadata.namespace}/${b.metadata.name}`))) {
+  for (const p of [...live].sort((a, b) =>
+    cmp(`${a.metadata.namespace}/${a.metadata.name}`, `${b.metadata.namespace}/${b.metadata.name}`),
+  )) {
     if (p.spec.nodeName) continue;
     const node = pick(ownerKey(p));
     place(p, node);

@@ -5,7 +5,15 @@ import { createEtcdClient } from '../store/etcd-client.js';
 import { etcdMemberArgs } from './etcd-member.js';
 import { etcdPkiFiles } from './etcd-pki.js';
 import { startDetached, isRunning, sleep, type ProcessRef } from './processes.js';
-import { ETCD_SOCKET_SUFFIX, etcdDataDir, etcdPkiDir, etcdSocketPath, sandboxEtcdConnection, type SandboxEtcdMember, type SandboxState } from './sandbox-state.js';
+import {
+  ETCD_SOCKET_SUFFIX,
+  etcdDataDir,
+  etcdPkiDir,
+  etcdSocketPath,
+  sandboxEtcdConnection,
+  type SandboxEtcdMember,
+  type SandboxState,
+} from './sandbox-state.js';
 
 function etcdLogFile(state: SandboxState, member: SandboxEtcdMember): string {
   return join(state.runDir, 'logs', `${member.name}.log`);
@@ -46,10 +54,15 @@ export async function waitEtcdMembers(state: SandboxState, members: readonly San
   for (const member of members) {
     for (;;) {
       if (!isRunning(member.process)) {
-        throw new KeelError('KEEL_CONFIG', `etcd member exited; see ${etcdLogFile(state, member)}`, { subject: `sandbox ${state.id} ${member.name}` });
+        throw new KeelError('KEEL_CONFIG', `etcd member exited; see ${etcdLogFile(state, member)}`, {
+          subject: `sandbox ${state.id} ${member.name}`,
+        });
       }
       if (existsSync(etcdSocketPath(state.runDir, member)) && (await answers(state, member))) break;
-      if (Date.now() > deadline) throw new KeelError('KEEL_CONFIG', `etcd member did not answer within ${timeoutMs} ms; see ${etcdLogFile(state, member)}`, { subject: `sandbox ${state.id} ${member.name}` });
+      if (Date.now() > deadline)
+        throw new KeelError('KEEL_CONFIG', `etcd member did not answer within ${timeoutMs} ms; see ${etcdLogFile(state, member)}`, {
+          subject: `sandbox ${state.id} ${member.name}`,
+        });
       await sleep(100);
     }
   }

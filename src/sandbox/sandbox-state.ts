@@ -71,8 +71,16 @@ export interface SandboxPlan {
  * that can stop the cluster without tolerating one more failure.
  */
 export function checkEtcdMembers(n: number): void {
-  if (n === 2) throw new ConfigError('--etcd-members', '2 members tolerate no failure (quorum is 2, so either one stopping stops the cluster); use 1, 3 or 5');
-  if (n === 4) throw new ConfigError('--etcd-members', '4 members tolerate one failure, as 3 do (quorum is 3), with one more member to replicate to; use 1, 3 or 5');
+  if (n === 2)
+    throw new ConfigError(
+      '--etcd-members',
+      '2 members tolerate no failure (quorum is 2, so either one stopping stops the cluster); use 1, 3 or 5',
+    );
+  if (n === 4)
+    throw new ConfigError(
+      '--etcd-members',
+      '4 members tolerate one failure, as 3 do (quorum is 3), with one more member to replicate to; use 1, 3 or 5',
+    );
   if (n !== 1 && n !== 3 && n !== 5) throw new ConfigError('--etcd-members', `${n} must be 1, 3 or 5`);
 }
 

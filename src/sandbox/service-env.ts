@@ -8,7 +8,9 @@ import type { Service } from '../api/service.js';
  */
 export function serviceEnv(services: Iterable<Service>, namespace: string): Record<string, string> {
   const env: Record<string, string> = {};
-  const sorted = [...services].filter((s) => s.metadata.namespace === namespace).sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
+  const sorted = [...services]
+    .filter((s) => s.metadata.namespace === namespace)
+    .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
   for (const svc of sorted) {
     const ip = svc.spec.clusterIP;
     if (!ip || ip === 'None' || svc.spec.type === 'ExternalName') continue;

@@ -20,7 +20,10 @@ export type StandInKind = 'http' | 'redis' | 'echo' | 'pause';
 /** Which stand-in an image gets, by the image's name. */
 export function standInFor(image: string | undefined, hasPorts: boolean): { kind: StandInKind; replicaOf?: string; defaultPort?: number } {
   const name = (image ?? '').split('/').pop()?.split(':')[0]?.split('@')[0] ?? '';
-  if (/redis/.test(name)) return /slave|replica/.test(name) ? { kind: 'redis', replicaOf: 'redis-master', defaultPort: 6379 } : { kind: 'redis', defaultPort: 6379 };
+  if (/redis/.test(name))
+    return /slave|replica/.test(name)
+      ? { kind: 'redis', replicaOf: 'redis-master', defaultPort: 6379 }
+      : { kind: 'redis', defaultPort: 6379 };
   if (/nginx|httpd|apache|tomcat|frontend|php|http|web/.test(name)) return { kind: 'http', defaultPort: 80 };
   return hasPorts ? { kind: 'echo' } : { kind: 'pause' };
 }
@@ -62,19 +65,28 @@ function flagValues(argv: string[], flag: string): string[] {
 function startRedis(ports: number[], replicaOf: string | undefined): void {
   const data = new Map<string, string>();
   const link = { host: '', status: replicaOf ? 'down' : 'n/a' };
-  const info = (): string => (replicaOf
-    ? `# Replication\r\nrole:slave\r\nmaster_host:${link.host}\r\nmaster_port:6379\r\nmaster_link_status:${link.status}\r\n`
-    : '# Replication\r\nrole:master\r\n');
+  const info = (): string =>
+    replicaOf
+      ? `# Replication\r\nrole:slave\r\nmaster_host:${link.host}\r\nmaster_port:6379\r\nmaster_link_status:${link.status}\r\n`
+      : '# Replication\r\nrole:master\r\n';
   const handle = (cmd: string[]): string => {
     const [name = '', ...args] = cmd;
     switch (name.toUpperCase()) {
-      case 'PING': return args[0] === undefined ? '+PONG\r\n' : bulk(args[0]);
-      case 'ECHO': return bulk(args[0] ?? '');
-      case 'SET': data.set(args[0] ?? '', args[1] ?? ''); return '+OK\r\n';
-      case 'GET': return data.has(args[0] ?? '') ? bulk(data.get(args[0] ?? '') as string) : '$-1\r\n';
-      case 'DEL': return `:${args.filter((k) => data.delete(k)).length}\r\n`;
-      case 'INFO': return bulk(info());
-      default: return `-ERR unknown command '${name}'\r\n`;
+      case 'PING':
+        return args[0] === undefined ? '+PONG\r\n' : bulk(args[0]);
+      case 'ECHO':
+        return bulk(args[0] ?? '');
+      case 'SET':
+        data.set(args[0] ?? '', args[1] ?? '');
+        return '+OK\r\n';
+      case 'GET':
+        return data.has(args[0] ?? '') ? bulk(data.get(args[0] ?? '') as string) : '$-1\r\n';
+      case 'DEL':
+        return `:${args.filter((k) => data.delete(k)).length}\r\n`;
+      case 'INFO':
+        return bulk(info());
+      default:
+        return `-ERR unknown command '${name}'\r\n`;
     }
   };
   for (const port of ports) createServer((s) => serveResp(s, handle)).listen(port);
@@ -84,9 +96,10 @@ function startRedis(ports: number[], replicaOf: string | undefined): void {
 async function followMaster(service: string, link: { host: string; status: string }): Promise<void> {
   for (;;) {
     try {
-      link.host = process.env.GET_HOSTS_FROM === 'env'
-        ? process.env[`${service.toUpperCase().replace(/-/g, '_')}_SERVICE_HOST`] ?? ''
-        : (await resolve4(service))[0] ?? '';
+      link.host =
+        process.env.GET_HOSTS_FROM === 'env'
+          ? (process.env[`${service.toUpperCase().replace(/-/g, '_')}_SERVICE_HOST`] ?? '')
+          : ((await resolve4(service))[0] ?? '');
       const pong = link.host ? await ping(link.host, 6379) : false;
       if (pong && link.status !== 'up') process.stdout.write(`master ${service} at ${link.host}: link up\n`);
       link.status = pong ? 'up' : 'down';
@@ -101,9 +114,15 @@ function ping(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = createConnection({ host, port, timeout: 1_000 });
     s.once('connect', () => s.write('*1\r\n$4\r\nPING\r\n'));
-    s.once('data', (d) => { resolve(d.toString().startsWith('+PONG')); s.destroy(); });
+    s.once('data', (d) => {
+      resolve(d.toString().startsWith('+PONG'));
+      s.destroy();
+    });
     s.once('error', () => resolve(false));
-    s.once('timeout', () => { resolve(false); s.destroy(); });
+    s.once('timeout', () => {
+      resolve(false);
+      s.destroy();
+    });
   });
 }
 

@@ -43,18 +43,33 @@ export interface SandboxStatus {
 
 /** Reads what is running and what etcd holds; etcd being down is reported, not thrown. */
 export async function sandboxStatus(state: SandboxState): Promise<SandboxStatus> {
-  const nodes = await Promise.all(state.nodes.map(async (n): Promise<NodeStatus> => {
-    const base = { name: n.name, ip: n.ip, netns: n.netns };
-    if (!n.agent) return { ...base, agent: 'none' };
-    if (!isRunning(n.agent)) return { ...base, agent: 'stopped', agentPid: n.agent.pid };
-    // /healthz listens on the node's own loopback, reachable only from inside its namespace.
-    const res = await execa('ip', ['netns', 'exec', n.netns, 'curl', '-sf', '-m', '1', 'http://127.0.0.1:10249/healthz'], { reject: false });
-    return { ...base, agent: res.exitCode === 0 ? 'healthy' : 'unhealthy', agentPid: n.agent.pid };
-  }));
+  const nodes = await Promise.all(
+    state.nodes.map(async (n): Promise<NodeStatus> => {
+      const base = { name: n.name, ip: n.ip, netns: n.netns };
+      if (!n.agent) return { ...base, agent: 'none' };
+      if (!isRunning(n.agent)) return { ...base, agent: 'stopped', agentPid: n.agent.pid };
+      // /healthz listens on the node's own loopback, reachable only from inside its namespace.
+      const res = await execa('ip', ['netns', 'exec', n.netns, 'curl', '-sf', '-m', '1', 'http://127.0.0.1:10249/healthz'], {
+        reject: false,
+      });
+      return { ...base, agent: res.exitCode === 0 ? 'healthy' : 'unhealthy', agentPid: n.agent.pid };
+    }),
+  );
   const members = await Promise.all(state.etcd.members.map((m) => memberStatus(state, m)));
-  const status: SandboxStatus = { etcd: members.some((m) => m.health === 'healthy'), members, controller: isRunning(state.controller), nodes, leases: [], services: [], pods: [] };
+  const status: SandboxStatus = {
+    etcd: members.some((m) => m.health === 'healthy'),
+    members,
+    controller: isRunning(state.controller),
+    nodes,
+    leases: [],
+    services: [],
+    pods: [],
+  };
   if (!status.etcd) return status;
-  const conn = sandboxEtcdConnection(state, state.etcd.members.filter((m) => isRunning(m.process)));
+  const conn = sandboxEtcdConnection(
+    state,
+    state.etcd.members.filter((m) => isRunning(m.process)),
+  );
   const client = createEtcdClient({ ...conn, callTimeoutMs: 3_000 });
   try {
     const kv = new KvStore(client, conn.endpoints);

@@ -22,14 +22,16 @@ export async function buildTopology(state: SandboxState): Promise<TopologyReport
     { netns: state.client.netns, ip: state.client.ip, port: 'client' },
   ];
   const missing = new Set<string>();
-  await Promise.all(members.map(async (m) => {
-    await createNetns(m.netns);
-    await addVethPair({ netns: state.switchNetns, name: m.port }, { netns: m.netns, name: 'eth0' });
-    await setMaster(state.switchNetns, m.port, state.bridge);
-    await linkUp(state.switchNetns, m.port);
-    await addAddress(m.netns, 'eth0', `${m.ip}/${UNDERLAY_LEN}`);
-    await linkUp(m.netns, 'eth0');
-  }));
+  await Promise.all(
+    members.map(async (m) => {
+      await createNetns(m.netns);
+      await addVethPair({ netns: state.switchNetns, name: m.port }, { netns: m.netns, name: 'eth0' });
+      await setMaster(state.switchNetns, m.port, state.bridge);
+      await linkUp(state.switchNetns, m.port);
+      await addAddress(m.netns, 'eth0', `${m.ip}/${UNDERLAY_LEN}`);
+      await linkUp(m.netns, 'eth0');
+    }),
+  );
   for (const node of state.nodes) {
     // Nodes need a route for service addresses before DNAT picks the endpoint, as real nodes have
     // through their default gateway; the underlay has no gateway, so the default route is on-link.

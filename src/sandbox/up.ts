@@ -18,7 +18,17 @@ import { isRunning, sleep } from './processes.js';
 import { startController } from './controller-process.js';
 import { makeEtcdPki } from './etcd-pki.js';
 import { startEtcdMember, waitEtcdMembers } from './sandbox-etcd.js';
-import { POD_NETWORK, describeEtcd, etcdPkiDir, planSandbox, quorum, readState, sandboxEtcdConnection, writeState, type SandboxState } from './sandbox-state.js';
+import {
+  POD_NETWORK,
+  describeEtcd,
+  etcdPkiDir,
+  planSandbox,
+  quorum,
+  readState,
+  sandboxEtcdConnection,
+  writeState,
+  type SandboxState,
+} from './sandbox-state.js';
 import { buildTopology } from './topology.js';
 
 export interface UpOptions {
@@ -50,25 +60,43 @@ export async function sandboxUp(options: UpOptions): Promise<UpResult> {
   if (existing) {
     const broken = await brokenParts(existing);
     if (broken.length > 0) {
-      throw new ConfigError(`sandbox ${existing.id}`, `${options.runDir} holds a sandbox that is not fully up (${broken.join(', ')}); run \`keel down\` first`);
+      throw new ConfigError(
+        `sandbox ${existing.id}`,
+        `${options.runDir} holds a sandbox that is not fully up (${broken.join(', ')}); run \`keel down\` first`,
+      );
     }
     const etcd = existing.etcd;
     const differs = etcd.members.length !== options.etcdMembers || etcd.tls !== options.etcdTls;
-    options.log(`sandbox ${existing.id} is already up in ${options.runDir}${differs ? ` (etcd: ${describeEtcd(existing)}; --etcd-members and --etcd-tls apply to a new sandbox, after \`keel down\`)` : ''}`);
-    for (const m of etcd.members) if (!isRunning(m.process)) options.log(`${m.name} is stopped (\`keel etcd start ${m.name}\` restarts it)`);
+    options.log(
+      `sandbox ${existing.id} is already up in ${options.runDir}${differs ? ` (etcd: ${describeEtcd(existing)}; --etcd-members and --etcd-tls apply to a new sandbox, after \`keel down\`)` : ''}`,
+    );
+    for (const m of etcd.members)
+      if (!isRunning(m.process)) options.log(`${m.name} is stopped (\`keel etcd start ${m.name}\` restarts it)`);
     await startProcesses(existing, options);
     return { state: existing, reused: true };
   }
   mkdirSync(options.runDir, { recursive: true });
   const state = planSandbox({
-    id: randomBytes(2).toString('hex'), runDir: options.runDir, nodes: options.nodes, proxyMode: options.proxyMode, backend: options.backend,
-    etcdMembers: options.etcdMembers, etcdTls: options.etcdTls,
+    id: randomBytes(2).toString('hex'),
+    runDir: options.runDir,
+    nodes: options.nodes,
+    proxyMode: options.proxyMode,
+    backend: options.backend,
+    etcdMembers: options.etcdMembers,
+    etcdTls: options.etcdTls,
   });
   writeState(state);
-  if (state.etcd.tls) await makeEtcdPki(etcdPkiDir(state.runDir), state.etcd.members.map((m) => m.ip));
+  if (state.etcd.tls)
+    await makeEtcdPki(
+      etcdPkiDir(state.runDir),
+      state.etcd.members.map((m) => m.ip),
+    );
   const topo = await buildTopology(state);
-  for (const s of topo.missingSysctls) options.log(`note: ${s} is not available in the node namespaces (br_netfilter not loaded); hairpin traffic relies on masquerade`);
-  options.log(`underlay 172.30.0.0/24: ${[...state.nodes, ...state.etcd.members].map((n) => `${n.name}=${n.ip}`).join(' ')} client=${state.client.ip}`);
+  for (const s of topo.missingSysctls)
+    options.log(`note: ${s} is not available in the node namespaces (br_netfilter not loaded); hairpin traffic relies on masquerade`);
+  options.log(
+    `underlay 172.30.0.0/24: ${[...state.nodes, ...state.etcd.members].map((n) => `${n.name}=${n.ip}`).join(' ')} client=${state.client.ip}`,
+  );
   for (const member of state.etcd.members) {
     member.process = startEtcdMember(state, member);
     writeState(state);

@@ -20,7 +20,10 @@ export async function applyWorkload(kv: KvStore, prefix: string, w: Workload): P
     const res = await kv.txn([{ key, modRevision: existing?.modRevision ?? 0 }], [{ put: key, value: text }]);
     if (res.outcome === 'applied') return existing ? 'configured' : 'created';
   }
-  throw new ConflictError(subjectOf(w.kind, w.metadata.namespace, w.metadata.name), 'gave up after repeated concurrent modifications; try again');
+  throw new ConflictError(
+    subjectOf(w.kind, w.metadata.namespace, w.metadata.name),
+    'gave up after repeated concurrent modifications; try again',
+  );
 }
 
 export function workloadPrefix(prefix: string, kind: WorkloadKind): string {

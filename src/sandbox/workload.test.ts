@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { decodeStoredWorkload, validateWorkload } from './workload.js';
 
-const rc = (extra = '') => parse(`
+const rc = (extra = '') =>
+  parse(`
 apiVersion: v1
 kind: ReplicationController
 metadata: { name: nginx-controller }
@@ -22,8 +23,9 @@ describe('validateWorkload', () => {
     expect(decodeStoredWorkload('/registry/controllers/default/nginx-controller', Buffer.from(JSON.stringify(w)))).toEqual(w);
   });
 
-  it('reads a Deployment\'s set-based selector', () => {
-    const w = validateWorkload(parse(`
+  it("reads a Deployment's set-based selector", () => {
+    const w = validateWorkload(
+      parse(`
 apiVersion: apps/v1
 kind: Deployment
 metadata: { name: frontend }
@@ -35,14 +37,29 @@ spec:
   template:
     metadata: { labels: { app: frontend, tier: web } }
     spec: { containers: [{ name: web, image: tomcat }] }
-`));
+`),
+    );
     expect(w.spec.selector.matchExpressions).toEqual([{ key: 'tier', operator: 'In', values: ['web', 'edge'] }]);
   });
 
   it.each([
-    ['a selector that misses the template', rc('  selector: { name: other }'), /replicationcontroller default\/nginx-controller: spec.selector: does not match/],
-    ['a bad template container', parse('apiVersion: v1\nkind: ReplicationController\nmetadata: {name: r}\nspec: {template: {metadata: {labels: {a: b}}, spec: {containers: []}}}'), /spec.template.spec.containers: at least one container/],
-    ['an unserved apiVersion', parse('apiVersion: apps/v2\nkind: Deployment\nmetadata: {name: d}\nspec: {}'), /apiVersion: "apps\/v2" is not served for Deployment/],
+    [
+      'a selector that misses the template',
+      rc('  selector: { name: other }'),
+      /replicationcontroller default\/nginx-controller: spec.selector: does not match/,
+    ],
+    [
+      'a bad template container',
+      parse(
+        'apiVersion: v1\nkind: ReplicationController\nmetadata: {name: r}\nspec: {template: {metadata: {labels: {a: b}}, spec: {containers: []}}}',
+      ),
+      /spec.template.spec.containers: at least one container/,
+    ],
+    [
+      'an unserved apiVersion',
+      parse('apiVersion: apps/v2\nkind: Deployment\nmetadata: {name: d}\nspec: {}'),
+      /apiVersion: "apps\/v2" is not served for Deployment/,
+    ],
   ])('rejects %s, naming the object and field', (_what, raw, message) => {
     expect(() => validateWorkload(raw)).toThrow(message);
   });

@@ -10,9 +10,17 @@ import { matchesSelector, type LabelSelector, type SelectorOperator } from '../a
  * (`/registry/controllers/…`, `/registry/deployments/…`).
  */
 export const WORKLOAD_KINDS = {
-  ReplicationController: { registryPath: 'controllers', apiVersions: ['v1'], aliases: ['replicationcontrollers', 'replicationcontroller', 'rc'] },
+  ReplicationController: {
+    registryPath: 'controllers',
+    apiVersions: ['v1'],
+    aliases: ['replicationcontrollers', 'replicationcontroller', 'rc'],
+  },
   // The seeds write `apiVersion: v1` for a Deployment too; accept what they wrote.
-  Deployment: { registryPath: 'deployments', apiVersions: ['apps/v1', 'apps/v1beta2', 'apps/v1beta1', 'extensions/v1beta1', 'v1'], aliases: ['deployments', 'deployment', 'deploy'] },
+  Deployment: {
+    registryPath: 'deployments',
+    apiVersions: ['apps/v1', 'apps/v1beta2', 'apps/v1beta1', 'extensions/v1beta1', 'v1'],
+    aliases: ['deployments', 'deployment', 'deploy'],
+  },
 } as const;
 
 export type WorkloadKind = keyof typeof WORKLOAD_KINDS;
@@ -54,25 +62,42 @@ export function validateWorkload(raw: unknown, where = 'input'): Workload {
   const template = r.object(spec.template, 'spec.template');
   const tmeta = r.optionalObject(template.metadata, 'spec.template.metadata') ?? {};
   const labels = r.stringMap(tmeta.labels, 'spec.template.metadata.labels', 'labels') ?? {};
-  if (Object.keys(labels).length === 0) fail('spec.template.metadata.labels', 'at least one label is required (the selector matches pods by them)');
+  if (Object.keys(labels).length === 0)
+    fail('spec.template.metadata.labels', 'at least one label is required (the selector matches pods by them)');
   let podSpec: PodSpec;
   try {
-    podSpec = validatePod({ apiVersion: 'v1', kind: 'Pod', metadata: { name: meta.name, namespace: meta.namespace, labels }, spec: template.spec }).spec;
+    podSpec = validatePod({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: meta.name, namespace: meta.namespace, labels },
+      spec: template.spec,
+    }).spec;
   } catch (err) {
     if (err instanceof ValidationError) fail(`spec.template.${err.field}`, err.reason);
     throw err;
   }
   const selector = readSelector(r, kind, spec.selector, labels);
   if (!matchesSelector(selector, labels)) fail('spec.selector', 'does not match spec.template.metadata.labels');
-  return { apiVersion: o.apiVersion as string, kind, metadata: meta, spec: { replicas, selector, template: { metadata: { labels }, spec: podSpec } } };
+  return {
+    apiVersion: o.apiVersion as string,
+    kind,
+    metadata: meta,
+    spec: { replicas, selector, template: { metadata: { labels }, spec: podSpec } },
+  };
 }
 
 /** An RC's selector is a plain map, a Deployment's a LabelSelector; both default to the template's labels. */
-function readSelector(r: ReturnType<typeof readMeta>['r'], kind: WorkloadKind, value: unknown, labels: Record<string, string>): LabelSelector {
+function readSelector(
+  r: ReturnType<typeof readMeta>['r'],
+  kind: WorkloadKind,
+  value: unknown,
+  labels: Record<string, string>,
+): LabelSelector {
   if (value === undefined || value === null) return { matchLabels: labels };
   const isLabelSelector = typeof value === 'object' && ('matchLabels' in value || 'matchExpressions' in value);
   // Stored RCs hold the normalised LabelSelector form; manifests hold the plain map.
-  if (kind === 'ReplicationController' && !isLabelSelector) return { matchLabels: r.stringMap(value, 'spec.selector', 'selector') ?? labels };
+  if (kind === 'ReplicationController' && !isLabelSelector)
+    return { matchLabels: r.stringMap(value, 'spec.selector', 'selector') ?? labels };
   const s = r.object(value, 'spec.selector');
   const out: LabelSelector = {};
   const matchLabels = r.stringMap(s.matchLabels, 'spec.selector.matchLabels', 'selector');

@@ -19,8 +19,15 @@ export function portEndpoints(groups: readonly EndpointGroup[], name: string, pr
       const held = seen.get(address);
       if (held && (held.ready || !e.ready)) continue;
       seen.set(address, {
-        ip: e.ip, ready: e.ready, serving: e.serving, terminating: e.terminating,
-        nodeName: e.nodeName, hostname: e.hostname, isLocal: e.isLocal, port: port.port, address,
+        ip: e.ip,
+        ready: e.ready,
+        serving: e.serving,
+        terminating: e.terminating,
+        nodeName: e.nodeName,
+        hostname: e.hostname,
+        isLocal: e.isLocal,
+        port: port.port,
+        address,
       });
     }
   }

@@ -20,7 +20,10 @@ describe('projectService', () => {
     s.loadBalancerSourceRanges = ['172.30.0.0/24'];
     s.externalTrafficPolicy = 'Local';
     s.sessionAffinity = 'ClientIP';
-    s.ports = [{ name: 'http', port: 80, targetPort: 'http', nodePort: 30080 }, { name: 'dns', port: 53, protocol: 'UDP', nodePort: 30053 }];
+    s.ports = [
+      { name: 'http', port: 80, targetPort: 'http', nodePort: 30080 },
+      { name: 'dns', port: 53, protocol: 'UDP', nodePort: 30053 },
+    ];
     raw.status = { loadBalancer: { ingress: [{ ip: '172.30.0.200' }, { hostname: 'lb.example.com' }] } };
   });
 
@@ -40,26 +43,59 @@ describe('projectService', () => {
   });
 
   it('gives a ClusterIP service no node ports and an unnamed port the bare service name', () => {
-    const v = projectService(makeService('ns', 'a', (s) => { s.clusterIP = '10.96.0.11'; s.ports = [{ port: 80 }]; }), undefined, 'node-a');
+    const v = projectService(
+      makeService('ns', 'a', (s) => {
+        s.clusterIP = '10.96.0.11';
+        s.ports = [{ port: 80 }];
+      }),
+      undefined,
+      'node-a',
+    );
     expect(v.ports.map((p) => [p.name, p.servicePortName, p.nodePort])).toEqual([['', 'ns/a', undefined]]);
-    expect([v.affinityTimeoutSeconds, v.externalTrafficPolicy, v.publishNotReadyAddresses, v.headless]).toEqual([undefined, 'Cluster', false, false]);
+    expect([v.affinityTimeoutSeconds, v.externalTrafficPolicy, v.publishNotReadyAddresses, v.headless]).toEqual([
+      undefined,
+      'Cluster',
+      false,
+      false,
+    ]);
   });
 
   it('has no addresses for headless and ExternalName services', () => {
-    const headless = projectService(makeService('ns', 'h', (s) => { s.clusterIP = 'None'; }), undefined, undefined);
+    const headless = projectService(
+      makeService('ns', 'h', (s) => {
+        s.clusterIP = 'None';
+      }),
+      undefined,
+      undefined,
+    );
     expect([headless.headless, headless.clusterIPs]).toEqual([true, []]);
-    const ext = projectService(makeService('ns', 'e', (s) => { s.type = 'ExternalName'; s.externalName = 'example.com'; }), undefined, undefined);
+    const ext = projectService(
+      makeService('ns', 'e', (s) => {
+        s.type = 'ExternalName';
+        s.externalName = 'example.com';
+      }),
+      undefined,
+      undefined,
+    );
     expect([ext.externalName, ext.clusterIPs]).toEqual(['example.com', []]);
   });
 
   it('resolves endpoints per port by name and protocol, with state, node and locality', () => {
     const eps = validateEndpoints({
-      apiVersion: 'v1', kind: 'Endpoints', metadata: { namespace: 'default', name: 'web' },
+      apiVersion: 'v1',
+      kind: 'Endpoints',
+      metadata: { namespace: 'default', name: 'web' },
       subsets: [
         {
-          addresses: [{ ip: '10.244.2.100', nodeName: 'node-b', hostname: 'web-1' }, { ip: '10.244.1.11', nodeName: 'node-a' }],
+          addresses: [
+            { ip: '10.244.2.100', nodeName: 'node-b', hostname: 'web-1' },
+            { ip: '10.244.1.11', nodeName: 'node-a' },
+          ],
           notReadyAddresses: [{ ip: '10.244.1.9', nodeName: 'node-a' }],
-          ports: [{ name: 'http', port: 8080 }, { name: 'dns', port: 5353, protocol: 'UDP' }],
+          ports: [
+            { name: 'http', port: 8080 },
+            { name: 'dns', port: 5353, protocol: 'UDP' },
+          ],
         },
         // The same address again, ready here: it counts once, as ready.
         { addresses: [{ ip: '10.244.1.9', nodeName: 'node-a' }, { ip: 'fd00:244::5' }], ports: [{ name: 'http', port: 8080 }] },
@@ -80,8 +116,14 @@ describe('projectService', () => {
       ['10.244.2.100:5353', true, true],
     ]);
     // The groups keep the source's order and every port (DNS's headless records and SRV).
-    expect(v.endpointGroups.map((g) => g.endpoints.map((e) => e.ip.text))).toEqual([['10.244.2.100', '10.244.1.11', '10.244.1.9'], ['10.244.1.9', 'fd00:244::5']]);
-    expect(v.endpointGroups[0]?.ports).toEqual([{ name: 'http', port: 8080, protocol: 'TCP' }, { name: 'dns', port: 5353, protocol: 'UDP' }]);
+    expect(v.endpointGroups.map((g) => g.endpoints.map((e) => e.ip.text))).toEqual([
+      ['10.244.2.100', '10.244.1.11', '10.244.1.9'],
+      ['10.244.1.9', 'fd00:244::5'],
+    ]);
+    expect(v.endpointGroups[0]?.ports).toEqual([
+      { name: 'http', port: 8080, protocol: 'TCP' },
+      { name: 'dns', port: 5353, protocol: 'UDP' },
+    ]);
   });
 
   it('matches endpoint ports on protocol too', () => {

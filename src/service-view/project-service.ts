@@ -21,9 +21,12 @@ export function projectService(svc: Service, eps: Endpoints | undefined, nodeNam
   const s = svc.spec;
   const headless = isHeadless(svc);
   const addressed = s.type !== 'ExternalName' && !headless;
-  const clusterIPs = addressed ? (s.clusterIPs ?? (s.clusterIP ? [s.clusterIP] : [])).map((ip, i) => address(subject, `spec.clusterIPs[${i}]`, ip)) : [];
+  const clusterIPs = addressed
+    ? (s.clusterIPs ?? (s.clusterIP ? [s.clusterIP] : [])).map((ip, i) => address(subject, `spec.clusterIPs[${i}]`, ip))
+    : [];
   const loadBalancerIPs = (svc.status?.loadBalancer?.ingress ?? []).flatMap((ing, i) =>
-    (ing.ip ? [address(subject, `status.loadBalancer.ingress[${i}].ip`, ing.ip)] : []));
+    ing.ip ? [address(subject, `status.loadBalancer.ingress[${i}].ip`, ing.ip)] : [],
+  );
   const endpointGroups = eps ? groupsOf(eps, nodeName) : [];
   const nodePorts = hasNodePorts(svc);
   return {

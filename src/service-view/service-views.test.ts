@@ -6,14 +6,26 @@ import { makeEndpoints, makeService, snapshotOf } from '../proxy-iptables/testin
 import type { ChangedKeys } from '../watch/snapshot-delivery.js';
 import { ServiceViews, serviceViewsOf } from './service-views.js';
 
-const svc = (name: string, ip: string): Service => makeService('default', name, (s) => { s.clusterIP = ip; s.ports = [{ port: 80 }]; });
-const eps = (name: string, ...addrs: string[]) => makeEndpoints('default', name, addrs.map((a) => ({ ip: a, node: 'node-a' })), [{ port: 8080 }]);
+const svc = (name: string, ip: string): Service =>
+  makeService('default', name, (s) => {
+    s.clusterIP = ip;
+    s.ports = [{ port: 80 }];
+  });
+const eps = (name: string, ...addrs: string[]) =>
+  makeEndpoints(
+    'default',
+    name,
+    addrs.map((a) => ({ ip: a, node: 'node-a' })),
+    [{ port: 8080 }],
+  );
 const changed = (keys: string[], full = false): ChangedKeys => ({ services: new Set(keys), endpoints: new Set(), pods: new Set(), full });
 
 function capture(): { logger: Logger; lines: string[] } {
   const lines: string[] = [];
   const logger: Logger = {
-    debug: () => {}, info: () => {}, error: () => {},
+    debug: () => {},
+    info: () => {},
+    error: () => {},
     warn: (m, f) => lines.push(`${m} ${JSON.stringify(f)}`),
     child: () => logger,
   };
@@ -21,7 +33,9 @@ function capture(): { logger: Logger; lines: string[] } {
 }
 
 async function invalidServices(): Promise<number> {
-  const m = (await registry.getSingleMetric('keel_watch_invalid_objects_total')?.get())?.values.find((v) => v.labels.resource === 'services');
+  const m = (await registry.getSingleMetric('keel_watch_invalid_objects_total')?.get())?.values.find(
+    (v) => v.labels.resource === 'services',
+  );
   return m?.value ?? 0;
 }
 
@@ -60,7 +74,9 @@ describe('ServiceViews', () => {
     new ServiceViews({ logger }).apply(snapshotOf([a, bad], []), changed([], true));
     expect(views.all().map((v) => v.key)).toEqual(['default/a']);
     expect(await invalidServices()).toBe(before + 1);
-    expect(lines).toEqual(['skipping service that does not project {"key":"default/b","reason":"service default/b: spec.clusterIPs[0]: \\"10.96.0.300\\" is not an IP address"}']);
+    expect(lines).toEqual([
+      'skipping service that does not project {"key":"default/b","reason":"service default/b: spec.clusterIPs[0]: \\"10.96.0.300\\" is not an IP address"}',
+    ]);
     // Fixed: the service appears.
     expect([...views.apply(snapshotOf([a, b], []), changed(['default/b']))]).toEqual(['default/b']);
     expect(views.get('default/b')?.clusterIPs[0]?.text).toBe('10.96.0.2');

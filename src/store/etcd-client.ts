@@ -13,7 +13,10 @@ export interface EtcdConnection {
 }
 
 export function parseEndpoints(text: string): string[] {
-  return text.split(',').map((s) => s.trim()).filter(Boolean);
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 export function createEtcdClient(conn: EtcdConnection): Etcd3 {

@@ -57,16 +57,25 @@ export class EtcdServer {
     const name = this.options.name ?? 'keel';
     const peer = `http://127.0.0.1:${this.peerPort}`;
     const args = [
-      '--name', name,
-      '--data-dir', this.dataDir,
+      '--name',
+      name,
+      '--data-dir',
+      this.dataDir,
       // etcd takes a socket path relative to its working directory, which is the data dir.
-      '--listen-client-urls', this.options.unixSocket ? `${this.endpoint},unix://etcd.sock:0` : this.endpoint,
-      '--advertise-client-urls', this.endpoint,
-      '--listen-peer-urls', peer,
-      '--initial-advertise-peer-urls', peer,
-      '--initial-cluster', `${name}=${peer}`,
-      '--log-level', 'error',
-      '--logger', 'zap',
+      '--listen-client-urls',
+      this.options.unixSocket ? `${this.endpoint},unix://etcd.sock:0` : this.endpoint,
+      '--advertise-client-urls',
+      this.endpoint,
+      '--listen-peer-urls',
+      peer,
+      '--initial-advertise-peer-urls',
+      peer,
+      '--initial-cluster',
+      `${name}=${peer}`,
+      '--log-level',
+      'error',
+      '--logger',
+      'zap',
       ...(this.options.extraArgs ?? []),
     ];
     // A stop() without keepData removed the directory; a later start() is a fresh, empty etcd.
@@ -74,10 +83,14 @@ export class EtcdServer {
     const child = spawn(this.options.binary ?? 'etcd', args, { cwd: this.dataDir, stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4_000); });
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-4_000);
+    });
     const exited = new Promise<never>((_, reject) => {
       child.once('error', (err) => reject(new KeelError('KEEL_CONFIG', `cannot start etcd: ${err.message}`, { cause: err })));
-      child.once('exit', (code) => reject(new KeelError('KEEL_CONFIG', `etcd exited with code ${code}: ${stderr.trim().split('\n').pop() ?? ''}`)));
+      child.once('exit', (code) =>
+        reject(new KeelError('KEEL_CONFIG', `etcd exited with code ${code}: ${stderr.trim().split('\n').pop() ?? ''}`)),
+      );
     });
     exited.catch(() => undefined);
     await Promise.race([waitHealthy(this.endpoint, 20_000), exited]);

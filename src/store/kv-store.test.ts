@@ -27,10 +27,13 @@ describe('KvStore against a real etcd', () => {
     expect(revision).toBeGreaterThan(0);
   });
 
-  it('reads every page of a listing at the first page\'s revision while another client writes', async () => {
+  it("reads every page of a listing at the first page's revision while another client writes", async () => {
     const p = `${prefix}/paged/`;
     const key = (i: number): string => `${p}${String(i).padStart(4, '0')}`;
-    await store.txn([], Array.from({ length: 40 }, (_, i) => ({ put: key(i), value: 'v0' })));
+    await store.txn(
+      [],
+      Array.from({ length: 40 }, (_, i) => ({ put: key(i), value: 'v0' })),
+    );
     // The writer rewrites the last ten keys and appends new ones: everything it touches sorts after the first pages.
     const writes: { key: string; value: string; revision: number }[] = [];
     let listing = true;
@@ -73,7 +76,7 @@ describe('KvStore against a real etcd', () => {
     expect(await store.revokeLease(lease)).toBe('expired');
   });
 
-  it('turns a request etcd refuses into keel\'s error, naming the request', async () => {
+  it("turns a request etcd refuses into keel's error, naming the request", async () => {
     const err = await store.createIfAbsent(`${prefix}/orphan`, 'x', '123456789').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(EtcdRequestError);
     expect(isKeelError(err, 'KEEL_ETCD_FAILED')).toBe(true);
@@ -86,16 +89,24 @@ describe('KvStore against a real etcd', () => {
     await store.put(`${p}b`, '2');
     const seen: WatchChange[] = [];
     const ac = new AbortController();
-    const end = await store.watch(p, first, {
-      onCreated: () => undefined,
-      onChanges: (changes) => {
-        seen.push(...changes);
-        if (seen.length >= 2) ac.abort();
+    const end = await store.watch(
+      p,
+      first,
+      {
+        onCreated: () => undefined,
+        onChanges: (changes) => {
+          seen.push(...changes);
+          if (seen.length >= 2) ac.abort();
+        },
+        onProgress: () => undefined,
       },
-      onProgress: () => undefined,
-    }, ac.signal);
+      ac.signal,
+    );
     expect(end).toEqual({ reason: 'aborted' });
-    expect(seen.map((c) => `${c.key.slice(p.length)}=${c.value?.toString()}@${c.modRevision === first ? 'first' : 'later'}`)).toEqual(['a=1@first', 'b=2@later']);
+    expect(seen.map((c) => `${c.key.slice(p.length)}=${c.value?.toString()}@${c.modRevision === first ? 'first' : 'later'}`)).toEqual([
+      'a=1@first',
+      'b=2@later',
+    ]);
     // Compaction (relist) is exercised against an etcd of its own in test/e2e/watch-resilience.test.ts: compacting the shared one would disturb other files.
   });
 });

@@ -47,7 +47,10 @@ export interface ListResult {
  * EtcdUnavailableError or EtcdRequestError, every lost race as an outcome.
  */
 export class KvStore {
-  constructor(private readonly client: Etcd3, readonly endpoints: readonly string[]) {}
+  constructor(
+    private readonly client: Etcd3,
+    readonly endpoints: readonly string[],
+  ) {}
 
   async get(key: string): Promise<KvEntry | undefined> {
     const res = await this.call(`get ${key}`, () => this.client.kv.range({ key: Buffer.from(key) }));
@@ -62,12 +65,14 @@ export class KvStore {
     let start = Buffer.from(prefix);
     let revision = 0;
     for (;;) {
-      const res = await this.call(`list ${prefix}`, () => this.client.kv.range({
-        key: start,
-        range_end: rangeEnd,
-        limit: pageSize,
-        ...(revision ? { revision } : {}),
-      }));
+      const res = await this.call(`list ${prefix}`, () =>
+        this.client.kv.range({
+          key: start,
+          range_end: rangeEnd,
+          limit: pageSize,
+          ...(revision ? { revision } : {}),
+        }),
+      );
       if (!revision) revision = Number(res.header.revision);
       for (const kv of res.kvs) entries.push(toEntry(kv));
       const last = res.kvs[res.kvs.length - 1];
@@ -85,9 +90,11 @@ export class KvStore {
       result: 'Equal' as const,
       mod_revision: c.modRevision,
     }));
-    const success = ops.map((op) => ('put' in op
-      ? { request_put: { key: Buffer.from(op.put), value: Buffer.from(op.value), ...(op.lease ? { lease: op.lease } : {}) } }
-      : { request_delete_range: { key: Buffer.from(op.delete) } }));
+    const success = ops.map((op) =>
+      'put' in op
+        ? { request_put: { key: Buffer.from(op.put), value: Buffer.from(op.value), ...(op.lease ? { lease: op.lease } : {}) } }
+        : { request_delete_range: { key: Buffer.from(op.delete) } },
+    );
     const res = await this.call(`txn on ${ops.length} key(s)`, () => this.client.kv.txn({ compare, success, failure: [] }));
     return { outcome: res.succeeded ? 'applied' : 'conflict', revision: Number(res.header.revision) };
   }

@@ -31,7 +31,10 @@ export interface ObjectListing<T extends ApiObject> {
  * values are reported beside the good ones, never instead of them.
  */
 export class ObjectStore {
-  constructor(readonly kv: KvStore, readonly prefix: string) {}
+  constructor(
+    readonly kv: KvStore,
+    readonly prefix: string,
+  ) {}
 
   key(kind: ResourceKind, namespace: string, name: string): string {
     return objectKey(this.prefix, kind, namespace, name);
@@ -85,7 +88,10 @@ export class ObjectStore {
 export function decodeStored<K extends ResourceKind>(kind: K, entry: Pick<KvEntry, 'key' | 'value' | 'modRevision'>): ObjectOfKind<K> {
   const { key, value } = entry;
   if (value.subarray(0, 4).toString('latin1') === 'k8s\0') {
-    throw new DecodeError(key, 'protobuf-encoded object; keel reads JSON-encoded v1 objects (kube-apiserver --storage-media-type=application/json)');
+    throw new DecodeError(
+      key,
+      'protobuf-encoded object; keel reads JSON-encoded v1 objects (kube-apiserver --storage-media-type=application/json)',
+    );
   }
   let raw: unknown;
   try {

@@ -106,41 +106,47 @@ export function watchPrefix(
       const head = Number(res.header.revision);
       if (res.created) handlers.onCreated(head, res.header.cluster_id);
       if (res.events.length > 0) {
-        handlers.onChanges(res.events.map((ev) => ({
-          key: ev.kv.key.toString(),
-          value: ev.type === 'Delete' ? undefined : ev.kv.value,
-          modRevision: Number(ev.kv.mod_revision),
-        })), head);
+        handlers.onChanges(
+          res.events.map((ev) => ({
+            key: ev.kv.key.toString(),
+            value: ev.type === 'Delete' ? undefined : ev.kv.value,
+            modRevision: Number(ev.kv.mod_revision),
+          })),
+          head,
+        );
       } else if (!res.created) {
         handlers.onProgress(head);
       }
     };
 
-    client.watchClient.watch().then((s) => {
-      stream = s;
-      if (settled) {
-        s.end();
-        s.cancel();
-        return;
-      }
-      s.on('data', (res) => {
-        try {
-          onData(res);
-        } catch (err) {
-          settle(err instanceof Error ? err : new Error(String(err)));
+    client.watchClient.watch().then(
+      (s) => {
+        stream = s;
+        if (settled) {
+          s.end();
+          s.cancel();
+          return;
         }
-      });
-      s.on('error', (err) => settle(new WatchFailedError(prefix, err.message.split('\n')[0] ?? 'stream error', err)));
-      s.on('end', () => settle(new WatchFailedError(prefix, 'etcd closed the watch stream')));
-      s.write({
-        create_request: {
-          key: Buffer.from(prefix),
-          range_end: prefixEnd(prefix),
-          start_revision: fromRevision,
-          progress_notify: true,
-        },
-      });
-    }, (err: unknown) => settle(new WatchFailedError(prefix, err instanceof Error ? err.message : String(err), err)));
+        s.on('data', (res) => {
+          try {
+            onData(res);
+          } catch (err) {
+            settle(err instanceof Error ? err : new Error(String(err)));
+          }
+        });
+        s.on('error', (err) => settle(new WatchFailedError(prefix, err.message.split('\n')[0] ?? 'stream error', err)));
+        s.on('end', () => settle(new WatchFailedError(prefix, 'etcd closed the watch stream')));
+        s.write({
+          create_request: {
+            key: Buffer.from(prefix),
+            range_end: prefixEnd(prefix),
+            start_revision: fromRevision,
+            progress_notify: true,
+          },
+        });
+      },
+      (err: unknown) => settle(new WatchFailedError(prefix, err instanceof Error ? err.message : String(err), err)),
+    );
   });
 }
 

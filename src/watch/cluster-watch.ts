@@ -36,7 +36,11 @@ export class ClusterWatch {
   readonly services: Informer<Service>;
   readonly endpoints: Informer<Endpoints>;
   readonly pods: Informer<Pod>;
-  private readonly maps: { services: Map<NamespacedName, Service>; endpoints: Map<NamespacedName, Endpoints>; pods: Map<NamespacedName, Pod> } = {
+  private readonly maps: {
+    services: Map<NamespacedName, Service>;
+    endpoints: Map<NamespacedName, Endpoints>;
+    pods: Map<NamespacedName, Pod>;
+  } = {
     services: new Map(),
     endpoints: new Map(),
     pods: new Map(),
@@ -81,8 +85,11 @@ export class ClusterWatch {
     const prev = this.snapshot;
     if (prev && this.dirty.size === 0 && prev.revision === revision) return prev;
     // Copy only the kinds that changed: endpoint churn must not copy every Service.
-    const copy = <V>(kind: SnapshotKind, live: Map<NamespacedName, V>, old: ReadonlyMap<NamespacedName, V> | undefined): ReadonlyMap<NamespacedName, V> =>
-      (old && !this.dirty.has(kind) ? old : new Map(live));
+    const copy = <V>(
+      kind: SnapshotKind,
+      live: Map<NamespacedName, V>,
+      old: ReadonlyMap<NamespacedName, V> | undefined,
+    ): ReadonlyMap<NamespacedName, V> => (old && !this.dirty.has(kind) ? old : new Map(live));
     const snapshot: ClusterSnapshot = {
       revision,
       services: copy('services', this.maps.services, prev?.services),

@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../api/errors.js';
 import { InformerCache } from './informer-cache.js';
 
-interface Obj { n: number }
+interface Obj {
+  n: number;
+}
 
 /** Values are `n=<number>`; anything else is invalid. */
 function decode(key: string, value: Buffer): Obj {

@@ -26,7 +26,10 @@ export class InformerCache<T> {
   private readonly modRevisions = new Map<string, number>();
   private readonly invalid = new Map<string, number>();
 
-  constructor(private readonly decode: Decode<T>, private readonly onInvalid: OnInvalid) {}
+  constructor(
+    private readonly decode: Decode<T>,
+    private readonly onInvalid: OnInvalid,
+  ) {}
 
   get invalidCount(): number {
     return this.invalid.size;

@@ -72,7 +72,9 @@ export class Informer<T> {
     this.started = true;
     if (signal.aborted) return;
     let resolveSynced!: () => void;
-    const synced = new Promise<void>((resolve) => { resolveSynced = resolve; });
+    const synced = new Promise<void>((resolve) => {
+      resolveSynced = resolve;
+    });
     signal.addEventListener('abort', () => resolveSynced(), { once: true });
     void this.run(signal, resolveSynced);
     await synced;
@@ -121,11 +123,17 @@ export class Informer<T> {
           needList = false;
           onSynced();
         }
-        const end = await store.watch(prefix, this.rev + 1, {
-          onCreated: (head, clusterId) => this.onCreated(head, clusterId),
-          onChanges: (changes, head) => this.onChanges(changes, head),
-          onProgress: (revision) => this.advance(revision, 0),
-        }, signal, this.options.probeIntervalMs === undefined ? {} : { probeIntervalMs: this.options.probeIntervalMs });
+        const end = await store.watch(
+          prefix,
+          this.rev + 1,
+          {
+            onCreated: (head, clusterId) => this.onCreated(head, clusterId),
+            onChanges: (changes, head) => this.onChanges(changes, head),
+            onProgress: (revision) => this.advance(revision, 0),
+          },
+          signal,
+          this.options.probeIntervalMs === undefined ? {} : { probeIntervalMs: this.options.probeIntervalMs },
+        );
         if (end.reason === 'aborted') break;
         this.log.info('watched revision was compacted; relisting', { from: this.rev + 1, compacted: end.compactRevision });
         needList = true;
@@ -229,7 +237,9 @@ export class Informer<T> {
 class StoreRewoundError extends KeelError {
   override name = 'StoreRewoundError' as const;
   constructor(prefix: string, seen: number, head: number) {
-    super('KEEL_ETCD_UNAVAILABLE', `etcd was replaced (now at revision ${head}, cache at ${seen}); relisting everything`, { subject: `watch ${prefix}` });
+    super('KEEL_ETCD_UNAVAILABLE', `etcd was replaced (now at revision ${head}, cache at ${seen}); relisting everything`, {
+      subject: `watch ${prefix}`,
+    });
   }
 }
 

@@ -6,7 +6,9 @@ import { SnapshotDelivery, type ChangedKeys } from './snapshot-delivery.js';
 
 function svc(name: string, port: number, resourceVersion = '1'): Service {
   return {
-    apiVersion: 'v1', kind: 'Service', metadata: { namespace: 'default', name, resourceVersion },
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { namespace: 'default', name, resourceVersion },
     spec: { type: 'ClusterIP', ports: [{ protocol: 'TCP', port, targetPort: port }], sessionAffinity: 'None' },
   };
 }
@@ -25,34 +27,52 @@ function harness(minDelayMs = 0, synced = true): Harness {
   const source = { synced, revision: 1 };
   let gate: Promise<void> | undefined;
   let fail = false;
-  const delivery = new SnapshotDelivery(async (snap, changed) => {
-    calls.push({ revision: snap.revision, changed });
-    if (gate) await gate;
-    if (fail) {
-      fail = false;
-      throw new Error('consumer broke');
-    }
-  }, {
-    current: (): ClusterSnapshot => ({ ...emptySnapshot(), revision: source.revision }),
-    hasSynced: () => source.synced,
-  }, minDelayMs, createLogger('test'));
+  const delivery = new SnapshotDelivery(
+    async (snap, changed) => {
+      calls.push({ revision: snap.revision, changed });
+      if (gate) await gate;
+      if (fail) {
+        fail = false;
+        throw new Error('consumer broke');
+      }
+    },
+    {
+      current: (): ClusterSnapshot => ({ ...emptySnapshot(), revision: source.revision }),
+      hasSynced: () => source.synced,
+    },
+    minDelayMs,
+    createLogger('test'),
+  );
   void delivery.start(new AbortController().signal);
   return {
-    delivery, calls, source,
+    delivery,
+    calls,
+    source,
     block: () => {
       let open!: () => void;
-      gate = new Promise((r) => { open = r; });
-      return () => { gate = undefined; open(); };
+      gate = new Promise((r) => {
+        open = r;
+      });
+      return () => {
+        gate = undefined;
+        open();
+      };
     },
-    failNext: () => { fail = true; },
+    failNext: () => {
+      fail = true;
+    },
   };
 }
 
 const keys = (c: ChangedKeys): string[] => [...c.services].sort();
 
 describe('SnapshotDelivery', () => {
-  beforeEach(() => { vi.useFakeTimers(); });
-  afterEach(() => { vi.useRealTimers(); });
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
 
   it('waits for sync, then delivers a full snapshot first', async () => {
     const h = harness(0, false);

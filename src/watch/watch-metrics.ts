@@ -35,7 +35,7 @@ export const watchMetrics = {
   }),
   lagRevisions: new Gauge({
     name: 'keel_watch_lag_revisions',
-    help: 'How many revisions the last watch response trailed etcd\'s head (0 when caught up).',
+    help: "How many revisions the last watch response trailed etcd's head (0 when caught up).",
     labelNames: ['resource'] as const,
     registers: [registry],
   }),
@@ -47,7 +47,7 @@ export const watchMetrics = {
   }),
   connected: new Gauge({
     name: 'keel_watch_connected',
-    help: '1 while the informer\'s watch stream is established.',
+    help: "1 while the informer's watch stream is established.",
     labelNames: ['resource'] as const,
     registers: [registry],
   }),

@@ -30,19 +30,26 @@ let agent: ReturnType<typeof startAgent> | undefined;
 const inNode = (cmd: string[]) => execa('ip', ['netns', 'exec', ns, ...cmd], { reject: false });
 
 function startAgent() {
-  writeFileSync(join(dir, 'agent.yaml'), [
-    'proxy-mode: iptables',
-    'cluster-cidr: 10.244.0.0/16',
-    'node-name: node-a',
-    'metrics-bind-address: 127.0.0.1:1', // overridden by the flag below: flags win over --config
-    `dns-listen: ${nodeIp}:53`,
-    'upstream: 127.0.0.1:5',
-    'iptables-sync-period: 2s',
-  ].join('\n'));
-  return execa('ip', ['netns', 'exec', ns, 'node', KEEL_BIN, 'agent', '--config', join(dir, 'agent.yaml'), '--metrics-bind-address', '127.0.0.1:10249'], {
-    env: { KEEL_ETCD_ENDPOINTS: etcd.socketEndpoint, KEEL_ETCD_PREFIX: '/registry', KEEL_BACKEND: 'none' },
-    reject: false,
-  });
+  writeFileSync(
+    join(dir, 'agent.yaml'),
+    [
+      'proxy-mode: iptables',
+      'cluster-cidr: 10.244.0.0/16',
+      'node-name: node-a',
+      'metrics-bind-address: 127.0.0.1:1', // overridden by the flag below: flags win over --config
+      `dns-listen: ${nodeIp}:53`,
+      'upstream: 127.0.0.1:5',
+      'iptables-sync-period: 2s',
+    ].join('\n'),
+  );
+  return execa(
+    'ip',
+    ['netns', 'exec', ns, 'node', KEEL_BIN, 'agent', '--config', join(dir, 'agent.yaml'), '--metrics-bind-address', '127.0.0.1:10249'],
+    {
+      env: { KEEL_ETCD_ENDPOINTS: etcd.socketEndpoint, KEEL_ETCD_PREFIX: '/registry', KEEL_BACKEND: 'none' },
+      reject: false,
+    },
+  );
 }
 
 async function get(path: string): Promise<{ code: string; body: string }> {
@@ -64,9 +71,25 @@ const natRules = async () => String((await inNode(['iptables-save', '-t', 'nat']
 beforeAll(async () => {
   await etcd.start();
   objects = new ObjectStore(new KvStore(createEtcdClient({ endpoints: [etcd.socketEndpoint] }), [etcd.socketEndpoint]), '/registry');
-  const registry = new ObjectRegistry(objects, { ipam: { serviceRanges: [parseCidr('10.96.0.0/12') as Cidr], nodePorts: { min: 30000, max: 32767 } } });
-  await registry.apply(validateObject({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web' }, spec: { clusterIP: '10.96.0.50', ports: [{ port: 80, targetPort: 8080 }] } }));
-  await registry.apply(validateObject({ apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'web' }, subsets: [{ addresses: [{ ip: '10.244.5.5' }], ports: [{ port: 8080 }] }] }));
+  const registry = new ObjectRegistry(objects, {
+    ipam: { serviceRanges: [parseCidr('10.96.0.0/12') as Cidr], nodePorts: { min: 30000, max: 32767 } },
+  });
+  await registry.apply(
+    validateObject({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'web' },
+      spec: { clusterIP: '10.96.0.50', ports: [{ port: 80, targetPort: 8080 }] },
+    }),
+  );
+  await registry.apply(
+    validateObject({
+      apiVersion: 'v1',
+      kind: 'Endpoints',
+      metadata: { name: 'web' },
+      subsets: [{ addresses: [{ ip: '10.244.5.5' }], ports: [{ port: 8080 }] }],
+    }),
+  );
   await execa('ip', ['netns', 'add', ns]);
   for (const cmd of [
     ['link', 'set', 'lo', 'up'],
@@ -75,7 +98,8 @@ beforeAll(async () => {
     ['link', 'set', 'eth0', 'up'],
     ['link', 'set', 'eth1', 'up'],
     ['route', 'add', 'default', 'via', '172.30.77.2', 'dev', 'eth0'],
-  ]) await execa('ip', ['-n', ns, ...cmd]);
+  ])
+    await execa('ip', ['-n', ns, ...cmd]);
 });
 
 afterAll(async () => {
@@ -99,7 +123,7 @@ describe('keel agent in a node namespace', () => {
   });
 
   // kube-proxy pkg/proxy/healthcheck/proxy_health.go: /healthz and /livez on --healthz-bind-address, default 0.0.0.0:10256.
-  it('serves kube-proxy\'s /healthz and /livez on 0.0.0.0:10256 by default', async () => {
+  it("serves kube-proxy's /healthz and /livez on 0.0.0.0:10256 by default", async () => {
     for (const path of ['/healthz', '/livez']) {
       const res = await inNode(['curl', '-s', '-w', '\n%{http_code}', `http://${nodeIp}:10256${path}`]);
       const lines = String(res.stdout).split('\n');
@@ -109,29 +133,53 @@ describe('keel agent in a node namespace', () => {
   });
 
   it('programs the service into the kernel and answers its name', async () => {
-    expect(await natRules()).toMatch(/-A KUBE-SERVICES -d 10\.96\.0\.50\/32 -p tcp -m comment --comment "default\/web cluster IP" -m tcp --dport 80 -j KUBE-SVC-/);
+    expect(await natRules()).toMatch(
+      /-A KUBE-SERVICES -d 10\.96\.0\.50\/32 -p tcp -m comment --comment "default\/web cluster IP" -m tcp --dport 80 -j KUBE-SVC-/,
+    );
     const dig = await inNode(['dig', '+short', `@${nodeIp}`, 'web.default.svc.cluster.local']);
     expect(String(dig.stdout).trim()).toBe('10.96.0.50');
   });
 
   it('leaves rules in place on SIGTERM, and a restarted agent adopts them', async () => {
-    const before = (await natRules()).split('\n').filter((l) => l.startsWith('-A KUBE-')).sort();
+    const before = (await natRules())
+      .split('\n')
+      .filter((l) => l.startsWith('-A KUBE-'))
+      .sort();
     agent?.kill('SIGTERM');
     const exited = await agent;
     agent = undefined;
     expect(exited?.exitCode).toBe(0);
-    expect(String(exited?.stderr)).toMatch(/level=info component=agent signal=SIGTERM msg="stopping; iptables rules and routes stay in place"/);
-    const after = (await natRules()).split('\n').filter((l) => l.startsWith('-A KUBE-')).sort();
+    expect(String(exited?.stderr)).toMatch(
+      /level=info component=agent signal=SIGTERM msg="stopping; iptables rules and routes stay in place"/,
+    );
+    const after = (await natRules())
+      .split('\n')
+      .filter((l) => l.startsWith('-A KUBE-'))
+      .sort();
     expect(after).toEqual(before);
 
     agent = startAgent();
     await until('/readyz after restart', async () => (await get('/readyz')).code === '200');
-    expect((await natRules()).split('\n').filter((l) => l.startsWith('-A KUBE-')).sort()).toEqual(before);
+    expect(
+      (await natRules())
+        .split('\n')
+        .filter((l) => l.startsWith('-A KUBE-'))
+        .sort(),
+    ).toEqual(before);
   });
 
   it('follows an endpoint change', async () => {
-    const registry = new ObjectRegistry(objects, { ipam: { serviceRanges: [parseCidr('10.96.0.0/12') as Cidr], nodePorts: { min: 30000, max: 32767 } } });
-    await registry.apply(validateObject({ apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'web' }, subsets: [{ addresses: [{ ip: '10.244.6.6' }], ports: [{ port: 8080 }] }] }));
+    const registry = new ObjectRegistry(objects, {
+      ipam: { serviceRanges: [parseCidr('10.96.0.0/12') as Cidr], nodePorts: { min: 30000, max: 32767 } },
+    });
+    await registry.apply(
+      validateObject({
+        apiVersion: 'v1',
+        kind: 'Endpoints',
+        metadata: { name: 'web' },
+        subsets: [{ addresses: [{ ip: '10.244.6.6' }], ports: [{ port: 8080 }] }],
+      }),
+    );
     await until('the new endpoint in the kernel', async () => (await natRules()).includes('--to-destination 10.244.6.6:8080'));
     expect(await natRules()).not.toContain('10.244.5.5');
   });

@@ -20,7 +20,16 @@ const etcd = new EtcdServer({ unixSocket: true });
 const env = { KEEL_ETCD_ENDPOINTS: etcd.socketEndpoint, KEEL_ETCD_PREFIX: '/registry' };
 const lab = new NetnsLab();
 let ns = '';
-const NODE = ['--node-name', 'node-1', '--node-ip', '172.30.21.1', '--cluster-cidr', '10.244.0.0/16', '--metrics-address', '127.0.0.1:10249'];
+const NODE = [
+  '--node-name',
+  'node-1',
+  '--node-ip',
+  '172.30.21.1',
+  '--cluster-cidr',
+  '10.244.0.0/16',
+  '--metrics-address',
+  '127.0.0.1:10249',
+];
 
 const service = (name: string, ip: string, nodePort: number, selector: string, extra = ''): string =>
   `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}}\nspec: {type: NodePort, clusterIP: ${ip}, selector: {${selector}}, ${extra}ports: [{name: http, port: 80, targetPort: http, nodePort: ${nodePort}}]}\n`;
@@ -29,7 +38,11 @@ const pod = (name: string, app: string, ip: string, node: string, ready: boolean
   `status: {phase: ${ready ? 'Running' : 'Pending'}, podIP: ${ip}, conditions: [{type: Ready, status: "${ready ? 'True' : 'False'}"}]}\n`;
 /** Endpoints as the endpoints controller writes them: ready and not-ready addresses with node and pod. */
 const endpoints = (name: string, addrs: { ip: string; node: string; pod: string; ready: boolean }[]): string => {
-  const list = (ready: boolean): string => addrs.filter((a) => a.ready === ready).map((a) => `{ip: ${a.ip}, nodeName: ${a.node}, targetRef: {kind: Pod, namespace: default, name: ${a.pod}}}`).join(', ');
+  const list = (ready: boolean): string =>
+    addrs
+      .filter((a) => a.ready === ready)
+      .map((a) => `{ip: ${a.ip}, nodeName: ${a.node}, targetRef: {kind: Pod, namespace: default, name: ${a.pod}}}`)
+      .join(', ');
   return `apiVersion: v1\nkind: Endpoints\nmetadata: {name: ${name}}\nsubsets: [{addresses: [${list(true)}], notReadyAddresses: [${list(false)}], ports: [{name: http, port: 8080}]}]\n`;
 };
 
@@ -67,14 +80,19 @@ beforeAll(async () => {
   ns = await lab.netns('n1');
   await apply(
     service('web', '10.96.21.100', 30421, 'app: web'),
-    pod('web-1', 'web', '10.244.1.5', 'node-1', true), pod('web-2', 'web', '10.244.2.5', 'node-2', true),
-    endpoints('web', [{ ip: '10.244.1.5', node: 'node-1', pod: 'web-1', ready: true }, { ip: '10.244.2.5', node: 'node-2', pod: 'web-2', ready: true }]),
+    pod('web-1', 'web', '10.244.1.5', 'node-1', true),
+    pod('web-2', 'web', '10.244.2.5', 'node-2', true),
+    endpoints('web', [
+      { ip: '10.244.1.5', node: 'node-1', pod: 'web-1', ready: true },
+      { ip: '10.244.2.5', node: 'node-2', pod: 'web-2', ready: true },
+    ]),
     service('lonely', '10.96.21.101', 30422, 'app: nobody'),
     service('sleepy', '10.96.21.102', 30423, 'app: sleepy'),
     pod('sleepy-1', 'sleepy', '10.244.1.6', 'node-1', false),
     endpoints('sleepy', [{ ip: '10.244.1.6', node: 'node-1', pod: 'sleepy-1', ready: false }]),
     service('named', '10.96.21.103', 30424, 'app: named'),
-    pod('named-1', 'named', '10.244.1.7', 'node-1', true), pod('named-2', 'named', '10.244.2.7', 'node-2', true, 'web'),
+    pod('named-1', 'named', '10.244.1.7', 'node-1', true),
+    pod('named-2', 'named', '10.244.2.7', 'node-2', true, 'web'),
     endpoints('named', [{ ip: '10.244.1.7', node: 'node-1', pod: 'named-1', ready: true }]),
     service('local', '10.96.21.104', 30425, 'app: local', 'externalTrafficPolicy: Local, '),
     pod('local-1', 'local', '10.244.2.8', 'node-2', true),
@@ -96,11 +114,14 @@ describe('keel describe service on a node, real etcd and kernel', () => {
   });
 
   it('web after its endpoints changed and no agent synced: the kernel differs', async () => {
-    await apply(pod('web-3', 'web', '10.244.1.9', 'node-1', true), endpoints('web', [
-      { ip: '10.244.1.5', node: 'node-1', pod: 'web-1', ready: true },
-      { ip: '10.244.1.9', node: 'node-1', pod: 'web-3', ready: true },
-      { ip: '10.244.2.5', node: 'node-2', pod: 'web-2', ready: true },
-    ]));
+    await apply(
+      pod('web-3', 'web', '10.244.1.9', 'node-1', true),
+      endpoints('web', [
+        { ip: '10.244.1.5', node: 'node-1', pod: 'web-1', ready: true },
+        { ip: '10.244.1.9', node: 'node-1', pod: 'web-3', ready: true },
+        { ip: '10.244.2.5', node: 'node-2', pod: 'web-2', ready: true },
+      ]),
+    );
     const res = await inNode(['describe', 'service', 'web', ...NODE]);
     expect([res.exitCode, res.stderr]).toEqual([0, '']);
     expectGolden('web-drift', res.stdout);
@@ -109,8 +130,11 @@ describe('keel describe service on a node, real etcd and kernel', () => {
   it.each([
     [['describe', 'service', 'nope'], 'Error from server (NotFound): services "nope" not found'],
     [['describe', 'svc', 'web', '-n', 'nosuch'], 'Error from server (NotFound): services "web" not found'],
-    [['describe', 'deployment', 'web'], 'keel: describe: the server doesn\'t have a resource type "deployment" (keel describes services and nodes)'],
-  ])('keel %j: kubectl\'s one-line error', async (args, line) => {
+    [
+      ['describe', 'deployment', 'web'],
+      'keel: describe: the server doesn\'t have a resource type "deployment" (keel describes services and nodes)',
+    ],
+  ])("keel %j: kubectl's one-line error", async (args, line) => {
     const res = await keel(args, env);
     expect([res.stdout, res.stderr]).toEqual(['', line]);
     expect(res.exitCode).not.toBe(0);

@@ -13,7 +13,13 @@ const svc = (name: string, ip: string, labels: string): string =>
   `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}, labels: {${labels}}}\nspec: {clusterIP: ${ip}, ports: [{port: 80}]}\n`;
 
 beforeAll(async () => {
-  const res = await keel(['apply', '-f', '-'], env, [svc('web', '10.96.21.10', 'tier: fe, app: web'), svc('db', '10.96.21.11', 'tier: be, app: db'), svc('bare', '10.96.21.12', '')].join('---\n'));
+  const res = await keel(
+    ['apply', '-f', '-'],
+    env,
+    [svc('web', '10.96.21.10', 'tier: fe, app: web'), svc('db', '10.96.21.11', 'tier: be, app: db'), svc('bare', '10.96.21.12', '')].join(
+      '---\n',
+    ),
+  );
   expect(res.stderr).toBe('');
 });
 afterAll(async () => {
@@ -30,7 +36,10 @@ describe('keel get, as kubectl prints', () => {
     expect([one.kind, one.metadata.name]).toEqual(['Service', 'web']);
     expect((await keel(['get', 'svc', 'web', '-o', 'yaml'], env)).stdout).toMatch(/^apiVersion: v1\nkind: Service\nmetadata:\n/);
     expect((await keel(['get', 'svc', 'web', '-o', 'jsonpath={.spec.clusterIP}'], env)).stdout).toBe('10.96.21.10');
-    const two = JSON.parse((await keel(['get', 'svc', 'web', 'db', '-o', 'json'], env)).stdout) as { kind: string; items: { metadata: { name: string } }[] };
+    const two = JSON.parse((await keel(['get', 'svc', 'web', 'db', '-o', 'json'], env)).stdout) as {
+      kind: string;
+      items: { metadata: { name: string } }[];
+    };
     expect([two.kind, two.items.map((i) => i.metadata.name)]).toEqual(['List', ['web', 'db']]);
     const none = JSON.parse((await keel(['get', 'svc', '-n', 'nosuch', '-o', 'json'], env)).stdout) as { kind: string; items: unknown[] };
     expect([none.kind, none.items]).toEqual(['List', []]);
@@ -45,12 +54,14 @@ describe('keel get, as kubectl prints', () => {
 
   it('filters with -l (equality and set-based) and shows labels', async () => {
     const table = await keel(['get', 'svc', '--show-labels'], env);
-    expect(maskAge(table.stdout)).toBe([
-      'NAME  TYPE  CLUSTER-IP  EXTERNAL-IP  PORT(S)  AGE  LABELS',
-      'bare  ClusterIP  10.96.21.12  <none>  80/TCP  AGE  <none>',
-      'db  ClusterIP  10.96.21.11  <none>  80/TCP  AGE  app=db,tier=be',
-      'web  ClusterIP  10.96.21.10  <none>  80/TCP  AGE  app=web,tier=fe',
-    ].join('\n'));
+    expect(maskAge(table.stdout)).toBe(
+      [
+        'NAME  TYPE  CLUSTER-IP  EXTERNAL-IP  PORT(S)  AGE  LABELS',
+        'bare  ClusterIP  10.96.21.12  <none>  80/TCP  AGE  <none>',
+        'db  ClusterIP  10.96.21.11  <none>  80/TCP  AGE  app=db,tier=be',
+        'web  ClusterIP  10.96.21.10  <none>  80/TCP  AGE  app=web,tier=fe',
+      ].join('\n'),
+    );
     const names = async (sel: string): Promise<string> => (await keel(['get', 'svc', '-l', sel, '-o', 'name'], env)).stdout;
     expect(await names('app=web')).toBe('service/web');
     expect(await names('app!=web')).toBe('service/bare\nservice/db');
@@ -65,7 +76,7 @@ describe('keel get, as kubectl prints', () => {
     [['get', 'ep', 'nope', '-n', 'other'], 'Error from server (NotFound): endpoints "nope" not found'],
     [['delete', 'svc', 'nope'], 'Error from server (NotFound): services "nope" not found'],
     [['delete', 'pod', 'nope'], 'Error from server (NotFound): pods "nope" not found'],
-  ])('keel %j: kubectl\'s one-line NotFound, exit 1', async (args, line) => {
+  ])("keel %j: kubectl's one-line NotFound, exit 1", async (args, line) => {
     const res = await keel(args, env);
     expect([res.exitCode, res.stdout, res.stderr]).toEqual([1, '', line]);
   });
@@ -82,7 +93,10 @@ describe('keel get, as kubectl prints', () => {
 
   it.each([
     [['get', 'svc', 'web', '-l', 'a=b'], 'keel: name cannot be provided when a selector is specified'],
-    [['get', 'svc', '-o', 'table'], 'keel: unable to match a printer suitable for the output format "table", allowed formats are: json,jsonpath,name,wide,yaml'],
+    [
+      ['get', 'svc', '-o', 'table'],
+      'keel: unable to match a printer suitable for the output format "table", allowed formats are: json,jsonpath,name,wide,yaml',
+    ],
     [['get', 'svc', '-o', 'jsonpath={.items[0]'], 'keel: error parsing jsonpath {.items[0]: unclosed action'],
     [['get', 'svc', '-l', 'a=(b'], /^keel: -l: "a=\(b" is not a selector requirement/],
     [['get', 'nodesx'], 'keel: the server doesn\'t have a resource type "nodesx" (keel serves services, endpoints, pods)'],
@@ -96,7 +110,9 @@ describe('keel get, as kubectl prints', () => {
   it('-w prints the header once, then one line per change, and stops on SIGINT', async () => {
     const proc = execa('node', [KEEL_BIN, 'get', 'svc', '-w', '-l', 'watched=yes'], { env, reject: false });
     let out = '';
-    proc.stdout?.on('data', (b: Buffer) => { out += b.toString(); });
+    proc.stdout?.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
     const waitFor = async (re: RegExp): Promise<void> => {
       for (let i = 0; i < 300 && !re.test(out); i++) await new Promise((r) => setTimeout(r, 100));
       expect(out).toMatch(re);

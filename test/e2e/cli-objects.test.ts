@@ -27,30 +27,58 @@ describe('keel apply/get/delete against a real etcd', () => {
 
     const before = await dump();
     const again = await keel(['apply', '-f', 'fixtures/seed/'], env);
-    expect(String(again.stdout).trim().split('\n').every((l) => l.endsWith(' unchanged'))).toBe(true);
+    expect(
+      String(again.stdout)
+        .trim()
+        .split('\n')
+        .every((l) => l.endsWith(' unchanged')),
+    ).toBe(true);
     expect(await dump()).toEqual(before);
   });
 
   it('refuses a second service asking for a taken NodePort and writes nothing', async () => {
     const before = await dump();
-    const manifest = 'apiVersion: v1\nkind: Service\nmetadata: {name: thief}\nspec: {type: NodePort, ports: [{port: 80, nodePort: 30001}]}\n';
+    const manifest =
+      'apiVersion: v1\nkind: Service\nmetadata: {name: thief}\nspec: {type: NodePort, ports: [{port: 80, nodePort: 30001}]}\n';
     const res = await keel(['apply', '-f', '-'], env, manifest);
     expect(res.exitCode).toBe(1);
-    expect(res.stderr).toBe('keel: service default/thief: spec.ports[0].nodePort: 30001 is already allocated (to service default/frontend)');
+    expect(res.stderr).toBe(
+      'keel: service default/thief: spec.ports[0].nodePort: 30001 is already allocated (to service default/frontend)',
+    );
     expect(await dump()).toEqual(before);
   });
 
   it.each([
     ['malformed YAML', 'apiVersion: v1\nkind: Service\nmetadata: {name: x\n', /^keel: <stdin>: malformed YAML/],
     // ReplicationController and Deployment are accepted for the sandbox (src/sandbox/workload.ts); DaemonSet is served nowhere.
-    ['an unknown kind', 'apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: ds}\n', /^keel: daemonset default\/ds: kind "DaemonSet" is not served/],
-    ['a missing name', 'apiVersion: v1\nkind: Service\nmetadata: {}\nspec: {ports: [{port: 80}]}\n', /^keel: service default\/<unnamed>: metadata\.name: is required$/],
-    ['a port out of range', 'apiVersion: v1\nkind: Service\nmetadata: {name: w}\nspec: {ports: [{port: 80, name: a}, {port: 70000, name: b}]}\n', /^keel: service default\/w: spec\.ports\[1\]\.port: 70000 is out of range 1-65535$/],
-    ['a bad targetPort name', 'apiVersion: v1\nkind: Service\nmetadata: {name: w}\nspec: {ports: [{port: 80, targetPort: "not a label"}]}\n', /^keel: service default\/w: spec\.ports\[0\]\.targetPort: "not a label" is not a valid port name/],
+    [
+      'an unknown kind',
+      'apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: ds}\n',
+      /^keel: daemonset default\/ds: kind "DaemonSet" is not served/,
+    ],
+    [
+      'a missing name',
+      'apiVersion: v1\nkind: Service\nmetadata: {}\nspec: {ports: [{port: 80}]}\n',
+      /^keel: service default\/<unnamed>: metadata\.name: is required$/,
+    ],
+    [
+      'a port out of range',
+      'apiVersion: v1\nkind: Service\nmetadata: {name: w}\nspec: {ports: [{port: 80, name: a}, {port: 70000, name: b}]}\n',
+      /^keel: service default\/w: spec\.ports\[1\]\.port: 70000 is out of range 1-65535$/,
+    ],
+    [
+      'a bad targetPort name',
+      'apiVersion: v1\nkind: Service\nmetadata: {name: w}\nspec: {ports: [{port: 80, targetPort: "not a label"}]}\n',
+      /^keel: service default\/w: spec\.ports\[0\]\.targetPort: "not a label" is not a valid port name/,
+    ],
   ])('rejects %s with one line, exit 1, etcd unchanged', async (_what, manifest, message) => {
     const before = await dump();
     // A valid object before the bad one must not be written either: input is validated whole first.
-    const res = await keel(['apply', '-f', '-'], env, `apiVersion: v1\nkind: Service\nmetadata: {name: fine}\nspec: {ports: [{port: 1}]}\n---\n${manifest}`);
+    const res = await keel(
+      ['apply', '-f', '-'],
+      env,
+      `apiVersion: v1\nkind: Service\nmetadata: {name: fine}\nspec: {ports: [{port: 1}]}\n---\n${manifest}`,
+    );
     expect(res.exitCode).toBe(1);
     expect(String(res.stderr).split('\n')).toHaveLength(1);
     expect(res.stderr).toMatch(message);
@@ -59,9 +87,13 @@ describe('keel apply/get/delete against a real etcd', () => {
 
   it('deletes by name and releases the NodePort', async () => {
     expect((await keel(['delete', 'service', 'frontend'], env)).stdout).toBe('service "frontend" deleted');
-    const manifest = 'apiVersion: v1\nkind: Service\nmetadata: {name: heir}\nspec: {type: NodePort, ports: [{port: 80, nodePort: 30001}]}\n';
+    const manifest =
+      'apiVersion: v1\nkind: Service\nmetadata: {name: heir}\nspec: {type: NodePort, ports: [{port: 80, nodePort: 30001}]}\n';
     expect((await keel(['apply', '-f', '-'], env, manifest)).stdout).toBe('service/heir created');
-    const json = JSON.parse(String((await keel(['get', 'svc', 'heir', '-o', 'json'], env)).stdout)) as { kind: string; spec: { ports: { nodePort: number }[] } };
+    const json = JSON.parse(String((await keel(['get', 'svc', 'heir', '-o', 'json'], env)).stdout)) as {
+      kind: string;
+      spec: { ports: { nodePort: number }[] };
+    };
     // One name: the object itself, as kubectl prints it.
     expect(json.kind).toBe('Service');
     expect(json.spec.ports[0]?.nodePort).toBe(30001);
@@ -79,11 +111,21 @@ describe('keel apply/get/delete against a real etcd', () => {
   it('gives 50 concurrent apply processes 50 distinct ClusterIPs and NodePorts', async () => {
     const p = uniquePrefix('race');
     const raceEnv = { ...env, KEEL_ETCD_PREFIX: p };
-    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => keel(['apply', '-f', '-'], raceEnv,
-      `apiVersion: v1\nkind: Service\nmetadata: {name: s${i}}\nspec: {type: NodePort, ports: [{port: 80}]}\n`, 240_000)));
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        keel(
+          ['apply', '-f', '-'],
+          raceEnv,
+          `apiVersion: v1\nkind: Service\nmetadata: {name: s${i}}\nspec: {type: NodePort, ports: [{port: 80}]}\n`,
+          240_000,
+        ),
+      ),
+    );
     expect(results.filter((r) => r.exitCode !== 0).map((r) => `exit ${r.exitCode}: ${r.stderr}`)).toEqual([]);
     const { entries } = await store.list(`${p}/services/specs/`);
-    const specs = entries.map((e) => (JSON.parse(e.value.toString()) as { spec: { clusterIP: string; ports: { nodePort: number }[] } }).spec);
+    const specs = entries.map(
+      (e) => (JSON.parse(e.value.toString()) as { spec: { clusterIP: string; ports: { nodePort: number }[] } }).spec,
+    );
     expect(specs).toHaveLength(50);
     expect(new Set(specs.map((s) => s.clusterIP)).size).toBe(50);
     expect(new Set(specs.map((s) => s.ports[0]?.nodePort)).size).toBe(50);

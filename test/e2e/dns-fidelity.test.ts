@@ -35,7 +35,10 @@ async function dig(...args: string[]): Promise<string> {
 
 const status = (out: string): string | undefined => /status: (\w+)/.exec(out)?.[1];
 const section = (out: string, name: string): string[] =>
-  (new RegExp(`;; ${name} SECTION:\\n([^]*?)(?:\\n\\n|$)`).exec(out)?.[1] ?? '').split('\n').filter(Boolean).map((l) => l.split(/\s+/).join(' '));
+  (new RegExp(`;; ${name} SECTION:\\n([^]*?)(?:\\n\\n|$)`).exec(out)?.[1] ?? '')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(/\s+/).join(' '));
 
 /** Sends raw bytes over UDP from the pod namespace and returns the reply's header rcode and counts. */
 async function rawUdp(packet: Buffer): Promise<{ rcode: number; qdcount: number }> {
@@ -66,23 +69,48 @@ net.createServer((c) => { let b = Buffer.alloc(0); c.on('data', (d) => { b = Buf
 }).listen(5301, '127.0.0.1');`;
 
 beforeAll(async () => {
-  if (!existsSync(KEEL_BIN.replace(/bin\/keel\.js$/, 'dist/src/cli/main.js'))) throw new Error('build keel first (npm run build): the lab runs bin/keel.js');
+  if (!existsSync(KEEL_BIN.replace(/bin\/keel\.js$/, 'dist/src/cli/main.js')))
+    throw new Error('build keel first (npm run build): the lab runs bin/keel.js');
   await lab.up();
   kv = new KvStore(createEtcdClient({ endpoints: [lab.etcdEndpoint] }), [lab.etcdEndpoint]);
   const snap = fixtureSnapshot();
   const big = makeService('default', 'big', { type: 'ExternalName', externalName: 'big.example.org' });
   const notcp = makeService('default', 'notcp', { type: 'ExternalName', externalName: 'notcp.example.org' });
   const tolerant = validateService({
-    apiVersion: 'v1', kind: 'Service', spec: { clusterIP: 'None', ports: [{ name: 'x', port: 80 }] },
+    apiVersion: 'v1',
+    kind: 'Service',
+    spec: { clusterIP: 'None', ports: [{ name: 'x', port: 80 }] },
     metadata: { namespace: 'default', name: 'tolerant', annotations: { 'service.alpha.kubernetes.io/tolerate-unready-endpoints': 'true' } },
   });
-  const tolerantEps = makeEndpoints('default', 'tolerant', [{ notReadyAddresses: [{ ip: '10.244.4.4' }], ports: [{ name: 'x', port: 80 }] }]);
-  for (const obj of [...snap.services.values(), big, notcp, tolerant, tolerantEps, ...snap.endpoints.values(), ...snap.pods.values()]) await put(obj);
+  const tolerantEps = makeEndpoints('default', 'tolerant', [
+    { notReadyAddresses: [{ ip: '10.244.4.4' }], ports: [{ name: 'x', port: 80 }] },
+  ]);
+  for (const obj of [...snap.services.values(), big, notcp, tolerant, tolerantEps, ...snap.endpoints.values(), ...snap.pods.values()])
+    await put(obj);
   lab.spawnIn(lab.node, 'node', ['-e', UPSTREAM], 'upstream.log');
-  lab.spawnIn(lab.node, 'node', [
-    KEEL_BIN, 'dns', '--dns-listen', '10.244.1.1:53', '--etcd-endpoints', lab.etcdSocket, '--etcd-prefix', PREFIX, '--node-ip', '10.244.1.1',
-    '--upstream', '127.0.0.1:5301', '--cluster-cidr', '10.244.0.0/16', '--service-cluster-ip-range', '10.96.0.0/12',
-  ], 'keel-dns.log');
+  lab.spawnIn(
+    lab.node,
+    'node',
+    [
+      KEEL_BIN,
+      'dns',
+      '--dns-listen',
+      '10.244.1.1:53',
+      '--etcd-endpoints',
+      lab.etcdSocket,
+      '--etcd-prefix',
+      PREFIX,
+      '--node-ip',
+      '10.244.1.1',
+      '--upstream',
+      '127.0.0.1:5301',
+      '--cluster-cidr',
+      '10.244.0.0/16',
+      '--service-cluster-ip-range',
+      '10.96.0.0/12',
+    ],
+    'keel-dns.log',
+  );
   for (let i = 0; i < 100; i++) {
     if (status(await dig('web.default.svc.cluster.local').catch(() => '')) === 'NOERROR') return;
     await new Promise((r) => setTimeout(r, 100));
@@ -102,7 +130,8 @@ describe('keel dns answers as CoreDNS does (real dig)', () => {
     expect(status(await dig(name255))).toBe('NOERROR'); // forwarded: the stub answers every A
     const label = (n: number, c: number) => Buffer.from([n, ...Buffer.alloc(n, c)]);
     const header = Buffer.from([0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
-    const q = (last: number) => Buffer.concat([header, label(63, 0x61), label(63, 0x62), label(63, 0x63), label(last, 0x64), Buffer.from([0, 0, 1, 0, 1])]);
+    const q = (last: number) =>
+      Buffer.concat([header, label(63, 0x61), label(63, 0x62), label(63, 0x63), label(last, 0x64), Buffer.from([0, 0, 1, 0, 1])]);
     expect(await rawUdp(q(61))).toEqual({ rcode: 0, qdcount: 1 });
     expect(await rawUdp(q(62))).toEqual({ rcode: 1, qdcount: 0 });
   });
@@ -133,7 +162,9 @@ describe('keel dns answers as CoreDNS does (real dig)', () => {
 
   // CoreDNS findPods, `pods insecure` (kubeadm's Corefile; keel's default --pod-records).
   it('answers any dashed address under an existing namespace with the default --pod-records insecure', async () => {
-    expect(section(await dig('10-244-9-9.default.pod.cluster.local'), 'ANSWER')).toEqual(['10-244-9-9.default.pod.cluster.local. 5 IN A 10.244.9.9']);
+    expect(section(await dig('10-244-9-9.default.pod.cluster.local'), 'ANSWER')).toEqual([
+      '10-244-9-9.default.pod.cluster.local. 5 IN A 10.244.9.9',
+    ]);
     expect(status(await dig('10-244-9-9.nosuchns.pod.cluster.local'))).toBe('NXDOMAIN');
     expect(status(await dig('not-an-ip.default.pod.cluster.local'))).toBe('NXDOMAIN');
   });
@@ -141,7 +172,9 @@ describe('keel dns answers as CoreDNS does (real dig)', () => {
   // CoreDNS kubernetes.go findServices (headless: no address, errNoItems); DNS spec 2.4.1.
   it('answers NXDOMAIN for a headless service without ready endpoints, and honours tolerate-unready-endpoints', async () => {
     expect(status(await dig('empty.default.svc.cluster.local'))).toBe('NXDOMAIN');
-    expect(section(await dig('tolerant.default.svc.cluster.local'), 'ANSWER')).toEqual(['tolerant.default.svc.cluster.local. 5 IN A 10.244.4.4']);
+    expect(section(await dig('tolerant.default.svc.cluster.local'), 'ANSWER')).toEqual([
+      'tolerant.default.svc.cluster.local. 5 IN A 10.244.4.4',
+    ]);
   });
 
   // ExternalName chasing: the upstream lookup must be as complete as the client could have had it directly.
@@ -169,7 +202,7 @@ describe('keel dns answers as CoreDNS does (real dig)', () => {
       expect(out).toContain('(UDP)');
     });
 
-    it('chases a TCP client\'s question over TCP', async () => {
+    it("chases a TCP client's question over TCP", async () => {
       expect(answers(await dig('+tcp', 'big.default.svc.cluster.local'))).toBe(31);
     });
 

@@ -64,8 +64,12 @@ function makePackets(): Buffer[] {
 const ac = new AbortController();
 let errors = 0;
 const countingLogger: Logger = {
-  debug: () => undefined, info: () => undefined, warn: () => undefined,
-  error: () => { errors += 1; },
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => {
+    errors += 1;
+  },
   child: () => countingLogger,
 };
 let handler: DnsHandler;

@@ -35,7 +35,10 @@ export class DnsLab {
     }
     const [a, b] = [`kd${this.run}a`, `kd${this.run}b`];
     await execa('ip', ['link', 'add', a, 'netns', this.node, 'type', 'veth', 'peer', 'name', b, 'netns', this.pod]);
-    for (const [ns, dev, addrs] of [[this.node, a, ['10.244.1.1/24', '172.30.9.1/24']], [this.pod, b, ['10.244.1.10/24', '172.30.9.2/24']]] as const) {
+    for (const [ns, dev, addrs] of [
+      [this.node, a, ['10.244.1.1/24', '172.30.9.1/24']],
+      [this.pod, b, ['10.244.1.10/24', '172.30.9.2/24']],
+    ] as const) {
       for (const addr of addrs) await this.exec(ns, 'ip', ['addr', 'add', addr, 'dev', dev]);
       await this.exec(ns, 'ip', ['link', 'set', dev, 'up']);
     }
@@ -54,8 +57,12 @@ export class DnsLab {
   spawnIn(ns: string, cmd: string, args: string[], log: string): ChildProcess {
     const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
     child.on('exit', () => writeFileSync(join(this.dir, log), out));
     this.children.push(child);
     return child;
@@ -94,16 +101,35 @@ export class DnsLab {
   private async startEtcd(): Promise<void> {
     const [client, peer] = [await freePort(), await freePort()];
     this.etcdEndpoint = `http://127.0.0.1:${client}`;
-    const child = spawn('etcd', [
-      '--name', 'kd', '--data-dir', join(this.dir, 'data'),
-      // Relative unix:// URL: etcd creates etcd.sock:0 in its working directory.
-      '--listen-client-urls', `${this.etcdEndpoint},unix://etcd.sock:0`, '--advertise-client-urls', this.etcdEndpoint,
-      '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
-      '--initial-cluster', `kd=http://127.0.0.1:${peer}`, '--log-level', 'error',
-    ], { cwd: this.dir, stdio: 'ignore' });
+    const child = spawn(
+      'etcd',
+      [
+        '--name',
+        'kd',
+        '--data-dir',
+        join(this.dir, 'data'),
+        // Relative unix:// URL: etcd creates etcd.sock:0 in its working directory.
+        '--listen-client-urls',
+        `${this.etcdEndpoint},unix://etcd.sock:0`,
+        '--advertise-client-urls',
+        this.etcdEndpoint,
+        '--listen-peer-urls',
+        `http://127.0.0.1:${peer}`,
+        '--initial-advertise-peer-urls',
+        `http://127.0.0.1:${peer}`,
+        '--initial-cluster',
+        `kd=http://127.0.0.1:${peer}`,
+        '--log-level',
+        'error',
+      ],
+      { cwd: this.dir, stdio: 'ignore' },
+    );
     this.children.push(child);
     for (let i = 0; i < 100; i++) {
-      const res = await execa('etcdctl', ['--endpoints', this.etcdEndpoint, 'endpoint', 'health'], { reject: false, env: { ETCDCTL_API: '3' } });
+      const res = await execa('etcdctl', ['--endpoints', this.etcdEndpoint, 'endpoint', 'health'], {
+        reject: false,
+        env: { ETCDCTL_API: '3' },
+      });
       if (res.exitCode === 0) return;
       await new Promise((r) => setTimeout(r, 100));
     }

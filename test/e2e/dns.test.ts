@@ -50,19 +50,42 @@ async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolea
 }
 
 beforeAll(async () => {
-  if (!existsSync(KEEL_BIN.replace(/bin\/keel\.js$/, 'dist/src/cli/main.js'))) throw new Error('build keel first (npm run build): the lab runs bin/keel.js');
+  if (!existsSync(KEEL_BIN.replace(/bin\/keel\.js$/, 'dist/src/cli/main.js')))
+    throw new Error('build keel first (npm run build): the lab runs bin/keel.js');
   await lab.up();
   kv = new KvStore(createEtcdClient({ endpoints: [lab.etcdEndpoint] }), [lab.etcdEndpoint]);
   const snap = fixtureSnapshot();
   for (const obj of [...snap.services.values(), ...snap.endpoints.values(), ...snap.pods.values()]) await put(obj);
   lab.writeResolvConf(renderResolvConf({ nameservers: ['10.244.1.1'], namespace: 'default', zone: 'cluster.local' }));
   lab.startStubUpstream();
-  lab.spawnIn(lab.node, 'node', [
-    KEEL_BIN, 'dns', '--dns-listen', '10.244.1.1:53', '--etcd-endpoints', lab.etcdSocket, '--etcd-prefix', PREFIX,
-    '--upstream', '127.0.0.1:5300', '--cluster-cidr', '10.244.0.0/16', '--service-cluster-ip-range', '10.96.0.0/12',
-    '--dns-ttl', String(TTL),
-  ], 'keel-dns.log');
-  await until('keel dns answering', () => dig('web.default.svc.cluster.local').catch(() => ''), (out) => status(out) === 'NOERROR');
+  lab.spawnIn(
+    lab.node,
+    'node',
+    [
+      KEEL_BIN,
+      'dns',
+      '--dns-listen',
+      '10.244.1.1:53',
+      '--etcd-endpoints',
+      lab.etcdSocket,
+      '--etcd-prefix',
+      PREFIX,
+      '--upstream',
+      '127.0.0.1:5300',
+      '--cluster-cidr',
+      '10.244.0.0/16',
+      '--service-cluster-ip-range',
+      '10.96.0.0/12',
+      '--dns-ttl',
+      String(TTL),
+    ],
+    'keel-dns.log',
+  );
+  await until(
+    'keel dns answering',
+    () => dig('web.default.svc.cluster.local').catch(() => ''),
+    (out) => status(out) === 'NOERROR',
+  );
 }, 90_000);
 
 afterAll(async () => {
@@ -86,14 +109,19 @@ describe('keel dns from a pod namespace', () => {
   it('answers SRV with the target address in the additional section, and PTR', async () => {
     expect(await digShort('SRV', '_http._tcp.web.default.svc.cluster.local')).toEqual(['0 100 80 web.default.svc.cluster.local.']);
     const full = await dig('SRV', '_http._tcp.web.default.svc.cluster.local');
-    expect(full).toMatch(new RegExp(`ADDITIONAL SECTION:\nweb\\.default\\.svc\\.cluster\\.local\\.\\s+${TTL}\\s+IN\\s+A\\s+10\\.96\\.0\\.20`));
+    expect(full).toMatch(
+      new RegExp(`ADDITIONAL SECTION:\nweb\\.default\\.svc\\.cluster\\.local\\.\\s+${TTL}\\s+IN\\s+A\\s+10\\.96\\.0\\.20`),
+    );
     expect(await digShort('-x', '10.96.0.20')).toEqual(['web.default.svc.cluster.local.']);
     expect(await digShort('-x', '10.244.1.5')).toEqual(['db-0.db-all.default.svc.cluster.local.', 'db-0.db.default.svc.cluster.local.']);
   });
 
   it('a headless service resolves to its ready pod IPs, for dig and glibc', async () => {
     expect(await digShort('db.default.svc.cluster.local')).toEqual(['10.244.1.5', '10.244.2.6']);
-    const hosts = (await getent('ahostsv4', 'db')).split('\n').map((l) => l.split(/\s+/)[0]).filter(Boolean);
+    const hosts = (await getent('ahostsv4', 'db'))
+      .split('\n')
+      .map((l) => l.split(/\s+/)[0])
+      .filter(Boolean);
     expect([...new Set(hosts)].sort()).toEqual(['10.244.1.5', '10.244.2.6']);
     expect(await digShort('db-0.db.default.svc.cluster.local')).toEqual(['10.244.1.5']);
   });
@@ -117,20 +145,36 @@ describe('keel dns from a pod namespace', () => {
     ['NODATA (SOA)', 'web.default.svc.cluster.local', 'AAAA', [`SOA ${TTL} minimum ${TTL}`]],
   ])('dig sees --dns-ttl on %s', async (_kind, name, type, expected) => {
     const lines = (await dig('+noall', '+answer', '+authority', '-t', type, name)).split('\n').filter(Boolean);
-    expect(lines.map((line) => {
-      const f = line.split(/\s+/);
-      return f[3] === 'SOA' ? `SOA ${f[1]} minimum ${f.at(-1)}` : `${f[3]} ${f[1]}`;
-    })).toEqual(expected);
+    expect(
+      lines.map((line) => {
+        const f = line.split(/\s+/);
+        return f[3] === 'SOA' ? `SOA ${f[1]} minimum ${f.at(-1)}` : `${f[3]} ${f[1]}`;
+      }),
+    ).toEqual(expected);
   });
 
   it('follows etcd: a new service appears, a deleted one becomes NXDOMAIN', async () => {
     const snap = fixtureSnapshot();
     const web = snap.services.get('default/web');
     if (!web) throw new Error('fixture lost default/web');
-    await put({ ...web, metadata: { ...web.metadata, name: 'late' }, spec: { ...web.spec, clusterIP: '10.96.0.77', clusterIPs: ['10.96.0.77'] } });
-    await until('late appears', () => digShort('late.default.svc.cluster.local'), (v) => v.join() === '10.96.0.77', 50);
+    await put({
+      ...web,
+      metadata: { ...web.metadata, name: 'late' },
+      spec: { ...web.spec, clusterIP: '10.96.0.77', clusterIPs: ['10.96.0.77'] },
+    });
+    await until(
+      'late appears',
+      () => digShort('late.default.svc.cluster.local'),
+      (v) => v.join() === '10.96.0.77',
+      50,
+    );
     await kv.delete(objectKey(PREFIX, 'Service', 'default', 'web'));
-    const out = await until('web deleted', () => dig('web.default.svc.cluster.local'), (o) => status(o) === 'NXDOMAIN', 50);
+    const out = await until(
+      'web deleted',
+      () => dig('web.default.svc.cluster.local'),
+      (o) => status(o) === 'NXDOMAIN',
+      50,
+    );
     expect(out).toMatch(new RegExp(`AUTHORITY SECTION:\ncluster\\.local\\.\\s+${TTL}\\s+IN\\s+SOA`));
     // Every search domain is NXDOMAIN now, so the bare name goes upstream (the stub answers anything).
     expect(await digShort('+search', 'web')).toEqual(['198.51.100.7']);

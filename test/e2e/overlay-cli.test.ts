@@ -26,7 +26,10 @@ describe('keel network', () => {
   });
 
   it.each([
-    [['--network', '10.244.0.0/16', '--backend', 'wireguard'], 'keel: network config: Backend.Type: unknown backend "wireguard" (keel supports vxlan, udp, host-gw)'],
+    [
+      ['--network', '10.244.0.0/16', '--backend', 'wireguard'],
+      'keel: network config: Backend.Type: unknown backend "wireguard" (keel supports vxlan, udp, host-gw)',
+    ],
     [['--network', '10.244.0.0/16', '--subnet-len', '12'], 'keel: network config: SubnetLen: /12 is too large for Network 10.244.0.0/16'],
     [['--network', '10.96.0.0/16'], 'keel: network config: Network 10.96.0.0/16 overlaps the service range 10.96.0.0/12'],
     [[], 'keel: network init: --network is required'],
@@ -41,7 +44,12 @@ describe('keel network', () => {
     const file = join(dir, 'subnet.env');
     const missing = await keel(['network', 'cni-config', '--subnet-file', file]);
     expect(missing.stderr).toContain(`cannot read ${file}`);
-    await writeSubnetEnv(file, { network: parseCidr('10.244.0.0/16') as Cidr, subnet: parseCidr('10.244.9.0/24') as Cidr, mtu: 1450, ipMasq: true });
+    await writeSubnetEnv(file, {
+      network: parseCidr('10.244.0.0/16') as Cidr,
+      subnet: parseCidr('10.244.9.0/24') as Cidr,
+      mtu: 1450,
+      ipMasq: true,
+    });
     const res = await keel(['network', 'cni-config', '--subnet-file', file]);
     const conf = JSON.parse(res.stdout) as { plugins: Array<{ type: string; ipam?: { ranges: unknown } }> };
     expect(conf.plugins.map((p) => p.type)).toEqual(['bridge', 'portmap']);

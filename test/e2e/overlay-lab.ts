@@ -25,7 +25,11 @@ const ROOT = ((): string => {
 const KEEL_BIN = join(ROOT, 'bin/keel.js');
 const CNI_PATH = '/usr/lib/cni';
 
-export interface Pod { ns: string; ip: string; node: number }
+export interface Pod {
+  ns: string;
+  ip: string;
+  node: number;
+}
 
 export class OverlayLab {
   readonly run = randomBytes(3).toString('hex');
@@ -44,11 +48,21 @@ export class OverlayLab {
   private readonly helpers: ChildProcess[] = [];
   private kvStore: KvStore | undefined;
 
-  get etcdEndpoint(): string { return `unix://${join(this.dir, 'etcd.sock:0')}`; }
-  nodeIp(i: number): string { return `172.30.${this.x}.${10 + i}`; }
-  get inetIp(): string { return `172.30.${this.x}.100`; }
-  get outsideIp(): string { return `172.29.${this.x}.1`; }
-  subnetFile(i: number): string { return join(this.dir, `n${i}`, 'subnet.env'); }
+  get etcdEndpoint(): string {
+    return `unix://${join(this.dir, 'etcd.sock:0')}`;
+  }
+  nodeIp(i: number): string {
+    return `172.30.${this.x}.${10 + i}`;
+  }
+  get inetIp(): string {
+    return `172.30.${this.x}.100`;
+  }
+  get outsideIp(): string {
+    return `172.29.${this.x}.1`;
+  }
+  subnetFile(i: number): string {
+    return join(this.dir, `n${i}`, 'subnet.env');
+  }
 
   kv(): KvStore {
     this.kvStore ??= new KvStore(createEtcdClient({ endpoints: [this.etcdEndpoint] }), [this.etcdEndpoint]);
@@ -81,12 +95,30 @@ export class OverlayLab {
 
   private async startEtcd(): Promise<void> {
     const peer = 'unix://peer.sock:0';
-    const child = spawn('etcd', [
-      '--name', 'ko', '--data-dir', join(this.dir, 'etcd'),
-      '--listen-client-urls', 'unix://etcd.sock:0', '--advertise-client-urls', 'unix://etcd.sock:0',
-      '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `ko=${peer}`,
-      '--log-level', 'error', '--logger', 'zap',
-    ], { cwd: this.dir, stdio: 'ignore' });
+    const child = spawn(
+      'etcd',
+      [
+        '--name',
+        'ko',
+        '--data-dir',
+        join(this.dir, 'etcd'),
+        '--listen-client-urls',
+        'unix://etcd.sock:0',
+        '--advertise-client-urls',
+        'unix://etcd.sock:0',
+        '--listen-peer-urls',
+        peer,
+        '--initial-advertise-peer-urls',
+        peer,
+        '--initial-cluster',
+        `ko=${peer}`,
+        '--log-level',
+        'error',
+        '--logger',
+        'zap',
+      ],
+      { cwd: this.dir, stdio: 'ignore' },
+    );
     this.etcd = child;
     // Generous: on a loaded 2-CPU machine etcd can take many seconds to elect itself.
     for (let i = 0; i < 300; i++) {
@@ -112,12 +144,34 @@ export class OverlayLab {
 
   /** Starts node i's overlay and waits for its subnet.env. */
   async startAgent(i: number, extra: string[] = []): Promise<string> {
-    const child = spawn('ip', ['netns', 'exec', this.nodes[i - 1] as string, 'node', KEEL_BIN, 'network', 'run',
-      '--etcd-endpoints', this.etcdEndpoint, '--subnet-prefix', this.prefix, '--subnet-file', this.subnetFile(i), '--metrics-bind-address', '127.0.0.1:10249', ...extra],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, KEEL_LOG_LEVEL: 'info' } });
+    const child = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        this.nodes[i - 1] as string,
+        'node',
+        KEEL_BIN,
+        'network',
+        'run',
+        '--etcd-endpoints',
+        this.etcdEndpoint,
+        '--subnet-prefix',
+        this.prefix,
+        '--subnet-file',
+        this.subnetFile(i),
+        '--metrics-bind-address',
+        '127.0.0.1:10249',
+        ...extra,
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, KEEL_LOG_LEVEL: 'info' } },
+    );
     this.agents.set(i, child);
     let log = '';
-    child.stderr?.on('data', (d: Buffer) => { log += d.toString(); this.logs.set(i, log); });
+    child.stderr?.on('data', (d: Buffer) => {
+      log += d.toString();
+      this.logs.set(i, log);
+    });
     for (let t = 0; t < 600; t++) {
       if (/msg="node subnet ready"/.test(log)) break;
       if (child.exitCode !== null) throw new Error(`agent ${i} exited: ${log}`);
@@ -143,13 +197,24 @@ export class OverlayLab {
   async addPod(node: number): Promise<Pod> {
     const name = `ko${this.run}p${this.pods.length + 1}`;
     await sh('ip', ['netns', 'add', name]);
-    const conflist = JSON.parse(await this.keel(['network', 'cni-config', '--subnet-file', this.subnetFile(node), '--ipam-data-dir', join(this.dir, `n${node}`, 'ipam')], undefined, false)) as { cniVersion: string; name: string; plugins: Array<Record<string, unknown>> };
+    const conflist = JSON.parse(
+      await this.keel(
+        ['network', 'cni-config', '--subnet-file', this.subnetFile(node), '--ipam-data-dir', join(this.dir, `n${node}`, 'ipam')],
+        undefined,
+        false,
+      ),
+    ) as { cniVersion: string; name: string; plugins: Array<Record<string, unknown>> };
     const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: name, CNI_NETNS: `/var/run/netns/${name}`, CNI_PATH, CNI_IFNAME: 'eth0' };
     const nodeNs = this.nodes[node - 1] as string;
     await cni(nodeNs, 'loopback', { ...env, CNI_IFNAME: 'lo' }, { cniVersion: conflist.cniVersion, name: 'lo', type: 'loopback' });
     let prev: unknown;
     for (const plugin of conflist.plugins) {
-      prev = await cni(nodeNs, plugin.type as string, env, { ...plugin, cniVersion: conflist.cniVersion, name: conflist.name, ...(prev ? { prevResult: prev } : {}) });
+      prev = await cni(nodeNs, plugin.type as string, env, {
+        ...plugin,
+        cniVersion: conflist.cniVersion,
+        name: conflist.name,
+        ...(prev ? { prevResult: prev } : {}),
+      });
     }
     const ip = ((prev as { ips: Array<{ address: string }> }).ips[0]?.address ?? '').split('/')[0] as string;
     const pod = { ns: name, ip, node };
@@ -160,14 +225,22 @@ export class OverlayLab {
   /** A socat server in a namespace answering each TCP connection / UDP datagram with the peer address it saw. */
   serve(netns: string, proto: 'TCP' | 'UDP', port: number, bind?: string): void {
     const listen = proto === 'TCP' ? `TCP-LISTEN:${port},reuseaddr,fork` : `UDP-RECVFROM:${port},fork`;
-    const child = spawn('ip', ['netns', 'exec', netns, 'socat', `${listen}${bind ? `,bind=${bind}` : ''}`, 'SYSTEM:echo "$SOCAT_PEERADDR"'], { stdio: 'ignore' });
+    const child = spawn(
+      'ip',
+      ['netns', 'exec', netns, 'socat', `${listen}${bind ? `,bind=${bind}` : ''}`, 'SYSTEM:echo "$SOCAT_PEERADDR"'],
+      { stdio: 'ignore' },
+    );
     this.helpers.push(child);
   }
 
   /** What the server saw as our address, or '' when nothing came back. */
   async ask(netns: string, proto: 'TCP' | 'UDP', host: string, port: number): Promise<string> {
     for (let i = 0; i < 20; i++) {
-      const res = await execa('ip', ['netns', 'exec', netns, 'socat', '-T2', '-', `${proto}:${host}:${port}`], { input: 'ping\n', reject: false, timeout: 5_000 });
+      const res = await execa('ip', ['netns', 'exec', netns, 'socat', '-T2', '-', `${proto}:${host}:${port}`], {
+        input: 'ping\n',
+        reject: false,
+        timeout: 5_000,
+      });
       const out = String(res.stdout).trim();
       if (out) return out;
       await sleep(250);

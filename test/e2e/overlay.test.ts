@@ -54,12 +54,18 @@ describe.each(BACKENDS)('overlay e2e: %s backend', (backend) => {
       const link = String((await execa('ip', ['-n', lab.nodes[0] as string, '-j', 'link', 'show', 'flannel.1'])).stdout);
       const mac = (JSON.parse(link) as Array<{ address: string }>)[0]?.address;
       const raw = await lab.kv().get(store.keyOf(subnets[0] as Cidr));
-      expect(raw?.value.toString()).toBe(`{"PublicIP":"${lab.nodeIp(1)}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`);
+      expect(raw?.value.toString()).toBe(
+        `{"PublicIP":"${lab.nodeIp(1)}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`,
+      );
     }
   });
 
   it('carries TCP and UDP between pods on different nodes, without masquerade', async () => {
-    for (const [from, to] of [[0, 1], [1, 2], [2, 0]] as const) {
+    for (const [from, to] of [
+      [0, 1],
+      [1, 2],
+      [2, 0],
+    ] as const) {
       const a = pods[from] as Pod;
       const b = pods[to] as Pod;
       expect(await lab.ask(a.ns, 'TCP', b.ip, 8080)).toBe(a.ip);
@@ -86,18 +92,19 @@ describe.each(BACKENDS)('overlay e2e: %s backend', (backend) => {
   });
 
   // udp routes nothing per node (one connected route into the TUN), so there is no owned route to delete.
-  if (backend !== 'udp') it('restores a route someone deleted and never touches a route it does not own', async () => {
-    const node1 = lab.nodes[0] as string;
-    const s2 = (subnets[1] as Cidr).text;
-    await execa('ip', ['-n', node1, 'route', 'add', '10.244.0.0/24', 'via', lab.inetIp]);
-    await execa('ip', ['-n', node1, 'route', 'del', s2]);
-    const ms = await until(async () => (await lab.routes(1)).includes(`${s2} via`));
-    console.log(`[${backend}] deleted route restored after ${ms} ms`);
-    expect(await lab.routes(1)).toContain(`10.244.0.0/24 via ${lab.inetIp}`);
-    await execa('ip', ['-n', node1, 'route', 'del', '10.244.0.0/24']);
-  });
+  if (backend !== 'udp')
+    it('restores a route someone deleted and never touches a route it does not own', async () => {
+      const node1 = lab.nodes[0] as string;
+      const s2 = (subnets[1] as Cidr).text;
+      await execa('ip', ['-n', node1, 'route', 'add', '10.244.0.0/24', 'via', lab.inetIp]);
+      await execa('ip', ['-n', node1, 'route', 'del', s2]);
+      const ms = await until(async () => (await lab.routes(1)).includes(`${s2} via`));
+      console.log(`[${backend}] deleted route restored after ${ms} ms`);
+      expect(await lab.routes(1)).toContain(`10.244.0.0/24 via ${lab.inetIp}`);
+      await execa('ip', ['-n', node1, 'route', 'del', '10.244.0.0/24']);
+    });
 
-  it('keeps a restarted node\'s subnet (same PublicIP)', async () => {
+  it("keeps a restarted node's subnet (same PublicIP)", async () => {
     await lab.stopAgent(2);
     const env = parseSubnetEnv(await lab.startAgent(2));
     expect(env.subnet.text).toBe((subnets[1] as Cidr).text);
@@ -127,7 +134,7 @@ describe.each(BACKENDS)('overlay e2e: %s backend', (backend) => {
     expect(await lab.ask((pods[0] as Pod).ns, 'UDP', (pods[2] as Pod).ip, 9090)).toBe((pods[0] as Pod).ip);
   });
 
-  it('lets a dead node\'s lease expire, and the other nodes drop it', async () => {
+  it("lets a dead node's lease expire, and the other nodes drop it", async () => {
     const s3 = subnets[2] as Cidr;
     await lab.stopAgent(3);
     await lab.startAgent(3, ['--lease-ttl', '5']);

@@ -39,13 +39,23 @@ describe('keel rules -f output', () => {
   it('allocates deterministically and passes iptables-restore --test', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kp-rules-'));
     try {
-      writeFileSync(join(dir, 'svc.yaml'), [
-        'apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {type: NodePort, ports: [{name: http, port: 80, targetPort: http}]}',
-        'apiVersion: v1\nkind: Service\nmetadata: {name: fixed}\nspec: {clusterIP: 10.96.0.1, ports: [{port: 53, protocol: UDP}]}',
-        'apiVersion: v1\nkind: Endpoints\nmetadata: {name: web}\nsubsets: [{addresses: [{ip: 10.244.1.5}], ports: [{name: http, port: 8080}]}]',
-      ].join('\n---\n'));
-      const flags = { filename: [dir], nodeName: 'node-1', clusterCidr: '10.244.0.0/16', iptablesBackend: 'nft', etcdPrefix: '/registry',
-        serviceClusterIpRange: '10.96.0.0/12', serviceNodePortRange: '30000-32767' };
+      writeFileSync(
+        join(dir, 'svc.yaml'),
+        [
+          'apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {type: NodePort, ports: [{name: http, port: 80, targetPort: http}]}',
+          'apiVersion: v1\nkind: Service\nmetadata: {name: fixed}\nspec: {clusterIP: 10.96.0.1, ports: [{port: 53, protocol: UDP}]}',
+          'apiVersion: v1\nkind: Endpoints\nmetadata: {name: web}\nsubsets: [{addresses: [{ip: 10.244.1.5}], ports: [{name: http, port: 8080}]}]',
+        ].join('\n---\n'),
+      );
+      const flags = {
+        filename: [dir],
+        nodeName: 'node-1',
+        clusterCidr: '10.244.0.0/16',
+        iptablesBackend: 'nft',
+        etcdPrefix: '/registry',
+        serviceClusterIpRange: '10.96.0.0/12',
+        serviceNodePortRange: '30000-32767',
+      };
       const text = renderRestore(compileRules(await loadSnapshot(flags), nodeConfig(flags)));
       expect(renderRestore(compileRules(await loadSnapshot(flags), nodeConfig(flags)))).toBe(text);
       expect(text).toContain('-A KUBE-SERVICES -d 10.96.0.2/32 -p tcp -m comment --comment "default/web:http cluster IP"');

@@ -44,11 +44,19 @@ const fenced = makeService('default', 'fenced', (s, raw) => {
   s.ports = [{ port: 80, targetPort: 8080 }];
   raw.status = { loadBalancer: { ingress: [{ ip: '172.030.001.150' }] } };
 });
-const snapshot = snapshotOf([web, fenced], [
-  makeEndpoints('default', 'web', [{ ip: '10.244.1.2', node: 'node-1' }], [{ port: 8080 }]),
-  makeEndpoints('default', 'fenced', [{ ip: '10.244.1.2', node: 'node-1' }], [{ port: 8080 }]),
-]);
-const baseNode: NodeConfig = { nodeName: 'node-1', nodeIPs: ['172.30.0.1'], clusterCidr: '10.244.0.0/16', masqueradeBit: DEFAULT_MASQUERADE_BIT };
+const snapshot = snapshotOf(
+  [web, fenced],
+  [
+    makeEndpoints('default', 'web', [{ ip: '10.244.1.2', node: 'node-1' }], [{ port: 8080 }]),
+    makeEndpoints('default', 'fenced', [{ ip: '10.244.1.2', node: 'node-1' }], [{ port: 8080 }]),
+  ],
+);
+const baseNode: NodeConfig = {
+  nodeName: 'node-1',
+  nodeIPs: ['172.30.0.1'],
+  clusterCidr: '10.244.0.0/16',
+  masqueradeBit: DEFAULT_MASQUERADE_BIT,
+};
 
 /** Programs the node as an agent with `node` would (a full sync into fresh chains). */
 async function program(node: NodeConfig): Promise<void> {
@@ -102,7 +110,12 @@ beforeAll(async () => {
   for (const local of ['127.0.0.0/8', '127.0.0.1']) await sh('ip', ['-n', ns.ext, 'route', 'del', 'table', 'local', local, 'dev', 'lo']);
   await sh('ip', ['-n', ns.ext, 'route', 'add', '127.0.0.0/8', 'via', '172.30.0.1', 'src', '172.30.0.2']);
   await lab.exec(ns.ext, 'sysctl', ['-qw', 'net.ipv4.conf.all.route_localnet=1', 'net.ipv4.conf.eth0.route_localnet=1']);
-  await lab.exec(ns.node, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.route_localnet=1', `net.ipv4.conf.kp${lab.run}x.route_localnet=1`]);
+  await lab.exec(ns.node, 'sysctl', [
+    '-qw',
+    'net.ipv4.ip_forward=1',
+    'net.ipv4.conf.all.route_localnet=1',
+    `net.ipv4.conf.kp${lab.run}x.route_localnet=1`,
+  ]);
   await traffic.serve(ns.p1, 'p1', 8080, 5353);
   await program(baseNode);
 });
@@ -134,7 +147,9 @@ describe('kube-proxy fidelity in a real kernel', () => {
   it('blocks packets from the wire to 127.0.0.0/8 while route_localnet is on, and lets the node itself through', async () => {
     const rx = await localhostReceiver();
     await sendUdp(ns.ext, '127.0.0.1', 'from-outside');
-    await expect.poll(() => counter('filter', 'KUBE-FIREWALL', 'block incoming localnet connections'), { interval: 100, timeout: 5000 }).toBe(1);
+    await expect
+      .poll(() => counter('filter', 'KUBE-FIREWALL', 'block incoming localnet connections'), { interval: 100, timeout: 5000 })
+      .toBe(1);
     await sendUdp(ns.node, '127.0.0.1', 'from-the-node');
     expect(await rx.received).toBe('from-the-node');
   });

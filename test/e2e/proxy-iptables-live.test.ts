@@ -21,18 +21,29 @@ const prefix = uniquePrefix('proxy-iptables');
 let kv: KvStore;
 const ac = new AbortController();
 
-const service = JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { namespace: 'default', name: 'web' }, spec: { clusterIP: '10.96.0.10', ports: [{ port: 80, targetPort: 8080 }] } });
-const endpoints = (ip: string): string => JSON.stringify({
-  apiVersion: 'v1', kind: 'Endpoints', metadata: { namespace: 'default', name: 'web' },
-  subsets: [{ addresses: [{ ip }], ports: [{ port: 8080 }] }],
+const service = JSON.stringify({
+  apiVersion: 'v1',
+  kind: 'Service',
+  metadata: { namespace: 'default', name: 'web' },
+  spec: { clusterIP: '10.96.0.10', ports: [{ port: 80, targetPort: 8080 }] },
 });
+const endpoints = (ip: string): string =>
+  JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Endpoints',
+    metadata: { namespace: 'default', name: 'web' },
+    subsets: [{ addresses: [{ ip }], ports: [{ port: 8080 }] }],
+  });
 
 beforeAll(async () => {
   kv = connectStore();
-  await kv.txn([], [
-    { put: `${prefix}/services/specs/default/web`, value: service },
-    { put: `${prefix}/services/endpoints/default/web`, value: endpoints('10.244.1.5') },
-  ]);
+  await kv.txn(
+    [],
+    [
+      { put: `${prefix}/services/specs/default/web`, value: service },
+      { put: `${prefix}/services/endpoints/default/web`, value: endpoints('10.244.1.5') },
+    ],
+  );
 });
 
 afterAll(async () => {
@@ -46,7 +57,10 @@ describe('etcd → ClusterWatch → SyncLoop → kernel', () => {
   it('programs the rules after the first list and follows an endpoint change', async () => {
     const ns = await lab.netns('live');
     const runner = new RestoreRunner({ backend: 'nft', netns: ns });
-    const loop = new SyncLoop({ runner, node: { nodeName: 'node-1', clusterCidr: '10.244.0.0/16', masqueradeBit: DEFAULT_MASQUERADE_BIT } });
+    const loop = new SyncLoop({
+      runner,
+      node: { nodeName: 'node-1', clusterCidr: '10.244.0.0/16', masqueradeBit: DEFAULT_MASQUERADE_BIT },
+    });
     const watch = new ClusterWatch({ store: kv, prefix });
     watch.subscribe(loop.update);
     await watch.start(ac.signal);
@@ -61,8 +75,15 @@ describe('etcd → ClusterWatch → SyncLoop → kernel', () => {
   });
 
   it('keel rules reads one consistent snapshot from etcd', async () => {
-    const flags = { etcdEndpoints: etcdEndpoint(), etcdPrefix: prefix, nodeName: 'node-1', clusterCidr: '10.244.0.0/16', iptablesBackend: 'nft',
-      serviceClusterIpRange: '10.96.0.0/12', serviceNodePortRange: '30000-32767' };
+    const flags = {
+      etcdEndpoints: etcdEndpoint(),
+      etcdPrefix: prefix,
+      nodeName: 'node-1',
+      clusterCidr: '10.244.0.0/16',
+      iptablesBackend: 'nft',
+      serviceClusterIpRange: '10.96.0.0/12',
+      serviceNodePortRange: '30000-32767',
+    };
     const text = renderRestore(compileRules(await loadSnapshot(flags), nodeConfig(flags)));
     expect(text).toContain('-A KUBE-SERVICES -d 10.96.0.10/32 -p tcp -m comment --comment "default/web cluster IP"');
   });

@@ -42,13 +42,20 @@ const services = [
     s.clusterIP = '10.96.0.40';
     s.ports = [{ port: 80, targetPort: 8080 }];
   }),
-  ...([['remote', 30090, 'Cluster'], ['local', 30091, 'Local'], ['localnone', 30092, 'Local']] as const).map(([name, nodePort, policy], i) =>
+  ...(
+    [
+      ['remote', 30090, 'Cluster'],
+      ['local', 30091, 'Local'],
+      ['localnone', 30092, 'Local'],
+    ] as const
+  ).map(([name, nodePort, policy], i) =>
     makeService('default', name, (s) => {
       s.type = 'NodePort';
       s.clusterIP = `10.96.0.${41 + i}`;
       s.externalTrafficPolicy = policy;
       s.ports = [{ port: 80, targetPort: 8080, nodePort }];
-    })),
+    }),
+  ),
 ];
 const endpoints = [
   makeEndpoints('default', 'hair', [P1], PORTS),
@@ -59,7 +66,10 @@ const endpoints = [
 
 async function link(a: string, aIf: string, aAddr: string, b: string, bIf: string, bAddr: string): Promise<void> {
   await sh('ip', ['-n', a, 'link', 'add', aIf, 'type', 'veth', 'peer', 'name', bIf, 'netns', b]);
-  for (const [n, dev, addr] of [[a, aIf, aAddr], [b, bIf, bAddr]] as const) {
+  for (const [n, dev, addr] of [
+    [a, aIf, aAddr],
+    [b, bIf, bAddr],
+  ] as const) {
     await sh('ip', ['-n', n, 'addr', 'add', addr, 'dev', dev]);
     await sh('ip', ['-n', n, 'link', 'set', dev, 'up']);
   }

@@ -43,13 +43,16 @@ describe.each<IptablesBackend>(['nft', 'legacy'])('RestoreRunner (%s) in a netns
   });
 
   // The fake runner refuses each of these in its unit test; the kernel must too, or the fake is lying.
-  it.each(REFUSED_RESTORES.filter((c) => c.only === undefined || c.only === backend))('refuses $name, as the fake runner does', async ({ text }) => {
-    const runner = new RestoreRunner({ backend, netns: ns });
-    const err = await runner.restore(text, { noflush: true }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(RestoreError);
-    expect(await runner.save('nat')).not.toMatch(/KUBE-R\d/);
-    expect(await runner.save('filter')).not.toMatch(/KUBE-R\d/);
-  });
+  it.each(REFUSED_RESTORES.filter((c) => c.only === undefined || c.only === backend))(
+    'refuses $name, as the fake runner does',
+    async ({ text }) => {
+      const runner = new RestoreRunner({ backend, netns: ns });
+      const err = await runner.restore(text, { noflush: true }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RestoreError);
+      expect(await runner.save('nat')).not.toMatch(/KUBE-R\d/);
+      expect(await runner.save('filter')).not.toMatch(/KUBE-R\d/);
+    },
+  );
 
   it('--test checks without committing', async () => {
     const runner = new RestoreRunner({ backend, netns: ns });

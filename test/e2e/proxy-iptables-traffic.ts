@@ -62,7 +62,9 @@ export class Traffic {
     const p = execa('ip', ['netns', 'exec', ns, process.execPath, ...args], { reject: false });
     this.procs.push({ pid: p.pid, done: p });
     await new Promise<void>((resolve, reject) => {
-      p.stdout?.on('data', (d: Buffer) => { if (d.toString().includes('ready')) resolve(); });
+      p.stdout?.on('data', (d: Buffer) => {
+        if (d.toString().includes('ready')) resolve();
+      });
       void p.then((r) => reject(new Error(`server ${name} exited: ${String(r.stderr)}`)));
     });
   }
@@ -81,7 +83,9 @@ export class Traffic {
       if (p.pid !== undefined) {
         try {
           process.kill(p.pid, 'SIGTERM');
-        } catch { /* already gone */ }
+        } catch {
+          /* already gone */
+        }
       }
       await p.done;
     }

@@ -51,8 +51,21 @@ const empty = makeService('default', 'empty', (s) => {
   s.ports = [{ port: 80 }];
 });
 const backends = (ips: string[]): Endpoints[] => [
-  makeEndpoints('default', 'web', ips.map((ip) => ({ ip, node: 'node-1' })), [{ name: 'http', port: 8080 }, { name: 'dns', port: 5353, protocol: 'UDP' }]),
-  makeEndpoints('default', 'sticky', ips.map((ip) => ({ ip, node: 'node-1' })), [{ port: 8080 }]),
+  makeEndpoints(
+    'default',
+    'web',
+    ips.map((ip) => ({ ip, node: 'node-1' })),
+    [
+      { name: 'http', port: 8080 },
+      { name: 'dns', port: 5353, protocol: 'UDP' },
+    ],
+  ),
+  makeEndpoints(
+    'default',
+    'sticky',
+    ips.map((ip) => ({ ip, node: 'node-1' })),
+    [{ port: 8080 }],
+  ),
 ];
 const services: Service[] = [web, sticky, empty];
 let revision = 1;
@@ -91,7 +104,11 @@ beforeAll(async () => {
   await traffic.serve(ns.p1, 'p1', 8080, 5353);
   await traffic.serve(ns.p2, 'p2', 8080, 5353);
   runner = new RestoreRunner({ backend: 'nft', netns: ns.node });
-  loop = new SyncLoop({ runner, node: { nodeName: 'node-1', clusterCidr: '10.244.0.0/16', masqueradeBit: DEFAULT_MASQUERADE_BIT }, conntrack: new ConntrackTool(ns.node) });
+  loop = new SyncLoop({
+    runner,
+    node: { nodeName: 'node-1', clusterCidr: '10.244.0.0/16', masqueradeBit: DEFAULT_MASQUERADE_BIT },
+    conntrack: new ConntrackTool(ns.node),
+  });
   await syncWith(backends(['10.244.1.2', '10.244.2.2']), [], true);
 });
 
@@ -102,7 +119,12 @@ afterAll(async () => {
 
 describe('iptables proxy in a real kernel', () => {
   it('a resync against what the kernel holds changes nothing', async () => {
-    expect(await syncWith(backends(['10.244.1.2', '10.244.2.2']), [], true)).toMatchObject({ kind: 'full', written: 0, deleted: 0, bytes: 0 });
+    expect(await syncWith(backends(['10.244.1.2', '10.244.2.2']), [], true)).toMatchObject({
+      kind: 'full',
+      written: 0,
+      deleted: 0,
+      bytes: 0,
+    });
   });
 
   it('spreads 200 TCP connections from the node (OUTPUT) over both endpoints', async () => {
@@ -147,11 +169,17 @@ describe('iptables proxy in a real kernel', () => {
     expect(seen.errors).toEqual({});
     const verdictOf: Record<string, string> = { p1: 'DNAT 10.244.1.2:8080', p2: 'DNAT 10.244.2.2:8080' };
     const traced = trace('10.96.0.10');
-    expect(traced.map((o) => o.verdict).sort()).toEqual(Object.keys(seen.answers).map((pod) => verdictOf[pod]).sort());
+    expect(traced.map((o) => o.verdict).sort()).toEqual(
+      Object.keys(seen.answers)
+        .map((pod) => verdictOf[pod])
+        .sort(),
+    );
     for (const o of traced) {
       const pod = Object.keys(verdictOf).find((k) => verdictOf[k] === o.verdict) ?? '';
       // Binomial spread of n connections: within 4 standard deviations (±0.1 at p = 0.5) of the traced probability.
-      expect(Math.abs((seen.answers[pod] ?? 0) / n - o.probability), o.verdict).toBeLessThanOrEqual(4 * Math.sqrt(o.probability * (1 - o.probability) / n));
+      expect(Math.abs((seen.answers[pod] ?? 0) / n - o.probability), o.verdict).toBeLessThanOrEqual(
+        4 * Math.sqrt((o.probability * (1 - o.probability)) / n),
+      );
     }
     // A service without endpoints: the kernel refuses the connection, the trace says REJECT.
     expect(await traffic.call(ns.c, '10.96.0.20', 80, 'tcp', 3)).toEqual({ answers: {}, errors: { ECONNREFUSED: 3 } });
@@ -189,9 +217,25 @@ describe('iptables proxy in a real kernel', () => {
   it('a periodic sync notices through the canary that someone flushed the tables, and resyncs fully', async () => {
     const clock = new FakeClock();
     const saves: string[] = [];
-    const counting = { restore: runner.restore.bind(runner), listChain: runner.listChain.bind(runner), save: (table: 'nat' | 'filter') => { saves.push(table); return runner.save(table); } };
-    const own = new SyncLoop({ runner: counting, node: { nodeName: 'node-1', clusterCidr: '10.244.0.0/16', masqueradeBit: DEFAULT_MASQUERADE_BIT }, clock });
-    own.update(snapshotOf(services, backends(['10.244.1.2']), revision++), { services: new Set(), endpoints: new Set(), pods: new Set(), full: true });
+    const counting = {
+      restore: runner.restore.bind(runner),
+      listChain: runner.listChain.bind(runner),
+      save: (table: 'nat' | 'filter') => {
+        saves.push(table);
+        return runner.save(table);
+      },
+    };
+    const own = new SyncLoop({
+      runner: counting,
+      node: { nodeName: 'node-1', clusterCidr: '10.244.0.0/16', masqueradeBit: DEFAULT_MASQUERADE_BIT },
+      clock,
+    });
+    own.update(snapshotOf(services, backends(['10.244.1.2']), revision++), {
+      services: new Set(),
+      endpoints: new Set(),
+      pods: new Set(),
+      full: true,
+    });
     expect((await own.sync()).kind).toBe('full');
     await clock.advance(30_000);
     expect(await own.sync()).toMatchObject({ kind: 'partial', written: 0 });

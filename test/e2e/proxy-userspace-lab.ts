@@ -76,8 +76,13 @@ export class UserspaceLab {
     writeFileSync(join(this.dir, 'backend.mjs'), BACKEND_JS);
     writeFileSync(join(this.dir, 'client.mjs'), CLIENT_JS);
     await execa(join(ROOT, 'node_modules/.bin/esbuild'), [
-      join(ROOT, 'test/e2e/proxy-userspace-node.ts'), '--bundle', '--platform=node', '--format=esm', '--packages=external',
-      `--outfile=${join(this.dir, 'node.mjs')}`, '--log-level=warning',
+      join(ROOT, 'test/e2e/proxy-userspace-node.ts'),
+      '--bundle',
+      '--platform=node',
+      '--format=esm',
+      '--packages=external',
+      `--outfile=${join(this.dir, 'node.mjs')}`,
+      '--log-level=warning',
     ]);
     for (const role of ['node', 'pa', 'pb', 'pc', 'ext'] as const) {
       await execa('ip', ['netns', 'add', this.ns(role)]);
@@ -111,7 +116,13 @@ export class UserspaceLab {
   }
 
   /** Runs a client mode in a namespace and returns its JSON answer. */
-  async client<T>(role: 'node' | 'pc' | 'ext', mode: 'names' | 'udp' | 'big' | 'concurrent', host: string, port: number, count: number): Promise<T> {
+  async client<T>(
+    role: 'node' | 'pc' | 'ext',
+    mode: 'names' | 'udp' | 'big' | 'concurrent',
+    host: string,
+    port: number,
+    count: number,
+  ): Promise<T> {
     return JSON.parse(await this.exec(role, 'node', [join(this.dir, 'client.mjs'), mode, host, String(port), String(count)])) as T;
   }
 

@@ -15,9 +15,13 @@ const STICKY_IP = '10.96.0.11';
 function web(endpointIPs: string[]): object[] {
   return [
     {
-      apiVersion: 'v1', kind: 'Service', metadata: { namespace: 'default', name: 'web' },
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { namespace: 'default', name: 'web' },
       spec: {
-        type: 'NodePort', clusterIP: CLUSTER_IP, externalIPs: [EXTERNAL_IP],
+        type: 'NodePort',
+        clusterIP: CLUSTER_IP,
+        externalIPs: [EXTERNAL_IP],
         ports: [
           { name: 'http', port: 80, targetPort: 8080, nodePort: 30080 },
           { name: 'dns', port: 53, protocol: 'UDP', targetPort: 5353, nodePort: 30053 },
@@ -25,19 +29,38 @@ function web(endpointIPs: string[]): object[] {
       },
     },
     {
-      apiVersion: 'v1', kind: 'Endpoints', metadata: { namespace: 'default', name: 'web' },
-      subsets: [{ addresses: endpointIPs.map((ip) => ({ ip })), ports: [{ name: 'http', port: 8080 }, { name: 'dns', port: 5353, protocol: 'UDP' }] }],
+      apiVersion: 'v1',
+      kind: 'Endpoints',
+      metadata: { namespace: 'default', name: 'web' },
+      subsets: [
+        {
+          addresses: endpointIPs.map((ip) => ({ ip })),
+          ports: [
+            { name: 'http', port: 8080 },
+            { name: 'dns', port: 5353, protocol: 'UDP' },
+          ],
+        },
+      ],
     },
   ];
 }
 
 const sticky: object[] = [
   {
-    apiVersion: 'v1', kind: 'Service', metadata: { namespace: 'default', name: 'sticky' },
-    spec: { clusterIP: STICKY_IP, ports: [{ port: 80, targetPort: 8080 }], sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 600 } } },
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { namespace: 'default', name: 'sticky' },
+    spec: {
+      clusterIP: STICKY_IP,
+      ports: [{ port: 80, targetPort: 8080 }],
+      sessionAffinity: 'ClientIP',
+      sessionAffinityConfig: { clientIP: { timeoutSeconds: 600 } },
+    },
   },
   {
-    apiVersion: 'v1', kind: 'Endpoints', metadata: { namespace: 'default', name: 'sticky' },
+    apiVersion: 'v1',
+    kind: 'Endpoints',
+    metadata: { namespace: 'default', name: 'sticky' },
     subsets: [{ addresses: [{ ip: POD_IPS.pa }, { ip: POD_IPS.pb }], ports: [{ port: 8080 }] }],
   },
 ];
@@ -71,21 +94,29 @@ describe.each(['nft', 'legacy'] as const)('userspace proxy in a real kernel, ipt
     }
   });
 
-  it('installs the portal rules in the seed\'s shape', async () => {
+  it("installs the portal rules in the seed's shape", async () => {
     const ports = await node.sync([...web(both), ...sticky]);
     const nat = await lab.exec('node', `iptables-${backend}-save`, ['-t', 'nat']);
     const http = ports['default/web:http'];
-    expect(nat).toContain(`-A KUBE-PORTALS-CONTAINER -d ${CLUSTER_IP}/32 -p tcp -m comment --comment "default/web:http" -m tcp --dport 80 -j REDIRECT --to-ports ${http}`);
-    expect(nat).toContain(`-A KUBE-PORTALS-HOST -d ${CLUSTER_IP}/32 -p tcp -m comment --comment "default/web:http" -m tcp --dport 80 -j DNAT --to-destination ${NODE_IP}:${http}`);
-    expect(nat).toContain(`-A KUBE-NODEPORT-CONTAINER -p udp -m comment --comment "default/web:dns" -m udp --dport 30053 -j REDIRECT --to-ports ${ports['default/web:dns']}`);
-    expect(nat).toContain(`-A KUBE-NODEPORT-HOST -p tcp -m comment --comment "default/web:http" -m tcp --dport 30080 -j DNAT --to-destination ${NODE_IP}:${http}`);
+    expect(nat).toContain(
+      `-A KUBE-PORTALS-CONTAINER -d ${CLUSTER_IP}/32 -p tcp -m comment --comment "default/web:http" -m tcp --dport 80 -j REDIRECT --to-ports ${http}`,
+    );
+    expect(nat).toContain(
+      `-A KUBE-PORTALS-HOST -d ${CLUSTER_IP}/32 -p tcp -m comment --comment "default/web:http" -m tcp --dport 80 -j DNAT --to-destination ${NODE_IP}:${http}`,
+    );
+    expect(nat).toContain(
+      `-A KUBE-NODEPORT-CONTAINER -p udp -m comment --comment "default/web:dns" -m udp --dport 30053 -j REDIRECT --to-ports ${ports['default/web:dns']}`,
+    );
+    expect(nat).toContain(
+      `-A KUBE-NODEPORT-HOST -p tcp -m comment --comment "default/web:http" -m tcp --dport 30080 -j DNAT --to-destination ${NODE_IP}:${http}`,
+    );
   });
 
-  it('round-robins a pod\'s ClusterIP connections exactly over two endpoints', async () => {
+  it("round-robins a pod's ClusterIP connections exactly over two endpoints", async () => {
     expectAlternation(await lab.client<string[]>('pc', 'names', CLUSTER_IP, 80, 6));
   });
 
-  it('serves the ClusterIP to the node\'s own processes (OUTPUT → KUBE-PORTALS-HOST)', async () => {
+  it("serves the ClusterIP to the node's own processes (OUTPUT → KUBE-PORTALS-HOST)", async () => {
     expectAlternation(await lab.client<string[]>('node', 'names', CLUSTER_IP, 80, 4));
   });
 
@@ -95,10 +126,11 @@ describe.each(['nft', 'legacy'] as const)('userspace proxy in a real kernel, ipt
   });
 
   it('relays UDP from a pod, from the node and from outside, each new client socket on the next endpoint', async () => {
-    const names = (replies: string[]): string[] => replies.map((r, i) => {
-      expect(r.endsWith(`:q${i}`)).toBe(true);
-      return r.split(':')[0] as string;
-    });
+    const names = (replies: string[]): string[] =>
+      replies.map((r, i) => {
+        expect(r.endsWith(`:q${i}`)).toBe(true);
+        return r.split(':')[0] as string;
+      });
     expectAlternation(names(await lab.client<string[]>('pc', 'udp', CLUSTER_IP, 53, 4)));
     expectAlternation(names(await lab.client<string[]>('node', 'udp', CLUSTER_IP, 53, 4)));
     expectAlternation(names(await lab.client<string[]>('ext', 'udp', NODE_IP, 30053, 4)));
@@ -142,7 +174,18 @@ describe.each(['nft', 'legacy'] as const)('userspace proxy in a real kernel, ipt
 
   it('repairs portal rules someone else flushed, on the next periodic resync', async () => {
     await lab.exec('node', `iptables-${backend}`, ['-t', 'nat', '-F', 'KUBE-PORTALS-CONTAINER']);
-    await lab.exec('node', `iptables-${backend}`, ['-t', 'nat', '-D', 'OUTPUT', '-m', 'comment', '--comment', 'handle ClusterIP services', '-j', 'KUBE-PORTALS-HOST']);
+    await lab.exec('node', `iptables-${backend}`, [
+      '-t',
+      'nat',
+      '-D',
+      'OUTPUT',
+      '-m',
+      'comment',
+      '--comment',
+      'handle ClusterIP services',
+      '-j',
+      'KUBE-PORTALS-HOST',
+    ]);
     const repaired = async (): Promise<boolean> => {
       const nat = await lab.exec('node', `iptables-${backend}-save`, ['-t', 'nat']);
       return nat.includes(`-A KUBE-PORTALS-CONTAINER -d ${CLUSTER_IP}/32`) && nat.includes('-j KUBE-PORTALS-HOST');
@@ -152,18 +195,20 @@ describe.each(['nft', 'legacy'] as const)('userspace proxy in a real kernel, ipt
     expectAlternation(await lab.client<string[]>('node', 'names', CLUSTER_IP, 80, 2));
   });
 
-  it('keeps clients succeeding when one endpoint\'s process dies', async () => {
+  it("keeps clients succeeding when one endpoint's process dies", async () => {
     backendA.kill('SIGKILL');
     await new Promise((r) => backendA.once('exit', r));
     expect(await lab.client<string[]>('pc', 'names', CLUSTER_IP, 80, 6)).toEqual(['b', 'b', 'b', 'b', 'b', 'b']);
     expect(await lab.client<string[]>('ext', 'names', NODE_IP, 30080, 4)).toEqual(['b', 'b', 'b', 'b']);
     const metrics = await node.metrics();
-    expect(metrics).toMatch(/keel_userspace_proxy_endpoint_dial_failures_total\{service_port="default\/web:http",protocol="TCP",reason="refused"\} [1-9]/);
+    expect(metrics).toMatch(
+      /keel_userspace_proxy_endpoint_dial_failures_total\{service_port="default\/web:http",protocol="TCP",reason="refused"\} [1-9]/,
+    );
     expect(metrics).toMatch(/keel_userspace_proxy_connections_total\{service_port="default\/web:http",protocol="TCP"\} [1-9]\d{3}/);
     expect(metrics).toMatch(/keel_userspace_proxy_bytes_total\{service_port="default\/web:http",protocol="TCP",direction="in"\} \d{9}/);
   });
 
-  it('closes a deleted service\'s listener and removes its rules', async () => {
+  it("closes a deleted service's listener and removes its rules", async () => {
     const before = await node.sync([...web(both), ...sticky]);
     const port = before['default/sticky:'] as number;
     const after = await node.sync(web(both));

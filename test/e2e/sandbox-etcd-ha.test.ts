@@ -18,7 +18,8 @@ import { createEtcdClient } from '../../src/store/etcd-client.js';
 import { keel } from '../support/keel-cli.js';
 import { TestSandbox, until } from './sandbox-support.js';
 
-const HEADLESS = 'apiVersion: v1\nkind: Service\nmetadata: { name: nginx-headless }\nspec:\n  clusterIP: None\n  selector: { name: nginx }\n  ports: [{ port: 80 }]\n';
+const HEADLESS =
+  'apiVersion: v1\nkind: Service\nmetadata: { name: nginx-headless }\nspec:\n  clusterIP: None\n  selector: { name: nginx }\n  ports: [{ port: 80 }]\n';
 
 describe('keel up --etcd-members 3 --etcd-tls (seed 003)', () => {
   const sbx = new TestSandbox();
@@ -60,7 +61,14 @@ describe('keel up --etcd-members 3 --etcd-tls (seed 003)', () => {
     for (const node of sbx.state.nodes) {
       const nat = await sbx.exec({ node: node.name }, ['iptables-save', '-t', 'nat']);
       if (!podIps.every((ip) => nat.includes(`"default/nginx-service-clusterip -> ${ip}:80"`))) return false;
-      const dig = await sbx.exec({ node: node.name }, ['dig', '+short', '+time=1', '+tries=1', `@${node.ip}`, 'nginx-headless.default.svc.cluster.local']);
+      const dig = await sbx.exec({ node: node.name }, [
+        'dig',
+        '+short',
+        '+time=1',
+        '+tries=1',
+        `@${node.ip}`,
+        'nginx-headless.default.svc.cluster.local',
+      ]);
       if (dig.split('\n').filter(Boolean).sort().join() !== [...podIps].sort().join()) return false;
     }
     return true;
@@ -69,7 +77,8 @@ describe('keel up --etcd-members 3 --etcd-tls (seed 003)', () => {
   it('lists the three members with one leader in keel status', async () => {
     const status = await sbx.keel(['status']);
     expect(status.stdout).toMatch(/MEMBER\s+IP\s+HEALTH\s+LEADER\s+REVISION\s+DB-SIZE/);
-    for (const m of sbx.state.etcd.members) expect(status.stdout).toMatch(new RegExp(`${m.name} \\(pid \\d+\\)\\s+${m.ip.replace(/\./g, '\\.')}\\s+healthy`));
+    for (const m of sbx.state.etcd.members)
+      expect(status.stdout).toMatch(new RegExp(`${m.name} \\(pid \\d+\\)\\s+${m.ip.replace(/\./g, '\\.')}\\s+healthy`));
     expect(status.stdout.match(/healthy\s+yes/g)).toHaveLength(1);
   });
 
@@ -77,10 +86,30 @@ describe('keel up --etcd-members 3 --etcd-tls (seed 003)', () => {
     const ca = join(sbx.runDir, 'pki', 'ca.pem');
     for (const m of sbx.state.etcd.members) {
       const url = `https://${m.ip}:2379/health`;
-      const without = await execa('ip', ['netns', 'exec', sbx.state.nodes[0]!.netns, 'curl', '-s', '-m', '3', '--cacert', ca, url], { reject: false });
+      const without = await execa('ip', ['netns', 'exec', sbx.state.nodes[0]!.netns, 'curl', '-s', '-m', '3', '--cacert', ca, url], {
+        reject: false,
+      });
       expect(without.exitCode, `${m.name} over the underlay without a certificate`).not.toBe(0);
-      const withCert = await execa('ip', ['netns', 'exec', sbx.state.nodes[0]!.netns, 'curl', '-s', '-m', '3', '--cacert', ca,
-        '--cert', join(sbx.runDir, 'pki', 'client.pem'), '--key', join(sbx.runDir, 'pki', 'client-key.pem'), url], { reject: false });
+      const withCert = await execa(
+        'ip',
+        [
+          'netns',
+          'exec',
+          sbx.state.nodes[0]!.netns,
+          'curl',
+          '-s',
+          '-m',
+          '3',
+          '--cacert',
+          ca,
+          '--cert',
+          join(sbx.runDir, 'pki', 'client.pem'),
+          '--key',
+          join(sbx.runDir, 'pki', 'client-key.pem'),
+          url,
+        ],
+        { reject: false },
+      );
       expect(withCert.stdout).toContain('"health":"true"');
       const { endpoints } = sandboxEtcdConnection(sbx.state, [m]);
       const bare = createEtcdClient({ endpoints, cafile: ca, callTimeoutMs: 2_000 });
@@ -92,7 +121,7 @@ describe('keel up --etcd-members 3 --etcd-tls (seed 003)', () => {
     }
   });
 
-  it('with the leader stopped, a scaled RC reaches every node\'s rules and DNS; the member rejoins and catches up', async () => {
+  it("with the leader stopped, a scaled RC reaches every node's rules and DNS; the member rejoins and catches up", async () => {
     const members = sbx.state.etcd.members;
     const old = await until('a leader', () => leader(members));
     const stoppedAt = Date.now();
@@ -101,19 +130,23 @@ describe('keel up --etcd-members 3 --etcd-tls (seed 003)', () => {
     const returnedAt = Date.now();
     const others = members.filter((m) => m !== old);
     await until('a new leader', () => leader(others));
-    figures.push(`keel etcd stop ${old.name} (the leader) took ${returnedAt - stoppedAt} ms; a new leader ${Date.now() - returnedAt} ms after it returned`);
+    figures.push(
+      `keel etcd stop ${old.name} (the leader) took ${returnedAt - stoppedAt} ms; a new leader ${Date.now() - returnedAt} ms after it returned`,
+    );
 
     const scaledAt = Date.now();
     const rc = readFileSync('fixtures/sandbox/nginx/nginx-rc.yaml', 'utf8').replace('replicas: 2', 'replicas: 3');
-    expect((await keel(['apply', '-f', '-'], { KEEL_RUN_DIR: sbx.runDir }, rc)).stdout).toContain('replicationcontroller/nginx-controller configured');
+    expect((await keel(['apply', '-f', '-'], { KEEL_RUN_DIR: sbx.runDir }, rc)).stdout).toContain(
+      'replicationcontroller/nginx-controller configured',
+    );
     const pods = await sbx.readyPods('nginx-controller-', 3);
     const ips = pods.map((p) => p.status!.podIP!);
-    await until('3 endpoints in every node\'s rules and DNS', () => everyNodeHas(ips), 60_000);
+    await until("3 endpoints in every node's rules and DNS", () => everyNodeHas(ips), 60_000);
     figures.push(`RC scaled 2→3 with the leader stopped to the third endpoint in all 3 nodes' rules and DNS: ${Date.now() - scaledAt} ms`);
 
     const startedAt = Date.now();
     expect((await sbx.keel(['etcd', 'start', old.name])).stdout).toContain(`etcd member ${old.name} started`);
-    const caughtUp = await until('the restarted member at the others\' revision', async () => {
+    const caughtUp = await until("the restarted member at the others' revision", async () => {
       const [mine, theirs] = [await memberView(old), await memberView(others[0]!)];
       return mine && theirs && mine.revision === theirs.revision && mine.revision > 0 ? mine.revision : undefined;
     });
@@ -142,7 +175,10 @@ describe('keel up --etcd-members 3 --etcd-tls (seed 003)', () => {
 });
 
 describe('keel up --etcd-members, bad sizes', () => {
-  it.each([['2', 'tolerate no failure'], ['4', 'tolerate one failure, as 3 do']])('refuses %s with one line saying why', async (n, why) => {
+  it.each([
+    ['2', 'tolerate no failure'],
+    ['4', 'tolerate one failure, as 3 do'],
+  ])('refuses %s with one line saying why', async (n, why) => {
     const res = await keel(['up', '--etcd-members', n, '--run-dir', '/nonexistent/keel-never-made']);
     expect(res.exitCode).toBe(2);
     expect(res.stderr.trim().split('\n')).toHaveLength(1);

@@ -59,7 +59,10 @@ describe('sandbox pods (no agents)', () => {
     for (const [i, node] of sbx.state.nodes.entries()) {
       const dir = join(sbx.runDir, 'nodes', node.name);
       mkdirSync(dir, { recursive: true });
-      writeFileSync(join(dir, 'subnet.env'), `FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.${i + 1}.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n`);
+      writeFileSync(
+        join(dir, 'subnet.env'),
+        `FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.${i + 1}.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n`,
+      );
     }
     const svc = await sbx.keel(['apply', '-f', 'fixtures/seed/nginx/']);
     expect(svc.exitCode).toBe(0);
@@ -69,9 +72,11 @@ describe('sandbox pods (no agents)', () => {
     await sbx.down();
   });
 
-  it('runs an RC\'s replicas on different nodes, each answering with its name', async () => {
+  it("runs an RC's replicas on different nodes, each answering with its name", async () => {
     writeFileSync(join(sbx.runDir, 'rc.yaml'), RC);
-    expect((await sbx.keel(['apply', '-f', join(sbx.runDir, 'rc.yaml')])).stdout).toContain('replicationcontroller/nginx-controller created');
+    expect((await sbx.keel(['apply', '-f', join(sbx.runDir, 'rc.yaml')])).stdout).toContain(
+      'replicationcontroller/nginx-controller created',
+    );
     const pods = await sbx.readyPods('nginx-controller-', 2);
     expect(new Set(pods.map((p) => p.spec.nodeName)).size).toBe(2);
     for (const pod of pods) {
@@ -81,7 +86,10 @@ describe('sandbox pods (no agents)', () => {
       expect(await sbx.exec({ node: node.name }, ['curl', '-s', '-m', '3', `http://${pod.status?.podIP}/`])).toBe(pod.metadata.name);
     }
     const ips = pods.map((p) => p.status!.podIP!).sort();
-    await until('endpoints of both pods', async () => JSON.stringify(await sbx.endpointIps('nginx-service-clusterip')) === JSON.stringify(ips));
+    await until(
+      'endpoints of both pods',
+      async () => JSON.stringify(await sbx.endpointIps('nginx-service-clusterip')) === JSON.stringify(ips),
+    );
   });
 
   it('gives pods the cluster resolv.conf and the service environment', async () => {
@@ -89,7 +97,9 @@ describe('sandbox pods (no agents)', () => {
     const name = pod!.metadata.name;
     expect(await sbx.keelExec({ pod: name }, ['cat', '/etc/resolv.conf'])).toContain('nameserver 10.96.0.10');
     const svc = await sbx.service('nginx-service-clusterip');
-    expect(await sbx.keelExec({ pod: name }, ['sh', '-c', 'echo $NGINX_SERVICE_CLUSTERIP_SERVICE_HOST:$NGINX_SERVICE_CLUSTERIP_SERVICE_PORT'])).toBe(`${svc?.spec.clusterIP}:8001`);
+    expect(
+      await sbx.keelExec({ pod: name }, ['sh', '-c', 'echo $NGINX_SERVICE_CLUSTERIP_SERVICE_HOST:$NGINX_SERVICE_CLUSTERIP_SERVICE_PORT']),
+    ).toBe(`${svc?.spec.clusterIP}:8001`);
   });
 
   it('replaces a killed pod: its endpoint leaves and a new replica serves', async () => {
@@ -97,7 +107,10 @@ describe('sandbox pods (no agents)', () => {
     const victim = before[0]!;
     const rec = listPodRecords(sbx.runDir).find((r) => r.name === victim.metadata.name)!;
     process.kill(rec.processes[0]!.pid, 'SIGKILL');
-    await until('the killed pod\'s endpoint to leave', async () => !(await sbx.endpointIps('nginx-service-clusterip')).includes(victim.status!.podIP!));
+    await until(
+      "the killed pod's endpoint to leave",
+      async () => !(await sbx.endpointIps('nginx-service-clusterip')).includes(victim.status!.podIP!),
+    );
     const after = await until('a replacement', async () => {
       const pods = await sbx.readyPods('nginx-controller-', 2);
       return pods.some((p) => p.metadata.name === victim.metadata.name) ? undefined : pods;
@@ -107,14 +120,16 @@ describe('sandbox pods (no agents)', () => {
     expect(await listNetns()).not.toContain(rec.netns);
   });
 
-  it('runs a Deployment with a set-based selector and the container\'s own command', async () => {
+  it("runs a Deployment with a set-based selector and the container's own command", async () => {
     writeFileSync(join(sbx.runDir, 'deploy.yaml'), DEPLOYMENT);
     expect((await sbx.keel(['apply', '-f', join(sbx.runDir, 'deploy.yaml')])).exitCode).toBe(0);
     const [pod] = await sbx.readyPods('frontend-', 1);
-    expect(await sbx.exec({ node: pod!.spec.nodeName! }, ['curl', '-s', '-m', '3', `telnet://${pod!.status!.podIP}:8080`])).toBe('hello-from-command');
+    expect(await sbx.exec({ node: pod!.spec.nodeName! }, ['curl', '-s', '-m', '3', `telnet://${pod!.status!.podIP}:8080`])).toBe(
+      'hello-from-command',
+    );
   });
 
-  it('deletes a Deployment\'s pods with it', async () => {
+  it("deletes a Deployment's pods with it", async () => {
     const del = await sbx.keel(['delete', '-f', join(sbx.runDir, 'deploy.yaml')]);
     expect(del.stdout).toContain('deployment "frontend" deleted');
     await until('the frontend pod to go', async () => !listPodRecords(sbx.runDir).some((r) => r.name.startsWith('frontend-')));

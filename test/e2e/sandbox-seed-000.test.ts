@@ -46,11 +46,15 @@ describe('seed 000: guestbook', () => {
 
   it('resolves the master by name through the cluster DNS', async () => {
     const [slave] = await sbx.readyPods('redis-slave-', 2);
-    expect(await sbx.exec({ pod: slave!.metadata.name }, ['dig', '+short', '+time=2', '+tries=2', 'redis-master.default.svc.cluster.local'])).toBe(masterIP);
-    expect(await sbx.exec({ pod: slave!.metadata.name }, ['dig', '+short', '+time=2', '+tries=2', '+search', 'redis-master'])).toBe(masterIP);
+    expect(
+      await sbx.exec({ pod: slave!.metadata.name }, ['dig', '+short', '+time=2', '+tries=2', 'redis-master.default.svc.cluster.local']),
+    ).toBe(masterIP);
+    expect(await sbx.exec({ pod: slave!.metadata.name }, ['dig', '+short', '+time=2', '+tries=2', '+search', 'redis-master'])).toBe(
+      masterIP,
+    );
   });
 
-  it('stores and reads through the master\'s ClusterIP from a frontend pod', async () => {
+  it("stores and reads through the master's ClusterIP from a frontend pod", async () => {
     const [front] = await sbx.readyPods('frontend-', 3);
     expect(await redis(front!.metadata.name, masterIP, 'SET messages hello')).toBe('+OK');
     expect(await redis(front!.metadata.name, 'redis-master', 'GET messages')).toContain('hello');

@@ -39,7 +39,10 @@ describe.each(MODES)('seed 004 (proxy $proxyMode, backend $backend)', ({ proxyMo
     clusterIP = cip!.spec.clusterIP!;
     nodePort = np!.spec.ports[0]!.nodePort!;
     const ips = nginx.map((p) => p.status!.podIP!).sort();
-    await until('endpoints of both replicas', async () => JSON.stringify(await sbx.endpointIps('nginx-service-nodeport')) === JSON.stringify(ips));
+    await until(
+      'endpoints of both replicas',
+      async () => JSON.stringify(await sbx.endpointIps('nginx-service-nodeport')) === JSON.stringify(ips),
+    );
   }, 120_000);
 
   afterAll(async () => {
@@ -63,18 +66,26 @@ describe.each(MODES)('seed 004 (proxy $proxyMode, backend $backend)', ({ proxyMo
   });
 
   it('answers on the ClusterIP from the third node', async () => {
-    await until('the rules on the third node', async () => (await sbx.exec({ node: third }, ['curl', '-s', '-m', '2', `http://${clusterIP}:8001/`])) !== '');
+    await until(
+      'the rules on the third node',
+      async () => (await sbx.exec({ node: third }, ['curl', '-s', '-m', '2', `http://${clusterIP}:8001/`])) !== '',
+    );
     await answersFromBoth({ node: third }, `http://${clusterIP}:8001/`);
   });
 
   it('answers on the ClusterIP from a pod on the third node', async () => {
     const manifest = join(sbx.runDir, 'client-pod.yaml');
-    writeFileSync(manifest, `apiVersion: v1\nkind: Pod\nmetadata: { name: client }\nspec:\n  nodeName: ${third}\n  containers: [{ name: client, image: busybox, command: [sleep, "3600"] }]\n`);
+    writeFileSync(
+      manifest,
+      `apiVersion: v1\nkind: Pod\nmetadata: { name: client }\nspec:\n  nodeName: ${third}\n  containers: [{ name: client, image: busybox, command: [sleep, "3600"] }]\n`,
+    );
     expect((await sbx.keel(['apply', '-f', manifest])).exitCode).toBe(0);
     await sbx.readyPods('client', 1);
     await answersFromBoth({ pod: 'client' }, `http://${clusterIP}:8001/`);
     // …and by name, through the cluster DNS.
-    expect(await sbx.exec({ pod: 'client' }, ['dig', '+short', '+time=2', '+tries=2', 'nginx-service-clusterip.default.svc.cluster.local'])).toBe(clusterIP);
+    expect(
+      await sbx.exec({ pod: 'client' }, ['dig', '+short', '+time=2', '+tries=2', 'nginx-service-clusterip.default.svc.cluster.local']),
+    ).toBe(clusterIP);
   });
 
   it('answers on the NodePort of every node from the external client', async () => {
@@ -85,27 +96,34 @@ describe.each(MODES)('seed 004 (proxy $proxyMode, backend $backend)', ({ proxyMo
   });
 
   // Only iptables mode has this property: in userspace mode the agent itself carries the connection, as kube-proxy's userspace mode does.
-  if (proxyMode === 'iptables') it('keeps an established connection through the ClusterIP while the node\'s agent is SIGKILLed and restarted', async () => {
-    // 40 requests, 150 ms apart, over one keep-alive connection from the client pod on the third node.
-    const script = `const http = require('http'); const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  if (proxyMode === 'iptables')
+    it("keeps an established connection through the ClusterIP while the node's agent is SIGKILLed and restarted", async () => {
+      // 40 requests, 150 ms apart, over one keep-alive connection from the client pod on the third node.
+      const script = `const http = require('http'); const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
       let sockets = 0; agent.on('free', () => undefined);
       const one = (i) => new Promise((ok, fail) => { const req = http.get({ host: process.argv[1], port: 8001, agent }, (res) => { let b = ''; res.on('data', (d) => b += d); res.on('end', () => ok(b.trim())); }); req.on('socket', (s) => { if (!s.counted) { s.counted = true; sockets++; } }); req.on('error', fail); });
       (async () => { for (let i = 0; i < 40; i++) { await one(i); await new Promise((r) => setTimeout(r, 150)); } console.log('sockets=' + sockets); })().catch((e) => { console.log('error ' + e.message); process.exit(1); });`;
-    const rec = readPodRecord(sbx.runDir, 'default', 'client')!;
-    const run = execa('ip', ['netns', 'exec', rec.netns, process.execPath, '-e', script, clusterIP], { reject: false });
-    const node = sbx.state.nodes.find((n) => n.name === third)!;
-    await new Promise((r) => setTimeout(r, 1_000));
-    process.kill(node.agent!.pid, 'SIGKILL');
-    const restarted = await sbx.keel(['up', '--run-dir', sbx.runDir]);
-    expect(restarted.stdout).toContain(`${third}: keel agent pid`);
-    const res = await run;
-    expect(res.stdout.trim()).toBe('sockets=1');
-    expect(res.exitCode).toBe(0);
-    await until('the restarted agent to be healthy', async () => (await sbx.keel(['status', '--run-dir', sbx.runDir])).stdout.includes(`${third}  ${node.ip}`) &&
-      (await sbx.keel(['status', '--run-dir', sbx.runDir])).stdout.split('\n').some((l) => l.startsWith(third) && l.includes('healthy') && !l.includes('unhealthy')));
-  });
+      const rec = readPodRecord(sbx.runDir, 'default', 'client')!;
+      const run = execa('ip', ['netns', 'exec', rec.netns, process.execPath, '-e', script, clusterIP], { reject: false });
+      const node = sbx.state.nodes.find((n) => n.name === third)!;
+      await new Promise((r) => setTimeout(r, 1_000));
+      process.kill(node.agent!.pid, 'SIGKILL');
+      const restarted = await sbx.keel(['up', '--run-dir', sbx.runDir]);
+      expect(restarted.stdout).toContain(`${third}: keel agent pid`);
+      const res = await run;
+      expect(res.stdout.trim()).toBe('sockets=1');
+      expect(res.exitCode).toBe(0);
+      await until(
+        'the restarted agent to be healthy',
+        async () =>
+          (await sbx.keel(['status', '--run-dir', sbx.runDir])).stdout.includes(`${third}  ${node.ip}`) &&
+          (await sbx.keel(['status', '--run-dir', sbx.runDir])).stdout
+            .split('\n')
+            .some((l) => l.startsWith(third) && l.includes('healthy') && !l.includes('unhealthy')),
+      );
+    });
 
-  it('shows the service in the node\'s live nat table', async () => {
+  it("shows the service in the node's live nat table", async () => {
     const nat = await sbx.keelExec({ node: third }, ['iptables-save', '-t', 'nat']);
     expect(nat).toContain(`${clusterIP}/32`);
     expect(nat).toContain('KUBE-');

@@ -35,9 +35,14 @@ describe('keel up / keel down (no agents)', () => {
 
   it('builds the namespaces and an underlay the nodes share with etcd', async () => {
     const names = await listNetns();
-    for (const ns of [state.switchNetns, ...state.etcd.members.map((m) => m.netns), state.client.netns, ...state.nodes.map((n) => n.netns)]) expect(names).toContain(ns);
+    for (const ns of [state.switchNetns, ...state.etcd.members.map((m) => m.netns), state.client.netns, ...state.nodes.map((n) => n.netns)])
+      expect(names).toContain(ns);
     // node-2 reaches etcd's client port on the underlay.
-    const res = await execa('ip', ['netns', 'exec', state.nodes[1]!.netns, 'curl', '-sf', '-m', '3', `http://${state.etcd.members[0]!.ip}:2379/health`], { reject: false });
+    const res = await execa(
+      'ip',
+      ['netns', 'exec', state.nodes[1]!.netns, 'curl', '-sf', '-m', '3', `http://${state.etcd.members[0]!.ip}:2379/health`],
+      { reject: false },
+    );
     expect(res.stdout).toContain('"health":"true"');
   });
 
@@ -75,5 +80,10 @@ async function linkNames(): Promise<string> {
   const out = (await execa('ip', ['-o', 'link', 'show'])).stdout;
   // Only the names a sandbox uses inside its namespaces: other suites' links are not this test's business.
   const mine = new Set(['br0', 'n1', 'n2', 'etcd', 'client', 'cni0', 'flannel.1', 'flannel0']);
-  return out.split('\n').map((l) => (l.split(':')[1]?.trim() ?? '').split('@')[0] ?? '').filter((n) => mine.has(n)).sort().join(' ');
+  return out
+    .split('\n')
+    .map((l) => (l.split(':')[1]?.trim() ?? '').split('@')[0] ?? '')
+    .filter((n) => mine.has(n))
+    .sort()
+    .join(' ');
 }

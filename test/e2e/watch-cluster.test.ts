@@ -54,8 +54,13 @@ describe('ClusterWatch', () => {
       // 200 single-revision changes across all three kinds, 8 in flight.
       const burst: TxnOp[] = [
         ...Array.from({ length: 50 }, (_, i): TxnOp => ({ put: svcKey(i), value: serviceJson('default', `web-${i}`, 8000 + i) })),
-        ...Array.from({ length: 50 }, (_, i): TxnOp => (i < 25 ? { delete: epKey(i) } : { put: epKey(i), value: endpointsJson('default', `web-${i}`, `10.244.2.${i}`) })),
-        ...Array.from({ length: 100 }, (_, i): TxnOp => ({ put: podKey(100 + i), value: podJson('default', `pod-${100 + i}`, `10.244.3.${i + 1}`) })),
+        ...Array.from({ length: 50 }, (_, i): TxnOp =>
+          i < 25 ? { delete: epKey(i) } : { put: epKey(i), value: endpointsJson('default', `web-${i}`, `10.244.2.${i}`) },
+        ),
+        ...Array.from({ length: 100 }, (_, i): TxnOp => ({
+          put: podKey(100 + i),
+          value: podJson('default', `pod-${100 + i}`, `10.244.3.${i + 1}`),
+        })),
       ];
       const before = calls.length;
       const last = await writeBatched(store, burst, 1, 8);
@@ -69,7 +74,9 @@ describe('ClusterWatch', () => {
       expect(union('endpoints').size).toBe(50);
       expect(union('pods').size).toBe(100);
       expect(burstCalls.every((c) => !c.changed.full)).toBe(true);
-      const delays = (await watchMetrics.deliveryDelay.get()).values.find((v) => v.metricName === 'keel_watch_delivery_delay_seconds_count');
+      const delays = (await watchMetrics.deliveryDelay.get()).values.find(
+        (v) => v.metricName === 'keel_watch_delivery_delay_seconds_count',
+      );
       expect(delays?.value).toBeGreaterThanOrEqual(burstCalls.length);
 
       const final = (calls.at(-1) as (typeof calls)[number]).snap;

@@ -48,18 +48,27 @@ describe('Informer', () => {
     const prefix = `${base}/services/specs/`;
     const key = (i: number): string => `${prefix}ns${i % 20}/svc-${i}`;
     const parse = (i: number): [string, string] => [`ns${i % 20}`, `svc-${i}`];
-    await writeBatched(store, Array.from({ length: 10_000 }, (_, i) => ({ put: key(i), value: serviceJson(...parse(i)) })));
+    await writeBatched(
+      store,
+      Array.from({ length: 10_000 }, (_, i) => ({ put: key(i), value: serviceJson(...parse(i)) })),
+    );
 
     const informer = await started(serviceInformer(prefix, 'test-10k'));
     expect(informer.hasSynced()).toBe(true);
     expect(informer.items().size).toBe(10_000);
 
     const kinds = { add: 0, update: 0, delete: 0 };
-    informer.subscribe((ev) => { kinds[ev.type]++; });
+    informer.subscribe((ev) => {
+      kinds[ev.type]++;
+    });
     // 4,000 updates, 3,000 deletes, 3,000 creates: 10,000 changes on distinct keys.
     const ops = [
-      ...Array.from({ length: 10_000 }, (_, i) => i).filter((i) => i % 10 < 4).map((i): TxnOp => ({ put: key(i), value: serviceJson(...parse(i), 1000 + i) })),
-      ...Array.from({ length: 10_000 }, (_, i) => i).filter((i) => i % 10 >= 7).map((i): TxnOp => ({ delete: key(i) })),
+      ...Array.from({ length: 10_000 }, (_, i) => i)
+        .filter((i) => i % 10 < 4)
+        .map((i): TxnOp => ({ put: key(i), value: serviceJson(...parse(i), 1000 + i) })),
+      ...Array.from({ length: 10_000 }, (_, i) => i)
+        .filter((i) => i % 10 >= 7)
+        .map((i): TxnOp => ({ delete: key(i) })),
       ...Array.from({ length: 3_000 }, (_, j) => 10_000 + j).map((i): TxnOp => ({ put: key(i), value: serviceJson(...parse(i)) })),
     ];
     expect(ops.length).toBe(10_000);
@@ -85,11 +94,20 @@ describe('Informer', () => {
       const good = (name: string): TxnOp => ({ put: `${prefix}default/${name}`, value: serviceJson('default', name) });
       const bad = {
         garbage: Buffer.from([0xff, 0xfe, 0x00, 0x13, 0x37]),
-        badport: JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { namespace: 'default', name: 'badport' }, spec: { ports: [{ port: 70_000 }] } }),
+        badport: JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Service',
+          metadata: { namespace: 'default', name: 'badport' },
+          spec: { ports: [{ port: 70_000 }] },
+        }),
         mismatch: serviceJson('default', 'someone-else'),
         proto: Buffer.concat([Buffer.from('k8s\0'), Buffer.from([1, 2, 3])]),
       };
-      await writeBatched(store, [good('a'), good('b'), ...Object.entries(bad).map(([n, v]): TxnOp => ({ put: `${prefix}default/${n}`, value: v }))]);
+      await writeBatched(store, [
+        good('a'),
+        good('b'),
+        ...Object.entries(bad).map(([n, v]): TxnOp => ({ put: `${prefix}default/${n}`, value: v })),
+      ]);
       const informer = await started(serviceInformer(prefix, 'test-garbage'));
       expect([...informer.items().keys()].sort()).toEqual([`${prefix}default/a`, `${prefix}default/b`]);
 
@@ -97,7 +115,15 @@ describe('Informer', () => {
       const events: string[] = [];
       informer.subscribe((ev) => events.push(`${ev.type} ${ev.key.slice(prefix.length)}`));
       await store.txn([], [{ put: `${prefix}default/c`, value: serviceJson('default', 'c') }]);
-      await store.txn([], [{ put: `${prefix}default/half`, value: '{"apiVersion":"v1","kind":"Service","metadata":{"namespace":"default","name":"half"},"spec":{"type":"Bogus"}}' }]);
+      await store.txn(
+        [],
+        [
+          {
+            put: `${prefix}default/half`,
+            value: '{"apiVersion":"v1","kind":"Service","metadata":{"namespace":"default","name":"half"},"spec":{"type":"Bogus"}}',
+          },
+        ],
+      );
       const r = await store.txn([], [{ put: `${prefix}default/b`, value: '{"truncated": ' }]);
       await waitFor('bad b to be seen', () => informer.revision() >= r.revision);
       expect(informer.items().has(`${prefix}default/b`)).toBe(false);

@@ -71,11 +71,16 @@ describe('ClusterWatch after a relist', () => {
     await cutter.open();
     cleanups.push(() => cutter.cut());
     const objects = new ObjectStore(writer, '/registry');
-    await writeBatched(writer, Array.from({ length: 20 }, (_, i) => put(i)));
+    await writeBatched(
+      writer,
+      Array.from({ length: 20 }, (_, i) => put(i)),
+    );
 
     const watch = new ClusterWatch({ store: kvStore(cutter.endpoint), prefix: '/registry', backoff: { initialMs: 50, maxMs: 1_000 } });
     const calls: { snap: ClusterSnapshot; changed: ChangedKeys }[] = [];
-    watch.subscribe((snap, changed) => { calls.push({ snap, changed }); });
+    watch.subscribe((snap, changed) => {
+      calls.push({ snap, changed });
+    });
     const ac = new AbortController();
     cleanups.push(() => ac.abort());
     await watch.start(ac.signal);
@@ -106,7 +111,10 @@ describe('Informer resilience', () => {
     const cutter = new StreamCutter(server.clientPort);
     await cutter.open();
     cleanups.push(() => cutter.cut());
-    await writeBatched(writer, Array.from({ length: 200 }, (_, i) => put(i)));
+    await writeBatched(
+      writer,
+      Array.from({ length: 200 }, (_, i) => put(i)),
+    );
 
     const inf = informer(kvStore(cutter.endpoint), prefix, 'test-compaction');
     await waitFor('first sync and watch', () => inf.hasSynced() && inf.isConnected());
@@ -140,7 +148,10 @@ describe('Informer resilience', () => {
   it('keeps serving while etcd is stopped for 10 s, then reconnects by itself and catches up', async () => {
     const server = await etcd();
     const store = kvStore(server.endpoint);
-    await writeBatched(store, Array.from({ length: 100 }, (_, i) => put(i)));
+    await writeBatched(
+      store,
+      Array.from({ length: 100 }, (_, i) => put(i)),
+    );
     const inf = informer(store, prefix, 'test-restart');
     await waitFor('first sync and watch', () => inf.hasSynced() && inf.isConnected());
 
@@ -193,7 +204,10 @@ describe('Informer resilience', () => {
   it('declares a hung etcd (SIGSTOP) disconnected by probing, and resumes when it continues', async () => {
     const server = await etcd();
     const store = kvStore(server.endpoint);
-    await writeBatched(store, Array.from({ length: 10 }, (_, i) => put(i)));
+    await writeBatched(
+      store,
+      Array.from({ length: 10 }, (_, i) => put(i)),
+    );
     const inf = informer(store, prefix, 'test-hung', 200);
     await waitFor('first sync and watch', () => inf.hasSynced() && inf.isConnected());
     const pid = server.pid as number;
@@ -216,7 +230,10 @@ describe('Informer resilience', () => {
     const cutter = new StreamCutter(server.clientPort);
     await cutter.open();
     cleanups.push(() => cutter.cut());
-    await writeBatched(writer, Array.from({ length: 10 }, (_, i) => put(i)));
+    await writeBatched(
+      writer,
+      Array.from({ length: 10 }, (_, i) => put(i)),
+    );
     const inf = informer(kvStore(cutter.endpoint), prefix, 'test-frozen', 200);
     await waitFor('first sync and watch', () => inf.hasSynced() && inf.isConnected());
 
@@ -235,9 +252,15 @@ describe('Informer resilience', () => {
     await dead.start();
     const deadEndpoint = dead.endpoint;
     await dead.stop();
-    const both = new KvStore(createEtcdClient({ endpoints: [deadEndpoint, server.endpoint], callTimeoutMs: 2_000 }), [deadEndpoint, server.endpoint]);
+    const both = new KvStore(createEtcdClient({ endpoints: [deadEndpoint, server.endpoint], callTimeoutMs: 2_000 }), [
+      deadEndpoint,
+      server.endpoint,
+    ]);
     cleanups.push(() => both.close());
-    await writeBatched(writer, Array.from({ length: 10 }, (_, i) => put(i)));
+    await writeBatched(
+      writer,
+      Array.from({ length: 10 }, (_, i) => put(i)),
+    );
 
     const inf = informer(both, prefix, 'test-endpoints');
     await waitFor('first sync and watch', () => inf.hasSynced() && inf.isConnected());

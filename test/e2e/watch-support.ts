@@ -3,12 +3,19 @@ import type { KvStore, TxnOp } from '../../src/store/kv-store.js';
 
 /** A minimal valid stored v1 Service. */
 export function serviceJson(namespace: string, name: string, port = 80): string {
-  return JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { namespace, name }, spec: { ports: [{ port, targetPort: 8080 }] } });
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { namespace, name },
+    spec: { ports: [{ port, targetPort: 8080 }] },
+  });
 }
 
 export function endpointsJson(namespace: string, name: string, ip: string): string {
   return JSON.stringify({
-    apiVersion: 'v1', kind: 'Endpoints', metadata: { namespace, name },
+    apiVersion: 'v1',
+    kind: 'Endpoints',
+    metadata: { namespace, name },
     subsets: [{ addresses: [{ ip }], ports: [{ port: 8080 }] }],
   });
 }
@@ -24,13 +31,15 @@ export async function writeBatched(store: KvStore, ops: readonly TxnOp[], batch 
   for (let i = 0; i < ops.length; i += batch) chunks.push(ops.slice(i, i + batch));
   let revision = 0;
   let next = 0;
-  await Promise.all(Array.from({ length: parallel }, async () => {
-    while (next < chunks.length) {
-      const chunk = chunks[next++] as TxnOp[];
-      const res = await store.txn([], chunk);
-      revision = Math.max(revision, res.revision);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (next < chunks.length) {
+        const chunk = chunks[next++] as TxnOp[];
+        const res = await store.txn([], chunk);
+        revision = Math.max(revision, res.revision);
+      }
+    }),
+  );
   return revision;
 }
 
@@ -52,7 +61,9 @@ export function captureLogs(): { lines: string[]; restore(): void } {
 
 export function podJson(namespace: string, name: string, ip: string): string {
   return JSON.stringify({
-    apiVersion: 'v1', kind: 'Pod', metadata: { namespace, name },
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { namespace, name },
     spec: { containers: [{ name: 'app', image: 'nginx' }] },
     status: { phase: 'Running', podIP: ip },
   });

@@ -38,8 +38,18 @@ beforeAll(async () => {
   await etcd.start();
   kv = connectStore(etcd.socketEndpoint);
   for (const v of VALID) {
-    const svc = validateObject({ apiVersion: 'v1', kind: 'Service', metadata: { name: v.name, namespace: 'default' }, spec: { clusterIP: v.clusterIP, ports: [{ port: 80, targetPort: 8080 }] } });
-    const ep = validateObject({ apiVersion: 'v1', kind: 'Endpoints', metadata: { name: v.name, namespace: 'default' }, subsets: [{ addresses: [{ ip: v.endpoint }], ports: [{ port: 8080 }] }] });
+    const svc = validateObject({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: v.name, namespace: 'default' },
+      spec: { clusterIP: v.clusterIP, ports: [{ port: 80, targetPort: 8080 }] },
+    });
+    const ep = validateObject({
+      apiVersion: 'v1',
+      kind: 'Endpoints',
+      metadata: { name: v.name, namespace: 'default' },
+      subsets: [{ addresses: [{ ip: v.endpoint }], ports: [{ port: 8080 }] }],
+    });
     await kv.put(`${prefix}/services/specs/default/${v.name}`, encodeForStorage(svc));
     await kv.put(`${prefix}/services/endpoints/default/${v.name}`, encodeForStorage(ep));
   }
@@ -70,10 +80,18 @@ describe('bad input in etcd', () => {
     const agent = lab.startAgent({ KEEL_ETCD_ENDPOINTS: etcd.socketEndpoint, KEEL_ETCD_PREFIX: prefix });
     await until('/readyz', async () => (await lab.http('/readyz')).code === '200');
     await put(bad.slice(COUNT / 2));
-    const invalidSeenMs = await until('all bad objects counted', async () => (await lab.metric('keel_watch_invalid_objects_total')) >= COUNT);
+    const invalidSeenMs = await until(
+      'all bad objects counted',
+      async () => (await lab.metric('keel_watch_invalid_objects_total')) >= COUNT,
+    );
 
     // A change to a valid service after the flood still gets through.
-    const ep = validateObject({ apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'good1', namespace: 'default' }, subsets: [{ addresses: [{ ip: '10.244.7.101' }], ports: [{ port: 8080 }] }] });
+    const ep = validateObject({
+      apiVersion: 'v1',
+      kind: 'Endpoints',
+      metadata: { name: 'good1', namespace: 'default' },
+      subsets: [{ addresses: [{ ip: '10.244.7.101' }], ports: [{ port: 8080 }] }],
+    });
     await kv.put(`${prefix}/services/endpoints/default/good1`, encodeForStorage(ep));
     await until('good1 follows its endpoint change', async () => (await lab.natRules()).includes('--to-destination 10.244.7.101:8080'));
 
@@ -81,7 +99,11 @@ describe('bad input in etcd', () => {
     expect((await lab.http('/healthz')).code).toBe('200');
     const rules = await lab.natRules();
     for (const v of VALID) {
-      expect(rules).toMatch(new RegExp(`-A KUBE-SERVICES -d ${v.clusterIP.replaceAll('.', '\\.')}/32 -p tcp -m comment --comment "default/${v.name} cluster IP" -m tcp --dport 80 -j KUBE-SVC-`));
+      expect(rules).toMatch(
+        new RegExp(
+          `-A KUBE-SERVICES -d ${v.clusterIP.replaceAll('.', '\\.')}/32 -p tcp -m comment --comment "default/${v.name} cluster IP" -m tcp --dport 80 -j KUBE-SVC-`,
+        ),
+      );
     }
     expect(rules).toContain('--to-destination 10.244.7.2:8080');
     expect(rules).toContain('--to-destination 10.244.7.3:8080');
@@ -90,7 +112,10 @@ describe('bad input in etcd', () => {
     expect(leaks).toEqual([]);
 
     expect(await lab.metric('keel_watch_invalid_objects_total')).toBe(COUNT);
-    const lines = agent.log().split('\n').filter((l) => l.includes('msg="skipping invalid object"'));
+    const lines = agent
+      .log()
+      .split('\n')
+      .filter((l) => l.includes('msg="skipping invalid object"'));
     const perObject = new Map<number, number>();
     for (const l of lines) {
       const m = /bad(\d+)x/.exec(l);

@@ -45,17 +45,30 @@ const routeFigures: string[] = [];
 
 // ---- the cluster as the test wrote it ----
 
-interface Port { name: string; port: number; target: number; nodePort?: number }
-interface Svc { ip: string; ports: Port[]; endpoints: string[] | undefined }
+interface Port {
+  name: string;
+  port: number;
+  target: number;
+  nodePort?: number;
+}
+interface Svc {
+  ip: string;
+  ports: Port[];
+  endpoints: string[] | undefined;
+}
 const services = new Map<string, Svc>();
 const everNamed = new Set<string>();
-interface FakeNode { publicIp: string; mac: string }
+interface FakeNode {
+  publicIp: string;
+  mac: string;
+}
 const leases = new Map<string, FakeNode>();
 
 let ipCount = 0;
 const nextClusterIp = (): string => `10.96.${10 + Math.floor(ipCount / 250)}.${1 + (ipCount++ % 250)}`;
 let podCount = 0;
-const nextPodIps = (n: number): string[] => Array.from({ length: n }, () => `10.244.${100 + Math.floor(podCount / 250)}.${1 + (podCount++ % 250)}`);
+const nextPodIps = (n: number): string[] =>
+  Array.from({ length: n }, () => `10.244.${100 + Math.floor(podCount / 250)}.${1 + (podCount++ % 250)}`);
 
 function newService(name: string, i: number, nodePort?: number): Svc {
   const ports: Port[] = [{ name: 'http', port: 80, target: 8080, ...(nodePort ? { nodePort } : {}) }];
@@ -74,9 +87,12 @@ function serviceOps(name: string, svc: Svc | undefined): TxnOp[] {
 function serviceOp(name: string, svc: Svc): TxnOp {
   const nodePorts = svc.ports.some((p) => p.nodePort);
   const obj = validateObject({
-    apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' },
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: 'default' },
     spec: {
-      type: nodePorts ? 'NodePort' : 'ClusterIP', clusterIP: svc.ip,
+      type: nodePorts ? 'NodePort' : 'ClusterIP',
+      clusterIP: svc.ip,
       ports: svc.ports.map((p) => ({ name: p.name, port: p.port, targetPort: p.target, ...(p.nodePort ? { nodePort: p.nodePort } : {}) })),
     },
   });
@@ -86,7 +102,9 @@ function serviceOp(name: string, svc: Svc): TxnOp {
 function endpointsOp(name: string, svc: Svc): TxnOp {
   if (!svc.endpoints) return { delete: epKey(name) };
   const obj = validateObject({
-    apiVersion: 'v1', kind: 'Endpoints', metadata: { name, namespace: 'default' },
+    apiVersion: 'v1',
+    kind: 'Endpoints',
+    metadata: { name, namespace: 'default' },
     subsets: [{ addresses: svc.endpoints.map((ip) => ({ ip })), ports: svc.ports.map((p) => ({ name: p.name, port: p.target })) }],
   });
   return { put: epKey(name), value: encodeForStorage(obj) };
@@ -100,11 +118,15 @@ function leaseOp(subnet: string, node: FakeNode | undefined): TxnOp {
 }
 
 const setService = (name: string, svc: Svc | undefined): TxnOp[] => {
-  if (svc) { services.set(name, svc); everNamed.add(name); } else services.delete(name);
+  if (svc) {
+    services.set(name, svc);
+    everNamed.add(name);
+  } else services.delete(name);
   return serviceOps(name, svc);
 };
 const setLease = (subnet: string, node: FakeNode | undefined): TxnOp => {
-  if (node) leases.set(subnet, node); else leases.delete(subnet);
+  if (node) leases.set(subnet, node);
+  else leases.delete(subnet);
   return leaseOp(subnet, node);
 };
 const mac = (group: number, i: number): string => `0e:00:00:00:${group.toString(16).padStart(2, '0')}:${i.toString(16).padStart(2, '0')}`;
@@ -118,25 +140,31 @@ const name = (p: string, i: number): string => `${p}${String(i).padStart(3, '0')
 function changesDuringPartition(ownA: string): [TxnOp[], TxnOp[]] {
   const phase1: TxnOp[] = [];
   const phase2: TxnOp[] = [];
-  for (let i = 0; i < 60; i++) { // new endpoint addresses
+  for (let i = 0; i < 60; i++) {
+    // new endpoint addresses
     const n = name('s', i);
     phase1.push(endpointsOp(n, Object.assign(services.get(n)!, { endpoints: nextPodIps(2) })));
   }
-  for (let i = 60; i < 80; i++) { // new service and target ports
+  for (let i = 60; i < 80; i++) {
+    // new service and target ports
     const n = name('s', i);
     const svc = services.get(n)!;
     phase1.push(...setService(n, { ...svc, ports: svc.ports.map((p) => ({ ...p, port: p.port + 1, target: 9090 + (p.target % 10) })) }));
   }
   for (let i = 80; i < 95; i++) phase1.push(...setService(name('s', i), undefined));
-  for (let i = 95; i < 100; i++) phase1.push(endpointsOp(name('s', i), Object.assign(services.get(name('s', i))!, { endpoints: undefined })));
+  for (let i = 95; i < 100; i++)
+    phase1.push(endpointsOp(name('s', i), Object.assign(services.get(name('s', i))!, { endpoints: undefined })));
   for (let i = 0; i < 400; i++) phase1.push(...setService(name('n', i), newService(name('n', i), i, i < 10 ? 30100 + i : undefined)));
-  for (let i = 0; i < 20; i++) { // created and deleted again while A is away
+  for (let i = 0; i < 20; i++) {
+    // created and deleted again while A is away
     phase1.push(serviceOp(name('t', i), newService(name('t', i), i)));
     everNamed.add(name('t', i));
     phase2.push({ delete: svcKey(name('t', i)) });
   }
   for (let i = 80; i < 85; i++) phase2.push(...setService(name('s', i), newService(name('s', i), i))); // back, at a new cluster IP
-  const freeSubnets = Array.from({ length: 20 }, (_, i) => `10.244.${210 + i}.0`).filter((s) => s !== ownA).map((s) => `${s}/24`);
+  const freeSubnets = Array.from({ length: 20 }, (_, i) => `10.244.${210 + i}.0`)
+    .filter((s) => s !== ownA)
+    .map((s) => `${s}/24`);
   for (let i = 0; i < 4; i++) phase1.push(setLease(`10.244.${200 + i}.0/24`, undefined));
   for (let i = 4; i < 7; i++) phase1.push(setLease(`10.244.${200 + i}.0/24`, { publicIp: `172.30.84.${50 + i}`, mac: mac(1, i) }));
   for (let i = 0; i < 6; i++) phase1.push(setLease(freeSubnets[i]!, { publicIp: `172.30.84.${100 + i}`, mac: mac(2, i) }));
@@ -147,16 +175,27 @@ function changesDuringPartition(ownA: string): [TxnOp[], TxnOp[]] {
 
 // ---- what a node holds ----
 
-const lines = (text: string): string[] => text.split('\n').map((l) => l.trim()).filter(Boolean);
+const lines = (text: string): string[] =>
+  text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
 
 /** iptables-save without comments and counters, sorted; the node's own subnet (ip-masq) named generically. */
 async function rules(lab: FaultLab, table: 'nat' | 'filter', own: string): Promise<string[]> {
   const out = String((await lab.run(['iptables-save', '-t', table])).stdout);
   const generic = (l: string): string => (own ? l.replaceAll(`${own}/`, '<own-subnet>/') : l);
-  return lines(out).filter((l) => !l.startsWith('#')).map((l) => generic(l.replace(/ \[\d+:\d+\]$/, ''))).sort();
+  return lines(out)
+    .filter((l) => !l.startsWith('#'))
+    .map((l) => generic(l.replace(/ \[\d+:\d+\]$/, '')))
+    .sort();
 }
 
-interface Overlay { routes: string[]; neighbors: string[]; fdb: string[] }
+interface Overlay {
+  routes: string[];
+  neighbors: string[];
+  fdb: string[];
+}
 
 /** keel's kernel entries, minus those for `skip` (the nodes' own subnets and addresses, which differ legitimately). */
 async function overlay(lab: FaultLab, skip: string[]): Promise<Overlay> {
@@ -184,11 +223,24 @@ function expectedOverlay(): Overlay {
 
 /** `ip:port` of every cluster-IP rule: nat jumps for services with endpoints, filter REJECTs for those without. */
 function clusterIpRules(nat: string[], filter: string[]): { served: string[]; rejected: string[]; dnat: string[] } {
-  const pick = (ls: string[], re: RegExp): string[] => ls.flatMap((l) => { const m = re.exec(l); return m ? [`${m[1]}:${m[2]}`] : []; }).sort();
+  const pick = (ls: string[], re: RegExp): string[] =>
+    ls
+      .flatMap((l) => {
+        const m = re.exec(l);
+        return m ? [`${m[1]}:${m[2]}`] : [];
+      })
+      .sort();
   return {
     served: pick(nat, /^-A KUBE-SERVICES -d (\S+)\/32 .*--dport (\d+) .*-j KUBE-SVC-/),
     rejected: pick(filter, /^-A KUBE-SERVICES -d (\S+)\/32 .*--dport (\d+) .*-j REJECT/),
-    dnat: [...new Set(nat.flatMap((l) => { const m = /--to-destination (\S+)/.exec(l); return m ? [m[1] as string] : []; }))].sort(),
+    dnat: [
+      ...new Set(
+        nat.flatMap((l) => {
+          const m = /--to-destination (\S+)/.exec(l);
+          return m ? [m[1] as string] : [];
+        }),
+      ),
+    ].sort(),
   };
 }
 
@@ -206,8 +258,10 @@ function expectedClusterIpRules(): ReturnType<typeof clusterIpRules> {
 /** Whether a node's rules and overlay match what the test wrote (cheap enough to poll). */
 async function matchesCluster(lab: FaultLab, skip: string[]): Promise<boolean> {
   const [nat, filter] = await Promise.all([rules(lab, 'nat', ''), rules(lab, 'filter', '')]);
-  return JSON.stringify(clusterIpRules(nat, filter)) === JSON.stringify(expectedClusterIpRules())
-    && JSON.stringify(await overlay(lab, skip)) === JSON.stringify(expectedOverlay());
+  return (
+    JSON.stringify(clusterIpRules(nat, filter)) === JSON.stringify(expectedClusterIpRules()) &&
+    JSON.stringify(await overlay(lab, skip)) === JSON.stringify(expectedOverlay())
+  );
 }
 
 /** `name → NOERROR <ips>` or `name → NXDOMAIN` for each name, asked of the node's DNS in one dig batch. */
@@ -220,17 +274,25 @@ async function dnsAnswers(lab: FaultLab, names: string[]): Promise<Map<string, s
   let current = '';
   for (const line of out.split('\n')) {
     const header = /status: ([A-Z]+)/.exec(line);
-    if (header) { current = header[1] as string; continue; }
+    if (header) {
+      current = header[1] as string;
+      continue;
+    }
     const question = /^;(\S+)\.\s+IN\s+A$/.exec(line);
-    if (question) { status.set(question[1] as string, current); continue; }
+    if (question) {
+      status.set(question[1] as string, current);
+      continue;
+    }
     const answer = /^(\S+)\.\s+\d+\s+IN\s+A\s+(\S+)$/.exec(line);
     if (answer) ips.set(answer[1] as string, [...(ips.get(answer[1] as string) ?? []), answer[2] as string]);
   }
-  return new Map(names.map((n) => {
-    const fqdn = `${n}.${ZONE}`;
-    const s = status.get(fqdn) ?? 'no answer';
-    return [n, s === 'NOERROR' ? `NOERROR ${(ips.get(fqdn) ?? []).sort().join(',')}` : s];
-  }));
+  return new Map(
+    names.map((n) => {
+      const fqdn = `${n}.${ZONE}`;
+      const s = status.get(fqdn) ?? 'no answer';
+      return [n, s === 'NOERROR' ? `NOERROR ${(ips.get(fqdn) ?? []).sort().join(',')}` : s];
+    }),
+  );
 }
 
 const expectedDns = (n: string): string => {
@@ -239,7 +301,10 @@ const expectedDns = (n: string): string => {
 };
 
 /** Lines in `x` and not in `y`. */
-const minus = (x: string[], y: string[]): string[] => { const ys = new Set(y); return x.filter((l) => !ys.has(l)); };
+const minus = (x: string[], y: string[]): string[] => {
+  const ys = new Set(y);
+  return x.filter((l) => !ys.has(l));
+};
 
 async function ownSubnet(publicIp: string): Promise<string> {
   const { leases: all } = await leaseStore.list();
@@ -252,8 +317,12 @@ const logTail = (lab: FaultLab): string => lab.agent?.log().split('\n').slice(-3
 
 function startAgent(lab: FaultLab, endpoint: string): void {
   // The flag wins over FaultLab's KEEL_BACKEND=none; subnet.env stays in the lab's directory, not the host's /run/flannel.
-  lab.startAgent({ KEEL_ETCD_ENDPOINTS: endpoint, KEEL_ETCD_PREFIX: REGISTRY },
-    ['--backend', 'vxlan', '--subnet-file', join(lab.dir, 'subnet.env')]);
+  lab.startAgent({ KEEL_ETCD_ENDPOINTS: endpoint, KEEL_ETCD_PREFIX: REGISTRY }, [
+    '--backend',
+    'vxlan',
+    '--subnet-file',
+    join(lab.dir, 'subnet.env'),
+  ]);
 }
 
 beforeAll(async () => {
@@ -287,10 +356,15 @@ describe('an agent partitioned from etcd while 1,000 changes land and etcd compa
     await writeBatched(kv, seed);
 
     startAgent(a, relay.endpoint);
-    await until('A to acquire its lease', async () => (await leaseStore.list()).leases.some((l) => l.attrs.publicIp.text === a.nodeIp), 60_000);
+    await until(
+      'A to acquire its lease',
+      async () => (await leaseStore.list()).leases.some((l) => l.attrs.publicIp.text === a.nodeIp),
+      60_000,
+    );
     ownA = await ownSubnet(a.nodeIp);
-    await until('A in sync with the seed', () => matchesCluster(a, [ownA]), 60_000)
-      .catch((err: unknown) => { throw new Error(`${(err as Error).message}\n${logTail(a)}`); });
+    await until('A in sync with the seed', () => matchesCluster(a, [ownA]), 60_000).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}\n${logTail(a)}`);
+    });
     const relistsBefore = await a.metric('keel_watch_relists_total');
 
     // The partition: A's connections stay open and carry nothing, as when a link drops.
@@ -308,18 +382,24 @@ describe('an agent partitioned from etcd while 1,000 changes land and etcd compa
 
     const healedAt = Date.now();
     relay.heal();
-    const convergedMs = await until('A to converge after the partition', () => matchesCluster(a, [ownA]), 90_000)
-      .catch((err: unknown) => { throw new Error(`${(err as Error).message}\n${logTail(a)}`); });
+    const convergedMs = await until('A to converge after the partition', () => matchesCluster(a, [ownA]), 90_000).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}\n${logTail(a)}`);
+    });
     const relists = (await a.metric('keel_watch_relists_total')) - relistsBefore;
     expect(relists).toBeGreaterThanOrEqual(1);
 
     // A fresh agent on the same etcd is the reference.
     startAgent(b, etcd.socketEndpoint);
-    await until('B to acquire its lease', async () => (await leaseStore.list()).leases.some((l) => l.attrs.publicIp.text === b.nodeIp), 60_000);
+    await until(
+      'B to acquire its lease',
+      async () => (await leaseStore.list()).leases.some((l) => l.attrs.publicIp.text === b.nodeIp),
+      60_000,
+    );
     const ownB = await ownSubnet(b.nodeIp);
     const skip = [ownA, ownB, a.nodeIp, b.nodeIp];
-    await until('B in sync', () => matchesCluster(b, skip), 60_000)
-      .catch((err: unknown) => { throw new Error(`${(err as Error).message}\n${logTail(b)}`); });
+    await until('B in sync', () => matchesCluster(b, skip), 60_000).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}\n${logTail(b)}`);
+    });
     // A learns B's lease too; wait for it so neither side is caught mid-change.
     await until('A to route to B', async () => (await overlay(a, [])).routes.some((r) => r.startsWith(`${ownB}/`)), 30_000);
 
@@ -332,7 +412,12 @@ describe('an agent partitioned from etcd while 1,000 changes land and etcd compa
       for (const l of extra) diffs.push(`${kind}: only in A: ${l}`);
       for (const l of lack) diffs.push(`${kind}: only in B: ${l}`);
     };
-    const [natA, natB, filterA, filterB] = await Promise.all([rules(a, 'nat', ownA), rules(b, 'nat', ownB), rules(a, 'filter', ownA), rules(b, 'filter', ownB)]);
+    const [natA, natB, filterA, filterB] = await Promise.all([
+      rules(a, 'nat', ownA),
+      rules(b, 'nat', ownB),
+      rules(a, 'filter', ownA),
+      rules(b, 'filter', ownB),
+    ]);
     compare('nat rules', natA, natB);
     compare('filter rules', filterA, filterB);
     const [ovA, ovB] = await Promise.all([overlay(a, skip), overlay(b, skip)]);

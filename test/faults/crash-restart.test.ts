@@ -43,13 +43,21 @@ const clusterIp = (i: number): string => `10.96.${Math.floor(i / 250)}.${(i % 25
 const endpointCount = (i: number): number => 1 + (i % 3);
 
 function serviceJson(name: string, ip: string, port: number, targetPort: number): string {
-  return JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'crash' },
-    spec: { type: 'ClusterIP', clusterIP: ip, ports: [{ name: 'tcp', port, targetPort, protocol: 'TCP' }] } });
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: 'crash' },
+    spec: { type: 'ClusterIP', clusterIP: ip, ports: [{ name: 'tcp', port, targetPort, protocol: 'TCP' }] },
+  });
 }
 
 function endpointsJson(name: string, ips: string[], port: number): string {
-  return JSON.stringify({ apiVersion: 'v1', kind: 'Endpoints', metadata: { name, namespace: 'crash' },
-    subsets: [{ addresses: ips.map((ip) => ({ ip })), ports: [{ name: 'tcp', port, protocol: 'TCP' }] }] });
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Endpoints',
+    metadata: { name, namespace: 'crash' },
+    subsets: [{ addresses: ips.map((ip) => ({ ip })), ports: [{ name: 'tcp', port, protocol: 'TCP' }] }],
+  });
 }
 
 /** 10k services with 1–3 endpoints each (none at the pod), in transactions of 100 puts (etcd takes at most 128). */
@@ -107,9 +115,16 @@ function compare(rules: RuleSet, view: KernelView) {
     for (const name of view[table].keys()) if (isServiceChainName(name) && !wanted.has(name)) orphans++;
   }
   // Each jump into keel's chains exactly once: a restore replayed over a stale view could insert it twice.
-  const jumps = (['nat', 'filter'] as const).flatMap((table) => keelJumps()[table].map((j) =>
-    (view[table].get(j.chain) ?? '').split('\n').filter((l) => l === `-A ${j.chain} ${j.rule}`).length));
-  return { missing, differing, orphans, badJumps: jumps.filter((n) => n !== 1).length, diff: planSync(allCandidates(rules, view), keelJumps(), view).text };
+  const jumps = (['nat', 'filter'] as const).flatMap((table) =>
+    keelJumps()[table].map((j) => (view[table].get(j.chain) ?? '').split('\n').filter((l) => l === `-A ${j.chain} ${j.rule}`).length),
+  );
+  return {
+    missing,
+    differing,
+    orphans,
+    badJumps: jumps.filter((n) => n !== 1).length,
+    diff: planSync(allCandidates(rules, view), keelJumps(), view).text,
+  };
 }
 
 /** Independent of the compiler: each ClusterIP's KUBE-SVC chain and how many KUBE-SEP chains it picks from. */
@@ -128,23 +143,28 @@ function endpointsPerClusterIp(nat: string): Map<string, number> {
 beforeAll(async () => {
   await etcd.start();
   objects = new ObjectStore(connectStore(etcd.socketEndpoint), prefix);
-  await objects.kv.txn([], [
-    { put: objectKey(prefix, 'Service', 'crash', 'echo'), value: serviceJson('echo', ECHO_IP, ECHO_PORT, 7007) },
-    { put: objectKey(prefix, 'Endpoints', 'crash', 'echo'), value: endpointsJson('echo', [POD_IP], 7007) },
-  ]);
+  await objects.kv.txn(
+    [],
+    [
+      { put: objectKey(prefix, 'Service', 'crash', 'echo'), value: serviceJson('echo', ECHO_IP, ECHO_PORT, 7007) },
+      { put: objectKey(prefix, 'Endpoints', 'crash', 'echo'), value: endpointsJson('echo', [POD_IP], 7007) },
+    ],
+  );
   await lab.setUp();
   await execa('ip', ['netns', 'add', podNs]);
   for (const cmd of [
     ['link', 'add', 'vpod', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', podNs],
     ['addr', 'add', '10.244.200.1/24', 'dev', 'vpod'],
     ['link', 'set', 'vpod', 'up'],
-  ]) await execa('ip', ['-n', lab.ns, ...cmd]);
+  ])
+    await execa('ip', ['-n', lab.ns, ...cmd]);
   for (const cmd of [
     ['link', 'set', 'lo', 'up'],
     ['addr', 'add', `${POD_IP}/24`, 'dev', 'eth0'],
     ['link', 'set', 'eth0', 'up'],
     ['route', 'add', 'default', 'via', '10.244.200.1'],
-  ]) await execa('ip', ['-n', podNs, ...cmd]);
+  ])
+    await execa('ip', ['-n', podNs, ...cmd]);
   await flow.serve(podNs, 7007);
 }, 60_000);
 
@@ -188,24 +208,28 @@ describe('an agent SIGKILLed during the sync of 10,000 services', () => {
     const agentPid = second.child.pid as number;
     const secondAt = Date.now();
     let restore: number | undefined;
-    await until('the second agent\'s iptables-nft-restore', async () => (restore = restoreChild(agentPid)) !== undefined, 180_000);
+    await until("the second agent's iptables-nft-restore", async () => (restore = restoreChild(agentPid)) !== undefined, 180_000);
     const restoreAt = Date.now();
     let read = 0;
-    await until('half the restore input read', async () => {
-      read = alive(restore!) ? bytesRead(restore!) : Number.NaN;
-      if (Number.isNaN(read)) throw new Error('the restore ended before half its input was read: nothing to interrupt');
-      return read >= input / 2;
-    }, 300_000);
+    await until(
+      'half the restore input read',
+      async () => {
+        read = alive(restore!) ? bytesRead(restore!) : Number.NaN;
+        if (Number.isNaN(read)) throw new Error('the restore ended before half its input was read: nothing to interrupt');
+        return read >= input / 2;
+      },
+      300_000,
+    );
     const killAt = Date.now();
     await lab.stopAgent();
     orphan = restore;
     const atKill = await serviceChains();
-    const orphanMs = await until('the killed agent\'s restore to end', async () => !alive(restore!), 120_000);
+    const orphanMs = await until("the killed agent's restore to end", async () => !alive(restore!), 120_000);
     const afterOrphan = await serviceChains();
     const held = afterOrphan.svc === old.svc && afterOrphan.sep === old.sep ? 'old' : afterOrphan.svc === SERVICES + 1 ? 'new' : 'partial';
     figures.push(
-      `services: ${SERVICES} (+1 echo service), endpoints: ${endpoints} (+1), stored in ${loadMs} ms through ${Math.ceil(SERVICES * 2 / 100)} transactions`,
-      `restore input: ${(input / 1e6).toFixed(1)} MB; SIGKILL ${killAt - restoreAt} ms after the restore started (${killAt - secondAt} ms after the agent), at ${(read / input * 100).toFixed(0)}% read`,
+      `services: ${SERVICES} (+1 echo service), endpoints: ${endpoints} (+1), stored in ${loadMs} ms through ${Math.ceil((SERVICES * 2) / 100)} transactions`,
+      `restore input: ${(input / 1e6).toFixed(1)} MB; SIGKILL ${killAt - restoreAt} ms after the restore started (${killAt - secondAt} ms after the agent), at ${((read / input) * 100).toFixed(0)}% read`,
       `kernel at the kill: ${atKill.svc} KUBE-SVC-, ${atKill.sep} KUBE-SEP- chains; after the orphaned restore ended (${orphanMs} ms later): ${afterOrphan.svc}/${afterOrphan.sep} — the ${held} ruleset (old: ${old.svc}/${old.sep}, new: ${SERVICES + 1}/${endpoints + 1})`,
     );
     expect(held).not.toBe('partial');

@@ -107,13 +107,22 @@ let model: Model = { clusterIPs: new Map(), headless: new Map() };
 const changes = { created: 0, deleted: 0, moved: 0, endpoints: 0, writes: 0 };
 
 function serviceObject(name: string, clusterIP: string): ApiObject {
-  return validateObject({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: NS }, spec: { clusterIP, ports: [{ name: 'http', port: 80, targetPort: 8080 }] } });
+  return validateObject({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: NS },
+    spec: { clusterIP, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+  });
 }
 
 function endpointsObject(name: string, ready: readonly string[], notReady: readonly string[]): ApiObject {
   return validateObject({
-    apiVersion: 'v1', kind: 'Endpoints', metadata: { name, namespace: NS },
-    subsets: [{ addresses: ready.map((ip) => ({ ip })), notReadyAddresses: notReady.map((ip) => ({ ip })), ports: [{ name: 'http', port: 8080 }] }],
+    apiVersion: 'v1',
+    kind: 'Endpoints',
+    metadata: { name, namespace: NS },
+    subsets: [
+      { addresses: ready.map((ip) => ({ ip })), notReadyAddresses: notReady.map((ip) => ({ ip })), ports: [{ name: 'http', port: 8080 }] },
+    ],
   });
 }
 
@@ -176,7 +185,13 @@ function questions(): { all: Question[]; plan: () => number[] } {
   const all: Question[] = [];
   const group = (qs: Question[]): number[] => qs.map((q) => all.push(q) - 1);
   const names = [...STABLE, ...CHURNED, ...HEADLESS];
-  const ptrIps = [...STABLE.map((_, i) => stableIp(i)), ...CHURNED.flatMap((_, i) => churnPool(i)), ...HEADLESS.flatMap((_, i) => podPool(i)), '10.96.88.250', '10.244.88.250'];
+  const ptrIps = [
+    ...STABLE.map((_, i) => stableIp(i)),
+    ...CHURNED.flatMap((_, i) => churnPool(i)),
+    ...HEADLESS.flatMap((_, i) => podPool(i)),
+    '10.96.88.250',
+    '10.244.88.250',
+  ];
   // Shares of the mix, in percent.
   const mix: [number, number[]][] = [
     [15, group(STABLE.map((s) => ({ name: base(s), type: 'A' })))],
@@ -186,14 +201,15 @@ function questions(): { all: Question[]; plan: () => number[] } {
     [20, group(ptrIps.map((ip) => ({ name: reverse(ip), type: 'PTR' })))],
     [10, group(NXDOMAIN.map((s) => ({ name: base(s), type: 'A' })))],
   ];
-  const plan = (): number[] => Array.from({ length: QUERIES }, () => {
-    let roll = randomInt(100);
-    for (const [share, ids] of mix) {
-      if (roll < share) return pick(ids);
-      roll -= share;
-    }
-    throw new RangeError('mix shares must add up to 100');
-  });
+  const plan = (): number[] =>
+    Array.from({ length: QUERIES }, () => {
+      let roll = randomInt(100);
+      for (const [share, ids] of mix) {
+        if (roll < share) return pick(ids);
+        roll -= share;
+      }
+      throw new RangeError('mix shares must add up to 100');
+    });
   return { all, plan };
 }
 
@@ -204,8 +220,12 @@ function percentile(sorted: readonly number[], p: number): number {
 beforeAll(async () => {
   await etcd.start();
   kv = connectStore(etcd.socketEndpoint);
-  STABLE.forEach((s, i) => { model = withClusterIP(s, stableIp(i)); });
-  CHURNED.forEach((s, i) => { if (i % 2 === 0) model = withClusterIP(s, pick(churnPool(i))); });
+  STABLE.forEach((s, i) => {
+    model = withClusterIP(s, stableIp(i));
+  });
+  CHURNED.forEach((s, i) => {
+    if (i % 2 === 0) model = withClusterIP(s, pick(churnPool(i)));
+  });
   model = { ...model, headless: new Map(HEADLESS.map((s, i) => [s, randomEndpoints(i)])) };
   for (const [svc, ip] of model.clusterIPs) await kv.put(objectKey(prefix, 'Service', NS, svc), encodeForStorage(serviceObject(svc, ip)));
   for (const [svc, eps] of model.headless) {
@@ -226,16 +246,31 @@ describe('DNS under service churn', () => {
   it('answers 1,000 queries/s for 30 s with no wrong answer and no crash', async () => {
     const agent = lab.startAgent({ KEEL_ETCD_ENDPOINTS: etcd.socketEndpoint, KEEL_ETCD_PREFIX: prefix });
     await until('/readyz', async () => (await lab.http('/readyz')).code === '200');
-    await until('DNS answering', async () => String((await lab.run(['dig', '+short', '+time=1', '+tries=1', `@${lab.nodeIp}`, base('st0')])).stdout).trim() === stableIp(0));
+    await until(
+      'DNS answering',
+      async () =>
+        String((await lab.run(['dig', '+short', '+time=1', '+tries=1', `@${lab.nodeIp}`, base('st0')])).stdout).trim() === stableIp(0),
+    );
 
     const { all, plan } = questions();
-    const loadPlan: LoadPlan = { server: lab.nodeIp, port: 53, ratePerSecond: RATE, timeoutMs: TIMEOUT_MS, questions: all, sequence: plan() };
+    const loadPlan: LoadPlan = {
+      server: lab.nodeIp,
+      port: 53,
+      ratePerSecond: RATE,
+      timeoutMs: TIMEOUT_MS,
+      questions: all,
+      sequence: plan(),
+    };
     const planFile = join(lab.dir, 'dns-plan.json');
     const outFile = join(lab.dir, 'dns-results.json');
     writeFileSync(planFile, JSON.stringify(loadPlan));
     let loadDone = false;
     const loadStart = now();
-    const load = execa('ip', ['netns', 'exec', lab.ns, 'node', LOAD_SCRIPT, planFile, outFile], { reject: false, timeout: 90_000 }).finally(() => { loadDone = true; });
+    const load = execa('ip', ['netns', 'exec', lab.ns, 'node', LOAD_SCRIPT, planFile, outFile], { reject: false, timeout: 90_000 }).finally(
+      () => {
+        loadDone = true;
+      },
+    );
     const churning = churn(() => loadDone);
     const loadRun = await load;
     await churning;
@@ -281,7 +316,10 @@ describe('DNS under service churn', () => {
       const ok = r.echoed === `${q.name}/${q.type}` ? matching(r.sentAt - ttlMs, r.receivedAt, r.question, got) : [];
       if (ok.length === 0) {
         wrong++;
-        if (examples.length < 5) examples.push(`${q.type} ${q.name} sent at +${(r.sentAt - loadStart).toFixed(0)} ms: got ${got} (echo ${r.echoed}); at send: ${expected(states[states.findLastIndex((s) => s.issuedAt <= r.sentAt)]!.zone, q)}`);
+        if (examples.length < 5)
+          examples.push(
+            `${q.type} ${q.name} sent at +${(r.sentAt - loadStart).toFixed(0)} ms: got ${got} (echo ${r.echoed}); at send: ${expected(states[states.findLastIndex((s) => s.issuedAt <= r.sentAt)]!.zone, q)}`,
+          );
         continue;
       }
       if (got !== expectedAt(0, r.question)) changed++;
@@ -297,7 +335,10 @@ describe('DNS under service churn', () => {
 
     expect(agent.child.exitCode).toBeNull();
     expect((await lab.http('/healthz')).code).toBe('200');
-    const handlerErrors = agent.log().split('\n').filter((l) => l.includes('query handling failed')).length;
+    const handlerErrors = agent
+      .log()
+      .split('\n')
+      .filter((l) => l.includes('query handling failed')).length;
     recordResult('dns under churn', [
       `queries sent: ${records.length} over ${sendSpan.toFixed(1)} s (${(records.length / sendSpan).toFixed(0)} qps), half with EDNS0; answered within ${TIMEOUT_MS} ms: ${answered} (${overTcp} truncated over UDP and asked again over TCP); timeouts: ${timeouts}; SERVFAIL: ${servfails}; stray replies: ${strays}`,
       `mix: A stable 15 %, A churned 25 %, A headless 15 %, SRV 15 %, PTR 20 %, NXDOMAIN 10 % (${all.length} distinct questions)`,

@@ -65,8 +65,17 @@ function recordData(a: dnsPacket.Answer): string {
 
 function encodeQuery(id: number, q: Question, edns: boolean): Buffer {
   return dnsPacket.encode({
-    type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: q.type, name: q.name, class: 'IN' }],
-    ...(edns ? { additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 1232, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }] } : {}),
+    type: 'query',
+    id,
+    flags: dnsPacket.RECURSION_DESIRED,
+    questions: [{ type: q.type, name: q.name, class: 'IN' }],
+    ...(edns
+      ? {
+          additionals: [
+            { type: 'OPT', name: '.', udpPayloadSize: 1232, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] },
+          ],
+        }
+      : {}),
   });
 }
 
@@ -114,10 +123,12 @@ export function runLoad(plan: LoadPlan): Promise<LoadResult> {
     }
     if (reply.flag_tc && !overTcp) {
       rec.retriedOverTcp = true;
-      void askOverTcp(plan, encodeQuery(id, plan.questions[rec.question] as Question, rec.edns), rec.sentAt + plan.timeoutMs - now()).then((r) => {
-        if (r) accept(r, now(), true);
-        else settled++;
-      });
+      void askOverTcp(plan, encodeQuery(id, plan.questions[rec.question] as Question, rec.edns), rec.sentAt + plan.timeoutMs - now()).then(
+        (r) => {
+          if (r) accept(r, now(), true);
+          else settled++;
+        },
+      );
       return;
     }
     rec.receivedAt = receivedAt;
@@ -126,7 +137,7 @@ export function runLoad(plan: LoadPlan): Promise<LoadResult> {
     rec.echoed = q ? `${q.name.toLowerCase()}/${q.type}` : '';
     const answers = reply.answers ?? [];
     rec.answers = answers.map(recordData);
-    rec.ttls = answers.map((a) => (a.type === 'OPT' ? -1 : a.ttl ?? -1));
+    rec.ttls = answers.map((a) => (a.type === 'OPT' ? -1 : (a.ttl ?? -1)));
     settled++;
   };
   socket.on('message', (msg) => accept(msg, now(), false));

@@ -67,7 +67,9 @@ type FlowChild = ReturnType<typeof spawnIn>;
 /** Resolves when the child prints `word`, rejects if it exits first. */
 function waitFor(child: FlowChild, word: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    child.stdout?.on('data', (d: Buffer) => { if (d.toString().includes(word)) resolve(); });
+    child.stdout?.on('data', (d: Buffer) => {
+      if (d.toString().includes(word)) resolve();
+    });
     void child.then((r) => reject(new Error(`exited before "${word}": ${String(r.stderr ?? '')}`)));
   });
 }
@@ -134,7 +136,11 @@ export class EchoFlow {
 
   /** A new connection exchanging one line: whether the service answers now. */
   async probe(ns: string, host: string, port: number): Promise<FlowSummary> {
-    const res = await execa('ip', ['netns', 'exec', ns, process.execPath, this.clientJs, host, String(port), '50', '1'], { reject: false, timeout: 10_000, stdin: 'pipe' });
+    const res = await execa('ip', ['netns', 'exec', ns, process.execPath, this.clientJs, host, String(port), '50', '1'], {
+      reject: false,
+      timeout: 10_000,
+      stdin: 'pipe',
+    });
     return summaryOf(String(res.stdout));
   }
 
@@ -151,5 +157,5 @@ export class EchoFlow {
 
 function summaryOf(out: string): FlowSummary {
   const last = out.trim().split('\n').pop() ?? '';
-  return last.startsWith('{') ? JSON.parse(last) as FlowSummary : { sent: 0, echoed: 0, error: `no summary: ${last}` };
+  return last.startsWith('{') ? (JSON.parse(last) as FlowSummary) : { sent: 0, echoed: 0, error: `no summary: ${last}` };
 }

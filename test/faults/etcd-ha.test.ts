@@ -20,7 +20,12 @@ const stores: KvStore[] = [];
 const figures: string[] = [];
 
 async function createService(kv: KvStore, name: string, clusterIP: string): Promise<void> {
-  const svc = validateObject({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' }, spec: { clusterIP, ports: [{ port: 80 }] } });
+  const svc = validateObject({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: 'default' },
+    spec: { clusterIP, ports: [{ port: 80 }] },
+  });
   await kv.put(`${prefix}/services/specs/default/${name}`, encodeForStorage(svc));
 }
 
@@ -45,7 +50,9 @@ async function updatesDuringFault(label: string, writer: KvStore, subnet: number
   try {
     await until(`${label}: all updates in the kernel`, async () => (seen = await seenIn(ips)) === PER_FAULT, 90_000);
   } finally {
-    figures.push(`${label}: updates expected ${PER_FAULT}, seen ${seen}, missed ${PER_FAULT - seen}; fault to last update in the kernel: ${Date.now() - faultAt} ms (printed, not asserted)`);
+    figures.push(
+      `${label}: updates expected ${PER_FAULT}, seen ${seen}, missed ${PER_FAULT - seen}; fault to last update in the kernel: ${Date.now() - faultAt} ms (printed, not asserted)`,
+    );
   }
   return seen;
 }
@@ -68,8 +75,11 @@ describe('a keel agent on a three-member TLS etcd cluster', () => {
   it('loses no update when its member is killed, then when the next one is cut off', async () => {
     await createService(stores[0]!, 'before', '10.96.5.1');
     const agent = lab.startAgent({
-      KEEL_ETCD_ENDPOINTS: cluster.clientUrls, KEEL_ETCD_PREFIX: prefix,
-      KEEL_ETCD_CAFILE: cluster.ca, KEEL_ETCD_CERTFILE: cluster.clientCert, KEEL_ETCD_KEYFILE: cluster.clientKey,
+      KEEL_ETCD_ENDPOINTS: cluster.clientUrls,
+      KEEL_ETCD_PREFIX: prefix,
+      KEEL_ETCD_CAFILE: cluster.ca,
+      KEEL_ETCD_CERTFILE: cluster.clientCert,
+      KEEL_ETCD_KEYFILE: cluster.clientKey,
     });
     await until('/readyz over TLS', async () => (await lab.http('/readyz')).code === '200');
     await until('the first service', async () => (await seenIn(['10.96.5.1'])) === 1);

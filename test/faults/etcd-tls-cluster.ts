@@ -32,7 +32,11 @@ export class EtcdTlsCluster {
   readonly bridgeNs = `${this.tag}-b`;
   readonly dir = mkdtempSync(join(tmpdir(), 'keel-etcd-ha-'));
   readonly members: Member[] = [1, 2, 3].map((i) => ({
-    name: `m${i}`, ns: `${this.tag}-e${i}`, ip: `${SUBNET}.1${i}`, dataDir: join(this.dir, `m${i}`), log: '',
+    name: `m${i}`,
+    ns: `${this.tag}-e${i}`,
+    ip: `${SUBNET}.1${i}`,
+    dataDir: join(this.dir, `m${i}`),
+    log: '',
   }));
   readonly pki = etcdPkiFiles(join(this.dir, 'pki'));
   readonly ca = this.pki.ca;
@@ -49,7 +53,11 @@ export class EtcdTlsCluster {
   }
 
   async start(): Promise<void> {
-    await makeEtcdPki(join(this.dir, 'pki'), this.members.map((m) => m.ip), 1);
+    await makeEtcdPki(
+      join(this.dir, 'pki'),
+      this.members.map((m) => m.ip),
+      1,
+    );
     await this.addNs(this.bridgeNs);
     await execa('ip', ['-n', this.bridgeNs, 'link', 'add', 'br0', 'type', 'bridge']);
     await execa('ip', ['-n', this.bridgeNs, 'link', 'set', 'br0', 'up']);
@@ -74,16 +82,23 @@ export class EtcdTlsCluster {
 
   /** (Re)starts a member; `existing` after a kill keeps its data and rejoins. */
   launch(m: Member, state: 'new' | 'existing'): void {
-    const args = ['netns', 'exec', m.ns, ...etcdMemberArgs(
-      { name: m.name, ip: m.ip, dataDir: m.dataDir, socket: 'etcd.sock:0' },
-      { members: this.members, token: this.tag, pki: this.pki, socketTls: false, logLevel: 'error' },
-      state,
-    )];
+    const args = [
+      'netns',
+      'exec',
+      m.ns,
+      ...etcdMemberArgs(
+        { name: m.name, ip: m.ip, dataDir: m.dataDir, socket: 'etcd.sock:0' },
+        { members: this.members, token: this.tag, pki: this.pki, socketTls: false, logLevel: 'error' },
+        state,
+      ),
+    ];
     // A SIGKILLed member leaves its socket file behind; etcd will not bind over it.
     rmSync(join(m.dataDir, 'etcd.sock:0'), { force: true });
     // `ip netns exec` execs etcd in place, so the child's pid is etcd's.
     const child = spawn('ip', args, { cwd: m.dataDir, stdio: ['ignore', 'ignore', 'pipe'] });
-    child.stderr?.on('data', (d: Buffer) => { m.log = (m.log + d.toString()).slice(-2_000); });
+    child.stderr?.on('data', (d: Buffer) => {
+      m.log = (m.log + d.toString()).slice(-2_000);
+    });
     m.child = child;
   }
 
@@ -99,7 +114,10 @@ export class EtcdTlsCluster {
   async waitHealthy(m: Member, timeoutMs = 20_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const res = await execa('etcdctl', ['--endpoints', this.socketOf(m), '--command-timeout', '2s', 'endpoint', 'health'], { reject: false, env: { ETCDCTL_API: '3' } });
+      const res = await execa('etcdctl', ['--endpoints', this.socketOf(m), '--command-timeout', '2s', 'endpoint', 'health'], {
+        reject: false,
+        env: { ETCDCTL_API: '3' },
+      });
       if (res.exitCode === 0) return;
       if (Date.now() > deadline) throw new Error(`etcd member ${m.name} not healthy: ${String(res.stderr).trim()}\n${m.log}`);
       await new Promise((r) => setTimeout(r, 200));

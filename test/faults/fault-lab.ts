@@ -27,7 +27,10 @@ export class FaultLab {
   agent: AgentProcess | undefined;
 
   /** `nsPrefix` keeps one scenario's namespaces apart from another's (the node is `<prefix><rand>-n`). */
-  constructor(private readonly subnet: number, nsPrefix = 'kf') {
+  constructor(
+    private readonly subnet: number,
+    nsPrefix = 'kf',
+  ) {
     this.ns = `${nsPrefix}${randomBytes(3).toString('hex')}-n`;
     this.nodeIp = `172.30.${subnet}.1`;
   }
@@ -45,17 +48,40 @@ export class FaultLab {
       ['link', 'set', 'eth0', 'up'],
       ['link', 'set', 'eth1', 'up'],
       ['route', 'add', 'default', 'via', `172.30.${this.subnet}.2`, 'dev', 'eth0'],
-    ]) await execa('ip', ['-n', this.ns, ...cmd]);
+    ])
+      await execa('ip', ['-n', this.ns, ...cmd]);
   }
 
   /** Starts `keel agent` in the node; `env` adds KEEL_* settings (etcd endpoints, prefix, TLS files). */
   startAgent(env: Record<string, string>, extraArgs: string[] = []): AgentProcess {
     let stderr = '';
-    const child = spawnIn(this.ns, ['node', KEEL_BIN, 'agent',
-      '--proxy-mode', 'iptables', '--cluster-cidr', '10.244.0.0/16', '--node-name', 'node-f',
-      '--metrics-bind-address', '127.0.0.1:10249', '--dns-listen', `${this.nodeIp}:53`, '--upstream', '127.0.0.1:5',
-      '--iptables-sync-period', '2s', ...extraArgs], env);
-    child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const child = spawnIn(
+      this.ns,
+      [
+        'node',
+        KEEL_BIN,
+        'agent',
+        '--proxy-mode',
+        'iptables',
+        '--cluster-cidr',
+        '10.244.0.0/16',
+        '--node-name',
+        'node-f',
+        '--metrics-bind-address',
+        '127.0.0.1:10249',
+        '--dns-listen',
+        `${this.nodeIp}:53`,
+        '--upstream',
+        '127.0.0.1:5',
+        '--iptables-sync-period',
+        '2s',
+        ...extraArgs,
+      ],
+      env,
+    );
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     const agent = { child, log: () => stderr };
     this.agent = agent;
     return agent;
@@ -115,7 +141,13 @@ export function recordResult(scenario: string, lines: string[]): void {
     sections.set(title, part.slice(title.length + 1).trim());
   }
   sections.set(scenario, lines.map((l) => `- ${l}`).join('\n'));
-  const body = [...sections].sort(([a], [b]) => a.localeCompare(b)).map(([t, s]) => `## ${t}\n\n${s}\n`).join('\n');
-  writeFileSync(RESULTS, `# keel fault-injection results\n\nWritten by \`npx vitest run test/faults\`; figures are printed, never asserted as timings.\n\n${body}`);
+  const body = [...sections]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([t, s]) => `## ${t}\n\n${s}\n`)
+    .join('\n');
+  writeFileSync(
+    RESULTS,
+    `# keel fault-injection results\n\nWritten by \`npx vitest run test/faults\`; figures are printed, never asserted as timings.\n\n${body}`,
+  );
   console.log(`[faults] ${scenario}\n  ${lines.join('\n  ')}`);
 }

@@ -38,10 +38,18 @@ function rng(seed: number): () => number {
 
 type Maker = (h: string, r: () => number, name: string) => unknown;
 
-const svc = (name: string, spec: unknown, meta: Record<string, unknown> = {}) =>
-  ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'fuzz', ...meta }, spec });
-const eps = (name: string, subsets: unknown, meta: Record<string, unknown> = {}) =>
-  ({ apiVersion: 'v1', kind: 'Endpoints', metadata: { name, namespace: 'fuzz', ...meta }, subsets });
+const svc = (name: string, spec: unknown, meta: Record<string, unknown> = {}) => ({
+  apiVersion: 'v1',
+  kind: 'Service',
+  metadata: { name, namespace: 'fuzz', ...meta },
+  spec,
+});
+const eps = (name: string, subsets: unknown, meta: Record<string, unknown> = {}) => ({
+  apiVersion: 'v1',
+  kind: 'Endpoints',
+  metadata: { name, namespace: 'fuzz', ...meta },
+  subsets,
+});
 
 const SERVICE_MAKERS: Maker[] = [
   (h) => svc(h, { clusterIP: '10.96.1.1', ports: [{ port: 80 }] }),
@@ -56,7 +64,7 @@ const SERVICE_MAKERS: Maker[] = [
   (_h, _r, n) => svc(n, { clusterIP: 12345, ports: [{ port: 80 }] }),
   (_h, _r, n) => svc(n, []),
   (_h, _r, n) => svc(n, { clusterIP: '10.96.1.9', ports: [{ port: '80 PWN' }] }),
-  (_h, _r, n) => svc(n, { clusterIP: '10.96.1.10', ports: [{ port: 80, nodePort: 'PWN' }] , type: 'NodePort' }),
+  (_h, _r, n) => svc(n, { clusterIP: '10.96.1.10', ports: [{ port: 80, nodePort: 'PWN' }], type: 'NodePort' }),
   (h, _r, n) => svc(n, { clusterIP: '10.96.1.11', ports: [{ port: 80 }], externalIPs: [h] }),
   (h, _r, n) => svc(n, { clusterIP: '10.96.1.12', ports: [{ port: 80 }] }, { namespace: h }),
   (_h, _r, n) => svc(`${n}-other`, { clusterIP: '10.96.1.13', ports: [{ port: 80 }] }), // key/name mismatch
@@ -100,7 +108,8 @@ export function fuzzObjects(count: number, seed = 10): FuzzEntry[] {
     let value: Buffer;
     if (pick < 0.1) value = garbage(r);
     else if (pick < 0.13) value = Buffer.concat([Buffer.from('k8s\0'), garbage(r)]);
-    else if (pick < 0.16) value = Buffer.from(`{"metadata": {"name": "${name}"`); // truncated JSON
+    else if (pick < 0.16)
+      value = Buffer.from(`{"metadata": {"name": "${name}"`); // truncated JSON
     else {
       const makers = kind === 'Service' ? SERVICE_MAKERS : ENDPOINT_MAKERS;
       const make = makers[Math.floor(r() * makers.length)] ?? makers[0]!;

@@ -20,12 +20,22 @@ const lab = new FaultLab(79);
 let kv: KvStore;
 
 async function putService(name: string, clusterIP: string): Promise<void> {
-  const svc = validateObject({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' }, spec: { clusterIP, ports: [{ port: 80, targetPort: 8080 }] } });
+  const svc = validateObject({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: 'default' },
+    spec: { clusterIP, ports: [{ port: 80, targetPort: 8080 }] },
+  });
   await kv.put(`${prefix}/services/specs/default/${name}`, encodeForStorage(svc));
 }
 
 async function putEndpoints(name: string, ip: string): Promise<void> {
-  const ep = validateObject({ apiVersion: 'v1', kind: 'Endpoints', metadata: { name, namespace: 'default' }, subsets: [{ addresses: [{ ip }], ports: [{ port: 8080 }] }] });
+  const ep = validateObject({
+    apiVersion: 'v1',
+    kind: 'Endpoints',
+    metadata: { name, namespace: 'default' },
+    subsets: [{ addresses: [{ ip }], ports: [{ port: 8080 }] }],
+  });
   await kv.put(`${prefix}/services/endpoints/default/${name}`, encodeForStorage(ep));
 }
 
@@ -58,7 +68,10 @@ describe('iptables-restore refused by the kernel', () => {
     expect((await iptables('-N', 'KF-HOLD')).exitCode).toBe(0);
     expect((await iptables('-A', 'KF-HOLD', '-j', victimChain!)).exitCode).toBe(0);
     const failuresBefore = await lab.metric('keel_iptables_restore_failures_total');
-    const before = (await lab.natRules()).split('\n').filter((l) => l.startsWith('-A KUBE-')).sort();
+    const before = (await lab.natRules())
+      .split('\n')
+      .filter((l) => l.startsWith('-A KUBE-'))
+      .sort();
 
     // Deleting the victim needs `-X` of its chain; the other service's change rides in the same restore.
     await kv.delete(`${prefix}/services/specs/default/victim`);
@@ -66,7 +79,10 @@ describe('iptables-restore refused by the kernel', () => {
     await putEndpoints('other', '10.244.8.22');
     await until('a refused restore', async () => (await lab.metric('keel_iptables_restore_failures_total')) >= failuresBefore + 2);
 
-    const during = (await lab.natRules()).split('\n').filter((l) => l.startsWith('-A KUBE-')).sort();
+    const during = (await lab.natRules())
+      .split('\n')
+      .filter((l) => l.startsWith('-A KUBE-'))
+      .sort();
     expect(during).toEqual(before);
     expect(agent.child.exitCode).toBeNull();
     expect(agent.log()).toMatch(/level=error .*msg="sync failed: /);
@@ -84,7 +100,9 @@ describe('iptables-restore refused by the kernel', () => {
     const after = await lab.natRules();
     expect(after).not.toContain(victimChain!);
     expect(after).not.toContain('10.244.8.2:8080');
-    expect(after).toMatch(/-A KUBE-SERVICES -d 10\.96\.0\.72\/32 -p tcp -m comment --comment "default\/other cluster IP" -m tcp --dport 80 -j KUBE-SVC-/);
+    expect(after).toMatch(
+      /-A KUBE-SERVICES -d 10\.96\.0\.72\/32 -p tcp -m comment --comment "default\/other cluster IP" -m tcp --dport 80 -j KUBE-SVC-/,
+    );
     expect((await lab.http('/healthz')).code).toBe('200');
 
     recordResult('kernel faults', [

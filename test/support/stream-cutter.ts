@@ -24,7 +24,10 @@ export class StreamCutter {
   private partitioned = false;
   port = 0;
 
-  constructor(private readonly target: number | string, private readonly listenPath?: string) {}
+  constructor(
+    private readonly target: number | string,
+    private readonly listenPath?: string,
+  ) {}
 
   get endpoint(): string {
     return this.listenPath === undefined ? `http://127.0.0.1:${this.port}` : `unix://${this.listenPath}`;

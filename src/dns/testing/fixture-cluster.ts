@@ -21,7 +21,13 @@ import type { DnsConfig } from '../records.js';
 export function fixtureConfig(): DnsConfig {
   const cidr = (t: string): Cidr => parseCidr(t) as Cidr;
   // Pod records as before `--pod-records` existed (only real pods answer); the other modes have their own tests.
-  return { zone: 'cluster.local', ttl: 5, serviceCidrs: [cidr('10.96.0.0/12'), cidr('fd00:10:96::/112')], podCidrs: [cidr('10.244.0.0/16')], podRecords: 'verified' };
+  return {
+    zone: 'cluster.local',
+    ttl: 5,
+    serviceCidrs: [cidr('10.96.0.0/12'), cidr('fd00:10:96::/112')],
+    podCidrs: [cidr('10.244.0.0/16')],
+    podRecords: 'verified',
+  };
 }
 
 export function makeService(ns: string, name: string, spec: Record<string, unknown>): Service {
@@ -34,8 +40,11 @@ export function makeEndpoints(ns: string, name: string, subsets: unknown[]): End
 
 export function makePod(ns: string, name: string, ip: string): Pod {
   return validatePod({
-    apiVersion: 'v1', kind: 'Pod', metadata: { namespace: ns, name },
-    spec: { containers: [{ name: 'c' }] }, status: { phase: 'Running', podIP: ip },
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { namespace: ns, name },
+    spec: { containers: [{ name: 'c' }] },
+    status: { phase: 'Running', podIP: ip },
   });
 }
 
@@ -46,21 +55,35 @@ export function snapshotOf(objects: { services?: Service[]; endpoints?: Endpoint
 }
 
 export function fixtureSnapshot(): ClusterSnapshot {
-  const dbSubsets = [{
-    addresses: [{ ip: '10.244.1.5', hostname: 'db-0' }, { ip: '10.244.2.6' }],
-    notReadyAddresses: [{ ip: '10.244.3.7' }],
-    ports: [{ name: 'pg', port: 5432, protocol: 'TCP' }],
-  }];
+  const dbSubsets = [
+    {
+      addresses: [{ ip: '10.244.1.5', hostname: 'db-0' }, { ip: '10.244.2.6' }],
+      notReadyAddresses: [{ ip: '10.244.3.7' }],
+      ports: [{ name: 'pg', port: 5432, protocol: 'TCP' }],
+    },
+  ];
   return snapshotOf({
     services: [
-      makeService('default', 'web', { clusterIP: '10.96.0.20', ports: [{ name: 'http', port: 80 }, { name: 'syslog', port: 514, protocol: 'UDP' }] }),
+      makeService('default', 'web', {
+        clusterIP: '10.96.0.20',
+        ports: [
+          { name: 'http', port: 80 },
+          { name: 'syslog', port: 514, protocol: 'UDP' },
+        ],
+      }),
       makeService('default', 'db', { clusterIP: 'None', ports: [{ name: 'pg', port: 5432 }] }),
       makeService('default', 'db-all', { clusterIP: 'None', publishNotReadyAddresses: true, ports: [{ name: 'pg', port: 5432 }] }),
       makeService('default', 'empty', { clusterIP: 'None' }),
       makeService('default', 'pending', { ports: [{ port: 80 }] }),
       makeService('default', 'ext', { type: 'ExternalName', externalName: 'example.com' }),
       makeService('default', 'alias', { type: 'ExternalName', externalName: 'web.default.svc.cluster.local.' }),
-      makeService('kube-system', 'kube-dns', { clusterIP: '10.96.0.10', ports: [{ name: 'dns', port: 53, protocol: 'UDP' }, { name: 'dns-tcp', port: 53 }] }),
+      makeService('kube-system', 'kube-dns', {
+        clusterIP: '10.96.0.10',
+        ports: [
+          { name: 'dns', port: 53, protocol: 'UDP' },
+          { name: 'dns-tcp', port: 53 },
+        ],
+      }),
       makeService('dual', 'web6', { clusterIPs: ['10.96.0.30', 'fd00:10:96::30'], ports: [{ name: 'http', port: 80 }] }),
     ],
     endpoints: [makeEndpoints('default', 'db', dbSubsets), makeEndpoints('default', 'db-all', dbSubsets)],

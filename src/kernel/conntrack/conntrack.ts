@@ -17,7 +17,16 @@ export class ConntrackTool implements Conntrack {
   constructor(private readonly netns?: string) {}
 
   async deleteUdp(flow: StaleFlow): Promise<void> {
-    const args = ['-D', '-p', 'udp', ...(flow.origDst ? ['--orig-dst', flow.origDst] : []), '--orig-port-dst', String(flow.port), '--dst-nat', flow.dstNat];
+    const args = [
+      '-D',
+      '-p',
+      'udp',
+      ...(flow.origDst ? ['--orig-dst', flow.origDst] : []),
+      '--orig-port-dst',
+      String(flow.port),
+      '--dst-nat',
+      flow.dstNat,
+    ];
     const [file, argv] = this.netns ? ['ip', ['netns', 'exec', this.netns, 'conntrack', ...args]] : ['conntrack', args];
     const res = await execa(file, argv, { reject: false });
     // conntrack exits 1 when no entry matched, which is the common, fine case.

@@ -84,18 +84,23 @@ function parseOp(line: string, n: number): RestoreOp {
   const [flag, chain, ...rest] = tokens;
   const raw = (skip: number): string => line.split(' ').slice(skip).join(' ');
   switch (flag) {
-    case '-A': case '--append':
+    case '-A':
+    case '--append':
       return { kind: 'append', rule: makeRule(requireChain(chain, n), rest, raw(2), n) };
-    case '-D': case '--delete':
+    case '-D':
+    case '--delete':
       return { kind: 'delete-rule', rule: makeRule(requireChain(chain, n), rest, raw(2), n) };
-    case '-I': case '--insert': {
+    case '-I':
+    case '--insert': {
       const numbered = rest[0] !== undefined && /^\d+$/.test(rest[0]);
       const pos = numbered ? Number(rest.shift()) : 1;
       return { kind: 'insert', rule: makeRule(requireChain(chain, n), rest, raw(numbered ? 3 : 2), n), position: pos };
     }
-    case '-F': case '--flush':
+    case '-F':
+    case '--flush':
       return { kind: 'flush', chain, line: n };
-    case '-X': case '--delete-chain':
+    case '-X':
+    case '--delete-chain':
       return { kind: 'delete-chain', chain, line: n };
     default:
       throw new RestoreParseError(n, `unknown command "${flag ?? ''}"`);
@@ -216,7 +221,8 @@ export function applyOps(state: Map<string, Chain>, table: RestoreTable): void {
         break;
       case 'insert': {
         const rules = rulesOf(op.rule.chain, op.rule.line);
-        if (op.position < 1 || op.position > rules.length + 1) fail(op.rule.line, `index of insertion too big: ${op.position} in chain ${op.rule.chain}`);
+        if (op.position < 1 || op.position > rules.length + 1)
+          fail(op.rule.line, `index of insertion too big: ${op.position} in chain ${op.rule.chain}`);
         rules.splice(op.position - 1, 0, op.rule);
         break;
       }
@@ -232,7 +238,9 @@ export function applyOps(state: Map<string, Chain>, table: RestoreTable): void {
         for (const name of op.chain ? [op.chain] : [...state.keys()]) rulesOf(name, op.line).length = 0;
         break;
       case 'delete-chain': {
-        const victims = op.chain ? [state.get(op.chain) ?? fail(op.line, `chain ${op.chain} does not exist`)] : [...state.values()].filter((c) => c.policy === '-');
+        const victims = op.chain
+          ? [state.get(op.chain) ?? fail(op.line, `chain ${op.chain} does not exist`)]
+          : [...state.values()].filter((c) => c.policy === '-');
         for (const v of victims) {
           if (v.policy !== '-') fail(op.line, `cannot delete built-in chain ${v.name}`);
           const user = [...state.values()].find((c) => c.name !== v.name && c.rules.some((r) => r.target === v.name));

@@ -38,7 +38,9 @@ function neighbours(input: string, line: number, radius: number): string[] {
 }
 
 function firstReason(stderr: string): string {
-  const useful = stderr.split('\n').map((l) => l.trim())
+  const useful = stderr
+    .split('\n')
+    .map((l) => l.trim())
     .filter((l) => l && !l.startsWith('Try `') && !l.startsWith('Error occurred at line') && !/^# Warning/.test(l));
   return (useful[0] ?? '').replace(/^iptables-restore(?: v[\d.]+ \([\w_]+\))?:\s*/, '');
 }

@@ -59,7 +59,9 @@ export class RestoreRunner implements IptablesRunner {
     const [file, argv] = this.command(`${this.prefix}-save`, ['-t', table]);
     const res = await execa(file, argv, { reject: false, maxBuffer: 1 << 30, stripFinalNewline: false });
     if (res.exitCode !== 0) {
-      throw new KeelError('KEEL_RESTORE_FAILED', `${this.prefix}-save -t ${table} failed: ${String(res.stderr).split('\n')[0]}`, { subject: this.subject() });
+      throw new KeelError('KEEL_RESTORE_FAILED', `${this.prefix}-save -t ${table} failed: ${String(res.stderr).split('\n')[0]}`, {
+        subject: this.subject(),
+      });
     }
     return String(res.stdout);
   }

@@ -1,11 +1,20 @@
 import { ipFromValue, type IpAddress } from '../../api/ip.js';
 
 /** Netlink attribute encoding (u16 length incl. header, u16 type, payload padded to 4) for what the package leaves raw. */
-export interface VxlanInfo { vni: number; local: IpAddress | undefined; port: number }
+export interface VxlanInfo {
+  vni: number;
+  local: IpAddress | undefined;
+  port: number;
+}
 
-export const ip4 = (b: Buffer | undefined): IpAddress | undefined => (b && b.length === 4 ? ipFromValue(4, BigInt(b.readUInt32BE(0))) : undefined);
+export const ip4 = (b: Buffer | undefined): IpAddress | undefined =>
+  b && b.length === 4 ? ipFromValue(4, BigInt(b.readUInt32BE(0))) : undefined;
 
-export const bytes = (ip: IpAddress): Buffer => { const b = Buffer.alloc(4); b.writeUInt32BE(Number(ip.value)); return b; };
+export const bytes = (ip: IpAddress): Buffer => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(Number(ip.value));
+  return b;
+};
 
 /** IFLA_LINKINFO for a vxlan device: kind, then VNI, underlay ifindex, local address, learning off, dst port, outer UDP checksum off (as flannel's device). */
 export function encodeVxlanLinkinfo(info: { vni: number; local: IpAddress; port: number }, underlayIndex: number): Buffer {
@@ -47,5 +56,13 @@ function attr(type: number, payload: Buffer): Buffer {
   payload.copy(out, 4);
   return out;
 }
-function u32(n: number): Buffer { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; }
-function be16(n: number): Buffer { const b = Buffer.alloc(2); b.writeUInt16BE(n); return b; }
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n);
+  return b;
+}
+function be16(n: number): Buffer {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(n);
+  return b;
+}

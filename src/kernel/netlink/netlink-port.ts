@@ -12,12 +12,45 @@ const RTNH_F_ONLINK = 4;
 const AF_INET = 2;
 const AF_BRIDGE = 7;
 
-export interface LinkInfo { index: number; name: string; mtu: number; mac: string; up: boolean; vxlan?: VxlanInfo }
-export interface KernelAddress { ifindex: number; address: IpAddress; prefixLength: number }
-export interface KernelRoute { dst: Cidr; gateway?: IpAddress; oif: number; onlink: boolean; protocol: number }
-export interface KernelNeighbor { ifindex: number; ip: IpAddress; mac: string; permanent: boolean }
-export interface KernelFdb { ifindex: number; mac: string; dst: IpAddress }
-export interface VxlanSpec { name: string; vni: number; local: IpAddress; underlayIndex: number; port: number; mtu: number }
+export interface LinkInfo {
+  index: number;
+  name: string;
+  mtu: number;
+  mac: string;
+  up: boolean;
+  vxlan?: VxlanInfo;
+}
+export interface KernelAddress {
+  ifindex: number;
+  address: IpAddress;
+  prefixLength: number;
+}
+export interface KernelRoute {
+  dst: Cidr;
+  gateway?: IpAddress;
+  oif: number;
+  onlink: boolean;
+  protocol: number;
+}
+export interface KernelNeighbor {
+  ifindex: number;
+  ip: IpAddress;
+  mac: string;
+  permanent: boolean;
+}
+export interface KernelFdb {
+  ifindex: number;
+  mac: string;
+  dst: IpAddress;
+}
+export interface VxlanSpec {
+  name: string;
+  vni: number;
+  local: IpAddress;
+  underlayIndex: number;
+  port: number;
+  mtu: number;
+}
 
 /** The overlay's kernel side effects, small enough that a backend's reconcile reads as a diff. */
 export interface NetlinkPort {
@@ -59,7 +92,13 @@ export class RtNetlinkPort implements NetlinkPort {
   async links(): Promise<LinkInfo[]> {
     const res = await this.call('list links', () => this.sock.getLinks());
     return res.map((m) => {
-      const link: LinkInfo = { index: m.data.index ?? 0, name: m.attrs.ifname ?? '', mtu: m.attrs.mtu ?? 0, mac: macText(m.attrs.address), up: Boolean(m.data.flags?.up) };
+      const link: LinkInfo = {
+        index: m.data.index ?? 0,
+        name: m.attrs.ifname ?? '',
+        mtu: m.attrs.mtu ?? 0,
+        mac: macText(m.attrs.address),
+        up: Boolean(m.data.flags?.up),
+      };
       const vxlan = m.attrs.linkinfo ? parseVxlanInfo(m.attrs.linkinfo) : undefined;
       return vxlan ? { ...link, vxlan } : link;
     });
@@ -77,7 +116,9 @@ export class RtNetlinkPort implements NetlinkPort {
 
   async createVxlan(spec: VxlanSpec): Promise<void> {
     const linkinfo = encodeVxlanLinkinfo({ vni: spec.vni, local: spec.local, port: spec.port }, spec.underlayIndex);
-    await this.call(`create vxlan ${spec.name}`, () => this.sock.newLink({}, { ifname: spec.name, mtu: spec.mtu, linkinfo }, { flags: FlagsNew.CREATE | FlagsNew.EXCL }));
+    await this.call(`create vxlan ${spec.name}`, () =>
+      this.sock.newLink({}, { ifname: spec.name, mtu: spec.mtu, linkinfo }, { flags: FlagsNew.CREATE | FlagsNew.EXCL }),
+    );
   }
 
   async setLink(index: number, up: boolean, mtu?: number, txqlen?: number): Promise<void> {
@@ -90,23 +131,25 @@ export class RtNetlinkPort implements NetlinkPort {
   }
 
   async addAddress(ifindex: number, address: IpAddress, prefixLength: number): Promise<void> {
-    await this.call(`add address ${address.text}/${prefixLength}`, () => this.sock.newAddress(
-      { family: AF_INET, prefixlen: prefixLength, index: ifindex },
-      { local: bytes(address), address: bytes(address) },
-      { flags: FlagsNew.CREATE | FlagsNew.REPLACE },
-    ));
+    await this.call(`add address ${address.text}/${prefixLength}`, () =>
+      this.sock.newAddress(
+        { family: AF_INET, prefixlen: prefixLength, index: ifindex },
+        { local: bytes(address), address: bytes(address) },
+        { flags: FlagsNew.CREATE | FlagsNew.REPLACE },
+      ),
+    );
   }
 
   async routes(): Promise<KernelRoute[]> {
     const res = await this.call('list routes', () => this.sock.getRoutes({ family: AF_INET }));
     const out: KernelRoute[] = [];
     for (const m of res) {
-      if ((m.attrs.table ?? m.data.table) !== MAIN_TABLE || m.data.type !== 'UNICAST' && m.data.type !== 1) continue;
+      if ((m.attrs.table ?? m.data.table) !== MAIN_TABLE || (m.data.type !== 'UNICAST' && m.data.type !== 1)) continue;
       const dstIp = ip4(m.attrs.dst) ?? ipFromValue(4, 0n);
       const dst = parseCidr(`${dstIp.text}/${m.data.dstLen ?? 0}`);
       if (!dst) continue;
       const gateway = ip4(m.attrs.gateway);
-      const protocol = typeof m.data.protocol === 'number' ? m.data.protocol : PROTOCOLS[m.data.protocol ?? ''] ?? 0;
+      const protocol = typeof m.data.protocol === 'number' ? m.data.protocol : (PROTOCOLS[m.data.protocol ?? ''] ?? 0);
       const route: KernelRoute = { dst, oif: m.attrs.oif ?? 0, onlink: ((m.data.flags?.__unknown ?? 0) & RTNH_F_ONLINK) !== 0, protocol };
       out.push(gateway ? { ...route, gateway } : route);
     }
@@ -114,7 +157,9 @@ export class RtNetlinkPort implements NetlinkPort {
   }
 
   async addRoute(r: KernelRoute): Promise<void> {
-    await this.call(`add route ${describeRoute(r)}`, () => this.sock.newRoute(routeHeader(r), routeAttrs(r), { flags: FlagsNew.CREATE | FlagsNew.REPLACE }));
+    await this.call(`add route ${describeRoute(r)}`, () =>
+      this.sock.newRoute(routeHeader(r), routeAttrs(r), { flags: FlagsNew.CREATE | FlagsNew.REPLACE }),
+    );
   }
 
   async delRoute(r: KernelRoute): Promise<void> {
@@ -126,21 +171,26 @@ export class RtNetlinkPort implements NetlinkPort {
     const out: KernelNeighbor[] = [];
     for (const m of res) {
       const ip = ip4(m.attrs.dst);
-      if (m.data.ifindex === ifindex && ip) out.push({ ifindex, ip, mac: macText(m.attrs.lladdr), permanent: Boolean(m.data.state?.permanent) });
+      if (m.data.ifindex === ifindex && ip)
+        out.push({ ifindex, ip, mac: macText(m.attrs.lladdr), permanent: Boolean(m.data.state?.permanent) });
     }
     return out;
   }
 
   async addNeighbor(n: KernelNeighbor): Promise<void> {
-    await this.call(`add neighbour ${n.ip.text}`, () => this.sock.newNeighbor(
-      { family: AF_INET, ifindex: n.ifindex, state: { permanent: true } },
-      { dst: bytes(n.ip), lladdr: macBytes(n.mac) },
-      { flags: FlagsNew.CREATE | FlagsNew.REPLACE },
-    ));
+    await this.call(`add neighbour ${n.ip.text}`, () =>
+      this.sock.newNeighbor(
+        { family: AF_INET, ifindex: n.ifindex, state: { permanent: true } },
+        { dst: bytes(n.ip), lladdr: macBytes(n.mac) },
+        { flags: FlagsNew.CREATE | FlagsNew.REPLACE },
+      ),
+    );
   }
 
   async delNeighbor(n: KernelNeighbor): Promise<void> {
-    await this.call(`delete neighbour ${n.ip.text}`, () => this.sock.delNeighbor({ family: AF_INET, ifindex: n.ifindex }, { dst: bytes(n.ip) }));
+    await this.call(`delete neighbour ${n.ip.text}`, () =>
+      this.sock.delNeighbor({ family: AF_INET, ifindex: n.ifindex }, { dst: bytes(n.ip) }),
+    );
   }
 
   async fdb(ifindex: number): Promise<KernelFdb[]> {
@@ -154,18 +204,22 @@ export class RtNetlinkPort implements NetlinkPort {
   }
 
   async addFdb(f: KernelFdb): Promise<void> {
-    await this.call(`add fdb ${f.mac}`, () => this.sock.newNeighbor(
-      { family: AF_BRIDGE, ifindex: f.ifindex, state: { permanent: true }, flags: { self: true } },
-      { lladdr: macBytes(f.mac), dst: bytes(f.dst) },
-      { flags: FlagsNew.CREATE | FlagsNew.APPEND },
-    ));
+    await this.call(`add fdb ${f.mac}`, () =>
+      this.sock.newNeighbor(
+        { family: AF_BRIDGE, ifindex: f.ifindex, state: { permanent: true }, flags: { self: true } },
+        { lladdr: macBytes(f.mac), dst: bytes(f.dst) },
+        { flags: FlagsNew.CREATE | FlagsNew.APPEND },
+      ),
+    );
   }
 
   async delFdb(f: KernelFdb): Promise<void> {
-    await this.call(`delete fdb ${f.mac}`, () => this.sock.delNeighbor(
-      { family: AF_BRIDGE, ifindex: f.ifindex, flags: { self: true } },
-      { lladdr: macBytes(f.mac), dst: bytes(f.dst) },
-    ));
+    await this.call(`delete fdb ${f.mac}`, () =>
+      this.sock.delNeighbor(
+        { family: AF_BRIDGE, ifindex: f.ifindex, flags: { self: true } },
+        { lladdr: macBytes(f.mac), dst: bytes(f.dst) },
+      ),
+    );
   }
 
   onChange(fn: () => void): () => void {
@@ -174,7 +228,9 @@ export class RtNetlinkPort implements NetlinkPort {
       ev.addMembership('IPV4_ROUTE');
       ev.addMembership('NEIGH');
       ev.addMembership('LINK');
-      ev.on('message', () => { for (const l of this.listeners) l(); });
+      ev.on('message', () => {
+        for (const l of this.listeners) l();
+      });
       this.events = ev;
     }
     this.listeners.add(fn);
@@ -206,8 +262,12 @@ const PROTOCOLS: Record<string, number> = { REDIRECT: 1, KERNEL: 2, BOOT: 3, STA
 
 function routeHeader(r: KernelRoute) {
   return {
-    family: AF_INET, dstLen: r.dst.prefixLength, table: MAIN_TABLE,
-    protocol: r.protocol as 4, scope: (r.gateway ? 'UNIVERSE' : 'LINK') as 'UNIVERSE', type: 'UNICAST' as const,
+    family: AF_INET,
+    dstLen: r.dst.prefixLength,
+    table: MAIN_TABLE,
+    protocol: r.protocol as 4,
+    scope: (r.gateway ? 'UNIVERSE' : 'LINK') as 'UNIVERSE',
+    type: 'UNICAST' as const,
     flags: r.onlink ? { __unknown: RTNH_F_ONLINK } : {},
   };
 }

@@ -9,10 +9,19 @@ export function planHostGw(leases: readonly Lease[], own: Cidr, ctx: { underlayI
   const out: DesiredKernel = { routes: [], neighbors: [], fdb: [], refused: [] };
   for (const lease of sorted(leases, own)) {
     if (!cidrContains(ctx.underlayPrefix, lease.attrs.publicIp)) {
-      out.refused.push({ subnet: lease.subnet.text, reason: `host-gw needs one L2 segment: ${lease.attrs.publicIp.text} is outside ${ctx.underlayPrefix.text}` });
+      out.refused.push({
+        subnet: lease.subnet.text,
+        reason: `host-gw needs one L2 segment: ${lease.attrs.publicIp.text} is outside ${ctx.underlayPrefix.text}`,
+      });
       continue;
     }
-    out.routes.push({ dst: lease.subnet, gateway: lease.attrs.publicIp, oif: ctx.underlayIndex, onlink: false, protocol: KEEL_ROUTE_PROTOCOL });
+    out.routes.push({
+      dst: lease.subnet,
+      gateway: lease.attrs.publicIp,
+      oif: ctx.underlayIndex,
+      onlink: false,
+      protocol: KEEL_ROUTE_PROTOCOL,
+    });
   }
   return out;
 }

@@ -22,13 +22,28 @@ export function planVxlan(leases: readonly Lease[], own: Cidr, ctx: VxlanPlanCon
   for (const lease of sorted(leases, own)) {
     const key = lease.subnet.text;
     if (ctx.directRouting && cidrContains(ctx.underlayPrefix, lease.attrs.publicIp)) {
-      out.routes.push({ dst: lease.subnet, gateway: lease.attrs.publicIp, oif: ctx.underlayIndex, onlink: false, protocol: KEEL_ROUTE_PROTOCOL });
+      out.routes.push({
+        dst: lease.subnet,
+        gateway: lease.attrs.publicIp,
+        oif: ctx.underlayIndex,
+        onlink: false,
+        protocol: KEEL_ROUTE_PROTOCOL,
+      });
       continue;
     }
-    if (lease.attrs.backendType !== 'vxlan') { out.refused.push({ subnet: key, reason: `backend ${lease.attrs.backendType || '(none)'} is not vxlan` }); continue; }
+    if (lease.attrs.backendType !== 'vxlan') {
+      out.refused.push({ subnet: key, reason: `backend ${lease.attrs.backendType || '(none)'} is not vxlan` });
+      continue;
+    }
     const data = readVxlanData(lease);
-    if (!data) { out.refused.push({ subnet: key, reason: 'BackendData has no VtepMAC' }); continue; }
-    if (data.vni !== ctx.vni) { out.refused.push({ subnet: key, reason: `VNI ${data.vni} is not this node's ${ctx.vni}` }); continue; }
+    if (!data) {
+      out.refused.push({ subnet: key, reason: 'BackendData has no VtepMAC' });
+      continue;
+    }
+    if (data.vni !== ctx.vni) {
+      out.refused.push({ subnet: key, reason: `VNI ${data.vni} is not this node's ${ctx.vni}` });
+      continue;
+    }
     const gw = ipFromValue(4, lease.subnet.first);
     out.neighbors.push({ ifindex: ctx.ifindex, ip: gw, mac: data.vtepMac, permanent: true });
     out.fdb.push({ ifindex: ctx.ifindex, mac: data.vtepMac, dst: lease.attrs.publicIp });
@@ -39,5 +54,7 @@ export function planVxlan(leases: readonly Lease[], own: Cidr, ctx: VxlanPlanCon
 
 /** Other nodes' leases in subnet order, so plans are byte-stable. */
 export function sorted(leases: readonly Lease[], own: Cidr): Lease[] {
-  return leases.filter((l) => l.subnet.text !== own.text).sort((a, b) => (a.subnet.first < b.subnet.first ? -1 : a.subnet.first > b.subnet.first ? 1 : 0));
+  return leases
+    .filter((l) => l.subnet.text !== own.text)
+    .sort((a, b) => (a.subnet.first < b.subnet.first ? -1 : a.subnet.first > b.subnet.first ? 1 : 0));
 }

@@ -15,13 +15,20 @@ const tableSeq = new Int32Array(d.table);
 const buf = Buffer.alloc(65536);
 const pfd = Buffer.alloc(8);
 // The FORCE variants pass net.core.[rw]mem_max (the agent runs as root).
-const AF_INET = 2, SOCK_DGRAM = 2, SOL_SOCKET = 1, SO_RCVBUFFORCE = 33, SO_SNDBUFFORCE = 32, SO_REUSEADDR = 2;
+const AF_INET = 2,
+  SOCK_DGRAM = 2,
+  SOL_SOCKET = 1,
+  SO_RCVBUFFORCE = 33,
+  SO_SNDBUFFORCE = 32,
+  SO_REUSEADDR = 2;
 
 const sock = libc.socket(AF_INET, SOCK_DGRAM, 0) as number;
-const big = Buffer.alloc(4); big.writeInt32LE(4 << 20);
+const big = Buffer.alloc(4);
+big.writeInt32LE(4 << 20);
 libc.setsockopt(sock, SOL_SOCKET, d.mode === 'decap' ? SO_RCVBUFFORCE : SO_SNDBUFFORCE, big, 4);
 if (d.mode === 'decap') {
-  const one = Buffer.alloc(4); one.writeInt32LE(1);
+  const one = Buffer.alloc(4);
+  one.writeInt32LE(1);
   libc.setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, one, 4);
   if ((libc.bind(sock, sockaddrIn(d.bindIp, d.port), 16) as number) < 0) throw new Error(`bind :${d.port}: errno ${libc.errno()}`);
 }
@@ -54,7 +61,10 @@ while (Atomics.load(stop, 0) === 0) {
   }
   if (Atomics.load(tableSeq, 0) !== seq) refresh();
   const dst = n >= 20 && (buf[0] as number) >> 4 === 4 ? routes.get((buf.readUInt32BE(16) & d.subnetMask) | 0) : undefined;
-  if (!dst) { counters[COUNTERS.drops] = (counters[COUNTERS.drops] as number) + 1; continue; }
+  if (!dst) {
+    counters[COUNTERS.drops] = (counters[COUNTERS.drops] as number) + 1;
+    continue;
+  }
   libc.sendto(sock, buf, n, 0, dst, 16);
   counters[COUNTERS.encapPackets] = (counters[COUNTERS.encapPackets] as number) + 1;
   counters[COUNTERS.encapBytes] = (counters[COUNTERS.encapBytes] as number) + n;

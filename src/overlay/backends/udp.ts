@@ -33,7 +33,16 @@ export const udp: BackendFactory = {
     const subnetMask = ctx.config.subnetLen === 0 ? 0 : (~0 << (32 - ctx.config.subnetLen)) | 0;
     const workers: Worker[] = [];
     const start = (mode: 'encap' | 'decap'): void => {
-      const data: UdpWorkerData = { mode, tunFd, port: ctx.config.backend.port, bindIp: Number(ctx.publicIp.value), subnetMask, table, counters, stop };
+      const data: UdpWorkerData = {
+        mode,
+        tunFd,
+        port: ctx.config.backend.port,
+        bindIp: Number(ctx.publicIp.value),
+        subnetMask,
+        table,
+        counters,
+        stop,
+      };
       const w = new Worker(new URL('./udp-worker.js', import.meta.url), { workerData: data });
       w.on('error', (err) => logger.error('udp data path worker failed', { mode, error: err.message }));
       workers.push(w);
@@ -42,8 +51,11 @@ export const udp: BackendFactory = {
     const view = new Float64Array(counters);
     const publish = (): void => {
       const pairs: Array<[keyof typeof COUNTERS, 'packets' | 'bytes', string]> = [
-        ['encapPackets', 'packets', 'encap'], ['encapBytes', 'bytes', 'encap'],
-        ['decapPackets', 'packets', 'decap'], ['decapBytes', 'bytes', 'decap'], ['drops', 'packets', 'drop'],
+        ['encapPackets', 'packets', 'encap'],
+        ['encapBytes', 'bytes', 'encap'],
+        ['decapPackets', 'packets', 'decap'],
+        ['decapBytes', 'bytes', 'decap'],
+        ['drops', 'packets', 'drop'],
       ];
       for (const [name, kind, direction] of pairs) {
         const i = COUNTERS[name];
@@ -68,12 +80,22 @@ export const udp: BackendFactory = {
       },
       plan: () => ({ routes: [], neighbors: [], fdb: [], refused: [] }),
       leasesChanged(leases, own) {
-        writeTable(table, sorted(leases, own).map((l) => [Number(l.subnet.first) | 0, Number(l.attrs.publicIp.value) | 0] as const));
+        writeTable(
+          table,
+          sorted(leases, own).map((l) => [Number(l.subnet.first) | 0, Number(l.attrs.publicIp.value) | 0] as const),
+        );
       },
       async close() {
         clearInterval(timer);
         Atomics.store(new Int32Array(stop), 0, 1);
-        await Promise.all(workers.map((w) => new Promise<void>((resolve) => { w.once('exit', () => resolve()); })));
+        await Promise.all(
+          workers.map(
+            (w) =>
+              new Promise<void>((resolve) => {
+                w.once('exit', () => resolve());
+              }),
+          ),
+        );
         publish();
         libc.close(tunFd);
       },

@@ -16,7 +16,12 @@ export const vxlan: BackendFactory = {
     // A matching existing device keeps its MAC, so the lease other nodes hold stays valid across restarts.
     let dev = (await port.links()).find((l) => l.name === name);
     if (dev && (dev.vxlan?.vni !== vni || dev.vxlan.local?.text !== ctx.publicIp.text || dev.vxlan.port !== dstPort)) {
-      logger.warn('vxlan device has other parameters; recreating it', { device: name, vni: dev.vxlan?.vni, local: dev.vxlan?.local?.text, port: dev.vxlan?.port });
+      logger.warn('vxlan device has other parameters; recreating it', {
+        device: name,
+        vni: dev.vxlan?.vni,
+        local: dev.vxlan?.local?.text,
+        port: dev.vxlan?.port,
+      });
       await port.deleteLink(dev.index);
       dev = undefined;
     }

@@ -21,15 +21,27 @@ export interface EpAddr {
   ready?: boolean;
 }
 
-export function makeEndpoints(ns: string, name: string, addrs: EpAddr[], ports: { name?: string; port: number; protocol?: string }[]): Endpoints {
+export function makeEndpoints(
+  ns: string,
+  name: string,
+  addrs: EpAddr[],
+  ports: { name?: string; port: number; protocol?: string }[],
+): Endpoints {
   const toAddr = (a: EpAddr): Raw => ({ ip: a.ip, ...(a.node ? { nodeName: a.node } : {}) });
   return validateEndpoints({
-    apiVersion: 'v1', kind: 'Endpoints', metadata: { namespace: ns, name },
-    subsets: addrs.length === 0 ? [] : [{
-      addresses: addrs.filter((a) => a.ready !== false).map(toAddr),
-      notReadyAddresses: addrs.filter((a) => a.ready === false).map(toAddr),
-      ports,
-    }],
+    apiVersion: 'v1',
+    kind: 'Endpoints',
+    metadata: { namespace: ns, name },
+    subsets:
+      addrs.length === 0
+        ? []
+        : [
+            {
+              addresses: addrs.filter((a) => a.ready !== false).map(toAddr),
+              notReadyAddresses: addrs.filter((a) => a.ready === false).map(toAddr),
+              ports,
+            },
+          ],
   });
 }
 

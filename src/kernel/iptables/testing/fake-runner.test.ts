@@ -9,10 +9,22 @@ describe('FakeRunner', () => {
     const fake = new FakeRunner();
     await fake.restore('*nat\n:KUBE-B - [0:0]\n:KUBE-A - [0:0]\n-A OUTPUT -j KUBE-A\n-A KUBE-A -j KUBE-B\nCOMMIT\n');
     await fake.restore('*nat\n:KUBE-C - [0:0]\nCOMMIT\n');
-    expect(await fake.save('nat')).toBe([
-      '*nat', ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]',
-      ':KUBE-A - [0:0]', ':KUBE-B - [0:0]', ':KUBE-C - [0:0]', '-A OUTPUT -j KUBE-A', '-A KUBE-A -j KUBE-B', 'COMMIT', '',
-    ].join('\n'));
+    expect(await fake.save('nat')).toBe(
+      [
+        '*nat',
+        ':PREROUTING ACCEPT [0:0]',
+        ':INPUT ACCEPT [0:0]',
+        ':OUTPUT ACCEPT [0:0]',
+        ':POSTROUTING ACCEPT [0:0]',
+        ':KUBE-A - [0:0]',
+        ':KUBE-B - [0:0]',
+        ':KUBE-C - [0:0]',
+        '-A OUTPUT -j KUBE-A',
+        '-A KUBE-A -j KUBE-B',
+        'COMMIT',
+        '',
+      ].join('\n'),
+    );
   });
 
   it('rejects a jump to a missing chain with the failing line, and keeps the previous state', async () => {
@@ -22,7 +34,13 @@ describe('FakeRunner', () => {
     expect(isKeelError(err, 'KEEL_RESTORE_FAILED')).toBe(true);
     expect(err).toBeInstanceOf(RestoreError);
     expect((err as RestoreError).line).toBe(4);
-    expect((err as RestoreError).context).toEqual(['2: :KUBE-A - [0:0]', '3: -A KUBE-A -j ACCEPT', '4: -A KUBE-A -j KUBE-NOPE', '5: COMMIT', '6: ']);
+    expect((err as RestoreError).context).toEqual([
+      '2: :KUBE-A - [0:0]',
+      '3: -A KUBE-A -j ACCEPT',
+      '4: -A KUBE-A -j KUBE-NOPE',
+      '5: COMMIT',
+      '6: ',
+    ]);
     expect(fake.chainNames('nat')).not.toContain('KUBE-A');
   });
 });
@@ -38,12 +56,20 @@ describe('FakeRunner refuses what the kernel refuses (the same inputs run agains
 
   it('accepts the same rules written correctly: a probability in [0,1], a declared target, DNAT from OUTPUT, --dport after -p', async () => {
     const fake = new FakeRunner();
-    await fake.restore([
-      '*nat', ':KUBE-OK - [0:0]', ':KUBE-OK-SEP - [0:0]', '-A OUTPUT -j KUBE-OK',
-      '-A KUBE-OK -p tcp -m tcp --dport 80 -m statistic --mode random --probability 0.33333333349 -j KUBE-OK-SEP',
-      '-A KUBE-OK -m recent --name KUBE-OK --rcheck --seconds 10800 --reap -j KUBE-OK-SEP',
-      '-A KUBE-OK-SEP -p tcp -j DNAT --to-destination 10.244.1.5:8080', '-I KUBE-OK 1 -j RETURN', 'COMMIT', '',
-    ].join('\n'));
+    await fake.restore(
+      [
+        '*nat',
+        ':KUBE-OK - [0:0]',
+        ':KUBE-OK-SEP - [0:0]',
+        '-A OUTPUT -j KUBE-OK',
+        '-A KUBE-OK -p tcp -m tcp --dport 80 -m statistic --mode random --probability 0.33333333349 -j KUBE-OK-SEP',
+        '-A KUBE-OK -m recent --name KUBE-OK --rcheck --seconds 10800 --reap -j KUBE-OK-SEP',
+        '-A KUBE-OK-SEP -p tcp -j DNAT --to-destination 10.244.1.5:8080',
+        '-I KUBE-OK 1 -j RETURN',
+        'COMMIT',
+        '',
+      ].join('\n'),
+    );
     expect(fake.restores).toHaveLength(1);
   });
 });

@@ -1,4 +1,13 @@
-import { applyOps, BUILTIN_CHAINS, emptyTable, parseRestore, renderArgs, RestoreParseError, type Chain, type RestoreTable } from '../parse-restore.js';
+import {
+  applyOps,
+  BUILTIN_CHAINS,
+  emptyTable,
+  parseRestore,
+  renderArgs,
+  RestoreParseError,
+  type Chain,
+  type RestoreTable,
+} from '../parse-restore.js';
 import { RestoreError } from '../restore-error.js';
 import type { IptablesRunner, RestoreOptions, TableName } from '../restore-runner.js';
 import { checkDeclaration, checkGraph, checkRule, checkTableName } from './kernel-checks.js';
@@ -36,7 +45,8 @@ export class FakeRunner implements IptablesRunner {
         staged.set(t.name, base);
       }
     } catch (err) {
-      if (err instanceof RestoreParseError) throw new RestoreError('fake iptables', text, `iptables-restore: line ${err.line} failed: ${err.message}`, err);
+      if (err instanceof RestoreParseError)
+        throw new RestoreError('fake iptables', text, `iptables-restore: line ${err.line} failed: ${err.message}`, err);
       throw err;
     }
     if (opts.test) return;

@@ -14,8 +14,22 @@ const TABLES = new Set(['filter', 'nat', 'mangle', 'raw', 'security']);
 
 /** Targets the kernel provides (kube-proxy, keel and the tests use these). */
 const BUILTIN_TARGETS = new Set([
-  'ACCEPT', 'DROP', 'RETURN', 'REJECT', 'DNAT', 'SNAT', 'MASQUERADE', 'MARK', 'CONNMARK',
-  'LOG', 'REDIRECT', 'NOTRACK', 'CT', 'QUEUE', 'NFQUEUE', 'TCPMSS',
+  'ACCEPT',
+  'DROP',
+  'RETURN',
+  'REJECT',
+  'DNAT',
+  'SNAT',
+  'MASQUERADE',
+  'MARK',
+  'CONNMARK',
+  'LOG',
+  'REDIRECT',
+  'NOTRACK',
+  'CT',
+  'QUEUE',
+  'NFQUEUE',
+  'TCPMSS',
 ]);
 
 /** xt_nat / xt_MASQUERADE / xt_REDIRECT: `.table = "nat"` and the hooks each target registers for. */
@@ -34,20 +48,71 @@ const MATCH_OPTIONS: Readonly<Record<string, readonly string[]>> = {
   multiport: ['--dports', '--sports', '--ports', '--destination-ports', '--source-ports'],
   comment: ['--comment'],
   statistic: ['--mode', '--probability', '--every', '--packet'],
-  conntrack: ['--ctstate', '--ctproto', '--ctorigsrc', '--ctorigdst', '--ctreplsrc', '--ctrepldst', '--ctorigsrcport', '--ctorigdstport', '--ctstatus', '--ctexpire', '--ctdir'],
+  conntrack: [
+    '--ctstate',
+    '--ctproto',
+    '--ctorigsrc',
+    '--ctorigdst',
+    '--ctreplsrc',
+    '--ctrepldst',
+    '--ctorigsrcport',
+    '--ctorigdstport',
+    '--ctstatus',
+    '--ctexpire',
+    '--ctdir',
+  ],
   addrtype: ['--src-type', '--dst-type', '--limit-iface-in', '--limit-iface-out'],
   mark: ['--mark'],
-  recent: ['--name', '--set', '--rcheck', '--update', '--remove', '--rsource', '--rdest', '--seconds', '--hitcount', '--reap', '--rttl', '--mask'],
+  recent: [
+    '--name',
+    '--set',
+    '--rcheck',
+    '--update',
+    '--remove',
+    '--rsource',
+    '--rdest',
+    '--seconds',
+    '--hitcount',
+    '--reap',
+    '--rttl',
+    '--mask',
+  ],
 };
 const OPTION_MODULES = new Map<string, string[]>();
 for (const [module, options] of Object.entries(MATCH_OPTIONS)) {
   for (const o of options) OPTION_MODULES.set(o, [...(OPTION_MODULES.get(o) ?? []), module]);
 }
 /** Options that take no argument. */
-const FLAG_OPTIONS = new Set(['--syn', '--set', '--rcheck', '--update', '--remove', '--rsource', '--rdest', '--reap', '--rttl', '--random', '--random-fully', '--persistent']);
+const FLAG_OPTIONS = new Set([
+  '--syn',
+  '--set',
+  '--rcheck',
+  '--update',
+  '--remove',
+  '--rsource',
+  '--rdest',
+  '--reap',
+  '--rttl',
+  '--random',
+  '--random-fully',
+  '--persistent',
+]);
 const PORT_PROTOCOLS = new Set(['tcp', 'udp', 'sctp']);
 const CT_STATES = new Set(['INVALID', 'NEW', 'ESTABLISHED', 'RELATED', 'UNTRACKED', 'SNAT', 'DNAT']);
-const ADDR_TYPES = new Set(['UNSPEC', 'UNICAST', 'LOCAL', 'BROADCAST', 'ANYCAST', 'MULTICAST', 'BLACKHOLE', 'UNREACHABLE', 'PROHIBIT', 'THROW', 'NAT', 'XRESOLVE']);
+const ADDR_TYPES = new Set([
+  'UNSPEC',
+  'UNICAST',
+  'LOCAL',
+  'BROADCAST',
+  'ANYCAST',
+  'MULTICAST',
+  'BLACKHOLE',
+  'UNREACHABLE',
+  'PROHIBIT',
+  'THROW',
+  'NAT',
+  'XRESOLVE',
+]);
 /** XT_EXTENSION_MAXNAMELEN is 29 including the NUL. */
 const MAX_CHAIN_NAME = 28;
 
@@ -58,7 +123,8 @@ export function checkTableName(name: string): string | undefined {
 /** A chain declaration iptables-restore refuses: bad name, or a policy on a user chain. */
 export function checkDeclaration(table: string, chain: string, policy: string): string | undefined {
   const builtin = (BUILTIN_CHAINS[table] ?? []).includes(chain);
-  if (builtin) return policy === 'ACCEPT' || policy === 'DROP' || policy === '-' ? undefined : `bad policy ${policy} for built-in chain ${chain}`;
+  if (builtin)
+    return policy === 'ACCEPT' || policy === 'DROP' || policy === '-' ? undefined : `bad policy ${policy} for built-in chain ${chain}`;
   if (chain.length > MAX_CHAIN_NAME) return `chain name \`${chain}' too long (must be under ${MAX_CHAIN_NAME + 1} chars)`;
   if (chain.startsWith('-') || chain.startsWith('!') || BUILTIN_TARGETS.has(chain)) return `invalid chain name \`${chain}'`;
   // iptables-legacy-restore refuses this; iptables-nft-restore ignores the policy. The fake takes the stricter side.
@@ -107,7 +173,8 @@ export function checkRule(table: string, rule: Rule): string | undefined {
   for (const m of ['tcp', 'udp', 'sctp']) {
     if (modules.has(m) && protocol !== m) return `${m} match: only valid for protocol ${m}`;
   }
-  if (modules.has('multiport') && (protocol === undefined || !PORT_PROTOCOLS.has(protocol))) return 'multiport needs `-p tcp\', `-p udp\' or `-p sctp\'';
+  if (modules.has('multiport') && (protocol === undefined || !PORT_PROTOCOLS.has(protocol)))
+    return "multiport needs `-p tcp', `-p udp' or `-p sctp'";
   if (modules.has('statistic') && mode === undefined) return 'statistic: no mode specified';
   if (target && NAT_TARGET_HOOKS[target] && table !== 'nat') return `${target} target is only valid in the nat table`;
   if (target === 'DNAT' && !args.includes('--to-destination')) return 'DNAT: option "--to-destination" must be specified';
@@ -121,7 +188,8 @@ function checkMatchOption(opt: string, value: string, setMode: (m: string) => vo
     case '--probability': {
       const p = Number(value);
       if (mode !== 'random') throw new CheckFailure('statistic: --probability needs --mode random');
-      if (!/^\d*\.?\d+$/.test(value) || p < 0 || p > 1) throw new CheckFailure(`statistic: --probability must be between 0 and 1, got ${value}`);
+      if (!/^\d*\.?\d+$/.test(value) || p < 0 || p > 1)
+        throw new CheckFailure(`statistic: --probability must be between 0 and 1, got ${value}`);
       return;
     }
     case '--every': {
@@ -133,10 +201,17 @@ function checkMatchOption(opt: string, value: string, setMode: (m: string) => vo
       if (value !== 'random' && value !== 'nth') throw new CheckFailure(`statistic: bad mode "${value}"`);
       setMode(value);
       return;
-    case '--dport': case '--sport': case '--destination-port': case '--source-port':
+    case '--dport':
+    case '--sport':
+    case '--destination-port':
+    case '--source-port':
       checkPortRange(value);
       return;
-    case '--dports': case '--sports': case '--ports': case '--destination-ports': case '--source-ports': {
+    case '--dports':
+    case '--sports':
+    case '--ports':
+    case '--destination-ports':
+    case '--source-ports': {
       const parts = value.split(',');
       if (parts.length > 15) throw new CheckFailure('multiport: too many ports specified');
       parts.forEach(checkPortRange);
@@ -145,7 +220,8 @@ function checkMatchOption(opt: string, value: string, setMode: (m: string) => vo
     case '--ctstate':
       for (const s of value.split(',')) if (!CT_STATES.has(s)) throw new CheckFailure(`conntrack: bad ctstate "${s}"`);
       return;
-    case '--src-type': case '--dst-type':
+    case '--src-type':
+    case '--dst-type':
       for (const s of value.split(',')) if (!ADDR_TYPES.has(s)) throw new CheckFailure(`addrtype: bad type "${s}"`);
       return;
     case '--mark':
@@ -160,7 +236,10 @@ function checkTargetOption(target: string, opt: string, value: string | undefine
   if ((target === 'DNAT' && opt === '--to-destination') || (target === 'SNAT' && opt === '--to-source')) {
     if (value === undefined) throw new CheckFailure(`${target}: option "${opt}" requires an argument`);
     checkNatAddress(target, value);
-  } else if (target === 'MARK' && (opt === '--set-xmark' || opt === '--set-mark' || opt === '--or-mark' || opt === '--and-mark' || opt === '--xor-mark')) {
+  } else if (
+    target === 'MARK' &&
+    (opt === '--set-xmark' || opt === '--set-mark' || opt === '--or-mark' || opt === '--and-mark' || opt === '--xor-mark')
+  ) {
     if (value === undefined) throw new CheckFailure(`MARK: option "${opt}" requires an argument`);
     checkMark(value);
   } else if ((target === 'REDIRECT' || target === 'MASQUERADE') && opt === '--to-ports') {

@@ -16,7 +16,10 @@ async function node(): Promise<FakeNetlink> {
 }
 
 const refusal = async (p: Promise<unknown>): Promise<string> => {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(isKeelError(err, 'KEEL_NETLINK_FAILED')).toBe(true);
   return (err as Error).message;
 };
@@ -26,21 +29,31 @@ describe('FakeNetlink', () => {
     const port = await node();
     const vx = (await port.links()).find((l) => l.name === 'keel.1');
     expect(vx?.vxlan?.vni).toBe(1);
-    expect(await refusal(port.createVxlan({ name: 'keel.1', vni: 1, local: ip('172.30.1.11'), underlayIndex: 2, port: 8472, mtu: 1450 }))).toMatch(/EEXIST/);
-    expect(await refusal(port.createVxlan({ name: 'keel.2', vni: 2, local: ip('172.30.1.11'), underlayIndex: 42, port: 8472, mtu: 1450 }))).toMatch(/ENODEV/);
-    expect(await refusal(port.addRoute({ dst: cidr('10.244.2.0/24'), gateway: ip('10.244.2.0'), oif: 99, onlink: true, protocol: 0x6b }))).toMatch(/ENODEV/);
+    expect(
+      await refusal(port.createVxlan({ name: 'keel.1', vni: 1, local: ip('172.30.1.11'), underlayIndex: 2, port: 8472, mtu: 1450 })),
+    ).toMatch(/EEXIST/);
+    expect(
+      await refusal(port.createVxlan({ name: 'keel.2', vni: 2, local: ip('172.30.1.11'), underlayIndex: 42, port: 8472, mtu: 1450 })),
+    ).toMatch(/ENODEV/);
+    expect(
+      await refusal(port.addRoute({ dst: cidr('10.244.2.0/24'), gateway: ip('10.244.2.0'), oif: 99, onlink: true, protocol: 0x6b })),
+    ).toMatch(/ENODEV/);
     // A gateway off every connected prefix needs onlink.
-    expect(await refusal(port.addRoute({ dst: cidr('10.244.2.0/24'), gateway: ip('10.244.2.0'), oif: 2, onlink: false, protocol: 0x6b }))).toMatch(/ENETUNREACH/);
+    expect(
+      await refusal(port.addRoute({ dst: cidr('10.244.2.0/24'), gateway: ip('10.244.2.0'), oif: 2, onlink: false, protocol: 0x6b })),
+    ).toMatch(/ENETUNREACH/);
     await port.addRoute({ dst: cidr('10.244.2.0/24'), gateway: ip('172.30.1.12'), oif: 2, onlink: false, protocol: 0x6b });
     expect(await refusal(port.delRoute({ dst: cidr('10.244.3.0/24'), oif: 2, onlink: false, protocol: 0x6b }))).toMatch(/ESRCH/);
     expect(await refusal(port.addFdb({ ifindex: 2, mac: 'aa:00:00:00:00:02', dst: ip('172.30.1.12') }))).toMatch(/EOPNOTSUPP/);
     const index = vx?.index ?? 0;
     await port.addFdb({ ifindex: index, mac: 'aa:00:00:00:00:02', dst: ip('172.30.1.12') });
     expect(await refusal(port.addFdb({ ifindex: index, mac: 'aa:00:00:00:00:02', dst: ip('172.30.1.12') }))).toMatch(/EEXIST/);
-    expect(await refusal(port.delNeighbor({ ifindex: index, ip: ip('10.244.2.0'), mac: 'aa:00:00:00:00:02', permanent: true }))).toMatch(/ENOENT/);
+    expect(await refusal(port.delNeighbor({ ifindex: index, ip: ip('10.244.2.0'), mac: 'aa:00:00:00:00:02', permanent: true }))).toMatch(
+      /ENOENT/,
+    );
   });
 
-  it('lists connected routes beside added ones, drops a device\'s entries with it, and tells listeners after each change', async () => {
+  it("lists connected routes beside added ones, drops a device's entries with it, and tells listeners after each change", async () => {
     const port = await node();
     const index = (await port.links()).find((l) => l.name === 'keel.1')?.index ?? 0;
     await port.setLink(index, true);

@@ -1,6 +1,15 @@
 import { KeelError } from '../../../api/errors.js';
 import { cidrContains, parseCidr, type IpAddress } from '../../../api/ip.js';
-import { describeRoute, type KernelAddress, type KernelFdb, type KernelNeighbor, type KernelRoute, type LinkInfo, type NetlinkPort, type VxlanSpec } from '../netlink-port.js';
+import {
+  describeRoute,
+  type KernelAddress,
+  type KernelFdb,
+  type KernelNeighbor,
+  type KernelRoute,
+  type LinkInfo,
+  type NetlinkPort,
+  type VxlanSpec,
+} from '../netlink-port.js';
 
 /** IFNAMSIZ is 16 including the NUL. */
 const MAX_IFNAME = 15;
@@ -86,7 +95,9 @@ export class FakeNetlink implements NetlinkPort {
     const what = `add address ${address.text}/${prefixLength}`;
     this.link(what, ifindex);
     this.check(what, [[prefixLength < 0 || prefixLength > 32, 'EINVAL', 'bad prefix length']]);
-    this.addressTable = this.addressTable.filter((a) => !(a.ifindex === ifindex && a.address.text === address.text)).concat({ ifindex, address, prefixLength });
+    this.addressTable = this.addressTable
+      .filter((a) => !(a.ifindex === ifindex && a.address.text === address.text))
+      .concat({ ifindex, address, prefixLength });
     this.changed();
   }
 
@@ -102,7 +113,13 @@ export class FakeNetlink implements NetlinkPort {
     this.check(what, [
       [r.oif !== 0 && !this.linkTable.has(r.oif), 'ENODEV', `no device ${r.oif}`],
       [r.onlink && r.oif === 0, 'EINVAL', 'onlink needs a device'],
-      [gateway !== undefined && !r.onlink && !this.connectedRoutes().some((c) => (r.oif === 0 || c.oif === r.oif) && cidrContains(c.dst, gateway)), 'ENETUNREACH', 'Nexthop has invalid gateway'],
+      [
+        gateway !== undefined &&
+          !r.onlink &&
+          !this.connectedRoutes().some((c) => (r.oif === 0 || c.oif === r.oif) && cidrContains(c.dst, gateway)),
+        'ENETUNREACH',
+        'Nexthop has invalid gateway',
+      ],
     ]);
     // NLM_F_REPLACE: one route per destination in the main table.
     this.routeTable = this.routeTable.filter((x) => x.dst.text !== r.dst.text).concat(r);
@@ -113,8 +130,13 @@ export class FakeNetlink implements NetlinkPort {
     const what = `delete route ${describeRoute(r)}`;
     this.open(what);
     // The kernel matches the destination and whichever of gateway, device and protocol the request names.
-    const i = this.routeTable.findIndex((x) => x.dst.text === r.dst.text
-      && (!r.gateway || x.gateway?.text === r.gateway.text) && (!r.oif || x.oif === r.oif) && (!r.protocol || x.protocol === r.protocol));
+    const i = this.routeTable.findIndex(
+      (x) =>
+        x.dst.text === r.dst.text &&
+        (!r.gateway || x.gateway?.text === r.gateway.text) &&
+        (!r.oif || x.oif === r.oif) &&
+        (!r.protocol || x.protocol === r.protocol),
+    );
     this.check(what, [[i < 0, 'ESRCH', 'No such process']]);
     this.routeTable.splice(i, 1);
     this.changed();
@@ -181,10 +203,12 @@ export class FakeNetlink implements NetlinkPort {
 
   /** The kernel's proto-kernel routes for each address's prefix (what `ip route` shows as `proto kernel scope link`). */
   private connectedRoutes(): KernelRoute[] {
-    return this.addressTable.filter((a) => this.linkTable.get(a.ifindex)?.up).flatMap((a) => {
-      const dst = prefixOf(a.address, a.prefixLength);
-      return dst ? [{ dst, oif: a.ifindex, onlink: false, protocol: 2 }] : [];
-    });
+    return this.addressTable
+      .filter((a) => this.linkTable.get(a.ifindex)?.up)
+      .flatMap((a) => {
+        const dst = prefixOf(a.address, a.prefixLength);
+        return dst ? [{ dst, oif: a.ifindex, onlink: false, protocol: 2 }] : [];
+      });
   }
 
   private byName(name: string): LinkInfo | undefined {
@@ -209,7 +233,9 @@ export class FakeNetlink implements NetlinkPort {
   private changed(): void {
     // Kernel notifications arrive after the request returns, to those subscribed when it changed.
     const listeners = [...this.listeners];
-    setImmediate(() => { for (const l of listeners) if (this.listeners.has(l)) l(); });
+    setImmediate(() => {
+      for (const l of listeners) if (this.listeners.has(l)) l();
+    });
   }
 }
 
