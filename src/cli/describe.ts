@@ -11,7 +11,7 @@ import { findNode, POD_NETWORK, readState } from '../sandbox/sandbox-state.js';
 import { notFoundLine, ServerNotFoundError } from './not-found.js';
 import { keelOption } from './options.js';
 import { addNodeOptions, loadSnapshot, nodeConfig, readKernelView, type NodeFlags } from './rules.js';
-import { addSubnetPrefixOption, withLeaseStore, type SubnetPrefixFlags } from './network.js';
+import { addSubnetPrefixOption, withLeaseStore, type SubnetPrefixFlags } from './subnet-prefix-flags.js';
 import { addRunDirOption, type RunDirFlags } from './sandbox-flags.js';
 
 interface DescribeFlags extends NodeFlags, RunDirFlags, SubnetPrefixFlags {

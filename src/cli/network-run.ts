@@ -6,7 +6,7 @@ import { BACKEND_TYPES, type BackendType } from '../overlay/network-config.js';
 import { OVERLAY_RESYNC_MS } from '../overlay/overlay-agent.js';
 import { DEFAULT_SUBNET_FILE } from '../overlay/subnet-env.js';
 import { addEtcdOptions, etcdConnection, keelOption, parseIntFlag, registryPrefix, type EtcdFlags } from './options.js';
-import type { SubnetPrefixFlags } from './network.js';
+import type { SubnetPrefixFlags } from './subnet-prefix-flags.js';
 
 interface RunFlags extends EtcdFlags, SubnetPrefixFlags {
   backend?: string;

@@ -2,35 +2,12 @@ import type { Command } from 'commander';
 import { UsageError } from '../api/errors.js';
 import { parseCidr } from '../api/ip.js';
 import { renderCniConfig } from '../overlay/cni-config.js';
-import { DEFAULT_SUBNET_PREFIX, LeaseStore } from '../overlay/lease-store.js';
 import { checkServiceOverlap, parseNetworkConfig, renderNetworkConfig } from '../overlay/network-config.js';
 import { DEFAULT_SUBNET_FILE, readSubnetEnv } from '../overlay/subnet-env.js';
-import { createEtcdClient } from '../store/etcd-client.js';
-import { KvStore } from '../store/kv-store.js';
 import { DEFAULT_SERVICE_RANGE } from './ipam-flags.js';
-import { addEtcdOptions, etcdConnection, keelOption, parseIntFlag, type EtcdFlags } from './options.js';
+import { addEtcdOptions, keelOption, parseIntFlag, type EtcdFlags } from './options.js';
 import { registerNetworkRun } from './network-run.js';
-
-export interface SubnetPrefixFlags {
-  subnetPrefix: string;
-}
-
-export function addSubnetPrefixOption(cmd: Command): Command {
-  return cmd.addOption(keelOption('--subnet-prefix <prefix>', 'etcd prefix of the overlay config and leases', DEFAULT_SUBNET_PREFIX));
-}
-
-/** Runs `fn` with a LeaseStore and always closes the etcd client. */
-export async function withLeaseStore<T>(flags: EtcdFlags & SubnetPrefixFlags, fn: (store: LeaseStore) => Promise<T>): Promise<T> {
-  const conn = etcdConnection(flags, 4_000);
-  const client = createEtcdClient(conn);
-  try {
-    if (!flags.subnetPrefix.startsWith('/'))
-      throw new UsageError(`--subnet-prefix: ${JSON.stringify(flags.subnetPrefix)} must start with "/"`);
-    return await fn(new LeaseStore(new KvStore(client, conn.endpoints), flags.subnetPrefix));
-  } finally {
-    client.close();
-  }
-}
+import { addSubnetPrefixOption, withLeaseStore, type SubnetPrefixFlags } from './subnet-prefix-flags.js';
 
 interface InitFlags extends EtcdFlags, SubnetPrefixFlags {
   network?: string;
