@@ -4,9 +4,9 @@
  * test/e2e/agent.test.ts. Fault scenarios build on it.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { KEEL_BIN } from '../support/keel-cli.js';
 
@@ -130,10 +130,17 @@ export async function until(what: string, check: () => Promise<boolean>, timeout
   return Date.now() - start;
 }
 
-const RESULTS = new URL('./results.md', import.meta.url).pathname;
+/**
+ * Where a run writes its figures: an ignored folder, so tests never rewrite a
+ * committed file. test/faults/results.md is the committed record; refresh it
+ * on purpose with `cp test/faults/results/results.md test/faults/results.md`
+ * after a full run, and commit it with the figures' context.
+ */
+const RESULTS = new URL('./results/results.md', import.meta.url).pathname;
 
-/** Replaces this scenario's section of test/faults/results.md (sections kept in name order). */
+/** Replaces this scenario's section of test/faults/results/results.md (sections kept in name order). */
 export function recordResult(scenario: string, lines: string[]): void {
+  mkdirSync(dirname(RESULTS), { recursive: true });
   const text = existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8') : '';
   const sections = new Map<string, string>();
   for (const part of text.split(/^## /m).slice(1)) {
@@ -147,7 +154,7 @@ export function recordResult(scenario: string, lines: string[]): void {
     .join('\n');
   writeFileSync(
     RESULTS,
-    `# keel fault-injection results\n\nWritten by \`npx vitest run test/faults\`; figures are printed, never asserted as timings.\n\n${body}`,
+    `# keel fault-injection results\n\nWritten by \`npx vitest run test/faults\` into test/faults/results/ (ignored); figures are printed, never asserted as timings.\n\n${body}`,
   );
   console.log(`[faults] ${scenario}\n  ${lines.join('\n  ')}`);
 }
