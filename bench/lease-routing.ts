@@ -33,6 +33,7 @@ import { execa } from 'execa';
 import { decodeLease, type Lease } from '../src/overlay/lease.js';
 import { KEEL_ROUTE_PROTOCOL } from '../src/kernel/netlink/netlink-port.js';
 import type { BackendType } from '../src/overlay/network-config.js';
+import { sleep } from '../src/runtime/backoff.js';
 import { KEEL_BIN } from '../src/sandbox/agents.js';
 import { addAddress, addBridge, addVethPair, createNetns, deleteNetns, linkUp, setMaster } from '../src/sandbox/netns.js';
 import { createEtcdClient } from '../src/store/etcd-client.js';
@@ -56,7 +57,6 @@ const nodeIp = (i: number): string => `${UNDERLAY}.${i}`;
 const peers = Array.from({ length: PEERS }, (_, k) => k + 1);
 const newcomer = PEERS + 1;
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const r1 = (x: number): number => Number(x.toFixed(1));
 
 /** Everything started or made, so cleanup finds it after any failure. */

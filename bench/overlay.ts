@@ -14,7 +14,8 @@
  */
 import { spawn } from 'node:child_process';
 import { execa } from 'execa';
-import { OverlayLab, sleep, type Pod } from '../test/e2e/overlay-lab.js';
+import { sleep } from '../src/runtime/backoff.js';
+import { OverlayLab, type Pod } from '../test/e2e/overlay-lab.js';
 import { figure, fmt, progress, QUICK, RUNS, writeResult, type FigureRow } from './figures.js';
 
 const BENCH = 'overlay';

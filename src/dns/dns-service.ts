@@ -7,14 +7,14 @@ import type { DnsConfig } from './records.js';
 import { DnsServer, type ListenAddress } from './server.js';
 
 /** What DNS needs from the watch layer; ClusterWatch provides it, tests may hand in snapshots. */
-export interface SnapshotSource {
+export interface SnapshotFeed {
   subscribe(consumer: (snap: ClusterSnapshot, changed: ChangedKeys) => Promise<void> | void): () => void;
 }
 
 export interface DnsServiceOptions {
   config: DnsConfig;
   listen: ListenAddress;
-  source: SnapshotSource;
+  source: SnapshotFeed;
   /** No upstreams: foreign names are REFUSED. */
   upstreams: readonly Upstream[];
   recursionAllowed: (address: string) => boolean;

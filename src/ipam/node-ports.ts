@@ -1,5 +1,5 @@
 import { ConfigError } from '../api/errors.js';
-import type { Pick } from './service-ips.js';
+import type { PickIndex } from './service-ips.js';
 
 export interface PortRange {
   min: number;
@@ -21,7 +21,7 @@ export function inPortRange(range: PortRange, port: number): boolean {
   return port >= range.min && port <= range.max;
 }
 
-export function chooseNodePort(range: PortRange, taken: ReadonlySet<number>, pick: Pick): number | undefined {
+export function chooseNodePort(range: PortRange, taken: ReadonlySet<number>, pick: PickIndex): number | undefined {
   const n = range.max - range.min + 1;
   const start = Number(pick(BigInt(n)));
   for (let i = 0; i < n; i++) {

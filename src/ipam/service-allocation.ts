@@ -3,7 +3,7 @@ import { parseIp, type Cidr } from '../api/ip.js';
 import { hasNodePorts, isHeadless, needsHealthCheck, type Service, type ServicePort } from '../api/service.js';
 import { subjectOf } from '../api/meta.js';
 import { chooseNodePort, inPortRange, type PortRange } from './node-ports.js';
-import { chooseServiceIp, isAllocatableIp, type Pick } from './service-ips.js';
+import { chooseServiceIp, isAllocatableIp, type PickIndex } from './service-ips.js';
 
 export interface IpamConfig {
   /** One range per family; the first is the default family. */
@@ -34,7 +34,7 @@ export function planServiceAllocation(
   existing: Service | undefined,
   taken: Taken,
   cfg: IpamConfig,
-  pick: Pick,
+  pick: PickIndex,
 ): AllocationPlan {
   const owner = `${desired.metadata.namespace}/${desired.metadata.name}`;
   const subject = subjectOf('Service', desired.metadata.namespace, desired.metadata.name);
@@ -91,7 +91,7 @@ function planClusterIps(
   existing: Service | undefined,
   taken: Taken,
   cfg: IpamConfig,
-  pick: Pick,
+  pick: PickIndex,
   owner: string,
   fail: (field: string, msg: string) => never,
 ): string[] {

@@ -2,9 +2,9 @@ import { cidrContains, ipFromValue, parseCidr, parseIp, type Cidr, type IpAddres
 import { ConfigError } from '../api/errors.js';
 
 /** Picks an offset in [0, n): random for live allocation, 0 for deterministic offline output. */
-export type Pick = (n: bigint) => bigint;
+export type PickIndex = (n: bigint) => bigint;
 
-export const firstFree: Pick = () => 0n;
+export const firstFree: PickIndex = () => 0n;
 
 export function randomPick(n: bigint): bigint {
   // 2^53 is far larger than any range we pick from, so a double suffices.
@@ -37,7 +37,7 @@ export function isAllocatableIp(range: Cidr, ip: IpAddress): boolean {
  * one after it. Random starts keep concurrent allocators from racing for
  * the same address; the etcd transaction settles any race that remains.
  */
-export function chooseServiceIp(range: Cidr, taken: ReadonlySet<string>, pick: Pick): IpAddress | undefined {
+export function chooseServiceIp(range: Cidr, taken: ReadonlySet<string>, pick: PickIndex): IpAddress | undefined {
   const n = usableSize(range);
   if (BigInt(taken.size) >= n && n < 1_000_000n) return undefined;
   const start = pick(n);

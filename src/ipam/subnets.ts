@@ -1,6 +1,6 @@
 import { ConfigError } from '../api/errors.js';
 import { cidrContains, ipFromValue, parseCidr, type Cidr } from '../api/ip.js';
-import type { Pick } from './service-ips.js';
+import type { PickIndex } from './service-ips.js';
 
 /** flannel's network config fields that shape node subnets. */
 export interface SubnetConfig {
@@ -58,7 +58,7 @@ function subnetAt(cfg: SubnetConfig, index: bigint): Cidr {
 }
 
 /** A free subnet, or undefined when every leasable subnet is taken. `taken` holds subnet CIDR texts. */
-export function chooseSubnet(cfg: SubnetConfig, taken: ReadonlySet<string>, pick: Pick): Cidr | undefined {
+export function chooseSubnet(cfg: SubnetConfig, taken: ReadonlySet<string>, pick: PickIndex): Cidr | undefined {
   const { lo, hi } = subnetRange(cfg);
   const n = hi - lo + 1n;
   if (n <= 0n) return undefined;

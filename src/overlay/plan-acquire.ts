@@ -1,6 +1,6 @@
 import { cidrContains, ipFromValue, type Cidr, type IpAddress } from '../api/ip.js';
 import { chooseSubnet, type SubnetConfig } from '../ipam/subnets.js';
-import type { Pick } from '../ipam/service-ips.js';
+import type { PickIndex } from '../ipam/service-ips.js';
 import type { NetworkConfig } from './network-config.js';
 import type { StoredLease } from './lease-store.js';
 
@@ -37,7 +37,7 @@ export function planAcquire(
   leases: readonly StoredLease[],
   publicIp: IpAddress,
   previous: Cidr | undefined,
-  pick: Pick,
+  pick: PickIndex,
 ): AcquirePlan {
   const mine = leases.find((l) => l.attrs.publicIp.text === publicIp.text && leasable(config, l.subnet));
   if (mine) return { kind: 'reuse', lease: mine };

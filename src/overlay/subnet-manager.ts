@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { AllocationError, ConflictError } from '../api/errors.js';
 import type { Cidr } from '../api/ip.js';
-import type { Pick } from '../ipam/service-ips.js';
+import type { PickIndex } from '../ipam/service-ips.js';
 import { createLogger, type Logger } from '../observe/log.js';
 import type { LeaseAttrs } from './lease.js';
 import type { LeaseStore, StoredLease } from './lease-store.js';
@@ -18,7 +18,7 @@ export interface SubnetManagerOptions {
   ttlSeconds?: number;
   /** Renew this long before expiry; default one hour, or half the TTL when that is shorter. */
   renewMarginSeconds?: number;
-  pick?: Pick;
+  pick?: PickIndex;
   maxAttempts?: number;
   logger?: Logger;
 }
@@ -30,7 +30,7 @@ export interface HeldLease {
 }
 
 /** A random offset in [0, n): spreads concurrent acquirers over the free subnets. */
-const randomPick: Pick = (n) => BigInt(`0x${randomBytes(8).toString('hex')}`) % n;
+const randomPick: PickIndex = (n) => BigInt(`0x${randomBytes(8).toString('hex')}`) % n;
 
 /**
  * Acquires and keeps this node's subnet lease. Acquisition races other

@@ -6,7 +6,7 @@ import type { ApiObject } from '../api/object.js';
 import type { Service } from '../api/service.js';
 import { ClaimBook, claimChanges, takenFrom } from '../ipam/claims.js';
 import { planServiceAllocation, type IpamConfig } from '../ipam/service-allocation.js';
-import { randomPick, type Pick } from '../ipam/service-ips.js';
+import { randomPick, type PickIndex } from '../ipam/service-ips.js';
 import { encodeForStorage, type ObjectStore, type StoredObject } from '../store/object-store.js';
 import type { KeyAt, TxnOp } from '../store/kv-store.js';
 import { realClock, type Clock } from '../runtime/clock.js';
@@ -15,7 +15,7 @@ export type ApplyOutcome = 'created' | 'configured' | 'unchanged';
 
 export interface RegistryOptions {
   ipam: IpamConfig;
-  pick?: Pick;
+  pick?: PickIndex;
   /** How many lost races a write retries before giving up with a conflict. */
   maxAttempts?: number;
   /** Stamps creationTimestamp. */

@@ -4,7 +4,7 @@ import { KeelError } from '../api/errors.js';
 import { isPodReady, type Pod } from '../api/pod.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { readPodRecord } from './pod-records.js';
-import { sleep } from './processes.js';
+import { sleep } from '../runtime/backoff.js';
 import { DEFAULT_RUN_DIR, type SandboxState } from './sandbox-state.js';
 
 /** Seed 004's manifests: the nginx ReplicationController, its ClusterIP and its NodePort service. */

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { KeelError } from '../api/errors.js';
+import { sleep } from '../runtime/backoff.js';
 
 /**
  * A process the sandbox started: its PID plus the kernel's start time,
@@ -78,8 +79,4 @@ export async function stopProcess(ref: ProcessRef | undefined, graceMs = 5_000):
 async function waitGone(ref: ProcessRef, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   while (isRunning(ref) && Date.now() < deadline) await sleep(20);
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

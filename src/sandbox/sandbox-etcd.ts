@@ -4,7 +4,8 @@ import { KeelError } from '../api/errors.js';
 import { createEtcdClient } from '../store/etcd-client.js';
 import { etcdMemberArgs } from './etcd-member.js';
 import { etcdPkiFiles } from './etcd-pki.js';
-import { startDetached, isRunning, sleep, type ProcessRef } from './processes.js';
+import { sleep } from '../runtime/backoff.js';
+import { startDetached, isRunning, type ProcessRef } from './processes.js';
 import {
   ETCD_SOCKET_SUFFIX,
   etcdDataDir,

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { sleep } from '../../src/runtime/backoff.js';
 import { createEtcdClient } from '../../src/store/etcd-client.js';
 import { KvStore } from '../../src/store/kv-store.js';
 
@@ -286,10 +287,6 @@ async function sh(file: string, args: string[]): Promise<void> {
 
 async function ns(name: string, file: string, args: string[]): Promise<void> {
   await execa('ip', ['netns', 'exec', name, file, ...args]);
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** Polls until `check` holds; resolves with the elapsed milliseconds (reported, never asserted). */
