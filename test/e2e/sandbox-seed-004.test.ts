@@ -102,16 +102,22 @@ describe.each(MODES)('seed 004 (proxy $proxyMode, backend $backend)', ({ proxyMo
       const script = `const http = require('http'); const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
       let sockets = 0; agent.on('free', () => undefined);
       const one = (i) => new Promise((ok, fail) => { const req = http.get({ host: process.argv[1], port: 8001, agent }, (res) => { let b = ''; res.on('data', (d) => b += d); res.on('end', () => ok(b.trim())); }); req.on('socket', (s) => { if (!s.counted) { s.counted = true; sockets++; } }); req.on('error', fail); });
-      (async () => { for (let i = 0; i < 40; i++) { await one(i); await new Promise((r) => setTimeout(r, 150)); } console.log('sockets=' + sockets); })().catch((e) => { console.log('error ' + e.message); process.exit(1); });`;
+      (async () => { for (let i = 0; i < 40; i++) { await one(i); if (i === 0) console.log('connected'); await new Promise((r) => setTimeout(r, 150)); } console.log('sockets=' + sockets); })().catch((e) => { console.log('error ' + e.message); process.exit(1); });`;
       const rec = readPodRecord(sbx.runDir, 'default', 'client')!;
       const run = execa('ip', ['netns', 'exec', rec.netns, process.execPath, '-e', script, clusterIP], { reject: false });
       const node = sbx.state.nodes.find((n) => n.name === third)!;
-      await new Promise((r) => setTimeout(r, 1_000));
+      // Kill only once the connection is up and has carried a request through the ClusterIP.
+      await new Promise<void>((resolve, reject) => {
+        run.stdout?.on('data', (d: Buffer) => {
+          if (d.toString().includes('connected')) resolve();
+        });
+        void run.then((r) => reject(new Error(`client ended before connecting: ${String(r.stdout)} ${String(r.stderr)}`)));
+      });
       process.kill(node.agent!.pid, 'SIGKILL');
       const restarted = await sbx.keel(['up', '--run-dir', sbx.runDir]);
       expect(restarted.stdout).toContain(`${third}: keel agent pid`);
       const res = await run;
-      expect(res.stdout.trim()).toBe('sockets=1');
+      expect(res.stdout.trim().split('\n')).toEqual(['connected', 'sockets=1']);
       expect(res.exitCode).toBe(0);
       await until(
         'the restarted agent to be healthy',
