@@ -1,11 +1,13 @@
 import { isDnsLabel, isDnsSubdomain, isIanaServiceName, readMeta, type FieldReader, type ObjectMeta } from './meta.js';
-import { parseCidrSloppy, parseIp, parseIpSloppy } from './ip.js';
+import { parseCidrSloppy, parseIpSloppy } from './ip.js';
+import { readServiceIpFields } from './service-ip-fields.js';
 
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
 export const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
 export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName';
 export type TrafficPolicy = 'Cluster' | 'Local';
 export type IpFamilyName = 'IPv4' | 'IPv6';
+export type IpFamilyPolicy = 'SingleStack' | 'PreferDualStack' | 'RequireDualStack';
 
 export interface ServicePort {
   name?: string;
@@ -30,7 +32,9 @@ export interface ServiceSpec {
   externalIPs?: string[];
   externalName?: string;
   loadBalancerSourceRanges?: string[];
+  /** Primary first; filled by IPAM from clusterIPs, the policy and the cluster's ranges. */
   ipFamilies?: IpFamilyName[];
+  ipFamilyPolicy?: IpFamilyPolicy;
   publishNotReadyAddresses?: boolean;
   /** LoadBalancer with externalTrafficPolicy Local: the node port of kube-proxy's per-service health check. */
   healthCheckNodePort?: number;
@@ -94,7 +98,7 @@ export function validateService(raw: Record<string, unknown>): Service {
     spec.externalName = externalName;
   }
 
-  readClusterIps(r, s, spec, type);
+  readServiceIpFields(r, s, spec, type);
   spec.ports = readPorts(r, s.ports, type, spec.clusterIP === 'None');
 
   const selector = r.stringMap(s.selector, 'spec.selector', 'selector');
@@ -139,10 +143,6 @@ export function validateService(raw: Record<string, unknown>): Service {
     return c.text;
   });
   if (ranges.length) spec.loadBalancerSourceRanges = ranges;
-  const families = r
-    .array(s.ipFamilies, 'spec.ipFamilies')
-    .map((v, i) => r.oneOf<IpFamilyName>(v, `spec.ipFamilies[${i}]`, ['IPv4', 'IPv6'], 'IPv4'));
-  if (families.length) spec.ipFamilies = families;
   const pna = r.boolean(s.publishNotReadyAddresses, 'spec.publishNotReadyAddresses');
   if (pna !== undefined) spec.publishNotReadyAddresses = pna;
   const alloc = r.boolean(s.allocateLoadBalancerNodePorts, 'spec.allocateLoadBalancerNodePorts');
@@ -168,34 +168,6 @@ function readIp(r: FieldReader, v: unknown, field: string): string {
   const ip = parseIpSloppy(r.string(v, field));
   if (!ip) r.fail(field, `${JSON.stringify(v)} is not an IP address`);
   return ip.text;
-}
-
-function readClusterIps(r: FieldReader, s: Record<string, unknown>, spec: ServiceSpec, type: ServiceType): void {
-  const single = r.optionalString(s.clusterIP, 'spec.clusterIP');
-  const list = r.array(s.clusterIPs, 'spec.clusterIPs').map((v, i) => r.string(v, `spec.clusterIPs[${i}]`));
-  const wanted = list.length ? list : single ? [single] : [];
-  if (single && list.length && list[0] !== single) r.fail('spec.clusterIPs[0]', `must equal spec.clusterIP (${single})`);
-  if (type === 'ExternalName') {
-    if (wanted.length && wanted[0] !== 'None') r.fail('spec.clusterIP', 'must be empty for type ExternalName');
-    return;
-  }
-  if (wanted.length === 0) return;
-  if (wanted[0] === 'None') {
-    if (wanted.length > 1) r.fail('spec.clusterIPs', '"None" must be the only entry');
-    if (type !== 'ClusterIP') r.fail('spec.clusterIP', `"None" (headless) is only valid for type ClusterIP, not ${type}`);
-    spec.clusterIP = 'None';
-    spec.clusterIPs = ['None'];
-    return;
-  }
-  if (wanted.length > 2) r.fail('spec.clusterIPs', 'at most two addresses (one per family)');
-  const ips = wanted.map((v, i) => {
-    const ip = parseIp(v);
-    if (!ip) r.fail(`spec.clusterIPs[${i}]`, `${JSON.stringify(v)} is not an IP address`);
-    return ip;
-  });
-  if (ips.length === 2 && ips[0]?.family === ips[1]?.family) r.fail('spec.clusterIPs', 'two addresses must be of different families');
-  spec.clusterIPs = ips.map((ip) => ip.text);
-  spec.clusterIP = spec.clusterIPs[0] as string;
 }
 
 function readPorts(r: FieldReader, value: unknown, type: ServiceType, headless: boolean): ServicePort[] {

@@ -90,6 +90,62 @@ describe('validateObject', () => {
   });
 });
 
+// kubernetes pkg/apis/core/validation ValidateServiceClusterIPsRelatedFields and ValidateService (ExternalName):
+// the same fields, the same messages, one line.
+describe('dual-stack fields', () => {
+  const web = (spec: Record<string, unknown>) => svc({ ports: [{ port: 80 }], ...spec });
+  it.each([
+    [
+      { clusterIP: '10.96.0.5', clusterIPs: ['10.96.0.6'] },
+      'spec.clusterIPs: Invalid value: []string{"10.96.0.6"}: first value must match `clusterIP`',
+    ],
+    [{ ipFamilies: ['IPv5'] }, 'spec.ipFamilies[0]: Unsupported value: "IPv5": supported values: "IPv4", "IPv6"'],
+    [{ ipFamilies: ['IPv4', 'IPv4'] }, 'spec.ipFamilies[1]: Duplicate value: "IPv4"'],
+    [
+      { ipFamilyPolicy: 'DualStack' },
+      'spec.ipFamilyPolicy: Unsupported value: "DualStack": supported values: "PreferDualStack", "RequireDualStack", "SingleStack"',
+    ],
+    [
+      { clusterIPs: ['None', '10.96.0.5'] },
+      'spec.clusterIPs: Invalid value: []string{"None", "10.96.0.5"}: \'None\' must be the first and only value',
+    ],
+    [
+      { clusterIPs: ['10.96.0.5', 'fd00:10:96::5', '10.96.0.6'] },
+      'spec.clusterIPs: Invalid value: []string{"10.96.0.5", "fd00:10:96::5", "10.96.0.6"}: may only hold up to 2 values',
+    ],
+    [
+      { clusterIPs: ['10.96.0.5', '10.96.0.6'] },
+      'spec.clusterIPs: Invalid value: []string{"10.96.0.5", "10.96.0.6"}: may specify no more than one IP for each IP family',
+    ],
+    [
+      { clusterIPs: ['10.96.0.5', 'fd00:10:96::5'], ipFamilies: ['IPv6', 'IPv4'] },
+      'spec.clusterIPs[0]: Invalid value: "10.96.0.5": expected an IPv6 value as indicated by `ipFamilies[0]`',
+    ],
+    [
+      { type: 'ExternalName', externalName: 'db.example.org', ports: [], ipFamilies: ['IPv4'] },
+      'spec.ipFamilies: Forbidden: may not be set for ExternalName services',
+    ],
+    [
+      { type: 'ExternalName', externalName: 'db.example.org', ports: [], ipFamilyPolicy: 'SingleStack' },
+      'spec.ipFamilyPolicy: Forbidden: may not be set for ExternalName services',
+    ],
+  ])('refuses %j with the apiserver message', (spec, message) => {
+    expect(() => validateObject(web(spec))).toThrow(`service default/web: ${message}`);
+  });
+
+  it('fills clusterIP from clusterIPs and keeps the policy and families asked for', () => {
+    const s = validateObject(
+      web({ clusterIPs: ['fd00:10:96::a', '10.96.0.10'], ipFamilies: ['IPv6', 'IPv4'], ipFamilyPolicy: 'RequireDualStack' }),
+    ) as Service;
+    expect([s.spec.clusterIP, s.spec.clusterIPs, s.spec.ipFamilies, s.spec.ipFamilyPolicy]).toEqual([
+      'fd00:10:96::a',
+      ['fd00:10:96::a', '10.96.0.10'],
+      ['IPv6', 'IPv4'],
+      'RequireDualStack',
+    ]);
+  });
+});
+
 describe('decodeManifests', () => {
   it('reads multi-document YAML and Lists', () => {
     const text =

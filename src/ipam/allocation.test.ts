@@ -43,6 +43,56 @@ describe('service IPs', () => {
   });
 });
 
+describe('dual-stack allocation', () => {
+  it('gives a PreferDualStack service one address from each range, the primary family first', () => {
+    const plan = planServiceAllocation(
+      makeService('dual', (s) => {
+        s.ipFamilyPolicy = 'PreferDualStack';
+        s.ipFamilies = ['IPv6'];
+      }),
+      undefined,
+      none,
+      cfg,
+      firstFree,
+    );
+    expect([plan.service.spec.clusterIP, plan.ips, plan.service.spec.ipFamilies]).toEqual([
+      'fd00:10:96::1',
+      ['fd00:10:96::1', '10.96.0.1'],
+      ['IPv6', 'IPv4'],
+    ]);
+  });
+
+  it('adds the secondary address to an existing single-stack service that turns RequireDualStack, keeping its primary', () => {
+    const before = planServiceAllocation(makeService('s'), undefined, none, cfg, firstFree).service;
+    const taken: Taken = { ips: new Map([['10.96.0.1', 'default/s']]), nodePorts: new Map() };
+    const plan = planServiceAllocation(
+      makeService('s', (s) => {
+        s.ipFamilyPolicy = 'RequireDualStack';
+      }),
+      before,
+      taken,
+      cfg,
+      firstFree,
+    );
+    expect(plan.ips).toEqual(['10.96.0.1', 'fd00:10:96::1']);
+  });
+
+  it('refuses an IPv6 service on an IPv4-only cluster with the apiserver message', () => {
+    const v4only: IpamConfig = { ...cfg, serviceRanges: [cidr('10.96.0.0/12')] };
+    expect(() =>
+      planServiceAllocation(
+        makeService('v6', (s) => {
+          s.ipFamilies = ['IPv6'];
+        }),
+        undefined,
+        none,
+        v4only,
+        firstFree,
+      ),
+    ).toThrow('service default/v6: spec.ipFamilies[0]: Invalid value: "IPv6": not configured on this cluster');
+  });
+});
+
 describe('planServiceAllocation', () => {
   // kube-apiserver pkg/registry/core/service/storage/alloc.go (allocNodePorts, allocHealthCheckNodePort):
   // allocateLoadBalancerNodePorts false leaves ports without a NodePort unless one is asked for;

@@ -3,6 +3,7 @@ import { parseIp, type Cidr } from '../api/ip.js';
 import { hasNodePorts, isHeadless, needsHealthCheck, type Service, type ServicePort } from '../api/service.js';
 import { subjectOf } from '../api/meta.js';
 import { chooseNodePort, inPortRange, type PortRange } from './node-ports.js';
+import { initIpFamilyFields } from './ip-family-fields.js';
 import { chooseServiceIp, isAllocatableIp, type PickIndex } from './service-ips.js';
 
 export interface IpamConfig {
@@ -96,18 +97,23 @@ function planClusterIps(
   fail: (field: string, msg: string) => never,
 ): string[] {
   const spec = service.spec;
-  if (spec.type === 'ExternalName' || isHeadless(service)) return [];
   const before = existing && !isHeadless(existing) ? (existing.spec.clusterIPs ?? []) : [];
-  if (spec.clusterIPs?.length && before.length && spec.clusterIPs[0] !== before[0]) {
+  if (spec.clusterIPs?.length && before.length && spec.clusterIPs[0] !== before[0] && !isHeadless(service)) {
     fail('spec.clusterIP', `field is immutable (it is ${before[0]})`);
   }
-  const requested = spec.clusterIPs?.length ? spec.clusterIPs : before;
-  const families = wantedFamilies(service, requested, cfg);
-  return families.map((family, i) => {
+  initIpFamilyFields(
+    service,
+    existing,
+    cfg.serviceRanges.map((r) => r.family),
+  );
+  if (spec.type === 'ExternalName' || isHeadless(service)) return [];
+  const requested = spec.clusterIPs ?? [];
+  const chosen = new Set(taken.ips.keys());
+  return (spec.ipFamilies ?? []).map((name, i) => {
+    const family = name === 'IPv6' ? 6 : 4;
     const field = i === 0 ? 'spec.clusterIP' : `spec.clusterIPs[${i}]`;
-    const range =
-      cfg.serviceRanges.find((r) => r.family === family) ??
-      fail(field, `no IPv${family} service range is configured (--service-cluster-ip-range)`);
+    // initIpFamilyFields refused families the cluster lacks, so the range is there.
+    const range = cfg.serviceRanges.find((r) => r.family === family) as Cidr;
     const want = requested[i];
     if (want !== undefined) {
       const ip = parseIp(want);
@@ -116,16 +122,10 @@ function planClusterIps(
       if (holder !== undefined && holder !== owner) fail(field, `${ip.text} is already allocated (to service ${holder})`);
       return ip.text;
     }
-    const ip = chooseServiceIp(range, new Set(taken.ips.keys()), pick) ?? fail(field, `the service range ${range.text} is full`);
+    const ip = chooseServiceIp(range, chosen, pick) ?? fail(field, `the service range ${range.text} is full`);
+    chosen.add(ip.text);
     return ip.text;
   });
-}
-
-function wantedFamilies(service: Service, requested: readonly string[], cfg: IpamConfig): (4 | 6)[] {
-  if (requested.length) return requested.map((t) => parseIp(t)?.family ?? 4);
-  const named = service.spec.ipFamilies?.map((f): 4 | 6 => (f === 'IPv6' ? 6 : 4));
-  if (named?.length) return named;
-  return [cfg.serviceRanges[0]?.family ?? 4];
 }
 
 function previousNodePort(existing: Service | undefined, port: ServicePort): number | undefined {

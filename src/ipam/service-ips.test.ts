@@ -16,6 +16,16 @@ describe('parseServiceRange', () => {
     expect(parseServiceRange('10.96.0.0/30').map((c) => c.text)).toEqual(['10.96.0.0/30']);
     expect(parseServiceRange('fd00::/127').map((c) => c.text)).toEqual(['fd00::/127']);
   });
+
+  // kube-apiserver's validateClusterIPFlags: at most one range per family.
+  it('refuses two ranges of one family and more than two ranges', () => {
+    expect(() => parseServiceRange('10.96.0.0/12,10.112.0.0/12')).toThrow(
+      '--service-cluster-ip-range: --service-cluster-ip-range[0] and --service-cluster-ip-range[1] must be of different IP family',
+    );
+    expect(() => parseServiceRange('10.96.0.0/12,fd00:10:96::/112,10.112.0.0/12')).toThrow(
+      '--service-cluster-ip-range: must not contain more than two entries',
+    );
+  });
 });
 
 describe('isAllocatableIp', () => {

@@ -11,13 +11,20 @@ export function randomPick(n: bigint): bigint {
   return BigInt(Math.floor(Math.random() * Number(n)));
 }
 
+/** One range, or one per family (kube-apiserver's dual-stack form, the primary family first). */
 export function parseServiceRange(text: string): Cidr[] {
-  return text.split(',').map((part) => {
+  const flag = '--service-cluster-ip-range';
+  const ranges = text.split(',').map((part) => {
     const cidr = parseCidr(part.trim());
-    if (!cidr) throw new ConfigError('--service-cluster-ip-range', `${JSON.stringify(part)} is not a CIDR`);
-    if (usableSize(cidr) < 1n) throw new ConfigError('--service-cluster-ip-range', `${cidr.text} has no usable addresses`);
+    if (!cidr) throw new ConfigError(flag, `${JSON.stringify(part)} is not a CIDR`);
+    if (usableSize(cidr) < 1n) throw new ConfigError(flag, `${cidr.text} has no usable addresses`);
     return cidr;
   });
+  if (ranges.length > 2) throw new ConfigError(flag, 'must not contain more than two entries');
+  if (ranges.length === 2 && ranges[0]?.family === ranges[1]?.family) {
+    throw new ConfigError(flag, `${flag}[0] and ${flag}[1] must be of different IP family`);
+  }
+  return ranges;
 }
 
 /**
