@@ -8,7 +8,13 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-packages="etcd-server etcd-client iptables iproute2 conntrack containernetworking-plugins dnsutils curl socat openssl iperf3 ethtool haproxy wrk knot dnsperf graphviz"
+packages="etcd-server etcd-client iptables iproute2 conntrack containernetworking-plugins dnsutils curl socat openssl iperf3 ethtool haproxy wrk knot dnsperf graphviz nginx redis-server"
+# The sandbox runs nginx and redis-server inside its pods, each with its own
+# configuration under the run directory; Debian's packages would also start
+# them as host services on ports 80 and 6379. For the packages installed here
+# that is kept from happening: a policy-rc.d (unless the machine has its own)
+# stops apt from starting them, and their services are left disabled.
+pod_programs="nginx redis-server"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
@@ -16,7 +22,23 @@ done
 if [ -n "$missing" ]; then
   echo "+ apt-get install$missing"
   apt-get update
+  policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    trap 'rm -f "$policy"' EXIT
+    printf '#!/bin/sh\n# keel scripts/setup-demo.sh, removed when it ends: no host nginx or redis-server\ncase "$1" in nginx|nginx.service|redis-server|redis-server.service) exit 101 ;; esac\nexit 0\n' >"$policy"
+    chmod 755 "$policy"
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y $missing
+  if [ -n "$policy" ]; then rm -f "$policy"; trap - EXIT; fi
+  for p in $pod_programs; do
+    case " $missing " in
+      *" $p "*)
+        systemctl disable --quiet "$p" 2>/dev/null || true
+        echo "note: $p is installed for the sandbox's pods; its host service is left disabled (systemctl enable --now $p to run it)"
+        ;;
+    esac
+  done
 fi
 
 # npm ci empties node_modules first: not under a running sandbox's agents when nothing changed.

@@ -32,6 +32,14 @@ export interface PodStatus {
   podIP?: string;
   podIPs?: { ip: string }[];
   conditions?: { type: string; status: 'True' | 'False' | 'Unknown' }[];
+  containerStatuses?: ContainerStatus[];
+}
+
+/** Kubernetes' per-container status, as far as keel reports it; the sandbox names the program it runs in `imageID`. */
+export interface ContainerStatus {
+  name: string;
+  ready: boolean;
+  imageID?: string;
 }
 
 export interface Pod {
@@ -126,5 +134,14 @@ function readStatus(r: FieldReader, st: Record<string, unknown>): PodStatus {
     };
   });
   if (conditions.length) status.conditions = conditions;
+  const containerStatuses = r.array(st.containerStatuses, 'status.containerStatuses').map((v, i) => {
+    const f = `status.containerStatuses[${i}]`;
+    const o = r.object(v, f);
+    const cs: ContainerStatus = { name: r.string(o.name, `${f}.name`), ready: r.boolean(o.ready, `${f}.ready`) ?? false };
+    const imageID = r.optionalString(o.imageID, `${f}.imageID`);
+    if (imageID) cs.imageID = imageID;
+    return cs;
+  });
+  if (containerStatuses.length) status.containerStatuses = containerStatuses;
   return status;
 }

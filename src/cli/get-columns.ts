@@ -37,10 +37,16 @@ export const COLUMNS: Record<ResourceKind, Columns> = {
       const p = o as Pod;
       return [p.metadata.name, isPodReady(p) ? '1/1' : '0/1', p.status?.phase ?? 'Pending', age(p, now)];
     },
-    wideHeaders: ['IP', 'NODE'],
-    wideRow: (o) => [(o as Pod).status?.podIP ?? '<none>', (o as Pod).spec.nodeName ?? '<none>'],
+    // PROGRAM is keel's: what the sandbox runs for each container's image (Debian's nginx, a stand-in, …).
+    wideHeaders: ['IP', 'NODE', 'PROGRAM'],
+    wideRow: (o) => [(o as Pod).status?.podIP ?? '<none>', (o as Pod).spec.nodeName ?? '<none>', programColumn(o as Pod)],
   },
 };
+
+function programColumn(p: Pod): string {
+  const programs = (p.status?.containerStatuses ?? []).map((c) => c.imageID).filter(Boolean);
+  return programs.length ? programs.join(',') : '<none>';
+}
 
 function clusterIpColumn(s: Service): string {
   if (s.spec.type === 'ExternalName') return '<none>';

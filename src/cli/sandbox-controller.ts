@@ -5,14 +5,14 @@ import { SandboxController } from '../sandbox/controller.js';
 import { readState, sandboxEtcdConnection } from '../sandbox/sandbox-state.js';
 import { createEtcdClient } from '../store/etcd-client.js';
 import { KvStore } from '../store/kv-store.js';
-import { addRunDirOption, type RunDirFlags } from './sandbox-flags.js';
+import { addProgramPathOption, addRunDirOption, type ProgramPathFlags, type RunDirFlags } from './sandbox-flags.js';
 
 /** The sandbox's control plane process; `keel up` starts it detached and `keel down` stops it. */
 export function registerSandboxController(program: Command): void {
   const cmd = program
     .command('sandbox-controller', { hidden: true })
     .description('run the sandbox pods, replication and endpoints controllers (started by keel up)');
-  addRunDirOption(cmd).action(async (flags: RunDirFlags) => {
+  addProgramPathOption(addRunDirOption(cmd)).action(async (flags: RunDirFlags & ProgramPathFlags) => {
     const state = readState(flags.runDir);
     if (!state) throw new UsageError(`no sandbox in ${flags.runDir}`);
     const conn = sandboxEtcdConnection(state);
@@ -28,7 +28,12 @@ export function registerSandboxController(program: Command): void {
         });
     });
     try {
-      await new SandboxController({ state, kv: new KvStore(client, conn.endpoints), prefix: '/registry' }).start(abort.signal);
+      await new SandboxController({
+        state,
+        kv: new KvStore(client, conn.endpoints),
+        prefix: '/registry',
+        programPath: flags.programPath,
+      }).start(abort.signal);
       await stopped;
     } finally {
       client.close();

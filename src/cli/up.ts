@@ -10,9 +10,9 @@ import { ObjectStore } from '../store/object-store.js';
 import { applyManifests } from './apply.js';
 import { DEFAULT_SERVICE_RANGE, ipamConfig } from './ipam-flags.js';
 import { keelOption, parseIntFlag } from './options.js';
-import { addRunDirOption, type RunDirFlags } from './sandbox-flags.js';
+import { addProgramPathOption, addRunDirOption, type ProgramPathFlags, type RunDirFlags } from './sandbox-flags.js';
 
-interface UpFlags extends RunDirFlags {
+interface UpFlags extends RunDirFlags, ProgramPathFlags {
   nodes: number;
   proxyMode: string;
   backend: string;
@@ -38,7 +38,7 @@ export function registerUp(program: Command): void {
     )
     .addOption(keelOption('--no-agents', 'build the cluster without starting keel agents'))
     .addOption(keelOption('--demo', 'then apply seed 004 (fixtures/sandbox/nginx/), wait until it answers and print what to try'));
-  addRunDirOption(cmd).action(async (flags: UpFlags) => {
+  addProgramPathOption(addRunDirOption(cmd)).action(async (flags: UpFlags) => {
     if (!['iptables', 'userspace'].includes(flags.proxyMode))
       throw new UsageError(`--proxy-mode: ${JSON.stringify(flags.proxyMode)} must be iptables or userspace`);
     if (!['vxlan', 'udp', 'host-gw'].includes(flags.backend))
@@ -49,6 +49,7 @@ export function registerUp(program: Command): void {
       proxyMode: flags.proxyMode,
       backend: flags.backend,
       agents: flags.agents,
+      programPath: flags.programPath,
       etcdMembers: Number(flags.etcdMembers),
       etcdTls: flags.etcdTls === true,
       log: (line) => process.stdout.write(`${line}\n`),

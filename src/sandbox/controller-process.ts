@@ -9,9 +9,9 @@ import type { SandboxState } from './sandbox-state.js';
  * and the pod runner. It reaches etcd through the run directory's socket
  * and enters node and pod namespaces with `ip netns exec`.
  */
-export function startController(state: SandboxState): ProcessRef {
+export function startController(state: SandboxState, programPath: string): ProcessRef {
   return startDetached({
-    argv: [process.execPath, KEEL_BIN, 'sandbox-controller', '--run-dir', state.runDir],
+    argv: [process.execPath, KEEL_BIN, 'sandbox-controller', '--run-dir', state.runDir, '--program-path', programPath],
     logFile: join(state.runDir, 'logs', 'controller.log'),
   });
 }

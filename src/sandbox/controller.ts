@@ -24,6 +24,8 @@ export interface ControllerOptions {
   state: SandboxState;
   kv: KvStore;
   prefix: string;
+  /** Where Debian's programs for images are looked for (PATH-style; `keel up --program-path`). */
+  programPath: string;
   /** How often pod processes and readiness are checked (default 200 ms). */
   pollMs?: number;
   logger?: Logger;
@@ -120,7 +122,10 @@ export class SandboxController {
         this.background(
           key,
           async () => {
-            await startPod(state, pod, snap.services.values());
+            await startPod(state, pod, snap.services.values(), {
+              programPath: this.options.programPath,
+              log: (line) => this.log.warn(line),
+            });
           },
           'started',
         );
@@ -178,6 +183,8 @@ export class SandboxController {
       ...(node ? { hostIP: node.ip } : {}),
       ...(rec.podIP ? { podIP: rec.podIP, podIPs: [{ ip: rec.podIP }] } : {}),
       conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }],
+      // imageID names what runs for the image, as a container runtime names the image it pulled.
+      containerStatuses: pod.spec.containers.map((c, i) => ({ name: c.name, ready, imageID: rec.programs?.[i] ?? '' })),
     };
     // A pod that failed stays failed: its replacement is a new pod.
     if (pod.status?.phase === 'Failed') return;

@@ -11,6 +11,8 @@ export interface PodRecord {
   netns: string;
   podIP?: string;
   processes: ProcessRef[];
+  /** What runs for each container, in the order of `processes` (`nginx`, `redis-server`, `stand-in:http`, …). */
+  programs?: string[];
   /** The environment every container got (service variables, POD_*), for `keel exec`. */
   env?: Record<string, string>;
   startedAt: string;
@@ -22,6 +24,11 @@ function podsDir(runDir: string): string {
 
 function podRecordPath(runDir: string, namespace: string, name: string): string {
   return join(podsDir(runDir), `${namespace}_${name}.json`);
+}
+
+/** The pod's own directory: one subdirectory per container (working directory, configuration, data, pid file). */
+export function podDir(runDir: string, namespace: string, name: string): string {
+  return join(podsDir(runDir), `${namespace}_${name}`);
 }
 
 export function podLogPath(runDir: string, namespace: string, name: string): string {

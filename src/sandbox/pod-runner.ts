@@ -1,5 +1,5 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { accessSync, constants, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KeelError } from '../api/errors.js';
 import type { Container, Pod } from '../api/pod.js';
@@ -10,12 +10,21 @@ import { nodeDir, subnetFile } from './agents.js';
 import { cniAdd, cniDel } from './cni.js';
 import { createNetns, deleteNetns } from './netns.js';
 import { isRunning, startDetached, stopProcess } from './processes.js';
-import { podLogPath, removePodRecord, writePodRecord, type PodRecord } from './pod-records.js';
+import { planContainer, type ContainerProgram } from './container-program.js';
+import { podDir, podLogPath, removePodRecord, writePodRecord, type PodRecord } from './pod-records.js';
 import { CLUSTER_DNS_IP, CLUSTER_DOMAIN, type SandboxState } from './sandbox-state.js';
 import { resolvConf, serviceEnv } from './service-env.js';
 import { standInFor } from './stand-in.js';
 
 const STAND_IN = fileURLToPath(new URL('./stand-in.js', import.meta.url));
+const GUESTBOOK = fileURLToPath(new URL('./guestbook-frontend.js', import.meta.url));
+
+export interface PodRunOptions {
+  /** Where Debian's programs (nginx, redis-server) are looked for: a PATH-style list (`keel up --program-path`). */
+  programPath: string;
+  /** One line per note worth a user's eye (a program that is not installed). */
+  log: (line: string) => void;
+}
 
 function podNetnsName(state: SandboxState, namespace: string, name: string): string {
   // "." cannot occur in either DNS label, so namespace and name never run together ambiguously.
@@ -26,13 +35,24 @@ function podNetnsName(state: SandboxState, namespace: string, name: string): str
  * What kubelet and a container runtime do for one pod, with processes
  * instead of images: a namespace, the network from the real CNI plugins
  * and keel's conflist, resolv.conf for cluster DNS, the service
- * environment, and each container's command (or its image's stand-in).
+ * environment, and for each container its command, else Debian's program
+ * for its image, else keel's program or stand-in for it, in its own
+ * directory under the run directory.
  */
-export async function startPod(state: SandboxState, pod: Pod, services: Iterable<Service>): Promise<PodRecord> {
+export async function startPod(state: SandboxState, pod: Pod, services: Iterable<Service>, options: PodRunOptions): Promise<PodRecord> {
   const node = state.nodes.find((n) => n.name === pod.spec.nodeName);
   const subject = `pod ${pod.metadata.namespace}/${pod.metadata.name}`;
   if (!node) throw new KeelError('KEEL_CONFIG', `node ${JSON.stringify(pod.spec.nodeName)} is not a sandbox node`, { subject });
   const conflist = await conflistFor(state, node.name, subject);
+  const svcEnv = serviceEnv(services, pod.metadata.namespace);
+  const dir = podDir(state.runDir, pod.metadata.namespace, pod.metadata.name);
+  const findProgram = (name: string): string | undefined => findOnPath(name, options.programPath);
+  // Planned before anything exists: a container that cannot start yet (no redis-master service) leaves nothing behind.
+  const containers = pod.spec.containers.map((c) => {
+    const env = { ...svcEnv, ...containerEnv(c) };
+    const ctx = { pod: pod.metadata.name, dir: join(dir, c.name), env, ports: listenPorts(c), findProgram };
+    return { c, plan: planContainer(c, { ...ctx, node: process.execPath, standIn: STAND_IN, guestbook: GUESTBOOK }) };
+  });
   const rec: PodRecord = {
     namespace: pod.metadata.namespace,
     name: pod.metadata.name,
@@ -52,20 +72,24 @@ export async function startPod(state: SandboxState, pod: Pod, services: Iterable
   writeFileSync(join(etc, 'resolv.conf'), resolvConf(rec.namespace, CLUSTER_DNS_IP, CLUSTER_DOMAIN));
   writeFileSync(join(etc, 'hosts'), `127.0.0.1 localhost\n${ip} ${pod.spec.hostname ?? pod.metadata.name}\n`);
   const baseEnv = {
-    ...serviceEnv(services, rec.namespace),
+    ...svcEnv,
     POD_NAME: rec.name,
     POD_NAMESPACE: rec.namespace,
     POD_IP: ip,
     HOSTNAME: pod.spec.hostname ?? rec.name,
   };
   rec.env = baseEnv;
-  for (const c of pod.spec.containers) {
+  rec.programs = containers.map(({ plan }) => plan.program);
+  for (const { c, plan } of containers) {
+    if (plan.fallback) options.log(`${subject} container ${c.name} (image ${c.image ?? '<none>'}): ${plan.fallback}`);
+    writeFiles(join(dir, c.name), plan);
     rec.processes.push(
       startDetached({
         netns: rec.netns,
-        argv: containerArgv(c),
+        argv: plan.argv,
+        cwd: join(dir, c.name),
         logFile: podLogPath(state.runDir, rec.namespace, rec.name),
-        env: { ...baseEnv, ...Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value])) },
+        env: { ...baseEnv, ...containerEnv(c) },
       }),
     );
   }
@@ -73,18 +97,30 @@ export async function startPod(state: SandboxState, pod: Pod, services: Iterable
   return rec;
 }
 
-/** The container's own command, else its image's built-in stand-in on the declared ports. */
-function containerArgv(c: Container): string[] {
-  if (c.command?.length) return [...c.command, ...(c.args ?? [])];
-  const ports = listenPorts(c);
-  const s = standInFor(c.image, ports.length > 0);
-  return [
-    process.execPath,
-    STAND_IN,
-    s.kind,
-    ...ports.flatMap((p) => ['--port', String(p)]),
-    ...(s.replicaOf ? ['--replica-of', s.replicaOf] : []),
-  ];
+function containerEnv(c: Container): Record<string, string> {
+  return Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value]));
+}
+
+function writeFiles(dir: string, plan: ContainerProgram): void {
+  mkdirSync(dir, { recursive: true });
+  for (const [path, content] of Object.entries(plan.files)) {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, content);
+  }
+}
+
+/** The first executable `name` in a PATH-style list, as a shell would find it. */
+function findOnPath(name: string, path: string): string | undefined {
+  for (const d of path.split(delimiter).filter(Boolean)) {
+    const candidate = join(d, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not in this directory
+    }
+  }
+  return undefined;
 }
 
 /** TCP ports the container must listen on before the pod is Ready. */
@@ -102,6 +138,7 @@ export async function stopPod(state: SandboxState, rec: PodRecord): Promise<void
   if (node && conflist) await cniDel({ nodeNetns: node.netns, podNetns: rec.netns, containerId: rec.uid, conflist });
   await deleteNetns(rec.netns);
   rmSync(join('/etc/netns', rec.netns), { recursive: true, force: true });
+  rmSync(podDir(state.runDir, rec.namespace, rec.name), { recursive: true, force: true });
   removePodRecord(state.runDir, rec.namespace, rec.name);
 }
 

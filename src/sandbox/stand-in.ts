@@ -4,10 +4,11 @@ import { pathToFileURL } from 'node:url';
 import { resolve4 } from 'node:dns/promises';
 
 /**
- * Built-in stand-ins for container images the sandbox cannot run (it runs
- * processes, not images). Each listens on the container's ports:
- * - `http`: answers every request with `<pod name>\n` (for nginx, httpd,
- *   tomcat, the guestbook frontend).
+ * Built-in stand-ins for container images the sandbox has no program for
+ * (it runs processes, not images; see container-program.ts for when Debian's
+ * nginx or redis-server runs instead). Each listens on the container's ports:
+ * - `http`: answers every request with `<pod name>\n` (for httpd, tomcat,
+ *   and nginx where it is not installed).
  * - `redis`: a RESP-speaking key/value store (PING, ECHO, SET, GET, DEL,
  *   INFO); a `--replica-of` stand-in (redis-slave) pings its master,
  *   found through `REDIS_MASTER_SERVICE_HOST` when GET_HOSTS_FROM=env,

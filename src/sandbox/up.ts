@@ -41,6 +41,8 @@ export interface UpOptions {
   etcdMembers: number;
   /** Client and peer TLS with certificates made in `<runDir>/pki`. */
   etcdTls: boolean;
+  /** Where the controller's pods find Debian's programs for images (PATH-style). */
+  programPath: string;
   /** Start `keel agent` on every node (when this build has it). */
   agents: boolean;
   log: (line: string) => void;
@@ -147,7 +149,7 @@ async function startProcesses(state: SandboxState, options: UpOptions): Promise<
     options.log('note: this build has no `keel agent` yet; nodes run without agents');
   }
   if (!isRunning(state.controller)) {
-    state.controller = startController(state);
+    state.controller = startController(state, options.programPath);
     writeState(state);
     options.log(`sandbox controller (pods, replication, endpoints) pid ${state.controller.pid}`);
   }
