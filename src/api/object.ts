@@ -2,7 +2,7 @@ import { DecodeError, UnsupportedKindError } from './errors.js';
 import { describe, subjectOf, type ResourceKind } from './meta.js';
 import { validateEndpoints, type Endpoints } from './endpoints.js';
 import { validatePod, type Pod } from './pod.js';
-import { validateService, type Service } from './service.js';
+import { validateService, type Service, type ValidateOptions } from './service.js';
 
 export type ApiObject = Service | Endpoints | Pod;
 
@@ -12,7 +12,7 @@ export interface Resource<T extends ApiObject = ApiObject> {
   aliases: readonly string[];
   /** Path under the registry prefix, as kube-apiserver lays it out. */
   registryPath: string;
-  validate(raw: Record<string, unknown>): T;
+  validate(raw: Record<string, unknown>, options?: ValidateOptions): T;
 }
 
 export const RESOURCES = {
@@ -35,8 +35,8 @@ export function objectKey(prefix: string, kind: ResourceKind, namespace: string,
   return `${prefix}/${RESOURCES[kind].registryPath}/${namespace}/${name}`;
 }
 
-/** Validates one decoded JSON value as a v1 object keel serves. */
-export function validateObject(raw: unknown, where = 'input'): ApiObject {
+/** Validates one decoded JSON value as a v1 object keel serves; `stored` for what etcd already holds (see ValidateOptions). */
+export function validateObject(raw: unknown, where = 'input', options: ValidateOptions = {}): ApiObject {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new DecodeError(where, `expected an object with apiVersion and kind, got ${describe(raw)}`);
   }
@@ -47,7 +47,7 @@ export function validateObject(raw: unknown, where = 'input'): ApiObject {
   if (typeof kind !== 'string' || kind === '') throw new DecodeError(subject, 'kind: is required');
   if (!(kind in RESOURCES)) throw new UnsupportedKindError(subject, kind);
   if (o.apiVersion !== 'v1') throw new DecodeError(subject, `apiVersion: ${describe(o.apiVersion)} is not served (keel serves v1 ${kind})`);
-  return RESOURCES[kind as ResourceKind].validate(o);
+  return RESOURCES[kind as ResourceKind].validate(o, options);
 }
 
 function stringOr(v: unknown): string | undefined {

@@ -83,7 +83,19 @@ export function affinityTimeoutSeconds(svc: Service): number | undefined {
   return svc.spec.sessionAffinityConfig?.clientIP.timeoutSeconds ?? DEFAULT_AFFINITY_TIMEOUT_SECONDS;
 }
 
-export function validateService(raw: Record<string, unknown>): Service {
+/**
+ * How strict the address lists are. `write` (apply, the default) refuses an
+ * entry of spec.externalIPs, spec.loadBalancerSourceRanges or
+ * status.loadBalancer.ingress[].ip that is no address, as kube-apiserver's
+ * validation does. `stored` (what etcd holds) keeps such an entry as written
+ * and the service view leaves it out, as kube-proxy does: one bad entry
+ * never takes the whole service away.
+ */
+export interface ValidateOptions {
+  readonly mode?: 'write' | 'stored';
+}
+
+export function validateService(raw: Record<string, unknown>, options: ValidateOptions = {}): Service {
   const read = readMeta('Service', raw);
   const meta = read.meta;
   const r: FieldReader = read.r;
@@ -133,14 +145,16 @@ export function validateService(raw: Record<string, unknown>): Service {
     );
   }
 
-  const externalIPs = r.array(s.externalIPs, 'spec.externalIPs').map((v, i) => readIp(r, v, `spec.externalIPs[${i}]`));
+  const stored = options.mode === 'stored';
+  const externalIPs = r.array(s.externalIPs, 'spec.externalIPs').map((v, i) => readIp(r, v, `spec.externalIPs[${i}]`, stored));
   if (externalIPs.length) spec.externalIPs = externalIPs;
   const ranges = r.array(s.loadBalancerSourceRanges, 'spec.loadBalancerSourceRanges').map((v, i) => {
     const field = `spec.loadBalancerSourceRanges[${i}]`;
     // kube-proxy (newBaseServiceInfo) trims each range and parses it sloppily; so does keel.
-    const c = parseCidrSloppy(r.string(v, field).trim());
-    if (!c) r.fail(field, `${JSON.stringify(v)} is not a CIDR`);
-    return c.text;
+    const text = r.string(v, field).trim();
+    const c = parseCidrSloppy(text);
+    if (!c && !stored) r.fail(field, `${JSON.stringify(v)} is not a CIDR`);
+    return c?.text ?? text;
   });
   if (ranges.length) spec.loadBalancerSourceRanges = ranges;
   const pna = r.boolean(s.publishNotReadyAddresses, 'spec.publishNotReadyAddresses');
@@ -159,15 +173,17 @@ export function validateService(raw: Record<string, unknown>): Service {
   }
 
   const svc: Service = { apiVersion: 'v1', kind: 'Service', metadata: meta, spec };
-  const status = readStatus(r, raw.status);
+  const status = readStatus(r, raw.status, stored);
   if (status) svc.status = status;
   return svc;
 }
 
-function readIp(r: FieldReader, v: unknown, field: string): string {
-  const ip = parseIpSloppy(r.string(v, field));
-  if (!ip) r.fail(field, `${JSON.stringify(v)} is not an IP address`);
-  return ip.text;
+/** The address in canonical form; in stored mode one that does not parse is kept as written (the service view skips it). */
+function readIp(r: FieldReader, v: unknown, field: string, stored: boolean): string {
+  const text = r.string(v, field);
+  const ip = parseIpSloppy(text);
+  if (!ip && !stored) r.fail(field, `${JSON.stringify(v)} is not an IP address`);
+  return ip?.text ?? text;
 }
 
 function readPorts(r: FieldReader, value: unknown, type: ServiceType, headless: boolean): ServicePort[] {
@@ -214,14 +230,14 @@ function readPorts(r: FieldReader, value: unknown, type: ServiceType, headless: 
   });
 }
 
-function readStatus(r: FieldReader, value: unknown): Service['status'] | undefined {
+function readStatus(r: FieldReader, value: unknown, stored: boolean): Service['status'] | undefined {
   const st = r.optionalObject(value, 'status');
   const lb = r.optionalObject(st?.loadBalancer, 'status.loadBalancer');
   const ingress = r.array(lb?.ingress, 'status.loadBalancer.ingress').map((v, i) => {
     const f = `status.loadBalancer.ingress[${i}]`;
     const o = r.object(v, f);
     const out: { ip?: string; hostname?: string } = {};
-    if (o.ip !== undefined) out.ip = readIp(r, o.ip, `${f}.ip`);
+    if (o.ip !== undefined) out.ip = readIp(r, o.ip, `${f}.ip`, stored);
     const host = r.optionalString(o.hostname, `${f}.hostname`);
     if (host) out.hostname = host;
     return out;

@@ -188,4 +188,23 @@ describe('sloppy input kube-proxy accepts', () => {
     );
     expect(() => validateObject(svc({ ports: [{ port: 80 }], externalIPs: ['1.2.3'] }))).toThrow(/spec\.externalIPs\[0\]/);
   });
+
+  // kube-apiserver refuses such entries on write; kube-proxy, reading what is stored, skips them
+  // (pkg/proxy/serviceport.go newBaseServiceInfo). A stored object keeps them for the service view to skip.
+  it('keeps, in what etcd holds, the address-list entries that do not parse, as written', () => {
+    const raw = svc({
+      type: 'LoadBalancer',
+      ports: [{ port: 80 }],
+      externalIPs: ['1.2.3', '172.30.000.041'],
+      loadBalancerSourceRanges: [' 10.0.0.256/8 ', '10.0.0.0/8'],
+    });
+    const s = validateObject({ ...raw, status: { loadBalancer: { ingress: [{ ip: 'lb' }] } } }, 'etcd', { mode: 'stored' }) as Service;
+    expect(s.spec.externalIPs).toEqual(['1.2.3', '172.30.0.41']);
+    expect(s.spec.loadBalancerSourceRanges).toEqual(['10.0.0.256/8', '10.0.0.0/8']);
+    expect(s.status?.loadBalancer?.ingress).toEqual([{ ip: 'lb' }]);
+    // Not a string at all is still no Service (kube-proxy's informer could not decode it either).
+    expect(() => validateObject(svc({ ports: [{ port: 80 }], externalIPs: [7] }), 'etcd', { mode: 'stored' })).toThrow(
+      /spec\.externalIPs\[0\]: must be a string/,
+    );
+  });
 });

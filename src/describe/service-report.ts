@@ -121,6 +121,9 @@ export function describeService(input: ServiceReportInput): string {
         `${ready.length} ready pod${ready.length === 1 ? '' : 's'} match, yet the Endpoints object lists no ready address (is the endpoints controller behind?)`,
       );
   }
+  for (const f of view.ignoredFields) problems.push(`${f.field} ${JSON.stringify(f.value)} ${f.reason}; the proxies leave it out`);
+  if (view.loadBalancerSourceRangesInvalid)
+    problems.push('no loadBalancerSourceRanges entry is a CIDR, so the load balancer IPs accept no source');
   if (input.node) out.push(...nodeSection(input, svc, view, rows, problems));
   out.push(...section('Problems', problems.length ? problems.map((p) => `- ${p}`) : ['none found']));
   return `${out.join('\n')}\n`;

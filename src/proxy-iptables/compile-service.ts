@@ -152,10 +152,12 @@ function compilePort(
     }
     for (const ip of externalIPs) out.natServices.push(dst(ip, 'external IP', ext));
     const ranges = view.loadBalancerSourceRanges;
-    for (const ip of lbIPs) out.natServices.push(dst(ip, 'loadbalancer IP', ranges.length ? fw : ext));
+    // Every listed range invalid: the firewall stays, allowing nothing (see ServiceView).
+    const firewalled = ranges.length > 0 || view.loadBalancerSourceRangesInvalid;
+    for (const ip of lbIPs) out.natServices.push(dst(ip, 'loadbalancer IP', firewalled ? fw : ext));
     if (nodePort !== undefined) out.natNodePorts.push(rule('-p', proto(p), ...comment(spn), ...dport(p, nodePort), '-j', ext));
     out.natChains.push({ name: ext, rules: extRules(spn, externalLocal, node, svc_, svl) });
-    if (ranges.length && lbIPs.length) {
+    if (firewalled && lbIPs.length) {
       out.natChains.push({ name: fw, rules: firewallRules(spn, ranges, lbIPs, node, ext) });
       for (const ip of lbIPs)
         out.filterFirewall.push(

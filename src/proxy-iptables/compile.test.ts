@@ -303,6 +303,74 @@ describe('compileRules as kube-proxy writes them', () => {
   });
 });
 
+// kubernetes pkg/proxy/serviceport.go newBaseServiceInfo, through proxyutil MapIPsByIPFamily and
+// MapCIDRsByIPFamily (pkg/proxy/util/utils.go): an externalIP or source range that does not parse is
+// logged and skipped, the LB ingress IP likewise; the rest of the service is programmed. When every
+// source range is invalid kube-proxy is left with none and writes no firewall (any source gets in);
+// keel keeps the firewall with nothing allowed instead (README, differences).
+describe('invalid entries of a stored service', () => {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- free-form manifest under test
+  const lb = (mutate: (s: Record<string, any>, raw: Record<string, any>) => void) => {
+    const svc = makeService('ns', 'lb', (s, raw) => {
+      s.type = 'LoadBalancer';
+      s.clusterIP = '10.96.2.1';
+      s.ports = [{ name: 'p80', port: 80, nodePort: 30081 }];
+      raw.status = { loadBalancer: { ingress: [{ ip: '172.30.0.200' }] } };
+      mutate(s, raw);
+    });
+    const eps = makeEndpoints('ns', 'lb', [{ ip: '10.244.1.9', node: 'node-a' }], [{ name: 'p80', port: 80 }]);
+    return compileRules(snapshotOf([svc], [eps]), node);
+  };
+  const fwRules = (rules: ReturnType<typeof lb>) => rules.nat.chains.find((c) => c.name.startsWith('KUBE-FW-'))?.rules;
+  const services = (rules: ReturnType<typeof lb>) => rules.nat.chains.find((c) => c.name === 'KUBE-SERVICES')?.rules.join('\n') ?? '';
+
+  it('leaves out an externalIP that is no address and keeps the others, the cluster IP and the NodePort', () => {
+    const rules = lb((s) => {
+      s.externalIPs = ['172.30.0.101', 'not-an-ip', '172.30.0.102'];
+    });
+    const t = services(rules);
+    expect(t).toMatch(/-d 172\.30\.0\.101\/32 .*external IP/);
+    expect(t).toMatch(/-d 172\.30\.0\.102\/32 .*external IP/);
+    expect(t).toMatch(/-d 10\.96\.2\.1\/32 .*cluster IP/);
+    expect(renderRestore(rules)).not.toContain('not-an-ip');
+    expect(rules.nat.chains.find((c) => c.name === 'KUBE-NODEPORTS')?.rules).toHaveLength(1);
+  });
+
+  it('leaves out an LB ingress IP that is no address and keeps the valid one', () => {
+    const t = services(
+      lb((_s, raw) => {
+        raw.status = { loadBalancer: { ingress: [{ ip: '172.30.0.300' }, { ip: '172.30.0.201' }] } };
+      }),
+    );
+    expect(t).toMatch(/-d 172\.30\.0\.201\/32 .*loadbalancer IP/);
+    expect(t).not.toContain('172.30.0.300');
+  });
+
+  it('firewalls with the source ranges that parse and leaves out the rest', () => {
+    const fw = fwRules(
+      lb((s) => {
+        s.loadBalancerSourceRanges = ['10.0.0.0/33', '192.168.50.0/24', 'garbage'];
+      }),
+    );
+    expect(fw?.filter((r) => r.startsWith('-s '))).toEqual([expect.stringMatching(/^-s 192\.168\.50\.0\/24 .*-j KUBE-EXT-/)]);
+  });
+
+  it('keeps the LB IP firewalled, with nothing allowed, when no source range parses (kube-proxy would open it)', () => {
+    const rules = lb((s) => {
+      s.loadBalancerSourceRanges = ['10.0.0.0/33', 'garbage'];
+    });
+    expect(fwRules(rules)).toEqual(['-m comment --comment "other traffic to ns/lb:p80 will be dropped by KUBE-PROXY-FIREWALL"']);
+    expect(services(rules)).toMatch(/-d 172\.30\.0\.200\/32 .*loadbalancer IP.* -j KUBE-FW-/);
+    expect(rules.filter.chains.find((c) => c.name === 'KUBE-PROXY-FIREWALL')?.rules).toEqual([
+      expect.stringMatching(/^-d 172\.30\.0\.200\/32 -p tcp .* -j DROP$/),
+    ]);
+  });
+
+  it('treats empty strings as absent, as kube-proxy does: no firewall for a list of only empty ranges', () => {
+    expect(fwRules(lb((s) => (s.loadBalancerSourceRanges = ['', ' '])))).toBeUndefined();
+  });
+});
+
 // kubernetes pkg/proxy/topology.go CategorizeEndpoints: with no ready endpoint, the serving terminating ones
 // (cluster and local sets each fall back on their own).
 describe('terminating endpoints as fallback', () => {

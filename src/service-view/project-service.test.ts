@@ -131,8 +131,41 @@ describe('projectService', () => {
     expect(projectService(lb, eps, 'node-a').ports[1]?.endpoints).toEqual([]);
   });
 
-  it('rejects an address that does not parse, naming the object and field', () => {
-    const bad: Service = { ...lb, spec: { ...lb.spec, externalIPs: ['172.30.0.300'] } };
+  // kubernetes pkg/proxy/serviceport.go newBaseServiceInfo: proxyutil MapIPsByIPFamily / MapCIDRsByIPFamily
+  // (pkg/proxy/util/utils.go) log and skip an entry that does not parse, an empty one silently; an LB
+  // ingress IP that does not parse matches no family and is skipped too.
+  it('leaves out list entries that are no address, names them, and keeps the rest of the service', () => {
+    const bad: Service = {
+      ...lb,
+      spec: { ...lb.spec, externalIPs: ['172.30.0.300', '', '172.30.0.100'], loadBalancerSourceRanges: ['10.0.0.0/8', 'ten/8'] },
+      status: { loadBalancer: { ingress: [{ ip: 'lb' }, { ip: '172.30.0.200' }] } },
+    };
+    const v = projectService(bad, undefined, 'node-a');
+    expect(ips(v.externalIPs)).toEqual(['172.30.0.100/4']);
+    expect(ips(v.loadBalancerIPs)).toEqual(['172.30.0.200/4']);
+    expect(v.loadBalancerSourceRanges.map((c) => c.text)).toEqual(['10.0.0.0/8']);
+    expect(v.loadBalancerSourceRangesInvalid).toBe(false);
+    expect(v.ports.map((p) => p.nodePort)).toEqual([30080, 30053]);
+    expect(v.ignoredFields).toEqual([
+      { field: 'status.loadBalancer.ingress[0].ip', value: 'lb', reason: 'is not an IP address' },
+      { field: 'spec.externalIPs[0]', value: '172.30.0.300', reason: 'is not an IP address' },
+      { field: 'spec.loadBalancerSourceRanges[1]', value: 'ten/8', reason: 'is not a CIDR' },
+    ]);
+    expect(projectService(lb, undefined, 'node-a').ignoredFields).toEqual([]);
+  });
+
+  it('says so when source ranges are listed and none parses (the proxies then allow no source)', () => {
+    const only = (ranges: string[]): boolean =>
+      projectService({ ...lb, spec: { ...lb.spec, loadBalancerSourceRanges: ranges } }, undefined, 'node-a')
+        .loadBalancerSourceRangesInvalid;
+    expect(only(['10.0.0.0/33', 'x'])).toBe(true);
+    expect(only(['', ' '])).toBe(false);
+    expect(only([])).toBe(false);
+    expect(only(['x', '10.0.0.0/8'])).toBe(false);
+  });
+
+  it('rejects a cluster IP that does not parse, naming the object and field', () => {
+    const bad: Service = { ...lb, spec: { ...lb.spec, clusterIPs: ['10.96.0.300'] } };
     const err = (() => {
       try {
         projectService(bad, undefined, 'node-a');
@@ -142,6 +175,6 @@ describe('projectService', () => {
       return undefined;
     })();
     expect(err).toBeInstanceOf(ValidationError);
-    expect((err as ValidationError).message).toBe('service default/web: spec.externalIPs[0]: "172.30.0.300" is not an IP address');
+    expect((err as ValidationError).message).toBe('service default/web: spec.clusterIPs[0]: "10.96.0.300" is not an IP address');
   });
 });

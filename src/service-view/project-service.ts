@@ -1,18 +1,23 @@
 import { namespacedName } from '../api/cluster-state.js';
 import type { EndpointAddress, Endpoints } from '../api/endpoints.js';
 import { ValidationError } from '../api/errors.js';
-import { parseCidr, parseIp, type Cidr, type IpAddress } from '../api/ip.js';
+import { parseCidr, parseIp, type IpAddress } from '../api/ip.js';
 import { subjectOf } from '../api/meta.js';
 import { affinityTimeoutSeconds, hasNodePorts, isHeadless, needsHealthCheck, publishesNotReady, type Service } from '../api/service.js';
 import { portEndpoints } from './port-endpoints.js';
 import { servicePortName } from './service-port-name.js';
-import type { EndpointGroup, EndpointView, ServiceView } from './service-view.js';
+import type { EndpointGroup, EndpointView, IgnoredField, ServiceView } from './service-view.js';
 
 /**
  * Projects one Service and its Endpoints into the view every programmer
- * reads. Pure. Addresses are parsed here, once; a value that does not parse
- * (the validator should have refused it) throws a ValidationError naming
- * the object and field, and the caller rejects that one service.
+ * reads. Pure. Addresses are parsed here, once. An entry of externalIPs,
+ * loadBalancerSourceRanges or the LB ingress IPs that does not parse is left
+ * out and listed in ignoredFields, as kube-proxy's newBaseServiceInfo does
+ * (pkg/proxy/serviceport.go; proxyutil MapIPsByIPFamily and
+ * MapCIDRsByIPFamily log and skip it, an empty string silently). Any other
+ * value that does not parse (a cluster IP, an endpoint address) throws a
+ * ValidationError naming the object and field, and the caller rejects that
+ * one service.
  */
 export function projectService(svc: Service, eps: Endpoints | undefined, nodeName: string | undefined): ServiceView {
   const { namespace, name } = svc.metadata;
@@ -24,9 +29,19 @@ export function projectService(svc: Service, eps: Endpoints | undefined, nodeNam
   const clusterIPs = addressed
     ? (s.clusterIPs ?? (s.clusterIP ? [s.clusterIP] : [])).map((ip, i) => address(subject, `spec.clusterIPs[${i}]`, ip))
     : [];
-  const loadBalancerIPs = (svc.status?.loadBalancer?.ingress ?? []).flatMap((ing, i) =>
-    ing.ip ? [address(subject, `status.loadBalancer.ingress[${i}].ip`, ing.ip)] : [],
-  );
+  const ignoredFields: IgnoredField[] = [];
+  const usable = <T>(parse: (text: string) => T | undefined, what: string, list: readonly string[], field: (i: number) => string): T[] =>
+    list.flatMap((text, i) => {
+      const value = parse(text);
+      if (value) return [value];
+      if (text.trim() !== '') ignoredFields.push({ field: field(i), value: text, reason: `is not ${what}` });
+      return [];
+    });
+  const ingressIPs = (svc.status?.loadBalancer?.ingress ?? []).map((ing) => ing.ip ?? '');
+  const loadBalancerIPs = usable(parseIp, 'an IP address', ingressIPs, (i) => `status.loadBalancer.ingress[${i}].ip`);
+  const externalIPs = usable(parseIp, 'an IP address', s.externalIPs ?? [], (i) => `spec.externalIPs[${i}]`);
+  const rangeTexts = s.loadBalancerSourceRanges ?? [];
+  const loadBalancerSourceRanges = usable(parseCidr, 'a CIDR', rangeTexts, (i) => `spec.loadBalancerSourceRanges[${i}]`);
   const endpointGroups = eps ? groupsOf(eps, nodeName) : [];
   const nodePorts = hasNodePorts(svc);
   return {
@@ -37,9 +52,10 @@ export function projectService(svc: Service, eps: Endpoints | undefined, nodeNam
     headless,
     externalName: s.type === 'ExternalName' ? s.externalName : undefined,
     clusterIPs,
-    externalIPs: (s.externalIPs ?? []).map((ip, i) => address(subject, `spec.externalIPs[${i}]`, ip)),
+    externalIPs,
     loadBalancerIPs,
-    loadBalancerSourceRanges: (s.loadBalancerSourceRanges ?? []).map((c, i) => cidr(subject, `spec.loadBalancerSourceRanges[${i}]`, c)),
+    loadBalancerSourceRanges,
+    loadBalancerSourceRangesInvalid: loadBalancerSourceRanges.length === 0 && rangeTexts.some((t) => t.trim() !== ''),
     affinityTimeoutSeconds: affinityTimeoutSeconds(svc),
     externalTrafficPolicy: s.externalTrafficPolicy ?? 'Cluster',
     internalTrafficPolicy: s.internalTrafficPolicy ?? 'Cluster',
@@ -57,6 +73,7 @@ export function projectService(svc: Service, eps: Endpoints | undefined, nodeNam
       };
     }),
     endpointGroups,
+    ignoredFields,
   };
 }
 
@@ -86,10 +103,4 @@ function address(subject: string, field: string, text: string): IpAddress {
 
 function invalid(subject: string, field: string, text: string): never {
   throw new ValidationError(subject, field, `${JSON.stringify(text)} is not an IP address`);
-}
-
-function cidr(subject: string, field: string, text: string): Cidr {
-  const c = parseCidr(text);
-  if (!c) throw new ValidationError(subject, field, `${JSON.stringify(text)} is not a CIDR`);
-  return c;
 }

@@ -24,6 +24,12 @@ export interface ServiceView {
   /** status.loadBalancer.ingress addresses (hostnames are not addresses and are left out). */
   readonly loadBalancerIPs: readonly IpAddress[];
   readonly loadBalancerSourceRanges: readonly Cidr[];
+  /**
+   * The spec lists source ranges but not one of them parses. kube-proxy would
+   * then write no firewall (every source reaches the LB IPs); keel keeps the
+   * firewall with nothing allowed, so a broken list never opens the service.
+   */
+  readonly loadBalancerSourceRangesInvalid: boolean;
   /** ClientIP affinity timeout; undefined when affinity is None. */
   readonly affinityTimeoutSeconds: number | undefined;
   readonly externalTrafficPolicy: TrafficPolicy;
@@ -33,6 +39,15 @@ export interface ServiceView {
   readonly ports: readonly ServicePortView[];
   /** Every endpoint with the ports it serves, in the source's order (DNS's headless records and SRV targets). */
   readonly endpointGroups: readonly EndpointGroup[];
+  /** Entries left out because they do not parse; the rest of the service is used. */
+  readonly ignoredFields: readonly IgnoredField[];
+}
+
+/** One entry of a list field that is no address, e.g. `spec.externalIPs[1]`: kube-proxy skips it and logs why; so does keel. */
+export interface IgnoredField {
+  readonly field: string;
+  readonly value: string;
+  readonly reason: string;
 }
 
 export interface ServicePortView {

@@ -39,6 +39,13 @@ async function invalidServices(): Promise<number> {
   return m?.value ?? 0;
 }
 
+async function ignoredExternalIPs(): Promise<number> {
+  const m = (await registry.getSingleMetric('keel_watch_ignored_fields_total')?.get())?.values.find(
+    (v) => v.labels.resource === 'services' && v.labels.field === 'spec.externalIPs',
+  );
+  return m?.value ?? 0;
+}
+
 describe('ServiceViews', () => {
   const a = svc('a', '10.96.0.1');
   const b = svc('b', '10.96.0.2');
@@ -80,6 +87,20 @@ describe('ServiceViews', () => {
     // Fixed: the service appears.
     expect([...views.apply(snapshotOf([a, b], []), changed(['default/b']))]).toEqual(['default/b']);
     expect(views.get('default/b')?.clusterIPs[0]?.text).toBe('10.96.0.2');
+  });
+
+  it('logs and counts an ignored entry once per stored object, however many consumers project it', async () => {
+    const odd: Service = { ...b, spec: { ...b.spec, externalIPs: ['172.30.0.1', 'x'] } };
+    const { logger, lines } = capture();
+    const before = await ignoredExternalIPs();
+    const views = new ServiceViews({ logger });
+    views.apply(snapshotOf([a, odd], []), changed([], true));
+    new ServiceViews({ logger }).apply(snapshotOf([a, odd], []), changed([], true));
+    expect(views.get('default/b')?.externalIPs.map((ip) => ip.text)).toEqual(['172.30.0.1']);
+    expect(await ignoredExternalIPs()).toBe(before + 1);
+    expect(lines).toEqual([
+      'ignoring an invalid entry; the rest of the service is used {"object":"service default/b","field":"spec.externalIPs[1]","value":"x","reason":"is not an IP address"}',
+    ]);
   });
 
   it('projects a whole snapshot at once, in key order', () => {

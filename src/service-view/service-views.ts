@@ -1,6 +1,7 @@
 import type { ClusterSnapshot, NamespacedName } from '../api/cluster-state.js';
 import type { Endpoints } from '../api/endpoints.js';
 import { isKeelError } from '../api/errors.js';
+import { subjectOf } from '../api/meta.js';
 import type { Service } from '../api/service.js';
 import { createLogger, type Logger } from '../observe/log.js';
 import type { ChangedKeys } from '../watch/snapshot-delivery.js';
@@ -16,13 +17,17 @@ export interface ServiceViewsOptions {
 
 /** A rejection is logged and counted once per pair of stored objects, however many consumers project it. */
 const reported = new WeakMap<Service, Endpoints | undefined>();
+/** Ignored entries depend on the Service alone: logged and counted once per stored object. */
+const ignoredReported = new WeakSet<Service>();
 
 /**
  * The service views one consumer reads, kept in step with the snapshots it
  * is delivered: only services whose Service or Endpoints object changed are
  * projected again. A service whose objects do not project is rejected on
  * its own (logged, counted in keel_watch_invalid_objects_total) and is
- * absent from the views, as if it did not exist.
+ * absent from the views, as if it did not exist. An entry the projection
+ * leaves out (an externalIP that is no address, say) is logged and counted
+ * in keel_watch_ignored_fields_total; the rest of the service is used.
  */
 export class ServiceViews {
   private readonly views = new Map<NamespacedName, ServiceView>();
@@ -32,7 +37,7 @@ export class ServiceViews {
   private readonly log: Logger;
 
   constructor(private readonly options: ServiceViewsOptions = {}) {
-    this.log = options.logger ?? createLogger('service-view');
+    this.log = options.logger?.child('service-view') ?? createLogger('service-view');
   }
 
   /** Projects the services a delivery touched (every one on a full delivery); returns the keys whose view appeared, changed or went. */
@@ -66,7 +71,21 @@ export class ServiceViews {
     }
     this.sources.set(key, { svc, eps });
     try {
-      this.views.set(key, projectService(svc, eps, this.options.nodeName));
+      const view = projectService(svc, eps, this.options.nodeName);
+      this.views.set(key, view);
+      if (view.ignoredFields.length && !ignoredReported.has(svc)) {
+        ignoredReported.add(svc);
+        const object = subjectOf('Service', svc.metadata.namespace, svc.metadata.name);
+        for (const f of view.ignoredFields) {
+          watchMetrics.ignoredFields.inc({ resource: 'services', field: f.field.replace(/\[\d+\]/g, '') });
+          this.log.warn('ignoring an invalid entry; the rest of the service is used', {
+            object,
+            field: f.field,
+            value: f.value.length > 64 ? `${f.value.slice(0, 64)}…` : f.value,
+            reason: f.reason,
+          });
+        }
+      }
       return true;
     } catch (err) {
       if (!isKeelError(err)) throw err;

@@ -105,7 +105,7 @@ export function decodeStored<K extends ResourceKind>(kind: K, entry: Pick<KvEntr
     o.kind ??= kind;
     o.apiVersion ??= 'v1';
   }
-  const obj = validateObject(raw, key);
+  const obj = validateObject(raw, key, { mode: 'stored' });
   if (obj.kind !== kind) throw new DecodeError(key, `holds a ${obj.kind}, expected ${kind}`);
   const tail = key.split('/').slice(-2);
   if (tail[0] !== obj.metadata.namespace || tail[1] !== obj.metadata.name) {

@@ -27,6 +27,12 @@ export const watchMetrics = {
     labelNames: ['resource'] as const,
     registers: [registry],
   }),
+  ignoredFields: new Counter({
+    name: 'keel_watch_ignored_fields_total',
+    help: 'Entries of stored objects left out because they do not parse, the rest of the object used (as kube-proxy does), by field.',
+    labelNames: ['resource', 'field'] as const,
+    registers: [registry],
+  }),
   lastSyncRevision: new Gauge({
     name: 'keel_watch_last_sync_revision',
     help: 'The etcd revision the informer cache reflects.',

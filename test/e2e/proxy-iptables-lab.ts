@@ -1,13 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 
-/** Network namespaces for the proxy-iptables suites: "kp-<run>-<role>", removed by `destroy()`. */
+/** Network namespaces for the proxy-iptables suites: "<prefix>-<run>-<role>" (prefix kp unless given), removed by `destroy()`. */
 export class NetnsLab {
   readonly run = randomBytes(2).toString('hex');
   private readonly made: string[] = [];
 
+  constructor(private readonly prefix = 'kp') {}
+
   name(role: string): string {
-    return `kp-${this.run}-${role}`;
+    return `${this.prefix}-${this.run}-${role}`;
   }
 
   async netns(role: string): Promise<string> {

@@ -65,7 +65,8 @@ const SERVICE_MAKERS: Maker[] = [
   (_h, _r, n) => svc(n, []),
   (_h, _r, n) => svc(n, { clusterIP: '10.96.1.9', ports: [{ port: '80 PWN' }] }),
   (_h, _r, n) => svc(n, { clusterIP: '10.96.1.10', ports: [{ port: 80, nodePort: 'PWN' }], type: 'NodePort' }),
-  (h, _r, n) => svc(n, { clusterIP: '10.96.1.11', ports: [{ port: 80 }], externalIPs: [h] }),
+  // A list entry that is no address only drops that entry (kube-proxy's MapIPsByIPFamily); a string for the list is invalid.
+  (h, _r, n) => svc(n, { clusterIP: '10.96.1.11', ports: [{ port: 80 }], externalIPs: h }),
   (h, _r, n) => svc(n, { clusterIP: '10.96.1.12', ports: [{ port: 80 }] }, { namespace: h }),
   (_h, _r, n) => svc(`${n}-other`, { clusterIP: '10.96.1.13', ports: [{ port: 80 }] }), // key/name mismatch
   (_h, _r, n) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: n, namespace: 'fuzz' }, spec: { containers: [] } }),

@@ -12,7 +12,7 @@ type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-exp
 export function makeService(ns: string, name: string, mutate: (spec: Raw, raw: Raw) => void): Service {
   const raw: Raw = { apiVersion: 'v1', kind: 'Service', metadata: { namespace: ns, name }, spec: { ports: [] } };
   mutate(raw.spec as Raw, raw);
-  return validateService(raw);
+  return validateService(raw, { mode: 'stored' });
 }
 
 export interface EpAddr {
