@@ -8,7 +8,8 @@ export default defineConfig({
   test: {
     include: [
       'src/proxy-iptables/{compile,sync-plan,chain-names,rule-text,render-restore,trace}*.test.ts',
-      'src/dns/{answer,records,response,dns-names,wire-query}*.test.ts',
+      'src/dns/{answer,answer-cache,dns-names,record-sources,records,recursion-policy,response}*.test.ts',
+      'src/dns/{wire-query,zone-file,zone-records}*.test.ts',
       'src/ipam/*.test.ts',
       'src/watch/change-tracker*.test.ts',
     ],

@@ -5,6 +5,7 @@ import { TOLERATE_UNREADY_ANNOTATION, validateService } from '../api/service.js'
 import { fixtureConfig, fixtureSnapshot, makeEndpoints, makeService, snapshotOf } from './testing/fixture-cluster.js';
 import { buildRecordIndex } from './zone-records.js';
 import { formatRr } from './zone-file.js';
+import { POD_RECORDS_MODES } from './records.js';
 
 // The fixture's address plan is documented in fixture-cluster.ts. The table runs with a TTL
 // other than the default 5 (--dns-ttl), so every line checks that the record kind carries the
@@ -250,5 +251,131 @@ describe('answerQuestion', () => {
     const idx = buildRecordIndex(fixtureSnapshot(), { ...fixtureConfig(), nsAddresses: ['10.96.0.10'] });
     const res = answerQuestion(idx, { name: 'ns.dns.cluster.local', type: 'A' });
     expect(res.kind === 'answer' && res.answers.map(formatRr)).toEqual(['ns.dns.cluster.local. 5 IN A 10.96.0.10']);
+  });
+});
+
+describe('answerQuestion, edges', () => {
+  const answer = (idx: ReturnType<typeof buildRecordIndex>, name: string, type: string) => {
+    const res = answerQuestion(idx, { name, type });
+    if (res.kind === 'forward') return 'forward';
+    return {
+      rcode: res.rcode,
+      answers: res.answers.map(formatRr),
+      authority: res.authorities.map(formatRr),
+      additional: res.additionals.map(formatRr),
+      ...(res.foreignTarget === undefined ? {} : { foreignTarget: res.foreignTarget }),
+    };
+  };
+  const SOA5 = 'cluster.local. 5 IN SOA ns.dns.cluster.local. hostmaster.cluster.local. 42 7200 1800 86400 5';
+  const insecure = buildRecordIndex(fixtureSnapshot(), { ...fixtureConfig(), podRecords: 'insecure' });
+
+  it("an insecure pod name asked for the other family's type is NODATA with the SOA; ANY gets its address", () => {
+    const name = '10-244-9-9.default.pod.cluster.local';
+    expect(answer(insecure, name, 'AAAA')).toEqual({ rcode: 'NOERROR', answers: [], authority: [SOA5], additional: [] });
+    expect(answer(insecure, name, 'ANY')).toEqual({
+      rcode: 'NOERROR',
+      answers: [`${name}. 5 IN A 10.244.9.9`],
+      authority: [],
+      additional: [],
+    });
+  });
+
+  it('reads a dashed label with four parts and a "--" as IPv6, and takes no dashed name outside .pod. for a pod', () => {
+    expect(answer(insecure, 'fd00--10-1.default.pod.cluster.local', 'AAAA')).toMatchObject({
+      answers: ['fd00--10-1.default.pod.cluster.local. 5 IN AAAA fd00::10:1'],
+    });
+    // `svc` has the length of `pod`: only the label decides.
+    expect(answer(insecure, '10-244-9-9.default.svc.cluster.local', 'A')).toMatchObject({ rcode: 'NXDOMAIN', answers: [] });
+    expect(answer(insecure, '10-244-9-9.x.default.pod.cluster.local', 'A')).toMatchObject({ rcode: 'NXDOMAIN', answers: [] });
+  });
+
+  it('answers each --pod-records mode the CLI accepts as documented', () => {
+    const name = '10-244-9-9.default.pod.cluster.local';
+    const rcodes = POD_RECORDS_MODES.map((podRecords) => {
+      const res = answerQuestion(buildRecordIndex(fixtureSnapshot(), { ...fixtureConfig(), podRecords }), { name, type: 'A' });
+      return res.kind === 'answer' && `${podRecords} ${res.rcode} ${res.answers.length}`;
+    });
+    expect(rcodes).toEqual(['insecure NOERROR 1', 'verified NXDOMAIN 0', 'disabled NXDOMAIN 0']);
+  });
+
+  it('answers the PTR of an endpoint address outside every served range, and forwards other types at that name', () => {
+    const svc = makeService('default', 'host', { clusterIP: 'None', ports: [{ name: 'x', port: 80 }] });
+    const eps = makeEndpoints('default', 'host', [{ addresses: [{ ip: '172.30.0.5' }], ports: [{ name: 'x', port: 80 }] }]);
+    const idx = buildRecordIndex(snapshotOf({ services: [svc], endpoints: [eps] }), fixtureConfig());
+    expect(answer(idx, '5.0.30.172.in-addr.arpa', 'PTR')).toEqual({
+      rcode: 'NOERROR',
+      answers: ['5.0.30.172.in-addr.arpa. 5 IN PTR 172-30-0-5.host.default.svc.cluster.local.'],
+      authority: [],
+      additional: [],
+    });
+    expect(answer(idx, '5.0.30.172.in-addr.arpa', 'A')).toBe('forward');
+    expect(answer(idx, '6.0.30.172.in-addr.arpa', 'PTR')).toBe('forward');
+  });
+
+  it('forwards a partial reverse name in a served reverse zone that keel holds nothing under', () => {
+    expect(answer(index, '7.10.in-addr.arpa', 'PTR')).toBe('forward');
+  });
+
+  it('hands the resolver a foreign CNAME target to finish, but not an in-zone one, nor a CNAME question', () => {
+    const gone = makeService('default', 'gone', { type: 'ExternalName', externalName: 'nothing.default.svc.cluster.local' });
+    const idx = buildRecordIndex(
+      snapshotOf({ services: [gone, makeService('default', 'ext', { type: 'ExternalName', externalName: 'example.com' })] }),
+      fixtureConfig(),
+    );
+    expect(answer(idx, 'ext.default.svc.cluster.local', 'A')).toMatchObject({ foreignTarget: 'example.com' });
+    expect(answer(idx, 'ext.default.svc.cluster.local', 'CNAME')).not.toHaveProperty('foreignTarget');
+    expect(answer(idx, 'ext.default.svc.cluster.local', 'ANY')).not.toHaveProperty('foreignTarget');
+    expect(answer(idx, 'gone.default.svc.cluster.local', 'A')).toEqual({
+      rcode: 'NOERROR',
+      answers: ['gone.default.svc.cluster.local. 5 IN CNAME nothing.default.svc.cluster.local.'],
+      authority: [],
+      additional: [],
+    });
+  });
+
+  it('answers ANY at an alias with the CNAME alone, and ANY at a service with all its records', () => {
+    expect(answer(index, 'alias.default.svc.cluster.local', 'ANY')).toMatchObject({
+      answers: ['alias.default.svc.cluster.local. 37 IN CNAME web.default.svc.cluster.local.'],
+    });
+    expect(answer(index, 'web.default.svc.cluster.local', 'ANY')).toMatchObject({
+      answers: [
+        'web.default.svc.cluster.local. 37 IN A 10.96.0.20',
+        'web.default.svc.cluster.local. 37 IN SRV 0 50 80 web.default.svc.cluster.local.',
+        'web.default.svc.cluster.local. 37 IN SRV 0 50 514 web.default.svc.cluster.local.',
+      ],
+    });
+  });
+
+  it('follows a chain of eight CNAMEs to the address, and stops a ninth (or a loop) without an address', () => {
+    const chain = (n: number) =>
+      Array.from({ length: n }, (_, i) =>
+        makeService('default', `c${i}`, {
+          type: 'ExternalName',
+          externalName: i === n - 1 ? 'web.default.svc.cluster.local' : `c${i + 1}.default.svc.cluster.local`,
+        }),
+      );
+    const web = makeService('default', 'web', { clusterIP: '10.96.0.20', ports: [{ port: 80 }] });
+    const types = (n: number) => {
+      const res = answer(
+        buildRecordIndex(snapshotOf({ services: [web, ...chain(n)] }), fixtureConfig()),
+        'c0.default.svc.cluster.local',
+        'A',
+      );
+      return res === 'forward' ? res : res.answers.map((a) => a.split(' ')[3]).join(' ');
+    };
+    expect(types(8)).toBe('CNAME CNAME CNAME CNAME CNAME CNAME CNAME CNAME A');
+    expect(types(9)).toBe('CNAME CNAME CNAME CNAME CNAME CNAME CNAME CNAME CNAME');
+    const loop = [
+      makeService('default', 'ping', { type: 'ExternalName', externalName: 'pong.default.svc.cluster.local' }),
+      makeService('default', 'pong', { type: 'ExternalName', externalName: 'ping.default.svc.cluster.local' }),
+    ];
+    const res = answer(buildRecordIndex(snapshotOf({ services: loop }), fixtureConfig()), 'ping.default.svc.cluster.local', 'A');
+    expect(res !== 'forward' && [res.answers.length, 'foreignTarget' in res]).toEqual([9, false]);
+  });
+
+  it('glues both address families of an SRV target in the additional section', () => {
+    expect(answer(index, '_http._tcp.web6.dual.svc.cluster.local', 'SRV')).toMatchObject({
+      additional: ['web6.dual.svc.cluster.local. 37 IN A 10.96.0.30', 'web6.dual.svc.cluster.local. 37 IN AAAA fd00:10:96::30'],
+    });
   });
 });
