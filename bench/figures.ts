@@ -15,6 +15,8 @@ import { join } from 'node:path';
 
 /** KEEL_BENCH_QUICK=1 shrinks sizes and durations (never the number of runs) to prove a bench works end to end. */
 export const QUICK = process.env.KEEL_BENCH_QUICK === '1';
+/** The prefix of the namespaces a bench makes (a random suffix follows): KEEL_BENCH_NS_TAG, else the bench's own. */
+export const nsTag = (fallback: string): string => process.env.KEEL_BENCH_NS_TAG ?? fallback;
 /** Every measurement is repeated this often; rows report min/median/max over the runs. */
 export const RUNS = 5;
 /** Quick runs write beside, never over, the figures of a full run. */

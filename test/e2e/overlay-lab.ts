@@ -37,10 +37,17 @@ export class OverlayLab {
   readonly x = randomInt(1, 255);
   /** The run directory (etcd socket, subnet.env files, host-local state); made by up(). */
   dir = '';
-  readonly sw = `ko${this.run}sw`;
-  readonly inet = `ko${this.run}in`;
-  readonly nodes = [1, 2, 3].map((i) => `ko${this.run}n${i}`);
-  readonly prefix = `/ko-${this.run}/network`;
+  readonly sw: string;
+  readonly inet: string;
+  readonly nodes: string[];
+  readonly prefix: string;
+  /** Namespace names start with `tag` (then the run's random suffix), so concurrent users of the lab can tell theirs apart. */
+  constructor(private readonly tag = 'ko') {
+    this.sw = `${tag}${this.run}sw`;
+    this.inet = `${tag}${this.run}in`;
+    this.nodes = [1, 2, 3].map((i) => `${tag}${this.run}n${i}`);
+    this.prefix = `/${tag}-${this.run}/network`;
+  }
   readonly pods: Pod[] = [];
   private etcd: ChildProcess | undefined;
   private readonly agents = new Map<number, ChildProcess>();
@@ -196,7 +203,7 @@ export class OverlayLab {
 
   /** A pod on node i, made by the CNI plugins from keel's conflist, as a runtime would. */
   async addPod(node: number): Promise<Pod> {
-    const name = `ko${this.run}p${this.pods.length + 1}`;
+    const name = `${this.tag}${this.run}p${this.pods.length + 1}`;
     await sh('ip', ['netns', 'add', name]);
     const conflist = JSON.parse(
       await this.keel(
