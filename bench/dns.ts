@@ -190,7 +190,7 @@ async function changeLatency(samples: number): Promise<{ appearMs: number[]; gon
     const watch = new ClusterWatch({ store: new KvStore(client, [etcd.endpoint]), prefix: '/registry' });
     const service = new DnsService({
       config,
-      listen: { host: '127.0.0.1', port: 0 },
+      listen: [{ host: '127.0.0.1', port: 0 }],
       source: watch,
       upstreams: [],
       recursionAllowed: () => false,

@@ -3,7 +3,7 @@ import { networkInterfaces } from 'node:os';
 import { DnsService } from '../dns/dns-service.js';
 import { parseUpstreams, upstreamsFromResolvConf } from '../dns/forward.js';
 import { recursionPolicy } from '../dns/recursion-policy.js';
-import { parseListen } from '../dns/server.js';
+import { parseListenList } from '../dns/server.js';
 import { parsePortRange } from '../ipam/node-ports.js';
 import { RestoreRunner } from '../kernel/iptables/restore-runner.js';
 import { createLogger, type Logger } from '../observe/log.js';
@@ -214,7 +214,7 @@ function dnsComponent(config: AgentDnsConfig, watch: ClusterWatch, logger: Logge
       nsAddresses: config.nodeIps,
       podRecords: config.podRecords,
     },
-    listen: parseListen(config.listen),
+    listen: parseListenList(config.listen),
     source: watch,
     upstreams,
     recursionAllowed: recursionPolicy(config.podCidrs, config.nodeIps),

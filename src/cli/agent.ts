@@ -1,3 +1,4 @@
+import { isIPv6 } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
@@ -48,7 +49,9 @@ export function registerAgent(program: Command): void {
     .addOption(keelOption('--node-ip <ip>', "this node's IP for rules and leases [default: address of --iface]"))
     .addOption(keelOption('--iface <name>', 'underlay interface [default: the interface of the default route]'))
     .addOption(keelOption('--public-ip <ip>', 'address advertised in the subnet lease (same as --node-ip unless given)'))
-    .addOption(keelOption('--cluster-cidr <cidr>', 'pod network, for masquerade decisions', '10.244.0.0/16'))
+    .addOption(
+      keelOption('--cluster-cidr <cidrs>', 'pod network(s), one per family comma-separated, for masquerade decisions', '10.244.0.0/16'),
+    )
     .addOption(keelOption('--service-cluster-ip-range <cidrs>', 'service range (DNS reverse zones)', DEFAULT_SERVICE_RANGE))
     .addOption(keelOption('--proxy-mode <mode>', 'iptables, userspace or none', 'iptables'))
     .addOption(keelOption('--iptables-backend <backend>', 'nft or legacy', 'nft'))
@@ -74,7 +77,7 @@ export function registerAgent(program: Command): void {
     .addOption(keelOption('--backend <type>', 'overlay backend on this node: vxlan, udp, host-gw or none', 'none'))
     .addOption(keelOption('--subnet-file <path>', 'where subnet.env is written', '/run/flannel/subnet.env'))
     .addOption(keelOption('--no-dns', 'do not serve cluster DNS'))
-    .addOption(keelOption('--dns-listen <addr>', 'DNS listen address [default: <node-ip>:53]'))
+    .addOption(keelOption('--dns-listen <addrs>', 'DNS listen address(es), one per family comma-separated [default: <node-ip>:53]'))
     .addOption(keelOption('--cluster-domain <zone>', 'cluster DNS zone', 'cluster.local'))
     .addOption(keelOption('--dns-ttl <seconds>', 'TTL of cluster records', 5).argParser(parseIntFlag('--dns-ttl', 0, 86_400)))
     .addOption(keelOption('--upstream <addrs>', 'resolvers for names outside the zone [default: /etc/resolv.conf]'))
@@ -164,12 +167,12 @@ function agentConfig(f: AgentFlags): AgentConfig {
           },
     dns: f.dns
       ? {
-          listen: f.dnsListen ?? `${nodeIp}:53`,
+          listen: f.dnsListen ?? (isIPv6(nodeIp) ? `[${nodeIp}]:53` : `${nodeIp}:53`),
           zone: f.clusterDomain,
           ttl: f.dnsTtl,
           upstream: f.upstream,
           podRecords: podRecordsMode(f.podRecords),
-          podCidrs: [configCidr('--cluster-cidr', f.clusterCidr)],
+          podCidrs: f.clusterCidr.split(',').map((s) => configCidr('--cluster-cidr', s.trim())),
           serviceCidrs: f.serviceClusterIpRange.split(',').map((s) => configCidr('--service-cluster-ip-range', s.trim())),
           nodeIps: [nodeIp],
         }

@@ -24,7 +24,7 @@ export function registerDns(program: Command): void {
   const cmd = program
     .command('dns')
     .description('serve cluster DNS alone (Kubernetes DNS spec 1.1.0) from the objects in etcd; names outside the zone go to --upstream')
-    .addOption(keelOption('--dns-listen <addr>', 'UDP and TCP listen address[:port]', DEFAULT_DNS_LISTEN))
+    .addOption(keelOption('--dns-listen <addrs>', 'UDP and TCP listen address[:port], one per family comma-separated', DEFAULT_DNS_LISTEN))
     .addOption(keelOption('--cluster-domain <zone>', 'cluster DNS zone', 'cluster.local'))
     .addOption(keelOption('--dns-ttl <seconds>', 'TTL of cluster records', 5).argParser(parseIntFlag('--dns-ttl', 0, 86_400)))
     .addOption(

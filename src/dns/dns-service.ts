@@ -13,7 +13,8 @@ export interface SnapshotFeed {
 
 export interface DnsServiceOptions {
   config: DnsConfig;
-  listen: ListenAddress;
+  /** One server (UDP and TCP) per address; the first is the one address() reports. */
+  listen: readonly ListenAddress[];
   source: SnapshotFeed;
   /** No upstreams: foreign names are REFUSED. */
   upstreams: readonly Upstream[];
@@ -30,7 +31,7 @@ export interface DnsServiceOptions {
 export class DnsService {
   readonly name = 'dns';
   readonly handler: DnsHandler;
-  private readonly server: DnsServer;
+  private readonly servers: DnsServer[];
   private readonly log: Logger;
 
   constructor(private readonly options: DnsServiceOptions) {
@@ -47,7 +48,7 @@ export class DnsService {
       logger: this.log,
       ...(forwarder ? { forwarder } : {}),
     });
-    this.server = new DnsServer({ handler: this.handler, listen: options.listen, logger: this.log });
+    this.servers = options.listen.map((listen) => new DnsServer({ handler: this.handler, listen, logger: this.log }));
   }
 
   /**
@@ -56,7 +57,7 @@ export class DnsService {
    * snapshot is served.
    */
   async start(signal: AbortSignal): Promise<void> {
-    await this.server.start(signal);
+    for (const server of this.servers) await server.start(signal);
     let served!: () => void;
     const first = new Promise<void>((resolve) => {
       served = resolve;
@@ -77,7 +78,7 @@ export class DnsService {
   }
 
   address(): ListenAddress | undefined {
-    return this.server.address();
+    return this.servers[0]?.address();
   }
 
   ready(): boolean {
@@ -86,7 +87,7 @@ export class DnsService {
 
   /** Serving is continuous: healthy now whenever synced and bound (the watch reports its own staleness). */
   lastSuccess(): number | undefined {
-    return this.handler.hasSynced() && this.server.address() ? Date.now() : undefined;
+    return this.handler.hasSynced() && this.servers.every((s) => s.address()) ? Date.now() : undefined;
   }
 
   periodMs(): number {

@@ -7,7 +7,7 @@ import { decodeReply, exchange, encodeQuery, query } from './dns-client.js';
 import { DnsHandler } from './dns-handler.js';
 import { fixtureConfig, fixtureSnapshot, makeEndpoints, makeService, snapshotOf } from './testing/fixture-cluster.js';
 import { Forwarder } from './forward.js';
-import { DnsServer, type ListenAddress } from './server.js';
+import { DnsServer, parseListenList, type ListenAddress } from './server.js';
 
 // Servers on 127.0.0.1, free ports. The stub upstream answers every A question with 198.51.100.7.
 const ac = new AbortController();
@@ -200,3 +200,16 @@ function sample(text: string, series: string): number {
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));
   return line === undefined ? 0 : Number(line.slice(series.length + 1));
 }
+
+describe('parseListenList', () => {
+  it('reads one address per family, IPv6 in brackets, port 53 by default', () => {
+    expect(parseListenList('10.244.1.1, [fd00:10:244:1::1]:5353')).toEqual([
+      { host: '10.244.1.1', port: 53 },
+      { host: 'fd00:10:244:1::1', port: 5353 },
+    ]);
+  });
+
+  it('names the flag when an entry is no address', () => {
+    expect(() => parseListenList('10.244.1.1,fd00::1:53')).toThrow('--dns-listen: "fd00::1:53" is not an address[:port]');
+  });
+});

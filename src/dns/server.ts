@@ -146,8 +146,21 @@ export class DnsServer {
   }
 }
 
+/**
+ * One address per family on a dual-stack node, comma-separated
+ * (`10.0.0.1:53,[fd00::1]:53`): CoreDNS binds every address it is given,
+ * so does keel (`[::]` alone also takes IPv4, as Linux maps it).
+ */
+export function parseListenList(text: string): ListenAddress[] {
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(parseListen);
+}
+
 /** `127.0.0.1:53`, `[::1]:53`, `0.0.0.0` (port 53). */
-export function parseListen(text: string): ListenAddress {
+function parseListen(text: string): ListenAddress {
   const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(text) ?? /^([^:]+)(?::(\d+))?$/.exec(text);
   const host = m?.[1];
   const port = Number(m?.[2] ?? 53);

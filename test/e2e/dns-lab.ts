@@ -13,6 +13,9 @@ import { freePort } from '../../src/store/etcd-server.js';
  *   kd<run>p  "pod":  veth kd<run>b 10.244.1.10/24 + 172.30.9.2/24 (an address outside --cluster-cidr),
  *             /etc/netns/kd<run>p/resolv.conf from renderResolvConf
  *   etcd: its own, on 127.0.0.1 for the test and a Unix socket for keel inside the node namespace.
+ * With { ipv6: true } the same link also carries ULA addresses (no DAD wait): node fd00:10:244:1::1/64
+ * + fd00:172:30:9::1/64, pod fd00:10:244:1::10/64 + fd00:172:30:9::2/64 (outside the IPv6 pod range),
+ * and startStubUpstream('::1') runs a second stub on [::1]:5300 that also answers AAAA with 2001:db8::7.
  */
 export class DnsLab {
   readonly run = randomBytes(3).toString('hex');
@@ -22,6 +25,8 @@ export class DnsLab {
   readonly resolvDir = `/etc/netns/${this.pod}`;
   etcdEndpoint = '';
   private readonly children: ChildProcess[] = [];
+
+  constructor(private readonly options: { ipv6?: boolean } = {}) {}
 
   get etcdSocket(): string {
     return `unix://${join(this.dir, 'etcd.sock:0')}`;
@@ -41,6 +46,13 @@ export class DnsLab {
     ] as const) {
       for (const addr of addrs) await this.exec(ns, 'ip', ['addr', 'add', addr, 'dev', dev]);
       await this.exec(ns, 'ip', ['link', 'set', dev, 'up']);
+    }
+    if (!this.options.ipv6) return;
+    for (const [ns, dev, addrs] of [
+      [this.node, a, ['fd00:10:244:1::1/64', 'fd00:172:30:9::1/64']],
+      [this.pod, b, ['fd00:10:244:1::10/64', 'fd00:172:30:9::2/64']],
+    ] as const) {
+      for (const addr of addrs) await this.exec(ns, 'ip', ['-6', 'addr', 'add', addr, 'dev', dev, 'nodad']);
     }
   }
 
@@ -68,19 +80,26 @@ export class DnsLab {
     return child;
   }
 
-  /** A stub resolver: answers every A question with 198.51.100.7 (no dependencies, raw wire format). */
-  startStubUpstream(): void {
+  /**
+   * A stub resolver on <host>:5300: answers every A question with 198.51.100.7, and on ::1 also every
+   * AAAA question with 2001:db8::7 (no dependencies, raw wire format).
+   */
+  startStubUpstream(host = '127.0.0.1'): void {
+    const v6 = host.includes(':');
     const script = `
-      const s = require('node:dgram').createSocket('udp4');
+      const s = require('node:dgram').createSocket('${v6 ? 'udp6' : 'udp4'}');
+      const answers = {
+        1: [0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 198, 51, 100, 7],
+        ${v6 ? '28: [0xc0, 12, 0, 28, 0, 1, 0, 0, 0, 60, 0, 16, 0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7],' : ''}
+      };
       s.on('message', (q, r) => {
         let o = 12; while (q[o] !== 0) o += q[o] + 1; o += 5;
-        const isA = q.readUInt16BE(o - 4) === 1;
-        const h = Buffer.from(q.subarray(0, o)); h[2] |= 0x80; h[3] = 0x80; h.writeUInt16BE(isA ? 1 : 0, 6); h.writeUInt16BE(0, 8); h.writeUInt16BE(0, 10);
-        const a = Buffer.from([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 198, 51, 100, 7]);
-        s.send(isA ? Buffer.concat([h, a]) : h, r.port, r.address);
+        const a = answers[q.readUInt16BE(o - 4)];
+        const h = Buffer.from(q.subarray(0, o)); h[2] |= 0x80; h[3] = 0x80; h.writeUInt16BE(a ? 1 : 0, 6); h.writeUInt16BE(0, 8); h.writeUInt16BE(0, 10);
+        s.send(a ? Buffer.concat([h, Buffer.from(a)]) : h, r.port, r.address);
       });
-      s.bind(5300, '127.0.0.1');`;
-    this.spawnIn(this.node, 'node', ['-e', script], 'stub.log');
+      s.bind(5300, '${host}');`;
+    this.spawnIn(this.node, 'node', ['-e', script], v6 ? 'stub6.log' : 'stub.log');
   }
 
   async down(): Promise<void> {
