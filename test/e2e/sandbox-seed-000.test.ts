@@ -13,6 +13,8 @@
  * sandbox's random `ks<id>-` prefix; `keel down` removes them.
  */
 import { execa } from 'execa';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pod } from '../../src/api/pod.js';
 import { listPodRecords } from '../../src/sandbox/pod-records.js';
@@ -73,6 +75,29 @@ describe.each(['iptables', 'userspace'])('seed 000: guestbook with real redis, p
     expect(await sbx.exec({ pod: slave!.metadata.name }, ['dig', '+short', '+time=2', '+tries=2', '+search', 'redis-master'])).toBe(
       masterIP,
     );
+  });
+
+  it('replicates a slave without GET_HOSTS_FROM from the DNS name redis-master, as the seed does', async () => {
+    const rc = `apiVersion: v1
+kind: ReplicationController
+metadata: { name: redis-dns-slave }
+spec:
+  replicas: 1
+  selector: { name: redis-dns-slave }
+  template:
+    metadata: { labels: { name: redis-dns-slave } }
+    spec:
+      containers:
+        - name: slave
+          image: kubeguide/guestbook-redis-slave
+          ports: [{ containerPort: 6379 }]
+`;
+    writeFileSync(join(sbx.runDir, 'dns-slave.yaml'), rc);
+    expect((await sbx.keel(['apply', '-f', join(sbx.runDir, 'dns-slave.yaml')])).exitCode).toBe(0);
+    const [slave] = await sbx.readyPods('redis-dns-slave-', 1);
+    const info = await linkUp(slave!.metadata.name);
+    expect(info).toContain('master_host:redis-master');
+    expect((await sbx.keel(['delete', '-f', join(sbx.runDir, 'dns-slave.yaml')])).exitCode).toBe(0);
   });
 
   it("writes through one node's NodePort and reads back through another's from a slave on the third", async () => {
