@@ -83,15 +83,19 @@ function readAddresses(r: FieldReader, value: unknown, field: string): EndpointA
     }
     const nodeName = r.optionalString(a.nodeName, `${f}.nodeName`);
     if (nodeName) addr.nodeName = nodeName;
-    const ref = r.optionalObject(a.targetRef, `${f}.targetRef`);
-    if (ref) {
-      const out: ObjectReference = {};
-      for (const k of ['kind', 'namespace', 'name', 'uid'] as const) {
-        const s = r.optionalString(ref[k], `${f}.targetRef.${k}`);
-        if (s) out[k] = s;
-      }
-      addr.targetRef = out;
-    }
+    const ref = readObjectReference(r, a.targetRef, `${f}.targetRef`);
+    if (ref) addr.targetRef = ref;
     return addr;
   });
+}
+
+export function readObjectReference(r: FieldReader, value: unknown, field: string): ObjectReference | undefined {
+  const ref = r.optionalObject(value, field);
+  if (!ref) return undefined;
+  const out: ObjectReference = {};
+  for (const k of ['kind', 'namespace', 'name', 'uid'] as const) {
+    const s = r.optionalString(ref[k], `${field}.${k}`);
+    if (s) out[k] = s;
+  }
+  return out;
 }

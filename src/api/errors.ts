@@ -51,7 +51,9 @@ export class ValidationError extends KeelError {
 export class UnsupportedKindError extends KeelError {
   override name = 'UnsupportedKindError' as const;
   constructor(subject: string, kind: string) {
-    super('KEEL_UNSUPPORTED_KIND', `kind "${kind}" is not served by keel (it serves Service, Endpoints, Pod)`, { subject });
+    super('KEEL_UNSUPPORTED_KIND', `kind "${kind}" is not served by keel (it serves Service, Endpoints, Pod, EndpointSlice, Node)`, {
+      subject,
+    });
   }
 }
 

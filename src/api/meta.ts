@@ -12,7 +12,7 @@ export interface ObjectMeta {
   resourceVersion?: string;
 }
 
-export type ResourceKind = 'Service' | 'Endpoints' | 'Pod';
+export type ResourceKind = 'Service' | 'Endpoints' | 'Pod' | 'EndpointSlice' | 'Node';
 
 /** `service default/web`: how every message names an object. */
 export function subjectOf(kind: string, namespace: string | undefined, name: string | undefined): string {
@@ -124,23 +124,37 @@ export function describe(value: unknown): string {
   return Array.isArray(value) ? 'a list' : 'an object';
 }
 
+/** How a kind's names are checked: most are DNS labels; EndpointSlices and Nodes are DNS subdomains; Nodes have no namespace. */
+export interface MetaRules {
+  defaultNamespace?: string;
+  subdomainName?: boolean;
+  clusterScoped?: boolean;
+}
+
 /** Reads metadata and checks name/namespace; returns the subject built from them. */
-export function readMeta(
-  kind: ResourceKind,
-  raw: Record<string, unknown>,
-  defaultNamespace = 'default',
-): { meta: ObjectMeta; r: FieldReader } {
+export function readMeta(kind: ResourceKind, raw: Record<string, unknown>, rules: MetaRules = {}): { meta: ObjectMeta; r: FieldReader } {
   const m = (typeof raw.metadata === 'object' && raw.metadata !== null ? raw.metadata : {}) as Record<string, unknown>;
   const rawName = typeof m.name === 'string' ? m.name : undefined;
-  const rawNs = typeof m.namespace === 'string' && m.namespace !== '' ? m.namespace : defaultNamespace;
-  const r: FieldReader = new FieldReader(subjectOf(kind, rawNs, rawName));
+  const rawNs = rules.clusterScoped
+    ? ''
+    : typeof m.namespace === 'string' && m.namespace !== ''
+      ? m.namespace
+      : (rules.defaultNamespace ?? 'default');
+  const r: FieldReader = new FieldReader(
+    rules.clusterScoped ? `${kind.toLowerCase()} ${rawName ?? '<unnamed>'}` : subjectOf(kind, rawNs, rawName),
+  );
   r.object(raw.metadata, 'metadata');
   if (rawName === undefined || rawName === '') r.fail('metadata.name', 'is required');
-  if (!isDnsLabel(rawName))
-    r.fail('metadata.name', `${JSON.stringify(rawName)} is not a DNS label (lowercase letters, digits and "-", at most 63)`);
+  if (rules.subdomainName ? !isDnsSubdomain(rawName) : !isDnsLabel(rawName))
+    r.fail(
+      'metadata.name',
+      rules.subdomainName
+        ? `${JSON.stringify(rawName)} is not a DNS subdomain`
+        : `${JSON.stringify(rawName)} is not a DNS label (lowercase letters, digits and "-", at most 63)`,
+    );
   if (m.namespace !== undefined && typeof m.namespace !== 'string')
     r.fail('metadata.namespace', `must be a string, got ${describe(m.namespace)}`);
-  if (!isDnsLabel(rawNs)) r.fail('metadata.namespace', `${JSON.stringify(rawNs)} is not a DNS label`);
+  if (!rules.clusterScoped && !isDnsLabel(rawNs)) r.fail('metadata.namespace', `${JSON.stringify(rawNs)} is not a DNS label`);
   const meta: ObjectMeta = { name: rawName, namespace: rawNs };
   const labels = r.stringMap(m.labels, 'metadata.labels', 'labels');
   if (labels) meta.labels = labels;

@@ -1,4 +1,6 @@
 import type { Endpoints } from '../api/endpoints.js';
+import type { EndpointSlice } from '../api/endpoint-slice.js';
+import { nodeAddress, type Node } from '../api/node.js';
 import { isPodReady, type Pod } from '../api/pod.js';
 import type { ResourceKind } from '../api/meta.js';
 import type { ApiObject } from '../api/object.js';
@@ -41,6 +43,23 @@ export const COLUMNS: Record<ResourceKind, Columns> = {
     wideHeaders: ['IP', 'NODE', 'PROGRAM'],
     wideRow: (o) => [(o as Pod).status?.podIP ?? '<none>', (o as Pod).spec.nodeName ?? '<none>', programColumn(o as Pod)],
   },
+  EndpointSlice: {
+    headers: ['NAME', 'ADDRESSTYPE', 'PORTS', 'ENDPOINTS', 'AGE'],
+    row: (o, now) => {
+      const s = o as EndpointSlice;
+      const ports = s.ports.map((p) => (p.port === undefined ? '<unset>' : String(p.port))).join(',') || '<unset>';
+      return [s.metadata.name, s.addressType, ports, firstThree(s.endpoints.flatMap((e) => e.addresses)), age(s, now)];
+    },
+    wideHeaders: [],
+    wideRow: () => [],
+  },
+  // keel reads no node conditions or versions, so STATUS, ROLES and VERSION are left out.
+  Node: {
+    headers: ['NAME', 'AGE'],
+    row: (o, now) => [o.metadata.name, age(o, now)],
+    wideHeaders: ['INTERNAL-IP', 'EXTERNAL-IP'],
+    wideRow: (o) => [nodeAddress(o as Node, 'InternalIP') ?? '<none>', nodeAddress(o as Node, 'ExternalIP') ?? '<none>'],
+  },
 };
 
 function programColumn(p: Pod): string {
@@ -76,7 +95,12 @@ function selectorColumn(sel: Record<string, string> | undefined): string {
 }
 
 function endpointsColumn(e: Endpoints): string {
-  const all = e.subsets.flatMap((s) => s.addresses.flatMap((a) => (s.ports.length ? s.ports.map((p) => `${a.ip}:${p.port}`) : [a.ip])));
+  return firstThree(
+    e.subsets.flatMap((s) => s.addresses.flatMap((a) => (s.ports.length ? s.ports.map((p) => `${a.ip}:${p.port}`) : [a.ip]))),
+  );
+}
+
+function firstThree(all: string[]): string {
   if (all.length === 0) return '<none>';
   return all.length > 3 ? `${all.slice(0, 3).join(',')} + ${all.length - 3} more...` : all.join(',');
 }

@@ -24,8 +24,8 @@ const log = createLogger('cli');
 export function registerGet(program: Command): void {
   const cmd = program
     .command('get')
-    .description('list Services, Endpoints or Pods as kubectl does (-o wide|json|yaml|name|jsonpath=…, -l, -w)')
-    .argument('<resource>', 'services (svc) | endpoints (ep) | pods (po)')
+    .description('list Services, Endpoints, Pods, EndpointSlices or Nodes as kubectl does (-o wide|json|yaml|name|jsonpath=…, -l, -w)')
+    .argument('<resource>', 'services (svc) | endpoints (ep) | pods (po) | endpointslices | nodes (no)')
     .argument('[names...]', 'only these objects')
     .addOption(keelOption('-n, --namespace <ns>', 'namespace', 'default'))
     .addOption(keelOption('-A, --all-namespaces', 'every namespace'))
@@ -35,7 +35,10 @@ export function registerGet(program: Command): void {
     .addOption(keelOption('-w, --watch', 'after listing, print one line per change until interrupted'));
   addEtcdOptions(cmd).action(async (resource: string, names: string[], flags: GetFlags) => {
     const r = resourceByAlias(resource);
-    if (!r) throw new UsageError(`the server doesn't have a resource type "${resource}" (keel serves services, endpoints, pods)`);
+    if (!r)
+      throw new UsageError(
+        `the server doesn't have a resource type "${resource}" (keel serves services, endpoints, pods, endpointslices, nodes)`,
+      );
     const format = parseOutput(flags.output);
     if (flags.selector !== undefined && names.length) throw new UsageError('name cannot be provided when a selector is specified');
     const selector = flags.selector === undefined ? undefined : selectorFlag(flags.selector);

@@ -1,4 +1,5 @@
 import { DecodeError, KeelError } from '../api/errors.js';
+import { decodeProtobufObject, isProtobufValue } from '../api/protobuf-decode.js';
 import { namespacedName, type ClusterSnapshot } from '../api/cluster-state.js';
 import type { ResourceKind } from '../api/meta.js';
 import { RESOURCES, objectKey, validateObject, type ApiObject } from '../api/object.js';
@@ -27,7 +28,7 @@ export interface ObjectListing<T extends ApiObject> {
 }
 
 /**
- * Kubernetes objects in etcd, as v1 JSON at kube-apiserver's keys. Bad
+ * Kubernetes objects in etcd at kube-apiserver's keys, read as JSON or protobuf, written as JSON. Bad
  * values are reported beside the good ones, never instead of them.
  */
 export class ObjectStore {
@@ -40,9 +41,10 @@ export class ObjectStore {
     return objectKey(this.prefix, kind, namespace, name);
   }
 
-  /** Prefix under which every object of a kind (optionally of one namespace) lives. */
+  /** Prefix under which every object of a kind (optionally of one namespace; Nodes have none) lives. */
   kindPrefix(kind: ResourceKind, namespace?: string): string {
-    return `${this.prefix}/${RESOURCES[kind].registryPath}/${namespace ? `${namespace}/` : ''}`;
+    const r = RESOURCES[kind];
+    return `${this.prefix}/${r.registryPath}/${namespace && r.namespaced ? `${namespace}/` : ''}`;
   }
 
   async get<K extends ResourceKind>(kind: K, namespace: string, name: string): Promise<StoredObject<ObjectOfKind<K>> | undefined> {
@@ -81,38 +83,37 @@ export class ObjectStore {
 }
 
 /**
- * Decodes a stored v1 JSON value. The key must agree with the object's
+ * Decodes a stored value: JSON as keel writes it, or the protobuf envelope
+ * kube-apiserver writes by default. The key must agree with the object's
  * kind, namespace and name, as kube-apiserver guarantees; resourceVersion
  * comes from etcd, not from the value.
  */
 export function decodeStored<K extends ResourceKind>(kind: K, entry: Pick<KvEntry, 'key' | 'value' | 'modRevision'>): ObjectOfKind<K> {
   const { key, value } = entry;
-  if (value.subarray(0, 4).toString('latin1') === 'k8s\0') {
-    throw new DecodeError(
-      key,
-      'protobuf-encoded object; keel reads JSON-encoded v1 objects (kube-apiserver --storage-media-type=application/json)',
-    );
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(value.toString('utf8'));
-  } catch (err) {
-    throw new DecodeError(key, `not JSON: ${(err as Error).message}`);
-  }
+  const raw = isProtobufValue(value) ? decodeProtobufObject(key, value) : parseJson(key, value);
   if (typeof raw === 'object' && raw !== null && !Array.isArray(raw)) {
     const o = raw as Record<string, unknown>;
     // Older writers leave kind/apiVersion out of the stored value; the key says what it is.
     o.kind ??= kind;
-    o.apiVersion ??= 'v1';
+    o.apiVersion ??= RESOURCES[kind].apiVersion;
   }
   const obj = validateObject(raw, key, { mode: 'stored' });
   if (obj.kind !== kind) throw new DecodeError(key, `holds a ${obj.kind}, expected ${kind}`);
-  const tail = key.split('/').slice(-2);
-  if (tail[0] !== obj.metadata.namespace || tail[1] !== obj.metadata.name) {
-    throw new DecodeError(key, `holds ${obj.metadata.namespace}/${obj.metadata.name}, which does not match its key`);
+  const tail = key.split('/').slice(RESOURCES[kind].namespaced ? -2 : -1);
+  const named = RESOURCES[kind].namespaced ? [obj.metadata.namespace, obj.metadata.name] : [obj.metadata.name];
+  if (tail.join('/') !== named.join('/')) {
+    throw new DecodeError(key, `holds ${named.join('/')}, which does not match its key`);
   }
   obj.metadata.resourceVersion = String(entry.modRevision);
   return obj as ObjectOfKind<K>;
+}
+
+function parseJson(key: string, value: Buffer): unknown {
+  try {
+    return JSON.parse(value.toString('utf8'));
+  } catch (err) {
+    throw new DecodeError(key, `not JSON, nor kube-apiserver's protobuf (no "k8s\\0" envelope): ${(err as Error).message}`);
+  }
 }
 
 /** The stored form: v1 JSON without the etcd-derived resourceVersion. */

@@ -99,7 +99,10 @@ describe('keel get, as kubectl prints', () => {
     ],
     [['get', 'svc', '-o', 'jsonpath={.items[0]'], 'keel: error parsing jsonpath {.items[0]: unclosed action'],
     [['get', 'svc', '-l', 'a=(b'], /^keel: -l: "a=\(b" is not a selector requirement/],
-    [['get', 'nodesx'], 'keel: the server doesn\'t have a resource type "nodesx" (keel serves services, endpoints, pods)'],
+    [
+      ['get', 'nodesx'],
+      'keel: the server doesn\'t have a resource type "nodesx" (keel serves services, endpoints, pods, endpointslices, nodes)',
+    ],
   ])('keel %j: one-line usage error', async (args, message) => {
     const res = await keel(args, env);
     expect(res.exitCode).toBe(2);
