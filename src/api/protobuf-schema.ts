@@ -54,6 +54,7 @@ export const MESSAGES = {
     12: int('healthCheckNodePort'),
     13: bool('publishNotReadyAddresses'),
     14: msg('sessionAffinityConfig', 'SessionAffinityConfig'),
+    17: str('ipFamilyPolicy'),
     18: strs('clusterIPs'),
     19: strs('ipFamilies'),
     20: bool('allocateLoadBalancerNodePorts'),
