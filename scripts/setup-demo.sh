@@ -8,7 +8,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-packages="etcd-server etcd-client iptables iproute2 conntrack containernetworking-plugins dnsutils curl socat openssl iperf3 ethtool haproxy wrk knot dnsperf graphviz nginx redis-server"
+packages="etcd-server etcd-client iptables nftables iproute2 conntrack containernetworking-plugins dnsutils curl socat openssl iperf3 ethtool haproxy wrk knot dnsperf graphviz nginx redis-server"
 # The sandbox runs nginx and redis-server inside its pods, each with its own
 # configuration under the run directory; Debian's packages would also start
 # them as host services on ports 80 and 6379. For the packages installed here

@@ -5,7 +5,7 @@ import type { IptablesBackend } from '../kernel/iptables/restore-runner.js';
 import type { BackendType } from '../overlay/network-config.js';
 import type { EtcdConnection } from '../store/etcd-client.js';
 
-export type ProxyMode = 'iptables' | 'userspace' | 'none';
+export type ProxyMode = 'iptables' | 'nftables' | 'userspace' | 'none';
 export type OverlayBackendName = BackendType | 'none';
 
 /**

@@ -14,6 +14,8 @@ import { ConntrackTool, conntrackTcpLiberal } from '../kernel/conntrack/conntrac
 import { resolveNodePortAddresses } from '../proxy-iptables/nodeport-addresses.js';
 import { serviceHealthChecks, ServiceHealthServers } from '../proxy-iptables/service-health.js';
 import { SyncLoop } from '../proxy-iptables/sync-loop.js';
+import { NftCommand } from '../kernel/nftables/nft-runner.js';
+import { NftSyncLoop } from '../proxy-nftables/nft-sync-loop.js';
 import { UserspaceProxier } from '../proxy-userspace/userspace-proxier.js';
 import { ServiceViews } from '../service-view/service-views.js';
 import { createEtcdClient } from '../store/etcd-client.js';
@@ -51,7 +53,7 @@ export async function runAgent(config: AgentConfig): Promise<void> {
   // Every component, informer and timer listens on this one signal.
   setMaxListeners(100, signal);
   const stop = (sig: string) => () => {
-    log.info(config.proxy || config.overlay ? 'stopping; iptables rules and routes stay in place' : 'stopping', { signal: sig });
+    log.info(config.proxy || config.overlay ? 'stopping; iptables/nftables rules and routes stay in place' : 'stopping', { signal: sig });
     controller.abort();
   };
   process.once('SIGTERM', stop('SIGTERM'));
@@ -104,25 +106,27 @@ function nodePortAddressesOf(config: ProxyConfig): { nodePortAddresses?: string[
 
 function proxyComponent(config: ProxyConfig, watch: ClusterWatch, logger: Logger): AgentComponent {
   const runner = new RestoreRunner({ backend: config.iptablesBackend });
-  if (config.mode === 'iptables') {
-    const loop = new SyncLoop({
-      runner,
-      node: {
-        nodeName: config.nodeName,
-        nodeIPs: [config.nodeIp],
-        masqueradeBit: DEFAULT_MASQUERADE_BIT,
-        clusterCidr: configCidr('--cluster-cidr', config.clusterCidr).text,
-        conntrackTcpLiberal: conntrackTcpLiberal(),
-        ...nodePortAddressesOf(config),
-      },
+  if (config.mode === 'iptables' || config.mode === 'nftables') {
+    const node = {
+      nodeName: config.nodeName,
+      nodeIPs: [config.nodeIp],
+      masqueradeBit: DEFAULT_MASQUERADE_BIT,
+      clusterCidr: configCidr('--cluster-cidr', config.clusterCidr).text,
+      conntrackTcpLiberal: conntrackTcpLiberal(),
+      ...nodePortAddressesOf(config),
+    };
+    const common = {
+      node,
       conntrack: new ConntrackTool(),
       syncPeriodMs: config.syncPeriodMs,
       minSyncPeriodMs: config.minSyncPeriodMs,
       logger,
-    });
+    };
+    const loop = config.mode === 'iptables' ? new SyncLoop({ runner, ...common }) : new NftSyncLoop({ port: new NftCommand(), ...common });
     watch.subscribe(loop.update);
+    const name = `proxy-${config.mode}`;
     const source: HealthSource = {
-      name: 'proxy-iptables',
+      name,
       ready: () => loop.lastSuccess() !== undefined,
       lastSuccess: () => loop.lastSuccess(),
       periodMs: () => config.syncPeriodMs,
@@ -134,7 +138,7 @@ function proxyComponent(config: ProxyConfig, watch: ClusterWatch, logger: Logger
       health.sync(serviceHealthChecks(healthViews.all()));
     });
     return {
-      name: 'proxy-iptables',
+      name,
       start: async (signal) => {
         signal.addEventListener('abort', () => health.close(), { once: true });
         await serveProxyHealthz(config.healthzBindAddress, [source], signal);

@@ -53,7 +53,7 @@ export function registerAgent(program: Command): void {
       keelOption('--cluster-cidr <cidrs>', 'pod network(s), one per family comma-separated, for masquerade decisions', '10.244.0.0/16'),
     )
     .addOption(keelOption('--service-cluster-ip-range <cidrs>', 'service range (DNS reverse zones)', DEFAULT_SERVICE_RANGE))
-    .addOption(keelOption('--proxy-mode <mode>', 'iptables, userspace or none', 'iptables'))
+    .addOption(keelOption('--proxy-mode <mode>', 'iptables, nftables, userspace or none', 'iptables'))
     .addOption(keelOption('--iptables-backend <backend>', 'nft or legacy', 'nft'))
     .addOption(
       keelOption(
@@ -124,7 +124,7 @@ function applyConfigFile(cmd: Command, path: string): void {
 }
 
 function agentConfig(f: AgentFlags): AgentConfig {
-  const proxyMode = oneOf<ProxyMode>('--proxy-mode', f.proxyMode, ['iptables', 'userspace', 'none']);
+  const proxyMode = oneOf<ProxyMode>('--proxy-mode', f.proxyMode, ['iptables', 'nftables', 'userspace', 'none']);
   const backend = oneOf<OverlayBackendName>('--backend', f.backend, ['vxlan', 'udp', 'host-gw', 'none']);
   const iptablesBackend = oneOf('--iptables-backend', f.iptablesBackend, ['nft', 'legacy'] as const);
   const detected = (f.nodeIp ?? f.publicIp) ? undefined : nodeAddress(f.iface);

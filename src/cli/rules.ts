@@ -11,6 +11,11 @@ import { createLogger } from '../observe/log.js';
 import { compileRules, DEFAULT_MASQUERADE_BIT, type NodeConfig } from '../proxy-iptables/compile.js';
 import { renderRestore } from '../proxy-iptables/render-restore.js';
 import { allCandidates, kernelViewOf, planSync, type KernelView } from '../proxy-iptables/sync-plan.js';
+import { NftCommand } from '../kernel/nftables/nft-runner.js';
+import { compileNftables } from '../proxy-nftables/compile.js';
+import { TABLE } from '../proxy-nftables/nft-names.js';
+import { renderTable } from '../proxy-nftables/render-table.js';
+import { diffTables } from '../proxy-nftables/table-diff.js';
 import { compileUserspaceRules } from '../proxy-userspace/portal-rules.js';
 import { planProxyPorts } from '../proxy-userspace/proxy-ports.js';
 import { servicePortals } from '../proxy-userspace/service-portals.js';
@@ -101,8 +106,10 @@ export async function readKernelView(flags: { iptablesBackend: string }): Promis
 export function registerRules(program: Command): void {
   const cmd = program
     .command('rules')
-    .description('print the iptables rules keel programs for a node (iptables-save format), from manifests or etcd')
-    .addOption(keelOption('--mode <mode>', 'iptables or userspace', 'iptables'))
+    .description(
+      'print the rules keel programs for a node (iptables-save format, or `nft list table` syntax with --mode nftables), from manifests or etcd',
+    )
+    .addOption(keelOption('--mode <mode>', 'iptables, nftables or userspace', 'iptables'))
     .addOption(keelOption('--diff', "show what a sync would change against the kernel's current keel chains"))
     .addOption(keelOption('--proxy-port-range <range>', 'userspace mode: local proxy ports to assume', '40000-40999'));
   addNodeOptions(cmd).action(async (flags: RulesFlags) => {
@@ -119,7 +126,17 @@ export function registerRules(program: Command): void {
       process.stdout.write(compileUserspaceRules(snapshot, { nodeIP: flags.nodeIp }, ports).text);
       return;
     }
-    if (flags.mode !== 'iptables') throw new UsageError(`--mode: "${flags.mode}" is not iptables or userspace`);
+    if (flags.mode === 'nftables') {
+      const table = renderTable(compileNftables(snapshot, nodeConfig(flags)));
+      if (!flags.diff) {
+        process.stdout.write(table);
+        return;
+      }
+      const have = (await new NftCommand().listTable('ip', TABLE)) ?? '';
+      process.stdout.write(diffTables(table, have) || '# the kernel already holds these rules\n');
+      return;
+    }
+    if (flags.mode !== 'iptables') throw new UsageError(`--mode: "${flags.mode}" is not iptables, nftables or userspace`);
     const rules = compileRules(snapshot, nodeConfig(flags));
     if (!flags.diff) {
       process.stdout.write(renderRestore(rules));

@@ -1,15 +1,20 @@
 import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 
-/** Network namespaces for the proxy-iptables suites: "<prefix>-<run>-<role>" (prefix kp unless given), removed by `destroy()`. */
+/** Network namespaces for the proxy suites: "<prefix>-<run>-<role>" (prefix "kp" by default), removed by `destroy()`. */
 export class NetnsLab {
   readonly run = randomBytes(2).toString('hex');
   private readonly made: string[] = [];
 
-  constructor(private readonly prefix = 'kp') {}
+  constructor(readonly prefix = 'kp') {}
 
   name(role: string): string {
     return `${this.prefix}-${this.run}-${role}`;
+  }
+
+  /** A link name for this run (at most 15 characters with a short role). */
+  link(role: string): string {
+    return `${this.prefix}${this.run}${role}`;
   }
 
   async netns(role: string): Promise<string> {

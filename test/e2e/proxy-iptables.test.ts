@@ -1,108 +1,40 @@
 /**
- * keel's iptables proxy against a real kernel, in network namespaces.
- *
- * Address plan (run suffix R keeps parallel runs apart):
- *   kp-R-node  node: 172.30.0.1/24 to kp-R-ext, 10.244.{1,2,3}.1/24 to the pods; forwards; default via 172.30.0.2
- *   kp-R-ext   external client 172.30.0.2/24
- *   kp-R-p1    backend pod 10.244.1.2 (node "node-1"), answers "p1" on TCP 8080 and UDP 5353
- *   kp-R-p2    backend pod 10.244.2.2 (node "node-1"), answers "p2"
- *   kp-R-c     client pod 10.244.3.2
- * Services: web 10.96.0.10 (http 80→8080/TCP NodePort 30080, dns 53→5353/UDP NodePort 30053),
- *           sticky 10.96.0.30 (ClientIP affinity), empty 10.96.0.20 (no endpoints).
- * Rules come from SyncLoop with a RestoreRunner inside kp-R-node.
+ * keel's iptables proxy against a real kernel, in network namespaces: the
+ * topology and address plan of ./proxy-lab.ts. Rules come from SyncLoop with
+ * a RestoreRunner inside kp-R-node.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Endpoints } from '../../src/api/endpoints.js';
-import type { Service } from '../../src/api/service.js';
 import { RestoreRunner } from '../../src/kernel/iptables/restore-runner.js';
 import { setLogSink } from '../../src/observe/log.js';
 import { DEFAULT_MASQUERADE_BIT } from '../../src/proxy-iptables/compile.js';
 import { ConntrackTool } from '../../src/kernel/conntrack/conntrack.js';
 import { kernelViewOf, planCleanup } from '../../src/proxy-iptables/sync-plan.js';
 import { SyncLoop } from '../../src/proxy-iptables/sync-loop.js';
-import { makeEndpoints, makeService, snapshotOf } from '../../src/proxy-iptables/testing/test-builders.js';
+import { snapshotOf } from '../../src/proxy-iptables/testing/test-builders.js';
 import { tracePacket } from '../../src/proxy-iptables/trace.js';
 import { FakeClock } from '../../src/runtime/testing/fake-clock.js';
-import { NetnsLab, sh } from './proxy-iptables-lab.js';
-import { Traffic, type Tally } from './proxy-iptables-traffic.js';
+import { sh } from './proxy-iptables-lab.js';
+import { type Tally } from './proxy-iptables-traffic.js';
+import { backends, labServices, ProxyLab } from './proxy-lab.js';
 
-const lab = new NetnsLab();
-const traffic = new Traffic(lab.run);
-const ns = { node: '', ext: '', p1: '', p2: '', c: '' };
+const proxyLab = new ProxyLab();
+const { ns, traffic } = proxyLab;
 let runner: RestoreRunner;
 let loop: SyncLoop;
 setLogSink({ write: () => undefined });
 
-const web = makeService('default', 'web', (s) => {
-  s.type = 'NodePort';
-  s.clusterIP = '10.96.0.10';
-  s.ports = [
-    { name: 'http', port: 80, targetPort: 'http', nodePort: 30080 },
-    { name: 'dns', port: 53, targetPort: 'dns', protocol: 'UDP', nodePort: 30053 },
-  ];
-});
-const sticky = makeService('default', 'sticky', (s) => {
-  s.clusterIP = '10.96.0.30';
-  s.ports = [{ port: 80, targetPort: 8080 }];
-  s.sessionAffinity = 'ClientIP';
-});
-const empty = makeService('default', 'empty', (s) => {
-  s.clusterIP = '10.96.0.20';
-  s.ports = [{ port: 80 }];
-});
-const backends = (ips: string[]): Endpoints[] => [
-  makeEndpoints(
-    'default',
-    'web',
-    ips.map((ip) => ({ ip, node: 'node-1' })),
-    [
-      { name: 'http', port: 8080 },
-      { name: 'dns', port: 5353, protocol: 'UDP' },
-    ],
-  ),
-  makeEndpoints(
-    'default',
-    'sticky',
-    ips.map((ip) => ({ ip, node: 'node-1' })),
-    [{ port: 8080 }],
-  ),
-];
-const services: Service[] = [web, sticky, empty];
+const services = labServices;
 let revision = 1;
 async function syncWith(eps: Endpoints[], keys: string[], full = false) {
   loop.update(snapshotOf(services, eps, revision++), { services: new Set(), endpoints: new Set(keys), pods: new Set(), full });
   return loop.sync();
 }
 
-async function pod(role: keyof typeof ns, subnet: number): Promise<void> {
-  ns[role] = await lab.netns(role);
-  const link = `kp${lab.run}${role}`;
-  await sh('ip', ['-n', ns.node, 'link', 'add', link, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns[role]]);
-  await sh('ip', ['-n', ns.node, 'addr', 'add', `10.244.${subnet}.1/24`, 'dev', link]);
-  await sh('ip', ['-n', ns.node, 'link', 'set', link, 'up']);
-  await sh('ip', ['-n', ns[role], 'addr', 'add', `10.244.${subnet}.2/24`, 'dev', 'eth0']);
-  await sh('ip', ['-n', ns[role], 'link', 'set', 'eth0', 'up']);
-  await sh('ip', ['-n', ns[role], 'route', 'add', 'default', 'via', `10.244.${subnet}.1`]);
-}
-
 const share = (t: Tally, name: string): number => (t.answers[name] ?? 0) / Object.values(t.answers).reduce((a, b) => a + b, 0);
 
 beforeAll(async () => {
-  ns.node = await lab.netns('node');
-  ns.ext = await lab.netns('ext');
-  const x = `kp${lab.run}x`;
-  await sh('ip', ['-n', ns.node, 'link', 'add', x, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns.ext]);
-  await sh('ip', ['-n', ns.node, 'addr', 'add', '172.30.0.1/24', 'dev', x]);
-  await sh('ip', ['-n', ns.node, 'link', 'set', x, 'up']);
-  await sh('ip', ['-n', ns.ext, 'addr', 'add', '172.30.0.2/24', 'dev', 'eth0']);
-  await sh('ip', ['-n', ns.ext, 'link', 'set', 'eth0', 'up']);
-  await sh('ip', ['-n', ns.node, 'route', 'add', 'default', 'via', '172.30.0.2']);
-  await lab.exec(ns.node, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
-  await pod('p1', 1);
-  await pod('p2', 2);
-  await pod('c', 3);
-  await traffic.serve(ns.p1, 'p1', 8080, 5353);
-  await traffic.serve(ns.p2, 'p2', 8080, 5353);
+  await proxyLab.setup();
   runner = new RestoreRunner({ backend: 'nft', netns: ns.node });
   loop = new SyncLoop({
     runner,
@@ -113,8 +45,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await traffic.stop();
-  await lab.destroy();
+  await proxyLab.destroy();
 });
 
 describe('iptables proxy in a real kernel', () => {

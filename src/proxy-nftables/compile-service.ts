@@ -1,0 +1,171 @@
+import { cidrContains, parseCidr, parseIp, type Cidr, type IpAddress } from '../api/ip.js';
+import type { NodeConfig, ServicePortInfo } from '../proxy-iptables/compile.js';
+import { resolveEndpoints, resolveLocalEndpoints, type ResolvedEndpoint } from '../proxy-iptables/service-endpoints.js';
+import type { ServicePortView, ServiceView } from '../service-view/service-view.js';
+import { CHAINS, CLUSTER_IPS_SET, endpointNames, MAPS, portChainNames, type SharedSetName } from './nft-names.js';
+import type { NftChain, NftElement, NftServiceRules, NftSet } from './nft-table.js';
+
+const MARK_MASQ = `jump ${CHAINS.markMasq}`;
+
+/**
+ * One service's rules in kube-proxy's nftables layout (pkg/proxy/nftables/
+ * proxier.go syncProxyRules): its addresses become elements of the shared
+ * verdict maps, its policies chains of its own. IPv4 only, as the iptables
+ * mode: a service whose primary ClusterIP is IPv6 gets nothing.
+ */
+export function compileNftService(view: ServiceView, node: NodeConfig): NftServiceRules {
+  const out = {
+    key: view.key,
+    chains: [] as NftChain[],
+    sets: [] as NftSet[],
+    elements: [] as NftElement[],
+    ports: [] as ServicePortInfo[],
+  };
+  const clusterIP = view.clusterIPs[0];
+  if (view.type === 'ExternalName' || view.headless || clusterIP?.family !== 4) return out;
+  out.elements.push({ set: CLUSTER_IPS_SET, text: clusterIP.text });
+  for (const port of view.ports) compilePort(out, view, port, clusterIP.text, node);
+  return out;
+}
+
+interface Out {
+  chains: NftChain[];
+  sets: NftSet[];
+  elements: NftElement[];
+  ports: ServicePortInfo[];
+}
+
+function compilePort(out: Out, view: ServiceView, port: ServicePortView, clusterIP: string, node: NodeConfig): void {
+  const v4 = (ips: readonly IpAddress[]): string[] => ips.flatMap((ip) => (ip.family === 4 ? [ip.text] : []));
+  const externalIPs = v4(view.externalIPs);
+  const lbIPs = v4(view.loadBalancerIPs);
+  const spn = port.servicePortName;
+  const p = port.protocol;
+  const proto = p.toLowerCase();
+  const all = resolveEndpoints(view, port);
+  const local = resolveLocalEndpoints(view, port);
+  out.ports.push({ service: view.key, spn, protocol: p, clusterIP, port: port.port, nodePort: port.nodePort, externalIPs, endpoints: all });
+
+  const names = portChainNames(spn, p);
+  const externallyAccessible = port.nodePort !== undefined || externalIPs.length > 0 || lbIPs.length > 0;
+  const internalLocal = view.internalTrafficPolicy === 'Local';
+  const externalLocal = externallyAccessible && view.externalTrafficPolicy === 'Local';
+  const hasEndpoints = all.length > 0;
+  // kube-proxy serviceport.go UsesClusterEndpoints: external Local still short-circuits pods and the node to the cluster chain.
+  const usesCluster = hasEndpoints && (!internalLocal || externallyAccessible);
+  const usesLocal = local.length > 0 && (internalLocal || externalLocal);
+  const hasInternal = hasEndpoints && (!internalLocal || local.length > 0);
+  const hasExternal = hasEndpoints && (!externalLocal || local.length > 0);
+  const internalChain = internalLocal ? names.local : names.cluster;
+  // Nothing at all: REJECT at once; only no local endpoint for a Local policy: DROP.
+  const internalVerdict = hasEndpoints ? 'drop' : `goto ${CHAINS.reject}`;
+  const externalVerdict = internalVerdict;
+  const key = (ip: string, n: number): string => `${ip} . ${proto} . ${n}`;
+  const noted = (k: string, verdict: string): string => `${k} comment "${nftComment(spn)}" : ${verdict}`;
+  const el = (set: SharedSetName, text: string): void => {
+    out.elements.push({ set, text });
+  };
+
+  el(
+    hasInternal ? MAPS.serviceIPs : MAPS.noEndpointServices,
+    hasInternal ? `${key(clusterIP, port.port)} : goto ${internalChain}` : noted(key(clusterIP, port.port), internalVerdict),
+  );
+  for (const ip of externalIPs) {
+    if (hasEndpoints) el(MAPS.serviceIPs, `${key(ip, port.port)} : goto ${names.external}`);
+    if (!hasExternal) el(MAPS.noEndpointServices, noted(key(ip, port.port), externalVerdict));
+  }
+  const ranges = view.loadBalancerSourceRanges;
+  const usesFirewall = lbIPs.length > 0 && ranges.length > 0;
+  for (const ip of lbIPs) {
+    if (hasEndpoints) el(MAPS.serviceIPs, `${key(ip, port.port)} : goto ${names.external}`);
+    if (usesFirewall) el(MAPS.firewallIPs, noted(key(ip, port.port), `goto ${names.firewall}`));
+    if (!hasExternal) el(MAPS.noEndpointServices, noted(key(ip, port.port), externalVerdict));
+  }
+  if (port.nodePort !== undefined) {
+    // NodePorts are not subject to loadBalancerSourceRanges (kube-proxy: "for better or for worse").
+    if (hasEndpoints) el(MAPS.serviceNodePorts, `${proto} . ${port.nodePort} : goto ${names.external}`);
+    if (!hasExternal) el(MAPS.noEndpointNodePorts, noted(`${proto} . ${port.nodePort}`, externalVerdict));
+  }
+  if (usesFirewall) out.chains.push({ name: names.firewall, rules: [firewallRule(ranges, lbIPs, node)] });
+
+  if (hasEndpoints && externallyAccessible) {
+    const rules: string[] = [];
+    if (!externalLocal) rules.push(MARK_MASQ);
+    else {
+      // Pods and the node itself may use any endpoint (they would reach an external LB and come back); the node's traffic is masqueraded.
+      if (node.clusterCidr) rules.push(`ip saddr ${node.clusterCidr} goto ${names.cluster} comment "short-circuit pod traffic"`);
+      rules.push(`fib saddr type local ${MARK_MASQ} comment "masquerade local traffic"`);
+      rules.push(`fib saddr type local goto ${names.cluster} comment "short-circuit local traffic"`);
+    }
+    if (hasExternal) rules.push(`goto ${externalLocal ? names.local : names.cluster}`);
+    out.chains.push({ name: names.external, rules });
+  }
+
+  const affinity = view.affinityTimeoutSeconds;
+  const masq = node.clusterCidr
+    ? `ip daddr ${clusterIP} ${proto} dport ${port.port} ip saddr != ${node.clusterCidr} ${MARK_MASQ}`
+    : undefined;
+  const withNames = (eps: readonly ResolvedEndpoint[]): Endpoint[] => eps.map((e) => ({ ...e, ...endpointNames(spn, p, e.address) }));
+  const clusterEps = withNames(all);
+  const localEps = withNames(local);
+  if (usesCluster)
+    out.chains.push({ name: names.cluster, rules: [...(masq && !internalLocal ? [masq] : []), ...balance(clusterEps, affinity)] });
+  if (usesLocal) out.chains.push({ name: names.local, rules: [...(masq && internalLocal ? [masq] : []), ...balance(localEps, affinity)] });
+  // Each endpoint chain once, for whichever policy chains use it.
+  const eps = new Map<string, Endpoint>();
+  for (const e of [...(usesCluster ? clusterEps : []), ...(usesLocal ? localEps : [])]) eps.set(e.chain, e);
+  for (const e of eps.values()) {
+    out.chains.push({ name: e.chain, rules: endpointRules(e, proto, affinity) });
+    if (affinity !== undefined)
+      out.sets.push({
+        name: e.affinity,
+        type: 'ipv4_addr',
+        map: false,
+        flags: ['dynamic', 'timeout'],
+        timeoutSeconds: affinity,
+        elements: [],
+      });
+  }
+}
+
+type Endpoint = ResolvedEndpoint & { chain: string; affinity: string };
+
+/** Clients seen within the affinity timeout go back to their endpoint; the rest are spread evenly by one random number. */
+function balance(eps: readonly Endpoint[], affinity: number | undefined): string[] {
+  const out = affinity === undefined ? [] : eps.map((e) => `ip saddr @${e.affinity} goto ${e.chain}`);
+  out.push(`numgen random mod ${eps.length} vmap { ${eps.map((e, i) => `${i} : goto ${e.chain}`).join(', ')} }`);
+  return out;
+}
+
+/** Hairpin (a pod reaching itself through the service) is masqueraded, or its reply would bypass the DNAT. */
+function endpointRules(e: Endpoint, proto: string, affinity: number | undefined): string[] {
+  return [
+    `ip saddr ${e.ip} ${MARK_MASQ}`,
+    ...(affinity === undefined ? [] : [`update @${e.affinity} { ip saddr }`]),
+    `meta l4proto ${proto} dnat to ${e.address}`,
+  ];
+}
+
+/**
+ * Traffic to a firewalled LB IP from outside the source ranges is dropped;
+ * when a range holds the node's own IP, the LB IPs are allowed too (a VIP
+ * bound locally loops back with itself as source). Written as nft prints
+ * an anonymous interval set back: sorted, a /32 as its address.
+ */
+function firewallRule(ranges: readonly Cidr[], lbIPs: readonly string[], node: NodeConfig): string {
+  const nodeIPs = (node.nodeIPs ?? []).map(parseIp).filter((ip): ip is IpAddress => ip !== undefined);
+  const fromNode = ranges.some((c) => nodeIPs.some((ip) => cidrContains(c, ip)));
+  const sources = [...ranges.filter((c) => c.family === 4)];
+  for (const ip of fromNode ? lbIPs : []) {
+    const c = parseCidr(`${ip}/32`);
+    if (c) sources.push(c);
+  }
+  sources.sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : a.prefixLength - b.prefixLength));
+  const text = sources.map((c) => (c.prefixLength === 32 ? c.text.slice(0, -3) : c.text));
+  return `ip saddr != { ${[...new Set(text)].join(', ')} } drop`;
+}
+
+/** Comments come from object names; nothing in one may end the quoted string. */
+function nftComment(text: string): string {
+  return text.replace(/[^A-Za-z0-9 _./:-]/g, '_').slice(0, 128);
+}

@@ -1,0 +1,85 @@
+import type { ClusterSnapshot } from '../../api/cluster-state.js';
+import { DEFAULT_MASQUERADE_BIT, type NodeConfig } from '../../proxy-iptables/compile.js';
+import { makeEndpoints, makeService, snapshotOf } from '../../proxy-iptables/testing/test-builders.js';
+
+/**
+ * One cluster exercising every part of the nftables layout, for the unit
+ * tests and the kernel suite that loads it.
+ * Address plan: node "node-a" 172.30.0.1; pods 10.244.0.0/16 (10.244.1.x on
+ * node-a, 10.244.2.x on node-b); services 10.96.0.0/12; external IPs and
+ * LB IPs 203.0.113.0/24 (documentation range, never routed here).
+ */
+export const fixtureNode: NodeConfig = {
+  nodeName: 'node-a',
+  nodeIPs: ['172.30.0.1'],
+  clusterCidr: '10.244.0.0/16',
+  masqueradeBit: DEFAULT_MASQUERADE_BIT,
+};
+
+export function nftFixture(): ClusterSnapshot {
+  const web = makeService('default', 'web', (s) => {
+    s.type = 'NodePort';
+    s.clusterIP = '10.96.0.10';
+    s.externalIPs = ['203.0.113.10'];
+    s.ports = [
+      { name: 'http', port: 80, targetPort: 'http', nodePort: 30080 },
+      { name: 'dns', port: 53, targetPort: 'dns', protocol: 'UDP', nodePort: 30053 },
+    ];
+  });
+  const webEps = makeEndpoints(
+    'default',
+    'web',
+    [
+      { ip: '10.244.2.7', node: 'node-b' },
+      { ip: '10.244.1.5', node: 'node-a' },
+    ],
+    [
+      { name: 'http', port: 8080 },
+      { name: 'dns', port: 5353, protocol: 'UDP' },
+    ],
+  );
+  const empty = makeService('default', 'empty', (s) => {
+    s.type = 'NodePort';
+    s.clusterIP = '10.96.0.20';
+    s.ports = [{ port: 80, nodePort: 30090 }];
+  });
+  const sticky = makeService('default', 'sticky', (s) => {
+    s.clusterIP = '10.96.0.30';
+    s.ports = [{ port: 80 }];
+    s.sessionAffinity = 'ClientIP';
+    s.sessionAffinityConfig = { clientIP: { timeoutSeconds: 600 } };
+  });
+  const stickyEps = makeEndpoints(
+    'default',
+    'sticky',
+    [
+      { ip: '10.244.1.6', node: 'node-a' },
+      { ip: '10.244.2.6', node: 'node-b' },
+    ],
+    [{ port: 80 }],
+  );
+  const lb = makeService('default', 'lb', (s, raw) => {
+    s.type = 'LoadBalancer';
+    s.clusterIP = '10.96.0.40';
+    s.externalTrafficPolicy = 'Local';
+    s.loadBalancerSourceRanges = ['198.51.100.0/24', '172.30.0.0/24'];
+    s.ports = [{ port: 443, targetPort: 8443, nodePort: 30443 }];
+    raw.status = { loadBalancer: { ingress: [{ ip: '203.0.113.40' }] } };
+  });
+  const lbEps = makeEndpoints(
+    'default',
+    'lb',
+    [
+      { ip: '10.244.1.40', node: 'node-a' },
+      { ip: '10.244.2.40', node: 'node-b' },
+    ],
+    [{ port: 8443 }],
+  );
+  const internal = makeService('default', 'internal', (s) => {
+    s.clusterIP = '10.96.0.50';
+    s.internalTrafficPolicy = 'Local';
+    s.ports = [{ port: 80 }];
+  });
+  const internalEps = makeEndpoints('default', 'internal', [{ ip: '10.244.2.50', node: 'node-b' }], [{ port: 80 }]);
+  return snapshotOf([web, empty, sticky, lb, internal], [webEps, stickyEps, lbEps, internalEps]);
+}
