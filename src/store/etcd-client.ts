@@ -10,6 +10,12 @@ export interface EtcdConnection {
   keyfile?: string;
   /** Deadline of one unary call; a dead etcd must not hang a command. */
   callTimeoutMs?: number;
+  /**
+   * grpc-js shares one connection per target among all clients of a process;
+   * clients with different keys each get their own (the fleet bench runs
+   * hundreds of simulated nodes per process, each connected as an agent is).
+   */
+  connectionKey?: string;
 }
 
 export function parseEndpoints(text: string): string[] {
@@ -31,6 +37,7 @@ export function createEtcdClient(conn: EtcdConnection): Etcd3 {
     hosts: conn.endpoints.map((e) => e.replace(/\/$/, '')),
     dialTimeout: callTimeoutMs,
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
+    ...(conn.connectionKey === undefined ? {} : { grpcOptions: { 'keel.connection': conn.connectionKey } }),
   };
   if (conn.cafile || conn.certfile || conn.keyfile) {
     const read = (flag: string, path: string | undefined): Buffer | undefined => {

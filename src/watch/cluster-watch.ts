@@ -22,6 +22,8 @@ export interface ClusterWatchOptions {
   logger?: Logger;
   pageSize?: number;
   backoff?: BackoffOptions;
+  /** See InformerOptions.relistJitterMs. */
+  relistJitterMs?: number;
 }
 
 const KINDS = { services: 'Service', endpoints: 'Endpoints', pods: 'Pod' } as const satisfies Record<SnapshotKind, ResourceKind>;
@@ -121,6 +123,7 @@ export class ClusterWatch {
       logger: this.log.child(kind),
       ...(this.options.pageSize === undefined ? {} : { pageSize: this.options.pageSize }),
       ...(this.options.backoff === undefined ? {} : { backoff: this.options.backoff }),
+      ...(this.options.relistJitterMs === undefined ? {} : { relistJitterMs: this.options.relistJitterMs }),
     });
     informer.subscribe((ev) => this.onEvent(kind, ev));
     informer.onRelist(() => {

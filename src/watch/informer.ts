@@ -5,6 +5,8 @@ import { Backoff, sleep, type BackoffOptions } from '../runtime/backoff.js';
 import { InformerCache, type Decode, type InformerEvent } from './informer-cache.js';
 import type { WatchChange } from '../store/watch-stream.js';
 import { watchMetrics } from './watch-metrics.js';
+import { RelistPacer } from './relist-pacer.js';
+import type { Clock } from '../runtime/clock.js';
 
 export type { InformerEvent } from './informer-cache.js';
 
@@ -22,7 +24,18 @@ export interface InformerOptions<T> {
   backoff?: BackoffOptions;
   /** Idle-stream liveness probe period (default 10 s). */
   probeIntervalMs?: number;
+  /**
+   * A relist forced by compaction (or a replaced etcd) first waits a random
+   * delay below this, so nodes whose watches broke together spread their
+   * lists (default DEFAULT_RELIST_JITTER_MS; 0 relists at once).
+   */
+  relistJitterMs?: number;
+  /** Times the relist jitter; tests pass a fake one. */
+  clock?: Clock;
 }
+
+/** Spreads 1,000 nodes' relists to about one per 5 ms (the fleet bench, docs/scale.md). */
+export const DEFAULT_RELIST_JITTER_MS = 5_000;
 
 export interface InformerStats {
   relists: number;
@@ -41,6 +54,7 @@ export class Informer<T> {
   private readonly cache: InformerCache<T>;
   private readonly log: Logger;
   private readonly backoff: Backoff;
+  private readonly pacer: RelistPacer;
   private readonly handlers = new Set<(ev: InformerEvent<T>) => void>();
   private readonly relistHandlers = new Set<() => void>();
   private rev = 0;
@@ -59,6 +73,10 @@ export class Informer<T> {
   constructor(private readonly options: InformerOptions<T>) {
     this.log = options.logger ?? createLogger(`watch/${options.resource}`);
     this.backoff = new Backoff(options.backoff);
+    this.pacer = new RelistPacer({
+      maxMs: options.relistJitterMs ?? DEFAULT_RELIST_JITTER_MS,
+      ...(options.clock ? { clock: options.clock } : {}),
+    });
     this.cache = new InformerCache(options.decode, (key, modRevision, err) => {
       this.counts.invalid++;
       watchMetrics.invalid.inc({ resource: options.resource });
@@ -116,8 +134,16 @@ export class Informer<T> {
   private async run(signal: AbortSignal, onSynced: () => void): Promise<void> {
     const { store, prefix } = this.options;
     let needList = true;
+    /** Set when every watcher of this etcd may be relisting at the same moment. */
+    let herd = false;
     while (!signal.aborted) {
       try {
+        if (herd) {
+          herd = false;
+          const ms = await this.pacer.wait(signal);
+          if (ms > 0) this.log.debug('relist delayed to spread the fleet', { ms });
+          if (signal.aborted) break;
+        }
         if (needList) {
           await this.list();
           needList = false;
@@ -137,12 +163,14 @@ export class Informer<T> {
         if (end.reason === 'aborted') break;
         this.log.info('watched revision was compacted; relisting', { from: this.rev + 1, compacted: end.compactRevision });
         needList = true;
+        herd = true;
       } catch (err) {
         if (signal.aborted) break;
         if (err instanceof StoreRewoundError) {
           this.log.warn(err.message, { prefix });
           this.rewound = true;
           needList = true;
+          herd = true;
           continue;
         }
         this.setConnected(false);

@@ -1,0 +1,508 @@
+/**
+ * The fleet bench (issue 18): N simulated keel nodes — each its own etcd
+ * connection with keel's real informers (bench/fleet/node-worker.ts) —
+ * against seed 003's three-member etcd, directly or through `etcd
+ * grpc-proxy`, all in one network namespace (bench/fleet/fleet-cluster.ts).
+ * Per configuration (services S, nodes N, direct | proxy):
+ *  - cold start: every node started at once until all hold the full state;
+ *    etcd's CPU and peak RSS over it (the proxy's too);
+ *  - memory per watcher: etcd's (and the proxy's) RSS growth over the
+ *    nodes' 4 watches each;
+ *  - one change (an Endpoints put) → held by every node, p50/p99 over the
+ *    nodes, 5 runs;
+ *  - 100 changes/s for a while: p50/p99/max over every (change, node);
+ *  - member restart: one member SIGKILLed; a change written just after →
+ *    held by all N (the reconnects); the member restarted;
+ *  - relist storm: the nodes cut from etcd (iptables in the namespace, their
+ *    sockets killed), 100 changes written and etcd compacted meanwhile, the
+ *    cut healed → every node relists; time until all hold the newest change,
+ *    etcd CPU and peak RSS, without and with relist jitter.
+ * Not in the default `npm run bench` (minutes per size, and it loads the
+ * whole machine): `node dist-dev/bench/run.js fleet`, or directly
+ * `node dist-dev/bench/fleet.js [S:N:direct|proxy …]`. Writes
+ * bench/results/fleet.json and the plots bench/results/fleet/*.svg.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { DEFAULT_RELIST_JITTER_MS } from '../src/watch/informer.js';
+import { sleep } from '../src/runtime/backoff.js';
+import { setLogLevel } from '../src/observe/log.js';
+import type { KvStore } from '../src/store/kv-store.js';
+import { figure, fmt, progress, QUICK, RESULTS_DIR, writeResult, type FigureRow } from './figures.js';
+import { FleetCluster, type ProcUsage } from './fleet/fleet-cluster.js';
+import { FleetNodes, wallNow, type Change } from './fleet/fleet-nodes.js';
+import { endpointsDigest } from './fleet/endpoints-digest.js';
+import { loadLeases, loadServices, moveEndpoint } from './fleet/fleet-objects.js';
+import { svgLinePlot, type Series } from './fleet/svg-plot.js';
+
+const BENCH = 'fleet';
+type Mode = 'direct' | 'proxy';
+interface Config {
+  services: number;
+  nodes: number;
+  mode: Mode;
+}
+
+const DEFAULT_MATRIX: Config[] = QUICK
+  ? [
+      { services: 200, nodes: 20, mode: 'direct' },
+      { services: 200, nodes: 20, mode: 'proxy' },
+    ]
+  : [100, 500, 1000]
+      .flatMap((nodes) => (['direct', 'proxy'] as const).map((mode) => ({ services: 1000, nodes, mode })))
+      .concat([100, 250].flatMap((nodes) => (['direct', 'proxy'] as const).map((mode) => ({ services: 10_000, nodes, mode }))));
+const FANOUT_RUNS = 5;
+const SUSTAINED_S = QUICK ? 3 : 10;
+const RATE = 100;
+const WATCHES_PER_NODE = 4;
+const NODES_PER_PROCESS = 250;
+
+/** Over the values present: a node that never held a change is counted apart (notSeen). */
+const quantile = (xs: ArrayLike<number>, q: number): number => {
+  const s = Array.from(xs)
+    .filter((x) => !Number.isNaN(x))
+    .sort((a, b) => a - b);
+  return s.length ? (s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] as number) : NaN;
+};
+const load = (): number => Number(loadavg()[0]?.toFixed(1));
+const r1 = (x: number): number => Number(x.toFixed(1));
+
+interface Usage {
+  cpuS: number;
+  peakMb: number;
+  rssMb: number;
+}
+interface Storm {
+  jitterMs: number;
+  /** Seconds from the heal until every node held the newest change. */
+  allS: number;
+  p50S: number;
+  relists: number;
+  notSeen: number;
+  /** Nodes whose Endpoints cache differs from etcd once every node held the newest change. */
+  stale: number;
+  etcd: Usage;
+  proxy: Usage;
+  load: number;
+}
+interface ConfigResult extends Config {
+  proxies: number;
+  processes: number;
+  coldStartS: number[];
+  coldStartP50S: number[];
+  coldEtcd: Usage;
+  coldProxy: Usage;
+  etcdKbPerWatcher: number;
+  proxyKbPerWatcher: number;
+  simulatorMbPerNode: number;
+  fanoutMs: { p50: number; p99: number; max: number; notSeen: number }[];
+  /** Ms from each put's send; `commitP99` is etcd's own share (send → acknowledged). */
+  sustained: { p50: number; p99: number; max: number; changes: number; notSeen: number; rate: number; commitP99: number };
+  restart: { allS: number; p99S: number; relists: number; reconnects: number };
+  storms: Storm[];
+  load: Record<string, number>;
+}
+
+/** CPU and memory of a set of processes over one phase. */
+class Meter {
+  private readonly start: ProcUsage[];
+  constructor(
+    private readonly cluster: FleetCluster,
+    private readonly refs: () => Parameters<FleetCluster['usage']>[0][],
+  ) {
+    for (const r of refs()) cluster.resetPeak(r);
+    this.start = refs().map((r) => cluster.usage(r));
+  }
+  read(): Usage {
+    const now = this.refs().map((r) => this.cluster.usage(r));
+    return {
+      cpuS: r1(now.reduce((s, u, i) => s + Math.max(0, u.cpuS - (this.start[i]?.cpuS ?? 0)), 0)),
+      peakMb: r1(Math.max(0, ...now.map((u) => u.hwmMb))),
+      rssMb: r1(now.reduce((s, u) => s + u.rssMb, 0)),
+    };
+  }
+}
+
+async function partition(cluster: FleetCluster, port: number, cut: boolean): Promise<void> {
+  const rule = ['INPUT', '-p', 'tcp', '--dport', String(port), '--syn', '-j', 'REJECT', '--reject-with', 'tcp-reset'];
+  await execa('ip', ['netns', 'exec', cluster.netns, 'iptables', cut ? '-I' : '-D', ...rule]);
+  // Established streams end at once, as when a switch or the proxy's host restarts.
+  if (cut) await execa('ip', ['netns', 'exec', cluster.netns, 'ss', '-K', '-t', `( dport = :${port} )`], { reject: false });
+}
+
+async function runConfig(cluster: FleetCluster, writer: KvStore, cfg: Config, tag: string): Promise<ConfigResult> {
+  const proxies = cfg.mode === 'proxy' ? Math.max(1, Math.ceil(cfg.nodes / 1000)) : 0;
+  const urls: string[] = [];
+  for (let i = 0; i < proxies; i++) urls.push(await cluster.startProxy());
+  const processes = Math.max(1, Math.ceil(cfg.nodes / NODES_PER_PROCESS));
+  const specs = Array.from({ length: cfg.nodes }, (_, id) => ({
+    id,
+    // Direct: every member, as an agent's --etcd-endpoints lists them; proxied: its rack's proxy.
+    endpoints: cfg.mode === 'direct' ? cluster.memberUrls : [urls[id % urls.length] as string],
+  }));
+  const members = (): Parameters<FleetCluster['usage']>[0][] => cluster.members.map((m) => m.process);
+  const proxyRefs = (): Parameters<FleetCluster['usage']>[0][] => cluster.proxies.map((p) => p.process);
+  const loads: Record<string, number> = {};
+  const say = (line: string): void => progress(BENCH, `${tag} ${line} (load ${load()})`);
+  const change = async (): Promise<Change> => {
+    const at = wallNow();
+    return { ...(await moveEndpoint(writer, cfg.services, generation++)), at };
+  };
+
+  const coldStartS: number[] = [];
+  const coldStartP50S: number[] = [];
+  const storms: Storm[] = [];
+  let coldEtcd: Usage = { cpuS: 0, peakMb: 0, rssMb: 0 };
+  let coldProxy: Usage = coldEtcd;
+  let etcdKbPerWatcher = NaN;
+  let proxyKbPerWatcher = NaN;
+  let simulatorMbPerNode = NaN;
+  const fanoutMs: ConfigResult['fanoutMs'] = [];
+  let sustained: ConfigResult['sustained'] = { p50: NaN, p99: NaN, max: NaN, changes: 0, notSeen: 0, rate: 0, commitP99: NaN };
+  let restart: ConfigResult['restart'] = { allS: NaN, p99S: NaN, relists: 0, reconnects: 0 };
+
+  // Twice: without relist jitter (the figures before issue 18), then with keel's default.
+  for (const jitterMs of [0, DEFAULT_RELIST_JITTER_MS]) {
+    const fleet = new FleetNodes(cluster.netns, specs, processes, jitterMs);
+    try {
+      await fleet.spawn();
+      const etcdBefore = new Meter(cluster, members);
+      const proxyBefore = new Meter(cluster, proxyRefs);
+      const t0 = wallNow();
+      await fleet.start(QUICK ? 60_000 : 600_000);
+      const synced = [...fleet.syncedAt.values()].map((t) => (t - t0) / 1000);
+      coldStartS.push(r1(Math.max(...synced) * 10) / 10);
+      coldStartP50S.push(Number(quantile(synced, 0.5).toFixed(2)));
+      say(`jitter ${jitterMs} ms: cold start of ${cfg.nodes} nodes in ${fmt(coldStartS.at(-1) ?? NaN)} s`);
+      loads[`cold start (jitter ${jitterMs})`] = load();
+      if (jitterMs === 0) {
+        coldEtcd = etcdBefore.read();
+        coldProxy = proxyBefore.read();
+        await sleep(2_000);
+        const stats = await fleet.stats();
+        etcdKbPerWatcher = r1(((etcdBefore.read().rssMb - etcdRssIdle) * 1024) / (cfg.nodes * WATCHES_PER_NODE));
+        proxyKbPerWatcher = proxies ? r1((proxyBefore.read().rssMb * 1024) / (cfg.nodes * WATCHES_PER_NODE)) : NaN;
+        simulatorMbPerNode = Number((stats.rssMb / cfg.nodes).toFixed(2));
+
+        for (let run = 0; run < FANOUT_RUNS; run++) {
+          const c = await change();
+          const [lat] = await fleet.waitSeen([c], 60_000);
+          const xs = lat ?? new Float64Array();
+          fanoutMs.push({
+            p50: r1(quantile(xs, 0.5)),
+            p99: r1(quantile(xs, 0.99)),
+            max: r1(quantile(xs, 1)),
+            notSeen: xs.filter((x) => Number.isNaN(x)).length,
+          });
+          if (fanoutMs.at(-1)?.notSeen) say(`${fanoutMs.at(-1)?.notSeen} nodes never held change ${c.rev}`);
+          say(
+            `one change → ${cfg.nodes} nodes, run ${run + 1}/${FANOUT_RUNS}: p50 ${fmt(fanoutMs.at(-1)?.p50 ?? NaN)} ms, p99 ${fmt(fanoutMs.at(-1)?.p99 ?? NaN)} ms`,
+          );
+          await sleep(500);
+        }
+        loads['one change'] = load();
+
+        const written: Change[] = [];
+        const commits: number[] = [];
+        const pending: Promise<void>[] = [];
+        const start = performance.now();
+        for (let k = 0; k < SUSTAINED_S * RATE; k++) {
+          const due = start + (k * 1000) / RATE;
+          const wait = due - performance.now();
+          if (wait > 0) await sleep(wait);
+          pending.push(
+            change().then((c) => {
+              written.push(c);
+              commits.push(wallNow() - c.at);
+            }),
+          );
+        }
+        await Promise.all(pending);
+        const rate = written.length / ((performance.now() - start) / 1000);
+        const all = (await fleet.waitSeen(written, 60_000)).flatMap((xs) => Array.from(xs));
+        const seen = all.filter((x) => !Number.isNaN(x));
+        sustained = {
+          p50: r1(quantile(seen, 0.5)),
+          p99: r1(quantile(seen, 0.99)),
+          max: r1(quantile(seen, 1)),
+          changes: written.length,
+          notSeen: all.length - seen.length,
+          rate: r1(rate),
+          commitP99: r1(quantile(commits, 0.99)),
+        };
+        say(
+          `${fmt(rate)} changes/s for ${SUSTAINED_S} s: p50 ${fmt(sustained.p50)} ms, p99 ${fmt(sustained.p99)} ms, max ${fmt(sustained.max)} ms (etcd commit p99 ${fmt(sustained.commitP99)} ms)`,
+        );
+        loads['100 changes/s'] = load();
+
+        const before = await fleet.stats();
+        const victim = cluster.members[2];
+        if (!victim) throw new Error('no third member');
+        const killedAt = wallNow();
+        await cluster.kill(victim);
+        await sleep(300);
+        const probe = await change();
+        const [rl] = await fleet.waitSeen([{ ...probe, at: killedAt }], 60_000);
+        cluster.launch(victim, 'existing');
+        await cluster.waitHealthy([victim]);
+        const after = await fleet.stats();
+        const xs = rl ?? new Float64Array();
+        restart = {
+          allS: r1(quantile(xs, 1) / 100) / 10,
+          p99S: r1(quantile(xs, 0.99) / 100) / 10,
+          relists: after.relists - before.relists,
+          reconnects: after.reconnects - before.reconnects,
+        };
+        say(
+          `member ${victim.name} killed: all nodes held a change written 0.3 s later within ${fmt(restart.allS)} s (${restart.reconnects} reconnects, ${restart.relists} relists)`,
+        );
+        loads['member restart'] = load();
+      }
+
+      // The relist storm.
+      const port = cfg.mode === 'proxy' ? 23790 : 2379;
+      const before = await fleet.stats();
+      await partition(cluster, port, true);
+      await sleep(1_000);
+      for (let k = 0; k < 100; k++) await change();
+      const probe = await change();
+      await writer.compact(probe.rev);
+      await sleep(1_000);
+      const etcdStorm = new Meter(cluster, members);
+      const proxyStorm = new Meter(cluster, proxyRefs);
+      const healedAt = wallNow();
+      await partition(cluster, port, false);
+      const [st] = await fleet.waitSeen([{ ...probe, at: healedAt }], 120_000);
+      const after = await fleet.stats();
+      const truth = endpointsDigest(
+        (await writer.list('/registry/services/endpoints/')).entries.map((e) => [e.key, e.modRevision] as const),
+      );
+      const stale = (await fleet.digests()).filter((d) => d !== truth).length;
+      const xs = Array.from(st ?? []);
+      const seen = xs.filter((x) => !Number.isNaN(x));
+      storms.push({
+        jitterMs,
+        allS: Number((quantile(seen, 1) / 1000).toFixed(2)),
+        p50S: Number((quantile(seen, 0.5) / 1000).toFixed(2)),
+        relists: after.relists - before.relists,
+        notSeen: xs.length - seen.length,
+        stale,
+        etcd: etcdStorm.read(),
+        proxy: proxyStorm.read(),
+        load: load(),
+      });
+      say(
+        `relist storm, jitter ${jitterMs} ms: all ${cfg.nodes} nodes current ${fmt(storms.at(-1)?.allS ?? NaN)} s after the heal (${after.relists - before.relists} relists, ${stale} nodes' caches differ from etcd, etcd ${fmt(storms.at(-1)?.etcd.cpuS ?? NaN)} CPU s, peak ${fmt(storms.at(-1)?.etcd.peakMb ?? NaN)} MB)`,
+      );
+    } finally {
+      await fleet.stop();
+    }
+  }
+  await cluster.stopProxies();
+  return {
+    ...cfg,
+    proxies,
+    processes,
+    coldStartS,
+    coldStartP50S,
+    coldEtcd,
+    coldProxy,
+    etcdKbPerWatcher,
+    proxyKbPerWatcher,
+    simulatorMbPerNode,
+    fanoutMs,
+    sustained,
+    restart,
+    storms,
+    load: loads,
+  };
+}
+
+/** Endpoints generations, across configurations: every change differs from what etcd holds (an equal value reaches no consumer). */
+let generation = 1;
+
+/** etcd members' RSS with the data loaded and no watcher: the base the per-watcher figure grows from. */
+let etcdRssIdle = 0;
+
+function parseArgs(): Config[] {
+  const args = process.argv.slice(2);
+  if (!args.length) return DEFAULT_MATRIX;
+  return args.map((a) => {
+    const [s, n, mode] = a.split(':');
+    if (!s || !n || (mode !== 'direct' && mode !== 'proxy')) throw new Error(`bad configuration ${a}: want SERVICES:NODES:direct|proxy`);
+    return { services: Number(s), nodes: Number(n), mode };
+  });
+}
+
+const label = (r: Config): string => `${fmt(r.services)} svc, ${r.nodes} nodes, ${r.mode}`;
+
+function rows(results: readonly ConfigResult[]): FigureRow[] {
+  return results.flatMap((r) => {
+    const storm = (j: number): Storm | undefined => r.storms.find((s) => (j ? s.jitterMs > 0 : s.jitterMs === 0));
+    const out: FigureRow[] = [
+      figure({ figure: 0, name: `cold start, all nodes synced (${label(r)})`, unit: 's', keel: r.coldStartS }),
+      figure({
+        figure: 0,
+        name: `one change → all nodes, p99 (${label(r)})`,
+        unit: 'ms',
+        keel: r.fanoutMs.map((f) => f.p99),
+        ...(r.mode === 'proxy' ? { target: { on: 'keel' as const, op: '<=' as const, value: 1_000 } } : {}),
+      }),
+      figure({ figure: 0, name: `100 changes/s, p99 (${label(r)})`, unit: 'ms', keel: [r.sustained.p99] }),
+    ];
+    const s0 = storm(0);
+    const s1 = storm(1);
+    if (s0 && s1)
+      out.push(
+        figure({
+          figure: 0,
+          name: `relist storm, all nodes current, jitter ${DEFAULT_RELIST_JITTER_MS} ms (${label(r)})`,
+          unit: 's',
+          keel: [s1.allS],
+          peer: { name: 'no jitter', samples: [s0.allS] },
+          ratio: 'keel/peer',
+          target: { on: 'keel', op: '<=', value: 30 },
+        }),
+      );
+    return out;
+  });
+}
+
+function plots(results: readonly ConfigResult[]): string[] {
+  const dir = join(RESULTS_DIR, 'fleet');
+  mkdirSync(dir, { recursive: true });
+  const groups = [...new Set(results.map((r) => `${r.services}:${r.mode}`))].sort();
+  const series = (y: (r: ConfigResult) => number, suffix = '', dashed = false): Series[] =>
+    groups.map((g) => {
+      const [s, mode] = g.split(':');
+      const pts = results
+        .filter((r) => `${r.services}:${r.mode}` === g)
+        .sort((a, b) => a.nodes - b.nodes)
+        .map((r) => [r.nodes, y(r)] as const);
+      return { name: `${fmt(Number(s))} svc, ${mode}${suffix}`, points: pts, dashed: dashed || mode === 'proxy' };
+    });
+  const median = (xs: number[]): number => quantile(xs, 0.5);
+  const caption = `etcd 3.4, 3 members, ${results[0]?.processes ? 'simulated nodes in worker processes' : ''}; 2 shared cores (load in fleet.json)`;
+  const files: [string, Parameters<typeof svgLinePlot>[0]][] = [
+    [
+      'cold-start.svg',
+      {
+        title: 'Cold start: all nodes hold the full state',
+        xLabel: 'nodes',
+        yLabel: 'seconds',
+        series: series((r) => median(r.coldStartS)),
+        caption,
+      },
+    ],
+    [
+      'cold-start-etcd-cpu.svg',
+      {
+        title: 'Cold start: etcd CPU (3 members)',
+        xLabel: 'nodes',
+        yLabel: 'CPU seconds',
+        series: series((r) => r.coldEtcd.cpuS),
+        caption,
+      },
+    ],
+    [
+      'one-change.svg',
+      {
+        title: 'One change → held by all nodes, p99',
+        xLabel: 'nodes',
+        yLabel: 'ms',
+        series: series((r) => median(r.fanoutMs.map((f) => f.p99))),
+        target: { y: 1_000, label: 'target 1 s' },
+        caption,
+      },
+    ],
+    [
+      'sustained.svg',
+      { title: '100 changes/s: per (change, node) p99', xLabel: 'nodes', yLabel: 'ms', series: series((r) => r.sustained.p99), caption },
+    ],
+    [
+      'relist-storm.svg',
+      {
+        title: 'Relist storm after compaction: all nodes current',
+        xLabel: 'nodes',
+        yLabel: 'seconds after the partition healed',
+        series: [
+          ...series((r) => r.storms.find((s) => s.jitterMs === 0)?.allS ?? NaN, ', no jitter'),
+          ...series((r) => r.storms.find((s) => s.jitterMs > 0)?.allS ?? NaN, `, jitter ${DEFAULT_RELIST_JITTER_MS / 1000} s`, true),
+        ],
+        target: { y: 30, label: 'target 30 s' },
+        caption,
+      },
+    ],
+    [
+      'relist-storm-etcd-peak.svg',
+      {
+        title: 'Relist storm: etcd member peak RSS',
+        xLabel: 'nodes',
+        yLabel: 'MB (largest member)',
+        series: [
+          ...series((r) => r.storms.find((s) => s.jitterMs === 0)?.etcd.peakMb ?? NaN, ', no jitter'),
+          ...series((r) => r.storms.find((s) => s.jitterMs > 0)?.etcd.peakMb ?? NaN, ', jitter', true),
+        ],
+        caption,
+      },
+    ],
+    [
+      'etcd-memory-per-watcher.svg',
+      {
+        title: 'etcd RSS growth per watcher',
+        xLabel: 'nodes',
+        yLabel: 'KB per watch (4 per node)',
+        series: series((r) => r.etcdKbPerWatcher),
+        caption,
+      },
+    ],
+  ];
+  for (const [name, plot] of files) writeFileSync(join(dir, name), svgLinePlot(plot));
+  return files.map(([name]) => join(dir, name));
+}
+
+async function main(): Promise<void> {
+  setLogLevel('error');
+  const matrix = parseArgs();
+  const cluster = new FleetCluster();
+  const stopAll = async (): Promise<void> => {
+    await cluster.stop();
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void stopAll().then(() => process.exit(130)));
+  await cluster.start();
+  const writer = cluster.writer();
+  const results: ConfigResult[] = [];
+  try {
+    await loadLeases(writer, Math.max(...matrix.map((c) => c.nodes)));
+    let loaded = 0;
+    for (const cfg of [...matrix].sort((a, b) => a.services - b.services)) {
+      if (cfg.services > loaded) {
+        await loadServices(writer, cfg.services);
+        loaded = cfg.services;
+        await sleep(2_000);
+        etcdRssIdle = cluster.members.reduce((s, m) => s + cluster.usage(m.process).rssMb, 0);
+        progress(BENCH, `loaded ${fmt(loaded)} services, endpoints and pods; etcd members ${fmt(etcdRssIdle)} MB RSS in all`);
+      }
+      results.push(await runConfig(cluster, writer, cfg, `[${label(cfg)}]`));
+    }
+  } finally {
+    writer.close();
+    await cluster.stop();
+  }
+  const written = plots(results);
+  writeResult({
+    bench: BENCH,
+    figures: rows(results),
+    notes: [
+      `Simulated keel nodes (ClusterWatch + lease informer, own etcd connection each, ${NODES_PER_PROCESS} per worker process) against a 3-member etcd ${'3.4'} in one network namespace, directly (every member in --etcd-endpoints) or through etcd grpc-proxy (one per 1,000 nodes).`,
+      `Each service has an Endpoints of 3 addresses and one Pod; one subnet lease per node. Changes are Endpoints puts. One run per configuration except one change (${FANOUT_RUNS} runs) and cold start (2: without and with relist jitter).`,
+      `Relist storm: nodes cut from etcd (iptables REJECT of new connections, ss -K of the open ones), 100 changes and a compaction meanwhile, then healed; without jitter, then with keel's default ${DEFAULT_RELIST_JITTER_MS} ms.`,
+      `Load averages per phase are in detail.results[].load; the simulator shares the 2 cores with etcd, so latencies include its own CPU queueing. Plots: ${written.join(', ')}.`,
+    ],
+    detail: { results },
+  });
+}
+
+await main();
