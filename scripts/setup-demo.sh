@@ -26,11 +26,15 @@ if [ -n "$missing" ]; then
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     policy=/usr/sbin/policy-rc.d
     trap 'rm -f "$policy"' EXIT
+    trap 'exit 130' INT TERM
     printf '#!/bin/sh\n# keel scripts/setup-demo.sh, removed when it ends: no host nginx or redis-server\ncase "$1" in nginx|nginx.service|redis-server|redis-server.service) exit 101 ;; esac\nexit 0\n' >"$policy"
     chmod 755 "$policy"
   fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y $missing
-  if [ -n "$policy" ]; then rm -f "$policy"; trap - EXIT; fi
+  if [ -n "$policy" ]; then
+    rm -f "$policy"
+    trap - EXIT INT TERM
+  fi
   for p in $pod_programs; do
     case " $missing " in
       *" $p "*)
