@@ -64,7 +64,9 @@ const seed004 = (): ClusterGraphInput =>
     ],
     [
       pod('web-b', 'node-2', '10.244.2.2'),
-      pod('web-a', 'node-1', '10.244.1.2'),
+      pod('web-a', 'node-1', '10.244.1.2', (p) => {
+        p.status!.containerStatuses = [{ name: 'nginx', ready: true, imageID: 'nginx' }];
+      }),
       pod('idle', 'node-2', '10.244.2.3', (p) => {
         p.metadata.labels = {};
         p.status!.conditions = [];
@@ -74,7 +76,7 @@ const seed004 = (): ClusterGraphInput =>
   );
 
 describe('clusterGraph', () => {
-  it('draws nodes with their subnets, their pods and NodePorts, and services pointing at their endpoints', () => {
+  it('draws nodes with their subnets, their pods (with the program they run) and NodePorts, and services pointing at their endpoints', () => {
     expect(clusterGraph(seed004())).toBe(String.raw`digraph keel {
   graph [rankdir=LR, compound=true, fontname="sans-serif", fontsize=12, labelloc=t, label="keel sandbox a1b2: proxy iptables, backend vxlan"];
   node [fontname="sans-serif", fontsize=11, shape=box, style="rounded,filled", fillcolor=white];
@@ -82,7 +84,7 @@ describe('clusterGraph', () => {
   subgraph cluster_0 {
     label="node-1\n172.30.0.1\npods 10.244.1.0/24\nagent healthy"; style="rounded,filled"; fillcolor="#eef2f7";
     "node/node-1" [shape=point, style=invis];
-    "pod/default/web-a" [fillcolor="#dcfce7", label="web-a\n10.244.1.2"];
+    "pod/default/web-a" [fillcolor="#dcfce7", label="web-a\n10.244.1.2\nnginx"];
     "nodeport/node-1/default/web-np/30080" [shape=cds, fillcolor="#fff4d6", label="172.30.0.1:30080"];
   }
   subgraph cluster_1 {

@@ -108,6 +108,8 @@ function podVertex(pod: Pod): string {
   const lines = [
     pod.metadata.namespace === 'default' ? pod.metadata.name : key(pod),
     pod.status?.podIP ?? 'no IP',
+    // What the sandbox runs for the pod's images (containerStatuses[].imageID), as in `keel get pods -o wide`.
+    ...(pod.status?.containerStatuses ?? []).flatMap((c) => (c.imageID ? [c.imageID] : [])),
     ...(ready ? [] : ['not ready']),
   ];
   return `${id(`pod/${key(pod)}`)} [fillcolor="${ready ? '#dcfce7' : '#fee2e2'}", label=${label(lines)}];`;
