@@ -6,7 +6,9 @@
  * Writes bench/results/dns.json (figures.ts).
  *
  * Both servers listen on 127.0.0.1 with one worker (keel is one Node.js
- * thread; knot gets udp-workers 1). The records: 1,000 ClusterIP services
+ * thread; knot gets udp-workers 1), and knot once more with udp-workers 2
+ * (both cores; Node.js 20's dgram has no SO_REUSEPORT, so keel stays on
+ * one). The records: 1,000 ClusterIP services
  * with two named ports, 100 headless services with 3 endpoints each, 2,000
  * pods. A bare Node.js dgram echo runs beside them as the ceiling of any
  * one-thread Node.js UDP server. The mix (dnsperf, UDP, 100 outstanding): 60% names that exist (A of
@@ -14,8 +16,8 @@
  */
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { ApiObject } from '../src/api/object.js';
@@ -80,7 +82,7 @@ function queryMix(): string {
   return `${lines.join('\n')}\n`;
 }
 
-type Contender = 'keel' | 'knot' | 'echo';
+type Contender = 'keel' | 'knot' | 'knot2' | 'echo';
 
 interface Row {
   server: Contender;
@@ -91,11 +93,18 @@ interface Row {
   cpuMicrosPerQuery: number;
 }
 
-async function dnsperf(port: number, file: string): Promise<{ qps: number; completed: number; lost: number; avgLatencyMs: number }> {
+/** `clients` source ports: a server with SO_REUSEPORT workers (knot) spreads queries by the client's address and port. */
+async function dnsperf(
+  port: number,
+  file: string,
+  clients = 1,
+): Promise<{ qps: number; completed: number; lost: number; avgLatencyMs: number }> {
   const out = (
-    await execa('dnsperf', ['-s', '127.0.0.1', '-p', String(port), '-d', file, '-l', String(SECONDS), '-c', '1', '-T', '1', '-q', '100'], {
-      reject: false,
-    })
+    await execa(
+      'dnsperf',
+      ['-s', '127.0.0.1', '-p', String(port), '-d', file, '-l', String(SECONDS), '-c', String(clients), '-T', '1', '-q', '100'],
+      { reject: false },
+    )
   ).stdout;
   const num = (re: RegExp): number => Number(re.exec(out)?.[1] ?? NaN);
   return {
@@ -113,15 +122,21 @@ function procCpuMs(pid: number): number {
   return (Number(f[11]) + Number(f[12])) * 10;
 }
 
-async function startKnot(dir: string, zones: Map<string, string>): Promise<{ port: number; pid: number; stop: () => Promise<void> }> {
+async function startKnot(
+  top: string,
+  zones: Map<string, string>,
+  workers: number,
+): Promise<{ port: number; pid: number; stop: () => Promise<void> }> {
   const port = await freePort();
+  const dir = join(top, `knot${workers}`);
+  mkdirSync(dir);
   const zoneConf = [...zones.keys()]
     .map((z) => `  - domain: ${z}\n    file: ${join(dir, `${z}.zone`)}\n    journal-content: none\n    zonefile-sync: -1`)
     .join('\n');
   for (const [z, text] of zones) writeFileSync(join(dir, `${z}.zone`), text);
   writeFileSync(
     join(dir, 'knot.conf'),
-    `server:\n  listen: 127.0.0.1@${port}\n  rundir: ${dir}\n  udp-workers: 1\n  tcp-workers: 1\n  background-workers: 1\ndatabase:\n  storage: ${dir}\nlog:\n  - target: stderr\n    any: warning\nzone:\n${zoneConf}\n`,
+    `server:\n  listen: 127.0.0.1@${port}\n  rundir: ${dir}\n  udp-workers: ${workers}\n  tcp-workers: 1\n  background-workers: 1\ndatabase:\n  storage: ${dir}\nlog:\n  - target: stderr\n    any: warning\nzone:\n${zoneConf}\n`,
   );
   const child = spawn('knotd', ['-c', join(dir, 'knot.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
   for (let i = 0; i < 100; i++) {
@@ -237,7 +252,10 @@ async function main(): Promise<void> {
   const mixFile = join(dir, 'queries.txt');
   const mix = queryMix();
   writeFileSync(mixFile, mix);
-  const knot = await startKnot(dir, new Map(index.zones.map((z) => [z, renderZoneFile(index, z)])));
+  const zones = new Map(index.zones.map((z) => [z, renderZoneFile(index, z)]));
+  const knot = await startKnot(dir, zones, 1);
+  // Both cores, as knot can use them: its workers share the port with SO_REUSEPORT, so dnsperf sends from two ports.
+  const knot2 = await startKnot(dir, zones, 2);
   const echo = await startEcho();
   const rows: Row[] = [];
   try {
@@ -245,16 +263,18 @@ async function main(): Promise<void> {
     progress(BENCH, `answers of keel and knot compared on 200 queries of the mix: ${differences} differences`);
     // Interleaved, so that load on the machine hits all three alike.
     for (let round = 1; round <= RUNS; round++) {
-      for (const server of ['keel', 'knot', 'echo'] as const) {
-        const cpu0 = server !== 'knot' ? process.cpuUsage() : undefined;
-        const knotCpu0 = server === 'knot' ? procCpuMs(knot.pid) : 0;
-        const r = await dnsperf({ keel: keel.port, knot: knot.port, echo: echo.port }[server], mixFile);
+      for (const server of ['keel', 'knot', 'knot2', 'echo'] as const) {
+        const knotPid = { knot: knot.pid, knot2: knot2.pid }[server as 'knot' | 'knot2'] as number | undefined;
+        const cpu0 = knotPid === undefined ? process.cpuUsage() : undefined;
+        const knotCpu0 = knotPid === undefined ? 0 : procCpuMs(knotPid);
+        const port = { keel: keel.port, knot: knot.port, knot2: knot2.port, echo: echo.port }[server];
+        const r = await dnsperf(port, mixFile, server === 'knot2' ? 2 : 1);
         const cpuMs = cpu0
           ? (() => {
               const d = process.cpuUsage(cpu0);
               return (d.user + d.system) / 1000;
             })()
-          : procCpuMs(knot.pid) - knotCpu0;
+          : procCpuMs(knotPid as number) - knotCpu0;
         rows.push({
           server,
           round,
@@ -265,7 +285,7 @@ async function main(): Promise<void> {
         });
         progress(
           BENCH,
-          `${server} run ${round}/${RUNS}: ${fmt(r.qps)} queries/s, ${r.lost} lost, ${fmt((cpuMs * 1000) / r.completed)} µs CPU/query`,
+          `${server} run ${round}/${RUNS}: ${fmt(r.qps)} queries/s, ${r.lost} lost, ${fmt((cpuMs * 1000) / r.completed)} µs CPU/query (load ${loadavg()[0]?.toFixed(1)})`,
         );
       }
     }
@@ -295,6 +315,16 @@ async function main(): Promise<void> {
         }),
         figure({
           figure: 5,
+          name: 'DNS queries/s, keel (one thread) beside knot using both cores (dnsperf from two ports)',
+          unit: 'queries/s',
+          keel: qps('keel'),
+          peer: { name: 'knot, udp-workers 2', samples: qps('knot2') },
+          ratio: 'keel/peer',
+          target: { on: 'ratio', op: '>=', value: 0.8 },
+          note: `CPU µs/query keel ${fmt(cpuPerQuery('keel'))}, knot with 2 workers ${fmt(cpuPerQuery('knot2'))}`,
+        }),
+        figure({
+          figure: 5,
           name: 'DNS queries/s, keel beside a Node.js UDP echo (no DNS work: the ceiling of a one-thread Node.js server)',
           unit: 'queries/s',
           keel: qps('keel'),
@@ -303,7 +333,7 @@ async function main(): Promise<void> {
         }),
       ],
       notes: [
-        `dnsperf -c1 -T1 -q100 -l${SECONDS}, UDP, ${RUNS} interleaved runs per server, ${cpus} CPUs; keel and knot (udp-workers 1) each on one thread on 127.0.0.1.`,
+        `dnsperf -c1 -T1 -q100 -l${SECONDS}, UDP, ${RUNS} interleaved runs per server, ${cpus} CPUs; keel and knot (udp-workers 1) each on one thread on 127.0.0.1; knot also with udp-workers 2, asked by dnsperf -c2 (its SO_REUSEPORT sockets split queries by source port).`,
         'Records: 1,000 ClusterIP services with two named ports, 100 headless services × 3 endpoints, 2,000 pods; the mix asks A of services, headless A, SRV, PTR (60%) and names that do not exist (40%).',
         `Answers of keel and knot compared on 200 queries of the mix: ${differences} differences.`,
         `etcd change → answered by keel (${CHANGE_SAMPLES} samples, put/delete then UDP polling): appear p50 ${fmt(change.appearP50)} ms, p99 ${fmt(change.appearP99)} ms; NXDOMAIN after delete p50 ${fmt(change.goneP50)} ms, p99 ${fmt(change.goneP99)} ms.`,
@@ -317,6 +347,7 @@ async function main(): Promise<void> {
     });
   } finally {
     await knot.stop();
+    await knot2.stop();
     echo.close();
     ac.abort();
     rmSync(dir, { recursive: true, force: true });
