@@ -1,5 +1,7 @@
 import { setMaxListeners } from 'node:events';
+import { isIPv6 } from 'node:net';
 import { networkInterfaces } from 'node:os';
+import type { IpFamily } from '../api/ip.js';
 import { DnsService } from '../dns/dns-service.js';
 import { parseUpstreams, upstreamsFromResolvConf } from '../dns/forward.js';
 import { recursionPolicy } from '../dns/recursion-policy.js';
@@ -97,33 +99,62 @@ export async function runAgent(config: AgentConfig): Promise<void> {
   }
 }
 
-/** --nodeport-addresses against this node's interface addresses, read once at start. */
-function nodePortAddressesOf(config: ProxyConfig): { nodePortAddresses?: string[] } {
+/**
+ * The families the proxy programs: those of --cluster-cidr (one range per
+ * family) and of the node IP, each with its own pod range.
+ */
+function proxyFamilies(config: ProxyConfig): { family: IpFamily; clusterCidr: string | undefined }[] {
+  const cidrs = config.clusterCidr.split(',').map((t) => configCidr('--cluster-cidr', t.trim()));
+  const families = new Set<IpFamily>([...cidrs.map((c) => c.family), isIPv6(config.nodeIp) ? 6 : 4]);
+  return ([4, 6] as const)
+    .filter((f) => families.has(f))
+    .map((family) => ({ family, clusterCidr: cidrs.find((c) => c.family === family)?.text }));
+}
+
+/** --nodeport-addresses against this node's interface addresses of one family, read once at start. */
+function nodePortAddressesOf(config: ProxyConfig, family: IpFamily): { nodePortAddresses?: string[] } {
   const local = Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address));
-  const resolved = resolveNodePortAddresses(config.nodePortAddresses, local, [config.nodeIp]);
+  const resolved = resolveNodePortAddresses(config.nodePortAddresses, local, [config.nodeIp], family);
   return resolved ? { nodePortAddresses: resolved } : {};
 }
 
 function proxyComponent(config: ProxyConfig, watch: ClusterWatch, logger: Logger): AgentComponent {
   const runner = new RestoreRunner({ backend: config.iptablesBackend });
   if (config.mode === 'iptables' || config.mode === 'nftables') {
-    const node = {
-      nodeName: config.nodeName,
-      nodeIPs: [config.nodeIp],
-      masqueradeBit: DEFAULT_MASQUERADE_BIT,
-      clusterCidr: configCidr('--cluster-cidr', config.clusterCidr).text,
-      conntrackTcpLiberal: conntrackTcpLiberal(),
-      ...nodePortAddressesOf(config),
+    // kube-proxy's MetaProxier: one proxier per family the node runs, each with its own tables, sync state and
+    // conntrack. nftables mode is IPv4 so far: its IPv6 twin would be an `ip6 keel` table (kube-proxy: `ip6 kube-proxy`).
+    const families = proxyFamilies(config).filter(({ family }) => config.mode === 'iptables' || family === 4);
+    const loops = families.map(({ family, clusterCidr }) => {
+      const common = {
+        node: {
+          nodeName: config.nodeName,
+          ...(family === 6 ? { family } : {}),
+          nodeIPs: [config.nodeIp].filter((ip) => isIPv6(ip) === (family === 6)),
+          masqueradeBit: DEFAULT_MASQUERADE_BIT,
+          ...(clusterCidr ? { clusterCidr } : {}),
+          conntrackTcpLiberal: conntrackTcpLiberal(),
+          ...nodePortAddressesOf(config, family),
+        },
+        conntrack: new ConntrackTool(undefined, family),
+        syncPeriodMs: config.syncPeriodMs,
+        minSyncPeriodMs: config.minSyncPeriodMs,
+        logger: family === 6 ? logger.child('ipv6') : logger,
+      };
+      return config.mode === 'iptables'
+        ? new SyncLoop({ runner: family === 4 ? runner : new RestoreRunner({ backend: config.iptablesBackend, family }), ...common })
+        : new NftSyncLoop({ port: new NftCommand(), ...common });
+    });
+    for (const l of loops) watch.subscribe(l.update);
+    // Synced when every family's tables are: the oldest family's last success.
+    const loop = {
+      lastSuccess: (): number | undefined => {
+        const times = loops.map((l) => l.lastSuccess());
+        return times.every((t) => t !== undefined) ? Math.min(...(times as number[])) : undefined;
+      },
+      start: async (signal: AbortSignal): Promise<void> => {
+        await Promise.all(loops.map((l) => l.start(signal)));
+      },
     };
-    const common = {
-      node,
-      conntrack: new ConntrackTool(),
-      syncPeriodMs: config.syncPeriodMs,
-      minSyncPeriodMs: config.minSyncPeriodMs,
-      logger,
-    };
-    const loop = config.mode === 'iptables' ? new SyncLoop({ runner, ...common }) : new NftSyncLoop({ port: new NftCommand(), ...common });
-    watch.subscribe(loop.update);
     const name = `proxy-${config.mode}`;
     const source: HealthSource = {
       name,

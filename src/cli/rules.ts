@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { ClusterSnapshot } from '../api/cluster-state.js';
 import { UsageError } from '../api/errors.js';
-import { parseCidr, parseIp } from '../api/ip.js';
+import { parseCidr, parseIp, type Cidr, type IpFamily } from '../api/ip.js';
 import type { Service } from '../api/service.js';
 import { RestoreRunner, type IptablesBackend } from '../kernel/iptables/restore-runner.js';
 import { parsePortRange } from '../ipam/node-ports.js';
@@ -35,6 +35,7 @@ export interface NodeFlags extends EtcdFlags, IpamFlags {
 
 interface RulesFlags extends NodeFlags {
   mode: string;
+  ipFamily?: string;
   diff?: boolean;
   proxyPortRange: string;
 }
@@ -46,23 +47,48 @@ export function addNodeOptions(cmd: Command): Command {
   cmd
     .addOption(keelOption('-f, --filename <path...>', 'compile from manifests (files, directories or "-") instead of etcd'))
     .addOption(keelOption('--node-name <name>', 'the node the rules are for (decides which endpoints are local)', 'node-1'))
-    .addOption(keelOption('--node-ip <ip>', "the node's IP (NodePorts and userspace HOST rules)"))
-    .addOption(keelOption('--cluster-cidr <cidr>', 'pod network, for masquerade decisions', '10.244.0.0/16'))
+    .addOption(keelOption('--node-ip <ips>', "the node's IP(s), one per family (NodePorts and userspace HOST rules)"))
+    .addOption(keelOption('--cluster-cidr <cidrs>', 'pod network(s), one per family, for masquerade decisions', '10.244.0.0/16'))
     .addOption(keelOption('--iptables-backend <backend>', 'nft or legacy', 'nft'));
   return addIpamOptions(addEtcdOptions(cmd));
 }
 
-export function nodeConfig(flags: NodeFlags): NodeConfig {
-  if (flags.clusterCidr && !parseCidr(flags.clusterCidr)) throw new UsageError(`--cluster-cidr: "${flags.clusterCidr}" is not a CIDR`);
-  if (flags.nodeIp && !parseIp(flags.nodeIp)) throw new UsageError(`--node-ip: "${flags.nodeIp}" is not an IP address`);
-  const cidr = flags.clusterCidr ? parseCidr(flags.clusterCidr)?.text : undefined;
-  const ip = flags.nodeIp ? parseIp(flags.nodeIp)?.text : undefined;
+/** The node as one family's tables see it: that family's pod network and node address. */
+export function nodeConfig(flags: NodeFlags, family: IpFamily = 4): NodeConfig {
+  const cidr = clusterCidrs(flags).find((c) => c.family === family)?.text;
+  const ips = (flags.nodeIp ?? '').split(',').flatMap((t) => {
+    if (!t.trim()) return [];
+    const ip = parseIp(t.trim());
+    if (!ip) throw new UsageError(`--node-ip: "${t.trim()}" is not an IP address`);
+    return ip.family === family ? [ip.text] : [];
+  });
   return {
     nodeName: flags.nodeName,
     masqueradeBit: DEFAULT_MASQUERADE_BIT,
+    ...(family === 6 ? { family } : {}),
     ...(cidr ? { clusterCidr: cidr } : {}),
-    ...(ip ? { nodeIPs: [ip] } : {}),
+    ...(ips.length ? { nodeIPs: ips } : {}),
   };
+}
+
+function clusterCidrs(flags: NodeFlags): Cidr[] {
+  return (flags.clusterCidr ?? '').split(',').flatMap((t) => {
+    if (!t.trim()) return [];
+    const c = parseCidr(t.trim());
+    if (!c) throw new UsageError(`--cluster-cidr: "${t.trim()}" is not a CIDR`);
+    return [c];
+  });
+}
+
+/** `--ip-family 4|6|both`; by default the families of --cluster-cidr, as the agent proxies them. */
+function ipFamilies(flags: RulesFlags): IpFamily[] {
+  if (flags.ipFamily === undefined) {
+    const fams = new Set(clusterCidrs(flags).map((c) => c.family));
+    return fams.size ? ([4, 6] as const).filter((f) => fams.has(f)) : [4];
+  }
+  const chosen = { '4': [4], '6': [6], both: [4, 6] }[flags.ipFamily] as IpFamily[] | undefined;
+  if (!chosen) throw new UsageError(`--ip-family: "${flags.ipFamily}" is not 4, 6 or both`);
+  return chosen;
 }
 
 export function backendOf(flags: { iptablesBackend: string }): IptablesBackend {
@@ -98,8 +124,8 @@ export async function loadSnapshot(flags: NodeFlags): Promise<ClusterSnapshot> {
 }
 
 /** keel's chains as this network namespace's kernel holds them (`iptables-save`). */
-export async function readKernelView(flags: { iptablesBackend: string }): Promise<KernelView> {
-  const runner = new RestoreRunner({ backend: backendOf(flags) });
+export async function readKernelView(flags: { iptablesBackend: string }, family: IpFamily = 4): Promise<KernelView> {
+  const runner = new RestoreRunner({ backend: backendOf(flags), family });
   return kernelViewOf({ nat: await runner.save('nat'), filter: await runner.save('filter') });
 }
 
@@ -110,6 +136,9 @@ export function registerRules(program: Command): void {
       'print the rules keel programs for a node (iptables-save format, or `nft list table` syntax with --mode nftables), from manifests or etcd',
     )
     .addOption(keelOption('--mode <mode>', 'iptables, nftables or userspace', 'iptables'))
+    .addOption(
+      keelOption('--ip-family <family>', 'iptables mode: 4, 6 or both (ip6tables-restore text) [default: the families of --cluster-cidr]'),
+    )
     .addOption(keelOption('--diff', "show what a sync would change against the kernel's current keel chains"))
     .addOption(keelOption('--proxy-port-range <range>', 'userspace mode: local proxy ports to assume', '40000-40999'));
   addNodeOptions(cmd).action(async (flags: RulesFlags) => {
@@ -137,13 +166,18 @@ export function registerRules(program: Command): void {
       return;
     }
     if (flags.mode !== 'iptables') throw new UsageError(`--mode: "${flags.mode}" is not iptables, nftables or userspace`);
-    const rules = compileRules(snapshot, nodeConfig(flags));
-    if (!flags.diff) {
-      process.stdout.write(renderRestore(rules));
-      return;
+    const families = ipFamilies(flags);
+    for (const family of families) {
+      // Two families: each ruleset under a comment naming the tool that loads it.
+      if (families.length > 1) process.stdout.write(`# IPv${family}: ${family === 6 ? 'ip6tables' : 'iptables'}-restore\n`);
+      const rules = compileRules(snapshot, nodeConfig(flags, family));
+      if (!flags.diff) {
+        process.stdout.write(renderRestore(rules));
+        continue;
+      }
+      const view = await readKernelView(flags, family);
+      const plan = planSync(allCandidates(rules, view), { nat: rules.nat.jumps, filter: rules.filter.jumps }, view);
+      process.stdout.write(plan.text || '# the kernel already holds these rules\n');
     }
-    const view = await readKernelView(flags);
-    const plan = planSync(allCandidates(rules, view), { nat: rules.nat.jumps, filter: rules.filter.jumps }, view);
-    process.stdout.write(plan.text || '# the kernel already holds these rules\n');
   });
 }

@@ -19,12 +19,14 @@ export function registerTrace(program: Command): void {
     .command('trace')
     .description('walk a packet through the rules keel would program and print every outcome with its probability')
     .requiredOption('--src <ip>', 'source address')
-    .requiredOption('--dst <ip:port[/proto]>', 'destination, e.g. 10.96.0.10:80/tcp')
+    .requiredOption('--dst <ip:port[/proto]>', 'destination, e.g. 10.96.0.10:80/tcp or [fd00:10:96::a]:80/tcp')
     .addOption(keelOption('--from <where>', 'pod, host or external', 'pod'))
     .addOption(keelOption('-v, --verbose', 'print every matching rule'));
   addNodeOptions(cmd).action(async (flags: TraceFlags) => {
     const pkt = parsePacket(flags);
-    const text = renderRestore(compileRules(await loadSnapshot(flags), nodeConfig(flags)));
+    // The packet's family picks the tables: ip6tables' rules for an IPv6 packet, as the kernel would.
+    const family = pkt.dst.includes(':') ? 6 : 4;
+    const text = renderRestore(compileRules(await loadSnapshot(flags), nodeConfig(flags, family)));
     const outcomes = tracePacket(text, pkt, flags.nodeIp ? [flags.nodeIp] : []);
     process.stdout.write(formatTrace(outcomes, flags.verbose === true));
   });
@@ -32,14 +34,17 @@ export function registerTrace(program: Command): void {
 
 function parsePacket(flags: TraceFlags): TracePacket {
   if (!parseIp(flags.src)) throw new UsageError(`--src: "${flags.src}" is not an IP address`);
-  const m = /^([\d.]+):(\d{1,5})(?:\/(tcp|udp|sctp))?$/i.exec(flags.dst);
-  if (!m || !parseIp(m[1] ?? '')) throw new UsageError(`--dst: "${flags.dst}" is not IP:PORT[/tcp|udp|sctp]`);
+  const m = /^(?:([\d.]+)|\[([0-9a-fA-F:.]+)\]):(\d{1,5})(?:\/(tcp|udp|sctp))?$/i.exec(flags.dst);
+  const dst = parseIp(m?.[1] ?? m?.[2] ?? '');
+  if (!m || !dst) throw new UsageError(`--dst: "${flags.dst}" is not IP:PORT or [IPv6]:PORT, then [/tcp|udp|sctp]`);
+  const src = parseIp(flags.src);
+  if (src?.family !== dst.family) throw new UsageError(`--src: ${flags.src} and --dst ${dst.text} are of different families`);
   if (!['pod', 'host', 'external'].includes(flags.from)) throw new UsageError(`--from: "${flags.from}" is not pod, host or external`);
   return {
-    src: flags.src,
-    dst: m[1] as string,
-    dport: Number(m[2]),
-    protocol: (m[3] ?? 'tcp').toLowerCase() as TracePacket['protocol'],
+    src: src.text,
+    dst: dst.text,
+    dport: Number(m[3]),
+    protocol: (m[4] ?? 'tcp').toLowerCase() as TracePacket['protocol'],
     from: flags.from as TracePacket['from'],
   };
 }

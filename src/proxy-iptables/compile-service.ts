@@ -1,4 +1,4 @@
-import { cidrContains, parseIp, type Cidr, type IpAddress } from '../api/ip.js';
+import { cidrContains, parseIp, type Cidr, type IpAddress, type IpFamily } from '../api/ip.js';
 import type { Protocol } from '../api/service.js';
 import type { ServicePortView, ServiceView } from '../service-view/service-view.js';
 import { portProtoHash } from './chain-names.js';
@@ -7,6 +7,11 @@ import { resolveEndpoints, resolveLocalEndpoints, type ResolvedEndpoint } from '
 
 export interface NodeConfig {
   readonly nodeName: string;
+  /**
+   * The family these tables are for (default 4): kube-proxy runs one proxier per family, the IPv6 one
+   * writing ip6tables from each service's IPv6 addresses and endpoints; keel compiles the same way.
+   */
+  readonly family?: IpFamily;
   /**
    * The node's own addresses (kube-proxy's nodeIPs): a loadBalancerSourceRanges
    * entry containing one lets the node reach the LB IP it loops back through.
@@ -19,7 +24,7 @@ export interface NodeConfig {
   readonly nodePortAddresses?: readonly string[];
   /** nf_conntrack_tcp_be_liberal is set: kube-proxy then writes no DROP for INVALID packets. */
   readonly conntrackTcpLiberal?: boolean;
-  /** Pod network: traffic to a ClusterIP from outside it is masqueraded. */
+  /** Pod network of this family: traffic to a ClusterIP from outside it is masqueraded. */
   readonly clusterCidr?: string;
   /** Bit of the packet mark meaning "masquerade me" (kube-proxy: 14 → 0x4000). */
   readonly masqueradeBit: number;
@@ -57,8 +62,15 @@ export interface ServiceRules {
 }
 
 const MARK_MASQ = 'KUBE-MARK-MASQ';
+/** The recent match's source mask as iptables-save prints its default, per family. */
+const MASK_32 = '255.255.255.255';
+const MASK_128 = 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff';
 
-/** The IPv4 tables hold a service's IPv4 addresses only; a service whose primary ClusterIP is IPv6 gets no rules. */
+/**
+ * One family's tables hold the service's addresses and endpoints of that
+ * family only (kube-proxy's per-family service change tracker): a
+ * dual-stack service gets rules in both, a single-stack one in its own.
+ */
 export function compileService(view: ServiceView, node: NodeConfig): ServiceRules {
   const out: ServiceRules = {
     key: view.key,
@@ -71,10 +83,11 @@ export function compileService(view: ServiceView, node: NodeConfig): ServiceRule
     filterNodePorts: [],
     ports: [],
   };
-  const clusterIP = view.clusterIPs[0];
-  if (view.type === 'ExternalName' || view.headless || clusterIP?.family !== 4) return out;
-  const v4 = (ips: readonly IpAddress[]): string[] => ips.flatMap((ip) => (ip.family === 4 ? [ip.text] : []));
-  const external = { externalIPs: v4(view.externalIPs), lbIPs: v4(view.loadBalancerIPs) };
+  const family = node.family ?? 4;
+  const clusterIP = view.clusterIPs.find((ip) => ip.family === family);
+  if (view.type === 'ExternalName' || view.headless || !clusterIP) return out;
+  const own = (ips: readonly IpAddress[]): string[] => ips.flatMap((ip) => (ip.family === family ? [ip.text] : []));
+  const external = { externalIPs: own(view.externalIPs), lbIPs: own(view.loadBalancerIPs) };
   for (const port of view.ports) compilePort(out, view, port, clusterIP.text, external, node);
   return out;
 }
@@ -89,8 +102,9 @@ function compilePort(
 ): void {
   const spn = port.servicePortName;
   const p = port.protocol;
-  const all = resolveEndpoints(view, port);
-  const local = resolveLocalEndpoints(view, port);
+  const family = node.family ?? 4;
+  const all = resolveEndpoints(view, port, family);
+  const local = resolveLocalEndpoints(view, port, family);
   const nodePort = port.nodePort;
   const { externalIPs, lbIPs } = external;
   out.ports.push({ service: out.key, spn, protocol: p, clusterIP, port: port.port, nodePort, externalIPs, endpoints: all });
@@ -112,7 +126,8 @@ function compilePort(
   const fw = cat('KUBE-FW-', hash);
   const dst = (ip: string, what: string, target: string, ...extra: string[]): string =>
     rule('-d', hostCidr(ip), '-p', proto(p), ...comment(`${spn} ${what}`), ...dport(p, port.port), '-j', target, ...extra);
-  const reject = ['--reject-with', 'icmp-port-unreachable'];
+  // As iptables-save prints REJECT's default back: ICMPv6 in the IPv6 tables.
+  const reject = ['--reject-with', family === 6 ? 'icmp6-port-unreachable' : 'icmp-port-unreachable'];
 
   if (all.length === 0) {
     // No endpoints at all: refuse at once instead of letting clients time out.
@@ -191,13 +206,15 @@ function compilePort(
         MARK_MASQ,
       )
     : undefined;
-  if (usesCluster) out.natChains.push({ name: svc_, rules: [...(masq ? [masq] : []), ...balance(spn, all, affinity)] });
-  if (usesLocal) out.natChains.push({ name: svl, rules: [...(masq && internalLocal ? [masq] : []), ...balance(spn, local, affinity)] });
+  const mask = family === 6 ? MASK_128 : MASK_32;
+  if (usesCluster) out.natChains.push({ name: svc_, rules: [...(masq ? [masq] : []), ...balance(spn, all, affinity, mask)] });
+  if (usesLocal)
+    out.natChains.push({ name: svl, rules: [...(masq && internalLocal ? [masq] : []), ...balance(spn, local, affinity, mask)] });
   const sepComment = cat('-m comment --comment "', sanitizeComment(spn), '"');
   // Each endpoint chain once, for whichever policy chains use it (a Local set may fall back to terminating endpoints the cluster set does not hold).
   const seps = new Map<string, ResolvedEndpoint>();
   for (const e of [...(usesCluster ? all : []), ...(usesLocal ? local : [])]) seps.set(e.chain, e);
-  for (const e of seps.values()) out.natChains.push({ name: e.chain, rules: sepRules(sepComment, p, e, affinity) });
+  for (const e of seps.values()) out.natChains.push({ name: e.chain, rules: sepRules(sepComment, p, e, affinity, mask) });
 }
 
 /**
@@ -228,7 +245,7 @@ function extRules(spn: string, local: boolean, node: NodeConfig, svc: string, sv
 }
 
 /** Affinity checks first (a client seen recently goes back), then 1/n, 1/(n-1), …, the last unconditional. */
-function balance(spn: string, eps: readonly ResolvedEndpoint[], affinity: number | undefined): string[] {
+function balance(spn: string, eps: readonly ResolvedEndpoint[], affinity: number | undefined, mask: string): string[] {
   // Hot path at 10k services: text joined directly in the canonical form `rule()` produces;
   // endpoint addresses are digits, dots and a colon, so only the name part needs sanitizing.
   const safe = sanitizeComment(spn);
@@ -245,7 +262,9 @@ function balance(spn: string, eps: readonly ResolvedEndpoint[], affinity: number
           String(affinity),
           ' --reap --name ',
           e.chain,
-          ' --mask 255.255.255.255 --rsource -j ',
+          ' --mask ',
+          mask,
+          ' --rsource -j ',
           e.chain,
         ),
       );
@@ -259,8 +278,8 @@ function balance(spn: string, eps: readonly ResolvedEndpoint[], affinity: number
   return out;
 }
 
-function sepRules(c: string, p: Protocol, e: ResolvedEndpoint, affinity: number | undefined): string[] {
-  const recent = affinity !== undefined ? cat(' -m recent --set --name ', e.chain, ' --mask 255.255.255.255 --rsource') : '';
+function sepRules(c: string, p: Protocol, e: ResolvedEndpoint, affinity: number | undefined, mask: string): string[] {
+  const recent = affinity !== undefined ? cat(' -m recent --set --name ', e.chain, ' --mask ', mask, ' --rsource') : '';
   return [
     cat('-s ', hostCidr(e.ip), ' ', c, ' -j ', MARK_MASQ),
     cat('-p ', proto(p), ' ', c, recent, ' -m ', proto(p), ' -j DNAT --to-destination ', e.address),

@@ -79,7 +79,7 @@ export function topChains(fragments: readonly ServiceRules[], node: NodeConfig):
       { name: 'KUBE-FORWARD', rules: forward },
       { name: 'KUBE-NODEPORTS', rules: pick((f) => f.filterNodePorts) },
       { name: 'KUBE-PROXY-FIREWALL', rules: pick((f) => f.filterFirewall) },
-      { name: 'KUBE-FIREWALL', rules: localhostNodePorts(node) ? [LOCALNET_GUARD] : [] },
+      { name: 'KUBE-FIREWALL', rules: (node.family ?? 4) === 4 && localhostNodePorts(node) ? [LOCALNET_GUARD] : [] },
     ],
   };
 }
@@ -88,7 +88,8 @@ export function topChains(fragments: readonly ServiceRules[], node: NodeConfig):
  * kube-proxy proxier.go syncProxyRules (kubeletFirewallChain): with
  * route_localnet=1 (what makes NodePorts answer on 127.0.0.1) a packet from
  * elsewhere addressed to 127.0.0.0/8 would be routed in; CVE-2020-8558.
- * Written as iptables-save prints it back.
+ * Written as iptables-save prints it back; IPv4 only (route_localnet has
+ * no IPv6 twin, and kube-proxy writes it for IPv4 alone).
  */
 const LOCALNET_GUARD = rule(
   '!',
@@ -119,7 +120,10 @@ function localhostNodePorts(node: NodeConfig): boolean {
 function nodePortTail(node: NodeConfig): string[] {
   const why = comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain');
   if (node.nodePortAddresses === undefined) return [rule(...why, '-m', 'addrtype', '--dst-type', 'LOCAL', '-j', 'KUBE-NODEPORTS')];
-  return node.nodePortAddresses.filter((ip) => !ip.includes(':')).map((ip) => rule('-d', hostCidr(ip), ...why, '-j', 'KUBE-NODEPORTS'));
+  const v6 = node.family === 6;
+  return node.nodePortAddresses
+    .filter((ip) => ip.includes(':') === v6)
+    .map((ip) => rule('-d', hostCidr(ip), ...why, '-j', 'KUBE-NODEPORTS'));
 }
 
 /** keel's jumps from the built-in chains, in the order they should appear. */

@@ -21,8 +21,8 @@ export const programmingDuration = new Histogram({
 
 export const rulesTotal = new Gauge({
   name: 'keel_sync_proxy_rules_iptables_total',
-  help: 'Rules keel holds in each table after the last sync.',
-  labelNames: ['table'] as const,
+  help: 'Rules keel holds in each table after the last sync, per IP family (iptables and ip6tables).',
+  labelNames: ['table', 'ip_family'] as const,
   registers: [registry],
 });
 

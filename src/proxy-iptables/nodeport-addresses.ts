@@ -1,5 +1,5 @@
 import { ConfigError } from '../api/errors.js';
-import { cidrContains, parseCidr, parseIp, type Cidr } from '../api/ip.js';
+import { cidrContains, parseCidr, parseIp, type Cidr, type IpFamily } from '../api/ip.js';
 
 /**
  * kube-proxy's --nodeport-addresses (pkg/proxy/util/nodeport_addresses.go):
@@ -12,6 +12,7 @@ export function resolveNodePortAddresses(
   spec: string | undefined,
   localAddresses: readonly string[],
   nodeIPs: readonly string[],
+  family: IpFamily = 4,
 ): string[] | undefined {
   const items = (spec ?? '')
     .split(',')
@@ -28,11 +29,13 @@ export function resolveNodePortAddresses(
     if (!c) throw new ConfigError('--nodeport-addresses', `${JSON.stringify(item)} is not a CIDR or "primary"`);
     return [c];
   });
-  if (cidrs.some((c) => c.prefixLength === 0 && c.family === 4)) return undefined;
+  // kube-proxy NewNodePortAddresses keeps the CIDRs of its proxier's family; none of them means every address.
+  const own = cidrs.filter((c) => c.family === family);
+  if (own.length === 0 || own.some((c) => c.prefixLength === 0)) return undefined;
   const out = new Set<string>();
   for (const text of localAddresses) {
     const ip = parseIp(text);
-    if (ip && ip.family === 4 && cidrs.some((c) => cidrContains(c, ip))) out.add(ip.text);
+    if (ip && own.some((c) => cidrContains(c, ip))) out.add(ip.text);
   }
   return [...out].sort();
 }

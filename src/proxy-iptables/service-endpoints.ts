@@ -1,3 +1,4 @@
+import type { IpFamily } from '../api/ip.js';
 import type { PortEndpoint, ServicePortView, ServiceView } from '../service-view/service-view.js';
 import { sepChain } from './chain-names.js';
 
@@ -12,25 +13,25 @@ export interface ResolvedEndpoint {
 
 /**
  * The endpoints a service port's chains send to: ready ones (not-ready ones
- * too with publishNotReadyAddresses), IPv4 only (these are the IPv4 tables),
+ * too with publishNotReadyAddresses), of the tables' family only,
  * in the view's address order, each with its KUBE-SEP chain. With no such
  * endpoint, the ones still serving while terminating (kube-proxy
  * pkg/proxy/topology.go CategorizeEndpoints, ProxyTerminatingEndpoints):
  * a rolling update that leaves only terminating pods keeps answering.
  */
-export function resolveEndpoints(view: ServiceView, port: ServicePortView): ResolvedEndpoint[] {
-  return pick(view, port, () => true);
+export function resolveEndpoints(view: ServiceView, port: ServicePortView, family: IpFamily = 4): ResolvedEndpoint[] {
+  return pick(view, port, family, () => true);
 }
 
 /** The same choice among this node's endpoints alone (the Local traffic policies' set), its fallback judged locally. */
-export function resolveLocalEndpoints(view: ServiceView, port: ServicePortView): ResolvedEndpoint[] {
-  return pick(view, port, (e) => e.isLocal);
+export function resolveLocalEndpoints(view: ServiceView, port: ServicePortView, family: IpFamily = 4): ResolvedEndpoint[] {
+  return pick(view, port, family, (e) => e.isLocal);
 }
 
-function pick(view: ServiceView, port: ServicePortView, where: (e: PortEndpoint) => boolean): ResolvedEndpoint[] {
-  const v4 = port.endpoints.filter((e) => e.ip.family === 4 && where(e));
-  const ready = v4.filter((e) => e.ready || view.publishNotReadyAddresses);
-  const chosen = ready.length ? ready : v4.filter((e) => e.serving && e.terminating);
+function pick(view: ServiceView, port: ServicePortView, family: IpFamily, where: (e: PortEndpoint) => boolean): ResolvedEndpoint[] {
+  const own = port.endpoints.filter((e) => e.ip.family === family && where(e));
+  const ready = own.filter((e) => e.ready || view.publishNotReadyAddresses);
+  const chosen = ready.length ? ready : own.filter((e) => e.serving && e.terminating);
   return chosen.map((e) => ({
     ip: e.ip.text,
     port: e.port,

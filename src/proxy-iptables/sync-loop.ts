@@ -191,7 +191,8 @@ export class SyncLoop {
       lastSync.set(end / 1000);
       chainsWritten.inc({ op: 'write' }, plan.written);
       chainsWritten.inc({ op: 'delete' }, plan.deleted);
-      for (const table of ['nat', 'filter'] as const) rulesTotal.set({ table }, this.ruleCount[table]);
+      const ipFamily = `IPv${this.node.family ?? 4}`;
+      for (const table of ['nat', 'filter'] as const) rulesTotal.set({ table, ip_family: ipFamily }, this.ruleCount[table]);
       this.log.debug('synced', { kind, written: plan.written, deleted: plan.deleted, bytes: plan.text.length, ms: end - started });
       await this.flushConntrack(before);
       return { kind, written: plan.written, deleted: plan.deleted, bytes: plan.text.length };

@@ -161,7 +161,7 @@ function matchProbability(rule: Rule, s: State, pkt: TracePacket, isLocal: (ip: 
 }
 
 function inCidr(ip: string, text: string): boolean {
-  const cidr = parseCidr(text.includes('/') ? text : `${text}/32`);
+  const cidr = parseCidr(text.includes('/') ? text : `${text}/${text.includes(':') ? 128 : 32}`);
   const addr = parseIp(ip);
   return cidr !== undefined && addr !== undefined && cidrContains(cidr, addr);
 }

@@ -81,3 +81,30 @@ describe('dual-stack services against a real etcd', () => {
     expect((await store.list(`${prefix}/`)).entries.length).toBe(before);
   });
 });
+
+// keel rules and keel trace from manifests (no etcd): the IPv6 ruleset of a dual-stack service.
+describe('keel rules and keel trace for IPv6', () => {
+  const manifest =
+    service('web', ', clusterIPs: [10.96.0.10, "fd00:10:96::a"], ipFamilyPolicy: RequireDualStack') +
+    '---\napiVersion: v1\nkind: Endpoints\nmetadata: {name: web}\n' +
+    'subsets: [{addresses: [{ip: 10.244.1.5}, {ip: "fd00:10:244:1::5"}], ports: [{port: 80}]}]\n';
+  const offline = { ...dual, KEEL_CLUSTER_CIDR: '10.244.0.0/16,fd00:10:244::/56' };
+
+  it('prints the ip6tables-restore text with --ip-family 6, both rulesets by default for a dual-stack --cluster-cidr', async () => {
+    const six = await keel(['rules', '-f', '-', '--ip-family', '6'], offline, manifest);
+    expect(six.stderr).toBe('');
+    expect(six.stdout).toContain('-A KUBE-SERVICES -d fd00:10:96::a/128 -p tcp -m comment --comment "default/web cluster IP"');
+    expect(six.stdout).toContain('-j DNAT --to-destination [fd00:10:244:1::5]:80');
+    expect(six.stdout).not.toContain('10.96.0.10');
+    const both = String((await keel(['rules', '-f', '-'], offline, manifest)).stdout);
+    expect(both.split('\n').filter((l) => l.startsWith('# IPv'))).toEqual(['# IPv4: iptables-restore', '# IPv6: ip6tables-restore']);
+  });
+
+  it('traces an IPv6 packet given as [address]:port, and refuses mixed families in one line', async () => {
+    const out = await keel(['trace', '-f', '-', '--src', 'fd00:10:244:3::2', '--dst', '[fd00:10:96::a]:80/tcp'], offline, manifest);
+    expect(out.stdout).toContain('DNAT [fd00:10:244:1::5]:80 p=1.000');
+    const bad = await keel(['trace', '-f', '-', '--src', '10.244.3.2', '--dst', '[fd00:10:96::a]:80'], offline, manifest);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toBe('keel: --src: 10.244.3.2 and --dst fd00:10:96::a are of different families');
+  });
+});

@@ -5,7 +5,8 @@ import { execa } from 'execa';
 
 /**
  * Real TCP/UDP servers and clients for the proxy suites, run with Node
- * inside network namespaces: each server answers with its own name, each
+ * inside network namespaces: each server answers with its own name (on
+ * IPv4 and IPv6), each
  * client run makes N bounded attempts and reports who answered.
  */
 const SERVER = `
@@ -13,9 +14,16 @@ import net from 'node:net'; import dgram from 'node:dgram';
 const [name, tcp, udp, peer] = process.argv.slice(2);
 // With "peer", the answer also names the address the connection came from (is it SNATed?).
 const answer = (from) => (peer === 'peer' ? name + ' from ' + from : name);
-let up = 0; const ready = () => { if (++up === 2) console.log('ready'); };
-net.createServer((s) => { s.on('error', () => {}); s.end(answer(s.remoteAddress) + '\\n'); }).listen(Number(tcp), '0.0.0.0', ready);
-const u = dgram.createSocket('udp4'); u.on('message', (m, r) => u.send(answer(r.address), r.port, r.address)); u.bind(Number(udp), '0.0.0.0', ready);
+// IPv4 and IPv6 on separate sockets (ipv6Only), so an IPv4 peer reads as a plain dotted quad.
+let up = 0; const ready = () => { if (++up === 4) console.log('ready'); };
+const onConn = (s) => { s.on('error', () => {}); s.end(answer(s.remoteAddress) + '\\n'); };
+net.createServer(onConn).listen(Number(tcp), '0.0.0.0', ready);
+net.createServer(onConn).listen({ port: Number(tcp), host: '::', ipv6Only: true }, ready);
+for (const type of ['udp4', 'udp6']) {
+  const u = dgram.createSocket({ type, ipv6Only: type === 'udp6' });
+  u.on('message', (m, r) => u.send(answer(r.address), r.port, r.address));
+  u.bind(Number(udp), type === 'udp4' ? '0.0.0.0' : '::', ready);
+}
 `;
 
 const CLIENT = `
@@ -30,7 +38,7 @@ const tcp = () => new Promise((res) => {
   s.on('error', (e) => { add(out.errors, e.code ?? 'error'); res(); });
 });
 const udp = () => new Promise((res) => {
-  const s = dgram.createSocket('udp4'); const t = setTimeout(() => { add(out.errors, 'ETIMEDOUT'); s.close(); res(); }, 2000);
+  const s = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4'); const t = setTimeout(() => { add(out.errors, 'ETIMEDOUT'); s.close(); res(); }, 2000);
   s.on('message', (m) => { clearTimeout(t); add(out.answers, m.toString()); s.close(); res(); });
   s.on('error', (e) => { clearTimeout(t); add(out.errors, e.code ?? 'error'); s.close(); res(); });
   s.bind(sport ? Number(sport) : 0, () => s.send('x', Number(port), host));

@@ -12,13 +12,17 @@ export interface Conntrack {
   deleteUdp(flow: StaleFlow): Promise<void>;
 }
 
-/** The conntrack tool, optionally inside a network namespace. */
+/** The conntrack tool, optionally inside a network namespace; one address family (IPv6: `-f ipv6`). */
 export class ConntrackTool implements Conntrack {
-  constructor(private readonly netns?: string) {}
+  constructor(
+    private readonly netns?: string,
+    private readonly family: 4 | 6 = 4,
+  ) {}
 
   async deleteUdp(flow: StaleFlow): Promise<void> {
     const args = [
       '-D',
+      ...(this.family === 6 ? ['-f', 'ipv6'] : []),
       '-p',
       'udp',
       ...(flow.origDst ? ['--orig-dst', flow.origDst] : []),
