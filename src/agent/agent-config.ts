@@ -1,3 +1,4 @@
+import type { EndpointsSource } from '../api/endpoint-slice.js';
 import { ConfigError } from '../api/errors.js';
 import { parseCidr, type Cidr } from '../api/ip.js';
 import type { PodRecordsMode } from '../dns/records.js';
@@ -23,6 +24,8 @@ export interface AgentConfig {
   healthPeriodMs: number;
   /** Where Services, Endpoints and Pods live; read only when the proxy or DNS runs. */
   registryPrefix: string;
+  /** --endpoints-source; default auto. */
+  endpointsSource?: EndpointsSource;
   proxy: ProxyConfig | undefined;
   overlay: OverlayConfig | undefined;
   dns: AgentDnsConfig | undefined;

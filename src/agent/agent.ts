@@ -65,7 +65,14 @@ export async function runAgent(config: AgentConfig): Promise<void> {
   const kv = new KvStore(client, config.etcd.endpoints);
   // Only the proxy and DNS read the registry.
   const watch =
-    config.proxy || config.dns ? new ClusterWatch({ store: kv, prefix: config.registryPrefix, logger: log.child('watch') }) : undefined;
+    config.proxy || config.dns
+      ? new ClusterWatch({
+          store: kv,
+          prefix: config.registryPrefix,
+          logger: log.child('watch'),
+          ...(config.endpointsSource ? { endpointsSource: config.endpointsSource } : {}),
+        })
+      : undefined;
   const netlink = config.overlay ? new RtNetlinkPort() : undefined;
   const components = [
     ...(config.overlay && netlink ? [overlayComponent(config.overlay, config.healthPeriodMs, kv, netlink, logOf('overlay'))] : []),

@@ -1,4 +1,5 @@
 import type { Endpoints } from './endpoints.js';
+import type { EndpointSlice } from './endpoint-slice.js';
 import type { Pod } from './pod.js';
 import type { Service } from './service.js';
 
@@ -20,6 +21,11 @@ export interface ClusterSnapshot {
   readonly services: ReadonlyMap<NamespacedName, Service>;
   readonly endpoints: ReadonlyMap<NamespacedName, Endpoints>;
   readonly pods: ReadonlyMap<NamespacedName, Pod>;
+  /**
+   * Present when EndpointSlices are the endpoint source (--endpoints-source): each service's
+   * slices, by the service's key, sorted by slice name. Absent: v1 Endpoints are.
+   */
+  readonly endpointSlices?: ReadonlyMap<NamespacedName, readonly EndpointSlice[]>;
 }
 
 export function emptySnapshot(): ClusterSnapshot {

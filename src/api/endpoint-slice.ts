@@ -5,6 +5,46 @@ import { PROTOCOLS, type Protocol } from './service.js';
 
 export type AddressType = 'IPv4' | 'IPv6' | 'FQDN';
 
+/** The label that ties a slice to its Service (discovery.k8s.io/v1 LabelServiceName). */
+const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+
+/** Where endpoints come from: `auto` takes EndpointSlices when the cluster has any, else v1 Endpoints. */
+export type EndpointsSource = 'auto' | 'endpointslices' | 'endpoints';
+export const ENDPOINTS_SOURCES: readonly EndpointsSource[] = ['auto', 'endpointslices', 'endpoints'];
+
+/** `namespace/service` of the Service a slice belongs to; undefined without the label (kube-proxy ignores such slices). */
+export function sliceServiceKey(slice: EndpointSlice): string | undefined {
+  const service = slice.metadata.labels?.[SERVICE_NAME_LABEL];
+  return service ? `${slice.metadata.namespace}/${service}` : undefined;
+}
+
+/** Slices grouped by their service's key, each group sorted by slice name. */
+export function groupSlices(slices: Iterable<EndpointSlice>): Map<string, EndpointSlice[]> {
+  const out = new Map<string, EndpointSlice[]>();
+  for (const slice of slices) {
+    const key = sliceServiceKey(slice);
+    if (key === undefined) continue;
+    const group = out.get(key) ?? [];
+    group.push(slice);
+    out.set(key, group);
+  }
+  for (const group of out.values()) group.sort(bySliceName);
+  return out;
+}
+
+export function bySliceName(a: EndpointSlice, b: EndpointSlice): number {
+  return a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0;
+}
+
+/** The slices a snapshot should carry for a source: none for `endpoints`, and none for `auto` when the cluster has no slice. */
+export function selectSlices<T>(
+  source: EndpointsSource,
+  groups: ReadonlyMap<string, T>,
+  anySlice = groups.size > 0,
+): ReadonlyMap<string, T> | undefined {
+  return source === 'endpointslices' || (source === 'auto' && anySlice) ? groups : undefined;
+}
+
 /** Absent conditions mean unknown: ready and serving are then read as true, terminating as false (the API's documented reading). */
 export interface EndpointConditions {
   ready?: boolean;

@@ -9,9 +9,10 @@ import { configCidr, type AgentConfig, type OverlayBackendName, type ProxyMode }
 import { nodeAddress } from '../agent/node-address.js';
 import { podRecordsOption, podRecordsMode } from './dns.js';
 import { DEFAULT_SERVICE_RANGE } from './ipam-flags.js';
+import { addEndpointsSourceOption, endpointsSourceOf, type EndpointsSourceFlags } from './endpoints-source-flag.js';
 import { addEtcdOptions, etcdConnection, keelOption, parseDuration, parseIntFlag, registryPrefix, type EtcdFlags } from './options.js';
 
-interface AgentFlags extends EtcdFlags {
+interface AgentFlags extends EtcdFlags, EndpointsSourceFlags {
   config?: string;
   subnetPrefix: string;
   nodeName?: string;
@@ -96,6 +97,7 @@ export function registerAgent(program: Command): void {
         'NodePorts only on local addresses in these CIDRs, or "primary" for --node-ip [default: every local address, 127.0.0.1 included]',
       ),
     );
+  addEndpointsSourceOption(cmd);
   addEtcdOptions(cmd).action(async (flags: AgentFlags, self: Command) => {
     if (flags.config) applyConfigFile(self, flags.config);
     await runAgent(agentConfig(self.opts<AgentFlags>()));
@@ -136,6 +138,7 @@ function agentConfig(f: AgentFlags): AgentConfig {
     metricsBindAddress: f.metricsBindAddress,
     healthPeriodMs: f.iptablesSyncPeriod,
     registryPrefix: registryPrefix(f),
+    endpointsSource: endpointsSourceOf(f),
     proxy:
       proxyMode === 'none'
         ? undefined

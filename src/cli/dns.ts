@@ -4,9 +4,10 @@ import { UsageError } from '../api/errors.js';
 import { parseCidr, type Cidr } from '../api/ip.js';
 import { POD_RECORDS_MODES, type PodRecordsMode } from '../dns/records.js';
 import { DEFAULT_SERVICE_RANGE } from './ipam-flags.js';
+import { addEndpointsSourceOption, endpointsSourceOf, type EndpointsSourceFlags } from './endpoints-source-flag.js';
 import { addEtcdOptions, etcdConnection, keelOption, parseIntFlag, registryPrefix, type EtcdFlags } from './options.js';
 
-interface DnsFlags extends EtcdFlags {
+interface DnsFlags extends EtcdFlags, EndpointsSourceFlags {
   dnsListen: string;
   clusterDomain: string;
   dnsTtl: number;
@@ -37,6 +38,7 @@ export function registerDns(program: Command): void {
     .addOption(keelOption('--service-cluster-ip-range <cidrs>', 'service range(s): reverse zones', DEFAULT_SERVICE_RANGE))
     .addOption(keelOption('--node-ip <ips>', "this node's address(es), also allowed recursion"))
     .addOption(podRecordsOption());
+  addEndpointsSourceOption(cmd);
   addEtcdOptions(cmd).action(async (flags: DnsFlags) => {
     await runAgent({
       name: 'dns',
@@ -44,6 +46,7 @@ export function registerDns(program: Command): void {
       metricsBindAddress: undefined,
       healthPeriodMs: 30_000,
       registryPrefix: registryPrefix(flags),
+      endpointsSource: endpointsSourceOf(flags),
       proxy: undefined,
       overlay: undefined,
       dns: {

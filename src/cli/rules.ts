@@ -24,8 +24,10 @@ import { withObjectStore } from './connect.js';
 import { addIpamOptions, ipamConfig, type IpamFlags } from './ipam-flags.js';
 import { readManifests } from './manifests.js';
 import { addEtcdOptions, keelOption, type EtcdFlags } from './options.js';
+import { addEndpointsSourceOption, endpointsSourceOf, type EndpointsSourceFlags } from './endpoints-source-flag.js';
+import { groupSlices, selectSlices, type EndpointSlice } from '../api/endpoint-slice.js';
 
-export interface NodeFlags extends EtcdFlags, IpamFlags {
+export interface NodeFlags extends EtcdFlags, IpamFlags, EndpointsSourceFlags {
   filename?: string[];
   nodeName: string;
   nodeIp?: string;
@@ -50,7 +52,7 @@ export function addNodeOptions(cmd: Command): Command {
     .addOption(keelOption('--node-ip <ips>', "the node's IP(s), one per family (NodePorts and userspace HOST rules)"))
     .addOption(keelOption('--cluster-cidr <cidrs>', 'pod network(s), one per family, for masquerade decisions', '10.244.0.0/16'))
     .addOption(keelOption('--iptables-backend <backend>', 'nft or legacy', 'nft'));
-  return addIpamOptions(addEtcdOptions(cmd));
+  return addIpamOptions(addEtcdOptions(addEndpointsSourceOption(cmd)));
 }
 
 /** The node as one family's tables see it: that family's pod network and node address. */
@@ -99,7 +101,8 @@ export function backendOf(flags: { iptablesBackend: string }): IptablesBackend {
 
 /** From manifests (missing ClusterIPs/NodePorts allocated in memory, deterministically) or one consistent read of etcd. */
 export async function loadSnapshot(flags: NodeFlags): Promise<ClusterSnapshot> {
-  if (!flags.filename) return withObjectStore(flags, (store) => store.readSnapshot());
+  const source = endpointsSourceOf(flags);
+  if (!flags.filename) return withObjectStore(flags, (store) => store.readSnapshot(source));
   const objects = readManifests(flags.filename);
   const key = (o: { metadata: { namespace: string; name: string } }): string => `${o.metadata.namespace}/${o.metadata.name}`;
   const services = new Map<string, Service>();
@@ -120,7 +123,8 @@ export async function loadSnapshot(flags: NodeFlags): Promise<ClusterSnapshot> {
   }
   const endpoints = new Map(objects.flatMap((o) => (o.kind === 'Endpoints' ? [[key(o), o] as const] : [])));
   const pods = new Map(objects.flatMap((o) => (o.kind === 'Pod' ? [[key(o), o] as const] : [])));
-  return { revision: 0, services, endpoints, pods };
+  const slices = selectSlices(source, groupSlices(objects.filter((o): o is EndpointSlice => o.kind === 'EndpointSlice')));
+  return { revision: 0, services, endpoints, pods, ...(slices ? { endpointSlices: slices } : {}) };
 }
 
 /** keel's chains as this network namespace's kernel holds them (`iptables-save`). */

@@ -1,12 +1,14 @@
-import type { EndpointGroup, PortEndpoint } from './service-view.js';
+import type { EndpointGroup, EndpointView, PortEndpoint } from './service-view.js';
 
 /**
  * The one endpoint resolver: the endpoints of one service port are the
  * addresses of every group that has a port of the same name and protocol,
  * with that port's number (so a named targetPort resolves per endpoint).
- * One entry per `ip:port`; an address listed twice counts as ready if any
- * listing says so. Sorted by family, address, port: the order kube-proxy's
- * probabilities and keel's golden files follow.
+ * One entry per `ip:port`; of an address listed twice (two subsets, or two
+ * EndpointSlices of one service) the readiest listing counts — ready over
+ * serving over neither — and among equals the local one, as kube-proxy's
+ * EndpointSliceCache favours it. Sorted by family, address, port: the order
+ * kube-proxy's probabilities and keel's golden files follow.
  */
 export function portEndpoints(groups: readonly EndpointGroup[], name: string, protocol: string): PortEndpoint[] {
   const seen = new Map<string, PortEndpoint>();
@@ -17,7 +19,7 @@ export function portEndpoints(groups: readonly EndpointGroup[], name: string, pr
       // Flat strings (join, not +): the proxies keep these for every endpoint between syncs.
       const address = e.ip.family === 4 ? [e.ip.text, ':', String(port.port)].join('') : ['[', e.ip.text, ']:', String(port.port)].join('');
       const held = seen.get(address);
-      if (held && (held.ready || !e.ready)) continue;
+      if (held && (rank(held) > rank(e) || (rank(held) === rank(e) && (held.isLocal || !e.isLocal)))) continue;
       seen.set(address, {
         ip: e.ip,
         ready: e.ready,
@@ -26,12 +28,18 @@ export function portEndpoints(groups: readonly EndpointGroup[], name: string, pr
         nodeName: e.nodeName,
         hostname: e.hostname,
         isLocal: e.isLocal,
+        ...(e.zone === undefined ? {} : { zone: e.zone }),
+        ...(e.zoneHints === undefined ? {} : { zoneHints: e.zoneHints }),
         port: port.port,
         address,
       });
     }
   }
   return [...seen.values()].sort(byAddress);
+}
+
+function rank(e: EndpointView): number {
+  return e.ready ? 2 : e.serving ? 1 : 0;
 }
 
 function byAddress(a: PortEndpoint, b: PortEndpoint): number {

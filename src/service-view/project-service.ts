@@ -1,5 +1,6 @@
 import { namespacedName } from '../api/cluster-state.js';
 import type { EndpointAddress, Endpoints } from '../api/endpoints.js';
+import type { EndpointSlice } from '../api/endpoint-slice.js';
 import { ValidationError } from '../api/errors.js';
 import { parseCidr, parseIp, type IpAddress } from '../api/ip.js';
 import { subjectOf } from '../api/meta.js';
@@ -19,7 +20,12 @@ import type { EndpointGroup, EndpointView, IgnoredField, ServiceView } from './s
  * ValidationError naming the object and field, and the caller rejects that
  * one service.
  */
-export function projectService(svc: Service, eps: Endpoints | undefined, nodeName: string | undefined): ServiceView {
+export function projectService(
+  svc: Service,
+  eps: Endpoints | undefined,
+  nodeName: string | undefined,
+  slices?: readonly EndpointSlice[],
+): ServiceView {
   const { namespace, name } = svc.metadata;
   const key = namespacedName(namespace, name);
   const subject = subjectOf('Service', namespace, name);
@@ -42,7 +48,7 @@ export function projectService(svc: Service, eps: Endpoints | undefined, nodeNam
   const externalIPs = usable(parseIp, 'an IP address', s.externalIPs ?? [], (i) => `spec.externalIPs[${i}]`);
   const rangeTexts = s.loadBalancerSourceRanges ?? [];
   const loadBalancerSourceRanges = usable(parseCidr, 'a CIDR', rangeTexts, (i) => `spec.loadBalancerSourceRanges[${i}]`);
-  const endpointGroups = eps ? groupsOf(eps, nodeName) : [];
+  const endpointGroups = slices ? sliceGroups(slices, nodeName) : eps ? groupsOf(eps, nodeName) : [];
   const nodePorts = hasNodePorts(svc);
   return {
     key,
@@ -94,6 +100,36 @@ function groupsOf(eps: Endpoints, nodeName: string | undefined): EndpointGroup[]
       endpoints: [...subset.addresses.map((a, j) => one(a, j, true)), ...subset.notReadyAddresses.map((a, j) => one(a, j, false))],
       ports: subset.ports.map((p) => ({ name: p.name ?? '', port: p.port, protocol: p.protocol })),
     };
+  });
+}
+
+/**
+ * One group per IPv4/IPv6 slice (FQDN slices name no address a proxy can use), as kube-proxy's
+ * EndpointSliceCache reads them: each endpoint's first address only; ready when the condition
+ * is absent; serving, when absent, as ready (the API's documented reading); terminating only when
+ * true; ports without a number ("all ports") left out.
+ */
+function sliceGroups(slices: readonly EndpointSlice[], nodeName: string | undefined): EndpointGroup[] {
+  return slices.flatMap((slice) => {
+    if (slice.addressType === 'FQDN') return [];
+    const subject = subjectOf('EndpointSlice', slice.metadata.namespace, slice.metadata.name);
+    const endpoints = slice.endpoints.map((e, j): EndpointView => {
+      const first = e.addresses[0] ?? '';
+      const ready = e.conditions.ready ?? true;
+      return {
+        ip: parseIp(first) ?? invalid(subject, `endpoints[${j}].addresses[0]`, first),
+        ready,
+        serving: e.conditions.serving ?? ready,
+        terminating: e.conditions.terminating ?? false,
+        nodeName: e.nodeName,
+        hostname: e.hostname,
+        isLocal: nodeName !== undefined && e.nodeName === nodeName,
+        ...(e.zone === undefined ? {} : { zone: e.zone }),
+        ...(e.hints ? { zoneHints: e.hints.forZones.map((z) => z.name) } : {}),
+      };
+    });
+    const ports = slice.ports.flatMap((p) => (p.port === undefined ? [] : [{ name: p.name ?? '', port: p.port, protocol: p.protocol }]));
+    return [{ endpoints, ports }];
   });
 }
 

@@ -7,7 +7,7 @@ import type { Protocol, ServiceType, TrafficPolicy } from '../api/service.js';
  * Endpoints projected once, addresses parsed into values with their family,
  * defaults filled, endpoints resolved per service port. Readonly all the
  * way down; a new object is built when the service or its endpoints change.
- * A later EndpointSlice source (#15) fills the same types.
+ * EndpointSlices (--endpoints-source) fill the same types as v1 Endpoints.
  */
 export interface ServiceView {
   readonly key: NamespacedName;
@@ -68,7 +68,7 @@ export interface ServicePortView {
  * ready (take new connections), serving (would, ignoring termination),
  * terminating. v1 Endpoints only say ready or not: an address in
  * `addresses` is ready and serving, one in `notReadyAddresses` neither, and
- * nothing is terminating (v1 cannot say so; EndpointSlices, #15, will).
+ * nothing is terminating (v1 cannot say so; EndpointSlices can).
  */
 export interface EndpointView {
   readonly ip: IpAddress;
@@ -79,6 +79,9 @@ export interface EndpointView {
   readonly hostname: string | undefined;
   /** On the node the view was built for. */
   readonly isLocal: boolean;
+  /** EndpointSlices only: the endpoint's zone and the zones its topology hints name. */
+  readonly zone?: string;
+  readonly zoneHints?: readonly string[];
 }
 
 /** An endpoint of one service port: the address with the port number resolved for that port. */
@@ -94,7 +97,7 @@ export interface EndpointPortView {
   readonly protocol: Protocol;
 }
 
-/** Endpoints that serve the same ports: a v1 Endpoints subset (an EndpointSlice later). */
+/** Endpoints that serve the same ports: a v1 Endpoints subset or an EndpointSlice. */
 export interface EndpointGroup {
   readonly endpoints: readonly EndpointView[];
   readonly ports: readonly EndpointPortView[];

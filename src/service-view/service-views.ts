@@ -1,5 +1,6 @@
 import type { ClusterSnapshot, NamespacedName } from '../api/cluster-state.js';
 import type { Endpoints } from '../api/endpoints.js';
+import type { EndpointSlice } from '../api/endpoint-slice.js';
 import { isKeelError } from '../api/errors.js';
 import { subjectOf } from '../api/meta.js';
 import type { Service } from '../api/service.js';
@@ -15,8 +16,18 @@ export interface ServiceViewsOptions {
   readonly logger?: Logger;
 }
 
+/** A service's endpoints from either source: its v1 Endpoints, or its EndpointSlices. */
+type EndpointsOf = Endpoints | readonly EndpointSlice[];
+
+/** One shared empty group, so a service without slices keeps the same source between deliveries. */
+const NO_SLICES: readonly EndpointSlice[] = [];
+
+function isSlices(eps: EndpointsOf | undefined): eps is readonly EndpointSlice[] {
+  return Array.isArray(eps);
+}
+
 /** A rejection is logged and counted once per pair of stored objects, however many consumers project it. */
-const reported = new WeakMap<Service, Endpoints | undefined>();
+const reported = new WeakMap<Service, EndpointsOf | undefined>();
 /** Ignored entries depend on the Service alone: logged and counted once per stored object. */
 const ignoredReported = new WeakSet<Service>();
 
@@ -32,7 +43,7 @@ const ignoredReported = new WeakSet<Service>();
 export class ServiceViews {
   private readonly views = new Map<NamespacedName, ServiceView>();
   /** The objects each key was last projected from, rejected ones included. */
-  private readonly sources = new Map<NamespacedName, { svc: Service; eps: Endpoints | undefined }>();
+  private readonly sources = new Map<NamespacedName, { svc: Service; eps: EndpointsOf | undefined }>();
   private ordered: readonly ServiceView[] | undefined;
   private readonly log: Logger;
 
@@ -46,7 +57,11 @@ export class ServiceViews {
       ? new Set([...snapshot.services.keys(), ...this.sources.keys()])
       : new Set([...changed.services, ...changed.endpoints]);
     const out = new Set<NamespacedName>();
-    for (const key of keys) if (this.project(key, snapshot.services.get(key), snapshot.endpoints.get(key))) out.add(key);
+    const slices = snapshot.endpointSlices;
+    for (const key of keys) {
+      if (this.project(key, snapshot.services.get(key), slices ? (slices.get(key) ?? NO_SLICES) : snapshot.endpoints.get(key)))
+        out.add(key);
+    }
     if (out.size) this.ordered = undefined;
     return out;
   }
@@ -61,7 +76,7 @@ export class ServiceViews {
     return this.ordered;
   }
 
-  private project(key: NamespacedName, svc: Service | undefined, eps: Endpoints | undefined): boolean {
+  private project(key: NamespacedName, svc: Service | undefined, eps: EndpointsOf | undefined): boolean {
     const held = this.sources.get(key);
     if (held && held.svc === svc && held.eps === eps) return false;
     const had = this.views.delete(key);
@@ -71,7 +86,9 @@ export class ServiceViews {
     }
     this.sources.set(key, { svc, eps });
     try {
-      const view = projectService(svc, eps, this.options.nodeName);
+      const view = isSlices(eps)
+        ? projectService(svc, undefined, this.options.nodeName, eps)
+        : projectService(svc, eps, this.options.nodeName);
       this.views.set(key, view);
       if (view.ignoredFields.length && !ignoredReported.has(svc)) {
         ignoredReported.add(svc);

@@ -4,6 +4,7 @@ import { namespacedName, type ClusterSnapshot } from '../api/cluster-state.js';
 import type { ResourceKind } from '../api/meta.js';
 import { RESOURCES, objectKey, validateObject, type ApiObject } from '../api/object.js';
 import type { Endpoints } from '../api/endpoints.js';
+import { groupSlices, selectSlices, type EndpointsSource } from '../api/endpoint-slice.js';
 import type { Pod } from '../api/pod.js';
 import type { Service } from '../api/service.js';
 import type { KvEntry, KvStore } from './kv-store.js';
@@ -68,9 +69,15 @@ export class ObjectStore {
     return { items, invalid, revision };
   }
 
-  /** A one-shot read of Services, Endpoints and Pods (each listing at its own revision). */
-  async readSnapshot(): Promise<ClusterSnapshot> {
-    const [services, endpoints, pods] = await Promise.all([this.list('Service'), this.list('Endpoints'), this.list('Pod')]);
+  /** A one-shot read of Services, Endpoints, Pods and (by `source`) EndpointSlices, each listing at its own revision. */
+  async readSnapshot(source: EndpointsSource = 'auto'): Promise<ClusterSnapshot> {
+    const [services, endpoints, pods, slices] = await Promise.all([
+      this.list('Service'),
+      this.list('Endpoints'),
+      this.list('Pod'),
+      source === 'endpoints' ? undefined : this.list('EndpointSlice'),
+    ]);
+    const sliceGroups = slices ? selectSlices(source, groupSlices(slices.items.map((i) => i.object)), slices.items.length > 0) : undefined;
     const byName = <T extends ApiObject>(l: ObjectListing<T>): Map<string, T> =>
       new Map(l.items.map((i) => [namespacedName(i.object.metadata.namespace, i.object.metadata.name), i.object]));
     return {
@@ -78,6 +85,7 @@ export class ObjectStore {
       services: byName<Service>(services),
       endpoints: byName<Endpoints>(endpoints),
       pods: byName<Pod>(pods),
+      ...(sliceGroups ? { endpointSlices: sliceGroups } : {}),
     };
   }
 }

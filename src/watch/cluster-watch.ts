@@ -1,5 +1,6 @@
 import { namespacedName, type ClusterSnapshot, type NamespacedName } from '../api/cluster-state.js';
 import type { Endpoints } from '../api/endpoints.js';
+import type { EndpointSlice, EndpointsSource } from '../api/endpoint-slice.js';
 import type { ResourceKind } from '../api/meta.js';
 import { RESOURCES, type ApiObject } from '../api/object.js';
 import type { Pod } from '../api/pod.js';
@@ -8,7 +9,8 @@ import { createLogger, type Logger } from '../observe/log.js';
 import type { KvStore } from '../store/kv-store.js';
 import { decodeStored, type ObjectOfKind } from '../store/object-store.js';
 import type { BackoffOptions } from '../runtime/backoff.js';
-import { Informer, type InformerEvent } from './informer.js';
+import { Informer, type InformerEvent, type InformerOptions } from './informer.js';
+import { SliceGroups } from './slice-groups.js';
 import { SnapshotDelivery, type SnapshotConsumer, type SnapshotKind } from './snapshot-delivery.js';
 
 export type { ChangedKeys, SnapshotConsumer } from './snapshot-delivery.js';
@@ -24,13 +26,15 @@ export interface ClusterWatchOptions {
   backoff?: BackoffOptions;
   /** See InformerOptions.relistJitterMs. */
   relistJitterMs?: number;
+  /** Where service endpoints come from (default `auto`: EndpointSlices when etcd holds any, else v1 Endpoints). */
+  endpointsSource?: EndpointsSource;
 }
 
 const KINDS = { services: 'Service', endpoints: 'Endpoints', pods: 'Pod' } as const satisfies Record<SnapshotKind, ResourceKind>;
 
 /**
- * Services, Endpoints and Pods from etcd as one stream of snapshots.
- * Three informers keep the caches; every change is recorded for every
+ * Services, Endpoints, Pods and EndpointSlices from etcd as one stream of snapshots.
+ * One informer per kind keeps its cache; every change is recorded for every
  * consumer, and each consumer receives the current snapshot plus the
  * keys that changed since its previous call, never overlapping calls.
  */
@@ -38,6 +42,12 @@ export class ClusterWatch {
   readonly services: Informer<Service>;
   readonly endpoints: Informer<Endpoints>;
   readonly pods: Informer<Pod>;
+  /** Absent with --endpoints-source endpoints. */
+  readonly endpointSlices: Informer<EndpointSlice> | undefined;
+  private readonly sliceGroups = new SliceGroups();
+  private slicesDirty = false;
+  /** Whether snapshots carry slices (the source resolved; for `auto` it follows whether etcd holds any). */
+  private usingSlices: boolean;
   private readonly maps: {
     services: Map<NamespacedName, Service>;
     endpoints: Map<NamespacedName, Endpoints>;
@@ -59,22 +69,25 @@ export class ClusterWatch {
     this.services = this.informer('services');
     this.endpoints = this.informer('endpoints');
     this.pods = this.informer('pods');
+    const source = options.endpointsSource ?? 'auto';
+    this.usingSlices = source === 'endpointslices';
+    this.endpointSlices = source === 'endpoints' ? undefined : this.sliceInformer();
   }
 
   /** Resolves when all three informers have listed once (or the signal aborted); deliveries follow until the abort. */
   async start(signal: AbortSignal): Promise<void> {
     this.signal = signal;
     for (const d of this.deliveries) void d.start(signal);
-    await Promise.all([this.services.start(signal), this.endpoints.start(signal), this.pods.start(signal)]);
+    await Promise.all(this.all().map((i) => i.start(signal)));
     for (const d of this.deliveries) d.kick();
   }
 
   hasSynced(): boolean {
-    return this.services.hasSynced() && this.endpoints.hasSynced() && this.pods.hasSynced();
+    return this.all().every((i) => i.hasSynced());
   }
 
   isConnected(): boolean {
-    return this.services.isConnected() && this.endpoints.isConnected() && this.pods.isConnected();
+    return this.all().every((i) => i.isConnected());
   }
 
   /**
@@ -83,9 +96,10 @@ export class ClusterWatch {
    * kind is complete up to its own informer's `revision()`.
    */
   current(): ClusterSnapshot {
-    const revision = Math.max(this.services.revision(), this.endpoints.revision(), this.pods.revision());
+    const revision = Math.max(...this.all().map((i) => i.revision()));
     const prev = this.snapshot;
-    if (prev && this.dirty.size === 0 && prev.revision === revision) return prev;
+    const slicesCurrent = this.usingSlices === (prev?.endpointSlices !== undefined) && !this.slicesDirty;
+    if (prev && this.dirty.size === 0 && slicesCurrent && prev.revision === revision) return prev;
     // Copy only the kinds that changed: endpoint churn must not copy every Service.
     const copy = <V>(
       kind: SnapshotKind,
@@ -97,9 +111,13 @@ export class ClusterWatch {
       services: copy('services', this.maps.services, prev?.services),
       endpoints: copy('endpoints', this.maps.endpoints, prev?.endpoints),
       pods: copy('pods', this.maps.pods, prev?.pods),
+      ...(this.usingSlices
+        ? { endpointSlices: slicesCurrent && prev?.endpointSlices ? prev.endpointSlices : new Map(this.sliceGroups.byService()) }
+        : {}),
     };
     this.snapshot = snapshot;
     this.dirty.clear();
+    this.slicesDirty = false;
     return snapshot;
   }
 
@@ -113,17 +131,56 @@ export class ClusterWatch {
     };
   }
 
-  private informer<K extends SnapshotKind>(kind: K): Informer<ObjectOfKind<(typeof KINDS)[K]>> {
-    const resourceKind = KINDS[kind];
-    const informer = new Informer<ObjectOfKind<(typeof KINDS)[K]>>({
+  private informerOptions(resource: string, kind: ResourceKind): Omit<InformerOptions<unknown>, 'decode'> {
+    return {
       store: this.options.store,
-      prefix: `${this.options.prefix.replace(/\/+$/, '')}/${RESOURCES[resourceKind].registryPath}/`,
-      resource: kind,
-      decode: (key, value, modRevision) => decodeStored(resourceKind, { key, value, modRevision }),
-      logger: this.log.child(kind),
+      prefix: `${this.options.prefix.replace(/\/+$/, '')}/${RESOURCES[kind].registryPath}/`,
+      resource,
+      logger: this.log.child(resource),
       ...(this.options.pageSize === undefined ? {} : { pageSize: this.options.pageSize }),
       ...(this.options.backoff === undefined ? {} : { backoff: this.options.backoff }),
       ...(this.options.relistJitterMs === undefined ? {} : { relistJitterMs: this.options.relistJitterMs }),
+    };
+  }
+
+  private all(): Informer<ApiObject>[] {
+    return [this.services, this.endpoints, this.pods, ...(this.endpointSlices ? [this.endpointSlices] : [])] as Informer<ApiObject>[];
+  }
+
+  private sliceInformer(): Informer<EndpointSlice> {
+    const informer = new Informer<EndpointSlice>({
+      ...this.informerOptions('endpointslices', 'EndpointSlice'),
+      decode: (key, value, modRevision) => decodeStored('EndpointSlice', { key, value, modRevision }),
+    });
+    informer.subscribe((ev) => this.onSliceEvent(ev));
+    informer.onRelist(() => {
+      for (const d of this.deliveries) d.markFull();
+    });
+    return informer;
+  }
+
+  /** A slice changed: its service's group is recorded as that service's endpoints change, while slices are the source. */
+  private onSliceEvent(ev: InformerEvent<EndpointSlice>): void {
+    const { namespace, name } = ev.object.metadata;
+    const changes = this.sliceGroups.apply(namespace, name, ev.type === 'delete' ? undefined : ev.object);
+    this.slicesDirty = true;
+    const using = this.options.endpointsSource === 'endpointslices' || this.sliceGroups.size > 0;
+    if (using !== this.usingSlices) {
+      // auto switched source (the first slice appeared, or the last went): every service's endpoints change.
+      this.usingSlices = using;
+      this.log.info('endpoint source', { source: using ? 'endpointslices' : 'endpoints' });
+      for (const d of this.deliveries) d.markFull();
+      return;
+    }
+    if (!using) return;
+    for (const c of changes) for (const d of this.deliveries) d.record('endpoints', c.key, c.before, c.after);
+  }
+
+  private informer<K extends SnapshotKind>(kind: K): Informer<ObjectOfKind<(typeof KINDS)[K]>> {
+    const resourceKind = KINDS[kind];
+    const informer = new Informer<ObjectOfKind<(typeof KINDS)[K]>>({
+      ...this.informerOptions(kind, resourceKind),
+      decode: (key, value, modRevision) => decodeStored(resourceKind, { key, value, modRevision }),
     });
     informer.subscribe((ev) => this.onEvent(kind, ev));
     informer.onRelist(() => {

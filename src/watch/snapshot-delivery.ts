@@ -1,5 +1,6 @@
 import type { ClusterSnapshot, NamespacedName } from '../api/cluster-state.js';
 import type { ApiObject } from '../api/object.js';
+import type { EndpointSlice } from '../api/endpoint-slice.js';
 import type { Logger } from '../observe/log.js';
 import { Backoff } from '../runtime/backoff.js';
 import { BoundedFrequencyRunner } from '../runtime/bounded-frequency-runner.js';
@@ -19,6 +20,9 @@ export type SnapshotConsumer = (snapshot: ClusterSnapshot, changed: ChangedKeys)
 
 export type SnapshotKind = 'services' | 'endpoints' | 'pods';
 
+/** What a key holds: an object, or (a service's endpoints from EndpointSlices) the service's slices. */
+type Tracked = ApiObject | readonly EndpointSlice[];
+
 export interface SnapshotSource {
   current(): ClusterSnapshot;
   hasSynced(): boolean;
@@ -33,7 +37,7 @@ export interface SnapshotSource {
  * Nothing is delivered before the source has listed once.
  */
 export class SnapshotDelivery {
-  private readonly trackers: Record<SnapshotKind, ChangeTracker<NamespacedName, ApiObject>> = {
+  private readonly trackers: Record<SnapshotKind, ChangeTracker<NamespacedName, Tracked>> = {
     services: new ChangeTracker(sameContent),
     endpoints: new ChangeTracker(sameContent),
     pods: new ChangeTracker(sameContent),
@@ -76,7 +80,7 @@ export class SnapshotDelivery {
     return started;
   }
 
-  record(kind: SnapshotKind, key: NamespacedName, previous: ApiObject | undefined, current: ApiObject | undefined): void {
+  record(kind: SnapshotKind, key: NamespacedName, previous: Tracked | undefined, current: Tracked | undefined): void {
     this.trackers[kind].record(key, previous, current);
     this.pendingSince ??= this.clock.now();
     this.kick();
@@ -117,10 +121,10 @@ export class SnapshotDelivery {
 }
 
 /** Equal apart from resourceVersion: a write that changed nothing is not a change. */
-function sameContent(a: ApiObject, b: ApiObject): boolean {
+function sameContent(a: Tracked, b: Tracked): boolean {
   return a === b || contentJson(a) === contentJson(b);
 }
 
-function contentJson(o: ApiObject): string {
+function contentJson(o: Tracked): string {
   return JSON.stringify(o, (k, v: unknown) => (k === 'resourceVersion' ? undefined : v));
 }
