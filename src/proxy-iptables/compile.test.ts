@@ -289,6 +289,27 @@ describe('compileRules as kube-proxy writes them', () => {
     );
   });
 
+  it('keeps the localnet guard when --nodeport-addresses takes in 127.0.0.1 among other addresses (NewProxier)', () => {
+    const guard = (n: NodeConfig) => compileRules(lb(), n).filter.chains.find((c) => c.name === 'KUBE-FIREWALL')?.rules.length;
+    expect(guard({ ...node, nodePortAddresses: ['172.30.0.1', '127.0.0.1'] })).toBe(1);
+    expect(guard({ ...node, nodePortAddresses: ['172.30.0.1', '10.127.0.1'] })).toBe(0);
+  });
+
+  it('sends no IPv4 NodePort traffic to an IPv6 --nodeport-addresses entry', () => {
+    const tail = compileRules(lb(), { ...node, nodePortAddresses: ['fd00::1', '172.30.0.1'] })
+      .nat.chains.find((c) => c.name === 'KUBE-SERVICES')
+      ?.rules.filter((r) => r.endsWith('-j KUBE-NODEPORTS'));
+    expect(tail).toEqual([expect.stringMatching(/^-d 172\.30\.0\.1\/32 /)]);
+  });
+
+  it("lists the service chains after keel's fixed ones in name order (the order iptables-save prints them)", () => {
+    const names = compileRules(fixture(), node).nat.chains.map((c) => c.name);
+    const services = names.slice(4);
+    expect(names.slice(0, 4)).toEqual(['KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-POSTROUTING', 'KUBE-MARK-MASQ']);
+    expect(services.length).toBeGreaterThan(10);
+    expect(services).toEqual([...services].sort());
+  });
+
   it('sends NodePorts only to the --nodeport-addresses of this node ("tail-call to the nodePorts chain")', () => {
     const nat = (n: NodeConfig) =>
       compileRules(lb(), n)
