@@ -25,7 +25,8 @@ import { objectKey } from '../src/api/object.js';
 import { exchange, encodeQuery, decodeReply } from '../src/dns/dns-client.js';
 import { DnsHandler } from '../src/dns/dns-handler.js';
 import { DnsService } from '../src/dns/dns-service.js';
-import { fixtureConfig, makeEndpoints, makePod, makeService, snapshotOf } from '../src/dns/testing/fixture-cluster.js';
+import { fixtureConfig } from '../src/dns/testing/fixture-cluster.js';
+import { makeEndpointSubsets, makePod, makeService, snapshotOf } from '../src/api/testing/object-builders.js';
 import type { DnsConfig } from '../src/dns/records.js';
 import { buildRecordIndex } from '../src/dns/zone-records.js';
 import { DnsServer, type ListenAddress } from '../src/dns/server.js';
@@ -61,10 +62,10 @@ function benchSnapshot() {
   for (let i = 0; i < 100; i++) {
     services.push(makeService(`ns${i % 20}`, `hl${i}`, { clusterIP: 'None', ports: [{ name: 'db', port: 5432 }] }));
     const addrs = [0, 1, 2].map((j) => ({ ip: `10.244.${100 + j}.${i}`, hostname: `hl${i}-${j}` }));
-    endpoints.push(makeEndpoints(`ns${i % 20}`, `hl${i}`, [{ addresses: addrs, ports: [{ name: 'db', port: 5432 }] }]));
+    endpoints.push(makeEndpointSubsets(`ns${i % 20}`, `hl${i}`, [{ addresses: addrs, ports: [{ name: 'db', port: 5432 }] }]));
   }
   for (let i = 0; i < 2000; i++) pods.push(makePod(`ns${i % 20}`, `pod${i}`, `10.244.${i >> 8}.${i & 255}`));
-  return snapshotOf({ services, endpoints, pods });
+  return snapshotOf(services, endpoints, 42, pods);
 }
 
 function queryMix(): string {

@@ -24,7 +24,7 @@ import { setLogLevel } from '../src/observe/log.js';
 import { compileRules, DEFAULT_MASQUERADE_BIT, type NodeConfig } from '../src/proxy-iptables/compile.js';
 import { renderRestore } from '../src/proxy-iptables/render-restore.js';
 import { SyncLoop } from '../src/proxy-iptables/sync-loop.js';
-import { makeEndpoints, makeService, snapshotOf } from '../src/proxy-iptables/testing/test-builders.js';
+import { makeEndpoints, makeService, snapshotOf } from '../src/api/testing/object-builders.js';
 import { figure, fmt, progress, QUICK, RUNS, spread, writeResult, type FigureRow } from './figures.js';
 
 const BENCH = 'proxy-iptables';

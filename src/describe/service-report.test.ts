@@ -4,7 +4,7 @@ import type { ClusterSnapshot } from '../api/cluster-state.js';
 import { compileRules, DEFAULT_MASQUERADE_BIT, type NodeConfig } from '../proxy-iptables/compile.js';
 import { renderRestore } from '../proxy-iptables/render-restore.js';
 import { kernelViewOf } from '../proxy-iptables/sync-plan.js';
-import { makeEndpoints, makeService, snapshotOf } from '../proxy-iptables/testing/test-builders.js';
+import { makeEndpoints, makeService, snapshotOf } from '../api/testing/object-builders.js';
 import { describeService } from './service-report.js';
 
 // Address plan: services 10.96.0.0/12, pods 10.244.1.0/24 on node-1, 10.244.2.0/24 on node-2.

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { answerQuestion } from './answer.js';
 import { canonicalName } from './dns-names.js';
 import { TOLERATE_UNREADY_ANNOTATION, validateService } from '../api/service.js';
-import { fixtureConfig, fixtureSnapshot, makeEndpoints, makeService, snapshotOf } from './testing/fixture-cluster.js';
+import { fixtureConfig, fixtureSnapshot } from './testing/fixture-cluster.js';
+import { makeEndpointSubsets, makeService, snapshotOf } from '../api/testing/object-builders.js';
 import { buildRecordIndex } from './zone-records.js';
 import { formatRr } from './zone-file.js';
 import { POD_RECORDS_MODES } from './records.js';
@@ -193,7 +194,7 @@ describe('answerQuestion', () => {
   });
 
   it('answers a different cluster domain and nothing of the old one', () => {
-    const idx = buildRecordIndex(snapshotOf({ services: [makeService('a', 'b', { clusterIP: '10.96.5.5', ports: [{ port: 1 }] })] }), {
+    const idx = buildRecordIndex(snapshotOf([makeService('a', 'b', { clusterIP: '10.96.5.5', ports: [{ port: 1 }] })], [], 42), {
       ...fixtureConfig(),
       zone: 'corp.example.',
     });
@@ -239,8 +240,8 @@ describe('answerQuestion', () => {
       spec: { clusterIP: 'None', ports: [{ name: 'x', port: 80 }] },
       metadata: { namespace: 'default', name: 'tol', annotations: { [TOLERATE_UNREADY_ANNOTATION]: 'true' } },
     });
-    const eps = makeEndpoints('default', 'tol', [{ notReadyAddresses: [{ ip: '10.244.4.4' }], ports: [{ name: 'x', port: 80 }] }]);
-    const res = answerQuestion(buildRecordIndex(snapshotOf({ services: [svc], endpoints: [eps] }), fixtureConfig()), {
+    const eps = makeEndpointSubsets('default', 'tol', [{ notReadyAddresses: [{ ip: '10.244.4.4' }], ports: [{ name: 'x', port: 80 }] }]);
+    const res = answerQuestion(buildRecordIndex(snapshotOf([svc], [eps], 42), fixtureConfig()), {
       name: 'tol.default.svc.cluster.local',
       type: 'A',
     });
@@ -300,8 +301,8 @@ describe('answerQuestion, edges', () => {
 
   it('answers the PTR of an endpoint address outside every served range, and forwards other types at that name', () => {
     const svc = makeService('default', 'host', { clusterIP: 'None', ports: [{ name: 'x', port: 80 }] });
-    const eps = makeEndpoints('default', 'host', [{ addresses: [{ ip: '172.30.0.5' }], ports: [{ name: 'x', port: 80 }] }]);
-    const idx = buildRecordIndex(snapshotOf({ services: [svc], endpoints: [eps] }), fixtureConfig());
+    const eps = makeEndpointSubsets('default', 'host', [{ addresses: [{ ip: '172.30.0.5' }], ports: [{ name: 'x', port: 80 }] }]);
+    const idx = buildRecordIndex(snapshotOf([svc], [eps], 42), fixtureConfig());
     expect(answer(idx, '5.0.30.172.in-addr.arpa', 'PTR')).toEqual({
       rcode: 'NOERROR',
       answers: ['5.0.30.172.in-addr.arpa. 5 IN PTR 172-30-0-5.host.default.svc.cluster.local.'],
@@ -319,7 +320,7 @@ describe('answerQuestion, edges', () => {
   it('hands the resolver a foreign CNAME target to finish, but not an in-zone one, nor a CNAME question', () => {
     const gone = makeService('default', 'gone', { type: 'ExternalName', externalName: 'nothing.default.svc.cluster.local' });
     const idx = buildRecordIndex(
-      snapshotOf({ services: [gone, makeService('default', 'ext', { type: 'ExternalName', externalName: 'example.com' })] }),
+      snapshotOf([gone, makeService('default', 'ext', { type: 'ExternalName', externalName: 'example.com' })], [], 42),
       fixtureConfig(),
     );
     expect(answer(idx, 'ext.default.svc.cluster.local', 'A')).toMatchObject({ foreignTarget: 'example.com' });
@@ -356,11 +357,7 @@ describe('answerQuestion, edges', () => {
       );
     const web = makeService('default', 'web', { clusterIP: '10.96.0.20', ports: [{ port: 80 }] });
     const types = (n: number) => {
-      const res = answer(
-        buildRecordIndex(snapshotOf({ services: [web, ...chain(n)] }), fixtureConfig()),
-        'c0.default.svc.cluster.local',
-        'A',
-      );
+      const res = answer(buildRecordIndex(snapshotOf([web, ...chain(n)], [], 42), fixtureConfig()), 'c0.default.svc.cluster.local', 'A');
       return res === 'forward' ? res : res.answers.map((a) => a.split(' ')[3]).join(' ');
     };
     expect(types(8)).toBe('CNAME CNAME CNAME CNAME CNAME CNAME CNAME CNAME A');
@@ -369,7 +366,7 @@ describe('answerQuestion, edges', () => {
       makeService('default', 'ping', { type: 'ExternalName', externalName: 'pong.default.svc.cluster.local' }),
       makeService('default', 'pong', { type: 'ExternalName', externalName: 'ping.default.svc.cluster.local' }),
     ];
-    const res = answer(buildRecordIndex(snapshotOf({ services: loop }), fixtureConfig()), 'ping.default.svc.cluster.local', 'A');
+    const res = answer(buildRecordIndex(snapshotOf(loop, [], 42), fixtureConfig()), 'ping.default.svc.cluster.local', 'A');
     expect(res !== 'forward' && [res.answers.length, 'foreignTarget' in res]).toEqual([9, false]);
   });
 

@@ -5,7 +5,8 @@ import type { ClusterSnapshot } from '../api/cluster-state.js';
 import { registry } from '../observe/metrics.js';
 import { decodeReply, exchange, encodeQuery, query } from './dns-client.js';
 import { DnsHandler } from './dns-handler.js';
-import { fixtureConfig, fixtureSnapshot, makeEndpoints, makeService, snapshotOf } from './testing/fixture-cluster.js';
+import { fixtureConfig, fixtureSnapshot } from './testing/fixture-cluster.js';
+import { makeEndpointSubsets, makeService, snapshotOf } from '../api/testing/object-builders.js';
 import { Forwarder } from './forward.js';
 import { DnsServer, parseListenList, type ListenAddress } from './server.js';
 
@@ -51,11 +52,12 @@ function newForwarder(): Forwarder {
 function bigSnapshot(): ClusterSnapshot {
   const many = Array.from({ length: 120 }, (_, i) => ({ ip: `10.244.7.${i + 1}` }));
   const snap = fixtureSnapshot();
-  return snapshotOf({
-    services: [...snap.services.values(), makeService('default', 'big', { clusterIP: 'None', ports: [{ name: 'x', port: 1 }] })],
-    endpoints: [...snap.endpoints.values(), makeEndpoints('default', 'big', [{ addresses: many, ports: [{ name: 'x', port: 1 }] }])],
-    pods: [...snap.pods.values()],
-  });
+  return snapshotOf(
+    [...snap.services.values(), makeService('default', 'big', { clusterIP: 'None', ports: [{ name: 'x', port: 1 }] })],
+    [...snap.endpoints.values(), makeEndpointSubsets('default', 'big', [{ addresses: many, ports: [{ name: 'x', port: 1 }] }])],
+    42,
+    [...snap.pods.values()],
+  );
 }
 
 /** A server over a synced handler with its own forwarder; the "closed" one allows nobody to recurse. */

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { fixtureConfig, makeEndpoints, makeService, snapshotOf } from './testing/fixture-cluster.js';
+import { fixtureConfig } from './testing/fixture-cluster.js';
+import { makeEndpointSubsets, makeService, snapshotOf } from '../api/testing/object-builders.js';
 import { formatRr, renderZoneFile } from './zone-file.js';
 import { buildRecordIndex } from './zone-records.js';
 
 describe('renderZoneFile', () => {
-  const snap = snapshotOf({
-    services: [
+  const snap = snapshotOf(
+    [
       makeService('default', 'web', { clusterIP: '10.96.0.20', ports: [{ name: 'http', port: 80 }] }),
       makeService('default', 'ext', { type: 'ExternalName', externalName: 'example.com' }),
       makeService('default', 'db', { clusterIP: 'None', ports: [{ name: 'pg', port: 5432 }] }),
@@ -15,10 +16,13 @@ describe('renderZoneFile', () => {
         ports: [{ port: 80 }],
       }),
     ],
-    endpoints: [
-      makeEndpoints('default', 'db', [{ addresses: [{ ip: '10.244.1.5' }, { ip: '10.99.0.1' }], ports: [{ name: 'pg', port: 5432 }] }]),
+    [
+      makeEndpointSubsets('default', 'db', [
+        { addresses: [{ ip: '10.244.1.5' }, { ip: '10.99.0.1' }], ports: [{ name: 'pg', port: 5432 }] },
+      ]),
     ],
-  });
+    42,
+  );
   const index = buildRecordIndex(snap, { ...fixtureConfig(), nsAddresses: ['10.96.0.10'] });
 
   it("writes the cluster zone as a master file: the SOA first, then every name in byte order, no other zone's records", () => {

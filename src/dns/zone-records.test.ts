@@ -12,7 +12,8 @@ import type { ChangedKeys } from '../watch/snapshot-delivery.js';
 import { encodeQuery } from './dns-client.js';
 import { DnsHandler } from './dns-handler.js';
 import type { RecordIndex } from './records.js';
-import { fixtureConfig, fixtureSnapshot, makeEndpoints, makeService, snapshotOf } from './testing/fixture-cluster.js';
+import { fixtureConfig, fixtureSnapshot } from './testing/fixture-cluster.js';
+import { makeEndpointSubsets, makeService, snapshotOf } from '../api/testing/object-builders.js';
 import { buildRecordIndex, SOA_SERIAL, ZoneRecords } from './zone-records.js';
 
 const config = fixtureConfig();
@@ -31,7 +32,7 @@ function cluster(
   const eps = new Map(base.endpoints);
   for (const [k, v] of Object.entries(services)) v ? svcs.set(k, v) : svcs.delete(k);
   for (const [k, v] of Object.entries(endpoints)) v ? eps.set(k, v) : eps.delete(k);
-  return { ...snapshotOf({ services: [...svcs.values()], endpoints: [...eps.values()], pods: [...base.pods.values()] }, revision) };
+  return { ...snapshotOf([...svcs.values()], [...eps.values()], revision, [...base.pods.values()]) };
 }
 
 const changed = (keys: string[]): ChangedKeys => ({ services: new Set(keys), endpoints: new Set(keys), pods: new Set(), full: false });
@@ -102,17 +103,17 @@ describe('ZoneRecords', () => {
     expect(z.names.has('bulk.svc.cluster.local')).toBe(true);
     expect(dump(z)).toEqual(dump(buildRecordIndex(snap, config)));
     // The last service of a namespace takes the namespace's names with it.
-    const empty = snapshotOf({ services: [bulk[0] as Service] }, 1);
+    const empty = snapshotOf([bulk[0] as Service]);
     const only = new ZoneRecords(config);
     only.update(empty, { ...changed([]), full: true });
-    only.update(snapshotOf({}, 1), changed(['bulk/svc-0']));
-    expect(dump(only)).toEqual(dump(buildRecordIndex(snapshotOf({}, 1), config)));
+    only.update(snapshotOf([]), changed(['bulk/svc-0']));
+    expect(dump(only)).toEqual(dump(buildRecordIndex(snapshotOf([]), config)));
     expect([...only.namespaces]).toEqual([]);
   });
 
   it("follows a headless service's endpoints: host, PTR and SRV names of the endpoint that came and went", () => {
     const z = incremental();
-    const eps = makeEndpoints('default', 'db', [
+    const eps = makeEndpointSubsets('default', 'db', [
       {
         addresses: [{ ip: '10.244.1.5', hostname: 'db-0' }, { ip: '10.244.4.8' }],
         notReadyAddresses: [{ ip: '10.244.3.7' }],
@@ -135,7 +136,7 @@ describe('ZoneRecords', () => {
 
   it("touches nothing when a ClusterIP service's endpoints change (its records do not depend on them)", () => {
     const z = incremental();
-    const eps = makeEndpoints('bulk', 'svc-1', [{ addresses: [{ ip: '10.244.1.9' }], ports: [{ name: 'http', port: 8080 }] }]);
+    const eps = makeEndpointSubsets('bulk', 'svc-1', [{ addresses: [{ ip: '10.244.1.9' }], ports: [{ name: 'http', port: 8080 }] }]);
     expect(z.update(cluster(1, {}, { 'bulk/svc-1': eps }), changed(['bulk/svc-1'])).size).toBe(0);
   });
 });

@@ -8,7 +8,7 @@ import { FakeRunner } from '../kernel/iptables/testing/fake-runner.js';
 import { compileRules, DEFAULT_MASQUERADE_BIT, type NodeConfig } from './compile.js';
 import { renderRestore } from './render-restore.js';
 import { formatTrace, tracePacket } from './trace.js';
-import { makeEndpoints, makeService, snapshotOf } from './testing/test-builders.js';
+import { makeEndpoints, makeService, snapshotOf } from '../api/testing/object-builders.js';
 
 const v4: NodeConfig = { nodeName: 'node-a', nodeIPs: ['172.30.0.1'], clusterCidr: '10.244.0.0/16', masqueradeBit: DEFAULT_MASQUERADE_BIT };
 const v6: NodeConfig = {

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { compileRules, DEFAULT_MASQUERADE_BIT, type NodeConfig, type RuleSet } from './compile.js';
-import { makeEndpoints, makeService, snapshotOf, type EpAddr } from './testing/test-builders.js';
+import { makeEndpoints, makeService, snapshotOf, type EpAddr } from '../api/testing/object-builders.js';
 
 const node: NodeConfig = {
   nodeName: 'node-a',

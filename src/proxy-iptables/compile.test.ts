@@ -11,7 +11,7 @@ import { compileRules, DEFAULT_MASQUERADE_BIT, type NodeConfig } from './compile
 import { compileService } from './compile-service.js';
 import { renderRestore } from './render-restore.js';
 import { probability } from './rule-text.js';
-import { makeEndpoints, makeService, snapshotOf } from './testing/test-builders.js';
+import { makeEndpoints, makeService, snapshotOf } from '../api/testing/object-builders.js';
 
 const node: NodeConfig = {
   nodeName: 'node-a',

@@ -4,7 +4,7 @@ import { createLogger } from '../observe/log.js';
 import { freePort } from '../store/etcd-server.js';
 import { serviceViewsOf } from '../service-view/service-views.js';
 import { serviceHealthChecks, ServiceHealthServers } from './service-health.js';
-import { makeEndpoints, makeService, snapshotOf } from './testing/test-builders.js';
+import { makeEndpoints, makeService, snapshotOf } from '../api/testing/object-builders.js';
 
 // Real HTTP servers on 127.0.0.1 and free ports (the agent binds 0.0.0.0 inside the node's namespace).
 const servers: ServiceHealthServers[] = [];

@@ -5,7 +5,7 @@ import { FakeClock } from '../runtime/testing/fake-clock.js';
 import { DEFAULT_MASQUERADE_BIT, type NodeConfig } from './compile.js';
 import type { Conntrack, StaleFlow } from '../kernel/conntrack/conntrack.js';
 import { FULL_SYNC_PERIOD_MS, SyncLoop } from './sync-loop.js';
-import { makeEndpoints, makeService, snapshotOf } from './testing/test-builders.js';
+import { makeEndpoints, makeService, snapshotOf } from '../api/testing/object-builders.js';
 
 const node: NodeConfig = { nodeName: 'node-a', clusterCidr: '10.244.0.0/16', masqueradeBit: DEFAULT_MASQUERADE_BIT };
 setLogSink({ write: () => undefined });

@@ -3,7 +3,7 @@ import { FakeRunner } from '../kernel/iptables/testing/fake-runner.js';
 import { compileRules, DEFAULT_MASQUERADE_BIT } from './compile.js';
 import { renderRestore } from './render-restore.js';
 import { allCandidates, kernelViewOf, planCleanup, planSync } from './sync-plan.js';
-import { makeEndpoints, makeService, snapshotOf } from './testing/test-builders.js';
+import { makeEndpoints, makeService, snapshotOf } from '../api/testing/object-builders.js';
 
 const node = { nodeName: 'node-a', clusterCidr: '10.244.0.0/16', masqueradeBit: DEFAULT_MASQUERADE_BIT };
 const svc = makeService('ns', 'web', (s) => {

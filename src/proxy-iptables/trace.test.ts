@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { compileRules, DEFAULT_MASQUERADE_BIT, type NodeConfig } from './compile.js';
 import { renderRestore } from './render-restore.js';
-import { makeEndpoints, makeService, snapshotOf } from './testing/test-builders.js';
+import { makeEndpoints, makeService, snapshotOf } from '../api/testing/object-builders.js';
 import { formatTrace, tracePacket } from './trace.js';
 
 /** Address plan: node 172.30.0.1 (node-a); pods 10.244.0.0/16; services 10.96.0.0/12. */

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { projectService } from '../service-view/project-service.js';
-import { makeEndpoints, makeService, snapshotOf } from '../proxy-iptables/testing/test-builders.js';
+import { makeEndpoints, makeService, snapshotOf } from '../api/testing/object-builders.js';
 import { changeScript } from './change-script.js';
 import { compileNftables } from './compile.js';
 import { compileNftService } from './compile-service.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { ClusterSnapshot } from '../api/cluster-state.js';
-import { validateService, type Service } from '../api/service.js';
+import type { Service } from '../api/service.js';
+import { makeService, snapshotOf } from '../api/testing/object-builders.js';
 import { FakeRunner } from '../kernel/iptables/testing/fake-runner.js';
 import {
   compilePortalRules,
@@ -23,36 +23,25 @@ const NODE = { nodeIP: '192.168.0.201' };
 
 type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- free-form manifest under test
 
-function makeService(ns: string, name: string, mutate: (s: Raw) => void = () => {}): Service {
-  const raw: Raw = {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: { namespace: ns, name },
-    spec: { clusterIP: '192.168.3.84', ports: [{ port: 8000, targetPort: 80 }] },
-  };
-  mutate(raw);
-  return validateService(raw);
+/** A service of the seed's cluster: 192.168.3.84:8000 → 80 unless the mutator says otherwise. */
+function seedService(ns: string, name: string, mutate: (raw: Raw) => void = () => {}): Service {
+  return makeService(ns, name, (s, raw) => {
+    s.clusterIP = '192.168.3.84';
+    s.ports = [{ port: 8000, targetPort: 80 }];
+    mutate(raw);
+  });
 }
 
-function snapshotOf(...services: Service[]): ClusterSnapshot {
-  return {
-    revision: 1,
-    services: new Map(services.map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, s])),
-    endpoints: new Map(),
-    pods: new Map(),
-  };
-}
-
-const viewsOf = (...services: Service[]) => serviceViewsOf(snapshotOf(...services));
+const viewsOf = (...services: Service[]) => serviceViewsOf(snapshotOf(services));
 
 describe('compileUserspaceRules', () => {
   it("prints the seed node's rules for a single-port NodePort service", () => {
-    const svc = makeService('default', 'nginx-service-nodeport', (s) => {
+    const svc = seedService('default', 'nginx-service-nodeport', (s) => {
       s.spec.type = 'NodePort';
       s.spec.ports[0].nodePort = 32606;
     });
     const ports = new Map([['default/nginx-service-nodeport:', 43981]]);
-    expect(compileUserspaceRules(snapshotOf(svc), NODE, ports).text).toBe(`*nat
+    expect(compileUserspaceRules(snapshotOf([svc]), NODE, ports).text).toBe(`*nat
 :KUBE-PORTALS-CONTAINER - [0:0]
 :KUBE-PORTALS-HOST - [0:0]
 :KUBE-NODEPORT-CONTAINER - [0:0]
@@ -70,7 +59,7 @@ COMMIT
   });
 
   it('serves named UDP ports, externalIPs and load-balancer IPs; skips headless, ExternalName and SCTP', () => {
-    const dns = makeService('kube-system', 'dns', (s) => {
+    const dns = seedService('kube-system', 'dns', (s) => {
       s.spec.clusterIP = '192.168.3.10';
       s.spec.externalIPs = ['172.30.9.9'];
       s.spec.ports = [
@@ -79,16 +68,16 @@ COMMIT
         { name: 'x', port: 9, protocol: 'SCTP' },
       ];
     });
-    const lb = makeService('default', 'lb', (s) => {
+    const lb = seedService('default', 'lb', (s) => {
       s.spec.type = 'LoadBalancer';
       s.spec.clusterIP = '192.168.3.20';
       s.spec.ports[0].nodePort = 30080;
       s.status = { loadBalancer: { ingress: [{ ip: '172.30.9.20' }] } };
     });
-    const headless = makeService('default', 'db', (s) => {
+    const headless = seedService('default', 'db', (s) => {
       s.spec.clusterIP = 'None';
     });
-    const ext = makeService('default', 'ext', (s) => {
+    const ext = seedService('default', 'ext', (s) => {
       s.spec = { type: 'ExternalName', externalName: 'example.org' };
     });
     const { portals, skipped } = servicePortals(viewsOf(dns, lb, headless, ext));
@@ -118,7 +107,7 @@ COMMIT
   });
 
   it('writes no rules for a port without a proxy port yet', () => {
-    const { portals } = servicePortals(viewsOf(makeService('default', 'a')));
+    const { portals } = servicePortals(viewsOf(seedService('default', 'a')));
     const rules = compilePortalRules(portals, NODE, new Map());
     expect(Object.values(rules.chains).flat()).toEqual([]);
   });
@@ -128,7 +117,7 @@ describe('applying portal rules', () => {
   it('adds jumps once, replaces rules atomically, and cleans up', async () => {
     const fake = new FakeRunner();
     await fake.restore('*nat\n:OTHER - [0:0]\n-A PREROUTING -j OTHER\nCOMMIT\n');
-    const { portals } = servicePortals(viewsOf(makeService('default', 'a')));
+    const { portals } = servicePortals(viewsOf(seedService('default', 'a')));
     const first = compilePortalRules(portals, NODE, new Map([['default/a:', 40000]]));
     await fake.restore(renderPortalRestore(first, { presentJumps: existingPortalJumps(await fake.save('nat')) }));
     expect(portalRulesMatch(await fake.save('nat'), first)).toBe(true);

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Service } from '../api/service.js';
 import { ValidationError } from '../api/errors.js';
-import { makeEndpoints, makeService } from '../proxy-iptables/testing/test-builders.js';
+import { makeEndpoints, makeService } from '../api/testing/object-builders.js';
 import { validateEndpoints } from '../api/endpoints.js';
 import { projectService } from './project-service.js';
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Service } from '../api/service.js';
 import { registry } from '../observe/metrics.js';
 import type { Logger } from '../observe/log.js';
-import { makeEndpoints, makeService, snapshotOf } from '../proxy-iptables/testing/test-builders.js';
+import { makeEndpoints, makeService, snapshotOf } from '../api/testing/object-builders.js';
 import type { ChangedKeys } from '../watch/snapshot-delivery.js';
 import { ServiceViews, serviceViewsOf } from './service-views.js';
 

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { validateEndpointSlice, type EndpointSlice } from '../api/endpoint-slice.js';
-import { makeService } from '../proxy-iptables/testing/test-builders.js';
+import { makeService } from '../api/testing/object-builders.js';
 import { SliceGroups } from '../watch/slice-groups.js';
 import { projectService } from './project-service.js';
 

@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { objectKey, type ApiObject } from '../../src/api/object.js';
 import { validateService } from '../../src/api/service.js';
-import { fixtureSnapshot, makeEndpoints, makeService } from '../../src/dns/testing/fixture-cluster.js';
+import { fixtureSnapshot } from '../../src/dns/testing/fixture-cluster.js';
+import { makeEndpointSubsets, makeService } from '../../src/api/testing/object-builders.js';
 import { createEtcdClient } from '../../src/store/etcd-client.js';
 import { KvStore } from '../../src/store/kv-store.js';
 import { encodeForStorage } from '../../src/store/object-store.js';
@@ -82,7 +83,7 @@ beforeAll(async () => {
     spec: { clusterIP: 'None', ports: [{ name: 'x', port: 80 }] },
     metadata: { namespace: 'default', name: 'tolerant', annotations: { 'service.alpha.kubernetes.io/tolerate-unready-endpoints': 'true' } },
   });
-  const tolerantEps = makeEndpoints('default', 'tolerant', [
+  const tolerantEps = makeEndpointSubsets('default', 'tolerant', [
     { notReadyAddresses: [{ ip: '10.244.4.4' }], ports: [{ name: 'x', port: 80 }] },
   ]);
   for (const obj of [...snap.services.values(), big, notcp, tolerant, tolerantEps, ...snap.endpoints.values(), ...snap.pods.values()])

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { objectKey, type ApiObject } from '../../src/api/object.js';
-import { makeEndpoints, makeService } from '../../src/dns/testing/fixture-cluster.js';
+import { makeEndpointSubsets, makeService } from '../../src/api/testing/object-builders.js';
 import { renderResolvConf } from '../../src/dns/resolv-conf.js';
 import { createEtcdClient } from '../../src/store/etcd-client.js';
 import { KvStore } from '../../src/store/kv-store.js';
@@ -48,7 +48,7 @@ beforeAll(async () => {
       ports: [{ name: 'http', port: 80 }],
     }),
     makeService('default', 'db6', { clusterIP: 'None', ipFamilies: ['IPv6'], ports: [{ name: 'pg', port: 5432 }] }),
-    makeEndpoints('default', 'db6', [
+    makeEndpointSubsets('default', 'db6', [
       {
         addresses: [{ ip: 'fd00:10:244:1::5', hostname: 'db-0' }, { ip: 'fd00:10:244:2::6' }],
         ports: [{ name: 'pg', port: 5432, protocol: 'TCP' }],

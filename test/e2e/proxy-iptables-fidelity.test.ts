@@ -19,7 +19,7 @@ import { RestoreRunner } from '../../src/kernel/iptables/restore-runner.js';
 import { setLogSink } from '../../src/observe/log.js';
 import { DEFAULT_MASQUERADE_BIT, type NodeConfig } from '../../src/proxy-iptables/compile.js';
 import { SyncLoop } from '../../src/proxy-iptables/sync-loop.js';
-import { makeEndpoints, makeService, snapshotOf } from '../../src/proxy-iptables/testing/test-builders.js';
+import { makeEndpoints, makeService, snapshotOf } from '../../src/api/testing/object-builders.js';
 import { NetnsLab, sh } from './proxy-iptables-lab.js';
 import { Traffic } from './proxy-iptables-traffic.js';
 

@@ -11,7 +11,7 @@ import { DEFAULT_MASQUERADE_BIT } from '../../src/proxy-iptables/compile.js';
 import { ConntrackTool } from '../../src/kernel/conntrack/conntrack.js';
 import { kernelViewOf, planCleanup } from '../../src/proxy-iptables/sync-plan.js';
 import { SyncLoop } from '../../src/proxy-iptables/sync-loop.js';
-import { snapshotOf } from '../../src/proxy-iptables/testing/test-builders.js';
+import { snapshotOf } from '../../src/api/testing/object-builders.js';
 import { tracePacket } from '../../src/proxy-iptables/trace.js';
 import { FakeClock } from '../../src/runtime/testing/fake-clock.js';
 import { sh } from './proxy-iptables-lab.js';

@@ -1,6 +1,6 @@
 import type { Endpoints } from '../../src/api/endpoints.js';
 import type { Service } from '../../src/api/service.js';
-import { makeEndpoints, makeService } from '../../src/proxy-iptables/testing/test-builders.js';
+import { makeEndpoints, makeService } from '../../src/api/testing/object-builders.js';
 import { NetnsLab, sh } from './proxy-iptables-lab.js';
 import { Traffic } from './proxy-iptables-traffic.js';
 

@@ -12,7 +12,7 @@ import { ConntrackTool } from '../../src/kernel/conntrack/conntrack.js';
 import { NftCommand } from '../../src/kernel/nftables/nft-runner.js';
 import { setLogSink } from '../../src/observe/log.js';
 import { DEFAULT_MASQUERADE_BIT } from '../../src/proxy-iptables/compile.js';
-import { makeEndpoints, makeService, snapshotOf } from '../../src/proxy-iptables/testing/test-builders.js';
+import { makeEndpoints, makeService, snapshotOf } from '../../src/api/testing/object-builders.js';
 import { NftSyncLoop } from '../../src/proxy-nftables/nft-sync-loop.js';
 import { renderTable } from '../../src/proxy-nftables/render-table.js';
 import { diffTables } from '../../src/proxy-nftables/table-diff.js';

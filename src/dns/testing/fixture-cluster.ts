@@ -1,8 +1,6 @@
-import { namespacedName, type ClusterSnapshot } from '../../api/cluster-state.js';
-import { validateEndpoints, type Endpoints } from '../../api/endpoints.js';
+import type { ClusterSnapshot } from '../../api/cluster-state.js';
 import { parseCidr, type Cidr } from '../../api/ip.js';
-import { validatePod, type Pod } from '../../api/pod.js';
-import { validateService, type Service } from '../../api/service.js';
+import { makeEndpointSubsets, makePod, makeService, snapshotOf } from '../../api/testing/object-builders.js';
 import type { DnsConfig } from '../records.js';
 
 /*
@@ -30,30 +28,6 @@ export function fixtureConfig(): DnsConfig {
   };
 }
 
-export function makeService(ns: string, name: string, spec: Record<string, unknown>): Service {
-  return validateService({ apiVersion: 'v1', kind: 'Service', metadata: { namespace: ns, name }, spec });
-}
-
-export function makeEndpoints(ns: string, name: string, subsets: unknown[]): Endpoints {
-  return validateEndpoints({ apiVersion: 'v1', kind: 'Endpoints', metadata: { namespace: ns, name }, subsets });
-}
-
-export function makePod(ns: string, name: string, ip: string): Pod {
-  return validatePod({
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { namespace: ns, name },
-    spec: { containers: [{ name: 'c' }] },
-    status: { phase: 'Running', podIP: ip },
-  });
-}
-
-export function snapshotOf(objects: { services?: Service[]; endpoints?: Endpoints[]; pods?: Pod[] }, revision = 42): ClusterSnapshot {
-  const byName = <T extends { metadata: { namespace: string; name: string } }>(list: T[] = []): Map<string, T> =>
-    new Map(list.map((o) => [namespacedName(o.metadata.namespace, o.metadata.name), o]));
-  return { revision, services: byName(objects.services), endpoints: byName(objects.endpoints), pods: byName(objects.pods) };
-}
-
 export function fixtureSnapshot(): ClusterSnapshot {
   const dbSubsets = [
     {
@@ -62,8 +36,8 @@ export function fixtureSnapshot(): ClusterSnapshot {
       ports: [{ name: 'pg', port: 5432, protocol: 'TCP' }],
     },
   ];
-  return snapshotOf({
-    services: [
+  return snapshotOf(
+    [
       makeService('default', 'web', {
         clusterIP: '10.96.0.20',
         ports: [
@@ -86,7 +60,8 @@ export function fixtureSnapshot(): ClusterSnapshot {
       }),
       makeService('dual', 'web6', { clusterIPs: ['10.96.0.30', 'fd00:10:96::30'], ports: [{ name: 'http', port: 80 }] }),
     ],
-    endpoints: [makeEndpoints('default', 'db', dbSubsets), makeEndpoints('default', 'db-all', dbSubsets)],
-    pods: [makePod('default', 'web-1', '10.244.1.5'), makePod('default', 'web-2', '10.244.2.6')],
-  });
+    [makeEndpointSubsets('default', 'db', dbSubsets), makeEndpointSubsets('default', 'db-all', dbSubsets)],
+    42,
+    [makePod('default', 'web-1', '10.244.1.5'), makePod('default', 'web-2', '10.244.2.6')],
+  );
 }

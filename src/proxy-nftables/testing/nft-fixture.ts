@@ -1,6 +1,6 @@
 import type { ClusterSnapshot } from '../../api/cluster-state.js';
 import { DEFAULT_MASQUERADE_BIT, type NodeConfig } from '../../proxy-iptables/compile.js';
-import { makeEndpoints, makeService, snapshotOf } from '../../proxy-iptables/testing/test-builders.js';
+import { makeEndpoints, makeService, snapshotOf } from '../../api/testing/object-builders.js';
 
 /**
  * One cluster exercising every part of the nftables layout, for the unit
