@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { compileRules, DEFAULT_MASQUERADE_BIT, type NodeConfig, type RuleSet } from './compile.js';
-import { makeEndpoints, makeService, snapshotOf, type EpAddr } from '../api/testing/object-builders.js';
+import { makeEndpoints, makeService, snapshotOf, type EpAddr, type Manifest } from '../api/testing/object-builders.js';
 
 const node: NodeConfig = {
   nodeName: 'node-a',
@@ -15,9 +15,6 @@ const node: NodeConfig = {
 };
 const REMOTE: EpAddr = { ip: '10.244.2.7', node: 'node-b' };
 const LOCAL: EpAddr = { ip: '10.244.1.7', node: 'node-a' };
-
-/** The raw manifest a test shapes, free-form as makeService takes it. */
-type Manifest = Parameters<Parameters<typeof makeService>[2]>[0];
 
 function compileOne(spec: (s: Manifest, raw: Manifest) => void, eps: EpAddr[] = [REMOTE, LOCAL], n: NodeConfig = node): RuleSet {
   const svc = makeService('ns', 's', spec);

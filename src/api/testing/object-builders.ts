@@ -10,12 +10,13 @@ import { validateService, type Service } from '../service.js';
  * manifest, validated like any object read from etcd so defaults are filled
  * the same way.
  */
-type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+/** A raw manifest, free-form as tests shape it. */
+export type Manifest = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-export function makeService(ns: string, name: string, spec: Raw | ((spec: Raw, raw: Raw) => void)): Service {
-  const raw: Raw = { apiVersion: 'v1', kind: 'Service', metadata: { namespace: ns, name }, spec: { ports: [] } };
-  if (typeof spec === 'function') spec(raw.spec as Raw, raw);
-  else Object.assign(raw.spec as Raw, spec);
+export function makeService(ns: string, name: string, spec: Manifest | ((spec: Manifest, raw: Manifest) => void)): Service {
+  const raw: Manifest = { apiVersion: 'v1', kind: 'Service', metadata: { namespace: ns, name }, spec: { ports: [] } };
+  if (typeof spec === 'function') spec(raw.spec as Manifest, raw);
+  else Object.assign(raw.spec as Manifest, spec);
   return validateService(raw, { mode: 'stored' });
 }
 
@@ -32,7 +33,7 @@ export function makeEndpoints(
   addrs: EpAddr[],
   ports: { name?: string; port: number; protocol?: string }[],
 ): Endpoints {
-  const toAddr = (a: EpAddr): Raw => ({ ip: a.ip, ...(a.node ? { nodeName: a.node } : {}) });
+  const toAddr = (a: EpAddr): Manifest => ({ ip: a.ip, ...(a.node ? { nodeName: a.node } : {}) });
   return makeEndpointSubsets(
     ns,
     name,
