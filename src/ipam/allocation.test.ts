@@ -175,6 +175,46 @@ describe('planServiceAllocation', () => {
     ).toThrow('service default/a: spec.clusterIP: field is immutable (it is 10.96.0.2)');
   });
 
+  it("keeps each port's NodePort on update by port, protocol and name; a port that changed any of them gets a fresh one", () => {
+    const wide: IpamConfig = { ...cfg, nodePorts: { min: 30000, max: 30009 } };
+    const ports = (list: object[]) =>
+      makeService('a', (s) => {
+        s.type = 'NodePort';
+        s.ports = list;
+      });
+    const first = planServiceAllocation(
+      ports([
+        { name: 'a', port: 80 },
+        { name: 'b', port: 81 },
+      ]),
+      undefined,
+      none,
+      wide,
+      firstFree,
+    ).service;
+    expect(first.spec.ports.map((p) => p.nodePort)).toEqual([30000, 30001]);
+    const mine: Taken = {
+      ips: new Map(),
+      nodePorts: new Map([
+        [30000, 'default/a'],
+        [30001, 'default/a'],
+      ]),
+    };
+    const update = (list: object[]) =>
+      planServiceAllocation(ports(list), first, mine, wide, firstFree).service.spec.ports.map(
+        (p) => `${p.name}/${p.port}/${p.protocol}=${p.nodePort}`,
+      );
+    expect(
+      update([
+        { name: 'b', port: 81 },
+        { name: 'a', port: 80 },
+      ]),
+    ).toEqual(['b/81/TCP=30001', 'a/80/TCP=30000']);
+    expect(update([{ name: 'a', port: 82 }])).toEqual(['a/82/TCP=30002']);
+    expect(update([{ name: 'c', port: 80 }])).toEqual(['c/80/TCP=30002']);
+    expect(update([{ name: 'a', port: 80, protocol: 'UDP' }])).toEqual(['a/80/UDP=30002']);
+  });
+
   it('refuses taken and out-of-range requests with the owner named', () => {
     const taken: Taken = { ips: new Map([['10.96.0.5', 'default/x']]), nodePorts: new Map([[30001, 'default/frontend']]) };
     expect(() =>
