@@ -1,7 +1,7 @@
 import { cidrContains, type Cidr } from '../../api/ip.js';
 import type { Lease } from '../lease.js';
-import { KEEL_ROUTE_PROTOCOL } from '../../kernel/netlink/netlink-port.js';
 import type { DesiredKernel } from './backend.js';
+import { directRoute } from './direct-route.js';
 import { sorted } from './plan-vxlan.js';
 
 /** `<subnet> via <PublicIP>` per lease; a node off this L2 segment cannot be a next hop and is refused. */
@@ -15,13 +15,7 @@ export function planHostGw(leases: readonly Lease[], own: Cidr, ctx: { underlayI
       });
       continue;
     }
-    out.routes.push({
-      dst: lease.subnet,
-      gateway: lease.attrs.publicIp,
-      oif: ctx.underlayIndex,
-      onlink: false,
-      protocol: KEEL_ROUTE_PROTOCOL,
-    });
+    out.routes.push(directRoute(lease, ctx.underlayIndex));
   }
   return out;
 }

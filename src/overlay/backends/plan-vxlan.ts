@@ -2,6 +2,7 @@ import { cidrContains, ipFromValue, type Cidr } from '../../api/ip.js';
 import { readVxlanData, type Lease } from '../lease.js';
 import { KEEL_ROUTE_PROTOCOL } from '../../kernel/netlink/netlink-port.js';
 import type { DesiredKernel } from './backend.js';
+import { directRoute } from './direct-route.js';
 
 export interface VxlanPlanContext {
   /** flannel.<VNI> */
@@ -22,13 +23,7 @@ export function planVxlan(leases: readonly Lease[], own: Cidr, ctx: VxlanPlanCon
   for (const lease of sorted(leases, own)) {
     const key = lease.subnet.text;
     if (ctx.directRouting && cidrContains(ctx.underlayPrefix, lease.attrs.publicIp)) {
-      out.routes.push({
-        dst: lease.subnet,
-        gateway: lease.attrs.publicIp,
-        oif: ctx.underlayIndex,
-        onlink: false,
-        protocol: KEEL_ROUTE_PROTOCOL,
-      });
+      out.routes.push(directRoute(lease, ctx.underlayIndex));
       continue;
     }
     if (lease.attrs.backendType !== 'vxlan') {
