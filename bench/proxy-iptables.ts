@@ -24,7 +24,8 @@ import { setLogLevel } from '../src/observe/log.js';
 import { compileRules, DEFAULT_MASQUERADE_BIT, type NodeConfig } from '../src/proxy-iptables/compile.js';
 import { renderRestore } from '../src/proxy-iptables/render-restore.js';
 import { SyncLoop } from '../src/proxy-iptables/sync-loop.js';
-import { makeEndpoints, makeService, snapshotOf } from '../src/api/testing/object-builders.js';
+import { makeEndpoints, snapshotOf } from '../src/api/testing/object-builders.js';
+import { cluster } from './bench-cluster.js';
 import { figure, fmt, progress, QUICK, RUNS, spread, writeResult, type FigureRow } from './figures.js';
 
 const BENCH = 'proxy-iptables';
@@ -49,32 +50,6 @@ async function netns(role: string): Promise<string> {
 async function dropNetns(ns: string): Promise<void> {
   await execa('ip', ['netns', 'del', ns], { reject: false });
   made.delete(ns);
-}
-
-function cluster(n: number, endpoints = 5): { services: Service[]; eps: Endpoints[] } {
-  const services: Service[] = [];
-  const eps: Endpoints[] = [];
-  for (let i = 0; i < n; i++) {
-    const name = `svc-${i}`;
-    services.push(
-      makeService('bench', name, (s) => {
-        s.clusterIP = `10.96.${Math.floor(i / 250)}.${(i % 250) + 1}`;
-        s.ports = [{ name: 'http', port: 80, targetPort: 8080 }];
-      }),
-    );
-    eps.push(
-      makeEndpoints(
-        'bench',
-        name,
-        Array.from({ length: endpoints }, (_, j) => {
-          const k = i * endpoints + j;
-          return { ip: `10.244.${Math.floor(k / 250) % 256}.${(k % 250) + 1}`, node: `node-${j}` };
-        }),
-        [{ name: 'http', port: 8080 }],
-      ),
-    );
-  }
-  return { services, eps };
 }
 
 /**

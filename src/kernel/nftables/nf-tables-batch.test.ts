@@ -1,0 +1,14 @@
+import { describe, expect, it } from 'vitest';
+import { elementKey } from './nf-tables-batch.js';
+
+describe('elementKey', () => {
+  it('lays out a concatenated key as the kernel stores it: each field in network order, padded to 4 bytes', () => {
+    expect(elementKey('10.96.0.10 . tcp . 80').toString('hex')).toBe('0a60000a' + '06000000' + '00500000');
+    expect(elementKey('udp . 30053').toString('hex')).toBe('11000000' + '75650000');
+    expect(elementKey('10.96.0.10').toString('hex')).toBe('0a60000a');
+  });
+
+  it('refuses a field it cannot encode', () => {
+    expect(() => elementKey('10.96.0.10 . icmp')).toThrow(/cannot encode element field "icmp"/);
+  });
+});
