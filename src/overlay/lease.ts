@@ -10,10 +10,16 @@ export interface LeaseAttrs {
   readonly backendType: string;
   /** Backend-specific JSON (vxlan: {VNI, VtepMAC}); absent for udp and host-gw, as in flannel. */
   readonly backendData?: unknown;
+  /** A dual-stack lease's IPv6 underlay address (flannel's PublicIPv6, null when absent). */
+  readonly publicIpv6?: IpAddress;
+  /** The IPv6 backend's data (vxlan: the VTEP MAC of flannel-v6.1), flannel's BackendV6Data. */
+  readonly backendV6Data?: unknown;
 }
 
 export interface Lease {
   readonly subnet: Cidr;
+  /** The IPv6 pod subnet of a dual-stack lease: the key's part after `&` (flannel's IPv6Subnet). */
+  readonly ipv6Subnet?: Cidr;
   readonly attrs: LeaseAttrs;
 }
 
@@ -22,24 +28,39 @@ export interface VxlanBackendData {
   readonly vtepMac: string;
 }
 
-const KEY_TAIL = /(\d+\.\d+\.\d+\.\d+)-(\d+)$/;
+// flannel pkg/subnet subnetRegex: `10.244.1.0-24`, or dual-stack `10.244.1.0-24&fd00:10:244:1::-64`.
+const KEY_TAIL = /(\d+\.\d+\.\d+\.\d+)-(\d+)(?:&([a-f\d:]+)-(\d+))?$/;
 
-export function subnetKey(subnet: Cidr): string {
-  return subnet.text.replace('/', '-');
+/** flannel MakeSubnetKey: the IPv4 subnet, then `&` and the IPv6 one for a dual-stack lease. */
+export function subnetKey(subnet: Cidr, ipv6Subnet?: Cidr): string {
+  const v4 = subnet.text.replace('/', '-');
+  return ipv6Subnet ? `${v4}&${ipv6Subnet.text.replace('/', '-')}` : v4;
 }
 
-/** The subnet a lease key names, or undefined for keys that are not leases. */
-export function parseSubnetKey(key: string): Cidr | undefined {
+/**
+ * The subnets a lease key names: undefined for keys that are not leases;
+ * `ipv6Subnet` undefined for an IPv4-only key, null when the IPv6 part is
+ * malformed (the caller rejects that lease alone).
+ */
+export function parseSubnetKey(key: string): { subnet: Cidr; ipv6Subnet: Cidr | null | undefined } | undefined {
   const m = KEY_TAIL.exec(key);
   if (!m) return undefined;
   const cidr = parseCidr(`${m[1]}/${m[2]}`);
-  return cidr && cidr.family === 4 && cidr.text === `${m[1]}/${m[2]}` ? cidr : undefined;
+  if (!cidr || cidr.family !== 4 || cidr.text !== `${m[1]}/${m[2]}`) return undefined;
+  if (m[3] === undefined) return { subnet: cidr, ipv6Subnet: undefined };
+  const v6 = parseCidr(`${m[3]}/${m[4]}`);
+  return { subnet: cidr, ipv6Subnet: v6?.family === 6 && v6.first === (parseIp(m[3])?.value ?? -1n) ? v6 : null };
 }
 
 /** Byte-compatible with Go's json.Marshal of flannel's LeaseAttrs (field order, null PublicIPv6, omitted empty data). */
 export function encodeLeaseAttrs(attrs: LeaseAttrs): string {
-  const doc: Record<string, unknown> = { PublicIP: attrs.publicIp.text, PublicIPv6: null, BackendType: attrs.backendType };
+  const doc: Record<string, unknown> = {
+    PublicIP: attrs.publicIp.text,
+    PublicIPv6: attrs.publicIpv6?.text ?? null,
+    BackendType: attrs.backendType,
+  };
   if (attrs.backendData !== undefined) doc.BackendData = attrs.backendData;
+  if (attrs.backendV6Data !== undefined) doc.BackendV6Data = attrs.backendV6Data;
   return JSON.stringify(doc);
 }
 
@@ -48,9 +69,11 @@ export function vxlanBackendData(data: VxlanBackendData): unknown {
 }
 
 export function decodeLease(key: string, value: Buffer | string): Lease {
-  const subnet = parseSubnetKey(key);
-  if (!subnet) throw new DecodeError(`lease ${key}`, 'the key does not end in <a.b.c.d>-<prefix length>');
-  const subject = `lease ${subnetKey(subnet)}`;
+  const parsed = parseSubnetKey(key);
+  if (!parsed) throw new DecodeError(`lease ${key}`, 'the key does not end in <a.b.c.d>-<prefix length>');
+  const { subnet, ipv6Subnet } = parsed;
+  if (ipv6Subnet === null) throw new DecodeError(`lease ${key}`, 'the IPv6 part of the key (after &) is not an IPv6 subnet');
+  const subject = `lease ${subnetKey(subnet, ipv6Subnet)}`;
   let doc: unknown;
   try {
     doc = JSON.parse(value.toString());
@@ -62,11 +85,15 @@ export function decodeLease(key: string, value: Buffer | string): Lease {
   const publicIp = typeof d.PublicIP === 'string' ? parseIp(d.PublicIP) : undefined;
   if (!publicIp || publicIp.family !== 4) throw new DecodeError(subject, `PublicIP ${JSON.stringify(d.PublicIP)} is not an IPv4 address`);
   const backendType = typeof d.BackendType === 'string' ? d.BackendType : '';
-  const attrs: LeaseAttrs =
-    d.BackendData === undefined || d.BackendData === null
-      ? { publicIp, backendType }
-      : { publicIp, backendType, backendData: d.BackendData };
-  return { subnet, attrs };
+  const attrs: { -readonly [K in keyof LeaseAttrs]: LeaseAttrs[K] } = { publicIp, backendType };
+  if (d.BackendData !== undefined && d.BackendData !== null) attrs.backendData = d.BackendData;
+  if (d.PublicIPv6 !== undefined && d.PublicIPv6 !== null) {
+    const v6 = typeof d.PublicIPv6 === 'string' ? parseIp(d.PublicIPv6) : undefined;
+    if (v6?.family !== 6) throw new DecodeError(subject, `PublicIPv6 ${JSON.stringify(d.PublicIPv6)} is not an IPv6 address`);
+    attrs.publicIpv6 = v6;
+  }
+  if (d.BackendV6Data !== undefined && d.BackendV6Data !== null) attrs.backendV6Data = d.BackendV6Data;
+  return ipv6Subnet ? { subnet, ipv6Subnet, attrs } : { subnet, attrs };
 }
 
 /** The vxlan part of a lease, or undefined when the lease is not a usable vxlan lease. */
