@@ -178,5 +178,6 @@ process.on('message', (msg: ToWorker) => {
   }
 });
 
-setLogLevel('error');
+// KEEL_LOG_LEVEL=warn shows the nodes' own log lines (retries, relists).
+if (!process.env.KEEL_LOG_LEVEL) setLogLevel('error');
 send({ type: 'ready' });

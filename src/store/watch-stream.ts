@@ -61,6 +61,7 @@ export function watchPrefix(
     let settled = false;
     let heard = true;
     let probed = false;
+    let created = false;
     let stream: Awaited<ReturnType<Etcd3['watchClient']['watch']>> | undefined;
 
     const settle = (end: WatchEnd | Error, connectionDead = false): void => {
@@ -80,7 +81,9 @@ export function watchPrefix(
     const onAbort = (): void => settle({ reason: 'aborted' });
     signal.addEventListener('abort', onAbort, { once: true });
 
-    const probe = setInterval(() => {
+    const probe = setInterval(() => setImmediate(check), probeIntervalMs);
+    const check = (): void => {
+      if (settled) return;
       if (heard) {
         heard = false;
         probed = false;
@@ -89,16 +92,22 @@ export function watchPrefix(
       if (probed) return settle(new WatchFailedError(prefix, `no answer from etcd within ${2 * probeIntervalMs} ms`), true);
       probed = true;
       stream?.write({ progress_request: {} });
-    }, probeIntervalMs);
+    };
 
+    // The check waits one turn of the event loop: after a long synchronous stretch (a big list decoded,
+    // a restore rendered) timers run before pending I/O, and an answer already received must count.
     const createDeadline = setTimeout(
-      () => settle(new WatchFailedError(prefix, `etcd did not accept the watch within ${createTimeoutMs} ms`), true),
+      () =>
+        setImmediate(() => {
+          if (!created) settle(new WatchFailedError(prefix, `etcd did not accept the watch within ${createTimeoutMs} ms`), true);
+        }),
       createTimeoutMs,
     );
 
     const onData = (res: IWatchResponse): void => {
       if (settled) return;
       heard = true;
+      created = true;
       clearTimeout(createDeadline);
       const compactRevision = Number(res.compact_revision);
       if (compactRevision > 0) return settle({ reason: 'compacted', compactRevision });
