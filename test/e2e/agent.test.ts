@@ -150,7 +150,7 @@ describe('keel agent in a node namespace', () => {
     agent = undefined;
     expect(exited?.exitCode).toBe(0);
     expect(String(exited?.stderr)).toMatch(
-      /level=info component=agent signal=SIGTERM msg="stopping; iptables rules and routes stay in place"/,
+      /level=info component=agent signal=SIGTERM msg="stopping; iptables\/nftables rules and routes stay in place"/,
     );
     const after = (await natRules())
       .split('\n')
