@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { objectKey, type ApiObject } from '../../src/api/object.js';
 import { validateService } from '../../src/api/service.js';
@@ -7,7 +6,6 @@ import { makeEndpointSubsets, makeService } from '../../src/api/testing/object-b
 import { createEtcdClient } from '../../src/store/etcd-client.js';
 import { KvStore } from '../../src/store/kv-store.js';
 import { encodeForStorage } from '../../src/store/object-store.js';
-import { KEEL_BIN } from '../support/keel-cli.js';
 import { DnsLab } from './dns-lab.js';
 
 /*
@@ -70,8 +68,6 @@ net.createServer((c) => { let b = Buffer.alloc(0); c.on('data', (d) => { b = Buf
 }).listen(5301, '127.0.0.1');`;
 
 beforeAll(async () => {
-  if (!existsSync(KEEL_BIN.replace(/bin\/keel\.js$/, 'dist/src/cli/main.js')))
-    throw new Error('build keel first (npm run build): the lab runs bin/keel.js');
   await lab.up();
   kv = new KvStore(createEtcdClient({ endpoints: [lab.etcdEndpoint] }), [lab.etcdEndpoint]);
   const snap = fixtureSnapshot();
@@ -89,29 +85,7 @@ beforeAll(async () => {
   for (const obj of [...snap.services.values(), big, notcp, tolerant, tolerantEps, ...snap.endpoints.values(), ...snap.pods.values()])
     await put(obj);
   lab.spawnIn(lab.node, 'node', ['-e', UPSTREAM], 'upstream.log');
-  lab.spawnIn(
-    lab.node,
-    'node',
-    [
-      KEEL_BIN,
-      'dns',
-      '--dns-listen',
-      '10.244.1.1:53',
-      '--etcd-endpoints',
-      lab.etcdSocket,
-      '--etcd-prefix',
-      PREFIX,
-      '--node-ip',
-      '10.244.1.1',
-      '--upstream',
-      '127.0.0.1:5301',
-      '--cluster-cidr',
-      '10.244.0.0/16',
-      '--service-cluster-ip-range',
-      '10.96.0.0/12',
-    ],
-    'keel-dns.log',
-  );
+  lab.startKeelDns({ prefix: PREFIX, upstream: '127.0.0.1:5301', extra: ['--node-ip', '10.244.1.1'] });
   for (let i = 0; i < 100; i++) {
     if (status(await dig('web.default.svc.cluster.local').catch(() => '')) === 'NOERROR') return;
     await new Promise((r) => setTimeout(r, 100));

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { objectKey, type ApiObject } from '../../src/api/object.js';
 import { makeEndpointSubsets, makeService } from '../../src/api/testing/object-builders.js';
@@ -6,7 +5,6 @@ import { renderResolvConf } from '../../src/dns/resolv-conf.js';
 import { createEtcdClient } from '../../src/store/etcd-client.js';
 import { KvStore } from '../../src/store/kv-store.js';
 import { encodeForStorage } from '../../src/store/object-store.js';
-import { KEEL_BIN } from '../support/keel-cli.js';
 import { DnsLab } from './dns-lab.js';
 
 /*
@@ -36,8 +34,6 @@ async function digShort(...args: string[]): Promise<string[]> {
 const status = (out: string): string | undefined => /status: (\w+)/.exec(out)?.[1];
 
 beforeAll(async () => {
-  if (!existsSync(KEEL_BIN.replace(/bin\/keel\.js$/, 'dist/src/cli/main.js')))
-    throw new Error('build keel first (npm run build): the lab runs bin/keel.js');
   await lab.up();
   kv = new KvStore(createEtcdClient({ endpoints: [lab.etcdEndpoint] }), [lab.etcdEndpoint]);
   const objects: ApiObject[] = [
@@ -58,29 +54,14 @@ beforeAll(async () => {
   for (const obj of objects) await kv.put(objectKey(PREFIX, obj.kind, obj.metadata.namespace, obj.metadata.name), encodeForStorage(obj));
   lab.writeResolvConf(renderResolvConf({ nameservers: [NS6], namespace: 'default', zone: 'cluster.local' }));
   lab.startStubUpstream('::1');
-  lab.spawnIn(
-    lab.node,
-    'node',
-    [
-      KEEL_BIN,
-      'dns',
-      '--dns-listen',
-      `10.244.1.1:53,[${NS6}]:53`,
-      '--etcd-endpoints',
-      lab.etcdSocket,
-      '--etcd-prefix',
-      PREFIX,
-      '--upstream',
-      '[::1]:5300',
-      '--cluster-cidr',
-      '10.244.0.0/16,fd00:10:244::/56',
-      '--service-cluster-ip-range',
-      '10.96.0.0/12,fd00:10:96::/112',
-      '--dns-ttl',
-      String(TTL),
-    ],
-    'keel-dns.log',
-  );
+  lab.startKeelDns({
+    prefix: PREFIX,
+    upstream: '[::1]:5300',
+    listen: `10.244.1.1:53,[${NS6}]:53`,
+    clusterCidr: '10.244.0.0/16,fd00:10:244::/56',
+    serviceRange: '10.96.0.0/12,fd00:10:96::/112',
+    extra: ['--dns-ttl', String(TTL)],
+  });
   for (let i = 0; i < 100; i++) {
     if (status(await dig(`@${NS6}`, 'web6.default.svc.cluster.local').catch(() => '')) === 'NOERROR') return;
     await new Promise((r) => setTimeout(r, 100));

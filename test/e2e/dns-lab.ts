@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { freePort } from '../../src/store/etcd-server.js';
+import { KEEL_BIN } from '../support/keel-cli.js';
 
 /*
  * The DNS lab. Address plan:
@@ -63,6 +64,37 @@ export class DnsLab {
 
   exec(ns: string, cmd: string, args: string[]) {
     return execa('ip', ['netns', 'exec', ns, cmd, ...args], { timeout: 20_000 });
+  }
+
+  /** `keel dns` (the built bin/keel.js) in the node namespace, reading `prefix` from the lab's etcd. */
+  startKeelDns(opts: {
+    prefix: string;
+    upstream: string;
+    listen?: string;
+    clusterCidr?: string;
+    serviceRange?: string;
+    extra?: string[];
+  }): ChildProcess {
+    if (!existsSync(KEEL_BIN.replace(/bin\/keel\.js$/, 'dist/src/cli/main.js')))
+      throw new Error('build keel first (npm run build): the lab runs bin/keel.js');
+    const args = [
+      KEEL_BIN,
+      'dns',
+      '--dns-listen',
+      opts.listen ?? '10.244.1.1:53',
+      '--etcd-endpoints',
+      this.etcdSocket,
+      '--etcd-prefix',
+      opts.prefix,
+      '--upstream',
+      opts.upstream,
+      '--cluster-cidr',
+      opts.clusterCidr ?? '10.244.0.0/16',
+      '--service-cluster-ip-range',
+      opts.serviceRange ?? '10.96.0.0/12',
+      ...(opts.extra ?? []),
+    ];
+    return this.spawnIn(this.node, 'node', args, 'keel-dns.log');
   }
 
   /** A long-running process inside a namespace; killed by PID in down(). */

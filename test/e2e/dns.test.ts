@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { objectKey } from '../../src/api/object.js';
 import type { ApiObject } from '../../src/api/object.js';
@@ -7,7 +6,6 @@ import { renderResolvConf } from '../../src/dns/resolv-conf.js';
 import { createEtcdClient } from '../../src/store/etcd-client.js';
 import { KvStore } from '../../src/store/kv-store.js';
 import { encodeForStorage } from '../../src/store/object-store.js';
-import { KEEL_BIN } from '../support/keel-cli.js';
 import { DnsLab } from './dns-lab.js';
 
 // Real etcd, real `keel dns` in a node namespace, real dig and glibc in a pod namespace.
@@ -50,37 +48,13 @@ async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolea
 }
 
 beforeAll(async () => {
-  if (!existsSync(KEEL_BIN.replace(/bin\/keel\.js$/, 'dist/src/cli/main.js')))
-    throw new Error('build keel first (npm run build): the lab runs bin/keel.js');
   await lab.up();
   kv = new KvStore(createEtcdClient({ endpoints: [lab.etcdEndpoint] }), [lab.etcdEndpoint]);
   const snap = fixtureSnapshot();
   for (const obj of [...snap.services.values(), ...snap.endpoints.values(), ...snap.pods.values()]) await put(obj);
   lab.writeResolvConf(renderResolvConf({ nameservers: ['10.244.1.1'], namespace: 'default', zone: 'cluster.local' }));
   lab.startStubUpstream();
-  lab.spawnIn(
-    lab.node,
-    'node',
-    [
-      KEEL_BIN,
-      'dns',
-      '--dns-listen',
-      '10.244.1.1:53',
-      '--etcd-endpoints',
-      lab.etcdSocket,
-      '--etcd-prefix',
-      PREFIX,
-      '--upstream',
-      '127.0.0.1:5300',
-      '--cluster-cidr',
-      '10.244.0.0/16',
-      '--service-cluster-ip-range',
-      '10.96.0.0/12',
-      '--dns-ttl',
-      String(TTL),
-    ],
-    'keel-dns.log',
-  );
+  lab.startKeelDns({ prefix: PREFIX, upstream: '127.0.0.1:5300', extra: ['--dns-ttl', String(TTL)] });
   await until(
     'keel dns answering',
     () => dig('web.default.svc.cluster.local').catch(() => ''),
