@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { UsageError } from '../api/errors.js';
 import { validateObject } from '../api/object.js';
 import type { IpamConfig } from '../ipam/service-allocation.js';
 import { ObjectRegistry } from '../registry/object-registry.js';
@@ -23,8 +24,24 @@ export function registerApply(program: Command): void {
     .addOption(keelOption('-f, --filename <path...>', 'manifest file, directory or "-" for stdin'));
   addIpamOptions(addEtcdOptions(cmd)).action(async (flags: ApplyFlags) => {
     const ipam = ipamConfig(flags);
-    await withObjectStore(flags, (store) => applyManifests(store, flags.filename ?? [], ipam, (line) => process.stdout.write(`${line}\n`)));
+    await withObjectStore(flags, async (store) => {
+      await refuseApiserverEtcd(store, 'apply');
+      await applyManifests(store, flags.filename ?? [], ipam, (line) => process.stdout.write(`${line}\n`));
+    });
   });
+}
+
+/**
+ * keel's allocators are not kube-apiserver's: on an etcd a real apiserver owns (its objects are
+ * protobuf), writing would race it, so apply and delete refuse; get, rules and trace only read.
+ */
+export async function refuseApiserverEtcd(store: ObjectStore, verb: 'apply' | 'delete'): Promise<void> {
+  const key = await store.apiserverOwned();
+  if (key) {
+    throw new UsageError(
+      `keel ${verb} writes only to an etcd keel owns; this one is kube-apiserver's (protobuf object at ${key}): use kubectl ${verb}`,
+    );
+  }
 }
 
 /** Validates every manifest under `paths` before writing any, then applies them in order, reporting `kind/name outcome` lines. */

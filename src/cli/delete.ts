@@ -6,6 +6,7 @@ import { ObjectRegistry } from '../registry/object-registry.js';
 import { WORKLOAD_KINDS, isWorkloadValue, validateWorkload, workloadKindByAlias, type WorkloadKind } from '../sandbox/workload.js';
 import { deleteWorkload } from '../sandbox/workload-store.js';
 import { withObjectStore } from './connect.js';
+import { refuseApiserverEtcd } from './apply.js';
 import { addIpamOptions, ipamConfig, type IpamFlags } from './ipam-flags.js';
 import { readManifestDocs } from './manifests.js';
 import { resourcePlural } from './get-output.js';
@@ -32,6 +33,7 @@ export function registerDelete(program: Command): void {
           .map((o) => ({ kind: o.kind, namespace: o.metadata.namespace, name: o.metadata.name }))
       : namedTargets(resource, names, flags.namespace);
     await withObjectStore(flags, async (store) => {
+      await refuseApiserverEtcd(store, 'delete');
       const registry = new ObjectRegistry(store, { ipam: ipamConfig(flags) });
       for (const t of targets) {
         try {

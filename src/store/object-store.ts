@@ -69,6 +69,18 @@ export class ObjectStore {
     return { items, invalid, revision };
   }
 
+  /**
+   * The key of a protobuf object kube-apiserver always keeps (the default namespace, the kubernetes
+   * Service) when a real apiserver owns this etcd, else undefined. Two reads, not a listing.
+   */
+  async apiserverOwned(): Promise<string | undefined> {
+    for (const key of [`${this.prefix}/namespaces/default`, this.key('Service', 'default', 'kubernetes')]) {
+      const entry = await this.kv.get(key);
+      if (entry && isProtobufValue(entry.value)) return key;
+    }
+    return undefined;
+  }
+
   /** A one-shot read of Services, Endpoints, Pods and (by `source`) EndpointSlices, each listing at its own revision. */
   async readSnapshot(source: EndpointsSource = 'auto'): Promise<ClusterSnapshot> {
     const [services, endpoints, pods, slices] = await Promise.all([

@@ -138,3 +138,34 @@ describe('an etcd holding protobuf and JSON objects side by side', () => {
     expect(res.stdout).toContain('-d 10.96.31.11/32');
   });
 });
+
+describe('an etcd kube-apiserver owns', () => {
+  const owned = uniquePrefix('k8sown');
+  const ownedEnv = { KEEL_ETCD_ENDPOINTS: etcdEndpoint(), KEEL_ETCD_PREFIX: owned };
+  const kubernetes = encodeK8sProtobuf({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: meta('kubernetes', 'default'),
+    spec: { type: 'ClusterIP', clusterIP: '10.96.31.1', ports: [{ name: 'https', protocol: 'TCP', port: 443, targetPort: 6443 }] },
+  });
+  beforeAll(async () => {
+    await store.put(`${owned}/services/specs/default/kubernetes`, kubernetes);
+  });
+  afterAll(async () => {
+    await store.delete(`${owned}/services/specs/default/kubernetes`);
+  });
+
+  it('keel apply and keel delete refuse in one line and write nothing; keel get still reads', async () => {
+    const apply = await keel(['apply', '-f', '-'], ownedEnv, jsonService);
+    expect([apply.exitCode, apply.stderr.trim().split('\n')]).toEqual([
+      2,
+      [
+        `keel: keel apply writes only to an etcd keel owns; this one is kube-apiserver's (protobuf object at ${owned}/services/specs/default/kubernetes): use kubectl apply`,
+      ],
+    ]);
+    const del = await keel(['delete', 'svc', 'kubernetes'], ownedEnv);
+    expect([del.exitCode, del.stderr.trim().split('\n').length]).toEqual([2, 1]);
+    expect((await store.list(`${owned}/`)).entries.map((e) => e.key)).toEqual([`${owned}/services/specs/default/kubernetes`]);
+    expect((await keel(['get', 'svc', '-o', 'name'], ownedEnv)).stdout).toBe('service/kubernetes');
+  });
+});
