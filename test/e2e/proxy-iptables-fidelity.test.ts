@@ -20,7 +20,7 @@ import { setLogSink } from '../../src/observe/log.js';
 import { DEFAULT_MASQUERADE_BIT, type NodeConfig } from '../../src/proxy-iptables/compile.js';
 import { SyncLoop } from '../../src/proxy-iptables/sync-loop.js';
 import { makeEndpoints, makeService, snapshotOf } from '../../src/api/testing/object-builders.js';
-import { NetnsLab, sh } from './proxy-iptables-lab.js';
+import { link, NetnsLab, sh } from './proxy-iptables-lab.js';
 import { Traffic } from './proxy-iptables-traffic.js';
 
 const lab = new NetnsLab();
@@ -64,14 +64,6 @@ async function program(node: NodeConfig): Promise<void> {
   const loop = new SyncLoop({ runner, node });
   loop.update(snapshot, { services: new Set(), endpoints: new Set(), pods: new Set(), full: true });
   await loop.sync();
-}
-
-async function link(a: string, b: string, name: string, aAddr: string, bAddr: string): Promise<void> {
-  await sh('ip', ['-n', a, 'link', 'add', name, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', b]);
-  await sh('ip', ['-n', a, 'addr', 'add', aAddr, 'dev', name]);
-  await sh('ip', ['-n', a, 'link', 'set', name, 'up']);
-  await sh('ip', ['-n', b, 'addr', 'add', bAddr, 'dev', 'eth0']);
-  await sh('ip', ['-n', b, 'link', 'set', 'eth0', 'up']);
 }
 
 /** Packets counted on the first rule of `chain` whose text contains `needle`. */

@@ -25,7 +25,7 @@ import { EtcdServer } from '../../src/store/etcd-server.js';
 import type { KvStore } from '../../src/store/kv-store.js';
 import { connectStore } from '../support/etcd.js';
 import { KEEL_BIN } from '../support/keel-cli.js';
-import { NetnsLab, sh } from './proxy-iptables-lab.js';
+import { link, NetnsLab, sh } from './proxy-iptables-lab.js';
 import { Traffic } from './proxy-iptables-traffic.js';
 
 const lab = new NetnsLab('kf2');
@@ -70,14 +70,6 @@ const STORED = {
     ]),
   ),
 };
-
-async function link(a: string, b: string, name: string, aAddr: string, bAddr: string): Promise<void> {
-  await sh('ip', ['-n', a, 'link', 'add', name, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', b]);
-  await sh('ip', ['-n', a, 'addr', 'add', aAddr, 'dev', name]);
-  await sh('ip', ['-n', a, 'link', 'set', name, 'up']);
-  await sh('ip', ['-n', b, 'addr', 'add', bAddr, 'dev', 'eth0']);
-  await sh('ip', ['-n', b, 'link', 'set', 'eth0', 'up']);
-}
 
 async function metrics(): Promise<string> {
   return lab.exec(ns.node, 'curl', ['-s', 'http://127.0.0.1:10249/metrics']);

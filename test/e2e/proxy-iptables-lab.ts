@@ -39,3 +39,12 @@ export class NetnsLab {
 export async function sh(cmd: string, args: string[]): Promise<string> {
   return (await execa(cmd, args)).stdout;
 }
+
+/** A veth pair: `name` with aAddr in namespace a, its peer eth0 with bAddr in b, both up. */
+export async function link(a: string, b: string, name: string, aAddr: string, bAddr: string): Promise<void> {
+  await sh('ip', ['-n', a, 'link', 'add', name, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', b]);
+  await sh('ip', ['-n', a, 'addr', 'add', aAddr, 'dev', name]);
+  await sh('ip', ['-n', a, 'link', 'set', name, 'up']);
+  await sh('ip', ['-n', b, 'addr', 'add', bAddr, 'dev', 'eth0']);
+  await sh('ip', ['-n', b, 'link', 'set', 'eth0', 'up']);
+}

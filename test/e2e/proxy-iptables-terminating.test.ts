@@ -21,7 +21,7 @@ import { EtcdServer } from '../../src/store/etcd-server.js';
 import type { KvStore } from '../../src/store/kv-store.js';
 import { connectStore } from '../support/etcd.js';
 import { KEEL_BIN } from '../support/keel-cli.js';
-import { NetnsLab, sh } from './proxy-iptables-lab.js';
+import { link, NetnsLab, sh } from './proxy-iptables-lab.js';
 import { Traffic, type Tally } from './proxy-iptables-traffic.js';
 
 const lab = new NetnsLab('kk8');
@@ -47,14 +47,6 @@ async function putSlice(pod: 'p1' | 'p2', ip: string, conditions: Conditions): P
     ports: [{ name: '', protocol: 'TCP', port: 8080 }],
   };
   await kv?.put(`/registry/endpointslices/default/web-${pod}`, encodeK8sProtobuf(slice));
-}
-
-async function link(a: string, b: string, name: string, aAddr: string, bAddr: string): Promise<void> {
-  await sh('ip', ['-n', a, 'link', 'add', name, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', b]);
-  await sh('ip', ['-n', a, 'addr', 'add', aAddr, 'dev', name]);
-  await sh('ip', ['-n', a, 'link', 'set', name, 'up']);
-  await sh('ip', ['-n', b, 'addr', 'add', bAddr, 'dev', 'eth0']);
-  await sh('ip', ['-n', b, 'link', 'set', 'eth0', 'up']);
 }
 
 /** Calls until the tally is the one wanted (the agent applies each change asynchronously); returns the last tally. */
