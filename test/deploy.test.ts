@@ -67,7 +67,8 @@ describe('deploy/daemonset.yaml', () => {
     expect(pod.containers).toHaveLength(1);
     expect(container.command).toEqual(['keel', 'agent']);
     expect(pod.hostNetwork).toBe(true);
-    expect(pod.dnsPolicy).toBe('ClusterFirstWithHostNet');
+    // Not ClusterFirst*: keel's upstreams come from its resolv.conf, which must not name keel itself.
+    expect(pod.dnsPolicy).toBe('Default');
     expect(pod.priorityClassName).toBe('system-node-critical');
     expect(pod.tolerations).toContainEqual({ operator: 'Exists' });
     const caps = container.securityContext?.capabilities?.add ?? [];
