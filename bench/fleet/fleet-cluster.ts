@@ -92,31 +92,14 @@ export class FleetCluster {
   async startProxy(): Promise<string> {
     const i = this.proxies.length + 1;
     const addr = `127.0.0.2${i}:23790`;
-    const dataDir = join(this.dir, `proxy${i}`);
-    mkdirSync(dataDir, { recursive: true });
-    const ref = startDetached({
-      netns: this.netns,
-      cwd: dataDir,
-      logFile: join(this.dir, 'logs', `proxy${i}.log`),
-      argv: [
-        'etcd',
-        'grpc-proxy',
-        'start',
-        '--endpoints',
-        this.members.map((m) => `${m.ip}:2379`).join(','),
-        '--listen-addr',
-        addr,
-        '--data-dir',
-        dataDir,
-      ],
-    });
+    const ref = this.spawnProxy(i, addr);
     const url = `http://${addr}`;
     this.proxies.push({ url, process: ref });
     await this.waitAnswers(url);
     return url;
   }
 
-  /** Restarts proxy `i` on its address, as a crashed and restarted proxy. */
+  /** SIGKILL proxy `i`, as a crashed proxy. */
   async killProxy(i: number): Promise<void> {
     const p = this.proxies[i];
     if (!p || !isRunning(p.process)) return;
@@ -124,15 +107,22 @@ export class FleetCluster {
     while (isRunning(p.process)) await sleep(20);
   }
 
+  /** Restarts proxy `i` on its address and data dir, as a restarted proxy. */
   async restartProxy(i: number): Promise<void> {
     const p = this.proxies[i];
     if (!p) return;
-    const addr = p.url.slice('http://'.length);
-    const dataDir = join(this.dir, `proxy${i + 1}`);
-    p.process = startDetached({
+    p.process = this.spawnProxy(i + 1, p.url.slice('http://'.length));
+    await this.waitAnswers(p.url);
+  }
+
+  /** Proxy number `n` (1-based: its data dir and log file) listening on `addr`. */
+  private spawnProxy(n: number, addr: string): ReturnType<typeof startDetached> {
+    const dataDir = join(this.dir, `proxy${n}`);
+    mkdirSync(dataDir, { recursive: true });
+    return startDetached({
       netns: this.netns,
       cwd: dataDir,
-      logFile: join(this.dir, 'logs', `proxy${i + 1}.log`),
+      logFile: join(this.dir, 'logs', `proxy${n}.log`),
       argv: [
         'etcd',
         'grpc-proxy',
@@ -145,7 +135,6 @@ export class FleetCluster {
         dataDir,
       ],
     });
-    await this.waitAnswers(p.url);
   }
 
   async stopProxies(): Promise<void> {
