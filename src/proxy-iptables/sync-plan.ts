@@ -117,8 +117,9 @@ export function planSync(candidates: readonly Candidate[], jumps: Record<KeelTab
       // its orphaned iptables-restore finishing after the next agent read
       // the kernel); a doubled jump would otherwise stay forever.
       for (let i = 1; i < copies; i++) inserts.push(`-D ${j.chain} ${j.rule}`);
-      const first = lines.indexOf(line);
-      builtins.set(j.chain, lines.filter((l, i) => l !== line || i === first).join('\n'));
+      // Each -D removes the first match, so the kernel keeps the last copy.
+      const last = lines.lastIndexOf(line);
+      builtins.set(j.chain, lines.filter((l, i) => l !== line || i === last).join('\n'));
     }
     for (const [name, b] of builtins) updates.push({ table, name, body: b });
     if (decl.length + inserts.length === 0) continue;
