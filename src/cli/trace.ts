@@ -3,7 +3,9 @@ import { UsageError } from '../api/errors.js';
 import { parseIp } from '../api/ip.js';
 import { compileRules } from '../proxy-iptables/compile.js';
 import { renderRestore } from '../proxy-iptables/render-restore.js';
-import { formatTrace, tracePacket, type TracePacket } from '../proxy-iptables/trace.js';
+import { formatTrace, tracePacket, type TraceOutcome, type TracePacket } from '../proxy-iptables/trace.js';
+import { compileNftables } from '../proxy-nftables/compile.js';
+import { traceNftPacket } from '../proxy-nftables/nft-trace.js';
 import { addNodeOptions, loadSnapshot, nodeConfig, type NodeFlags } from './rules.js';
 import { keelOption } from './options.js';
 
@@ -11,6 +13,7 @@ interface TraceFlags extends NodeFlags {
   src: string;
   dst: string;
   from: string;
+  mode: string;
   verbose?: boolean;
 }
 
@@ -21,15 +24,26 @@ export function registerTrace(program: Command): void {
     .requiredOption('--src <ip>', 'source address')
     .requiredOption('--dst <ip:port[/proto]>', 'destination, e.g. 10.96.0.10:80/tcp or [fd00:10:96::a]:80/tcp')
     .addOption(keelOption('--from <where>', 'pod, host or external', 'pod'))
+    .addOption(keelOption('--mode <mode>', 'the proxy mode whose rules to walk: iptables or nftables', 'iptables'))
     .addOption(keelOption('-v, --verbose', 'print every matching rule'));
   addNodeOptions(cmd).action(async (flags: TraceFlags) => {
     const pkt = parsePacket(flags);
     // The packet's family picks the tables: ip6tables' rules for an IPv6 packet, as the kernel would.
     const family = pkt.dst.includes(':') ? 6 : 4;
-    const text = renderRestore(compileRules(await loadSnapshot(flags), nodeConfig(flags, family)));
-    const outcomes = tracePacket(text, pkt, flags.nodeIp ? [flags.nodeIp] : []);
+    const outcomes = await traceIn(flags.mode, pkt, flags, family);
     process.stdout.write(formatTrace(outcomes, flags.verbose === true));
   });
+}
+
+async function traceIn(mode: string, pkt: TracePacket, flags: TraceFlags, family: 4 | 6): Promise<TraceOutcome[]> {
+  const local = (flags.nodeIp ?? '')
+    .split(',')
+    .map((ip) => ip.trim())
+    .filter(Boolean);
+  if (mode === 'iptables')
+    return tracePacket(renderRestore(compileRules(await loadSnapshot(flags), nodeConfig(flags, family))), pkt, local);
+  if (mode !== 'nftables') throw new UsageError(`--mode: "${mode}" is not iptables or nftables`);
+  return traceNftPacket(compileNftables(await loadSnapshot(flags), nodeConfig(flags, family)), pkt, local);
 }
 
 function parsePacket(flags: TraceFlags): TracePacket {

@@ -60,7 +60,7 @@ export function tracePacket(restoreText: string, pkt: TracePacket, localIPs: rea
       });
     }
   }
-  return merge(out);
+  return mergeOutcomes(out);
 }
 
 function runChain(
@@ -172,7 +172,7 @@ function applyMark(rule: Rule, mark: number): number {
 }
 
 /** Outcomes reached along the same rules are one outcome; largest first. */
-function merge(outcomes: TraceOutcome[]): TraceOutcome[] {
+export function mergeOutcomes(outcomes: TraceOutcome[]): TraceOutcome[] {
   const by = new Map<string, TraceOutcome>();
   for (const o of outcomes) {
     const key = `${o.verdict}|${o.masquerade}|${o.rules.join('\n')}`;
