@@ -7,6 +7,10 @@ import { ConfigError, UsageError } from '../api/errors.js';
 import { runAgent } from '../agent/agent.js';
 import { configCidr, type AgentConfig, type OverlayBackendName, type ProxyMode } from '../agent/agent-config.js';
 import { nodeAddress } from '../agent/node-address.js';
+import { chooseNodeIp } from '../agent/node-ip.js';
+import type { Node } from '../api/node.js';
+import { createLogger, type Logger } from '../observe/log.js';
+import { withObjectStore } from './connect.js';
 import { podRecordsOption, podRecordsMode } from './dns.js';
 import { DEFAULT_SERVICE_RANGE } from './ipam-flags.js';
 import { addEndpointsSourceOption, endpointsSourceOf, type EndpointsSourceFlags } from './endpoints-source-flag.js';
@@ -47,7 +51,12 @@ export function registerAgent(program: Command): void {
     .addOption(keelOption('--config <file>', 'YAML file of flag values (keys are flag names); flags and KEEL_* win over it'))
     .addOption(keelOption('--subnet-prefix <prefix>', 'overlay prefix in etcd', '/coreos.com/network'))
     .addOption(keelOption('--node-name <name>', "this node's name [default: the hostname]"))
-    .addOption(keelOption('--node-ip <ip>', "this node's IP for rules and leases [default: address of --iface]"))
+    .addOption(
+      keelOption(
+        '--node-ip <ip>',
+        "this node's IP for rules and leases [default: its Node object's InternalIP, else the address of --iface]",
+      ),
+    )
     .addOption(keelOption('--iface <name>', 'underlay interface [default: the interface of the default route]'))
     .addOption(keelOption('--public-ip <ip>', 'address advertised in the subnet lease (same as --node-ip unless given)'))
     .addOption(
@@ -100,7 +109,7 @@ export function registerAgent(program: Command): void {
   addEndpointsSourceOption(cmd);
   addEtcdOptions(cmd).action(async (flags: AgentFlags, self: Command) => {
     if (flags.config) applyConfigFile(self, flags.config);
-    await runAgent(agentConfig(self.opts<AgentFlags>()));
+    await runAgent(await agentConfig(self.opts<AgentFlags>()));
   });
 }
 
@@ -125,13 +134,30 @@ function applyConfigFile(cmd: Command, path: string): void {
   }
 }
 
-function agentConfig(f: AgentFlags): AgentConfig {
+/** This node's Node object, if etcd holds one; a read that fails is logged and the agent falls back. */
+async function readOwnNode(f: AgentFlags, nodeName: string, log: Logger): Promise<Node | undefined> {
+  try {
+    return (await withObjectStore(f, (objects) => objects.get('Node', '', nodeName)))?.object;
+  } catch (err) {
+    log.warn("cannot read this node's Node object; taking the node IP from an interface", {
+      node: nodeName,
+      error: (err as Error).message,
+    });
+    return undefined;
+  }
+}
+
+async function agentConfig(f: AgentFlags): Promise<AgentConfig> {
   const proxyMode = oneOf<ProxyMode>('--proxy-mode', f.proxyMode, ['iptables', 'nftables', 'userspace', 'none']);
   const backend = oneOf<OverlayBackendName>('--backend', f.backend, ['vxlan', 'udp', 'host-gw', 'none']);
   const iptablesBackend = oneOf('--iptables-backend', f.iptablesBackend, ['nft', 'legacy'] as const);
-  const detected = (f.nodeIp ?? f.publicIp) ? undefined : nodeAddress(f.iface);
-  const nodeIp = f.nodeIp ?? f.publicIp ?? (detected as { ip: string }).ip;
-  const iface = f.iface ?? detected?.iface;
+  const nodeName = f.nodeName ?? hostname();
+  const log = createLogger('agent');
+  const node = (f.nodeIp ?? f.publicIp) ? undefined : await readOwnNode(f, nodeName, log);
+  const choice = chooseNodeIp({ nodeIp: f.nodeIp, publicIp: f.publicIp, node }, () => nodeAddress(f.iface));
+  log.info('node IP', { ip: choice.ip, from: choice.from });
+  const nodeIp = choice.ip;
+  const iface = f.iface ?? choice.iface;
   return {
     name: 'agent',
     etcd: etcdConnection(f),
@@ -144,7 +170,7 @@ function agentConfig(f: AgentFlags): AgentConfig {
         ? undefined
         : {
             mode: proxyMode,
-            nodeName: f.nodeName ?? hostname(),
+            nodeName,
             nodeIp,
             clusterCidr: f.clusterCidr,
             iptablesBackend,
