@@ -73,7 +73,12 @@ export function decodeLease(key: string, value: Buffer | string): Lease {
   if (!parsed) throw new DecodeError(`lease ${key}`, 'the key does not end in <a.b.c.d>-<prefix length>');
   const { subnet, ipv6Subnet } = parsed;
   if (ipv6Subnet === null) throw new DecodeError(`lease ${key}`, 'the IPv6 part of the key (after &) is not an IPv6 subnet');
-  const subject = `lease ${subnetKey(subnet, ipv6Subnet)}`;
+  const attrs = decodeLeaseAttrs(`lease ${subnetKey(subnet, ipv6Subnet)}`, value);
+  return ipv6Subnet ? { subnet, ipv6Subnet, attrs } : { subnet, attrs };
+}
+
+/** flannel's LeaseAttrs JSON (PublicIP, PublicIPv6, BackendType, BackendData, BackendV6Data); `subject` names it in errors. */
+export function decodeLeaseAttrs(subject: string, value: Buffer | string): LeaseAttrs {
   let doc: unknown;
   try {
     doc = JSON.parse(value.toString());
@@ -93,7 +98,7 @@ export function decodeLease(key: string, value: Buffer | string): Lease {
     attrs.publicIpv6 = v6;
   }
   if (d.BackendV6Data !== undefined && d.BackendV6Data !== null) attrs.backendV6Data = d.BackendV6Data;
-  return ipv6Subnet ? { subnet, ipv6Subnet, attrs } : { subnet, attrs };
+  return attrs;
 }
 
 /** The vxlan part of a lease, or undefined when the lease is not a usable vxlan lease. */
