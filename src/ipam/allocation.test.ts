@@ -175,6 +175,35 @@ describe('planServiceAllocation', () => {
     ).toThrow('service default/a: spec.clusterIP: field is immutable (it is 10.96.0.2)');
   });
 
+  // `keel get -o yaml | keel apply -f -`: the object names its own addresses and ports, which its claims hold.
+  it('takes back what the service itself holds when an update names it, and refuses it to any other service', () => {
+    const local = (name: string, from?: Service) =>
+      makeService(name, (s) => {
+        s.type = 'LoadBalancer';
+        s.externalTrafficPolicy = 'Local';
+        s.ipFamilyPolicy = 'PreferDualStack';
+        if (from) {
+          s.clusterIPs = from.spec.clusterIPs;
+          s.ports = from.spec.ports;
+          s.healthCheckNodePort = from.spec.healthCheckNodePort;
+        }
+      });
+    const first = planServiceAllocation(local('lb'), undefined, none, cfg, firstFree);
+    const held = (owner: string): Taken => ({
+      ips: new Map(first.ips.map((ip) => [ip, owner])),
+      nodePorts: new Map(first.nodePorts.map((p) => [p, owner])),
+    });
+    const again = planServiceAllocation(local('lb', first.service), first.service, held('default/lb'), cfg, firstFree);
+    expect([again.ips, again.nodePorts]).toEqual([first.ips, first.nodePorts]);
+    expect(again.service.spec).toEqual(first.service.spec);
+    expect(() => planServiceAllocation(local('lb', first.service), first.service, held('default/other'), cfg, firstFree)).toThrow(
+      'service default/lb: spec.clusterIP: 10.96.0.1 is already allocated (to service default/other)',
+    );
+    expect(() =>
+      planServiceAllocation(local('lb', first.service), first.service, { ...held('default/other'), ips: new Map() }, cfg, firstFree),
+    ).toThrow('service default/lb: spec.ports[0].nodePort: 30000 is already allocated (to service default/other)');
+  });
+
   it("keeps each port's NodePort on update by port, protocol and name; a port that changed any of them gets a fresh one", () => {
     const wide: IpamConfig = { ...cfg, nodePorts: { min: 30000, max: 30009 } };
     const ports = (list: object[]) =>
