@@ -25,6 +25,21 @@ export function parseEndpoints(text: string): string[] {
     .filter(Boolean);
 }
 
+/** How each client was made, so a store can open a short-lived companion (see companionClient). */
+const made = new WeakMap<Etcd3, EtcdConnection>();
+
+/**
+ * A new client to the same etcd on its own connection, for a request whose
+ * failure must not touch `client`'s: the etcd3 library resets a host's
+ * connection, with every watch stream on it, after an error it counts as
+ * retryable — and grpc-proxy turns etcd's "compacted" into one (gRPC
+ * UNKNOWN). The caller closes it.
+ */
+export function companionClient(client: Etcd3): Etcd3 | undefined {
+  const conn = made.get(client);
+  return conn && createEtcdClient({ ...conn, connectionKey: `${conn.connectionKey ?? ''}/companion` });
+}
+
 export function createEtcdClient(conn: EtcdConnection): Etcd3 {
   if (conn.endpoints.length === 0) throw new ConfigError('--etcd-endpoints', 'no etcd endpoint given');
   for (const e of conn.endpoints) {
@@ -57,5 +72,7 @@ export function createEtcdClient(conn: EtcdConnection): Etcd3 {
     if (certChain) credentials.certChain = certChain;
     options.credentials = credentials;
   }
-  return new Etcd3(options);
+  const client = new Etcd3(options);
+  made.set(client, conn);
+  return client;
 }

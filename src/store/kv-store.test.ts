@@ -1,6 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { connectStore, uniquePrefix } from '../../test/support/etcd.js';
 import { EtcdRequestError, isKeelError } from '../api/errors.js';
+import { createEtcdClient } from './etcd-client.js';
+import { EtcdServer } from './etcd-server.js';
+import { KvStore } from './kv-store.js';
 import type { WatchChange } from './watch-stream.js';
 
 const store = connectStore();
@@ -81,6 +84,24 @@ describe('KvStore against a real etcd', () => {
     expect(err).toBeInstanceOf(EtcdRequestError);
     expect(isKeelError(err, 'KEEL_ETCD_FAILED')).toBe(true);
     expect((err as Error).message).toMatch(/lease not found/);
+  });
+
+  it('says whether etcd still holds a revision: kept, compacted away, or not reached yet', async () => {
+    // A private etcd: compacting the shared one would break other suites' watches.
+    const server = new EtcdServer();
+    await server.start();
+    const own = new KvStore(createEtcdClient({ endpoints: [server.endpoint] }), [server.endpoint]);
+    try {
+      const first = await own.put('/h/a', '1');
+      const second = await own.put('/h/a', '2');
+      await own.compact(second);
+      expect(await own.historyAt('/h/', first)).toBe('compacted');
+      expect(await own.historyAt('/h/', second)).toBe('kept');
+      expect(await own.historyAt('/h/', second + 1)).toBe('ahead');
+    } finally {
+      own.close();
+      await server.stop();
+    }
   });
 
   it('watches from a revision, the first change included', async () => {

@@ -1,6 +1,7 @@
 import type { Etcd3 } from 'etcd3';
 import { EtcdLeaseInvalidError, GRPCDeadlineExceededError, GRPCUnavailableError } from 'etcd3';
 import { EtcdRequestError, EtcdUnavailableError } from '../api/errors.js';
+import { companionClient } from './etcd-client.js';
 import { prefixEnd } from './prefix-end.js';
 import { watchPrefix, type WatchEnd, type WatchHandlers, type WatchOptions } from './watch-stream.js';
 
@@ -31,6 +32,9 @@ export interface TxnResult {
 export type CreateOutcome = 'created' | 'exists';
 export type UpdateOutcome = 'updated' | 'conflict';
 export type DeleteOutcome = 'deleted' | 'conflict';
+
+/** Whether etcd still holds its history at a revision (see KvStore.historyAt). */
+export type HistoryAt = 'kept' | 'compacted' | 'ahead';
 
 export interface ListResult {
   entries: KvEntry[];
@@ -138,6 +142,35 @@ export class KvStore {
     } catch (err) {
       if (err instanceof EtcdRequestError && err.cause instanceof EtcdLeaseInvalidError) return 'expired';
       throw err;
+    }
+  }
+
+  /**
+   * Whether etcd can still answer for `revision`: 'compacted' once a
+   * compaction removed it, 'ahead' when etcd has not reached it yet (a
+   * different etcd at the same address). A count of one key at that
+   * revision, which etcd refuses in either case; the read is linearizable,
+   * so a grpc-proxy passes it on to etcd instead of answering from its cache.
+   */
+  async historyAt(key: string, revision: number): Promise<HistoryAt> {
+    // On a client of its own: through grpc-proxy the refusal arrives as a
+    // retryable error, on which the library would reset this store's
+    // connection and every watch on it (companionClient).
+    const companion = companionClient(this.client);
+    try {
+      await this.call(`read ${key} at revision ${revision}`, () =>
+        (companion ?? this.client).kv.range({ key: Buffer.from(key), revision, count_only: true }),
+      );
+      return 'kept';
+    } catch (err) {
+      // etcd's two refusals (ErrCompacted, ErrFutureRev) are told apart only by their text,
+      // which grpc-proxy passes on under another status code.
+      const text = err instanceof EtcdRequestError ? err.message : '';
+      if (text.includes('required revision has been compacted')) return 'compacted';
+      if (text.includes('required revision is a future revision')) return 'ahead';
+      throw err;
+    } finally {
+      companion?.close();
     }
   }
 

@@ -148,6 +148,20 @@ export class Informer<T> {
           await this.list();
           needList = false;
           onSynced();
+        } else {
+          // Resuming from an older revision: ask etcd first whether it still
+          // holds it. A watch from a compacted revision sent through etcd's
+          // grpc-proxy leaves the proxy's shared upstream watch of this
+          // prefix dead yet still accepting other watchers, which then never
+          // hear another event (docs/scale.md): only a range may hear "compacted".
+          const history = await store.historyAt(prefix, this.rev);
+          if (history === 'ahead') throw new StoreRewoundError(prefix, this.rev);
+          if (history === 'compacted') {
+            this.log.info('resume revision was compacted; relisting', { revision: this.rev });
+            needList = true;
+            herd = true;
+            continue;
+          }
         }
         const end = await store.watch(
           prefix,
@@ -205,8 +219,11 @@ export class Informer<T> {
   private onCreated(head: number, clusterId: string): void {
     // A new etcd (or one restored from a backup) at the same address: its
     // revisions say nothing about ours, so resuming could skip changes.
-    const replaced = head < this.rev || (this.clusterId !== undefined && clusterId !== this.clusterId);
-    this.clusterId = clusterId;
+    // A grpc-proxy answers for a watch it joins to one it already holds
+    // with cluster id 0: that names no etcd, so it is not a replacement.
+    const id = clusterId === '0' ? this.clusterId : clusterId;
+    const replaced = head < this.rev || (this.clusterId !== undefined && id !== this.clusterId);
+    this.clusterId = id;
     if (replaced) throw new StoreRewoundError(this.options.prefix, this.rev, head);
     if (this.everConnected && !this.connected) {
       this.counts.reconnects++;
@@ -264,8 +281,9 @@ export class Informer<T> {
 /** etcd's history was replaced under the informer (new cluster id, or a revision below one already seen). */
 class StoreRewoundError extends KeelError {
   override name = 'StoreRewoundError' as const;
-  constructor(prefix: string, seen: number, head: number) {
-    super('KEEL_ETCD_UNAVAILABLE', `etcd was replaced (now at revision ${head}, cache at ${seen}); relisting everything`, {
+  constructor(prefix: string, seen: number, head?: number) {
+    const now = head === undefined ? `has not reached revision ${seen}` : `now at revision ${head}, cache at ${seen}`;
+    super('KEEL_ETCD_UNAVAILABLE', `etcd was replaced (${now}); relisting everything`, {
       subject: `watch ${prefix}`,
     });
   }
