@@ -3,6 +3,7 @@ import { answerQuestion } from './answer.js';
 import { canonicalName } from './dns-names.js';
 import { TOLERATE_UNREADY_ANNOTATION, validateService } from '../api/service.js';
 import { fixtureConfig, fixtureSnapshot } from './testing/fixture-cluster.js';
+import { validatePod } from '../api/pod.js';
 import { makeEndpointSubsets, makeService, snapshotOf } from '../api/testing/object-builders.js';
 import { buildRecordIndex } from './zone-records.js';
 import { formatRr } from './zone-file.js';
@@ -373,6 +374,58 @@ describe('answerQuestion, edges', () => {
   it('glues both address families of an SRV target in the additional section', () => {
     expect(answer(index, '_http._tcp.web6.dual.svc.cluster.local', 'SRV')).toMatchObject({
       additional: ['web6.dual.svc.cluster.local. 37 IN A 10.96.0.30', 'web6.dual.svc.cluster.local. 37 IN AAAA fd00:10:96::30'],
+    });
+  });
+
+  // CoreDNS answers the names above a service or pod that hold no records (errNoItems) with NODATA, not NXDOMAIN.
+  it("answers NODATA at the zone's fixed names in an empty cluster, in every --pod-records mode", () => {
+    for (const podRecords of POD_RECORDS_MODES) {
+      const empty = buildRecordIndex(snapshotOf([], [], 42), { ...fixtureConfig(), podRecords });
+      for (const name of ['ns.dns.cluster.local', 'dns.cluster.local', 'svc.cluster.local', 'pod.cluster.local']) {
+        expect([podRecords, name, answer(empty, name, 'A')]).toEqual([
+          podRecords,
+          name,
+          { rcode: 'NOERROR', answers: [], authority: [SOA5], additional: [] },
+        ]);
+      }
+      expect(answer(empty, 'nope.cluster.local', 'A')).toMatchObject({ rcode: 'NXDOMAIN' });
+    }
+  });
+
+  it('makes a namespace holding only a headless service without ready endpoints exist, and not the service', () => {
+    const idx = buildRecordIndex(
+      snapshotOf([makeService('lone', 'h', { clusterIP: 'None', ports: [{ port: 80 }] })], [], 42),
+      fixtureConfig(),
+    );
+    expect(answer(idx, 'lone.svc.cluster.local', 'A')).toMatchObject({ rcode: 'NOERROR', answers: [] });
+    expect(answer(idx, 'h.lone.svc.cluster.local', 'A')).toMatchObject({ rcode: 'NXDOMAIN' });
+  });
+
+  it('gives a service whose ClusterIP is not allocated yet no SRV records', () => {
+    expect(answer(index, 'pending.default.svc.cluster.local', 'SRV')).toMatchObject({ rcode: 'NOERROR', answers: [] });
+  });
+
+  it('answers verified pod records for every podIP of a dual-stack pod, and nothing for a pod without status yet', () => {
+    const pod = (name: string, status: object | undefined) =>
+      validatePod({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { namespace: 'v', name },
+        spec: { containers: [{ name: 'c' }] },
+        ...(status && { status }),
+      });
+    const idx = buildRecordIndex(
+      snapshotOf([], [], 42, [
+        pod('dual', { phase: 'Running', podIP: '10.244.7.7', podIPs: [{ ip: '10.244.7.7' }, { ip: 'fd00:10:244::7' }] }),
+        pod('new', undefined),
+      ]),
+      { ...fixtureConfig(), podRecords: 'verified' },
+    );
+    expect(answer(idx, '10-244-7-7.v.pod.cluster.local', 'A')).toMatchObject({
+      answers: ['10-244-7-7.v.pod.cluster.local. 5 IN A 10.244.7.7'],
+    });
+    expect(answer(idx, 'fd00-10-244--7.v.pod.cluster.local', 'AAAA')).toMatchObject({
+      answers: ['fd00-10-244--7.v.pod.cluster.local. 5 IN AAAA fd00:10:244::7'],
     });
   });
 });
