@@ -1,6 +1,6 @@
 import dgram from 'node:dgram';
 import type { Logger } from '../observe/log.js';
-import { forgetPortMetrics, proxyMetrics } from './proxy-metrics.js';
+import { PortCounters, proxyMetrics } from './proxy-metrics.js';
 import type { PortalName } from './service-portals.js';
 import type { EndpointPicker } from './tcp-proxy.js';
 
@@ -31,10 +31,10 @@ interface Association {
 export class UdpProxy {
   private socket: dgram.Socket | undefined;
   private readonly clients = new Map<string, Association>();
-  private readonly labels: { service_port: string; protocol: string };
+  private readonly counters: PortCounters;
 
   constructor(private readonly opts: UdpProxyOptions) {
-    this.labels = { service_port: opts.name, protocol: 'UDP' };
+    this.counters = new PortCounters(opts.name, 'UDP');
   }
 
   listen(port: number, host = '0.0.0.0'): Promise<number> {
@@ -61,7 +61,7 @@ export class UdpProxy {
 
   close(): Promise<void> {
     for (const key of [...this.clients.keys()]) this.drop(key);
-    forgetPortMetrics(this.opts.name, 'UDP');
+    this.counters.forget();
     const socket = this.socket;
     this.socket = undefined;
     return new Promise((resolve) => (socket ? socket.close(() => resolve()) : resolve()));
@@ -72,14 +72,14 @@ export class UdpProxy {
     const assoc = this.clients.get(key) ?? this.associate(key, from);
     if (!assoc) return;
     assoc.timer.refresh();
-    proxyMetrics.bytes.inc({ ...this.labels, direction: 'in' }, msg.length);
+    this.counters.bytesIn += msg.length;
     assoc.socket.send(msg, assoc.port, assoc.host);
   }
 
   private associate(key: string, from: dgram.RemoteInfo): Association | undefined {
     const endpoint = this.opts.pick(from.address, false);
     if (endpoint === undefined) {
-      proxyMetrics.dialFailures.inc({ ...this.labels, reason: 'no-endpoints' });
+      proxyMetrics.dialFailures.inc({ ...this.counters.labels, reason: 'no-endpoints' });
       return undefined;
     }
     const colon = endpoint.lastIndexOf(':');
@@ -88,21 +88,21 @@ export class UdpProxy {
     const upstream = dgram.createSocket({ type: 'udp4' });
     upstream.on('error', (err) => {
       this.opts.logger.debug('endpoint socket error', { service_port: this.opts.name, endpoint, error: err.message });
-      proxyMetrics.dialFailures.inc({ ...this.labels, reason: 'error' });
+      proxyMetrics.dialFailures.inc({ ...this.counters.labels, reason: 'error' });
       this.drop(key);
     });
     upstream.on('message', (reply, src) => {
       const a = this.clients.get(key);
       if (!a || !this.socket || src.port !== port || src.address !== host) return;
       a.timer.refresh();
-      proxyMetrics.bytes.inc({ ...this.labels, direction: 'out' }, reply.length);
+      this.counters.bytesOut += reply.length;
       this.socket.send(reply, from.port, from.address);
     });
     const timer = setTimeout(() => this.drop(key), this.opts.timeoutMs);
     const assoc = { socket: upstream, host, port, timer };
     this.clients.set(key, assoc);
-    proxyMetrics.connections.inc(this.labels);
-    proxyMetrics.activeConnections.inc(this.labels);
+    this.counters.connections++;
+    this.counters.active++;
     return assoc;
   }
 
@@ -112,6 +112,6 @@ export class UdpProxy {
     this.clients.delete(key);
     clearTimeout(a.timer);
     a.socket.close();
-    proxyMetrics.activeConnections.dec(this.labels);
+    this.counters.active--;
   }
 }
