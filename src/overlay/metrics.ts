@@ -48,6 +48,13 @@ export const udpPackets = new Counter({
   registers: [registry],
 });
 
+export const udpBatches = new Counter({
+  name: 'keel_overlay_udp_batches_total',
+  help: "System calls that moved the udp backend's packets: encap = UDP sends (one per UDP GSO batch), decap = TUN writes (one per coalesced TCP super-packet or lone packet). Packets over batches is the batching the offloads buy.",
+  labelNames: ['direction'] as const,
+  registers: [registry],
+});
+
 export const udpBytes = new Counter({
   name: 'keel_overlay_udp_bytes_total',
   help: 'Bytes of inner IP packets carried by the udp backend, by direction.',

@@ -4,7 +4,15 @@
  * guarded by a sequence number) and the packet counters.
  */
 const MAX_ENTRIES = 4096;
-export const COUNTERS = { encapPackets: 0, encapBytes: 1, decapPackets: 2, decapBytes: 3, drops: 4 } as const;
+export const COUNTERS = {
+  encapPackets: 0,
+  encapBytes: 1,
+  decapPackets: 2,
+  decapBytes: 3,
+  drops: 4,
+  encapBatches: 5,
+  decapBatches: 6,
+} as const;
 
 export interface UdpWorkerData {
   mode: 'encap' | 'decap';

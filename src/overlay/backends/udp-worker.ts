@@ -1,35 +1,50 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { EAGAIN, libc, POLLIN, setNonBlocking, sockaddrIn } from '../../kernel/tun/libc.js';
+import { addressOf, EAGAIN, libc, POLLIN, setNonBlocking, sockaddrIn } from '../../kernel/tun/libc.js';
+import { coalesceDatagrams } from './gro-coalesce.js';
+import { segmentFrame } from './gso-segment.js';
+import { GsoBatch } from './udp-gso-batch.js';
 import { COUNTERS, readTable, type UdpWorkerData } from './udp-shared.js';
+import { VNET_HDR_LEN } from './virtio-net-hdr.js';
 
 /**
- * One direction of flannel's udp data path in a tight native-call loop:
- * encap reads IP packets from the TUN and sends each to the PublicIP of
- * the lease holding its destination; decap receives datagrams on the
- * port and writes them to the TUN for the kernel to route.
+ * One direction of flannel's udp data path in a tight native-call loop, in
+ * batches: encap reads TUN frames (TSO super-packets when the pods offload),
+ * cuts them into flannel datagrams and sends each batch bound for one node
+ * with one UDP_SEGMENT sendto; decap receives with UDP_GRO (many datagrams
+ * per recvmsg), merges a TCP flow's segments back into one super-packet and
+ * writes it to the TUN. On the wire each datagram stays one plain IPv4
+ * packet, so flannel nodes (and keel nodes on kernels without UDP GSO/GRO)
+ * read and send the same bytes.
  */
 const d = workerData as UdpWorkerData;
 const stop = new Int32Array(d.stop);
 const counters = new Float64Array(d.counters);
 const tableSeq = new Int32Array(d.table);
-const buf = Buffer.alloc(65536);
 const pfd = Buffer.alloc(8);
 // The FORCE variants pass net.core.[rw]mem_max (the agent runs as root).
 const AF_INET = 2,
   SOCK_DGRAM = 2,
   SOL_SOCKET = 1,
+  SOL_UDP = 17,
   SO_RCVBUFFORCE = 33,
   SO_SNDBUFFORCE = 32,
-  SO_REUSEADDR = 2;
+  SO_REUSEADDR = 2,
+  UDP_SEGMENT = 103,
+  UDP_GRO = 104;
+
+const int = (v: number): Buffer => {
+  const b = Buffer.alloc(4);
+  b.writeInt32LE(v);
+  return b;
+};
+const count = (i: number, by: number): void => {
+  counters[i] = (counters[i] as number) + by;
+};
 
 const sock = libc.socket(AF_INET, SOCK_DGRAM, 0) as number;
-const big = Buffer.alloc(4);
-big.writeInt32LE(4 << 20);
-libc.setsockopt(sock, SOL_SOCKET, d.mode === 'decap' ? SO_RCVBUFFORCE : SO_SNDBUFFORCE, big, 4);
+libc.setsockopt(sock, SOL_SOCKET, d.mode === 'decap' ? SO_RCVBUFFORCE : SO_SNDBUFFORCE, int(8 << 20), 4);
 if (d.mode === 'decap') {
-  const one = Buffer.alloc(4);
-  one.writeInt32LE(1);
-  libc.setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, one, 4);
+  libc.setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, int(1), 4);
   if ((libc.bind(sock, sockaddrIn(d.bindIp, d.port), 16) as number) < 0) throw new Error(`bind :${d.port}: errno ${libc.errno()}`);
 }
 const inFd = d.mode === 'encap' ? d.tunFd : sock;
@@ -37,37 +52,102 @@ setNonBlocking(inFd);
 pfd.writeInt32LE(inFd, 0);
 pfd.writeInt16LE(POLLIN, 4);
 
-let seq = -1;
-let routes = new Map<number, Buffer>();
-const refresh = (): void => {
-  const t = readTable(d.table);
-  seq = t.seq;
-  routes = new Map([...t.map].map(([subnet, ip]) => [subnet, sockaddrIn(ip, d.port)]));
-};
-
-while (Atomics.load(stop, 0) === 0) {
-  const n = Number(d.mode === 'encap' ? libc.read(inFd, buf, buf.length) : libc.recv(inFd, buf, buf.length, 0));
-  if (n < 0) {
-    if (libc.errno() === EAGAIN) libc.poll(pfd, 1, 200);
-    continue;
-  }
-  if (d.mode === 'decap') {
-    if (n >= 20 && (buf[0] as number) >> 4 === 4) {
-      libc.write(d.tunFd, buf, n);
-      counters[COUNTERS.decapPackets] = (counters[COUNTERS.decapPackets] as number) + 1;
-      counters[COUNTERS.decapBytes] = (counters[COUNTERS.decapBytes] as number) + n;
-    } else counters[COUNTERS.drops] = (counters[COUNTERS.drops] as number) + 1;
-    continue;
-  }
-  if (Atomics.load(tableSeq, 0) !== seq) refresh();
-  const dst = n >= 20 && (buf[0] as number) >> 4 === 4 ? routes.get((buf.readUInt32BE(16) & d.subnetMask) | 0) : undefined;
-  if (!dst) {
-    counters[COUNTERS.drops] = (counters[COUNTERS.drops] as number) + 1;
-    continue;
-  }
-  libc.sendto(sock, buf, n, 0, dst, 16);
-  counters[COUNTERS.encapPackets] = (counters[COUNTERS.encapPackets] as number) + 1;
-  counters[COUNTERS.encapBytes] = (counters[COUNTERS.encapBytes] as number) + n;
-}
+if (d.mode === 'encap') encap();
+else decap();
 libc.close(sock);
 parentPort?.postMessage('stopped');
+
+function encap(): void {
+  const frame = Buffer.alloc(VNET_HDR_LEN + 65535);
+  const segs = Buffer.alloc(2 * 65536);
+  const ends: number[] = [];
+  let seq = -1;
+  let routes = new Map<number, Buffer>();
+  // UDP_SEGMENT as a socket option holds until changed: set only when a batch needs another size.
+  let gso = 0;
+  let gsoWorks = true;
+  const send = (dst: Buffer, buf: Buffer, length: number, size: number, n: number): void => {
+    const want = n > 1 ? size : gso === 0 || gso >= length ? gso : 0;
+    if (gsoWorks && want !== gso) {
+      gsoWorks = (libc.setsockopt(sock, SOL_UDP, UDP_SEGMENT, int(want), 4) as number) === 0;
+      if (gsoWorks) gso = want;
+    }
+    if (gsoWorks || n === 1) {
+      if (Number(libc.sendto(sock, buf, length, 0, dst, 16)) < 0) count(COUNTERS.drops, n);
+      count(COUNTERS.encapBatches, 1);
+      return;
+    }
+    for (let o = 0; o < length; o += size) {
+      const part = buf.subarray(o, Math.min(o + size, length));
+      if (Number(libc.sendto(sock, part, part.length, 0, dst, 16)) < 0) count(COUNTERS.drops, 1);
+    }
+    count(COUNTERS.encapBatches, n);
+  };
+  const batch = new GsoBatch(send);
+  while (Atomics.load(stop, 0) === 0) {
+    const n = Number(libc.read(inFd, frame, frame.length));
+    if (n < 0) {
+      batch.flush();
+      if (libc.errno() === EAGAIN) libc.poll(pfd, 1, 200);
+      continue;
+    }
+    if (Atomics.load(tableSeq, 0) !== seq) {
+      const t = readTable(d.table);
+      seq = t.seq;
+      routes = new Map([...t.map].map(([subnet, ip]) => [subnet, sockaddrIn(ip, d.port)]));
+    }
+    const k = segmentFrame(frame, n, segs, ends);
+    const dst = k > 0 ? routes.get((segs.readUInt32BE(16) & d.subnetMask) | 0) : undefined;
+    if (!dst) {
+      count(COUNTERS.drops, 1);
+      continue;
+    }
+    for (let i = 0; i < k; i++) batch.add(dst, segs, i === 0 ? 0 : (ends[i - 1] as number), ends[i] as number);
+    count(COUNTERS.encapPackets, k);
+    count(COUNTERS.encapBytes, ends[k - 1] as number);
+  }
+}
+
+function decap(): void {
+  // UDP_GRO hands over up to 64 KB of one peer's datagrams per recvmsg, with their size in a control message.
+  const gro = (libc.setsockopt(sock, SOL_UDP, UDP_GRO, int(1), 4) as number) === 0;
+  const buf = Buffer.alloc(65536);
+  const out = Buffer.alloc(2 * 65536);
+  // struct msghdr (56 bytes), its one iovec (16) and the control buffer (64), in one Buffer V8 does not move.
+  const mem = Buffer.alloc(256);
+  const msg = mem.subarray(0, 56);
+  const ctl = mem.subarray(128, 192);
+  const base = addressOf(mem);
+  msg.writeBigUInt64LE(base + 64n, 16);
+  msg.writeBigUInt64LE(1n, 24);
+  msg.writeBigUInt64LE(base + 128n, 32);
+  mem.writeBigUInt64LE(addressOf(buf), 64);
+  mem.writeBigUInt64LE(BigInt(buf.length), 72);
+  while (Atomics.load(stop, 0) === 0) {
+    msg.writeBigUInt64LE(BigInt(ctl.length), 40);
+    const n = Number(libc.recvmsg(sock, msg, 0));
+    if (n < 0) {
+      if (libc.errno() === EAGAIN) libc.poll(pfd, 1, 200);
+      continue;
+    }
+    const size = gro ? groSize(ctl, Number(msg.readBigUInt64LE(40))) || n : n;
+    const { frames, dropped } = coalesceDatagrams(buf, n, size, out);
+    for (let i = 0; i < frames.length; i += 2)
+      libc.write(d.tunFd, out.subarray(frames[i], frames[i + 1]), (frames[i + 1] as number) - (frames[i] as number));
+    count(COUNTERS.decapPackets, Math.ceil(n / size) - dropped);
+    count(COUNTERS.decapBytes, n);
+    count(COUNTERS.drops, dropped);
+    count(COUNTERS.decapBatches, frames.length / 2);
+  }
+}
+
+/** The gso_size of a UDP_GRO control message among `len` bytes of cmsgs, or 0 when there is none. */
+function groSize(ctl: Buffer, len: number): number {
+  for (let o = 0; o + 16 <= len;) {
+    const cmsgLen = Number(ctl.readBigUInt64LE(o));
+    if (cmsgLen < 16) return 0;
+    if (ctl.readInt32LE(o + 8) === SOL_UDP && ctl.readInt32LE(o + 12) === UDP_GRO) return ctl.readInt32LE(o + 16);
+    o += (cmsgLen + 7) & ~7;
+  }
+  return 0;
+}

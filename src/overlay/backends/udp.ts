@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { KeelError } from '../../api/errors.js';
 import { ipFromValue } from '../../api/ip.js';
-import { udpBytes, udpPackets } from '../metrics.js';
+import { udpBatches, udpBytes, udpPackets } from '../metrics.js';
 import type { BackendFactory } from './backend.js';
 import { libc, openTun } from '../../kernel/tun/libc.js';
 import { sorted } from './plan-vxlan.js';
@@ -23,7 +23,7 @@ export const udp: BackendFactory = {
   type: 'udp',
   async setup(ctx, { port, logger }) {
     const mtu = ctx.underlay.mtu - UDP_OVERHEAD;
-    const tunFd = openTun(TUN_NAME);
+    const { fd: tunFd, offloads } = openTun(TUN_NAME);
     const dev = (await port.links()).find((l) => l.name === TUN_NAME);
     if (!dev) throw new KeelError('KEEL_NETLINK_FAILED', 'TUN device not found after TUNSETIFF', { subject: TUN_NAME });
     await port.setLink(dev.index, true, mtu, TUN_QUEUE);
@@ -50,17 +50,19 @@ export const udp: BackendFactory = {
     const published = new Float64Array(8);
     const view = new Float64Array(counters);
     const publish = (): void => {
-      const pairs: Array<[keyof typeof COUNTERS, 'packets' | 'bytes', string]> = [
+      const pairs: Array<[keyof typeof COUNTERS, 'packets' | 'bytes' | 'batches', string]> = [
         ['encapPackets', 'packets', 'encap'],
         ['encapBytes', 'bytes', 'encap'],
         ['decapPackets', 'packets', 'decap'],
         ['decapBytes', 'bytes', 'decap'],
         ['drops', 'packets', 'drop'],
+        ['encapBatches', 'batches', 'encap'],
+        ['decapBatches', 'batches', 'decap'],
       ];
       for (const [name, kind, direction] of pairs) {
         const i = COUNTERS[name];
         const delta = (view[i] as number) - (published[i] as number);
-        if (delta > 0) (kind === 'packets' ? udpPackets : udpBytes).inc({ direction }, delta);
+        if (delta > 0) ({ packets: udpPackets, bytes: udpBytes, batches: udpBatches })[kind].inc({ direction }, delta);
         published[i] = view[i] as number;
       }
     };
@@ -68,7 +70,7 @@ export const udp: BackendFactory = {
     timer.unref();
     start('decap');
     start('encap');
-    logger.info('udp backend up', { device: TUN_NAME, mtu, port: ctx.config.backend.port });
+    logger.info('udp backend up', { device: TUN_NAME, mtu, port: ctx.config.backend.port, offloads });
     return {
       type: 'udp',
       mtu,
