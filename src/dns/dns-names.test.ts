@@ -40,6 +40,8 @@ describe('DNS names', () => {
       V6_REVERSE.replace(/^0/, 'g'), // no hex digit
       V6_REVERSE.replace(/^0/, '00'), // two digits in one label
       V6_REVERSE.replace('d.f.ip6', 'D.F.ip6'), // names are canonical (lowercase) by now
+      V6_REVERSE.replace('.ip6.arpa', '.ip6-arpa'), // 32 nibbles under a foreign suffix of the same length
+      '::1.in-addr.arpa', // an IPv6 text is no IPv4 reverse name
       'web.default.svc.cluster.local',
     ];
     expect(names.map((n) => ipFromReverseName(n)?.text)).toEqual(names.map(() => undefined));

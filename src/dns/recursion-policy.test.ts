@@ -33,6 +33,11 @@ describe('recursionPolicy', () => {
     ]);
   });
 
+  it('ignores a node address it cannot read, and still serves the others', () => {
+    const policy = recursionPolicy([], ['not-an-ip', '172.30.0.11']);
+    expect(['172.30.0.11', '172.30.0.12', 'not-an-ip'].map(policy)).toEqual([true, false, false]);
+  });
+
   it('keeps its answer for an address however often it is asked, also past the memo bound', () => {
     const policy = recursionPolicy([parseCidr('10.244.0.0/16')!], []);
     for (let i = 0; i < 10_050; i++) policy(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
