@@ -90,8 +90,13 @@ export function watchPrefix(
         return;
       }
       if (probed) return settle(new WatchFailedError(prefix, `no answer from etcd within ${2 * probeIntervalMs} ms`), true);
+      if (!created) return; // the create deadline watches that phase
       probed = true;
-      stream?.write({ progress_request: {} });
+      // A watch of an empty range (key = end), which etcd and grpc-proxy both
+      // refuse at once with watch id -1. Not a progress request: grpc-proxy
+      // drops those unanswered, so every idle stream through it would be
+      // declared dead and its connection torn down each 2 probe periods.
+      stream?.write({ create_request: { key: Buffer.from(prefix), range_end: Buffer.from(prefix) } });
     };
 
     // The check waits one turn of the event loop: after a long synchronous stretch (a big list decoded,
@@ -107,6 +112,7 @@ export function watchPrefix(
     const onData = (res: IWatchResponse): void => {
       if (settled) return;
       heard = true;
+      if (created && res.created && res.canceled && Number(res.watch_id) === -1) return; // a probe's answer
       created = true;
       clearTimeout(createDeadline);
       const compactRevision = Number(res.compact_revision);

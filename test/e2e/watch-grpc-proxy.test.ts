@@ -53,7 +53,7 @@ function kvStore(endpoint: string, connectionKey?: string): KvStore {
 }
 
 /** One simulated node: its own connection to the proxy, as each agent has. */
-function informer(endpoint: string, n: number): Informer<Service> {
+function informer(endpoint: string, n: number, probeIntervalMs?: number): Informer<Service> {
   const inf = new Informer<Service>({
     store: kvStore(endpoint, `kf3-node-${n}`),
     prefix,
@@ -61,6 +61,7 @@ function informer(endpoint: string, n: number): Informer<Service> {
     decode: (k, value, modRevision) => decodeStored('Service', { key: k, value, modRevision }),
     backoff: { initialMs: 50, maxMs: 1_000 },
     relistJitterMs: 500,
+    ...(probeIntervalMs === undefined ? {} : { probeIntervalMs }),
   });
   const ac = new AbortController();
   cleanups.push(() => ac.abort());
@@ -119,4 +120,24 @@ describe('informers behind etcd grpc-proxy', () => {
       for (const e of entries) expect(inf.items().get(e.key), e.key).toEqual(decodeStored('Service', e));
     }
   }, 300_000);
+
+  it('keeps an idle watch through the proxy: its liveness probe is answered, so the connection stays', async () => {
+    const server = new EtcdServer();
+    cleanups.push(() => server.stop());
+    await server.start();
+    const writer = kvStore(server.endpoint);
+    const proxy = new GrpcProxy(server.endpoint);
+    cleanups.push(() => proxy.stop());
+    await proxy.start();
+    await writer.put(key(1), serviceJson('default', 'svc-1'));
+    const inf = informer(proxy.endpoint, 0, 100);
+    await waitFor('synced and watching', () => inf.hasSynced() && inf.isConnected());
+
+    // 30 probe periods with nothing to deliver: grpc-proxy drops progress requests unanswered.
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(inf.stats().reconnects).toBe(0);
+    const revision = await writer.put(key(2), serviceJson('default', 'svc-2'));
+    await waitFor('the change to arrive', () => inf.revision() >= revision);
+    expect(inf.stats().reconnects).toBe(0);
+  });
 });
