@@ -6,6 +6,8 @@ import { describeNode, type OverlayEntry } from '../describe/node-report.js';
 import { describeService, type NodeFacts } from '../describe/service-report.js';
 import { KEEL_ROUTE_PROTOCOL } from '../kernel/netlink/netlink-port.js';
 import type { NetworkConfig } from '../overlay/network-config.js';
+import { NftCommand } from '../kernel/nftables/nft-runner.js';
+import { TABLE } from '../proxy-nftables/nft-names.js';
 import { KEEL_BIN } from '../sandbox/agents.js';
 import { findNode, POD_NETWORK, readState } from '../sandbox/sandbox-state.js';
 import { notFoundLine, ServerNotFoundError } from './not-found.js';
@@ -71,6 +73,7 @@ export function registerDescribe(program: Command): void {
 async function nodeFacts(flags: DescribeFlags): Promise<NodeFacts> {
   const facts: NodeFacts = { config: nodeConfig(flags), proxyMode: flags.proxyMode };
   if (flags.proxyMode === 'iptables') facts.kernel = await readKernelView(flags);
+  if (flags.proxyMode === 'nftables') facts.nftKernel = (await new NftCommand().listTable('ip', TABLE)) ?? '';
   facts.agent = await agentHealth(flags.metricsAddress);
   const metrics = await httpGet(`http://${flags.metricsAddress}/metrics`);
   const failures = /^keel_iptables_restore_failures_total (\d+)/m.exec(metrics.body)?.[1];

@@ -27,7 +27,7 @@ export function registerUp(program: Command): void {
     .command('up')
     .description('start a sandbox cluster on this machine: switch, node and etcd namespaces, keel agents, kube-dns')
     .addOption(keelOption('--nodes <n>', 'number of nodes', '3').argParser(parseIntFlag('--nodes', 1, 250)))
-    .addOption(keelOption('--proxy-mode <mode>', 'iptables or userspace', 'iptables'))
+    .addOption(keelOption('--proxy-mode <mode>', 'iptables, nftables or userspace', 'iptables'))
     .addOption(keelOption('--backend <type>', 'overlay backend: vxlan, udp or host-gw', 'vxlan'))
     .addOption(keelOption('--etcd-members <n>', 'etcd members, each in its own namespace: 1, 3 or 5', '1').argParser(parseEtcdMembers))
     .addOption(
@@ -39,8 +39,8 @@ export function registerUp(program: Command): void {
     .addOption(keelOption('--no-agents', 'build the cluster without starting keel agents'))
     .addOption(keelOption('--demo', 'then apply seed 004 (fixtures/sandbox/nginx/), wait until it answers and print what to try'));
   addProgramPathOption(addRunDirOption(cmd)).action(async (flags: UpFlags) => {
-    if (!['iptables', 'userspace'].includes(flags.proxyMode))
-      throw new UsageError(`--proxy-mode: ${JSON.stringify(flags.proxyMode)} must be iptables or userspace`);
+    if (!['iptables', 'nftables', 'userspace'].includes(flags.proxyMode))
+      throw new UsageError(`--proxy-mode: ${JSON.stringify(flags.proxyMode)} must be iptables, nftables or userspace`);
     if (!['vxlan', 'udp', 'host-gw'].includes(flags.backend))
       throw new UsageError(`--backend: ${JSON.stringify(flags.backend)} must be vxlan, udp or host-gw`);
     const { state } = await sandboxUp({

@@ -9,7 +9,12 @@ import { projectService } from '../service-view/project-service.js';
 import type { ServiceView } from '../service-view/service-view.js';
 import { renderRestore } from '../proxy-iptables/render-restore.js';
 import type { KernelView } from '../proxy-iptables/sync-plan.js';
-import { tracePacket } from '../proxy-iptables/trace.js';
+import { tracePacket, type TraceOutcome, type TracePacket } from '../proxy-iptables/trace.js';
+import { compileNftables } from '../proxy-nftables/compile.js';
+import { compileNftService } from '../proxy-nftables/compile-service.js';
+import { TABLE } from '../proxy-nftables/nft-names.js';
+import { traceNftPacket } from '../proxy-nftables/nft-trace.js';
+import { diffServiceNft, isNftInSync } from './service-nft-diff.js';
 import { matchesSelector } from '../api/label-selector.js';
 import { diffServiceRules, isInSync, type ServiceRulesDiff } from './service-rules-diff.js';
 import { columns, field, section } from './report-text.js';
@@ -20,6 +25,8 @@ export interface NodeFacts {
   proxyMode: string;
   /** keel's chains in the node's kernel; undefined when they were not read. */
   kernel?: KernelView;
+  /** nftables mode: `nft list table` of keel's table ('' when the kernel has none); undefined when not read. */
+  nftKernel?: string;
   /** The agent's /healthz answer, or why there was none. */
   agent?: { state: 'healthy' | 'unhealthy' | 'unreachable'; text: string };
   /** `keel_iptables_restore_failures_total` from the agent's /metrics. */
@@ -142,8 +149,9 @@ function nodeSection(input: ServiceReportInput, svc: Service, view: ServiceView,
     lines.push(field('Agent', `${node.agent.state === 'healthy' ? 'healthy' : node.agent.state.toUpperCase()}: ${node.agent.text}`));
     if (node.restoreFailures !== undefined) lines.push(field('Restore failures', String(node.restoreFailures)));
   }
+  if (node.proxyMode === 'nftables') return section(`Node ${nodeName}`, [...lines, ...nftLines(input, view, problems)]);
   if (node.proxyMode !== 'iptables') {
-    lines.push(field('Rules', `proxy mode ${node.proxyMode}: chain comparison covers iptables mode only`));
+    lines.push(field('Rules', `proxy mode ${node.proxyMode}: rule comparison covers iptables and nftables modes only`));
     return section(`Node ${nodeName}`, lines);
   }
   const fragment = compileService(view, node.config);
@@ -154,33 +162,85 @@ function nodeSection(input: ServiceReportInput, svc: Service, view: ServiceView,
       fragment.ports.map((p) => p.spn),
     );
     lines.push(...chainLines(diff));
-    if (!isInSync(diff)) {
-      const agent = node.agent ? `; agent ${node.agent.state}: ${node.agent.text}` : '';
-      const failures = node.restoreFailures
-        ? `; ${node.restoreFailures} iptables-restore failure${node.restoreFailures === 1 ? '' : 's'} so far`
-        : '';
-      problems.push(`the kernel of ${nodeName} does not hold the rules keel wants for this service (${summary(diff)})${agent}${failures}`);
-    }
+    if (!isInSync(diff)) problems.push(outOfSync(node, summary(diff)));
   } else {
     lines.push(field('Chains', `${fragment.natChains.map((c) => c.name).join(', ') || '<none>'} (kernel not read)`));
   }
   const text = renderRestore(compileRules(input.snapshot, node.config));
-  for (const port of fragment.ports) {
-    const outcomes = tracePacket(
-      text,
-      {
-        src: traceSource(node.config),
-        dst: port.clusterIP,
-        dport: port.port,
-        protocol: port.protocol.toLowerCase() as 'tcp' | 'udp' | 'sctp',
-        from: 'pod',
-      },
-      node.config.nodeIPs ?? [],
-    );
+  lines.push(...traceLines(fragment.ports, node.config, (pkt) => tracePacket(text, pkt, node.config.nodeIPs ?? [])));
+  return section(`Node ${nodeName}`, lines);
+}
+
+/** nftables mode: the service's chains, sets and map elements in the kernel's table against the wanted ones. */
+function nftLines(input: ServiceReportInput, view: ServiceView, problems: string[]): string[] {
+  const node = input.node as NodeFacts;
+  const fragment = compileNftService(view, node.config);
+  const family = node.config.family === 6 ? 'ip6' : 'ip';
+  const lines: string[] = [];
+  if (node.nftKernel === undefined) {
+    lines.push(field('Chains', `${fragment.chains.map((c) => c.name).join(', ') || '<none>'} (kernel not read)`));
+  } else {
+    const diff = diffServiceNft(fragment, family, TABLE, node.nftKernel);
+    lines.push(`Table ${family} ${TABLE}${node.nftKernel ? '' : ' (not in the kernel)'}:`);
+    for (const o of diff.objects)
+      lines.push(`  ${o.kind} ${o.name}: ${o.rules} ${o.kind === 'chain' ? 'rules' : 'elements'}, ${stateText(o.state)}`);
+    for (const e of diff.elements) lines.push(`  ${e.kind} ${e.set}: ${e.text}, ${stateText(e.state)}`);
+    for (const l of diff.extraElements) lines.push(`in the kernel, not wanted: ${l}`);
+    if (diff.diffText)
+      lines.push(
+        'A sync would change (- kernel, + wanted):',
+        ...diff.diffText
+          .trimEnd()
+          .split('\n')
+          .map((l) => `  ${l}`),
+      );
+    if (!isNftInSync(diff)) {
+      const count = (st: string): number => diff.objects.filter((o) => o.state === st).length;
+      problems.push(
+        outOfSync(
+          node,
+          counted([
+            [count('differs'), 'object differs', 'objects differ'],
+            [count('missing'), 'object missing', 'objects missing'],
+            [count('stale'), 'stale object', 'stale objects'],
+            [diff.elements.filter((e) => e.state === 'missing').length, 'element missing', 'elements missing'],
+            [diff.extraElements.length, 'unwanted element', 'unwanted elements'],
+          ]),
+        ),
+      );
+    }
+  }
+  const table = compileNftables(input.snapshot, node.config);
+  lines.push(...traceLines(fragment.ports, node.config, (pkt) => traceNftPacket(table, pkt, node.config.nodeIPs ?? [])));
+  return lines;
+}
+
+function outOfSync(node: NodeFacts, what: string): string {
+  const agent = node.agent ? `; agent ${node.agent.state}: ${node.agent.text}` : '';
+  const tool = node.proxyMode === 'nftables' ? 'nft' : 'iptables-restore';
+  const failures = node.restoreFailures ? `; ${node.restoreFailures} ${tool} failure${node.restoreFailures === 1 ? '' : 's'} so far` : '';
+  return `the kernel of ${node.config.nodeName} does not hold the rules keel wants for this service (${what})${agent}${failures}`;
+}
+
+/** Where a first packet from a pod to each service port ends, with its probability. */
+function traceLines(
+  ports: readonly { clusterIP: string; port: number; protocol: string }[],
+  config: NodeConfig,
+  trace: (pkt: TracePacket) => TraceOutcome[],
+): string[] {
+  const lines: string[] = [];
+  for (const port of ports) {
+    const outcomes = trace({
+      src: traceSource(config),
+      dst: port.clusterIP,
+      dport: port.port,
+      protocol: port.protocol.toLowerCase() as 'tcp' | 'udp' | 'sctp',
+      from: 'pod',
+    });
     lines.push(`From a pod to ${port.clusterIP}:${port.port}/${port.protocol}:`);
     for (const o of outcomes) lines.push(`  ${o.verdict} p=${o.probability.toFixed(3)}${o.masquerade ? ' masquerade' : ''}`);
   }
-  return section(`Node ${nodeName}`, lines);
+  return lines;
 }
 
 function chainLines(diff: ServiceRulesDiff): string[] {
@@ -210,13 +270,17 @@ function stateText(s: ServiceRulesDiff['chains'][number]['state']): string {
 
 function summary(d: ServiceRulesDiff): string {
   const count = (s: string): number => d.chains.filter((c) => c.state === s).length;
-  const parts = [
+  return counted([
     [count('differs'), 'chain differs', 'chains differ'],
     [count('missing'), 'chain missing', 'chains missing'],
     [count('stale'), 'stale chain', 'stale chains'],
     [d.missingLines.length, 'rule missing', 'rules missing'],
     [d.extraLines.length, 'unwanted rule', 'unwanted rules'],
-  ] as const;
+  ]);
+}
+
+/** `1 chain differs, 2 chains missing`: the counts that are not zero. */
+function counted(parts: readonly (readonly [number, string, string])[]): string {
   return parts
     .filter(([n]) => n > 0)
     .map(([n, one, many]) => `${n} ${n === 1 ? one : many}`)

@@ -11,7 +11,8 @@ export interface NftObject {
   readonly lines: readonly string[];
 }
 
-function parseTable(text: string): Map<string, NftObject> {
+/** Each chain, set and map of a listing by `kind name`; elements become sorted `element …` lines. */
+export function parseTable(text: string): Map<string, NftObject> {
   const objects = new Map<string, NftObject>();
   let cur: { kind: NftObject['kind']; name: string; lines: string[]; elements: string[] | undefined; dynamic: boolean } | undefined;
   let pending: string | undefined;
@@ -66,8 +67,11 @@ function splitElements(text: string): string[] {
 
 /** What turns `have` into `want`, as `-`/`+` lines under each object that differs; empty when they match. */
 export function diffTables(want: string, have: string): string {
-  const w = parseTable(want);
-  const h = parseTable(have);
+  return diffObjects(parseTable(want), parseTable(have));
+}
+
+/** diffTables over parsed objects, so a caller can narrow them first (one service's, in `keel describe`). */
+export function diffObjects(w: ReadonlyMap<string, NftObject>, h: ReadonlyMap<string, NftObject>): string {
   const out: string[] = [];
   for (const key of [...new Set([...w.keys(), ...h.keys()])].sort()) {
     const a = h.get(key)?.lines;

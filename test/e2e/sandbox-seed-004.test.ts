@@ -2,8 +2,9 @@
  * Seed 004 end to end in a `keel up` sandbox with agents: nginx with 2
  * replicas on two nodes; the ClusterIP service (8001 → 80) answers from the
  * third node and from a pod there; the NodePort answers on every node's IP
- * from the external client namespace; the node's live nat table holds the
- * service. Once per proxy mode, with the vxlan and udp backends.
+ * from the external client namespace; the node's live nat table (or nftables
+ * table) holds the service, and `keel describe --node` finds it as wanted.
+ * Once per proxy mode, with the vxlan, udp and host-gw backends.
  *
  * Address plan: underlay 172.30.0.0/24 (node-i .i, client .253, etcd .254),
  * pods 10.244.0.0/16 (a /24 per node leased by the agents), services 10.96.0.0/12.
@@ -19,6 +20,7 @@ import { TestSandbox, until } from './sandbox-support.js';
 const MODES = [
   { proxyMode: 'iptables', backend: 'vxlan' },
   { proxyMode: 'userspace', backend: 'udp' },
+  { proxyMode: 'nftables', backend: 'host-gw' },
 ] as const;
 
 describe.each(MODES)('seed 004 (proxy $proxyMode, backend $backend)', ({ proxyMode, backend }) => {
@@ -95,8 +97,8 @@ describe.each(MODES)('seed 004 (proxy $proxyMode, backend $backend)', ({ proxyMo
     }
   });
 
-  // Only iptables mode has this property: in userspace mode the agent itself carries the connection, as kube-proxy's userspace mode does.
-  if (proxyMode === 'iptables')
+  // Only the kernel modes have this property: in userspace mode the agent itself carries the connection, as kube-proxy's userspace mode does.
+  if (proxyMode !== 'userspace')
     it("keeps an established connection through the ClusterIP while the node's agent is SIGKILLed and restarted", async () => {
       // 40 requests, 150 ms apart, over one keep-alive connection from the client pod on the third node.
       const script = `const http = require('http'); const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -129,9 +131,19 @@ describe.each(MODES)('seed 004 (proxy $proxyMode, backend $backend)', ({ proxyMo
       );
     });
 
-  it("shows the service in the node's live nat table", async () => {
-    const nat = await sbx.keelExec({ node: third }, ['iptables-save', '-t', 'nat']);
-    expect(nat).toContain(`${clusterIP}/32`);
-    expect(nat).toContain('KUBE-');
-  });
+  if (proxyMode === 'nftables')
+    it("shows the service in the node's live ip keel table, and describe finds it as wanted", async () => {
+      const table = await sbx.keelExec({ node: third }, ['nft', 'list', 'table', 'ip', 'keel']);
+      expect(table).toContain(`${clusterIP} . tcp . 8001 : goto service-`);
+      const described = await sbx.keel(['describe', 'svc', 'nginx-service-clusterip', '--node', third]);
+      expect(described.stdout).toMatch(/Table ip keel:\n\s+chain service-\S+ +\d+ rules +in the kernel as wanted/);
+      expect(described.stdout).not.toContain('MISSING');
+      expect(described.stdout).toContain('Problems:\n  none found');
+    });
+  else
+    it("shows the service in the node's live nat table", async () => {
+      const nat = await sbx.keelExec({ node: third }, ['iptables-save', '-t', 'nat']);
+      expect(nat).toContain(`${clusterIP}/32`);
+      expect(nat).toContain('KUBE-');
+    });
 });
