@@ -4,6 +4,7 @@ import { parseCidr, type Cidr } from '../api/ip.js';
 import type { PodRecordsMode } from '../dns/records.js';
 import type { IptablesBackend } from '../kernel/iptables/restore-runner.js';
 import type { BackendType } from '../overlay/network-config.js';
+import type { SubnetSourceName } from '../overlay/subnet-source.js';
 import type { EtcdConnection } from '../store/etcd-client.js';
 
 export type ProxyMode = 'iptables' | 'nftables' | 'userspace' | 'none';
@@ -60,6 +61,10 @@ export interface OverlayConfig {
   ipMasq: boolean;
   iptablesBackend: IptablesBackend;
   leaseTtlSeconds: number | undefined;
+  /** etcd leases, or each Node's spec.podCIDR (Nodes read under the registry prefix). */
+  subnetSource: SubnetSourceName;
+  /** This node's Node object, for the node subnet source. */
+  nodeName: string;
 }
 
 export interface AgentDnsConfig {

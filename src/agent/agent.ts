@@ -75,7 +75,9 @@ export async function runAgent(config: AgentConfig): Promise<void> {
       : undefined;
   const netlink = config.overlay ? new RtNetlinkPort() : undefined;
   const components = [
-    ...(config.overlay && netlink ? [overlayComponent(config.overlay, config.healthPeriodMs, kv, netlink, logOf('overlay'))] : []),
+    ...(config.overlay && netlink
+      ? [overlayComponent(config.overlay, config.registryPrefix, config.healthPeriodMs, kv, netlink, logOf('overlay'))]
+      : []),
     ...(config.proxy && watch ? [proxyComponent(config.proxy, watch, logOf(`proxy-${config.proxy.mode}`))] : []),
     ...(config.dns && watch ? [dnsComponent(config.dns, watch, logOf('dns'))] : []),
   ];
@@ -217,6 +219,7 @@ function proxyComponent(config: ProxyConfig, watch: ClusterWatch, logger: Logger
 
 function overlayComponent(
   config: OverlayConfig,
+  registryPrefix: string,
   healthPeriodMs: number,
   kv: KvStore,
   netlink: RtNetlinkPort,
@@ -229,6 +232,7 @@ function overlayComponent(
     iptables: config.ipMasq ? new RestoreRunner({ backend: config.iptablesBackend }) : undefined,
     subnetFile: config.subnetFile,
     logger,
+    subnets: config.subnetSource === 'node' ? { source: 'node', registryPrefix, nodeName: config.nodeName } : { source: 'etcd' },
     ...(config.backend ? { backend: config.backend } : {}),
     ...(config.iface ? { iface: config.iface } : {}),
     ...(config.publicIp ? { publicIp: config.publicIp } : {}),

@@ -14,9 +14,20 @@ import { withObjectStore } from './connect.js';
 import { podRecordsOption, podRecordsMode } from './dns.js';
 import { DEFAULT_SERVICE_RANGE } from './ipam-flags.js';
 import { addEndpointsSourceOption, endpointsSourceOf, type EndpointsSourceFlags } from './endpoints-source-flag.js';
-import { addEtcdOptions, etcdConnection, keelOption, parseDuration, parseIntFlag, registryPrefix, type EtcdFlags } from './options.js';
+import {
+  addEtcdOptions,
+  addSubnetSourceOption,
+  etcdConnection,
+  keelOption,
+  parseDuration,
+  parseIntFlag,
+  registryPrefix,
+  subnetSourceOf,
+  type EtcdFlags,
+  type SubnetSourceFlags,
+} from './options.js';
 
-interface AgentFlags extends EtcdFlags, EndpointsSourceFlags {
+interface AgentFlags extends EtcdFlags, EndpointsSourceFlags, SubnetSourceFlags {
   config?: string;
   subnetPrefix: string;
   nodeName?: string;
@@ -107,6 +118,7 @@ export function registerAgent(program: Command): void {
       ),
     );
   addEndpointsSourceOption(cmd);
+  addSubnetSourceOption(cmd);
   addEtcdOptions(cmd).action(async (flags: AgentFlags, self: Command) => {
     if (flags.config) applyConfigFile(self, flags.config);
     await runAgent(await agentConfig(self.opts<AgentFlags>()));
@@ -193,6 +205,8 @@ async function agentConfig(f: AgentFlags): Promise<AgentConfig> {
             ipMasq: true,
             iptablesBackend,
             leaseTtlSeconds: undefined,
+            subnetSource: subnetSourceOf(f),
+            nodeName,
           },
     dns: f.dns
       ? {

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { runAgent } from '../agent/agent.js';
 import { UsageError } from '../api/errors.js';
@@ -5,10 +6,20 @@ import type { IptablesBackend } from '../kernel/iptables/restore-runner.js';
 import { BACKEND_TYPES, type BackendType } from '../overlay/network-config.js';
 import { OVERLAY_RESYNC_MS } from '../overlay/overlay-agent.js';
 import { DEFAULT_SUBNET_FILE } from '../overlay/subnet-env.js';
-import { addEtcdOptions, etcdConnection, keelOption, parseIntFlag, registryPrefix, type EtcdFlags } from './options.js';
+import {
+  addEtcdOptions,
+  addSubnetSourceOption,
+  etcdConnection,
+  keelOption,
+  parseIntFlag,
+  registryPrefix,
+  subnetSourceOf,
+  type EtcdFlags,
+  type SubnetSourceFlags,
+} from './options.js';
 import type { SubnetPrefixFlags } from './subnet-prefix-flags.js';
 
-interface RunFlags extends EtcdFlags, SubnetPrefixFlags {
+interface RunFlags extends EtcdFlags, SubnetPrefixFlags, SubnetSourceFlags {
   backend?: string;
   iface?: string;
   publicIp?: string;
@@ -27,6 +38,7 @@ export function registerNetworkRun(network: Command, addSubnetPrefix: (cmd: Comm
     .addOption(keelOption('--backend <type>', 'expected backend (must match the network config)'))
     .addOption(keelOption('--iface <name>', "underlay interface (default: the default route's)"))
     .addOption(keelOption('--public-ip <ip>', 'address other nodes reach this node at'))
+    .addOption(keelOption('--node-name <name>', "this node's Node object, with --subnet-source node [default: the hostname]"))
     .addOption(keelOption('--subnet-file <path>', 'where subnet.env is written', DEFAULT_SUBNET_FILE))
     .addOption(keelOption('--no-ip-masq', 'do not masquerade pod traffic leaving the network'))
     .addOption(keelOption('--iptables-backend <nft|legacy>', 'which iptables-restore', 'nft'))
@@ -34,7 +46,7 @@ export function registerNetworkRun(network: Command, addSubnetPrefix: (cmd: Comm
     .addOption(
       keelOption('--lease-ttl <seconds>', 'subnet lease TTL (default 86400)').argParser(parseIntFlag('--lease-ttl', 5, 7 * 86400)),
     );
-  addSubnetPrefix(addEtcdOptions(cmd)).action(async (flags: RunFlags) => {
+  addSubnetPrefix(addSubnetSourceOption(addEtcdOptions(cmd))).action(async (flags: RunFlags) => {
     if (flags.backend !== undefined && !(BACKEND_TYPES as readonly string[]).includes(flags.backend)) {
       throw new UsageError(`--backend: ${JSON.stringify(flags.backend)} is not one of ${BACKEND_TYPES.join(', ')}`);
     }
@@ -55,6 +67,8 @@ export function registerNetworkRun(network: Command, addSubnetPrefix: (cmd: Comm
         ipMasq: flags.ipMasq,
         iptablesBackend: flags.iptablesBackend as IptablesBackend,
         leaseTtlSeconds: flags.leaseTtl,
+        subnetSource: subnetSourceOf(flags),
+        nodeName: flags.nodeName ?? hostname(),
       },
       dns: undefined,
     });

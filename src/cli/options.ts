@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
 import { UsageError } from '../api/errors.js';
+import { SUBNET_SOURCES, type SubnetSourceName } from '../overlay/subnet-source.js';
 import { parseEndpoints, type EtcdConnection } from '../store/etcd-client.js';
 import { DEFAULT_RUN_DIR, sandboxEtcdConnectionIn } from '../sandbox/sandbox-state.js';
 
@@ -87,4 +88,27 @@ export function parseDuration(name: string) {
     const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 } as const;
     return parts.reduce((sum, m) => sum + Number(m[1]) * unit[m[2] as keyof typeof unit], 0);
   };
+}
+
+export interface SubnetSourceFlags {
+  subnetSource: string;
+  nodeName?: string;
+}
+
+/** --subnet-source (KEEL_SUBNET_SOURCE) for the commands that run the overlay. */
+export function addSubnetSourceOption(cmd: Command): Command {
+  return cmd.addOption(
+    keelOption(
+      '--subnet-source <source>',
+      "where node subnets come from: etcd (leases under --subnet-prefix, flannel's etcd mode) or node (each Node's spec.podCIDR, flannel's kube-subnet-mgr)",
+      'etcd',
+    ),
+  );
+}
+
+export function subnetSourceOf(flags: SubnetSourceFlags): SubnetSourceName {
+  if (!(SUBNET_SOURCES as readonly string[]).includes(flags.subnetSource)) {
+    throw new UsageError(`--subnet-source: "${flags.subnetSource}" is not one of ${SUBNET_SOURCES.join(', ')}`);
+  }
+  return flags.subnetSource as SubnetSourceName;
 }

@@ -5,18 +5,18 @@ import { Backoff } from '../runtime/backoff.js';
 import { BoundedFrequencyRunner } from '../runtime/bounded-frequency-runner.js';
 import { realClock, type Clock } from '../runtime/clock.js';
 import type { KvStore } from '../store/kv-store.js';
-import { Informer } from '../watch/informer.js';
 import { backends } from './backends/index.js';
 import type { BackendNetwork } from './backends/backend.js';
 import { compileIpMasq, hasMasqJump } from './ip-masq.js';
-import { decodeLease, type Lease } from './lease.js';
+import { EtcdSubnetSource } from './etcd-subnet-source.js';
+import type { Lease } from './lease.js';
 import { LeaseStore } from './lease-store.js';
-import { leasesRemoved } from './metrics.js';
 import type { NetlinkPort } from '../kernel/netlink/netlink-port.js';
 import type { BackendType, NetworkConfig } from './network-config.js';
 import { reconcileKernel } from './reconcile-kernel.js';
 import { readSubnetEnv, writeSubnetEnv } from './subnet-env.js';
-import { SubnetManager, type HeldLease } from './subnet-manager.js';
+import { NodeSubnetSource } from './node-subnet-source.js';
+import type { SubnetSource } from './subnet-source.js';
 import { resolveUnderlay } from './underlay.js';
 
 export interface OverlayAgentOptions {
@@ -31,6 +31,8 @@ export interface OverlayAgentOptions {
   publicIp?: string;
   subnetFile: string;
   leaseTtlSeconds?: number;
+  /** --subnet-source: etcd leases (default), or Node objects as flannel's kube-subnet-mgr reads them. */
+  subnets?: { source: 'etcd' } | { source: 'node'; registryPrefix: string; nodeName: string };
   /** Full reconcile period (kernel entries someone deleted come back at the latest then); default OVERLAY_RESYNC_MS. */
   resyncMs?: number;
   logger?: Logger;
@@ -51,8 +53,7 @@ export class OverlayAgent {
   private readonly store: LeaseStore;
   private network: BackendNetwork | undefined;
   private config: NetworkConfig | undefined;
-  private manager: SubnetManager | undefined;
-  private informer: Informer<Lease> | undefined;
+  private source: SubnetSource | undefined;
   private readonly clock: Clock;
   private readonly loop: BoundedFrequencyRunner;
   private lastSync: number | undefined;
@@ -71,14 +72,14 @@ export class OverlayAgent {
       minIntervalMs: 0,
       maxIntervalMs: resyncMs,
       backoff: new Backoff({ initialMs: 1_000, maxMs: resyncMs }),
-      ready: () => this.network !== undefined && this.manager !== undefined && this.informer !== undefined,
+      ready: () => this.network !== undefined && this.source?.current() !== undefined,
       clock: this.clock,
       onError: (err, retryInMs) => this.log.error('overlay sync failed; will retry', { error: (err as Error).message, retryInMs }),
     });
   }
 
-  lease(): HeldLease | undefined {
-    return this.manager?.current();
+  lease(): Lease | undefined {
+    return this.source?.current();
   }
 
   /** When the kernel was last brought in step with the leases (ms since the epoch), for health checks. */
@@ -103,51 +104,35 @@ export class OverlayAgent {
       { port: o.port, logger: this.log.child(config.backend.type) },
     );
     this.network = network;
-    const manager = new SubnetManager({
-      store: this.store,
-      config,
-      logger: this.log.child('lease'),
-      ...(o.leaseTtlSeconds ? { ttlSeconds: o.leaseTtlSeconds } : {}),
-    });
-    this.manager = manager;
+    signal.addEventListener(
+      'abort',
+      () => {
+        this.closing = network.close();
+      },
+      { once: true },
+    );
+    const source = this.subnetSource(config);
+    source.onChange(() => this.loop.run());
+    await source.start(signal);
     const previous = await readSubnetEnv(o.subnetFile);
     const attrs =
       network.backendData === undefined
         ? { publicIp: underlay.publicIp, backendType: network.type }
         : { publicIp: underlay.publicIp, backendType: network.type, backendData: network.backendData };
-    await this.adopt(await manager.acquire(attrs, previous?.network.text === config.network.text ? previous.subnet : undefined));
-    manager.onReacquired((held) => {
-      void this.adopt(held).then(() => this.loop.run());
+    let held: Lease;
+    try {
+      held = await source.acquire(attrs, previous?.network.text === config.network.text ? previous.subnet : undefined);
+    } catch (err) {
+      if (signal.aborted) return;
+      throw err;
+    }
+    this.source = source;
+    await this.adopt(held);
+    source.onOwnLease((again) => {
+      void this.adopt(again).then(() => this.loop.run());
     });
-
-    const informer = new Informer<Lease>({
-      store: o.kv,
-      prefix: this.store.subnetsPrefix,
-      resource: 'leases',
-      logger: this.log.child('watch'),
-      decode: (key, value) => decodeLease(key, value),
-    });
-    this.informer = informer;
-    informer.subscribe((ev) => {
-      const held = manager.current();
-      if (ev.type === 'delete' && held && ev.key === this.store.keyOf(held.subnet)) {
-        // Someone deleted this node's own lease: take it (or another) back now, not at the next renewal.
-        this.log.warn('own lease deleted; acquiring again', { subnet: ev.object.subnet.text });
-        manager.renew().catch((err: unknown) => this.log.error('re-acquiring the deleted lease failed', { error: (err as Error).message }));
-      } else if (ev.type === 'delete') leasesRemoved.inc();
-      this.loop.run();
-    });
-    await informer.start(signal);
     const offNetlink = o.port.onChange(() => this.loop.run());
-    manager.start(signal);
-    signal.addEventListener(
-      'abort',
-      () => {
-        offNetlink();
-        this.closing = network.close();
-      },
-      { once: true },
-    );
+    signal.addEventListener('abort', offNetlink, { once: true });
     const synced = this.loop.start(signal);
     this.loop.run();
     await synced;
@@ -161,9 +146,9 @@ export class OverlayAgent {
   /** One reconcile pass: the leases as the informer holds them, planned by the backend, diffed into the kernel. */
   async sync(): Promise<void> {
     const network = this.network;
-    const held = this.manager?.current();
-    if (!network || !held || !this.informer || !this.config) return;
-    const leases = [...this.informer.items().values()];
+    const held = this.source?.current();
+    if (!network || !held || !this.source || !this.config) return;
+    const leases = this.source.leases();
     network.leasesChanged(leases, held.subnet);
     const desired = network.plan(leases, held.subnet);
     const refused = new Set(desired.refused.map((r) => `${r.subnet}: ${r.reason}`));
@@ -174,7 +159,7 @@ export class OverlayAgent {
   }
 
   /** Makes the node's own side match its lease: device address, subnet.env, ip-masq. */
-  private async adopt(held: HeldLease): Promise<void> {
+  private async adopt(held: Lease): Promise<void> {
     const network = this.network;
     const config = this.config;
     if (!network || !config) return;
@@ -194,6 +179,24 @@ export class OverlayAgent {
       backend: network.type,
       mtu: network.mtu,
       subnetFile: this.options.subnetFile,
+      source: this.source?.name,
+    });
+  }
+
+  /** The subnet.Manager this node runs with; the backends never learn which. */
+  private subnetSource(config: NetworkConfig): SubnetSource {
+    const o = this.options;
+    const logger = this.log.child('lease');
+    if (o.subnets?.source === 'node') {
+      const { registryPrefix, nodeName } = o.subnets;
+      return new NodeSubnetSource({ kv: o.kv, registryPrefix, subnetPrefix: o.subnetPrefix, nodeName, config, logger });
+    }
+    return new EtcdSubnetSource({
+      kv: o.kv,
+      store: this.store,
+      config,
+      logger,
+      ...(o.leaseTtlSeconds ? { leaseTtlSeconds: o.leaseTtlSeconds } : {}),
     });
   }
 }

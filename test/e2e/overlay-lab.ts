@@ -12,7 +12,7 @@ import { KvStore } from '../../src/store/kv-store.js';
 /*
  * Address plan (every address lives only inside this run's namespaces; X is random per run):
  *   ko<run>sw   the switch: bridge br0, one veth port per node and one for the "internet"
- *   ko<run>n1..n3  nodes, eth0 172.30.X.11..13/24, default route via 172.30.X.100
+ *   ko<run>n1..n3  nodes (three unless the lab is built with another count), eth0 172.30.X.11..13/24, default route via 172.30.X.100
  *   ko<run>in   "internet": eth0 172.30.X.100/24 plus 172.29.X.1/32 on lo, no route to the pod Network
  *   ko<run>p<k>  pods, made by the real CNI plugins (bridge cni0 + host-local) from `keel network cni-config`
  * etcd listens only on a Unix socket in the run directory; every namespace reaches it there.
@@ -42,10 +42,13 @@ export class OverlayLab {
   readonly nodes: string[];
   readonly prefix: string;
   /** Namespace names start with `tag` (then the run's random suffix), so concurrent users of the lab can tell theirs apart. */
-  constructor(private readonly tag = 'ko') {
+  constructor(
+    private readonly tag = 'ko',
+    nodeCount = 3,
+  ) {
     this.sw = `${tag}${this.run}sw`;
     this.inet = `${tag}${this.run}in`;
-    this.nodes = [1, 2, 3].map((i) => `${tag}${this.run}n${i}`);
+    this.nodes = Array.from({ length: nodeCount }, (_, k) => `${tag}${this.run}n${k + 1}`);
     this.prefix = `/${tag}-${this.run}/network`;
   }
   readonly pods: Pod[] = [];
@@ -150,8 +153,8 @@ export class OverlayLab {
     await this.keel(['network', 'init', '--network', '10.244.0.0/16', '--backend', backend]);
   }
 
-  /** Starts node i's overlay and waits for its subnet.env. */
-  async startAgent(i: number, extra: string[] = []): Promise<string> {
+  /** Starts node i's overlay (`keel network run`, or another keel command that runs it) and waits for its subnet.env. */
+  async startAgent(i: number, extra: string[] = [], command = ['network', 'run']): Promise<string> {
     const child = spawn(
       'ip',
       [
@@ -160,8 +163,7 @@ export class OverlayLab {
         this.nodes[i - 1] as string,
         'node',
         KEEL_BIN,
-        'network',
-        'run',
+        ...command,
         '--etcd-endpoints',
         this.etcdEndpoint,
         '--subnet-prefix',
