@@ -42,11 +42,15 @@ async function fullSync(fake: FakeRunner, r: RuleSet, view: KernelView) {
   return plan;
 }
 
-/** The view a sync left behind holds what the kernel holds: every chain it names, with the same rules, and every keel chain. */
+/**
+ * The view a sync left behind holds what the kernel holds: every chain it names, with the same rules, and every keel chain;
+ * a deleted chain leaves no name behind (the agent runs for months through service churn).
+ */
 async function expectViewIsKernel(view: KernelView, fake: FakeRunner) {
   const kernel = await viewOf(fake);
   for (const table of ['nat', 'filter'] as const) {
-    for (const [name, body] of view[table]) expect([table, name, body]).toEqual([table, name, kernel[table].get(name)]);
+    for (const [name, body] of view[table])
+      expect([table, name, kernel[table].has(name), body]).toEqual([table, name, true, kernel[table].get(name)]);
     for (const [name, body] of kernel[table])
       if (name.startsWith('KUBE-')) expect([table, name, view[table].get(name)]).toEqual([table, name, body]);
   }
