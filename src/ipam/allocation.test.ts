@@ -328,6 +328,14 @@ describe('planServiceAllocation', () => {
         firstFree,
       ).ips,
     ).toEqual([]);
+    const headless = planServiceAllocation(
+      makeService('h', (s) => void (s.clusterIP = 'None')),
+      undefined,
+      none,
+      cfg,
+      firstFree,
+    ).service;
+    expect([headless.spec.clusterIP, headless.spec.clusterIPs]).toEqual(['None', ['None']]);
     const np = planServiceAllocation(
       makeService('n', (s) => {
         s.type = 'NodePort';
@@ -340,6 +348,27 @@ describe('planServiceAllocation', () => {
     const back = planServiceAllocation(makeService('n'), np, none, cfg, firstFree);
     expect(back.nodePorts).toEqual([]);
     expect(back.service.spec.ports[0]?.nodePort).toBeUndefined();
+  });
+
+  it('refuses one NodePort asked for by two ports of a service, and names the secondary ClusterIP a conflict is in', () => {
+    const twice = makeService('t', (s) => {
+      s.type = 'NodePort';
+      s.ports = [
+        { name: 'a', port: 80, nodePort: 30001 },
+        { name: 'b', port: 81, nodePort: 30001 },
+      ];
+    });
+    expect(() => planServiceAllocation(twice, undefined, none, cfg, firstFree)).toThrow(
+      'service default/t: spec.ports[1].nodePort: 30001 is used twice in this service',
+    );
+    const dual = makeService('d', (s) => {
+      s.ipFamilyPolicy = 'RequireDualStack';
+      s.clusterIPs = ['10.96.0.7', 'fd00:10:96::7'];
+    });
+    const taken: Taken = { ips: new Map([['fd00:10:96::7', 'default/other']]), nodePorts: new Map() };
+    expect(() => planServiceAllocation(dual, undefined, taken, cfg, firstFree)).toThrow(
+      'service default/d: spec.clusterIPs[1]: fd00:10:96::7 is already allocated (to service default/other)',
+    );
   });
 
   it('skips taken node ports', () => {

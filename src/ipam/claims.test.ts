@@ -31,15 +31,29 @@ describe('takenFrom', () => {
         spec: { type: 'NodePort', clusterIP: '10.96.0.1', ports: [{ port: 80, nodePort: 30001 }] },
       }),
       validateService({ metadata: { namespace: 'd', name: 'headless' }, spec: { clusterIP: 'None', ports: [{ port: 80 }] } }),
+      validateService({ metadata: { namespace: 'e', name: 'ext' }, spec: { type: 'ExternalName', externalName: 'example.com' } }),
+      // Its healthCheckNodePort is a node port like the others, and its claimed NodePort keeps its claim's owner.
+      validateService({
+        metadata: { namespace: 'f', name: 'local' },
+        spec: {
+          type: 'LoadBalancer',
+          externalTrafficPolicy: 'Local',
+          clusterIP: '10.96.0.3',
+          healthCheckNodePort: 30003,
+          ports: [{ port: 80, nodePort: 30001 }],
+        },
+      }),
     ];
     const taken = takenFrom(claims, services);
     expect([...taken.ips]).toEqual([
       ['10.96.0.1', 'a/one'],
       ['10.96.0.2', 'b/two'],
+      ['10.96.0.3', 'f/local'],
     ]);
     expect([...taken.nodePorts]).toEqual([
       [30001, 'a/one'],
       [30002, 'b/two'],
+      [30003, 'f/local'],
     ]);
   });
 });

@@ -43,6 +43,29 @@ describe('initIpFamilyFields', () => {
       ['IPv4', 'IPv6'],
     ],
     ['headless with selector follows the cluster', { clusterIP: 'None' }, v4, 'SingleStack', ['IPv4']],
+    // Its endpoints are written by hand, so any family goes, whatever the cluster has.
+    ['headless without selector on an IPv6 cluster', { clusterIP: 'None', selector: null }, v6, 'RequireDualStack', ['IPv6', 'IPv4']],
+    [
+      'headless without selector, SingleStack',
+      { clusterIP: 'None', selector: null, ipFamilyPolicy: 'SingleStack' },
+      v4,
+      'SingleStack',
+      ['IPv4'],
+    ],
+    [
+      'headless without selector asking the family the cluster lacks',
+      { clusterIP: 'None', selector: null, ipFamilies: ['IPv6'] },
+      v4,
+      'RequireDualStack',
+      ['IPv6', 'IPv4'],
+    ],
+    [
+      'headless without selector asking both families',
+      { clusterIP: 'None', selector: null, ipFamilyPolicy: 'PreferDualStack', ipFamilies: ['IPv4', 'IPv6'] },
+      v4,
+      'PreferDualStack',
+      ['IPv4', 'IPv6'],
+    ],
   ])('%s', (_name, spec, cluster, policy, families) => {
     const out = settle(spec, cluster);
     expect(out.ipFamilyPolicy).toBe(policy);
@@ -111,6 +134,13 @@ describe('initIpFamilyFields', () => {
     expect(() =>
       settle({ ipFamilyPolicy: 'RequireDualStack', clusterIPs: ['10.96.0.5'], ipFamilies: ['IPv4', 'IPv6'] }, v4v6, existing),
     ).toThrow('spec.ipFamilyPolicy: Invalid value: "RequireDualStack": must be \'SingleStack\' to release the secondary cluster IP');
+  });
+
+  it('refuses to drop the secondary family under a dual-stack policy', () => {
+    const existing = svc({ ipFamilyPolicy: 'PreferDualStack', clusterIPs: ['10.96.0.5', 'fd00:10:96::5'], ipFamilies: ['IPv4', 'IPv6'] });
+    expect(() => settle({ ipFamilyPolicy: 'PreferDualStack', ipFamilies: ['IPv4'] }, v4v6, existing)).toThrow(
+      'service default/web: spec.ipFamilyPolicy: Invalid value: "PreferDualStack": must be \'SingleStack\' to release the secondary IP family',
+    );
   });
 
   it('leaves ExternalName services alone', () => {

@@ -42,4 +42,30 @@ describe('subnetConfig', () => {
     expect(chooseSubnet(cfg, taken, firstFree)?.text).toBe('10.244.6.0/24');
     expect(chooseSubnet(cfg, new Set([...taken, '10.244.6.0/24']), firstFree)).toBeUndefined();
   });
+
+  it('takes SubnetMin alone, SubnetMax alone, or both naming one subnet', () => {
+    expect(subnetConfig('10.244.0.0/16', 24, '10.244.250.0').subnetMax).toBeUndefined();
+    expect(chooseSubnet(subnetConfig('10.244.0.0/16', 24, '10.244.250.0'), new Set(), () => 5n)?.text).toBe('10.244.255.0/24');
+    expect(chooseSubnet(subnetConfig('10.244.0.0/16', 24, undefined, '10.244.2.0'), new Set(), () => 1n)?.text).toBe('10.244.2.0/24');
+    const one = subnetConfig('10.244.0.0/16', 24, '10.244.9.0', '10.244.9.0');
+    expect(chooseSubnet(one, new Set(), firstFree)?.text).toBe('10.244.9.0/24');
+    expect(chooseSubnet(one, new Set(['10.244.9.0/24']), firstFree)).toBeUndefined();
+  });
+});
+
+describe('chooseSubnet', () => {
+  // flannel leases from the second subnet of the network to its last one by default.
+  it('leases from the second to the last subnet of an IPv4 and of an IPv6 network', () => {
+    const v4 = subnetConfig('10.244.0.0/16');
+    expect([firstFree, (n: bigint) => n - 1n].map((pick) => chooseSubnet(v4, new Set(), pick)?.text)).toEqual([
+      '10.244.1.0/24',
+      '10.244.255.0/24',
+    ]);
+    const v6 = subnetConfig('fd00:10:244::/56');
+    expect([firstFree, (n: bigint) => n - 1n].map((pick) => chooseSubnet(v6, new Set(), pick)?.text)).toEqual([
+      'fd00:10:244:1::/64',
+      'fd00:10:244:ff::/64',
+    ]);
+    expect(chooseSubnet(v4, new Set(), (n) => n)?.text).toBe('10.244.1.0/24');
+  });
 });
