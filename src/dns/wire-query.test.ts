@@ -115,6 +115,7 @@ describe('parseQuery', () => {
     ['a compression pointer in the question', Buffer.concat([header([1, 0, 0, 0]), Buffer.from([0xc0, 12]), A_IN])],
     ['no question', header([0, 0, 0, 0])],
     ['two questions', Buffer.concat([header([2, 0, 0, 0]), ROOT, A_IN, ROOT, A_IN])],
+    ['a question the header does not count', Buffer.concat([header([0, 0, 0, 0]), ROOT, A_IN])],
     ['a question name without its root label', Buffer.concat([header([1, 0, 0, 0]), Buffer.from([1, 0x61])])],
     ['a question label of 64 bytes', Buffer.concat([header([1, 0, 0, 0]), Buffer.from([64]), Buffer.alloc(64, 0x61), ROOT, A_IN])],
     ['a question without its type and class', Buffer.concat([header([1, 0, 0, 0]), ROOT, Buffer.from([0, 1])])],
