@@ -6,9 +6,9 @@
  * Writes bench/results/dns.json (figures.ts).
  *
  * Both servers listen on 127.0.0.1 with one worker (keel is one Node.js
- * thread; knot gets udp-workers 1), and knot once more with udp-workers 2
- * (both cores; Node.js 20's dgram has no SO_REUSEPORT, so keel stays on
- * one). The records: 1,000 ClusterIP services
+ * thread; knot gets udp-workers 1), and both once more with two (knot
+ * udp-workers 2; keel --dns-workers 2: its thread and a worker thread on a
+ * dup of its socket, src/dns/dns-workers.ts). The records: 1,000 ClusterIP services
  * with two named ports, 100 headless services with 3 endpoints each, 2,000
  * pods. A bare Node.js dgram echo runs beside them as the ceiling of any
  * one-thread Node.js UDP server. The mix (dnsperf, UDP, 100 outstanding): 60% names that exist (A of
@@ -83,7 +83,7 @@ function queryMix(): string {
   return `${lines.join('\n')}\n`;
 }
 
-type Contender = 'keel' | 'knot' | 'knot2' | 'echo';
+type Contender = 'keel' | 'keel2' | 'knot' | 'knot2' | 'echo';
 
 interface Row {
   server: Contender;
@@ -250,6 +250,18 @@ async function main(): Promise<void> {
   const handler = new DnsHandler({ config, recursionAllowed: () => false });
   handler.setSnapshot(snap);
   const keel = await new DnsServer({ handler, listen: { host: '127.0.0.1', port: 0 } }).start(ac.signal);
+  const keel2Service = new DnsService({
+    config,
+    listen: [{ host: '127.0.0.1', port: 0 }],
+    source: {
+      subscribe: (consumer) => (void consumer(snap, { services: new Set(), endpoints: new Set(), pods: new Set(), full: true }), () => {}),
+    },
+    upstreams: [],
+    recursionAllowed: () => false,
+    udpThreads: { count: 2, recursion: { clusterCidrs: [], nodeAddresses: [] } },
+  });
+  await keel2Service.start(ac.signal);
+  const keel2 = keel2Service.address() as ListenAddress;
   const mixFile = join(dir, 'queries.txt');
   const mix = queryMix();
   writeFileSync(mixFile, mix);
@@ -262,14 +274,17 @@ async function main(): Promise<void> {
   try {
     const differences = await compareAnswers(keel, knot.port, mix);
     progress(BENCH, `answers of keel and knot compared on 200 queries of the mix: ${differences} differences`);
+    // Twice the 200, so both of keel2's threads answer some.
+    const differences2 = (await compareAnswers(keel2, knot.port, mix)) + (await compareAnswers(keel2, knot.port, mix));
+    progress(BENCH, `answers of keel with 2 threads and knot compared on 2 × 200 queries: ${differences2} differences`);
     // Interleaved, so that load on the machine hits all three alike.
     for (let round = 1; round <= RUNS; round++) {
-      for (const server of ['keel', 'knot', 'knot2', 'echo'] as const) {
+      for (const server of ['keel', 'keel2', 'knot', 'knot2', 'echo'] as const) {
         const knotPid = { knot: knot.pid, knot2: knot2.pid }[server as 'knot' | 'knot2'] as number | undefined;
         const cpu0 = knotPid === undefined ? process.cpuUsage() : undefined;
         const knotCpu0 = knotPid === undefined ? 0 : procCpuMs(knotPid);
-        const port = { keel: keel.port, knot: knot.port, knot2: knot2.port, echo: echo.port }[server];
-        const r = await dnsperf(port, mixFile, server === 'knot2' ? 2 : 1);
+        const port = { keel: keel.port, keel2: keel2.port, knot: knot.port, knot2: knot2.port, echo: echo.port }[server];
+        const r = await dnsperf(port, mixFile, server === 'knot2' || server === 'keel2' ? 2 : 1);
         const cpuMs = cpu0
           ? (() => {
               const d = process.cpuUsage(cpu0);
@@ -316,13 +331,13 @@ async function main(): Promise<void> {
         }),
         figure({
           figure: 5,
-          name: 'DNS queries/s, keel (one thread) beside knot using both cores (dnsperf from two ports)',
+          name: 'DNS queries/s, keel --dns-workers 2 beside knot udp-workers 2, both cores (dnsperf from two ports)',
           unit: 'queries/s',
-          keel: qps('keel'),
+          keel: qps('keel2'),
           peer: { name: 'knot, udp-workers 2', samples: qps('knot2') },
           ratio: 'keel/peer',
           target: { on: 'ratio', op: '>=', value: 0.8 },
-          note: `CPU µs/query keel ${fmt(cpuPerQuery('keel'))}, knot with 2 workers ${fmt(cpuPerQuery('knot2'))}`,
+          note: `CPU µs/query keel with 2 threads ${fmt(cpuPerQuery('keel2'))}, knot with 2 workers ${fmt(cpuPerQuery('knot2'))}`,
         }),
         figure({
           figure: 5,
@@ -336,12 +351,13 @@ async function main(): Promise<void> {
       notes: [
         `dnsperf -c1 -T1 -q100 -l${SECONDS}, UDP, ${RUNS} interleaved runs per server, ${cpus} CPUs; keel and knot (udp-workers 1) each on one thread on 127.0.0.1; knot also with udp-workers 2, asked by dnsperf -c2 (its SO_REUSEPORT sockets split queries by source port).`,
         'Records: 1,000 ClusterIP services with two named ports, 100 headless services × 3 endpoints, 2,000 pods; the mix asks A of services, headless A, SRV, PTR (60%) and names that do not exist (40%).',
-        `Answers of keel and knot compared on 200 queries of the mix: ${differences} differences.`,
+        `Answers of keel and knot compared on 200 queries of the mix: ${differences} differences (keel with 2 threads, twice: ${differences2}).`,
         `etcd change → answered by keel (${CHANGE_SAMPLES} samples, put/delete then UDP polling): appear p50 ${fmt(change.appearP50)} ms, p99 ${fmt(change.appearP99)} ms; NXDOMAIN after delete p50 ${fmt(change.goneP50)} ms, p99 ${fmt(change.goneP99)} ms.`,
       ],
       detail: {
         seconds: SECONDS,
         answerDifferences: differences,
+        answerDifferencesTwoThreads: differences2,
         changeToAnswerMs: { ...change, appearMax: Math.max(...lat.appearMs), goneMax: Math.max(...lat.goneMs) },
         runs: rows,
       },

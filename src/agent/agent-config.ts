@@ -79,6 +79,8 @@ export interface AgentDnsConfig {
   serviceCidrs: Cidr[];
   /** NS addresses, also allowed recursion. */
   nodeIps: string[];
+  /** Threads answering UDP queries (--dns-workers). */
+  workers: number;
 }
 
 export function configCidr(flag: string, text: string): Cidr {

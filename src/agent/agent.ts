@@ -265,6 +265,7 @@ function dnsComponent(config: AgentDnsConfig, watch: ClusterWatch, logger: Logge
     upstreams,
     recursionAllowed: recursionPolicy(config.podCidrs, config.nodeIps),
     logger,
+    udpThreads: { count: config.workers, recursion: { clusterCidrs: config.podCidrs, nodeAddresses: config.nodeIps } },
   });
 }
 

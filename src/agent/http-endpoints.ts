@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { ConfigError } from '../api/errors.js';
-import { registry } from '../observe/metrics.js';
+import { registry, renderMetrics } from '../observe/metrics.js';
 import { healthReport, readinessReport, type HealthSource } from './health.js';
 
 /** `/metrics`, `/healthz` and `/readyz` on one loopback address by default. */
@@ -9,7 +9,7 @@ export async function serveHttpEndpoints(bind: string, sources: readonly HealthS
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/metrics') {
-      registry.metrics().then(
+      renderMetrics().then(
         (text) => {
           res.writeHead(200, { 'content-type': registry.contentType });
           res.end(text);

@@ -11,7 +11,7 @@ import { chooseNodeIp } from '../agent/node-ip.js';
 import type { Node } from '../api/node.js';
 import { createLogger, type Logger } from '../observe/log.js';
 import { withObjectStore } from './connect.js';
-import { podRecordsOption, podRecordsMode } from './dns.js';
+import { dnsWorkersOption, podRecordsOption, podRecordsMode } from './dns.js';
 import { DEFAULT_SERVICE_RANGE } from './ipam-flags.js';
 import { addEndpointsSourceOption, endpointsSourceOf, type EndpointsSourceFlags } from './endpoints-source-flag.js';
 import {
@@ -48,6 +48,7 @@ interface AgentFlags extends EtcdFlags, EndpointsSourceFlags, SubnetSourceFlags 
   dnsListen?: string;
   clusterDomain: string;
   dnsTtl: number;
+  dnsWorkers: number;
   upstream?: string;
   podRecords: string;
   metricsBindAddress: string;
@@ -101,6 +102,7 @@ export function registerAgent(program: Command): void {
     .addOption(keelOption('--dns-listen <addrs>', 'DNS listen address(es), one per family comma-separated [default: <node-ip>:53]'))
     .addOption(keelOption('--cluster-domain <zone>', 'cluster DNS zone', 'cluster.local'))
     .addOption(keelOption('--dns-ttl <seconds>', 'TTL of cluster records', 5).argParser(parseIntFlag('--dns-ttl', 0, 86_400)))
+    .addOption(dnsWorkersOption())
     .addOption(keelOption('--upstream <addrs>', 'resolvers for names outside the zone [default: /etc/resolv.conf]'))
     .addOption(podRecordsOption())
     .addOption(keelOption('--metrics-bind-address <addr>', '/metrics, /healthz, /readyz', '127.0.0.1:10249'))
@@ -218,6 +220,7 @@ async function agentConfig(f: AgentFlags): Promise<AgentConfig> {
           podCidrs: f.clusterCidr.split(',').map((s) => configCidr('--cluster-cidr', s.trim())),
           serviceCidrs: f.serviceClusterIpRange.split(',').map((s) => configCidr('--service-cluster-ip-range', s.trim())),
           nodeIps: [nodeIp],
+          workers: f.dnsWorkers,
         }
       : undefined,
   };

@@ -16,6 +16,7 @@ interface DnsFlags extends EtcdFlags, EndpointsSourceFlags {
   serviceClusterIpRange: string;
   nodeIp?: string;
   podRecords: string;
+  dnsWorkers: number;
 }
 
 /** Loopback by default: a standalone server must be exposed on purpose (the agent listens on <node-ip>:53). */
@@ -37,7 +38,8 @@ export function registerDns(program: Command): void {
     .addOption(keelOption('--cluster-cidr <cidrs>', 'pod network(s): clients allowed recursion, and reverse zones', '10.244.0.0/16'))
     .addOption(keelOption('--service-cluster-ip-range <cidrs>', 'service range(s): reverse zones', DEFAULT_SERVICE_RANGE))
     .addOption(keelOption('--node-ip <ips>', "this node's address(es), also allowed recursion"))
-    .addOption(podRecordsOption());
+    .addOption(podRecordsOption())
+    .addOption(dnsWorkersOption());
   addEndpointsSourceOption(cmd);
   addEtcdOptions(cmd).action(async (flags: DnsFlags) => {
     await runAgent({
@@ -62,9 +64,19 @@ export function registerDns(program: Command): void {
             ?.split(',')
             .map((s) => s.trim())
             .filter(Boolean) ?? [],
+        workers: flags.dnsWorkers,
       },
     });
   });
+}
+
+/** Node.js 20 has no SO_REUSEPORT for dgram: extra threads serve dups of the one UDP socket (src/dns/dns-workers.ts). */
+export function dnsWorkersOption(): Option {
+  return keelOption(
+    '--dns-workers <n>',
+    'threads answering DNS over UDP: the agent thread and n-1 workers sharing its socket',
+    1,
+  ).argParser(parseIntFlag('--dns-workers', 1, 64));
 }
 
 /** CoreDNS's `pods` option; kubeadm's Corefile says `pods insecure`. */

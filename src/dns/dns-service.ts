@@ -2,6 +2,7 @@ import type { ClusterSnapshot } from '../api/cluster-state.js';
 import type { ChangedKeys } from '../watch/snapshot-delivery.js';
 import { createLogger, type Logger } from '../observe/log.js';
 import { DnsHandler } from './dns-handler.js';
+import { DnsWorkers, type RecursionScope } from './dns-workers.js';
 import { Forwarder, type Upstream } from './forward.js';
 import type { DnsConfig } from './records.js';
 import { DnsServer, type ListenAddress } from './server.js';
@@ -21,6 +22,11 @@ export interface DnsServiceOptions {
   recursionAllowed: (address: string) => boolean;
   forwardTimeoutMs?: number;
   logger?: Logger;
+  /**
+   * Threads answering UDP in all (--dns-workers, default 1: the agent's own
+   * thread alone); the extra ones rebuild the recursion policy from `recursion`.
+   */
+  udpThreads?: { count: number; recursion: RecursionScope };
 }
 
 /**
@@ -33,6 +39,7 @@ export class DnsService {
   readonly handler: DnsHandler;
   private readonly servers: DnsServer[];
   private readonly log: Logger;
+  private readonly workers: DnsWorkers | undefined;
 
   constructor(private readonly options: DnsServiceOptions) {
     this.log = options.logger ?? createLogger('dns');
@@ -49,6 +56,13 @@ export class DnsService {
       ...(forwarder ? { forwarder } : {}),
     });
     this.servers = options.listen.map((listen) => new DnsServer({ handler: this.handler, listen, logger: this.log }));
+    const threads = options.udpThreads;
+    if (threads && threads.count > 1)
+      this.workers = new DnsWorkers(
+        threads.count - 1,
+        { config: options.config, upstreams: options.upstreams, forwardTimeoutMs: options.forwardTimeoutMs, recursion: threads.recursion },
+        this.log,
+      );
   }
 
   /**
@@ -58,12 +72,14 @@ export class DnsService {
    */
   async start(signal: AbortSignal): Promise<void> {
     for (const server of this.servers) await server.start(signal);
+    this.startWorkers(signal);
     let served!: () => void;
     const first = new Promise<void>((resolve) => {
       served = resolve;
     });
     const unsubscribe = this.options.source.subscribe((snap, changed) => {
       this.handler.update(snap, changed);
+      this.workers?.update(snap, changed);
       served();
     });
     signal.addEventListener(
@@ -75,6 +91,18 @@ export class DnsService {
       { once: true },
     );
     await first;
+  }
+
+  private startWorkers(signal: AbortSignal): void {
+    if (!this.workers) return;
+    const sockets = this.servers.map((s) => ({ listen: s.address() as ListenAddress, fd: s.udpFd() }));
+    const usable = sockets.filter((s): s is { listen: ListenAddress; fd: number } => s.fd !== undefined);
+    if (usable.length < sockets.length) {
+      this.log.warn('dns workers not started: no descriptor for a UDP socket; answering on one thread');
+      return;
+    }
+    this.workers.start(usable);
+    signal.addEventListener('abort', () => this.workers?.stop(), { once: true });
   }
 
   address(): ListenAddress | undefined {

@@ -18,6 +18,11 @@ export interface DnsServerOptions {
   logger?: Logger;
   /** A TCP connection with nothing to say for this long is closed (default 10 s, RFC 7766's advice). */
   tcpIdleMs?: number;
+  /**
+   * Serve UDP only, on this already bound socket (a dup of another server's
+   * socket, in a DNS worker thread); `listen` then only names it.
+   */
+  udpFd?: number;
 }
 
 /**
@@ -39,7 +44,14 @@ export class DnsServer {
   /** Binds both sockets (port 0: one free port for both); closes them when the signal aborts. */
   async start(signal: AbortSignal): Promise<ListenAddress> {
     const { host } = this.options.listen;
-    for (let attempt = 0; ; attempt++) {
+    const fd = this.options.udpFd;
+    if (fd !== undefined) {
+      const udp = dgram.createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
+      await new Promise<void>((resolve) => udp.bind({ fd }, resolve));
+      this.udp = udp;
+      this.bound = this.options.listen;
+    }
+    for (let attempt = 0; fd === undefined; attempt++) {
       const udp = dgram.createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', recvBufferSize: 4 << 20 });
       const port = await new Promise<number>((resolve, reject) => {
         udp.once('error', reject);
@@ -66,11 +78,26 @@ export class DnsServer {
       this.bound = { host, port };
       break;
     }
-    this.udp.on('error', (err) => this.log.warn('udp socket error', { error: err.message }));
-    this.udp.on('message', (msg, rinfo) => this.serveUdp(msg, rinfo));
+    const udp = this.udp as dgram.Socket;
+    const bound = this.bound as ListenAddress;
+    udp.on('error', (err) => this.log.warn('udp socket error', { error: err.message }));
+    udp.on('message', (msg, rinfo) => this.serveUdp(msg, rinfo));
     signal.addEventListener('abort', () => this.stop(), { once: true });
-    this.log.info('dns server listening', { address: `${host}:${this.bound.port}`, transports: 'udp,tcp' });
-    return this.bound;
+    if (fd === undefined) this.log.info('dns server listening', { address: `${host}:${bound.port}`, transports: 'udp,tcp' });
+    return bound;
+  }
+
+  /** The bound UDP socket's descriptor, for DNS worker threads to serve from a dup of it. */
+  udpFd(): number | undefined {
+    // Node has no public accessor; the libuv handle in dgram's internal state has it on Unix
+    // (read through the state symbol: the `_handle` getter prints a deprecation warning).
+    const udp = this.udp as unknown as Record<symbol, { handle?: { fd?: unknown } } | undefined> | undefined;
+    if (!udp) return undefined;
+    for (const sym of Object.getOwnPropertySymbols(udp)) {
+      const fd = udp[sym]?.handle?.fd;
+      if (typeof fd === 'number' && fd >= 0) return fd;
+    }
+    return undefined;
   }
 
   address(): ListenAddress | undefined {

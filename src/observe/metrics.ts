@@ -1,4 +1,4 @@
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
  * The one registry every component registers its metrics on; `/metrics`
@@ -8,3 +8,21 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
  */
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry, prefix: 'keel_process_' });
+
+type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+
+/** Threads with their own prom-client registry (DNS workers): each returns its registries' metrics as JSON. */
+const sources = new Set<() => Promise<MetricsJson[]>>();
+
+/** Adds a source whose metrics `/metrics` sums with the registry's own; returns its removal. */
+export function addMetricsSource(source: () => Promise<MetricsJson[]>): () => void {
+  sources.add(source);
+  return () => sources.delete(source);
+}
+
+/** The `/metrics` text: the registry, summed with every source's metrics of the same name and labels. */
+export async function renderMetrics(): Promise<string> {
+  if (sources.size === 0) return registry.metrics();
+  const extra = (await Promise.all([...sources].map((s) => s()))).flat();
+  return AggregatorRegistry.aggregate([await registry.getMetricsAsJSON(), ...extra]).metrics();
+}

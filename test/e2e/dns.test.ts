@@ -54,7 +54,9 @@ beforeAll(async () => {
   for (const obj of [...snap.services.values(), ...snap.endpoints.values(), ...snap.pods.values()]) await put(obj);
   lab.writeResolvConf(renderResolvConf({ nameservers: ['10.244.1.1'], namespace: 'default', zone: 'cluster.local' }));
   lab.startStubUpstream();
-  lab.startKeelDns({ prefix: PREFIX, upstream: '127.0.0.1:5300', extra: ['--dns-ttl', String(TTL)] });
+  // Two UDP threads (the agent's and a worker on a dup of its socket): every test here also holds for
+  // the worker, which answers whichever query it reads first; the other DNS suites run one thread.
+  lab.startKeelDns({ prefix: PREFIX, upstream: '127.0.0.1:5300', extra: ['--dns-ttl', String(TTL), '--dns-workers', '2'] });
   await until(
     'keel dns answering',
     () => dig('web.default.svc.cluster.local').catch(() => ''),

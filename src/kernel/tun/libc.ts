@@ -3,6 +3,7 @@ import koffi from 'koffi';
 /**
  * The few libc calls the udp backend's data path needs, through koffi:
  * Node has no TUN API, and the per-packet loop stays out of the event loop.
+ * dup: DNS worker threads each serve the agent's UDP socket from their own descriptor.
  */
 const lib = koffi.load('libc.so.6');
 
@@ -13,6 +14,7 @@ export const libc = {
   read: lib.func('long read(int fd, void *buf, unsigned long n)'),
   write: lib.func('long write(int fd, const void *buf, unsigned long n)'),
   close: lib.func('int close(int fd)'),
+  dup: lib.func('int dup(int fd)'),
   fcntl: lib.func('int fcntl(int fd, int cmd, int arg)'),
   poll: lib.func('int poll(void *fds, unsigned long n, int timeout)'),
   socket: lib.func('int socket(int domain, int type, int protocol)'),
