@@ -131,9 +131,8 @@ function proxyComponent(config: ProxyConfig, watch: ClusterWatch, logger: Logger
   const runner = new RestoreRunner({ backend: config.iptablesBackend });
   if (config.mode === 'iptables' || config.mode === 'nftables') {
     // kube-proxy's MetaProxier: one proxier per family the node runs, each with its own tables, sync state and
-    // conntrack. nftables mode is IPv4 so far: its IPv6 twin would be an `ip6 keel` table (kube-proxy: `ip6 kube-proxy`).
-    const families = proxyFamilies(config).filter(({ family }) => config.mode === 'iptables' || family === 4);
-    const loops = families.map(({ family, clusterCidr }) => {
+    // conntrack; in nftables mode the `ip keel` and `ip6 keel` tables (kube-proxy: `ip kube-proxy`, `ip6 kube-proxy`).
+    const loops = proxyFamilies(config).map(({ family, clusterCidr }) => {
       const common = {
         node: {
           nodeName: config.nodeName,
@@ -151,7 +150,7 @@ function proxyComponent(config: ProxyConfig, watch: ClusterWatch, logger: Logger
       };
       return config.mode === 'iptables'
         ? new SyncLoop({ runner: family === 4 ? runner : new RestoreRunner({ backend: config.iptablesBackend, family }), ...common })
-        : new NftSyncLoop({ port: new NftCommand(), ...common });
+        : new NftSyncLoop({ port: new NftCommand(), family: family === 6 ? 'ip6' : 'ip', ...common });
     });
     for (const l of loops) watch.subscribe(l.update);
     // Synced when every family's tables are: the oldest family's last success.

@@ -11,7 +11,7 @@ export function registerCleanup(program: Command): void {
   program
     .command('cleanup')
     .description(
-      "remove every keel chain (iptables and userspace modes) and the jumps into them, and keel's nftables table, leaving other rules alone",
+      "remove every keel chain (iptables and userspace modes) and the jumps into them, and keel's nftables tables (ip and ip6), leaving other rules alone",
     )
     .addOption(keelOption('--iptables-backend <backend>', 'nft or legacy', 'nft'))
     .action(async (flags: { iptablesBackend: string }) => {
@@ -22,6 +22,6 @@ export function registerCleanup(program: Command): void {
       const portals = renderPortalCleanup(await runner.save('nat'));
       if (portals) await runner.restore(portals, { noflush: true });
       // Created first, so deleting never fails on a node that never ran the nftables mode.
-      await new NftCommand().run(`add table ip ${TABLE}\ndelete table ip ${TABLE}\n`);
+      await new NftCommand().run(`add table ip ${TABLE}\ndelete table ip ${TABLE}\nadd table ip6 ${TABLE}\ndelete table ip6 ${TABLE}\n`);
     });
 }

@@ -141,7 +141,10 @@ export function registerRules(program: Command): void {
     )
     .addOption(keelOption('--mode <mode>', 'iptables, nftables or userspace', 'iptables'))
     .addOption(
-      keelOption('--ip-family <family>', 'iptables mode: 4, 6 or both (ip6tables-restore text) [default: the families of --cluster-cidr]'),
+      keelOption(
+        '--ip-family <family>',
+        'iptables and nftables modes: 4, 6 or both (ip6tables-restore text, the ip6 keel table) [default: the families of --cluster-cidr]',
+      ),
     )
     .addOption(keelOption('--diff', "show what a sync would change against the kernel's current keel chains"))
     .addOption(keelOption('--proxy-port-range <range>', 'userspace mode: local proxy ports to assume', '40000-40999'));
@@ -159,19 +162,21 @@ export function registerRules(program: Command): void {
       process.stdout.write(compileUserspaceRules(snapshot, { nodeIP: flags.nodeIp }, ports).text);
       return;
     }
-    if (flags.mode === 'nftables') {
-      const table = renderTable(compileNftables(snapshot, nodeConfig(flags)));
-      if (!flags.diff) {
-        process.stdout.write(table);
-        return;
-      }
-      const have = (await new NftCommand().listTable('ip', TABLE)) ?? '';
-      process.stdout.write(diffTables(table, have) || '# the kernel already holds these rules\n');
-      return;
-    }
-    if (flags.mode !== 'iptables') throw new UsageError(`--mode: "${flags.mode}" is not iptables, nftables or userspace`);
+    if (flags.mode !== 'iptables' && flags.mode !== 'nftables')
+      throw new UsageError(`--mode: "${flags.mode}" is not iptables, nftables or userspace`);
     const families = ipFamilies(flags);
     for (const family of families) {
+      if (flags.mode === 'nftables') {
+        // Two families are two tables (ip keel, ip6 keel), one after the other as `nft list tables` would show them.
+        const nft = compileNftables(snapshot, nodeConfig(flags, family));
+        const table = renderTable(nft);
+        if (!flags.diff) process.stdout.write(table);
+        else {
+          const have = (await new NftCommand().listTable(nft.family, TABLE)) ?? '';
+          process.stdout.write(diffTables(table, have) || `# the kernel already holds table ${nft.family} ${TABLE}\n`);
+        }
+        continue;
+      }
       // Two families: each ruleset under a comment naming the tool that loads it.
       if (families.length > 1) process.stdout.write(`# IPv${family}: ${family === 6 ? 'ip6tables' : 'iptables'}-restore\n`);
       const rules = compileRules(snapshot, nodeConfig(flags, family));

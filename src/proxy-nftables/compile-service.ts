@@ -2,7 +2,16 @@ import { cidrContains, parseCidr, parseIp, type Cidr, type IpAddress } from '../
 import type { NodeConfig, ServicePortInfo } from '../proxy-iptables/compile.js';
 import { resolveEndpoints, resolveLocalEndpoints, type ResolvedEndpoint } from '../proxy-iptables/service-endpoints.js';
 import type { ServicePortView, ServiceView } from '../service-view/service-view.js';
-import { CHAINS, CLUSTER_IPS_SET, endpointNames, MAPS, portChainNames, type SharedSetName } from './nft-names.js';
+import {
+  CHAINS,
+  CLUSTER_IPS_SET,
+  endpointNames,
+  familyWords,
+  MAPS,
+  portChainNames,
+  type FamilyWords,
+  type SharedSetName,
+} from './nft-names.js';
 import type { NftChain, NftElement, NftServiceRules, NftSet } from './nft-table.js';
 
 const MARK_MASQ = `jump ${CHAINS.markMasq}`;
@@ -10,8 +19,9 @@ const MARK_MASQ = `jump ${CHAINS.markMasq}`;
 /**
  * One service's rules in kube-proxy's nftables layout (pkg/proxy/nftables/
  * proxier.go syncProxyRules): its addresses become elements of the shared
- * verdict maps, its policies chains of its own. IPv4 only, as the iptables
- * mode: a service whose primary ClusterIP is IPv6 gets nothing.
+ * verdict maps, its policies chains of its own. One family's half, as the
+ * iptables mode: the ClusterIP, external/LB IPs and endpoints of
+ * `node.family` (IPv4 by default) for the `ip` or `ip6` table.
  */
 export function compileNftService(view: ServiceView, node: NodeConfig): NftServiceRules {
   const out = {
@@ -21,10 +31,12 @@ export function compileNftService(view: ServiceView, node: NodeConfig): NftServi
     elements: [] as NftElement[],
     ports: [] as ServicePortInfo[],
   };
-  const clusterIP = view.clusterIPs[0];
-  if (view.type === 'ExternalName' || view.headless || clusterIP?.family !== 4) return out;
+  const fam = familyWords(node.family);
+  // A dual-stack service is programmed in each family by that family's ClusterIP (kube-proxy: one proxier per family).
+  const clusterIP = view.clusterIPs.find((ip) => ip.family === fam.family);
+  if (view.type === 'ExternalName' || view.headless || !clusterIP) return out;
   out.elements.push({ set: CLUSTER_IPS_SET, text: clusterIP.text });
-  for (const port of view.ports) compilePort(out, view, port, clusterIP.text, node);
+  for (const port of view.ports) compilePort(out, view, port, clusterIP.text, node, fam);
   return out;
 }
 
@@ -35,15 +47,15 @@ interface Out {
   ports: ServicePortInfo[];
 }
 
-function compilePort(out: Out, view: ServiceView, port: ServicePortView, clusterIP: string, node: NodeConfig): void {
-  const v4 = (ips: readonly IpAddress[]): string[] => ips.flatMap((ip) => (ip.family === 4 ? [ip.text] : []));
-  const externalIPs = v4(view.externalIPs);
-  const lbIPs = v4(view.loadBalancerIPs);
+function compilePort(out: Out, view: ServiceView, port: ServicePortView, clusterIP: string, node: NodeConfig, fam: FamilyWords): void {
+  const ofFamily = (ips: readonly IpAddress[]): string[] => ips.flatMap((ip) => (ip.family === fam.family ? [ip.text] : []));
+  const externalIPs = ofFamily(view.externalIPs);
+  const lbIPs = ofFamily(view.loadBalancerIPs);
   const spn = port.servicePortName;
   const p = port.protocol;
   const proto = p.toLowerCase();
-  const all = resolveEndpoints(view, port);
-  const local = resolveLocalEndpoints(view, port);
+  const all = resolveEndpoints(view, port, fam.family);
+  const local = resolveLocalEndpoints(view, port, fam.family);
   out.ports.push({ service: view.key, spn, protocol: p, clusterIP, port: port.port, nodePort: port.nodePort, externalIPs, endpoints: all });
 
   const names = portChainNames(spn, p);
@@ -86,14 +98,14 @@ function compilePort(out: Out, view: ServiceView, port: ServicePortView, cluster
     if (hasEndpoints) el(MAPS.serviceNodePorts, `${proto} . ${port.nodePort} : goto ${names.external}`);
     if (!hasExternal) el(MAPS.noEndpointNodePorts, noted(`${proto} . ${port.nodePort}`, externalVerdict));
   }
-  if (usesFirewall) out.chains.push({ name: names.firewall, rules: [firewallRule(ranges, lbIPs, node)] });
+  if (usesFirewall) out.chains.push({ name: names.firewall, rules: [firewallRule(ranges, lbIPs, node, fam)] });
 
   if (hasEndpoints && externallyAccessible) {
     const rules: string[] = [];
     if (!externalLocal) rules.push(MARK_MASQ);
     else {
       // Pods and the node itself may use any endpoint (they would reach an external LB and come back); the node's traffic is masqueraded.
-      if (node.clusterCidr) rules.push(`ip saddr ${node.clusterCidr} goto ${names.cluster} comment "short-circuit pod traffic"`);
+      if (node.clusterCidr) rules.push(`${fam.ip} saddr ${node.clusterCidr} goto ${names.cluster} comment "short-circuit pod traffic"`);
       rules.push(`fib saddr type local ${MARK_MASQ} comment "masquerade local traffic"`);
       rules.push(`fib saddr type local goto ${names.cluster} comment "short-circuit local traffic"`);
     }
@@ -103,23 +115,24 @@ function compilePort(out: Out, view: ServiceView, port: ServicePortView, cluster
 
   const affinity = view.affinityTimeoutSeconds;
   const masq = node.clusterCidr
-    ? `ip daddr ${clusterIP} ${proto} dport ${port.port} ip saddr != ${node.clusterCidr} ${MARK_MASQ}`
+    ? `${fam.ip} daddr ${clusterIP} ${proto} dport ${port.port} ${fam.ip} saddr != ${node.clusterCidr} ${MARK_MASQ}`
     : undefined;
   const withNames = (eps: readonly ResolvedEndpoint[]): Endpoint[] => eps.map((e) => ({ ...e, ...endpointNames(spn, p, e.address) }));
   const clusterEps = withNames(all);
   const localEps = withNames(local);
   if (usesCluster)
-    out.chains.push({ name: names.cluster, rules: [...(masq && !internalLocal ? [masq] : []), ...balance(clusterEps, affinity)] });
-  if (usesLocal) out.chains.push({ name: names.local, rules: [...(masq && internalLocal ? [masq] : []), ...balance(localEps, affinity)] });
+    out.chains.push({ name: names.cluster, rules: [...(masq && !internalLocal ? [masq] : []), ...balance(clusterEps, affinity, fam)] });
+  if (usesLocal)
+    out.chains.push({ name: names.local, rules: [...(masq && internalLocal ? [masq] : []), ...balance(localEps, affinity, fam)] });
   // Each endpoint chain once, for whichever policy chains use it.
   const eps = new Map<string, Endpoint>();
   for (const e of [...(usesCluster ? clusterEps : []), ...(usesLocal ? localEps : [])]) eps.set(e.chain, e);
   for (const e of eps.values()) {
-    out.chains.push({ name: e.chain, rules: endpointRules(e, proto, affinity) });
+    out.chains.push({ name: e.chain, rules: endpointRules(e, proto, affinity, fam) });
     if (affinity !== undefined)
       out.sets.push({
         name: e.affinity,
-        type: 'ipv4_addr',
+        type: fam.addrType,
         map: false,
         flags: ['dynamic', 'timeout'],
         timeoutSeconds: affinity,
@@ -131,17 +144,17 @@ function compilePort(out: Out, view: ServiceView, port: ServicePortView, cluster
 type Endpoint = ResolvedEndpoint & { chain: string; affinity: string };
 
 /** Clients seen within the affinity timeout go back to their endpoint; the rest are spread evenly by one random number. */
-function balance(eps: readonly Endpoint[], affinity: number | undefined): string[] {
-  const out = affinity === undefined ? [] : eps.map((e) => `ip saddr @${e.affinity} goto ${e.chain}`);
+function balance(eps: readonly Endpoint[], affinity: number | undefined, fam: FamilyWords): string[] {
+  const out = affinity === undefined ? [] : eps.map((e) => `${fam.ip} saddr @${e.affinity} goto ${e.chain}`);
   out.push(`numgen random mod ${eps.length} vmap { ${eps.map((e, i) => `${i} : goto ${e.chain}`).join(', ')} }`);
   return out;
 }
 
 /** Hairpin (a pod reaching itself through the service) is masqueraded, or its reply would bypass the DNAT. */
-function endpointRules(e: Endpoint, proto: string, affinity: number | undefined): string[] {
+function endpointRules(e: Endpoint, proto: string, affinity: number | undefined, fam: FamilyWords): string[] {
   return [
-    `ip saddr ${e.ip} ${MARK_MASQ}`,
-    ...(affinity === undefined ? [] : [`update @${e.affinity} { ip saddr }`]),
+    `${fam.ip} saddr ${e.ip} ${MARK_MASQ}`,
+    ...(affinity === undefined ? [] : [`update @${e.affinity} { ${fam.ip} saddr }`]),
     `meta l4proto ${proto} dnat to ${e.address}`,
   ];
 }
@@ -150,19 +163,19 @@ function endpointRules(e: Endpoint, proto: string, affinity: number | undefined)
  * Traffic to a firewalled LB IP from outside the source ranges is dropped;
  * when a range holds the node's own IP, the LB IPs are allowed too (a VIP
  * bound locally loops back with itself as source). Written as nft prints
- * an anonymous interval set back: sorted, a /32 as its address.
+ * an anonymous interval set back: sorted, a host prefix as its address.
  */
-function firewallRule(ranges: readonly Cidr[], lbIPs: readonly string[], node: NodeConfig): string {
+function firewallRule(ranges: readonly Cidr[], lbIPs: readonly string[], node: NodeConfig, fam: FamilyWords): string {
   const nodeIPs = (node.nodeIPs ?? []).map(parseIp).filter((ip): ip is IpAddress => ip !== undefined);
   const fromNode = ranges.some((c) => nodeIPs.some((ip) => cidrContains(c, ip)));
-  const sources = [...ranges.filter((c) => c.family === 4)];
+  const sources = [...ranges.filter((c) => c.family === fam.family)];
   for (const ip of fromNode ? lbIPs : []) {
-    const c = parseCidr(`${ip}/32`);
+    const c = parseCidr(`${ip}/${fam.hostPrefix}`);
     if (c) sources.push(c);
   }
   sources.sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : a.prefixLength - b.prefixLength));
-  const text = sources.map((c) => (c.prefixLength === 32 ? c.text.slice(0, -3) : c.text));
-  return `ip saddr != { ${[...new Set(text)].join(', ')} } drop`;
+  const text = sources.map((c) => (c.prefixLength === fam.hostPrefix ? c.text.slice(0, c.text.lastIndexOf('/')) : c.text));
+  return `${fam.ip} saddr != { ${[...new Set(text)].join(', ')} } drop`;
 }
 
 /** Comments come from object names; nothing in one may end the quoted string. */

@@ -2,55 +2,67 @@ import type { ClusterSnapshot } from '../api/cluster-state.js';
 import type { NodeConfig } from '../proxy-iptables/compile.js';
 import { serviceViewsOf } from '../service-view/service-views.js';
 import { compileNftService } from './compile-service.js';
-import { CHAINS, CLUSTER_IPS_SET, MAPS, TABLE, type NftFamily, type SharedSetName } from './nft-names.js';
+import { CHAINS, CLUSTER_IPS_SET, familyWords, MAPS, TABLE, type FamilyWords, type NftFamily, type SharedSetName } from './nft-names.js';
 import type { NftChain, NftServiceRules, NftSet, NftTable } from './nft-table.js';
 
-/** Same snapshot and node, byte-identical table: services are visited in key order. */
+/** Same snapshot and node, byte-identical table: services are visited in key order. `node.family` 6 gives the `ip6 keel` table. */
 export function compileNftables(snapshot: ClusterSnapshot, node: NodeConfig): NftTable {
   return assembleTable(
     serviceViewsOf(snapshot, node.nodeName).map((view) => compileNftService(view, node)),
     node,
+    familyWords(node.family).table,
   );
 }
 
-const SERVICE_KEY = 'ipv4_addr . inet_proto . inet_service : verdict';
 const PORT_KEY = 'inet_proto . inet_service : verdict';
 
-/** keel's shared sets and maps: what each holds and why (the comments kube-proxy gives them). */
-const SHARED_SETS: readonly { name: SharedSetName; type: string; map: boolean; comment: string }[] = [
-  { name: CLUSTER_IPS_SET, type: 'ipv4_addr', map: false, comment: 'Active ClusterIPs' },
-  { name: MAPS.noEndpointServices, type: SERVICE_KEY, map: true, comment: 'vmap to drop or reject packets to services with no endpoints' },
-  {
-    name: MAPS.noEndpointNodePorts,
-    type: PORT_KEY,
-    map: true,
-    comment: 'vmap to drop or reject packets to service nodeports with no endpoints',
-  },
-  { name: MAPS.firewallIPs, type: SERVICE_KEY, map: true, comment: 'destinations that are subject to LoadBalancerSourceRanges' },
-  { name: MAPS.serviceIPs, type: SERVICE_KEY, map: true, comment: 'ClusterIP, ExternalIP and LoadBalancer IP traffic' },
-  { name: MAPS.serviceNodePorts, type: PORT_KEY, map: true, comment: 'NodePort traffic' },
-];
+/** keel's shared sets and maps: what each holds and why (the comments kube-proxy gives them); the family's address type filled in. */
+function sharedSets(addr: string): readonly { name: SharedSetName; type: string; map: boolean; comment: string }[] {
+  const SERVICE_KEY = `${addr} . inet_proto . inet_service : verdict`;
+  return [
+    { name: CLUSTER_IPS_SET, type: addr, map: false, comment: 'Active ClusterIPs' },
+    {
+      name: MAPS.noEndpointServices,
+      type: SERVICE_KEY,
+      map: true,
+      comment: 'vmap to drop or reject packets to services with no endpoints',
+    },
+    {
+      name: MAPS.noEndpointNodePorts,
+      type: PORT_KEY,
+      map: true,
+      comment: 'vmap to drop or reject packets to service nodeports with no endpoints',
+    },
+    { name: MAPS.firewallIPs, type: SERVICE_KEY, map: true, comment: 'destinations that are subject to LoadBalancerSourceRanges' },
+    { name: MAPS.serviceIPs, type: SERVICE_KEY, map: true, comment: 'ClusterIP, ExternalIP and LoadBalancer IP traffic' },
+    { name: MAPS.serviceNodePorts, type: PORT_KEY, map: true, comment: 'NodePort traffic' },
+  ];
+}
 
 const NODEPORT_IPS_SET = 'nodeport-ips';
 
 /** Joins per-service fragments with the fixed chains and maps. */
 export function assembleTable(fragments: readonly NftServiceRules[], node: NodeConfig, family: NftFamily = 'ip'): NftTable {
-  const elements = new Map<string, string[]>(SHARED_SETS.map((s) => [s.name, []]));
+  const fam = familyWords(family === 'ip6' ? 6 : 4);
+  const shared = sharedSets(fam.addrType);
+  const elements = new Map<string, string[]>(shared.map((s) => [s.name, []]));
   for (const f of fragments) for (const e of f.elements) elements.get(e.set)?.push(e.text);
-  const sets: NftSet[] = SHARED_SETS.map((s) => ({ ...s, elements: [...new Set(elements.get(s.name))].sort() }));
+  const sets: NftSet[] = shared.map((s) => ({ ...s, elements: [...new Set(elements.get(s.name))].sort() }));
   if (node.nodePortAddresses !== undefined)
     sets.unshift({
       name: NODEPORT_IPS_SET,
-      type: 'ipv4_addr',
+      type: fam.addrType,
       map: false,
       comment: 'IPs that accept NodePort traffic',
-      elements: node.nodePortAddresses.filter((ip) => !ip.includes(':') && !ip.startsWith('127.')).sort(),
+      elements: node.nodePortAddresses
+        .filter((ip) => ip.includes(':') === (fam.family === 6) && !ip.startsWith('127.') && ip !== '::1')
+        .sort(),
     });
   const byName = <T extends { name: string }>(a: T, b: T): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
   return {
     family,
     name: TABLE,
-    chains: [...fixedChains(node), ...fragments.flatMap((f) => f.chains).sort(byName)],
+    chains: [...fixedChains(node, fam), ...fragments.flatMap((f) => f.chains).sort(byName)],
     sets: [...sets, ...fragments.flatMap((f) => f.sets).sort(byName)],
     ports: fragments.flatMap((f) => f.ports),
   };
@@ -67,10 +79,12 @@ function markHex(bit: number): string {
  * address; the cluster-IPs check runs after it (dstnat + 10), when only
  * traffic to a ClusterIP port no service has is left un-DNATed.
  */
-function fixedChains(node: NodeConfig): NftChain[] {
+function fixedChains(node: NodeConfig, fam: FamilyWords): NftChain[] {
+  const daddr = `${fam.ip} daddr`;
   const mark = markHex(node.masqueradeBit);
   const newConn = (chain: string): string => `ct state new jump ${chain}`;
-  const nodePorts = node.nodePortAddresses === undefined ? 'fib daddr type local ip daddr != 127.0.0.0/8' : `ip daddr @${NODEPORT_IPS_SET}`;
+  const nodePorts =
+    node.nodePortAddresses === undefined ? `fib daddr type local ${daddr} != ${fam.loopback}` : `${daddr} @${NODEPORT_IPS_SET}`;
   const base = (name: string, type: 'filter' | 'nat', hook: string, priority: number, rules: string[]): NftChain => ({
     name,
     base: { type, hook, priority },
@@ -88,21 +102,21 @@ function fixedChains(node: NodeConfig): NftChain[] {
     {
       name: CHAINS.services,
       rules: [
-        `ip daddr . meta l4proto . th dport vmap @${MAPS.serviceIPs}`,
+        `${daddr} . meta l4proto . th dport vmap @${MAPS.serviceIPs}`,
         `${nodePorts} meta l4proto . th dport vmap @${MAPS.serviceNodePorts}`,
       ],
     },
     {
       name: CHAINS.endpointsCheck,
       rules: [
-        `ip daddr . meta l4proto . th dport vmap @${MAPS.noEndpointServices}`,
+        `${daddr} . meta l4proto . th dport vmap @${MAPS.noEndpointServices}`,
         `${nodePorts} meta l4proto . th dport vmap @${MAPS.noEndpointNodePorts}`,
       ],
     },
-    { name: CHAINS.firewallCheck, rules: [`ip daddr . meta l4proto . th dport vmap @${MAPS.firewallIPs}`] },
+    { name: CHAINS.firewallCheck, rules: [`${daddr} . meta l4proto . th dport vmap @${MAPS.firewallIPs}`] },
     {
       name: CHAINS.clusterIPsCheck,
-      rules: [`ip daddr @${CLUSTER_IPS_SET} reject comment "Reject traffic to invalid ports of ClusterIPs"`],
+      rules: [`${daddr} @${CLUSTER_IPS_SET} reject comment "Reject traffic to invalid ports of ClusterIPs"`],
     },
     { name: CHAINS.reject, comment: 'helper for @no-endpoint-services / @no-endpoint-nodeports', rules: ['reject'] },
     { name: CHAINS.markMasq, rules: [`meta mark set meta mark | ${mark}`] },

@@ -11,8 +11,31 @@ import type { Protocol } from '../api/service.js';
  */
 export const TABLE = 'keel';
 
-/** The address family of keel's table: `ip` now; an `ip6` table beside it (as kube-proxy has) is the dual-stack seam. */
+/**
+ * The address family of one of keel's tables: `ip keel` and, on an IPv6 or
+ * dual-stack node, `ip6 keel` beside it — kube-proxy's two family tables
+ * (`ip kube-proxy`, `ip6 kube-proxy`), not one `inet` table, so each family
+ * keeps its own sets, maps and sync state.
+ */
 export type NftFamily = 'ip' | 'ip6';
+
+/** The words of one family in nft's syntax; the two tables differ only in these. */
+export interface FamilyWords {
+  readonly table: NftFamily;
+  /** The payload selector: `ip saddr` / `ip6 saddr`. */
+  readonly ip: NftFamily;
+  readonly addrType: 'ipv4_addr' | 'ipv6_addr';
+  readonly family: 4 | 6;
+  readonly hostPrefix: 32 | 128;
+  /** NodePorts never answer on it (as kube-proxy's nftables mode). */
+  readonly loopback: string;
+}
+
+export function familyWords(family: 4 | 6 | undefined): FamilyWords {
+  return family === 6
+    ? { table: 'ip6', ip: 'ip6', addrType: 'ipv6_addr', family: 6, hostPrefix: 128, loopback: '::1' }
+    : { table: 'ip', ip: 'ip', addrType: 'ipv4_addr', family: 4, hostPrefix: 32, loopback: '127.0.0.0/8' };
+}
 
 export const CHAINS = {
   services: 'services',

@@ -15,13 +15,18 @@ import { Traffic } from './proxy-iptables-traffic.js';
  *   P-R-c     client pod 10.244.3.2
  * Services: web 10.96.0.10 (http 80→8080/TCP NodePort 30080, dns 53→5353/UDP NodePort 30053),
  *           sticky 10.96.0.30 (ClientIP affinity), empty 10.96.0.20 (no endpoints).
+ * With `dualStack`, every address above gains its IPv6 twin (ULA only): node fd00:172:30::1/64 to ext
+ * fd00:172:30::2 (the default route), fd00:10:244:N::1/64 to pod N at fd00:10:244:N::2; IPv6 forwarding on.
  */
 export class ProxyLab {
   readonly lab: NetnsLab;
   readonly traffic: Traffic;
   readonly ns = { node: '', ext: '', p1: '', p2: '', c: '' };
 
-  constructor(prefix?: string) {
+  constructor(
+    prefix?: string,
+    private readonly opts: { dualStack?: boolean } = {},
+  ) {
     this.lab = new NetnsLab(prefix);
     this.traffic = new Traffic(this.lab.run);
   }
@@ -38,6 +43,12 @@ export class ProxyLab {
     await sh('ip', ['-n', ns.ext, 'link', 'set', 'eth0', 'up']);
     await sh('ip', ['-n', ns.node, 'route', 'add', 'default', 'via', '172.30.0.2']);
     await lab.exec(ns.node, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+    if (this.opts.dualStack) {
+      await this.addr6(ns.node, 'fd00:172:30::1/64', x);
+      await this.addr6(ns.ext, 'fd00:172:30::2/64', 'eth0');
+      await sh('ip', ['-n', ns.node, '-6', 'route', 'add', 'default', 'via', 'fd00:172:30::2']);
+      await lab.exec(ns.node, 'sysctl', ['-qw', 'net.ipv6.conf.all.forwarding=1']);
+    }
     await this.pod('p1', 1);
     await this.pod('p2', 2);
     await this.pod('c', 3);
@@ -60,6 +71,15 @@ export class ProxyLab {
     await sh('ip', ['-n', ns[role], 'addr', 'add', `10.244.${subnet}.2/24`, 'dev', 'eth0']);
     await sh('ip', ['-n', ns[role], 'link', 'set', 'eth0', 'up']);
     await sh('ip', ['-n', ns[role], 'route', 'add', 'default', 'via', `10.244.${subnet}.1`]);
+    if (!this.opts.dualStack) return;
+    await this.addr6(ns.node, `fd00:10:244:${subnet}::1/64`, link);
+    await this.addr6(ns[role], `fd00:10:244:${subnet}::2/64`, 'eth0');
+    await sh('ip', ['-n', ns[role], '-6', 'route', 'add', 'default', 'via', `fd00:10:244:${subnet}::1`]);
+  }
+
+  /** No duplicate address detection: the address is usable at once. */
+  private async addr6(netns: string, cidr: string, dev: string): Promise<void> {
+    await sh('ip', ['-n', netns, '-6', 'addr', 'add', cidr, 'dev', dev, 'nodad']);
   }
 }
 

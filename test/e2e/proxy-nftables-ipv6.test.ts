@@ -1,0 +1,163 @@
+/**
+ * keel's nftables proxy for IPv6 and dual-stack services against a real kernel: one NftSyncLoop per
+ * family inside the node namespace, as the agent runs them — the `ip keel` and `ip6 keel` tables
+ * (kube-proxy's `ip kube-proxy` / `ip6 kube-proxy`, not one `inet` table).
+ *
+ * Address plan: ./proxy-lab.ts with `dualStack` and the prefix "knc" (node 172.30.0.1 + fd00:172:30::1,
+ * ext 172.30.0.2 + fd00:172:30::2, pod N 10.244.N.2 + fd00:10:244:N::2; p1, p2 backends, c client).
+ * Services: web6 dual-stack (IPv6 primary) fd00:10:96::a + 10.96.0.10, 80→8080/TCP NodePort 30080,
+ *           53→5353/UDP; six IPv6-only fd00:10:96::b 80→8080 with p1 only; empty6 fd00:10:96::20 (none).
+ */
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Endpoints } from '../../src/api/endpoints.js';
+import type { Service } from '../../src/api/service.js';
+import { makeEndpoints, makeService, snapshotOf } from '../../src/api/testing/object-builders.js';
+import { ConntrackTool } from '../../src/kernel/conntrack/conntrack.js';
+import { NftCommand } from '../../src/kernel/nftables/nft-runner.js';
+import { setLogSink } from '../../src/observe/log.js';
+import { DEFAULT_MASQUERADE_BIT, type NodeConfig } from '../../src/proxy-iptables/compile.js';
+import { compileNftables } from '../../src/proxy-nftables/compile.js';
+import { traceNftPacket } from '../../src/proxy-nftables/nft-trace.js';
+import { NftSyncLoop } from '../../src/proxy-nftables/nft-sync-loop.js';
+import { renderTable } from '../../src/proxy-nftables/render-table.js';
+import { diffTables } from '../../src/proxy-nftables/table-diff.js';
+import { KEEL_BIN } from '../support/keel-cli.js';
+import type { Tally } from './proxy-iptables-traffic.js';
+import { ProxyLab } from './proxy-lab.js';
+
+const proxyLab = new ProxyLab('knc', { dualStack: true });
+const { ns, traffic } = proxyLab;
+let port: NftCommand;
+const loops: NftSyncLoop[] = [];
+setLogSink({ write: () => undefined });
+
+const web6 = makeService('default', 'web6', (s) => {
+  s.type = 'NodePort';
+  s.clusterIPs = ['fd00:10:96::a', '10.96.0.10'];
+  s.ipFamilies = ['IPv6', 'IPv4'];
+  s.ipFamilyPolicy = 'RequireDualStack';
+  s.ports = [
+    { name: 'http', port: 80, targetPort: 8080, nodePort: 30080 },
+    { name: 'dns', port: 53, targetPort: 5353, protocol: 'UDP' },
+  ];
+});
+const six = makeService('default', 'six', (s) => {
+  s.clusterIP = 'fd00:10:96::b';
+  s.ports = [{ port: 80, targetPort: 8080 }];
+});
+const empty6 = makeService('default', 'empty6', (s) => {
+  s.clusterIP = 'fd00:10:96::20';
+  s.ports = [{ port: 80 }];
+});
+const services: Service[] = [web6, six, empty6];
+const endpoints: Endpoints[] = [
+  makeEndpoints(
+    'default',
+    'web6',
+    [1, 2].flatMap((n) => [
+      { ip: `10.244.${n}.2`, node: 'node-1' },
+      { ip: `fd00:10:244:${n}::2`, node: 'node-1' },
+    ]),
+    [
+      { name: 'http', port: 8080 },
+      { name: 'dns', port: 5353, protocol: 'UDP' },
+    ],
+  ),
+  makeEndpoints('default', 'six', [{ ip: 'fd00:10:244:1::2', node: 'node-1' }], [{ port: 8080 }]),
+];
+const nodeOf = (family: 4 | 6): NodeConfig => ({
+  nodeName: 'node-1',
+  ...(family === 6 ? { family } : {}),
+  nodeIPs: [family === 6 ? 'fd00:172:30::1' : '172.30.0.1'],
+  clusterCidr: family === 6 ? 'fd00:10:244::/56' : '10.244.0.0/16',
+  masqueradeBit: DEFAULT_MASQUERADE_BIT,
+});
+const share = (t: Tally, name: string): number => (t.answers[name] ?? 0) / Object.values(t.answers).reduce((a, b) => a + b, 0);
+
+beforeAll(async () => {
+  await proxyLab.setup();
+  port = new NftCommand({ netns: ns.node });
+  for (const family of [4, 6] as const) {
+    const loop = new NftSyncLoop({
+      port,
+      family: family === 6 ? 'ip6' : 'ip',
+      node: nodeOf(family),
+      conntrack: new ConntrackTool(ns.node, family),
+    });
+    loop.update(snapshotOf(services, endpoints, 1), { services: new Set(), endpoints: new Set(), pods: new Set(), full: true });
+    expect((await loop.sync()).kind).toBe('full');
+    loops.push(loop);
+  }
+});
+
+afterAll(async () => {
+  await proxyLab.destroy();
+});
+
+describe('nftables proxy for IPv6 in a real kernel', () => {
+  it('holds the ip6 keel table exactly as compiled, IPv6 only, beside the IPv4-only ip keel table', async () => {
+    const v6 = (await port.listTable('ip6', 'keel')) ?? '';
+    const v4 = (await port.listTable('ip', 'keel')) ?? '';
+    const snap = snapshotOf(services, endpoints, 1);
+    expect(diffTables(renderTable(compileNftables(snap, nodeOf(6))), v6)).toBe('');
+    expect(diffTables(renderTable(compileNftables(snap, nodeOf(4))), v4)).toBe('');
+    expect(v6).toContain('fd00:10:96::a . tcp . 80 : goto service-');
+    expect(v6).toContain('type ipv6_addr . inet_proto . inet_service : verdict');
+    // (Endpoint chain names spell an IPv6 address with dots, as kube-proxy's do: fd00.10.244.1..2.)
+    expect(v6).not.toMatch(/(^|[\s{,])10\.(96|244)\.\d+\.\d+/m);
+    expect(v4).toContain('10.96.0.10 . tcp . 80 : goto service-');
+    expect(v4).not.toContain('fd00:');
+  });
+
+  it('spreads TCP connections to an IPv6 ClusterIP from a pod and from the node over both IPv6 endpoints', async () => {
+    for (const from of [ns.c, ns.node]) {
+      const t = await traffic.call(from, 'fd00:10:96::a', 80, 'tcp', 100);
+      expect(t.errors).toEqual({});
+      expect(share(t, 'p1')).toBeGreaterThanOrEqual(0.2);
+      expect(share(t, 'p2')).toBeGreaterThanOrEqual(0.2);
+    }
+  });
+
+  it('reaches the dual-stack service on both families, TCP and UDP', async () => {
+    for (const [ip, proto, p] of [
+      ['10.96.0.10', 'tcp', 80],
+      ['fd00:10:96::a', 'tcp', 80],
+      ['10.96.0.10', 'udp', 53],
+      ['fd00:10:96::a', 'udp', 53],
+    ] as const) {
+      const t = await traffic.call(ns.c, ip, p, proto, 40);
+      expect(t.errors, `${ip} ${proto}`).toEqual({});
+      expect(Object.keys(t.answers).sort(), `${ip} ${proto}`).toEqual(['p1', 'p2']);
+    }
+  });
+
+  it("reaches the NodePort on the node's IPv6 address from an external client", async () => {
+    const t = await traffic.call(ns.ext, 'fd00:172:30::1', 30080, 'tcp', 60);
+    expect(t.errors).toEqual({});
+    expect(Object.keys(t.answers).sort()).toEqual(['p1', 'p2']);
+  });
+
+  it('sends an IPv6-only service to its IPv6 endpoint, and refuses one without endpoints at once', async () => {
+    expect(await traffic.call(ns.c, 'fd00:10:96::b', 80, 'tcp', 10)).toEqual({ answers: { p1: 10 }, errors: {} });
+    expect(await traffic.call(ns.c, 'fd00:10:96::20', 80, 'tcp', 3)).toEqual({ answers: {}, errors: { ECONNREFUSED: 3 } });
+  });
+
+  it('traces an IPv6 packet through the ip6 table to both endpoints', () => {
+    const table = compileNftables(snapshotOf(services, endpoints, 1), nodeOf(6));
+    const out = traceNftPacket(table, { src: 'fd00:10:244:3::2', dst: 'fd00:10:96::a', dport: 80, protocol: 'tcp', from: 'pod' }, [
+      'fd00:172:30::1',
+    ]);
+    expect(out.map((o) => [o.verdict, o.probability])).toEqual([
+      ['DNAT [fd00:10:244:1::2]:8080', 0.5],
+      ['DNAT [fd00:10:244:2::2]:8080', 0.5],
+    ]);
+  });
+
+  it('keel cleanup deletes both tables', async () => {
+    const res = await execa('ip', ['netns', 'exec', ns.node, process.execPath, KEEL_BIN, 'cleanup'], { reject: false });
+    expect([res.exitCode, res.stderr]).toEqual([0, '']);
+    expect(await port.listTable('ip6', 'keel')).toBeUndefined();
+    expect(await port.listTable('ip', 'keel')).toBeUndefined();
+  });
+});
