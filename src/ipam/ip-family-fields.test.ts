@@ -35,6 +35,7 @@ describe('initIpFamilyFields', () => {
       ['IPv6', 'IPv4'],
     ],
     ['families inferred from the IPs asked for', { clusterIPs: ['fd00:10:96::5'] }, v4v6, 'SingleStack', ['IPv6']],
+    ['the family asked for on a single-stack cluster', { ipFamilies: ['IPv4'] }, v4, 'SingleStack', ['IPv4']],
     [
       'headless without selector defaults to both families',
       { clusterIP: 'None', selector: null },
@@ -141,6 +142,13 @@ describe('initIpFamilyFields', () => {
     expect(() => settle({ ipFamilyPolicy: 'PreferDualStack', ipFamilies: ['IPv4'] }, v4v6, existing)).toThrow(
       'service default/web: spec.ipFamilyPolicy: Invalid value: "PreferDualStack": must be \'SingleStack\' to release the secondary IP family',
     );
+  });
+
+  it('gives a headless service that becomes a ClusterIP service none of its old "None"', () => {
+    const existing = svc({ clusterIP: 'None' });
+    initIpFamilyFields(existing, undefined, v4);
+    const out = settle({}, v4, existing);
+    expect([out.clusterIPs, out.ipFamilies]).toEqual([undefined, ['IPv4']]);
   });
 
   it('leaves ExternalName services alone', () => {
