@@ -349,7 +349,7 @@ async function main(): Promise<void> {
         }),
       ],
       notes: [
-        `dnsperf -c1 -T1 -q100 -l${SECONDS}, UDP, ${RUNS} interleaved runs per server, ${cpus} CPUs; keel and knot (udp-workers 1) each on one thread on 127.0.0.1; knot also with udp-workers 2, asked by dnsperf -c2 (its SO_REUSEPORT sockets split queries by source port).`,
+        `dnsperf -c1 -T1 -q100 -l${SECONDS}, UDP, ${RUNS} interleaved runs per server, ${cpus} CPUs; keel and knot (udp-workers 1) each on one thread on 127.0.0.1; knot also with udp-workers 2 and keel with --dns-workers 2, both asked by dnsperf -c2 (knot's SO_REUSEPORT sockets split queries by source port; keel's two threads read one shared socket).`,
         'Records: 1,000 ClusterIP services with two named ports, 100 headless services × 3 endpoints, 2,000 pods; the mix asks A of services, headless A, SRV, PTR (60%) and names that do not exist (40%).',
         `Answers of keel and knot compared on 200 queries of the mix: ${differences} differences (keel with 2 threads, twice: ${differences2}).`,
         `etcd change → answered by keel (${CHANGE_SAMPLES} samples, put/delete then UDP polling): appear p50 ${fmt(change.appearP50)} ms, p99 ${fmt(change.appearP99)} ms; NXDOMAIN after delete p50 ${fmt(change.goneP50)} ms, p99 ${fmt(change.goneP99)} ms.`,
