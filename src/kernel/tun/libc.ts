@@ -21,7 +21,7 @@ export const libc = {
   bind: lib.func('int bind(int fd, const void *addr, unsigned int len)'),
   setsockopt: lib.func('int setsockopt(int fd, int level, int name, const void *val, unsigned int len)'),
   sendto: lib.func('long sendto(int fd, const void *buf, unsigned long n, int flags, const void *addr, unsigned int len)'),
-  recvmsg: lib.func('long recvmsg(int fd, void *msg, int flags)'),
+  recvmmsg: lib.func('int recvmmsg(int fd, void *msgs, unsigned int vlen, int flags, void *timeout)'),
   errno: (): number => koffi.errno(),
 };
 const memmove = lib.func('void *memmove(void *dest, const void *src, unsigned long n)');

@@ -4,15 +4,14 @@ import { coalesceDatagrams } from './gro-coalesce.js';
 import { ACK, FIN, frame, ipValid, PSH, pseudo, rfc1071, segments, tcpPacket } from './testing/ip-packets.js';
 import { GSO_TCPV4, readVnetHdr, VNET_F_NEEDS_CSUM, VNET_HDR_LEN } from './virtio-net-hdr.js';
 
-/* Datagrams as one UDP_GRO read returns them: flannel-format IPv4 packets back to back (testing/ip-packets.ts). */
+/* Datagrams as one recvmmsg returns them: flannel-format IPv4 packets, one per span of the buffer (testing/ip-packets.ts). */
 describe('coalesceDatagrams (UDP_GRO read → TUN frames)', () => {
   const out = Buffer.alloc(131072);
   const run = (packets: Buffer[]): { frames: Buffer[]; dropped: number } => {
-    const size = packets[0]?.length ?? 0;
-    const buf = Buffer.alloc(packets.length * size);
-    packets.forEach((p, i) => p.copy(buf, i * size));
-    const last = packets.at(-1)?.length ?? 0;
-    const { frames, dropped } = coalesceDatagrams(buf, (packets.length - 1) * size + last, size, out);
+    const buf = Buffer.concat(packets);
+    const spans: number[] = [];
+    for (const p of packets) spans.push(spans.at(-1) ?? 0, (spans.at(-1) ?? 0) + p.length);
+    const { frames, dropped } = coalesceDatagrams(buf, spans, out);
     const list: Buffer[] = [];
     for (let i = 0; i < frames.length; i += 2) list.push(Buffer.from(out.subarray(frames[i], frames[i + 1])));
     return { frames: list, dropped };
@@ -55,6 +54,15 @@ describe('coalesceDatagrams (UDP_GRO read → TUN frames)', () => {
     expect(run([a, fin]).frames).toHaveLength(2);
     const b = tcpPacket(randomBytes(1000), 2000, ACK, false);
     expect(run([a, b]).frames).toHaveLength(1);
+  });
+
+  it('merges across the slots of one recvmmsg, wherever in the buffer each datagram landed', () => {
+    const [a, b] = segments(frame(tcpPacket(randomBytes(2800), 5, ACK, true), GSO_TCPV4, 1400, 16));
+    const buf = Buffer.alloc(8192);
+    a?.copy(buf, 0);
+    b?.copy(buf, 4096);
+    const { frames } = coalesceDatagrams(buf, [0, a?.length ?? 0, 4096, 4096 + (b?.length ?? 0)], out);
+    expect(frames).toEqual([0, VNET_HDR_LEN + 52 + 2800]);
   });
 
   it('drops datagrams that are not IPv4 packets and counts them', () => {

@@ -8,9 +8,9 @@ const IP_MAX = 65535;
 
 /**
  * The receive half of the udp backend's batching: the datagrams of one
- * UDP_GRO read (`length` bytes, each `gsoSize` bytes but the last, each one
- * IPv4 packet in flannel's wire form) become TUN frames in `out`, each a
- * virtio_net_hdr and a packet. Consecutive TCP segments of one flow that
+ * recvmmsg (`spans`: [start, end) pairs in `buf`, each one IPv4 packet in
+ * flannel's wire form; a UDP_GRO read holds many, cut at its gso_size)
+ * become TUN frames in `out`, each a virtio_net_hdr and a packet. Consecutive TCP segments of one flow that
  * the kernel's own GRO would merge (same addresses, ports, ack, options,
  * ACK or a final ACK|PSH, seq following on, full-sized but the last) become
  * one GSO_TCPV4 super-packet, so the kernel routes one packet instead of
@@ -21,7 +21,7 @@ const IP_MAX = 65535;
  * receiving kernel checked, covers every byte; a merged packet leaves its TCP
  * checksum to the kernel (NEEDS_CSUM), which completes it only if it must.
  */
-export function coalesceDatagrams(buf: Buffer, length: number, gsoSize: number, out: Buffer): { frames: number[]; dropped: number } {
+export function coalesceDatagrams(buf: Buffer, spans: readonly number[], out: Buffer): { frames: number[]; dropped: number } {
   const frames: number[] = [];
   let dropped = 0;
   let o = 0;
@@ -37,9 +37,9 @@ export function coalesceDatagrams(buf: Buffer, length: number, gsoSize: number, 
     frames.push(g, o);
     g = -1;
   };
-  for (let d = 0; d < length; d += gsoSize) {
-    const end = Math.min(d + gsoSize, length);
-    const len = end - d;
+  for (let k = 0; k + 1 < spans.length; k += 2) {
+    const d = spans[k] as number;
+    const len = (spans[k + 1] as number) - d;
     if (len < 20 || (buf[d] as number) >> 4 !== 4 || buf.readUInt16BE(d + 2) > len || buf.readUInt16BE(d + 2) < 20) {
       dropped++;
       continue;
