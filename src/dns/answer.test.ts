@@ -282,6 +282,12 @@ describe('answerQuestion, edges', () => {
     });
   });
 
+  it('reads a dashed label of eight groups without "--" as a full IPv6 address', () => {
+    expect(answer(insecure, 'fd00-10-244-1-0-0-0-5.default.pod.cluster.local', 'AAAA')).toMatchObject({
+      answers: ['fd00-10-244-1-0-0-0-5.default.pod.cluster.local. 5 IN AAAA fd00:10:244:1::5'],
+    });
+  });
+
   it('reads a dashed label with four parts and a "--" as IPv6, and takes no dashed name outside .pod. for a pod', () => {
     expect(answer(insecure, 'fd00--10-1.default.pod.cluster.local', 'AAAA')).toMatchObject({
       answers: ['fd00--10-1.default.pod.cluster.local. 5 IN AAAA fd00::10:1'],

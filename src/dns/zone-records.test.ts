@@ -89,6 +89,16 @@ describe('ZoneRecords', () => {
     expect(dump(z)).toEqual(dump(buildRecordIndex(cluster(2), config)));
   });
 
+  // Insecure pod names answer only in namespaces that exist: one service going must not take its namespace with it.
+  it('keeps a namespace while any of its services remains, and drops it with the last', () => {
+    const z = incremental();
+    z.update(cluster(1, { 'bulk/svc-3': undefined }), changed(['bulk/svc-3']));
+    expect(z.namespaces.has('bulk')).toBe(true);
+    const rest = Object.fromEntries(bulk.map((s) => [`bulk/${s.metadata.name}`, undefined]));
+    z.update(cluster(1, rest), changed(Object.keys(rest)));
+    expect(z.namespaces.has('bulk')).toBe(false);
+  });
+
   it('deletes a service: its names go, names other sources hold stay', () => {
     const z = incremental();
     const snap = cluster(1, { 'bulk/svc-3': undefined });
