@@ -5,12 +5,13 @@ import { columns } from '../describe/report-text.js';
 import { clusterGraph } from '../sandbox/cluster-graph.js';
 import { describeEtcd, readState, type SandboxState } from '../sandbox/sandbox-state.js';
 import { sandboxStatus, type SandboxStatus } from '../sandbox/status.js';
+import { addEndpointsSourceOption, endpointsSourceOf, type EndpointsSourceFlags } from './endpoints-source-flag.js';
 import { keelOption } from './options.js';
 import { addRunDirOption, type RunDirFlags } from './sandbox-flags.js';
 
 const PICTURES = ['dot', 'svg'] as const;
 
-interface StatusFlags extends RunDirFlags {
+interface StatusFlags extends RunDirFlags, EndpointsSourceFlags {
   output?: string;
 }
 
@@ -26,13 +27,13 @@ export function registerStatus(program: Command): void {
         `a picture instead of tables: ${PICTURES.join(' (Graphviz text) or ')} (drawn by Graphviz's dot)`,
       ),
     );
-  addRunDirOption(cmd).action(async (flags: StatusFlags) => {
+  addEndpointsSourceOption(addRunDirOption(cmd)).action(async (flags: StatusFlags) => {
     const picture = flags.output;
     if (picture !== undefined && !(PICTURES as readonly string[]).includes(picture))
       throw new UsageError(`--output ${picture}: expected ${PICTURES.join(' or ')}`);
     const state = readState(flags.runDir);
     if (!state) throw new UsageError(`no sandbox in ${flags.runDir} (start one with \`keel up\`)`);
-    const s = await sandboxStatus(state);
+    const s = await sandboxStatus(state, endpointsSourceOf(flags));
     if (picture) {
       const dot = pictureOf(state, s);
       process.stdout.write(picture === 'svg' ? await renderSvg(dot) : dot);

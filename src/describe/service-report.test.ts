@@ -4,6 +4,7 @@ import type { ClusterSnapshot } from '../api/cluster-state.js';
 import { compileRules, DEFAULT_MASQUERADE_BIT, type NodeConfig } from '../proxy-iptables/compile.js';
 import { renderRestore } from '../proxy-iptables/render-restore.js';
 import { kernelViewOf } from '../proxy-iptables/sync-plan.js';
+import { validateEndpointSlice } from '../api/endpoint-slice.js';
 import { makeEndpoints, makeService, snapshotOf } from '../api/testing/object-builders.js';
 import { describeService } from './service-report.js';
 
@@ -128,6 +129,36 @@ describe('describeService', () => {
     expect(text).toContain('MISSING from the kernel');
     expect(problems(text)).toBe(
       '  - the kernel of node-1 does not hold the rules keel wants for this service (1 chain differs, 1 chain missing); agent unhealthy: proxy: last successful sync 90.0s ago (limit 60s); 3 iptables-restore failures so far\n',
+    );
+  });
+
+  it('reads EndpointSlices when they are the source, as the agent does', () => {
+    const pods = [pod('web-1', '10.244.1.5', 'node-1', true), pod('web-2', '10.244.2.5', 'node-2', true)];
+    const slice = validateEndpointSlice({
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { namespace: 'default', name: 'web-abcde', labels: { 'kubernetes.io/service-name': 'web' } },
+      addressType: 'IPv4',
+      endpoints: [
+        { addresses: ['10.244.1.5'], conditions: { ready: true }, nodeName: 'node-1' },
+        { addresses: ['10.244.2.5'], conditions: { ready: false, serving: true, terminating: true }, nodeName: 'node-2' },
+      ],
+      ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+    });
+    // The v1 Endpoints object is stale (it lists nothing): with slices as the source it is not read.
+    const snap = { ...cluster(pods), endpoints: new Map(), endpointSlices: new Map([['default/web', [slice]]]) };
+    const text = describeService({ snapshot: snap, namespace: 'default', name: 'web', clusterDomain: 'cluster.local' });
+    expect(text).toMatch(/10\.244\.1\.5 +yes +node-1 +web-1 +http=8080\/TCP/);
+    expect(text).toMatch(/10\.244\.2\.5 +no \(terminating, serving\) +node-2 +web-2/);
+    expect(problems(text).trim()).toBe('none found');
+    const none = describeService({
+      snapshot: { ...snap, endpointSlices: new Map() },
+      namespace: 'default',
+      name: 'web',
+      clusterDomain: 'cluster.local',
+    });
+    expect(problems(none)).toContain(
+      '- there is no EndpointSlice labelled kubernetes.io/service-name=web in default (is the endpointslice controller running?)',
     );
   });
 });

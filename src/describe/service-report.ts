@@ -58,13 +58,18 @@ export function describeService(input: ServiceReportInput): string {
   const svc = snapshot.services.get(key);
   if (!svc) throw new Error(`describeService: ${key} is not in the snapshot`);
   const eps = snapshot.endpoints.get(key);
+  // With EndpointSlices as the source (--endpoints-source), the service's slices, as the agent reads them.
+  const slices = snapshot.endpointSlices ? (snapshot.endpointSlices.get(key) ?? []) : undefined;
+  const listed = slices ? slices.length > 0 : eps !== undefined;
   const pods = [...snapshot.pods.values()].filter((p) => p.metadata.namespace === namespace);
   const selector = svc.spec.selector ?? {};
   const hasSelector = Object.keys(selector).length > 0;
   const matching = hasSelector ? pods.filter((p) => matchesSelector({ matchLabels: selector }, p.metadata.labels)) : [];
   const ready = matching.filter(isPodReady);
   // Endpoint resolution is the service view's, the same the proxies and DNS program from.
-  const view = projectService(svc, eps, input.node?.config.nodeName);
+  const view = slices
+    ? projectService(svc, undefined, input.node?.config.nodeName, slices)
+    : projectService(svc, eps, input.node?.config.nodeName);
   const rows = endpointRows(view, pods);
   const problems: string[] = [];
 
@@ -121,11 +126,15 @@ export function describeService(input: ServiceReportInput): string {
       problems.push(
         `${matching.length} pod${matching.length === 1 ? '' : 's'} match${matching.length === 1 ? 'es' : ''} the selector but none is ready (${matching.map((p) => `${p.metadata.name}: ${p.status?.phase ?? 'Pending'}`).join(', ')})`,
       );
-    if (!eps && (!hasSelector || ready.length > 0))
-      problems.push(`there is no Endpoints object ${namespace}/${name}${hasSelector ? ' (is the endpoints controller running?)' : ''}`);
-    else if (eps && rows.every((r) => !r.ready) && ready.length > 0)
+    const what = slices ? 'EndpointSlice' : 'Endpoints object';
+    const controller = slices ? 'endpointslice controller' : 'endpoints controller';
+    if (!listed && (!hasSelector || ready.length > 0))
       problems.push(
-        `${ready.length} ready pod${ready.length === 1 ? '' : 's'} match, yet the Endpoints object lists no ready address (is the endpoints controller behind?)`,
+        `there is no ${what} ${slices ? `labelled kubernetes.io/service-name=${name} in ${namespace}` : `${namespace}/${name}`}${hasSelector ? ` (is the ${controller} running?)` : ''}`,
+      );
+    else if (listed && rows.every((r) => !r.ready) && ready.length > 0)
+      problems.push(
+        `${ready.length} ready pod${ready.length === 1 ? '' : 's'} match, yet the ${slices ? 'EndpointSlices list' : 'Endpoints object lists'} no ready address (is the ${controller} behind?)`,
       );
   }
   for (const f of view.ignoredFields) problems.push(`${f.field} ${JSON.stringify(f.value)} ${f.reason}; the proxies leave it out`);
@@ -324,10 +333,12 @@ function podHasPort(pod: Pod, name: string, port: ServicePort): boolean {
 function dnsLines(snapshot: ClusterSnapshot, svc: Service, zone: string): string[] {
   const key = namespacedName(svc.metadata.namespace, svc.metadata.name);
   const eps = snapshot.endpoints.get(key);
+  const slices = snapshot.endpointSlices?.get(key);
   const only: ClusterSnapshot = {
     revision: 0,
     services: new Map([[key, svc]]),
     endpoints: eps ? new Map([[key, eps]]) : new Map(),
+    ...(snapshot.endpointSlices ? { endpointSlices: new Map(slices ? [[key, slices]] : []) } : {}),
     pods: new Map(),
   };
   const index = buildRecordIndex(only, { zone, ttl: 30, serviceCidrs: [], podCidrs: [] });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { namespacedName, type ClusterSnapshot } from '../api/cluster-state.js';
+import { validateEndpointSlice } from '../api/endpoint-slice.js';
 import type { Endpoints } from '../api/endpoints.js';
 import { parseCidr, parseIp } from '../api/ip.js';
 import type { Pod } from '../api/pod.js';
@@ -104,6 +105,40 @@ describe('clusterGraph', () => {
   "svc/default/web-np" -> "pod/default/web-b" [label="80/TCP"];
 }
 `);
+  });
+
+  it('draws the same edges from EndpointSlices when they are the source, the v1 Endpoints then unread', () => {
+    const g = seed004();
+    const endpointSlices = new Map(
+      [...g.snapshot.endpoints].map(([key, eps]) => [
+        key,
+        eps.subsets.map((subset, i) =>
+          validateEndpointSlice({
+            apiVersion: 'discovery.k8s.io/v1',
+            kind: 'EndpointSlice',
+            metadata: {
+              namespace: 'default',
+              name: `${eps.metadata.name}-${i}`,
+              labels: { 'kubernetes.io/service-name': eps.metadata.name },
+            },
+            addressType: 'IPv4',
+            endpoints: [
+              ...subset.addresses.map((a) => ({
+                addresses: [a.ip],
+                conditions: { ready: true },
+                nodeName: a.nodeName,
+                targetRef: a.targetRef,
+              })),
+              ...subset.notReadyAddresses.map((a) => ({ addresses: [a.ip], conditions: { ready: false }, nodeName: a.nodeName })),
+            ],
+            ports: subset.ports.map((p) => ({ port: p.port, protocol: p.protocol })),
+          }),
+        ),
+      ]),
+    );
+    const fromSlices = clusterGraph({ ...g, snapshot: { ...g.snapshot, endpoints: new Map(), endpointSlices } });
+    expect(fromSlices).toBe(clusterGraph(g));
+    expect(fromSlices).toContain('"svc/default/web" -> "pod/default/web-a" [label="80/TCP"];');
   });
 
   it('gives the same text whatever order the objects and leases come in', () => {

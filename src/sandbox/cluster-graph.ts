@@ -67,16 +67,7 @@ export function clusterGraph(input: ClusterGraphInput): string {
     for (const node of input.nodes) {
       for (const port of nodePorts(svc)) out.push(`  ${id(nodePortId(node.name, svc, port))} -> ${sid} [style=dashed];`);
     }
-    const eps = snapshot.endpoints.get(namespacedName(svc.metadata.namespace, svc.metadata.name));
-    const targets: { address: EndpointAddress; ready: boolean; ports: string }[] = [];
-    for (const subset of eps?.subsets ?? []) {
-      const ports = subset.ports
-        .map((p) => `${p.port}/${p.protocol}`)
-        .sort()
-        .join(',');
-      for (const address of subset.addresses) targets.push({ address, ready: true, ports });
-      for (const address of subset.notReadyAddresses) targets.push({ address, ready: false, ports });
-    }
+    const targets = endpointTargets(snapshot, svc);
     targets.sort((a, b) => cmp(a.address.ip, b.address.ip) || cmp(a.ports, b.ports));
     for (const t of targets) {
       const pod = targetPod(t.address, svc.metadata.namespace, snapshot, podsByIp);
@@ -123,6 +114,40 @@ function serviceLines(svc: Service): string[] {
       ? `ExternalName ${svc.spec.externalName ?? ''}`
       : `${svc.spec.type} ${svc.spec.clusterIP ?? 'no IP yet'}`;
   return [name, address, ...(ports ? [ports] : [])];
+}
+
+/**
+ * A service's endpoints as the agent reads them: its EndpointSlices when the
+ * snapshot carries them (--endpoints-source), else its v1 Endpoints.
+ */
+function endpointTargets(snapshot: ClusterSnapshot, svc: Service): { address: EndpointAddress; ready: boolean; ports: string }[] {
+  const key = namespacedName(svc.metadata.namespace, svc.metadata.name);
+  const portsText = (ports: readonly { port?: number; protocol: string }[]): string =>
+    ports
+      .flatMap((p) => (p.port === undefined ? [] : [`${p.port}/${p.protocol}`]))
+      .sort()
+      .join(',');
+  if (snapshot.endpointSlices) {
+    return (snapshot.endpointSlices.get(key) ?? []).flatMap((slice) =>
+      slice.endpoints.flatMap((e) => {
+        const ip = e.addresses[0];
+        if (ip === undefined) return [];
+        const address: EndpointAddress = {
+          ip,
+          ...(e.nodeName ? { nodeName: e.nodeName } : {}),
+          ...(e.targetRef ? { targetRef: e.targetRef } : {}),
+        };
+        return [{ address, ready: e.conditions.ready !== false, ports: portsText(slice.ports) }];
+      }),
+    );
+  }
+  return (snapshot.endpoints.get(key)?.subsets ?? []).flatMap((subset) => {
+    const ports = portsText(subset.ports);
+    return [
+      ...subset.addresses.map((address) => ({ address, ready: true, ports })),
+      ...subset.notReadyAddresses.map((address) => ({ address, ready: false, ports })),
+    ];
+  });
 }
 
 /** The pod an endpoint address names (targetRef, as the endpoints controller writes it), else the pod holding its IP. */

@@ -1,5 +1,6 @@
 import { execa } from 'execa';
 import type { ClusterSnapshot } from '../api/cluster-state.js';
+import type { EndpointsSource } from '../api/endpoint-slice.js';
 import type { Lease } from '../overlay/lease.js';
 import { LeaseStore } from '../overlay/lease-store.js';
 import { createEtcdClient } from '../store/etcd-client.js';
@@ -42,7 +43,7 @@ export interface SandboxStatus {
 }
 
 /** Reads what is running and what etcd holds; etcd being down is reported, not thrown. */
-export async function sandboxStatus(state: SandboxState): Promise<SandboxStatus> {
+export async function sandboxStatus(state: SandboxState, endpointsSource: EndpointsSource = 'auto'): Promise<SandboxStatus> {
   const nodes = await Promise.all(
     state.nodes.map(async (n): Promise<NodeStatus> => {
       const base = { name: n.name, ip: n.ip, netns: n.netns };
@@ -75,7 +76,7 @@ export async function sandboxStatus(state: SandboxState): Promise<SandboxStatus>
     const kv = new KvStore(client, conn.endpoints);
     const leases = await new LeaseStore(kv).list();
     status.leases = leases.leases.map((l) => ({ subnet: l.subnet.text, publicIp: l.attrs.publicIp.text, backend: l.attrs.backendType }));
-    const snap = await new ObjectStore(kv, '/registry').readSnapshot();
+    const snap = await new ObjectStore(kv, '/registry').readSnapshot(endpointsSource);
     status.services = [...snap.services.values()].map((s) => ({
       name: `${s.metadata.namespace}/${s.metadata.name}`,
       type: s.spec.type,
