@@ -97,6 +97,8 @@ describe('deploy/daemonset.yaml', () => {
     for (const e of env) expect(twins.has(e.name), `${e.name} is no flag's twin`).toBe(true);
     const value = (name: string): string | undefined => env.find((e) => e.name === name)?.value;
     expect(value('KEEL_ENDPOINTS_SOURCE')).toBe('auto');
+    // kubeadm's flannel is kube-subnet-mgr: keel keeps each node's spec.podCIDR.
+    expect(value('KEEL_SUBNET_SOURCE')).toBe('node');
     expect(value('KEEL_ETCD_ENDPOINTS')).toMatch(/^https:\/\//);
     const mounts = new Set((container.volumeMounts ?? []).map((m) => m.mountPath));
     for (const name of ['KEEL_ETCD_CAFILE', 'KEEL_ETCD_CERTFILE', 'KEEL_ETCD_KEYFILE'])
