@@ -13,6 +13,7 @@ interface InitFlags extends EtcdFlags, SubnetPrefixFlags {
   network?: string;
   backend: string;
   subnetLen?: number;
+  ipv6SubnetLen?: number;
   subnetMin?: string;
   subnetMax?: string;
   vni?: number;
@@ -35,10 +36,17 @@ export function registerNetwork(program: Command): void {
   const init = network
     .command('init')
     .description('store the overlay network config (flannel JSON) in etcd')
-    .addOption(keelOption('--network <cidr>', 'the pod network, e.g. 10.244.0.0/16'))
+    .addOption(
+      keelOption('--network <cidr>', 'the pod network, one per family: 10.244.0.0/16, 10.244.0.0/16,fd00:10:244::/56, or IPv6 alone'),
+    )
     .addOption(keelOption('--backend <type>', 'vxlan, udp or host-gw', 'vxlan'))
     .addOption(
       keelOption('--subnet-len <n>', 'prefix length of each node subnet (default 24)').argParser(parseIntFlag('--subnet-len', 1, 32)),
+    )
+    .addOption(
+      keelOption('--ipv6-subnet-len <n>', 'prefix length of each IPv6 node subnet (default 64)').argParser(
+        parseIntFlag('--ipv6-subnet-len', 1, 126),
+      ),
     )
     .addOption(keelOption('--subnet-min <ip>', 'first leasable node subnet'))
     .addOption(keelOption('--subnet-max <ip>', 'last leasable node subnet'))
@@ -53,6 +61,7 @@ export function registerNetwork(program: Command): void {
       network: flags.network,
       backend: flags.backend,
       ...(flags.subnetLen !== undefined ? { subnetLen: flags.subnetLen } : {}),
+      ...(flags.ipv6SubnetLen !== undefined ? { ipv6SubnetLen: flags.ipv6SubnetLen } : {}),
       ...(flags.subnetMin !== undefined ? { subnetMin: flags.subnetMin } : {}),
       ...(flags.subnetMax !== undefined ? { subnetMax: flags.subnetMax } : {}),
       ...(flags.vni !== undefined ? { vni: flags.vni } : {}),

@@ -25,4 +25,22 @@ describe('renderCniConfig', () => {
       },
     });
   });
+
+  it('gives a dual-stack pod one host-local range per family, IPv4 first', () => {
+    const c = JSON.parse(
+      renderCniConfig({
+        network: parseCidr('10.244.0.0/16') as Cidr,
+        subnet: parseCidr('10.244.3.0/24') as Cidr,
+        ipv6Network: parseCidr('fd00:10:244::/56') as Cidr,
+        ipv6Subnet: parseCidr('fd00:10:244:3::/64') as Cidr,
+        mtu: 1430,
+        ipMasq: true,
+      }),
+    ) as { plugins: Array<{ ipam?: unknown }> };
+    expect(c.plugins[0]?.ipam).toEqual({
+      type: 'host-local',
+      ranges: [[{ subnet: '10.244.3.0/24', gateway: '10.244.3.1' }], [{ subnet: 'fd00:10:244:3::/64', gateway: 'fd00:10:244:3::1' }]],
+      routes: [{ dst: '10.244.0.0/16' }, { dst: 'fd00:10:244::/56' }, { dst: '0.0.0.0/0' }, { dst: '::/0' }],
+    });
+  });
 });

@@ -13,16 +13,20 @@ export interface CniConfigOptions {
 /**
  * A conflist for the stock `bridge` + `host-local` + `portmap` plugins,
  * so pods are made by containernetworking-plugins, not by keel. The pod
- * gets an address from the node subnet, the bridge (cni0) holds the
- * subnet's first address as the pods' gateway, and the pods route the
- * whole Network (and everything else) through it.
+ * gets an address from the node subnet of each family, the bridge (cni0)
+ * holds each subnet's first address as the pods' gateway, and the pods
+ * route the whole Network (and everything else) through it.
  */
 export function renderCniConfig(env: SubnetEnv, options: CniConfigOptions = {}): string {
-  const gateway = ipFromValue(env.subnet.family, env.subnet.first + 1n).text;
+  // One host-local range set per family (IPv4 first), so a dual-stack pod gets one address of each.
+  const families = [
+    ...(env.network && env.subnet ? [{ network: env.network, subnet: env.subnet, any: '0.0.0.0/0' }] : []),
+    ...(env.ipv6Network && env.ipv6Subnet ? [{ network: env.ipv6Network, subnet: env.ipv6Subnet, any: '::/0' }] : []),
+  ];
   const ipam: Record<string, unknown> = {
     type: 'host-local',
-    ranges: [[{ subnet: env.subnet.text, gateway }]],
-    routes: [{ dst: env.network.text }, { dst: '0.0.0.0/0' }],
+    ranges: families.map((f) => [{ subnet: f.subnet.text, gateway: ipFromValue(f.subnet.family, f.subnet.first + 1n).text }]),
+    routes: [...families.map((f) => ({ dst: f.network.text })), ...families.map((f) => ({ dst: f.any }))],
   };
   if (options.dataDir) ipam.dataDir = options.dataDir;
   const conflist = {

@@ -1,8 +1,7 @@
-import type { Cidr } from '../api/ip.js';
 import type { Logger } from '../observe/log.js';
 import type { KvStore } from '../store/kv-store.js';
 import { Informer } from '../watch/informer.js';
-import { decodeLease, type Lease, type LeaseAttrs } from './lease.js';
+import { decodeLease, type Lease, type LeaseAttrs, type LeaseSubnets } from './lease.js';
 import type { LeaseStore } from './lease-store.js';
 import { leasesRemoved } from './metrics.js';
 import type { NetworkConfig } from './network-config.js';
@@ -46,7 +45,7 @@ export class EtcdSubnetSource implements SubnetSource {
     });
     this.informer.subscribe((ev) => {
       const held = this.manager.current();
-      if (ev.type === 'delete' && held && ev.key === store.keyOf(held.subnet)) {
+      if (ev.type === 'delete' && held && ev.key === store.keyOf(held)) {
         // Someone deleted this node's own lease: take it (or another) back now, not at the next renewal.
         logger.warn('own lease deleted; acquiring again', { subnet: ev.object.subnet.text });
         this.manager
@@ -62,7 +61,7 @@ export class EtcdSubnetSource implements SubnetSource {
     await this.informer.start(signal);
   }
 
-  async acquire(attrs: LeaseAttrs, previous: Cidr | undefined): Promise<Lease> {
+  async acquire(attrs: LeaseAttrs, previous: LeaseSubnets | undefined): Promise<Lease> {
     const held = await this.manager.acquire(attrs, previous);
     if (this.signal) this.manager.start(this.signal);
     return held;

@@ -1,8 +1,7 @@
 import { DecodeError, NotFoundError } from '../api/errors.js';
 import type { CreateOutcome, KvEntry, KvStore, UpdateOutcome } from '../store/kv-store.js';
-import { decodeLease, encodeLeaseAttrs, subnetKey, type Lease, type LeaseAttrs } from './lease.js';
+import { decodeLease, encodeLeaseAttrs, subnetKey, type Lease, type LeaseAttrs, type LeaseSubnets } from './lease.js';
 import { parseNetworkConfig, type NetworkConfig } from './network-config.js';
-import type { Cidr } from '../api/ip.js';
 
 export const DEFAULT_SUBNET_PREFIX = '/coreos.com/network';
 
@@ -43,8 +42,8 @@ export class LeaseStore {
     return `${this.prefix}/subnets/`;
   }
 
-  keyOf(subnet: Cidr): string {
-    return `${this.subnetsPrefix}${subnetKey(subnet)}`;
+  keyOf(subnets: LeaseSubnets): string {
+    return `${this.subnetsPrefix}${subnetKey(subnets)}`;
   }
 
   async getConfig(): Promise<NetworkConfig> {
@@ -77,8 +76,8 @@ export class LeaseStore {
     return { leases, invalid, revision };
   }
 
-  async get(subnet: Cidr): Promise<StoredLease | undefined> {
-    const e = await this.kv.get(this.keyOf(subnet));
+  async get(subnets: LeaseSubnets): Promise<StoredLease | undefined> {
+    const e = await this.kv.get(this.keyOf(subnets));
     return e ? this.decode(e) : undefined;
   }
 
@@ -96,17 +95,29 @@ export class LeaseStore {
     if (etcdLease && etcdLease !== '0') await this.kv.revokeLease(etcdLease);
   }
 
-  /** Creates the lease only if no node holds the subnet. */
-  create(subnet: Cidr, attrs: LeaseAttrs, etcdLease: string): Promise<CreateOutcome> {
-    return this.kv.createIfAbsent(this.keyOf(subnet), encodeLeaseAttrs(attrs), etcdLease);
+  /**
+   * Creates the lease only if no node holds its subnets. An IPv4-only or
+   * IPv6-only key names one subnet (the IPv6-only key's IPv4 part is the
+   * same 0.0.0.0-0 on every node), so its absence is enough. A dual-stack
+   * key names two, and `10.244.1.0-24&fd00:0:0:1::-64` does not collide
+   * with `10.244.2.0-24&fd00:0:0:1::-64`: it is created only if no lease was
+   * created since `listedAt`, the revision the caller chose its subnets at.
+   */
+  create(subnets: LeaseSubnets, attrs: LeaseAttrs, etcdLease: string, listedAt: number): Promise<CreateOutcome> {
+    const key = this.keyOf(subnets);
+    const value = encodeLeaseAttrs(attrs);
+    if (subnets.ipv6Subnet && subnets.subnet.prefixLength > 0) {
+      return this.kv.createIfNoneCreatedSince(key, value, this.subnetsPrefix, listedAt, etcdLease);
+    }
+    return this.kv.createIfAbsent(key, value, etcdLease);
   }
 
   /** Rewrites a lease we hold (new attrs and/or a fresh etcd lease) if nobody changed it since `modRevision`. */
-  update(subnet: Cidr, modRevision: number, attrs: LeaseAttrs, etcdLease: string): Promise<UpdateOutcome> {
-    return this.kv.updateAt(this.keyOf(subnet), encodeLeaseAttrs(attrs), modRevision, etcdLease);
+  update(subnets: LeaseSubnets, modRevision: number, attrs: LeaseAttrs, etcdLease: string): Promise<UpdateOutcome> {
+    return this.kv.updateAt(this.keyOf(subnets), encodeLeaseAttrs(attrs), modRevision, etcdLease);
   }
 
-  async delete(subnet: Cidr): Promise<void> {
-    await this.kv.delete(this.keyOf(subnet));
+  async delete(subnets: LeaseSubnets): Promise<void> {
+    await this.kv.delete(this.keyOf(subnets));
   }
 }

@@ -4,7 +4,7 @@ import { decodeLease, encodeLeaseAttrs, parseSubnetKey, readVxlanData, subnetKey
 
 describe('lease encoding', () => {
   it('uses flannel key and value formats byte for byte', () => {
-    expect(subnetKey(parseCidr('10.244.12.0/24') as Cidr)).toBe('10.244.12.0-24');
+    expect(subnetKey({ subnet: parseCidr('10.244.12.0/24') as Cidr })).toBe('10.244.12.0-24');
     expect(parseSubnetKey('/coreos.com/network/subnets/10.244.12.0-24')?.subnet.text).toBe('10.244.12.0/24');
     expect(parseSubnetKey('/coreos.com/network/subnets/10.244.12.1-24')).toBeUndefined();
     expect(parseSubnetKey('/coreos.com/network/config')).toBeUndefined();
@@ -49,7 +49,7 @@ describe('dual-stack leases', () => {
       'fd00:172:30::3',
     ]);
     expect(lease.attrs.backendV6Data).toEqual({ VNI: 1, VtepMAC: '0e:11:22:33:44:66' });
-    expect(subnetKey(lease.subnet, lease.ipv6Subnet)).toBe('10.244.12.0-24&fd00:10:244:c::-64');
+    expect(subnetKey(lease)).toBe('10.244.12.0-24&fd00:10:244:c::-64');
     expect(encodeLeaseAttrs(lease.attrs)).toBe(flanneld);
   });
 

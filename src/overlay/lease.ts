@@ -16,10 +16,15 @@ export interface LeaseAttrs {
   readonly backendV6Data?: unknown;
 }
 
-export interface Lease {
+/** The subnets a lease key names. */
+export interface LeaseSubnets {
+  /** The IPv4 pod subnet; flannel's zero 0.0.0.0/0 on an IPv6-only network. */
   readonly subnet: Cidr;
-  /** The IPv6 pod subnet of a dual-stack lease: the key's part after `&` (flannel's IPv6Subnet). */
+  /** The IPv6 pod subnet of a dual-stack or IPv6-only lease: the key's part after `&` (flannel's IPv6Subnet). */
   readonly ipv6Subnet?: Cidr;
+}
+
+export interface Lease extends LeaseSubnets {
   readonly attrs: LeaseAttrs;
 }
 
@@ -31,8 +36,8 @@ export interface VxlanBackendData {
 // flannel pkg/subnet subnetRegex: `10.244.1.0-24`, or dual-stack `10.244.1.0-24&fd00:10:244:1::-64`.
 const KEY_TAIL = /(\d+\.\d+\.\d+\.\d+)-(\d+)(?:&([a-f\d:]+)-(\d+))?$/;
 
-/** flannel MakeSubnetKey: the IPv4 subnet, then `&` and the IPv6 one for a dual-stack lease. */
-export function subnetKey(subnet: Cidr, ipv6Subnet?: Cidr): string {
+/** flannel MakeSubnetKey: the IPv4 subnet, then `&` and the IPv6 one for a dual-stack or IPv6-only lease. */
+export function subnetKey({ subnet, ipv6Subnet }: LeaseSubnets): string {
   const v4 = subnet.text.replace('/', '-');
   return ipv6Subnet ? `${v4}&${ipv6Subnet.text.replace('/', '-')}` : v4;
 }
@@ -73,7 +78,7 @@ export function decodeLease(key: string, value: Buffer | string): Lease {
   if (!parsed) throw new DecodeError(`lease ${key}`, 'the key does not end in <a.b.c.d>-<prefix length>');
   const { subnet, ipv6Subnet } = parsed;
   if (ipv6Subnet === null) throw new DecodeError(`lease ${key}`, 'the IPv6 part of the key (after &) is not an IPv6 subnet');
-  const attrs = decodeLeaseAttrs(`lease ${subnetKey(subnet, ipv6Subnet)}`, value);
+  const attrs = decodeLeaseAttrs(`lease ${subnetKey(ipv6Subnet ? { subnet, ipv6Subnet } : { subnet })}`, value);
   return ipv6Subnet ? { subnet, ipv6Subnet, attrs } : { subnet, attrs };
 }
 

@@ -18,18 +18,51 @@ export interface BackendConfig {
   readonly directRouting: boolean;
 }
 
-export interface NetworkConfig {
+/** One family's pod network and how it is cut into node subnets. */
+export interface FamilyRange {
   readonly network: Cidr;
   readonly subnetLen: number;
   /** First and last node subnet that may be leased (both aligned to subnetLen). */
   readonly subnetMin: IpAddress;
   readonly subnetMax: IpAddress;
+}
+
+export interface NetworkConfig extends FamilyRange {
+  /**
+   * flannel's EnableIPv4 (default true). When false (IPv6-only) the IPv4
+   * fields hold flannel's zero values — 0.0.0.0/0, length 0 — which is
+   * also the IPv4 part flannel writes into an IPv6-only lease key.
+   */
+  readonly enableIPv4: boolean;
+  /** EnableIPv6 with IPv6Network, IPv6SubnetLen, IPv6SubnetMin/Max. */
+  readonly ipv6?: FamilyRange;
   readonly backend: BackendConfig;
 }
 
 const DEFAULT_PORTS: Readonly<Record<BackendType, number>> = { vxlan: 8472, udp: 8285, 'host-gw': 0 };
 
 const SUBJECT = 'network config';
+
+/** flannel's config field names and limits per family (pkg/subnet CheckNetworkConfig). */
+const FIELDS = {
+  4: { network: 'Network', len: 'SubnetLen', min: 'SubnetMin', max: 'SubnetMax', bits: 32, defaultLen: 24, example: '10.244.0.0/16' },
+  6: {
+    network: 'IPv6Network',
+    len: 'IPv6SubnetLen',
+    min: 'IPv6SubnetMin',
+    max: 'IPv6SubnetMax',
+    bits: 128,
+    defaultLen: 64,
+    example: 'fd00:10:244::/56',
+  },
+} as const;
+
+const ZERO_V4: FamilyRange = {
+  network: parseCidr('0.0.0.0/0') as Cidr,
+  subnetLen: 0,
+  subnetMin: parseIp('0.0.0.0') as IpAddress,
+  subnetMax: parseIp('0.0.0.0') as IpAddress,
+};
 
 /** Parses and validates flannel's config JSON, filling flannel's defaults. */
 export function parseNetworkConfig(text: string, subject = SUBJECT): NetworkConfig {
@@ -40,39 +73,37 @@ export function parseNetworkConfig(text: string, subject = SUBJECT): NetworkConf
     throw new ConfigError(subject, `not valid JSON: ${(err as Error).message}`);
   }
   if (!isRecord(raw)) throw new ConfigError(subject, 'must be a JSON object');
-  if (typeof raw.Network !== 'string') throw new ConfigError(subject, 'Network: required, e.g. "10.244.0.0/16"');
-  const network = parseCidr(raw.Network);
-  if (!network || network.family !== 4) throw new ConfigError(subject, `Network: ${JSON.stringify(raw.Network)} is not an IPv4 CIDR`);
-  if (network.text !== raw.Network)
-    throw new ConfigError(subject, `Network: ${raw.Network} has host bits set (did you mean ${network.text}?)`);
+  const enableIPv4 = optionalBool(raw.EnableIPv4, 'EnableIPv4', subject) ?? true;
+  const enableIPv6 = optionalBool(raw.EnableIPv6, 'EnableIPv6', subject) ?? false;
+  if (!enableIPv4 && !enableIPv6) throw new ConfigError(subject, 'EnableIPv4 and EnableIPv6 are both false: no family left');
+  const v4 = enableIPv4 ? parseFamily(raw, 4, subject) : ZERO_V4;
+  const backend = parseBackend(raw.Backend, subject);
+  if (!enableIPv6) return { ...v4, enableIPv4, backend };
+  const ipv6 = parseFamily(raw, 6, subject);
+  // flannel's udp backend is IPv4-only; vxlan and host-gw carry IPv6.
+  if (backend.type === 'udp') throw new ConfigError(subject, 'Backend.Type: udp carries IPv4 only; use vxlan or host-gw with EnableIPv6');
+  return { ...v4, enableIPv4, ipv6, backend };
+}
 
-  const subnetLen = optionalInt(raw.SubnetLen, 'SubnetLen', subject) ?? defaultSubnetLen(network, subject);
-  if (subnetLen > 30) throw new ConfigError(subject, `SubnetLen: /${subnetLen} is too small for a node (at most /30)`);
-  if (subnetLen < network.prefixLength + 2) {
-    throw new ConfigError(
-      subject,
-      `SubnetLen: /${subnetLen} is too large for Network ${network.text}: it must fit at least four times (use /${network.prefixLength + 2} or longer)`,
-    );
-  }
-  const size = 1n << BigInt(32 - subnetLen);
-  const subnetMin = optionalAddress(raw.SubnetMin, 'SubnetMin', network, subnetLen, subject) ?? ipFromValue(4, network.first + size);
-  const subnetMax =
-    optionalAddress(raw.SubnetMax, 'SubnetMax', network, subnetLen, subject) ?? ipFromValue(4, network.first + network.size - size);
-  if (subnetMin.value > subnetMax.value) throw new ConfigError(subject, `SubnetMin ${subnetMin.text} is above SubnetMax ${subnetMax.text}`);
-
-  return { network, subnetLen, subnetMin, subnetMax, backend: parseBackend(raw.Backend, subject) };
+/** The pod networks of the enabled families, IPv4 first. */
+function podNetworks(config: NetworkConfig): Cidr[] {
+  return [...(config.enableIPv4 ? [config.network] : []), ...(config.ipv6 ? [config.ipv6.network] : [])];
 }
 
 /** Refuses a pod network that would shadow the service range. */
 export function checkServiceOverlap(config: NetworkConfig, serviceRange: Cidr, subject = SUBJECT): void {
-  if (cidrsOverlap(config.network, serviceRange)) {
-    throw new ConfigError(subject, `Network ${config.network.text} overlaps the service range ${serviceRange.text}`);
+  for (const network of podNetworks(config)) {
+    if (cidrsOverlap(network, serviceRange)) {
+      throw new ConfigError(subject, `Network ${network.text} overlaps the service range ${serviceRange.text}`);
+    }
   }
 }
 
 export interface NetworkConfigInput {
+  /** The pod network, or one per family comma-separated (`10.244.0.0/16,fd00:10:244::/56`); IPv6 alone is IPv6-only. */
   network: string;
   subnetLen?: number;
+  ipv6SubnetLen?: number;
   subnetMin?: string;
   subnetMax?: string;
   backend: string;
@@ -87,10 +118,31 @@ export function renderNetworkConfig(input: NetworkConfigInput): string {
   if (input.backend === 'vxlan') backend.VNI = input.vni ?? 1;
   if (input.port !== undefined) backend.Port = input.port;
   if (input.directRouting) backend.DirectRouting = true;
-  const doc: Record<string, unknown> = { Network: input.network };
-  if (input.subnetLen !== undefined) doc.SubnetLen = input.subnetLen;
-  if (input.subnetMin !== undefined) doc.SubnetMin = input.subnetMin;
-  if (input.subnetMax !== undefined) doc.SubnetMax = input.subnetMax;
+  const parts = input.network.split(',').map((n) => n.trim());
+  const v6 = parts.find((n) => n.includes(':'));
+  const v4 = parts.find((n) => !n.includes(':'));
+  if (parts.length > 2 || (parts.length === 2 && (!v4 || !v6))) {
+    throw new ConfigError(
+      '--network',
+      `${JSON.stringify(input.network)}: give one network per family, e.g. 10.244.0.0/16,fd00:10:244::/56`,
+    );
+  }
+  // flannel's field order; EnableIPv4 is written only to turn it off (its default is true).
+  const doc: Record<string, unknown> = {};
+  if (v4 !== undefined) doc.Network = v4;
+  else doc.EnableIPv4 = false;
+  if (v4 !== undefined && input.subnetLen !== undefined) doc.SubnetLen = input.subnetLen;
+  if (v4 !== undefined && input.subnetMin !== undefined) doc.SubnetMin = input.subnetMin;
+  if (v4 !== undefined && input.subnetMax !== undefined) doc.SubnetMax = input.subnetMax;
+  if (v6 !== undefined) {
+    doc.EnableIPv6 = true;
+    doc.IPv6Network = v6;
+    // IPv6 alone: the plain flags describe the IPv6 network.
+    const len = input.ipv6SubnetLen ?? (v4 === undefined ? input.subnetLen : undefined);
+    if (len !== undefined) doc.IPv6SubnetLen = len;
+    if (v4 === undefined && input.subnetMin !== undefined) doc.IPv6SubnetMin = input.subnetMin;
+    if (v4 === undefined && input.subnetMax !== undefined) doc.IPv6SubnetMax = input.subnetMax;
+  }
   doc.Backend = backend;
   return JSON.stringify(doc);
 }
@@ -114,10 +166,44 @@ function parseBackend(raw: unknown, subject: string): BackendConfig {
   return { type: t, vni, port, directRouting: raw.DirectRouting === true };
 }
 
-function defaultSubnetLen(network: Cidr, subject: string): number {
-  if (network.prefixLength > 28)
-    throw new ConfigError(subject, `Network ${network.text} is too small: the smallest useful network is a /28`);
-  return network.prefixLength <= 22 ? 24 : network.prefixLength + 2;
+function parseFamily(raw: Record<string, unknown>, family: 4 | 6, subject: string): FamilyRange {
+  const f = FIELDS[family];
+  const text = raw[f.network];
+  if (typeof text !== 'string') throw new ConfigError(subject, `${f.network}: required, e.g. "${f.example}"`);
+  const network = parseCidr(text);
+  if (network?.family !== family) {
+    throw new ConfigError(subject, `${f.network}: ${JSON.stringify(text)} is not an IPv${family} CIDR`);
+  }
+  if (network.text !== text) throw new ConfigError(subject, `${f.network}: ${text} has host bits set (did you mean ${network.text}?)`);
+
+  const subnetLen = optionalInt(raw[f.len], f.len, subject) ?? defaultSubnetLen(network, family, subject);
+  if (subnetLen > f.bits - 2) throw new ConfigError(subject, `${f.len}: /${subnetLen} is too small for a node (at most /${f.bits - 2})`);
+  if (subnetLen < network.prefixLength + 2) {
+    throw new ConfigError(
+      subject,
+      `${f.len}: /${subnetLen} is too large for ${f.network} ${network.text}: it must fit at least four times (use /${network.prefixLength + 2} or longer)`,
+    );
+  }
+  const size = 1n << BigInt(f.bits - subnetLen);
+  const bound = (field: string): IpAddress | undefined => optionalAddress(raw[field], field, network, subnetLen, subject);
+  const subnetMin = bound(f.min) ?? ipFromValue(family, network.first + size);
+  const subnetMax = bound(f.max) ?? ipFromValue(family, network.first + network.size - size);
+  if (subnetMin.value > subnetMax.value) throw new ConfigError(subject, `${f.min} ${subnetMin.text} is above ${f.max} ${subnetMax.text}`);
+  return { network, subnetLen, subnetMin, subnetMax };
+}
+
+/** flannel's default: a /24 (IPv6: /64) per node, or four subnets when the network is too small for that. */
+function defaultSubnetLen(network: Cidr, family: 4 | 6, subject: string): number {
+  const f = FIELDS[family];
+  if (network.prefixLength > f.bits - 4)
+    throw new ConfigError(subject, `${f.network} ${network.text} is too small: the smallest useful network is a /${f.bits - 4}`);
+  return network.prefixLength <= f.defaultLen - 2 ? f.defaultLen : network.prefixLength + 2;
+}
+
+function optionalBool(v: unknown, field: string, subject: string): boolean | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'boolean') throw new ConfigError(subject, `${field}: must be true or false`);
+  return v;
 }
 
 function optionalInt(v: unknown, field: string, subject: string): number | undefined {
@@ -130,9 +216,12 @@ function optionalInt(v: unknown, field: string, subject: string): number | undef
 function optionalAddress(v: unknown, field: string, network: Cidr, subnetLen: number, subject: string): IpAddress | undefined {
   if (v === undefined) return undefined;
   const ip = typeof v === 'string' ? parseIp(v) : undefined;
-  if (!ip || ip.family !== 4) throw new ConfigError(subject, `${field}: ${JSON.stringify(v)} is not an IPv4 address`);
-  if (!cidrContains(network, ip)) throw new ConfigError(subject, `${field}: ${ip.text} is not in Network ${network.text}`);
-  if (ip.value % (1n << BigInt(32 - subnetLen)) !== 0n)
+  if (ip?.family !== network.family) {
+    throw new ConfigError(subject, `${field}: ${JSON.stringify(v)} is not an IPv${network.family} address`);
+  }
+  if (!cidrContains(network, ip))
+    throw new ConfigError(subject, `${field}: ${ip.text} is not in ${FIELDS[network.family].network} ${network.text}`);
+  if (ip.value % (1n << BigInt(FIELDS[network.family].bits - subnetLen)) !== 0n)
     throw new ConfigError(subject, `${field}: ${ip.text} is not on a /${subnetLen} boundary`);
   return ip;
 }

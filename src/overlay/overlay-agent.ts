@@ -9,12 +9,12 @@ import { backends } from './backends/index.js';
 import type { BackendNetwork } from './backends/backend.js';
 import { compileIpMasq, hasMasqJump } from './ip-masq.js';
 import { EtcdSubnetSource } from './etcd-subnet-source.js';
-import type { Lease } from './lease.js';
+import type { Lease, LeaseSubnets } from './lease.js';
 import { LeaseStore } from './lease-store.js';
 import type { NetlinkPort } from '../kernel/netlink/netlink-port.js';
 import type { BackendType, NetworkConfig } from './network-config.js';
 import { reconcileKernel } from './reconcile-kernel.js';
-import { readSubnetEnv, writeSubnetEnv } from './subnet-env.js';
+import { readSubnetEnv, writeSubnetEnv, type SubnetEnv } from './subnet-env.js';
 import { NodeSubnetSource } from './node-subnet-source.js';
 import type { SubnetSource } from './subnet-source.js';
 import { resolveUnderlay } from './underlay.js';
@@ -121,7 +121,7 @@ export class OverlayAgent {
         : { publicIp: underlay.publicIp, backendType: network.type, backendData: network.backendData };
     let held: Lease;
     try {
-      held = await source.acquire(attrs, previous?.network.text === config.network.text ? previous.subnet : undefined);
+      held = await source.acquire(attrs, previousSubnets(config, previous));
     } catch (err) {
       if (signal.aborted) return;
       throw err;
@@ -199,4 +199,14 @@ export class OverlayAgent {
       ...(o.leaseTtlSeconds ? { leaseTtlSeconds: o.leaseTtlSeconds } : {}),
     });
   }
+}
+
+/** The subnets this node held last (its subnet.env), when they belong to the networks the config has now. */
+function previousSubnets(config: NetworkConfig, env: SubnetEnv | undefined): LeaseSubnets | undefined {
+  if (!env) return undefined;
+  const subnet = config.enableIPv4 ? env.subnet : config.network;
+  if (!subnet || (config.enableIPv4 && env.network?.text !== config.network.text)) return undefined;
+  if (!config.ipv6) return { subnet };
+  if (!env.ipv6Subnet || env.ipv6Network?.text !== config.ipv6.network.text) return undefined;
+  return { subnet, ipv6Subnet: env.ipv6Subnet };
 }

@@ -36,8 +36,8 @@ describe('SubnetManager (real etcd)', () => {
     const { leases } = await store.list();
     expect(leases).toHaveLength(1);
     // The lease expired (deleted here) and the node comes back with another address but its subnet.env.
-    await store.delete(first.subnet);
-    const again = await manager().acquire(attrsFor(2), first.subnet);
+    await store.delete(first);
+    const again = await manager().acquire(attrsFor(2), { subnet: first.subnet });
     expect(again.subnet.text).toBe(first.subnet.text);
   });
 
@@ -57,8 +57,8 @@ describe('SubnetManager (real etcd)', () => {
     const renewed = await m.renew();
     expect(renewed.subnet.text).toBe(first.subnet.text);
     expect(renewed.etcdLease).not.toBe(first.etcdLease);
-    expect((await store.get(first.subnet))?.etcdLease).toBe(renewed.etcdLease);
-    await store.delete(first.subnet);
+    expect((await store.get(first))?.etcdLease).toBe(renewed.etcdLease);
+    await store.delete(first);
     const seen: string[] = [];
     m.onReacquired((l) => seen.push(l.subnet.text));
     const back = await m.renew();
@@ -69,8 +69,29 @@ describe('SubnetManager (real etcd)', () => {
   it('lets the key expire with its etcd lease', async () => {
     const { store, manager } = setup();
     const held = await manager(2).acquire(attrsFor(9));
-    const subnet: Cidr = parseCidr(held.subnet.text) as Cidr;
+    const subnet = { subnet: parseCidr(held.subnet.text) as Cidr };
     for (let i = 0; i < 100 && (await store.get(subnet)); i++) await new Promise((r) => setTimeout(r, 200));
     expect(await store.get(subnet)).toBeUndefined();
+  });
+
+  it('gives 20 concurrent dual-stack acquirers distinct subnets in both families, though each key names a pair', async () => {
+    const store = new LeaseStore(kv, uniquePrefix('overlay-sm6'));
+    const config = parseNetworkConfig(
+      '{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:10:244::/58","Backend":{"Type":"host-gw"}}',
+    );
+    // IPv4 subnets spread at random (255 leasable), IPv6 ones all aim at the first free one (63 leasable):
+    // the keys differ, so only the create-since-listing guard keeps the IPv6 halves apart.
+    const pick = (n: bigint): bigint => (n > 100n ? BigInt(Math.floor(Math.random() * Number(n))) : 0n);
+    const held = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        new SubnetManager({ store, config, ttlSeconds: 3600, pick }).acquire({ ...attrsFor(i), publicIpv6: ip(`fd00:172:30::${i + 1}`) }),
+      ),
+    );
+    expect(new Set(held.map((h) => h.subnet.text)).size).toBe(20);
+    expect(new Set(held.map((h) => h.ipv6Subnet?.text)).size).toBe(20);
+    const { leases } = await store.list();
+    expect(leases.map((l) => l.key.slice(l.key.lastIndexOf('/') + 1)).sort()).toEqual(
+      held.map((h) => `${h.subnet.text.replace('/', '-')}&${h.ipv6Subnet?.text.replace('/', '-')}`).sort(),
+    );
   });
 });

@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { AllocationError, ConflictError } from '../api/errors.js';
-import type { Cidr } from '../api/ip.js';
 import type { PickIndex } from '../ipam/service-ips.js';
 import { createLogger, type Logger } from '../observe/log.js';
-import type { LeaseAttrs } from './lease.js';
+import { subnetKey, type LeaseAttrs, type LeaseSubnets } from './lease.js';
 import type { LeaseStore, StoredLease } from './lease-store.js';
 import { leaseAcquisitions, leaseRenewals, leasesLost } from './metrics.js';
 import type { NetworkConfig } from './network-config.js';
@@ -23,11 +22,13 @@ export interface SubnetManagerOptions {
   logger?: Logger;
 }
 
-export interface HeldLease {
-  subnet: Cidr;
+export interface HeldLease extends LeaseSubnets {
   attrs: LeaseAttrs;
   etcdLease: string;
 }
+
+/** Just the subnets of a lease (a stored lease also carries its key, revision and attrs). */
+const subnetsOf = (l: LeaseSubnets): LeaseSubnets => (l.ipv6Subnet ? { subnet: l.subnet, ipv6Subnet: l.ipv6Subnet } : { subnet: l.subnet });
 
 /** A random offset in [0, n): spreads concurrent acquirers over the free subnets. */
 const randomPick: PickIndex = (n) => BigInt(`0x${randomBytes(8).toString('hex')}`) % n;
@@ -61,27 +62,28 @@ export class SubnetManager {
     return () => this.listeners.delete(fn);
   }
 
-  async acquire(attrs: LeaseAttrs, previous?: Cidr): Promise<HeldLease> {
+  async acquire(attrs: LeaseAttrs, previous?: LeaseSubnets): Promise<HeldLease> {
     const { store, config } = this.options;
     const pick = this.options.pick ?? randomPick;
     const etcdLease = await store.grant(this.ttl);
     try {
       for (let attempt = 1; attempt <= (this.options.maxAttempts ?? 50); attempt++) {
-        const { leases } = await store.list();
-        const plan = planAcquire(config, leases, attrs.publicIp, previous, pick);
+        const { leases, revision } = await store.list();
+        const plan = planAcquire(config, leases, attrs, previous, pick);
         if (plan.kind === 'full') {
+          const range = plan.family === 6 && config.ipv6 ? config.ipv6 : config;
           throw new AllocationError(
-            `network ${config.network.text}`,
-            `is full: all ${plan.leasable} /${config.subnetLen} subnets from ${config.subnetMin.text} to ${config.subnetMax.text} are leased`,
+            `network ${range.network.text}`,
+            `is full: all ${plan.leasable} /${range.subnetLen} subnets from ${range.subnetMin.text} to ${range.subnetMax.text} are leased`,
           );
         }
         if (plan.kind === 'reuse') {
-          if ((await store.update(plan.lease.subnet, plan.lease.modRevision, attrs, etcdLease)) === 'updated') {
+          if ((await store.update(plan.lease, plan.lease.modRevision, attrs, etcdLease)) === 'updated') {
             await this.revokeQuietly(plan.lease);
-            return this.took(plan.lease.subnet, attrs, etcdLease, 'reused');
+            return this.took(plan.lease, attrs, etcdLease, 'reused');
           }
-        } else if ((await store.create(plan.subnet, attrs, etcdLease)) === 'created') {
-          return this.took(plan.subnet, attrs, etcdLease, plan.how);
+        } else if ((await store.create(plan.subnets, attrs, etcdLease, revision)) === 'created') {
+          return this.took(plan.subnets, attrs, etcdLease, plan.how);
         }
         this.log.debug('lost a race for a subnet, listing again', { attempt });
       }
@@ -99,23 +101,24 @@ export class SubnetManager {
     if (!held) throw new ConflictError('subnet lease', 'renew before acquire');
     const { store } = this.options;
     const etcdLease = await store.grant(this.ttl);
-    const stored = await store.get(held.subnet);
+    const stored = await store.get(held);
     if (
       stored &&
       stored.attrs.publicIp.text === held.attrs.publicIp.text &&
-      (await store.update(held.subnet, stored.modRevision, held.attrs, etcdLease)) === 'updated'
+      stored.attrs.publicIpv6?.text === held.attrs.publicIpv6?.text &&
+      (await store.update(held, stored.modRevision, held.attrs, etcdLease)) === 'updated'
     ) {
       await this.revokeQuietly(stored);
       this.held = { ...held, etcdLease };
       leaseRenewals.inc({ result: 'ok' });
-      this.log.info('renewed subnet lease', { subnet: held.subnet.text, ttl: this.ttl });
+      this.log.info('renewed subnet lease', { subnet: subnetKey(held), ttl: this.ttl });
       return this.held;
     }
     await store.revoke(etcdLease).catch(() => undefined);
     leaseRenewals.inc({ result: 'lost' });
     leasesLost.inc();
-    this.log.warn('own subnet lease is gone; acquiring again', { subnet: held.subnet.text });
-    const again = await this.acquire(held.attrs, held.subnet);
+    this.log.warn('own subnet lease is gone; acquiring again', { subnet: subnetKey(held) });
+    const again = await this.acquire(held.attrs, subnetsOf(held));
     for (const fn of this.listeners) fn(again);
     return again;
   }
@@ -141,10 +144,15 @@ export class SubnetManager {
     schedule((this.ttl - this.margin) * 1000);
   }
 
-  private took(subnet: Cidr, attrs: LeaseAttrs, etcdLease: string, how: 'reused' | 'previous' | 'new'): HeldLease {
-    this.held = { subnet, attrs, etcdLease };
+  private took(subnets: LeaseSubnets, attrs: LeaseAttrs, etcdLease: string, how: 'reused' | 'previous' | 'new'): HeldLease {
+    this.held = { ...subnetsOf(subnets), attrs, etcdLease };
     leaseAcquisitions.inc({ how });
-    this.log.info('acquired subnet lease', { subnet: subnet.text, how, publicIp: attrs.publicIp.text });
+    this.log.info('acquired subnet lease', {
+      subnet: subnetKey(subnets),
+      how,
+      publicIp: attrs.publicIp.text,
+      ...(attrs.publicIpv6 ? { publicIpv6: attrs.publicIpv6.text } : {}),
+    });
     return this.held;
   }
 

@@ -1,5 +1,4 @@
-import type { Cidr } from '../api/ip.js';
-import type { Lease, LeaseAttrs } from './lease.js';
+import type { Lease, LeaseAttrs, LeaseSubnets } from './lease.js';
 
 /** --subnet-source: flannel's etcd subnet manager, or its kube-subnet-mgr (subnets from Node objects). */
 export const SUBNET_SOURCES = ['etcd', 'node'] as const;
@@ -16,7 +15,7 @@ export interface SubnetSource {
   /** Starts following every node's lease; resolves after the first listing (or the abort). Starts nothing before. */
   start(signal: AbortSignal): Promise<void>;
   /** Takes this node's subnet(s) and publishes `attrs` (public IP, backend data) where the other nodes read them. */
-  acquire(attrs: LeaseAttrs, previous: Cidr | undefined): Promise<Lease>;
+  acquire(attrs: LeaseAttrs, previous: LeaseSubnets | undefined): Promise<Lease>;
   current(): Lease | undefined;
   /** This node's lease was replaced after acquire (lost and taken again; its Node got another podCIDR). */
   onOwnLease(fn: (lease: Lease) => void): void;

@@ -169,7 +169,7 @@ async function waitForLeases(state: SandboxState, log: (line: string) => void, t
       const env = await readSubnetEnv(subnetFile(state, node.name));
       if (env) {
         pending.delete(node.name);
-        log(`${node.name}: subnet ${env.subnet.text}`);
+        log(`${node.name}: subnet ${[env.subnet, env.ipv6Subnet].flatMap((s) => (s ? [s.text] : [])).join(', ')}`);
       } else if (!isRunning(node.agent)) {
         pending.delete(node.name);
         const logFile = join(state.runDir, 'logs', `agent-${node.name}.log`);

@@ -117,6 +117,28 @@ export class KvStore {
     return res.outcome === 'applied' ? 'created' : 'exists';
   }
 
+  /**
+   * Creates `key` only if it is absent and no key under `prefix` was
+   * created after revision `listedAt` (etcd's range compare on
+   * create_revision): a writer that chose from a listing at `listedAt`
+   * loses to anyone who created a key since, and lists again.
+   */
+  async createIfNoneCreatedSince(key: string, value: string, prefix: string, listedAt: number, lease?: string): Promise<CreateOutcome> {
+    const compare = [
+      { key: Buffer.from(key), target: 'Mod' as const, result: 'Equal' as const, mod_revision: 0 },
+      {
+        key: Buffer.from(prefix),
+        range_end: prefixEnd(prefix),
+        target: 'Create' as const,
+        result: 'Less' as const,
+        create_revision: listedAt + 1,
+      },
+    ];
+    const put = { request_put: { key: Buffer.from(key), value: Buffer.from(value), ...(lease ? { lease } : {}) } };
+    const res = await this.call(`create ${key}`, () => this.client.kv.txn({ compare, success: [put], failure: [] }));
+    return res.succeeded ? 'created' : 'exists';
+  }
+
   /** Writes `value` (attached to `lease` when given) if the key is still at `modRevision`. */
   async updateAt(key: string, value: string | Buffer, modRevision: number, lease?: string): Promise<UpdateOutcome> {
     const res = await this.txn([{ key, modRevision }], [lease ? { put: key, value, lease } : { put: key, value }]);

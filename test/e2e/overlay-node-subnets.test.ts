@@ -79,9 +79,9 @@ describe('overlay e2e: --subnet-source node (kube-subnet-mgr) over vxlan', () =>
   }, 60_000);
 
   it("takes each node's subnet from its Node's podCIDR and keel agent's node IP from its InternalIP", () => {
-    expect(parseSubnetEnv(env1).subnet.text).toBe('10.244.7.0/24');
+    expect(parseSubnetEnv(env1).subnet?.text).toBe('10.244.7.0/24');
     expect(env1).toContain('FLANNEL_SUBNET=10.244.7.1/24');
-    expect(parseSubnetEnv(env2).subnet.text).toBe('10.244.9.0/24');
+    expect(parseSubnetEnv(env2).subnet?.text).toBe('10.244.9.0/24');
     expect(lab.logs.get(1)).toContain(`ip=${lab.nodeIp(1)} from="Node ${n1} InternalIP" msg="node IP"`);
     expect(pods[0]?.ip.startsWith('10.244.7.')).toBe(true);
     expect(pods[1]?.ip.startsWith('10.244.9.')).toBe(true);

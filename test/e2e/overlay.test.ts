@@ -1,6 +1,6 @@
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseCidr, type Cidr } from '../../src/api/ip.js';
+import type { Cidr } from '../../src/api/ip.js';
 import { LeaseStore } from '../../src/overlay/lease-store.js';
 import { parseSubnetEnv } from '../../src/overlay/subnet-env.js';
 import { OverlayLab, until, type Pod } from './overlay-lab.js';
@@ -22,7 +22,7 @@ describe.each(BACKENDS)('overlay e2e: %s backend', (backend) => {
     try {
       await lab.up();
       await lab.init(backend);
-      for (const i of [1, 2, 3]) subnets.push(parseSubnetEnv(await lab.startAgent(i)).subnet);
+      for (const i of [1, 2, 3]) subnets.push(parseSubnetEnv(await lab.startAgent(i)).subnet as Cidr);
       pods = [await lab.addPod(1), await lab.addPod(2), await lab.addPod(3)];
       for (const p of pods) {
         lab.serve(p.ns, 'TCP', 8080);
@@ -53,7 +53,7 @@ describe.each(BACKENDS)('overlay e2e: %s backend', (backend) => {
     if (backend === 'vxlan') {
       const link = String((await execa('ip', ['-n', lab.nodes[0] as string, '-j', 'link', 'show', 'flannel.1'])).stdout);
       const mac = (JSON.parse(link) as Array<{ address: string }>)[0]?.address;
-      const raw = await lab.kv().get(store.keyOf(subnets[0] as Cidr));
+      const raw = await lab.kv().get(store.keyOf({ subnet: subnets[0] as Cidr }));
       expect(raw?.value.toString()).toBe(
         `{"PublicIP":"${lab.nodeIp(1)}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`,
       );
@@ -107,12 +107,12 @@ describe.each(BACKENDS)('overlay e2e: %s backend', (backend) => {
   it("keeps a restarted node's subnet (same PublicIP)", async () => {
     await lab.stopAgent(2);
     const env = parseSubnetEnv(await lab.startAgent(2));
-    expect(env.subnet.text).toBe((subnets[1] as Cidr).text);
+    expect(env.subnet?.text).toBe((subnets[1] as Cidr).text);
     expect(await lab.ask((pods[0] as Pod).ns, 'TCP', (pods[1] as Pod).ip, 8080)).toBe((pods[0] as Pod).ip);
   });
 
   it('takes its own lease back at once when someone deletes it while it runs', async () => {
-    const s2 = subnets[1] as Cidr;
+    const s2 = { subnet: subnets[1] as Cidr };
     await store.delete(s2);
     const ms = await until(async () => (await store.get(s2))?.attrs.publicIp.text === lab.nodeIp(2));
     console.log(`[${backend}] own lease deleted → re-acquired after ${ms} ms`);
@@ -122,15 +122,15 @@ describe.each(BACKENDS)('overlay e2e: %s backend', (backend) => {
   it('drops a deleted lease from the other nodes, and the node gets its subnet back from subnet.env', async () => {
     const s3 = subnets[2] as Cidr;
     await lab.stopAgent(3);
-    await store.delete(s3);
+    await store.delete({ subnet: s3 });
     if (backend !== 'udp') {
       const ms = await until(async () => !(await lab.routes(1)).includes(s3.text) && !(await lab.routes(2)).includes(s3.text));
       console.log(`[${backend}] lease deleted → routes gone on both other nodes after ${ms} ms`);
     }
     // Another node's lease for that subnet would block reuse; nobody took it, so subnet.env brings it back.
     const env = parseSubnetEnv(await lab.startAgent(3));
-    expect(env.subnet.text).toBe(s3.text);
-    expect((await store.get(parseCidr(s3.text) as Cidr))?.attrs.publicIp.text).toBe(lab.nodeIp(3));
+    expect(env.subnet?.text).toBe(s3.text);
+    expect((await store.get({ subnet: s3 }))?.attrs.publicIp.text).toBe(lab.nodeIp(3));
     expect(await lab.ask((pods[0] as Pod).ns, 'UDP', (pods[2] as Pod).ip, 9090)).toBe((pods[0] as Pod).ip);
   });
 
@@ -139,7 +139,7 @@ describe.each(BACKENDS)('overlay e2e: %s backend', (backend) => {
     await lab.stopAgent(3);
     await lab.startAgent(3, ['--lease-ttl', '5']);
     await lab.stopAgent(3, 'SIGKILL');
-    const ms = await until(async () => (await store.get(s3)) === undefined, 30_000);
+    const ms = await until(async () => (await store.get({ subnet: s3 })) === undefined, 30_000);
     console.log(`[${backend}] node killed → lease expired after ${ms} ms (TTL 5 s)`);
     if (backend !== 'udp') await until(async () => !(await lab.routes(1)).includes(s3.text));
     expect(String(await lab.metrics(1))).toMatch(/keel_overlay_leases_removed_total [1-9]/);

@@ -111,7 +111,7 @@ function endpointsOp(name: string, svc: Svc): TxnOp {
 }
 
 function leaseOp(subnet: string, node: FakeNode | undefined): TxnOp {
-  const key = leaseStore.keyOf(parseCidr(subnet) as Cidr);
+  const key = leaseStore.keyOf({ subnet: parseCidr(subnet) as Cidr });
   if (!node) return { delete: key };
   const attrs = { publicIp: parseIp(node.publicIp)!, backendType: 'vxlan', backendData: vxlanBackendData({ vni: 1, vtepMac: node.mac }) };
   return { put: key, value: encodeLeaseAttrs(attrs) };
