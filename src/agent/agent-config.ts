@@ -56,6 +56,8 @@ export interface OverlayConfig {
   iface: string | undefined;
   /** Advertised in the lease; undefined: the underlay interface's address. */
   publicIp: string | undefined;
+  /** flannel's --public-ipv6 (EnableIPv6): the IPv6 underlay address advertised in the lease. */
+  publicIpv6?: string | undefined;
   subnetFile: string;
   /** Masquerade pod traffic leaving the network (ip-masq rules through `iptablesBackend`). */
   ipMasq: boolean;

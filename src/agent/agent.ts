@@ -229,12 +229,14 @@ function overlayComponent(
     subnetPrefix: config.subnetPrefix,
     port: netlink,
     iptables: config.ipMasq ? new RestoreRunner({ backend: config.iptablesBackend }) : undefined,
+    ip6tables: config.ipMasq ? new RestoreRunner({ backend: config.iptablesBackend, family: 6 }) : undefined,
     subnetFile: config.subnetFile,
     logger,
     subnets: config.subnetSource === 'node' ? { source: 'node', registryPrefix, nodeName: config.nodeName } : { source: 'etcd' },
     ...(config.backend ? { backend: config.backend } : {}),
     ...(config.iface ? { iface: config.iface } : {}),
     ...(config.publicIp ? { publicIp: config.publicIp } : {}),
+    ...(config.publicIpv6 ? { publicIpv6: config.publicIpv6 } : {}),
     ...(config.leaseTtlSeconds ? { leaseTtlSeconds: config.leaseTtlSeconds } : {}),
   });
   return {

@@ -106,9 +106,9 @@ export function decodeLeaseAttrs(subject: string, value: Buffer | string): Lease
   return attrs;
 }
 
-/** The vxlan part of a lease, or undefined when the lease is not a usable vxlan lease. */
-export function readVxlanData(lease: Lease): VxlanBackendData | undefined {
-  const d = lease.attrs.backendData as { VNI?: unknown; VtepMAC?: unknown } | undefined;
+/** One family's vxlan part of a lease (BackendData, or BackendV6Data for IPv6), or undefined when it is not usable. */
+export function readVxlanData(lease: Pick<Lease, 'attrs'>, family: 4 | 6 = 4): VxlanBackendData | undefined {
+  const d = (family === 4 ? lease.attrs.backendData : lease.attrs.backendV6Data) as { VNI?: unknown; VtepMAC?: unknown } | undefined;
   if (!d || typeof d.VtepMAC !== 'string' || !/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(d.VtepMAC)) return undefined;
   return { vni: typeof d.VNI === 'number' ? d.VNI : 1, vtepMac: d.VtepMAC.toLowerCase() };
 }

@@ -86,7 +86,7 @@ export function parseNetworkConfig(text: string, subject = SUBJECT): NetworkConf
 }
 
 /** The pod networks of the enabled families, IPv4 first. */
-function podNetworks(config: NetworkConfig): Cidr[] {
+export function podNetworks(config: NetworkConfig): Cidr[] {
   return [...(config.enableIPv4 ? [config.network] : []), ...(config.ipv6 ? [config.ipv6.network] : [])];
 }
 

@@ -1,4 +1,5 @@
 import { ConfigError } from '../api/errors.js';
+import { parseIp, type IpAddress } from '../api/ip.js';
 import type { IptablesRunner } from '../kernel/iptables/restore-runner.js';
 import { createLogger, type Logger } from '../observe/log.js';
 import { Backoff } from '../runtime/backoff.js';
@@ -9,10 +10,10 @@ import { backends } from './backends/index.js';
 import type { BackendNetwork } from './backends/backend.js';
 import { compileIpMasq, hasMasqJump } from './ip-masq.js';
 import { EtcdSubnetSource } from './etcd-subnet-source.js';
-import type { Lease, LeaseSubnets } from './lease.js';
+import { subnetKey, type Lease, type LeaseAttrs, type LeaseSubnets } from './lease.js';
 import { LeaseStore } from './lease-store.js';
 import type { NetlinkPort } from '../kernel/netlink/netlink-port.js';
-import type { BackendType, NetworkConfig } from './network-config.js';
+import { podNetworks, type BackendType, type NetworkConfig } from './network-config.js';
 import { reconcileKernel } from './reconcile-kernel.js';
 import { readSubnetEnv, writeSubnetEnv, type SubnetEnv } from './subnet-env.js';
 import { NodeSubnetSource } from './node-subnet-source.js';
@@ -23,12 +24,15 @@ export interface OverlayAgentOptions {
   kv: KvStore;
   subnetPrefix: string;
   port: NetlinkPort;
-  /** ip-masq rules go here; undefined turns ip-masq off. */
+  /** ip-masq rules go here (IPv6 ones to ip6tables); undefined turns ip-masq off. */
   iptables: IptablesRunner | undefined;
+  ip6tables?: IptablesRunner | undefined;
   /** Must match the network config's backend when given. */
   backend?: BackendType;
   iface?: string;
   publicIp?: string;
+  /** flannel's --public-ipv6: the IPv6 underlay address other nodes reach this one at, with EnableIPv6. */
+  publicIpv6?: string;
   subnetFile: string;
   leaseTtlSeconds?: number;
   /** --subnet-source: etcd leases (default), or Node objects as flannel's kube-subnet-mgr reads them. */
@@ -98,9 +102,19 @@ export class OverlayAgent {
         `${o.backend} differs from the network config's ${config.backend.type}; every node must use the cluster's backend`,
       );
     }
-    const underlay = await resolveUnderlay(o.port, o.iface, o.publicIp);
+    const underlay = await resolveUnderlay(o.port, { iface: o.iface, publicIp: o.publicIp, publicIpv6: o.publicIpv6 });
+    if (config.enableIPv4 && !underlay.publicIp) throw new ConfigError(`interface ${underlay.link.name}`, 'has no IPv4 address');
+    if (config.ipv6 && !underlay.publicIpv6) {
+      throw new ConfigError(
+        `interface ${underlay.link.name}`,
+        'has no global IPv6 address, which EnableIPv6 needs (or pass --public-ipv6)',
+      );
+    }
+    // An IPv6-only node advertises flannel's zero PublicIP, 0.0.0.0, beside its PublicIPv6.
+    const publicIp = (config.enableIPv4 && underlay.publicIp) || (parseIp('0.0.0.0') as IpAddress);
+    const publicIpv6 = config.ipv6 ? underlay.publicIpv6 : undefined;
     const network = await backends[config.backend.type].setup(
-      { publicIp: underlay.publicIp, underlay: underlay.link, underlayPrefix: underlay.prefix, config },
+      { publicIp, ...(publicIpv6 ? { publicIpv6 } : {}), underlay: underlay.link, underlayPrefixes: underlay.prefixes, config },
       { port: o.port, logger: this.log.child(config.backend.type) },
     );
     this.network = network;
@@ -115,10 +129,13 @@ export class OverlayAgent {
     source.onChange(() => this.loop.run());
     await source.start(signal);
     const previous = await readSubnetEnv(o.subnetFile);
-    const attrs =
-      network.backendData === undefined
-        ? { publicIp: underlay.publicIp, backendType: network.type }
-        : { publicIp: underlay.publicIp, backendType: network.type, backendData: network.backendData };
+    const attrs: LeaseAttrs = {
+      publicIp,
+      backendType: network.type,
+      ...(network.backendData === undefined ? {} : { backendData: network.backendData }),
+      ...(publicIpv6 ? { publicIpv6 } : {}),
+      ...(network.backendV6Data === undefined ? {} : { backendV6Data: network.backendV6Data }),
+    };
     let held: Lease;
     try {
       held = await source.acquire(attrs, previousSubnets(config, previous));
@@ -149,12 +166,13 @@ export class OverlayAgent {
     const held = this.source?.current();
     if (!network || !held || !this.source || !this.config) return;
     const leases = this.source.leases();
-    network.leasesChanged(leases, held.subnet);
-    const desired = network.plan(leases, held.subnet);
+    network.leasesChanged(leases, held);
+    const desired = network.plan(leases, held);
     const refused = new Set(desired.refused.map((r) => `${r.subnet}: ${r.reason}`));
     for (const r of refused) if (!this.refusedLogged.has(r)) this.log.warn('cannot reach lease', { lease: r });
     this.refusedLogged = refused;
-    await reconcileKernel(this.options.port, desired, { network: this.config.network, ownedIfindex: network.ownedIfindex }, this.log);
+    const scope = { networks: podNetworks(this.config), ownedIfindexes: network.ownedIfindexes };
+    await reconcileKernel(this.options.port, desired, scope, this.log);
     this.lastSync = this.clock.now();
   }
 
@@ -163,19 +181,25 @@ export class OverlayAgent {
     const network = this.network;
     const config = this.config;
     if (!network || !config) return;
-    await network.configure(held.subnet);
+    await network.configure(held);
+    const v6 = config.ipv6 && held.ipv6Subnet ? { network: config.ipv6.network, subnet: held.ipv6Subnet } : undefined;
     await writeSubnetEnv(this.options.subnetFile, {
-      network: config.network,
-      subnet: held.subnet,
+      ...(config.enableIPv4 ? { network: config.network, subnet: held.subnet } : {}),
+      ...(v6 ? { ipv6Network: v6.network, ipv6Subnet: v6.subnet } : {}),
       mtu: network.mtu,
       ipMasq: this.options.iptables !== undefined,
     });
-    if (this.options.iptables) {
-      const present = hasMasqJump(await this.options.iptables.save('nat'));
-      await this.options.iptables.restore(compileIpMasq(config.network, held.subnet, present), { noflush: true });
+    const masq = [
+      ...(config.enableIPv4 ? [{ runner: this.options.iptables, network: config.network, subnet: held.subnet }] : []),
+      ...(v6 ? [{ runner: this.options.ip6tables, ...v6 }] : []),
+    ];
+    for (const { runner, network: net, subnet } of masq) {
+      if (!runner) continue;
+      const present = hasMasqJump(await runner.save('nat'));
+      await runner.restore(compileIpMasq(net, subnet, present), { noflush: true });
     }
     this.log.info('node subnet ready', {
-      subnet: held.subnet.text,
+      subnet: subnetKey(held),
       backend: network.type,
       mtu: network.mtu,
       subnetFile: this.options.subnetFile,

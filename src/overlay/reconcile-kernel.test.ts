@@ -16,7 +16,7 @@ const route = (dst: string, gw: string, protocol = KEEL_ROUTE_PROTOCOL): KernelR
   onlink: true,
   protocol,
 });
-const scope = { network: cidr('10.244.0.0/16'), ownedIfindex: 9 };
+const scope = { networks: [cidr('10.244.0.0/16')], ownedIfindexes: [9] };
 const log = createLogger('test');
 
 describe('reconcileKernel', () => {

@@ -5,10 +5,10 @@ import { kernelChanges, routesProgrammed } from './metrics.js';
 import { describeRoute, KEEL_ROUTE_PROTOCOL, type KernelRoute, type NetlinkPort } from '../kernel/netlink/netlink-port.js';
 
 export interface ReconcileScope {
-  /** Only routes inside the Network, installed with keel's protocol, are ever changed or removed. */
-  network: Cidr;
-  /** Neighbour and FDB entries are owned on this device only. */
-  ownedIfindex: number | undefined;
+  /** Only routes inside the Networks (one per family), installed with keel's protocol, are ever changed or removed. */
+  networks: readonly Cidr[];
+  /** Neighbour and FDB entries are owned on these devices only (flannel.N, flannel-v6.N). */
+  ownedIfindexes: readonly number[];
 }
 
 export interface ReconcileResult {
@@ -16,6 +16,8 @@ export interface ReconcileResult {
   removed: number;
 }
 
+const neighKey = (n: { ifindex: number; ip: { text: string }; mac: string }): string => `${n.ifindex}|${n.ip.text}|${n.mac}`;
+const fdbKey = (f: { ifindex: number; mac: string; dst: { text: string } }): string => `${f.ifindex}|${f.mac}|${f.dst.text}`;
 const routeKey = (r: KernelRoute): string => `${r.dst.text}|${r.gateway?.text ?? ''}|${r.oif}|${r.onlink}`;
 
 /**
@@ -31,7 +33,7 @@ export async function reconcileKernel(
 ): Promise<ReconcileResult> {
   const result = { added: 0, removed: 0 };
   const all = await port.routes();
-  const owned = all.filter((r) => r.protocol === KEEL_ROUTE_PROTOCOL && cidrsOverlap(r.dst, scope.network));
+  const owned = all.filter((r) => r.protocol === KEEL_ROUTE_PROTOCOL && scope.networks.some((n) => cidrsOverlap(r.dst, n)));
   const foreign = new Set(all.filter((r) => r.protocol !== KEEL_ROUTE_PROTOCOL).map((r) => r.dst.text));
   const want = new Map(desired.routes.map((r) => [routeKey(r), r]));
   const have = new Set(owned.map(routeKey));
@@ -56,10 +58,9 @@ export async function reconcileKernel(
   }
   routesProgrammed.set({ kind: 'route' }, want.size);
 
-  if (scope.ownedIfindex !== undefined) {
-    const ifindex = scope.ownedIfindex;
-    const neighKey = (n: { ip: { text: string }; mac: string }): string => `${n.ip.text}|${n.mac}`;
-    const wantN = new Map(desired.neighbors.map((n) => [neighKey(n), n]));
+  const wantN = new Map(desired.neighbors.map((n) => [neighKey(n), n]));
+  const wantF = new Map(desired.fdb.map((f) => [fdbKey(f), f]));
+  for (const ifindex of scope.ownedIfindexes) {
     const haveN = (await port.neighbors(ifindex)).filter((n) => n.permanent);
     const haveNKeys = new Set(haveN.map(neighKey));
     for (const n of haveN)
@@ -69,15 +70,12 @@ export async function reconcileKernel(
         kernelChanges.inc({ kind: 'neighbor', op: 'del' });
       }
     for (const [k, n] of wantN)
-      if (!haveNKeys.has(k)) {
+      if (n.ifindex === ifindex && !haveNKeys.has(k)) {
         await port.addNeighbor(n);
         result.added++;
         kernelChanges.inc({ kind: 'neighbor', op: 'add' });
       }
-    routesProgrammed.set({ kind: 'neighbor' }, wantN.size);
 
-    const fdbKey = (f: { mac: string; dst: { text: string } }): string => `${f.mac}|${f.dst.text}`;
-    const wantF = new Map(desired.fdb.map((f) => [fdbKey(f), f]));
     const haveF = await port.fdb(ifindex);
     const haveFKeys = new Set(haveF.map(fdbKey));
     for (const f of haveF)
@@ -87,12 +85,13 @@ export async function reconcileKernel(
         kernelChanges.inc({ kind: 'fdb', op: 'del' });
       }
     for (const [k, f] of wantF)
-      if (!haveFKeys.has(k)) {
+      if (f.ifindex === ifindex && !haveFKeys.has(k)) {
         await port.addFdb(f);
         result.added++;
         kernelChanges.inc({ kind: 'fdb', op: 'add' });
       }
-    routesProgrammed.set({ kind: 'fdb' }, wantF.size);
   }
+  routesProgrammed.set({ kind: 'neighbor' }, wantN.size);
+  routesProgrammed.set({ kind: 'fdb' }, wantF.size);
   return result;
 }

@@ -18,17 +18,25 @@ await port.addRoute({ dst: parseCidr('0.0.0.0/0') as Cidr, gateway: ip('172.30.1
 describe('resolveUnderlay', () => {
   it("takes the default route's interface without flags", async () => {
     const u = await resolveUnderlay(port);
-    expect([u.link.name, u.publicIp.text, u.prefix.text]).toEqual(['eth0', '172.30.1.11', '172.30.1.0/24']);
+    expect([u.link.name, u.publicIp?.text, u.prefixes.map((p) => p.text)]).toEqual(['eth0', '172.30.1.11', ['172.30.1.0/24']]);
   });
   it('honours --iface and --public-ip on a multi-NIC node', async () => {
-    expect((await resolveUnderlay(port, 'eth1')).publicIp.text).toBe('172.30.2.11');
-    const u = await resolveUnderlay(port, undefined, '172.30.2.99');
-    expect([u.link.name, u.publicIp.text]).toEqual(['eth1', '172.30.2.99']);
+    expect((await resolveUnderlay(port, { iface: 'eth1' })).publicIp?.text).toBe('172.30.2.11');
+    const u = await resolveUnderlay(port, { publicIp: '172.30.2.99' });
+    expect([u.link.name, u.publicIp?.text]).toEqual(['eth1', '172.30.2.99']);
     // An advertised address that is not local (NAT) keeps the chosen interface.
-    expect((await resolveUnderlay(port, 'eth1', '203.0.113.7')).publicIp.text).toBe('203.0.113.7');
+    expect((await resolveUnderlay(port, { iface: 'eth1', publicIp: '203.0.113.7' })).publicIp?.text).toBe('203.0.113.7');
   });
   it('says what is wrong', async () => {
-    await expect(resolveUnderlay(port, 'eth9')).rejects.toThrow('--iface: no interface named eth9');
-    await expect(resolveUnderlay(port, undefined, 'x')).rejects.toThrow('--public-ip: "x" is not an IPv4 address');
+    await expect(resolveUnderlay(port, { iface: 'eth9' })).rejects.toThrow('--iface: no interface named eth9');
+    await expect(resolveUnderlay(port, { publicIp: 'x' })).rejects.toThrow('--public-ip: "x" is not an IPv4 address');
+    await expect(resolveUnderlay(port, { publicIpv6: '10.0.0.1' })).rejects.toThrow('--public-ipv6: "10.0.0.1" is not an IPv6 address');
+  });
+  it("takes the interface's first global IPv6 address as PublicIPv6, never a link-local one", async () => {
+    await port.addAddress(3, ip('fe80::1'), 64);
+    await port.addAddress(3, ip('fd00:172:30::11'), 64);
+    const u = await resolveUnderlay(port, { iface: 'eth1' });
+    expect([u.publicIpv6?.text, u.prefixes.map((p) => p.text)]).toEqual(['fd00:172:30::11', ['172.30.2.0/24', 'fd00:172:30::/64']]);
+    expect((await resolveUnderlay(port, { publicIpv6: 'fd00:172:30::11' })).link.name).toBe('eth1');
   });
 });

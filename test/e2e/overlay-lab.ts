@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { parseIp } from '../../src/api/ip.js';
 import { sleep } from '../../src/runtime/backoff.js';
 import { createEtcdClient } from '../../src/store/etcd-client.js';
 import { KvStore } from '../../src/store/kv-store.js';
@@ -12,8 +13,10 @@ import { KvStore } from '../../src/store/kv-store.js';
 /*
  * Address plan (every address lives only inside this run's namespaces; X is random per run):
  *   ko<run>sw   the switch: bridge br0, one veth port per node and one for the "internet"
- *   ko<run>n1..n3  nodes (three unless the lab is built with another count), eth0 172.30.X.11..13/24, default route via 172.30.X.100
- *   ko<run>in   "internet": eth0 172.30.X.100/24 plus 172.29.X.1/32 on lo, no route to the pod Network
+ *   ko<run>n1..n3  nodes (three unless the lab is built with another count), eth0 172.30.X.11..13/24 and fd00:172:30:X::11..13/64, default routes via .100 / ::100
+ *   ko<run>in   "internet": eth0 172.30.X.100/24 and fd00:172:30:X::100/64, plus 172.29.X.1/32 and
+ *               fd00:172:29:X::1/128 on lo, no route to the pod Networks
+ * (X in the IPv6 addresses is the same number, written in hex.)
  *   ko<run>p<k>  pods, made by the real CNI plugins (bridge cni0 + host-local) from `keel network cni-config`
  * etcd listens only on a Unix socket in the run directory; every namespace reaches it there.
  * Pod network 10.244.0.0/16 (each lab has its own etcd, so runs never share leases).
@@ -28,7 +31,9 @@ const CNI_PATH = '/usr/lib/cni';
 
 export interface Pod {
   ns: string;
+  /** The pod's first address (IPv4 on an IPv4 or dual-stack network) and its IPv6 one, if it has one. */
   ip: string;
+  ip6?: string;
   node: number;
 }
 
@@ -65,11 +70,20 @@ export class OverlayLab {
   nodeIp(i: number): string {
     return `172.30.${this.x}.${10 + i}`;
   }
+  nodeIpv6(i: number): string {
+    return `fd00:172:30:${this.x.toString(16)}::${10 + i}`;
+  }
   get inetIp(): string {
     return `172.30.${this.x}.100`;
   }
+  get inetIpv6(): string {
+    return `fd00:172:30:${this.x.toString(16)}::100`;
+  }
   get outsideIp(): string {
     return `172.29.${this.x}.1`;
+  }
+  get outsideIpv6(): string {
+    return `fd00:172:29:${this.x.toString(16)}::1`;
   }
   subnetFile(i: number): string {
     return join(this.dir, `n${i}`, 'subnet.env');
@@ -85,20 +99,23 @@ export class OverlayLab {
     await sh('ip', ['netns', 'add', this.sw]);
     await ns(this.sw, 'ip', ['link', 'add', 'br0', 'type', 'bridge']);
     await ns(this.sw, 'ip', ['link', 'set', 'br0', 'up']);
-    const attach = async (name: string, port: string, addr: string): Promise<void> => {
+    const attach = async (name: string, port: string, addr: string, addr6: string): Promise<void> => {
       await sh('ip', ['netns', 'add', name]);
       await ns(this.sw, 'ip', ['link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', name]);
       await ns(this.sw, 'ip', ['link', 'set', port, 'master', 'br0', 'up']);
       await ns(name, 'ip', ['addr', 'add', addr, 'dev', 'eth0']);
+      await ns(name, 'ip', ['addr', 'add', addr6, 'dev', 'eth0', 'nodad']);
       await ns(name, 'ip', ['link', 'set', 'eth0', 'up']);
       await ns(name, 'ip', ['link', 'set', 'lo', 'up']);
     };
-    await attach(this.inet, 'pin', `${this.inetIp}/24`);
+    await attach(this.inet, 'pin', `${this.inetIp}/24`, `${this.inetIpv6}/64`);
     await ns(this.inet, 'ip', ['addr', 'add', `${this.outsideIp}/32`, 'dev', 'lo']);
+    await ns(this.inet, 'ip', ['addr', 'add', `${this.outsideIpv6}/128`, 'dev', 'lo']);
     for (const [k, name] of this.nodes.entries()) {
-      await attach(name, `p${k + 1}`, `${this.nodeIp(k + 1)}/24`);
+      await attach(name, `p${k + 1}`, `${this.nodeIp(k + 1)}/24`, `${this.nodeIpv6(k + 1)}/64`);
       await ns(name, 'ip', ['route', 'add', 'default', 'via', this.inetIp]);
-      await ns(name, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+      await ns(name, 'ip', ['-6', 'route', 'add', 'default', 'via', this.inetIpv6]);
+      await ns(name, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
       mkdirSync(join(this.dir, `n${k + 1}`), { recursive: true });
     }
     await this.startEtcd();
@@ -149,8 +166,9 @@ export class OverlayLab {
     return String(res.stdout);
   }
 
-  async init(backend: string): Promise<void> {
-    await this.keel(['network', 'init', '--network', '10.244.0.0/16', '--backend', backend]);
+  /** `network` is one pod network per family, comma-separated (IPv6 alone is IPv6-only). */
+  async init(backend: string, network = '10.244.0.0/16'): Promise<void> {
+    await this.keel(['network', 'init', '--network', network, '--backend', backend]);
   }
 
   /** Starts node i's overlay (`keel network run`, or another keel command that runs it) and waits for its subnet.env. */
@@ -226,15 +244,16 @@ export class OverlayLab {
         ...(prev ? { prevResult: prev } : {}),
       });
     }
-    const ip = ((prev as { ips: Array<{ address: string }> }).ips[0]?.address ?? '').split('/')[0] as string;
-    const pod = { ns: name, ip, node };
+    const ips = (prev as { ips: Array<{ address: string }> }).ips.map((a) => a.address.split('/')[0] as string);
+    const ip6 = ips.find((a) => a.includes(':'));
+    const pod = { ns: name, ip: ips[0] ?? '', ...(ip6 ? { ip6 } : {}), node };
     this.pods.push(pod);
     return pod;
   }
 
-  /** A socat server in a namespace answering each TCP connection / UDP datagram with the peer address it saw. */
-  serve(netns: string, proto: 'TCP' | 'UDP', port: number, bind?: string): void {
-    const listen = proto === 'TCP' ? `TCP-LISTEN:${port},reuseaddr,fork` : `UDP-RECVFROM:${port},fork`;
+  /** A socat server in a namespace answering each TCP connection / UDP datagram with the peer address it saw (TCP6/UDP6: over IPv6). */
+  serve(netns: string, proto: Proto, port: number, bind?: string): void {
+    const listen = proto.startsWith('TCP') ? `${proto}-LISTEN:${port},reuseaddr,fork` : `${proto}-RECVFROM:${port},fork`;
     const child = spawn(
       'ip',
       ['netns', 'exec', netns, 'socat', `${listen}${bind ? `,bind=${bind}` : ''}`, 'SYSTEM:echo "$SOCAT_PEERADDR"'],
@@ -243,15 +262,19 @@ export class OverlayLab {
     this.helpers.push(child);
   }
 
-  /** What the server saw as our address, or '' when nothing came back. */
-  async ask(netns: string, proto: 'TCP' | 'UDP', host: string, port: number): Promise<string> {
+  /** What the server saw as our address (an IPv6 one without socat's brackets), or '' when nothing came back. */
+  async ask(netns: string, proto: Proto, host: string, port: number): Promise<string> {
+    const target = host.includes(':') ? `[${host}]` : host;
     for (let i = 0; i < 20; i++) {
-      const res = await execa('ip', ['netns', 'exec', netns, 'socat', '-T2', '-', `${proto}:${host}:${port}`], {
+      const res = await execa('ip', ['netns', 'exec', netns, 'socat', '-T2', '-', `${proto}:${target}:${port}`], {
         input: 'ping\n',
         reject: false,
         timeout: 5_000,
       });
       const out = String(res.stdout).trim();
+      // socat writes an IPv6 peer bracketed and fully expanded: [fd00:0010:…]; compare it in canonical form.
+      const v6 = /^\[(.*)\]$/.exec(out)?.[1];
+      if (v6 !== undefined) return parseIp(v6)?.text ?? v6;
       if (out) return out;
       await sleep(250);
     }
@@ -264,8 +287,8 @@ export class OverlayLab {
     return String((await execa('ip', ['netns', 'exec', this.nodes[i - 1] as string, 'node', '-e', js])).stdout);
   }
 
-  async routes(i: number): Promise<string> {
-    return String((await execa('ip', ['-n', this.nodes[i - 1] as string, 'route', 'show'])).stdout);
+  async routes(i: number, family: 4 | 6 = 4): Promise<string> {
+    return String((await execa('ip', [`-${family}`, '-n', this.nodes[i - 1] as string, 'route', 'show'])).stdout);
   }
 
   async down(): Promise<void> {
@@ -283,6 +306,8 @@ export class OverlayLab {
     if (this.dir) rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+type Proto = 'TCP' | 'UDP' | 'TCP6' | 'UDP6';
 
 async function cni(nodeNs: string, type: string, env: Record<string, string>, conf: unknown): Promise<unknown> {
   const res = await execa('ip', ['netns', 'exec', nodeNs, join(CNI_PATH, type)], { input: JSON.stringify(conf), env, reject: false });

@@ -7,34 +7,39 @@ export interface VxlanInfo {
   port: number;
 }
 
-export const ip4 = (b: Buffer | undefined): IpAddress | undefined =>
-  b && b.length === 4 ? ipFromValue(4, BigInt(b.readUInt32BE(0))) : undefined;
-
-export const bytes = (ip: IpAddress): Buffer => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(Number(ip.value));
-  return b;
+/** An address attribute of either family: 4 bytes IPv4, 16 bytes IPv6, anything else undefined. */
+export const ipOf = (b: Buffer | undefined): IpAddress | undefined => {
+  if (b?.length === 4) return ipFromValue(4, BigInt(b.readUInt32BE(0)));
+  if (b?.length === 16) return ipFromValue(6, BigInt(`0x${b.toString('hex')}`));
+  return undefined;
 };
 
-/** IFLA_LINKINFO for a vxlan device: kind, then VNI, underlay ifindex, local address, learning off, dst port, outer UDP checksum off (as flannel's device). */
+export const bytes = (ip: IpAddress): Buffer => Buffer.from(ip.value.toString(16).padStart(ip.family === 4 ? 8 : 32, '0'), 'hex');
+
+/**
+ * IFLA_LINKINFO for a vxlan device: kind, then VNI, underlay ifindex, local
+ * address (IFLA_VXLAN_LOCAL, or LOCAL6 for an IPv6 underlay), learning off,
+ * dst port, and for IPv4 outer UDP checksum off (as flannel's device; over
+ * IPv6 the checksum stays on, as the kernel's default and flannel's).
+ */
 export function encodeVxlanLinkinfo(info: { vni: number; local: IpAddress; port: number }, underlayIndex: number): Buffer {
   const data = Buffer.concat([
     attr(1, u32(info.vni)),
     attr(3, u32(underlayIndex)),
-    attr(4, bytes(info.local)),
+    attr(info.local.family === 4 ? 4 : 17, bytes(info.local)),
     attr(7, Buffer.from([0])),
     attr(15, be16(info.port)),
-    attr(18, Buffer.from([0])),
+    ...(info.local.family === 4 ? [attr(18, Buffer.from([0]))] : []),
   ]);
   return Buffer.concat([attr(1, Buffer.from('vxlan\0')), attr(2, data)]);
 }
 
-/** Reads kind "vxlan" and its VNI, local address and port from IFLA_LINKINFO's nested attributes. */
+/** Reads kind "vxlan" and its VNI, local address (IPv4 or IPv6) and port from IFLA_LINKINFO's nested attributes. */
 export function parseVxlanInfo(linkinfo: Buffer): VxlanInfo | undefined {
   const info = attrs(linkinfo);
   if (info.get(1)?.toString().replace(/\0+$/, '') !== 'vxlan') return undefined;
   const data = attrs(info.get(2) ?? Buffer.alloc(0));
-  return { vni: data.get(1)?.readUInt32LE(0) ?? 0, local: ip4(data.get(4)), port: data.get(15)?.readUInt16BE(0) ?? 0 };
+  return { vni: data.get(1)?.readUInt32LE(0) ?? 0, local: ipOf(data.get(4) ?? data.get(17)), port: data.get(15)?.readUInt16BE(0) ?? 0 };
 }
 
 function attrs(buf: Buffer): Map<number, Buffer> {

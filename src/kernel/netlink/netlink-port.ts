@@ -1,7 +1,7 @@
 import { createRtNetlink, FlagsNew, type RtNetlinkSocket } from 'netlink';
 import { KeelError } from '../../api/errors.js';
 import { ipFromValue, parseCidr, type Cidr, type IpAddress } from '../../api/ip.js';
-import { bytes, encodeVxlanLinkinfo, ip4, parseVxlanInfo, type VxlanInfo } from './netlink-attrs.js';
+import { bytes, encodeVxlanLinkinfo, ipOf, parseVxlanInfo, type VxlanInfo } from './netlink-attrs.js';
 
 export type { VxlanInfo };
 
@@ -10,6 +10,9 @@ export const KEEL_ROUTE_PROTOCOL = 0x6b;
 const MAIN_TABLE = 254;
 const RTNH_F_ONLINK = 4;
 const AF_INET = 2;
+const AF_INET6 = 10;
+const FAMILIES = [AF_INET, AF_INET6] as const;
+const afOf = (ip: { family: 4 | 6 }): number => (ip.family === 4 ? AF_INET : AF_INET6);
 const AF_BRIDGE = 7;
 
 export interface LinkInfo {
@@ -104,12 +107,16 @@ export class RtNetlinkPort implements NetlinkPort {
     });
   }
 
+  /** Addresses of both families, IPv4 first (IPv6 link-local ones included; the caller chooses). */
   async addresses(): Promise<KernelAddress[]> {
-    const res = await this.call('list addresses', () => this.sock.getAddresses({ family: AF_INET }));
     const out: KernelAddress[] = [];
-    for (const m of res) {
-      const address = ip4(m.attrs.local ?? m.attrs.address);
-      if (address) out.push({ ifindex: m.data.index ?? 0, address, prefixLength: m.data.prefixlen ?? 32 });
+    for (const family of FAMILIES) {
+      const res = await this.call('list addresses', () => this.sock.getAddresses({ family }));
+      for (const m of res) {
+        // IPv6 addresses carry only IFA_ADDRESS; IPv4 ones IFA_LOCAL (the peer's on point-to-point links in IFA_ADDRESS).
+        const address = ipOf(m.attrs.local ?? m.attrs.address);
+        if (address) out.push({ ifindex: m.data.index ?? 0, address, prefixLength: m.data.prefixlen ?? 32 });
+      }
     }
     return out;
   }
@@ -131,24 +138,34 @@ export class RtNetlinkPort implements NetlinkPort {
   }
 
   async addAddress(ifindex: number, address: IpAddress, prefixLength: number): Promise<void> {
+    // IPv6: no duplicate address detection, else the address stays tentative (unusable as a source) for a second or more.
+    const attrs =
+      address.family === 4
+        ? { local: bytes(address), address: bytes(address) }
+        : { address: bytes(address), flags: { nodad: true as const } };
     await this.call(`add address ${address.text}/${prefixLength}`, () =>
-      this.sock.newAddress(
-        { family: AF_INET, prefixlen: prefixLength, index: ifindex },
-        { local: bytes(address), address: bytes(address) },
-        { flags: FlagsNew.CREATE | FlagsNew.REPLACE },
-      ),
+      this.sock.newAddress({ family: afOf(address), prefixlen: prefixLength, index: ifindex }, attrs, {
+        flags: FlagsNew.CREATE | FlagsNew.REPLACE,
+      }),
     );
   }
 
+  /** Main-table unicast routes of both families. */
   async routes(): Promise<KernelRoute[]> {
-    const res = await this.call('list routes', () => this.sock.getRoutes({ family: AF_INET }));
+    const out: KernelRoute[] = [];
+    for (const family of FAMILIES) out.push(...(await this.routesOf(family)));
+    return out;
+  }
+
+  private async routesOf(family: number): Promise<KernelRoute[]> {
+    const res = await this.call('list routes', () => this.sock.getRoutes({ family }));
     const out: KernelRoute[] = [];
     for (const m of res) {
       if ((m.attrs.table ?? m.data.table) !== MAIN_TABLE || (m.data.type !== 'UNICAST' && m.data.type !== 1)) continue;
-      const dstIp = ip4(m.attrs.dst) ?? ipFromValue(4, 0n);
+      const dstIp = ipOf(m.attrs.dst) ?? ipFromValue(family === AF_INET ? 4 : 6, 0n);
       const dst = parseCidr(`${dstIp.text}/${m.data.dstLen ?? 0}`);
       if (!dst) continue;
-      const gateway = ip4(m.attrs.gateway);
+      const gateway = ipOf(m.attrs.gateway);
       const protocol = typeof m.data.protocol === 'number' ? m.data.protocol : (PROTOCOLS[m.data.protocol ?? ''] ?? 0);
       const route: KernelRoute = { dst, oif: m.attrs.oif ?? 0, onlink: ((m.data.flags?.__unknown ?? 0) & RTNH_F_ONLINK) !== 0, protocol };
       out.push(gateway ? { ...route, gateway } : route);
@@ -166,13 +183,16 @@ export class RtNetlinkPort implements NetlinkPort {
     await this.call(`delete route ${describeRoute(r)}`, () => this.sock.delRoute({ ...routeHeader(r), scope: 'NOWHERE' }, routeAttrs(r)));
   }
 
+  /** Neighbours (ARP and NDP) of both families on one device. */
   async neighbors(ifindex: number): Promise<KernelNeighbor[]> {
-    const res = await this.call('list neighbours', () => this.sock.getNeighbors({ family: AF_INET }));
     const out: KernelNeighbor[] = [];
-    for (const m of res) {
-      const ip = ip4(m.attrs.dst);
-      if (m.data.ifindex === ifindex && ip)
-        out.push({ ifindex, ip, mac: macText(m.attrs.lladdr), permanent: Boolean(m.data.state?.permanent) });
+    for (const family of FAMILIES) {
+      const res = await this.call('list neighbours', () => this.sock.getNeighbors({ family }));
+      for (const m of res) {
+        const ip = ipOf(m.attrs.dst);
+        if (m.data.ifindex === ifindex && ip)
+          out.push({ ifindex, ip, mac: macText(m.attrs.lladdr), permanent: Boolean(m.data.state?.permanent) });
+      }
     }
     return out;
   }
@@ -180,7 +200,7 @@ export class RtNetlinkPort implements NetlinkPort {
   async addNeighbor(n: KernelNeighbor): Promise<void> {
     await this.call(`add neighbour ${n.ip.text}`, () =>
       this.sock.newNeighbor(
-        { family: AF_INET, ifindex: n.ifindex, state: { permanent: true } },
+        { family: afOf(n.ip), ifindex: n.ifindex, state: { permanent: true } },
         { dst: bytes(n.ip), lladdr: macBytes(n.mac) },
         { flags: FlagsNew.CREATE | FlagsNew.REPLACE },
       ),
@@ -189,7 +209,7 @@ export class RtNetlinkPort implements NetlinkPort {
 
   async delNeighbor(n: KernelNeighbor): Promise<void> {
     await this.call(`delete neighbour ${n.ip.text}`, () =>
-      this.sock.delNeighbor({ family: AF_INET, ifindex: n.ifindex }, { dst: bytes(n.ip) }),
+      this.sock.delNeighbor({ family: afOf(n.ip), ifindex: n.ifindex }, { dst: bytes(n.ip) }),
     );
   }
 
@@ -197,7 +217,7 @@ export class RtNetlinkPort implements NetlinkPort {
     const res = await this.call('list fdb', () => this.sock.getNeighbors({ family: AF_BRIDGE }));
     const out: KernelFdb[] = [];
     for (const m of res) {
-      const dst = ip4(m.attrs.dst);
+      const dst = ipOf(m.attrs.dst);
       if (m.data.ifindex === ifindex && dst && m.attrs.lladdr) out.push({ ifindex, mac: macText(m.attrs.lladdr), dst });
     }
     return out;
@@ -226,6 +246,7 @@ export class RtNetlinkPort implements NetlinkPort {
     if (!this.events) {
       const ev = createRtNetlink();
       ev.addMembership('IPV4_ROUTE');
+      ev.addMembership('IPV6_ROUTE');
       ev.addMembership('NEIGH');
       ev.addMembership('LINK');
       ev.on('message', () => {
@@ -262,7 +283,7 @@ const PROTOCOLS: Record<string, number> = { REDIRECT: 1, KERNEL: 2, BOOT: 3, STA
 
 function routeHeader(r: KernelRoute) {
   return {
-    family: AF_INET,
+    family: afOf(r.dst),
     dstLen: r.dst.prefixLength,
     table: MAIN_TABLE,
     protocol: r.protocol as 4,
@@ -273,7 +294,7 @@ function routeHeader(r: KernelRoute) {
 }
 
 function routeAttrs(r: KernelRoute) {
-  const a: { dst: Buffer; oif?: number; gateway?: Buffer } = { dst: bytes(ipFromValue(4, r.dst.first)) };
+  const a: { dst: Buffer; oif?: number; gateway?: Buffer } = { dst: bytes(ipFromValue(r.dst.family, r.dst.first)) };
   if (r.oif) a.oif = r.oif;
   if (r.gateway) a.gateway = bytes(r.gateway);
   return a;

@@ -1,15 +1,18 @@
 import type { Cidr, IpAddress } from '../../api/ip.js';
 import type { Logger } from '../../observe/log.js';
-import type { Lease } from '../lease.js';
+import type { Lease, LeaseSubnets } from '../lease.js';
 import type { KernelFdb, KernelNeighbor, KernelRoute, LinkInfo, NetlinkPort } from '../../kernel/netlink/netlink-port.js';
 import type { BackendType, NetworkConfig } from '../network-config.js';
 
 /** Where this node sits on the underlay. */
 export interface NodeContext {
+  /** The IPv4 underlay address; 0.0.0.0 on an IPv6-only network (flannel's PublicIP there). */
   readonly publicIp: IpAddress;
+  /** The IPv6 underlay address (flannel's PublicIPv6), when the underlay has one. */
+  readonly publicIpv6?: IpAddress;
   readonly underlay: LinkInfo;
-  /** The connected prefix holding publicIp: nodes inside it share this node's L2 segment. */
-  readonly underlayPrefix: Cidr;
+  /** The connected prefixes holding publicIp and publicIpv6: nodes inside them share this node's L2 segment. */
+  readonly underlayPrefixes: readonly Cidr[];
   readonly config: NetworkConfig;
 }
 
@@ -26,15 +29,17 @@ export interface BackendNetwork {
   readonly type: BackendType;
   /** MTU pods get (FLANNEL_MTU). */
   readonly mtu: number;
-  /** BackendData of this node's lease (vxlan: VNI and VtepMAC). */
+  /** BackendData of this node's lease (vxlan: VNI and VtepMAC of flannel.N). */
   readonly backendData: unknown;
-  /** The device whose neighbour/FDB entries belong to this backend alone, if any. */
-  readonly ownedIfindex: number | undefined;
-  /** Gives the device its address once the node subnet is known. */
-  configure(subnet: Cidr): Promise<void>;
-  plan(leases: readonly Lease[], own: Cidr): DesiredKernel;
+  /** BackendV6Data (vxlan: VNI and VtepMAC of flannel-v6.N). */
+  readonly backendV6Data: unknown;
+  /** The devices whose neighbour/FDB entries belong to this backend alone. */
+  readonly ownedIfindexes: readonly number[];
+  /** Gives the devices their addresses once the node subnets are known. */
+  configure(subnets: LeaseSubnets): Promise<void>;
+  plan(leases: readonly Lease[], own: LeaseSubnets): DesiredKernel;
   /** Userspace data paths (udp) learn the leases here. */
-  leasesChanged(leases: readonly Lease[], own: Cidr): void;
+  leasesChanged(leases: readonly Lease[], own: LeaseSubnets): void;
   close(): Promise<void>;
 }
 

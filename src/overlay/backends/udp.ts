@@ -75,8 +75,9 @@ export const udp: BackendFactory = {
       type: 'udp',
       mtu,
       backendData: undefined,
-      ownedIfindex: undefined,
-      async configure(subnet) {
+      backendV6Data: undefined,
+      ownedIfindexes: [],
+      async configure({ subnet }) {
         // The address's prefix is the whole Network: its connected route sends every remote pod into the TUN.
         await port.addAddress(dev.index, ipFromValue(4, subnet.first), ctx.config.network.prefixLength);
       },

@@ -17,7 +17,7 @@ const MIN_MTU = 68;
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
 /**
- * The overlay's kernel in memory, for unit tests: links, IPv4 addresses,
+ * The overlay's kernel in memory, for unit tests: links, addresses of both families,
  * main-table routes, neighbours and VXLAN FDB entries, refusing what the
  * kernel refuses with the real port's error (KEEL_NETLINK_FAILED and the
  * errno name): a second link of one name, a device that does not exist, a
@@ -94,7 +94,7 @@ export class FakeNetlink implements NetlinkPort {
   async addAddress(ifindex: number, address: IpAddress, prefixLength: number): Promise<void> {
     const what = `add address ${address.text}/${prefixLength}`;
     this.link(what, ifindex);
-    this.check(what, [[prefixLength < 0 || prefixLength > 32, 'EINVAL', 'bad prefix length']]);
+    this.check(what, [[prefixLength < 0 || prefixLength > (address.family === 4 ? 32 : 128), 'EINVAL', 'bad prefix length']]);
     this.addressTable = this.addressTable
       .filter((a) => !(a.ifindex === ifindex && a.address.text === address.text))
       .concat({ ifindex, address, prefixLength });
