@@ -1,7 +1,8 @@
 /**
  * `keel agent` at scale, as a user runs it: a real etcd (Unix socket), the
- * agent in its own node namespace (iptables mode, nft, no DNS, no overlay),
- * 1,000 and then 10,000 services × 5 endpoints stored as v1 JSON.
+ * agent in its own node namespace (iptables mode with nft, then nftables
+ * mode; no DNS, no overlay), 1,000 and then 10,000 services × 5 endpoints
+ * stored as v1 JSON.
  *  (3) network programming latency: an Endpoints put in etcd → the new
  *      KUBE-SEP chain committed in the namespace's kernel, seen by `nft
  *      monitor` running in that namespace (event-driven, no polling cost),
@@ -15,8 +16,12 @@
  * is the other part of the floor); for (4) an idle Node.js process, the
  * runtime's own floor. Also reported: the agent's time to /readyz (first list
  * + first sync into an empty table).
+ * nftables mode's rows take iptables mode at the same scale as their peer
+ * (#16 item 3): the same puts, the new endpoint's address seen in any new
+ * object of the `ip keel` table (a chain, a rule or a map element, so the
+ * figure holds whichever layout carries the endpoint).
  * Writes bench/results/agent-programming.json (figures.ts). Run as root from
- * the repository root, compiled: npm run build && npm run build:dev && node dist-dev/bench/agent-programming.js [scales, default 1000,10000]
+ * the repository root, compiled: npm run build && npm run build:dev && node dist-dev/bench/agent-programming.js [scales, default 1000,10000] [modes, default iptables,nftables]
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -34,6 +39,8 @@ import { figure, fmt, nsTag, progress, QUICK, RUNS, writeResult, type FigureRow 
 const BENCH = 'agent-programming';
 /** Each scale is a fresh etcd, namespace and agent; 1k is the compass goal's scale, 10k issue 9's. */
 const SCALES = (process.argv[2] ?? (QUICK ? '1000' : '1000,10000')).split(',').map(Number);
+type Mode = 'iptables' | 'nftables';
+const MODES = (process.argv[3] ?? 'iptables,nftables').split(',') as Mode[];
 const ENDPOINTS = 5;
 const CHANGES_PER_RUN = QUICK ? 10 : 40;
 const PREFIX = '/registry';
@@ -89,33 +96,44 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs: num
   }
 }
 
-/** `nft monitor` in the namespace: resolves a wait when the named chain is added. */
+/**
+ * `nft monitor` in the namespace: resolves a wait when the named KUBE-SEP
+ * chain is added (iptables mode), or when any new object of keel's nftables
+ * table names the endpoint's address (nftables mode).
+ */
 class ChainWatcher {
   private readonly waiting = new Map<string, () => void>();
   private buffer = '';
-  readonly proc = execa('ip', ['netns', 'exec', ns, 'nft', 'monitor', 'chains'], { reject: false, buffer: false });
+  readonly proc;
 
-  constructor() {
+  constructor(private readonly mode: Mode) {
+    this.proc = execa('ip', ['netns', 'exec', ns, 'nft', 'monitor', mode === 'iptables' ? 'chains' : 'new'], {
+      reject: false,
+      buffer: false,
+    });
     this.proc.stdout?.on('data', (chunk: Buffer) => {
       this.buffer += chunk.toString('utf8');
       const lines = this.buffer.split('\n');
       this.buffer = lines.pop() ?? '';
-      for (const line of lines) {
-        const name = /^(?:add|create) chain ip nat (\S+)/.exec(line)?.[1];
-        const done = name ? this.waiting.get(name) : undefined;
-        if (name && done) {
-          this.waiting.delete(name);
-          done();
-        }
-      }
+      for (const line of lines) for (const key of this.keysOf(line)) this.waiting.get(key)?.();
     });
   }
 
-  /** Register before the put, so an event can never be missed. */
+  private keysOf(line: string): string[] {
+    if (this.mode === 'iptables') {
+      const name = /^(?:add|create) chain ip nat (\S+)/.exec(line)?.[1];
+      return name ? [name] : [];
+    }
+    if (!/ ip keel /.test(line)) return [];
+    return [...this.waiting.keys()].filter((ip) => new RegExp(`(^|[^\\d.])${ip.replaceAll('.', '\\.')}([^\\d]|$)`).test(line));
+  }
+
+  /** Register before the put, so an event can never be missed: a chain name, or an address in nftables mode. */
   expect(chain: string, timeoutMs: number): Promise<void> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${chain} never appeared`)), timeoutMs);
       this.waiting.set(chain, () => {
+        this.waiting.delete(chain);
         clearTimeout(timer);
         resolve();
       });
@@ -177,7 +195,7 @@ function quantile(xs: readonly number[], q: number): number {
 
 const r1 = (x: number): number => Number(x.toFixed(1));
 
-function startAgent(etcdEndpoint: string) {
+function startAgent(etcdEndpoint: string, mode: Mode) {
   return execa(
     'ip',
     [
@@ -188,7 +206,7 @@ function startAgent(etcdEndpoint: string) {
       'bin/keel.js',
       'agent',
       '--proxy-mode',
-      'iptables',
+      mode,
       '--iptables-backend',
       'nft',
       '--cluster-cidr',
@@ -212,7 +230,7 @@ function startAgent(etcdEndpoint: string) {
 }
 
 /** One scale: a fresh etcd, namespace and agent, torn down before the next. */
-async function measureScale(services: number): Promise<Measured> {
+async function measureScale(services: number, mode: Mode): Promise<Measured> {
   SERVICES = services;
   ns = `${nsTag('kb')}${randomBytes(3).toString('hex')}-agent`;
   const etcd = new EtcdServer({ unixSocket: true });
@@ -242,9 +260,9 @@ async function measureScale(services: number): Promise<Measured> {
       ['link', 'set', 'eth1', 'up'],
     ])
       await execa('ip', ['-n', ns, ...cmd]);
-    watcher = new ChainWatcher();
+    watcher = new ChainWatcher(mode);
     const started = performance.now();
-    agent = startAgent(etcd.socketEndpoint);
+    agent = startAgent(etcd.socketEndpoint, mode);
     const pid = agent.pid as number;
     await until('agent /readyz', async () => (await inNode(['curl', '-sf', 'http://127.0.0.1:10249/readyz'])).exitCode === 0, 600_000);
     const readyS = r1((performance.now() - started) / 1000);
@@ -260,7 +278,10 @@ async function measureScale(services: number): Promise<Measured> {
         const i = (change * 37) % SERVICES;
         const ip = `10.250.${Math.floor(change / 250)}.${(change % 250) + 1}`;
         const ips = [ip, ...endpointIps(i).slice(1)];
-        const seen = watcher.expect(sepChain(servicePortName('bench', `svc-${i}`, 'http'), 'TCP', `${ip}:8080`), 300_000);
+        const seen = watcher.expect(
+          mode === 'iptables' ? sepChain(servicePortName('bench', `svc-${i}`, 'http'), 'TCP', `${ip}:8080`) : ip,
+          300_000,
+        );
         const at = performance.now();
         await kv.txn([], [{ put: objectKey(PREFIX, 'Endpoints', 'bench', `svc-${i}`), value: endpointsJson(i, ips) }]);
         await seen;
@@ -271,14 +292,15 @@ async function measureScale(services: number): Promise<Measured> {
       rss.push(rssMb(pid).rss);
       progress(
         BENCH,
-        `${SERVICES} services, run ${run}/${RUNS} (${CHANGES_PER_RUN} changes): p50 ${fmt(quantile(lat, 0.5))} ms, p99 ${fmt(quantile(lat, 0.99))} ms, ` +
+        `${mode} mode, ${SERVICES} services, run ${run}/${RUNS} (${CHANGES_PER_RUN} changes): p50 ${fmt(quantile(lat, 0.5))} ms, p99 ${fmt(quantile(lat, 0.99))} ms, ` +
           `agent CPU ${fmt(cpuPerChange.at(-1) ?? NaN)} ms/change, RSS ${rss.at(-1)} MB (load ${loadavg()[0]?.toFixed(1)})`,
       );
     }
     const peakMb = rssMb(pid).hwm;
-    const floor = await kernelFloor();
+    // The one-chain restore floor is iptables mode's peer; nftables mode's is iptables mode itself.
+    const floor = mode === 'iptables' ? await kernelFloor() : [];
     kv.close();
-    return { services, readyS, latencies, cpuPerChange, rss, peakMb, floor };
+    return { mode, services, readyS, latencies, cpuPerChange, rss, peakMb, floor };
   } finally {
     await cleanup();
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.off(sig, interrupted);
@@ -287,11 +309,12 @@ async function measureScale(services: number): Promise<Measured> {
 
 async function main(): Promise<void> {
   const measured: Measured[] = [];
-  for (const services of SCALES) measured.push(await measureScale(services));
+  for (const services of SCALES) for (const mode of MODES) measured.push(await measureScale(services, mode));
   report(measured, await idleNodeRss());
 }
 
 interface Measured {
+  mode: Mode;
   services: number;
   readyS: number;
   latencies: number[][];
@@ -305,20 +328,25 @@ interface Measured {
 /** Targets: the compass goal at 1k (p99 ≤ 50 ms), issue 9's at 10k (≤ 100 ms). */
 const p99Target = (services: number): number => (services <= 1000 ? 50 : 100);
 
-function rows(m: Measured, idle: number[]): FigureRow[] {
+function rows(m: Measured, idle: number[], all_: readonly Measured[]): FigureRow[] {
   const all = m.latencies.flat();
   const pooled = { p50: r1(quantile(all, 0.5)), p99: r1(quantile(all, 0.99)), max: r1(Math.max(...all)) };
-  const scale = `${fmt(m.services)} services / ${fmt(m.services * ENDPOINTS)} endpoints`;
-  const floorPeer = { name: 'one-chain iptables-nft-restore into the same table', samples: m.floor };
+  const scale = `${fmt(m.services)} services / ${fmt(m.services * ENDPOINTS)} endpoints${m.mode === 'nftables' ? ', nftables mode' : ''}`;
+  const ipt = all_.find((x) => x.mode === 'iptables' && x.services === m.services);
+  const perRun = (q: number) => (x: Measured) => x.latencies.map((l) => r1(quantile(l, q)));
+  const peerOf = (q: number) =>
+    m.mode === 'iptables' || !ipt
+      ? { name: 'one-chain iptables-nft-restore into the same table', samples: m.floor }
+      : { name: 'iptables mode, same puts and scale', samples: perRun(q)(ipt) };
   const cpu = [...m.cpuPerChange].sort((a, b) => a - b)[Math.floor(m.cpuPerChange.length / 2)] ?? NaN;
   return [
     figure({
       figure: 3,
       name: `programming latency p50, etcd put → rule in kernel, ${scale}`,
       unit: 'ms',
-      keel: m.latencies.map((l) => r1(quantile(l, 0.5))),
+      keel: perRun(0.5)(m),
       pooled: pooled.p50,
-      peer: floorPeer,
+      peer: peerOf(0.5),
       ratio: 'keel/peer',
       note: `agent CPU ${fmt(cpu)} ms per change, median of the runs`,
     }),
@@ -326,9 +354,9 @@ function rows(m: Measured, idle: number[]): FigureRow[] {
       figure: 3,
       name: `programming latency p99, etcd put → rule in kernel, ${scale}`,
       unit: 'ms',
-      keel: m.latencies.map((l) => r1(quantile(l, 0.99))),
+      keel: perRun(0.99)(m),
       pooled: pooled.p99,
-      peer: floorPeer,
+      peer: peerOf(0.99),
       ratio: 'keel/peer',
       target: { on: 'keel', op: '<=', value: p99Target(m.services) },
       note: `slowest of all ${all.length}: ${pooled.max} ms`,
@@ -354,17 +382,18 @@ function report(measured: Measured[], idle: number[]): void {
   const changes = RUNS * CHANGES_PER_RUN;
   writeResult({
     bench: BENCH,
-    figures: measured.flatMap((m) => rows(m, idle)),
+    figures: measured.flatMap((m) => rows(m, idle, measured)),
     notes: [
-      `keel agent in a node netns (iptables mode, nft), real etcd over its Unix socket, a fresh one per scale; ${changes} Endpoints puts one after another in ${RUNS} runs of ${CHANGES_PER_RUN},` +
+      `keel agent in a node netns (iptables mode with nft, then nftables mode: ${MODES.join(', ')}), real etcd over its Unix socket, a fresh one per scale; ${changes} Endpoints puts one after another in ${RUNS} runs of ${CHANGES_PER_RUN},` +
         ' each timed until `nft monitor` in the namespace saw the new KUBE-SEP chain committed.' +
         ` p50 and p99 per run of ${CHANGES_PER_RUN} (a run's p99 is about its slowest change) and pooled over all ${changes}, on which the target is judged` +
         ' (p99 ≤ 50 ms at 1k services, the compass goal; ≤ 100 ms at 10k, issue 9).',
       "Agent CPU per change: the agent's user+sys time over a run divided by its changes (the iptables-nft-restore it runs is a child and not counted).",
       'RSS (VmRSS) of the agent after each run; its peak (VmHWM) beside it. Peers: one restore of a one-rule chain into the same table (--noflush), and an idle `node` process.',
-      `etcd's own watch delivery (p99 5 ms, notes/measured-costs.md) is the rest of the floor of (3). Agent ready (first list + first sync into an empty table): ${measured.map((m) => `${fmt(m.services)} services ${m.readyS} s`).join(', ')}.`,
+      `etcd's own watch delivery (p99 5 ms, notes/measured-costs.md) is the rest of the floor of (3). Agent ready (first list + first sync into an empty table): ${measured.map((m) => `${m.mode} ${fmt(m.services)} services ${m.readyS} s`).join(', ')}.`,
     ],
     detail: measured.map((m) => ({
+      mode: m.mode,
       services: m.services,
       endpoints: m.services * ENDPOINTS,
       readyS: m.readyS,
