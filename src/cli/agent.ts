@@ -34,6 +34,7 @@ interface AgentFlags extends EtcdFlags, EndpointsSourceFlags, SubnetSourceFlags 
   nodeIp?: string;
   iface?: string;
   publicIp?: string;
+  publicIpv6?: string;
   clusterCidr: string;
   serviceClusterIpRange: string;
   proxyMode: string;
@@ -71,6 +72,9 @@ export function registerAgent(program: Command): void {
     )
     .addOption(keelOption('--iface <name>', 'underlay interface [default: the interface of the default route]'))
     .addOption(keelOption('--public-ip <ip>', 'address advertised in the subnet lease (same as --node-ip unless given)'))
+    .addOption(
+      keelOption('--public-ipv6 <ip>', "IPv6 address advertised in the lease with EnableIPv6 [default: the underlay's first global one]"),
+    )
     .addOption(
       keelOption('--cluster-cidr <cidrs>', 'pod network(s), one per family comma-separated, for masquerade decisions', '10.244.0.0/16'),
     )
@@ -203,6 +207,7 @@ async function agentConfig(f: AgentFlags): Promise<AgentConfig> {
             backend,
             iface,
             publicIp: nodeIp,
+            ...(f.publicIpv6 ? { publicIpv6: f.publicIpv6 } : {}),
             subnetFile: f.subnetFile,
             ipMasq: true,
             iptablesBackend,
