@@ -1,37 +1,42 @@
 /**
- * proxy-nftables: what one change costs at 1k and 10k services × 5
- * endpoints, by path, in one network namespace holding keel's table:
- *  (a) an endpoint change through NftSyncLoop's partial sync (`nft -f`:
- *      new endpoint chain, service chain rewritten, old chain deleted);
- *  (b) the same chains alone through `nft -f` (what a netlink path would
- *      still have to replace for kube-proxy's layout);
- *  (c) one service-ips element added and deleted through `nft -f`;
- *  (d) the same element through one nf_tables netlink batch written
- *      directly (NfTablesSocket), no nft, no cache.
- * The table load itself (a full sync) is reported too. Wall times, p50 and
- * max over RUNS changes. Run as root from the repository root, compiled:
+ * proxy-nftables: what one endpoint change costs at 1k and 10k services × 5
+ * endpoints, in one network namespace holding keel's table, through
+ * NftSyncLoop's partial sync with endpoints as data:
+ *  (a) one endpoint of the last service replaced (the count stays 5): map
+ *      elements only, sent as one nf_tables netlink batch (NfTablesSocket) —
+ *      the agent's path — interleaved run by run with
+ *  (b) the same element changes through `nft -f` (what the loop sent before);
+ *  (c) an endpoint count crossing a power of two (5 → 4 → 5): the service
+ *      chain's pick rules are rewritten through `nft -f`;
+ *  (d) the periodic check: one netlink GETRULE of the services chain vs
+ *      `nft list chain ip keel services`.
+ * The table load itself (a full sync) is reported too. Wall time p50/max,
+ * CPU time (this process and its children: nft) per change, load average
+ * beside each figure. Run as root from the repository root, compiled:
  *   npm run build && npm run build:dev && node dist-dev/bench/proxy-nftables.js [sizes…]
- * It re-executes itself inside a fresh namespace knf-<run>-bench and removes it.
+ * It re-executes itself inside a fresh namespace knl-<run>-bench and removes it.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { execa } from 'execa';
-import { NfTablesSocket } from '../src/kernel/nftables/nf-tables-batch.js';
+import { NfTablesSocket, type ElementChange, type NfFamily } from '../src/kernel/nftables/nf-tables-batch.js';
 import { NftCommand } from '../src/kernel/nftables/nft-runner.js';
 import { setLogLevel } from '../src/observe/log.js';
 import { DEFAULT_MASQUERADE_BIT } from '../src/proxy-iptables/compile.js';
 import { makeEndpoints, snapshotOf } from '../src/api/testing/object-builders.js';
-import { NftSyncLoop } from '../src/proxy-nftables/nft-sync-loop.js';
+import { renderElementChanges } from '../src/proxy-nftables/change-script.js';
+import { NftSyncLoop, type NftSyncResult } from '../src/proxy-nftables/nft-sync-loop.js';
 import { cluster } from './bench-cluster.js';
 import { fmt, QUICK } from './figures.js';
 
 const INSIDE = process.env.KEEL_NFT_BENCH_NETNS;
-const RUNS = QUICK ? 5 : 20;
+const RUNS = QUICK ? 6 : 20;
 const sizes = process.argv.slice(2).map(Number).filter(Boolean);
 const SIZES = sizes.length ? sizes : QUICK ? [200, 1000] : [1000, 10_000];
 
 if (!INSIDE) {
-  const ns = `knf-${randomBytes(2).toString('hex')}-bench`;
+  const ns = `knl-${randomBytes(2).toString('hex')}-bench`;
   await execa('ip', ['netns', 'add', ns]);
   try {
     await execa('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
@@ -46,6 +51,13 @@ if (!INSIDE) {
   setLogLevel('error');
   const port = new NftCommand();
   const sock = new NfTablesSocket();
+  // The loop's element batches go to netlink or, on alternate runs, to nft -f as the same lines.
+  let viaNft = false;
+  const direct = {
+    commitElements: (family: NfFamily, table: string, changes: readonly ElementChange[]): Promise<void> =>
+      viaNft ? port.run(`${renderElementChanges(changes, family, table).join('\n')}\n`) : sock.commitElements(family, table, changes),
+    chainRules: sock.chainRules.bind(sock),
+  };
   const node = { nodeName: 'node-0', clusterCidr: '10.244.0.0/16', masqueradeBit: DEFAULT_MASQUERADE_BIT };
   const load = (): string =>
     loadavg()
@@ -55,70 +67,70 @@ if (!INSIDE) {
     const s = [...ms].sort((a, b) => a - b);
     return `p50 ${fmt(s[Math.floor(s.length / 2)] ?? 0)} ms, max ${fmt(s.at(-1) ?? 0)} ms`;
   };
-  const timed = async (fn: () => Promise<unknown>): Promise<number> => {
-    const t0 = performance.now();
-    await fn();
-    return performance.now() - t0;
+  // CPU of this process (the netlink commit runs in its sendmsg) and of its waited-for children (nft), in ms.
+  const cpuMs = (): number => {
+    const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]?.split(' ') ?? [];
+    const ticks = [11, 12, 13, 14].reduce((n, i) => n + Number(f[i] ?? 0), 0);
+    return (ticks * 1000) / 100;
   };
+  const timed = async <T>(fn: () => Promise<T>): Promise<{ ms: number; cpu: number; value: T }> => {
+    const c0 = cpuMs();
+    const t0 = performance.now();
+    const value = await fn();
+    return { ms: performance.now() - t0, cpu: cpuMs() - c0, value };
+  };
+  const mean = (xs: number[]): string => fmt(xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length));
   for (const n of SIZES) {
     const { services, eps } = cluster(n);
-    const loop = new NftSyncLoop({ port, node });
+    const loop = new NftSyncLoop({ port, direct, node });
     let revision = 1;
-    loop.update(snapshotOf(services, eps, revision++), { services: new Set(), endpoints: new Set(), pods: new Set(), full: true });
-    const loadMs = await timed(() => loop.sync());
-    console.log(`${n} services: full sync (table replaced, nft -f) ${fmt(loadMs)} ms [load ${load()}]`);
-    // (a) one endpoint of the last service replaced, RUNS times.
     const last = services.length - 1;
-    const partial: number[] = [];
-    const lastEps = eps[last];
-    for (let r = 0; r < RUNS && lastEps; r++) {
+    const key = `bench/svc-${last}`;
+    const change = (ips: string[]): Promise<NftSyncResult> => {
       eps[last] = makeEndpoints(
         'bench',
         `svc-${last}`,
-        [
-          { ip: `10.245.${r % 250}.${(r % 200) + 1}`, node: 'node-0' },
-          { ip: '10.245.255.1', node: 'node-1' },
-        ],
+        ips.map((ip, j) => ({ ip, node: `node-${j}` })),
         [{ name: 'http', port: 8080 }],
       );
-      loop.update(snapshotOf(services, eps, revision++), {
-        services: new Set(),
-        endpoints: new Set([`bench/svc-${last}`]),
-        pods: new Set(),
-        full: false,
-      });
-      partial.push(await timed(() => loop.sync()));
-    }
-    console.log(`  (a) endpoint change, partial sync via nft -f: ${stats(partial)} [load ${load()}]`);
-    // (b) chains only: a scratch endpoint chain added and the last service chain rewritten, then the scratch chain removed.
-    const chains: number[] = [];
-    const svcChain = loop.table().chains.find((c) => c.name.includes(`bench/svc-${last}/`) && c.name.startsWith('service-'));
-    for (let r = 0; r < RUNS && svcChain; r++) {
-      const script = [
-        `add chain ip keel endpoint-bench/${r}`,
-        `add rule ip keel endpoint-bench/${r} meta l4proto tcp dnat to 10.245.0.${r + 1}:8080`,
-        `flush chain ip keel ${svcChain.name}`,
-        ...svcChain.rules.map((rule) => `add rule ip keel ${svcChain.name} ${rule}`),
-        `delete chain ip keel endpoint-bench/${r}`,
-      ];
-      chains.push(await timed(() => port.run(`${script.join('\n')}\n`)));
-    }
-    console.log(`  (b) the same chains alone via nft -f: ${stats(chains)} [load ${load()}]`);
-    // (c) and (d): one element in service-ips, added then deleted.
-    const target = svcChain?.name ?? '';
-    const viaNft: number[] = [];
-    const viaNetlink: number[] = [];
+      loop.update(snapshotOf(services, eps, revision++), { services: new Set(), endpoints: new Set([key]), pods: new Set(), full: false });
+      return loop.sync();
+    };
+    loop.update(snapshotOf(services, eps, revision++), { services: new Set(), endpoints: new Set(), pods: new Set(), full: true });
+    const full = await timed(() => loop.sync());
+    console.log(`${n} services × 5: full sync (table replaced, nft -f) ${fmt(full.ms)} ms, cpu ${fmt(full.cpu)} ms [load ${load()}]`);
+    const base = ['10.245.255.1', '10.245.255.2', '10.245.255.3', '10.245.255.4'];
+    await change([...base, '10.245.0.1']);
+    const byPath: Record<'netlink' | 'nft', { ms: number[]; cpu: number[] }> = { netlink: { ms: [], cpu: [] }, nft: { ms: [], cpu: [] } };
     for (let r = 0; r < RUNS; r++) {
-      const el = `10.100.${r}.1 . tcp . 80 : goto ${target}`;
-      viaNft.push(await timed(() => port.run(`add element ip keel service-ips { ${el} }\n`)));
-      viaNft.push(await timed(() => port.run(`delete element ip keel service-ips { 10.100.${r}.1 . tcp . 80 }\n`)));
-      viaNetlink.push(await timed(() => sock.commitElements('ip', 'keel', [{ op: 'add', set: 'service-ips', elements: [el] }])));
-      viaNetlink.push(await timed(() => sock.commitElements('ip', 'keel', [{ op: 'delete', set: 'service-ips', elements: [el] }])));
+      viaNft = r % 2 === 1;
+      const t = await timed(() => change([...base, `10.245.${1 + (r % 250)}.${1 + (r % 200)}`]));
+      if (t.value.path === 'none' || t.value.chains > 0) throw new Error(`expected an element-only change, got ${JSON.stringify(t.value)}`);
+      const into = byPath[viaNft ? 'nft' : 'netlink'];
+      into.ms.push(t.ms);
+      into.cpu.push(t.cpu);
     }
-    console.log(`  (c) one service-ips element via nft -f: ${stats(viaNft)} [load ${load()}]`);
-    console.log(`  (d) one service-ips element via a netlink batch: ${stats(viaNetlink)} [load ${load()}]`);
-    const listMs = await timed(() => port.listChain('ip', 'keel', 'services'));
-    console.log(`  periodic check (nft list chain services): ${fmt(listMs)} ms`);
+    viaNft = false;
+    const l1 = load();
+    console.log(
+      `  (a) endpoint replaced, netlink element batch: ${stats(byPath.netlink.ms)}, cpu ${mean(byPath.netlink.cpu)} ms/change [load ${l1}]`,
+    );
+    console.log(
+      `  (b) the same elements via nft -f:            ${stats(byPath.nft.ms)}, cpu ${mean(byPath.nft.cpu)} ms/change [load ${l1}]`,
+    );
+    const crossing: number[] = [];
+    for (let r = 0; r < Math.max(2, RUNS / 4); r++) {
+      crossing.push((await timed(() => change(base))).ms);
+      crossing.push((await timed(() => change([...base, `10.245.0.${2 + r}`]))).ms);
+    }
+    console.log(`  (c) count crosses a power of two (5↔4), pick rules via nft -f: ${stats(crossing)} [load ${load()}]`);
+    const getRule: number[] = [];
+    const listChain: number[] = [];
+    for (let r = 0; r < Math.max(3, RUNS / 4); r++) {
+      getRule.push((await timed(() => sock.chainRules('ip', 'keel', 'services'))).ms);
+      listChain.push((await timed(() => port.listChain('ip', 'keel', 'services'))).ms);
+    }
+    console.log(`  (d) periodic check: netlink GETRULE ${stats(getRule)}; nft list chain ${stats(listChain)} [load ${load()}]`);
   }
   sock.close();
 }

@@ -16,6 +16,7 @@ import { ConntrackTool, conntrackTcpLiberal } from '../kernel/conntrack/conntrac
 import { resolveNodePortAddresses } from '../proxy-iptables/nodeport-addresses.js';
 import { serviceHealthChecks, ServiceHealthServers } from '../proxy-iptables/service-health.js';
 import { SyncLoop } from '../proxy-iptables/sync-loop.js';
+import { NfTablesSocket } from '../kernel/nftables/nf-tables-batch.js';
 import { NftCommand } from '../kernel/nftables/nft-runner.js';
 import { NftSyncLoop } from '../proxy-nftables/nft-sync-loop.js';
 import { UserspaceProxier } from '../proxy-userspace/userspace-proxier.js';
@@ -150,7 +151,13 @@ function proxyComponent(config: ProxyConfig, watch: ClusterWatch, logger: Logger
       };
       return config.mode === 'iptables'
         ? new SyncLoop({ runner: family === 4 ? runner : new RestoreRunner({ backend: config.iptablesBackend, family }), ...common })
-        : new NftSyncLoop({ port: new NftCommand(), family: family === 6 ? 'ip6' : 'ip', ...common });
+        : new NftSyncLoop({
+            port: new NftCommand(),
+            family: family === 6 ? 'ip6' : 'ip',
+            // Element batches encode IPv4 keys only so far: the ip6 table's changes all go through nft -f.
+            ...(family === 4 ? { direct: new NfTablesSocket() } : {}),
+            ...common,
+          });
     });
     for (const l of loops) watch.subscribe(l.update);
     // Synced when every family's tables are: the oldest family's last success.

@@ -1,3 +1,4 @@
+import type { ElementChange } from '../kernel/nftables/nf-tables-batch.js';
 import type { NftChain, NftServiceRules, NftSet } from './nft-table.js';
 import { renderSet } from './render-table.js';
 
@@ -12,6 +13,10 @@ export interface ChangeScript {
   readonly chainsWritten: number;
   readonly chainsDeleted: number;
   readonly elements: number;
+  /** Whether anything but elements changed (sets or chains added, rewritten or deleted). */
+  readonly structural: boolean;
+  /** The element part of the transaction, deletions first (a changed value is a delete and an add): all of it when `structural` is false. */
+  readonly elementChanges: readonly ElementChange[];
 }
 
 /**
@@ -19,10 +24,17 @@ export interface ChangeScript {
  * ones, touching nothing else: new and changed chains are (re)written,
  * elements that differ are deleted and added, chains and affinity sets
  * no longer used are flushed and deleted once nothing refers to them.
+ * An element another (unchanged) service still puts in a shared set (an
+ * endpoint's hairpin pair) is not deleted: `heldElsewhere` says which.
  * Undefined when a set's definition changed (an affinity timeout): that is
  * left to a full sync, which replaces the table.
  */
-export function changeScript(changes: readonly ServiceChange[], family: string, table: string): ChangeScript | undefined {
+export function changeScript(
+  changes: readonly ServiceChange[],
+  family: string,
+  table: string,
+  heldElsewhere: (set: string, text: string) => boolean = () => false,
+): ChangeScript | undefined {
   const at = `${family} ${table}`;
   const oldChains = new Map<string, NftChain>();
   const newChains = new Map<string, NftChain>();
@@ -47,7 +59,7 @@ export function changeScript(changes: readonly ServiceChange[], family: string, 
   for (const [name, s] of newSets) {
     const old = oldSets.get(name);
     if (old && renderSet(old).join('\n') !== renderSet(s).join('\n')) return undefined;
-    if (!old) sets.push(`add set ${at} ${name} { ${setSpec(s)} }`);
+    if (!old) sets.push(`add ${s.map ? 'map' : 'set'} ${at} ${name} { ${setSpec(s)} }`);
   }
   const declare: string[] = [];
   const rules: string[] = [];
@@ -60,31 +72,42 @@ export function changeScript(changes: readonly ServiceChange[], family: string, 
     if (old) rules.push(`flush chain ${at} ${name}`);
     for (const r of c.rules) rules.push(`add rule ${at} ${name} ${r}`);
   }
-  const elements: string[] = [];
-  let elementCount = 0;
+  const deletes: ElementChange[] = [];
+  const adds: ElementChange[] = [];
   for (const name of new Set([...oldElements.keys(), ...newElements.keys()])) {
     const was = oldElements.get(name) ?? new Set<string>();
     const now = newElements.get(name) ?? new Set<string>();
-    const gone = [...was].filter((e) => !now.has(e));
+    const gone = [...was].filter((e) => !now.has(e) && !heldElsewhere(name, e));
     const come = [...now].filter((e) => !was.has(e));
-    // A key whose value changed is deleted and added in the same transaction.
-    if (gone.length) elements.push(`delete element ${at} ${name} { ${gone.map(elementKey).join(', ')} }`);
-    if (come.length) elements.push(`add element ${at} ${name} { ${come.join(', ')} }`);
-    elementCount += gone.length + come.length;
+    if (gone.length) deletes.push({ op: 'delete', set: name, elements: gone });
+    if (come.length) adds.push({ op: 'add', set: name, elements: come });
   }
+  const elementChanges = [...deletes, ...adds];
+  const elements = renderElementChanges(elementChanges, family, table);
   const removed = [...oldChains.keys()].filter((n) => !newChains.has(n));
   const drop = [
     ...removed.map((n) => `flush chain ${at} ${n}`),
     ...removed.map((n) => `delete chain ${at} ${n}`),
-    ...[...oldSets.keys()].filter((n) => !newSets.has(n)).map((n) => `delete set ${at} ${n}`),
+    ...[...oldSets.values()].filter((o) => !newSets.has(o.name)).map((o) => `delete ${o.map ? 'map' : 'set'} ${at} ${o.name}`),
   ];
   const lines = [...sets, ...declare, ...rules, ...elements, ...drop];
   return {
     text: lines.length ? `${lines.join('\n')}\n` : '',
     chainsWritten,
     chainsDeleted: removed.length,
-    elements: elementCount,
+    elements: elementChanges.reduce((n, c) => n + c.elements.length, 0),
+    structural: sets.length + declare.length + drop.length > 0,
+    elementChanges,
   };
+}
+
+/** Element changes as `nft -f` lines (what the netlink batch sends, in nft's words). */
+export function renderElementChanges(changes: readonly ElementChange[], family: string, table: string): string[] {
+  return changes.map((c) =>
+    c.op === 'delete'
+      ? `delete element ${family} ${table} ${c.set} { ${c.elements.map(elementKey).join(', ')} }`
+      : `add element ${family} ${table} ${c.set} { ${c.elements.join(', ')} }`,
+  );
 }
 
 /** An element's key alone (what `delete element` takes): its text before the comment or the value. */

@@ -7,6 +7,7 @@ import {
   CLUSTER_IPS_SET,
   endpointNames,
   familyWords,
+  HAIRPIN_SET,
   MAPS,
   portChainNames,
   type FamilyWords,
@@ -117,46 +118,77 @@ function compilePort(out: Out, view: ServiceView, port: ServicePortView, cluster
   const masq = node.clusterCidr
     ? `${fam.ip} daddr ${clusterIP} ${proto} dport ${port.port} ${fam.ip} saddr != ${node.clusterCidr} ${MARK_MASQ}`
     : undefined;
-  const withNames = (eps: readonly ResolvedEndpoint[]): Endpoint[] => eps.map((e) => ({ ...e, ...endpointNames(spn, p, e.address) }));
-  const clusterEps = withNames(all);
-  const localEps = withNames(local);
+  for (const e of [...all, ...local]) el(HAIRPIN_SET, `${e.ip} . ${e.ip}`);
+  // With affinity, each endpoint chain once, for whichever policy chains use it.
+  const chainsByName = new Map<string, Endpoint>();
+  const pickRules = (eps: readonly ResolvedEndpoint[], map: string): string[] => {
+    if (affinity === undefined) return pickByData(out, eps, map, proto, fam);
+    const named = eps.map((e) => ({ ...e, ...endpointNames(spn, p, e.address) }));
+    for (const e of named) chainsByName.set(e.chain, e);
+    return balance(named, fam);
+  };
   if (usesCluster)
-    out.chains.push({ name: names.cluster, rules: [...(masq && !internalLocal ? [masq] : []), ...balance(clusterEps, affinity, fam)] });
+    out.chains.push({
+      name: names.cluster,
+      rules: [...(masq && !internalLocal ? [masq] : []), ...pickRules(all, names.clusterEndpoints)],
+    });
   if (usesLocal)
-    out.chains.push({ name: names.local, rules: [...(masq && internalLocal ? [masq] : []), ...balance(localEps, affinity, fam)] });
-  // Each endpoint chain once, for whichever policy chains use it.
-  const eps = new Map<string, Endpoint>();
-  for (const e of [...(usesCluster ? clusterEps : []), ...(usesLocal ? localEps : [])]) eps.set(e.chain, e);
-  for (const e of eps.values()) {
-    out.chains.push({ name: e.chain, rules: endpointRules(e, proto, affinity, fam) });
-    if (affinity !== undefined)
-      out.sets.push({
-        name: e.affinity,
-        type: fam.addrType,
-        map: false,
-        flags: ['dynamic', 'timeout'],
-        timeoutSeconds: affinity,
-        elements: [],
-      });
+    out.chains.push({ name: names.local, rules: [...(masq && internalLocal ? [masq] : []), ...pickRules(local, names.localEndpoints)] });
+  for (const e of chainsByName.values()) {
+    out.chains.push({ name: e.chain, rules: [`update @${e.affinity} { ${fam.ip} saddr }`, `meta l4proto ${proto} dnat to ${e.address}`] });
+    out.sets.push({
+      name: e.affinity,
+      type: fam.addrType,
+      map: false,
+      flags: ['dynamic', 'timeout'],
+      timeoutSeconds: affinity ?? 0,
+      elements: [],
+    });
   }
 }
 
 type Endpoint = ResolvedEndpoint & { chain: string; affinity: string };
 
-/** Clients seen within the affinity timeout go back to their endpoint; the rest are spread evenly by one random number. */
-function balance(eps: readonly Endpoint[], affinity: number | undefined, fam: FamilyWords): string[] {
-  const out = affinity === undefined ? [] : eps.map((e) => `${fam.ip} saddr @${e.affinity} goto ${e.chain}`);
-  out.push(`numgen random mod ${eps.length} vmap { ${eps.map((e, i) => `${i} : goto ${e.chain}`).join(', ')} }`);
-  return out;
+/** Tries of the random slot among `mod size` slots before falling back to the lower half, which is always full. */
+const PICK_TRIES = 8;
+
+/**
+ * The endpoint as data (keel's departure from kube-proxy's endpoint
+ * chains): slot i of the service's own map holds endpoint i as
+ * `ip . port`, and `dnat to numgen random mod size map` picks a slot.
+ * The modulus is the endpoint count rounded up to a power of two (at
+ * least 2), so adding or removing an endpoint rewrites only map elements
+ * unless the count crosses a power of two above 2: elements carry no jump, so the kernel
+ * does not re-validate the table's jump graph (~110 ms at 10k services).
+ * A slot above the count is empty, its lookup fails and the rule does not
+ * match, so the next try draws again: the pick is uniform over the
+ * endpoints; after PICK_TRIES misses (p ≤ 2^-8) `mod size/2` picks
+ * among the lower half, always full.
+ */
+function pickByData(out: Out, eps: readonly ResolvedEndpoint[], map: string, proto: string, fam: FamilyWords): string[] {
+  const size = Math.max(2, 2 ** Math.ceil(Math.log2(eps.length)));
+  // `typeof`, as a numgen slot has no type name; `tcp dport`, not `th dport`, or nft 1.0.6 refuses rules added to a map it reads back.
+  out.sets.push({
+    name: map,
+    typeKeyword: 'typeof',
+    type: `numgen random mod 1 : ${fam.ip} daddr . ${proto} dport`,
+    map: true,
+    elements: [],
+  });
+  for (const [i, e] of eps.entries()) out.elements.push({ set: map, text: `${i} : ${e.ip} . ${e.port}` });
+  const dnat = (mod: number): string => `meta l4proto ${proto} dnat ${fam.ip} to numgen random mod ${mod} map @${map}`;
+  return [...Array.from({ length: PICK_TRIES }, () => dnat(size)), dnat(size / 2)];
 }
 
-/** Hairpin (a pod reaching itself through the service) is masqueraded, or its reply would bypass the DNAT. */
-function endpointRules(e: Endpoint, proto: string, affinity: number | undefined, fam: FamilyWords): string[] {
-  return [
-    `${fam.ip} saddr ${e.ip} ${MARK_MASQ}`,
-    ...(affinity === undefined ? [] : [`update @${e.affinity} { ${fam.ip} saddr }`]),
-    `meta l4proto ${proto} dnat to ${e.address}`,
-  ];
+/**
+ * ClientIP affinity keeps kube-proxy's endpoint chains (each records the
+ * client in its timed set before the DNAT): clients seen within the
+ * timeout go back to their endpoint, the rest are spread by one random number.
+ */
+function balance(eps: readonly Endpoint[], fam: FamilyWords): string[] {
+  const out = eps.map((e) => `${fam.ip} saddr @${e.affinity} goto ${e.chain}`);
+  out.push(`numgen random mod ${eps.length} vmap { ${eps.map((e, i) => `${i} : goto ${e.chain}`).join(', ')} }`);
+  return out;
 }
 
 /**

@@ -28,15 +28,21 @@ describe('compileNftables', () => {
     expect(elements('cluster-ips')).toEqual(['10.96.0.10', '10.96.0.20', '10.96.0.30', '10.96.0.40', '10.96.0.50']);
   });
 
-  it('picks an endpoint with one random number, masquerading traffic from outside the pod network and hairpins', () => {
+  it('picks an endpoint as data: a random slot of the service map, drawn again while it lands on an empty slot', () => {
+    const pick = (mod: number): string =>
+      `meta l4proto tcp dnat ip to numgen random mod ${mod} map @service-endpoints-SUSTUHLJ-default/web/tcp/http`;
     expect(chain('service-SUSTUHLJ')).toEqual([
       'ip daddr 10.96.0.10 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade',
-      'numgen random mod 2 vmap { 0 : goto endpoint-HGNPOIJ5-default/web/tcp/http__10.244.1.5/8080, 1 : goto endpoint-BZGFZVVG-default/web/tcp/http__10.244.2.7/8080 }',
+      ...Array.from({ length: 8 }, () => pick(2)),
+      pick(1),
     ]);
-    expect(chain('endpoint-HGNPOIJ5')).toEqual([
-      'ip saddr 10.244.1.5 jump mark-for-masquerade',
-      'meta l4proto tcp dnat to 10.244.1.5:8080',
-    ]);
+    expect(elements('service-endpoints-SUSTUHLJ-default/web/tcp/http')).toEqual(['0 : 10.244.1.5 . 8080', '1 : 10.244.2.7 . 8080']);
+    expect(table.chains.some((c) => c.name.startsWith('endpoint-HGNPOIJ5'))).toBe(false);
+  });
+
+  it('masquerades hairpins (an endpoint reaching itself through a service) in postrouting, from one set of endpoint pairs', () => {
+    expect(elements('endpoint-hairpins')).toContain('10.244.1.5 . 10.244.1.5');
+    expect(chain('masquerading')[0]).toBe('ct status dnat ip saddr . ip daddr @endpoint-hairpins jump mark-for-masquerade');
   });
 
   it('rejects services without endpoints and drops Local-policy traffic with no local endpoint', () => {
@@ -66,7 +72,10 @@ describe('compileNftables', () => {
       'fib saddr type local goto service-Z62NTLDZ-default/lb/tcp/ comment "short-circuit local traffic"',
       'goto local-Z62NTLDZ-default/lb/tcp/',
     ]);
-    expect(chain('local-Z62NTLDZ')).toEqual(['numgen random mod 1 vmap { 0 : goto endpoint-LN4QMM6R-default/lb/tcp/__10.244.1.40/8443 }']);
+    const pick = (mod: number): string =>
+      `meta l4proto tcp dnat ip to numgen random mod ${mod} map @local-endpoints-Z62NTLDZ-default/lb/tcp/`;
+    expect(chain('local-Z62NTLDZ')).toEqual([...Array.from({ length: 8 }, () => pick(2)), pick(1)]);
+    expect(elements('local-endpoints-Z62NTLDZ-default/lb/tcp/')).toEqual(['0 : 10.244.1.40 . 8443']);
   });
 
   it('firewalls LB IPs to the source ranges, the LB IP itself allowed when a range holds the node', () => {
@@ -108,18 +117,37 @@ describe('changeScript', () => {
     return compileNftService(view, fixtureNode);
   };
 
-  it('an endpoint change writes the service chain and the new endpoint chain, deletes the old one, and leaves the maps alone', () => {
+  it('an endpoint replaced is elements only: its slot and its hairpin pair, no chain', () => {
     const s = changeScript([{ before: frag(['10.244.1.5', '10.244.1.6']), after: frag(['10.244.1.5', '10.244.1.7']) }], 'ip', 'keel');
-    const lines = s?.text.trim().split('\n') ?? [];
-    expect(lines.filter((l) => l.startsWith('add chain'))).toEqual([
-      'add chain ip keel service-PFISGYVC-default/web/tcp/',
-      expect.stringMatching(/^add chain ip keel endpoint-\S+__10\.244\.1\.7\/8080$/),
+    expect(s).toMatchObject({ chainsWritten: 0, chainsDeleted: 0, elements: 4, structural: false });
+    expect(s?.elementChanges).toEqual([
+      { op: 'delete', set: 'endpoint-hairpins', elements: ['10.244.1.6 . 10.244.1.6'] },
+      { op: 'delete', set: 'service-endpoints-PFISGYVC-default/web/tcp/', elements: ['1 : 10.244.1.6 . 8080'] },
+      { op: 'add', set: 'endpoint-hairpins', elements: ['10.244.1.7 . 10.244.1.7'] },
+      { op: 'add', set: 'service-endpoints-PFISGYVC-default/web/tcp/', elements: ['1 : 10.244.1.7 . 8080'] },
     ]);
-    expect(lines.some((l) => l.includes('element'))).toBe(false);
-    expect(lines.filter((l) => l.startsWith('delete'))).toEqual([
-      expect.stringMatching(/^delete chain ip keel endpoint-\S+__10\.244\.1\.6\/8080$/),
-    ]);
-    expect(s).toMatchObject({ chainsWritten: 2, chainsDeleted: 1, elements: 0 });
+    expect(s?.text).toContain('delete element ip keel service-endpoints-PFISGYVC-default/web/tcp/ { 1 }\n');
+  });
+
+  it('an endpoint added or removed is elements only unless the count crosses a power of two, which rewrites the pick', () => {
+    const three = ['10.244.1.5', '10.244.1.6', '10.244.1.7'];
+    expect(changeScript([{ before: frag(three), after: frag([...three, '10.244.1.8']) }], 'ip', 'keel')).toMatchObject({
+      structural: false,
+      elements: 2,
+    });
+    const grown = changeScript([{ before: frag(three.slice(0, 2)), after: frag(three) }], 'ip', 'keel');
+    expect(grown).toMatchObject({ structural: true, chainsWritten: 1 });
+    expect(grown?.text).toContain('flush chain ip keel service-PFISGYVC-default/web/tcp/\n');
+  });
+
+  it('keeps a shared element another service still holds', () => {
+    const s = changeScript(
+      [{ before: frag(['10.244.1.5', '10.244.1.6']), after: frag(['10.244.1.5']) }],
+      'ip',
+      'keel',
+      (set, e) => set === 'endpoint-hairpins' && e.startsWith('10.244.1.6 '),
+    );
+    expect(s?.text).not.toContain('endpoint-hairpins');
   });
 
   it('nothing changed: no transaction; endpoints gone: the ClusterIP moves to the reject map', () => {

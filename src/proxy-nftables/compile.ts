@@ -2,7 +2,17 @@ import type { ClusterSnapshot } from '../api/cluster-state.js';
 import type { NodeConfig } from '../proxy-iptables/compile.js';
 import { serviceViewsOf } from '../service-view/service-views.js';
 import { compileNftService } from './compile-service.js';
-import { CHAINS, CLUSTER_IPS_SET, familyWords, MAPS, TABLE, type FamilyWords, type NftFamily, type SharedSetName } from './nft-names.js';
+import {
+  CHAINS,
+  CLUSTER_IPS_SET,
+  familyWords,
+  HAIRPIN_SET,
+  MAPS,
+  TABLE,
+  type FamilyWords,
+  type NftFamily,
+  type SharedSetName,
+} from './nft-names.js';
 import type { NftChain, NftServiceRules, NftSet, NftTable } from './nft-table.js';
 
 /** Same snapshot and node, byte-identical table: services are visited in key order. `node.family` 6 gives the `ip6 keel` table. */
@@ -36,6 +46,7 @@ function sharedSets(addr: string): readonly { name: SharedSetName; type: string;
     { name: MAPS.firewallIPs, type: SERVICE_KEY, map: true, comment: 'destinations that are subject to LoadBalancerSourceRanges' },
     { name: MAPS.serviceIPs, type: SERVICE_KEY, map: true, comment: 'ClusterIP, ExternalIP and LoadBalancer IP traffic' },
     { name: MAPS.serviceNodePorts, type: PORT_KEY, map: true, comment: 'NodePort traffic' },
+    { name: HAIRPIN_SET, type: `${addr} . ${addr}`, map: false, comment: 'endpoint . endpoint: a connection from an endpoint to itself' },
   ];
 }
 
@@ -45,9 +56,15 @@ const NODEPORT_IPS_SET = 'nodeport-ips';
 export function assembleTable(fragments: readonly NftServiceRules[], node: NodeConfig, family: NftFamily = 'ip'): NftTable {
   const fam = familyWords(family === 'ip6' ? 6 : 4);
   const shared = sharedSets(fam.addrType);
-  const elements = new Map<string, string[]>(shared.map((s) => [s.name, []]));
-  for (const f of fragments) for (const e of f.elements) elements.get(e.set)?.push(e.text);
-  const sets: NftSet[] = shared.map((s) => ({ ...s, elements: [...new Set(elements.get(s.name))].sort() }));
+  const elements = new Map<string, string[]>();
+  for (const f of fragments)
+    for (const e of f.elements) {
+      const list = elements.get(e.set);
+      if (list) list.push(e.text);
+      else elements.set(e.set, [e.text]);
+    }
+  const filled = (s: NftSet): NftSet => ({ ...s, elements: [...new Set(elements.get(s.name))].sort() });
+  const sets: NftSet[] = shared.map((s) => filled({ ...s, elements: [] }));
   if (node.nodePortAddresses !== undefined)
     sets.unshift({
       name: NODEPORT_IPS_SET,
@@ -63,7 +80,13 @@ export function assembleTable(fragments: readonly NftServiceRules[], node: NodeC
     family,
     name: TABLE,
     chains: [...fixedChains(node, fam), ...fragments.flatMap((f) => f.chains).sort(byName)],
-    sets: [...sets, ...fragments.flatMap((f) => f.sets).sort(byName)],
+    sets: [
+      ...sets,
+      ...fragments
+        .flatMap((f) => f.sets)
+        .sort(byName)
+        .map(filled),
+    ],
     ports: fragments.flatMap((f) => f.ports),
   };
 }
@@ -122,7 +145,12 @@ function fixedChains(node: NodeConfig, fam: FamilyWords): NftChain[] {
     { name: CHAINS.markMasq, rules: [`meta mark set meta mark | ${mark}`] },
     {
       name: CHAINS.masquerading,
-      rules: [`meta mark & ${mark} == 0x00000000 return`, `meta mark set meta mark ^ ${mark}`, 'masquerade fully-random'],
+      rules: [
+        `ct status dnat ${fam.ip} saddr . ${fam.ip} daddr @${HAIRPIN_SET} jump ${CHAINS.markMasq}`,
+        `meta mark & ${mark} == 0x00000000 return`,
+        `meta mark set meta mark ^ ${mark}`,
+        'masquerade fully-random',
+      ],
     },
   ];
 }

@@ -57,7 +57,10 @@ export const MAPS = {
 
 export const CLUSTER_IPS_SET = 'cluster-ips';
 
-export type SharedSetName = (typeof MAPS)[keyof typeof MAPS] | typeof CLUSTER_IPS_SET;
+/** Pairs `ip . ip` of every endpoint: a DNATed connection from an endpoint to itself (hairpin) is masqueraded. */
+export const HAIRPIN_SET = 'endpoint-hairpins';
+
+export type SharedSetName = (typeof MAPS)[keyof typeof MAPS] | typeof CLUSTER_IPS_SET | typeof HAIRPIN_SET;
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
@@ -92,11 +95,21 @@ export interface PortChainNames {
   readonly local: string;
   readonly external: string;
   readonly firewall: string;
+  /** The data maps slot → endpoint the cluster and local chains pick from (keel's own; kube-proxy has endpoint chains). */
+  readonly clusterEndpoints: string;
+  readonly localEndpoints: string;
 }
 
 export function portChainNames(spn: string, p: Protocol): PortChainNames {
   const base = hashed(portIdentity(spn, p));
-  return { cluster: `service-${base}`, local: `local-${base}`, external: `external-${base}`, firewall: `firewall-${base}` };
+  return {
+    cluster: `service-${base}`,
+    local: `local-${base}`,
+    external: `external-${base}`,
+    firewall: `firewall-${base}`,
+    clusterEndpoints: `service-endpoints-${base}`,
+    localEndpoints: `local-endpoints-${base}`,
+  };
 }
 
 /** The endpoint's chain and its affinity set; `address` is `ip:port`. */

@@ -1,5 +1,5 @@
 import type { ServicePortInfo } from '../proxy-iptables/compile.js';
-import type { NftFamily, SharedSetName } from './nft-names.js';
+import type { NftFamily } from './nft-names.js';
 
 /** A chain of keel's table; base chains carry their hook. Rules are in the form `nft list` prints them back. */
 export interface NftChain {
@@ -14,6 +14,8 @@ export interface NftSet {
   readonly name: string;
   /** `ipv4_addr`, or a map's `ipv4_addr . inet_proto . inet_service : verdict`. */
   readonly type: string;
+  /** `type` names datatypes; `typeof` gives expressions instead (a numgen slot has no datatype name). */
+  readonly typeKeyword?: 'type' | 'typeof';
   readonly map: boolean;
   readonly flags?: readonly string[];
   readonly timeoutSeconds?: number;
@@ -21,14 +23,14 @@ export interface NftSet {
   readonly elements: readonly string[];
 }
 
-/** One element a service puts into one of the shared sets and maps. */
+/** One element a service puts into one of the shared sets and maps, or into one of its own endpoint maps. */
 export interface NftElement {
-  readonly set: SharedSetName;
+  readonly set: string;
   /** The element as rendered: key, comment, value. */
   readonly text: string;
 }
 
-/** One service's share of the table: its own chains and affinity sets, its elements in the shared maps. */
+/** One service's share of the table: its own chains, endpoint maps and affinity sets, and the elements it puts in any set. */
 export interface NftServiceRules {
   readonly key: string;
   readonly chains: readonly NftChain[];

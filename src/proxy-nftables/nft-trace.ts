@@ -92,9 +92,20 @@ function runChain(ctx: Ctx, chain: NftChain, entry: State, depth: number): Exit[
         if (e.how === 'continue') next.push(e.s);
         else exits.push(e);
       }
-    live = next;
+    live = mergeStates(next);
   }
   return [...exits, ...live.map((s) => ({ s, how: 'return' as const }))];
+}
+
+/** Branches that reached the same state are one branch with their shares summed (draws that missed a slot, retried). */
+function mergeStates(states: readonly State[]): State[] {
+  const byContent = new Map<string, State>();
+  for (const s of states) {
+    const k = JSON.stringify({ ...s, p: 0 });
+    const had = byContent.get(k);
+    byContent.set(k, had ? { ...had, p: had.p + s.p } : s);
+  }
+  return [...byContent.values()];
 }
 
 /**
@@ -138,7 +149,12 @@ function runRule(ctx: Ctx, chain: NftChain, rule: string, entry: State, depth: n
     } else if (word === 'dnat') {
       i++;
       while (['ip', 'ip6', 'addr', '.', 'port', 'to'].includes(peek())) i++;
-      for (const s of live) for (const d of dnatTargets(ctx, t, i, s)) out.push({ s: hit(d), how: 'accept' });
+      for (const s of live) {
+        const { hits, missed } = dnatTargets(ctx, t, i, s);
+        for (const d of hits) out.push({ s: hit(d), how: 'accept' });
+        // A map lookup that finds no element (an empty endpoint slot) fails the rule: that share goes on to the next one.
+        if (missed > 0) out.push({ s: { ...s, p: missed }, how: 'continue' });
+      }
       return out;
     } else {
       const expr = readExpression(t, i);
@@ -221,7 +237,7 @@ function selectorValues(ctx: Ctx, part: readonly string[], s: State): { value: N
     case 'sctp':
       return one(a === pkt.protocol && b === 'dport' ? s.dport : undefined);
     case 'ct':
-      return one(b === 'state' ? 'new' : undefined);
+      return one(b === 'state' ? 'new' : b === 'status' && s.dnat ? 'dnat' : undefined);
     case 'fib': {
       const local = b === 'saddr' ? pkt.from === 'host' || ctx.isLocal(pkt.src) : ctx.isLocal(s.dst);
       return one(local ? 'local' : 'unicast');
@@ -240,8 +256,11 @@ function elementsOf(ctx: Ctx, operand: string): readonly NftElementParts[] {
   return operand.startsWith('@') ? (ctx.sets.get(operand.slice(1)) ?? []) : anonymousElements(operand);
 }
 
-/** `dnat to 10.244.1.5:8080`, `dnat to [fd00::5]:80`, or `dnat ip to EXPR map @m` whose values are `addr . port` or `addr`. */
-function dnatTargets(ctx: Ctx, t: readonly string[], i: number, s: State): State[] {
+/**
+ * `dnat to 10.244.1.5:8080`, `dnat to [fd00::5]:80`, or `dnat ip to EXPR map @m` whose values are `addr . port` or `addr`;
+ * `missed` is the share whose key the map lacks.
+ */
+function dnatTargets(ctx: Ctx, t: readonly string[], i: number, s: State): { hits: State[]; missed: number } {
   const to = (addr: string, port: string | undefined, p: number): State => {
     const dport = port ? Number(port) : s.dport;
     const text = addr.includes(':') ? `[${addr}]:${dport}` : `${addr}:${dport}`;
@@ -250,15 +269,19 @@ function dnatTargets(ctx: Ctx, t: readonly string[], i: number, s: State): State
   const expr = readExpression(t, i);
   if (!expr.parts.length) {
     const lit = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(t[i] ?? '');
-    return lit?.[1] ? [to(lit[1], lit[2], 1)] : [];
+    return { hits: lit?.[1] ? [to(lit[1], lit[2], 1)] : [], missed: 0 };
   }
-  if (t[expr.next] !== 'map') return [];
+  if (t[expr.next] !== 'map') return { hits: [], missed: 0 };
   const elements = elementsOf(ctx, t[expr.next + 1] ?? '');
-  return evaluate(ctx, expr.parts, s).flatMap((k) => {
+  const hits: State[] = [];
+  let missed = 0;
+  for (const k of evaluate(ctx, expr.parts, s)) {
     const e = elements.find((el) => keyMatches(el.key, k.values));
     const [addr, port] = (e?.value ?? '').split(' . ');
-    return addr ? [to(addr, port, k.p)] : [];
-  });
+    if (addr) hits.push(to(addr, port, k.p));
+    else missed += s.p * k.p;
+  }
+  return { hits, missed };
 }
 
 function applyVerdict(ctx: Ctx, verdict: readonly string[], s: State, depth: number): Exit[] {

@@ -20,7 +20,7 @@ export function renderFullSync(t: NftTable): string {
 }
 
 export function renderSet(s: NftSet): string[] {
-  const out = [`\t${s.map ? 'map' : 'set'} ${s.name} {`, `\t\ttype ${s.type}`];
+  const out = [`\t${s.map ? 'map' : 'set'} ${s.name} {`, `\t\t${s.typeKeyword ?? 'type'} ${s.type}`];
   // The kernel gives a dynamic set this size; written out, the listing reads back the same.
   if (s.flags?.includes('dynamic')) out.push('\t\tsize 65535');
   if (s.flags?.length) out.push(`\t\tflags ${s.flags.join(',')}`);

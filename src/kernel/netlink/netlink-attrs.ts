@@ -42,18 +42,24 @@ export function parseVxlanInfo(linkinfo: Buffer): VxlanInfo | undefined {
   return { vni: data.get(1)?.readUInt32LE(0) ?? 0, local: ipOf(data.get(4) ?? data.get(17)), port: data.get(15)?.readUInt16BE(0) ?? 0 };
 }
 
-function attrs(buf: Buffer): Map<number, Buffer> {
-  const out = new Map<number, Buffer>();
+/** Every attribute of one level in order, its type without the nested and byte-order flags (a list's elements share one type). */
+export function attrEntries(buf: Buffer): { type: number; payload: Buffer }[] {
+  const out: { type: number; payload: Buffer }[] = [];
   for (let off = 0; off + 4 <= buf.length;) {
     const len = buf.readUInt16LE(off);
     if (len < 4) break;
-    out.set(buf.readUInt16LE(off + 2) & 0x3fff, buf.subarray(off + 4, off + len));
+    out.push({ type: buf.readUInt16LE(off + 2) & 0x3fff, payload: buf.subarray(off + 4, off + len) });
     off += (len + 3) & ~3;
   }
   return out;
 }
 
-function attr(type: number, payload: Buffer): Buffer {
+/** One level's attributes by type (the last of a repeated type wins). */
+export function attrs(buf: Buffer): Map<number, Buffer> {
+  return new Map(attrEntries(buf).map((a) => [a.type, a.payload]));
+}
+
+export function attr(type: number, payload: Buffer): Buffer {
   const len = 4 + payload.length;
   const out = Buffer.alloc((len + 3) & ~3);
   out.writeUInt16LE(len, 0);

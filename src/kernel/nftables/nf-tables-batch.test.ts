@@ -1,3 +1,4 @@
+import { endianness } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { elementKey } from './nf-tables-batch.js';
 
@@ -6,6 +7,12 @@ describe('elementKey', () => {
     expect(elementKey('10.96.0.10 . tcp . 80').toString('hex')).toBe('0a60000a' + '06000000' + '00500000');
     expect(elementKey('udp . 30053').toString('hex')).toBe('11000000' + '75650000');
     expect(elementKey('10.96.0.10').toString('hex')).toBe('0a60000a');
+  });
+
+  it('reads a bare number as a numgen slot (a host-order 32-bit integer), and a pair of addresses field by field', () => {
+    expect(elementKey('3').toString('hex')).toBe(endianness() === 'LE' ? '03000000' : '00000003');
+    expect(elementKey('10.244.1.5 . 8080').toString('hex')).toBe('0af40105' + '1f900000');
+    expect(elementKey('10.244.1.5 . 10.244.1.5').toString('hex')).toBe('0af40105' + '0af40105');
   });
 
   it('refuses a field it cannot encode', () => {

@@ -1,24 +1,32 @@
-import { createNetlink, type NetlinkSocket } from 'netlink';
+import { endianness } from 'node:os';
+import { RawNetlinkSocket } from 'netlink';
 import { KeelError } from '../../api/errors.js';
+import { attr, attrEntries, attrs } from '../netlink/netlink-attrs.js';
+import { inNetns } from '../netns/in-netns.js';
 
 /**
- * nf_tables changes sent as one netlink batch, without nft: nft fetches a
- * cache of the whole ruleset before each command (at 10k services most of
- * a transaction's time), a batch written directly costs what the kernel's
- * commit costs. Covers what a map-element change needs: elements of
- * keel's sets and verdict maps, added and deleted in one transaction.
- * Constants from linux/netfilter/nf_tables.h and nfnetlink.h.
+ * nf_tables messages written directly, without nft: nft fetches a cache of
+ * the whole ruleset before each command (at 10k services most of a
+ * transaction's time); a batch written directly costs what the kernel's
+ * commit costs. Covers what an endpoint change needs (elements of keel's
+ * sets and maps, added and deleted in one transaction) and what the
+ * periodic check reads (one chain's rules). Constants from
+ * linux/netfilter/nf_tables.h, nfnetlink.h and libnftnl's udata.h.
  */
 const NETLINK_NETFILTER = 12;
 const NFNL_SUBSYS_NFTABLES = 10;
 const NFNL_MSG_BATCH_BEGIN = 0x10;
 const NFNL_MSG_BATCH_END = 0x11;
+const NFT_MSG_GETRULE = 7;
 const NFT_MSG_NEWSETELEM = 12;
 const NFT_MSG_DELSETELEM = 14;
 const NLM_F_REQUEST = 0x1;
+const NLM_F_MULTI = 0x2;
 const NLM_F_ACK = 0x4;
+const NLM_F_DUMP = 0x300;
 const NLM_F_CREATE = 0x400;
 const NLMSG_ERROR = 2;
+const NLMSG_DONE = 3;
 const NLA_F_NESTED = 0x8000;
 const NFTA_SET_ELEM_LIST_TABLE = 1;
 const NFTA_SET_ELEM_LIST_SET = 2;
@@ -26,32 +34,42 @@ const NFTA_SET_ELEM_LIST_ELEMENTS = 3;
 const NFTA_LIST_ELEM = 1;
 const NFTA_SET_ELEM_KEY = 1;
 const NFTA_SET_ELEM_DATA = 2;
+const NFTA_SET_ELEM_USERDATA = 6;
+const NFTNL_UDATA_SET_ELEM_COMMENT = 0;
 const NFTA_DATA_VALUE = 1;
 const NFTA_DATA_VERDICT = 2;
 const NFTA_VERDICT_CODE = 1;
 const NFTA_VERDICT_CHAIN = 2;
+const NFTA_RULE_TABLE = 1;
+const NFTA_RULE_CHAIN = 2;
+const NFTA_RULE_EXPRESSIONS = 4;
+const NFTA_EXPR_NAME = 1;
+const NFTA_EXPR_DATA = 2;
+const NFTA_LOOKUP_SET = 1;
+const ENOENT = 2;
 const FAMILIES = { ip: 2, ip6: 10 } as const;
 const VERDICTS = { drop: 0, accept: 1, jump: -3, goto: -4 } as const;
 const PROTOCOLS: Record<string, number> = { tcp: 6, udp: 17, sctp: 132 };
 
-function attr(type: number, payload: Buffer): Buffer {
-  const len = 4 + payload.length;
-  const out = Buffer.alloc((len + 3) & ~3);
-  out.writeUInt16LE(len, 0);
-  out.writeUInt16LE(type, 2);
-  payload.copy(out, 4);
-  return out;
-}
+export type NfFamily = keyof typeof FAMILIES;
 
 const nested = (type: number, ...parts: Buffer[]): Buffer => attr(type | NLA_F_NESTED, Buffer.concat(parts));
 const str = (text: string): Buffer => Buffer.from(`${text}\0`);
 
 /**
- * An element's key in the kernel's layout: each field of a concatenation
- * in network order, padded to 4 bytes (`10.96.0.10 . tcp . 80` is 12 bytes).
+ * An element's key or value in the kernel's layout: each field of a
+ * concatenation in network order, padded to 4 bytes (`10.96.0.10 . tcp . 80`
+ * is 12 bytes). A bare number is a numgen slot: a host-order 32-bit
+ * integer (keel's only key of one number); in a concatenation a number is a port.
  */
 export function elementKey(text: string): Buffer {
   const fields = text.split(' . ').map((f) => f.trim());
+  if (fields.length === 1 && /^\d+$/.test(fields[0] ?? '')) {
+    const b = Buffer.alloc(4);
+    if (endianness() === 'LE') b.writeUInt32LE(Number(fields[0]), 0);
+    else b.writeUInt32BE(Number(fields[0]), 0);
+    return b;
+  }
   return Buffer.concat(
     fields.map((f) => {
       const b = Buffer.alloc(4);
@@ -64,19 +82,28 @@ export function elementKey(text: string): Buffer {
   );
 }
 
-/** An element as keel renders it (`key [comment "…"] [: verdict]`), split into key and verdict. */
-function parseElement(text: string): { key: Buffer; verdict?: { code: number; chain?: string } } {
+interface ParsedElement {
+  key: Buffer;
+  comment?: string;
+  verdict?: { code: number; chain?: string };
+  value?: Buffer;
+}
+
+/** An element as keel renders it (`key [comment "…"] [: verdict | : value]`). */
+function parseElement(text: string): ParsedElement {
   const [left = '', right] = text.split(' : ');
-  const key = elementKey(left.replace(/ comment "[^"]*"$/, ''));
-  if (right === undefined) return { key };
+  const m = / comment "([^"]*)"$/.exec(left);
+  const key = elementKey(m ? left.slice(0, m.index) : left);
+  const out: ParsedElement = m?.[1] === undefined ? { key } : { key, comment: m[1] };
+  if (right === undefined) return out;
   const [word = '', chain] = right.trim().split(/\s+/);
   const code = VERDICTS[word as keyof typeof VERDICTS];
-  if (code === undefined) throw new KeelError('KEEL_NFT_FAILED', `cannot encode verdict ${JSON.stringify(right)}`, { subject: text });
-  return { key, verdict: chain === undefined ? { code } : { code, chain } };
+  if (code === undefined) return { ...out, value: elementKey(right) };
+  return { ...out, verdict: chain === undefined ? { code } : { code, chain } };
 }
 
 function elementAttr(text: string, withData: boolean): Buffer {
-  const { key, verdict } = parseElement(text);
+  const { key, comment, verdict, value } = parseElement(text);
   const parts = [nested(NFTA_SET_ELEM_KEY, attr(NFTA_DATA_VALUE, key))];
   if (withData && verdict) {
     const code = Buffer.alloc(4);
@@ -84,7 +111,19 @@ function elementAttr(text: string, withData: boolean): Buffer {
     const v = [attr(NFTA_VERDICT_CODE, code), ...(verdict.chain ? [attr(NFTA_VERDICT_CHAIN, str(verdict.chain))] : [])];
     parts.push(nested(NFTA_SET_ELEM_DATA, nested(NFTA_DATA_VERDICT, ...v)));
   }
+  if (withData && value) parts.push(nested(NFTA_SET_ELEM_DATA, attr(NFTA_DATA_VALUE, value)));
+  if (withData && comment !== undefined) {
+    // libnftnl's TLV: type, length, the comment with its NUL (what nft lists back as `comment "…"`).
+    const c = str(comment);
+    parts.push(attr(NFTA_SET_ELEM_USERDATA, Buffer.concat([Buffer.from([NFTNL_UDATA_SET_ELEM_COMMENT, c.length]), c])));
+  }
   return nested(NFTA_LIST_ELEM, ...parts);
+}
+
+/** What the nftables sync loop sends without nft: element transactions, and one chain read for the periodic check. */
+export interface NfTablesDirect {
+  commitElements(family: NfFamily, table: string, changes: readonly ElementChange[]): Promise<void>;
+  chainRules(family: NfFamily, table: string, chain: string): Promise<RuleSummary[] | undefined>;
 }
 
 export interface ElementChange {
@@ -108,9 +147,9 @@ function message(type: number, flags: number, seq: number, family: number, paylo
   return out;
 }
 
-/** One transaction: BATCH_BEGIN, one NEW/DELSETELEM per change, BATCH_END. */
+/** One transaction: BATCH_BEGIN, one NEW/DELSETELEM per change in the given order, BATCH_END. */
 function encodeElementBatch(
-  family: 'ip' | 'ip6',
+  family: NfFamily,
   table: string,
   changes: readonly ElementChange[],
   firstSeq: number,
@@ -135,51 +174,125 @@ function encodeElementBatch(
   return { bytes: Buffer.concat(msgs), seqs };
 }
 
-/**
- * A NETLINK_NETFILTER socket in the calling process's network namespace
- * that commits element batches and waits for every message's ACK.
- */
-export class NfTablesSocket {
-  private readonly sock: NetlinkSocket;
-  private seq = 1;
-  private readonly waiting = new Map<number, (errno: number) => void>();
+/** One rule as the check needs it: the names of its expressions and the sets its lookups read. */
+export interface RuleSummary {
+  readonly expressions: readonly string[];
+  readonly lookups: readonly string[];
+}
 
-  constructor() {
-    this.sock = createNetlink(NETLINK_NETFILTER);
-    this.sock.on('message', (msgs) => {
-      for (const m of msgs) {
-        if (m.type !== NLMSG_ERROR) continue;
-        const errno = m.data.readInt32LE(0);
-        const cb = this.waiting.get(m.seq);
-        this.waiting.delete(m.seq);
-        cb?.(errno);
-      }
+function summarizeRule(payload: Buffer): RuleSummary {
+  const expressions: string[] = [];
+  const lookups: string[] = [];
+  const cstr = (b: Buffer | undefined): string => (b ? b.toString().replace(/\0+$/, '') : '');
+  for (const e of attrEntries(attrs(payload).get(NFTA_RULE_EXPRESSIONS) ?? Buffer.alloc(0)).map((a) => a.payload)) {
+    const a = attrs(e);
+    const name = cstr(a.get(NFTA_EXPR_NAME));
+    expressions.push(name);
+    if (name === 'lookup') lookups.push(cstr(attrs(a.get(NFTA_EXPR_DATA) ?? Buffer.alloc(0)).get(NFTA_LOOKUP_SET)));
+  }
+  return { expressions, lookups };
+}
+
+interface Pending {
+  readonly resolve: (msgs: Buffer[] | number) => void;
+  readonly msgs: Buffer[];
+}
+
+/**
+ * A NETLINK_NETFILTER socket, in the calling process's network namespace
+ * or in a named one (the socket stays there), that commits element
+ * batches, waiting for every message's ACK, and reads one chain's rules.
+ */
+export class NfTablesSocket implements NfTablesDirect {
+  private readonly sock: RawNetlinkSocket;
+  private seq = 1;
+  private readonly waiting = new Map<number, Pending>();
+
+  constructor(opts: { netns?: string } = {}) {
+    const open = (): RawNetlinkSocket => new RawNetlinkSocket(NETLINK_NETFILTER);
+    this.sock = opts.netns === undefined ? open() : inNetns(opts.netns, open);
+    // An idle socket does not keep the process alive; a request in flight does (its timeout).
+    this.sock.unref();
+    this.sock.on('message', (buf: Buffer) => {
+      this.receive(buf);
     });
   }
 
-  async commitElements(family: 'ip' | 'ip6', table: string, changes: readonly ElementChange[]): Promise<void> {
+  /** Splits a datagram into messages: an ERROR ends its request (errno, 0 for an ACK), DONE ends a dump. */
+  private receive(buf: Buffer): void {
+    for (let off = 0; off + 16 <= buf.length;) {
+      const len = buf.readUInt32LE(off);
+      if (len < 16) break;
+      const type = buf.readUInt16LE(off + 4);
+      const flags = buf.readUInt16LE(off + 6);
+      const seq = buf.readUInt32LE(off + 8);
+      const p = this.waiting.get(seq);
+      if (p) {
+        if (type === NLMSG_ERROR || type === NLMSG_DONE) {
+          this.waiting.delete(seq);
+          p.resolve(type === NLMSG_ERROR ? buf.readInt32LE(off + 16) : p.msgs);
+        } else {
+          // nfgenmsg (4 bytes) precedes the attributes.
+          p.msgs.push(buf.subarray(off + 20, off + len));
+          if (!(flags & NLM_F_MULTI)) {
+            this.waiting.delete(seq);
+            p.resolve(p.msgs);
+          }
+        }
+      }
+      off += (len + 3) & ~3;
+    }
+  }
+
+  /** Waits for the answer to `seq`: an errno (0 = ACK) or a dump's messages; a kernel that never answers fails after 5 s. */
+  private answer(seq: number): Promise<Buffer[] | number> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(seq);
+        resolve(-110);
+      }, 5_000);
+      this.waiting.set(seq, {
+        msgs: [],
+        resolve: (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+      });
+    });
+  }
+
+  private send(bytes: Buffer): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.sock.send(bytes, {}, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  /** One transaction: all changes are committed or none. */
+  async commitElements(family: NfFamily, table: string, changes: readonly ElementChange[]): Promise<void> {
     const { bytes, seqs } = encodeElementBatch(family, table, changes, this.seq);
     this.seq += seqs.length + 2;
     if (!seqs.length) return;
-    // A batch the kernel never answers (it always should) fails after 5 s instead of hanging the sync loop.
-    const acks = seqs.map(
-      (s) =>
-        new Promise<number>((resolve) => {
-          const timer = setTimeout(() => {
-            this.waiting.delete(s);
-            resolve(-110);
-          }, 5_000);
-          this.waiting.set(s, (errno) => {
-            clearTimeout(timer);
-            resolve(errno);
-          });
-        }),
-    );
-    await new Promise<void>((resolve, reject) => this.sock.socket.send(bytes, {}, (err) => (err ? reject(err) : resolve())));
-    const errnos = await Promise.all(acks);
-    const failed = errnos.find((e) => e !== 0);
+    const acks = seqs.map((s) => this.answer(s));
+    await this.send(bytes);
+    const failed = (await Promise.all(acks)).find((e) => e !== 0);
     if (failed !== undefined)
-      throw new KeelError('KEEL_NFT_FAILED', `nf_tables element batch refused (errno ${-failed})`, { subject: `table ${family} ${table}` });
+      throw new KeelError('KEEL_NFT_FAILED', `nf_tables element batch refused (errno ${-Number(failed)})`, {
+        subject: `table ${family} ${table}`,
+      });
+  }
+
+  /** NFT_MSG_GETRULE for one chain: its rules in order, undefined when the chain (or table) does not exist. */
+  async chainRules(family: NfFamily, table: string, chain: string): Promise<RuleSummary[] | undefined> {
+    const seq = this.seq++;
+    const payload = Buffer.concat([attr(NFTA_RULE_TABLE, str(table)), attr(NFTA_RULE_CHAIN, str(chain))]);
+    const type = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETRULE;
+    const reply = this.answer(seq);
+    await this.send(message(type, NLM_F_REQUEST | NLM_F_DUMP, seq, FAMILIES[family], payload));
+    const r = await reply;
+    if (r === -ENOENT) return undefined;
+    if (typeof r === 'number')
+      throw new KeelError('KEEL_NFT_FAILED', `reading chain ${chain} failed (errno ${-r})`, { subject: `table ${family} ${table}` });
+    return r.map(summarizeRule);
   }
 
   close(): void {

@@ -1,9 +1,10 @@
 import koffi from 'koffi';
 
 /**
- * The few libc calls the udp backend's data path needs, through koffi:
- * Node has no TUN API, and the per-packet loop stays out of the event loop.
- * dup: DNS worker threads each serve the agent's UDP socket from their own descriptor.
+ * The few libc calls keel needs through koffi: the udp backend's data path
+ * (Node has no TUN API, and the per-packet loop stays out of the event loop);
+ * dup: DNS worker threads each serve the agent's UDP socket from their own
+ * descriptor; setns, for sockets opened in another network namespace.
  */
 const lib = koffi.load('libc.so.6');
 
@@ -18,6 +19,7 @@ export const libc = {
   fcntl: lib.func('int fcntl(int fd, int cmd, int arg)'),
   poll: lib.func('int poll(void *fds, unsigned long n, int timeout)'),
   socket: lib.func('int socket(int domain, int type, int protocol)'),
+  setns: lib.func('int setns(int fd, int nstype)'),
   bind: lib.func('int bind(int fd, const void *addr, unsigned int len)'),
   setsockopt: lib.func('int setsockopt(int fd, int level, int name, const void *val, unsigned int len)'),
   sendto: lib.func('long sendto(int fd, const void *buf, unsigned long n, int flags, const void *addr, unsigned int len)'),
