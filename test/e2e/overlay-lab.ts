@@ -62,6 +62,8 @@ export class OverlayLab {
   /** Each agent's stderr so far, for failure messages. */
   readonly logs = new Map<number, string>();
   private readonly helpers: ChildProcess[] = [];
+  /** Pod namespaces made so far, also those whose CNI ADD failed, so down() removes every one. */
+  private readonly podNamespaces: string[] = [];
   private kvStore: KvStore | undefined;
 
   get etcdEndpoint(): string {
@@ -225,6 +227,7 @@ export class OverlayLab {
   async addPod(node: number): Promise<Pod> {
     const name = `${this.tag}${this.run}p${this.pods.length + 1}`;
     await sh('ip', ['netns', 'add', name]);
+    this.podNamespaces.push(name);
     const conflist = JSON.parse(
       await this.keel(
         ['network', 'cni-config', '--subnet-file', this.subnetFile(node), '--ipam-data-dir', join(this.dir, `n${node}`, 'ipam')],
@@ -300,7 +303,7 @@ export class OverlayLab {
       this.etcd.kill('SIGTERM');
       await Promise.race([gone, sleep(5_000)]);
     }
-    for (const name of [...this.pods.map((p) => p.ns), ...this.nodes, this.inet, this.sw]) {
+    for (const name of [...new Set([...this.podNamespaces, ...this.pods.map((p) => p.ns)]), ...this.nodes, this.inet, this.sw]) {
       await execa('ip', ['netns', 'del', name], { reject: false });
     }
     if (this.dir) rmSync(this.dir, { recursive: true, force: true });
