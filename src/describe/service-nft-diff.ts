@@ -1,4 +1,4 @@
-import type { NftServiceRules } from '../proxy-nftables/nft-table.js';
+import type { NftServiceRules, NftSet } from '../proxy-nftables/nft-table.js';
 import { CLUSTER_IPS_SET, type NftFamily } from '../proxy-nftables/nft-names.js';
 import { renderTable } from '../proxy-nftables/render-table.js';
 import { diffObjects, parseTable, type NftObject } from '../proxy-nftables/table-diff.js';
@@ -22,7 +22,12 @@ export interface ServiceNftDiff {
  * name its chains or carry its name as their comment.
  */
 export function diffServiceNft(fragment: NftServiceRules, family: NftFamily, tableName: string, kernel: string): ServiceNftDiff {
-  const want = parseTable(renderTable({ family, name: tableName, chains: fragment.chains, sets: fragment.sets, ports: [] }));
+  // A service's endpoint maps hold its own elements, so they are compared whole, filled as a full sync fills them.
+  const filled = (s: NftSet): NftSet => ({
+    ...s,
+    elements: [...new Set(fragment.elements.filter((e) => e.set === s.name).map((e) => e.text))].sort(),
+  });
+  const want = parseTable(renderTable({ family, name: tableName, chains: fragment.chains, sets: fragment.sets.map(filled), ports: [] }));
   const have = parseTable(kernel);
   const ownName = `-${fragment.key}/`;
   const owned = (o: NftObject): boolean => o.name.includes(ownName);
@@ -38,8 +43,10 @@ export function diffServiceNft(fragment: NftServiceRules, family: NftFamily, tab
     return { kind: o.kind, name: o.name, rules: ruleCount(o), state };
   });
 
-  const wanted = new Set(fragment.elements.map((e) => `${e.set}: ${e.text}`));
-  const elements = fragment.elements.map((e) => {
+  // A hairpin pair is one element however many of the service's ports hold it.
+  const unique = [...new Map(fragment.elements.map((e) => [`${e.set}: ${e.text}`, e])).values()];
+  const wanted = new Set(unique.map((e) => `${e.set}: ${e.text}`));
+  const elements = unique.map((e) => {
     const set = have.get(`map ${e.set}`) ?? have.get(`set ${e.set}`) ?? want.get(`map ${e.set}`);
     const kind = set?.kind === 'set' || e.set === CLUSTER_IPS_SET ? ('set' as const) : ('map' as const);
     return { set: e.set, kind, text: e.text, state: set?.lines.includes(`element ${e.text}`) ? ('same' as const) : ('missing' as const) };
