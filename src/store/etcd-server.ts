@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KeelError } from '../api/errors.js';
+import { stopChild } from '../runtime/stop-child.js';
 
 export interface EtcdServerOptions {
   /** Data directory; a fresh temporary one (removed on stop) when absent. */
@@ -100,13 +101,7 @@ export class EtcdServer {
   async stop(keepData = false): Promise<void> {
     const child = this.child;
     this.child = undefined;
-    if (child && child.exitCode === null && child.signalCode === null) {
-      const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await gone;
-      clearTimeout(timer);
-    }
+    if (child) await stopChild(child);
     if (!keepData && this.ownsDataDir) rmSync(this.dataDir, { recursive: true, force: true });
   }
 }

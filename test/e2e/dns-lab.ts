@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { stopChild } from '../../src/runtime/stop-child.js';
 import { freePort } from '../../src/store/etcd-server.js';
 import { KEEL_BIN } from '../support/keel-cli.js';
 
@@ -136,13 +137,7 @@ export class DnsLab {
 
   async down(): Promise<void> {
     for (const child of this.children) {
-      if (child.exitCode === null && child.pid) {
-        const gone = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-        await gone;
-        clearTimeout(timer);
-      }
+      if (child.pid) await stopChild(child);
     }
     for (const ns of [this.node, this.pod]) await execa('ip', ['netns', 'del', ns], { reject: false });
     rmSync(this.resolvDir, { recursive: true, force: true });

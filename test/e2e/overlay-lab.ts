@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { parseIp } from '../../src/api/ip.js';
 import { sleep } from '../../src/runtime/backoff.js';
+import { stopChild } from '../../src/runtime/stop-child.js';
 import { createEtcdClient } from '../../src/store/etcd-client.js';
 import { KvStore } from '../../src/store/kv-store.js';
 
@@ -215,12 +216,7 @@ export class OverlayLab {
   async stopAgent(i: number, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
     const child = this.agents.get(i);
     this.agents.delete(i);
-    if (!child || child.exitCode !== null) return;
-    const gone = new Promise<void>((r) => child.once('exit', () => r()));
-    child.kill(signal);
-    const t = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    await gone;
-    clearTimeout(t);
+    if (child) await stopChild(child, signal);
   }
 
   /** A pod on node i, made by the CNI plugins from keel's conflist, as a runtime would. */

@@ -69,15 +69,21 @@ function informer(endpoint: string, n: number, probeIntervalMs?: number): Inform
   return inf;
 }
 
+/** A real etcd, a store writing to it directly, and a grpc-proxy in front of it; both stop after the test. */
+async function etcdBehindProxy(): Promise<{ writer: KvStore; proxy: GrpcProxy }> {
+  const server = new EtcdServer();
+  cleanups.push(() => server.stop());
+  await server.start();
+  const writer = kvStore(server.endpoint);
+  const proxy = new GrpcProxy(server.endpoint);
+  cleanups.push(() => proxy.stop());
+  await proxy.start();
+  return { writer, proxy };
+}
+
 describe('informers behind etcd grpc-proxy', () => {
   it(`all ${INFORMERS} converge on etcd after a partition during which etcd compacted past them, and keep following it`, async () => {
-    const server = new EtcdServer();
-    cleanups.push(() => server.stop());
-    await server.start();
-    const writer = kvStore(server.endpoint);
-    const proxy = new GrpcProxy(server.endpoint);
-    cleanups.push(() => proxy.stop());
-    await proxy.start();
+    const { writer, proxy } = await etcdBehindProxy();
     const cutter = new StreamCutter(proxy.port);
     await cutter.open();
     cleanups.push(() => cutter.cut());
@@ -122,13 +128,7 @@ describe('informers behind etcd grpc-proxy', () => {
   }, 300_000);
 
   it('keeps an idle watch through the proxy: its liveness probe is answered, so the connection stays', async () => {
-    const server = new EtcdServer();
-    cleanups.push(() => server.stop());
-    await server.start();
-    const writer = kvStore(server.endpoint);
-    const proxy = new GrpcProxy(server.endpoint);
-    cleanups.push(() => proxy.stop());
-    await proxy.start();
+    const { writer, proxy } = await etcdBehindProxy();
     await writer.put(key(1), serviceJson('default', 'svc-1'));
     const inf = informer(proxy.endpoint, 0, 100);
     await waitFor('synced and watching', () => inf.hasSynced() && inf.isConnected());

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createEtcdClient } from '../../src/store/etcd-client.js';
 import { freePort } from '../../src/store/etcd-server.js';
 import { KvStore } from '../../src/store/kv-store.js';
+import { stopChild } from '../../src/runtime/stop-child.js';
 
 /**
  * A real `etcd grpc-proxy start` (Debian's etcd-server binary) on a free
@@ -61,13 +62,7 @@ export class GrpcProxy {
   async stop(): Promise<void> {
     const child = this.child;
     this.child = undefined;
-    if (child && child.exitCode === null && child.signalCode === null) {
-      const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await gone;
-      clearTimeout(timer);
-    }
+    if (child) await stopChild(child);
     rmSync(this.dataDir, { recursive: true, force: true });
   }
 }
