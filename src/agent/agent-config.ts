@@ -35,8 +35,8 @@ export interface AgentConfig {
 export interface ProxyConfig {
   mode: Exclude<ProxyMode, 'none'>;
   nodeName: string;
-  /** The node's address for rules; detected from the default route when not given. */
-  nodeIp: string;
+  /** The node's addresses for rules, one per family, the primary first (kubelet's --node-ip); detected from the default route when not given. */
+  nodeIps: string[];
   clusterCidr: string;
   iptablesBackend: IptablesBackend;
   syncPeriodMs: number;

@@ -26,6 +26,7 @@ import { KvStore } from '../store/kv-store.js';
 import { ClusterWatch } from '../watch/cluster-watch.js';
 import { configCidr, type AgentConfig, type AgentDnsConfig, type OverlayConfig, type ProxyConfig } from './agent-config.js';
 import { healthReport, type HealthSource } from './health.js';
+import { nodeIpOf } from './node-ip.js';
 import { serveHttpEndpoints } from './http-endpoints.js';
 import { serveProxyHealthz } from './proxy-healthz.js';
 
@@ -92,7 +93,7 @@ export async function runAgent(config: AgentConfig): Promise<void> {
   }
   log.info('starting', {
     node: config.proxy?.nodeName,
-    nodeIp: config.proxy?.nodeIp,
+    nodeIp: config.proxy?.nodeIps.join(','),
     proxyMode: config.proxy?.mode ?? 'none',
     backend: config.overlay ? (config.overlay.backend ?? 'network config') : 'none',
     dns: config.dns !== undefined,
@@ -111,11 +112,11 @@ export async function runAgent(config: AgentConfig): Promise<void> {
 
 /**
  * The families the proxy programs: those of --cluster-cidr (one range per
- * family) and of the node IP, each with its own pod range.
+ * family) and of the node IPs, each with its own pod range.
  */
 function proxyFamilies(config: ProxyConfig): { family: IpFamily; clusterCidr: string | undefined }[] {
   const cidrs = config.clusterCidr.split(',').map((t) => configCidr('--cluster-cidr', t.trim()));
-  const families = new Set<IpFamily>([...cidrs.map((c) => c.family), isIPv6(config.nodeIp) ? 6 : 4]);
+  const families = new Set<IpFamily>([...cidrs.map((c) => c.family), ...config.nodeIps.map((ip) => (isIPv6(ip) ? 6 : 4) as IpFamily)]);
   return ([4, 6] as const)
     .filter((f) => families.has(f))
     .map((family) => ({ family, clusterCidr: cidrs.find((c) => c.family === family)?.text }));
@@ -124,7 +125,7 @@ function proxyFamilies(config: ProxyConfig): { family: IpFamily; clusterCidr: st
 /** --nodeport-addresses against this node's interface addresses of one family, read once at start. */
 function nodePortAddressesOf(config: ProxyConfig, family: IpFamily): { nodePortAddresses?: string[] } {
   const local = Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address));
-  const resolved = resolveNodePortAddresses(config.nodePortAddresses, local, [config.nodeIp], family);
+  const resolved = resolveNodePortAddresses(config.nodePortAddresses, local, config.nodeIps, family);
   return resolved ? { nodePortAddresses: resolved } : {};
 }
 
@@ -138,7 +139,8 @@ function proxyComponent(config: ProxyConfig, watch: ClusterWatch, logger: Logger
         node: {
           nodeName: config.nodeName,
           ...(family === 6 ? { family } : {}),
-          nodeIPs: [config.nodeIp].filter((ip) => isIPv6(ip) === (family === 6)),
+          // A family without a node IP programs no NodePort DNAT on a node address, as before --node-ip took a pair.
+          nodeIPs: config.nodeIps.filter((ip) => isIPv6(ip) === (family === 6)),
           masqueradeBit: DEFAULT_MASQUERADE_BIT,
           ...(clusterCidr ? { clusterCidr } : {}),
           conntrackTcpLiberal: conntrackTcpLiberal(),
@@ -197,7 +199,8 @@ function proxyComponent(config: ProxyConfig, watch: ClusterWatch, logger: Logger
   }
   const proxier = new UserspaceProxier({
     runner,
-    node: { nodeIP: config.nodeIp },
+    // The userspace proxy is IPv4 only, as the legacy proxier was.
+    node: { nodeIP: nodeIpOf(config.nodeIps, 4) ?? config.nodeIps[0] ?? '' },
     udpTimeoutMs: config.udpTimeoutMs,
     syncPeriodMs: config.syncPeriodMs,
     logger,

@@ -11,6 +11,7 @@ import { chooseNodeIp } from '../agent/node-ip.js';
 import type { Node } from '../api/node.js';
 import { createLogger, type Logger } from '../observe/log.js';
 import { withObjectStore } from './connect.js';
+import { addUnderlayOptions, iptablesBackendOf, underlayConfig, type UnderlayFlags } from './overlay-flags.js';
 import { dnsWorkersOption, podRecordsOption, podRecordsMode } from './dns.js';
 import { DEFAULT_SERVICE_RANGE } from './ipam-flags.js';
 import { addEndpointsSourceOption, endpointsSourceOf, type EndpointsSourceFlags } from './endpoints-source-flag.js';
@@ -27,24 +28,19 @@ import {
   type SubnetSourceFlags,
 } from './options.js';
 
-interface AgentFlags extends EtcdFlags, EndpointsSourceFlags, SubnetSourceFlags {
+interface AgentFlags extends EtcdFlags, EndpointsSourceFlags, SubnetSourceFlags, UnderlayFlags {
   config?: string;
   subnetPrefix: string;
   nodeName?: string;
   nodeIp?: string;
-  iface?: string;
-  publicIp?: string;
-  publicIpv6?: string;
   clusterCidr: string;
   serviceClusterIpRange: string;
   proxyMode: string;
-  iptablesBackend: string;
   iptablesSyncPeriod: number;
   iptablesMinSyncPeriod: number;
   proxyPortRange?: string;
   udpTimeout: number;
   backend: string;
-  subnetFile: string;
   dns: boolean;
   dnsListen?: string;
   clusterDomain: string;
@@ -66,21 +62,15 @@ export function registerAgent(program: Command): void {
     .addOption(keelOption('--node-name <name>', "this node's name [default: the hostname]"))
     .addOption(
       keelOption(
-        '--node-ip <ip>',
-        "this node's IP for rules and leases [default: its Node object's InternalIP, else the address of --iface]",
+        '--node-ip <ips>',
+        "this node's IP for rules, or one per family (172.30.0.2,fd00:172:30::2) [default: its Node object's InternalIPs, else the address of --iface]",
       ),
-    )
-    .addOption(keelOption('--iface <name>', 'underlay interface [default: the interface of the default route]'))
-    .addOption(keelOption('--public-ip <ip>', 'address advertised in the subnet lease (same as --node-ip unless given)'))
-    .addOption(
-      keelOption('--public-ipv6 <ip>', "IPv6 address advertised in the lease with EnableIPv6 [default: the underlay's first global one]"),
     )
     .addOption(
       keelOption('--cluster-cidr <cidrs>', 'pod network(s), one per family comma-separated, for masquerade decisions', '10.244.0.0/16'),
     )
     .addOption(keelOption('--service-cluster-ip-range <cidrs>', 'service range (DNS reverse zones)', DEFAULT_SERVICE_RANGE))
     .addOption(keelOption('--proxy-mode <mode>', 'iptables, nftables, userspace or none', 'iptables'))
-    .addOption(keelOption('--iptables-backend <backend>', 'nft or legacy', 'nft'))
     .addOption(
       keelOption(
         '--iptables-sync-period <duration>',
@@ -101,9 +91,10 @@ export function registerAgent(program: Command): void {
       ),
     )
     .addOption(keelOption('--backend <type>', 'overlay backend on this node: vxlan, udp, host-gw or none', 'none'))
-    .addOption(keelOption('--subnet-file <path>', 'where subnet.env is written', '/run/flannel/subnet.env'))
     .addOption(keelOption('--no-dns', 'do not serve cluster DNS'))
-    .addOption(keelOption('--dns-listen <addrs>', 'DNS listen address(es), one per family comma-separated [default: <node-ip>:53]'))
+    .addOption(
+      keelOption('--dns-listen <addrs>', 'DNS listen address(es), one per family comma-separated [default: port 53 on each --node-ip]'),
+    )
     .addOption(keelOption('--cluster-domain <zone>', 'cluster DNS zone', 'cluster.local'))
     .addOption(keelOption('--dns-ttl <seconds>', 'TTL of cluster records', 5).argParser(parseIntFlag('--dns-ttl', 0, 86_400)))
     .addOption(dnsWorkersOption())
@@ -123,6 +114,7 @@ export function registerAgent(program: Command): void {
         'NodePorts only on local addresses in these CIDRs, or "primary" for --node-ip [default: every local address, 127.0.0.1 included]',
       ),
     );
+  addUnderlayOptions(cmd);
   addEndpointsSourceOption(cmd);
   addSubnetSourceOption(cmd);
   addEtcdOptions(cmd).action(async (flags: AgentFlags, self: Command) => {
@@ -168,14 +160,13 @@ async function readOwnNode(f: AgentFlags, nodeName: string, log: Logger): Promis
 async function agentConfig(f: AgentFlags): Promise<AgentConfig> {
   const proxyMode = oneOf<ProxyMode>('--proxy-mode', f.proxyMode, ['iptables', 'nftables', 'userspace', 'none']);
   const backend = oneOf<OverlayBackendName>('--backend', f.backend, ['vxlan', 'udp', 'host-gw', 'none']);
-  const iptablesBackend = oneOf('--iptables-backend', f.iptablesBackend, ['nft', 'legacy'] as const);
+  const iptablesBackend = iptablesBackendOf(f);
   const nodeName = f.nodeName ?? hostname();
   const log = createLogger('agent');
   const node = (f.nodeIp ?? f.publicIp) ? undefined : await readOwnNode(f, nodeName, log);
   const choice = chooseNodeIp({ nodeIp: f.nodeIp, publicIp: f.publicIp, node }, () => nodeAddress(f.iface));
-  log.info('node IP', { ip: choice.ip, from: choice.from });
-  const nodeIp = choice.ip;
-  const iface = f.iface ?? choice.iface;
+  log.info('node IP', { ip: choice.ips.join(','), from: choice.from });
+  const nodeIps = choice.ips;
   return {
     name: 'agent',
     etcd: etcdConnection(f),
@@ -189,7 +180,7 @@ async function agentConfig(f: AgentFlags): Promise<AgentConfig> {
         : {
             mode: proxyMode,
             nodeName,
-            nodeIp,
+            nodeIps,
             clusterCidr: f.clusterCidr,
             iptablesBackend,
             syncPeriodMs: f.iptablesSyncPeriod,
@@ -205,26 +196,23 @@ async function agentConfig(f: AgentFlags): Promise<AgentConfig> {
         : {
             subnetPrefix: f.subnetPrefix.replace(/\/+$/, ''),
             backend,
-            iface,
-            publicIp: nodeIp,
-            ...(f.publicIpv6 ? { publicIpv6: f.publicIpv6 } : {}),
-            subnetFile: f.subnetFile,
+            ...underlayConfig(f, nodeIps),
+            iface: f.iface ?? choice.iface,
             ipMasq: true,
-            iptablesBackend,
             leaseTtlSeconds: undefined,
             subnetSource: subnetSourceOf(f),
             nodeName,
           },
     dns: f.dns
       ? {
-          listen: f.dnsListen ?? (isIPv6(nodeIp) ? `[${nodeIp}]:53` : `${nodeIp}:53`),
+          listen: f.dnsListen ?? nodeIps.map((ip) => (isIPv6(ip) ? `[${ip}]:53` : `${ip}:53`)).join(','),
           zone: f.clusterDomain,
           ttl: f.dnsTtl,
           upstream: f.upstream,
           podRecords: podRecordsMode(f.podRecords),
           podCidrs: f.clusterCidr.split(',').map((s) => configCidr('--cluster-cidr', s.trim())),
           serviceCidrs: f.serviceClusterIpRange.split(',').map((s) => configCidr('--service-cluster-ip-range', s.trim())),
-          nodeIps: [nodeIp],
+          nodeIps,
           workers: f.dnsWorkers,
         }
       : undefined,

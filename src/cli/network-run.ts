@@ -2,10 +2,8 @@ import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { runAgent } from '../agent/agent.js';
 import { UsageError } from '../api/errors.js';
-import type { IptablesBackend } from '../kernel/iptables/restore-runner.js';
 import { BACKEND_TYPES, type BackendType } from '../overlay/network-config.js';
 import { OVERLAY_RESYNC_MS } from '../overlay/overlay-agent.js';
-import { DEFAULT_SUBNET_FILE } from '../overlay/subnet-env.js';
 import {
   addEtcdOptions,
   addSubnetSourceOption,
@@ -17,15 +15,12 @@ import {
   type EtcdFlags,
   type SubnetSourceFlags,
 } from './options.js';
+import { addUnderlayOptions, underlayConfig, type UnderlayFlags } from './overlay-flags.js';
 import type { SubnetPrefixFlags } from './subnet-prefix-flags.js';
 
-interface RunFlags extends EtcdFlags, SubnetPrefixFlags, SubnetSourceFlags {
+interface RunFlags extends EtcdFlags, SubnetPrefixFlags, SubnetSourceFlags, UnderlayFlags {
   backend?: string;
-  iface?: string;
-  publicIp?: string;
-  subnetFile: string;
   ipMasq: boolean;
-  iptablesBackend: string;
   leaseTtl?: number;
   metricsBindAddress?: string;
 }
@@ -36,21 +31,16 @@ export function registerNetworkRun(network: Command, addSubnetPrefix: (cmd: Comm
     .command('run')
     .description("run this node's overlay (lease, backend, routes, subnet.env, ip-masq) in the foreground")
     .addOption(keelOption('--backend <type>', 'expected backend (must match the network config)'))
-    .addOption(keelOption('--iface <name>', "underlay interface (default: the default route's)"))
-    .addOption(keelOption('--public-ip <ip>', 'address other nodes reach this node at'))
     .addOption(keelOption('--node-name <name>', "this node's Node object, with --subnet-source node [default: the hostname]"))
-    .addOption(keelOption('--subnet-file <path>', 'where subnet.env is written', DEFAULT_SUBNET_FILE))
     .addOption(keelOption('--no-ip-masq', 'do not masquerade pod traffic leaving the network'))
-    .addOption(keelOption('--iptables-backend <nft|legacy>', 'which iptables-restore', 'nft'))
     .addOption(keelOption('--metrics-bind-address <host:port>', '/metrics, /healthz and /readyz (off unless given)'))
     .addOption(
       keelOption('--lease-ttl <seconds>', 'subnet lease TTL (default 86400)').argParser(parseIntFlag('--lease-ttl', 5, 7 * 86400)),
     );
-  addSubnetPrefix(addSubnetSourceOption(addEtcdOptions(cmd))).action(async (flags: RunFlags) => {
+  addSubnetPrefix(addSubnetSourceOption(addEtcdOptions(addUnderlayOptions(cmd)))).action(async (flags: RunFlags) => {
     if (flags.backend !== undefined && !(BACKEND_TYPES as readonly string[]).includes(flags.backend)) {
       throw new UsageError(`--backend: ${JSON.stringify(flags.backend)} is not one of ${BACKEND_TYPES.join(', ')}`);
     }
-    if (flags.iptablesBackend !== 'nft' && flags.iptablesBackend !== 'legacy') throw new UsageError('--iptables-backend: nft or legacy');
     await runAgent({
       name: 'overlay',
       etcd: etcdConnection(flags),
@@ -61,11 +51,8 @@ export function registerNetworkRun(network: Command, addSubnetPrefix: (cmd: Comm
       overlay: {
         subnetPrefix: flags.subnetPrefix,
         backend: flags.backend as BackendType | undefined,
-        iface: flags.iface,
-        publicIp: flags.publicIp,
-        subnetFile: flags.subnetFile,
+        ...underlayConfig(flags),
         ipMasq: flags.ipMasq,
-        iptablesBackend: flags.iptablesBackend as IptablesBackend,
         leaseTtlSeconds: flags.leaseTtl,
         subnetSource: subnetSourceOf(flags),
         nodeName: flags.nodeName ?? hostname(),
