@@ -134,8 +134,7 @@ export abstract class ProxySyncLoop<F extends Fragment, R extends SyncOutcome> {
   }
 
   async sync(): Promise<R> {
-    const snap = this.snapshot;
-    if (!snap) return this.idle;
+    if (!this.snapshot) return this.idle;
     const started = this.clock.now();
     let full = this.fullRequested || started - this.lastFullAt >= this.fullPeriod;
     const checked = !full && started - this.lastCheckAt >= this.period;
@@ -144,6 +143,10 @@ export abstract class ProxySyncLoop<F extends Fragment, R extends SyncOutcome> {
       this.log.warn(this.lostMessage);
       full = true;
     }
+    // The snapshot and the keys it changed are taken together, after the check: an update delivered
+    // while the check awaited the kernel brings keys that only its newer snapshot holds, and
+    // projecting them from an older one would drop those services until the next full sync.
+    const snap = this.snapshot;
     const keys = full ? new Set([...snap.services.keys(), ...this.fragments.keys()]) : this.dirty;
     this.dirty = new Set();
     const since = this.pendingSince;

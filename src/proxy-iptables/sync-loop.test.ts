@@ -117,6 +117,35 @@ describe('SyncLoop', () => {
     expect(fake.chainNames('nat')).toContain('KUBE-KEEL-CANARY');
   });
 
+  it('programs a service whose update arrived while the periodic check was reading the kernel', async () => {
+    // The interleaving the loaded etcd-ha fault lab hit: the check's iptables call is slow, and a
+    // delivery lands during it with a new snapshot and the new service's key.
+    const { loop, fake, advance } = setup();
+    loop.update(snapshotOf([web], [webEps('10.244.1.1')]), changed([], true));
+    await loop.sync();
+    await advance(30_000);
+    let release!: () => void;
+    const checking = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const listChain = fake.listChain.bind(fake);
+    let delivered = false;
+    fake.listChain = async (table, chain) => {
+      if (!delivered) {
+        delivered = true;
+        loop.update(snapshotOf([web, dns], [webEps('10.244.1.1'), dnsEps('10.244.1.3')]), changed(['default/dns']));
+        await checking;
+      }
+      return listChain(table, chain);
+    };
+    const first = loop.sync();
+    release();
+    await first;
+    // The update asked for another sync; it runs with whatever the first left pending.
+    await loop.sync();
+    expect(await fake.save('nat')).toContain('-d 10.96.0.53/32');
+  });
+
   it("rewrites only the changed service's chains on an endpoint change, and deletes the stale SEP", async () => {
     const { loop, fake } = setup();
     loop.update(snapshotOf([web, dns], [webEps('10.244.1.1', '10.244.1.2'), dnsEps('10.244.1.3')]), changed([], true));

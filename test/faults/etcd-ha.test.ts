@@ -42,6 +42,21 @@ async function seenIn(ips: string[]): Promise<number> {
   return ips.filter((ip) => rules.includes(`-d ${ip}/32`)).length;
 }
 
+/** For a failure report: each member's revision and which of `ips` etcd holds. */
+async function etcdState(ips: string[]): Promise<string> {
+  const lines = ['--- etcd'];
+  for (const [i, m] of cluster.members.entries()) {
+    try {
+      const { entries, revision } = await stores[i]!.list(`${prefix}/services/specs/`);
+      const held = ips.filter((ip) => entries.some((e) => e.value.toString().includes(`"${ip}"`)));
+      lines.push(`${m.name}: revision ${revision}, ${entries.length} services, ${held.length}/${ips.length} of this fault's`);
+    } catch (err) {
+      lines.push(`${m.name}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  return lines.join('\n');
+}
+
 /** Creates PER_FAULT services through `writer` while a fault holds; returns how many reached the kernel. */
 async function updatesDuringFault(label: string, writer: KvStore, subnet: number, faultAt: number): Promise<number> {
   const ips = Array.from({ length: PER_FAULT }, (_, i) => `10.96.${subnet}.${i + 1}`);
@@ -50,6 +65,7 @@ async function updatesDuringFault(label: string, writer: KvStore, subnet: number
   try {
     await until(`${label}: all updates in the kernel`, async () => (seen = await seenIn(ips)) === PER_FAULT, 90_000);
   } finally {
+    if (seen < PER_FAULT) console.log(await etcdState(ips));
     figures.push(
       `${label}: updates expected ${PER_FAULT}, seen ${seen}, missed ${PER_FAULT - seen}; fault to last update in the kernel: ${Date.now() - faultAt} ms (printed, not asserted)`,
     );

@@ -8,11 +8,15 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
+import { onTestFailed } from 'vitest';
 import { KEEL_BIN } from '../support/keel-cli.js';
 
 const spawnIn = (ns: string, argv: string[], env: Record<string, string>) =>
   execa('ip', ['netns', 'exec', ns, ...argv], { env: { ...env, KEEL_BACKEND: 'none' }, reject: false });
 type AgentChild = ReturnType<typeof spawnIn>;
+
+/** Log lines a failure report shows. */
+const LOG_TAIL = 300;
 
 export interface AgentProcess {
   child: AgentChild;
@@ -84,7 +88,32 @@ export class FaultLab {
     });
     const agent = { child, log: () => stderr };
     this.agent = agent;
+    // A fault that goes wrong must be diagnosable from the run's output alone.
+    onTestFailed(async () => console.log(await this.failureReport(agent)));
     return agent;
+  }
+
+  /**
+   * What a failed scenario prints: the agent's log (tail), what its
+   * informers report (revision, connection, relists, reconnects per
+   * resource) and its sync state from /metrics, and its TCP connections.
+   */
+  async failureReport(agent: AgentProcess): Promise<string> {
+    const metrics = agent.child.exitCode === null ? (await this.http('/metrics')).body : '(agent exited)';
+    const state = metrics
+      .split('\n')
+      .filter((l) => /^keel_(watch_(?!delivery)|sync_proxy_rules_(last|total)|iptables_restore_failures)/.test(l));
+    const conns = String((await this.run(['ss', '-Htnp'])).stdout);
+    const log = agent.log().split('\n');
+    return [
+      `[faults] agent in ${this.ns}: exit ${agent.child.exitCode ?? 'none (running)'}`,
+      `--- informer and sync state (/metrics)`,
+      ...state,
+      `--- TCP connections in ${this.ns}`,
+      conns.trim(),
+      `--- agent log (last ${Math.min(log.length, LOG_TAIL)} of ${log.length} lines)`,
+      ...log.slice(-LOG_TAIL),
+    ].join('\n');
   }
 
   async stopAgent(): Promise<void> {
