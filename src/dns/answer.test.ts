@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { answerQuestion } from './answer.js';
 import { canonicalName } from './dns-names.js';
 import { TOLERATE_UNREADY_ANNOTATION, validateService } from '../api/service.js';
@@ -7,13 +7,18 @@ import { validatePod } from '../api/pod.js';
 import { makeEndpointSubsets, makeService, snapshotOf } from '../api/testing/object-builders.js';
 import { buildRecordIndex } from './zone-records.js';
 import { formatRr } from './zone-file.js';
-import { POD_RECORDS_MODES } from './records.js';
+import { POD_RECORDS_MODES, type RecordIndex } from './records.js';
 
 // The fixture's address plan is documented in fixture-cluster.ts. The table runs with a TTL
 // other than the default 5 (--dns-ttl), so every line checks that the record kind carries the
 // configured TTL, and every NXDOMAIN/NODATA that its SOA's minimum (the negative TTL) is it too.
 const T = 37;
-const index = buildRecordIndex(fixtureSnapshot(), { ...fixtureConfig(), ttl: T });
+// Built before each test, not at file load: Stryker runs a mutant in code that runs at load ("static") against every
+// test of the module, and one run in a test only against the tests that reach it.
+let index: RecordIndex;
+beforeEach(() => {
+  index = buildRecordIndex(fixtureSnapshot(), { ...fixtureConfig(), ttl: T });
+});
 const Z = 'cluster.local.';
 const SOA = `cluster.local. ${T} IN SOA ns.dns.cluster.local. hostmaster.cluster.local. 42 7200 1800 86400 ${T}`;
 const REV_SOA = `10.in-addr.arpa. ${T} IN SOA ns.dns.cluster.local. hostmaster.cluster.local. 42 7200 1800 86400 ${T}`;
@@ -269,7 +274,10 @@ describe('answerQuestion, edges', () => {
     };
   };
   const SOA5 = 'cluster.local. 5 IN SOA ns.dns.cluster.local. hostmaster.cluster.local. 42 7200 1800 86400 5';
-  const insecure = buildRecordIndex(fixtureSnapshot(), { ...fixtureConfig(), podRecords: 'insecure' });
+  let insecure: RecordIndex;
+  beforeEach(() => {
+    insecure = buildRecordIndex(fixtureSnapshot(), { ...fixtureConfig(), podRecords: 'insecure' });
+  });
 
   it("an insecure pod name asked for the other family's type is NODATA with the SOA; ANY gets its address", () => {
     const name = '10-244-9-9.default.pod.cluster.local';

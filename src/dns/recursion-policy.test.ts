@@ -1,9 +1,13 @@
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { parseCidr } from '../api/ip.js';
 import { recursionPolicy } from './recursion-policy.js';
 
 describe('recursionPolicy', () => {
-  const allowed = recursionPolicy([parseCidr('10.244.0.0/16')!, parseCidr('fd00:10:244::/56')!], ['172.30.0.11', 'fd00:172:30::11']);
+  // Made before each test, not at file load, so Stryker runs a mutant in the policy only against the tests that reach it.
+  let allowed: (address: string) => boolean;
+  beforeEach(() => {
+    allowed = recursionPolicy([parseCidr('10.244.0.0/16')!, parseCidr('fd00:10:244::/56')!], ['172.30.0.11', 'fd00:172:30::11']);
+  });
 
   it('lets pods, the node and loopback have foreign names resolved', () => {
     expect(['10.244.3.7', 'fd00:10:244::7', '172.30.0.11', 'fd00:172:30::11', '127.0.0.1', '127.255.0.9', '::1'].map(allowed)).toEqual([

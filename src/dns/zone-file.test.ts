@@ -1,7 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { fixtureConfig } from './testing/fixture-cluster.js';
 import { makeEndpointSubsets, makeService, snapshotOf } from '../api/testing/object-builders.js';
 import { formatRr, renderZoneFile } from './zone-file.js';
+import type { RecordIndex } from './records.js';
 import { buildRecordIndex } from './zone-records.js';
 
 describe('renderZoneFile', () => {
@@ -23,7 +24,11 @@ describe('renderZoneFile', () => {
     ],
     42,
   );
-  const index = buildRecordIndex(snap, { ...fixtureConfig(), nsAddresses: ['10.96.0.10'] });
+  // Built before each test, not at file load, so Stryker runs a mutant in the index code only against the tests that reach it.
+  let index: RecordIndex;
+  beforeEach(() => {
+    index = buildRecordIndex(snap, { ...fixtureConfig(), nsAddresses: ['10.96.0.10'] });
+  });
 
   it("writes the cluster zone as a master file: the SOA first, then every name in byte order, no other zone's records", () => {
     expect(renderZoneFile(index, 'cluster.local')).toBe(

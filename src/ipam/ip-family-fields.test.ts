@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ValidationError } from '../api/errors.js';
 import type { IpFamily } from '../api/ip.js';
 import { validateService, type Service } from '../api/service.js';
 import { initIpFamilyFields } from './ip-family-fields.js';
@@ -112,6 +113,30 @@ describe('initIpFamilyFields', () => {
     expect(() => settle({ ipFamilyPolicy: 'RequireDualStack', ipFamilies: ['IPv6'] }, v4)).toThrow(
       'service default/web: [spec.ipFamilyPolicy: Invalid value: "RequireDualStack": this cluster is not configured for dual-stack services, spec.ipFamilies[0]: Invalid value: "IPv6": not configured on this cluster]',
     );
+  });
+
+  // `toThrow('text')` also passes when the code throws undefined (chai skips the message check): the error itself is checked here.
+  it('throws a ValidationError naming the service and the field, or with several problems no single field', () => {
+    const refusal = (spec: Record<string, unknown>, cluster: readonly IpFamily[]): unknown => {
+      try {
+        settle(spec, cluster);
+      } catch (err) {
+        return err;
+      }
+      return undefined;
+    };
+    const one = refusal({ ipFamilies: ['IPv6'] }, v4);
+    expect(one).toBeInstanceOf(ValidationError);
+    expect(one).toMatchObject({ subject: 'service default/web', field: 'spec.ipFamilies[0]' });
+    const several = refusal({ ipFamilyPolicy: 'RequireDualStack', ipFamilies: ['IPv6'] }, v4);
+    expect(several).toBeInstanceOf(ValidationError);
+    expect(several).toMatchObject({ subject: 'service default/web', field: '' });
+  });
+
+  it('takes both the families and the IPs a service names, each family once', () => {
+    const out = settle({ ipFamilyPolicy: 'PreferDualStack', ipFamilies: ['IPv4'], clusterIPs: ['10.96.0.5'] }, v4v6);
+    expect([out.ipFamilies, out.clusterIPs]).toEqual([['IPv4', 'IPv6'], ['10.96.0.5']]);
+    expect(settle({ ipFamilies: ['IPv6'], clusterIPs: ['fd00:10:96::5'] }, v6v4).ipFamilies).toEqual(['IPv6']);
   });
 
   it('keeps an existing dual-stack service as it is when the update names neither IPs nor families', () => {
