@@ -19,22 +19,13 @@
  *          sourceRanges "not-a-cidr" only
  *   plain  ClusterIP 10.96.0.30:80
  */
-import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EtcdServer } from '../../src/store/etcd-server.js';
-import type { KvStore } from '../../src/store/kv-store.js';
-import { connectStore } from '../support/etcd.js';
-import { KEEL_BIN } from '../support/keel-cli.js';
-import { link, NetnsLab, sh } from './proxy-iptables-lab.js';
-import { Traffic } from './proxy-iptables-traffic.js';
+import { ProxyAgentLab } from './proxy-agent-lab.js';
+import { link, sh } from './proxy-iptables-lab.js';
 
-const lab = new NetnsLab('kf2');
-const traffic = new Traffic(lab.run);
+const agentLab = new ProxyAgentLab('kf2');
+const { lab, traffic } = agentLab;
 const ns = { node: '', ext: '', p1: '' };
-const etcd = new EtcdServer({ unixSocket: true });
-let kv: KvStore | undefined;
-let agent: ReturnType<typeof startAgent> | undefined;
-let stderr = '';
 
 const lb = (name: string, clusterIP: string, nodePort: number | undefined, extra: Record<string, unknown>, ingress: unknown[]) => ({
   apiVersion: 'v1',
@@ -71,38 +62,8 @@ const STORED = {
   ),
 };
 
-async function metrics(): Promise<string> {
-  return lab.exec(ns.node, 'curl', ['-s', 'http://127.0.0.1:10249/metrics']);
-}
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; agent stderr:\n${stderr}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-function startAgent() {
-  return execa('ip', ['netns', 'exec', ns.node, process.execPath, KEEL_BIN, 'agent', '--proxy-mode', 'iptables', '--node-name', 'node-1'], {
-    reject: false,
-    env: {
-      KEEL_ETCD_ENDPOINTS: etcd.socketEndpoint,
-      KEEL_ETCD_PREFIX: '/registry',
-      KEEL_BACKEND: 'none',
-      KEEL_NODE_IP: '172.30.0.1',
-      KEEL_CLUSTER_CIDR: '10.244.0.0/16',
-      KEEL_DNS_LISTEN: '172.30.0.1:53',
-      KEEL_UPSTREAM: '127.0.0.1:5',
-      KEEL_METRICS_BIND_ADDRESS: '127.0.0.1:10249',
-      KEEL_HEALTHZ_BIND_ADDRESS: '127.0.0.1:10256',
-    },
-  });
-}
-
 beforeAll(async () => {
-  await etcd.start();
-  kv = connectStore(etcd.socketEndpoint);
+  const kv = await agentLab.startEtcd();
   for (const [path, value] of Object.entries(STORED)) await kv.put(`/registry/${path}`, JSON.stringify(value));
   ns.node = await lab.netns('node');
   ns.ext = await lab.netns('ext');
@@ -115,21 +76,11 @@ beforeAll(async () => {
   // The shut LB IP is bound on the node, as VIP-style load balancers do: what the firewall drops never reaches a socket.
   await sh('ip', ['-n', ns.node, 'addr', 'add', '172.30.1.160/32', 'dev', 'lo']);
   await traffic.serve(ns.p1, 'p1', 8080, 5353);
-  const started = startAgent();
-  agent = started;
-  started.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  await until('the agent to be ready', async () => (await lab.exec(ns.node, 'curl', ['-sf', 'http://127.0.0.1:10249/readyz'])) !== '');
+  await agentLab.startAgent(ns.node);
 }, 60_000);
 
 afterAll(async () => {
-  agent?.kill('SIGKILL');
-  await agent;
-  kv?.close();
-  await traffic.stop();
-  await lab.destroy();
-  await etcd.stop();
+  await agentLab.destroy();
 });
 
 describe('invalid address-list entries of a stored service', () => {
@@ -154,12 +105,12 @@ describe('invalid address-list entries of a stored service', () => {
   it('writes no invalid text into the kernel, and logs and counts each left-out entry once', async () => {
     const rules = await lab.exec(ns.node, 'iptables-save', []);
     for (const text of ['172.30.1.x', 'lb.invalid', '10.0.0.0/33', 'not-a-cidr']) expect(rules).not.toContain(text);
-    const m = await metrics();
+    const m = await agentLab.metrics();
     const count = (field: string) =>
       Number(new RegExp(`^keel_watch_ignored_fields_total\\{resource="services",field="${field}"\\} (\\d+)$`, 'm').exec(m)?.[1] ?? -1);
     expect([count('spec.externalIPs'), count('status.loadBalancer.ingress.ip'), count('spec.loadBalancerSourceRanges')]).toEqual([1, 1, 2]);
     expect(m).not.toMatch(/^keel_watch_invalid_objects_total\{resource="services"\}/m);
-    const lines = stderr.split('\n').filter((l) => l.includes('msg="ignoring an invalid entry; the rest of the service is used"'));
+    const lines = agentLab.stderr.split('\n').filter((l) => l.includes('msg="ignoring an invalid entry; the rest of the service is used"'));
     expect(lines.map((l) => /field="([^"]+)"/.exec(l)?.[1]).sort()).toEqual([
       'spec.externalIPs[1]',
       'spec.loadBalancerSourceRanges[0]',

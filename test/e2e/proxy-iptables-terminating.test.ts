@@ -14,23 +14,15 @@
  *   kk8-R-p2    pod 10.244.2.2 (node "node-1"), answers "p2" on TCP 8080
  * Service web: ClusterIP 10.96.0.40:80 → 8080, its endpoints in two slices (web-p1, web-p2).
  */
-import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeK8sProtobuf } from '../../src/api/testing/k8s-protobuf-encoder.js';
-import { EtcdServer } from '../../src/store/etcd-server.js';
-import type { KvStore } from '../../src/store/kv-store.js';
-import { connectStore } from '../support/etcd.js';
-import { KEEL_BIN } from '../support/keel-cli.js';
-import { link, NetnsLab, sh } from './proxy-iptables-lab.js';
-import { Traffic, type Tally } from './proxy-iptables-traffic.js';
+import { ProxyAgentLab } from './proxy-agent-lab.js';
+import { link, sh } from './proxy-iptables-lab.js';
+import type { Tally } from './proxy-iptables-traffic.js';
 
-const lab = new NetnsLab('kk8');
-const traffic = new Traffic(lab.run);
+const agentLab = new ProxyAgentLab('kk8');
+const { lab, traffic } = agentLab;
 const ns = { node: '', ext: '', p1: '', p2: '' };
-const etcd = new EtcdServer({ unixSocket: true });
-let kv: KvStore | undefined;
-let agent: ReturnType<typeof startAgent> | undefined;
-let stderr = '';
 
 type Conditions = { ready: boolean; serving: boolean; terminating: boolean };
 const READY: Conditions = { ready: true, serving: true, terminating: false };
@@ -46,7 +38,7 @@ async function putSlice(pod: 'p1' | 'p2', ip: string, conditions: Conditions): P
     endpoints: [{ addresses: [ip], conditions, nodeName: 'node-1' }],
     ports: [{ name: '', protocol: 'TCP', port: 8080 }],
   };
-  await kv?.put(`/registry/endpointslices/default/web-${pod}`, encodeK8sProtobuf(slice));
+  await agentLab.kv.put(`/registry/endpointslices/default/web-${pod}`, encodeK8sProtobuf(slice));
 }
 
 /** Calls until the tally is the one wanted (the agent applies each change asynchronously); returns the last tally. */
@@ -59,27 +51,8 @@ async function callsUntil(want: Tally, timeoutMs = 30_000): Promise<Tally> {
   }
 }
 
-function startAgent() {
-  return execa('ip', ['netns', 'exec', ns.node, process.execPath, KEEL_BIN, 'agent', '--proxy-mode', 'iptables', '--node-name', 'node-1'], {
-    reject: false,
-    env: {
-      KEEL_ETCD_ENDPOINTS: etcd.socketEndpoint,
-      KEEL_ETCD_PREFIX: '/registry',
-      KEEL_ENDPOINTS_SOURCE: 'auto',
-      KEEL_BACKEND: 'none',
-      KEEL_DNS_LISTEN: '172.30.0.1:53',
-      KEEL_UPSTREAM: '127.0.0.1:5',
-      KEEL_NODE_IP: '172.30.0.1',
-      KEEL_CLUSTER_CIDR: '10.244.0.0/16',
-      KEEL_METRICS_BIND_ADDRESS: '127.0.0.1:10249',
-      KEEL_HEALTHZ_BIND_ADDRESS: '127.0.0.1:10256',
-    },
-  });
-}
-
 beforeAll(async () => {
-  await etcd.start();
-  kv = connectStore(etcd.socketEndpoint);
+  const kv = await agentLab.startEtcd();
   const svc = {
     apiVersion: 'v1',
     kind: 'Service',
@@ -110,25 +83,11 @@ beforeAll(async () => {
   await lab.exec(ns.node, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1', 'net.ipv4.icmp_ratelimit=0']);
   await traffic.serve(ns.p1, 'p1', 8080, 5353);
   await traffic.serve(ns.p2, 'p2', 8080, 5353);
-  const started = startAgent();
-  agent = started;
-  started.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const deadline = Date.now() + 60_000;
-  while ((await lab.exec(ns.node, 'curl', ['-sf', 'http://127.0.0.1:10249/readyz']).catch(() => '')) === '') {
-    if (Date.now() > deadline) throw new Error(`the agent did not become ready; stderr:\n${stderr}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await agentLab.startAgent(ns.node, { KEEL_ENDPOINTS_SOURCE: 'auto' });
 }, 90_000);
 
 afterAll(async () => {
-  agent?.kill('SIGKILL');
-  await agent;
-  kv?.close();
-  await traffic.stop();
-  await lab.destroy();
-  await etcd.stop();
+  await agentLab.destroy();
 });
 
 describe('serving terminating endpoints, through the kernel', () => {
@@ -155,6 +114,6 @@ describe('serving terminating endpoints, through the kernel', () => {
     await putSlice('p2', '10.244.2.2', DRAINING);
     await putSlice('p1', '10.244.1.2', READY);
     expect(await callsUntil({ answers: { p1: 4 }, errors: {} })).toEqual({ answers: { p1: 4 }, errors: {} });
-    expect(stderr).not.toMatch(/level=error/);
+    expect(agentLab.stderr).not.toMatch(/level=error/);
   });
 });
