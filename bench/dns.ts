@@ -7,8 +7,9 @@
  *
  * Both servers listen on 127.0.0.1 with one worker (keel is one Node.js
  * thread; knot gets udp-workers 1), and both once more with two (knot
- * udp-workers 2; keel --dns-workers 2: its thread and a worker thread on a
- * dup of its socket, src/dns/dns-workers.ts). The records: 1,000 ClusterIP services
+ * udp-workers 2; keel --dns-workers 2: two worker threads, each with its own
+ * SO_REUSEPORT socket answered in recvmmsg/sendmmsg batches, src/dns/dns-workers.ts).
+ * The records: 1,000 ClusterIP services
  * with two named ports, 100 headless services with 3 endpoints each, 2,000
  * pods. A bare Node.js dgram echo runs beside them as the ceiling of any
  * one-thread Node.js UDP server. The mix (dnsperf, UDP, 100 outstanding): 60% names that exist (A of
@@ -349,7 +350,7 @@ async function main(): Promise<void> {
         }),
       ],
       notes: [
-        `dnsperf -c1 -T1 -q100 -l${SECONDS}, UDP, ${RUNS} interleaved runs per server, ${cpus} CPUs; keel and knot (udp-workers 1) each on one thread on 127.0.0.1; knot also with udp-workers 2 and keel with --dns-workers 2, both asked by dnsperf -c2 (knot's SO_REUSEPORT sockets split queries by source port; keel's two threads read one shared socket).`,
+        `dnsperf -c1 -T1 -q100 -l${SECONDS}, UDP, ${RUNS} interleaved runs per server, ${cpus} CPUs; keel and knot (udp-workers 1) each on one thread on 127.0.0.1; knot also with udp-workers 2 and keel with --dns-workers 2, both asked by dnsperf -c2 (both split queries over their SO_REUSEPORT sockets by source port).`,
         'Records: 1,000 ClusterIP services with two named ports, 100 headless services × 3 endpoints, 2,000 pods; the mix asks A of services, headless A, SRV, PTR (60%) and names that do not exist (40%).',
         `Answers of keel and knot compared on 200 queries of the mix: ${differences} differences (keel with 2 threads, twice: ${differences2}).`,
         `etcd change → answered by keel (${CHANGE_SAMPLES} samples, put/delete then UDP polling): appear p50 ${fmt(change.appearP50)} ms, p99 ${fmt(change.appearP99)} ms; NXDOMAIN after delete p50 ${fmt(change.goneP50)} ms, p99 ${fmt(change.goneP99)} ms.`,

@@ -70,11 +70,11 @@ export function registerDns(program: Command): void {
   });
 }
 
-/** Node.js 20 has no SO_REUSEPORT for dgram: extra threads serve dups of the one UDP socket (src/dns/dns-workers.ts). */
+/** 2 or more: worker threads with a SO_REUSEPORT socket each, answering in recvmmsg/sendmmsg batches (src/dns/dns-workers.ts). */
 export function dnsWorkersOption(): Option {
   return keelOption(
     '--dns-workers <n>',
-    'threads answering DNS over UDP: the agent thread and n-1 workers sharing its socket',
+    'threads answering DNS over UDP: 1 is the agent thread; n ≥ 2 are n worker threads with a SO_REUSEPORT socket each (TCP and forwarding stay on the agent thread)',
     1,
   ).argParser(parseIntFlag('--dns-workers', 1, 64));
 }

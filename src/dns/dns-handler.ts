@@ -13,9 +13,9 @@ import {
   forwardDuration,
   localDuration,
 } from './dns-metrics.js';
-import type { Forwarder } from './forward.js';
+import type { Forwarding } from './forward.js';
 import type { DnsConfig, RecordIndex, Rr } from './records.js';
-import { assemble, buildTemplate, udpLimit, type ResponseRcode, type ResponseTemplate } from './response.js';
+import { assemble, assembleInto, buildTemplate, udpLimit, type ResponseRcode, type ResponseTemplate } from './response.js';
 import { parseQuery, type ParsedQuery } from './wire-query.js';
 import { buildRecordIndex, SOA_SERIAL, ZoneRecords } from './zone-records.js';
 
@@ -26,7 +26,7 @@ export interface Client {
 
 export interface DnsHandlerOptions {
   config: DnsConfig;
-  forwarder?: Forwarder;
+  forwarder?: Forwarding;
   /** May this client have foreign names resolved? */
   recursionAllowed: (address: string) => boolean;
   logger?: Logger;
@@ -74,6 +74,13 @@ export class DnsHandler {
   private readonly cache: AnswerCache<Decision>;
   private readonly log: Logger;
   private handled = 0;
+  /** A local answer between finish() and its assembly (handling is synchronous up to there, so one is enough). */
+  private readonly local: { questionEnd: number | undefined; tpl: ResponseTemplate; maxSize: number; recursionAvailable: boolean } = {
+    questionEnd: undefined,
+    tpl: buildTemplate('SERVFAIL', '', undefined, { authoritative: false, edns: false }),
+    maxSize: 512,
+    recursionAvailable: false,
+  };
 
   constructor(private readonly options: DnsHandlerOptions) {
     this.log = options.logger ?? createLogger('dns');
@@ -102,15 +109,32 @@ export class DnsHandler {
 
   /** A Buffer for local answers; a Promise only when the question goes upstream. */
   handle(packet: Buffer, client: Client): Buffer | Promise<Buffer | undefined> | undefined {
+    const r = this.respond(packet, client);
+    return r === true ? this.assembleLocal(packet) : r === false ? undefined : r;
+  }
+
+  /**
+   * handle() for a batch: a local answer is written into `out` at `at`,
+   * which has room for EDNS_UDP_SIZE bytes (a UDP client never gets more);
+   * returns the bytes written (0: no answer), or a Promise when the question goes upstream.
+   */
+  handleInto(packet: Buffer, client: Client, out: Buffer, at: number): number | Promise<Buffer | undefined> {
+    const r = this.respond(packet, client);
+    if (r !== true) return r === false ? 0 : r;
+    const l = this.local;
+    return assembleInto(out, at, packet, l.questionEnd, l.tpl, l.recursionAvailable, l.maxSize);
+  }
+
+  /** true: a local answer is described in `this.local`; false: no answer at all. */
+  private respond(packet: Buffer, client: Client): boolean | Promise<Buffer | undefined> {
     const start = ++this.handled % LATENCY_SAMPLE === 0 ? process.hrtime.bigint() : 0n;
     const parsed = parseQuery(packet);
     if (parsed.kind === 'drop') {
       dnsDropped.inc();
-      return undefined;
+      return false;
     }
     if (parsed.kind === 'error') {
       return this.finish(
-        packet,
         parsed.questionEnd,
         buildTemplate(parsed.rcode, '', undefined, { authoritative: false, edns: false }),
         client,
@@ -125,16 +149,20 @@ export class DnsHandler {
     const fwd = this.options.forwarder;
     const recursion = fwd !== undefined && this.options.recursionAllowed(client.address);
     if (decision !== 'forward') {
-      if (!isChase(decision)) return this.finish(packet, q.questionEnd, decision, client, typeName, q, start);
-      if (!recursion) return this.finish(packet, q.questionEnd, decision.local, client, typeName, q, start);
-      return this.chase(decision, q, typeName, client.transport).then((tpl) =>
-        this.finish(packet, q.questionEnd, tpl, client, typeName, q, start),
-      );
+      if (!isChase(decision)) return this.finish(q.questionEnd, decision, client, typeName, q, start);
+      if (!recursion) return this.finish(q.questionEnd, decision.local, client, typeName, q, start);
+      return this.chase(decision, q, typeName, client.transport).then((tpl) => {
+        this.finish(q.questionEnd, tpl, client, typeName, q, start);
+        return this.assembleLocal(packet);
+      });
     }
-    if (!fwd || !recursion) return this.finish(packet, q.questionEnd, this.simple('REFUSED', q), client, typeName, q, start);
+    if (!fwd || !recursion) return this.finish(q.questionEnd, this.simple('REFUSED', q), client, typeName, q, start);
     const fstart = start || process.hrtime.bigint();
     return fwd.forward(packet, q.questionEnd, client.transport === 'tcp').then((reply) => {
-      if (!reply) return this.finish(packet, q.questionEnd, this.simple('SERVFAIL', q), client, typeName, q, start);
+      if (!reply) {
+        this.finish(q.questionEnd, this.simple('SERVFAIL', q), client, typeName, q, start);
+        return this.assembleLocal(packet);
+      }
       countRequest(metricType(typeName), rcodeName(reply[3]! & 15), client.transport);
       forwardDuration.observe(Number(process.hrtime.bigint() - fstart) / 1e9);
       return reply;
@@ -216,23 +244,28 @@ export class DnsHandler {
     return buildTemplate(rcode, q.name, undefined, { authoritative: false, edns: q.edns !== undefined });
   }
 
+  /** Counts the answer and describes it in `this.local`, for the caller to assemble before handling anything else. */
   private finish(
-    packet: Buffer,
     questionEnd: number | undefined,
     tpl: ResponseTemplate,
     client: Client,
     typeName: string,
     q: ParsedQuery | undefined,
     start: bigint,
-  ): Buffer {
-    const maxSize = client.transport === 'tcp' ? 65_535 : udpLimit(q?.edns?.udpSize);
-    const out = assemble(packet, questionEnd, tpl, {
-      recursionAvailable: this.options.forwarder !== undefined && this.options.recursionAllowed(client.address),
-      maxSize,
-    });
+  ): true {
+    const l = this.local;
+    l.questionEnd = questionEnd;
+    l.tpl = tpl;
+    l.maxSize = client.transport === 'tcp' ? 65_535 : udpLimit(q?.edns?.udpSize);
+    l.recursionAvailable = this.options.forwarder !== undefined && this.options.recursionAllowed(client.address);
     countRequest(metricType(typeName), tpl.rcode, client.transport);
     if (start) localDuration.observe(Number(process.hrtime.bigint() - start) / 1e9);
-    return out;
+    return true;
+  }
+
+  private assembleLocal(packet: Buffer): Buffer {
+    const l = this.local;
+    return assemble(packet, l.questionEnd, l.tpl, l);
   }
 }
 

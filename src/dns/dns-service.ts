@@ -23,8 +23,9 @@ export interface DnsServiceOptions {
   forwardTimeoutMs?: number;
   logger?: Logger;
   /**
-   * Threads answering UDP in all (--dns-workers, default 1: the agent's own
-   * thread alone); the extra ones rebuild the recursion policy from `recursion`.
+   * Threads answering UDP (--dns-workers, default 1: the agent's own thread);
+   * 2 or more are worker threads with SO_REUSEPORT sockets, answering in
+   * batches, which rebuild the recursion policy from `recursion`.
    */
   udpThreads?: { count: number; recursion: RecursionScope };
 }
@@ -55,14 +56,12 @@ export class DnsService {
       logger: this.log,
       ...(forwarder ? { forwarder } : {}),
     });
-    this.servers = options.listen.map((listen) => new DnsServer({ handler: this.handler, listen, logger: this.log }));
     const threads = options.udpThreads;
-    if (threads && threads.count > 1)
-      this.workers = new DnsWorkers(
-        threads.count - 1,
-        { config: options.config, upstreams: options.upstreams, forwardTimeoutMs: options.forwardTimeoutMs, recursion: threads.recursion },
-        this.log,
-      );
+    const group = threads && threads.count > 1 ? threads.count : undefined;
+    this.servers = options.listen.map(
+      (listen) => new DnsServer({ handler: this.handler, listen, logger: this.log, ...(group ? { udpGroup: group } : {}) }),
+    );
+    if (threads && group) this.workers = new DnsWorkers({ config: options.config, recursion: threads.recursion }, forwarder, this.log);
   }
 
   /**
@@ -94,15 +93,11 @@ export class DnsService {
   }
 
   private startWorkers(signal: AbortSignal): void {
-    if (!this.workers) return;
-    const sockets = this.servers.map((s) => ({ listen: s.address() as ListenAddress, fd: s.udpFd() }));
-    const usable = sockets.filter((s): s is { listen: ListenAddress; fd: number } => s.fd !== undefined);
-    if (usable.length < sockets.length) {
-      this.log.warn('dns workers not started: no descriptor for a UDP socket; answering on one thread');
-      return;
-    }
-    this.workers.start(usable);
-    signal.addEventListener('abort', () => this.workers?.stop(), { once: true });
+    const workers = this.workers;
+    if (!workers) return;
+    const count = this.options.udpThreads?.count ?? 0;
+    workers.start(Array.from({ length: count }, (_, i) => this.servers.map((s) => s.udpGroupFds()[i] as number)));
+    signal.addEventListener('abort', () => workers.stop(), { once: true });
   }
 
   address(): ListenAddress | undefined {

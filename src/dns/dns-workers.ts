@@ -6,9 +6,9 @@ import { libc } from '../kernel/tun/libc.js';
 import type { Logger } from '../observe/log.js';
 import { addMetricsSource } from '../observe/metrics.js';
 import type { ChangedKeys } from '../watch/snapshot-delivery.js';
-import type { Upstream } from './forward.js';
+import type { Forwarding } from './forward.js';
 import type { DnsConfig } from './records.js';
-import type { ListenAddress } from './server.js';
+import { snapshotDelta, type SnapshotDelta } from './snapshot-delta.js';
 
 /** Who may have foreign names resolved, as data a worker can rebuild the policy from (recursionPolicy). */
 export interface RecursionScope {
@@ -18,16 +18,27 @@ export interface RecursionScope {
 
 export interface DnsWorkerData {
   config: DnsConfig;
-  upstreams: readonly Upstream[];
-  forwardTimeoutMs: number | undefined;
   recursion: RecursionScope;
-  sockets: { listen: ListenAddress; fd: number }[];
+  /** Foreign names go to the agent's Forwarder (none: REFUSED, as in the agent). */
+  forwarding: boolean;
+  /** This worker's SO_REUSEPORT socket on each listen address. */
+  fds: number[];
+  /** Written by the agent after each message, to wake the worker's poll(). */
+  wakeFd: number;
+  /** Int32 counting the agent's messages, moved before each eventfd write. */
+  wakeSeq: SharedArrayBuffer;
 }
 
+type Metrics = MetricObjectWithValues<MetricValue<string>>[];
+
 export type ToWorker =
-  | { kind: 'update'; snap: ClusterSnapshot; changed: ChangedKeys }
+  | { kind: 'update'; delta: SnapshotDelta }
+  | { kind: 'forwarded'; id: number; reply: Uint8Array | undefined }
   | { kind: 'metrics'; id: number; names: readonly string[] }
   | { kind: 'stop' };
+
+export type FromWorker =
+  { kind: 'forward'; id: number; query: Uint8Array; questionEnd: number; tcp: boolean } | { kind: 'metrics'; id: number; metrics: Metrics };
 
 /**
  * The DNS metrics workers report; the record and cache gauges stay the
@@ -40,54 +51,90 @@ const WORKER_METRICS = [
   'keel_dns_dropped_packets_total',
 ];
 
+const EFD_CLOEXEC = 0o2000000;
+const EFD_NONBLOCK = 0o4000;
+
+interface Thread {
+  worker: Worker;
+  wakeFd: number;
+  seq: Int32Array;
+  exited: boolean;
+}
+
 /**
- * Extra threads answering UDP queries beside the agent's own: Node.js 20's
- * dgram has no SO_REUSEPORT, so each worker serves a dup of the agent's
- * bound UDP socket and the kernel hands each datagram to whichever thread
- * reads first. TCP stays on the agent's thread. Every snapshot delivery is
- * posted to every worker in order, so each keeps the same records.
+ * The threads answering UDP (--dns-workers N ≥ 2): each owns one socket of
+ * every listen address's SO_REUSEPORT group and answers it in batches
+ * (udp-batch-server.ts). The agent's thread keeps TCP and forwarding; each
+ * delivery reaches every worker as a delta of the changed objects, in order.
  */
 export class DnsWorkers {
-  private readonly workers: Worker[] = [];
+  private readonly threads: Thread[] = [];
   private nextId = 0;
   private removeSource: (() => void) | undefined;
-  private readonly pending = new Map<number, (metrics: MetricObjectWithValues<MetricValue<string>>[]) => void>();
+  private readonly pending = new Map<number, (metrics: Metrics) => void>();
+  private hadSlices: boolean | undefined;
 
   constructor(
-    private readonly count: number,
-    private readonly data: Omit<DnsWorkerData, 'sockets'>,
+    private readonly data: Omit<DnsWorkerData, 'fds' | 'wakeFd' | 'wakeSeq' | 'forwarding'>,
+    private readonly forwarder: Forwarding | undefined,
     private readonly logger: Logger,
   ) {}
 
-  start(sockets: readonly { listen: ListenAddress; fd: number }[]): void {
-    for (let i = 0; i < this.count; i++) {
-      const data: DnsWorkerData = { ...this.data, sockets: sockets.map((s) => ({ listen: s.listen, fd: libc.dup(s.fd) as number })) };
-      const w = new Worker(new URL('./dns-worker.js', import.meta.url), { workerData: data });
-      w.on('error', (err) => this.logger.error('dns worker failed', { worker: i, error: err.message }));
-      w.on('message', (m: { id: number; metrics: MetricObjectWithValues<MetricValue<string>>[] }) => {
-        this.pending.get(m.id)?.(m.metrics);
-        this.pending.delete(m.id);
+  /** One worker per entry: its socket on each listen address (the worker closes them when it stops). */
+  start(fdsPerWorker: readonly number[][]): void {
+    fdsPerWorker.forEach((fds, i) => {
+      const wakeFd = libc.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) as number;
+      const wakeSeq = new SharedArrayBuffer(4);
+      const data: DnsWorkerData = { ...this.data, forwarding: this.forwarder !== undefined, fds, wakeFd, wakeSeq };
+      const worker = new Worker(new URL('./dns-worker.js', import.meta.url), { workerData: data });
+      const thread: Thread = { worker, wakeFd, seq: new Int32Array(wakeSeq), exited: false };
+      worker.on('error', (err) => this.logger.error('dns worker failed', { worker: i, error: err.message }));
+      worker.on('exit', () => {
+        thread.exited = true;
+        libc.close(wakeFd);
       });
-      this.workers.push(w);
-    }
+      worker.on('message', (m: FromWorker) => {
+        if (m.kind === 'forward') void this.forward(thread, m);
+        else {
+          this.pending.get(m.id)?.(m.metrics);
+          this.pending.delete(m.id);
+        }
+      });
+      this.threads.push(thread);
+    });
     this.removeSource = addMetricsSource(() => this.metrics());
   }
 
   update(snap: ClusterSnapshot, changed: ChangedKeys): void {
-    for (const w of this.workers) w.postMessage({ kind: 'update', snap, changed } satisfies ToWorker);
+    const delta = snapshotDelta(snap, changed, this.hadSlices);
+    this.hadSlices = snap.endpointSlices !== undefined;
+    for (const t of this.threads) this.post(t, { kind: 'update', delta });
   }
 
   stop(): void {
     this.removeSource?.();
-    for (const w of this.workers) w.postMessage({ kind: 'stop' } satisfies ToWorker);
+    for (const t of this.threads) this.post(t, { kind: 'stop' });
+  }
+
+  private post(t: Thread, m: ToWorker): void {
+    if (t.exited) return;
+    t.worker.postMessage(m);
+    Atomics.add(t.seq, 0, 1);
+    libc.write(t.wakeFd, ONE, 8);
+  }
+
+  private async forward(t: Thread, m: Extract<FromWorker, { kind: 'forward' }>): Promise<void> {
+    const query = Buffer.from(m.query.buffer, m.query.byteOffset, m.query.length);
+    const reply = await this.forwarder?.forward(query, m.questionEnd, m.tcp).catch(() => undefined);
+    this.post(t, { kind: 'forwarded', id: m.id, reply });
   }
 
   /** Every worker's DNS metrics (a worker that does not answer within a second is left out of this scrape). */
-  private async metrics(): Promise<MetricObjectWithValues<MetricValue<string>>[][]> {
+  private async metrics(): Promise<Metrics[]> {
     return Promise.all(
-      this.workers.map(
-        (w) =>
-          new Promise<MetricObjectWithValues<MetricValue<string>>[]>((resolve) => {
+      this.threads.map(
+        (t) =>
+          new Promise<Metrics>((resolve) => {
             const id = this.nextId++;
             const timer = setTimeout(() => {
               this.pending.delete(id);
@@ -97,9 +144,12 @@ export class DnsWorkers {
               clearTimeout(timer);
               resolve(m);
             });
-            w.postMessage({ kind: 'metrics', id, names: WORKER_METRICS } satisfies ToWorker);
+            this.post(t, { kind: 'metrics', id, names: WORKER_METRICS });
           }),
       ),
     );
   }
 }
+
+/** The eventfd increment: 1 as a native-endian uint64. */
+const ONE = Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]);

@@ -17,13 +17,19 @@ export interface ForwarderOptions {
   timeoutMs?: number;
 }
 
+/** What the DNS handler asks upstream through: a Forwarder, or (in a DNS worker thread) the agent's Forwarder by message. */
+export interface Forwarding {
+  /** The upstream's response with the client's ID, or undefined when every upstream failed. */
+  forward(query: Buffer, questionEnd: number, tcp: boolean): Promise<Buffer | undefined>;
+}
+
 /**
  * Sends questions outside keel's zones to upstream resolvers. Each attempt
  * uses a fresh socket and a fresh random ID (so a spoofed reply must guess
  * both), accepts only a reply with that ID and the same question, then
  * restores the client's ID. UDP queries go upstream over UDP, TCP over TCP.
  */
-export class Forwarder {
+export class Forwarder implements Forwarding {
   private preferred = 0;
   private readonly timeoutMs: number;
 

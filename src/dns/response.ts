@@ -5,7 +5,7 @@ export type ResponseRcode = 'NOERROR' | 'FORMERR' | 'SERVFAIL' | 'NXDOMAIN' | 'N
 const RCODES: Record<ResponseRcode, number> = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5, BADVERS: 16 };
 
 /** The UDP payload size keel advertises and honours at most (the DNS flag day 2020 value). */
-const EDNS_UDP_SIZE = 1232;
+export const EDNS_UDP_SIZE = 1232;
 
 /** dns-packet's per-record codec: present at runtime, missing from its type declarations. */
 const recordCodec = (dnsPacket as unknown as { answer: { encode(a: object): Buffer } }).answer;
@@ -62,21 +62,46 @@ export function assemble(
   tpl: ResponseTemplate,
   opts: { recursionAvailable: boolean; maxSize: number },
 ): Buffer {
-  const qlen = questionEnd === undefined ? 0 : questionEnd - 12;
-  const fits = 12 + qlen + tpl.body.length <= opts.maxSize;
-  const body = fits ? tpl.body : tpl.truncatedBody;
-  const out = Buffer.allocUnsafe(12 + qlen + body.length);
-  query.copy(out, 0, 0, 2);
-  // Echo RD and CD; set TC when the records were left out.
-  const flags = tpl.flags | (query.readUInt16BE(2) & 0x0110) | (opts.recursionAvailable ? 0x0080 : 0) | (fits ? 0 : 0x0200);
-  out.writeUInt16BE(flags, 2);
-  out.writeUInt16BE(qlen ? 1 : 0, 4);
-  out.writeUInt16BE(fits ? tpl.counts[0] : 0, 6);
-  out.writeUInt16BE(fits ? tpl.counts[1] : 0, 8);
-  out.writeUInt16BE(fits ? tpl.counts[2] : tpl.truncatedArcount, 10);
-  if (qlen) query.copy(out, 12, 12, questionEnd);
-  body.copy(out, 12 + qlen);
+  const out = Buffer.allocUnsafe(responseLength(questionEnd, tpl, opts.maxSize));
+  assembleInto(out, 0, query, questionEnd, tpl, opts.recursionAvailable, opts.maxSize);
   return out;
+}
+
+/** The size of assemble's response: the whole template, or its truncated form when that exceeds `maxSize`. */
+function responseLength(questionEnd: number | undefined, tpl: ResponseTemplate, maxSize: number): number {
+  const qlen = questionEnd === undefined ? 0 : questionEnd - 12;
+  const whole = 12 + qlen + tpl.body.length;
+  return whole <= maxSize ? whole : 12 + qlen + tpl.truncatedBody.length;
+}
+
+/**
+ * assemble, written into `out` at `at` (a batch's send buffer, so a cached
+ * answer costs no allocation); returns the bytes written.
+ */
+export function assembleInto(
+  out: Buffer,
+  at: number,
+  query: Buffer,
+  questionEnd: number | undefined,
+  tpl: ResponseTemplate,
+  recursionAvailable: boolean,
+  maxSize: number,
+): number {
+  const qlen = questionEnd === undefined ? 0 : questionEnd - 12;
+  const fits = 12 + qlen + tpl.body.length <= maxSize;
+  const body = fits ? tpl.body : tpl.truncatedBody;
+  out[at] = query[0] as number;
+  out[at + 1] = query[1] as number;
+  // Echo RD and CD; set TC when the records were left out.
+  const flags = tpl.flags | (query.readUInt16BE(2) & 0x0110) | (recursionAvailable ? 0x0080 : 0) | (fits ? 0 : 0x0200);
+  out.writeUInt16BE(flags, at + 2);
+  out.writeUInt16BE(qlen ? 1 : 0, at + 4);
+  out.writeUInt16BE(fits ? tpl.counts[0] : 0, at + 6);
+  out.writeUInt16BE(fits ? tpl.counts[1] : 0, at + 8);
+  out.writeUInt16BE(fits ? tpl.counts[2] : tpl.truncatedArcount, at + 10);
+  if (qlen) query.copy(out, at + 12, 12, questionEnd);
+  body.copy(out, at + 12 + qlen);
+  return 12 + qlen + body.length;
 }
 
 function encodeRr(rr: Rr, qname: string): Buffer {

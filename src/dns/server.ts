@@ -3,7 +3,9 @@ import net from 'node:net';
 import { isIPv6 } from 'node:net';
 import { ConfigError } from '../api/errors.js';
 import { createLogger, type Logger } from '../observe/log.js';
+import { libc } from '../kernel/tun/libc.js';
 import type { Client, DnsHandler } from './dns-handler.js';
+import { bindReusePortGroup } from './reuseport-group.js';
 
 const MAX_TCP_BACKLOG = 1 << 20;
 
@@ -19,10 +21,11 @@ export interface DnsServerOptions {
   /** A TCP connection with nothing to say for this long is closed (default 10 s, RFC 7766's advice). */
   tcpIdleMs?: number;
   /**
-   * Serve UDP only, on this already bound socket (a dup of another server's
-   * socket, in a DNS worker thread); `listen` then only names it.
+   * UDP is answered by this many DNS worker threads: the server binds a
+   * SO_REUSEPORT group of that many sockets for them (udpGroupFds()) instead
+   * of a socket of its own, and serves TCP.
    */
-  udpFd?: number;
+  udpGroup?: number;
 }
 
 /**
@@ -36,6 +39,7 @@ export class DnsServer {
   private readonly connections = new Set<net.Socket>();
   private readonly log: Logger;
   private bound: ListenAddress | undefined;
+  private groupFds: number[] = [];
 
   constructor(private readonly options: DnsServerOptions) {
     this.log = options.logger ?? createLogger('dns');
@@ -44,21 +48,9 @@ export class DnsServer {
   /** Binds both sockets (port 0: one free port for both); closes them when the signal aborts. */
   async start(signal: AbortSignal): Promise<ListenAddress> {
     const { host } = this.options.listen;
-    const fd = this.options.udpFd;
-    if (fd !== undefined) {
-      const udp = dgram.createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
-      await new Promise<void>((resolve) => udp.bind({ fd }, resolve));
-      this.udp = udp;
-      this.bound = this.options.listen;
-    }
-    for (let attempt = 0; fd === undefined; attempt++) {
-      const udp = dgram.createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', recvBufferSize: 4 << 20 });
-      const port = await new Promise<number>((resolve, reject) => {
-        udp.once('error', reject);
-        udp.bind(this.options.listen.port, host, () => resolve(udp.address().port));
-      }).catch((err: unknown) => {
-        throw new ConfigError('--dns-listen', `cannot bind udp ${host}:${this.options.listen.port}: ${String(err)}`);
-      });
+    for (let attempt = 0; ; attempt++) {
+      const udp = await this.bindUdp();
+      const port = udp.port;
       const tcp = net.createServer((sock) => this.serveTcp(sock));
       const ok = await new Promise<boolean>((resolve, reject) => {
         tcp.once('error', (err: NodeJS.ErrnoException) =>
@@ -73,31 +65,56 @@ export class DnsServer {
         udp.close();
         continue;
       }
-      this.udp = udp;
       this.tcp = tcp;
       this.bound = { host, port };
       break;
     }
-    const udp = this.udp as dgram.Socket;
     const bound = this.bound as ListenAddress;
-    udp.on('error', (err) => this.log.warn('udp socket error', { error: err.message }));
-    udp.on('message', (msg, rinfo) => this.serveUdp(msg, rinfo));
+    const udp = this.udp;
+    if (udp) {
+      udp.on('error', (err) => this.log.warn('udp socket error', { error: err.message }));
+      udp.on('message', (msg, rinfo) => this.serveUdp(msg, rinfo));
+    }
     signal.addEventListener('abort', () => this.stop(), { once: true });
-    if (fd === undefined) this.log.info('dns server listening', { address: `${host}:${bound.port}`, transports: 'udp,tcp' });
+    this.log.info('dns server listening', { address: `${host}:${bound.port}`, transports: 'udp,tcp' });
     return bound;
   }
 
-  /** The bound UDP socket's descriptor, for DNS worker threads to serve from a dup of it. */
-  udpFd(): number | undefined {
-    // Node has no public accessor; the libuv handle in dgram's internal state has it on Unix
-    // (read through the state symbol: the `_handle` getter prints a deprecation warning).
-    const udp = this.udp as unknown as Record<symbol, { handle?: { fd?: unknown } } | undefined> | undefined;
-    if (!udp) return undefined;
-    for (const sym of Object.getOwnPropertySymbols(udp)) {
-      const fd = udp[sym]?.handle?.fd;
-      if (typeof fd === 'number' && fd >= 0) return fd;
+  /** The UDP side: a dgram socket of this thread, or the SO_REUSEPORT group for the worker threads. */
+  private async bindUdp(): Promise<{ port: number; close: () => void }> {
+    const { host, port } = this.options.listen;
+    const group = this.options.udpGroup;
+    if (group !== undefined) {
+      const g = bindReusePortGroup(host, port, group);
+      this.groupFds = g.fds;
+      return {
+        port: g.port,
+        close: () => {
+          for (const fd of g.fds) libc.close(fd);
+          this.groupFds = [];
+        },
+      };
     }
-    return undefined;
+    const udp = dgram.createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', recvBufferSize: 4 << 20 });
+    const bound = await new Promise<number>((resolve, reject) => {
+      udp.once('error', reject);
+      udp.bind(port, host, () => resolve(udp.address().port));
+    }).catch((err: unknown) => {
+      throw new ConfigError('--dns-listen', `cannot bind udp ${host}:${port}: ${String(err)}`);
+    });
+    this.udp = udp;
+    return {
+      port: bound,
+      close: () => {
+        udp.close();
+        this.udp = undefined;
+      },
+    };
+  }
+
+  /** The SO_REUSEPORT group's sockets (udpGroup), for the worker threads, which close them. */
+  udpGroupFds(): readonly number[] {
+    return this.groupFds;
   }
 
   address(): ListenAddress | undefined {

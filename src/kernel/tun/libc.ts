@@ -3,8 +3,9 @@ import koffi from 'koffi';
 /**
  * The few libc calls keel needs through koffi: the udp backend's data path
  * (Node has no TUN API, and the per-packet loop stays out of the event loop);
- * dup: DNS worker threads each serve the agent's UDP socket from their own
- * descriptor; setns, for sockets opened in another network namespace.
+ * the DNS worker threads' SO_REUSEPORT sockets, answered in batches
+ * (recvmmsg, sendmmsg) and woken by an eventfd; setns, for sockets opened in
+ * another network namespace.
  */
 const lib = koffi.load('libc.so.6');
 
@@ -15,7 +16,6 @@ export const libc = {
   read: lib.func('long read(int fd, void *buf, unsigned long n)'),
   write: lib.func('long write(int fd, const void *buf, unsigned long n)'),
   close: lib.func('int close(int fd)'),
-  dup: lib.func('int dup(int fd)'),
   fcntl: lib.func('int fcntl(int fd, int cmd, int arg)'),
   poll: lib.func('int poll(void *fds, unsigned long n, int timeout)'),
   socket: lib.func('int socket(int domain, int type, int protocol)'),
@@ -24,6 +24,9 @@ export const libc = {
   setsockopt: lib.func('int setsockopt(int fd, int level, int name, const void *val, unsigned int len)'),
   sendto: lib.func('long sendto(int fd, const void *buf, unsigned long n, int flags, const void *addr, unsigned int len)'),
   recvmmsg: lib.func('int recvmmsg(int fd, void *msgs, unsigned int vlen, int flags, void *timeout)'),
+  sendmmsg: lib.func('int sendmmsg(int fd, void *msgs, unsigned int vlen, int flags)'),
+  getsockname: lib.func('int getsockname(int fd, void *addr, void *len)'),
+  eventfd: lib.func('int eventfd(unsigned int initval, int flags)'),
   errno: (): number => koffi.errno(),
 };
 const memmove = lib.func('void *memmove(void *dest, const void *src, unsigned long n)');
