@@ -130,4 +130,65 @@ describe('KvStore against a real etcd', () => {
     ]);
     // Compaction (relist) is exercised against an etcd of its own in test/e2e/watch-resilience.test.ts: compacting the shared one would disturb other files.
   });
+
+  it("carries a store's watches on one gRPC stream, each ended on its own: aborted, compacted", async () => {
+    // A private etcd: its stream and watcher counts are this test's alone, and it compacts.
+    const server = new EtcdServer();
+    await server.start();
+    const own = new KvStore(createEtcdClient({ endpoints: [server.endpoint] }), [server.endpoint]);
+    const etcdCount = async (name: string): Promise<number> =>
+      Number(
+        /^(\S+) (\d+)$/m.exec(
+          (await (await fetch(`${server.endpoint}/metrics`)).text()).split('\n').find((l) => l.startsWith(`${name} `)) ?? '',
+        )?.[2],
+      );
+    const seen: string[] = [];
+    const watches = ['/w/a/', '/w/b/', '/w/c/', '/w/d/'].map((p) => {
+      const ac = new AbortController();
+      let created!: () => void;
+      const ready = new Promise<void>((resolve) => (created = resolve));
+      const end = own.watch(
+        p,
+        1,
+        {
+          onCreated: () => created(),
+          onChanges: (changes) => seen.push(...changes.map((c) => c.key)),
+          onProgress: () => undefined,
+        },
+        ac.signal,
+      );
+      return { ac, ready, end };
+    });
+    try {
+      await Promise.all(watches.map((w) => w.ready));
+      expect(await etcdCount('etcd_debugging_mvcc_watch_stream_total')).toBe(1);
+      expect(await etcdCount('etcd_debugging_mvcc_watcher_total')).toBe(4);
+      const [a, b, c, d] = watches as [(typeof watches)[0], (typeof watches)[0], (typeof watches)[0], (typeof watches)[0]];
+      a.ac.abort();
+      expect(await a.end).toEqual({ reason: 'aborted' });
+      await own.put('/w/a/1', 'x');
+      const rev = await own.put('/w/b/1', 'x');
+      await expect.poll(() => seen).toEqual(['/w/b/1']);
+      expect(await etcdCount('etcd_debugging_mvcc_watcher_total')).toBe(3);
+      // A watch from a compacted revision ends as compacted; the stream goes on for the others.
+      await own.compact(rev);
+      const late = own.watch(
+        '/w/e/',
+        1,
+        { onCreated: () => undefined, onChanges: () => undefined, onProgress: () => undefined },
+        c.ac.signal,
+      );
+      expect(await late).toEqual({ reason: 'compacted', compactRevision: rev });
+      await own.put('/w/d/1', 'x');
+      await expect.poll(() => seen).toEqual(['/w/b/1', '/w/d/1']);
+      expect(await etcdCount('etcd_debugging_mvcc_watch_stream_total')).toBe(1);
+      for (const w of [b, c, d]) w.ac.abort();
+      expect(await Promise.all([b.end, c.end, d.end])).toEqual([{ reason: 'aborted' }, { reason: 'aborted' }, { reason: 'aborted' }]);
+      // The last watch gone, the stream closes.
+      await expect.poll(() => etcdCount('etcd_debugging_mvcc_watch_stream_total')).toBe(0);
+    } finally {
+      own.close();
+      await server.stop();
+    }
+  });
 });
