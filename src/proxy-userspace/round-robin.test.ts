@@ -32,6 +32,21 @@ describe('RoundRobin', () => {
     expect(rr.next('ns/s:', 'c3')).toBe('e2:1');
   });
 
+  it("asks for the client's address only when the port has affinity", () => {
+    const rr = new RoundRobin(new FakeClock());
+    const asked: string[] = [];
+    const client = (ip: string) => (): string => {
+      asked.push(ip);
+      return ip;
+    };
+    rr.update('ns/s:', ['e1:1', 'e2:1'], undefined);
+    expect([rr.next('ns/s:', client('c1')), rr.next('ns/s:', client('c1'))]).toEqual(['e1:1', 'e2:1']);
+    expect(asked).toEqual([]);
+    rr.update('ns/s:', ['e1:1', 'e2:1'], 100);
+    expect([rr.next('ns/s:', client('c1')), rr.next('ns/s:', client('c1'))]).toEqual(['e1:1', 'e1:1']);
+    expect(asked).toEqual(['c1', 'c1']);
+  });
+
   it('a retry after a failed dial replaces the affinity', () => {
     const rr = new RoundRobin(new FakeClock());
     rr.update('ns/s:', ['e1:1', 'e2:1'], 100);

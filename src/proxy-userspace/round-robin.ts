@@ -53,22 +53,25 @@ export class RoundRobin {
   /**
    * The endpoint for a new connection from clientIP. `retry` is set after a
    * failed dial: it ignores and replaces the client's affinity so a dead
-   * endpoint is not chosen again.
+   * endpoint is not chosen again. clientIP may be a function: it is then
+   * called only when the port has affinity (it costs the TCP proxy a
+   * getpeername per connection).
    */
-  next(name: PortalName, clientIP: string, retry = false): string | undefined {
+  next(name: PortalName, clientIP: string | (() => string), retry = false): string | undefined {
     const state = this.ports.get(name);
     if (!state || state.endpoints.length === 0) return undefined;
+    if (state.affinityMs === undefined) return advance(state);
+    const ip = typeof clientIP === 'string' ? clientIP : clientIP();
     const now = this.clock.now();
-    if (state.affinityMs !== undefined && !retry) {
-      const held = state.affinity.get(clientIP);
+    if (!retry) {
+      const held = state.affinity.get(ip);
       if (held && now - held.lastUsed < state.affinityMs) {
         held.lastUsed = now;
         return held.endpoint;
       }
     }
-    const endpoint = state.endpoints[state.index] as string;
-    state.index = (state.index + 1) % state.endpoints.length;
-    if (state.affinityMs !== undefined) state.affinity.set(clientIP, { endpoint, lastUsed: now });
+    const endpoint = advance(state);
+    state.affinity.set(ip, { endpoint, lastUsed: now });
     return endpoint;
   }
 
@@ -84,6 +87,13 @@ export class RoundRobin {
   affinityCount(name: PortalName): number {
     return this.ports.get(name)?.affinity.size ?? 0;
   }
+}
+
+/** The next endpoint in turn; the caller has checked there is one. */
+function advance(state: PortState): string {
+  const endpoint = state.endpoints[state.index] as string;
+  state.index = (state.index + 1) % state.endpoints.length;
+  return endpoint;
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {

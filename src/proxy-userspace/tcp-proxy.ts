@@ -3,8 +3,11 @@ import type { Logger } from '../observe/log.js';
 import { PortCounters, proxyMetrics, type DialFailureReason } from './proxy-metrics.js';
 import type { PortalName } from './service-portals.js';
 
-/** Chooses the endpoint ("ip:port") for a client; `retry` after a failed dial. */
-export type EndpointPicker = (clientIP: string, retry: boolean) => string | undefined;
+/**
+ * Chooses the endpoint ("ip:port") for a client; `retry` after a failed
+ * dial. The client's IP is asked for only when needed (ClientIP affinity).
+ */
+export type EndpointPicker = (clientIP: () => string, retry: boolean) => string | undefined;
 
 /** kube-proxy's EndpointDialTimeouts: one attempt per entry, so a client waits at most their sum. */
 const DIAL_TIMEOUTS_MS: readonly number[] = [250, 500, 1000, 2000];
@@ -21,15 +24,15 @@ export interface TcpProxyOptions {
 
 /**
  * One listener for one TCP service port. Each accepted connection is held
- * paused until an endpoint answers, then both directions are piped: pipe
- * stops reading from one side while the other's send buffer is full (no
- * unbounded buffering), and a FIN in one direction is passed on as a
+ * paused until an endpoint answers, then both directions are relayed: the
+ * proxy stops reading from one side while the other's send buffer is full
+ * (no unbounded buffering), and a FIN in one direction is passed on as a
  * shutdown of the other side's write half, so half-closed clients still get
  * their whole reply.
  *
- * Endpoint to client, the bulk of the bytes, goes without pipe(): reads
- * from every endpoint land in one reused buffer (see toClient) instead of
- * a fresh 64 KB allocation per read.
+ * Both directions go without pipe(). Endpoint to client, the bulk of the
+ * bytes: reads from every endpoint land in one reused buffer (see
+ * toClient) instead of a fresh 64 KB allocation per read.
  */
 export class TcpProxy {
   private server: net.Server | undefined;
@@ -81,31 +84,35 @@ export class TcpProxy {
   private accept(client: net.Socket): void {
     this.counters.connections++;
     this.counters.active++;
-    const clientIP = client.remoteAddress ?? '';
     let backend: net.Socket | undefined;
     // Only errors tear the other side down: a normal close may still have
-    // bytes queued on the other socket, which end() (via pipe) flushes first.
+    // bytes queued on the other socket, which end() flushes first.
     client.on('error', () => backend?.destroy());
     client.once('close', () => this.release(client));
     const onread = {
       buffer: () => this.readBuffer,
       callback: (n: number, buf: Uint8Array): boolean => (backend ? this.toClient(backend, client, buf.subarray(0, n)) : false),
     };
-    void this.dial(clientIP, onread, () => client.destroyed).then((b) => {
-      if (!b) {
-        client.destroy();
-        return;
-      }
-      if (client.destroyed) {
-        b.destroy();
-        return;
-      }
+    this.dial(client, onread, 0, (b) => {
       backend = b;
       b.on('error', () => client.destroy());
       b.on('end', () => client.end());
-      client.pipe(b);
-      client.resume();
+      this.toEndpoint(client, b);
     });
+  }
+
+  /**
+   * Client to endpoint, without pipe(): the same backpressure (stop reading
+   * the client while the endpoint's send buffer is full) and FIN passing,
+   * with three listeners instead of pipe's eight per connection.
+   */
+  private toEndpoint(client: net.Socket, backend: net.Socket): void {
+    client.on('data', (chunk: Buffer) => {
+      if (!backend.write(chunk)) client.pause();
+    });
+    backend.on('drain', () => client.resume());
+    client.on('end', () => backend.end());
+    client.resume();
   }
 
   /**
@@ -136,60 +143,55 @@ export class TcpProxy {
     if (this.closed && c.active === 0) c.forget();
   }
 
-  /** Tries endpoints with growing timeouts; a refused or silent endpoint costs one attempt, not the client. */
-  private async dial(clientIP: string, onread: net.OnReadOpts, gaveUp: () => boolean): Promise<net.Socket | undefined> {
-    const timeouts = this.opts.dialTimeoutsMs ?? DIAL_TIMEOUTS_MS;
-    for (const [i, timeoutMs] of timeouts.entries()) {
-      if (gaveUp()) return undefined;
-      const endpoint = this.opts.pick(clientIP, i > 0);
-      if (endpoint === undefined) {
-        this.failed('no-endpoints');
-        return undefined;
-      }
-      const result = await connect(endpoint, timeoutMs, onread);
-      if (result instanceof net.Socket) return result;
-      this.failed(result.reason);
-      this.opts.logger.debug('endpoint dial failed', {
-        service_port: this.opts.name,
-        endpoint,
-        reason: result.reason,
-        error: result.message,
-      });
+  /**
+   * Dial attempt `attempt`: endpoints are tried with growing timeouts, so a
+   * refused or silent endpoint costs one attempt, not the client. Callbacks,
+   * not promises: this runs once per connection.
+   */
+  private dial(client: net.Socket, onread: net.OnReadOpts, attempt: number, connected: (backend: net.Socket) => void): void {
+    const timeoutMs = (this.opts.dialTimeoutsMs ?? DIAL_TIMEOUTS_MS)[attempt];
+    if (client.destroyed) return;
+    if (timeoutMs === undefined) {
+      client.destroy();
+      return;
     }
-    return undefined;
+    // The client's address is read (getpeername) only when affinity asks for it.
+    const endpoint = this.opts.pick(() => client.remoteAddress ?? '', attempt > 0);
+    if (endpoint === undefined) {
+      this.failed('no-endpoints');
+      client.destroy();
+      return;
+    }
+    const colon = endpoint.lastIndexOf(':');
+    const socket = net.connect({
+      host: endpoint.slice(0, colon),
+      port: Number(endpoint.slice(colon + 1)),
+      allowHalfOpen: true,
+      noDelay: true,
+      onread,
+    });
+    const fail = (reason: DialFailureReason, message: string): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      this.failed(reason);
+      this.opts.logger.debug('endpoint dial failed', { service_port: this.opts.name, endpoint, reason, error: message });
+      this.dial(client, onread, attempt + 1, connected);
+    };
+    const timer = setTimeout(() => {
+      socket.off('error', onError);
+      fail('timeout', `no answer within ${timeoutMs}ms`);
+    }, timeoutMs);
+    const onError = (err: NodeJS.ErrnoException): void => fail(err.code === 'ECONNREFUSED' ? 'refused' : 'error', err.message);
+    socket.once('error', onError);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.off('error', onError);
+      if (client.destroyed) socket.destroy();
+      else connected(socket);
+    });
   }
 
   private failed(reason: DialFailureReason): void {
     proxyMetrics.dialFailures.inc({ ...this.counters.labels, reason });
   }
-}
-
-function connect(
-  endpoint: string,
-  timeoutMs: number,
-  onread: net.OnReadOpts,
-): Promise<net.Socket | { reason: DialFailureReason; message: string }> {
-  const colon = endpoint.lastIndexOf(':');
-  const socket = net.connect({
-    host: endpoint.slice(0, colon),
-    port: Number(endpoint.slice(colon + 1)),
-    allowHalfOpen: true,
-    noDelay: true,
-    onread,
-  });
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve({ reason: 'timeout', message: `no answer within ${timeoutMs}ms` });
-    }, timeoutMs);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      socket.removeAllListeners('error');
-      resolve(socket);
-    });
-    socket.once('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      resolve({ reason: err.code === 'ECONNREFUSED' ? 'refused' : 'error', message: err.message });
-    });
-  });
 }

@@ -77,7 +77,7 @@ export class UdpProxy {
   }
 
   private associate(key: string, from: dgram.RemoteInfo): Association | undefined {
-    const endpoint = this.opts.pick(from.address, false);
+    const endpoint = this.opts.pick(() => from.address, false);
     if (endpoint === undefined) {
       proxyMetrics.dialFailures.inc({ ...this.counters.labels, reason: 'no-endpoints' });
       return undefined;

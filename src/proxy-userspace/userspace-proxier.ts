@@ -188,7 +188,7 @@ export class UserspaceProxier {
   }
 
   private async open(p: ServicePortal): Promise<void> {
-    const pick = (clientIP: string, retry: boolean): string | undefined => this.rr.next(p.name, clientIP, retry);
+    const pick = (clientIP: () => string, retry: boolean): string | undefined => this.rr.next(p.name, clientIP, retry);
     const host = this.opts.listenHost ?? '0.0.0.0';
     const unusable = new Set([...this.listeners.values()].map((l) => l.port));
     for (;;) {
