@@ -5,13 +5,13 @@
  *   npm run build && npm run build:dev && node dist-dev/bench/proxy-userspace.js [seconds]
  * Writes bench/results/proxy-userspace.json (figures.ts).
  *
- * Topology: test/e2e/proxy-userspace-lab.ts. The backends are minimal
- * keep-alive HTTP servers answering a 612-byte page (nginx's default page
- * size) so the proxies, not the backends, are what is measured. keel and
+ * Topology: test/e2e/proxy-userspace-lab.ts. The backends are nginx (one
+ * process each) answering a 612-byte page (nginx's default page size) so
+ * the proxies, not the backends, are what is measured. keel and
  * haproxy both run in the node namespace on one thread (haproxy
  * `nbthread 1`); wrk runs in the client pod with 1 thread.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { POD_IPS, ProxyNode, UserspaceLab } from '../test/e2e/proxy-userspace-lab.js';
@@ -23,14 +23,17 @@ const CONNECTIONS = 50;
 const CLUSTER_IP = '10.96.0.10';
 const HAPROXY_PORT = 8888;
 
-const HTTP_BACKEND_JS = `
-import net from 'node:net';
-const body = 'x'.repeat(612);
-const head = (close) => 'HTTP/1.1 200 OK\\r\\nContent-Type: text/html\\r\\nContent-Length: 612\\r\\n' + (close ? 'Connection: close\\r\\n' : '') + '\\r\\n';
-const srv = net.createServer((s) => { let buf = ''; s.setNoDelay(true); s.on('error', () => {});
-  s.on('data', (d) => { buf += d; let i; while ((i = buf.indexOf('\\r\\n\\r\\n')) >= 0) { const req = buf.slice(0, i); buf = buf.slice(i + 4);
-    const close = /connection: close/i.test(req); s.write(head(close) + body); if (close) { s.end(); return; } } }); });
-srv.listen({ port: 8080, backlog: 4096 }, () => console.log('ready'));
+/**
+ * nginx, one process and one worker, as each backend: a Node.js backend
+ * managed only ~700 new connections/s on this machine under load, so it,
+ * not the proxy, set the Connection: close rate.
+ */
+const nginxConf = (dir: string): string => `worker_processes 1; daemon off; master_process off;
+pid ${dir}/nginx.pid; error_log ${dir}/error.log;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000;
+  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir}; uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
+  server { listen 8080 backlog=4096; root ${dir}; } }
 `;
 
 interface Row {
@@ -61,6 +64,11 @@ async function wrk(lab: UserspaceLab, url: string, close: boolean): Promise<{ rp
   return { rps, requests, errors };
 }
 
+/** Waits (at most 5 s) until something in the namespace listens on the port. */
+async function waitListening(lab: UserspaceLab, role: 'node' | 'pa' | 'pb', port: string): Promise<void> {
+  for (let i = 0; i < 50 && !(await lab.exec(role, 'ss', ['-ltn'])).includes(port); i++) await new Promise((r) => setTimeout(r, 100));
+}
+
 async function main(): Promise<void> {
   const lab = new UserspaceLab();
   let node: ProxyNode | undefined;
@@ -73,10 +81,13 @@ async function main(): Promise<void> {
     for (const role of ['pc', 'node'] as const) {
       await lab.exec(role, 'sysctl', ['-qw', 'net.ipv4.tcp_tw_reuse=1', 'net.ipv4.ip_local_port_range=1024 65535']);
     }
-    writeFileSync(join(lab.dir, 'http-backend.mjs'), HTTP_BACKEND_JS);
     for (const pod of ['pa', 'pb'] as const) {
-      const p = lab.spawn(pod, 'node', [join(lab.dir, 'http-backend.mjs')]);
-      await new Promise<void>((r) => p.stdout?.once('data', () => r()));
+      const dir = join(lab.dir, `nginx-${pod}`);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'index.html'), 'x'.repeat(612));
+      writeFileSync(join(dir, 'nginx.conf'), nginxConf(dir));
+      lab.spawn(pod, 'nginx', ['-c', join(dir, 'nginx.conf')]);
+      await waitListening(lab, pod, ':8080');
     }
     writeFileSync(
       join(lab.dir, 'haproxy.cfg'),
@@ -98,8 +109,7 @@ async function main(): Promise<void> {
       ].join('\n'),
     );
     const haproxy = lab.spawn('node', 'haproxy', ['-db', '-f', join(lab.dir, 'haproxy.cfg')]);
-    for (let i = 0; i < 50 && !(await lab.exec('node', 'ss', ['-ltn'])).includes(`:${HAPROXY_PORT}`); i++)
-      await new Promise((r) => setTimeout(r, 100));
+    await waitListening(lab, 'node', `:${HAPROXY_PORT}`);
     node = ProxyNode.start(lab);
     await node.sync([
       {
@@ -174,7 +184,7 @@ async function main(): Promise<void> {
       figures,
       notes: [
         `wrk -t1 -c${CONNECTIONS} -d${SECONDS}s from a client pod, ${RUNS} interleaved runs per target, keep-alive and Connection: close; ${(await execa('nproc')).stdout} CPUs.`,
-        "Backends: two minimal keep-alive HTTP servers answering a 612-byte page (nginx's default page size), so the proxies are what is measured; keel and haproxy (tcp mode, nbthread 1, round-robin over the same two backends) each on one thread in the node namespace.",
+        "Backends: two nginx (one process each) answering a 612-byte page (nginx's default page size), so the proxies are what is measured; keel and haproxy (tcp mode, nbthread 1, round-robin over the same two backends) each on one thread in the node namespace.",
       ],
       detail: { seconds: SECONDS, connections: CONNECTIONS, runs: rows },
     });
