@@ -1,4 +1,5 @@
-import type { NftServiceRules, NftSet } from '../proxy-nftables/nft-table.js';
+import { fillSets } from '../proxy-nftables/compile.js';
+import type { NftServiceRules } from '../proxy-nftables/nft-table.js';
 import { CLUSTER_IPS_SET, type NftFamily } from '../proxy-nftables/nft-names.js';
 import { renderTable } from '../proxy-nftables/render-table.js';
 import { diffObjects, parseTable, type NftObject } from '../proxy-nftables/table-diff.js';
@@ -23,11 +24,8 @@ export interface ServiceNftDiff {
  */
 export function diffServiceNft(fragment: NftServiceRules, family: NftFamily, tableName: string, kernel: string): ServiceNftDiff {
   // A service's endpoint maps hold its own elements, so they are compared whole, filled as a full sync fills them.
-  const filled = (s: NftSet): NftSet => ({
-    ...s,
-    elements: [...new Set(fragment.elements.filter((e) => e.set === s.name).map((e) => e.text))].sort(),
-  });
-  const want = parseTable(renderTable({ family, name: tableName, chains: fragment.chains, sets: fragment.sets.map(filled), ports: [] }));
+  const sets = fillSets(fragment.sets, fragment.elements);
+  const want = parseTable(renderTable({ family, name: tableName, chains: fragment.chains, sets, ports: [] }));
   const have = parseTable(kernel);
   const ownName = `-${fragment.key}/`;
   const owned = (o: NftObject): boolean => o.name.includes(ownName);

@@ -4,7 +4,7 @@ import { setLogSink } from '../observe/log.js';
 import { FakeClock } from '../runtime/testing/fake-clock.js';
 import { DEFAULT_MASQUERADE_BIT, type NodeConfig } from './compile.js';
 import type { Conntrack, StaleFlow } from '../kernel/conntrack/conntrack.js';
-import { FULL_SYNC_PERIOD_MS } from './proxy-sync-loop.js';
+import { FULL_SYNC_PERIOD_MS } from '../proxy-sync/proxy-sync-loop.js';
 import { SyncLoop } from './sync-loop.js';
 import { makeEndpoints, makeService, snapshotOf } from '../api/testing/object-builders.js';
 

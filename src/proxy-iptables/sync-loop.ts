@@ -6,7 +6,7 @@ import { assembleRuleSet, keelJumps, topChains, type RuleSet, type ServiceRules 
 import { CANARY_CHAIN, CANARY_RULE } from './chain-names.js';
 import { compileService } from './compile-service.js';
 import { chainsWritten, rulesTotal } from './metrics.js';
-import { ProxySyncLoop, type FragmentChange, type ProxySyncLoopOptions } from './proxy-sync-loop.js';
+import { ProxySyncLoop, type FragmentChange, type ProxySyncLoopOptions } from '../proxy-sync/proxy-sync-loop.js';
 import { allCandidates, emptyKernelView, kernelViewOf, planSync, type Candidate, type KernelView } from './sync-plan.js';
 
 export interface SyncLoopOptions extends ProxySyncLoopOptions {

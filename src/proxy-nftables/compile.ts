@@ -13,7 +13,7 @@ import {
   type NftFamily,
   type SharedSetName,
 } from './nft-names.js';
-import type { NftChain, NftServiceRules, NftSet, NftTable } from './nft-table.js';
+import type { NftChain, NftElement, NftServiceRules, NftSet, NftTable } from './nft-table.js';
 
 /** Same snapshot and node, byte-identical table: services are visited in key order. `node.family` 6 gives the `ip6 keel` table. */
 export function compileNftables(snapshot: ClusterSnapshot, node: NodeConfig): NftTable {
@@ -55,16 +55,11 @@ const NODEPORT_IPS_SET = 'nodeport-ips';
 /** Joins per-service fragments with the fixed chains and maps. */
 export function assembleTable(fragments: readonly NftServiceRules[], node: NodeConfig, family: NftFamily = 'ip'): NftTable {
   const fam = familyWords(family === 'ip6' ? 6 : 4);
-  const shared = sharedSets(fam.addrType);
-  const elements = new Map<string, string[]>();
-  for (const f of fragments)
-    for (const e of f.elements) {
-      const list = elements.get(e.set);
-      if (list) list.push(e.text);
-      else elements.set(e.set, [e.text]);
-    }
-  const filled = (s: NftSet): NftSet => ({ ...s, elements: [...new Set(elements.get(s.name))].sort() });
-  const sets: NftSet[] = shared.map((s) => filled({ ...s, elements: [] }));
+  const byName = <T extends { name: string }>(a: T, b: T): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  const sets = fillSets(
+    [...sharedSets(fam.addrType).map((s) => ({ ...s, elements: [] })), ...fragments.flatMap((f) => f.sets).sort(byName)],
+    fragments.flatMap((f) => f.elements),
+  );
   if (node.nodePortAddresses !== undefined)
     sets.unshift({
       name: NODEPORT_IPS_SET,
@@ -75,20 +70,24 @@ export function assembleTable(fragments: readonly NftServiceRules[], node: NodeC
         .filter((ip) => ip.includes(':') === (fam.family === 6) && !ip.startsWith('127.') && ip !== '::1')
         .sort(),
     });
-  const byName = <T extends { name: string }>(a: T, b: T): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
   return {
     family,
     name: TABLE,
     chains: [...fixedChains(node, fam), ...fragments.flatMap((f) => f.chains).sort(byName)],
-    sets: [
-      ...sets,
-      ...fragments
-        .flatMap((f) => f.sets)
-        .sort(byName)
-        .map(filled),
-    ],
+    sets,
     ports: fragments.flatMap((f) => f.ports),
   };
+}
+
+/** The sets and maps with the elements put in each, every element once and sorted: as a full sync writes them (and `nft list` reads them back). */
+export function fillSets(sets: readonly NftSet[], elements: readonly NftElement[]): NftSet[] {
+  const bySet = new Map<string, Set<string>>();
+  for (const e of elements) {
+    const held = bySet.get(e.set);
+    if (held) held.add(e.text);
+    else bySet.set(e.set, new Set([e.text]));
+  }
+  return sets.map((s) => ({ ...s, elements: [...(bySet.get(s.name) ?? [])].sort() }));
 }
 
 /** kube-proxy's masquerade bit as nft prints the mark: 32-bit hex. */

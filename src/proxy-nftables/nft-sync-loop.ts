@@ -1,7 +1,7 @@
 import type { NfTablesDirect } from '../kernel/nftables/nf-tables-batch.js';
 import type { NftablesPort } from '../kernel/nftables/nft-runner.js';
 import { createLogger } from '../observe/log.js';
-import { ProxySyncLoop, type FragmentChange, type ProxySyncLoopOptions } from '../proxy-iptables/proxy-sync-loop.js';
+import { ProxySyncLoop, type FragmentChange, type ProxySyncLoopOptions } from '../proxy-sync/proxy-sync-loop.js';
 import type { ServiceView } from '../service-view/service-view.js';
 import { changeScript } from './change-script.js';
 import { assembleTable } from './compile.js';

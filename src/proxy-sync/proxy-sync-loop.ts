@@ -7,9 +7,9 @@ import { realClock, type Clock } from '../runtime/clock.js';
 import type { ServiceView } from '../service-view/service-view.js';
 import { ServiceViews } from '../service-view/service-views.js';
 import type { ChangedKeys } from '../watch/cluster-watch.js';
-import type { NodeConfig, ServicePortInfo } from './compile.js';
-import { canaryLost, lastSync, programmingDuration, restoreFailures, syncDuration, syncsTotal } from './metrics.js';
+import type { NodeConfig, ServicePortInfo } from '../proxy-iptables/compile.js';
 import { staleUdpFlows } from './stale-udp-flows.js';
+import { canaryLost, lastSync, programmingDuration, restoreFailures, syncDuration, syncsTotal } from './sync-metrics.js';
 
 /** kube-proxy's FullSyncPeriod: at 10k services one iptables-save of nat alone costs seconds of CPU. */
 export const FULL_SYNC_PERIOD_MS = 3_600_000;

@@ -1,5 +1,5 @@
 import type { StaleFlow } from '../kernel/conntrack/conntrack.js';
-import type { ServicePortInfo } from './compile.js';
+import type { ServicePortInfo } from '../proxy-iptables/compile.js';
 
 /**
  * UDP has no connection to break, so a client keeps its conntrack entry to
