@@ -27,7 +27,16 @@ import {
   type BenchResult,
 } from './figures.js';
 
-const BENCHES = ['proxy-iptables', 'agent-programming', 'dns', 'proxy-userspace', 'overlay', 'lease-routing', 'watch-latency'];
+const BENCHES = [
+  'proxy-iptables',
+  'agent-programming',
+  'proxy-connection-rate',
+  'dns',
+  'proxy-userspace',
+  'overlay',
+  'lease-routing',
+  'watch-latency',
+];
 /** Run only when named. */
 const OPT_IN = ['fleet'];
 
