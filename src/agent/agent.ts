@@ -156,8 +156,7 @@ function proxyComponent(config: ProxyConfig, watch: ClusterWatch, logger: Logger
         : new NftSyncLoop({
             port: new NftCommand(),
             family: family === 6 ? 'ip6' : 'ip',
-            // Element batches encode IPv4 keys only so far: the ip6 table's changes all go through nft -f.
-            ...(family === 4 ? { direct: new NfTablesSocket() } : {}),
+            direct: new NfTablesSocket(),
             ...common,
           });
     });

@@ -18,6 +18,7 @@ import type { Service } from '../../src/api/service.js';
 import { makeEndpoints, makeService, snapshotOf } from '../../src/api/testing/object-builders.js';
 import { ConntrackTool } from '../../src/kernel/conntrack/conntrack.js';
 import { RestoreRunner } from '../../src/kernel/iptables/restore-runner.js';
+import { NfTablesSocket } from '../../src/kernel/nftables/nf-tables-batch.js';
 import { NftCommand } from '../../src/kernel/nftables/nft-runner.js';
 import { setLogSink } from '../../src/observe/log.js';
 import { DEFAULT_MASQUERADE_BIT, type NodeConfig } from '../../src/proxy-iptables/compile.js';
@@ -85,11 +86,14 @@ describe.each(['iptables', 'nftables'] as const)('%s proxy for IPv6 in a real ke
   const { ns, traffic } = proxyLab;
   const runners = new Map<4 | 6, RestoreRunner>();
   const loops: SyncLoop[] = [];
+  const nftLoops: NftSyncLoop[] = [];
   let nft: NftCommand;
+  let direct: NfTablesSocket | undefined;
 
   beforeAll(async () => {
     await proxyLab.setup();
     nft = new NftCommand({ netns: ns.node });
+    if (mode === 'nftables') direct = new NfTablesSocket({ netns: ns.node });
     for (const family of FAMILIES) {
       const conntrack = new ConntrackTool(ns.node, family);
       if (mode === 'iptables') {
@@ -100,14 +104,16 @@ describe.each(['iptables', 'nftables'] as const)('%s proxy for IPv6 in a real ke
         await loop.sync();
         loops.push(loop);
       } else {
-        const loop = new NftSyncLoop({ port: nft, family: family === 6 ? 'ip6' : 'ip', node: nodeOf(family, true), conntrack });
+        const loop = new NftSyncLoop({ port: nft, direct, family: family === 6 ? 'ip6' : 'ip', node: nodeOf(family, true), conntrack });
         loop.update(snapshotOf(services, endpoints, 1), fullChange);
         expect((await loop.sync()).kind).toBe('full');
+        nftLoops.push(loop);
       }
     }
   });
 
   afterAll(async () => {
+    direct?.close();
     await proxyLab.destroy();
   });
 
@@ -172,6 +178,27 @@ describe.each(['iptables', 'nftables'] as const)('%s proxy for IPv6 in a real ke
     expect(await traffic.call(ns.c, 'fd00:10:96::b', 80, 'tcp', 10)).toEqual({ answers: { p1: 10 }, errors: {} });
     expect(await traffic.call(ns.c, 'fd00:10:96::20', 80, 'tcp', 3)).toEqual({ answers: {}, errors: { ECONNREFUSED: 3 } });
   });
+
+  if (mode === 'nftables')
+    it('sends an IPv6 endpoint change as one netlink element batch (16-byte keys and values), the ip6 table then as compiled', async () => {
+      const moved = endpoints.map((e) =>
+        e.metadata.name === 'six' ? makeEndpoints('default', 'six', [{ ip: 'fd00:10:244:2::2', node: 'node-1' }], [{ port: 8080 }]) : e,
+      );
+      const results = [];
+      for (const loop of nftLoops) {
+        loop.update(snapshotOf(services, moved, 2), { ...fullChange, endpoints: new Set(['default/six']), full: false });
+        results.push(await loop.sync());
+      }
+      // six is IPv6-only: nothing for ip keel; its endpoint map slot and hairpin pair change in ip6 keel.
+      expect(results.map((r) => [r.kind, r.path, r.chains])).toEqual([
+        ['partial', 'none', 0],
+        ['partial', 'netlink', 0],
+      ]);
+      const v6 = (await nft.listTable('ip6', 'keel')) ?? '';
+      expect(diffTables(renderTable(compileNftables(snapshotOf(services, moved, 2), nodeOf(6, true))), v6)).toBe('');
+      expect(v6).toContain('0 : fd00:10:244:2::2 . 8080');
+      expect(await traffic.call(ns.c, 'fd00:10:96::b', 80, 'tcp', 10)).toEqual({ answers: { p2: 10 }, errors: {} });
+    });
 
   const packet = { src: 'fd00:10:244:3::2', dst: 'fd00:10:96::a', dport: 80, protocol: 'tcp', from: 'pod' } as const;
   if (mode === 'iptables')

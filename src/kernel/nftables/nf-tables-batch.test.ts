@@ -15,6 +15,15 @@ describe('elementKey', () => {
     expect(elementKey('10.244.1.5 . 10.244.1.5').toString('hex')).toBe('0af40105' + '0af40105');
   });
 
+  it('lays out IPv6 addresses as 16 bytes in network order, in keys, endpoint values and hairpin pairs', () => {
+    const a = 'fd00001000960000000000000000000a';
+    expect(elementKey('fd00:10:96::a . tcp . 80').toString('hex')).toBe(a + '06000000' + '00500000');
+    const ep = 'fd000010024400010000000000000002';
+    expect(elementKey('fd00:10:244:1::2 . 8080').toString('hex')).toBe(ep + '1f900000');
+    expect(elementKey('fd00:10:244:1::2 . fd00:10:244:1::2').toString('hex')).toBe(ep + ep);
+    expect(elementKey('::1').toString('hex')).toBe('0'.repeat(31) + '1');
+  });
+
   it('refuses a field it cannot encode', () => {
     expect(() => elementKey('10.96.0.10 . icmp')).toThrow(/cannot encode element field "icmp"/);
   });

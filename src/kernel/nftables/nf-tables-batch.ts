@@ -1,6 +1,7 @@
 import { endianness } from 'node:os';
 import { RawNetlinkSocket } from 'netlink';
 import { KeelError } from '../../api/errors.js';
+import { parseIp } from '../../api/ip.js';
 import { attr, attrEntries, attrs } from '../netlink/netlink-attrs.js';
 import { inNetns } from '../netns/in-netns.js';
 
@@ -59,8 +60,9 @@ const str = (text: string): Buffer => Buffer.from(`${text}\0`);
 /**
  * An element's key or value in the kernel's layout: each field of a
  * concatenation in network order, padded to 4 bytes (`10.96.0.10 . tcp . 80`
- * is 12 bytes). A bare number is a numgen slot: a host-order 32-bit
- * integer (keel's only key of one number); in a concatenation a number is a port.
+ * is 12 bytes; an IPv6 address is 16, `fd00::a . tcp . 80` 24). A bare
+ * number is a numgen slot: a host-order 32-bit integer (keel's only key of
+ * one number); in a concatenation a number is a port.
  */
 export function elementKey(text: string): Buffer {
   const fields = text.split(' . ').map((f) => f.trim());
@@ -72,8 +74,15 @@ export function elementKey(text: string): Buffer {
   }
   return Buffer.concat(
     fields.map((f) => {
+      const ip = parseIp(f);
+      if (ip?.family === 6) {
+        const b = Buffer.alloc(16);
+        b.writeBigUInt64BE(ip.value >> 64n, 0);
+        b.writeBigUInt64BE(ip.value & 0xffff_ffff_ffff_ffffn, 8);
+        return b;
+      }
       const b = Buffer.alloc(4);
-      if (/^\d+\.\d+\.\d+\.\d+$/.test(f)) for (const [i, octet] of f.split('.').entries()) b[i] = Number(octet);
+      if (ip) b.writeUInt32BE(Number(ip.value), 0);
       else if (PROTOCOLS[f] !== undefined) b[0] = PROTOCOLS[f] ?? 0;
       else if (/^\d+$/.test(f)) b.writeUInt16BE(Number(f), 0);
       else throw new KeelError('KEEL_NFT_FAILED', `cannot encode element field ${JSON.stringify(f)}`, { subject: text });
