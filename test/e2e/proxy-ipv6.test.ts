@@ -104,7 +104,13 @@ describe.each(['iptables', 'nftables'] as const)('%s proxy for IPv6 in a real ke
         await loop.sync();
         loops.push(loop);
       } else {
-        const loop = new NftSyncLoop({ port: nft, direct, family: family === 6 ? 'ip6' : 'ip', node: nodeOf(family, true), conntrack });
+        const loop = new NftSyncLoop({
+          port: nft,
+          ...(direct ? { direct } : {}),
+          family: family === 6 ? 'ip6' : 'ip',
+          node: nodeOf(family, true),
+          conntrack,
+        });
         loop.update(snapshotOf(services, endpoints, 1), fullChange);
         expect((await loop.sync()).kind).toBe('full');
         nftLoops.push(loop);
