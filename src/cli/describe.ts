@@ -9,7 +9,7 @@ import type { NetworkConfig } from '../overlay/network-config.js';
 import { NftCommand } from '../kernel/nftables/nft-runner.js';
 import { TABLE } from '../proxy-nftables/nft-names.js';
 import { KEEL_BIN } from '../sandbox/agents.js';
-import { findNode, POD_NETWORK, readState } from '../sandbox/sandbox-state.js';
+import { clusterNetworks, findNode, readState, underlayIps } from '../sandbox/sandbox-state.js';
 import { notFoundLine, ServerNotFoundError } from './not-found.js';
 import { keelOption } from './options.js';
 import { addNodeOptions, loadSnapshot, nodeConfig, readKernelView, type NodeFlags } from './rules.js';
@@ -95,17 +95,23 @@ async function describeThisNode(name: string, flags: DescribeFlags): Promise<str
   return describeNode({ nodeName: name, nodeIp: flags.nodeIp as string, network, leases, ...(kernel ? { kernel } : {}), agent: health });
 }
 
-/** keel's routes (proto 0x6b) and the vxlan device's remote FDB entries, as `ip` and `bridge` print them. */
+/** keel's routes (proto 0x6b) and the vxlan devices' remote FDB entries of each family the network runs, as `ip` and `bridge` print them. */
 async function overlayEntries(network: NetworkConfig): Promise<OverlayEntry[]> {
-  const routes = JSON.parse((await execa('ip', ['-j', 'route', 'show', 'proto', String(KEEL_ROUTE_PROTOCOL)])).stdout || '[]') as {
-    dst: string;
-    gateway?: string;
-  }[];
-  const out: OverlayEntry[] = routes.map((r) => ({ kind: 'route', text: `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}` }));
+  const families = [...(network.enableIPv4 ? ([4] as const) : []), ...(network.ipv6 ? ([6] as const) : [])];
+  const out: OverlayEntry[] = [];
+  for (const family of families) {
+    const shown = await execa('ip', [`-${family}`, '-j', 'route', 'show', 'proto', String(KEEL_ROUTE_PROTOCOL)]);
+    const routes = JSON.parse(shown.stdout || '[]') as { dst: string; gateway?: string }[];
+    out.push(...routes.map((r): OverlayEntry => ({ kind: 'route', text: `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}` })));
+  }
   if (network.backend.type === 'vxlan') {
-    const fdb = await execa('bridge', ['-j', 'fdb', 'show', 'dev', `flannel.${network.backend.vni}`], { reject: false });
-    const entries = JSON.parse(fdb.stdout || '[]') as { mac: string; dst?: string }[];
-    for (const e of entries) if (e.dst) out.push({ kind: 'fdb', text: `${e.mac} dst ${e.dst}` });
+    // flannel's device names: flannel.<VNI> and flannel-v6.<VNI>.
+    for (const family of families) {
+      const dev = `flannel${family === 6 ? '-v6' : ''}.${network.backend.vni}`;
+      const fdb = await execa('bridge', ['-j', 'fdb', 'show', 'dev', dev], { reject: false });
+      const entries = JSON.parse(fdb.stdout || '[]') as { mac: string; dst?: string }[];
+      for (const e of entries) if (e.dst) out.push({ kind: 'fdb', text: `${e.mac} dst ${e.dst}` });
+    }
   }
   return out;
 }
@@ -155,9 +161,9 @@ async function describeInSandboxNode(kind: 'service' | 'node', name: string, fla
     '--node-name',
     node.name,
     '--node-ip',
-    node.ip,
+    underlayIps(node).join(','),
     '--cluster-cidr',
-    POD_NETWORK,
+    clusterNetworks(state).podNetwork,
     '--proxy-mode',
     state.proxyMode,
     '--cluster-domain',

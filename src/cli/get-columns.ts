@@ -94,9 +94,14 @@ function selectorColumn(sel: Record<string, string> | undefined): string {
     : '<none>';
 }
 
+/** kubectl's ENDPOINTS: address:port, an IPv6 address bracketed (net.JoinHostPort). */
 function endpointsColumn(e: Endpoints): string {
   return firstThree(
-    e.subsets.flatMap((s) => s.addresses.flatMap((a) => (s.ports.length ? s.ports.map((p) => `${a.ip}:${p.port}`) : [a.ip]))),
+    e.subsets.flatMap((s) =>
+      s.addresses.flatMap((a) =>
+        s.ports.length ? s.ports.map((p) => (a.ip.includes(':') ? `[${a.ip}]:${p.port}` : `${a.ip}:${p.port}`)) : [a.ip],
+      ),
+    ),
   );
 }
 

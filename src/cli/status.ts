@@ -40,7 +40,7 @@ export function registerStatus(program: Command): void {
       return;
     }
     const out: string[] = [
-      `sandbox ${state.id} in ${state.runDir}: proxy ${state.proxyMode}, backend ${state.backend}`,
+      `sandbox ${state.id} in ${state.runDir}: ${state.ipFamily ?? 'ipv4'}, proxy ${state.proxyMode}, backend ${state.backend}`,
       `etcd ${describeEtcd(state)}${s.etcd ? '' : ', NOT ANSWERING'}; controller ${s.controller ? 'running' : 'NOT RUNNING'}`,
       '',
       table(
@@ -57,7 +57,7 @@ export function registerStatus(program: Command): void {
       '',
       table(
         ['NODE', 'IP', 'NETNS', 'AGENT'],
-        s.nodes.map((n) => [n.name, n.ip, n.netns, `${n.agent}${n.agentPid ? ` (pid ${n.agentPid})` : ''}`]),
+        s.nodes.map((n) => [n.name, n.ips.join(','), n.netns, `${n.agent}${n.agentPid ? ` (pid ${n.agentPid})` : ''}`]),
       ),
       '',
       table(
@@ -87,7 +87,7 @@ function pictureOf(state: SandboxState, s: SandboxStatus): string {
   if (!s.cluster) throw new UsageError(`cannot draw sandbox ${state.id}: its etcd ${s.error ? `failed: ${s.error}` : 'is not answering'}`);
   return clusterGraph({
     sandbox: state,
-    nodes: s.nodes.map((n) => ({ name: n.name, ip: n.ip, agent: n.agent })),
+    nodes: s.nodes.map((n) => ({ name: n.name, ips: n.ips, agent: n.agent })),
     leases: s.cluster.leases,
     snapshot: s.cluster.snapshot,
   });

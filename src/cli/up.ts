@@ -3,12 +3,20 @@ import { UsageError } from '../api/errors.js';
 import { sandboxUp } from '../sandbox/up.js';
 import { DEFAULT_NODE_PORT_RANGE } from '../ipam/node-ports.js';
 import { DEMO_MANIFESTS, demoNextSteps, waitForDemo } from '../sandbox/demo.js';
-import { checkEtcdMembers, describeEtcd, sandboxEtcdConnection, type SandboxState } from '../sandbox/sandbox-state.js';
+import {
+  IP_FAMILY_MODES,
+  checkEtcdMembers,
+  clusterNetworks,
+  describeEtcd,
+  sandboxEtcdConnection,
+  type IpFamilyMode,
+  type SandboxState,
+} from '../sandbox/sandbox-state.js';
 import { createEtcdClient } from '../store/etcd-client.js';
 import { KvStore } from '../store/kv-store.js';
 import { ObjectStore } from '../store/object-store.js';
 import { applyManifests } from './apply.js';
-import { DEFAULT_SERVICE_RANGE, ipamConfig } from './ipam-flags.js';
+import { ipamConfig } from './ipam-flags.js';
 import { keelOption, parseIntFlag } from './options.js';
 import { addProgramPathOption, addRunDirOption, type ProgramPathFlags, type RunDirFlags } from './sandbox-flags.js';
 
@@ -20,6 +28,7 @@ interface UpFlags extends RunDirFlags, ProgramPathFlags {
   demo?: boolean;
   etcdMembers: number;
   etcdTls?: boolean;
+  ipFamily: string;
 }
 
 export function registerUp(program: Command): void {
@@ -36,6 +45,13 @@ export function registerUp(program: Command): void {
         'etcd with client and peer TLS: certificates made with openssl in the run directory, used by every agent, the controller and the CLI',
       ),
     )
+    .addOption(
+      keelOption(
+        '--ip-family <family>',
+        'ipv4, ipv6 or dual (IPv4 primary): underlay 172.30.0.0/24 and/or fd00:172:30::/64, pods 10.244.0.0/16 and/or fd00:10:244::/56, services 10.96.0.0/12 and/or fd00:10:96::/112',
+        'ipv4',
+      ),
+    )
     .addOption(keelOption('--no-agents', 'build the cluster without starting keel agents'))
     .addOption(keelOption('--demo', 'then apply seed 004 (fixtures/sandbox/nginx/), wait until it answers and print what to try'));
   addProgramPathOption(addRunDirOption(cmd)).action(async (flags: UpFlags) => {
@@ -43,6 +59,8 @@ export function registerUp(program: Command): void {
       throw new UsageError(`--proxy-mode: ${JSON.stringify(flags.proxyMode)} must be iptables, nftables or userspace`);
     if (!['vxlan', 'udp', 'host-gw'].includes(flags.backend))
       throw new UsageError(`--backend: ${JSON.stringify(flags.backend)} must be vxlan, udp or host-gw`);
+    if (!(IP_FAMILY_MODES as readonly string[]).includes(flags.ipFamily))
+      throw new UsageError(`--ip-family: ${JSON.stringify(flags.ipFamily)} must be ${IP_FAMILY_MODES.join(', ')}`);
     const { state } = await sandboxUp({
       runDir: flags.runDir,
       nodes: Number(flags.nodes),
@@ -52,10 +70,11 @@ export function registerUp(program: Command): void {
       programPath: flags.programPath,
       etcdMembers: Number(flags.etcdMembers),
       etcdTls: flags.etcdTls === true,
+      ipFamily: flags.ipFamily as IpFamilyMode,
       log: (line) => process.stdout.write(`${line}\n`),
     });
     process.stdout.write(
-      `sandbox ${state.id} is up (${state.nodes.length} nodes, proxy ${state.proxyMode}, backend ${state.backend}, etcd ${describeEtcd(state)}); keel commands now use its etcd.\n`,
+      `sandbox ${state.id} is up (${state.nodes.length} nodes, ${state.ipFamily ?? 'ipv4'}, proxy ${state.proxyMode}, backend ${state.backend}, etcd ${describeEtcd(state)}); keel commands now use its etcd.\n`,
     );
     const conn = sandboxEtcdConnection(state);
     const tls = conn.cafile
@@ -73,7 +92,7 @@ async function startDemo(state: SandboxState): Promise<void> {
   const client = createEtcdClient(conn);
   try {
     const objects = new ObjectStore(new KvStore(client, conn.endpoints), '/registry');
-    const ipam = ipamConfig({ serviceClusterIpRange: DEFAULT_SERVICE_RANGE, serviceNodePortRange: DEFAULT_NODE_PORT_RANGE });
+    const ipam = ipamConfig({ serviceClusterIpRange: clusterNetworks(state).serviceRange, serviceNodePortRange: DEFAULT_NODE_PORT_RANGE });
     await applyManifests(objects, [DEMO_MANIFESTS], ipam, say);
     const view = await waitForDemo(state, objects);
     say('');

@@ -1,6 +1,6 @@
 import { ipFromValue } from '../api/ip.js';
-import { readVxlanData, type Lease } from '../overlay/lease.js';
-import type { NetworkConfig } from '../overlay/network-config.js';
+import { leaseFamilies, readVxlanData, type Lease } from '../overlay/lease.js';
+import { podNetworks, type NetworkConfig } from '../overlay/network-config.js';
 import { field, section } from './report-text.js';
 
 /** A route or FDB entry as `ip -j route` / `bridge -j fdb` print them, reduced to what identifies it. */
@@ -12,6 +12,7 @@ export interface OverlayEntry {
 
 export interface NodeReportInput {
   nodeName: string;
+  /** The node's IP, or one per family comma-separated (`--node-ip 172.30.0.1,fd00:172:30::1`). */
   nodeIp: string;
   /** undefined: `keel network init` never ran. */
   network: NetworkConfig | undefined;
@@ -23,7 +24,9 @@ export interface NodeReportInput {
 
 /** `keel describe node`: its lease, the overlay entries it should hold for every other lease, and what is missing or extra. */
 export function describeNode(input: NodeReportInput): string {
-  const own = input.leases.find((l) => l.attrs.publicIp.text === input.nodeIp);
+  const nodeIps = input.nodeIp.split(',').map((s) => s.trim());
+  // An IPv6-only lease's PublicIP is flannel's 0.0.0.0: its PublicIPv6 names the node.
+  const own = input.leases.find((l) => leaseFamilies(l).publicIps.some((ip) => nodeIps.includes(ip)));
   const problems: string[] = [];
   const out = [field('Name', input.nodeName), field('Node IP', input.nodeIp)];
   if (!input.network) {
@@ -32,7 +35,12 @@ export function describeNode(input: NodeReportInput): string {
   } else {
     const b = input.network.backend;
     out.push(
-      field('Network', input.network.network.text),
+      field(
+        'Network',
+        podNetworks(input.network)
+          .map((n) => n.text)
+          .join(', '),
+      ),
       field(
         'Backend',
         `${b.type}${b.type === 'vxlan' ? ` (VNI ${b.vni}, port ${b.port}${b.directRouting ? ', DirectRouting' : ''})` : ''}`,
@@ -40,7 +48,12 @@ export function describeNode(input: NodeReportInput): string {
     );
   }
   if (own) {
-    out.push(field('Subnet', own.subnet.text), field('Lease', `${own.attrs.backendType}, PublicIP ${own.attrs.publicIp.text}`));
+    const f = leaseFamilies(own);
+    const publicIps = [own.attrs.publicIp, own.attrs.publicIpv6].flatMap((ip) => (ip && f.publicIps.includes(ip.text) ? [ip] : []));
+    out.push(
+      field('Subnet', f.subnets.join(', ')),
+      field('Lease', `${own.attrs.backendType}, ${publicIps.map((ip) => `PublicIP${ip.family === 6 ? 'v6' : ''} ${ip.text}`).join(', ')}`),
+    );
   } else {
     out.push(field('Subnet', '<none>'));
     problems.push(`no subnet lease has PublicIP ${input.nodeIp}: the node's overlay agent has not acquired one (or its lease expired)`);
@@ -58,7 +71,10 @@ export function describeNode(input: NodeReportInput): string {
       'Other nodes',
       input.leases
         .filter((l) => l !== own)
-        .map((l) => `${l.subnet.text.padEnd(18)} ${l.attrs.publicIp.text.padEnd(15)} ${l.attrs.backendType}`),
+        .map((l) => {
+          const f = leaseFamilies(l);
+          return `${f.subnets.join(',').padEnd(18)} ${f.publicIps.join(',').padEnd(15)} ${l.attrs.backendType}`;
+        }),
     ),
   );
   out.push(
@@ -92,12 +108,21 @@ function wantedEntries(leases: NodeReportInput['leases'], own: Lease | undefined
   const out: OverlayEntry[] = [];
   const others = leases.filter((l) => l !== own).sort((a, b) => (a.subnet.first < b.subnet.first ? -1 : 1));
   for (const l of others) {
-    if (network.backend.type === 'host-gw') {
-      out.push({ kind: 'route', text: `${l.subnet.text} via ${l.attrs.publicIp.text}` });
-    } else if (network.backend.type === 'vxlan') {
-      const data = readVxlanData(l);
-      out.push({ kind: 'route', text: `${l.subnet.text} via ${ipFromValue(4, l.subnet.first).text}` });
-      if (data) out.push({ kind: 'fdb', text: `${data.vtepMac} dst ${l.attrs.publicIp.text}` });
+    // Each family the network runs and the lease has: its subnet via its public address (host-gw) or the VTEP (vxlan).
+    const halves = [
+      ...(network.enableIPv4 ? [{ family: 4 as const, subnet: l.subnet, publicIp: l.attrs.publicIp }] : []),
+      ...(network.ipv6 && l.ipv6Subnet && l.attrs.publicIpv6
+        ? [{ family: 6 as const, subnet: l.ipv6Subnet, publicIp: l.attrs.publicIpv6 }]
+        : []),
+    ];
+    for (const h of halves) {
+      if (network.backend.type === 'host-gw') {
+        out.push({ kind: 'route', text: `${h.subnet.text} via ${h.publicIp.text}` });
+      } else if (network.backend.type === 'vxlan') {
+        const data = readVxlanData(l, h.family);
+        out.push({ kind: 'route', text: `${h.subnet.text} via ${ipFromValue(h.family, h.subnet.first).text}` });
+        if (data) out.push({ kind: 'fdb', text: `${data.vtepMac} dst ${h.publicIp.text}` });
+      }
     }
   }
   return out;

@@ -112,3 +112,16 @@ export function readVxlanData(lease: Pick<Lease, 'attrs'>, family: 4 | 6 = 4): V
   if (!d || typeof d.VtepMAC !== 'string' || !/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(d.VtepMAC)) return undefined;
   return { vni: typeof d.VNI === 'number' ? d.VNI : 1, vtepMac: d.VtepMAC.toLowerCase() };
 }
+
+/**
+ * What a lease holds per family, for people to read: its subnets and
+ * public addresses, IPv4 first, without the zero IPv4 half (0.0.0.0/0 via
+ * 0.0.0.0) that flannel writes for an IPv6-only node.
+ */
+export function leaseFamilies(lease: Lease): { subnets: string[]; publicIps: string[] } {
+  const v4 = lease.subnet.prefixLength > 0 || lease.attrs.publicIp.value !== 0n;
+  return {
+    subnets: [...(v4 ? [lease.subnet.text] : []), ...(lease.ipv6Subnet ? [lease.ipv6Subnet.text] : [])],
+    publicIps: [...(v4 ? [lease.attrs.publicIp.text] : []), ...(lease.attrs.publicIpv6 ? [lease.attrs.publicIpv6.text] : [])],
+  };
+}

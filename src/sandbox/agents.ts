@@ -3,7 +3,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDetached, type ProcessRef } from './processes.js';
 import { etcdClientCredentials } from './etcd-pki.js';
-import { POD_NETWORK, etcdClientUrls, etcdPkiDir, type SandboxNode, type SandboxState } from './sandbox-state.js';
+import {
+  clusterNetworks,
+  etcdClientUrls,
+  etcdPkiDir,
+  hostPort,
+  underlayIps,
+  type SandboxNode,
+  type SandboxState,
+} from './sandbox-state.js';
 
 export const KEEL_BIN = fileURLToPath(new URL('../../../bin/keel.js', import.meta.url));
 
@@ -20,20 +28,25 @@ export function subnetFile(state: SandboxState, node: string): string {
   return join(nodeDir(state, node), 'subnet.env');
 }
 
-/** The agent's command line on a node: every address explicit, etcd over the underlay. */
+/**
+ * The agent's command line on a node: every address explicit (one node IP
+ * per family, as kubelet's --node-ip), etcd over the underlay.
+ */
 function agentArgs(state: SandboxState, node: SandboxNode): string[] {
+  const ips = underlayIps(node);
+  const networks = clusterNetworks(state);
   return [
     'agent',
     '--node-name',
     node.name,
     '--node-ip',
-    node.ip,
+    ips.join(','),
     '--iface',
     'eth0',
-    '--public-ip',
-    node.ip,
     '--cluster-cidr',
-    POD_NETWORK,
+    networks.podNetwork,
+    '--service-cluster-ip-range',
+    networks.serviceRange,
     '--proxy-mode',
     state.proxyMode,
     '--backend',
@@ -44,7 +57,7 @@ function agentArgs(state: SandboxState, node: SandboxNode): string[] {
     etcdClientUrls(state).join(','),
     ...(state.etcd.tls ? tlsFlags(etcdClientCredentials(etcdPkiDir(state.runDir))) : []),
     '--dns-listen',
-    `${node.ip}:53`,
+    ips.map((ip) => hostPort(ip, 53)).join(','),
     '--metrics-bind-address',
     '127.0.0.1:10249',
   ];

@@ -45,8 +45,8 @@ function input(services: Service[], pods: Pod[], leases: Lease[], extraEndpoints
   return {
     sandbox: { id: 'a1b2', proxyMode: 'iptables', backend: 'vxlan' },
     nodes: [
-      { name: 'node-1', ip: '172.30.0.1', agent: 'healthy' },
-      { name: 'node-2', ip: '172.30.0.2', agent: 'stopped' },
+      { name: 'node-1', ips: ['172.30.0.1'], agent: 'healthy' },
+      { name: 'node-2', ips: ['172.30.0.2'], agent: 'stopped' },
     ],
     leases,
     snapshot,

@@ -2,12 +2,12 @@ import { namespacedName, type ClusterSnapshot } from '../api/cluster-state.js';
 import type { EndpointAddress } from '../api/endpoints.js';
 import { isPodReady, type Pod } from '../api/pod.js';
 import type { Service } from '../api/service.js';
-import type { Lease } from '../overlay/lease.js';
+import { leaseFamilies, type Lease } from '../overlay/lease.js';
 
 export interface ClusterGraphInput {
   sandbox: { id: string; proxyMode: string; backend: string };
-  /** In the order to draw them; `agent` is what `keel status` found (healthy, stopped…). */
-  nodes: readonly { name: string; ip: string; agent?: string }[];
+  /** In the order to draw them, with their underlay IPs (one per family); `agent` is what `keel status` found (healthy, stopped…). */
+  nodes: readonly { name: string; ips: readonly string[]; agent?: string }[];
   leases: readonly Lease[];
   snapshot: ClusterSnapshot;
 }
@@ -33,18 +33,20 @@ export function clusterGraph(input: ClusterGraphInput): string {
 
   for (const [i, node] of input.nodes.entries()) {
     const subnets = input.leases
-      .filter((l) => l.attrs.publicIp.text === node.ip)
-      .map((l) => `pods ${l.subnet.text}`)
+      .filter((l) => isNodeLease(node.ips, l))
+      .flatMap((l) => leaseFamilies(l).subnets.map((s) => `pods ${s}`))
       .sort();
     out.push(`  subgraph cluster_${i} {`);
     out.push(
-      `    label=${label([node.name, node.ip, ...subnets, ...(node.agent ? [`agent ${node.agent}`] : [])])}; style="rounded,filled"; fillcolor="#eef2f7";`,
+      `    label=${label([node.name, ...node.ips, ...subnets, ...(node.agent ? [`agent ${node.agent}`] : [])])}; style="rounded,filled"; fillcolor="#eef2f7";`,
     );
     out.push(`    ${id(`node/${node.name}`)} [shape=point, style=invis];`);
     for (const pod of pods.filter((p) => p.spec.nodeName === node.name)) out.push(`    ${podVertex(pod)}`);
     for (const svc of nodePortServices) {
       for (const port of nodePorts(svc)) {
-        out.push(`    ${id(nodePortId(node.name, svc, port))} [shape=cds, fillcolor="#fff4d6", label=${label([`${node.ip}:${port}`])}];`);
+        out.push(
+          `    ${id(nodePortId(node.name, svc, port))} [shape=cds, fillcolor="#fff4d6", label=${label(node.ips.map((ip) => (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`)))}];`,
+        );
       }
     }
     out.push('  }');
@@ -52,14 +54,18 @@ export function clusterGraph(input: ClusterGraphInput): string {
   for (const pod of pods.filter((p) => !p.spec.nodeName || !nodeNames.has(p.spec.nodeName))) out.push(`  ${podVertex(pod)}`);
   // A lease whose public IP is no known node's (a node outside the sandbox, or a stale lease).
   for (const lease of [...input.leases]
-    .filter((l) => !input.nodes.some((n) => n.ip === l.attrs.publicIp.text))
+    .filter((l) => !input.nodes.some((n) => isNodeLease(n.ips, l)))
     .sort((a, b) => cmp(a.subnet.text, b.subnet.text))) {
     out.push(
       `  ${id(`lease/${lease.subnet.text}`)} [shape=note, label=${label([`subnet ${lease.subnet.text}`, `via ${lease.attrs.publicIp.text}`])}];`,
     );
   }
 
-  const podsByIp = new Map(pods.filter((p) => p.status?.podIP).map((p) => [p.status!.podIP!, p]));
+  const podsByIp = new Map(
+    pods.flatMap((p) =>
+      [...new Set([p.status?.podIP, ...(p.status?.podIPs ?? []).map((a) => a.ip)])].flatMap((ip) => (ip ? [[ip, p] as const] : [])),
+    ),
+  );
   const loose = new Set<string>();
   for (const svc of services) {
     const sid = id(`svc/${key(svc)}`);
@@ -71,7 +77,7 @@ export function clusterGraph(input: ClusterGraphInput): string {
     targets.sort((a, b) => cmp(a.address.ip, b.address.ip) || cmp(a.ports, b.ports));
     for (const t of targets) {
       const pod = targetPod(t.address, svc.metadata.namespace, snapshot, podsByIp);
-      const nodeIndex = input.nodes.findIndex((n) => n.ip === t.address.ip);
+      const nodeIndex = input.nodes.findIndex((n) => n.ips.includes(t.address.ip));
       let to: string;
       let attrs = '';
       if (pod) {
@@ -163,6 +169,11 @@ function targetPod(
     if (pod) return pod;
   }
   return podsByIp.get(address.ip);
+}
+
+/** A lease is a node's when its public address of either family is one of the node's (an IPv6-only lease's PublicIP is 0.0.0.0). */
+function isNodeLease(ips: readonly string[], lease: Lease): boolean {
+  return leaseFamilies(lease).publicIps.some((ip) => ips.includes(ip));
 }
 
 function nodePorts(svc: Service): number[] {

@@ -1,6 +1,6 @@
 import type { Endpoints } from '../api/endpoints.js';
 import type { Service } from '../api/service.js';
-import { CLUSTER_DNS_IP, type SandboxState } from './sandbox-state.js';
+import { clusterNetworks, type SandboxState } from './sandbox-state.js';
 
 /**
  * The kube-dns Service the pods' resolv.conf points at. It has no
@@ -8,6 +8,7 @@ import { CLUSTER_DNS_IP, type SandboxState } from './sandbox-state.js';
  * node's underlay address (`--dns-listen <node-ip>:53`), written here.
  */
 export function kubeDnsObjects(state: SandboxState): [Service, Endpoints] {
+  const dnsIp = clusterNetworks(state).dnsIp;
   const metadata = { name: 'kube-dns', namespace: 'kube-system', labels: { 'k8s-app': 'kube-dns' } };
   const service: Service = {
     apiVersion: 'v1',
@@ -15,8 +16,8 @@ export function kubeDnsObjects(state: SandboxState): [Service, Endpoints] {
     metadata,
     spec: {
       type: 'ClusterIP',
-      clusterIP: CLUSTER_DNS_IP,
-      clusterIPs: [CLUSTER_DNS_IP],
+      clusterIP: dnsIp,
+      clusterIPs: [dnsIp],
       ports: [
         { name: 'dns', protocol: 'UDP', port: 53, targetPort: 53 },
         { name: 'dns-tcp', protocol: 'TCP', port: 53, targetPort: 53 },

@@ -23,16 +23,16 @@ interface Conflist {
  * AddNetworkList): in order, each given the previous one's result; the
  * plugins run inside the node's namespace.
  */
-export async function cniAdd(call: CniCall): Promise<{ ip: string; result: unknown }> {
+export async function cniAdd(call: CniCall): Promise<{ ips: string[]; result: unknown }> {
   const list = JSON.parse(call.conflist) as Conflist;
   let prev: unknown;
   for (const plugin of list.plugins) {
     prev = await runPlugin('ADD', call, { ...plugin, cniVersion: list.cniVersion, name: list.name, ...(prev ? { prevResult: prev } : {}) });
   }
-  const ips = (prev as { ips?: { address?: string }[] } | undefined)?.ips ?? [];
-  const address = ips[0]?.address?.split('/')[0];
-  if (!address) throw new KeelError('KEEL_CONFIG', 'CNI result carries no IP address', { subject: `pod netns ${call.podNetns}` });
-  return { ip: address, result: prev };
+  // One address per range of host-local's config: one per family on a dual-stack node, in the conflist's order.
+  const ips = ((prev as { ips?: { address?: string }[] } | undefined)?.ips ?? []).flatMap((i) => i.address?.split('/')[0] ?? []);
+  if (ips.length === 0) throw new KeelError('KEEL_CONFIG', 'CNI result carries no IP address', { subject: `pod netns ${call.podNetns}` });
+  return { ips, result: prev };
 }
 
 /** DEL in reverse order; errors are ignored, as a runtime must be able to clean up half-made pods. */

@@ -42,7 +42,7 @@ describe('planContainer', () => {
     const conf = plan.files['/run/sbx/pods/default_web-1/web/nginx.conf'] ?? '';
     expect(conf).toContain('master_process off;');
     expect(conf).toContain('pid /run/sbx/pods/default_web-1/web/nginx.pid;');
-    expect(conf).toContain('    listen 80;\n');
+    expect(conf).toContain('    listen 80;\n    listen [::]:80;\n');
     expect(conf).not.toMatch(/\/etc\/nginx|\/var\/(log|lib)\/nginx|include/);
     expect(plan.fallback).toBeUndefined();
   });

@@ -181,7 +181,7 @@ export class SandboxController {
     const status: PodStatus = {
       phase: alive ? 'Running' : 'Failed',
       ...(node ? { hostIP: node.ip } : {}),
-      ...(rec.podIP ? { podIP: rec.podIP, podIPs: [{ ip: rec.podIP }] } : {}),
+      ...(rec.podIP ? { podIP: rec.podIP, podIPs: (rec.podIPs ?? [rec.podIP]).map((ip) => ({ ip })) } : {}),
       conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }],
       // imageID names what runs for the image, as a container runtime names the image it pulled.
       containerStatuses: pod.spec.containers.map((c, i) => ({ name: c.name, ready, imageID: rec.programs?.[i] ?? '' })),

@@ -5,7 +5,7 @@ import { isPodReady, type Pod } from '../api/pod.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { readPodRecord } from './pod-records.js';
 import { sleep } from '../runtime/backoff.js';
-import { DEFAULT_RUN_DIR, type SandboxState } from './sandbox-state.js';
+import { DEFAULT_RUN_DIR, hostPort, underlayIps, type SandboxState } from './sandbox-state.js';
 
 /** Seed 004's manifests: the nginx ReplicationController, its ClusterIP and its NodePort service. */
 export const DEMO_MANIFESTS = fileURLToPath(new URL('../../../fixtures/sandbox/nginx/', import.meta.url));
@@ -16,6 +16,8 @@ const POD_PREFIX = 'nginx-controller-';
 /** What the demo answers on, once it answers. */
 export interface DemoView {
   clusterIP: string;
+  /** One per family the sandbox has (the services ask PreferDualStack), clusterIP first. */
+  clusterIPs: string[];
   port: number;
   nodePort: number;
   pods: Pod[];
@@ -53,13 +55,14 @@ async function readDemo(state: SandboxState, objects: ObjectStore): Promise<Demo
   const np = (await objects.get('Service', 'default', NODEPORT_SERVICE))?.object;
   const pods = (await objects.list('Pod', 'default')).items.map((i) => i.object).filter((p) => p.metadata.name.startsWith(POD_PREFIX));
   const clusterIP = cip?.spec.clusterIP;
+  const clusterIPs = cip?.spec.clusterIPs ?? (clusterIP ? [clusterIP] : []);
   const port = cip?.spec.ports[0]?.port;
   const nodePort = np?.spec.ports[0]?.nodePort;
   if (!clusterIP || !port || !nodePort || pods.length === 0 || !pods.every(isPodReady)) return undefined;
   pods.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
   const busy = new Set(pods.map((p) => p.spec.nodeName));
   const probeNode = (state.nodes.find((n) => !busy.has(n.name)) ?? state.nodes[0])?.name ?? 'node-1';
-  return { clusterIP, port, nodePort, pods, probeNode };
+  return { clusterIP, clusterIPs, port, nodePort, pods, probeNode };
 }
 
 /** The first check that fails, or '' when all pass. */
@@ -68,17 +71,36 @@ async function failingCheck(state: SandboxState, view: DemoView): Promise<string
   const node = state.nodes.find((n) => n.name === view.probeNode);
   const firstNode = state.nodes[0];
   if (!node || !firstNode) return 'a node to probe from';
-  if (!names.includes(await inNetns(node.netns, ['curl', '-s', '-m', '2', `http://${view.clusterIP}:${view.port}/`]))) {
-    return `ClusterIP ${view.clusterIP}:${view.port} from ${node.name}`;
+  for (const ip of view.clusterIPs) {
+    const target = hostPort(ip, view.port);
+    if (!names.includes(await inNetns(node.netns, ['curl', '-s', '-g', '-m', '2', `http://${target}/`]))) {
+      return `ClusterIP ${target} from ${node.name}`;
+    }
   }
-  if (!names.includes(await inNetns(state.client.netns, ['curl', '-s', '-m', '2', `http://${firstNode.ip}:${view.nodePort}/`]))) {
-    return `NodePort ${firstNode.ip}:${view.nodePort} from the client`;
+  for (const ip of underlayIps(firstNode)) {
+    const target = hostPort(ip, view.nodePort);
+    if (!names.includes(await inNetns(state.client.netns, ['curl', '-s', '-g', '-m', '2', `http://${target}/`]))) {
+      return `NodePort ${target} from the client`;
+    }
   }
   const pod = view.pods[0];
   const rec = pod && readPodRecord(state.runDir, 'default', pod.metadata.name);
   const dns = `${CLUSTERIP_SERVICE}.default.svc.cluster.local`;
-  if (!rec || (await inNetns(rec.netns, ['dig', '+short', '+time=1', '+tries=1', dns])) !== view.clusterIP) return `${dns} from a pod`;
+  for (const ip of view.clusterIPs) {
+    const type = ip.includes(':') ? 'AAAA' : 'A';
+    if (!rec || (await inNetns(rec.netns, ['dig', '+short', '+time=1', '+tries=1', type, dns])) !== ip) return `${dns} ${type} from a pod`;
+  }
   return '';
+}
+
+/** `keel rules` prints the families of its --cluster-cidr, IPv4 by default: name the sandbox's. */
+function rulesFamily(state: SandboxState): string {
+  return state.ipFamily === 'dual' ? ' --ip-family both' : state.ipFamily === 'ipv6' ? ' --ip-family 6' : '';
+}
+
+/** curl reads `[…]` as a glob unless told -g. */
+function curlG(ip: string): string {
+  return ip.includes(':') ? ' -g' : '';
 }
 
 async function inNetns(netns: string, cmd: string[]): Promise<string> {
@@ -94,17 +116,24 @@ export function demoNextSteps(state: SandboxState, view: DemoView): string[] {
     state.runDir === DEFAULT_RUN_DIR ? [] : [`  export KEEL_RUN_DIR=${state.runDir}   # so later keel commands find this sandbox`];
   return [
     `seed 004 demo answers: ${view.pods.map((p) => `${p.metadata.name} on ${p.spec.nodeName ?? '?'}`).join(', ')}`,
-    `  ${CLUSTERIP_SERVICE}  ClusterIP ${view.clusterIP}:${view.port}`,
-    `  ${NODEPORT_SERVICE}   NodePort ${view.nodePort} on every node (${state.nodes.map((n) => n.ip).join(', ')})`,
+    `  ${CLUSTERIP_SERVICE}  ClusterIP ${view.clusterIPs.map((ip) => hostPort(ip, view.port)).join(' ')}`,
+    `  ${NODEPORT_SERVICE}   NodePort ${view.nodePort} on every node (${state.nodes.flatMap(underlayIps).join(', ')})`,
     '',
     'Try next:',
     ...env,
     '  keel get pods -o wide',
-    `  keel exec --node ${view.probeNode} -- curl -s ${view.clusterIP}:${view.port}`,
-    ...(firstNode ? [`  keel exec --node client -- curl -s ${firstNode.ip}:${view.nodePort}`] : []),
-    ...(pod ? [`  keel exec ${pod.metadata.name} -- dig +short ${CLUSTERIP_SERVICE}.default.svc.cluster.local`] : []),
-    `  keel exec --node ${view.probeNode} -- keel rules | grep ${CLUSTERIP_SERVICE}`,
-    ...(pod?.status?.podIP ? [`  keel trace --src ${pod.status.podIP} --dst ${view.clusterIP}:${view.port}/tcp --from pod`] : []),
+    ...view.clusterIPs.map((ip) => `  keel exec --node ${view.probeNode} -- curl -s${curlG(ip)} ${hostPort(ip, view.port)}`),
+    ...(firstNode
+      ? underlayIps(firstNode).map((ip) => `  keel exec --node client -- curl -s${curlG(ip)} ${hostPort(ip, view.nodePort)}`)
+      : []),
+    ...(pod
+      ? view.clusterIPs.map(
+          (ip) =>
+            `  keel exec ${pod.metadata.name} -- dig +short${ip.includes(':') ? ' AAAA' : ''} ${CLUSTERIP_SERVICE}.default.svc.cluster.local`,
+        )
+      : []),
+    `  keel exec --node ${view.probeNode} -- keel rules${rulesFamily(state)} | grep ${CLUSTERIP_SERVICE}`,
+    ...(pod?.status?.podIP ? [`  keel trace --src ${pod.status.podIP} --dst ${hostPort(view.clusterIP, view.port)}/tcp --from pod`] : []),
     `  keel describe service ${CLUSTERIP_SERVICE}`,
     '  keel status',
     '  keel down',

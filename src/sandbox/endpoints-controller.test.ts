@@ -22,6 +22,21 @@ function pod(name: string, ip: string | undefined, mutate: (p: Pod) => void = ()
 }
 
 describe('desiredEndpoints', () => {
+  it("gives one address per family of the service, from the pod's podIPs, IPv4 first", () => {
+    const dual = (p: Pod): void => {
+      p.status!.podIPs = [{ ip: p.status!.podIP! }, { ip: `fd00:10:244:1::${p.metadata.name === 'a' ? 2 : 3}` }];
+    };
+    const families = (f: ('IPv4' | 'IPv6')[]) => (s: ReturnType<typeof svc>) => ({ ...s, spec: { ...s.spec, ipFamilies: f } });
+    const pods = [pod('a', '10.244.1.2', dual), pod('b', '10.244.1.3', dual)];
+    const ips = (name: string, f: ('IPv4' | 'IPv6')[]) =>
+      desiredEndpoints([families(f)(svc(name))], pods)
+        .get(`default/${name}`)!
+        .subsets.flatMap((x) => x.addresses.map((a) => a.ip));
+    expect(ips('v6', ['IPv6'])).toEqual(['fd00:10:244:1::2', 'fd00:10:244:1::3']);
+    expect(ips('both', ['IPv6', 'IPv4'])).toEqual(['10.244.1.2', '10.244.1.3', 'fd00:10:244:1::2', 'fd00:10:244:1::3']);
+    expect(ips('v4', ['IPv4'])).toEqual(['10.244.1.2', '10.244.1.3']);
+  });
+
   it('selects ready pods of the namespace, sorted by IP, with nodeName and targetRef', () => {
     const eps = desiredEndpoints(
       [svc('web')],

@@ -1,5 +1,6 @@
 import { namespacedName, type NamespacedName } from '../api/cluster-state.js';
 import type { EndpointAddress, EndpointPort, EndpointSubset, Endpoints } from '../api/endpoints.js';
+import { parseIp } from '../api/ip.js';
 import { isPodReady, type Pod } from '../api/pod.js';
 import { publishesNotReady, type Service, type ServicePort } from '../api/service.js';
 import { isEmptySelector, matchesSelector } from '../api/label-selector.js';
@@ -14,6 +15,11 @@ export const MANAGED_BY = 'keel-sandbox';
  * matches, grouped into subsets by their resolved ports (a named
  * targetPort resolves per pod). Ready pods are addresses, the others
  * notReadyAddresses; terminated pods and pods without an IP are left out.
+ * A pod gives one address per family of the service (its podIPs of those
+ * families; without spec.ipFamilies, its podIP). kube-controller-manager's
+ * Endpoints carry the primary family alone and its EndpointSlice controller
+ * the others; the sandbox writes no slices, so its Endpoints carry them all
+ * and each agent's family loop takes its own (as it does from slices).
  */
 export function desiredEndpoints(services: Iterable<Service>, pods: Iterable<Pod>): Map<NamespacedName, Endpoints> {
   const byNamespace = new Map<string, Pod[]>();
@@ -36,7 +42,7 @@ export function desiredEndpoints(services: Iterable<Service>, pods: Iterable<Pod
       const group = groups.get(key) ?? { ports, ready: [], notReady: [] };
       groups.set(key, group);
       const ready = isPodReady(pod) || publishesNotReady(svc);
-      (ready ? group.ready : group.notReady).push(addressOf(pod, svc));
+      (ready ? group.ready : group.notReady).push(...addressesOf(pod, svc));
     }
     const subsets: EndpointSubset[] = [...groups.entries()]
       .sort(([a], [b]) => compare(a, b))
@@ -101,8 +107,17 @@ function resolvePort(port: ServicePort, pod: Pod): EndpointPort[] {
   return [{ ...(port.name ? { name: port.name } : {}), port: target, protocol: port.protocol }];
 }
 
-function addressOf(pod: Pod, svc: Service): EndpointAddress {
-  const addr: EndpointAddress = { ip: pod.status?.podIP as string };
+function addressesOf(pod: Pod, svc: Service): EndpointAddress[] {
+  const podIPs = pod.status?.podIPs?.map((p) => p.ip) ?? [pod.status?.podIP as string];
+  const families = svc.spec.ipFamilies;
+  const ips = families?.length
+    ? families.flatMap((f) => podIPs.find((ip) => parseIp(ip)?.family === (f === 'IPv6' ? 6 : 4)) ?? [])
+    : [pod.status?.podIP as string];
+  return ips.map((ip) => addressOf(ip, pod, svc));
+}
+
+function addressOf(ip: string, pod: Pod, svc: Service): EndpointAddress {
+  const addr: EndpointAddress = { ip };
   if (pod.spec.hostname && pod.spec.subdomain === svc.metadata.name) addr.hostname = pod.spec.hostname;
   if (pod.spec.nodeName) addr.nodeName = pod.spec.nodeName;
   addr.targetRef = {
@@ -114,10 +129,12 @@ function addressOf(pod: Pod, svc: Service): EndpointAddress {
   return addr;
 }
 
+/** IPv4 before IPv6, then by address value. */
 function byIp(a: EndpointAddress, b: EndpointAddress): number {
-  const pa = a.ip.split('.').map(Number);
-  const pb = b.ip.split('.').map(Number);
-  for (let i = 0; i < 4; i++) if (pa[i] !== pb[i]) return (pa[i] ?? 0) - (pb[i] ?? 0);
+  const pa = parseIp(a.ip);
+  const pb = parseIp(b.ip);
+  if (pa && pb && pa.family !== pb.family) return pa.family - pb.family;
+  if (pa && pb && pa.value !== pb.value) return pa.value < pb.value ? -1 : 1;
   return compare(a.targetRef?.name ?? '', b.targetRef?.name ?? '');
 }
 

@@ -1,4 +1,5 @@
 import type { EtcdPki } from './etcd-pki.js';
+import { hostPort } from './sandbox-state.js';
 
 export interface EtcdMemberSpec {
   name: string;
@@ -26,8 +27,8 @@ export interface EtcdClusterSpec {
  */
 export function etcdMemberArgs(member: EtcdMemberSpec, cluster: EtcdClusterSpec, state: 'new' | 'existing'): string[] {
   const scheme = cluster.pki ? 'https' : 'http';
-  const peer = `${scheme}://${member.ip}:2380`;
-  const client = `${scheme}://${member.ip}:2379`;
+  const peer = `${scheme}://${hostPort(member.ip, 2380)}`;
+  const client = `${scheme}://${hostPort(member.ip, 2379)}`;
   const socket = `${cluster.pki && cluster.socketTls ? 'unixs' : 'unix'}://${member.socket}`;
   const args = [
     'etcd',
@@ -44,7 +45,7 @@ export function etcdMemberArgs(member: EtcdMemberSpec, cluster: EtcdClusterSpec,
     '--initial-advertise-peer-urls',
     peer,
     '--initial-cluster',
-    cluster.members.map((m) => `${m.name}=${scheme}://${m.ip}:2380`).join(','),
+    cluster.members.map((m) => `${m.name}=${scheme}://${hostPort(m.ip, 2380)}`).join(','),
     '--initial-cluster-state',
     state,
     '--initial-cluster-token',

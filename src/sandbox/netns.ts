@@ -67,11 +67,15 @@ export async function linkUp(netns: string, link: string): Promise<void> {
   await ip(['link', 'set', link, 'up'], netns);
 }
 
-/** Adds `cidr` (e.g. 172.30.0.1/24) unless the link already has it. */
+/**
+ * Adds `cidr` (e.g. 172.30.0.1/24, fd00:172:30::1/64) unless the link
+ * already has it; an IPv6 address skips duplicate address detection, so it
+ * is usable at once rather than after a second of tentative state.
+ */
 export async function addAddress(netns: string, link: string, cidr: string): Promise<void> {
   const shown = await ip(['-o', 'addr', 'show', 'dev', link], netns);
   if (shown.includes(` ${cidr} `)) return;
-  await ip(['addr', 'add', cidr, 'dev', link], netns);
+  await ip(['addr', 'add', cidr, 'dev', link, ...(cidr.includes(':') ? ['nodad'] : [])], netns);
 }
 
 /**

@@ -2,13 +2,13 @@
  * An nginx configuration for one sandbox container: everything nginx
  * writes (pid file, temp files) stays in the container's directory, logs
  * go to the pod's log, and it serves `html/index.html` (the pod's name)
- * on each port. One process (`master_process off`): the pod's PID is
+ * on each port, IPv4 and IPv6 (as Debian's default site). One process (`master_process off`): the pod's PID is
  * nginx itself, so stopping or killing the pod by PID leaves no worker
  * behind. Never reads /etc/nginx or the host's sites.
  */
 export function renderNginxConfig(options: { dir: string; ports: readonly number[]; pod: string }): string {
   const { dir } = options;
-  const listen = (options.ports.length ? options.ports : [80]).map((p) => `    listen ${p};\n`).join('');
+  const listen = (options.ports.length ? options.ports : [80]).map((p) => `    listen ${p};\n    listen [::]:${p};\n`).join('');
   return [
     `# keel sandbox: nginx for pod ${options.pod}, in the pod's network namespace.`,
     'daemon off;',

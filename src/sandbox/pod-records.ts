@@ -10,6 +10,8 @@ export interface PodRecord {
   node: string;
   netns: string;
   podIP?: string;
+  /** Every address CNI gave the pod, one per family, `podIP` first (absent in records made before dual-stack: `[podIP]`). */
+  podIPs?: string[];
   processes: ProcessRef[];
   /** What runs for each container, in the order of `processes` (`nginx`, `redis-server`, `stand-in:http`, …). */
   programs?: string[];

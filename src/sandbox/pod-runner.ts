@@ -12,7 +12,7 @@ import { createNetns, deleteNetns } from './netns.js';
 import { isRunning, startDetached, stopProcess } from './processes.js';
 import { planContainer, type ContainerProgram } from './container-program.js';
 import { podDir, podLogPath, removePodRecord, writePodRecord, type PodRecord } from './pod-records.js';
-import { CLUSTER_DNS_IP, CLUSTER_DOMAIN, type SandboxState } from './sandbox-state.js';
+import { CLUSTER_DOMAIN, clusterNetworks, type SandboxState } from './sandbox-state.js';
 import { resolvConf, serviceEnv } from './service-env.js';
 import { standInFor } from './stand-in.js';
 
@@ -65,12 +65,14 @@ export async function startPod(state: SandboxState, pod: Pod, services: Iterable
   // Recorded before anything exists, so teardown finds it after any crash.
   writePodRecord(state.runDir, rec);
   await createNetns(rec.netns);
-  const { ip } = await cniAdd({ nodeNetns: node.netns, podNetns: rec.netns, containerId: rec.uid, conflist });
+  const { ips } = await cniAdd({ nodeNetns: node.netns, podNetns: rec.netns, containerId: rec.uid, conflist });
+  const ip = ips[0] as string;
   rec.podIP = ip;
+  rec.podIPs = ips;
   const etc = join('/etc/netns', rec.netns);
   mkdirSync(etc, { recursive: true });
-  writeFileSync(join(etc, 'resolv.conf'), resolvConf(rec.namespace, CLUSTER_DNS_IP, CLUSTER_DOMAIN));
-  writeFileSync(join(etc, 'hosts'), `127.0.0.1 localhost\n${ip} ${pod.spec.hostname ?? pod.metadata.name}\n`);
+  writeFileSync(join(etc, 'resolv.conf'), resolvConf(rec.namespace, clusterNetworks(state).dnsIp, CLUSTER_DOMAIN));
+  writeFileSync(join(etc, 'hosts'), `127.0.0.1 localhost\n${ips.map((a) => `${a} ${pod.spec.hostname ?? pod.metadata.name}\n`).join('')}`);
   const baseEnv = {
     ...svcEnv,
     POD_NAME: rec.name,

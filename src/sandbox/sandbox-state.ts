@@ -6,11 +6,56 @@ import { etcdClientCredentials } from './etcd-pki.js';
 import type { ProcessRef } from './processes.js';
 
 export const DEFAULT_RUN_DIR = '/run/keel/sandbox';
-const UNDERLAY_PREFIX = '172.30.0';
-export const UNDERLAY_LEN = 24;
-export const POD_NETWORK = '10.244.0.0/16';
-export const CLUSTER_DNS_IP = '10.96.0.10';
 export const CLUSTER_DOMAIN = 'cluster.local';
+
+/** `keel up --ip-family`: the cluster's families, the first one primary (default ipv4). */
+export const IP_FAMILY_MODES = ['ipv4', 'ipv6', 'dual'] as const;
+export type IpFamilyMode = (typeof IP_FAMILY_MODES)[number];
+
+/**
+ * The sandbox's address plan per family mode: host h of the underlay is
+ * 172.30.0.h/24 and fd00:172:30::h/64 (the same digits, so node-2 is .2 and
+ * ::2), pods and services take kubeadm's usual ranges and their ULA twins,
+ * one range per family and the primary first, as kube-apiserver's and
+ * kube-controller-manager's flags take them.
+ */
+export interface ClusterNetworks {
+  /** --cluster-cidr / flannel's Network (and IPv6Network). */
+  podNetwork: string;
+  /** --service-cluster-ip-range. */
+  serviceRange: string;
+  /** kube-dns's ClusterIP, the pods' nameserver: the tenth address of the primary service range. */
+  dnsIp: string;
+}
+
+const NETWORKS: Record<IpFamilyMode, ClusterNetworks> = {
+  ipv4: { podNetwork: '10.244.0.0/16', serviceRange: '10.96.0.0/12', dnsIp: '10.96.0.10' },
+  dual: { podNetwork: '10.244.0.0/16,fd00:10:244::/56', serviceRange: '10.96.0.0/12,fd00:10:96::/112', dnsIp: '10.96.0.10' },
+  ipv6: { podNetwork: 'fd00:10:244::/56', serviceRange: 'fd00:10:96::/112', dnsIp: 'fd00:10:96::a' },
+};
+
+export function clusterNetworks(state: Pick<SandboxState, 'ipFamily'>): ClusterNetworks {
+  return NETWORKS[state.ipFamily ?? 'ipv4'];
+}
+
+function underlayAddress(family: 4 | 6, host: number): string {
+  return family === 4 ? `172.30.0.${host}` : `fd00:172:30::${host}`;
+}
+
+/** `172.30.0.1/24`, `fd00:172:30::1/64`: an underlay address with its prefix length. */
+export function underlayCidr(ip: string): string {
+  return `${ip}/${ip.includes(':') ? 64 : 24}`;
+}
+
+/** `host:port`, bracketing an IPv6 host as URLs and socket addresses want it. */
+export function hostPort(ip: string, port: number): string {
+  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
+}
+
+/** An underlay attachment's addresses: its primary one, and in a dual-stack sandbox its IPv6 one. */
+export function underlayIps(x: { ip: string; ipv6?: string | undefined }): string[] {
+  return x.ipv6 ? [x.ip, x.ipv6] : [x.ip];
+}
 /** A member's Unix socket in the run directory: `<member name>.sock:0` (etcd wants a port in the URL and keeps it in the file name). */
 export const ETCD_SOCKET_SUFFIX = '.sock:0';
 /** Member i's underlay address: .254 down, skipping the client's .253. */
@@ -19,8 +64,10 @@ const ETCD_HOSTS = [254, 252, 251, 250, 249];
 export interface SandboxNode {
   name: string;
   netns: string;
-  /** Underlay address of eth0. */
+  /** Underlay address of eth0 in the primary family (IPv6 with --ip-family ipv6). */
   ip: string;
+  /** With --ip-family dual: eth0's IPv6 underlay address beside `ip`. */
+  ipv6?: string;
   agent?: ProcessRef;
 }
 
@@ -45,11 +92,13 @@ export interface SandboxState {
   runDir: string;
   proxyMode: string;
   backend: string;
+  /** Absent in sandboxes made before --ip-family: ipv4. */
+  ipFamily?: IpFamilyMode;
   switchNetns: string;
   bridge: string;
   /** With `tls`, members, peers and every client use the certificates in `<runDir>/pki`. */
   etcd: { tls: boolean; members: SandboxEtcdMember[] };
-  client: { netns: string; ip: string };
+  client: { netns: string; ip: string; ipv6?: string };
   nodes: SandboxNode[];
   controller?: ProcessRef;
   createdAt: string;
@@ -63,6 +112,7 @@ export interface SandboxPlan {
   backend: string;
   etcdMembers: number;
   etcdTls: boolean;
+  ipFamily: IpFamilyMode;
 }
 
 /**
@@ -88,11 +138,22 @@ export function quorum(members: number): number {
   return Math.floor(members / 2) + 1;
 }
 
-/** Names and addresses: node-i at .i, the external client at .253, etcd members at .254, .252, .251, …. */
+/**
+ * Names and addresses: node-i at .i (::i), the external client at .253,
+ * etcd members at .254, .252, .251, …; etcd, like every underlay address,
+ * speaks the primary family.
+ */
 export function planSandbox(plan: SandboxPlan, now = new Date()): SandboxState {
   if (plan.nodes < 1 || plan.nodes > 250) throw new ConfigError('--nodes', `${plan.nodes} must be from 1 to 250`);
   checkEtcdMembers(plan.etcdMembers);
+  if (plan.backend === 'udp' && plan.ipFamily !== 'ipv4')
+    throw new ConfigError('--ip-family', `${plan.ipFamily} needs the vxlan or host-gw backend (flannel's udp backend is IPv4-only)`);
   const prefix = `ks${plan.id}-`;
+  const primary = plan.ipFamily === 'ipv6' ? 6 : 4;
+  const at = (host: number): { ip: string; ipv6?: string } => ({
+    ip: underlayAddress(primary, host),
+    ...(plan.ipFamily === 'dual' ? { ipv6: underlayAddress(6, host) } : {}),
+  });
   return {
     version: 2,
     id: plan.id,
@@ -100,20 +161,21 @@ export function planSandbox(plan: SandboxPlan, now = new Date()): SandboxState {
     runDir: plan.runDir,
     proxyMode: plan.proxyMode,
     backend: plan.backend,
+    ...(plan.ipFamily === 'ipv4' ? {} : { ipFamily: plan.ipFamily }),
     switchNetns: `${prefix}sw`,
     bridge: 'br0',
     etcd: {
       tls: plan.etcdTls,
       members: ETCD_HOSTS.slice(0, plan.etcdMembers).map((host, i) => {
         const name = plan.etcdMembers === 1 ? 'etcd' : `etcd-${i + 1}`;
-        return { name, netns: `${prefix}${name}`, ip: `${UNDERLAY_PREFIX}.${host}` };
+        return { name, netns: `${prefix}${name}`, ip: underlayAddress(primary, host) };
       }),
     },
-    client: { netns: `${prefix}client`, ip: `${UNDERLAY_PREFIX}.253` },
+    client: { netns: `${prefix}client`, ...at(253) },
     nodes: Array.from({ length: plan.nodes }, (_, i) => ({
       name: `node-${i + 1}`,
       netns: `${prefix}n${i + 1}`,
-      ip: `${UNDERLAY_PREFIX}.${i + 1}`,
+      ...at(i + 1),
     })),
     createdAt: now.toISOString(),
   };
@@ -139,7 +201,7 @@ export function describeEtcd(state: SandboxState): string {
 
 /** The URLs agents use on the underlay: every member, https with --etcd-tls. */
 export function etcdClientUrls(state: SandboxState): string[] {
-  return state.etcd.members.map((m) => `${state.etcd.tls ? 'https' : 'http'}://${m.ip}:2379`);
+  return state.etcd.members.map((m) => `${state.etcd.tls ? 'https' : 'http'}://${hostPort(m.ip, 2379)}`);
 }
 
 /**
@@ -193,6 +255,12 @@ export function writeState(state: SandboxState): void {
 export function findNode(state: SandboxState, name: string): { name: string; netns: string; ip: string } | undefined {
   if (name === 'client' || name === state.client.netns) return { name: 'client', ...state.client };
   return state.nodes.find((n) => n.name === name || n.netns === name);
+}
+
+/** The service range(s) of the sandbox up in `runDir`, if one is: what its "apiserver" allocates from. */
+export function sandboxServiceRangeIn(runDir: string): string | undefined {
+  const state = existsSync(statePath(runDir)) ? readState(runDir) : undefined;
+  return state && clusterNetworks(state).serviceRange;
 }
 
 /** The connection to the sandbox up in `runDir`, if one is. */

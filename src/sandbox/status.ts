@@ -1,17 +1,18 @@
 import { execa } from 'execa';
 import type { ClusterSnapshot } from '../api/cluster-state.js';
 import type { EndpointsSource } from '../api/endpoint-slice.js';
-import type { Lease } from '../overlay/lease.js';
+import { leaseFamilies, type Lease } from '../overlay/lease.js';
 import { LeaseStore } from '../overlay/lease-store.js';
 import { createEtcdClient } from '../store/etcd-client.js';
 import { KvStore } from '../store/kv-store.js';
 import { ObjectStore } from '../store/object-store.js';
 import { isRunning } from './processes.js';
-import { sandboxEtcdConnection, type SandboxEtcdMember, type SandboxState } from './sandbox-state.js';
+import { sandboxEtcdConnection, underlayIps, type SandboxEtcdMember, type SandboxState } from './sandbox-state.js';
 
 export interface NodeStatus {
   name: string;
-  ip: string;
+  /** Its underlay addresses (two in a dual-stack sandbox). */
+  ips: string[];
   netns: string;
   agent: 'none' | 'stopped' | 'healthy' | 'unhealthy';
   agentPid?: number;
@@ -46,7 +47,7 @@ export interface SandboxStatus {
 export async function sandboxStatus(state: SandboxState, endpointsSource: EndpointsSource = 'auto'): Promise<SandboxStatus> {
   const nodes = await Promise.all(
     state.nodes.map(async (n): Promise<NodeStatus> => {
-      const base = { name: n.name, ip: n.ip, netns: n.netns };
+      const base = { name: n.name, ips: underlayIps(n), netns: n.netns };
       if (!n.agent) return { ...base, agent: 'none' };
       if (!isRunning(n.agent)) return { ...base, agent: 'stopped', agentPid: n.agent.pid };
       // /healthz listens on the node's own loopback, reachable only from inside its namespace.
@@ -75,18 +76,21 @@ export async function sandboxStatus(state: SandboxState, endpointsSource: Endpoi
   try {
     const kv = new KvStore(client, conn.endpoints);
     const leases = await new LeaseStore(kv).list();
-    status.leases = leases.leases.map((l) => ({ subnet: l.subnet.text, publicIp: l.attrs.publicIp.text, backend: l.attrs.backendType }));
+    status.leases = leases.leases.map((l) => {
+      const f = leaseFamilies(l);
+      return { subnet: f.subnets.join(','), publicIp: f.publicIps.join(','), backend: l.attrs.backendType };
+    });
     const snap = await new ObjectStore(kv, '/registry').readSnapshot(endpointsSource);
     status.services = [...snap.services.values()].map((s) => ({
       name: `${s.metadata.namespace}/${s.metadata.name}`,
       type: s.spec.type,
-      clusterIP: s.spec.clusterIP ?? '',
+      clusterIP: (s.spec.clusterIPs ?? (s.spec.clusterIP ? [s.spec.clusterIP] : [])).join(','),
       ports: s.spec.ports.map((p) => `${p.port}${p.nodePort ? `:${p.nodePort}` : ''}/${p.protocol}`).join(','),
     }));
     status.pods = [...snap.pods.values()].map((p) => ({
       name: `${p.metadata.namespace}/${p.metadata.name}`,
       node: p.spec.nodeName ?? '',
-      podIP: p.status?.podIP ?? '',
+      podIP: (p.status?.podIPs?.map((a) => a.ip) ?? (p.status?.podIP ? [p.status.podIP] : [])).join(','),
       ready: (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
     }));
     status.cluster = { snapshot: snap, leases: leases.leases };

@@ -20,14 +20,16 @@ import { startController } from './controller-process.js';
 import { makeEtcdPki } from './etcd-pki.js';
 import { startEtcdMember, waitEtcdMembers } from './sandbox-etcd.js';
 import {
-  POD_NETWORK,
+  clusterNetworks,
   describeEtcd,
   etcdPkiDir,
   planSandbox,
   quorum,
   readState,
   sandboxEtcdConnection,
+  underlayIps,
   writeState,
+  type IpFamilyMode,
   type SandboxState,
 } from './sandbox-state.js';
 import { buildTopology } from './topology.js';
@@ -41,6 +43,8 @@ export interface UpOptions {
   etcdMembers: number;
   /** Client and peer TLS with certificates made in `<runDir>/pki`. */
   etcdTls: boolean;
+  /** The cluster's families (`--ip-family`): the underlay, pod and service ranges of each. */
+  ipFamily: IpFamilyMode;
   /** Where the controller's pods find Debian's programs for images (PATH-style). */
   programPath: string;
   /** Start `keel agent` on every node (when this build has it). */
@@ -70,8 +74,9 @@ export async function sandboxUp(options: UpOptions): Promise<UpResult> {
     }
     const etcd = existing.etcd;
     const differs = etcd.members.length !== options.etcdMembers || etcd.tls !== options.etcdTls;
+    const family = existing.ipFamily ?? 'ipv4';
     options.log(
-      `sandbox ${existing.id} is already up in ${options.runDir}${differs ? ` (etcd: ${describeEtcd(existing)}; --etcd-members and --etcd-tls apply to a new sandbox, after \`keel down\`)` : ''}`,
+      `sandbox ${existing.id} is already up in ${options.runDir}${differs ? ` (etcd: ${describeEtcd(existing)}; --etcd-members and --etcd-tls apply to a new sandbox, after \`keel down\`)` : ''}${family !== options.ipFamily ? ` (ip family ${family}; --ip-family applies to a new sandbox, after \`keel down\`)` : ''}`,
     );
     for (const m of etcd.members)
       if (!isRunning(m.process)) options.log(`${m.name} is stopped (\`keel etcd start ${m.name}\` restarts it)`);
@@ -87,6 +92,7 @@ export async function sandboxUp(options: UpOptions): Promise<UpResult> {
     backend: options.backend,
     etcdMembers: options.etcdMembers,
     etcdTls: options.etcdTls,
+    ipFamily: options.ipFamily,
   });
   writeState(state);
   if (state.etcd.tls)
@@ -97,8 +103,10 @@ export async function sandboxUp(options: UpOptions): Promise<UpResult> {
   const topo = await buildTopology(state);
   for (const s of topo.missingSysctls)
     options.log(`note: ${s} is not available in the node namespaces (br_netfilter not loaded); hairpin traffic relies on masquerade`);
+  const underlay = underlayIps(state.client).map((ip) => (ip.includes(':') ? 'fd00:172:30::/64' : '172.30.0.0/24'));
+  const named = (x: { name: string; ip: string; ipv6?: string }): string => `${x.name}=${underlayIps(x).join(',')}`;
   options.log(
-    `underlay 172.30.0.0/24: ${[...state.nodes, ...state.etcd.members].map((n) => `${n.name}=${n.ip}`).join(' ')} client=${state.client.ip}`,
+    `underlay ${underlay.join(' + ')}: ${[...state.nodes, ...state.etcd.members].map(named).join(' ')} ${named({ name: 'client', ...state.client })}`,
   );
   for (const member of state.etcd.members) {
     member.process = startEtcdMember(state, member);
@@ -126,9 +134,10 @@ async function seedCluster(state: SandboxState): Promise<void> {
   const client = createEtcdClient(conn);
   try {
     const kv = new KvStore(client, conn.endpoints);
-    await new LeaseStore(kv).putConfig(renderNetworkConfig({ network: POD_NETWORK, backend: state.backend }), false);
+    const networks = clusterNetworks(state);
+    await new LeaseStore(kv).putConfig(renderNetworkConfig({ network: networks.podNetwork, backend: state.backend }), false);
     const registry = new ObjectRegistry(new ObjectStore(kv, '/registry'), {
-      ipam: { serviceRanges: parseServiceRange('10.96.0.0/12'), nodePorts: parsePortRange(DEFAULT_NODE_PORT_RANGE) },
+      ipam: { serviceRanges: parseServiceRange(networks.serviceRange), nodePorts: parsePortRange(DEFAULT_NODE_PORT_RANGE) },
     });
     for (const obj of kubeDnsObjects(state)) await registry.apply(obj);
   } finally {
