@@ -5,7 +5,7 @@
  *   node dist-dev/bench/overlay.js [seconds] [backends, default vxlan,udp]
  * Writes bench/results/overlay.json (figures.ts).
  *
- * Topology: test/e2e/overlay-lab.ts (nodes on a switch netns, pods by the
+ * Topology: test/support/overlay-lab.ts (nodes on a switch netns, pods by the
  * stock CNI plugins). Each configuration is measured with segmentation
  * offloads as the kernel sets them and with TSO/GSO/GRO off on the node and
  * pod interfaces: a userspace backend sees every MTU-sized packet, so the
@@ -17,7 +17,7 @@ import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { execa } from 'execa';
 import { sleep } from '../src/runtime/backoff.js';
-import { OverlayLab, type Pod } from '../test/e2e/overlay-lab.js';
+import { OverlayLab, type Pod } from '../test/support/overlay-lab.js';
 import { figure, fmt, nsTag, progress, QUICK, RUNS, writeResult, type FigureRow } from './figures.js';
 
 const BENCH = 'overlay';

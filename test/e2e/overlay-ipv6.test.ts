@@ -1,12 +1,13 @@
 import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LeaseStore } from '../../src/overlay/lease-store.js';
 import { parseSubnetEnv, type SubnetEnv } from '../../src/overlay/subnet-env.js';
-import { OverlayLab, until, type Pod } from './overlay-lab.js';
+import { OverlayLab, until, type Pod } from '../support/overlay-lab.js';
+import { useOverlayLab } from '../support/use-overlay-lab.js';
 
 /*
  * The IPv6 overlay on the real kernel: two node namespaces with a dual-stack underlay
- * (172.30.X.11-12/24 and fd00:172:30:X::11-12/64, see overlay-lab.ts), one `keel network run`
+ * (172.30.X.11-12/24 and fd00:172:30:X::11-12/64, see test/support/overlay-lab.ts), one `keel network run`
  * each, pods made by the stock bridge + host-local plugins from `keel network cni-config`.
  * Dual-stack pod network 10.244.0.0/16 + fd00:10:244::/56; IPv6-only fd00:10:244::/56.
  */
@@ -22,27 +23,17 @@ describe.each(CASES)('IPv6 overlay e2e: %s backend, %s', (backend, stack) => {
   const envs: SubnetEnv[] = [];
   let pods: Pod[] = [];
 
-  beforeAll(async () => {
-    try {
-      await lab.up();
-      await lab.init(backend, NETWORKS[stack]);
-      for (const i of [1, 2]) envs.push(parseSubnetEnv(await lab.startAgent(i)));
-      pods = [await lab.addPod(1), await lab.addPod(2)];
-      for (const p of pods) {
-        lab.serve(p.ns, 'TCP6', 8086);
-        lab.serve(p.ns, 'UDP6', 9096);
-        if (stack === 'dual') lab.serve(p.ns, 'TCP', 8080);
-      }
-      lab.serve(lab.inet, 'TCP6', 8081, `[${lab.outsideIpv6}]`);
-    } catch (err) {
-      await lab.down();
-      throw err;
+  useOverlayLab(lab, async () => {
+    await lab.init(backend, NETWORKS[stack]);
+    for (const env of await lab.startAgents([1, 2])) envs.push(parseSubnetEnv(env));
+    pods = await lab.addPods([1, 2]);
+    for (const p of pods) {
+      lab.serve(p.ns, 'TCP6', 8086);
+      lab.serve(p.ns, 'UDP6', 9096);
+      if (stack === 'dual') lab.serve(p.ns, 'TCP', 8080);
     }
-  }, 240_000);
-
-  afterAll(async () => {
-    await lab.down();
-  }, 60_000);
+    lab.serve(lab.inet, 'TCP6', 8081, `[${lab.outsideIpv6}]`);
+  });
 
   it("leases one subnet per family in flannel's key and value format, and writes flannel's subnet.env", async () => {
     const [a, b] = envs as [SubnetEnv, SubnetEnv];

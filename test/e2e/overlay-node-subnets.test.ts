@@ -1,12 +1,13 @@
 import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { encodeK8sProtobuf } from '../../src/api/testing/k8s-protobuf-encoder.js';
 import { parseSubnetEnv } from '../../src/overlay/subnet-env.js';
-import { OverlayLab, until, type Pod } from './overlay-lab.js';
+import { OverlayLab, until, type Pod } from '../support/overlay-lab.js';
+import { useOverlayLab } from '../support/use-overlay-lab.js';
 
 /*
  * flannel's kube-subnet-mgr mode (--subnet-source node) on two node namespaces
- * (k8n<run>n1, k8n<run>n2; address plan in overlay-lab.ts), vxlan, one real
+ * (k8n<run>n1, k8n<run>n2; address plan in test/support/overlay-lab.ts), vxlan, one real
  * etcd holding Node objects as kube-apiserver stores them (protobuf) under
  * /registry/minions/:
  *   n1        podCIDR 10.244.7.0/24, InternalIP 172.30.X.11   — runs `keel agent` (no --node-ip)
@@ -41,42 +42,34 @@ describe('overlay e2e: --subnet-source node (kube-subnet-mgr) over vxlan', () =>
   let env1 = '';
   let env2 = '';
 
-  beforeAll(async () => {
-    try {
-      await lab.up();
-      await lab.init('vxlan');
-      [n1, n2] = lab.nodes as [string, string];
-      written.set(registryKey(n1), nodeValue(n1, { podCIDR: '10.244.7.0/24' }, lab.nodeIp(1)));
-      written.set(registryKey(n2), nodeValue(n2, { podCIDRs: ['10.244.9.0/24'] }, lab.nodeIp(2)));
-      written.set(
-        registryKey('flannel-3'),
-        nodeValue('flannel-3', { podCIDR: '10.244.11.0/24' }, '172.31.0.3', {
-          'flannel.alpha.coreos.com/kube-subnet-manager': 'true',
-          'flannel.alpha.coreos.com/backend-type': 'vxlan',
-          'flannel.alpha.coreos.com/public-ip': lab.nodeIp(3),
-          'flannel.alpha.coreos.com/backend-data': `{"VNI":1,"VtepMAC":"${FLANNEL_MAC}"}`,
-        }),
-      );
-      written.set(registryKey('nocidr'), nodeValue('nocidr', {}, '172.31.0.4'));
-      written.set(registryKey('badcidr'), nodeValue('badcidr', { podCIDR: '10.244.300.0/24' }, '172.31.0.5'));
-      for (const [key, value] of written) await lab.kv().put(key, value);
-      const common = ['--subnet-source', 'node', '--node-name'];
-      env1 = await lab.startAgent(1, [...common, n1, '--proxy-mode', 'none', '--no-dns', '--backend', 'vxlan'], ['agent']);
-      env2 = await lab.startAgent(2, [...common, n2]);
-      pods = [await lab.addPod(1), await lab.addPod(2)];
-      for (const p of pods) {
-        lab.serve(p.ns, 'TCP', 8080);
-        lab.serve(p.ns, 'UDP', 9090);
-      }
-    } catch (err) {
-      await lab.down();
-      throw err;
+  useOverlayLab(lab, async () => {
+    await lab.init('vxlan');
+    [n1, n2] = lab.nodes as [string, string];
+    written.set(registryKey(n1), nodeValue(n1, { podCIDR: '10.244.7.0/24' }, lab.nodeIp(1)));
+    written.set(registryKey(n2), nodeValue(n2, { podCIDRs: ['10.244.9.0/24'] }, lab.nodeIp(2)));
+    written.set(
+      registryKey('flannel-3'),
+      nodeValue('flannel-3', { podCIDR: '10.244.11.0/24' }, '172.31.0.3', {
+        'flannel.alpha.coreos.com/kube-subnet-manager': 'true',
+        'flannel.alpha.coreos.com/backend-type': 'vxlan',
+        'flannel.alpha.coreos.com/public-ip': lab.nodeIp(3),
+        'flannel.alpha.coreos.com/backend-data': `{"VNI":1,"VtepMAC":"${FLANNEL_MAC}"}`,
+      }),
+    );
+    written.set(registryKey('nocidr'), nodeValue('nocidr', {}, '172.31.0.4'));
+    written.set(registryKey('badcidr'), nodeValue('badcidr', { podCIDR: '10.244.300.0/24' }, '172.31.0.5'));
+    for (const [key, value] of written) await lab.kv().put(key, value);
+    const common = ['--subnet-source', 'node', '--node-name'];
+    [env1, env2] = await Promise.all([
+      lab.startAgent(1, [...common, n1, '--proxy-mode', 'none', '--no-dns', '--backend', 'vxlan'], ['agent']),
+      lab.startAgent(2, [...common, n2]),
+    ]);
+    pods = await lab.addPods([1, 2]);
+    for (const p of pods) {
+      lab.serve(p.ns, 'TCP', 8080);
+      lab.serve(p.ns, 'UDP', 9090);
     }
-  }, 240_000);
-
-  afterAll(async () => {
-    await lab.down();
-  }, 60_000);
+  });
 
   it("takes each node's subnet from its Node's podCIDR and keel agent's node IP from its InternalIP", () => {
     expect(parseSubnetEnv(env1).subnet?.text).toBe('10.244.7.0/24');

@@ -3,13 +3,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { setIpChecksum } from '../../src/overlay/backends/inet-checksum.js';
-import { OverlayLab, until, type Pod } from './overlay-lab.js';
+import { OverlayLab, until, type Pod } from '../support/overlay-lab.js';
+import { useOverlayLab } from '../support/use-overlay-lab.js';
 
 /*
  * The udp backend's batched data path (TUN offloads, UDP GSO/GRO) between two
- * nodes of overlay-lab.ts (namespaces kug<run>…): a bulk TCP transfer with
+ * nodes of test/support/overlay-lab.ts (namespaces kug<run>…): a bulk TCP transfer with
  * the pods' TSO on (the TUN reads 64 KB super-packets) and off (MTU-sized
  * packets batched per peer) arrives byte for byte, and a datagram as a plain
  * flannel node sends it (one IPv4 packet, no GSO) is delivered.
@@ -22,24 +23,16 @@ describe('overlay udp backend: batched data path', () => {
   let b: Pod;
   const helpers: ChildProcess[] = [];
 
-  beforeAll(async () => {
-    try {
-      await lab.up();
-      await lab.init('udp');
-      await lab.startAgent(1);
-      await lab.startAgent(2);
-      a = await lab.addPod(1);
-      b = await lab.addPod(2);
-    } catch (err) {
-      await lab.down();
-      throw err;
-    }
-  }, 240_000);
+  useOverlayLab(lab, async () => {
+    await lab.init('udp');
+    await lab.startAgents([1, 2]);
+    [a, b] = (await lab.addPods([1, 2])) as [Pod, Pod];
+  });
 
-  afterAll(async () => {
+  // Runs before useOverlayLab's teardown (after-hooks run last-registered first).
+  afterAll(() => {
     for (const h of helpers) if (h.exitCode === null) h.kill('SIGKILL');
-    await lab.down();
-  }, 60_000);
+  });
 
   /** Sends SIZE random bytes from pod a to pod b over TCP; returns both SHA-256s. */
   async function transfer(port: number): Promise<[string, string]> {

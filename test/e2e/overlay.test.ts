@@ -1,14 +1,15 @@
 import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Cidr } from '../../src/api/ip.js';
 import { LeaseStore } from '../../src/overlay/lease-store.js';
 import { parseSubnetEnv } from '../../src/overlay/subnet-env.js';
-import { OverlayLab, until, type Pod } from './overlay-lab.js';
+import { OverlayLab, until, type Pod } from '../support/overlay-lab.js';
+import { useOverlayLab } from '../support/use-overlay-lab.js';
 
 /*
  * Three node namespaces on a switch namespace, etcd on a Unix socket, one
  * `keel network run` per node, pods made by the stock CNI plugins from
- * `keel network cni-config`. Address plan: see overlay-lab.ts.
+ * `keel network cni-config`. Address plan: see test/support/overlay-lab.ts.
  */
 const BACKENDS = ['vxlan', 'udp', 'host-gw'] as const;
 
@@ -18,27 +19,17 @@ describe.each(BACKENDS)('overlay e2e: %s backend', (backend) => {
   let pods: Pod[] = [];
   let store: LeaseStore;
 
-  beforeAll(async () => {
-    try {
-      await lab.up();
-      await lab.init(backend);
-      for (const i of [1, 2, 3]) subnets.push(parseSubnetEnv(await lab.startAgent(i)).subnet as Cidr);
-      pods = [await lab.addPod(1), await lab.addPod(2), await lab.addPod(3)];
-      for (const p of pods) {
-        lab.serve(p.ns, 'TCP', 8080);
-        lab.serve(p.ns, 'UDP', 9090);
-      }
-      lab.serve(lab.inet, 'TCP', 8081, lab.outsideIp);
-      store = new LeaseStore(lab.kv(), lab.prefix);
-    } catch (err) {
-      await lab.down();
-      throw err;
+  useOverlayLab(lab, async () => {
+    await lab.init(backend);
+    for (const env of await lab.startAgents([1, 2, 3])) subnets.push(parseSubnetEnv(env).subnet as Cidr);
+    pods = await lab.addPods([1, 2, 3]);
+    for (const p of pods) {
+      lab.serve(p.ns, 'TCP', 8080);
+      lab.serve(p.ns, 'UDP', 9090);
     }
-  }, 240_000);
-
-  afterAll(async () => {
-    await lab.down();
-  }, 60_000);
+    lab.serve(lab.inet, 'TCP', 8081, lab.outsideIp);
+    store = new LeaseStore(lab.kv(), lab.prefix);
+  });
 
   it('gives every node a distinct subnet, a flannel lease and a flannel subnet.env', async () => {
     expect(new Set(subnets.map((s) => s.text)).size).toBe(3);

@@ -111,17 +111,20 @@ export class OverlayLab {
       await ns(name, 'ip', ['link', 'set', 'eth0', 'up']);
       await ns(name, 'ip', ['link', 'set', 'lo', 'up']);
     };
-    await attach(this.inet, 'pin', `${this.inetIp}/24`, `${this.inetIpv6}/64`);
-    await ns(this.inet, 'ip', ['addr', 'add', `${this.outsideIp}/32`, 'dev', 'lo']);
-    await ns(this.inet, 'ip', ['addr', 'add', `${this.outsideIpv6}/128`, 'dev', 'lo']);
-    for (const [k, name] of this.nodes.entries()) {
+    const inet = async (): Promise<void> => {
+      await attach(this.inet, 'pin', `${this.inetIp}/24`, `${this.inetIpv6}/64`);
+      await ns(this.inet, 'ip', ['addr', 'add', `${this.outsideIp}/32`, 'dev', 'lo']);
+      await ns(this.inet, 'ip', ['addr', 'add', `${this.outsideIpv6}/128`, 'dev', 'lo']);
+    };
+    const node = async (name: string, k: number): Promise<void> => {
       await attach(name, `p${k + 1}`, `${this.nodeIp(k + 1)}/24`, `${this.nodeIpv6(k + 1)}/64`);
       await ns(name, 'ip', ['route', 'add', 'default', 'via', this.inetIp]);
       await ns(name, 'ip', ['-6', 'route', 'add', 'default', 'via', this.inetIpv6]);
       await ns(name, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
       mkdirSync(join(this.dir, `n${k + 1}`), { recursive: true });
-    }
-    await this.startEtcd();
+    };
+    // Each namespace is built on its own (only the switch is shared, and it exists already): all at once.
+    await Promise.all([inet(), ...this.nodes.map((name, k) => node(name, k)), this.startEtcd()]);
   }
 
   private async startEtcd(): Promise<void> {
@@ -175,6 +178,11 @@ export class OverlayLab {
   }
 
   /** Starts node i's overlay (`keel network run`, or another keel command that runs it) and waits for its subnet.env. */
+  /** startAgent for several nodes at once (each leases on its own; etcd settles who gets which subnet); their subnet.env files in order. */
+  async startAgents(nodes: number[], extra: string[] = []): Promise<string[]> {
+    return Promise.all(nodes.map((i) => this.startAgent(i, extra)));
+  }
+
   async startAgent(i: number, extra: string[] = [], command = ['network', 'run']): Promise<string> {
     const child = spawn(
       'ip',
@@ -221,9 +229,10 @@ export class OverlayLab {
 
   /** A pod on node i, made by the CNI plugins from keel's conflist, as a runtime would. */
   async addPod(node: number): Promise<Pod> {
-    const name = `${this.tag}${this.run}p${this.pods.length + 1}`;
-    await sh('ip', ['netns', 'add', name]);
+    // Named and recorded before the first await, so pods added at once get distinct names.
+    const name = `${this.tag}${this.run}p${this.podNamespaces.length + 1}`;
     this.podNamespaces.push(name);
+    await sh('ip', ['netns', 'add', name]);
     const conflist = JSON.parse(
       await this.keel(
         ['network', 'cni-config', '--subnet-file', this.subnetFile(node), '--ipam-data-dir', join(this.dir, `n${node}`, 'ipam')],
@@ -248,6 +257,11 @@ export class OverlayLab {
     const pod = { ns: name, ip: ips[0] ?? '', ...(ip6 ? { ip6 } : {}), node };
     this.pods.push(pod);
     return pod;
+  }
+
+  /** One pod on each of these nodes, made at once (each node has its own bridge and host-local store); in order. */
+  async addPods(nodes: number[]): Promise<Pod[]> {
+    return Promise.all(nodes.map((n) => this.addPod(n)));
   }
 
   /** A socat server in a namespace answering each TCP connection / UDP datagram with the peer address it saw (TCP6/UDP6: over IPv6). */
