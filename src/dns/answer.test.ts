@@ -349,6 +349,33 @@ describe('answerQuestion, edges', () => {
     });
   });
 
+  // answer.ts L77: only a chain that ends where keel holds nothing is handed on, also when the last name is outside every zone.
+  it('answers a CNAME chain ending at an out-of-zone name keel holds from its own records, handing nothing to the resolver', () => {
+    const host = makeService('default', 'host', { clusterIP: 'None', ports: [{ name: 'x', port: 80 }] });
+    const eps = makeEndpointSubsets('default', 'host', [{ addresses: [{ ip: '172.30.0.5' }], ports: [{ name: 'x', port: 80 }] }]);
+    const rev = makeService('default', 'rev', { type: 'ExternalName', externalName: '5.0.30.172.in-addr.arpa' });
+    const idx = buildRecordIndex(snapshotOf([host, rev], [eps], 42), fixtureConfig());
+    expect(answer(idx, 'rev.default.svc.cluster.local', 'PTR')).toEqual({
+      rcode: 'NOERROR',
+      answers: [
+        'rev.default.svc.cluster.local. 5 IN CNAME 5.0.30.172.in-addr.arpa.',
+        '5.0.30.172.in-addr.arpa. 5 IN PTR 172-30-0-5.host.default.svc.cluster.local.',
+      ],
+      authority: [],
+      additional: [],
+    });
+  });
+
+  // record-sources.ts L112: the namespace name under pod.<zone> is made only for insecure pod names.
+  it('makes <namespace>.pod.<zone> exist only when --pod-records is insecure', () => {
+    const modes = POD_RECORDS_MODES.map((podRecords) => {
+      const idx = buildRecordIndex(fixtureSnapshot(), { ...fixtureConfig(), podRecords });
+      const res = answerQuestion(idx, { name: 'kube-system.pod.cluster.local', type: 'A' });
+      return `${podRecords} ${res.kind === 'answer' ? res.rcode : res.kind}`;
+    });
+    expect(modes).toEqual(['insecure NOERROR', 'verified NXDOMAIN', 'disabled NXDOMAIN']);
+  });
+
   it('answers ANY at an alias with the CNAME alone, and ANY at a service with all its records', () => {
     expect(answer(index, 'alias.default.svc.cluster.local', 'ANY')).toMatchObject({
       answers: ['alias.default.svc.cluster.local. 37 IN CNAME web.default.svc.cluster.local.'],
