@@ -4,10 +4,15 @@
  * third node and from a pod there; the NodePort answers on every node's IP
  * from the external client namespace; the node's live nat table (or nftables
  * table) holds the service, and `keel describe --node` finds it as wanted.
- * Once per proxy mode, with the vxlan, udp and host-gw backends.
+ * Once per proxy mode, with the vxlan, udp and host-gw backends, and one IP
+ * family mode each (`keel up --ip-family`): every check is made on each
+ * family the sandbox has — the ClusterIP of each family (`curl -g
+ * [ClusterIPv6]:8001`), the NodePort on each of a node's addresses, `dig A`
+ * and `dig AAAA` from a pod.
  *
- * Address plan: underlay 172.30.0.0/24 (node-i .i, client .253, etcd .254),
- * pods 10.244.0.0/16 (a /24 per node leased by the agents), services 10.96.0.0/12.
+ * Address plan: underlay 172.30.0.0/24 and/or fd00:172:30::/64 (node-i .i / ::i,
+ * client .253 / ::253, etcd .254 / ::254), pods 10.244.0.0/16 and/or fd00:10:244::/56
+ * (a /24 or /64 per node leased by the agents), services 10.96.0.0/12 and/or fd00:10:96::/112.
  */
 import { execa } from 'execa';
 import { writeFileSync } from 'node:fs';
@@ -15,23 +20,29 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pod } from '../../src/api/pod.js';
 import { readPodRecord } from '../../src/sandbox/pod-records.js';
+import { hostPort, underlayIps } from '../../src/sandbox/sandbox-state.js';
 import { TestSandbox, until } from './sandbox-support.js';
 
+// userspace and udp are IPv4-only (as kube-proxy's legacy proxier and flannel's udp backend).
 const MODES = [
-  { proxyMode: 'iptables', backend: 'vxlan' },
-  { proxyMode: 'userspace', backend: 'udp' },
-  { proxyMode: 'nftables', backend: 'host-gw' },
+  { proxyMode: 'iptables', backend: 'vxlan', ipFamily: 'ipv6' },
+  { proxyMode: 'userspace', backend: 'udp', ipFamily: 'ipv4' },
+  { proxyMode: 'nftables', backend: 'host-gw', ipFamily: 'dual' },
 ] as const;
 
-describe.each(MODES)('seed 004 (proxy $proxyMode, backend $backend)', ({ proxyMode, backend }) => {
+/** A URL curl takes for an address of either family (with -g, as IPv6 brackets are globs to curl otherwise). */
+const url = (ip: string, port: number): string => `http://${hostPort(ip, port)}/`;
+
+describe.each(MODES)('seed 004 (proxy $proxyMode, backend $backend, $ipFamily)', ({ proxyMode, backend, ipFamily }) => {
   const sbx = new TestSandbox();
   let nginx: Pod[];
   let third: string;
   let clusterIP: string;
+  let clusterIPs: string[];
   let nodePort: number;
 
   beforeAll(async () => {
-    await sbx.up(['--nodes', '3', '--proxy-mode', proxyMode, '--backend', backend]);
+    await sbx.up(['--nodes', '3', '--proxy-mode', proxyMode, '--backend', backend, '--ip-family', ipFamily]);
     const applied = await sbx.keel(['apply', '-f', 'fixtures/sandbox/nginx/']);
     expect(applied.stderr).toBe('');
     nginx = await sbx.readyPods('nginx-controller-', 2);
@@ -39,13 +50,17 @@ describe.each(MODES)('seed 004 (proxy $proxyMode, backend $backend)', ({ proxyMo
     const cip = await sbx.service('nginx-service-clusterip');
     const np = await sbx.service('nginx-service-nodeport');
     clusterIP = cip!.spec.clusterIP!;
+    clusterIPs = cip!.spec.clusterIPs!;
     nodePort = np!.spec.ports[0]!.nodePort!;
-    const ips = nginx.map((p) => p.status!.podIP!).sort();
+    // The services ask PreferDualStack: one ClusterIP, and one endpoint per pod, for each family the sandbox has.
+    expect(clusterIPs.map((ip) => (ip.includes(':') ? 6 : 4))).toEqual({ ipv4: [4], ipv6: [6], dual: [4, 6] }[ipFamily]);
+    const ips = nginx.flatMap((p) => p.status!.podIPs!.map((a) => a.ip)).sort();
+    expect(ips).toHaveLength(2 * clusterIPs.length);
     await until(
       'endpoints of both replicas',
       async () => JSON.stringify(await sbx.endpointIps('nginx-service-nodeport')) === JSON.stringify(ips),
     );
-  }, 120_000);
+  }, 180_000);
 
   afterAll(async () => {
     await sbx.down();
@@ -56,7 +71,7 @@ describe.each(MODES)('seed 004 (proxy $proxyMode, backend $backend)', ({ proxyMo
     const names = nginx.map((p) => p.metadata.name);
     const seen = new Set<string>();
     for (let i = 0; i < 40 && seen.size < names.length; i++) {
-      const body = await sbx.exec(target, ['curl', '-s', '-m', '3', url]);
+      const body = await sbx.exec(target, ['curl', '-s', '-g', '-m', '3', url]);
       expect(names).toContain(body);
       seen.add(body);
     }
@@ -67,12 +82,14 @@ describe.each(MODES)('seed 004 (proxy $proxyMode, backend $backend)', ({ proxyMo
     expect(new Set(nginx.map((p) => p.spec.nodeName)).size).toBe(2);
   });
 
-  it('answers on the ClusterIP from the third node', async () => {
-    await until(
-      'the rules on the third node',
-      async () => (await sbx.exec({ node: third }, ['curl', '-s', '-m', '2', `http://${clusterIP}:8001/`])) !== '',
-    );
-    await answersFromBoth({ node: third }, `http://${clusterIP}:8001/`);
+  it('answers on the ClusterIP of each family from the third node', async () => {
+    for (const ip of clusterIPs) {
+      await until(
+        'the rules on the third node',
+        async () => (await sbx.exec({ node: third }, ['curl', '-s', '-g', '-m', '2', url(ip, 8001)])) !== '',
+      );
+      await answersFromBoth({ node: third }, url(ip, 8001));
+    }
   });
 
   it('answers on the ClusterIP from a pod on the third node', async () => {
@@ -83,16 +100,18 @@ describe.each(MODES)('seed 004 (proxy $proxyMode, backend $backend)', ({ proxyMo
     );
     expect((await sbx.keel(['apply', '-f', manifest])).exitCode).toBe(0);
     await sbx.readyPods('client', 1);
-    await answersFromBoth({ pod: 'client' }, `http://${clusterIP}:8001/`);
-    // …and by name, through the cluster DNS.
-    expect(
-      await sbx.exec({ pod: 'client' }, ['dig', '+short', '+time=2', '+tries=2', 'nginx-service-clusterip.default.svc.cluster.local']),
-    ).toBe(clusterIP);
-  });
+    for (const ip of clusterIPs) await answersFromBoth({ pod: 'client' }, url(ip, 8001));
+    // …and by name, through the cluster DNS: an A and/or AAAA record, each family's ClusterIP.
+    for (const ip of clusterIPs) {
+      const type = ip.includes(':') ? 'AAAA' : 'A';
+      const name = 'nginx-service-clusterip.default.svc.cluster.local';
+      expect(await sbx.exec({ pod: 'client' }, ['dig', '+short', '+time=2', '+tries=2', type, name])).toBe(ip);
+    }
+  }, 120_000);
 
-  it('answers on the NodePort of every node from the external client', async () => {
-    for (const node of sbx.state.nodes) {
-      const body = await sbx.exec({ node: 'client' }, ['curl', '-s', '-m', '3', `http://${node.ip}:${nodePort}/`]);
+  it("answers on the NodePort of every node's address of each family from the external client", async () => {
+    for (const ip of sbx.state.nodes.flatMap(underlayIps)) {
+      const body = await sbx.exec({ node: 'client' }, ['curl', '-s', '-g', '-m', '3', url(ip, nodePort)]);
       expect(nginx.map((p) => p.metadata.name)).toContain(body);
     }
   });
@@ -135,6 +154,11 @@ describe.each(MODES)('seed 004 (proxy $proxyMode, backend $backend)', ({ proxyMo
     it("shows the service in the node's live ip keel table, and describe finds it as wanted", async () => {
       const table = await sbx.keelExec({ node: third }, ['nft', 'list', 'table', 'ip', 'keel']);
       expect(table).toContain(`${clusterIP} . tcp . 8001 : goto service-`);
+      for (const ip of clusterIPs.filter((a) => a.includes(':'))) {
+        expect(await sbx.keelExec({ node: third }, ['nft', 'list', 'table', 'ip6', 'keel'])).toContain(
+          `${ip} . tcp . 8001 : goto service-`,
+        );
+      }
       const described = await sbx.keel(['describe', 'svc', 'nginx-service-clusterip', '--node', third]);
       // The service's endpoint map (its slots are the endpoints) is listed before its chains.
       expect(described.stdout).toMatch(
@@ -144,9 +168,11 @@ describe.each(MODES)('seed 004 (proxy $proxyMode, backend $backend)', ({ proxyMo
       expect(described.stdout).toContain('Problems:\n  none found');
     });
   else
-    it("shows the service in the node's live nat table", async () => {
-      const nat = await sbx.keelExec({ node: third }, ['iptables-save', '-t', 'nat']);
-      expect(nat).toContain(`${clusterIP}/32`);
-      expect(nat).toContain('KUBE-');
+    it("shows the service in the node's live nat table of each family", async () => {
+      for (const ip of clusterIPs) {
+        const nat = await sbx.keelExec({ node: third }, [ip.includes(':') ? 'ip6tables-save' : 'iptables-save', '-t', 'nat']);
+        expect(nat).toContain(ip.includes(':') ? `${ip}/128` : `${ip}/32`);
+        expect(nat).toContain('KUBE-');
+      }
     });
 });
