@@ -9,7 +9,7 @@ import { projectService } from '../service-view/project-service.js';
 import type { ServiceView } from '../service-view/service-view.js';
 import { renderRestore } from '../proxy-iptables/render-restore.js';
 import type { KernelView } from '../proxy-iptables/sync-plan.js';
-import { tracePacket, type TraceOutcome, type TracePacket } from '../proxy-iptables/trace.js';
+import { byShownOutcome, tracePacket, type TraceOutcome, type TracePacket } from '../proxy-iptables/trace.js';
 import { compileNftables } from '../proxy-nftables/compile.js';
 import { compileNftService } from '../proxy-nftables/compile-service.js';
 import { TABLE } from '../proxy-nftables/nft-names.js';
@@ -247,7 +247,8 @@ function traceLines(
       from: 'pod',
     });
     lines.push(`From a pod to ${port.clusterIP}:${port.port}/${port.protocol}:`);
-    for (const o of outcomes) lines.push(`  ${o.verdict} p=${o.probability.toFixed(3)}${o.masquerade ? ' masquerade' : ''}`);
+    for (const o of byShownOutcome(outcomes))
+      lines.push(`  ${o.verdict} p=${o.probability.toFixed(3)}${o.masquerade ? ' masquerade' : ''}`);
   }
   return lines;
 }

@@ -184,9 +184,23 @@ export function mergeOutcomes(outcomes: TraceOutcome[]): TraceOutcome[] {
     .sort((x, y) => y.probability - x.probability || (x.verdict < y.verdict ? -1 : 1));
 }
 
+/**
+ * Outcomes as shown without their rules: branches that differ only in the rules they matched
+ * (nftables' numgen retries landing on the same endpoint) are one outcome, their shares summed.
+ */
+export function byShownOutcome(outcomes: readonly TraceOutcome[]): TraceOutcome[] {
+  const by = new Map<string, TraceOutcome>();
+  for (const o of outcomes) {
+    const key = `${o.verdict}|${o.masquerade}|${o.chains.join(' ')}`;
+    const prev = by.get(key);
+    by.set(key, prev ? { ...prev, probability: prev.probability + o.probability } : o);
+  }
+  return [...by.values()].sort((x, y) => y.probability - x.probability);
+}
+
 export function formatTrace(outcomes: readonly TraceOutcome[], verbose: boolean): string {
   const lines: string[] = [];
-  for (const o of outcomes) {
+  for (const o of verbose ? outcomes : byShownOutcome(outcomes)) {
     const via = o.chains.filter((c) => !/\/(PREROUTING|OUTPUT|INPUT|FORWARD|POSTROUTING)$/.test(c)).join(' → ');
     lines.push(`${o.verdict} p=${o.probability.toFixed(3)}${o.masquerade ? ' masquerade' : ''}${via ? ` via ${via}` : ''}`);
     if (verbose) for (const r of o.rules) lines.push(`    ${r}`);

@@ -75,6 +75,9 @@ describe('traceNftPacket', () => {
       ['DNAT 10.244.1.40:8443', '0.996', false],
       ['DNAT 10.244.1.40:8443', '0.004', false],
     ]);
+    // Printed without the rules, the fallback is the same outcome: one line with both shares.
+    expect(formatTrace(outside, false)).toMatch(/^DNAT 10\.244\.1\.40:8443 p=1\.000 via [^\n]+\n$/);
+    expect(formatTrace(outside, true).match(/^DNAT/gm)).toHaveLength(2);
     const fromNode = trace({ src: '172.30.0.1', dst: '203.0.113.40', dport: 443, from: 'host' });
     expect(summary(fromNode).map((s) => s[0])).toEqual(['DNAT 10.244.1.40:8443', 'DNAT 10.244.2.40:8443']);
   });
