@@ -175,25 +175,22 @@ function rows(r: SizeResult): FigureRow[] {
   const pooled = (p: PathSamples, q: number): number => r2(quantile(p.ms.flat(), q));
   const all = r.netlink.ms.flat();
   const med = (xs: number[]): string => fmt(spread(xs).median);
-  return [
+  const endpointChange = (q: number, rest: Pick<Parameters<typeof figure>[0], 'note' | 'target'>): FigureRow =>
     figure({
       figure: 0,
-      name: `nftables mode, one endpoint changed (map elements, one netlink batch), p50, ${scale}`,
+      name: `nftables mode, one endpoint changed (map elements, one netlink batch), p${q * 100}, ${scale}`,
       unit: 'ms',
-      keel: perRun(r.netlink, 0.5),
-      pooled: pooled(r.netlink, 0.5),
-      peer: { name: 'the same elements through nft -f', samples: perRun(r.nft, 0.5) },
+      keel: perRun(r.netlink, q),
+      pooled: pooled(r.netlink, q),
+      peer: { name: 'the same elements through nft -f', samples: perRun(r.nft, q) },
       ratio: 'keel/peer',
+      ...rest,
+    });
+  return [
+    endpointChange(0.5, {
       note: `CPU ms/change ${med(r.netlink.cpu)} vs ${med(r.nft.cpu)}; kernel commit p50 ${fmt(quantile(r.commitMs, 0.5))} ms`,
     }),
-    figure({
-      figure: 0,
-      name: `nftables mode, one endpoint changed (map elements, one netlink batch), p99, ${scale}`,
-      unit: 'ms',
-      keel: perRun(r.netlink, 0.99),
-      pooled: pooled(r.netlink, 0.99),
-      peer: { name: 'the same elements through nft -f', samples: perRun(r.nft, 0.99) },
-      ratio: 'keel/peer',
+    endpointChange(0.99, {
       ...(r.services >= 10_000 ? { target: { on: 'keel' as const, op: '<=' as const, value: P99_TARGET_MS } } : {}),
       note: `${all.length} changes, slowest ${fmt(Math.max(...all))} ms; kernel commit p99 ${fmt(quantile(r.commitMs, 0.99))} ms`,
     }),

@@ -171,15 +171,20 @@ function applyMark(rule: Rule, mark: number): number {
   return ((mark & ~(mask ?? 0)) ^ (val ?? 0)) >>> 0;
 }
 
-/** Outcomes reached along the same rules are one outcome; largest first. */
-export function mergeOutcomes(outcomes: TraceOutcome[]): TraceOutcome[] {
+/** Outcomes with the same key are one outcome, their shares summed. */
+function sumShares(outcomes: readonly TraceOutcome[], keyOf: (o: TraceOutcome) => string): TraceOutcome[] {
   const by = new Map<string, TraceOutcome>();
   for (const o of outcomes) {
-    const key = `${o.verdict}|${o.masquerade}|${o.rules.join('\n')}`;
+    const key = keyOf(o);
     const prev = by.get(key);
     by.set(key, prev ? { ...prev, probability: prev.probability + o.probability } : o);
   }
-  return [...by.values()]
+  return [...by.values()];
+}
+
+/** Outcomes reached along the same rules are one outcome; largest first. */
+export function mergeOutcomes(outcomes: TraceOutcome[]): TraceOutcome[] {
+  return sumShares(outcomes, (o) => `${o.verdict}|${o.masquerade}|${o.rules.join('\n')}`)
     .filter((o) => o.probability > 1e-12)
     .sort((x, y) => y.probability - x.probability || (x.verdict < y.verdict ? -1 : 1));
 }
@@ -189,13 +194,7 @@ export function mergeOutcomes(outcomes: TraceOutcome[]): TraceOutcome[] {
  * (nftables' numgen retries landing on the same endpoint) are one outcome, their shares summed.
  */
 export function byShownOutcome(outcomes: readonly TraceOutcome[]): TraceOutcome[] {
-  const by = new Map<string, TraceOutcome>();
-  for (const o of outcomes) {
-    const key = `${o.verdict}|${o.masquerade}|${o.chains.join(' ')}`;
-    const prev = by.get(key);
-    by.set(key, prev ? { ...prev, probability: prev.probability + o.probability } : o);
-  }
-  return [...by.values()].sort((x, y) => y.probability - x.probability);
+  return sumShares(outcomes, (o) => `${o.verdict}|${o.masquerade}|${o.chains.join(' ')}`).sort((x, y) => y.probability - x.probability);
 }
 
 export function formatTrace(outcomes: readonly TraceOutcome[], verbose: boolean): string {
