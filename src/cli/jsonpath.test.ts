@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { UsageError } from '../api/errors.js';
 import { executeTemplate, parseTemplate } from './jsonpath.js';
 
 // The examples of kubectl's JSONPath reference (kubernetes.io/docs/reference/kubectl/jsonpath/),
@@ -60,6 +61,8 @@ describe('kubectl JSONPath templates', () => {
   });
 
   it.each(['{.items[0]', '{range .items[*]}{.x}', '{end}', '{.items[?(@.a ~ 1)]}'])('rejects %s with a one-line usage error', (t) => {
+    // The type too: toThrow(/text/) alone passes when a falsy value is thrown (parseTemplate throws what bad() returns).
+    expect(() => parseTemplate(t)).toThrow(UsageError);
     expect(() => parseTemplate(t)).toThrow(/^error parsing jsonpath/);
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ValidationError } from '../api/errors.js';
 import { parseCidr, type Cidr } from '../api/ip.js';
 import { validateService, type Service } from '../api/service.js';
 import { chooseNodePort } from './node-ports.js';
@@ -79,17 +80,13 @@ describe('dual-stack allocation', () => {
 
   it('refuses an IPv6 service on an IPv4-only cluster with the apiserver message', () => {
     const v4only: IpamConfig = { ...cfg, serviceRanges: [cidr('10.96.0.0/12')] };
-    expect(() =>
-      planServiceAllocation(
-        makeService('v6', (s) => {
-          s.ipFamilies = ['IPv6'];
-        }),
-        undefined,
-        none,
-        v4only,
-        firstFree,
-      ),
-    ).toThrow('service default/v6: spec.ipFamilies[0]: Invalid value: "IPv6": not configured on this cluster');
+    const v6 = makeService('v6', (s) => {
+      s.ipFamilies = ['IPv6'];
+    });
+    const run = (): unknown => planServiceAllocation(v6, undefined, none, v4only, firstFree);
+    // The type too: toThrow('text') alone passes when undefined is thrown, and this refusal is what fieldErrors() returns.
+    expect(run).toThrow(ValidationError);
+    expect(run).toThrow('service default/v6: spec.ipFamilies[0]: Invalid value: "IPv6": not configured on this cluster');
   });
 });
 

@@ -106,16 +106,20 @@ describe('initIpFamilyFields', () => {
       "service default/web: spec.ipFamilyPolicy: Invalid value: \"SingleStack\": must be 'RequireDualStack' or 'PreferDualStack' when multiple IP families are specified",
     ],
   ])('refuses %s with the apiserver message', (_name, spec, cluster, message) => {
+    // Every refusal is checked for its type too: `toThrow('text')` alone passes when the code throws
+    // undefined (chai skips the message check), and initIpFamilyFields throws what fieldErrors() returns.
+    expect(() => settle(spec, cluster)).toThrow(ValidationError);
     expect(() => settle(spec, cluster)).toThrow(message);
   });
 
   it('reports every problem of one stage together, in one line', () => {
-    expect(() => settle({ ipFamilyPolicy: 'RequireDualStack', ipFamilies: ['IPv6'] }, v4)).toThrow(
+    const run = (): unknown => settle({ ipFamilyPolicy: 'RequireDualStack', ipFamilies: ['IPv6'] }, v4);
+    expect(run).toThrow(ValidationError);
+    expect(run).toThrow(
       'service default/web: [spec.ipFamilyPolicy: Invalid value: "RequireDualStack": this cluster is not configured for dual-stack services, spec.ipFamilies[0]: Invalid value: "IPv6": not configured on this cluster]',
     );
   });
 
-  // `toThrow('text')` also passes when the code throws undefined (chai skips the message check): the error itself is checked here.
   it('throws a ValidationError naming the service and the field, or with several problems no single field', () => {
     const refusal = (spec: Record<string, unknown>, cluster: readonly IpFamily[]): unknown => {
       try {
@@ -157,14 +161,19 @@ describe('initIpFamilyFields', () => {
 
   it('refuses to drop the secondary IP under a dual-stack policy', () => {
     const existing = svc({ ipFamilyPolicy: 'PreferDualStack', clusterIPs: ['10.96.0.5', 'fd00:10:96::5'], ipFamilies: ['IPv4', 'IPv6'] });
-    expect(() =>
-      settle({ ipFamilyPolicy: 'RequireDualStack', clusterIPs: ['10.96.0.5'], ipFamilies: ['IPv4', 'IPv6'] }, v4v6, existing),
-    ).toThrow('spec.ipFamilyPolicy: Invalid value: "RequireDualStack": must be \'SingleStack\' to release the secondary cluster IP');
+    const run = (): unknown =>
+      settle({ ipFamilyPolicy: 'RequireDualStack', clusterIPs: ['10.96.0.5'], ipFamilies: ['IPv4', 'IPv6'] }, v4v6, existing);
+    expect(run).toThrow(ValidationError);
+    expect(run).toThrow(
+      'spec.ipFamilyPolicy: Invalid value: "RequireDualStack": must be \'SingleStack\' to release the secondary cluster IP',
+    );
   });
 
   it('refuses to drop the secondary family under a dual-stack policy', () => {
     const existing = svc({ ipFamilyPolicy: 'PreferDualStack', clusterIPs: ['10.96.0.5', 'fd00:10:96::5'], ipFamilies: ['IPv4', 'IPv6'] });
-    expect(() => settle({ ipFamilyPolicy: 'PreferDualStack', ipFamilies: ['IPv4'] }, v4v6, existing)).toThrow(
+    const run = (): unknown => settle({ ipFamilyPolicy: 'PreferDualStack', ipFamilies: ['IPv4'] }, v4v6, existing);
+    expect(run).toThrow(ValidationError);
+    expect(run).toThrow(
       'service default/web: spec.ipFamilyPolicy: Invalid value: "PreferDualStack": must be \'SingleStack\' to release the secondary IP family',
     );
   });

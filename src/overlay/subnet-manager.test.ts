@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { AllocationError } from '../api/errors.js';
 import { parseCidr, parseIp, type Cidr, type IpAddress } from '../api/ip.js';
 import { connectStore, uniquePrefix } from '../../test/support/etcd.js';
 import { LeaseStore } from './lease-store.js';
@@ -45,9 +46,10 @@ describe('SubnetManager (real etcd)', () => {
     const { manager } = setup('{"Network":"10.244.0.0/28","SubnetLen":30,"Backend":{"Type":"host-gw"}}');
     const held = await Promise.all([1, 2, 3].map((i) => manager().acquire(attrsFor(i))));
     expect(new Set(held.map((h) => h.subnet.text)).size).toBe(3);
-    await expect(manager().acquire(attrsFor(4))).rejects.toThrow(
-      'network 10.244.0.0/28: is full: all 3 /30 subnets from 10.244.0.4 to 10.244.0.12 are leased',
-    );
+    // The type too: toThrow('text') alone passes when undefined is thrown, and acquire() rethrows what it caught.
+    const full = manager().acquire(attrsFor(4));
+    await expect(full).rejects.toThrow(AllocationError);
+    await expect(full).rejects.toThrow('network 10.244.0.0/28: is full: all 3 /30 subnets from 10.244.0.4 to 10.244.0.12 are leased');
   });
 
   it('renews onto a fresh etcd lease and re-acquires a deleted lease', async () => {

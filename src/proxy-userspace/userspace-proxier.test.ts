@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ClusterSnapshot } from '../api/cluster-state.js';
 import { validateEndpoints } from '../api/endpoints.js';
 import { validateService } from '../api/service.js';
+import { RestoreError } from '../kernel/iptables/restore-error.js';
 import { FakeRunner } from '../kernel/iptables/testing/fake-runner.js';
 import { FakeClock } from '../runtime/testing/fake-clock.js';
 import { PORTAL_CHAINS } from './portal-rules.js';
@@ -126,7 +127,8 @@ describe('UserspaceProxier', () => {
 
     // A failed write is retried, fully, after 1 s: the service's rules are gone after it.
     fake.failNext = 'No chain/target/match by that name.';
-    const failed = expect(proxier.flush()).rejects.toThrow();
+    // The restore's own error, passed on through sync() and the runner (a bare toThrow() passes on a rejection with undefined).
+    const failed = expect(proxier.flush()).rejects.toThrow(RestoreError);
     proxier.update(snapshot(undefined), { ...FULL, full: false, services: new Set(['default/web']) });
     await clock.advance(0);
     await failed;

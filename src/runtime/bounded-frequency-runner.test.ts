@@ -12,6 +12,8 @@ interface Harness {
   /** Makes the next run wait until the returned function is called. */
   block(): () => void;
   failNext(n?: number): void;
+  /** What a failing run throws: one object, so a test can ask for that very error. */
+  broke: Error;
   signal: AbortSignal;
   abort(): void;
   started: Promise<void>;
@@ -26,6 +28,7 @@ function harness(opts: Partial<BoundedFrequencyRunnerOptions> = {}): Harness {
   const failures: Harness['failures'] = [];
   let gate: Promise<void> | undefined;
   let failing = 0;
+  const broke = new Error('run broke');
   const runner = new BoundedFrequencyRunner({
     minIntervalMs: 0,
     backoff: steadyBackoff(),
@@ -37,7 +40,7 @@ function harness(opts: Partial<BoundedFrequencyRunnerOptions> = {}): Harness {
       if (gate) await gate;
       if (failing > 0) {
         failing--;
-        throw new Error('run broke');
+        throw broke;
       }
     },
   });
@@ -64,6 +67,7 @@ function harness(opts: Partial<BoundedFrequencyRunnerOptions> = {}): Harness {
     failNext: (n = 1) => {
       failing = n;
     },
+    broke,
   };
 }
 
@@ -231,7 +235,7 @@ describe('BoundedFrequencyRunner', () => {
     await first;
     expect(flushed).toBe(true);
     h.failNext();
-    const second = expect(h.runner.flush()).rejects.toThrow('run broke');
+    const second = expect(h.runner.flush()).rejects.toBe(h.broke);
     await h.clock.advance(0);
     await second;
   });
