@@ -178,8 +178,8 @@ export class DnsHandler {
       // Before the first list keel knows nothing: SERVFAIL (retry), never a false NXDOMAIN.
       return answerQuestion(this.bareIndex, { name: q.name, type: typeName }).kind === 'forward' ? 'forward' : this.simple('SERVFAIL', q);
     }
-    const key = `${q.name}|${q.qtype}|${q.edns ? 1 : 0}`;
-    let decision = this.cache.get(key);
+    const variant = q.qtype * 2 + (q.edns ? 1 : 0);
+    let decision = this.cache.get(variant, q.name);
     if (decision === undefined) {
       const res = answerQuestion(index, { name: q.name, type: typeName });
       const edns = q.edns !== undefined;
@@ -188,7 +188,7 @@ export class DnsHandler {
         const local = buildTemplate(res.rcode, q.name, res, { authoritative: true, edns });
         decision = res.foreignTarget === undefined ? local : { kind: 'chase', target: res.foreignTarget, sections: res, local };
       }
-      this.cache.set(key, decision, namesRead(q.name, res));
+      this.cache.set(variant, q.name, decision, namesRead(q.name, res));
       dnsCacheEntries.set(this.cache.size);
     }
     return decision;

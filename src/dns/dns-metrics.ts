@@ -44,21 +44,24 @@ export const dnsDropped = new Counter({
 });
 
 /**
- * The hot path counts in a plain map; prom-client sees the counts when it
+ * The hot path counts in plain maps; prom-client sees the counts when it
  * collects (a labelled inc() per query cost as much as answering it).
+ * Nested by label (type → rcode → transport), so counting builds no key
+ * string: the labels are constant strings whose hashes V8 keeps.
  */
-const pendingRequests = new Map<string, number>();
+const pendingRequests = new Map<string, Map<string, Map<string, number>>>();
 
 export function countRequest(type: string, rcode: string, transport: string): void {
-  const key = `${type}|${rcode}|${transport}`;
-  pendingRequests.set(key, (pendingRequests.get(key) ?? 0) + 1);
+  let byRcode = pendingRequests.get(type);
+  if (!byRcode) pendingRequests.set(type, (byRcode = new Map()));
+  let byTransport = byRcode.get(rcode);
+  if (!byTransport) byRcode.set(rcode, (byTransport = new Map()));
+  byTransport.set(transport, (byTransport.get(transport) ?? 0) + 1);
 }
 
 function flushRequests(): void {
-  for (const [key, n] of pendingRequests) {
-    const [type, rcode, transport] = key.split('|') as [string, string, string];
-    dnsRequests.inc({ type, rcode, transport }, n);
-  }
+  for (const [type, byRcode] of pendingRequests)
+    for (const [rcode, byTransport] of byRcode) for (const [transport, n] of byTransport) dnsRequests.inc({ type, rcode, transport }, n);
   pendingRequests.clear();
 }
 

@@ -36,25 +36,24 @@ export function parseQuery(buf: Buffer): QueryParse {
   const id = buf.readUInt16BE(0);
   const flags = buf.readUInt16BE(2);
   if (flags & 0x8000) return { kind: 'drop' };
-  const fail = (rcode: 'FORMERR' | 'NOTIMP', questionEnd?: number): QueryParse => ({ kind: 'error', rcode, id, flags, questionEnd });
-  if (((flags >> 11) & 15) !== 0) return fail('NOTIMP');
-  if (buf.readUInt16BE(4) !== 1) return fail('FORMERR');
+  if (((flags >> 11) & 15) !== 0) return failure('NOTIMP', id, flags, undefined);
+  if (buf.readUInt16BE(4) !== 1) return failure('FORMERR', id, flags, undefined);
 
   // One pass: label bytes are lowercased into a scratch buffer with dots between labels.
   let off = 12;
   let n = 0;
   let plain = true;
   for (;;) {
-    if (off >= buf.length) return fail('FORMERR');
+    if (off >= buf.length) return failure('FORMERR', id, flags, undefined);
     const len = buf[off] as number;
     off += 1;
     if (len === 0) break;
     // Compression in the first name can only point forward or at itself: invalid.
-    if (len > 63 || off + len > buf.length) return fail('FORMERR');
+    if (len > 63 || off + len > buf.length) return failure('FORMERR', id, flags, undefined);
     if (n > 0) SCRATCH[n++] = 0x2e;
     // At most 255 octets on the wire (RFC 1035 2.3.4), i.e. 253 characters of text: one length
     // byte per label and the root's zero on top of the text's labels and dots.
-    if (n + len > 253) return fail('FORMERR');
+    if (n + len > 253) return failure('FORMERR', id, flags, undefined);
     for (let i = off; i < off + len; i++) {
       const c = buf[i] as number;
       if (!isPlain(c)) plain = false;
@@ -63,32 +62,38 @@ export function parseQuery(buf: Buffer): QueryParse {
     off += len;
   }
   const name = plain ? SCRATCH.toString('latin1', 0, n) : escapedName(buf);
-  if (off + 4 > buf.length) return fail('FORMERR');
+  if (off + 4 > buf.length) return failure('FORMERR', id, flags, undefined);
   const qtype = buf.readUInt16BE(off);
   const qclass = buf.readUInt16BE(off + 2);
   off += 4;
   const questionEnd = off;
 
   let edns: Edns | undefined;
-  const counts = [buf.readUInt16BE(6), buf.readUInt16BE(8), buf.readUInt16BE(10)] as const;
   for (let section = 0; section < 3; section++) {
-    for (let i = 0; i < counts[section]!; i++) {
+    // ANCOUNT, NSCOUNT, ARCOUNT at bytes 6, 8, 10.
+    const count = buf.readUInt16BE(6 + 2 * section);
+    for (let i = 0; i < count; i++) {
       const ownerStart = off;
       off = skipName(buf, off);
-      if (off < 0 || off + 10 > buf.length) return fail('FORMERR', questionEnd);
+      if (off < 0 || off + 10 > buf.length) return failure('FORMERR', id, flags, questionEnd);
       const type = buf.readUInt16BE(off);
       const rdlen = buf.readUInt16BE(off + 8);
-      if (off + 10 + rdlen > buf.length) return fail('FORMERR', questionEnd);
+      if (off + 10 + rdlen > buf.length) return failure('FORMERR', id, flags, questionEnd);
       if (type === OPT) {
         // RFC 6891: one OPT, owned by the root, in the additional section.
-        if (section !== 2 || edns || buf[ownerStart] !== 0) return fail('FORMERR', questionEnd);
+        if (section !== 2 || edns || buf[ownerStart] !== 0) return failure('FORMERR', id, flags, questionEnd);
         edns = { udpSize: buf.readUInt16BE(off + 2), version: buf[off + 5] as number };
       }
       off += 10 + rdlen;
     }
   }
-  if (off !== buf.length) return fail('FORMERR', questionEnd);
+  if (off !== buf.length) return failure('FORMERR', id, flags, questionEnd);
   return { kind: 'query', query: { id, flags, questionEnd, name, qtype, qclass, edns } };
+}
+
+/** A module-level function, not a closure: the hot path allocates no function per query. */
+function failure(rcode: 'FORMERR' | 'NOTIMP', id: number, flags: number, questionEnd: number | undefined): QueryParse {
+  return { kind: 'error', rcode, id, flags, questionEnd };
 }
 
 /** Offset after a (possibly compressed) name, or -1 when it runs off the message. */
