@@ -8,7 +8,8 @@
  *  (b) the same element changes through `nft -f` (what the loop sent before
  *      the netlink path), the peer;
  *  (c) an endpoint count crossing a power of two (5 → 4 → 5): the service
- *      chain's pick rules are rewritten through `nft -f`;
+ *      chain's pick rules replaced in place with the elements in one netlink
+ *      batch (the agent's path), then the same change through `nft -f`;
  *  (d) the periodic check: one netlink GETRULE of the services chain vs
  *      `nft list chain ip keel services` (once per size: seconds at 10k).
  * The table load (a full sync, `nft -f`) is in the notes. Each of RUNS runs
@@ -27,7 +28,7 @@ import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { execa } from 'execa';
 import { makeEndpoints, snapshotOf } from '../src/api/testing/object-builders.js';
-import { NfTablesSocket, type ElementChange, type NfFamily } from '../src/kernel/nftables/nf-tables-batch.js';
+import { NfTablesSocket, type ElementChange, type NfFamily, type RuleReplacement } from '../src/kernel/nftables/nf-tables-batch.js';
 import { NftCommand } from '../src/kernel/nftables/nft-runner.js';
 import { setLogLevel } from '../src/observe/log.js';
 import { DEFAULT_MASQUERADE_BIT } from '../src/proxy-iptables/compile.js';
@@ -60,6 +61,16 @@ function cpuMs(): number {
   return [11, 12, 13, 14].reduce((n, i) => n + Number(f[i] ?? 0), 0) * 10;
 }
 
+/** The same rule replacements as `nft -f` lines (`replace rule … handle H`), handles read by netlink. */
+async function replaceLines(sock: NfTablesSocket, family: NfFamily, table: string, rules: readonly RuleReplacement[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const r of rules) {
+    const handle = (await sock.chainRules(family, table, r.chain))?.[r.position]?.handle;
+    out.push(`replace rule ${family} ${table} ${r.chain} handle ${String(handle)} ${r.rule}`);
+  }
+  return out;
+}
+
 interface PathSamples {
   /** Per run, each change's wall ms. */
   ms: number[][];
@@ -74,7 +85,9 @@ interface SizeResult {
   /** Per netlink change: the kernel commit (sendmsg to the last ACK), ms. */
   commitMs: number[];
   nft: PathSamples;
-  crossing: number[];
+  /** Crossings through one netlink batch (pick rules replaced in place) and, interleaved, the same change through nft -f: wall ms, CPU ms. */
+  crossing: { ms: number[]; cpu: number[]; commitMs: number[] };
+  crossingNft: { ms: number[]; cpu: number[] };
   getRule: number[];
   listChain: number[];
   loads: number[];
@@ -86,10 +99,18 @@ async function measureSize(n: number, port: NftCommand, sock: NfTablesSocket): P
   let viaNft = false;
   let commitMs = 0;
   const direct = {
-    commitElements: async (family: NfFamily, table: string, changes: readonly ElementChange[]): Promise<void> => {
-      if (viaNft) return port.run(`${renderElementChanges(changes, family, table).join('\n')}\n`);
+    commit: async (
+      family: NfFamily,
+      table: string,
+      changes: readonly ElementChange[],
+      rules: readonly RuleReplacement[] = [],
+    ): Promise<void> => {
+      if (viaNft)
+        return port.run(
+          `${[...renderElementChanges(changes, family, table), ...(await replaceLines(sock, family, table, rules))].join('\n')}\n`,
+        );
       const t0 = performance.now();
-      await sock.commitElements(family, table, changes);
+      await sock.commit(family, table, changes, rules);
       commitMs = performance.now() - t0;
     },
     chainRules: sock.chainRules.bind(sock),
@@ -130,7 +151,8 @@ async function measureSize(n: number, port: NftCommand, sock: NfTablesSocket): P
     netlink: { ms: [], cpu: [] },
     commitMs: [],
     nft: { ms: [], cpu: [] },
-    crossing: [],
+    crossing: { ms: [], cpu: [], commitMs: [] },
+    crossingNft: { ms: [], cpu: [] },
     getRule: [],
     listChain: [],
     loads: [],
@@ -153,8 +175,19 @@ async function measureSize(n: number, port: NftCommand, sock: NfTablesSocket): P
     out.nft.ms.push(runMs.nft);
     out.netlink.cpu.push(r2(runCpu.netlink / CHANGES));
     out.nft.cpu.push(r2(runCpu.nft / CHANGES));
-    // (c): the count 5 → 4 → 5, each crossing rewrites the service chain's pick rules.
-    out.crossing.push(r2((await timed(change(base))).ms), r2((await timed(change([...base, `10.245.0.${2 + run}`]))).ms));
+    // (c): the count 5 → 4 → 5, each crossing rewrites the service chain's pick rules: by netlink, then the same through nft -f.
+    for (const nft of [false, true]) {
+      viaNft = nft;
+      for (const ips of [base, [...base, `10.245.0.${2 + run}`]]) {
+        const t = await timed(change(ips));
+        if (t.value.path !== 'netlink') throw new Error(`expected a crossing by one batch, got ${JSON.stringify(t.value)}`);
+        const into = nft ? out.crossingNft : out.crossing;
+        into.ms.push(r2(t.ms));
+        into.cpu.push(r2(t.cpu));
+        if (!nft) out.crossing.commitMs.push(r2(commitMs));
+      }
+    }
+    viaNft = false;
     out.getRule.push(r2((await timed(() => sock.chainRules('ip', 'keel', 'services'))).ms));
     // nft fetches its cache of the whole ruleset first: seconds at 10k services, minutes under load, so once per size.
     if (run === 1) out.listChain.push(r2((await timed(() => port.listChain('ip', 'keel', 'services'))).ms));
@@ -162,7 +195,7 @@ async function measureSize(n: number, port: NftCommand, sock: NfTablesSocket): P
     progress(
       BENCH,
       `${tag}, run ${run}/${RUNS}: netlink p50 ${fmt(quantile(runMs.netlink, 0.5))} / max ${fmt(Math.max(...runMs.netlink))} ms (CPU ${fmt(out.netlink.cpu.at(-1) ?? NaN)} ms/change); ` +
-        `nft -f p50 ${fmt(quantile(runMs.nft, 0.5))} / max ${fmt(Math.max(...runMs.nft))} ms; crossing ${out.crossing.slice(-2).map(fmt).join(', ')} ms; ` +
+        `nft -f p50 ${fmt(quantile(runMs.nft, 0.5))} / max ${fmt(Math.max(...runMs.nft))} ms; crossing ${out.crossing.ms.slice(-2).map(fmt).join(', ')} ms (nft -f ${out.crossingNft.ms.slice(-2).map(fmt).join(', ')} ms); ` +
         `check ${fmt(out.getRule.at(-1) ?? NaN)} ms${run === 1 ? ` (nft list chain ${fmt(out.listChain[0] ?? NaN)} ms)` : ''} (load ${out.loads.at(-1)})`,
     );
   }
@@ -196,9 +229,12 @@ function rows(r: SizeResult): FigureRow[] {
     }),
     figure({
       figure: 0,
-      name: `nftables mode, endpoint count crossing a power of two (pick rules through nft -f), ${scale}`,
+      name: `nftables mode, endpoint count crossing a power of two (elements and pick rules replaced in one netlink batch), ${scale}`,
       unit: 'ms',
-      keel: r.crossing,
+      keel: r.crossing.ms,
+      peer: { name: 'the same change through nft -f', samples: r.crossingNft.ms },
+      ratio: 'keel/peer',
+      note: `CPU ms/crossing ${med(r.crossing.cpu)} vs ${med(r.crossingNft.cpu)}; kernel commit (with the GETRULE for handles) median ${med(r.crossing.commitMs)} ms`,
     }),
     figure({
       figure: 0,
@@ -228,7 +264,7 @@ async function measureAll(): Promise<void> {
     notes: [
       `One network namespace holding keel's nftables table (${SIZES.map(sizeName).join(', ')} services × 5 endpoints), programmed by NftSyncLoop in this process; ${RUNS} runs of ${CHANGES} changes by each path, interleaved change by change: one endpoint of the last service replaced (map elements only) sent as one netlink batch (the agent's path) or as the same elements through nft -f.`,
       `p50/p99 per run and pooled over all ${RUNS * CHANGES} changes of a path; the target (issue 16) is the pooled p99 ≤ ${P99_TARGET_MS} ms at 10k. "Kernel commit" is the batch's sendmsg to its last ACK, the rest of a change is the loop's own work (views, compile, diff).`,
-      `Per run also: an endpoint count crossing a power of two (5 → 4 → 5; the pick rules rewritten through nft -f), and the periodic check (netlink GETRULE; nft list chain once per size, its cache fetch takes seconds at 10k).`,
+      `Per run also: an endpoint count crossing a power of two (5 → 4 → 5; the pick rules replaced in place in one netlink batch with the elements, then the same change as nft -f lines), and the periodic check (netlink GETRULE; nft list chain once per size, its cache fetch takes seconds at 10k).`,
       `Full sync (the table replaced through nft -f): ${results.map((r) => `${sizeName(r.services)} ${fmt(r.fullSyncMs)} ms (CPU ${fmt(r.fullSyncCpuMs)} ms)`).join(', ')}. Load average (1 min) during the runs: ${fmt(Math.min(...loads))}–${fmt(Math.max(...loads))}.`,
     ],
     detail: results,

@@ -1,4 +1,4 @@
-import type { ElementChange } from '../kernel/nftables/nf-tables-batch.js';
+import type { ElementChange, RuleReplacement } from '../kernel/nftables/nf-tables-batch.js';
 import type { NftChain, NftServiceRules, NftSet } from './nft-table.js';
 import { renderSet } from './render-table.js';
 
@@ -13,10 +13,12 @@ export interface ChangeScript {
   readonly chainsWritten: number;
   readonly chainsDeleted: number;
   readonly elements: number;
-  /** Whether anything but elements changed (sets or chains added, rewritten or deleted). */
+  /** Whether anything but elements and rules replaced in place changed (sets or chains added, deleted, or a chain's length). */
   readonly structural: boolean;
-  /** The element part of the transaction, deletions first (a changed value is a delete and an add): all of it when `structural` is false. */
+  /** The element part of the transaction, deletions first (a changed value is a delete and an add). */
   readonly elementChanges: readonly ElementChange[];
+  /** Rules of kept chains of unchanged length that differ from before (an endpoint pick's modulus): with the elements, all of the transaction when `structural` is false. */
+  readonly ruleReplacements: readonly RuleReplacement[];
 }
 
 /**
@@ -63,12 +65,18 @@ export function changeScript(
   }
   const declare: string[] = [];
   const rules: string[] = [];
+  const ruleReplacements: RuleReplacement[] = [];
   let chainsWritten = 0;
   for (const [name, c] of newChains) {
     const old = oldChains.get(name);
-    if (old && old.rules.length === c.rules.length && old.rules.every((r, i) => r === c.rules[i])) continue;
+    if (old && old.rules.length === c.rules.length) {
+      const differ = c.rules.flatMap((rule, position) =>
+        rule === old.rules[position] ? [] : [{ chain: name, position, length: c.rules.length, rule }],
+      );
+      if (!differ.length) continue;
+      ruleReplacements.push(...differ);
+    } else declare.push(`add chain ${at} ${name}`);
     chainsWritten++;
-    declare.push(`add chain ${at} ${name}`);
     if (old) rules.push(`flush chain ${at} ${name}`);
     for (const r of c.rules) rules.push(`add rule ${at} ${name} ${r}`);
   }
@@ -98,6 +106,7 @@ export function changeScript(
     elements: elementChanges.reduce((n, c) => n + c.elements.length, 0),
     structural: sets.length + declare.length + drop.length > 0,
     elementChanges,
+    ruleReplacements,
   };
 }
 

@@ -158,8 +158,8 @@ const PICK_TRIES = 8;
  * `ip . port`, and `dnat to numgen random mod size map` picks a slot.
  * The modulus is the endpoint count rounded up to a power of two (at
  * least 2), so adding or removing an endpoint rewrites only map elements
- * unless the count crosses a power of two above 2: elements carry no jump, so the kernel
- * does not re-validate the table's jump graph (~110 ms at 10k services).
+ * (and, when the count crosses a power of two above 2, the pick rules in
+ * place): neither carries a jump, so the change needs no new chain.
  * A slot above the count is empty, its lookup fails and the rule does not
  * match, so the next try draws again: the pick is uniform over the
  * endpoints; after PICK_TRIES misses (p ≤ 2^-8) `mod size/2` picks

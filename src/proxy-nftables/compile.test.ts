@@ -129,15 +129,32 @@ describe('changeScript', () => {
     expect(s?.text).toContain('delete element ip keel service-endpoints-PFISGYVC-default/web/tcp/ { 1 }\n');
   });
 
-  it('an endpoint added or removed is elements only unless the count crosses a power of two, which rewrites the pick', () => {
+  it('an endpoint added or removed is elements only unless the count crosses a power of two, which replaces the picks in place', () => {
     const three = ['10.244.1.5', '10.244.1.6', '10.244.1.7'];
     expect(changeScript([{ before: frag(three), after: frag([...three, '10.244.1.8']) }], 'ip', 'keel')).toMatchObject({
       structural: false,
       elements: 2,
+      ruleReplacements: [],
     });
     const grown = changeScript([{ before: frag(three.slice(0, 2)), after: frag(three) }], 'ip', 'keel');
-    expect(grown).toMatchObject({ structural: true, chainsWritten: 1 });
-    expect(grown?.text).toContain('flush chain ip keel service-PFISGYVC-default/web/tcp/\n');
+    expect(grown).toMatchObject({ structural: false, chainsWritten: 1, elements: 2 });
+    // Rule 0 (the masquerade jump) stays; the eight tries and the fallback get the new modulus.
+    const chain = 'service-PFISGYVC-default/web/tcp/';
+    const pick = (mod: number): string =>
+      `meta l4proto tcp dnat ip to numgen random mod ${mod} map @service-endpoints-PFISGYVC-default/web/tcp/`;
+    expect(grown?.ruleReplacements).toEqual([
+      ...Array.from({ length: 8 }, (_, i) => ({ chain, position: i + 1, length: 10, rule: pick(4) })),
+      { chain, position: 9, length: 10, rule: pick(2) },
+    ]);
+    // The same transaction as nft -f text, for a loop without a netlink socket.
+    expect(grown?.text).toContain(`flush chain ip keel ${chain}\n`);
+    expect(grown?.text).toContain(`add rule ip keel ${chain} ${pick(4)}\n`);
+  });
+
+  it('a chain whose length changes is structural (nft -f)', () => {
+    const one = frag(['10.244.1.5']);
+    const withoutMasq = { ...one, chains: one.chains.map((c) => ({ ...c, rules: c.rules.slice(1) })) };
+    expect(changeScript([{ before: withoutMasq, after: one }], 'ip', 'keel')).toMatchObject({ structural: true, ruleReplacements: [] });
   });
 
   it('keeps a shared element another service still holds', () => {

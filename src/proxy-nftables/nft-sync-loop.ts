@@ -1,5 +1,6 @@
 import type { NfTablesDirect } from '../kernel/nftables/nf-tables-batch.js';
 import type { NftablesPort } from '../kernel/nftables/nft-runner.js';
+import { ruleExpressions } from '../kernel/nftables/nf-tables-rule.js';
 import { createLogger } from '../observe/log.js';
 import { ProxySyncLoop, type FragmentChange, type ProxySyncLoopOptions } from '../proxy-sync/proxy-sync-loop.js';
 import type { ServiceView } from '../service-view/service-view.js';
@@ -12,14 +13,14 @@ import { renderFullSync } from './render-table.js';
 
 export interface NftSyncLoopOptions extends ProxySyncLoopOptions {
   port: NftablesPort;
-  /** nf_tables messages without nft: element-only changes and the periodic check go here when given. */
+  /** nf_tables messages without nft: element changes (with pick rules replaced in place) and the periodic check go here when given. */
   direct?: NfTablesDirect;
   family?: NftFamily;
 }
 
 export interface NftSyncResult {
   readonly kind: 'full' | 'partial' | 'none';
-  /** How the change reached the kernel: an `nft -f` transaction, one netlink element batch, or not at all. */
+  /** How the change reached the kernel: an `nft -f` transaction, one netlink batch (elements, pick rules replaced), or not at all. */
   readonly path: 'nft' | 'netlink' | 'none';
   readonly chains: number;
   readonly elements: number;
@@ -31,9 +32,10 @@ export interface NftSyncResult {
  * (first, hourly, after any failure, and when the periodic check finds
  * the `services` chain gone or emptied) replaces the table in one `nft -f`
  * transaction; a partial sync sends only the changed services' chains and
- * elements: through `nft -f` when chains or sets change, as one netlink
- * element batch when only elements do (an endpoint change, with endpoints
- * as data).
+ * elements: through `nft -f` when chains or sets are added or deleted, as
+ * one netlink batch when only elements change, or elements and pick rules
+ * replaced in place (an endpoint change, with endpoints as data, also one
+ * whose count crosses a power of two).
  */
 export class NftSyncLoop extends ProxySyncLoop<NftServiceRules, NftSyncResult> {
   private readonly port: NftablesPort;
@@ -67,10 +69,15 @@ export class NftSyncLoop extends ProxySyncLoop<NftServiceRules, NftSyncResult> {
     }
     const held = (set: string, text: string): boolean => (this.holders.get(`${set}\n${text}`) ?? 0) > 0;
     const partial = full ? undefined : changeScript(changes, this.family, TABLE, held);
-    // Elements alone go as one netlink batch: no nft cache, no jump in them, so no table-wide validation in the kernel.
-    const direct = partial && !partial.structural && partial.elements > 0 ? this.direct : undefined;
+    // Elements (and pick rules replaced in place) go as one netlink batch: no nft cache; none of them holds a jump.
+    const viaNetlink =
+      partial !== undefined &&
+      !partial.structural &&
+      partial.elements + partial.ruleReplacements.length > 0 &&
+      partial.ruleReplacements.every((r) => ruleExpressions(r.rule) !== undefined);
+    const direct = viaNetlink ? this.direct : undefined;
     const text = partial ? partial.text : renderFullSync(this.table());
-    if (direct && partial) await direct.commitElements(this.family, TABLE, partial.elementChanges);
+    if (direct && partial) await direct.commit(this.family, TABLE, partial.elementChanges, partial.ruleReplacements);
     else if (text) await this.port.run(text);
     return {
       kind: partial ? 'partial' : 'full',

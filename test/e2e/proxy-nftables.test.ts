@@ -120,6 +120,28 @@ describe('nftables proxy in a real kernel', () => {
     expect(await traffic.call(ns.ext, '172.30.0.1', 30060, 'tcp', 30)).toEqual({ answers: { p1: 30 }, errors: {} });
   });
 
+  it('an endpoint count crossing a power of two (2 → 3 → 2) replaces the pick rules in place over netlink, atomically with the elements', async () => {
+    // A third endpoint: p1's second address (its server listens on all of them); TCP only, as a UDP reply would leave from 10.244.1.2.
+    await sh('ip', ['-n', ns.p1, 'addr', 'add', '10.244.1.3/24', 'dev', 'eth0']);
+    const handles = async (): Promise<bigint[]> =>
+      ((await direct.chainRules('ip', 'keel', 'service-SUSTUHLJ-default/web/tcp/http')) ?? []).map((r) => r.handle);
+    const before = await handles();
+    for (const ips of [
+      ['10.244.1.2', '10.244.2.2', '10.244.1.3'],
+      ['10.244.1.2', '10.244.2.2'],
+    ]) {
+      const r = await syncWith(backends(ips), ['default/web']);
+      expect(r).toMatchObject({ kind: 'partial', path: 'netlink', chains: 2, bytes: 0 });
+      expect(diffTables(renderTable(loop.table()), (await port.listTable('ip', 'keel')) ?? '')).toBe('');
+      const t = await traffic.call(ns.c, '10.96.0.10', 80, 'tcp', 60);
+      expect(t.errors).toEqual({});
+      expect(Object.keys(t.answers).sort()).toEqual(['p1', 'p2']);
+    }
+    // Replaced in place, each rule keeps its handle (nft -f's flush and add would have given all ten new ones).
+    expect(await handles()).toEqual(before);
+    await sh('ip', ['-n', ns.p1, 'addr', 'del', '10.244.1.3/24', 'dev', 'eth0']);
+  });
+
   it('stops sending to a removed endpoint after the next (partial) sync, UDP conntrack included', { timeout: 180_000 }, async () => {
     const first = await traffic.call(ns.c, '10.96.0.10', 53, 'udp', 1, 40053);
     const pinned = Object.keys(first.answers)[0];

@@ -67,6 +67,13 @@ export function attr(type: number, payload: Buffer): Buffer {
   payload.copy(out, 4);
   return out;
 }
+
+/** A nested attribute (NLA_F_NESTED set, as nfnetlink requires) holding the given attributes. */
+export const nested = (type: number, ...parts: Buffer[]): Buffer => attr(type | 0x8000, Buffer.concat(parts));
+
+/** A NUL-terminated string payload. */
+export const cstr = (text: string): Buffer => Buffer.from(`${text}\0`);
+
 function u32(n: number): Buffer {
   const b = Buffer.alloc(4);
   b.writeUInt32LE(n);

@@ -2,33 +2,36 @@ import { endianness } from 'node:os';
 import { RawNetlinkSocket } from 'netlink';
 import { KeelError } from '../../api/errors.js';
 import { parseIp } from '../../api/ip.js';
-import { attr, attrEntries, attrs } from '../netlink/netlink-attrs.js';
+import { attr, attrEntries, attrs, cstr as str, nested } from '../netlink/netlink-attrs.js';
 import { inNetns } from '../netns/in-netns.js';
+import { ruleExpressions } from './nf-tables-rule.js';
 
 /**
  * nf_tables messages written directly, without nft: nft fetches a cache of
  * the whole ruleset before each command (at 10k services most of a
  * transaction's time); a batch written directly costs what the kernel's
  * commit costs. Covers what an endpoint change needs (elements of keel's
- * sets and maps, added and deleted in one transaction) and what the
- * periodic check reads (one chain's rules). Constants from
+ * sets and maps, added and deleted, and the endpoint-pick rules replaced
+ * in place when the count crosses a power of two, in one transaction)
+ * and what the periodic check reads (one chain's rules). Constants from
  * linux/netfilter/nf_tables.h, nfnetlink.h and libnftnl's udata.h.
  */
 const NETLINK_NETFILTER = 12;
 const NFNL_SUBSYS_NFTABLES = 10;
 const NFNL_MSG_BATCH_BEGIN = 0x10;
 const NFNL_MSG_BATCH_END = 0x11;
+const NFT_MSG_NEWRULE = 6;
 const NFT_MSG_GETRULE = 7;
 const NFT_MSG_NEWSETELEM = 12;
 const NFT_MSG_DELSETELEM = 14;
 const NLM_F_REQUEST = 0x1;
 const NLM_F_MULTI = 0x2;
 const NLM_F_ACK = 0x4;
+const NLM_F_REPLACE = 0x100;
 const NLM_F_DUMP = 0x300;
 const NLM_F_CREATE = 0x400;
 const NLMSG_ERROR = 2;
 const NLMSG_DONE = 3;
-const NLA_F_NESTED = 0x8000;
 const NFTA_SET_ELEM_LIST_TABLE = 1;
 const NFTA_SET_ELEM_LIST_SET = 2;
 const NFTA_SET_ELEM_LIST_ELEMENTS = 3;
@@ -43,6 +46,7 @@ const NFTA_VERDICT_CODE = 1;
 const NFTA_VERDICT_CHAIN = 2;
 const NFTA_RULE_TABLE = 1;
 const NFTA_RULE_CHAIN = 2;
+const NFTA_RULE_HANDLE = 3;
 const NFTA_RULE_EXPRESSIONS = 4;
 const NFTA_EXPR_NAME = 1;
 const NFTA_EXPR_DATA = 2;
@@ -53,9 +57,6 @@ const VERDICTS = { drop: 0, accept: 1, jump: -3, goto: -4 } as const;
 const PROTOCOLS: Record<string, number> = { tcp: 6, udp: 17, sctp: 132 };
 
 export type NfFamily = keyof typeof FAMILIES;
-
-const nested = (type: number, ...parts: Buffer[]): Buffer => attr(type | NLA_F_NESTED, Buffer.concat(parts));
-const str = (text: string): Buffer => Buffer.from(`${text}\0`);
 
 /**
  * An element's key or value in the kernel's layout: each field of a
@@ -129,10 +130,22 @@ function elementAttr(text: string, withData: boolean): Buffer {
   return nested(NFTA_LIST_ELEM, ...parts);
 }
 
-/** What the nftables sync loop sends without nft: element transactions, and one chain read for the periodic check. */
+/** What the nftables sync loop sends without nft: element and pick-rule transactions, and one chain read for the periodic check. */
 export interface NfTablesDirect {
-  commitElements(family: NfFamily, table: string, changes: readonly ElementChange[]): Promise<void>;
+  commit(family: NfFamily, table: string, changes: readonly ElementChange[], rules?: readonly RuleReplacement[]): Promise<void>;
   chainRules(family: NfFamily, table: string, chain: string): Promise<RuleSummary[] | undefined>;
+}
+
+/**
+ * One rule replaced in place (an endpoint pick whose modulus changed):
+ * its position in its chain and the chain's length, both as keel last
+ * wrote them; the chain read back must still have that length.
+ */
+export interface RuleReplacement {
+  readonly chain: string;
+  readonly position: number;
+  readonly length: number;
+  readonly rule: string;
 }
 
 export interface ElementChange {
@@ -156,35 +169,58 @@ function message(type: number, flags: number, seq: number, family: number, paylo
   return out;
 }
 
-/** One transaction: BATCH_BEGIN, one NEW/DELSETELEM per change in the given order, BATCH_END. */
-function encodeElementBatch(
-  family: NfFamily,
-  table: string,
-  changes: readonly ElementChange[],
-  firstSeq: number,
-): { bytes: Buffer; seqs: number[] } {
-  const fam = FAMILIES[family];
-  let seq = firstSeq;
-  const seqs: number[] = [];
-  const msgs = [message(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq++, 0, Buffer.alloc(0), NFNL_SUBSYS_NFTABLES)];
-  for (const c of changes) {
-    if (!c.elements.length) continue;
-    const add = c.op === 'add';
-    const payload = Buffer.concat([
+interface BatchMessage {
+  readonly type: number;
+  readonly flags: number;
+  readonly payload: Buffer;
+}
+
+/** NEW/DELSETELEM for one element change. */
+function elementMessage(table: string, c: ElementChange): BatchMessage {
+  const add = c.op === 'add';
+  return {
+    type: add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM,
+    flags: add ? NLM_F_CREATE : 0,
+    payload: Buffer.concat([
       attr(NFTA_SET_ELEM_LIST_TABLE, str(table)),
       attr(NFTA_SET_ELEM_LIST_SET, str(c.set)),
       nested(NFTA_SET_ELEM_LIST_ELEMENTS, ...c.elements.map((e) => elementAttr(e, add))),
-    ]);
-    const type = (NFNL_SUBSYS_NFTABLES << 8) | (add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM);
-    seqs.push(seq);
-    msgs.push(message(type, NLM_F_REQUEST | NLM_F_ACK | (add ? NLM_F_CREATE : 0), seq++, fam, payload));
-  }
-  msgs.push(message(NFNL_MSG_BATCH_END, NLM_F_REQUEST, seq, 0, Buffer.alloc(0), NFNL_SUBSYS_NFTABLES));
-  return { bytes: Buffer.concat(msgs), seqs };
+    ]),
+  };
 }
 
-/** One rule as the check needs it: the names of its expressions and the sets its lookups read. */
+/** NEWRULE with NLM_F_REPLACE: the rule with `handle` becomes `expressions`, at the same place in its chain. */
+function replaceRuleMessage(table: string, chain: string, handle: bigint, expressions: Buffer): BatchMessage {
+  const h = Buffer.alloc(8);
+  h.writeBigUInt64BE(handle, 0);
+  return {
+    type: NFT_MSG_NEWRULE,
+    flags: NLM_F_REPLACE,
+    payload: Buffer.concat([
+      attr(NFTA_RULE_TABLE, str(table)),
+      attr(NFTA_RULE_CHAIN, str(chain)),
+      attr(NFTA_RULE_HANDLE, h),
+      nested(NFTA_RULE_EXPRESSIONS, expressions),
+    ]),
+  };
+}
+
+/** One transaction: BATCH_BEGIN, the messages in the given order, each asking for its ACK, BATCH_END. */
+function encodeBatch(family: NfFamily, msgs: readonly BatchMessage[], firstSeq: number): { bytes: Buffer; seqs: number[] } {
+  let seq = firstSeq;
+  const seqs: number[] = [];
+  const out = [message(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq++, 0, Buffer.alloc(0), NFNL_SUBSYS_NFTABLES)];
+  for (const m of msgs) {
+    seqs.push(seq);
+    out.push(message((NFNL_SUBSYS_NFTABLES << 8) | m.type, NLM_F_REQUEST | NLM_F_ACK | m.flags, seq++, FAMILIES[family], m.payload));
+  }
+  out.push(message(NFNL_MSG_BATCH_END, NLM_F_REQUEST, seq, 0, Buffer.alloc(0), NFNL_SUBSYS_NFTABLES));
+  return { bytes: Buffer.concat(out), seqs };
+}
+
+/** One rule as the check and a replacement need it: its handle, the names of its expressions and the sets its lookups read. */
 export interface RuleSummary {
+  readonly handle: bigint;
   readonly expressions: readonly string[];
   readonly lookups: readonly string[];
 }
@@ -193,13 +229,15 @@ function summarizeRule(payload: Buffer): RuleSummary {
   const expressions: string[] = [];
   const lookups: string[] = [];
   const cstr = (b: Buffer | undefined): string => (b ? b.toString().replace(/\0+$/, '') : '');
-  for (const e of attrEntries(attrs(payload).get(NFTA_RULE_EXPRESSIONS) ?? Buffer.alloc(0)).map((a) => a.payload)) {
+  const rule = attrs(payload);
+  const h = rule.get(NFTA_RULE_HANDLE);
+  for (const e of attrEntries(rule.get(NFTA_RULE_EXPRESSIONS) ?? Buffer.alloc(0)).map((a) => a.payload)) {
     const a = attrs(e);
     const name = cstr(a.get(NFTA_EXPR_NAME));
     expressions.push(name);
     if (name === 'lookup') lookups.push(cstr(attrs(a.get(NFTA_EXPR_DATA) ?? Buffer.alloc(0)).get(NFTA_LOOKUP_SET)));
   }
-  return { expressions, lookups };
+  return { handle: h?.length === 8 ? h.readBigUInt64BE(0) : -1n, expressions, lookups };
 }
 
 interface Pending {
@@ -276,18 +314,35 @@ export class NfTablesSocket implements NfTablesDirect {
     });
   }
 
-  /** One transaction: all changes are committed or none. */
-  async commitElements(family: NfFamily, table: string, changes: readonly ElementChange[]): Promise<void> {
-    const { bytes, seqs } = encodeElementBatch(family, table, changes, this.seq);
+  /**
+   * One transaction: all changes are committed or none. A rule to replace
+   * is found by position in its chain read back first (one GETRULE per
+   * chain); a chain whose length is not the one keel wrote is refused.
+   */
+  async commit(family: NfFamily, table: string, changes: readonly ElementChange[], rules: readonly RuleReplacement[] = []): Promise<void> {
+    const subject = `table ${family} ${table}`;
+    const msgs = changes.filter((c) => c.elements.length).map((c) => elementMessage(table, c));
+    const handles = new Map<string, RuleSummary[] | undefined>();
+    for (const r of rules) {
+      // One dump at a time: a netlink socket refuses a second one while the first runs (EBUSY).
+      if (!handles.has(r.chain)) handles.set(r.chain, await this.chainRules(family, table, r.chain));
+      const found = handles.get(r.chain);
+      const expressions = ruleExpressions(r.rule);
+      // The rule found there must have the replacement's shape (a pick); anything else means someone changed the chain.
+      const old = found?.length === r.length ? found[r.position] : undefined;
+      const shape = expressions && summarizeRule(nested(NFTA_RULE_EXPRESSIONS, expressions)).expressions.join();
+      const handle = old?.expressions.join() === shape ? old?.handle : undefined;
+      if (!expressions || handle === undefined)
+        throw new KeelError('KEEL_NFT_FAILED', `cannot replace rule ${r.position} of chain ${r.chain} by netlink`, { subject });
+      msgs.push(replaceRuleMessage(table, r.chain, handle, expressions));
+    }
+    if (!msgs.length) return;
+    const { bytes, seqs } = encodeBatch(family, msgs, this.seq);
     this.seq += seqs.length + 2;
-    if (!seqs.length) return;
     const acks = seqs.map((s) => this.answer(s));
     await this.send(bytes);
     const failed = (await Promise.all(acks)).find((e) => e !== 0);
-    if (failed !== undefined)
-      throw new KeelError('KEEL_NFT_FAILED', `nf_tables element batch refused (errno ${-Number(failed)})`, {
-        subject: `table ${family} ${table}`,
-      });
+    if (failed !== undefined) throw new KeelError('KEEL_NFT_FAILED', `nf_tables batch refused (errno ${-Number(failed)})`, { subject });
   }
 
   /** NFT_MSG_GETRULE for one chain: its rules in order, undefined when the chain (or table) does not exist. */
