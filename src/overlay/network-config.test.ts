@@ -1,30 +1,69 @@
 import { describe, expect, it } from 'vitest';
 import { parseCidr, type Cidr } from '../api/ip.js';
-import { checkServiceOverlap, parseNetworkConfig, renderNetworkConfig } from './network-config.js';
+import { checkServiceOverlap, parseNetworkConfig, renderNetworkConfig, type FamilyRange, type NetworkConfig } from './network-config.js';
+
+const rangeText = (r: FamilyRange) => ({
+  network: r.network.text,
+  subnetLen: r.subnetLen,
+  subnetMin: r.subnetMin.text,
+  subnetMax: r.subnetMax.text,
+});
+
+/** A parsed config as plain values, addresses as text. */
+function view(c: NetworkConfig): Record<string, unknown> {
+  return { enableIPv4: c.enableIPv4, ...rangeText(c), backend: c.backend, ipv6: c.ipv6 && rangeText(c.ipv6) };
+}
 
 describe('parseNetworkConfig', () => {
-  it('fills flannel defaults', () => {
-    const c = parseNetworkConfig('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}');
-    expect(c.network.text).toBe('10.244.0.0/16');
-    expect(c.subnetLen).toBe(24);
-    expect(c.subnetMin.text).toBe('10.244.1.0');
-    expect(c.subnetMax.text).toBe('10.244.255.0');
-    expect(c.backend).toEqual({ type: 'vxlan', vni: 1, port: 8472, directRouting: false });
-  });
-
-  it('defaults to udp without Backend, as flannel does, and SubnetLen +2 on small networks', () => {
-    const c = parseNetworkConfig('{"Network":"10.244.0.0/24"}');
-    expect(c.backend.type).toBe('udp');
-    expect(c.backend.port).toBe(8285);
-    expect(c.subnetLen).toBe(26);
-  });
-
-  it('reads flannel-written fields', () => {
-    const c = parseNetworkConfig(
+  // Each case names the fields it is about; those are compared exactly.
+  it.each([
+    [
+      'fills flannel defaults',
+      '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}',
+      {
+        network: '10.244.0.0/16',
+        subnetLen: 24,
+        subnetMin: '10.244.1.0',
+        subnetMax: '10.244.255.0',
+        backend: { type: 'vxlan', vni: 1, port: 8472, directRouting: false },
+        ipv6: undefined,
+      },
+    ],
+    [
+      'defaults to udp without Backend, as flannel does, and SubnetLen +2 on small networks',
+      '{"Network":"10.244.0.0/24"}',
+      { subnetLen: 26, backend: { type: 'udp', vni: 1, port: 8285, directRouting: false } },
+    ],
+    [
+      'reads flannel-written fields',
       '{"Network":"10.1.0.0/16","SubnetLen":26,"SubnetMin":"10.1.4.0","SubnetMax":"10.1.9.192","Backend":{"Type":"vxlan","VNI":7,"Port":4789,"DirectRouting":true}}',
-    );
-    expect([c.subnetLen, c.subnetMin.text, c.subnetMax.text]).toEqual([26, '10.1.4.0', '10.1.9.192']);
-    expect(c.backend).toEqual({ type: 'vxlan', vni: 7, port: 4789, directRouting: true });
+      {
+        subnetLen: 26,
+        subnetMin: '10.1.4.0',
+        subnetMax: '10.1.9.192',
+        backend: { type: 'vxlan', vni: 7, port: 4789, directRouting: true },
+      },
+    ],
+    [
+      'reads a dual-stack config (flannel EnableIPv6) with flannel defaults: a /64 per node from the second one',
+      '{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"vxlan"}}',
+      {
+        enableIPv4: true,
+        ipv6: { network: 'fd00:10:244::/56', subnetLen: 64, subnetMin: 'fd00:10:244:1::', subnetMax: 'fd00:10:244:ff::' },
+      },
+    ],
+    [
+      'reads an IPv6-only config (EnableIPv4 false): IPv4 fields at flannel zero values',
+      '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:10:244::/120","IPv6SubnetMin":"fd00:10:244::80","Backend":{"Type":"host-gw"}}',
+      {
+        enableIPv4: false,
+        network: '0.0.0.0/0',
+        ipv6: { network: 'fd00:10:244::/120', subnetLen: 122, subnetMin: 'fd00:10:244::80', subnetMax: 'fd00:10:244::c0' },
+      },
+    ],
+  ])('%s', (_name, text, want) => {
+    const got = view(parseNetworkConfig(text));
+    expect(Object.fromEntries(Object.keys(want).map((k) => [k, got[k]]))).toEqual(want);
   });
 
   it.each([
@@ -38,53 +77,6 @@ describe('parseNetworkConfig', () => {
     ['{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":0}}', 'Backend.VNI: 0'],
     ['{"Backend":{}}', 'Network: required'],
     ['not json', 'not valid JSON'],
-  ])('rejects %s', (text, message) => {
-    expect(() => parseNetworkConfig(text)).toThrow(message);
-  });
-
-  it('refuses overlap with the service range', () => {
-    const c = parseNetworkConfig('{"Network":"10.96.0.0/16"}');
-    expect(() => checkServiceOverlap(c, parseCidr('10.96.0.0/12') as Cidr)).toThrow('overlaps the service range 10.96.0.0/12');
-    expect(() => checkServiceOverlap(parseNetworkConfig('{"Network":"10.244.0.0/16"}'), parseCidr('10.96.0.0/12') as Cidr)).not.toThrow();
-  });
-});
-
-describe('renderNetworkConfig', () => {
-  it('writes flannel JSON that parses back', () => {
-    const text = renderNetworkConfig({ network: '10.244.0.0/16', backend: 'vxlan' });
-    expect(text).toBe('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":1}}');
-    expect(parseNetworkConfig(text).backend.type).toBe('vxlan');
-    expect(renderNetworkConfig({ network: '10.244.0.0/16', backend: 'host-gw', subnetLen: 25 })).toBe(
-      '{"Network":"10.244.0.0/16","SubnetLen":25,"Backend":{"Type":"host-gw"}}',
-    );
-  });
-});
-
-describe('IPv6 network config (flannel EnableIPv6 / EnableIPv4)', () => {
-  it('reads a dual-stack config with flannel defaults: a /64 per node from the second one', () => {
-    const c = parseNetworkConfig(
-      '{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"vxlan"}}',
-    );
-    expect(c.enableIPv4).toBe(true);
-    expect(c.ipv6?.network.text).toBe('fd00:10:244::/56');
-    expect(c.ipv6?.subnetLen).toBe(64);
-    expect(c.ipv6?.subnetMin.text).toBe('fd00:10:244:1::');
-    expect(c.ipv6?.subnetMax.text).toBe('fd00:10:244:ff::');
-  });
-
-  it('reads an IPv6-only config: IPv4 fields at flannel zero values', () => {
-    const c = parseNetworkConfig(
-      '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:10:244::/120","IPv6SubnetMin":"fd00:10:244::80","Backend":{"Type":"host-gw"}}',
-    );
-    expect(c.enableIPv4).toBe(false);
-    expect(c.network.text).toBe('0.0.0.0/0');
-    expect(c.ipv6?.subnetLen).toBe(122);
-    expect(c.ipv6?.subnetMin.text).toBe('fd00:10:244::80');
-    expect(() => checkServiceOverlap(c, parseCidr('10.96.0.0/12') as Cidr)).not.toThrow();
-    expect(() => checkServiceOverlap(c, parseCidr('fd00:10:244::/112') as Cidr)).toThrow('Network fd00:10:244::/120 overlaps');
-  });
-
-  it.each([
     ['{"EnableIPv4":false}', 'EnableIPv4 and EnableIPv6 are both false'],
     ['{"EnableIPv4":false,"EnableIPv6":true}', 'IPv6Network: required'],
     ['{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"10.0.0.0/8"}', 'is not an IPv6 CIDR'],
@@ -96,16 +88,50 @@ describe('IPv6 network config (flannel EnableIPv6 / EnableIPv4)', () => {
   ])('rejects %s', (text, message) => {
     expect(() => parseNetworkConfig(text)).toThrow(message);
   });
+});
 
-  it('renders one network per family, IPv6 alone as IPv6-only', () => {
-    expect(renderNetworkConfig({ network: '10.244.0.0/16,fd00:10:244::/56', backend: 'vxlan' })).toBe(
+describe('checkServiceOverlap', () => {
+  const ipv6Only =
+    '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:10:244::/120","IPv6SubnetMin":"fd00:10:244::80","Backend":{"Type":"host-gw"}}';
+  it.each([
+    ['{"Network":"10.96.0.0/16"}', '10.96.0.0/12', 'overlaps the service range 10.96.0.0/12'],
+    ['{"Network":"10.244.0.0/16"}', '10.96.0.0/12', undefined],
+    [ipv6Only, '10.96.0.0/12', undefined],
+    [ipv6Only, 'fd00:10:244::/112', 'Network fd00:10:244::/120 overlaps'],
+  ])('%s beside services in %s: %s', (text, serviceRange, message) => {
+    const check = (): void => checkServiceOverlap(parseNetworkConfig(text), parseCidr(serviceRange) as Cidr);
+    if (message === undefined) expect(check).not.toThrow();
+    else expect(check).toThrow(message);
+  });
+});
+
+describe('renderNetworkConfig', () => {
+  // What the user chose or the backend needs, in flannel's field order; each parses back to what was asked.
+  it.each([
+    [{ network: '10.244.0.0/16', backend: 'vxlan' }, '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":1}}'],
+    [
+      { network: '10.244.0.0/16', backend: 'host-gw', subnetLen: 25 },
+      '{"Network":"10.244.0.0/16","SubnetLen":25,"Backend":{"Type":"host-gw"}}',
+    ],
+    [
+      { network: '10.244.0.0/16,fd00:10:244::/56', backend: 'vxlan' },
       '{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"vxlan","VNI":1}}',
-    );
-    const only = renderNetworkConfig({ network: 'fd00:10:244::/56', backend: 'host-gw', subnetLen: 64 });
-    expect(only).toBe(
+    ],
+    // IPv6 alone is IPv6-only.
+    [
+      { network: 'fd00:10:244::/56', backend: 'host-gw', subnetLen: 64 },
       '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","IPv6SubnetLen":64,"Backend":{"Type":"host-gw"}}',
-    );
-    expect(parseNetworkConfig(only).ipv6?.subnetLen).toBe(64);
+    ],
+  ])('renders %j', (input, json) => {
+    expect(renderNetworkConfig(input)).toBe(json);
+    const back = parseNetworkConfig(json);
+    expect(back.backend.type).toBe(input.backend);
+    const ranges = [back.enableIPv4 ? back : undefined, back.ipv6].filter((r) => r !== undefined);
+    expect(ranges.map((r) => r.network.text).join(',')).toBe(input.network);
+    if (input.subnetLen !== undefined) expect(ranges.map((r) => r.subnetLen)).toEqual([input.subnetLen]);
+  });
+
+  it('refuses two networks of one family', () => {
     expect(() => renderNetworkConfig({ network: '10.1.0.0/16,10.2.0.0/16', backend: 'vxlan' })).toThrow('one network per family');
   });
 });
