@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { parseCidr, type Cidr } from '../api/ip.js';
-import { checkServiceOverlap, parseNetworkConfig, renderNetworkConfig, type FamilyRange, type NetworkConfig } from './network-config.js';
+import {
+  checkServiceOverlap,
+  parseNetworkConfig,
+  renderNetworkConfig,
+  type FamilyRange,
+  type NetworkConfig,
+  type NetworkConfigInput,
+} from './network-config.js';
 
 const rangeText = (r: FamilyRange) => ({
   network: r.network.text,
@@ -122,7 +129,7 @@ describe('renderNetworkConfig', () => {
       { network: 'fd00:10:244::/56', backend: 'host-gw', subnetLen: 64 },
       '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","IPv6SubnetLen":64,"Backend":{"Type":"host-gw"}}',
     ],
-  ])('renders %j', (input, json) => {
+  ])('renders %j', (input: NetworkConfigInput, json) => {
     expect(renderNetworkConfig(input)).toBe(json);
     const back = parseNetworkConfig(json);
     expect(back.backend.type).toBe(input.backend);
