@@ -132,6 +132,25 @@ async function partition(cluster: FleetCluster, port: number, cut: boolean): Pro
   if (cut) await execa('ip', ['netns', 'exec', cluster.netns, 'ss', '-K', '-t', `( dport = :${port} )`], { reject: false });
 }
 
+/**
+ * What tells a stalled storm's cause apart (one run with one stream per node stalled, unexplained,
+ * #18): nodes with an informer still disconnected, partition rules still in the namespace (a heal
+ * that did not happen), and which members and proxies answer a read.
+ */
+async function stormState(cluster: FleetCluster, port: number, disconnected: number): Promise<string> {
+  const rules = await execa('ip', ['netns', 'exec', cluster.netns, 'iptables', '-S', 'INPUT'], { reject: false });
+  const left = String(rules.stdout)
+    .split('\n')
+    .filter((l) => l.includes(`--dport ${port}`)).length;
+  const urls = [...cluster.members.map((m) => `http://${m.ip}:2379`), ...cluster.proxies.map((p) => p.url)];
+  const silent: string[] = [];
+  for (const url of urls) {
+    const answer = await cluster.answers(url);
+    if (answer !== true) silent.push(`${url} (${answer.split('\n')[0] ?? ''})`);
+  }
+  return `${disconnected} nodes with a watch disconnected, ${left} partition rule(s) left, ${silent.length ? `not answering: ${silent.join(', ')}` : 'every member and proxy answers'}`;
+}
+
 async function runConfig(cluster: FleetCluster, writer: KvStore, cfg: Config, tag: string): Promise<ConfigResult> {
   const proxies = cfg.mode === 'proxy' ? Math.max(1, Math.ceil(cfg.nodes / 1000)) : 0;
   const urls: string[] = [];
@@ -298,6 +317,7 @@ async function runConfig(cluster: FleetCluster, writer: KvStore, cfg: Config, ta
       say(
         `relist storm, jitter ${jitterMs} ms: all ${cfg.nodes} nodes current ${fmt(storms.at(-1)?.allS ?? NaN)} s after the heal (${after.relists - before.relists} relists, ${stale} nodes' caches differ from etcd, etcd ${fmt(storms.at(-1)?.etcd.cpuS ?? NaN)} CPU s, peak ${fmt(storms.at(-1)?.etcd.peakMb ?? NaN)} MB)`,
       );
+      say(`after the storm: ${await stormState(cluster, port, after.disconnected)}`);
     } finally {
       await fleet.stop();
     }

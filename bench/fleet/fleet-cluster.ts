@@ -177,20 +177,26 @@ export class FleetCluster {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
+  /** Whether the etcd (or proxy) at `url` answers a read from inside the namespace within 2 s; the reason when not. */
+  async answers(url: string): Promise<string | true> {
+    const res = await execa(
+      'ip',
+      ['netns', 'exec', this.netns, 'etcdctl', '--endpoints', url, '--command-timeout', '2s', 'get', '/fleet-ping'],
+      {
+        reject: false,
+        env: { ETCDCTL_API: '3' },
+      },
+    );
+    return res.exitCode === 0 || String(res.stderr).trim();
+  }
+
   private async waitAnswers(url: string, timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const res = await execa(
-        'ip',
-        ['netns', 'exec', this.netns, 'etcdctl', '--endpoints', url, '--command-timeout', '2s', 'get', '/fleet-ping'],
-        {
-          reject: false,
-          env: { ETCDCTL_API: '3' },
-        },
-      );
-      if (res.exitCode === 0) return;
+      const answer = await this.answers(url);
+      if (answer === true) return;
       if (Date.now() > deadline)
-        throw new Error(`etcd at ${url} did not answer within ${timeoutMs} ms: ${String(res.stderr).trim()} (logs in ${this.dir}/logs)`);
+        throw new Error(`etcd at ${url} did not answer within ${timeoutMs} ms: ${answer} (logs in ${this.dir}/logs)`);
       await sleep(200);
     }
   }

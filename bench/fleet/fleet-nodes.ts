@@ -90,7 +90,7 @@ export class FleetNodes {
 
   async stats(): Promise<WorkerStats> {
     const all = await Promise.all(this.workers.map((w) => this.ask(w, { type: 'stats' })));
-    const sum: WorkerStats = { rssMb: 0, heapMb: 0, synced: 0, relists: 0, reconnects: 0 };
+    const sum: WorkerStats = { rssMb: 0, heapMb: 0, synced: 0, relists: 0, reconnects: 0, disconnected: 0 };
     for (const m of all) {
       if (m.type !== 'stats') continue;
       for (const k of Object.keys(sum) as (keyof WorkerStats)[]) sum[k] += m.stats[k];

@@ -41,6 +41,8 @@ export interface WorkerStats {
   synced: number;
   relists: number;
   reconnects: number;
+  /** Nodes with at least one informer not connected to etcd (a stalled storm tells these apart from slow ones). */
+  disconnected: number;
 }
 
 export type FromWorker =
@@ -104,9 +106,14 @@ class SimNode {
     return t === undefined ? NaN : t - at;
   }
 
-  counts(): { relists: number; reconnects: number } {
-    const all = [this.watch.services, this.watch.endpoints, this.watch.pods, this.leases].map((i) => i.stats());
-    return { relists: all.reduce((s, x) => s + x.relists, 0), reconnects: all.reduce((s, x) => s + x.reconnects, 0) };
+  counts(): { relists: number; reconnects: number; connected: boolean } {
+    const counted = [this.watch.services, this.watch.endpoints, this.watch.pods, this.leases];
+    const all = counted.map((i) => i.stats());
+    return {
+      relists: all.reduce((s, x) => s + x.relists, 0),
+      reconnects: all.reduce((s, x) => s + x.reconnects, 0),
+      connected: [...counted, this.watch.endpointSlices].every((i) => i?.isConnected() ?? true),
+    };
   }
 
   private record(name: string, revision: number, t: number): void {
@@ -159,6 +166,7 @@ process.on('message', (msg: ToWorker) => {
           synced,
           relists: counts.reduce((s, c) => s + c.relists, 0),
           reconnects: counts.reduce((s, c) => s + c.reconnects, 0),
+          disconnected: counts.filter((c) => !c.connected).length,
         },
       });
     }
