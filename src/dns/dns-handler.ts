@@ -151,17 +151,19 @@ export class DnsHandler {
     if (decision !== 'forward') {
       if (!isChase(decision)) return this.finish(q.questionEnd, decision, client, typeName, q, start);
       if (!recursion) return this.finish(q.questionEnd, decision.local, client, typeName, q, start);
+      const kept = ownCopy(packet);
       return this.chase(decision, q, typeName, client.transport).then((tpl) => {
         this.finish(q.questionEnd, tpl, client, typeName, q, start);
-        return this.assembleLocal(packet);
+        return this.assembleLocal(kept);
       });
     }
     if (!fwd || !recursion) return this.finish(q.questionEnd, this.simple('REFUSED', q), client, typeName, q, start);
     const fstart = start || process.hrtime.bigint();
-    return fwd.forward(packet, q.questionEnd, client.transport === 'tcp').then((reply) => {
+    const kept = ownCopy(packet);
+    return fwd.forward(kept, q.questionEnd, client.transport === 'tcp').then((reply) => {
       if (!reply) {
         this.finish(q.questionEnd, this.simple('SERVFAIL', q), client, typeName, q, start);
-        return this.assembleLocal(packet);
+        return this.assembleLocal(kept);
       }
       countRequest(metricType(typeName), rcodeName(reply[3]! & 15), client.transport);
       forwardDuration.observe(Number(process.hrtime.bigint() - fstart) / 1e9);
@@ -270,6 +272,18 @@ export class DnsHandler {
 }
 
 const TC = 0x0200;
+
+/**
+ * The query as an answer that waits for upstream keeps it: a batch's
+ * receive slot is reused by the next batch before then, and a worker posts
+ * only these bytes to the agent (a view would post the whole 128 KB slot
+ * buffer). Unpooled for the same reason.
+ */
+function ownCopy(packet: Buffer): Buffer {
+  const own = Buffer.allocUnsafeSlow(packet.length);
+  packet.copy(own);
+  return own;
+}
 
 function isTruncated(reply: Buffer): boolean {
   return reply.length >= 4 && (reply.readUInt16BE(2) & TC) !== 0;

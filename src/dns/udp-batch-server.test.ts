@@ -1,8 +1,10 @@
 import dgram from 'node:dgram';
+import dnsPacket from 'dns-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { libc } from '../kernel/tun/libc.js';
 import { DnsHandler } from './dns-handler.js';
 import { encodeQuery } from './dns-client.js';
+import { Forwarder } from './forward.js';
 import { bindReusePortGroup } from './reuseport-group.js';
 import { fixtureConfig, fixtureSnapshot } from './testing/fixture-cluster.js';
 import { UdpBatchServer } from './udp-batch-server.js';
@@ -73,6 +75,61 @@ describe('UdpBatchServer', () => {
       for (const q of queries) expect(byId.get(q.readUInt16BE(0))).toEqual(handler.handle(q, { address, transport: 'udp' }));
     });
   }
+
+  it('answers a forwarded question and a chased CNAME with their own ID and question after the next batch reused their slots', async () => {
+    // A stub upstream that holds its answers until released, so the next batch surely lands in the slots first.
+    const upstream = dgram.createSocket('udp4');
+    clients.push(upstream);
+    const held: (() => void)[] = [];
+    let released = false;
+    let heard = (): void => {};
+    upstream.on('message', (msg, rinfo) => {
+      const q = dnsPacket.decode(msg);
+      const answers = (q.questions ?? []).map((qq) => ({ name: qq.name, type: 'A' as const, ttl: 60, data: '198.51.100.7' }));
+      const reply = dnsPacket.encode({
+        type: 'response',
+        id: q.id ?? 0,
+        flags: dnsPacket.RECURSION_AVAILABLE,
+        questions: q.questions ?? [],
+        answers,
+      });
+      const send = (): void => upstream.send(reply, rinfo.port, rinfo.address);
+      if (released) send();
+      else (held.push(send), heard());
+    });
+    await new Promise<void>((resolve) => upstream.bind(0, '127.0.0.1', resolve));
+    const handler = new DnsHandler({
+      config: fixtureConfig(),
+      forwarder: new Forwarder({ upstreams: [{ host: '127.0.0.1', port: upstream.address().port }] }),
+      recursionAllowed: () => true,
+    });
+    handler.setSnapshot(fixtureSnapshot());
+    const { port, fds } = bindReusePortGroup('127.0.0.1', 0, 1);
+    opened.push(...fds);
+    const fd = fds[0] as number;
+    const server = new UdpBatchServer(fd, handler, (err) => {
+      throw err;
+    });
+    const waiting = [encodeQuery('ext.default.svc.cluster.local', 'A', { id: 1 }), encodeQuery('example.org', 'A', { id: 2 })];
+    const local = [
+      encodeQuery('web.default.svc.cluster.local', 'A', { id: 3 }),
+      encodeQuery('db.default.svc.cluster.local', 'A', { id: 4 }),
+    ];
+    const sock = await client('127.0.0.1');
+    const got = replies(sock, 4);
+    const bothAsked = new Promise<void>((resolve) => (heard = () => held.length === 2 && resolve()));
+    await burst(sock, fd, port, '127.0.0.1', waiting);
+    for (let taken = 0; taken < 2;) taken += server.serveBatch();
+    await bothAsked;
+    await burst(sock, fd, port, '127.0.0.1', local);
+    for (let taken = 0; taken < 2;) taken += server.serveBatch();
+    released = true;
+    for (const send of held) send();
+    const byId = new Map((await got).map((r) => [r.readUInt16BE(0), r]));
+    expect([...byId.keys()].sort()).toEqual([1, 2, 3, 4]);
+    for (const q of [...waiting, ...local])
+      expect(byId.get(q.readUInt16BE(0))).toEqual(await handler.handle(q, { address: '127.0.0.1', transport: 'udp' }));
+  });
 
   it('drops a query longer than its slot and still answers the rest of the batch', async () => {
     const { port, fds } = bindReusePortGroup('127.0.0.1', 0, 1);
