@@ -10,23 +10,11 @@ import { nodeAddress } from '../agent/node-address.js';
 import { chooseNodeIp } from '../agent/node-ip.js';
 import type { Node } from '../api/node.js';
 import { createLogger, type Logger } from '../observe/log.js';
-import { withObjectStore } from './connect.js';
-import { addUnderlayOptions, iptablesBackendOf, underlayConfig, type UnderlayFlags } from './overlay-flags.js';
-import { dnsWorkersOption, podRecordsOption, podRecordsMode } from './dns.js';
-import { DEFAULT_SERVICE_RANGE } from './ipam-flags.js';
-import { addEndpointsSourceOption, endpointsSourceOf, type EndpointsSourceFlags } from './endpoints-source-flag.js';
-import {
-  addEtcdOptions,
-  addSubnetSourceOption,
-  etcdConnection,
-  keelOption,
-  parseDuration,
-  parseIntFlag,
-  registryPrefix,
-  subnetSourceOf,
-  type EtcdFlags,
-  type SubnetSourceFlags,
-} from './options.js';
+import { etcdConnection, withObjectStore } from './connect.js';
+import { iptablesBackendOf, underlayConfig, type UnderlayFlags } from './overlay-flags.js';
+import { podRecordsMode } from './dns-flags.js';
+import { endpointsSourceOf, type EndpointsSourceFlags } from './endpoints-source-flag.js';
+import { registryPrefix, subnetSourceOf, type EtcdFlags, type SubnetSourceFlags } from './options.js';
 
 interface AgentFlags extends EtcdFlags, EndpointsSourceFlags, SubnetSourceFlags, UnderlayFlags {
   config?: string;
@@ -53,74 +41,9 @@ interface AgentFlags extends EtcdFlags, EndpointsSourceFlags, SubnetSourceFlags,
   nodeportAddresses?: string;
 }
 
-export function registerAgent(program: Command): void {
-  const cmd = program
-    .command('agent')
-    .description('run on a node: proxy (iptables|userspace), overlay (vxlan|udp|host-gw) and cluster DNS, with /metrics and /healthz')
-    .addOption(keelOption('--config <file>', 'YAML file of flag values (keys are flag names); flags and KEEL_* win over it'))
-    .addOption(keelOption('--subnet-prefix <prefix>', 'overlay prefix in etcd', '/coreos.com/network'))
-    .addOption(keelOption('--node-name <name>', "this node's name [default: the hostname]"))
-    .addOption(
-      keelOption(
-        '--node-ip <ips>',
-        "this node's IP for rules, or one per family (172.30.0.2,fd00:172:30::2) [default: its Node object's InternalIPs, else the address of --iface]",
-      ),
-    )
-    .addOption(
-      keelOption('--cluster-cidr <cidrs>', 'pod network(s), one per family comma-separated, for masquerade decisions', '10.244.0.0/16'),
-    )
-    .addOption(keelOption('--service-cluster-ip-range <cidrs>', 'service range (DNS reverse zones)', DEFAULT_SERVICE_RANGE))
-    .addOption(keelOption('--proxy-mode <mode>', 'iptables, nftables, userspace or none', 'iptables'))
-    .addOption(
-      keelOption(
-        '--iptables-sync-period <duration>',
-        'periodic sync: checks the canary chains (a full resync reads the kernel at most hourly and after failures)',
-        30_000,
-        '30s',
-      ).argParser(parseDuration('--iptables-sync-period')),
-    )
-    .addOption(
-      keelOption('--iptables-min-sync-period <duration>', 'minimum time between syncs', 0, '0s').argParser(
-        parseDuration('--iptables-min-sync-period'),
-      ),
-    )
-    .addOption(keelOption('--proxy-port-range <range>', 'userspace proxy ports, e.g. 40000-40999 [default: any free port]'))
-    .addOption(
-      keelOption('--udp-timeout <duration>', 'userspace UDP association idle timeout', 250, '250ms').argParser(
-        parseDuration('--udp-timeout'),
-      ),
-    )
-    .addOption(keelOption('--backend <type>', 'overlay backend on this node: vxlan, udp, host-gw or none', 'none'))
-    .addOption(keelOption('--no-dns', 'do not serve cluster DNS'))
-    .addOption(
-      keelOption('--dns-listen <addrs>', 'DNS listen address(es), one per family comma-separated [default: port 53 on each --node-ip]'),
-    )
-    .addOption(keelOption('--cluster-domain <zone>', 'cluster DNS zone', 'cluster.local'))
-    .addOption(keelOption('--dns-ttl <seconds>', 'TTL of cluster records', 5).argParser(parseIntFlag('--dns-ttl', 0, 86_400)))
-    .addOption(dnsWorkersOption())
-    .addOption(keelOption('--upstream <addrs>', 'resolvers for names outside the zone [default: /etc/resolv.conf]'))
-    .addOption(podRecordsOption())
-    .addOption(keelOption('--metrics-bind-address <addr>', '/metrics, /healthz, /readyz', '127.0.0.1:10249'))
-    .addOption(
-      keelOption(
-        '--healthz-bind-address <addr>',
-        "kube-proxy's /healthz and /livez for load balancers and probes (with a proxy mode)",
-        '0.0.0.0:10256',
-      ),
-    )
-    .addOption(
-      keelOption(
-        '--nodeport-addresses <cidrs>',
-        'NodePorts only on local addresses in these CIDRs, or "primary" for --node-ip [default: every local address, 127.0.0.1 included]',
-      ),
-    );
-  addUnderlayOptions(cmd);
-  addEndpointsSourceOption(cmd);
-  addSubnetSourceOption(cmd);
-  addEtcdOptions(cmd).action(async (flags: AgentFlags, self: Command) => {
-    if (flags.config) applyConfigFile(self, flags.config);
-    await runAgent(await agentConfig(self.opts<AgentFlags>()));
-  });
+export async function runAgentCommand(flags: AgentFlags, self: Command): Promise<void> {
+  if (flags.config) applyConfigFile(self, flags.config);
+  await runAgent(await agentConfig(self.opts<AgentFlags>()));
 }
 
 /** Values from --config fill only what neither a flag nor KEEL_* set. */

@@ -1,4 +1,3 @@
-import type { Command } from 'commander';
 import { UsageError } from '../api/errors.js';
 import { validateObject } from '../api/object.js';
 import type { IpamConfig } from '../ipam/service-allocation.js';
@@ -7,27 +6,19 @@ import { isWorkload, isWorkloadValue, validateWorkload } from '../sandbox/worklo
 import { applyWorkload } from '../sandbox/workload-store.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { withObjectStore } from './connect.js';
-import { addIpamOptions, ipamConfig, type IpamFlags } from './ipam-flags.js';
+import { ipamConfig, type IpamFlags } from './ipam-flags.js';
 import { readManifestDocs } from './manifests.js';
-import { addEtcdOptions, keelOption, type EtcdFlags } from './options.js';
+import type { EtcdFlags } from './options.js';
 
 interface ApplyFlags extends EtcdFlags, IpamFlags {
   filename: string[];
 }
 
-export function registerApply(program: Command): void {
-  const cmd = program
-    .command('apply')
-    .description(
-      'create or update Services, Endpoints and Pods from manifests (allocating ClusterIPs and NodePorts); in a `keel up` sandbox also ReplicationControllers and Deployments',
-    )
-    .addOption(keelOption('-f, --filename <path...>', 'manifest file, directory or "-" for stdin'));
-  addIpamOptions(addEtcdOptions(cmd)).action(async (flags: ApplyFlags) => {
-    const ipam = ipamConfig(flags);
-    await withObjectStore(flags, async (store) => {
-      await refuseApiserverEtcd(store, 'apply');
-      await applyManifests(store, flags.filename ?? [], ipam, (line) => process.stdout.write(`${line}\n`));
-    });
+export async function runApply(flags: ApplyFlags): Promise<void> {
+  const ipam = ipamConfig(flags);
+  await withObjectStore(flags, async (store) => {
+    await refuseApiserverEtcd(store, 'apply');
+    await applyManifests(store, flags.filename ?? [], ipam, (line) => process.stdout.write(`${line}\n`));
   });
 }
 

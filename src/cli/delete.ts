@@ -1,4 +1,3 @@
-import type { Command } from 'commander';
 import { isKeelError, UsageError } from '../api/errors.js';
 import type { ResourceKind } from '../api/meta.js';
 import { resourceByAlias, validateObject } from '../api/object.js';
@@ -7,48 +6,39 @@ import { WORKLOAD_KINDS, isWorkloadValue, validateWorkload, workloadKindByAlias,
 import { deleteWorkload } from '../sandbox/workload-store.js';
 import { withObjectStore } from './connect.js';
 import { refuseApiserverEtcd } from './apply.js';
-import { addIpamOptions, ipamConfig, type IpamFlags } from './ipam-flags.js';
+import { ipamConfig, type IpamFlags } from './ipam-flags.js';
 import { readManifestDocs } from './manifests.js';
 import { resourcePlural } from './get-output.js';
 import { notFoundLine } from './not-found.js';
-import { addEtcdOptions, keelOption, type EtcdFlags } from './options.js';
+import type { EtcdFlags } from './options.js';
 
 interface DeleteFlags extends EtcdFlags, IpamFlags {
   filename?: string[];
   namespace: string;
 }
 
-export function registerDelete(program: Command): void {
-  const cmd = program
-    .command('delete')
-    .description('delete objects named on the command line or in manifests (releasing their ClusterIPs and NodePorts)')
-    .argument('[resource]', 'services|endpoints|pods (in a sandbox also replicationcontrollers|deployments)')
-    .argument('[names...]', 'object names')
-    .addOption(keelOption('-f, --filename <path...>', 'manifest file, directory or "-"'))
-    .addOption(keelOption('-n, --namespace <ns>', 'namespace', 'default'));
-  addIpamOptions(addEtcdOptions(cmd)).action(async (resource: string | undefined, names: string[], flags: DeleteFlags) => {
-    const targets = flags.filename
-      ? readManifestDocs(flags.filename)
-          .map((d) => (isWorkloadValue(d.value) ? validateWorkload(d.value, d.source) : validateObject(d.value, d.source)))
-          .map((o) => ({ kind: o.kind, namespace: o.metadata.namespace, name: o.metadata.name }))
-      : namedTargets(resource, names, flags.namespace);
-    await withObjectStore(flags, async (store) => {
-      await refuseApiserverEtcd(store, 'delete');
-      const registry = new ObjectRegistry(store, { ipam: ipamConfig(flags) });
-      for (const t of targets) {
-        try {
-          if (isWorkloadKind(t.kind)) await deleteWorkload(store.kv, store.prefix, t.kind, t.namespace, t.name);
-          else await registry.delete(t.kind, t.namespace, t.name);
-        } catch (err) {
-          if (!isKeelError(err, 'KEEL_NOT_FOUND')) throw err;
-          // As kubectl: say so in its words and go on with the other names; exit 1 at the end.
-          process.stderr.write(`${notFoundLine(pluralOf(t.kind), t.name)}\n`);
-          process.exitCode = 1;
-          continue;
-        }
-        process.stdout.write(`${t.kind.toLowerCase()} "${t.name}" deleted\n`);
+export async function runDelete(resource: string | undefined, names: string[], flags: DeleteFlags): Promise<void> {
+  const targets = flags.filename
+    ? readManifestDocs(flags.filename)
+        .map((d) => (isWorkloadValue(d.value) ? validateWorkload(d.value, d.source) : validateObject(d.value, d.source)))
+        .map((o) => ({ kind: o.kind, namespace: o.metadata.namespace, name: o.metadata.name }))
+    : namedTargets(resource, names, flags.namespace);
+  await withObjectStore(flags, async (store) => {
+    await refuseApiserverEtcd(store, 'delete');
+    const registry = new ObjectRegistry(store, { ipam: ipamConfig(flags) });
+    for (const t of targets) {
+      try {
+        if (isWorkloadKind(t.kind)) await deleteWorkload(store.kv, store.prefix, t.kind, t.namespace, t.name);
+        else await registry.delete(t.kind, t.namespace, t.name);
+      } catch (err) {
+        if (!isKeelError(err, 'KEEL_NOT_FOUND')) throw err;
+        // As kubectl: say so in its words and go on with the other names; exit 1 at the end.
+        process.stderr.write(`${notFoundLine(pluralOf(t.kind), t.name)}\n`);
+        process.exitCode = 1;
+        continue;
       }
-    });
+      process.stdout.write(`${t.kind.toLowerCase()} "${t.name}" deleted\n`);
+    }
   });
 }
 

@@ -10,11 +10,13 @@ import { NftCommand } from '../kernel/nftables/nft-runner.js';
 import { TABLE } from '../proxy-nftables/nft-names.js';
 import { KEEL_BIN } from '../sandbox/agents.js';
 import { clusterNetworks, findNode, readState, underlayIps } from '../sandbox/sandbox-state.js';
+import { resourcePlural } from './get-output.js';
 import { notFoundLine, ServerNotFoundError } from './not-found.js';
-import { keelOption } from './options.js';
-import { addNodeOptions, loadSnapshot, nodeConfig, readKernelView, type NodeFlags } from './rules.js';
-import { addSubnetPrefixOption, withLeaseStore, type SubnetPrefixFlags } from './subnet-prefix-flags.js';
-import { addRunDirOption, type RunDirFlags } from './sandbox-flags.js';
+import { loadSnapshot, nodeConfig, readKernelView } from './rules.js';
+import type { NodeFlags } from './node-flags.js';
+import type { SubnetPrefixFlags } from './subnet-prefix-flags.js';
+import { withLeaseStore } from './connect.js';
+import type { RunDirFlags } from './sandbox-flags.js';
 
 interface DescribeFlags extends NodeFlags, RunDirFlags, SubnetPrefixFlags {
   namespace: string;
@@ -24,49 +26,35 @@ interface DescribeFlags extends NodeFlags, RunDirFlags, SubnetPrefixFlags {
   metricsAddress: string;
 }
 
-export function registerDescribe(program: Command): void {
-  const cmd = program
-    .command('describe')
-    .description(
-      "explain a Service end to end (endpoints, pods, DNS and, on a node or with --node in the sandbox, the kernel's rules for it) or a node's overlay (lease, routes and FDB present vs wanted, agent health), with the problems found",
-    )
-    .argument('<resource>', 'service (svc) or node')
-    .argument('<name>', 'the service or node')
-    .addOption(keelOption('-n, --namespace <ns>', 'namespace', 'default'))
-    .addOption(keelOption('--node <name>', "sandbox: look from this node's namespace (its kernel rules and agent)"))
-    .addOption(keelOption('--proxy-mode <mode>', "the agent's proxy mode on this node", 'iptables'))
-    .addOption(keelOption('--cluster-domain <domain>', 'cluster DNS domain', 'cluster.local'))
-    .addOption(keelOption('--metrics-address <addr>', "the node agent's /metrics and /healthz", '127.0.0.1:10249'));
-  addSubnetPrefixOption(addRunDirOption(addNodeOptions(cmd))).action(async (resource: string, name: string, flags: DescribeFlags) => {
-    const kind = ['service', 'services', 'svc'].includes(resource.toLowerCase())
-      ? 'service'
-      : ['node', 'nodes', 'no'].includes(resource.toLowerCase())
-        ? 'node'
-        : undefined;
-    if (!kind) throw new UsageError(`describe: the server doesn't have a resource type "${resource}" (keel describes services and nodes)`);
-    if (kind === 'node') {
-      // In the sandbox, a node is described from inside its namespace; on a real node, from here with --node-ip.
-      if (!flags.nodeIp) {
-        process.exitCode = await describeInSandboxNode('node', name, { ...flags, node: name });
-        return;
-      }
-      process.stdout.write(await describeThisNode(name, flags));
+export async function runDescribe(resource: string, name: string, flags: DescribeFlags, cmd: Command): Promise<void> {
+  const kind = ['service', 'services', 'svc'].includes(resource.toLowerCase())
+    ? 'service'
+    : ['node', 'nodes', 'no'].includes(resource.toLowerCase())
+      ? 'node'
+      : undefined;
+  if (!kind) throw new UsageError(`describe: the server doesn't have a resource type "${resource}" (keel describes services and nodes)`);
+  if (kind === 'node') {
+    // In the sandbox, a node is described from inside its namespace; on a real node, from here with --node-ip.
+    if (!flags.nodeIp) {
+      process.exitCode = await describeInSandboxNode('node', name, { ...flags, node: name });
       return;
     }
-    if (flags.node) {
-      process.exitCode = await describeInSandboxNode('service', name, flags);
-      return;
-    }
-    const snapshot = await loadSnapshot(flags);
-    if (!snapshot.services.has(namespacedName(flags.namespace, name)))
-      throw new ServerNotFoundError({ kind: 'Service', namespace: flags.namespace, name });
-    // On a node (a --node-name given, or the agent's KEEL_NODE_NAME): compare with this namespace's kernel.
-    const onNode = cmd.getOptionValueSource('nodeName') !== 'default';
-    const node = onNode ? await nodeFacts(flags) : undefined;
-    process.stdout.write(
-      describeService({ snapshot, namespace: flags.namespace, name, clusterDomain: flags.clusterDomain, ...(node ? { node } : {}) }),
-    );
-  });
+    process.stdout.write(await describeThisNode(name, flags));
+    return;
+  }
+  if (flags.node) {
+    process.exitCode = await describeInSandboxNode('service', name, flags);
+    return;
+  }
+  const snapshot = await loadSnapshot(flags);
+  if (!snapshot.services.has(namespacedName(flags.namespace, name)))
+    throw new ServerNotFoundError({ kind: 'Service', namespace: flags.namespace, name }, resourcePlural('Service'));
+  // On a node (a --node-name given, or the agent's KEEL_NODE_NAME): compare with this namespace's kernel.
+  const onNode = cmd.getOptionValueSource('nodeName') !== 'default';
+  const node = onNode ? await nodeFacts(flags) : undefined;
+  process.stdout.write(
+    describeService({ snapshot, namespace: flags.namespace, name, clusterDomain: flags.clusterDomain, ...(node ? { node } : {}) }),
+  );
 }
 
 /** Reads what the node holds; each part that cannot be read is said so in the report instead of failing it. */

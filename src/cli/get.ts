@@ -1,4 +1,3 @@
-import type { Command } from 'commander';
 import { UsageError } from '../api/errors.js';
 import { resourceByAlias, type ApiObject } from '../api/object.js';
 import { createLogger } from '../observe/log.js';
@@ -8,7 +7,7 @@ import { withObjectStore } from './connect.js';
 import { parseOutput, renderObjects, resourcePlural } from './get-output.js';
 import { changePrinter, watchObjects } from './get-watch.js';
 import { notFoundLine } from './not-found.js';
-import { addEtcdOptions, keelOption, type EtcdFlags } from './options.js';
+import type { EtcdFlags } from './options.js';
 
 interface GetFlags extends EtcdFlags {
   namespace: string;
@@ -21,59 +20,46 @@ interface GetFlags extends EtcdFlags {
 
 const log = createLogger('cli');
 
-export function registerGet(program: Command): void {
-  const cmd = program
-    .command('get')
-    .description('list Services, Endpoints, Pods, EndpointSlices or Nodes as kubectl does (-o wide|json|yaml|name|jsonpath=…, -l, -w)')
-    .argument('<resource>', 'services (svc) | endpoints (ep) | pods (po) | endpointslices | nodes (no)')
-    .argument('[names...]', 'only these objects')
-    .addOption(keelOption('-n, --namespace <ns>', 'namespace', 'default'))
-    .addOption(keelOption('-A, --all-namespaces', 'every namespace'))
-    .addOption(keelOption('-o, --output <format>', 'wide, json, yaml, name or jsonpath=TEMPLATE'))
-    .addOption(keelOption('-l, --selector <selector>', 'label selector: a=b, a!=b, a in (x,y), a notin (x), a, !a'))
-    .addOption(keelOption('--show-labels', 'add a LABELS column'))
-    .addOption(keelOption('-w, --watch', 'after listing, print one line per change until interrupted'));
-  addEtcdOptions(cmd).action(async (resource: string, names: string[], flags: GetFlags) => {
-    const r = resourceByAlias(resource);
-    if (!r)
-      throw new UsageError(
-        `the server doesn't have a resource type "${resource}" (keel serves services, endpoints, pods, endpointslices, nodes)`,
-      );
-    const format = parseOutput(flags.output);
-    if (flags.selector !== undefined && names.length) throw new UsageError('name cannot be provided when a selector is specified');
-    const selector = flags.selector === undefined ? undefined : selectorFlag(flags.selector);
-    const namespace = flags.allNamespaces ? undefined : flags.namespace;
-    const opts = { allNamespaces: flags.allNamespaces === true, showLabels: flags.showLabels === true };
-    await withObjectStore(flags, async (store) => {
-      const stop = new AbortController();
-      const onInt = (): void => stop.abort();
-      process.once('SIGINT', onInt);
-      try {
-        const watched = flags.watch ? await watchObjects(store, r.kind, namespace, stop.signal) : undefined;
-        const all = watched ? watched.initial : await listObjects(store, r.kind, namespace);
-        const found = selectObjects(all, r.kind, names, selector);
-        for (const line of found.missing) process.stderr.write(`${line}\n`);
-        if (found.missing.length) process.exitCode = 1;
-        // kubectl: a single name that is missing prints just the error.
-        const out =
-          names.length === 1 && found.items.length === 0
-            ? ''
-            : renderObjects(found.items, r.kind, format, opts, names.length === 1, new Date());
-        process.stdout.write(out);
-        if (out === '' && found.missing.length === 0 && !watched) {
-          process.stderr.write(namespace ? `No resources found in ${namespace} namespace.\n` : 'No resources found\n');
-        }
-        if (!watched) return;
-        const print = changePrinter(r.kind, format, opts, out !== '');
-        const wanted = (o: ApiObject): boolean =>
-          (names.length === 0 || names.includes(o.metadata.name)) && (!selector || matchesSelector(selector, o.metadata.labels));
-        await watched.follow((o) => {
-          if (wanted(o)) process.stdout.write(print(o));
-        }, stop.signal);
-      } finally {
-        process.off('SIGINT', onInt);
+export async function runGet(resource: string, names: string[], flags: GetFlags): Promise<void> {
+  const r = resourceByAlias(resource);
+  if (!r)
+    throw new UsageError(
+      `the server doesn't have a resource type "${resource}" (keel serves services, endpoints, pods, endpointslices, nodes)`,
+    );
+  const format = parseOutput(flags.output);
+  if (flags.selector !== undefined && names.length) throw new UsageError('name cannot be provided when a selector is specified');
+  const selector = flags.selector === undefined ? undefined : selectorFlag(flags.selector);
+  const namespace = flags.allNamespaces ? undefined : flags.namespace;
+  const opts = { allNamespaces: flags.allNamespaces === true, showLabels: flags.showLabels === true };
+  await withObjectStore(flags, async (store) => {
+    const stop = new AbortController();
+    const onInt = (): void => stop.abort();
+    process.once('SIGINT', onInt);
+    try {
+      const watched = flags.watch ? await watchObjects(store, r.kind, namespace, stop.signal) : undefined;
+      const all = watched ? watched.initial : await listObjects(store, r.kind, namespace);
+      const found = selectObjects(all, r.kind, names, selector);
+      for (const line of found.missing) process.stderr.write(`${line}\n`);
+      if (found.missing.length) process.exitCode = 1;
+      // kubectl: a single name that is missing prints just the error.
+      const out =
+        names.length === 1 && found.items.length === 0
+          ? ''
+          : renderObjects(found.items, r.kind, format, opts, names.length === 1, new Date());
+      process.stdout.write(out);
+      if (out === '' && found.missing.length === 0 && !watched) {
+        process.stderr.write(namespace ? `No resources found in ${namespace} namespace.\n` : 'No resources found\n');
       }
-    });
+      if (!watched) return;
+      const print = changePrinter(r.kind, format, opts, out !== '');
+      const wanted = (o: ApiObject): boolean =>
+        (names.length === 0 || names.includes(o.metadata.name)) && (!selector || matchesSelector(selector, o.metadata.labels));
+      await watched.follow((o) => {
+        if (wanted(o)) process.stdout.write(print(o));
+      }, stop.signal);
+    } finally {
+      process.off('SIGINT', onInt);
+    }
   });
 }
 

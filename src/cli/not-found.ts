@@ -1,6 +1,5 @@
 import { KeelError } from '../api/errors.js';
 import type { ResourceKind } from '../api/meta.js';
-import { resourcePlural } from './get-output.js';
 
 export interface ObjectName {
   kind: ResourceKind;
@@ -16,8 +15,12 @@ export interface ObjectName {
  */
 export class ServerNotFoundError extends KeelError {
   override name = 'ServerNotFoundError' as const;
-  constructor(readonly object: ObjectName) {
-    super('KEEL_NOT_FOUND', notFoundLine(resourcePlural(object.kind), object.name));
+  /** `plural` as `notFoundLine` takes it (resourcePlural), so that main, which tells this error apart, loads no resource table. */
+  constructor(
+    readonly object: ObjectName,
+    plural: string,
+  ) {
+    super('KEEL_NOT_FOUND', notFoundLine(plural, object.name));
   }
 }
 

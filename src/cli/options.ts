@@ -1,8 +1,6 @@
 import { Option, type Command } from 'commander';
 import { UsageError } from '../api/errors.js';
 import { SUBNET_SOURCES, type SubnetSourceName } from '../overlay/subnet-source.js';
-import { parseEndpoints, type EtcdConnection } from '../store/etcd-client.js';
-import { DEFAULT_RUN_DIR, sandboxEtcdConnectionIn } from '../sandbox/sandbox-state.js';
 
 /**
  * An option whose value can also come from `KEEL_<NAME>` (`--etcd-endpoints`
@@ -29,16 +27,7 @@ export interface EtcdFlags {
   etcdPrefix: string;
 }
 
-const DEFAULT_ETCD_ENDPOINT = 'http://127.0.0.1:2379';
-
-/**
- * Without --etcd-endpoints: the etcd of the sandbox `keel up` started (its
- * members' Unix sockets in KEEL_RUN_DIR or the default run directory, with
- * its client certificate when it uses TLS), else loopback.
- */
-function defaultEtcdConnection(): EtcdConnection {
-  return sandboxEtcdConnectionIn(process.env.KEEL_RUN_DIR || DEFAULT_RUN_DIR) ?? { endpoints: [DEFAULT_ETCD_ENDPOINT] };
-}
+export const DEFAULT_ETCD_ENDPOINT = 'http://127.0.0.1:2379';
 
 export function addEtcdOptions(cmd: Command): Command {
   return cmd
@@ -52,15 +41,6 @@ export function addEtcdOptions(cmd: Command): Command {
     .addOption(keelOption('--etcd-certfile <file>', 'client certificate for etcd TLS'))
     .addOption(keelOption('--etcd-keyfile <file>', 'client key for etcd TLS'))
     .addOption(keelOption('--etcd-prefix <prefix>', 'prefix of the Kubernetes objects in etcd', '/registry'));
-}
-
-export function etcdConnection(flags: EtcdFlags, callTimeoutMs?: number): EtcdConnection {
-  const conn: EtcdConnection = flags.etcdEndpoints ? { endpoints: parseEndpoints(flags.etcdEndpoints) } : defaultEtcdConnection();
-  if (flags.etcdCafile) conn.cafile = flags.etcdCafile;
-  if (flags.etcdCertfile) conn.certfile = flags.etcdCertfile;
-  if (flags.etcdKeyfile) conn.keyfile = flags.etcdKeyfile;
-  if (callTimeoutMs) conn.callTimeoutMs = callTimeoutMs;
-  return conn;
 }
 
 export function registryPrefix(flags: EtcdFlags): string {

@@ -1,4 +1,3 @@
-import type { Command } from 'commander';
 import type { ClusterSnapshot } from '../api/cluster-state.js';
 import { UsageError } from '../api/errors.js';
 import { parseCidr, parseIp, type Cidr, type IpFamily } from '../api/ip.js';
@@ -21,19 +20,11 @@ import { planProxyPorts } from '../proxy-userspace/proxy-ports.js';
 import { servicePortals } from '../proxy-userspace/service-portals.js';
 import { serviceViewsOf } from '../service-view/service-views.js';
 import { withObjectStore } from './connect.js';
-import { addIpamOptions, ipamConfig, type IpamFlags } from './ipam-flags.js';
+import type { NodeFlags } from './node-flags.js';
+import { ipamConfig } from './ipam-flags.js';
 import { readManifests } from './manifests.js';
-import { addEtcdOptions, keelOption, type EtcdFlags } from './options.js';
-import { addEndpointsSourceOption, endpointsSourceOf, type EndpointsSourceFlags } from './endpoints-source-flag.js';
+import { endpointsSourceOf } from './endpoints-source-flag.js';
 import { groupSlices, selectSlices, type EndpointSlice } from '../api/endpoint-slice.js';
-
-export interface NodeFlags extends EtcdFlags, IpamFlags, EndpointsSourceFlags {
-  filename?: string[];
-  nodeName: string;
-  nodeIp?: string;
-  clusterCidr?: string;
-  iptablesBackend: string;
-}
 
 interface RulesFlags extends NodeFlags {
   mode: string;
@@ -43,17 +34,6 @@ interface RulesFlags extends NodeFlags {
 }
 
 const log = createLogger('cli');
-
-/** Flags shared by `keel rules` and `keel trace`: where the objects come from and which node the rules are for. */
-export function addNodeOptions(cmd: Command): Command {
-  cmd
-    .addOption(keelOption('-f, --filename <path...>', 'compile from manifests (files, directories or "-") instead of etcd'))
-    .addOption(keelOption('--node-name <name>', 'the node the rules are for (decides which endpoints are local)', 'node-1'))
-    .addOption(keelOption('--node-ip <ips>', "the node's IP(s), one per family (NodePorts and userspace HOST rules)"))
-    .addOption(keelOption('--cluster-cidr <cidrs>', 'pod network(s), one per family, for masquerade decisions', '10.244.0.0/16'))
-    .addOption(keelOption('--iptables-backend <backend>', 'nft or legacy', 'nft'));
-  return addIpamOptions(addEtcdOptions(addEndpointsSourceOption(cmd)));
-}
 
 /** The node as one family's tables see it: that family's pod network and node address. */
 export function nodeConfig(flags: NodeFlags, family: IpFamily = 4): NodeConfig {
@@ -133,60 +113,44 @@ export async function readKernelView(flags: { iptablesBackend: string }, family:
   return kernelViewOf({ nat: await runner.save('nat'), filter: await runner.save('filter') });
 }
 
-export function registerRules(program: Command): void {
-  const cmd = program
-    .command('rules')
-    .description(
-      'print the rules keel programs for a node (iptables-save format, or `nft list table` syntax with --mode nftables), from manifests or etcd',
-    )
-    .addOption(keelOption('--mode <mode>', 'iptables, nftables or userspace', 'iptables'))
-    .addOption(
-      keelOption(
-        '--ip-family <family>',
-        'iptables and nftables modes: 4, 6 or both (ip6tables-restore text, the ip6 keel table) [default: the families of --cluster-cidr]',
-      ),
-    )
-    .addOption(keelOption('--diff', "show what a sync would change against the kernel's current keel chains"))
-    .addOption(keelOption('--proxy-port-range <range>', 'userspace mode: local proxy ports to assume', '40000-40999'));
-  addNodeOptions(cmd).action(async (flags: RulesFlags) => {
-    const snapshot = await loadSnapshot(flags);
-    if (flags.mode === 'userspace') {
-      if (!flags.nodeIp) throw new UsageError('--mode userspace needs --node-ip');
-      const { portals, skipped } = servicePortals(serviceViewsOf(snapshot));
-      for (const s of skipped) log.warn(s.message);
-      const ports = planProxyPorts(
-        portals.map((p) => p.name),
-        parsePortRange(flags.proxyPortRange, '--proxy-port-range'),
-        new Map(),
-      );
-      process.stdout.write(compileUserspaceRules(snapshot, { nodeIP: flags.nodeIp }, ports).text);
-      return;
-    }
-    if (flags.mode !== 'iptables' && flags.mode !== 'nftables')
-      throw new UsageError(`--mode: "${flags.mode}" is not iptables, nftables or userspace`);
-    const families = ipFamilies(flags);
-    for (const family of families) {
-      if (flags.mode === 'nftables') {
-        // Two families are two tables (ip keel, ip6 keel), one after the other as `nft list tables` would show them.
-        const nft = compileNftables(snapshot, nodeConfig(flags, family));
-        const table = renderTable(nft);
-        if (!flags.diff) process.stdout.write(table);
-        else {
-          const have = (await new NftCommand().listTable(nft.family, TABLE)) ?? '';
-          process.stdout.write(diffTables(table, have) || `# the kernel already holds table ${nft.family} ${TABLE}\n`);
-        }
-        continue;
+export async function runRules(flags: RulesFlags): Promise<void> {
+  const snapshot = await loadSnapshot(flags);
+  if (flags.mode === 'userspace') {
+    if (!flags.nodeIp) throw new UsageError('--mode userspace needs --node-ip');
+    const { portals, skipped } = servicePortals(serviceViewsOf(snapshot));
+    for (const s of skipped) log.warn(s.message);
+    const ports = planProxyPorts(
+      portals.map((p) => p.name),
+      parsePortRange(flags.proxyPortRange, '--proxy-port-range'),
+      new Map(),
+    );
+    process.stdout.write(compileUserspaceRules(snapshot, { nodeIP: flags.nodeIp }, ports).text);
+    return;
+  }
+  if (flags.mode !== 'iptables' && flags.mode !== 'nftables')
+    throw new UsageError(`--mode: "${flags.mode}" is not iptables, nftables or userspace`);
+  const families = ipFamilies(flags);
+  for (const family of families) {
+    if (flags.mode === 'nftables') {
+      // Two families are two tables (ip keel, ip6 keel), one after the other as `nft list tables` would show them.
+      const nft = compileNftables(snapshot, nodeConfig(flags, family));
+      const table = renderTable(nft);
+      if (!flags.diff) process.stdout.write(table);
+      else {
+        const have = (await new NftCommand().listTable(nft.family, TABLE)) ?? '';
+        process.stdout.write(diffTables(table, have) || `# the kernel already holds table ${nft.family} ${TABLE}\n`);
       }
-      // Two families: each ruleset under a comment naming the tool that loads it.
-      if (families.length > 1) process.stdout.write(`# IPv${family}: ${family === 6 ? 'ip6tables' : 'iptables'}-restore\n`);
-      const rules = compileRules(snapshot, nodeConfig(flags, family));
-      if (!flags.diff) {
-        process.stdout.write(renderRestore(rules));
-        continue;
-      }
-      const view = await readKernelView(flags, family);
-      const plan = planSync(allCandidates(rules, view), { nat: rules.nat.jumps, filter: rules.filter.jumps }, view);
-      process.stdout.write(plan.text || '# the kernel already holds these rules\n');
+      continue;
     }
-  });
+    // Two families: each ruleset under a comment naming the tool that loads it.
+    if (families.length > 1) process.stdout.write(`# IPv${family}: ${family === 6 ? 'ip6tables' : 'iptables'}-restore\n`);
+    const rules = compileRules(snapshot, nodeConfig(flags, family));
+    if (!flags.diff) {
+      process.stdout.write(renderRestore(rules));
+      continue;
+    }
+    const view = await readKernelView(flags, family);
+    const plan = planSync(allCandidates(rules, view), { nat: rules.nat.jumps, filter: rules.filter.jumps }, view);
+    process.stdout.write(plan.text || '# the kernel already holds these rules\n');
+  }
 }

@@ -1,42 +1,36 @@
 import { setMaxListeners } from 'node:events';
-import type { Command } from 'commander';
 import { UsageError } from '../api/errors.js';
 import { SandboxController } from '../sandbox/controller.js';
 import { readState, sandboxEtcdConnection } from '../sandbox/sandbox-state.js';
 import { createEtcdClient } from '../store/etcd-client.js';
 import { KvStore } from '../store/kv-store.js';
-import { addProgramPathOption, addRunDirOption, type ProgramPathFlags, type RunDirFlags } from './sandbox-flags.js';
+import type { ProgramPathFlags, RunDirFlags } from './sandbox-flags.js';
 
 /** The sandbox's control plane process; `keel up` starts it detached and `keel down` stops it. */
-export function registerSandboxController(program: Command): void {
-  const cmd = program
-    .command('sandbox-controller', { hidden: true })
-    .description('run the sandbox pods, replication and endpoints controllers (started by keel up)');
-  addProgramPathOption(addRunDirOption(cmd)).action(async (flags: RunDirFlags & ProgramPathFlags) => {
-    const state = readState(flags.runDir);
-    if (!state) throw new UsageError(`no sandbox in ${flags.runDir}`);
-    const conn = sandboxEtcdConnection(state);
-    const client = createEtcdClient(conn);
-    const abort = new AbortController();
-    // Every informer and timer listens on the one signal.
-    setMaxListeners(64, abort.signal);
-    const stopped = new Promise<void>((resolve) => {
-      for (const sig of ['SIGTERM', 'SIGINT'] as const)
-        process.once(sig, () => {
-          abort.abort();
-          resolve();
-        });
-    });
-    try {
-      await new SandboxController({
-        state,
-        kv: new KvStore(client, conn.endpoints),
-        prefix: '/registry',
-        programPath: flags.programPath,
-      }).start(abort.signal);
-      await stopped;
-    } finally {
-      client.close();
-    }
+export async function runSandboxController(flags: RunDirFlags & ProgramPathFlags): Promise<void> {
+  const state = readState(flags.runDir);
+  if (!state) throw new UsageError(`no sandbox in ${flags.runDir}`);
+  const conn = sandboxEtcdConnection(state);
+  const client = createEtcdClient(conn);
+  const abort = new AbortController();
+  // Every informer and timer listens on the one signal.
+  setMaxListeners(64, abort.signal);
+  const stopped = new Promise<void>((resolve) => {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const)
+      process.once(sig, () => {
+        abort.abort();
+        resolve();
+      });
   });
+  try {
+    await new SandboxController({
+      state,
+      kv: new KvStore(client, conn.endpoints),
+      prefix: '/registry',
+      programPath: flags.programPath,
+    }).start(abort.signal);
+    await stopped;
+  } finally {
+    client.close();
+  }
 }

@@ -1,86 +1,70 @@
-import type { Command } from 'commander';
 import { execa } from 'execa';
 import { UsageError } from '../api/errors.js';
 import { columns } from '../describe/report-text.js';
 import { clusterGraph } from '../sandbox/cluster-graph.js';
 import { describeEtcd, readState, type SandboxState } from '../sandbox/sandbox-state.js';
 import { sandboxStatus, type SandboxStatus } from '../sandbox/status.js';
-import { addEndpointsSourceOption, endpointsSourceOf, type EndpointsSourceFlags } from './endpoints-source-flag.js';
-import { keelOption } from './options.js';
-import { addRunDirOption, type RunDirFlags } from './sandbox-flags.js';
-
-const PICTURES = ['dot', 'svg'] as const;
+import { endpointsSourceOf, type EndpointsSourceFlags } from './endpoints-source-flag.js';
+import { PICTURES } from './commands/status.js';
+import type { RunDirFlags } from './sandbox-flags.js';
 
 interface StatusFlags extends RunDirFlags, EndpointsSourceFlags {
   output?: string;
 }
 
-export function registerStatus(program: Command): void {
-  const cmd = program
-    .command('status')
-    .description(
-      'show the sandbox: etcd members (health, leader, revision, DB size), nodes and agent health, overlay leases, services, pods',
-    )
-    .addOption(
-      keelOption(
-        '-o, --output <format>',
-        `a picture instead of tables: ${PICTURES.join(' (Graphviz text) or ')} (drawn by Graphviz's dot)`,
+export async function runStatus(flags: StatusFlags): Promise<void> {
+  const picture = flags.output;
+  if (picture !== undefined && !(PICTURES as readonly string[]).includes(picture))
+    throw new UsageError(`--output ${picture}: expected ${PICTURES.join(' or ')}`);
+  const state = readState(flags.runDir);
+  if (!state) throw new UsageError(`no sandbox in ${flags.runDir} (start one with \`keel up\`)`);
+  const s = await sandboxStatus(state, endpointsSourceOf(flags));
+  if (picture) {
+    const dot = pictureOf(state, s);
+    process.stdout.write(picture === 'svg' ? await renderSvg(dot) : dot);
+    return;
+  }
+  const out: string[] = [
+    `sandbox ${state.id} in ${state.runDir}: ${state.ipFamily ?? 'ipv4'}, proxy ${state.proxyMode}, backend ${state.backend}`,
+    `etcd ${describeEtcd(state)}${s.etcd ? '' : ', NOT ANSWERING'}; controller ${s.controller ? 'running' : 'NOT RUNNING'}`,
+    '',
+    table(
+      ['MEMBER', 'IP', 'HEALTH', 'LEADER', 'REVISION', 'DB-SIZE'],
+      s.members.map((m) => [
+        `${m.name}${m.pid && m.health !== 'stopped' ? ` (pid ${m.pid})` : ''}`,
+        m.ip,
+        m.health,
+        m.leader ? 'yes' : '',
+        m.revision ?? '',
+        m.dbSizeBytes === undefined ? '' : formatBytes(m.dbSizeBytes),
+      ]),
+    ),
+    '',
+    table(
+      ['NODE', 'IP', 'NETNS', 'AGENT'],
+      s.nodes.map((n) => [n.name, n.ips.join(','), n.netns, `${n.agent}${n.agentPid ? ` (pid ${n.agentPid})` : ''}`]),
+    ),
+    '',
+    table(
+      ['SUBNET', 'PUBLIC-IP', 'BACKEND'],
+      s.leases.map((l) => [l.subnet, l.publicIp, l.backend]),
+    ),
+    '',
+    table(
+      ['SERVICE', 'TYPE', 'CLUSTER-IP', 'PORTS'],
+      s.services.map((v) => [v.name, v.type, v.clusterIP, v.ports]),
+    ),
+  ];
+  if (s.pods.length)
+    out.push(
+      '',
+      table(
+        ['POD', 'NODE', 'IP', 'READY'],
+        s.pods.map((p) => [p.name, p.node, p.podIP, p.ready ? 'yes' : 'no']),
       ),
     );
-  addEndpointsSourceOption(addRunDirOption(cmd)).action(async (flags: StatusFlags) => {
-    const picture = flags.output;
-    if (picture !== undefined && !(PICTURES as readonly string[]).includes(picture))
-      throw new UsageError(`--output ${picture}: expected ${PICTURES.join(' or ')}`);
-    const state = readState(flags.runDir);
-    if (!state) throw new UsageError(`no sandbox in ${flags.runDir} (start one with \`keel up\`)`);
-    const s = await sandboxStatus(state, endpointsSourceOf(flags));
-    if (picture) {
-      const dot = pictureOf(state, s);
-      process.stdout.write(picture === 'svg' ? await renderSvg(dot) : dot);
-      return;
-    }
-    const out: string[] = [
-      `sandbox ${state.id} in ${state.runDir}: ${state.ipFamily ?? 'ipv4'}, proxy ${state.proxyMode}, backend ${state.backend}`,
-      `etcd ${describeEtcd(state)}${s.etcd ? '' : ', NOT ANSWERING'}; controller ${s.controller ? 'running' : 'NOT RUNNING'}`,
-      '',
-      table(
-        ['MEMBER', 'IP', 'HEALTH', 'LEADER', 'REVISION', 'DB-SIZE'],
-        s.members.map((m) => [
-          `${m.name}${m.pid && m.health !== 'stopped' ? ` (pid ${m.pid})` : ''}`,
-          m.ip,
-          m.health,
-          m.leader ? 'yes' : '',
-          m.revision ?? '',
-          m.dbSizeBytes === undefined ? '' : formatBytes(m.dbSizeBytes),
-        ]),
-      ),
-      '',
-      table(
-        ['NODE', 'IP', 'NETNS', 'AGENT'],
-        s.nodes.map((n) => [n.name, n.ips.join(','), n.netns, `${n.agent}${n.agentPid ? ` (pid ${n.agentPid})` : ''}`]),
-      ),
-      '',
-      table(
-        ['SUBNET', 'PUBLIC-IP', 'BACKEND'],
-        s.leases.map((l) => [l.subnet, l.publicIp, l.backend]),
-      ),
-      '',
-      table(
-        ['SERVICE', 'TYPE', 'CLUSTER-IP', 'PORTS'],
-        s.services.map((v) => [v.name, v.type, v.clusterIP, v.ports]),
-      ),
-    ];
-    if (s.pods.length)
-      out.push(
-        '',
-        table(
-          ['POD', 'NODE', 'IP', 'READY'],
-          s.pods.map((p) => [p.name, p.node, p.podIP, p.ready ? 'yes' : 'no']),
-        ),
-      );
-    if (s.error) out.push('', `etcd: ${s.error}`);
-    process.stdout.write(`${out.join('\n')}\n`);
-  });
+  if (s.error) out.push('', `etcd: ${s.error}`);
+  process.stdout.write(`${out.join('\n')}\n`);
 }
 
 function pictureOf(state: SandboxState, s: SandboxStatus): string {

@@ -1,4 +1,3 @@
-import type { Command } from 'commander';
 import { UsageError } from '../api/errors.js';
 import { parseIp } from '../api/ip.js';
 import { compileRules } from '../proxy-iptables/compile.js';
@@ -6,8 +5,8 @@ import { renderRestore } from '../proxy-iptables/render-restore.js';
 import { formatTrace, tracePacket, type TraceOutcome, type TracePacket } from '../proxy-iptables/trace.js';
 import { compileNftables } from '../proxy-nftables/compile.js';
 import { traceNftPacket } from '../proxy-nftables/nft-trace.js';
-import { addNodeOptions, loadSnapshot, nodeConfig, type NodeFlags } from './rules.js';
-import { keelOption } from './options.js';
+import { loadSnapshot, nodeConfig } from './rules.js';
+import type { NodeFlags } from './node-flags.js';
 
 interface TraceFlags extends NodeFlags {
   src: string;
@@ -17,22 +16,12 @@ interface TraceFlags extends NodeFlags {
   verbose?: boolean;
 }
 
-export function registerTrace(program: Command): void {
-  const cmd = program
-    .command('trace')
-    .description('walk a packet through the rules keel would program and print every outcome with its probability')
-    .requiredOption('--src <ip>', 'source address')
-    .requiredOption('--dst <ip:port[/proto]>', 'destination, e.g. 10.96.0.10:80/tcp or [fd00:10:96::a]:80/tcp')
-    .addOption(keelOption('--from <where>', 'pod, host or external', 'pod'))
-    .addOption(keelOption('--mode <mode>', 'the proxy mode whose rules to walk: iptables or nftables', 'iptables'))
-    .addOption(keelOption('-v, --verbose', 'print every matching rule'));
-  addNodeOptions(cmd).action(async (flags: TraceFlags) => {
-    const pkt = parsePacket(flags);
-    // The packet's family picks the tables: ip6tables' rules for an IPv6 packet, as the kernel would.
-    const family = pkt.dst.includes(':') ? 6 : 4;
-    const outcomes = await traceIn(flags.mode, pkt, flags, family);
-    process.stdout.write(formatTrace(outcomes, flags.verbose === true));
-  });
+export async function runTrace(flags: TraceFlags): Promise<void> {
+  const pkt = parsePacket(flags);
+  // The packet's family picks the tables: ip6tables' rules for an IPv6 packet, as the kernel would.
+  const family = pkt.dst.includes(':') ? 6 : 4;
+  const outcomes = await traceIn(flags.mode, pkt, flags, family);
+  process.stdout.write(formatTrace(outcomes, flags.verbose === true));
 }
 
 async function traceIn(mode: string, pkt: TracePacket, flags: TraceFlags, family: 4 | 6): Promise<TraceOutcome[]> {

@@ -1,11 +1,9 @@
-import type { Command } from 'commander';
 import { UsageError } from '../api/errors.js';
 import { sandboxUp } from '../sandbox/up.js';
 import { DEFAULT_NODE_PORT_RANGE } from '../ipam/node-ports.js';
 import { DEMO_MANIFESTS, demoNextSteps, waitForDemo } from '../sandbox/demo.js';
 import {
   IP_FAMILY_MODES,
-  checkEtcdMembers,
   clusterNetworks,
   describeEtcd,
   sandboxEtcdConnection,
@@ -17,8 +15,7 @@ import { KvStore } from '../store/kv-store.js';
 import { ObjectStore } from '../store/object-store.js';
 import { applyManifests } from './apply.js';
 import { ipamConfig } from './ipam-flags.js';
-import { keelOption, parseIntFlag } from './options.js';
-import { addProgramPathOption, addRunDirOption, type ProgramPathFlags, type RunDirFlags } from './sandbox-flags.js';
+import type { ProgramPathFlags, RunDirFlags } from './sandbox-flags.js';
 
 interface UpFlags extends RunDirFlags, ProgramPathFlags {
   nodes: number;
@@ -31,58 +28,34 @@ interface UpFlags extends RunDirFlags, ProgramPathFlags {
   ipFamily: string;
 }
 
-export function registerUp(program: Command): void {
-  const cmd = program
-    .command('up')
-    .description('start a sandbox cluster on this machine: switch, node and etcd namespaces, keel agents, kube-dns')
-    .addOption(keelOption('--nodes <n>', 'number of nodes', '3').argParser(parseIntFlag('--nodes', 1, 250)))
-    .addOption(keelOption('--proxy-mode <mode>', 'iptables, nftables or userspace', 'iptables'))
-    .addOption(keelOption('--backend <type>', 'overlay backend: vxlan, udp or host-gw', 'vxlan'))
-    .addOption(keelOption('--etcd-members <n>', 'etcd members, each in its own namespace: 1, 3 or 5', '1').argParser(parseEtcdMembers))
-    .addOption(
-      keelOption(
-        '--etcd-tls',
-        'etcd with client and peer TLS: certificates made with openssl in the run directory, used by every agent, the controller and the CLI',
-      ),
-    )
-    .addOption(
-      keelOption(
-        '--ip-family <family>',
-        'ipv4, ipv6 or dual (IPv4 primary): underlay 172.30.0.0/24 and/or fd00:172:30::/64, pods 10.244.0.0/16 and/or fd00:10:244::/56, services 10.96.0.0/12 and/or fd00:10:96::/112',
-        'ipv4',
-      ),
-    )
-    .addOption(keelOption('--no-agents', 'build the cluster without starting keel agents'))
-    .addOption(keelOption('--demo', 'then apply seed 004 (fixtures/sandbox/nginx/), wait until it answers and print what to try'));
-  addProgramPathOption(addRunDirOption(cmd)).action(async (flags: UpFlags) => {
-    if (!['iptables', 'nftables', 'userspace'].includes(flags.proxyMode))
-      throw new UsageError(`--proxy-mode: ${JSON.stringify(flags.proxyMode)} must be iptables, nftables or userspace`);
-    if (!['vxlan', 'udp', 'host-gw'].includes(flags.backend))
-      throw new UsageError(`--backend: ${JSON.stringify(flags.backend)} must be vxlan, udp or host-gw`);
-    if (!(IP_FAMILY_MODES as readonly string[]).includes(flags.ipFamily))
-      throw new UsageError(`--ip-family: ${JSON.stringify(flags.ipFamily)} must be ${IP_FAMILY_MODES.join(', ')}`);
-    const { state } = await sandboxUp({
-      runDir: flags.runDir,
-      nodes: Number(flags.nodes),
-      proxyMode: flags.proxyMode,
-      backend: flags.backend,
-      agents: flags.agents,
-      programPath: flags.programPath,
-      etcdMembers: Number(flags.etcdMembers),
-      etcdTls: flags.etcdTls === true,
-      ipFamily: flags.ipFamily as IpFamilyMode,
-      log: (line) => process.stdout.write(`${line}\n`),
-    });
-    process.stdout.write(
-      `sandbox ${state.id} is up (${state.nodes.length} nodes, ${state.ipFamily ?? 'ipv4'}, proxy ${state.proxyMode}, backend ${state.backend}, etcd ${describeEtcd(state)}); keel commands now use its etcd.\n`,
-    );
-    const conn = sandboxEtcdConnection(state);
-    const tls = conn.cafile
-      ? ` KEEL_ETCD_CAFILE=${conn.cafile} KEEL_ETCD_CERTFILE=${conn.certfile ?? ''} KEEL_ETCD_KEYFILE=${conn.keyfile ?? ''}`
-      : '';
-    process.stdout.write(`export KEEL_ETCD_ENDPOINTS=${conn.endpoints.join(',')}${tls}\n`);
-    if (flags.demo) await startDemo(state);
+export async function runUp(flags: UpFlags): Promise<void> {
+  if (!['iptables', 'nftables', 'userspace'].includes(flags.proxyMode))
+    throw new UsageError(`--proxy-mode: ${JSON.stringify(flags.proxyMode)} must be iptables, nftables or userspace`);
+  if (!['vxlan', 'udp', 'host-gw'].includes(flags.backend))
+    throw new UsageError(`--backend: ${JSON.stringify(flags.backend)} must be vxlan, udp or host-gw`);
+  if (!(IP_FAMILY_MODES as readonly string[]).includes(flags.ipFamily))
+    throw new UsageError(`--ip-family: ${JSON.stringify(flags.ipFamily)} must be ${IP_FAMILY_MODES.join(', ')}`);
+  const { state } = await sandboxUp({
+    runDir: flags.runDir,
+    nodes: Number(flags.nodes),
+    proxyMode: flags.proxyMode,
+    backend: flags.backend,
+    agents: flags.agents,
+    programPath: flags.programPath,
+    etcdMembers: Number(flags.etcdMembers),
+    etcdTls: flags.etcdTls === true,
+    ipFamily: flags.ipFamily as IpFamilyMode,
+    log: (line) => process.stdout.write(`${line}\n`),
   });
+  process.stdout.write(
+    `sandbox ${state.id} is up (${state.nodes.length} nodes, ${state.ipFamily ?? 'ipv4'}, proxy ${state.proxyMode}, backend ${state.backend}, etcd ${describeEtcd(state)}); keel commands now use its etcd.\n`,
+  );
+  const conn = sandboxEtcdConnection(state);
+  const tls = conn.cafile
+    ? ` KEEL_ETCD_CAFILE=${conn.cafile} KEEL_ETCD_CERTFILE=${conn.certfile ?? ''} KEEL_ETCD_KEYFILE=${conn.keyfile ?? ''}`
+    : '';
+  process.stdout.write(`export KEEL_ETCD_ENDPOINTS=${conn.endpoints.join(',')}${tls}\n`);
+  if (flags.demo) await startDemo(state);
 }
 
 /** Seed 004 on the running sandbox: apply (unchanged on a second run), wait until it answers, say what to try. */
@@ -100,15 +73,4 @@ async function startDemo(state: SandboxState): Promise<void> {
   } finally {
     client.close();
   }
-}
-
-/** 1, 3 or 5, refused otherwise with the reason (`keel up --etcd-members 2`). */
-function parseEtcdMembers(value: string): number {
-  const n = parseIntFlag('--etcd-members', 1, 5)(value);
-  try {
-    checkEtcdMembers(n);
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  return n;
 }

@@ -1,6 +1,5 @@
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
 
 /** The files of an etcd cluster's TLS: one CA, and server, peer and client certificates it signed. */
 export interface EtcdPki {
@@ -41,6 +40,8 @@ export function etcdClientCredentials(dir: string): { cafile: string; certfile: 
 export async function makeEtcdPki(dir: string, memberIps: readonly string[], days = 30): Promise<EtcdPki> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const pki = etcdPkiFiles(dir);
+  // Loaded here: every keel command reads the sandbox's file names from this module, and only `keel up` runs openssl.
+  const { execa } = await import('execa');
   const ossl = (args: string[]) => execa('openssl', args, { cwd: dir });
   const caKey = join(dir, 'ca-key.pem');
   await ossl([
