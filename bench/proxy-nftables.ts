@@ -61,14 +61,18 @@ function cpuMs(): number {
   return [11, 12, 13, 14].reduce((n, i) => n + Number(f[i] ?? 0), 0) * 10;
 }
 
-/** The same rule replacements as `nft -f` lines (`replace rule … handle H`), handles read by netlink. */
-async function replaceLines(sock: NfTablesSocket, family: NfFamily, table: string, rules: readonly RuleReplacement[]): Promise<string[]> {
-  const out: string[] = [];
-  for (const r of rules) {
-    const handle = (await sock.chainRules(family, table, r.chain))?.[r.position]?.handle;
-    out.push(`replace rule ${family} ${table} ${r.chain} handle ${String(handle)} ${r.rule}`);
-  }
-  return out;
+/**
+ * The same rule replacements as the `nft -f` lines the loop sent before
+ * (flush each chain, add all its rules), given each chain's rules as they
+ * were; `replace rule … handle H` is no peer: nft then fetches every rule of
+ * the ruleset first (150-210 s at 10k services, load 17).
+ */
+function rewriteLines(chains: Map<string, string[]>, family: NfFamily, table: string, rules: readonly RuleReplacement[]): string[] {
+  for (const r of rules) (chains.get(r.chain) ?? [])[r.position] = r.rule;
+  return [...new Set(rules.map((r) => r.chain))].flatMap((c) => [
+    `flush chain ${family} ${table} ${c}`,
+    ...(chains.get(c) ?? []).map((rule) => `add rule ${family} ${table} ${c} ${rule}`),
+  ]);
 }
 
 interface PathSamples {
@@ -90,6 +94,8 @@ interface SizeResult {
   crossingNft: { ms: number[]; cpu: number[] };
   getRule: number[];
   listChain: number[];
+  /** One batch deleting and re-adding the last service's service-ips element (a goto): what any service add or remove costs the kernel at least. */
+  gotoElement: number[];
   loads: number[];
 }
 
@@ -98,6 +104,8 @@ async function measureSize(n: number, port: NftCommand, sock: NfTablesSocket): P
   // The loop's element batches go to netlink or, on alternate changes, to nft -f as the same lines.
   let viaNft = false;
   let commitMs = 0;
+  /** The last service's chains as last written, for the nft -f peer of a crossing. */
+  const chains = new Map<string, string[]>();
   const direct = {
     commit: async (
       family: NfFamily,
@@ -105,10 +113,8 @@ async function measureSize(n: number, port: NftCommand, sock: NfTablesSocket): P
       changes: readonly ElementChange[],
       rules: readonly RuleReplacement[] = [],
     ): Promise<void> => {
-      if (viaNft)
-        return port.run(
-          `${[...renderElementChanges(changes, family, table), ...(await replaceLines(sock, family, table, rules))].join('\n')}\n`,
-        );
+      const rewrite = rewriteLines(chains, family, table, rules);
+      if (viaNft) return port.run(`${[...renderElementChanges(changes, family, table), ...rewrite].join('\n')}\n`);
       const t0 = performance.now();
       await sock.commit(family, table, changes, rules);
       commitMs = performance.now() - t0;
@@ -143,6 +149,12 @@ async function measureSize(n: number, port: NftCommand, sock: NfTablesSocket): P
   const full = await timed(() => loop.sync());
   progress(BENCH, `${tag}: full sync (table replaced, nft -f) ${fmt(full.ms)} ms, CPU ${fmt(full.cpu)} ms (load ${load1()})`);
   const base = ['10.245.255.1', '10.245.255.2', '10.245.255.3', '10.245.255.4'];
+  for (const c of loop.table().chains) if (c.name.includes(`-${key}/`)) chains.set(c.name, [...c.rules]);
+  const lastDispatch =
+    loop
+      .table()
+      .sets.find((x) => x.name === 'service-ips')
+      ?.elements.find((e) => e.includes(`-${key}/`)) ?? '';
   await change([...base, '10.245.0.1'])();
   const out: SizeResult = {
     services: n,
@@ -155,6 +167,7 @@ async function measureSize(n: number, port: NftCommand, sock: NfTablesSocket): P
     crossingNft: { ms: [], cpu: [] },
     getRule: [],
     listChain: [],
+    gotoElement: [],
     loads: [],
   };
   let changeNo = 0;
@@ -189,6 +202,11 @@ async function measureSize(n: number, port: NftCommand, sock: NfTablesSocket): P
     }
     viaNft = false;
     out.getRule.push(r2((await timed(() => sock.chainRules('ip', 'keel', 'services'))).ms));
+    const dispatch = [
+      { op: 'delete', set: 'service-ips', elements: [lastDispatch] },
+      { op: 'add', set: 'service-ips', elements: [lastDispatch] },
+    ] as const;
+    out.gotoElement.push(r2((await timed(() => sock.commit('ip', 'keel', dispatch))).ms));
     // nft fetches its cache of the whole ruleset first: seconds at 10k services, minutes under load, so once per size.
     if (run === 1) out.listChain.push(r2((await timed(() => port.listChain('ip', 'keel', 'services'))).ms));
     out.loads.push(load1());
@@ -196,7 +214,7 @@ async function measureSize(n: number, port: NftCommand, sock: NfTablesSocket): P
       BENCH,
       `${tag}, run ${run}/${RUNS}: netlink p50 ${fmt(quantile(runMs.netlink, 0.5))} / max ${fmt(Math.max(...runMs.netlink))} ms (CPU ${fmt(out.netlink.cpu.at(-1) ?? NaN)} ms/change); ` +
         `nft -f p50 ${fmt(quantile(runMs.nft, 0.5))} / max ${fmt(Math.max(...runMs.nft))} ms; crossing ${out.crossing.ms.slice(-2).map(fmt).join(', ')} ms (nft -f ${out.crossingNft.ms.slice(-2).map(fmt).join(', ')} ms); ` +
-        `check ${fmt(out.getRule.at(-1) ?? NaN)} ms${run === 1 ? ` (nft list chain ${fmt(out.listChain[0] ?? NaN)} ms)` : ''} (load ${out.loads.at(-1)})`,
+        `goto element ${fmt(out.gotoElement.at(-1) ?? NaN)} ms; check ${fmt(out.getRule.at(-1) ?? NaN)} ms${run === 1 ? ` (nft list chain ${fmt(out.listChain[0] ?? NaN)} ms)` : ''} (load ${out.loads.at(-1)})`,
     );
   }
   return out;
@@ -235,6 +253,12 @@ function rows(r: SizeResult): FigureRow[] {
       peer: { name: 'the same change through nft -f', samples: r.crossingNft.ms },
       ratio: 'keel/peer',
       note: `CPU ms/crossing ${med(r.crossing.cpu)} vs ${med(r.crossingNft.cpu)}; kernel commit (with the GETRULE for handles) median ${med(r.crossing.commitMs)} ms`,
+    }),
+    figure({
+      figure: 0,
+      name: `nftables mode, one service-ips element with a goto deleted and re-added in one netlink batch (the kernel's jump-graph validation: the floor of a service add or remove), ${scale}`,
+      unit: 'ms',
+      keel: r.gotoElement,
     }),
     figure({
       figure: 0,
