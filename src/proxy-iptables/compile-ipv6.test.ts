@@ -9,8 +9,8 @@ import { compileRules, DEFAULT_MASQUERADE_BIT, type NodeConfig } from './compile
 import { renderRestore } from './render-restore.js';
 import { formatTrace, tracePacket } from './trace.js';
 import { makeEndpoints, makeService, snapshotOf } from '../api/testing/object-builders.js';
+import { fixtureNode as v4 } from './testing/fixture-node.js';
 
-const v4: NodeConfig = { nodeName: 'node-a', nodeIPs: ['172.30.0.1'], clusterCidr: '10.244.0.0/16', masqueradeBit: DEFAULT_MASQUERADE_BIT };
 const v6: NodeConfig = {
   nodeName: 'node-a',
   family: 6,

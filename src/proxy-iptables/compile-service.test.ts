@@ -4,15 +4,10 @@
  * external and LB addresses 172.30.0.100-200.
  */
 import { describe, expect, it } from 'vitest';
-import { compileRules, DEFAULT_MASQUERADE_BIT, type NodeConfig, type RuleSet } from './compile.js';
+import { compileRules, type NodeConfig, type RuleSet } from './compile.js';
 import { makeEndpoints, makeService, snapshotOf, type EpAddr, type Manifest } from '../api/testing/object-builders.js';
+import { fixtureNode as node } from './testing/fixture-node.js';
 
-const node: NodeConfig = {
-  nodeName: 'node-a',
-  nodeIPs: ['172.30.0.1'],
-  clusterCidr: '10.244.0.0/16',
-  masqueradeBit: DEFAULT_MASQUERADE_BIT,
-};
 const REMOTE: EpAddr = { ip: '10.244.2.7', node: 'node-b' };
 const LOCAL: EpAddr = { ip: '10.244.1.7', node: 'node-a' };
 

@@ -1,24 +1,18 @@
 /**
- * Address plan: node "node-a"; pods 10.244.0.0/16 (10.244.1.x on node-a,
- * 10.244.2.x on node-b); services 10.96.0.0/12; NodePorts 30000-30099.
+ * Address plan: testing/fixture-node.ts's (node "node-a"; pods 10.244.0.0/16, 10.244.1.x on node-a,
+ * 10.244.2.x on node-b; services 10.96.0.0/12); NodePorts 30000-30099.
  */
 import { describe, expect, it } from 'vitest';
 import { FakeRunner } from '../kernel/iptables/testing/fake-runner.js';
 import { tablesOf } from '../kernel/iptables/parse-restore.js';
 import { projectService } from '../service-view/project-service.js';
 import type { ServiceView } from '../service-view/service-view.js';
-import { compileRules, DEFAULT_MASQUERADE_BIT, type NodeConfig } from './compile.js';
+import { compileRules, type NodeConfig } from './compile.js';
 import { compileService } from './compile-service.js';
 import { renderRestore } from './render-restore.js';
 import { probability } from './rule-text.js';
+import { emptyAndSticky, fixtureNode as node } from './testing/fixture-node.js';
 import { makeEndpoints, makeService, snapshotOf } from '../api/testing/object-builders.js';
-
-const node: NodeConfig = {
-  nodeName: 'node-a',
-  nodeIPs: ['172.30.0.1'],
-  clusterCidr: '10.244.0.0/16',
-  masqueradeBit: DEFAULT_MASQUERADE_BIT,
-};
 
 function fixture() {
   const web = makeService('default', 'web', (s) => {
@@ -40,26 +34,7 @@ function fixture() {
     s.ports = [{ name: 'dns', port: 53, protocol: 'UDP' }];
   });
   const dnsEps = makeEndpoints('kube-system', 'dns', [{ ip: '10.244.1.53', node: 'node-a' }], [{ name: 'dns', port: 53, protocol: 'UDP' }]);
-  const empty = makeService('default', 'empty', (s) => {
-    s.type = 'NodePort';
-    s.clusterIP = '10.96.0.20';
-    s.ports = [{ port: 80, nodePort: 30090 }];
-  });
-  const sticky = makeService('default', 'sticky', (s) => {
-    s.clusterIP = '10.96.0.30';
-    s.ports = [{ port: 80 }];
-    s.sessionAffinity = 'ClientIP';
-    s.sessionAffinityConfig = { clientIP: { timeoutSeconds: 600 } };
-  });
-  const stickyEps = makeEndpoints(
-    'default',
-    'sticky',
-    [
-      { ip: '10.244.1.6', node: 'node-a' },
-      { ip: '10.244.2.6', node: 'node-b' },
-    ],
-    [{ port: 80 }],
-  );
+  const shared = emptyAndSticky();
   const local = makeService('default', 'local', (s) => {
     s.type = 'NodePort';
     s.clusterIP = '10.96.0.40';
@@ -87,7 +62,7 @@ function fixture() {
     raw.status = { loadBalancer: { ingress: [{ ip: '172.30.0.150' }] } };
   });
   const fencedEps = makeEndpoints('default', 'fenced', [{ ip: '10.244.1.50', node: 'node-a' }], [{ port: 443 }]);
-  return snapshotOf([web, dns, empty, sticky, local, fenced], [webEps, dnsEps, stickyEps, localEps, fencedEps]);
+  return snapshotOf([web, dns, local, fenced, ...shared.services], [webEps, dnsEps, localEps, fencedEps, ...shared.endpoints]);
 }
 
 describe('compileRules', () => {

@@ -8,7 +8,8 @@ import { compileNftables } from './compile.js';
 import { compileNftService } from './compile-service.js';
 import { renderTable, nftDuration } from './render-table.js';
 import { diffTables } from './table-diff.js';
-import { fixtureNode, nftFixture } from './testing/nft-fixture.js';
+import { fixtureNode } from '../proxy-iptables/testing/fixture-node.js';
+import { nftFixture } from './testing/nft-fixture.js';
 
 const golden = readFileSync(new URL('./testdata/fixture.golden', import.meta.url), 'utf8');
 const table = compileNftables(nftFixture(), fixtureNode);

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { formatTrace, type TracePacket } from '../proxy-iptables/trace.js';
 import { compileNftables } from './compile.js';
 import { traceNftPacket } from './nft-trace.js';
-import { fixtureNode, nftFixture } from './testing/nft-fixture.js';
+import { fixtureNode } from '../proxy-iptables/testing/fixture-node.js';
+import { nftFixture } from './testing/nft-fixture.js';
 
 const table = compileNftables(nftFixture(), fixtureNode);
 const trace = (pkt: Partial<TracePacket> & Pick<TracePacket, 'dst' | 'dport'>) =>

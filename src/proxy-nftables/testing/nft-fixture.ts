@@ -1,21 +1,14 @@
 import type { ClusterSnapshot } from '../../api/cluster-state.js';
-import { DEFAULT_MASQUERADE_BIT, type NodeConfig } from '../../proxy-iptables/compile.js';
 import { makeEndpoints, makeService, snapshotOf } from '../../api/testing/object-builders.js';
+import { emptyAndSticky } from '../../proxy-iptables/testing/fixture-node.js';
 
 /**
  * One cluster exercising every part of the nftables layout, for the unit
- * tests and the kernel suite that loads it.
- * Address plan: node "node-a" 172.30.0.1; pods 10.244.0.0/16 (10.244.1.x on
- * node-a, 10.244.2.x on node-b); services 10.96.0.0/12; external IPs and
- * LB IPs 203.0.113.0/24 (documentation range, never routed here).
+ * tests, compiled for proxy-iptables' fixtureNode (and sharing its
+ * emptyAndSticky services). Address plan: that node's (node-a 172.30.0.1, pods
+ * 10.244.0.0/16, services 10.96.0.0/12); external IPs and LB IPs
+ * 203.0.113.0/24 (documentation range, never routed here).
  */
-export const fixtureNode: NodeConfig = {
-  nodeName: 'node-a',
-  nodeIPs: ['172.30.0.1'],
-  clusterCidr: '10.244.0.0/16',
-  masqueradeBit: DEFAULT_MASQUERADE_BIT,
-};
-
 export function nftFixture(): ClusterSnapshot {
   const web = makeService('default', 'web', (s) => {
     s.type = 'NodePort';
@@ -38,26 +31,7 @@ export function nftFixture(): ClusterSnapshot {
       { name: 'dns', port: 5353, protocol: 'UDP' },
     ],
   );
-  const empty = makeService('default', 'empty', (s) => {
-    s.type = 'NodePort';
-    s.clusterIP = '10.96.0.20';
-    s.ports = [{ port: 80, nodePort: 30090 }];
-  });
-  const sticky = makeService('default', 'sticky', (s) => {
-    s.clusterIP = '10.96.0.30';
-    s.ports = [{ port: 80 }];
-    s.sessionAffinity = 'ClientIP';
-    s.sessionAffinityConfig = { clientIP: { timeoutSeconds: 600 } };
-  });
-  const stickyEps = makeEndpoints(
-    'default',
-    'sticky',
-    [
-      { ip: '10.244.1.6', node: 'node-a' },
-      { ip: '10.244.2.6', node: 'node-b' },
-    ],
-    [{ port: 80 }],
-  );
+  const shared = emptyAndSticky();
   const lb = makeService('default', 'lb', (s, raw) => {
     s.type = 'LoadBalancer';
     s.clusterIP = '10.96.0.40';
@@ -81,5 +55,5 @@ export function nftFixture(): ClusterSnapshot {
     s.ports = [{ port: 80 }];
   });
   const internalEps = makeEndpoints('default', 'internal', [{ ip: '10.244.2.50', node: 'node-b' }], [{ port: 80 }]);
-  return snapshotOf([web, empty, sticky, lb, internal], [webEps, stickyEps, lbEps, internalEps]);
+  return snapshotOf([web, lb, internal, ...shared.services], [webEps, lbEps, internalEps, ...shared.endpoints]);
 }
