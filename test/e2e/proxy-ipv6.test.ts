@@ -201,6 +201,24 @@ describe.each(['iptables', 'nftables'] as const)('%s proxy for IPv6 in a real ke
       expect(await traffic.call(ns.c, 'fd00:10:96::b', 80, 'tcp', 10)).toEqual({ answers: { p2: 10 }, errors: {} });
     });
 
+  if (mode === 'nftables')
+    it('sends an IPv6 endpoint count crossing a power of two (1 → 3) as one netlink batch: elements and the pick rules replaced in place', async () => {
+      // A third endpoint: p1's second address (its server listens on all of them).
+      await execa('ip', ['-n', ns.p1, '-6', 'addr', 'add', 'fd00:10:244:1::3/64', 'dev', 'eth0', 'nodad']);
+      const eps = ['fd00:10:244:1::2', 'fd00:10:244:2::2', 'fd00:10:244:1::3'].map((ip) => ({ ip, node: 'node-1' }));
+      const grown = endpoints.map((e) => (e.metadata.name === 'six' ? makeEndpoints('default', 'six', eps, [{ port: 8080 }]) : e));
+      const v6loop = nftLoops[1];
+      v6loop?.update(snapshotOf(services, grown, 3), { ...fullChange, endpoints: new Set(['default/six']), full: false });
+      expect(await v6loop?.sync()).toMatchObject({ kind: 'partial', path: 'netlink', chains: 1 });
+      const v6 = (await nft.listTable('ip6', 'keel')) ?? '';
+      expect(diffTables(renderTable(compileNftables(snapshotOf(services, grown, 3), nodeOf(6, true))), v6)).toBe('');
+      expect(v6).toContain('numgen random mod 4 map');
+      const t = await traffic.call(ns.c, 'fd00:10:96::b', 80, 'tcp', 40);
+      expect(t.errors).toEqual({});
+      expect(Object.keys(t.answers).sort()).toEqual(['p1', 'p2']);
+      await execa('ip', ['-n', ns.p1, '-6', 'addr', 'del', 'fd00:10:244:1::3/64', 'dev', 'eth0']);
+    });
+
   const packet = { src: 'fd00:10:244:3::2', dst: 'fd00:10:96::a', dport: 80, protocol: 'tcp', from: 'pod' } as const;
   if (mode === 'iptables')
     it('traces an IPv6 packet through the ip6tables rules the kernel holds to both endpoints', async () => {
