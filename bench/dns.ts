@@ -14,14 +14,29 @@
  * pods. A bare Node.js dgram echo runs beside them as the ceiling of any
  * one-thread Node.js UDP server. The mix (dnsperf, UDP, 100 outstanding): 60% names that exist (A of
  * services, headless A, SRV, PTR) and 40% NXDOMAIN, as in measured-costs.md.
+ *
+ * dnsperf has the same settings for every server and is not pinned: knot
+ * pins UDP worker i to CPU i (its threads' Cpus_allowed_list: 0, 1), so a
+ * client pinned to one CPU would take that CPU from one of knot's workers
+ * while keel's worker threads move away from it (measured: keel2/knot2
+ * 1.2–2.9 per round with dnsperf on CPU 1). Each round runs the servers in
+ * the reverse order of the round before, so a drift in the machine's load
+ * hits keel and knot alike; the two-thread ratio is also given round by
+ * round (keel and knot measured next to each other), whose median moves
+ * less than the ratio of medians.
+ *
+ * KEEL_BENCH_DNS_BASELINE=<dist-dev directory of another build> (e.g. main's)
+ * adds that build's --dns-workers 2 server to every round, for a before/after
+ * of a change in one run.
  */
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import type { ApiObject } from '../src/api/object.js';
+import type * as DnsServiceModule from '../src/dns/dns-service.js';
 import { objectKey } from '../src/api/object.js';
 import { exchange, encodeQuery, decodeReply } from '../src/dns/dns-client.js';
 import { DnsHandler } from '../src/dns/dns-handler.js';
@@ -50,6 +65,8 @@ const config: DnsConfig = { ...fixtureConfig(), nsAddresses: ['10.96.0.10'] };
  * both land on one socket half the time; eight make that rare.
  */
 const TWO_THREAD_CLIENTS = 8;
+/** Another build's dist-dev directory, whose two-thread server joins every round as "base2". */
+const BASELINE = process.env.KEEL_BENCH_DNS_BASELINE;
 
 function benchSnapshot() {
   const services = [];
@@ -90,7 +107,8 @@ function queryMix(): string {
   return `${lines.join('\n')}\n`;
 }
 
-type Contender = 'keel' | 'keel2' | 'knot' | 'knot2' | 'echo';
+type Contender = 'keel' | 'keel2' | 'base2' | 'knot' | 'knot2' | 'echo';
+const TWO_THREADS: readonly Contender[] = ['keel2', 'base2', 'knot2'];
 
 interface Row {
   server: Contender;
@@ -258,18 +276,30 @@ async function main(): Promise<void> {
   const handler = new DnsHandler({ config, recursionAllowed: () => false });
   handler.setSnapshot(snap);
   const keel = await new DnsServer({ handler, listen: { host: '127.0.0.1', port: 0 } }).start(ac.signal);
-  const keel2Service = new DnsService({
-    config,
-    listen: [{ host: '127.0.0.1', port: 0 }],
-    source: {
-      subscribe: (consumer) => (void consumer(snap, { services: new Set(), endpoints: new Set(), pods: new Set(), full: true }), () => {}),
-    },
-    upstreams: [],
-    recursionAllowed: () => false,
-    udpThreads: { count: 2, recursion: { clusterCidrs: [], nodeAddresses: [] } },
-  });
+  const twoThreads = (Service: typeof DnsService) =>
+    new Service({
+      config,
+      listen: [{ host: '127.0.0.1', port: 0 }],
+      source: {
+        subscribe: (consumer) => (
+          void consumer(snap, { services: new Set(), endpoints: new Set(), pods: new Set(), full: true }),
+          () => {}
+        ),
+      },
+      upstreams: [],
+      recursionAllowed: () => false,
+      udpThreads: { count: 2, recursion: { clusterCidrs: [], nodeAddresses: [] } },
+    });
+  const keel2Service = twoThreads(DnsService);
   await keel2Service.start(ac.signal);
   const keel2 = keel2Service.address() as ListenAddress;
+  let base2: ListenAddress | undefined;
+  if (BASELINE) {
+    const base = (await import(join(resolve(BASELINE), 'src/dns/dns-service.js'))) as typeof DnsServiceModule;
+    const service = twoThreads(base.DnsService);
+    await service.start(ac.signal);
+    base2 = service.address() as ListenAddress;
+  }
   const mixFile = join(dir, 'queries.txt');
   const mix = queryMix();
   writeFileSync(mixFile, mix);
@@ -286,15 +316,23 @@ async function main(): Promise<void> {
     const differences2 = (await compareAnswers(keel2, knot.port, mix)) + (await compareAnswers(keel2, knot.port, mix));
     progress(BENCH, `answers of keel with 2 threads and knot compared on 2 × 200 queries: ${differences2} differences`);
     // One unmeasured second each first: keel's answer cache and its threads' JIT start cold, knot's zone is compiled at load.
-    for (const port of [keel.port, keel2.port, knot.port, knot2.port, echo.port]) await dnsperf(port, mixFile, TWO_THREAD_CLIENTS, 1);
-    // Interleaved, so that load on the machine hits all three alike.
+    const ports: Partial<Record<Contender, number>> = {
+      keel: keel.port,
+      keel2: keel2.port,
+      ...(base2 ? { base2: base2.port } : {}),
+      knot: knot.port,
+      knot2: knot2.port,
+      echo: echo.port,
+    };
+    const servers = Object.keys(ports) as Contender[];
+    for (const server of servers) await dnsperf(ports[server] as number, mixFile, TWO_THREAD_CLIENTS, 1);
+    // Interleaved, so that load on the machine hits all alike; every other round backwards, so that a drift does too.
     for (let round = 1; round <= RUNS; round++) {
-      for (const server of ['keel', 'keel2', 'knot', 'knot2', 'echo'] as const) {
+      for (const server of round % 2 ? servers : [...servers].reverse()) {
         const knotPid = { knot: knot.pid, knot2: knot2.pid }[server as 'knot' | 'knot2'] as number | undefined;
         const cpu0 = knotPid === undefined ? process.cpuUsage() : undefined;
         const knotCpu0 = knotPid === undefined ? 0 : procCpuMs(knotPid);
-        const port = { keel: keel.port, keel2: keel2.port, knot: knot.port, knot2: knot2.port, echo: echo.port }[server];
-        const r = await dnsperf(port, mixFile, server === 'knot2' || server === 'keel2' ? TWO_THREAD_CLIENTS : 1);
+        const r = await dnsperf(ports[server] as number, mixFile, TWO_THREADS.includes(server) ? TWO_THREAD_CLIENTS : 1);
         const cpuMs = cpu0
           ? (() => {
               const d = process.cpuUsage(cpu0);
@@ -319,13 +357,19 @@ async function main(): Promise<void> {
     const of = (s: Contender, f: (r: Row) => number): number[] => rows.filter((r) => r.server === s).map(f);
     const cpuPerQuery = (s: Contender): number => median(of(s, (r) => r.cpuMicrosPerQuery));
     const qps = (s: Contender): number[] => of(s, (r) => Math.round(r.qps));
+    /** keel's queries/s over the peer's of the same round: the two ran next to each other, so these move less than whole runs do. */
+    const roundRatios = (a: Contender, b: Contender): number[] => {
+      const peer = qps(b);
+      return qps(a).map((x, i) => x / (peer[i] ?? NaN));
+    };
+    const pairs = roundRatios('keel2', 'knot2');
     const change = {
       appearP50: pct(lat.appearMs, 50),
       appearP99: pct(lat.appearMs, 99),
       goneP50: pct(lat.goneMs, 50),
       goneP99: pct(lat.goneMs, 99),
     };
-    const cpus = (await execa('nproc')).stdout;
+    const nproc = (await execa('nproc')).stdout;
     writeResult({
       bench: BENCH,
       figures: [
@@ -347,8 +391,21 @@ async function main(): Promise<void> {
           peer: { name: 'knot, udp-workers 2', samples: qps('knot2') },
           ratio: 'keel/peer',
           target: { on: 'ratio', op: '>=', value: 0.8 },
-          note: `CPU µs/query keel with 2 threads ${fmt(cpuPerQuery('keel2'))}, knot with 2 workers ${fmt(cpuPerQuery('knot2'))}`,
+          note: `CPU µs/query keel with 2 threads ${fmt(cpuPerQuery('keel2'))}, knot with 2 workers ${fmt(cpuPerQuery('knot2'))}; round by round keel/knot ${fmt(median(pairs))} (${fmt(Math.min(...pairs))}–${fmt(Math.max(...pairs))})`,
         }),
+        ...(base2
+          ? [
+              figure({
+                figure: 0,
+                name: 'DNS CPU per query, keel --dns-workers 2 beside the baseline build (KEEL_BENCH_DNS_BASELINE), same run',
+                unit: 'µs/query',
+                keel: of('keel2', (r) => r.cpuMicrosPerQuery),
+                peer: { name: `baseline ${BASELINE ?? ''}`, samples: of('base2', (r) => r.cpuMicrosPerQuery) },
+                ratio: 'keel/peer',
+                note: `queries/s keel ${fmt(median(qps('keel2')))}, baseline ${fmt(median(qps('base2')))}; round by round ${fmt(median(roundRatios('keel2', 'base2')))}`,
+              }),
+            ]
+          : []),
         figure({
           figure: 5,
           name: 'DNS queries/s, keel beside a Node.js UDP echo (no DNS work: the ceiling of a one-thread Node.js server)',
@@ -359,7 +416,7 @@ async function main(): Promise<void> {
         }),
       ],
       notes: [
-        `dnsperf -c1 -T1 -q100 -l${SECONDS}, UDP, ${RUNS} interleaved runs per server, ${cpus} CPUs; keel and knot (udp-workers 1) each on one thread on 127.0.0.1; knot also with udp-workers 2 and keel with --dns-workers 2, both asked by dnsperf -c${TWO_THREAD_CLIENTS} (both split queries over their SO_REUSEPORT sockets by source port); every server gets one unmeasured second first.`,
+        `dnsperf -c1 -T1 -q100 -l${SECONDS}, UDP, ${RUNS} interleaved runs per server (every other round in reverse order), ${nproc} CPUs, load ${loadavg()[0]?.toFixed(1)} at the end; keel and knot (udp-workers 1) each on one thread on 127.0.0.1; knot also with udp-workers 2 and keel with --dns-workers 2, both asked by dnsperf -c${TWO_THREAD_CLIENTS} (both split queries over their SO_REUSEPORT sockets by source port); every server gets one unmeasured second first.`,
         'Records: 1,000 ClusterIP services with two named ports, 100 headless services × 3 endpoints, 2,000 pods; the mix asks A of services, headless A, SRV, PTR (60%) and names that do not exist (40%).',
         `Answers of keel and knot compared on 200 queries of the mix: ${differences} differences (keel with 2 threads, twice: ${differences2}).`,
         `etcd change → answered by keel (${CHANGE_SAMPLES} samples, put/delete then UDP polling): appear p50 ${fmt(change.appearP50)} ms, p99 ${fmt(change.appearP99)} ms; NXDOMAIN after delete p50 ${fmt(change.goneP50)} ms, p99 ${fmt(change.goneP99)} ms.`,
@@ -368,6 +425,7 @@ async function main(): Promise<void> {
         seconds: SECONDS,
         answerDifferences: differences,
         answerDifferencesTwoThreads: differences2,
+        twoThreadRoundRatios: pairs,
         changeToAnswerMs: { ...change, appearMax: Math.max(...lat.appearMs), goneMax: Math.max(...lat.goneMs) },
         runs: rows,
       },

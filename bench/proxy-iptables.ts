@@ -3,7 +3,12 @@
  *  (1) compile (compileRules + renderRestore) for 1k, 10k and 30k services ×
  *      5 endpoints, beside iptables-restore loading the same text into a
  *      fresh namespace (nft and legacy); the runs interleave compile, nft and
- *      legacy so that load on the machine hits all three alike;
+ *      legacy so that load on the machine hits all three alike. Compile is
+ *      given twice: warm (this process has compiled the same size twice
+ *      before, as an agent has on every sync after its first) and cold (the
+ *      first compile in a fresh Node.js process, as after an agent start: V8
+ *      has not optimised the compiler yet and no chain name is remembered);
+ *      a cold sample is a child process, run between the warm runs;
  *  (2) keel's sync loop taking over the nft namespace holding those rules (as
  *      after an agent restart): a one-endpoint change through partial sync,
  *      beside the same kind of change through a full resync (iptables-save +
@@ -16,6 +21,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import type { Endpoints } from '../src/api/endpoints.js';
 import type { Service } from '../src/api/service.js';
@@ -26,7 +32,7 @@ import { renderRestore } from '../src/proxy-iptables/render-restore.js';
 import { SyncLoop } from '../src/proxy-iptables/sync-loop.js';
 import { makeEndpoints, snapshotOf } from '../src/api/testing/object-builders.js';
 import { cluster } from './bench-cluster.js';
-import { figure, fmt, progress, QUICK, RUNS, spread, writeResult, type FigureRow } from './figures.js';
+import { figure, fmt, nsTag, progress, QUICK, RUNS, spread, writeResult, type FigureRow } from './figures.js';
 
 const BENCH = 'proxy-iptables';
 const SIZES = QUICK ? [200, 1000] : [1000, 10_000, 30_000];
@@ -41,7 +47,7 @@ const made = new Set<string>();
 let nsCount = 0;
 
 async function netns(role: string): Promise<string> {
-  const ns = `kp-${run}-${role}${nsCount++}`;
+  const ns = `${nsTag('kp')}-${run}-${role}${nsCount++}`;
   await execa('ip', ['netns', 'add', ns]);
   made.add(ns);
   return ns;
@@ -89,17 +95,43 @@ interface SizeResult {
   detail: Record<string, unknown>;
 }
 
+const COLD = '--cold-compile';
+
+/** In a fresh process (`--cold-compile n`): the first compile of n services, printed as JSON { wall, cpu } (ms). */
+function coldCompileChild(n: number): void {
+  const { services, eps } = cluster(n);
+  const snap = snapshotOf(services, eps);
+  const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  renderRestore(compileRules(snap, node));
+  const c = process.cpuUsage(c0);
+  process.stdout.write(JSON.stringify({ wall: performance.now() - t0, cpu: (c.user + c.system) / 1000 }));
+}
+
+async function coldCompile(n: number, into: Timed): Promise<void> {
+  const { stdout } = await execa(process.execPath, [fileURLToPath(import.meta.url), COLD, String(n)]);
+  const r = JSON.parse(stdout) as { wall: number; cpu: number };
+  into.wall.push(Number(r.wall.toFixed(1)));
+  into.cpu.push(Number(r.cpu.toFixed(1)));
+}
+
 async function measure(n: number): Promise<SizeResult> {
   const tag = `${sizeName(n)} services`;
   const { services, eps } = cluster(n);
   const snap = snapshotOf(services, eps);
   const compile = timed();
+  const cold = timed();
   const restore: Record<IptablesBackend, Timed> = { nft: timed(), legacy: timed() };
   let loaded = '';
+  // Unmeasured: from here this process compiles warm, as an agent does on every sync after its first few
+  // (12 compiles of 1k in one process took 450 and 398 ms CPU, then 50–223 ms from the third on).
   let text = '';
+  for (let i = 0; i < 2; i++) text = renderRestore(compileRules(snap, node));
   for (let i = 1; i <= RUNS; i++) {
+    await coldCompile(n, cold);
+    progress(BENCH, `${tag}: cold compile (fresh process) run ${i}/${RUNS}: ${last(cold)}`);
     text = await time(compile, () => renderRestore(compileRules(snap, node)));
-    progress(BENCH, `${tag}: compile run ${i}/${RUNS}: ${last(compile)}`);
+    progress(BENCH, `${tag}: warm compile run ${i}/${RUNS}: ${last(compile)}`);
     for (const backend of BACKENDS) {
       // The namespace is fresh, so a plain (flushing) restore loads exactly what --noflush would.
       const ns = await netns(`${backend}${n}-`);
@@ -112,19 +144,22 @@ async function measure(n: number): Promise<SizeResult> {
   }
   const rules = text.split('\n').filter((l) => l.startsWith('-A')).length;
   const scale = `${tag} × 5 endpoints (${fmt(rules)} rules, ${(text.length / 1e6).toFixed(1)} MB)`;
-  const rows = BACKENDS.map((backend) =>
+  const compileRow = (kind: string, keel: Timed, backend: IptablesBackend): FigureRow =>
     figure({
       figure: 1,
-      name: `compile vs iptables-${backend}-restore load, ${scale}`,
+      name: `compile (${kind}) vs iptables-${backend}-restore load, ${scale}`,
       unit: 'ms',
-      keel: compile.wall,
+      keel: keel.wall,
       peer: { name: `iptables-${backend}-restore`, samples: restore[backend].wall },
       ratio: 'keel/peer',
       target: { on: 'ratio', op: '<=', value: 0.1 },
-      note: cpuRatio(compile, restore[backend]),
-    }),
-  );
-  const detail: Record<string, unknown> = { services: n, rules, inputMB: Number((text.length / 1e6).toFixed(1)), compile, restore };
+      note: cpuRatio(keel, restore[backend]),
+    });
+  const rows = [
+    ...BACKENDS.map((backend) => compileRow('warm', compile, backend)),
+    compileRow('cold: first in a fresh process', cold, 'nft'),
+  ];
+  const detail: Record<string, unknown> = { services: n, rules, inputMB: Number((text.length / 1e6).toFixed(1)), compile, cold, restore };
   if (loaded) {
     const sync = await syncFigures(tag, services, eps, loaded);
     rows.push(sync.row);
@@ -211,7 +246,7 @@ async function main(): Promise<void> {
     figures: rows,
     notes: [
       `${iptables}; sizes ${sizes.map(sizeName).join(', ')} services × 5 endpoints (one port each), ${RUNS} runs of each measurement, wall time.`,
-      'compile = compileRules + renderRestore in one Node.js thread; restore = iptables-{nft,legacy}-restore of the same text into a fresh netns; each run interleaves compile, nft and legacy.',
+      'compile = compileRules + renderRestore in one Node.js thread; warm = after two unmeasured compiles of the same size in the bench process (an agent compiles on every sync); cold = the first compile in a fresh Node.js process (modules loaded, compiler not yet optimised, no chain name remembered: once per agent start); restore = iptables-{nft,legacy}-restore of the same text into a fresh netns; each run interleaves cold, warm, nft and legacy.',
       `sync = keel's SyncLoop (nft) taking over the namespace the last nft restore loaded; partial = one endpoint of one service changed (writes its two chains, deletes one); full = the same kind of change through a full resync (iptables-nft-save of nat and filter, diff every chain, send what differs); partial and full alternate; up to ${sizeName(SYNC_MAX)} services.`,
       'The "CPU ratio" beside a figure is the same ratio in CPU time (keel plus the iptables tools it ran, user+sys), which a loaded machine moves less than wall time.',
     ],
@@ -219,4 +254,4 @@ async function main(): Promise<void> {
   });
 }
 
-await main();
+await (process.argv[2] === COLD ? Promise.resolve(coldCompileChild(Number(process.argv[3]))) : main());
