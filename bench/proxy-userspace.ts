@@ -21,6 +21,9 @@ const BENCH = 'proxy-userspace';
 const SECONDS = Number(process.argv[2] ?? (QUICK ? 1 : 5));
 const CONNECTIONS = 50;
 const CLUSTER_IP = '10.96.0.10';
+/** --userspace-relay values, each measured in its own proxier process. */
+const RELAYS = ['node', 'native'] as const;
+const keelTarget = (relay: string): string => `keel userspace, ${relay} relay`;
 const HAPROXY_PORT = 8888;
 
 /**
@@ -71,7 +74,7 @@ async function waitListening(lab: UserspaceLab, role: 'node' | 'pa' | 'pb', port
 
 async function main(): Promise<void> {
   const lab = new UserspaceLab();
-  let node: ProxyNode | undefined;
+  const nodes: ProxyNode[] = [];
   try {
     await lab.build();
     // With Connection: close, wrk (and each proxy, towards the backends) closes
@@ -110,8 +113,10 @@ async function main(): Promise<void> {
     );
     const haproxy = lab.spawn('node', 'haproxy', ['-db', '-f', join(lab.dir, 'haproxy.cfg')]);
     await waitListening(lab, 'node', `:${HAPROXY_PORT}`);
-    node = ProxyNode.start(lab);
-    await node.sync([
+    // One proxier per relay, both serving the same service. Both write the same portal chains, so
+    // wrk reaches each on its proxy port at the node's address, as it reaches haproxy: the
+    // ClusterIP's REDIRECT is outside what either proxy process spends.
+    const objects = [
       {
         apiVersion: 'v1',
         kind: 'Service',
@@ -124,11 +129,18 @@ async function main(): Promise<void> {
         metadata: { namespace: 'default', name: 'web' },
         subsets: [{ addresses: [{ ip: POD_IPS.pa }, { ip: POD_IPS.pb }], ports: [{ port: 8080 }] }],
       },
-    ]);
+    ];
+    const keel: { target: string; url: string; pid: number | undefined }[] = [];
+    for (const relay of RELAYS) {
+      const n = ProxyNode.start(lab, ['--userspace-relay', relay]);
+      nodes.push(n);
+      const port = (await n.sync(objects))['default/web:'];
+      keel.push({ target: keelTarget(relay), url: `http://10.244.1.1:${port}/`, pid: n.proc.pid });
+    }
     const targets = [
       { target: 'direct (one backend)', url: `http://${POD_IPS.pa}:8080/`, pid: undefined },
       { target: 'haproxy tcp, nbthread 1', url: `http://10.244.1.1:${HAPROXY_PORT}/`, pid: haproxy.pid },
-      { target: 'keel userspace (ClusterIP)', url: `http://${CLUSTER_IP}/`, pid: node.proc.pid },
+      ...keel,
     ];
     const rows: Row[] = [];
     // Interleaved, so that load on the machine hits all three alike.
@@ -155,29 +167,32 @@ async function main(): Promise<void> {
     }
     const of = (target: string, mode: string, field: 'requestsPerSecond' | 'proxyCpuMicrosPerRequest' = 'requestsPerSecond'): number[] =>
       rows.filter((r) => r.target === target && r.mode === mode).map((r) => r[field] ?? NaN);
-    const [directName, haproxyName, keelName] = targets.map((t) => t.target) as [string, string, string];
+    const [directName, haproxyName] = targets.map((t) => t.target) as [string, string];
     const figures: FigureRow[] = (['keep-alive', 'close'] as const).flatMap((mode) => {
       const cpu = (target: string): string => fmt(spread(of(target, mode, 'proxyCpuMicrosPerRequest')).median);
-      return [
-        figure({
-          figure: 6,
-          name: `userspace proxy requests/s, ${mode} (wrk, ${CONNECTIONS} connections)`,
-          unit: 'requests/s',
-          keel: of(keelName, mode),
-          peer: { name: haproxyName, samples: of(haproxyName, mode) },
-          ratio: 'keel/peer',
-          target: { on: 'ratio', op: '>=', value: 0.5 },
-          note: `CPU µs/request keel ${cpu(keelName)}, haproxy ${cpu(haproxyName)}`,
-        }),
-        figure({
-          figure: 6,
-          name: `userspace proxy requests/s beside no proxy, ${mode}`,
-          unit: 'requests/s',
-          keel: of(keelName, mode),
-          peer: { name: directName, samples: of(directName, mode) },
-          ratio: 'keel/peer',
-        }),
-      ];
+      return RELAYS.flatMap((relay) => {
+        const keelName = keelTarget(relay);
+        return [
+          figure({
+            figure: 6,
+            name: `userspace proxy requests/s, ${relay} relay, ${mode} (wrk, ${CONNECTIONS} connections)`,
+            unit: 'requests/s',
+            keel: of(keelName, mode),
+            peer: { name: haproxyName, samples: of(haproxyName, mode) },
+            ratio: 'keel/peer',
+            target: { on: 'ratio', op: '>=', value: 0.5 },
+            note: `CPU µs/request keel ${cpu(keelName)}, haproxy ${cpu(haproxyName)}`,
+          }),
+          figure({
+            figure: 6,
+            name: `userspace proxy requests/s beside no proxy, ${relay} relay, ${mode}`,
+            unit: 'requests/s',
+            keel: of(keelName, mode),
+            peer: { name: directName, samples: of(directName, mode) },
+            ratio: 'keel/peer',
+          }),
+        ];
+      });
     });
     writeResult({
       bench: BENCH,
@@ -185,11 +200,12 @@ async function main(): Promise<void> {
       notes: [
         `wrk -t1 -c${CONNECTIONS} -d${SECONDS}s from a client pod, ${RUNS} interleaved runs per target, keep-alive and Connection: close; ${(await execa('nproc')).stdout} CPUs.`,
         "Backends: two nginx (one process each) answering a 612-byte page (nginx's default page size), so the proxies are what is measured; keel and haproxy (tcp mode, nbthread 1, round-robin over the same two backends) each on one thread in the node namespace.",
+        'keel once per --userspace-relay (node: Node.js sockets; native: one thread relaying with epoll and recv/send through koffi), each reached on its proxy port at the node address as haproxy is.',
       ],
       detail: { seconds: SECONDS, connections: CONNECTIONS, runs: rows },
     });
   } finally {
-    await node?.stop().catch(() => {});
+    for (const n of nodes) await n.stop().catch(() => {});
     await lab.destroy();
   }
 }

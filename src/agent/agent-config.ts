@@ -5,6 +5,7 @@ import type { PodRecordsMode } from '../dns/records.js';
 import type { IptablesBackend } from '../kernel/iptables/restore-runner.js';
 import type { BackendType } from '../overlay/network-config.js';
 import type { SubnetSourceName } from '../overlay/subnet-source.js';
+import type { UserspaceRelay } from '../proxy-userspace/userspace-proxier.js';
 import type { EtcdConnection } from '../store/etcd-client.js';
 
 export type ProxyMode = 'iptables' | 'nftables' | 'userspace' | 'none';
@@ -43,6 +44,8 @@ export interface ProxyConfig {
   minSyncPeriodMs: number;
   portRange: string | undefined;
   udpTimeoutMs: number;
+  /** --userspace-relay: who moves the userspace proxy's TCP bytes. */
+  userspaceRelay: UserspaceRelay;
   /** kube-proxy's /healthz and /livez (--healthz-bind-address, default 0.0.0.0:10256); metrics stay on metricsBindAddress. */
   healthzBindAddress: string;
   /** --nodeport-addresses as given (CIDRs or "primary"); undefined: every local address. */

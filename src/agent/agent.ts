@@ -201,6 +201,7 @@ function proxyComponent(config: ProxyConfig, watch: ClusterWatch, logger: Logger
     // The userspace proxy is IPv4 only, as the legacy proxier was.
     node: { nodeIP: nodeIpOf(config.nodeIps, 4) ?? config.nodeIps[0] ?? '' },
     udpTimeoutMs: config.udpTimeoutMs,
+    relay: config.userspaceRelay,
     syncPeriodMs: config.syncPeriodMs,
     logger,
     ...(config.portRange ? { portRange: parsePortRange(config.portRange, '--proxy-port-range') } : {}),

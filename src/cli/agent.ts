@@ -10,6 +10,7 @@ import { nodeAddress } from '../agent/node-address.js';
 import { chooseNodeIp } from '../agent/node-ip.js';
 import type { Node } from '../api/node.js';
 import { createLogger, type Logger } from '../observe/log.js';
+import type { UserspaceRelay } from '../proxy-userspace/userspace-proxier.js';
 import { etcdConnection, withObjectStore } from './connect.js';
 import { iptablesBackendOf, underlayConfig, type UnderlayFlags } from './overlay-flags.js';
 import { podRecordsMode } from './dns-flags.js';
@@ -28,6 +29,7 @@ interface AgentFlags extends EtcdFlags, EndpointsSourceFlags, SubnetSourceFlags,
   iptablesMinSyncPeriod: number;
   proxyPortRange?: string;
   udpTimeout: number;
+  userspaceRelay: string;
   backend: string;
   dns: boolean;
   dnsListen?: string;
@@ -110,6 +112,7 @@ async function agentConfig(f: AgentFlags): Promise<AgentConfig> {
             minSyncPeriodMs: f.iptablesMinSyncPeriod,
             portRange: f.proxyPortRange,
             udpTimeoutMs: f.udpTimeout,
+            userspaceRelay: oneOf<UserspaceRelay>('--userspace-relay', f.userspaceRelay, ['native', 'node']),
             healthzBindAddress: f.healthzBindAddress,
             nodePortAddresses: f.nodeportAddresses,
           },

@@ -18,6 +18,8 @@ export class PortCounters {
   active = 0;
   bytesIn = 0;
   bytesOut = 0;
+  /** Called before each collection, for figures counted elsewhere (the native relay's thread). */
+  sync: (() => void) | undefined;
   readonly labels: { readonly service_port: string; readonly protocol: string };
 
   constructor(servicePort: string, protocol: 'TCP' | 'UDP') {
@@ -50,6 +52,8 @@ export const proxyMetrics = {
     collect() {
       // Summed: a replaced listener may still drain connections under the same labels.
       this.reset();
+      // Collected first of the port metrics (registration order), so the others see the synced figures.
+      for (const p of live) p.sync?.();
       for (const p of live) this.inc(p.labels, p.active);
     },
   }),

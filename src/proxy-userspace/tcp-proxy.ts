@@ -10,7 +10,7 @@ import type { PortalName } from './service-portals.js';
 export type EndpointPicker = (clientIP: () => string, retry: boolean) => string | undefined;
 
 /** kube-proxy's EndpointDialTimeouts: one attempt per entry, so a client waits at most their sum. */
-const DIAL_TIMEOUTS_MS: readonly number[] = [250, 500, 1000, 2000];
+export const DIAL_TIMEOUTS_MS: readonly number[] = [250, 500, 1000, 2000];
 
 /** libuv's suggested read size. */
 const READ_BUFFER_BYTES = 64 * 1024;

@@ -66,6 +66,8 @@ describe('UserspaceProxier', () => {
     const proxier = new UserspaceProxier({
       runner: fake,
       node: { nodeIP: '172.30.0.2' },
+      // Its TCP listener in this thread: tcp-proxy.test.ts runs both relays.
+      relay: 'node',
       listenHost: '127.0.0.1',
       portRange: { min: busyPort, max: busyPort + 20 },
     });
@@ -98,6 +100,8 @@ describe('UserspaceProxier', () => {
     const proxier = new UserspaceProxier({
       runner: fake,
       node: { nodeIP: '172.30.0.2' },
+      // Its TCP listener in this thread: tcp-proxy.test.ts runs both relays.
+      relay: 'node',
       listenHost: '127.0.0.1',
       syncPeriodMs: 30_000,
       clock,

@@ -21,6 +21,7 @@ import { planProxyPorts } from './proxy-ports.js';
 import { RoundRobin } from './round-robin.js';
 import { servicePortals, type PortalName, type ServicePortal } from './service-portals.js';
 import { TcpProxy } from './tcp-proxy.js';
+import { NativeRelay, NativeTcpProxy } from './native-relay.js';
 import { DEFAULT_UDP_TIMEOUT_MS, UdpProxy } from './udp-proxy.js';
 
 export interface UserspaceProxierOptions {
@@ -35,13 +36,19 @@ export interface UserspaceProxierOptions {
   /** `--iptables-sync-period`: how often the kernel's portal rules are compared and repaired. */
   readonly syncPeriodMs?: number;
   readonly dialTimeoutsMs?: readonly number[];
+  /** `--userspace-relay`: who moves TCP bytes, Node.js sockets or the native relay's thread (native-relay.ts). */
+  readonly relay: UserspaceRelay;
+  /** The native relay's worker entry, for tests that run from source. */
+  readonly relayWorkerUrl?: URL;
   readonly clock?: Clock;
   readonly logger?: Logger;
 }
 
+export type UserspaceRelay = 'native' | 'node';
+
 interface Listener {
   portal: ServicePortal;
-  readonly proxy: TcpProxy | UdpProxy;
+  readonly proxy: TcpProxy | NativeTcpProxy | UdpProxy;
   readonly port: number;
 }
 
@@ -56,6 +63,8 @@ interface Listener {
  */
 export class UserspaceProxier {
   private readonly rr: RoundRobin;
+  /** With `--userspace-relay native`: TCP ports are served by its thread, which keeps its own RoundRobin fed by route(). */
+  private readonly native: NativeRelay | undefined;
   private readonly listeners = new Map<PortalName, Listener>();
   private readonly log: Logger;
   private readonly views: ServiceViews;
@@ -77,6 +86,10 @@ export class UserspaceProxier {
     this.clock = opts.clock ?? realClock;
     this.rr = new RoundRobin(this.clock);
     this.log = opts.logger ?? createLogger('proxy-userspace');
+    this.native =
+      opts.relay === 'native'
+        ? new NativeRelay({ logger: this.log, ...(opts.relayWorkerUrl ? { workerUrl: opts.relayWorkerUrl } : {}) })
+        : undefined;
     this.views = new ServiceViews({ logger: this.log });
     this.period = opts.syncPeriodMs ?? 30_000;
     this.loop = new BoundedFrequencyRunner({
@@ -148,12 +161,15 @@ export class UserspaceProxier {
         retiring.push(l);
         this.listeners.delete(name);
         this.rr.remove(name);
+        this.native?.unroute(name);
       }
     }
     for (const p of portals) {
       const held = this.listeners.get(p.name);
       if (held && !changed.full && !touched.has(p.service)) continue;
-      this.rr.update(p.name, portalEndpoints(p.view), p.affinitySeconds);
+      const endpoints = portalEndpoints(p.view);
+      this.rr.update(p.name, endpoints, p.affinitySeconds);
+      if (p.protocol === 'TCP') this.native?.route(p.name, endpoints, p.affinitySeconds);
       if (held) held.portal = p;
       else await this.open(p);
     }
@@ -184,6 +200,7 @@ export class UserspaceProxier {
     } finally {
       for (const l of this.listeners.values()) await l.proxy.close();
       this.listeners.clear();
+      await this.native?.stop();
     }
   }
 
@@ -196,17 +213,21 @@ export class UserspaceProxier {
       if (port === undefined) {
         this.report([`service ${p.service}: port ${p.name}: no free port left in --proxy-port-range`], false);
         this.rr.remove(p.name);
+        this.native?.unroute(p.name);
         return;
       }
+      const dialTimeouts = this.opts.dialTimeoutsMs ? { dialTimeoutsMs: this.opts.dialTimeoutsMs } : {};
       const proxy =
-        p.protocol === 'TCP'
-          ? new TcpProxy({
-              name: p.name,
-              pick,
-              logger: this.log,
-              ...(this.opts.dialTimeoutsMs ? { dialTimeoutsMs: this.opts.dialTimeoutsMs } : {}),
-            })
-          : new UdpProxy({ name: p.name, pick, logger: this.log, timeoutMs: this.opts.udpTimeoutMs ?? DEFAULT_UDP_TIMEOUT_MS });
+        p.protocol === 'TCP' && this.native
+          ? new NativeTcpProxy({ name: p.name, relay: this.native, ...dialTimeouts })
+          : p.protocol === 'TCP'
+            ? new TcpProxy({
+                name: p.name,
+                pick,
+                logger: this.log,
+                ...dialTimeouts,
+              })
+            : new UdpProxy({ name: p.name, pick, logger: this.log, timeoutMs: this.opts.udpTimeoutMs ?? DEFAULT_UDP_TIMEOUT_MS });
       try {
         const bound = await proxy.listen(port, host);
         this.listeners.set(p.name, { portal: p, proxy, port: bound });
@@ -216,6 +237,7 @@ export class UserspaceProxier {
         if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || port === 0) {
           this.report([`service ${p.service}: port ${p.name}: cannot listen on ${host}:${port}: ${(err as Error).message}`], false);
           this.rr.remove(p.name);
+          this.native?.unroute(p.name);
           return;
         }
         unusable.add(port);

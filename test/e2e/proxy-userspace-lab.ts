@@ -75,15 +75,21 @@ export class UserspaceLab {
     mkdirSync(this.dir, { recursive: true });
     writeFileSync(join(this.dir, 'backend.mjs'), BACKEND_JS);
     writeFileSync(join(this.dir, 'client.mjs'), CLIENT_JS);
-    await execa(join(ROOT, 'node_modules/.bin/esbuild'), [
-      join(ROOT, 'test/e2e/proxy-userspace-node.ts'),
-      '--bundle',
-      '--platform=node',
-      '--format=esm',
-      '--packages=external',
-      `--outfile=${join(this.dir, 'node.mjs')}`,
-      '--log-level=warning',
-    ]);
+    // The native relay's worker beside node.mjs, where the bundle's import.meta.url looks for it.
+    for (const [entry, out] of [
+      ['test/e2e/proxy-userspace-node.ts', 'node.mjs'],
+      ['src/proxy-userspace/native-relay-worker.ts', 'native-relay-worker.js'],
+    ] as const) {
+      await execa(join(ROOT, 'node_modules/.bin/esbuild'), [
+        join(ROOT, entry),
+        '--bundle',
+        '--platform=node',
+        '--format=esm',
+        '--packages=external',
+        `--outfile=${join(this.dir, out)}`,
+        '--log-level=warning',
+      ]);
+    }
     for (const role of ['node', 'pa', 'pb', 'pc', 'ext'] as const) {
       await execa('ip', ['netns', 'add', this.ns(role)]);
       this.made.push(this.ns(role));

@@ -23,6 +23,8 @@ const { values } = parseArgs({
     'proxy-port-range': { type: 'string' },
     'udp-timeout': { type: 'string' },
     'iptables-sync-period': { type: 'string' },
+    // As the agent's flag, with its KEEL_USERSPACE_RELAY twin: the e2e suite runs against either relay.
+    'userspace-relay': { type: 'string', default: process.env.KEEL_USERSPACE_RELAY ?? 'native' },
   },
 });
 const nodeIP = values['node-ip'];
@@ -30,6 +32,7 @@ if (!nodeIP) throw new Error('--node-ip is required');
 const range = values['proxy-port-range'];
 const udpTimeout = values['udp-timeout'];
 const syncPeriod = values['iptables-sync-period'];
+const relay = values['userspace-relay'];
 
 const proxier = new UserspaceProxier({
   runner: new RestoreRunner({ backend: values['iptables-backend'] === 'legacy' ? 'legacy' : 'nft' }),
@@ -37,6 +40,7 @@ const proxier = new UserspaceProxier({
   ...(range ? { portRange: parsePortRange(range, '--proxy-port-range') } : {}),
   ...(udpTimeout ? { udpTimeoutMs: Number(udpTimeout) } : {}),
   ...(syncPeriod ? { syncPeriodMs: Number(syncPeriod) } : {}),
+  relay: relay === 'node' ? 'node' : 'native',
 });
 // Stopped below, after stdin closes, so the rules are gone before exit.
 const running = new AbortController();

@@ -43,6 +43,13 @@ export function registerAgent(program: Command): void {
         parseDuration('--udp-timeout'),
       ),
     )
+    .addOption(
+      keelOption(
+        '--userspace-relay <relay>',
+        "who moves the userspace proxy's TCP bytes: native (one thread, epoll and recv/send) or node (Node.js sockets)",
+        'native',
+      ),
+    )
     .addOption(keelOption('--backend <type>', 'overlay backend on this node: vxlan, udp, host-gw or none', 'none'))
     .addOption(keelOption('--no-dns', 'do not serve cluster DNS'))
     .addOption(

@@ -5,7 +5,8 @@ import koffi from 'koffi';
  * (Node has no TUN API, and the per-packet loop stays out of the event loop);
  * the DNS worker threads' SO_REUSEPORT sockets, answered in batches
  * (recvmmsg, sendmmsg) and woken by an eventfd; setns, for sockets opened in
- * another network namespace.
+ * another network namespace; the userspace proxy's native relay (epoll,
+ * accept4, connect, recv/send), which moves TCP bytes without Node.js streams.
  */
 const lib = koffi.load('libc.so.6');
 
@@ -27,6 +28,16 @@ export const libc = {
   sendmmsg: lib.func('int sendmmsg(int fd, void *msgs, unsigned int vlen, int flags)'),
   getsockname: lib.func('int getsockname(int fd, void *addr, void *len)'),
   eventfd: lib.func('int eventfd(unsigned int initval, int flags)'),
+  listen: lib.func('int listen(int fd, int backlog)'),
+  accept4: lib.func('int accept4(int fd, void *addr, void *len, int flags)'),
+  connect: lib.func('int connect(int fd, const void *addr, unsigned int len)'),
+  recv: lib.func('long recv(int fd, void *buf, unsigned long n, int flags)'),
+  send: lib.func('long send(int fd, const void *buf, unsigned long n, int flags)'),
+  shutdown: lib.func('int shutdown(int fd, int how)'),
+  getsockopt: lib.func('int getsockopt(int fd, int level, int name, void *val, void *len)'),
+  epollCreate1: lib.func('int epoll_create1(int flags)'),
+  epollCtl: lib.func('int epoll_ctl(int epfd, int op, int fd, void *event)'),
+  epollWait: lib.func('int epoll_wait(int epfd, void *events, int max, int timeout)'),
   errno: (): number => koffi.errno(),
 };
 const memmove = lib.func('void *memmove(void *dest, const void *src, unsigned long n)');
