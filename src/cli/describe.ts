@@ -3,7 +3,8 @@ import { execa } from 'execa';
 import { isKeelError, UsageError } from '../api/errors.js';
 import { namespacedName } from '../api/cluster-state.js';
 import { describeNode, type OverlayEntry } from '../describe/node-report.js';
-import { describeService, type NodeFacts } from '../describe/service-report.js';
+import { describeService, type FamilyFacts, type NodeFacts } from '../describe/service-report.js';
+import type { IpFamily } from '../api/ip.js';
 import { KEEL_ROUTE_PROTOCOL } from '../kernel/netlink/netlink-port.js';
 import type { NetworkConfig } from '../overlay/network-config.js';
 import { NftCommand } from '../kernel/nftables/nft-runner.js';
@@ -12,7 +13,7 @@ import { KEEL_BIN } from '../sandbox/agents.js';
 import { clusterNetworks, findNode, readState, underlayIps } from '../sandbox/sandbox-state.js';
 import { resourcePlural } from './get-output.js';
 import { notFoundLine, ServerNotFoundError } from './not-found.js';
-import { loadSnapshot, nodeConfig, readKernelView } from './rules.js';
+import { loadSnapshot, nodeConfig, nodeFamilies, readKernelView } from './rules.js';
 import type { NodeFlags } from './node-flags.js';
 import type { SubnetPrefixFlags } from './subnet-prefix-flags.js';
 import { withLeaseStore } from './connect.js';
@@ -59,9 +60,14 @@ export async function runDescribe(resource: string, name: string, flags: Describ
 
 /** Reads what the node holds; each part that cannot be read is said so in the report instead of failing it. */
 async function nodeFacts(flags: DescribeFlags): Promise<NodeFacts> {
-  const facts: NodeFacts = { config: nodeConfig(flags), proxyMode: flags.proxyMode };
-  if (flags.proxyMode === 'iptables') facts.kernel = await readKernelView(flags);
-  if (flags.proxyMode === 'nftables') facts.nftKernel = (await new NftCommand().listTable('ip', TABLE)) ?? '';
+  // Each family's own tables: ip6tables-save and the ip6 keel table hold a dual-stack service's IPv6 half.
+  const read = async (family: IpFamily): Promise<FamilyFacts> => ({
+    config: nodeConfig(flags, family),
+    ...(flags.proxyMode === 'iptables' ? { kernel: await readKernelView(flags, family) } : {}),
+    ...(flags.proxyMode === 'nftables' ? { nftKernel: (await new NftCommand().listTable(family === 6 ? 'ip6' : 'ip', TABLE)) ?? '' } : {}),
+  });
+  const [primary, ...others] = nodeFamilies(flags);
+  const facts: NodeFacts = { families: [await read(primary), ...(await Promise.all(others.map(read)))], proxyMode: flags.proxyMode };
   facts.agent = await agentHealth(flags.metricsAddress);
   const metrics = await httpGet(`http://${flags.metricsAddress}/metrics`);
   const failures = /^keel_iptables_restore_failures_total (\d+)/m.exec(metrics.body)?.[1];

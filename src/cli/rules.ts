@@ -62,12 +62,16 @@ function clusterCidrs(flags: NodeFlags): Cidr[] {
   });
 }
 
+/** The families the agent proxies on this node: those of --cluster-cidr, IPv4 first; IPv4 alone without one. */
+export function nodeFamilies(flags: NodeFlags): [IpFamily, ...IpFamily[]] {
+  const fams = new Set(clusterCidrs(flags).map((c) => c.family));
+  const [first, ...rest] = ([4, 6] as const).filter((f) => fams.has(f));
+  return first ? [first, ...rest] : [4];
+}
+
 /** `--ip-family 4|6|both`; by default the families of --cluster-cidr, as the agent proxies them. */
 function ipFamilies(flags: RulesFlags): IpFamily[] {
-  if (flags.ipFamily === undefined) {
-    const fams = new Set(clusterCidrs(flags).map((c) => c.family));
-    return fams.size ? ([4, 6] as const).filter((f) => fams.has(f)) : [4];
-  }
+  if (flags.ipFamily === undefined) return nodeFamilies(flags);
   const chosen = { '4': [4], '6': [6], both: [4, 6] }[flags.ipFamily] as IpFamily[] | undefined;
   if (!chosen) throw new UsageError(`--ip-family: "${flags.ipFamily}" is not 4, 6 or both`);
   return chosen;

@@ -59,7 +59,7 @@ describe('describeService', () => {
       namespace: 'default',
       name: 'web',
       clusterDomain: 'cluster.local',
-      node: { config: node, proxyMode: 'iptables', kernel },
+      node: { families: [{ config: node, kernel }], proxyMode: 'iptables' },
     });
     expect(text).toMatchSnapshot();
     expect(problems(text)).toBe('  none found\n');
@@ -101,7 +101,7 @@ describe('describeService', () => {
       namespace: 'default',
       name: 'web',
       clusterDomain: 'cluster.local',
-      node: { config: node, proxyMode: 'iptables' },
+      node: { families: [{ config: node }], proxyMode: 'iptables' },
     });
     expect(problems(text)).toBe(
       '  - externalTrafficPolicy is Local and no ready endpoint runs on node-1: NodePort and external traffic arriving at node-1 is dropped\n',
@@ -118,9 +118,8 @@ describe('describeService', () => {
       name: 'web',
       clusterDomain: 'cluster.local',
       node: {
-        config: node,
+        families: [{ config: node, kernel: kernelViewOf({ nat: old, filter: old }) }],
         proxyMode: 'iptables',
-        kernel: kernelViewOf({ nat: old, filter: old }),
         agent: { state: 'unhealthy', text: 'proxy: last successful sync 90.0s ago (limit 60s)' },
         restoreFailures: 3,
       },
@@ -130,6 +129,64 @@ describe('describeService', () => {
     expect(problems(text)).toBe(
       '  - the kernel of node-1 does not hold the rules keel wants for this service (1 chain differs, 1 chain missing); agent unhealthy: proxy: last successful sync 90.0s ago (limit 60s); 3 iptables-restore failures so far\n',
     );
+  });
+
+  it("compares each family's own tables: a dual-stack service whose IPv6 half is missing from ip6tables", () => {
+    // Dual-stack address plan: services also fd00:10:96::/112, pods also fd00:10:244::/56 (fd00:10:244:1::/64 on node-1).
+    const node6: NodeConfig = { ...node, family: 6, clusterCidr: 'fd00:10:244::/56', nodeIPs: ['fd00:172:30::1'] };
+    const dual = (ready: boolean): ClusterSnapshot => {
+      const svc = makeService('default', 'web', (s) => {
+        s.clusterIP = '10.96.0.10';
+        s.clusterIPs = ['10.96.0.10', 'fd00:10:96::a'];
+        s.ipFamilies = ['IPv4', 'IPv6'];
+        s.ipFamilyPolicy = 'RequireDualStack';
+        s.ports = [{ name: 'http', port: 80, targetPort: 8080 }];
+      });
+      const addrs = [
+        { ip: '10.244.1.5', node: 'node-1', ready },
+        { ip: 'fd00:10:244:1::5', node: 'node-1', ready },
+      ];
+      return snapshotOf([svc], [makeEndpoints('default', 'web', addrs, [{ name: 'http', port: 8080 }])]);
+    };
+    const snap = dual(true);
+    const v4 = renderRestore(compileRules(snap, node));
+    // The IPv6 tables still hold the rules from before the endpoints were ready.
+    const v6 = renderRestore(compileRules(dual(false), node6));
+    const text = describeService({
+      snapshot: snap,
+      namespace: 'default',
+      name: 'web',
+      clusterDomain: 'cluster.local',
+      node: {
+        families: [
+          { config: node, kernel: kernelViewOf({ nat: v4, filter: v4 }) },
+          { config: node6, kernel: kernelViewOf({ nat: v6, filter: v6 }) },
+        ],
+        proxyMode: 'iptables',
+      },
+    });
+    const nodePart = text.slice(text.indexOf('\nNode node-1:\n'), text.indexOf('\nProblems:\n'));
+    expect(nodePart).toMatch(/\n {2}IPv4 \(iptables\):\n {4}Chains \(nat\):\n/);
+    expect(nodePart).toMatch(/\n {2}IPv6 \(ip6tables\):\n {4}Chains \(nat\):\n/);
+    const v6Part = nodePart.slice(nodePart.indexOf('IPv6 (ip6tables):'));
+    const v4Part = nodePart.slice(0, nodePart.indexOf('IPv6 (ip6tables):'));
+    expect(v4Part).not.toMatch(/DIFFERS|MISSING/);
+    expect(v4Part).toContain('From a pod to 10.96.0.10:80/TCP:');
+    expect(v6Part).toMatch(/DIFFERS in the kernel|MISSING from the kernel/);
+    expect(v6Part).toContain('A sync would load (ip6tables-restore --noflush):');
+    expect(v6Part).toContain('From a pod to [fd00:10:96::a]:80/TCP:');
+    expect(problems(text)).toMatch(/^ {2}- the kernel of node-1 does not hold the rules keel wants for this service \(IPv6: [^)]+\)\n$/);
+
+    // A single-stack IPv4 service on the same dual-stack node: one family, printed as before.
+    const v4only = describeService({
+      snapshot: cluster([pod('web-1', '10.244.1.5', 'node-1', true)]),
+      namespace: 'default',
+      name: 'web',
+      clusterDomain: 'cluster.local',
+      node: { families: [{ config: node }, { config: node6 }], proxyMode: 'iptables' },
+    });
+    expect(v4only).not.toContain('IPv6 (ip6tables):');
+    expect(v4only).toContain('\n  Chains: ');
   });
 
   it('reads EndpointSlices when they are the source, as the agent does', () => {

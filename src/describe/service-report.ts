@@ -19,14 +19,20 @@ import { matchesSelector } from '../api/label-selector.js';
 import { diffServiceRules, isInSync, type ServiceRulesDiff } from './service-rules-diff.js';
 import { columns, field, section } from './report-text.js';
 
+/** One IP family as the node runs it: its tables are separate (iptables-save / ip6tables-save, `ip keel` / `ip6 keel`). */
+export interface FamilyFacts {
+  config: NodeConfig;
+  /** keel's chains in this family's tables of the node's kernel; undefined when they were not read. */
+  kernel?: KernelView;
+  /** nftables mode: `nft list table` of keel's table of this family ('' when the kernel has none); undefined when not read. */
+  nftKernel?: string;
+}
+
 /** What describe knows about the node it looks from, beyond the snapshot. */
 export interface NodeFacts {
-  config: NodeConfig;
+  /** Each family the node runs, the primary first (its config names the node). */
+  families: readonly [FamilyFacts, ...FamilyFacts[]];
   proxyMode: string;
-  /** keel's chains in the node's kernel; undefined when they were not read. */
-  kernel?: KernelView;
-  /** nftables mode: `nft list table` of keel's table ('' when the kernel has none); undefined when not read. */
-  nftKernel?: string;
   /** The agent's /healthz answer, or why there was none. */
   agent?: { state: 'healthy' | 'unhealthy' | 'unreachable'; text: string };
   /** `keel_iptables_restore_failures_total` from the agent's /metrics. */
@@ -67,9 +73,8 @@ export function describeService(input: ServiceReportInput): string {
   const matching = hasSelector ? pods.filter((p) => matchesSelector({ matchLabels: selector }, p.metadata.labels)) : [];
   const ready = matching.filter(isPodReady);
   // Endpoint resolution is the service view's, the same the proxies and DNS program from.
-  const view = slices
-    ? projectService(svc, undefined, input.node?.config.nodeName, slices)
-    : projectService(svc, eps, input.node?.config.nodeName);
+  const nodeName = input.node?.families[0].config.nodeName;
+  const view = slices ? projectService(svc, undefined, nodeName, slices) : projectService(svc, eps, nodeName);
   const rows = endpointRows(view, pods);
   const problems: string[] = [];
 
@@ -147,7 +152,7 @@ export function describeService(input: ServiceReportInput): string {
 
 function nodeSection(input: ServiceReportInput, svc: Service, view: ServiceView, rows: EndpointRow[], problems: string[]): string[] {
   const node = input.node as NodeFacts;
-  const nodeName = node.config.nodeName;
+  const nodeName = node.families[0].config.nodeName;
   const lines: string[] = [];
   if (isExternal(svc) && svc.spec.externalTrafficPolicy === 'Local' && !rows.some((r) => r.ready && r.node === nodeName)) {
     problems.push(
@@ -158,39 +163,74 @@ function nodeSection(input: ServiceReportInput, svc: Service, view: ServiceView,
     lines.push(field('Agent', `${node.agent.state === 'healthy' ? 'healthy' : node.agent.state.toUpperCase()}: ${node.agent.text}`));
     if (node.restoreFailures !== undefined) lines.push(field('Restore failures', String(node.restoreFailures)));
   }
-  if (node.proxyMode === 'nftables') return section(`Node ${nodeName}`, [...lines, ...nftLines(input, view, problems)]);
-  if (node.proxyMode !== 'iptables') {
+  if (node.proxyMode !== 'iptables' && node.proxyMode !== 'nftables') {
     lines.push(field('Rules', `proxy mode ${node.proxyMode}: rule comparison covers iptables and nftables modes only`));
     return section(`Node ${nodeName}`, lines);
   }
-  const fragment = compileService(view, node.config);
-  if (node.kernel) {
-    const diff = diffServiceRules(
-      fragment,
-      node.kernel,
-      fragment.ports.map((p) => p.spn),
-    );
-    lines.push(...chainLines(diff));
-    if (!isInSync(diff)) problems.push(outOfSync(node, summary(diff)));
-  } else {
-    lines.push(field('Chains', `${fragment.natChains.map((c) => c.name).join(', ') || '<none>'} (kernel not read)`));
+  const families = comparedFamilies(node, view);
+  for (const fam of families) {
+    const familyLines: string[] = [];
+    const familyProblems: string[] = [];
+    if (node.proxyMode === 'nftables') familyLines.push(...nftLines(input, fam, view, familyProblems));
+    else familyLines.push(...iptablesLines(input, fam, view, familyProblems));
+    if (families.length === 1) {
+      lines.push(...familyLines);
+      problems.push(...familyProblems.map((p) => outOfSync(node, nodeName, p)));
+      continue;
+    }
+    // Two families are two rulesets in the kernel: each compared and shown under its own heading.
+    const name = `IPv${fam.config.family ?? 4}`;
+    lines.push(`${name} (${familyTables(node.proxyMode, fam.config)}):`, ...familyLines.map((l) => `  ${l}`));
+    problems.push(...familyProblems.map((p) => outOfSync(node, nodeName, `${name}: ${p}`)));
   }
-  const text = renderRestore(compileRules(input.snapshot, node.config));
-  lines.push(...traceLines(fragment.ports, node.config, (pkt) => tracePacket(text, pkt, node.config.nodeIPs ?? [])));
   return section(`Node ${nodeName}`, lines);
 }
 
-/** nftables mode: the service's chains, sets and map elements in the kernel's table against the wanted ones. */
-function nftLines(input: ServiceReportInput, view: ServiceView, problems: string[]): string[] {
-  const node = input.node as NodeFacts;
-  const fragment = compileNftService(view, node.config);
-  const family = node.config.family === 6 ? 'ip6' : 'ip';
+/**
+ * The families whose rules hold this service: those of its ClusterIPs the
+ * node runs. A service without ClusterIPs (headless, ExternalName) is looked
+ * at in the node's primary family, where its absence shows.
+ */
+function comparedFamilies(node: NodeFacts, view: ServiceView): FamilyFacts[] {
+  const own = node.families.filter((f) => view.clusterIPs.some((ip) => ip.family === (f.config.family ?? 4)));
+  return own.length ? own : [node.families[0]];
+}
+
+function familyTables(proxyMode: string, config: NodeConfig): string {
+  if (proxyMode === 'nftables') return `table ${config.family === 6 ? 'ip6' : 'ip'} ${TABLE}`;
+  return config.family === 6 ? 'ip6tables' : 'iptables';
+}
+
+/** iptables mode, one family: the service's chains and rules in the kernel's tables against the wanted ones, and a trace. */
+function iptablesLines(input: ServiceReportInput, fam: FamilyFacts, view: ServiceView, problems: string[]): string[] {
   const lines: string[] = [];
-  if (node.nftKernel === undefined) {
+  const fragment = compileService(view, fam.config);
+  if (fam.kernel) {
+    const diff = diffServiceRules(
+      fragment,
+      fam.kernel,
+      fragment.ports.map((p) => p.spn),
+    );
+    lines.push(...chainLines(diff, fam.config.family === 6 ? 'ip6tables-restore' : 'iptables-restore'));
+    if (!isInSync(diff)) problems.push(summary(diff));
+  } else {
+    lines.push(field('Chains', `${fragment.natChains.map((c) => c.name).join(', ') || '<none>'} (kernel not read)`));
+  }
+  const text = renderRestore(compileRules(input.snapshot, fam.config));
+  lines.push(...traceLines(fragment.ports, fam.config, (pkt) => tracePacket(text, pkt, fam.config.nodeIPs ?? [])));
+  return lines;
+}
+
+/** nftables mode, one family: the service's chains, sets and map elements in the kernel's table against the wanted ones. */
+function nftLines(input: ServiceReportInput, fam: FamilyFacts, view: ServiceView, problems: string[]): string[] {
+  const fragment = compileNftService(view, fam.config);
+  const family = fam.config.family === 6 ? 'ip6' : 'ip';
+  const lines: string[] = [];
+  if (fam.nftKernel === undefined) {
     lines.push(field('Chains', `${fragment.chains.map((c) => c.name).join(', ') || '<none>'} (kernel not read)`));
   } else {
-    const diff = diffServiceNft(fragment, family, TABLE, node.nftKernel);
-    lines.push(`Table ${family} ${TABLE}${node.nftKernel ? '' : ' (not in the kernel)'}:`);
+    const diff = diffServiceNft(fragment, family, TABLE, fam.nftKernel);
+    lines.push(`Table ${family} ${TABLE}${fam.nftKernel ? '' : ' (not in the kernel)'}:`);
     for (const o of diff.objects)
       lines.push(`  ${o.kind} ${o.name}: ${o.rules} ${o.kind === 'chain' ? 'rules' : 'elements'}, ${stateText(o.state)}`);
     for (const e of diff.elements) lines.push(`  ${e.kind} ${e.set}: ${e.text}, ${stateText(e.state)}`);
@@ -206,29 +246,26 @@ function nftLines(input: ServiceReportInput, view: ServiceView, problems: string
     if (!isNftInSync(diff)) {
       const count = (st: string): number => diff.objects.filter((o) => o.state === st).length;
       problems.push(
-        outOfSync(
-          node,
-          counted([
-            [count('differs'), 'object differs', 'objects differ'],
-            [count('missing'), 'object missing', 'objects missing'],
-            [count('stale'), 'stale object', 'stale objects'],
-            [diff.elements.filter((e) => e.state === 'missing').length, 'element missing', 'elements missing'],
-            [diff.extraElements.length, 'unwanted element', 'unwanted elements'],
-          ]),
-        ),
+        counted([
+          [count('differs'), 'object differs', 'objects differ'],
+          [count('missing'), 'object missing', 'objects missing'],
+          [count('stale'), 'stale object', 'stale objects'],
+          [diff.elements.filter((e) => e.state === 'missing').length, 'element missing', 'elements missing'],
+          [diff.extraElements.length, 'unwanted element', 'unwanted elements'],
+        ]),
       );
     }
   }
-  const table = compileNftables(input.snapshot, node.config);
-  lines.push(...traceLines(fragment.ports, node.config, (pkt) => traceNftPacket(table, pkt, node.config.nodeIPs ?? [])));
+  const table = compileNftables(input.snapshot, fam.config);
+  lines.push(...traceLines(fragment.ports, fam.config, (pkt) => traceNftPacket(table, pkt, fam.config.nodeIPs ?? [])));
   return lines;
 }
 
-function outOfSync(node: NodeFacts, what: string): string {
+function outOfSync(node: NodeFacts, nodeName: string, what: string): string {
   const agent = node.agent ? `; agent ${node.agent.state}: ${node.agent.text}` : '';
   const tool = node.proxyMode === 'nftables' ? 'nft' : 'iptables-restore';
   const failures = node.restoreFailures ? `; ${node.restoreFailures} ${tool} failure${node.restoreFailures === 1 ? '' : 's'} so far` : '';
-  return `the kernel of ${node.config.nodeName} does not hold the rules keel wants for this service (${what})${agent}${failures}`;
+  return `the kernel of ${nodeName} does not hold the rules keel wants for this service (${what})${agent}${failures}`;
 }
 
 /** Where a first packet from a pod to each service port ends, with its probability. */
@@ -246,21 +283,22 @@ function traceLines(
       protocol: port.protocol.toLowerCase() as 'tcp' | 'udp' | 'sctp',
       from: 'pod',
     });
-    lines.push(`From a pod to ${port.clusterIP}:${port.port}/${port.protocol}:`);
+    const host = port.clusterIP.includes(':') ? `[${port.clusterIP}]` : port.clusterIP;
+    lines.push(`From a pod to ${host}:${port.port}/${port.protocol}:`);
     for (const o of byShownOutcome(outcomes))
       lines.push(`  ${o.verdict} p=${o.probability.toFixed(3)}${o.masquerade ? ' masquerade' : ''}`);
   }
   return lines;
 }
 
-function chainLines(diff: ServiceRulesDiff): string[] {
+function chainLines(diff: ServiceRulesDiff, restoreTool: string): string[] {
   const lines = diff.chains.map((c) => `  ${c.name.padEnd(24)} ${String(c.rules).padStart(2)} rules  ${stateText(c.state)}`);
   lines.unshift('Chains (nat):');
   for (const l of diff.missingLines) lines.push(`missing from the kernel: ${l}`);
   for (const l of diff.extraLines) lines.push(`in the kernel, not wanted: ${l}`);
   if (diff.restoreText)
     lines.push(
-      'A sync would load (iptables-restore --noflush):',
+      `A sync would load (${restoreTool} --noflush):`,
       ...diff.restoreText
         .trimEnd()
         .split('\n')
