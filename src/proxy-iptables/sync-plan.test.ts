@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { FakeRunner } from '../kernel/iptables/testing/fake-runner.js';
 import { CANARY_CHAIN, isServiceChainName } from './chain-names.js';
 import { compileRules, DEFAULT_MASQUERADE_BIT, type RuleSet } from './compile.js';
@@ -11,22 +11,27 @@ const svc = makeService('ns', 'web', (s) => {
   s.clusterIP = '10.96.0.10';
   s.ports = [{ port: 80 }];
 });
-const rules = compileRules(snapshotOf([svc], [makeEndpoints('ns', 'web', [{ ip: '10.244.1.1' }], [{ port: 80 }])]), node);
+// The rule tables are compiled before each test, not at file load, so Stryker runs a mutant in the compiler only against the tests that reach it.
+let rules: RuleSet;
+let both: RuleSet;
 
 const old = makeService('ns', 'old', (s) => {
   s.clusterIP = '10.96.0.11';
   s.ports = [{ port: 53, protocol: 'UDP' }];
 });
-const both = compileRules(
-  snapshotOf(
-    [svc, old],
-    [
-      makeEndpoints('ns', 'web', [{ ip: '10.244.1.1' }], [{ port: 80 }]),
-      makeEndpoints('ns', 'old', [{ ip: '10.244.1.2' }], [{ port: 53, protocol: 'UDP' }]),
-    ],
-  ),
-  node,
-);
+beforeEach(() => {
+  rules = compileRules(snapshotOf([svc], [makeEndpoints('ns', 'web', [{ ip: '10.244.1.1' }], [{ port: 80 }])]), node);
+  both = compileRules(
+    snapshotOf(
+      [svc, old],
+      [
+        makeEndpoints('ns', 'web', [{ ip: '10.244.1.1' }], [{ port: 80 }]),
+        makeEndpoints('ns', 'old', [{ ip: '10.244.1.2' }], [{ port: 53, protocol: 'UDP' }]),
+      ],
+    ),
+    node,
+  );
+});
 
 async function viewOf(fake: FakeRunner) {
   return kernelViewOf({ nat: await fake.save('nat'), filter: await fake.save('filter') });

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { compileRules, DEFAULT_MASQUERADE_BIT, type NodeConfig } from './compile.js';
 import { renderRestore } from './render-restore.js';
 import { makeEndpoints, makeService, snapshotOf } from '../api/testing/object-builders.js';
@@ -15,12 +15,16 @@ const empty = makeService('default', 'empty', (s) => {
   s.clusterIP = '10.96.0.20';
   s.ports = [{ port: 80 }];
 });
-const text = renderRestore(
-  compileRules(
-    snapshotOf([web, empty], [makeEndpoints('default', 'web', [{ ip: '10.244.1.5' }, { ip: '10.244.2.7' }], [{ port: 8080 }])]),
-    node,
-  ),
-);
+// Compiled before each test, not at file load, so Stryker runs a mutant in the compiler only against the tests that reach it.
+let text: string;
+beforeEach(() => {
+  text = renderRestore(
+    compileRules(
+      snapshotOf([web, empty], [makeEndpoints('default', 'web', [{ ip: '10.244.1.5' }, { ip: '10.244.2.7' }], [{ port: 8080 }])]),
+      node,
+    ),
+  );
+});
 
 describe('tracePacket', () => {
   it('splits a ClusterIP between endpoints with their probabilities', () => {
