@@ -3,9 +3,9 @@
  * list buffers that the fleet bench's "RSS growth / 4N" includes (issue 18,
  * docs/scale.md). One private etcd (1,000 Endpoints loaded) with
  * `--enable-pprof`, optionally one `etcd grpc-proxy start` in front of it
- * (also with pprof); then N watches opened with keel's own watchPrefix from
+ * (also with pprof); then N watches opened with keel's own KvStore.watch from
  * the current revision — no list, no event — 4 per client connection as one
- * node holds them, one gRPC stream each. After each step: the Go heap after
+ * node holds them, on the one gRPC stream a node's store shares among its watches. After each step: the Go heap after
  * a forced GC (pprof heap?gc=1&debug=1: HeapAlloc, Stack) and VmRSS of etcd
  * and the proxy, with etcd's own watcher and stream counts beside.
  * Prints progress lines only: memory does not depend on load, but the
@@ -17,12 +17,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setMaxListeners } from 'node:events';
-import type { Etcd3 } from 'etcd3';
 import { setLogLevel } from '../src/observe/log.js';
 import { createEtcdClient } from '../src/store/etcd-client.js';
 import { EtcdServer, freePort } from '../src/store/etcd-server.js';
 import { KvStore, type TxnOp } from '../src/store/kv-store.js';
-import { watchPrefix } from '../src/store/watch-stream.js';
 import { progress } from './figures.js';
 
 const BENCH = 'watch-memory';
@@ -52,7 +50,7 @@ async function main(): Promise<void> {
   const steps = (process.argv[3] ?? '0,1000,2000,4000').split(',').map(Number);
   const server = new EtcdServer({ extraArgs: ['--enable-pprof'] });
   const proxyDir = mkdtempSync(join(tmpdir(), 'keel-watch-memory-'));
-  const clients: Etcd3[] = [];
+  const nodes: KvStore[] = [];
   const ac = new AbortController();
   setMaxListeners(0, ac.signal);
   let proxy: ReturnType<typeof spawn> | undefined;
@@ -94,13 +92,12 @@ async function main(): Promise<void> {
     let open = 0;
     for (const n of steps) {
       for (; open < n; open++) {
-        if (open % PREFIXES.length === 0) clients.push(createEtcdClient({ endpoints: [endpoint], connectionKey: `node-${open}` }));
-        const client = clients.at(-1) as Etcd3;
+        if (open % PREFIXES.length === 0)
+          nodes.push(new KvStore(createEtcdClient({ endpoints: [endpoint], connectionKey: `node-${open}` }), [endpoint]));
+        const node = nodes.at(-1) as KvStore;
         await new Promise<void>((resolve, reject) => {
           const handlers = { onCreated: () => resolve(), onChanges: () => undefined, onProgress: () => undefined };
-          watchPrefix(client, PREFIXES[open % PREFIXES.length] as string, 0, handlers, ac.signal, { probeIntervalMs: 3_600_000 }).catch(
-            reject,
-          );
+          node.watch(PREFIXES[open % PREFIXES.length] as string, 0, handlers, ac.signal, { probeIntervalMs: 3_600_000 }).catch(reject);
         });
       }
       await new Promise((r) => setTimeout(r, 3_000));
@@ -112,7 +109,7 @@ async function main(): Promise<void> {
     }
   } finally {
     ac.abort();
-    for (const c of clients) c.close();
+    for (const n of nodes) n.close();
     proxy?.kill();
     await server.stop();
     rmSync(proxyDir, { recursive: true, force: true });

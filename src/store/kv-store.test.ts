@@ -5,6 +5,8 @@ import { createEtcdClient } from './etcd-client.js';
 import { EtcdServer } from './etcd-server.js';
 import { KvStore } from './kv-store.js';
 import type { WatchChange } from './watch-stream.js';
+import { StreamCutter } from '../../test/support/stream-cutter.js';
+import { sleep } from '../runtime/backoff.js';
 
 const store = connectStore();
 const prefix = uniquePrefix('kv');
@@ -129,5 +131,120 @@ describe('KvStore against a real etcd', () => {
       'b=2@later',
     ]);
     // Compaction (relist) is exercised against an etcd of its own in test/e2e/watch-resilience.test.ts: compacting the shared one would disturb other files.
+  });
+
+  it("carries a store's watches on one gRPC stream, each ended on its own: aborted, compacted", async () => {
+    // A private etcd: its stream and watcher counts are this test's alone, and it compacts.
+    const server = new EtcdServer();
+    await server.start();
+    const own = new KvStore(createEtcdClient({ endpoints: [server.endpoint] }), [server.endpoint]);
+    const etcdCount = async (name: string): Promise<number> =>
+      Number(
+        /^(\S+) (\d+)$/m.exec(
+          (await (await fetch(`${server.endpoint}/metrics`)).text()).split('\n').find((l) => l.startsWith(`${name} `)) ?? '',
+        )?.[2],
+      );
+    const seen: string[] = [];
+    const watches = ['/w/a/', '/w/b/', '/w/c/', '/w/d/'].map((p) => {
+      const ac = new AbortController();
+      let created!: () => void;
+      const ready = new Promise<void>((resolve) => (created = resolve));
+      const end = own.watch(
+        p,
+        1,
+        {
+          onCreated: () => created(),
+          onChanges: (changes) => seen.push(...changes.map((c) => c.key)),
+          onProgress: () => undefined,
+        },
+        ac.signal,
+      );
+      return { ac, ready, end };
+    });
+    try {
+      await Promise.all(watches.map((w) => w.ready));
+      expect(await etcdCount('etcd_debugging_mvcc_watch_stream_total')).toBe(1);
+      expect(await etcdCount('etcd_debugging_mvcc_watcher_total')).toBe(4);
+      const [a, b, c, d] = watches as [(typeof watches)[0], (typeof watches)[0], (typeof watches)[0], (typeof watches)[0]];
+      a.ac.abort();
+      expect(await a.end).toEqual({ reason: 'aborted' });
+      await own.put('/w/a/1', 'x');
+      const rev = await own.put('/w/b/1', 'x');
+      await expect.poll(() => seen).toEqual(['/w/b/1']);
+      expect(await etcdCount('etcd_debugging_mvcc_watcher_total')).toBe(3);
+      // A watch from a compacted revision ends as compacted; the stream goes on for the others.
+      await own.compact(rev);
+      const late = own.watch(
+        '/w/e/',
+        1,
+        { onCreated: () => undefined, onChanges: () => undefined, onProgress: () => undefined },
+        c.ac.signal,
+      );
+      expect(await late).toEqual({ reason: 'compacted', compactRevision: rev });
+      // Cancelled on etcd too: etcd 3.4 would otherwise keep it registered on the stream for the stream's life.
+      await expect.poll(() => etcdCount('etcd_debugging_mvcc_watcher_total')).toBe(3);
+      await own.put('/w/d/1', 'x');
+      await expect.poll(() => seen).toEqual(['/w/b/1', '/w/d/1']);
+      expect(await etcdCount('etcd_debugging_mvcc_watch_stream_total')).toBe(1);
+      for (const w of [b, c, d]) w.ac.abort();
+      expect(await Promise.all([b.end, c.end, d.end])).toEqual([{ reason: 'aborted' }, { reason: 'aborted' }, { reason: 'aborted' }]);
+      // The last watch gone, the stream closes.
+      await expect.poll(() => etcdCount('etcd_debugging_mvcc_watch_stream_total')).toBe(0);
+    } finally {
+      own.close();
+      await server.stop();
+    }
+  });
+
+  it('keeps a stream that etcd has answered when a later create is slow: the watches established on it go on', async () => {
+    // A create unanswered past its deadline fails the stream only while etcd has said nothing on it
+    // (an unlucky member). Once it answered, a slow create is a busy etcd or node: failing the stream
+    // would take every established watch down with it — in the 250-node relist storm every node's
+    // stream failed that way over and over (#18). Here the path is held silent past the deadline.
+    const server = new EtcdServer();
+    await server.start();
+    const relay = new StreamCutter(Number(new URL(server.endpoint).port));
+    await relay.open();
+    const own = new KvStore(createEtcdClient({ endpoints: [relay.endpoint] }), [relay.endpoint]);
+    const writer = new KvStore(createEtcdClient({ endpoints: [server.endpoint] }), [server.endpoint]);
+    const ac = new AbortController();
+    const seen: string[] = [];
+    const open = (prefix: string): { created: Promise<void>; end: Promise<unknown> } => {
+      let created!: () => void;
+      const ready = new Promise<void>((resolve) => (created = resolve));
+      const end = own.watch(
+        prefix,
+        1,
+        { onCreated: () => created(), onChanges: (changes) => seen.push(...changes.map((c) => c.key)), onProgress: () => undefined },
+        ac.signal,
+        { createTimeoutMs: 200, probeIntervalMs: 600_000 },
+      );
+      return { created: ready, end };
+    };
+    try {
+      const first = open('/s/a/');
+      await first.created;
+      let firstEnded = false;
+      void first.end.then(
+        () => (firstEnded = true),
+        () => (firstEnded = true),
+      );
+      relay.partition();
+      const second = open('/s/b/');
+      // Well past the 200-ms create deadline (not a timing assertion: what is checked is that nothing failed).
+      await sleep(1_500);
+      relay.heal();
+      await second.created;
+      await writer.put('/s/a/1', 'x');
+      await writer.put('/s/b/1', 'x');
+      await expect.poll(() => [...seen].sort()).toEqual(['/s/a/1', '/s/b/1']);
+      expect(firstEnded).toBe(false);
+    } finally {
+      ac.abort();
+      own.close();
+      writer.close();
+      await relay.cut();
+      await server.stop();
+    }
   });
 });

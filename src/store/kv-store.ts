@@ -3,7 +3,7 @@ import { EtcdLeaseInvalidError, GRPCDeadlineExceededError, GRPCUnavailableError 
 import { EtcdRequestError, EtcdUnavailableError } from '../api/errors.js';
 import { companionClient } from './etcd-client.js';
 import { prefixEnd } from './prefix-end.js';
-import { watchPrefix, type WatchEnd, type WatchHandlers, type WatchOptions } from './watch-stream.js';
+import { WatchStreams, type WatchEnd, type WatchHandlers, type WatchOptions } from './watch-stream.js';
 
 /** One key as etcd holds it. Revisions fit a JS number for any real cluster. */
 export interface KvEntry {
@@ -51,10 +51,15 @@ export interface ListResult {
  * EtcdUnavailableError or EtcdRequestError, every lost race as an outcome.
  */
 export class KvStore {
+  /** Every watch of this store on one gRPC stream. */
+  private readonly streams: WatchStreams;
+
   constructor(
     private readonly client: Etcd3,
     readonly endpoints: readonly string[],
-  ) {}
+  ) {
+    this.streams = new WatchStreams(client);
+  }
 
   async get(key: string): Promise<KvEntry | undefined> {
     const res = await this.call(`get ${key}`, () => this.client.kv.range({ key: Buffer.from(key) }));
@@ -196,9 +201,9 @@ export class KvStore {
     }
   }
 
-  /** Watches a prefix from `fromRevision` inclusive on its own stream (see watchPrefix). */
+  /** Watches a prefix from `fromRevision` inclusive, on the stream this store's other watches share (see WatchStreams). */
   watch(prefix: string, fromRevision: number, handlers: WatchHandlers, signal: AbortSignal, options: WatchOptions = {}): Promise<WatchEnd> {
-    return watchPrefix(this.client, prefix, fromRevision, handlers, signal, options);
+    return this.streams.watch(prefix, fromRevision, handlers, signal, options);
   }
 
   /** Drops history before `revision` (what an etcd operator's compaction does; tests use it to force a relist). */

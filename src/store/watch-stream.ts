@@ -24,7 +24,10 @@ export interface WatchHandlers {
 export type WatchEnd = { reason: 'compacted'; compactRevision: number } | { reason: 'aborted' };
 
 export interface WatchOptions {
-  /** How often an idle stream is probed; two silent probes in a row declare it dead. */
+  /**
+   * How often an idle stream is probed; two silent probes in a row declare
+   * it dead. A stream shared by watches asking different periods uses the shortest.
+   */
   probeIntervalMs?: number;
   /**
    * How long etcd may take to accept the watch. A member cut off without a
@@ -35,93 +38,244 @@ export interface WatchOptions {
   createTimeoutMs?: number;
 }
 
+/** Any key: a probe watches the empty range from it to itself. */
+const PROBE_KEY = Buffer.from('/');
+
+type GrpcWatchStream = Awaited<ReturnType<Etcd3['watchClient']['watch']>>;
+
+/** One caller's watch: where its answers go and how it ends. */
+interface Watcher {
+  readonly prefix: string;
+  readonly fromRevision: number;
+  readonly handlers: WatchHandlers;
+  /** etcd's id for it once created. */
+  id?: string;
+  finish(end: WatchEnd | Error): void;
+}
+
+/** A create request waiting for etcd's answer: a caller's watch, or a liveness probe. */
+type Create = { watcher: Watcher } | { probe: true };
+
 /**
- * One watch of a prefix on its own gRPC stream, from `fromRevision`
- * inclusive. Resolves when etcd says the revision was compacted (the
- * caller must relist) or the signal aborts; rejects when the stream
- * fails or a handler throws, so the caller resumes from its last revision.
- *
- * The raw stream is used instead of the client's WatchBuilder because the
- * builder resumes from the response header revision (which can run ahead
- * of the events delivered during a catch-up) and reports compaction only
- * as an untyped error, without the compact revision.
+ * All watches of one etcd client on one gRPC watch stream, as etcd's own
+ * clientv3 multiplexes them: etcd keeps two goroutines and their buffers
+ * per stream, so a node's four watches on one stream cost it one stream's
+ * worth (docs/scale.md). Each `watch()` behaves as if it had the stream to
+ * itself; a failed stream fails every watch on it, and the next `watch()`
+ * opens a new one (on whichever member the client library picks).
  */
-export function watchPrefix(
-  client: Etcd3,
-  prefix: string,
-  fromRevision: number,
-  handlers: WatchHandlers,
-  signal: AbortSignal,
-  options: WatchOptions = {},
-): Promise<WatchEnd> {
-  const probeIntervalMs = options.probeIntervalMs ?? 10_000;
-  const createTimeoutMs = options.createTimeoutMs ?? 5_000;
-  return new Promise<WatchEnd>((resolve, reject) => {
-    if (signal.aborted) return resolve({ reason: 'aborted' });
-    let settled = false;
-    let heard = true;
-    let probed = false;
-    let created = false;
-    let stream: Awaited<ReturnType<Etcd3['watchClient']['watch']>> | undefined;
+export class WatchStreams {
+  private stream: SharedStream | undefined;
 
-    const settle = (end: WatchEnd | Error, connectionDead = false): void => {
-      if (settled) return;
-      settled = true;
-      clearInterval(probe);
-      clearTimeout(createDeadline);
-      signal.removeEventListener('abort', onAbort);
-      // end() before cancel() keeps the client library from counting our own
-      // cancellation as a host failure and tearing down the shared connection;
-      // a silent connection is exactly what should be torn down.
-      if (!connectionDead) stream?.end();
-      stream?.cancel();
-      if (end instanceof Error) reject(end);
-      else resolve(end);
-    };
-    const onAbort = (): void => settle({ reason: 'aborted' });
-    signal.addEventListener('abort', onAbort, { once: true });
+  constructor(private readonly client: Etcd3) {}
 
-    const probe = setInterval(() => setImmediate(check), probeIntervalMs);
-    const check = (): void => {
-      if (settled) return;
-      if (heard) {
-        heard = false;
-        probed = false;
-        return;
+  /**
+   * Watches a prefix from `fromRevision` inclusive. Resolves when etcd says
+   * the revision was compacted (the caller must relist) or the signal
+   * aborts; rejects when the stream fails or a handler throws, so the
+   * caller resumes from its last revision.
+   *
+   * The raw stream is used instead of the client's WatchBuilder because the
+   * builder resumes from the response header revision (which can run ahead
+   * of the events delivered during a catch-up) and reports compaction only
+   * as an untyped error, without the compact revision.
+   */
+  watch(prefix: string, fromRevision: number, handlers: WatchHandlers, signal: AbortSignal, options: WatchOptions = {}): Promise<WatchEnd> {
+    return new Promise<WatchEnd>((resolve, reject) => {
+      if (signal.aborted) return resolve({ reason: 'aborted' });
+      let stream = this.stream;
+      if (!stream?.alive()) {
+        stream = new SharedStream(this.client, () => {
+          if (this.stream === stream) this.stream = undefined;
+        });
+        this.stream = stream;
       }
-      if (probed) return settle(new WatchFailedError(prefix, `no answer from etcd within ${2 * probeIntervalMs} ms`), true);
-      if (!created) return; // the create deadline watches that phase
-      probed = true;
+      const onAbort = (): void => shared.remove(watcher, { reason: 'aborted' });
+      const watcher: Watcher = {
+        prefix,
+        fromRevision,
+        handlers,
+        finish: (end) => {
+          signal.removeEventListener('abort', onAbort);
+          if (end instanceof Error) reject(end);
+          else resolve(end);
+        },
+      };
+      const shared = stream;
+      signal.addEventListener('abort', onAbort, { once: true });
+      shared.add(watcher, options);
+    });
+  }
+}
+
+class SharedStream {
+  private grpc: GrpcWatchStream | undefined;
+  private dead = false;
+  private readonly watchers = new Set<Watcher>();
+  private readonly byId = new Map<string, Watcher>();
+  /** Creates in the order sent; only the head is on the wire. etcd answers creates in order, a grpc-proxy does not always. */
+  private readonly creates: Create[] = [];
+  private inFlight = false;
+  private createTimeoutMs = 5_000;
+  private createDeadline: NodeJS.Timeout | undefined;
+  private probeIntervalMs = Number.POSITIVE_INFINITY;
+  private probe: NodeJS.Timeout | undefined;
+  private heard = true;
+  private probed = false;
+  /**
+   * etcd has answered something on this stream. Until then a create not
+   * accepted in time means an unlucky member; after, a slow create means a
+   * slow etcd or a busy node, and failing the stream for it would take every
+   * established watch on it down too (the 250-node relist storm, #18): the
+   * probe's two silent periods judge such a stream instead.
+   */
+  private answered = false;
+
+  constructor(
+    client: Etcd3,
+    private readonly onClosed: () => void,
+  ) {
+    client.watchClient.watch().then(
+      (s) => {
+        this.grpc = s;
+        if (this.dead) return this.close(false);
+        s.on('data', (res: IWatchResponse) => this.onData(res));
+        s.on('error', (err: Error) => this.fail(err.message.split('\n')[0] ?? 'stream error', err));
+        s.on('end', () => this.fail('etcd closed the watch stream'));
+        this.sendNext();
+      },
+      (err: unknown) => this.fail(err instanceof Error ? err.message : String(err), err),
+    );
+  }
+
+  /** Whether new watches may still join (a stream with no watches left is closed). */
+  alive(): boolean {
+    return !this.dead;
+  }
+
+  add(watcher: Watcher, options: WatchOptions): void {
+    this.watchers.add(watcher);
+    this.createTimeoutMs = options.createTimeoutMs ?? this.createTimeoutMs;
+    const interval = options.probeIntervalMs ?? 10_000;
+    if (interval < this.probeIntervalMs) {
+      this.probeIntervalMs = interval;
+      clearInterval(this.probe);
+      this.probe = setInterval(() => setImmediate(() => this.check()), interval);
+    }
+    this.creates.push({ watcher });
+    this.sendNext();
+  }
+
+  /** Ends one watch (aborted, compacted, failed in a handler); the stream stays for the others. */
+  remove(watcher: Watcher, end: WatchEnd | Error, cancelledByEtcd = false): void {
+    if (!this.watchers.delete(watcher)) return;
+    watcher.finish(end);
+    if (watcher.id !== undefined) {
+      this.byId.delete(watcher.id);
+      if (!cancelledByEtcd && !this.dead) this.grpc?.write({ cancel_request: { watch_id: watcher.id } });
+    }
+    // Not yet sent: forget it. On the wire: its answer, when it comes, is cancelled (onCreated).
+    const queued = this.creates.findIndex((c, i) => 'watcher' in c && c.watcher === watcher && !(i === 0 && this.inFlight));
+    if (queued >= 0) this.creates.splice(queued, 1);
+    if (this.watchers.size === 0) this.close(false);
+  }
+
+  private sendNext(): void {
+    const next = this.creates[0];
+    if (!this.grpc || this.dead || this.inFlight || !next) return;
+    this.inFlight = true;
+    // The check waits one turn of the event loop: after a long synchronous stretch (a big list decoded,
+    // a restore rendered) timers run before pending I/O, and an answer already received must count.
+    if (!this.answered)
+      this.createDeadline = setTimeout(
+        () =>
+          setImmediate(() => {
+            if (this.inFlight && this.creates[0] === next && !this.answered)
+              this.fail(`etcd did not accept the watch within ${this.createTimeoutMs} ms`, undefined, true);
+          }),
+        this.createTimeoutMs,
+      );
+    if ('probe' in next) {
       // A watch of an empty range (key = end), which etcd and grpc-proxy both
       // refuse at once with watch id -1. Not a progress request: grpc-proxy
       // drops those unanswered, so every idle stream through it would be
       // declared dead and its connection torn down each 2 probe periods.
-      stream?.write({ create_request: { key: Buffer.from(prefix), range_end: Buffer.from(prefix) } });
-    };
+      this.grpc.write({ create_request: { key: PROBE_KEY, range_end: PROBE_KEY } });
+      return;
+    }
+    const { prefix, fromRevision } = next.watcher;
+    this.grpc.write({
+      create_request: { key: Buffer.from(prefix), range_end: prefixEnd(prefix), start_revision: fromRevision, progress_notify: true },
+    });
+  }
 
-    // The check waits one turn of the event loop: after a long synchronous stretch (a big list decoded,
-    // a restore rendered) timers run before pending I/O, and an answer already received must count.
-    const createDeadline = setTimeout(
-      () =>
-        setImmediate(() => {
-          if (!created) settle(new WatchFailedError(prefix, `etcd did not accept the watch within ${createTimeoutMs} ms`), true);
-        }),
-      createTimeoutMs,
-    );
+  private check(): void {
+    if (this.dead) return;
+    if (this.heard) {
+      this.heard = false;
+      this.probed = false;
+      return;
+    }
+    if (this.probed) return this.fail(`no answer from etcd within ${2 * this.probeIntervalMs} ms`, undefined, true);
+    if (this.inFlight && !this.answered) return; // the create deadline watches that phase
+    this.probed = true;
+    // A create already waiting for its answer is as good a probe as a new one.
+    if (this.inFlight) return;
+    this.creates.push({ probe: true });
+    this.sendNext();
+  }
 
-    const onData = (res: IWatchResponse): void => {
-      if (settled) return;
-      heard = true;
-      if (created && res.created && res.canceled && Number(res.watch_id) === -1) return; // a probe's answer
-      created = true;
-      clearTimeout(createDeadline);
+  private onData(res: IWatchResponse): void {
+    if (this.dead) return;
+    this.heard = true;
+    this.answered = true;
+    if (res.created) return this.onCreated(res);
+    const watcher = this.byId.get(res.watch_id);
+    if (watcher) this.dispatch(watcher, res);
+  }
+
+  /** The answer to the create at the head of the queue. */
+  private onCreated(res: IWatchResponse): void {
+    const create = this.creates.shift();
+    this.inFlight = false;
+    clearTimeout(this.createDeadline);
+    const refused = res.canceled && Number(res.watch_id) === -1;
+    if (create && 'watcher' in create) {
+      const { watcher } = create;
+      if (!this.watchers.has(watcher)) {
+        // Aborted while etcd was creating it.
+        if (!refused) this.grpc?.write({ cancel_request: { watch_id: res.watch_id } });
+      } else if (refused) {
+        this.remove(
+          watcher,
+          new WatchFailedError(watcher.prefix, `etcd cancelled the watch: ${res.cancel_reason || 'no reason given'}`),
+          true,
+        );
+      } else {
+        watcher.id = res.watch_id;
+        this.byId.set(res.watch_id, watcher);
+        this.dispatch(watcher, res);
+      }
+    }
+    this.sendNext();
+  }
+
+  private dispatch(watcher: Watcher, res: IWatchResponse): void {
+    try {
       const compactRevision = Number(res.compact_revision);
-      if (compactRevision > 0) return settle({ reason: 'compacted', compactRevision });
-      if (res.canceled) return settle(new WatchFailedError(prefix, `etcd cancelled the watch: ${res.cancel_reason || 'no reason given'}`));
+      // etcd 3.4 keeps a compacted watcher registered on its stream until it is cancelled (or the stream closes): cancel it.
+      if (compactRevision > 0) return this.remove(watcher, { reason: 'compacted', compactRevision });
+      if (res.canceled) {
+        return this.remove(
+          watcher,
+          new WatchFailedError(watcher.prefix, `etcd cancelled the watch: ${res.cancel_reason || 'no reason given'}`),
+          true,
+        );
+      }
       const head = Number(res.header.revision);
-      if (res.created) handlers.onCreated(head, res.header.cluster_id);
+      if (res.created) watcher.handlers.onCreated(head, res.header.cluster_id);
       if (res.events.length > 0) {
-        handlers.onChanges(
+        watcher.handlers.onChanges(
           res.events.map((ev) => ({
             key: ev.kv.key.toString(),
             value: ev.type === 'Delete' ? undefined : ev.kv.value,
@@ -130,39 +284,34 @@ export function watchPrefix(
           head,
         );
       } else if (!res.created) {
-        handlers.onProgress(head);
+        watcher.handlers.onProgress(head);
       }
-    };
+    } catch (err) {
+      this.remove(watcher, err instanceof Error ? err : new Error(String(err)));
+    }
+  }
 
-    client.watchClient.watch().then(
-      (s) => {
-        stream = s;
-        if (settled) {
-          s.end();
-          s.cancel();
-          return;
-        }
-        s.on('data', (res) => {
-          try {
-            onData(res);
-          } catch (err) {
-            settle(err instanceof Error ? err : new Error(String(err)));
-          }
-        });
-        s.on('error', (err) => settle(new WatchFailedError(prefix, err.message.split('\n')[0] ?? 'stream error', err)));
-        s.on('end', () => settle(new WatchFailedError(prefix, 'etcd closed the watch stream')));
-        s.write({
-          create_request: {
-            key: Buffer.from(prefix),
-            range_end: prefixEnd(prefix),
-            start_revision: fromRevision,
-            progress_notify: true,
-          },
-        });
-      },
-      (err: unknown) => settle(new WatchFailedError(prefix, err instanceof Error ? err.message : String(err), err)),
-    );
-  });
+  /** The stream is gone: every watch on it fails, and the caller resumes each from its own revision. */
+  private fail(message: string, cause?: unknown, connectionDead = false): void {
+    if (this.dead) return;
+    this.close(connectionDead);
+    for (const w of [...this.watchers]) {
+      this.watchers.delete(w);
+      w.finish(new WatchFailedError(w.prefix, message, cause));
+    }
+  }
+
+  private close(connectionDead: boolean): void {
+    this.dead = true;
+    clearInterval(this.probe);
+    clearTimeout(this.createDeadline);
+    this.onClosed();
+    // end() before cancel() keeps the client library from counting our own
+    // cancellation as a host failure and tearing down the shared connection;
+    // a silent connection is exactly what should be torn down.
+    if (!connectionDead) this.grpc?.end();
+    this.grpc?.cancel();
+  }
 }
 
 class WatchFailedError extends KeelError {
