@@ -25,6 +25,7 @@ const nodeIp = '172.30.77.1';
 const dir = mkdtempSync(join(tmpdir(), 'keel-agent-'));
 const etcd = new EtcdServer({ unixSocket: true });
 let objects: ObjectStore;
+let registry: ObjectRegistry;
 let agent: ReturnType<typeof startAgent> | undefined;
 
 const inNode = (cmd: string[]) => execa('ip', ['netns', 'exec', ns, ...cmd], { reject: false });
@@ -74,7 +75,7 @@ const natRules = async () => String((await inNode(['iptables-save', '-t', 'nat']
 beforeAll(async () => {
   await etcd.start();
   objects = new ObjectStore(new KvStore(createEtcdClient({ endpoints: [etcd.socketEndpoint] }), [etcd.socketEndpoint]), '/registry');
-  const registry = new ObjectRegistry(objects, {
+  registry = new ObjectRegistry(objects, {
     ipam: { serviceRanges: [parseCidr('10.96.0.0/12') as Cidr], nodePorts: { min: 30000, max: 32767 } },
   });
   await registry.apply(
@@ -181,9 +182,6 @@ describe('keel agent in a node namespace', () => {
   });
 
   it('follows an endpoint change', async () => {
-    const registry = new ObjectRegistry(objects, {
-      ipam: { serviceRanges: [parseCidr('10.96.0.0/12') as Cidr], nodePorts: { min: 30000, max: 32767 } },
-    });
     await registry.apply(
       validateObject({
         apiVersion: 'v1',
