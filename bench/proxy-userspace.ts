@@ -180,7 +180,8 @@ async function main(): Promise<void> {
             keel: of(keelName, mode),
             peer: { name: haproxyName, samples: of(haproxyName, mode) },
             ratio: 'keel/peer',
-            target: { on: 'ratio', op: '>=', value: 0.5 },
+            // Issue #9 asked 0.5 of haproxy; #19 asks 0.9 of the relay meant to reach it.
+            target: { on: 'ratio', op: '>=', value: relay === 'native' ? 0.9 : 0.5 },
             note: `CPU µs/request keel ${cpu(keelName)}, haproxy ${cpu(haproxyName)}`,
           }),
           figure({
