@@ -6,12 +6,15 @@
  * `node dist-dev/bench/run.js NAME…` runs a subset (after `npm run build && npm run build:dev`);
  * `npm run bench -- fleet` runs the fleet bench, which only runs when named
  * (tens of minutes, and it loads the whole machine).
+ * `npm run bench -- --resume` reruns only the benches that gave no figures in
+ * today's run and writes the whole summary again, so one failed bench does
+ * not cost a half-hour rerun of the others.
  *
  * Each benchmark measures keel beside its peer in the same run and writes
  * bench/results/<name>.json in the format of figures.ts; this runner only
  * sequences the benches and gathers their rows.
  */
-import { copyFileSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import {
@@ -29,6 +32,7 @@ import {
 
 const BENCHES = [
   'proxy-iptables',
+  'proxy-nftables',
   'agent-programming',
   'proxy-connection-rate',
   'dns',
@@ -45,6 +49,19 @@ interface Ran {
   wallS: number;
   exitCode: number | undefined;
   result: BenchResult | undefined;
+  /** Taken from an earlier run of the same day (--resume). */
+  earlier?: true;
+}
+
+/** The benches of today's earlier run that gave figures, by name. */
+function earlierRun(date: string): Map<string, Ran> {
+  let benches: Ran[];
+  try {
+    benches = (JSON.parse(readFileSync(join(RESULTS_DIR, `${date}.json`), 'utf8')) as { benches: Ran[] }).benches;
+  } catch {
+    return new Map();
+  }
+  return new Map(benches.filter((r) => r.result).map((r) => [r.name, { ...r, earlier: true }]));
 }
 
 async function runOne(name: string, at: number, of: number): Promise<Ran> {
@@ -85,7 +102,7 @@ function summary(date: string, ran: readonly Ran[]): string {
     '## How each was measured',
     '',
     ...ran.flatMap((r) => [
-      `### ${r.name} (${fmtDuration(r.wallS)}${r.result ? `, load average ${r.result.machine.loadavg.join(' ')} at the end` : ''})`,
+      `### ${r.name} (${fmtDuration(r.wallS)}${r.result ? `, load average ${r.result.machine.loadavg.join(' ')} at the end` : ''}${r.earlier ? ', from the earlier run' : ''})`,
       '',
       ...(r.result ? r.result.notes.map((n) => `- ${n}`) : [`- no results: exit ${String(r.exitCode)}`]),
       '',
@@ -94,15 +111,21 @@ function summary(date: string, ran: readonly Ran[]): string {
 }
 
 async function main(): Promise<void> {
-  const only = process.argv.slice(2);
+  const args = process.argv.slice(2);
+  const only = args.filter((a) => a !== '--resume');
   const known = [...BENCHES, ...OPT_IN];
   const unknown = only.filter((b) => !known.includes(b));
   if (unknown.length) throw new Error(`no such bench: ${unknown.join(', ')} (have: ${known.join(', ')})`);
   const selected = only.length ? known.filter((b) => only.includes(b)) : BENCHES;
-  const ran: Ran[] = [];
-  for (const [i, name] of selected.entries()) ran.push(await runOne(name, i + 1, selected.length));
-
   const date = new Date().toISOString().slice(0, 10);
+  const earlier = args.includes('--resume') ? earlierRun(date) : new Map<string, Ran>();
+  const ran: Ran[] = [];
+  for (const [i, name] of selected.entries()) {
+    const done = earlier.get(name);
+    if (done) progress('summary', `${name}: figures from today's earlier run`);
+    ran.push(done ?? (await runOne(name, i + 1, selected.length)));
+  }
+
   mkdirSync(RESULTS_DIR, { recursive: true });
   const md = summary(date, ran);
   const mdPath = join(RESULTS_DIR, `${date}.md`);
