@@ -1,11 +1,9 @@
 import { ConfigError } from '../api/errors.js';
 import { parseIp } from '../api/ip.js';
-import { libc, sockaddrIn } from '../kernel/tun/libc.js';
+import { libc, SOCK_CLOEXEC, sockaddrIn, SOL_SOCKET } from '../kernel/tun/libc.js';
 
 const AF_INET6 = 10;
 const SOCK_DGRAM = 2;
-const SOCK_CLOEXEC = 0o2000000;
-const SOL_SOCKET = 1;
 const SO_RCVBUF = 8;
 const SO_REUSEPORT = 15;
 

@@ -1,5 +1,5 @@
 import { ipFromValue } from '../api/ip.js';
-import { addressOf, EAGAIN, libc } from '../kernel/tun/libc.js';
+import { addressOf, AF_INET, EAGAIN, libc, MSG_DONTWAIT } from '../kernel/tun/libc.js';
 import type { Client, DnsHandler } from './dns-handler.js';
 import { EDNS_UDP_SIZE } from './response.js';
 
@@ -13,9 +13,7 @@ const OUT_SLOT = EDNS_UDP_SIZE;
 const MMSG = 64;
 /** Room for a sockaddr_in6. */
 const NAME = 32;
-const MSG_DONTWAIT = 0x40;
 const MSG_TRUNC = 0x20;
-const AF_INET = 2;
 const AF_INET6 = 10;
 
 /**

@@ -13,7 +13,17 @@
  * error closes both sockets.
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { libc, sockaddrIn } from '../kernel/tun/libc.js';
+import {
+  AF_INET,
+  EAGAIN,
+  MSG_DONTWAIT,
+  SOCK_CLOEXEC,
+  SOCK_NONBLOCK,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  libc,
+  sockaddrIn,
+} from '../kernel/tun/libc.js';
 import { RoundRobin } from './round-robin.js';
 import type { PortalName } from './service-portals.js';
 import { COUNTER, type RelayMessage, type RelayWorkerData } from './native-relay-protocol.js';
@@ -26,18 +36,11 @@ const EPOLLERR = 0x8;
 const EPOLL_CTL_ADD = 1;
 const EPOLL_CTL_MOD = 3;
 const EPOLL_CTL_DEL = 2;
-const SOCK_STREAM = 1;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
-const AF_INET = 2;
-const SOL_SOCKET = 1;
 const SO_ERROR = 4;
 const IPPROTO_TCP = 6;
 const TCP_NODELAY = 1;
-const MSG_DONTWAIT = 0x40;
 const MSG_NOSIGNAL = 0x4000;
 const SHUT_WR = 1;
-const EAGAIN = 11;
 const EINTR = 4;
 const EINPROGRESS = 115;
 const ECONNREFUSED = 111;

@@ -1,16 +1,11 @@
 import { Worker } from 'node:worker_threads';
-import { libc, sockaddrIn } from '../kernel/tun/libc.js';
+import { AF_INET, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, libc, sockaddrIn } from '../kernel/tun/libc.js';
 import type { Logger } from '../observe/log.js';
 import { COUNTER, COUNTERS, type RelayMessage, type RelayWorkerData } from './native-relay-protocol.js';
 import { PortCounters, proxyMetrics, type DialFailureReason } from './proxy-metrics.js';
 import type { PortalName } from './service-portals.js';
 import { DIAL_TIMEOUTS_MS } from './tcp-proxy.js';
 
-const AF_INET = 2;
-const SOCK_STREAM = 1;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
-const SOL_SOCKET = 1;
 const SO_REUSEADDR = 2;
 const EFD_CLOEXEC = 0o2000000;
 const EFD_NONBLOCK = 0o4000;

@@ -56,6 +56,13 @@ const O_NONBLOCK = 0o4000;
 const F_GETFL = 3;
 const F_SETFL = 4;
 export const EAGAIN = 11;
+/** Socket constants of x86-64/arm64 Linux, for the koffi socket paths (DNS workers, the native relay). */
+export const AF_INET = 2;
+export const SOCK_STREAM = 1;
+export const SOCK_NONBLOCK = 0o4000;
+export const SOCK_CLOEXEC = 0o2000000;
+export const SOL_SOCKET = 1;
+export const MSG_DONTWAIT = 0x40;
 export const POLLIN = 1;
 const TUNSETIFF = 0x400454ca;
 const IFF_TUN = 0x0001;
