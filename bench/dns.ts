@@ -5,14 +5,17 @@
  *   npm run build && npm run build:dev && node dist-dev/bench/dns.js [seconds-per-run]
  * Writes bench/results/dns.json (figures.ts).
  *
- * Both servers listen on 127.0.0.1 with one worker (keel is one Node.js
- * thread; knot gets udp-workers 1), and both once more with two (knot
- * udp-workers 2; keel --dns-workers 2: two worker threads, each with its own
- * SO_REUSEPORT socket answered in recvmmsg/sendmmsg batches, src/dns/dns-workers.ts).
+ * Both servers listen on 127.0.0.1 with one thread answering UDP (keel's
+ * default --dns-workers 1: one worker thread with its own socket answered in
+ * recvmmsg/sendmmsg batches, src/dns/dns-workers.ts; knot gets udp-workers 1),
+ * and both once more with two (knot udp-workers 2; keel --dns-workers 2: two
+ * worker threads, each with its own SO_REUSEPORT socket). keel
+ * --dns-workers 0 (the agent thread answers through Node.js dgram, the path
+ * without koffi) runs beside them for its CPU per query.
  * The records: 1,000 ClusterIP services
  * with two named ports, 100 headless services with 3 endpoints each, 2,000
  * pods. A bare Node.js dgram echo runs beside them as the ceiling of any
- * one-thread Node.js UDP server. The mix (dnsperf, UDP, 100 outstanding): 60% names that exist (A of
+ * one-thread Node.js dgram server (--dns-workers 0). The mix (dnsperf, UDP, 100 outstanding): 60% names that exist (A of
  * services, headless A, SRV, PTR) and 40% NXDOMAIN, as in measured-costs.md.
  *
  * dnsperf has the same settings for every server and is not pinned: knot
@@ -31,6 +34,7 @@
  */
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
+import { setMaxListeners } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -107,7 +111,7 @@ function queryMix(): string {
   return `${lines.join('\n')}\n`;
 }
 
-type Contender = 'keel' | 'keel2' | 'base2' | 'knot' | 'knot2' | 'echo';
+type Contender = 'keel' | 'keel0' | 'keel2' | 'base2' | 'knot' | 'knot2' | 'echo';
 const TWO_THREADS: readonly Contender[] = ['keel2', 'base2', 'knot2'];
 
 interface Row {
@@ -271,12 +275,15 @@ async function main(): Promise<void> {
   setLogLevel('warn');
   const dir = mkdtempSync(join(tmpdir(), 'kd-bench-'));
   const ac = new AbortController();
+  // Every server (four keel ones, each UDP and TCP) listens for this one signal.
+  setMaxListeners(20, ac.signal);
   const snap = benchSnapshot();
   const index = buildRecordIndex(snap, config);
   const handler = new DnsHandler({ config, recursionAllowed: () => false });
   handler.setSnapshot(snap);
-  const keel = await new DnsServer({ handler, listen: { host: '127.0.0.1', port: 0 } }).start(ac.signal);
-  const twoThreads = (Service: typeof DnsService) =>
+  // --dns-workers 0: the agent thread's dgram socket.
+  const keel0 = await new DnsServer({ handler, listen: { host: '127.0.0.1', port: 0 } }).start(ac.signal);
+  const withWorkers = (Service: typeof DnsService, count: number) =>
     new Service({
       config,
       listen: [{ host: '127.0.0.1', port: 0 }],
@@ -288,15 +295,18 @@ async function main(): Promise<void> {
       },
       upstreams: [],
       recursionAllowed: () => false,
-      udpThreads: { count: 2, recursion: { clusterCidrs: [], nodeAddresses: [] } },
+      udpThreads: { count, recursion: { clusterCidrs: [], nodeAddresses: [] } },
     });
-  const keel2Service = twoThreads(DnsService);
+  const keelService = withWorkers(DnsService, 1);
+  await keelService.start(ac.signal);
+  const keel = keelService.address() as ListenAddress;
+  const keel2Service = withWorkers(DnsService, 2);
   await keel2Service.start(ac.signal);
   const keel2 = keel2Service.address() as ListenAddress;
   let base2: ListenAddress | undefined;
   if (BASELINE) {
     const base = (await import(join(resolve(BASELINE), 'src/dns/dns-service.js'))) as typeof DnsServiceModule;
-    const service = twoThreads(base.DnsService);
+    const service = withWorkers(base.DnsService, 2);
     await service.start(ac.signal);
     base2 = service.address() as ListenAddress;
   }
@@ -310,14 +320,15 @@ async function main(): Promise<void> {
   const echo = await startEcho();
   const rows: Row[] = [];
   try {
-    const differences = await compareAnswers(keel, knot.port, mix);
-    progress(BENCH, `answers of keel and knot compared on 200 queries of the mix: ${differences} differences`);
+    const differences = (await compareAnswers(keel, knot.port, mix)) + (await compareAnswers(keel0, knot.port, mix));
+    progress(BENCH, `answers of keel (--dns-workers 1, then 0) and knot compared on 200 queries of the mix: ${differences} differences`);
     // Twice the 200, so both of keel2's threads answer some.
     const differences2 = (await compareAnswers(keel2, knot.port, mix)) + (await compareAnswers(keel2, knot.port, mix));
     progress(BENCH, `answers of keel with 2 threads and knot compared on 2 × 200 queries: ${differences2} differences`);
     // One unmeasured second each first: keel's answer cache and its threads' JIT start cold, knot's zone is compiled at load.
     const ports: Partial<Record<Contender, number>> = {
       keel: keel.port,
+      keel0: keel0.port,
       keel2: keel2.port,
       ...(base2 ? { base2: base2.port } : {}),
       knot: knot.port,
@@ -384,6 +395,15 @@ async function main(): Promise<void> {
           note: `CPU µs/query keel ${fmt(cpuPerQuery('keel'))}, knot ${fmt(cpuPerQuery('knot'))}`,
         }),
         figure({
+          figure: 0,
+          name: 'DNS CPU per query, keel --dns-workers 1 (the default: one worker thread, batched) beside --dns-workers 0 (the agent thread, Node.js dgram), same run',
+          unit: 'µs/query',
+          keel: of('keel', (r) => r.cpuMicrosPerQuery),
+          peer: { name: 'keel --dns-workers 0', samples: of('keel0', (r) => r.cpuMicrosPerQuery) },
+          ratio: 'keel/peer',
+          note: `queries/s --dns-workers 1 ${fmt(median(qps('keel')))}, 0 ${fmt(median(qps('keel0')))}; round by round ${fmt(median(roundRatios('keel', 'keel0')))}`,
+        }),
+        figure({
           figure: 5,
           name: 'DNS queries/s, keel --dns-workers 2 beside knot udp-workers 2, both cores (dnsperf from eight ports)',
           unit: 'queries/s',
@@ -408,15 +428,15 @@ async function main(): Promise<void> {
           : []),
         figure({
           figure: 5,
-          name: 'DNS queries/s, keel beside a Node.js UDP echo (no DNS work: the ceiling of a one-thread Node.js server)',
+          name: 'DNS queries/s, keel --dns-workers 0 beside a Node.js UDP echo (no DNS work: the ceiling of a one-thread Node.js dgram server)',
           unit: 'queries/s',
-          keel: qps('keel'),
+          keel: qps('keel0'),
           peer: { name: 'Node.js dgram echo', samples: qps('echo') },
           ratio: 'keel/peer',
         }),
       ],
       notes: [
-        `dnsperf -c1 -T1 -q100 -l${SECONDS}, UDP, ${RUNS} interleaved runs per server (every other round in reverse order), ${nproc} CPUs, load ${loadavg()[0]?.toFixed(1)} at the end; keel and knot (udp-workers 1) each on one thread on 127.0.0.1; knot also with udp-workers 2 and keel with --dns-workers 2, both asked by dnsperf -c${TWO_THREAD_CLIENTS} (both split queries over their SO_REUSEPORT sockets by source port); every server gets one unmeasured second first.`,
+        `dnsperf -c1 -T1 -q100 -l${SECONDS}, UDP, ${RUNS} interleaved runs per server (every other round in reverse order), ${nproc} CPUs, load ${loadavg()[0]?.toFixed(1)} at the end; keel (--dns-workers 1; also 0) and knot (udp-workers 1) each on one UDP thread on 127.0.0.1; knot also with udp-workers 2 and keel with --dns-workers 2, both asked by dnsperf -c${TWO_THREAD_CLIENTS} (both split queries over their SO_REUSEPORT sockets by source port); every server gets one unmeasured second first.`,
         'Records: 1,000 ClusterIP services with two named ports, 100 headless services × 3 endpoints, 2,000 pods; the mix asks A of services, headless A, SRV, PTR (60%) and names that do not exist (40%).',
         `Answers of keel and knot compared on 200 queries of the mix: ${differences} differences (keel with 2 threads, twice: ${differences2}).`,
         `etcd change → answered by keel (${CHANGE_SAMPLES} samples, put/delete then UDP polling): appear p50 ${fmt(change.appearP50)} ms, p99 ${fmt(change.appearP99)} ms; NXDOMAIN after delete p50 ${fmt(change.goneP50)} ms, p99 ${fmt(change.goneP99)} ms.`,

@@ -84,7 +84,7 @@ export interface AgentDnsConfig {
   serviceCidrs: Cidr[];
   /** NS addresses, also allowed recursion. */
   nodeIps: string[];
-  /** Threads answering UDP queries (--dns-workers). */
+  /** Worker threads answering UDP queries (--dns-workers; 0: the agent thread). */
   workers: number;
 }
 

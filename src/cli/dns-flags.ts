@@ -3,13 +3,17 @@ import { UsageError } from '../api/errors.js';
 import { POD_RECORDS_MODES, type PodRecordsMode } from '../dns/records.js';
 import { keelOption, parseIntFlag } from './options.js';
 
-/** 2 or more: worker threads with a SO_REUSEPORT socket each, answering in recvmmsg/sendmmsg batches (src/dns/dns-workers.ts). */
+/**
+ * Worker threads with a SO_REUSEPORT socket each, answering in
+ * recvmmsg/sendmmsg batches (src/dns/dns-workers.ts); 0: the agent thread
+ * answers UDP through Node.js dgram (2.6× the CPU per query, measured in bench/dns).
+ */
 export function dnsWorkersOption(): Option {
   return keelOption(
     '--dns-workers <n>',
-    'threads answering DNS over UDP: 1 is the agent thread; n ≥ 2 are n worker threads with a SO_REUSEPORT socket each (TCP and forwarding stay on the agent thread)',
+    'worker threads answering DNS over UDP, each with a SO_REUSEPORT socket answered in batches (TCP and forwarding stay on the agent thread); 0: the agent thread answers UDP itself, through Node.js dgram',
     1,
-  ).argParser(parseIntFlag('--dns-workers', 1, 64));
+  ).argParser(parseIntFlag('--dns-workers', 0, 64));
 }
 
 /** CoreDNS's `pods` option; kubeadm's Corefile says `pods insecure`. */

@@ -23,9 +23,10 @@ export interface DnsServiceOptions {
   forwardTimeoutMs?: number;
   logger?: Logger;
   /**
-   * Threads answering UDP (--dns-workers, default 1: the agent's own thread);
-   * 2 or more are worker threads with SO_REUSEPORT sockets, answering in
-   * batches, which rebuild the recursion policy from `recursion`.
+   * Worker threads answering UDP (--dns-workers, default 1), each with its
+   * own SO_REUSEPORT socket answered in batches, rebuilding the recursion
+   * policy from `recursion`. None (count 0, or no udpThreads): the agent's
+   * own thread answers UDP through a Node.js dgram socket, without koffi.
    */
   udpThreads?: { count: number; recursion: RecursionScope };
 }
@@ -57,7 +58,7 @@ export class DnsService {
       ...(forwarder ? { forwarder } : {}),
     });
     const threads = options.udpThreads;
-    const group = threads && threads.count > 1 ? threads.count : undefined;
+    const group = threads && threads.count > 0 ? threads.count : undefined;
     this.servers = options.listen.map(
       (listen) => new DnsServer({ handler: this.handler, listen, logger: this.log, ...(group ? { udpGroup: group } : {}) }),
     );

@@ -62,7 +62,7 @@ interface Thread {
 }
 
 /**
- * The threads answering UDP (--dns-workers N ≥ 2): each owns one socket of
+ * The threads answering UDP (--dns-workers N ≥ 1): each owns one socket of
  * every listen address's SO_REUSEPORT group and answers it in batches
  * (udp-batch-server.ts). The agent's thread keeps TCP and forwarding; each
  * delivery reaches every worker as a delta of the changed objects, in order.
