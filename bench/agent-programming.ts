@@ -4,8 +4,10 @@
  * mode; no DNS, no overlay), 1,000 and then 10,000 services × 5 endpoints
  * stored as v1 JSON.
  *  (3) network programming latency: an Endpoints put in etcd → the new
- *      KUBE-SEP chain committed in the namespace's kernel, seen by `nft
- *      monitor` running in that namespace (event-driven, no polling cost),
+ *      KUBE-SEP chain committed in the namespace's kernel, seen as nf_tables'
+ *      netlink notification in that namespace (bench/nf-tables-events.ts:
+ *      event-driven, no polling cost, no copy of the ruleset; its own
+ *      latency measured with probe elements and reported),
  *      200 changes one after another in 5 runs of 40; p50/p99 per run
  *      (min/median/max) and pooled over all 200. Target: pooled p99 ≤ 50 ms
  *      at 1k services (the compass goal), ≤ 100 ms at 10k (issue 9).
@@ -29,12 +31,14 @@ import { loadavg } from 'node:os';
 import { execa } from 'execa';
 import { objectKey } from '../src/api/object.js';
 import { RestoreRunner } from '../src/kernel/iptables/restore-runner.js';
+import { NfTablesSocket } from '../src/kernel/nftables/nf-tables-batch.js';
 import { sepChain } from '../src/proxy-iptables/chain-names.js';
 import { servicePortName } from '../src/service-view/service-port-name.js';
 import { createEtcdClient } from '../src/store/etcd-client.js';
 import { EtcdServer } from '../src/store/etcd-server.js';
 import { KvStore, type TxnOp } from '../src/store/kv-store.js';
 import { figure, fmt, nsTag, progress, QUICK, RUNS, writeResult, type FigureRow } from './figures.js';
+import { NfTablesEvents, type NfTablesEvent } from './nf-tables-events.js';
 
 const BENCH = 'agent-programming';
 /** Each scale is a fresh etcd, namespace and agent; 1k is the compass goal's scale, 10k issue 9's. */
@@ -97,68 +101,89 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs: num
 }
 
 /**
- * `nft monitor` in the namespace: resolves a wait when the named KUBE-SEP
- * chain is added (iptables mode), or when any new object of keel's nftables
- * table names the endpoint's address (nftables mode).
+ * nf_tables' notifications in the namespace (bench/nf-tables-events.ts):
+ * resolves a wait when the named KUBE-SEP chain is added (iptables mode),
+ * or when a new rule or element of keel's nftables table holds the
+ * endpoint's address (nftables mode). It keeps no copy of the ruleset, so
+ * its cost per event does not grow with the table (`nft monitor`, used
+ * before, reported nothing for minutes beside a 10k-service nftables table).
  */
 const PROBE_TABLE = 'keel-bench-probe';
+const PROBES = 20;
 
-class ChainWatcher {
+class ChangeWatcher {
   private readonly waiting = new Map<string, () => void>();
-  private buffer = '';
-  readonly proc;
-
-  constructor(private readonly mode: Mode) {
-    this.proc = execa('ip', ['netns', 'exec', ns, 'nft', 'monitor', mode === 'iptables' ? 'chains' : 'new'], {
-      reject: false,
-      buffer: false,
-    });
-    this.proc.stdout?.on('data', (chunk: Buffer) => {
-      this.buffer += chunk.toString('utf8');
-      const lines = this.buffer.split('\n');
-      this.buffer = lines.pop() ?? '';
-      for (const line of lines) {
-        if (line.includes(PROBE_TABLE)) this.probeSeen?.();
-        for (const key of this.keysOf(line)) this.waiting.get(key)?.();
-      }
-    });
-  }
-
+  private readonly events: NfTablesEvents;
+  private failure: Error | undefined;
   private probeSeen: (() => void) | undefined;
 
-  /** A probe chain the monitor reports proves it has subscribed (and caught up) before the first put. */
-  async listening(timeoutMs: number): Promise<void> {
-    const seen = new Promise<void>((resolve) => (this.probeSeen = resolve));
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      await execa('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], {
-        input: `add table ip ${PROBE_TABLE}\nadd chain ip ${PROBE_TABLE} probe\ndelete table ip ${PROBE_TABLE}\n`,
-      });
-      const done = await Promise.race([seen.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 500))]);
-      if (done) return;
-      if (Date.now() > deadline) throw new Error(`nft monitor reported no probe within ${timeoutMs} ms`);
-    }
+  constructor(private readonly mode: Mode) {
+    this.events = new NfTablesEvents(
+      ns,
+      (e) => {
+        if (e.table === PROBE_TABLE) this.probeSeen?.();
+        for (const key of this.keysOf(e)) this.waiting.get(key)?.();
+      },
+      (err) => (this.failure = err),
+    );
   }
 
-  private keysOf(line: string): string[] {
-    if (this.mode === 'iptables') {
-      const name = /^(?:add|create) chain ip nat (\S+)/.exec(line)?.[1];
-      return name ? [name] : [];
+  /**
+   * The detector's own latency, and proof that it listens before the
+   * first put: a probe element committed by netlink, from the send to its
+   * notification here, beside the same transaction's ACK.
+   */
+  async probe(): Promise<{ eventMs: number[]; ackMs: number[] }> {
+    await execa('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], {
+      input: `add table ip ${PROBE_TABLE}\nadd set ip ${PROBE_TABLE} probe { type ipv4_addr; }\n`,
+    });
+    const sock = new NfTablesSocket({ netns: ns });
+    const eventMs: number[] = [];
+    const ackMs: number[] = [];
+    try {
+      for (let i = 1; i <= PROBES; i++) {
+        let seenAt = 0;
+        const seen = new Promise<void>((resolve) => {
+          this.probeSeen = () => {
+            seenAt = performance.now();
+            resolve();
+          };
+        });
+        const at = performance.now();
+        await sock.commit('ip', PROBE_TABLE, [{ op: 'add', set: 'probe', elements: [`10.251.0.${i}`] }]);
+        ackMs.push(performance.now() - at);
+        await Promise.race([seen, new Promise((_, reject) => setTimeout(() => reject(new Error('no probe event within 5 s')), 5_000))]);
+        eventMs.push(seenAt - at);
+      }
+    } finally {
+      sock.close();
+      this.probeSeen = undefined;
+      await execa('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'ip', PROBE_TABLE], { reject: false });
     }
-    if (!/ ip keel /.test(line)) return [];
-    return [...this.waiting.keys()].filter((ip) => new RegExp(`(^|[^\\d.])${ip.replaceAll('.', '\\.')}([^\\d]|$)`).test(line));
+    return { eventMs, ackMs };
+  }
+
+  private keysOf(e: NfTablesEvent): string[] {
+    if (this.mode === 'iptables') return e.kind === 'chain' && e.table === 'nat' ? [e.name] : [];
+    if (e.table !== 'keel' || e.kind === 'chain') return [];
+    return [...this.waiting.keys()].filter((ip) => e.attributes.includes(Buffer.from(ip.split('.').map(Number))));
   }
 
   /** Register before the put, so an event can never be missed: a chain name, or an address in nftables mode. */
-  expect(chain: string, timeoutMs: number): Promise<void> {
+  expect(key: string, timeoutMs: number): Promise<void> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${chain} never appeared`)), timeoutMs);
-      this.waiting.set(chain, () => {
-        this.waiting.delete(chain);
+      if (this.failure) return reject(this.failure);
+      const timer = setTimeout(() => reject(this.failure ?? new Error(`${key} never appeared`)), timeoutMs);
+      this.waiting.set(key, () => {
+        this.waiting.delete(key);
         clearTimeout(timer);
         resolve();
       });
     });
+  }
+
+  close(): void {
+    this.events.close();
   }
 }
 
@@ -256,11 +281,11 @@ async function measureScale(services: number, mode: Mode): Promise<Measured> {
   ns = `${nsTag('kb')}${randomBytes(3).toString('hex')}-agent`;
   const etcd = new EtcdServer({ unixSocket: true });
   let agent: ReturnType<typeof startAgent> | undefined;
-  let watcher: ChainWatcher | undefined;
+  let watcher: ChangeWatcher | undefined;
   const cleanup = async (): Promise<void> => {
     agent?.kill('SIGKILL');
-    watcher?.proc.kill('SIGKILL');
-    await Promise.allSettled([agent, watcher?.proc]);
+    watcher?.close();
+    await Promise.allSettled([agent]);
     await execa('ip', ['netns', 'del', ns], { reject: false });
     await etcd.stop();
   };
@@ -281,26 +306,28 @@ async function measureScale(services: number, mode: Mode): Promise<Measured> {
       ['link', 'set', 'eth1', 'up'],
     ])
       await execa('ip', ['-n', ns, ...cmd]);
-    // nft monitor started beside a 10k-service iptables-nft table spends minutes reading it first, so in iptables
-    // mode it starts before the agent. In nftables mode it starts after the first sync, whose events it would
-    // otherwise still be printing minutes later (at 1k: the first run's p99 737 → 33 ms); at 10k it reports
-    // nothing within 2 min even then, and the bench stops there with that message.
-    if (mode === 'iptables') watcher = new ChainWatcher(mode);
     const started = performance.now();
     agent = startAgent(etcd.socketEndpoint, mode);
     const pid = agent.pid as number;
     await until('agent /readyz', async () => (await inNode(['curl', '-sf', 'http://127.0.0.1:10249/readyz'])).exitCode === 0, 600_000);
     const readyS = r1((performance.now() - started) / 1000);
     progress(BENCH, `agent ready (first list + first sync of ${SERVICES} services) in ${readyS} s`);
-    watcher ??= new ChainWatcher(mode);
-    await watcher.listening(120_000);
+    watcher = new ChangeWatcher(mode);
+    const probe = await watcher.probe();
+    progress(
+      BENCH,
+      `detector: probe element commit → its notification p50 ${fmt(quantile(probe.eventMs, 0.5))} ms, p99 ${fmt(quantile(probe.eventMs, 0.99))} ms ` +
+        `(→ the transaction's ACK p50 ${fmt(quantile(probe.ackMs, 0.5))} ms; load ${loadavg()[0]?.toFixed(1)})`,
+    );
     const rss: number[] = [];
     const cpuPerChange: number[] = [];
     const latencies: number[][] = [];
+    const shares: Share[] = [];
     let change = 0;
     for (let run = 1; run <= RUNS; run++) {
       const lat: number[] = [];
       const cpu0 = cpuMs(pid);
+      const times0 = await agentTimes();
       for (let c = 0; c < CHANGES_PER_RUN; c++, change++) {
         const i = (change * 37) % SERVICES;
         const ip = `10.250.${Math.floor(change / 250)}.${(change % 250) + 1}`;
@@ -315,19 +342,27 @@ async function measureScale(services: number, mode: Mode): Promise<Measured> {
         lat.push(performance.now() - at);
       }
       cpuPerChange.push(r1((cpuMs(pid) - cpu0) / CHANGES_PER_RUN));
+      const times = await agentTimes();
+      const share = {
+        putMs: r1(lat.reduce((a, b) => a + b, 0) / lat.length),
+        programmingMs: r1(((times.programmingS - times0.programmingS) * 1000) / (times.programmed - times0.programmed)),
+        syncMs: r1(((times.syncS - times0.syncS) * 1000) / (times.syncs - times0.syncs)),
+      };
+      shares.push(share);
       latencies.push(lat);
       rss.push(rssMb(pid).rss);
       progress(
         BENCH,
         `${mode} mode, ${SERVICES} services, run ${run}/${RUNS} (${CHANGES_PER_RUN} changes): p50 ${fmt(quantile(lat, 0.5))} ms, p99 ${fmt(quantile(lat, 0.99))} ms, ` +
-          `agent CPU ${fmt(cpuPerChange.at(-1) ?? NaN)} ms/change, RSS ${rss.at(-1)} MB (load ${loadavg()[0]?.toFixed(1)})`,
+          `agent CPU ${fmt(cpuPerChange.at(-1) ?? NaN)} ms/change, RSS ${rss.at(-1)} MB (load ${loadavg()[0]?.toFixed(1)}); ` +
+          `means: put → kernel ${fmt(share.putMs)} ms, change in the sync loop → synced ${fmt(share.programmingMs)} ms, of it the sync ${fmt(share.syncMs)} ms`,
       );
     }
     const peakMb = rssMb(pid).hwm;
     // The one-chain restore floor is iptables mode's peer; nftables mode's is iptables mode itself.
     const floor = mode === 'iptables' ? await kernelFloor() : [];
     kv.close();
-    return { mode, services, readyS, latencies, cpuPerChange, rss, peakMb, floor };
+    return { mode, services, readyS, latencies, cpuPerChange, rss, peakMb, floor, probe, shares };
   } finally {
     await cleanup();
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.off(sig, interrupted);
@@ -350,6 +385,34 @@ interface Measured {
   rss: number[];
   peakMb: number;
   floor: number[];
+  /** The detector's own latency: a probe element's commit → its notification, and → the transaction's ACK. */
+  probe: { eventMs: number[]; ackMs: number[] };
+  shares: Share[];
+}
+
+/**
+ * Where a run's changes spent their time on average, from the agent's own
+ * histograms: put → kernel (the bench's figure), the change reaching the
+ * sync loop → its sync done (keel_network_programming_duration_seconds),
+ * and the partial sync itself (compile + restore or netlink transaction).
+ * The difference between the first two is etcd → watch → delivery.
+ */
+interface Share {
+  putMs: number;
+  programmingMs: number;
+  syncMs: number;
+}
+
+/** The agent's partial syncs and programming durations so far (counts, summed seconds), from its /metrics. */
+async function agentTimes(): Promise<{ syncs: number; syncS: number; programmed: number; programmingS: number }> {
+  const text = String((await inNode(['curl', '-sf', 'http://127.0.0.1:10249/metrics'])).stdout);
+  const value = (name: string): number => Number(new RegExp(`^${name.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return {
+    syncs: value('keel_sync_proxy_rules_duration_seconds_count{kind="partial"}'),
+    syncS: value('keel_sync_proxy_rules_duration_seconds_sum{kind="partial"}'),
+    programmed: value('keel_network_programming_duration_seconds_count'),
+    programmingS: value('keel_network_programming_duration_seconds_sum'),
+  };
 }
 
 /** Targets: the compass goal at 1k (p99 ≤ 50 ms), issue 9's at 10k (≤ 100 ms). */
@@ -412,11 +475,18 @@ function report(measured: Measured[], idle: number[]): void {
     figures: measured.flatMap((m) => rows(m, idle, measured)),
     notes: [
       `keel agent in a node netns (iptables mode with nft, then nftables mode: ${MODES.join(', ')}), real etcd over its Unix socket, a fresh one per scale; ${changes} Endpoints puts one after another in ${RUNS} runs of ${CHANGES_PER_RUN},` +
-        ' each timed until `nft monitor` in the namespace saw the new KUBE-SEP chain committed.' +
+        " each timed until nf_tables' netlink notification of the change reached the bench (a socket in the namespace subscribed to NFNLGRP_NFTABLES): the new KUBE-SEP chain, or in nftables mode a new rule or element of `ip keel` holding the new address." +
         ` p50 and p99 per run of ${CHANGES_PER_RUN} (a run's p99 is about its slowest change) and pooled over all ${changes}, on which the target is judged` +
         ' (p99 ≤ 50 ms at 1k services, the compass goal; ≤ 100 ms at 10k, issue 9).',
       "Agent CPU per change: the agent's user+sys time over a run divided by its changes (the iptables-nft-restore it runs is a child and not counted).",
       'RSS (VmRSS) of the agent after each run; its peak (VmHWM) beside it. Peers: one restore of a one-rule chain into the same table (--noflush), and an idle `node` process.',
+      `The detector's own latency (${PROBES} probe elements committed by netlink in the namespace after the first sync, send → notification p50/p99; → the same transaction's ACK): ${measured
+        .map(
+          (m) =>
+            `${m.mode} ${fmt(m.services)} ${fmt(quantile(m.probe.eventMs, 0.5))}/${fmt(quantile(m.probe.eventMs, 0.99))} ms (ACK ${fmt(quantile(m.probe.ackMs, 0.5))})`,
+        )
+        .join(', ')}.`,
+      "Where the time goes (each run's means, in the JSON's detail as shares): put → kernel, the change reaching the agent's sync loop → its sync done (keel_network_programming_duration_seconds), and the partial sync itself (compile + iptables-restore or the nftables transaction, keel_sync_proxy_rules_duration_seconds); put → kernel minus the second is etcd → watch → delivery.",
       `etcd's own watch delivery (p99 5 ms, notes/measured-costs.md) is the rest of the floor of (3). Agent ready (first list + first sync into an empty table): ${measured.map((m) => `${m.mode} ${fmt(m.services)} services ${m.readyS} s`).join(', ')}.`,
     ],
     detail: measured.map((m) => ({
@@ -428,6 +498,8 @@ function report(measured: Measured[], idle: number[]): void {
       cpuMsPerChange: m.cpuPerChange,
       rssMb: m.rss,
       peakRssMb: m.peakMb,
+      shares: m.shares,
+      detectorMs: { event: m.probe.eventMs.map((x) => Number(x.toFixed(2))), ack: m.probe.ackMs.map((x) => Number(x.toFixed(2))) },
     })),
   });
 }

@@ -16,8 +16,8 @@ import { ruleExpressions } from './nf-tables-rule.js';
  * and what the periodic check reads (one chain's rules). Constants from
  * linux/netfilter/nf_tables.h, nfnetlink.h and libnftnl's udata.h.
  */
-const NETLINK_NETFILTER = 12;
-const NFNL_SUBSYS_NFTABLES = 10;
+export const NETLINK_NETFILTER = 12;
+export const NFNL_SUBSYS_NFTABLES = 10;
 const NFNL_MSG_BATCH_BEGIN = 0x10;
 const NFNL_MSG_BATCH_END = 0x11;
 const NFT_MSG_NEWRULE = 6;
@@ -240,6 +240,36 @@ function summarizeRule(payload: Buffer): RuleSummary {
   return { handle: h?.length === 8 ? h.readBigUInt64BE(0) : -1n, expressions, lookups };
 }
 
+/** One netlink message: its header's fields, its body, and (nfnetlink) its family and attributes after the 4-byte nfgenmsg. */
+export interface NetlinkMessage {
+  readonly type: number;
+  readonly flags: number;
+  readonly seq: number;
+  readonly body: Buffer;
+  readonly family: number;
+  readonly attributes: Buffer;
+}
+
+/** Splits a datagram into its messages. */
+export function netlinkMessages(buf: Buffer): NetlinkMessage[] {
+  const out: NetlinkMessage[] = [];
+  for (let off = 0; off + 16 <= buf.length;) {
+    const len = buf.readUInt32LE(off);
+    if (len < 16) break;
+    const body = buf.subarray(off + 16, off + len);
+    out.push({
+      type: buf.readUInt16LE(off + 4),
+      flags: buf.readUInt16LE(off + 6),
+      seq: buf.readUInt32LE(off + 8),
+      body,
+      family: body[0] ?? 0,
+      attributes: body.subarray(4),
+    });
+    off += (len + 3) & ~3;
+  }
+  return out;
+}
+
 interface Pending {
   readonly resolve: (msgs: Buffer[] | number) => void;
   readonly msgs: Buffer[];
@@ -265,29 +295,21 @@ export class NfTablesSocket implements NfTablesDirect {
     });
   }
 
-  /** Splits a datagram into messages: an ERROR ends its request (errno, 0 for an ACK), DONE ends a dump. */
+  /** An ERROR ends its request (errno, 0 for an ACK), DONE ends a dump. */
   private receive(buf: Buffer): void {
-    for (let off = 0; off + 16 <= buf.length;) {
-      const len = buf.readUInt32LE(off);
-      if (len < 16) break;
-      const type = buf.readUInt16LE(off + 4);
-      const flags = buf.readUInt16LE(off + 6);
-      const seq = buf.readUInt32LE(off + 8);
-      const p = this.waiting.get(seq);
-      if (p) {
-        if (type === NLMSG_ERROR || type === NLMSG_DONE) {
-          this.waiting.delete(seq);
-          p.resolve(type === NLMSG_ERROR ? buf.readInt32LE(off + 16) : p.msgs);
-        } else {
-          // nfgenmsg (4 bytes) precedes the attributes.
-          p.msgs.push(buf.subarray(off + 20, off + len));
-          if (!(flags & NLM_F_MULTI)) {
-            this.waiting.delete(seq);
-            p.resolve(p.msgs);
-          }
+    for (const m of netlinkMessages(buf)) {
+      const p = this.waiting.get(m.seq);
+      if (!p) continue;
+      if (m.type === NLMSG_ERROR || m.type === NLMSG_DONE) {
+        this.waiting.delete(m.seq);
+        p.resolve(m.type === NLMSG_ERROR ? m.body.readInt32LE(0) : p.msgs);
+      } else {
+        p.msgs.push(m.attributes);
+        if (!(m.flags & NLM_F_MULTI)) {
+          this.waiting.delete(m.seq);
+          p.resolve(p.msgs);
         }
       }
-      off += (len + 3) & ~3;
     }
   }
 
