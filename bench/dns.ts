@@ -230,6 +230,8 @@ async function changeLatency(samples: number): Promise<{ appearMs: number[]; gon
   await etcd.start();
   const client = createEtcdClient({ endpoints: [etcd.endpoint] });
   const ac = new AbortController();
+  // The watch and the DNS service (its sockets and its worker) each listen for it.
+  setMaxListeners(20, ac.signal);
   const appearMs: number[] = [];
   const goneMs: number[] = [];
   try {
@@ -240,6 +242,8 @@ async function changeLatency(samples: number): Promise<{ appearMs: number[]; gon
       source: watch,
       upstreams: [],
       recursionAllowed: () => false,
+      // As the agent by default: the worker thread answers from the deltas the agent posts it.
+      udpThreads: { count: 1, recursion: { clusterCidrs: [], nodeAddresses: [] } },
     });
     await Promise.all([service.start(ac.signal), watch.start(ac.signal)]);
     const addr = service.address() as ListenAddress;
