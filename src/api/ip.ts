@@ -1,4 +1,4 @@
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv6 } from 'node:net';
 import { IPv4, IPv4CidrRange, IPv6, IPv6CidrRange, collapseIPv6Number } from 'ip-num';
 
 /** Addresses and CIDRs are parsed once, at the edge, into these value types. */
@@ -20,18 +20,42 @@ export interface Cidr {
 }
 
 export function parseIp(text: string): IpAddress | undefined {
-  if (isIPv4(text)) {
-    // isIPv4 admits only canonical dotted quads (no leading zeros), so the text is its own canonical form;
-    // computing the value by hand is ~10x cheaper than ip-num, and every endpoint address passes here.
-    let n = 0;
-    for (const octet of text.split('.')) n = n * 256 + Number(octet);
-    return { family: 4, value: BigInt(n), text };
-  }
+  const v4 = ipv4Value(text);
+  if (v4 !== undefined) return { family: 4, value: BigInt(v4), text };
   if (isIPv6(text) && !text.includes('.')) {
     const ip = IPv6.fromHexadecatet(text);
     return { family: 6, value: ip.value, text: collapseIPv6Number(ip.toString()) };
   }
   return undefined;
+}
+
+/**
+ * The value of a canonical dotted quad (what node:net's isIPv4 admits: four
+ * decimal octets ≤ 255, no leading zeros), so the text is its own canonical
+ * form. By hand, in one pass: every endpoint address of every full sync
+ * passes here, and ip-num, or a split, cost several times as much.
+ */
+function ipv4Value(text: string): number | undefined {
+  let value = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || dots === 3) return undefined;
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+      continue;
+    }
+    if (c < 48 || c > 57 || (digits === 1 && octet === 0)) return undefined;
+    octet = octet * 10 + (c - 48);
+    digits++;
+    if (octet > 255) return undefined;
+  }
+  return dots === 3 && digits > 0 ? value * 256 + octet : undefined;
 }
 
 /**

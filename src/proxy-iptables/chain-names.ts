@@ -26,24 +26,32 @@ export const CANARY_CHAIN = 'KUBE-KEEL-CANARY';
 export const CANARY_RULE = '-j RETURN';
 
 /**
- * Every compile names every chain again (the agent recompiles the snapshot
- * on each change) and a sha256 per endpoint was an eighth of compile's CPU
- * at 1k services: names are remembered across compiles. Bounded: past the
- * limit the memory starts over (about 30 MB at the limit; 7 MB at 10k
- * services × 5 endpoints).
+ * Every compile names every chain again (the agent recompiles every
+ * service on a full sync) and a sha256 per endpoint was an eighth of
+ * compile's CPU at 1k services: names are remembered across compiles
+ * (kube-proxy names an endpoint's chain once, when its endpoint info is
+ * built). Bounded: past the limit a memory starts over (about 30 MB at the
+ * limit; 7 MB at 10k services × 5 endpoints).
  */
-const remembered = new Map<string, string>();
 const REMEMBER_AT_MOST = 1 << 18;
+const remembered = new Map<string, string>();
+/** KUBE-SEP names by service port identity, then endpoint: looked up without building the identity string per endpoint. */
+const sepNames = new Map<string, Map<string, string>>();
+let sepNamesHeld = 0;
 
 function hash16(identity: string): string {
   let name = remembered.get(identity);
   if (name === undefined) {
-    // 16 base32 characters are exactly the first 10 bytes of the digest.
-    name = base32(createHash('sha256').update(identity).digest().subarray(0, 10));
+    name = digest16(identity);
     if (remembered.size >= REMEMBER_AT_MOST) remembered.clear();
     remembered.set(identity, name);
   }
   return name;
+}
+
+/** 16 base32 characters are exactly the first 10 bytes of the digest. */
+function digest16(identity: string): string {
+  return base32(createHash('sha256').update(identity).digest().subarray(0, 10));
 }
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
@@ -75,7 +83,32 @@ export const extChain = (spn: string, p: Protocol): string => cat('KUBE-EXT-', p
 
 /** `endpoint` is `ip:port` as kube-proxy's endpoint String(). */
 export function sepChain(spn: string, p: Protocol, endpoint: string): string {
-  return cat('KUBE-SEP-', hash16(spn + p.toLowerCase() + endpoint));
+  return sepChainsOf(spn, p)(endpoint);
+}
+
+/** The KUBE-SEP namer of one service port (a compile names all its endpoints with it). */
+export function sepChainsOf(spn: string, p: Protocol): (endpoint: string) => string {
+  const identity = spn + p.toLowerCase();
+  let names = sepNames.get(identity);
+  if (names === undefined) {
+    names = new Map();
+    sepNames.set(identity, names);
+  }
+  const held = names;
+  return (endpoint) => {
+    let name = held.get(endpoint);
+    if (name === undefined) {
+      name = cat('KUBE-SEP-', digest16(identity + endpoint));
+      if (++sepNamesHeld > REMEMBER_AT_MOST) {
+        sepNames.clear();
+        sepNamesHeld = 1;
+        sepNames.set(identity, held);
+        held.clear();
+      }
+      held.set(endpoint, name);
+    }
+    return name;
+  };
 }
 
 export function isServiceChainName(name: string): boolean {

@@ -104,9 +104,13 @@ function compilePort(
   const p = port.protocol;
   const family = node.family ?? 4;
   const all = resolveEndpoints(view, port, family);
-  const local = resolveLocalEndpoints(view, port, family);
   const nodePort = port.nodePort;
   const { externalIPs, lbIPs } = external;
+  const hasExternal = nodePort !== undefined || externalIPs.length > 0 || lbIPs.length > 0;
+  const internalLocal = view.internalTrafficPolicy === 'Local';
+  const externalLocal = hasExternal && view.externalTrafficPolicy === 'Local';
+  // Only a Local policy reads this node's own endpoints.
+  const local = internalLocal || externalLocal ? resolveLocalEndpoints(view, port, family) : NONE;
   out.ports.push({ service: out.key, spn, protocol: p, clusterIP, port: port.port, nodePort, externalIPs, endpoints: all });
   // kube-proxy proxier.go syncProxyRules ("Capture healthCheckNodePorts"): accepted whether or
   // not this node has local endpoints, one rule per service port.
@@ -116,16 +120,29 @@ function compilePort(
       rule('-p', 'tcp', ...comment(`${spn} health check node port`), '-m', 'tcp', '--dport', String(hc), '-j', 'ACCEPT'),
     );
 
-  const hasExternal = nodePort !== undefined || externalIPs.length > 0 || lbIPs.length > 0;
-  const internalLocal = view.internalTrafficPolicy === 'Local';
-  const externalLocal = hasExternal && view.externalTrafficPolicy === 'Local';
   const hash = portProtoHash(spn, p);
   const svc_ = cat('KUBE-SVC-', hash);
   const svl = cat('KUBE-SVL-', hash);
   const ext = cat('KUBE-EXT-', hash);
   const fw = cat('KUBE-FW-', hash);
-  const dst = (ip: string, what: string, target: string, ...extra: string[]): string =>
-    rule('-d', hostCidr(ip), '-p', proto(p), ...comment(`${spn} ${what}`), ...dport(p, port.port), '-j', target, ...extra);
+  const pr = proto(p);
+  const portText = String(port.port);
+  // The form rule() gives, joined directly: one per service port and address.
+  const dst = (ip: string, what: string, target: string): string =>
+    cat(
+      '-d ',
+      hostCidr(ip),
+      ' -p ',
+      pr,
+      ' -m comment --comment "',
+      sanitizeComment(`${spn} ${what}`),
+      '" -m ',
+      pr,
+      ' --dport ',
+      portText,
+      ' -j ',
+      target,
+    );
   // As iptables-save prints REJECT's default back: ICMPv6 in the IPv6 tables.
   const reject = ['--reject-with', family === 6 ? 'icmp6-port-unreachable' : 'icmp-port-unreachable'];
 
@@ -191,30 +208,25 @@ function compilePort(
   }
 
   const affinity = view.affinityTimeoutSeconds;
-  const masq = node.clusterCidr
-    ? rule(
-        '!',
-        '-s',
-        node.clusterCidr,
-        '-d',
-        hostCidr(clusterIP),
-        '-p',
-        proto(p),
-        ...comment(`${spn} cluster IP`),
-        ...dport(p, port.port),
-        '-j',
-        MARK_MASQ,
-      )
-    : undefined;
+  const masq = node.clusterCidr ? cat('! -s ', node.clusterCidr, ' ', dst(clusterIP, 'cluster IP', MARK_MASQ)) : undefined;
   const mask = family === 6 ? MASK_128 : MASK_32;
   if (usesCluster) out.natChains.push({ name: svc_, rules: [...(masq ? [masq] : []), ...balance(spn, all, affinity, mask)] });
   if (usesLocal)
     out.natChains.push({ name: svl, rules: [...(masq && internalLocal ? [masq] : []), ...balance(spn, local, affinity, mask)] });
   const sepComment = cat('-m comment --comment "', sanitizeComment(spn), '"');
-  // Each endpoint chain once, for whichever policy chains use it (a Local set may fall back to terminating endpoints the cluster set does not hold).
+  const seps = usesCluster && usesLocal ? byChain(all, local) : usesCluster ? all : local;
+  const host = family === 6 ? '/128' : '/32';
+  for (const e of seps) out.natChains.push({ name: e.chain, rules: sepRules(sepComment, pr, host, e, affinity, mask) });
+}
+
+const NONE: readonly ResolvedEndpoint[] = [];
+
+/** Each endpoint chain once, for both policy chains (a Local set may fall back to terminating endpoints the cluster set does not hold). */
+function byChain(all: readonly ResolvedEndpoint[], local: readonly ResolvedEndpoint[]): Iterable<ResolvedEndpoint> {
   const seps = new Map<string, ResolvedEndpoint>();
-  for (const e of [...(usesCluster ? all : []), ...(usesLocal ? local : [])]) seps.set(e.chain, e);
-  for (const e of seps.values()) out.natChains.push({ name: e.chain, rules: sepRules(sepComment, p, e, affinity, mask) });
+  for (const e of all) seps.set(e.chain, e);
+  for (const e of local) seps.set(e.chain, e);
+  return seps.values();
 }
 
 /**
@@ -270,18 +282,32 @@ function balance(spn: string, eps: readonly ResolvedEndpoint[], affinity: number
       );
     }
   }
-  eps.forEach((e, i) => {
+  for (let i = 0; i < eps.length; i++) {
+    const e = eps[i] as ResolvedEndpoint;
     const left = eps.length - i;
-    const stat = left > 1 ? cat(' -m statistic --mode random --probability ', probability(left)) : '';
-    out.push(cat('-m comment --comment "', safe, ' -> ', e.address, '"', stat, ' -j ', e.chain));
-  });
+    if (left > 1)
+      out.push(
+        cat(
+          '-m comment --comment "',
+          safe,
+          ' -> ',
+          e.address,
+          '" -m statistic --mode random --probability ',
+          probability(left),
+          ' -j ',
+          e.chain,
+        ),
+      );
+    else out.push(cat('-m comment --comment "', safe, ' -> ', e.address, '" -j ', e.chain));
+  }
   return out;
 }
 
-function sepRules(c: string, p: Protocol, e: ResolvedEndpoint, affinity: number | undefined, mask: string): string[] {
+/** `host` is the family's host prefix (`/32`, `/128`): an endpoint of these tables is of their family. */
+function sepRules(c: string, pr: string, host: string, e: ResolvedEndpoint, affinity: number | undefined, mask: string): string[] {
   const recent = affinity !== undefined ? cat(' -m recent --set --name ', e.chain, ' --mask ', mask, ' --rsource') : '';
   return [
-    cat('-s ', hostCidr(e.ip), ' ', c, ' -j ', MARK_MASQ),
-    cat('-p ', proto(p), ' ', c, recent, ' -m ', proto(p), ' -j DNAT --to-destination ', e.address),
+    cat('-s ', e.ip, host, ' ', c, ' -j ', MARK_MASQ),
+    cat('-p ', pr, ' ', c, recent, ' -m ', pr, ' -j DNAT --to-destination ', e.address),
   ];
 }

@@ -1,6 +1,6 @@
 import type { IpFamily } from '../api/ip.js';
 import type { PortEndpoint, ServicePortView, ServiceView } from '../service-view/service-view.js';
-import { sepChain } from './chain-names.js';
+import { sepChainsOf } from './chain-names.js';
 
 export interface ResolvedEndpoint {
   readonly ip: string;
@@ -28,15 +28,19 @@ export function resolveLocalEndpoints(view: ServiceView, port: ServicePortView, 
   return pick(view, port, family, (e) => e.isLocal);
 }
 
+/** One pass, no intermediate lists: compile runs this for every service port on every full sync. */
 function pick(view: ServiceView, port: ServicePortView, family: IpFamily, where: (e: PortEndpoint) => boolean): ResolvedEndpoint[] {
-  const own = port.endpoints.filter((e) => e.ip.family === family && where(e));
-  const ready = own.filter((e) => e.ready || view.publishNotReadyAddresses);
-  const chosen = ready.length ? ready : own.filter((e) => e.serving && e.terminating);
-  return chosen.map((e) => ({
-    ip: e.ip.text,
-    port: e.port,
-    address: e.address,
-    local: e.isLocal,
-    chain: sepChain(port.servicePortName, port.protocol, e.address),
-  }));
+  const chainOf = sepChainsOf(port.servicePortName, port.protocol);
+  const chosen: ResolvedEndpoint[] = [];
+  let fallback: PortEndpoint[] | undefined;
+  for (const e of port.endpoints) {
+    if (e.ip.family !== family || !where(e)) continue;
+    if (e.ready || view.publishNotReadyAddresses) chosen.push(resolved(e, chainOf));
+    else if (chosen.length === 0 && e.serving && e.terminating) (fallback ??= []).push(e);
+  }
+  return chosen.length || !fallback ? chosen : fallback.map((e) => resolved(e, chainOf));
+}
+
+function resolved(e: PortEndpoint, chainOf: (endpoint: string) => string): ResolvedEndpoint {
+  return { ip: e.ip.text, port: e.port, address: e.address, local: e.isLocal, chain: chainOf(e.address) };
 }

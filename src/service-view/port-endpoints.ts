@@ -20,7 +20,8 @@ export function portEndpoints(groups: readonly EndpointGroup[], name: string, pr
       const address = e.ip.family === 4 ? [e.ip.text, ':', String(port.port)].join('') : ['[', e.ip.text, ']:', String(port.port)].join('');
       const held = seen.get(address);
       if (held && (rank(held) > rank(e) || (rank(held) === rank(e) && (held.isLocal || !e.isLocal)))) continue;
-      seen.set(address, {
+      // Built field by field, not spread: the spreads' temporary objects were a tenth of projecting a service.
+      const pe: { -readonly [K in keyof PortEndpoint]: PortEndpoint[K] } = {
         ip: e.ip,
         ready: e.ready,
         serving: e.serving,
@@ -28,11 +29,12 @@ export function portEndpoints(groups: readonly EndpointGroup[], name: string, pr
         nodeName: e.nodeName,
         hostname: e.hostname,
         isLocal: e.isLocal,
-        ...(e.zone === undefined ? {} : { zone: e.zone }),
-        ...(e.zoneHints === undefined ? {} : { zoneHints: e.zoneHints }),
         port: port.port,
         address,
-      });
+      };
+      if (e.zone !== undefined) pe.zone = e.zone;
+      if (e.zoneHints !== undefined) pe.zoneHints = e.zoneHints;
+      seen.set(address, pe);
     }
   }
   return [...seen.values()].sort(byAddress);

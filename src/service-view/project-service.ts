@@ -96,8 +96,10 @@ function groupsOf(eps: Endpoints, nodeName: string | undefined): EndpointGroup[]
       hostname: a.hostname,
       isLocal: nodeName !== undefined && a.nodeName === nodeName,
     });
+    const endpoints = subset.addresses.map((a, j) => one(a, j, true));
+    subset.notReadyAddresses.forEach((a, j) => endpoints.push(one(a, j, false)));
     return {
-      endpoints: [...subset.addresses.map((a, j) => one(a, j, true)), ...subset.notReadyAddresses.map((a, j) => one(a, j, false))],
+      endpoints,
       ports: subset.ports.map((p) => ({ name: p.name ?? '', port: p.port, protocol: p.protocol })),
     };
   });
