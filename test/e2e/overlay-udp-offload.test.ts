@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { setIpChecksum } from '../../src/overlay/backends/inet-checksum.js';
@@ -12,8 +13,10 @@ import { useOverlayLab } from '../support/use-overlay-lab.js';
  * The udp backend's batched data path (TUN offloads, UDP GSO/GRO) between two
  * nodes of test/support/overlay-lab.ts (namespaces kug<run>…): a bulk TCP transfer with
  * the pods' TSO on (the TUN reads 64 KB super-packets) and off (MTU-sized
- * packets batched per peer) arrives byte for byte, and a datagram as a plain
- * flannel node sends it (one IPv4 packet, no GSO) is delivered.
+ * packets batched per peer) arrives byte for byte, several flows at once
+ * through the TUN's queues (one per core, each with its own workers) too, and
+ * a datagram as a plain flannel node sends it (one IPv4 packet, no GSO) is
+ * delivered.
  */
 const SIZE = 24 << 20;
 
@@ -78,6 +81,16 @@ describe('overlay udp backend: batched data path', () => {
     const [sent, received] = await transfer(7002);
     expect(received).toBe(sent);
   }, 180_000);
+
+  it('gives the TUN one queue per core and carries several flows at once intact', async () => {
+    const queues = (i: number): Promise<string> =>
+      execa('ip', ['netns', 'exec', lab.nodes[i - 1] as string, 'ls', '/sys/class/net/flannel0/queues']).then((r) => String(r.stdout));
+    const want = Math.min(availableParallelism(), 8);
+    for (const i of [1, 2]) expect((await queues(i)).split(/\s+/).filter((q) => q.startsWith('rx-'))).toHaveLength(want);
+    // The kernel picks a TUN queue per flow by hash: four flows land on more than one queue when there are several.
+    const results = await Promise.all([7003, 7004, 7005, 7006].map((port) => transfer(port)));
+    for (const [sent, received] of results) expect(received).toBe(sent);
+  }, 240_000);
 
   it('delivers a datagram from a plain flannel peer (one IPv4 packet, no GSO) to the pod', async () => {
     const got = join(lab.dir, 'flannel-peer');

@@ -68,32 +68,44 @@ const TUNSETIFF = 0x400454ca;
 const IFF_TUN = 0x0001;
 const IFF_NO_PI = 0x1000;
 const IFF_VNET_HDR = 0x4000;
+const IFF_MULTI_QUEUE = 0x0100;
 const TUNSETOFFLOAD = 0x400454d0;
 const TUN_F_CSUM = 0x01;
 const TUN_F_TSO4 = 0x02;
 const TUN_F_USO4 = 0x20;
 
 /**
- * Opens a TUN device (no packet-info header; a virtio_net_hdr before every
- * packet) and returns its fd; the device lives while the fd is open. The
- * offloads let the kernel hand over TCP (and, from Linux 6.2, UDP) GSO
- * super-packets with checksums left partial: `offloads` says which it took.
+ * Opens a TUN device with `queues` queues (IFF_MULTI_QUEUE when more than
+ * one: each open of the same name attaches one more queue, and the kernel
+ * spreads flows over them by hash) and returns one fd per queue; the device
+ * lives while they are open. No packet-info header; a virtio_net_hdr before
+ * every packet. The offloads let the kernel hand over TCP (and, from Linux
+ * 6.2, UDP) GSO super-packets with checksums left partial: `offloads` says
+ * which it took.
  */
-export function openTun(name: string): { fd: number; offloads: 'csum+tso4+uso4' | 'csum+tso4' | 'none' } {
-  const fd = libc.open('/dev/net/tun', O_RDWR) as number;
-  if (fd < 0) throw new Error(`open /dev/net/tun: errno ${libc.errno()}`);
+export function openTun(name: string, queues: number): { fds: number[]; offloads: 'csum+tso4+uso4' | 'csum+tso4' | 'none' } {
+  const fds: number[] = [];
+  const fail = (what: string): never => {
+    const e = libc.errno();
+    for (const fd of fds) libc.close(fd);
+    throw new Error(`${what} ${name}: errno ${e}`);
+  };
   const ifr = Buffer.alloc(40);
   ifr.write(name, 0, 15, 'ascii');
-  ifr.writeUInt16LE(IFF_TUN | IFF_NO_PI | IFF_VNET_HDR, 16);
-  if ((libc.ioctl(fd, TUNSETIFF, ifr) as number) < 0) {
-    const e = libc.errno();
-    libc.close(fd);
-    throw new Error(`TUNSETIFF ${name}: errno ${e}`);
+  ifr.writeUInt16LE(IFF_TUN | IFF_NO_PI | IFF_VNET_HDR | (queues > 1 ? IFF_MULTI_QUEUE : 0), 16);
+  for (let q = 0; q < queues; q++) {
+    const fd = libc.open('/dev/net/tun', O_RDWR) as number;
+    if (fd < 0) fail('open /dev/net/tun for');
+    fds.push(fd);
+    if ((libc.ioctl(fd, TUNSETIFF, ifr) as number) < 0) fail('TUNSETIFF');
   }
-  // TUNSETOFFLOAD takes its flags by value; EINVAL means the kernel lacks one of them (USO4 came in Linux 6.2).
-  if ((libc.ioctlValue(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_USO4) as number) === 0) return { fd, offloads: 'csum+tso4+uso4' };
-  if ((libc.ioctlValue(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4) as number) === 0) return { fd, offloads: 'csum+tso4' };
-  return { fd, offloads: 'none' };
+  const fd = fds[0] as number;
+  // TUNSETOFFLOAD sets the device's offloads through any queue, its flags by value;
+  // EINVAL means the kernel lacks one of them (USO4 came in Linux 6.2).
+  if ((libc.ioctlValue(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_USO4) as number) === 0)
+    return { fds, offloads: 'csum+tso4+uso4' };
+  if ((libc.ioctlValue(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4) as number) === 0) return { fds, offloads: 'csum+tso4' };
+  return { fds, offloads: 'none' };
 }
 
 export function setNonBlocking(fd: number): void {

@@ -1,7 +1,8 @@
 /**
- * The udp backend's main thread and its two data-path workers share two
- * SharedArrayBuffers: the forwarding table (subnet → node PublicIP,
- * guarded by a sequence number) and the packet counters.
+ * The udp backend's main thread and its data-path workers (an encap and a
+ * decap worker per TUN queue) share two SharedArrayBuffers: the forwarding
+ * table (subnet → node PublicIP, guarded by a sequence number) and the packet
+ * counters, a slot of COUNTER_SLOT per worker so that each adds to its own.
  */
 const MAX_ENTRIES = 4096;
 export const COUNTERS = {
@@ -13,9 +14,11 @@ export const COUNTERS = {
   encapBatches: 5,
   decapBatches: 6,
 } as const;
+export const COUNTER_SLOT = 8;
 
 export interface UdpWorkerData {
   mode: 'encap' | 'decap';
+  /** The fd of this worker's TUN queue. */
   tunFd: number;
   port: number;
   /** Host-order u32 of the local address to bind (0 = any). */
@@ -23,6 +26,8 @@ export interface UdpWorkerData {
   subnetMask: number;
   table: SharedArrayBuffer;
   counters: SharedArrayBuffer;
+  /** This worker's slot in `counters`. */
+  slot: number;
   stop: SharedArrayBuffer;
 }
 

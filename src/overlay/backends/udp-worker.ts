@@ -3,12 +3,12 @@ import { addressOf, EAGAIN, libc, POLLIN, setNonBlocking, sockaddrIn } from '../
 import { coalesceDatagrams } from './gro-coalesce.js';
 import { segmentFrame } from './gso-segment.js';
 import { GsoBatch } from './udp-gso-batch.js';
-import { COUNTERS, readTable, type UdpWorkerData } from './udp-shared.js';
+import { COUNTER_SLOT, COUNTERS, readTable, type UdpWorkerData } from './udp-shared.js';
 import { VNET_HDR_LEN } from './virtio-net-hdr.js';
 
 /**
- * One direction of flannel's udp data path in a tight native-call loop, in
- * batches: encap reads TUN frames (TSO super-packets when the pods offload),
+ * One direction of flannel's udp data path for one TUN queue, in a tight
+ * native-call loop, in batches: encap reads TUN frames (TSO super-packets when the pods offload),
  * cuts them into flannel datagrams and sends each batch bound for one node
  * with one UDP_SEGMENT sendto; decap receives with UDP_GRO (many datagrams
  * per recvmsg), merges a TCP flow's segments back into one super-packet and
@@ -18,7 +18,7 @@ import { VNET_HDR_LEN } from './virtio-net-hdr.js';
  */
 const d = workerData as UdpWorkerData;
 const stop = new Int32Array(d.stop);
-const counters = new Float64Array(d.counters);
+const counters = new Float64Array(d.counters, d.slot * COUNTER_SLOT * 8, COUNTER_SLOT);
 const tableSeq = new Int32Array(d.table);
 const pfd = Buffer.alloc(8);
 // The FORCE variants pass net.core.[rw]mem_max (the agent runs as root).
@@ -29,6 +29,7 @@ const AF_INET = 2,
   SO_RCVBUFFORCE = 33,
   SO_SNDBUFFORCE = 32,
   SO_REUSEADDR = 2,
+  SO_REUSEPORT = 15,
   UDP_SEGMENT = 103,
   UDP_GRO = 104;
 /** recvmmsg messages per call, and the room for each (a UDP_GRO message holds up to 64 KB). */
@@ -48,6 +49,8 @@ const sock = libc.socket(AF_INET, SOCK_DGRAM, 0) as number;
 libc.setsockopt(sock, SOL_SOCKET, d.mode === 'decap' ? SO_RCVBUFFORCE : SO_SNDBUFFORCE, int(8 << 20), 4);
 if (d.mode === 'decap') {
   libc.setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, int(1), 4);
+  // Every queue's decap worker binds the port: the kernel spreads the peers' sockets over them by hash.
+  libc.setsockopt(sock, SOL_SOCKET, SO_REUSEPORT, int(1), 4);
   if ((libc.bind(sock, sockaddrIn(d.bindIp, d.port), 16) as number) < 0) throw new Error(`bind :${d.port}: errno ${libc.errno()}`);
 }
 const inFd = d.mode === 'encap' ? d.tunFd : sock;

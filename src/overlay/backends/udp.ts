@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { KeelError } from '../../api/errors.js';
 import { ipFromValue } from '../../api/ip.js';
@@ -5,17 +6,19 @@ import { udpBatches, udpBytes, udpPackets } from '../metrics.js';
 import type { BackendFactory } from './backend.js';
 import { libc, openTun } from '../../kernel/tun/libc.js';
 import { sorted } from './plan-vxlan.js';
-import { COUNTERS, newTable, writeTable, type UdpWorkerData } from './udp-shared.js';
+import { COUNTER_SLOT, COUNTERS, newTable, writeTable, type UdpWorkerData } from './udp-shared.js';
 
 /** Outer IPv4 (20) + UDP (8). */
 const UDP_OVERHEAD = 28;
 const TUN_NAME = 'flannel0';
 /** The TUN ring holds this many packets while the encap worker catches up; the default 500 overflows under one TCP flow. */
 const TUN_QUEUE = 10_000;
+/** One TUN queue per core, each with its encap and decap worker (flannel's C backend has one of each). */
+const QUEUES = Math.min(availableParallelism(), 8);
 
 /**
- * flannel's udp backend: a TUN device covering the whole Network; two
- * worker threads move packets between it and UDP port 8285. The kernel
+ * flannel's udp backend: a TUN device covering the whole Network; per TUN
+ * queue, two worker threads move packets between it and UDP port 8285. The kernel
  * routes nothing per node here, so the plan is empty and the forwarding
  * table lives in shared memory the encap worker reads per packet.
  */
@@ -23,16 +26,16 @@ export const udp: BackendFactory = {
   type: 'udp',
   async setup(ctx, { port, logger }) {
     const mtu = ctx.underlay.mtu - UDP_OVERHEAD;
-    const { fd: tunFd, offloads } = openTun(TUN_NAME);
+    const { fds: tunFds, offloads } = openTun(TUN_NAME, QUEUES);
     const dev = (await port.links()).find((l) => l.name === TUN_NAME);
     if (!dev) throw new KeelError('KEEL_NETLINK_FAILED', 'TUN device not found after TUNSETIFF', { subject: TUN_NAME });
     await port.setLink(dev.index, true, mtu, TUN_QUEUE);
     const table = newTable();
-    const counters = new SharedArrayBuffer(8 * 8);
+    const counters = new SharedArrayBuffer(2 * QUEUES * COUNTER_SLOT * 8);
     const stop = new SharedArrayBuffer(4);
     const subnetMask = ctx.config.subnetLen === 0 ? 0 : (~0 << (32 - ctx.config.subnetLen)) | 0;
     const workers: Worker[] = [];
-    const start = (mode: 'encap' | 'decap'): void => {
+    const start = (mode: 'encap' | 'decap', tunFd: number): void => {
       const data: UdpWorkerData = {
         mode,
         tunFd,
@@ -41,14 +44,20 @@ export const udp: BackendFactory = {
         subnetMask,
         table,
         counters,
+        slot: workers.length,
         stop,
       };
       const w = new Worker(new URL('./udp-worker.js', import.meta.url), { workerData: data });
       w.on('error', (err) => logger.error('udp data path worker failed', { mode, error: err.message }));
       workers.push(w);
     };
-    const published = new Float64Array(8);
+    const published = new Float64Array(COUNTER_SLOT);
     const view = new Float64Array(counters);
+    const total = (i: number): number => {
+      let sum = 0;
+      for (let w = 0; w < workers.length; w++) sum += view[w * COUNTER_SLOT + i] as number;
+      return sum;
+    };
     const publish = (): void => {
       const pairs: Array<[keyof typeof COUNTERS, 'packets' | 'bytes' | 'batches', string]> = [
         ['encapPackets', 'packets', 'encap'],
@@ -61,16 +70,19 @@ export const udp: BackendFactory = {
       ];
       for (const [name, kind, direction] of pairs) {
         const i = COUNTERS[name];
-        const delta = (view[i] as number) - (published[i] as number);
+        const now = total(i);
+        const delta = now - (published[i] as number);
         if (delta > 0) ({ packets: udpPackets, bytes: udpBytes, batches: udpBatches })[kind].inc({ direction }, delta);
-        published[i] = view[i] as number;
+        published[i] = now;
       }
     };
     const timer = setInterval(publish, 1_000);
     timer.unref();
-    start('decap');
-    start('encap');
-    logger.info('udp backend up', { device: TUN_NAME, mtu, port: ctx.config.backend.port, offloads });
+    for (const fd of tunFds) {
+      start('decap', fd);
+      start('encap', fd);
+    }
+    logger.info('udp backend up', { device: TUN_NAME, mtu, port: ctx.config.backend.port, offloads, queues: tunFds.length });
     return {
       type: 'udp',
       mtu,
@@ -100,7 +112,7 @@ export const udp: BackendFactory = {
           ),
         );
         publish();
-        libc.close(tunFd);
+        for (const fd of tunFds) libc.close(fd);
       },
     };
   },
