@@ -247,4 +247,60 @@ describe('KvStore against a real etcd', () => {
       await server.stop();
     }
   });
+
+  it('on a brand-new stream, a first create etcd is slow to accept fails only its own watch: those queued behind it go on', async () => {
+    // Before etcd has answered anything on a stream, a create past its deadline may mean a dead member:
+    // that watch gives up (and retries on a new stream). Until #18's fix every watch queued on the stream
+    // failed with it — on a node or etcd too busy to answer in time, all of a node's watches at once.
+    const server = new EtcdServer();
+    await server.start();
+    const relay = new StreamCutter(Number(new URL(server.endpoint).port));
+    await relay.open();
+    const own = new KvStore(createEtcdClient({ endpoints: [relay.endpoint] }), [relay.endpoint]);
+    const writer = new KvStore(createEtcdClient({ endpoints: [server.endpoint] }), [server.endpoint]);
+    const ac = new AbortController();
+    const seen: string[] = [];
+    const open = (prefix: string): { created: Promise<void>; end: Promise<unknown> } => {
+      let created!: () => void;
+      const ready = new Promise<void>((resolve) => (created = resolve));
+      const end = own.watch(
+        prefix,
+        1,
+        { onCreated: () => created(), onChanges: (changes) => seen.push(...changes.map((c) => c.key)), onProgress: () => undefined },
+        ac.signal,
+        { createTimeoutMs: 200, probeIntervalMs: 600_000 },
+      );
+      return { created: ready, end };
+    };
+    try {
+      // The connection is up (a read went through it); then the path goes silent and two watches open a stream.
+      await own.get('/n/none');
+      relay.partition();
+      const first = open('/n/a/');
+      const second = open('/n/b/');
+      // Without the fix the second watch ends with the first's error: it must not end at all.
+      const secondEnded = second.end.then(
+        () => 'ended',
+        (err: unknown) => (err instanceof Error ? err.message : String(err)),
+      );
+      await expect(first.end).rejects.toThrow(/did not accept the watch within 200 ms/);
+      // Well past the deadline again (not a timing assertion: what is checked is that nothing else failed).
+      await sleep(1_000);
+      relay.heal();
+      expect(await Promise.race([second.created.then(() => 'created'), secondEnded])).toBe('created');
+      await writer.put('/n/b/1', 'x');
+      await expect.poll(() => seen).toEqual(['/n/b/1']);
+      // The first watch's retry, as an informer makes it, works on a stream of its own.
+      const retried = open('/n/a/');
+      await retried.created;
+      await writer.put('/n/a/1', 'x');
+      await expect.poll(() => [...seen].sort()).toEqual(['/n/a/1', '/n/b/1']);
+    } finally {
+      ac.abort();
+      own.close();
+      writer.close();
+      await relay.cut();
+      await server.stop();
+    }
+  });
 });

@@ -30,10 +30,12 @@ export interface WatchOptions {
    */
   probeIntervalMs?: number;
   /**
-   * How long etcd may take to accept the watch. A member cut off without a
-   * reset accepts the stream and never answers; the client library picks
-   * members at random, so a quick give-up keeps an unlucky pick from costing
-   * a full probe cycle.
+   * How long etcd may take to accept the watch on a stream it has not
+   * answered yet. A member cut off without a reset accepts the stream and
+   * never answers; the client library picks members at random, so this
+   * watch gives up quickly and its retry opens a new stream (perhaps on
+   * another member). Only this watch: the others waiting on the stream
+   * stay, as with clientv3, which has no create deadline at all.
    */
   createTimeoutMs?: number;
 }
@@ -130,6 +132,14 @@ class SharedStream {
    * probe's two silent periods judge such a stream instead.
    */
   private answered = false;
+  /**
+   * A create missed its deadline before etcd answered anything: that watch
+   * gave up alone, and its retry (like any new watch) opens a fresh stream
+   * rather than queue again behind the silent one. The watches still queued
+   * here stay: a slow etcd or busy node will answer them, a dead member is
+   * found by the probe.
+   */
+  private late = false;
 
   constructor(
     client: Etcd3,
@@ -150,7 +160,7 @@ class SharedStream {
 
   /** Whether new watches may still join (a stream with no watches left is closed). */
   alive(): boolean {
-    return !this.dead;
+    return !this.dead && !this.late;
   }
 
   add(watcher: Watcher, options: WatchOptions): void {
@@ -190,8 +200,7 @@ class SharedStream {
       this.createDeadline = setTimeout(
         () =>
           setImmediate(() => {
-            if (this.inFlight && this.creates[0] === next && !this.answered)
-              this.fail(`etcd did not accept the watch within ${this.createTimeoutMs} ms`, undefined, true);
+            if (this.inFlight && this.creates[0] === next && !this.answered) this.giveUp(next);
           }),
         this.createTimeoutMs,
       );
@@ -209,6 +218,23 @@ class SharedStream {
     });
   }
 
+  /**
+   * The create at the head missed its deadline on a stream etcd has not
+   * answered: only its watch fails (the answer, should it come, is
+   * cancelled in onCreated). Failing the stream would fail every watch
+   * queued behind it: on a node or etcd too busy to answer within the
+   * deadline, that was a retry of all of the node's watches at once, over
+   * and over (#18).
+   */
+  private giveUp(create: Create): void {
+    const message = `etcd did not accept the watch within ${this.createTimeoutMs} ms`;
+    // Alone on the stream (or a probe, nothing else waiting): the connection is the suspect, and failing
+    // it as dead makes the client library reset it, so the retry does not meet the same silent one.
+    if ('probe' in create || this.watchers.size <= 1) return this.fail(message, undefined, true);
+    this.late = true;
+    this.remove(create.watcher, new WatchFailedError(create.watcher.prefix, message));
+  }
+
   private check(): void {
     if (this.dead) return;
     if (this.heard) {
@@ -217,7 +243,8 @@ class SharedStream {
       return;
     }
     if (this.probed) return this.fail(`no answer from etcd within ${2 * this.probeIntervalMs} ms`, undefined, true);
-    if (this.inFlight && !this.answered) return; // the create deadline watches that phase
+    // Until etcd first answers, the create deadline watches the stream; once a create gave up, the probe does.
+    if (this.inFlight && !this.answered && !this.late) return;
     this.probed = true;
     // A create already waiting for its answer is as good a probe as a new one.
     if (this.inFlight) return;
