@@ -19,8 +19,13 @@
  *    etcd CPU and peak RSS, without and with relist jitter.
  * Not in the default `npm run bench` (minutes per size, and it loads the
  * whole machine): `node dist-dev/bench/run.js fleet`, or directly
- * `node dist-dev/bench/fleet.js [S:N:direct|proxy …]`. Writes
- * bench/results/fleet.json and the plots bench/results/fleet/*.svg.
+ * `node dist-dev/bench/fleet.js [S:N:direct|proxy …]`. The configurations
+ * run join those bench/results/fleet.json already holds (one entry per
+ * S:N:mode, each stamped with its run's date, load average and commit;
+ * `--replace` keeps only this run's), and the plots bench/results/fleet/*.svg
+ * are drawn from the merged set. `--import FILE[=COMMIT]` (repeatable, with
+ * or without configurations) merges another run's fleet.json in as well;
+ * with no configuration nothing runs, only the merge and the plots.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -30,12 +35,13 @@ import { DEFAULT_RELIST_JITTER_MS } from '../src/watch/informer.js';
 import { sleep } from '../src/runtime/backoff.js';
 import { setLogLevel } from '../src/observe/log.js';
 import type { KvStore } from '../src/store/kv-store.js';
-import { figure, fmt, progress, QUICK, RESULTS_DIR, writeResult, type FigureRow } from './figures.js';
+import { figure, fmt, machine, progress, QUICK, RESULTS_DIR, resultPath, writeResult, type FigureRow } from './figures.js';
 import { FleetCluster, type ProcUsage } from './fleet/fleet-cluster.js';
 import { FleetNodes, wallNow, type Change } from './fleet/fleet-nodes.js';
-import { endpointsDigest } from './fleet/endpoints-digest.js';
+import type { NodeDiff } from './fleet/node-worker.js';
 import { loadLeases, loadServices, moveEndpoint } from './fleet/fleet-objects.js';
 import { svgLinePlot, type Series } from './fleet/svg-plot.js';
+import { mergeByConfig, storedResults, type RunStamp } from './fleet/fleet-merge.js';
 
 const BENCH = 'fleet';
 type Mode = 'direct' | 'proxy';
@@ -81,8 +87,12 @@ interface Storm {
   p50S: number;
   relists: number;
   notSeen: number;
-  /** Nodes whose Endpoints cache differs from etcd once every node held the newest change. */
+  /** Nodes whose Endpoints cache differs from etcd once every node held the newest change (or the wait ended). */
   stale: number;
+  /** Of those, nodes whose Endpoints informer says it is connected: a cache wrong without knowing it. */
+  staleConnected: number;
+  /** Seconds from the heal until every node's cache equals etcd and every watch is connected again (NaN: not within RECOVERY_WAIT_MS). */
+  recoveredS: number;
   etcd: Usage;
   proxy: Usage;
   load: number;
@@ -103,6 +113,7 @@ interface ConfigResult extends Config {
   restart: { allS: number; p99S: number; relists: number; reconnects: number };
   storms: Storm[];
   load: Record<string, number>;
+  run: RunStamp;
 }
 
 /** CPU and memory of a set of processes over one phase. */
@@ -149,6 +160,36 @@ async function stormState(cluster: FleetCluster, port: number, disconnected: num
     if (answer !== true) silent.push(`${url} (${answer.split('\n')[0] ?? ''})`);
   }
   return `${disconnected} nodes with a watch disconnected, ${left} partition rule(s) left, ${silent.length ? `not answering: ${silent.join(', ')}` : 'every member and proxy answers'}`;
+}
+
+/** How long the bench waits for every node to hold the storm's newest change, and then for every node to be whole again. */
+const STORM_WAIT_MS = 120_000;
+const RECOVERY_WAIT_MS = 600_000;
+
+async function etcdEndpoints(writer: KvStore): Promise<[string, number][]> {
+  return (await writer.list('/registry/services/endpoints/')).entries.map((e) => [e.key, e.modRevision]);
+}
+
+/** Seconds from `healedAt` until no node's Endpoints cache differs from etcd and no node has a watch disconnected. */
+async function recovery(fleet: FleetNodes, writer: KvStore, healedAt: number): Promise<number> {
+  const deadline = healedAt + RECOVERY_WAIT_MS;
+  while (wallNow() < deadline) {
+    const { disconnected } = await fleet.stats();
+    if (disconnected === 0 && (await fleet.diffs(await etcdEndpoints(writer))).length === 0) return r1((wallNow() - healedAt) / 100) / 10;
+    await sleep(1_000);
+  }
+  return NaN;
+}
+
+/** What the stale caches hold: objects missing, extra or at another revision, and whether each node knows it is behind. */
+function describeDiffs(diffs: readonly NodeDiff[]): string {
+  const sum = (f: (d: NodeDiff) => number): number => diffs.reduce((n, d) => n + f(d), 0);
+  const older = sum((d) => d.other.filter(([, held, etcd]) => held < etcd).length);
+  const first = diffs[0] as NodeDiff;
+  const state = first.informers.map(
+    (i) => `${i.resource} rev ${i.revision} ${i.connected ? 'connected' : 'disconnected'}, ${i.relists} relists`,
+  );
+  return `${sum((d) => d.missing.length)} objects missing, ${sum((d) => d.extra.length)} extra, ${older} at an older revision, ${sum((d) => d.other.length) - older} at a newer one over ${diffs.length} nodes; node ${first.id}: ${state.join('; ')}`;
 }
 
 async function runConfig(cluster: FleetCluster, writer: KvStore, cfg: Config, tag: string): Promise<ConfigResult> {
@@ -269,7 +310,8 @@ async function runConfig(cluster: FleetCluster, writer: KvStore, cfg: Config, ta
         const after = await fleet.stats();
         const xs = rl ?? new Float64Array();
         restart = {
-          allS: r1(quantile(xs, 1) / 100) / 10,
+          // A node that never held it leaves no "all nodes" time.
+          allS: xs.some((x) => Number.isNaN(x)) ? NaN : r1(quantile(xs, 1) / 100) / 10,
           p99S: r1(quantile(xs, 0.99) / 100) / 10,
           relists: after.relists - before.relists,
           reconnects: after.reconnects - before.reconnects,
@@ -293,31 +335,45 @@ async function runConfig(cluster: FleetCluster, writer: KvStore, cfg: Config, ta
       const proxyStorm = new Meter(cluster, proxyRefs);
       const healedAt = wallNow();
       await partition(cluster, port, false);
-      const [st] = await fleet.waitSeen([{ ...probe, at: healedAt }], 120_000);
+      const [st] = await fleet.waitSeen([{ ...probe, at: healedAt }], STORM_WAIT_MS);
       // A node still applying its relist is not stale: give every one a moment before comparing.
       await sleep(3_000);
+      const checkedAt = wallNow();
       const after = await fleet.stats();
-      const truth = endpointsDigest(
-        (await writer.list('/registry/services/endpoints/')).entries.map((e) => [e.key, e.modRevision] as const),
-      );
-      const stale = (await fleet.digests()).filter((d) => d !== truth).length;
+      const diffs = await fleet.diffs(await etcdEndpoints(writer));
       const xs = Array.from(st ?? []);
       const seen = xs.filter((x) => !Number.isNaN(x));
+      const notSeen = xs.length - seen.length;
       storms.push({
         jitterMs,
-        allS: Number((quantile(seen, 1) / 1000).toFixed(2)),
+        // Not every node current within the wait: no "all current" time (the recovery time says when).
+        allS: notSeen ? NaN : Number((quantile(seen, 1) / 1000).toFixed(2)),
         p50S: Number((quantile(seen, 0.5) / 1000).toFixed(2)),
         relists: after.relists - before.relists,
-        notSeen: xs.length - seen.length,
-        stale,
+        notSeen,
+        stale: diffs.length,
+        staleConnected: diffs.filter((d) => d.informers.find((i) => i.resource === 'endpoints')?.connected).length,
+        recoveredS: NaN,
         etcd: etcdStorm.read(),
         proxy: proxyStorm.read(),
         load: load(),
       });
+      const storm = storms.at(-1) as Storm;
+      const current = notSeen
+        ? `only ${cfg.nodes - notSeen} of ${cfg.nodes} nodes current ${STORM_WAIT_MS / 1000} s after the heal`
+        : `all ${cfg.nodes} nodes current ${fmt(storm.allS)} s after the heal`;
       say(
-        `relist storm, jitter ${jitterMs} ms: all ${cfg.nodes} nodes current ${fmt(storms.at(-1)?.allS ?? NaN)} s after the heal (${after.relists - before.relists} relists, ${stale} nodes' caches differ from etcd, etcd ${fmt(storms.at(-1)?.etcd.cpuS ?? NaN)} CPU s, peak ${fmt(storms.at(-1)?.etcd.peakMb ?? NaN)} MB)`,
+        `relist storm, jitter ${jitterMs} ms: ${current} (${storm.relists} relists, ${storm.stale} nodes' caches differ from etcd, ${storm.staleConnected} of them with the Endpoints watch connected; etcd ${fmt(storm.etcd.cpuS)} CPU s, peak ${fmt(storm.etcd.peakMb)} MB)`,
       );
+      if (diffs.length) say(`stale caches: ${describeDiffs(diffs)}`);
       say(`after the storm: ${await stormState(cluster, port, after.disconnected)}`);
+      storm.recoveredS =
+        diffs.length === 0 && after.disconnected === 0 ? r1((checkedAt - healedAt) / 100) / 10 : await recovery(fleet, writer, healedAt);
+      say(
+        Number.isNaN(storm.recoveredS)
+          ? `not recovered ${RECOVERY_WAIT_MS / 1000} s after the heal: ${await stormState(cluster, port, (await fleet.stats()).disconnected)}`
+          : `recovered: every node's Endpoints cache equal to etcd and every watch connected ${fmt(storm.recoveredS)} s after the heal`,
+      );
     } finally {
       await fleet.stop();
     }
@@ -339,6 +395,7 @@ async function runConfig(cluster: FleetCluster, writer: KvStore, cfg: Config, ta
     restart,
     storms,
     load: loads,
+    run: { date: new Date().toISOString(), loadavg: machine().loadavg, commit },
   };
 }
 
@@ -348,14 +405,35 @@ let generation = 1;
 /** etcd members' RSS with the data loaded and no watcher: the base the per-watcher figure grows from. */
 let etcdRssIdle = 0;
 
-function parseArgs(): Config[] {
+/** The tree that ran: what each entry's figures belong to. */
+let commit = 'unknown';
+
+interface Args {
+  matrix: Config[];
+  replace: boolean;
+  imports: { file: string; commit: string }[];
+}
+
+function parseArgs(): Args {
   const args = process.argv.slice(2);
-  if (!args.length) return DEFAULT_MATRIX;
-  return args.map((a) => {
+  const imports: Args['imports'] = [];
+  const configs: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string;
+    if (a === '--import') {
+      const [file, at] = (args[++i] ?? '').split('=');
+      if (!file) throw new Error('--import wants FILE[=COMMIT]');
+      imports.push({ file, commit: at ?? 'unknown' });
+    } else if (a !== '--replace') configs.push(a);
+  }
+  const replace = args.includes('--replace');
+  if (!configs.length) return { matrix: imports.length ? [] : DEFAULT_MATRIX, replace, imports };
+  const matrix = configs.map((a): Config => {
     const [s, n, mode] = a.split(':');
     if (!s || !n || (mode !== 'direct' && mode !== 'proxy')) throw new Error(`bad configuration ${a}: want SERVICES:NODES:direct|proxy`);
     return { services: Number(s), nodes: Number(n), mode };
   });
+  return { matrix, replace, imports };
 }
 
 const label = (r: Config): string => `${fmt(r.services)} svc, ${r.nodes} nodes, ${r.mode}`;
@@ -485,9 +563,20 @@ function plots(results: readonly ConfigResult[]): string[] {
   return files.map(([name]) => join(dir, name));
 }
 
+/** This run's results joined with the stored and imported ones (see the header). */
+function merged(fresh: readonly ConfigResult[], args: Args): ConfigResult[] {
+  let all: ConfigResult[] = args.replace ? [] : storedResults<ConfigResult>(resultPath(BENCH));
+  for (const i of args.imports) all = mergeByConfig(all, storedResults<ConfigResult>(i.file, i.commit));
+  return mergeByConfig(all, fresh);
+}
+
 async function main(): Promise<void> {
   setLogLevel('error');
-  const matrix = parseArgs();
+  const args = parseArgs();
+  const { matrix } = args;
+  const described = await execa('git', ['describe', '--always', '--dirty'], { reject: false });
+  if (described.exitCode === 0) commit = String(described.stdout).trim();
+  if (!matrix.length) return report(merged([], args));
   const cluster = new FleetCluster();
   const stopAll = async (): Promise<void> => {
     await cluster.stop();
@@ -513,6 +602,11 @@ async function main(): Promise<void> {
     writer.close();
     await cluster.stop();
   }
+  report(merged(results, args));
+}
+
+/** fleet.json and the plots from every configuration kept. */
+function report(results: readonly ConfigResult[]): void {
   const written = plots(results);
   writeResult({
     bench: BENCH,
@@ -521,7 +615,7 @@ async function main(): Promise<void> {
       `Simulated keel nodes (ClusterWatch + lease informer, own etcd connection each, ${NODES_PER_PROCESS} per worker process) against a 3-member etcd ${'3.4'} in one network namespace, directly (every member in --etcd-endpoints) or through etcd grpc-proxy (one per 1,000 nodes).`,
       `Each service has an Endpoints of 3 addresses and one Pod; one subnet lease per node. Changes are Endpoints puts. One run per configuration except one change (${FANOUT_RUNS} runs) and cold start (2: without and with relist jitter).`,
       `Relist storm: nodes cut from etcd (iptables REJECT of new connections, ss -K of the open ones), 100 changes and a compaction meanwhile, then healed; without jitter, then with keel's default ${DEFAULT_RELIST_JITTER_MS} ms.`,
-      `Load averages per phase are in detail.results[].load; the simulator shares the 2 cores with etcd, so latencies include its own CPU queueing. Plots: ${written.join(', ')}.`,
+      `Configurations come from separate runs (merged by services:nodes:mode); each entry's run (date, load average, commit) is in detail.results[].run, its load averages per phase in detail.results[].load. The simulator shares the 2 cores with etcd, so latencies include its own CPU queueing. Plots: ${written.join(', ')}.`,
     ],
     detail: { results },
   });

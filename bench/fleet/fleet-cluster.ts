@@ -2,7 +2,7 @@
  * The etcd the fleet bench measures: seed 003's three-member cluster (the
  * sandbox's own member command line, src/sandbox/etcd-member.ts), plaintext,
  * and any number of `etcd grpc-proxy` processes in front of it, all inside
- * one network namespace (kfl<rand>) on its loopback: members on
+ * one network namespace (kfl<rand>, or KEEL_BENCH_NS_TAG<rand>) on its loopback: members on
  * 127.0.0.11–13 (clients :2379, peers :2380), proxies on 127.0.0.21… :23790.
  * The simulated nodes run in the same namespace; the bench process itself
  * writes through member 1's Unix socket. stop() removes every process,
@@ -17,6 +17,7 @@ import { etcdMemberArgs } from '../../src/sandbox/etcd-member.js';
 import { isRunning, startDetached, stopProcess, type ProcessRef } from '../../src/sandbox/processes.js';
 import { sleep } from '../../src/runtime/backoff.js';
 import { createEtcdClient } from '../../src/store/etcd-client.js';
+import { nsTag } from '../figures.js';
 import { KvStore } from '../../src/store/kv-store.js';
 
 export interface FleetMember {
@@ -35,7 +36,7 @@ export interface ProcUsage {
 }
 
 export class FleetCluster {
-  readonly netns = `kfl${randomBytes(3).toString('hex')}`;
+  readonly netns = `${nsTag('kfl')}${randomBytes(3).toString('hex')}`;
   /**
    * On tmpfs: the members' fsyncs on this shared VM's disk would measure the
    * disk under everyone's load, not the watch path; a production etcd has a

@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { sleep } from '../../src/runtime/backoff.js';
-import type { FromWorker, NodeSpec, ToWorker, WorkerStats } from './node-worker.js';
+import type { FromWorker, NodeDiff, NodeSpec, ToWorker, WorkerStats } from './node-worker.js';
 
 export interface Change {
   /** The Endpoints' namespace/name. */
@@ -98,10 +98,10 @@ export class FleetNodes {
     return sum;
   }
 
-  /** Every node's endpointsDigest of its Endpoints cache. */
-  async digests(): Promise<string[]> {
-    const all = await Promise.all(this.workers.map((w) => this.ask(w, { type: 'digest' })));
-    return all.flatMap((m) => (m.type === 'digest' ? m.digests : []));
+  /** The nodes whose Endpoints cache differs from `truth` (key → mod revision), with what differs. */
+  async diffs(truth: readonly [string, number][]): Promise<NodeDiff[]> {
+    const all = await Promise.all(this.workers.map((w) => this.ask(w, { type: 'diff', truth: [...truth] })));
+    return all.flatMap((m) => (m.type === 'diff' ? m.nodes : []));
   }
 
   async stop(): Promise<void> {

@@ -11,11 +11,10 @@
  * notification could move past a lost event.
  *
  * Messages (process IPC, 'advanced' serialization): 'ready' once loaded;
- * start → 'synced' per node; seen, stats, stop → one answer each.
+ * start → 'synced' per node; seen, stats, diff, stop → one answer each.
  */
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { endpointsDigest } from './endpoints-digest.js';
 import { decodeLease, type Lease } from '../../src/overlay/lease.js';
 import { setLogLevel } from '../../src/observe/log.js';
 import { createEtcdClient } from '../../src/store/etcd-client.js';
@@ -32,7 +31,7 @@ export type ToWorker =
   | { type: 'start'; nodes: NodeSpec[]; relistJitterMs: number }
   | { type: 'seen'; changes: { name: string; rev: number; at: number }[] }
   | { type: 'stats' }
-  | { type: 'digest' }
+  | { type: 'diff'; truth: [string, number][] }
   | { type: 'stop' };
 
 export interface WorkerStats {
@@ -50,8 +49,18 @@ export type FromWorker =
   | { type: 'synced'; id: number; at: number }
   | { type: 'seen'; nodes: number; latencies: Float64Array }
   | { type: 'stats'; stats: WorkerStats }
-  | { type: 'digest'; digests: string[] }
+  | { type: 'diff'; nodes: NodeDiff[] }
   | { type: 'stopped' };
+
+/** How one node's Endpoints cache differs from etcd's listing, and the state of its informers. */
+export interface NodeDiff {
+  id: number;
+  missing: string[];
+  extra: string[];
+  /** Keys held at another revision: key, node's revision, etcd's. */
+  other: [string, number, number][];
+  informers: { resource: string; revision: number; relists: number; reconnects: number; connected: boolean }[];
+}
 
 const now = (): number => performance.timeOrigin + performance.now();
 
@@ -116,6 +125,11 @@ class SimNode {
     };
   }
 
+  informers(): NodeDiff['informers'] {
+    const named = { services: this.watch.services, endpoints: this.watch.endpoints, pods: this.watch.pods, leases: this.leases };
+    return Object.entries(named).map(([resource, i]) => ({ resource, revision: i.revision(), ...i.stats(), connected: i.isConnected() }));
+  }
+
   private record(name: string, revision: number, t: number): void {
     let h = this.held.get(name);
     if (!h) this.held.set(name, (h = { revs: [], times: [] }));
@@ -170,13 +184,21 @@ process.on('message', (msg: ToWorker) => {
         },
       });
     }
-    case 'digest':
-      return send({
-        type: 'digest',
-        digests: nodes.map((n) =>
-          endpointsDigest([...n.watch.endpoints.items()].map(([key, e]) => [key, Number(e.metadata.resourceVersion ?? NaN)] as const)),
-        ),
-      });
+    case 'diff': {
+      const truth = new Map(msg.truth);
+      const out: NodeDiff[] = [];
+      for (const n of nodes) {
+        const held = new Map([...n.watch.endpoints.items()].map(([key, e]) => [key, Number(e.metadata.resourceVersion ?? NaN)]));
+        const missing = [...truth.keys()].filter((k) => !held.has(k));
+        const extra = [...held.keys()].filter((k) => !truth.has(k));
+        const other = [...held]
+          .filter(([k, r]) => truth.has(k) && truth.get(k) !== r)
+          .map(([k, r]) => [k, r, truth.get(k) ?? NaN] as [string, number, number]);
+        if (!missing.length && !extra.length && !other.length) continue;
+        out.push({ id: n.spec.id, missing, extra, other, informers: n.informers() });
+      }
+      return send({ type: 'diff', nodes: out });
+    }
     case 'stop':
       ac.abort();
       for (const n of nodes) n.store.close();
