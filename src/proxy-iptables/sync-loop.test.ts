@@ -103,16 +103,26 @@ describe('SyncLoop', () => {
     expect(await fake.listChain('filter', 'KUBE-KEEL-CANARY')).toContain('-A KUBE-KEEL-CANARY -j RETURN');
   });
 
-  it('checks the canary each period even while changes keep every sync partial', async () => {
+  it('checks the canary each period even while changes keep every sync partial, after programming the change', async () => {
     const { loop, fake, advance } = setup();
     loop.update(snapshotOf([web], [webEps('10.244.1.1')]), changed([], true));
     await loop.sync();
     await fake.restore('*nat\n:KUBE-KEEL-CANARY - [0:0]\n-X KUBE-KEEL-CANARY\nCOMMIT\n');
     await advance(10_000);
     loop.update(snapshotOf([web], [webEps('10.244.1.2')]), changed(['default/web']));
+    const listed: string[] = [];
+    const listChain = fake.listChain.bind(fake);
+    fake.listChain = async (table, chain) => {
+      listed.push(`${table} after ${fake.restores.length} restores`);
+      return listChain(table, chain);
+    };
     expect((await loop.sync()).kind).toBe('partial');
+    expect(listed).toEqual([]);
     await advance(20_000);
     loop.update(snapshotOf([web], [webEps('10.244.1.3')]), changed(['default/web']));
+    expect((await loop.sync()).kind).toBe('partial');
+    // The check came after this change's restore (the fourth: full sync, the test's, two changes), found the canary gone and asked for a full sync.
+    expect(listed).toEqual(['nat after 4 restores']);
     expect((await loop.sync()).kind).toBe('full');
     expect(fake.chainNames('nat')).toContain('KUBE-KEEL-CANARY');
   });
