@@ -1,9 +1,8 @@
 import { ConfigError } from '../api/errors.js';
 import { parseIp } from '../api/ip.js';
-import { libc, SOCK_CLOEXEC, sockaddrIn, SOL_SOCKET } from '../kernel/tun/libc.js';
+import { AF_INET, AF_INET6 } from '../kernel/address-family.js';
+import { libc, SOCK_CLOEXEC, SOCK_DGRAM, sockaddrIn, SOL_SOCKET } from '../kernel/tun/libc.js';
 
-const AF_INET6 = 10;
-const SOCK_DGRAM = 2;
 const SO_RCVBUF = 8;
 const SO_REUSEPORT = 15;
 
@@ -20,7 +19,7 @@ export function bindReusePortGroup(host: string, port: number, count: number): {
   const fds: number[] = [];
   try {
     for (let i = 0; i < count; i++) {
-      const fd = libc.socket(ip.family === 4 ? 2 : AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0) as number;
+      const fd = libc.socket(ip.family === 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0) as number;
       if (fd < 0) throw new ConfigError('--dns-listen', `socket: errno ${libc.errno()}`);
       fds.push(fd);
       libc.setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, int(1), 4);

@@ -1,5 +1,6 @@
 import { ipFromValue } from '../api/ip.js';
-import { addressOf, AF_INET, EAGAIN, libc, MSG_DONTWAIT } from '../kernel/tun/libc.js';
+import { AF_INET, AF_INET6 } from '../kernel/address-family.js';
+import { addressOf, EAGAIN, libc, MSG_DONTWAIT } from '../kernel/tun/libc.js';
 import type { Client, DnsHandler } from './dns-handler.js';
 import { EDNS_UDP_SIZE } from './response.js';
 
@@ -14,7 +15,6 @@ const MMSG = 64;
 /** Room for a sockaddr_in6. */
 const NAME = 32;
 const MSG_TRUNC = 0x20;
-const AF_INET6 = 10;
 
 /**
  * Answers one UDP socket in batches: one recvmmsg takes up to 64 queries,

@@ -13,17 +13,8 @@
  * error closes both sockets.
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import {
-  AF_INET,
-  EAGAIN,
-  MSG_DONTWAIT,
-  SOCK_CLOEXEC,
-  SOCK_NONBLOCK,
-  SOCK_STREAM,
-  SOL_SOCKET,
-  libc,
-  sockaddrIn,
-} from '../kernel/tun/libc.js';
+import { AF_INET } from '../kernel/address-family.js';
+import { EAGAIN, MSG_DONTWAIT, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, libc, sockaddrIn } from '../kernel/tun/libc.js';
 import { RoundRobin } from './round-robin.js';
 import type { PortalName } from './service-portals.js';
 import { COUNTER, type RelayMessage, type RelayWorkerData } from './native-relay-protocol.js';

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
-import { AF_INET, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, libc, sockaddrIn } from '../kernel/tun/libc.js';
+import { AF_INET } from '../kernel/address-family.js';
+import { SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, libc, sockaddrIn } from '../kernel/tun/libc.js';
 import type { Logger } from '../observe/log.js';
 import { COUNTER, COUNTERS, type RelayMessage, type RelayWorkerData } from './native-relay-protocol.js';
 import { PortCounters, proxyMetrics, type DialFailureReason } from './proxy-metrics.js';

@@ -1,6 +1,7 @@
 import { createRtNetlink, FlagsNew, type RtNetlinkSocket } from 'netlink';
 import { KeelError } from '../../api/errors.js';
 import { ipFromValue, parseCidr, type Cidr, type IpAddress } from '../../api/ip.js';
+import { AF_INET, AF_INET6 } from '../address-family.js';
 import { bytes, encodeVxlanLinkinfo, ipOf, parseVxlanInfo, type VxlanInfo } from './netlink-attrs.js';
 
 export type { VxlanInfo };
@@ -9,8 +10,6 @@ export type { VxlanInfo };
 export const KEEL_ROUTE_PROTOCOL = 0x6b;
 const MAIN_TABLE = 254;
 const RTNH_F_ONLINK = 4;
-const AF_INET = 2;
-const AF_INET6 = 10;
 const FAMILIES = [AF_INET, AF_INET6] as const;
 const afOf = (ip: { family: 4 | 6 }): number => (ip.family === 4 ? AF_INET : AF_INET6);
 const AF_BRIDGE = 7;

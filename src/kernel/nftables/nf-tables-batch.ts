@@ -2,6 +2,7 @@ import { endianness } from 'node:os';
 import { RawNetlinkSocket } from 'netlink';
 import { KeelError } from '../../api/errors.js';
 import { parseIp } from '../../api/ip.js';
+import { NF_FAMILY, type NfFamily } from '../address-family.js';
 import { attr, attrEntries, attrs, cstr as str, nested } from '../netlink/netlink-attrs.js';
 import { inNetns } from '../netns/in-netns.js';
 import { ruleExpressions } from './nf-tables-rule.js';
@@ -52,11 +53,8 @@ const NFTA_EXPR_NAME = 1;
 const NFTA_EXPR_DATA = 2;
 const NFTA_LOOKUP_SET = 1;
 const ENOENT = 2;
-const FAMILIES = { ip: 2, ip6: 10 } as const;
 const VERDICTS = { drop: 0, accept: 1, jump: -3, goto: -4 } as const;
 const PROTOCOLS: Record<string, number> = { tcp: 6, udp: 17, sctp: 132 };
-
-export type NfFamily = keyof typeof FAMILIES;
 
 /**
  * An element's key or value in the kernel's layout: each field of a
@@ -212,7 +210,7 @@ function encodeBatch(family: NfFamily, msgs: readonly BatchMessage[], firstSeq: 
   const out = [message(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq++, 0, Buffer.alloc(0), NFNL_SUBSYS_NFTABLES)];
   for (const m of msgs) {
     seqs.push(seq);
-    out.push(message((NFNL_SUBSYS_NFTABLES << 8) | m.type, NLM_F_REQUEST | NLM_F_ACK | m.flags, seq++, FAMILIES[family], m.payload));
+    out.push(message((NFNL_SUBSYS_NFTABLES << 8) | m.type, NLM_F_REQUEST | NLM_F_ACK | m.flags, seq++, NF_FAMILY[family], m.payload));
   }
   out.push(message(NFNL_MSG_BATCH_END, NLM_F_REQUEST, seq, 0, Buffer.alloc(0), NFNL_SUBSYS_NFTABLES));
   return { bytes: Buffer.concat(out), seqs };
@@ -373,7 +371,7 @@ export class NfTablesSocket implements NfTablesDirect {
     const payload = Buffer.concat([attr(NFTA_RULE_TABLE, str(table)), attr(NFTA_RULE_CHAIN, str(chain))]);
     const type = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETRULE;
     const reply = this.answer(seq);
-    await this.send(message(type, NLM_F_REQUEST | NLM_F_DUMP, seq, FAMILIES[family], payload));
+    await this.send(message(type, NLM_F_REQUEST | NLM_F_DUMP, seq, NF_FAMILY[family], payload));
     const r = await reply;
     if (r === -ENOENT) return undefined;
     if (typeof r === 'number')

@@ -1,3 +1,4 @@
+import { NF_FAMILY, type NfFamily } from '../address-family.js';
 import { cstr, nested, attr } from '../netlink/netlink-attrs.js';
 
 /**
@@ -38,7 +39,6 @@ const NFT_NAT_DNAT = 1;
 /** NFT_REG_1: the 16-byte register nft uses for all of this rule; the port follows the address in it (NFT_REG32_01 after 4 bytes, NFT_REG_2 after 16). */
 const NFT_REG_1 = 1;
 const PORT_REG = { ip: 9, ip6: 2 } as const;
-const NF_FAMILY = { ip: 2, ip6: 10 } as const;
 const L4PROTO: Record<string, number> = { tcp: 6, udp: 17, sctp: 132 };
 
 const PICK = /^meta l4proto (tcp|udp|sctp) dnat (ip|ip6) to numgen random mod (\d+) map @(\S+)$/;
@@ -57,7 +57,7 @@ export function ruleExpressions(rule: string): Buffer | undefined {
   const m = PICK.exec(rule);
   if (!m) return undefined;
   const [, proto = '', family = '', modulus = '', map = ''] = m;
-  const fam = family as keyof typeof NF_FAMILY;
+  const fam = family as NfFamily;
   const mod = Number(modulus);
   if (!Number.isSafeInteger(mod) || mod < 1 || mod > 0xffff_ffff) return undefined;
   return Buffer.concat([

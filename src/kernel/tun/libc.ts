@@ -1,4 +1,5 @@
 import koffi from 'koffi';
+import { AF_INET } from '../address-family.js';
 
 /**
  * The few libc calls keel needs through koffi: the udp backend's data path
@@ -57,7 +58,7 @@ const F_GETFL = 3;
 const F_SETFL = 4;
 export const EAGAIN = 11;
 /** Socket constants of x86-64/arm64 Linux, for the koffi socket paths (DNS workers, the native relay). */
-export const AF_INET = 2;
+export const SOCK_DGRAM = 2;
 export const SOCK_STREAM = 1;
 export const SOCK_NONBLOCK = 0o4000;
 export const SOCK_CLOEXEC = 0o2000000;
@@ -115,7 +116,7 @@ export function setNonBlocking(fd: number): void {
 
 export function sockaddrIn(ip: number, port: number): Buffer {
   const sa = Buffer.alloc(16);
-  sa.writeUInt16LE(2, 0);
+  sa.writeUInt16LE(AF_INET, 0);
   sa.writeUInt16BE(port, 2);
   sa.writeUInt32BE(ip >>> 0, 4);
   return sa;

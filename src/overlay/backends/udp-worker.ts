@@ -1,5 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { addressOf, EAGAIN, libc, POLLIN, setNonBlocking, sockaddrIn } from '../../kernel/tun/libc.js';
+import { AF_INET } from '../../kernel/address-family.js';
+import { addressOf, EAGAIN, libc, POLLIN, setNonBlocking, SOCK_DGRAM, sockaddrIn, SOL_SOCKET } from '../../kernel/tun/libc.js';
 import { coalesceDatagrams } from './gro-coalesce.js';
 import { segmentFrame } from './gso-segment.js';
 import { GsoBatch } from './udp-gso-batch.js';
@@ -22,10 +23,7 @@ const counters = new Float64Array(d.counters, d.slot * COUNTER_SLOT * 8, COUNTER
 const tableSeq = new Int32Array(d.table);
 const pfd = Buffer.alloc(8);
 // The FORCE variants pass net.core.[rw]mem_max (the agent runs as root).
-const AF_INET = 2,
-  SOCK_DGRAM = 2,
-  SOL_SOCKET = 1,
-  SOL_UDP = 17,
+const SOL_UDP = 17,
   SO_RCVBUFFORCE = 33,
   SO_SNDBUFFORCE = 32,
   SO_REUSEADDR = 2,
