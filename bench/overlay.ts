@@ -281,7 +281,7 @@ async function main(): Promise<void> {
     ...(['on', 'off'] as const).map((o) =>
       figure({
         figure: 7,
-        name: `udp backend, offloads ${o}: both agents' CPU seconds per GB carried (less is better; independent of the machine's load)`,
+        name: `udp backend, offloads ${o}: both agents' CPU seconds per GB carried (less is better; it rises when the workers wake for few packets, as at low Gbit/s: compare at similar throughput)`,
         unit: 'CPU s/GB',
         keel: series.find((r) => r.backend === 'udp' && r.offloads === o)?.agentCpuPerGb ?? [],
       }),
