@@ -68,7 +68,7 @@ export class DnsService {
   /**
    * Binds the sockets (SERVFAIL for cluster names until the first snapshot)
    * and follows the source until the signal aborts; resolves once the first
-   * snapshot is served.
+   * snapshot is served, by the worker threads too.
    */
   async start(signal: AbortSignal): Promise<void> {
     for (const server of this.servers) await server.start(signal);
@@ -91,6 +91,7 @@ export class DnsService {
       { once: true },
     );
     await first;
+    await this.workers?.synced();
   }
 
   private startWorkers(signal: AbortSignal): void {
@@ -106,12 +107,12 @@ export class DnsService {
   }
 
   ready(): boolean {
-    return this.handler.hasSynced();
+    return this.handler.hasSynced() && (this.workers?.isSynced() ?? true);
   }
 
   /** Serving is continuous: healthy now whenever synced and bound (the watch reports its own staleness). */
   lastSuccess(): number | undefined {
-    return this.handler.hasSynced() && this.servers.every((s) => s.address()) ? Date.now() : undefined;
+    return this.ready() && this.servers.every((s) => s.address()) ? Date.now() : undefined;
   }
 
   periodMs(): number {

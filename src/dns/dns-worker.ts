@@ -48,7 +48,9 @@ let stopped = false;
 port.on('message', (m: ToWorker) => {
   if (m.kind === 'update') {
     const { snap, changed } = replica.apply(m.delta);
+    const first = !handler.hasSynced();
     handler.update(snap, changed);
+    if (first) port.postMessage({ kind: 'synced' } satisfies FromWorker);
   } else if (m.kind === 'forwarded') {
     waiting.get(m.id)?.(m.reply && Buffer.from(m.reply.buffer, m.reply.byteOffset, m.reply.length));
     waiting.delete(m.id);

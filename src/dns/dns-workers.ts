@@ -38,7 +38,9 @@ export type ToWorker =
   | { kind: 'stop' };
 
 export type FromWorker =
-  { kind: 'forward'; id: number; query: Uint8Array; questionEnd: number; tcp: boolean } | { kind: 'metrics'; id: number; metrics: Metrics };
+  | { kind: 'forward'; id: number; query: Uint8Array; questionEnd: number; tcp: boolean }
+  | { kind: 'metrics'; id: number; metrics: Metrics }
+  | { kind: 'synced' };
 
 /**
  * The DNS metrics workers report; the record and cache gauges stay the
@@ -59,6 +61,8 @@ interface Thread {
   wakeFd: number;
   seq: Int32Array;
   exited: boolean;
+  /** Answering from a snapshot (or gone): until then its socket's queries would get SERVFAIL. */
+  synced: boolean;
 }
 
 /**
@@ -73,6 +77,10 @@ export class DnsWorkers {
   private removeSource: (() => void) | undefined;
   private readonly pending = new Map<number, (metrics: Metrics) => void>();
   private hadSlices: boolean | undefined;
+  private allSynced!: () => void;
+  private readonly whenSynced = new Promise<void>((resolve) => {
+    this.allSynced = resolve;
+  });
 
   constructor(
     private readonly data: Omit<DnsWorkerData, 'fds' | 'wakeFd' | 'wakeSeq' | 'forwarding'>,
@@ -87,14 +95,16 @@ export class DnsWorkers {
       const wakeSeq = new SharedArrayBuffer(4);
       const data: DnsWorkerData = { ...this.data, forwarding: this.forwarder !== undefined, fds, wakeFd, wakeSeq };
       const worker = new Worker(new URL('./dns-worker.js', import.meta.url), { workerData: data });
-      const thread: Thread = { worker, wakeFd, seq: new Int32Array(wakeSeq), exited: false };
+      const thread: Thread = { worker, wakeFd, seq: new Int32Array(wakeSeq), exited: false, synced: false };
       worker.on('error', (err) => this.logger.error('dns worker failed', { worker: i, error: err.message }));
       worker.on('exit', () => {
         thread.exited = true;
         libc.close(wakeFd);
+        this.markSynced(thread);
       });
       worker.on('message', (m: FromWorker) => {
         if (m.kind === 'forward') void this.forward(thread, m);
+        else if (m.kind === 'synced') this.markSynced(thread);
         else {
           this.pending.get(m.id)?.(m.metrics);
           this.pending.delete(m.id);
@@ -103,6 +113,24 @@ export class DnsWorkers {
       this.threads.push(thread);
     });
     this.removeSource = addMetricsSource(() => this.metrics());
+  }
+
+  /**
+   * Resolves once every worker answers from a snapshot (or has exited): a
+   * worker starts a fresh isolate and loads its modules, which took up to
+   * 1.5 s under load, while the agent thread was already answering.
+   */
+  synced(): Promise<void> {
+    return this.whenSynced;
+  }
+
+  isSynced(): boolean {
+    return this.threads.every((t) => t.synced);
+  }
+
+  private markSynced(t: Thread): void {
+    t.synced = true;
+    if (this.isSynced()) this.allSynced();
   }
 
   update(snap: ClusterSnapshot, changed: ChangedKeys): void {

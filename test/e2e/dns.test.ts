@@ -54,8 +54,8 @@ beforeAll(async () => {
   for (const obj of [...snap.services.values(), ...snap.endpoints.values(), ...snap.pods.values()]) await put(obj);
   lab.writeResolvConf(renderResolvConf({ nameservers: ['10.244.1.1'], namespace: 'default', zone: 'cluster.local' }));
   lab.startStubUpstream();
-  // Two UDP threads (the agent's and a worker on a dup of its socket): every test here also holds for
-  // the worker, which answers whichever query it reads first; the other DNS suites run one thread.
+  // Two UDP worker threads, each with its own SO_REUSEPORT socket: every test here also holds whichever
+  // worker the kernel hands a query to; the other DNS suites run the default one worker.
   lab.startKeelDns({ prefix: PREFIX, upstream: '127.0.0.1:5300', extra: ['--dns-ttl', String(TTL), '--dns-workers', '2'] });
   await until(
     'keel dns answering',
