@@ -32,6 +32,14 @@ async function etcd(): Promise<EtcdServer> {
   return server;
 }
 
+/** A TCP relay to the server that a test cuts, freezes and restores: the partition between an informer and etcd. */
+async function relay(server: EtcdServer): Promise<StreamCutter> {
+  const cutter = new StreamCutter(server.clientPort);
+  await cutter.open();
+  cleanups.push(() => cutter.cut());
+  return cutter;
+}
+
 function kvStore(endpoint: string): KvStore {
   const store = new KvStore(createEtcdClient({ endpoints: [endpoint], callTimeoutMs: 2_000 }), [endpoint]);
   cleanups.push(() => store.close());
@@ -62,19 +70,20 @@ async function expectEqualToEtcd(inf: Informer<Service>, store: KvStore, prefix:
 const prefix = '/registry/services/specs/';
 const key = (i: number): string => `${prefix}default/svc-${i}`;
 const put = (i: number, port = 80): TxnOp => ({ put: key(i), value: serviceJson('default', `svc-${i}`, port) });
+/** Writes svc-0 … svc-(count-1); returns the revision of the last write. */
+const putServices = (store: KvStore, count: number): Promise<number> =>
+  writeBatched(
+    store,
+    Array.from({ length: count }, (_, i) => put(i)),
+  );
 
 describe('ClusterWatch after a relist', () => {
   it('marks the next delivery full and converges', async () => {
     const server = await etcd();
     const writer = kvStore(server.endpoint);
-    const cutter = new StreamCutter(server.clientPort);
-    await cutter.open();
-    cleanups.push(() => cutter.cut());
+    const cutter = await relay(server);
     const objects = new ObjectStore(writer, '/registry');
-    await writeBatched(
-      writer,
-      Array.from({ length: 20 }, (_, i) => put(i)),
-    );
+    await putServices(writer, 20);
 
     const watch = new ClusterWatch({ store: kvStore(cutter.endpoint), prefix: '/registry', backoff: { initialMs: 50, maxMs: 1_000 } });
     const calls: { snap: ClusterSnapshot; changed: ChangedKeys }[] = [];
@@ -108,13 +117,8 @@ describe('Informer resilience', () => {
   it('relists after a partition during which etcd compacted past its revision, converging deletes included', async () => {
     const server = await etcd();
     const writer = kvStore(server.endpoint);
-    const cutter = new StreamCutter(server.clientPort);
-    await cutter.open();
-    cleanups.push(() => cutter.cut());
-    await writeBatched(
-      writer,
-      Array.from({ length: 200 }, (_, i) => put(i)),
-    );
+    const cutter = await relay(server);
+    await putServices(writer, 200);
 
     const inf = informer(kvStore(cutter.endpoint), prefix, 'test-compaction');
     await waitFor('first sync and watch', () => inf.hasSynced() && inf.isConnected());
@@ -148,10 +152,7 @@ describe('Informer resilience', () => {
   it('keeps serving while etcd is stopped for 10 s, then reconnects by itself and catches up', async () => {
     const server = await etcd();
     const store = kvStore(server.endpoint);
-    await writeBatched(
-      store,
-      Array.from({ length: 100 }, (_, i) => put(i)),
-    );
+    await putServices(store, 100);
     const inf = informer(store, prefix, 'test-restart');
     await waitFor('first sync and watch', () => inf.hasSynced() && inf.isConnected());
 
@@ -177,9 +178,7 @@ describe('Informer resilience', () => {
   it('relists from scratch when a new, empty etcd appears at the same address', async () => {
     const server = await etcd();
     const writer = kvStore(server.endpoint);
-    const cutter = new StreamCutter(server.clientPort);
-    await cutter.open();
-    cleanups.push(() => cutter.cut());
+    const cutter = await relay(server);
     for (let i = 0; i < 30; i++) await writer.txn([], [put(i)]);
     const inf = informer(kvStore(cutter.endpoint), prefix, 'test-replaced');
     await waitFor('first sync and watch', () => inf.hasSynced() && inf.isConnected());
@@ -204,10 +203,7 @@ describe('Informer resilience', () => {
   it('declares a hung etcd (SIGSTOP) disconnected by probing, and resumes when it continues', async () => {
     const server = await etcd();
     const store = kvStore(server.endpoint);
-    await writeBatched(
-      store,
-      Array.from({ length: 10 }, (_, i) => put(i)),
-    );
+    await putServices(store, 10);
     const inf = informer(store, prefix, 'test-hung', 200);
     await waitFor('first sync and watch', () => inf.hasSynced() && inf.isConnected());
     const pid = server.pid as number;
@@ -227,13 +223,8 @@ describe('Informer resilience', () => {
   it('abandons a connection that silently stops carrying data and resumes over a new one', async () => {
     const server = await etcd();
     const writer = kvStore(server.endpoint);
-    const cutter = new StreamCutter(server.clientPort);
-    await cutter.open();
-    cleanups.push(() => cutter.cut());
-    await writeBatched(
-      writer,
-      Array.from({ length: 10 }, (_, i) => put(i)),
-    );
+    const cutter = await relay(server);
+    await putServices(writer, 10);
     const inf = informer(kvStore(cutter.endpoint), prefix, 'test-frozen', 200);
     await waitFor('first sync and watch', () => inf.hasSynced() && inf.isConnected());
 
@@ -257,10 +248,7 @@ describe('Informer resilience', () => {
       server.endpoint,
     ]);
     cleanups.push(() => both.close());
-    await writeBatched(
-      writer,
-      Array.from({ length: 10 }, (_, i) => put(i)),
-    );
+    await putServices(writer, 10);
 
     const inf = informer(both, prefix, 'test-endpoints');
     await waitFor('first sync and watch', () => inf.hasSynced() && inf.isConnected());
