@@ -1,5 +1,14 @@
+import { createRequire } from 'node:module';
 import { isIPv6 } from 'node:net';
-import { IPv4, IPv4CidrRange, IPv6, IPv6CidrRange, collapseIPv6Number } from 'ip-num';
+import type * as IpNum from 'ip-num';
+
+/**
+ * ip-num, loaded on first use and through require: Node 20's ESM loader
+ * takes ~0.2 s of every keel start to import this CommonJS package, and
+ * most commands (every `--help`, a dotted-quad parse) never call it.
+ */
+let loaded: typeof IpNum | undefined;
+const ipNum = (): typeof IpNum => (loaded ??= createRequire(import.meta.url)('ip-num') as typeof IpNum);
 
 /** Addresses and CIDRs are parsed once, at the edge, into these value types. */
 export type IpFamily = 4 | 6;
@@ -23,6 +32,7 @@ export function parseIp(text: string): IpAddress | undefined {
   const v4 = ipv4Value(text);
   if (v4 !== undefined) return { family: 4, value: BigInt(v4), text };
   if (isIPv6(text) && !text.includes('.')) {
+    const { IPv6, collapseIPv6Number } = ipNum();
     const ip = IPv6.fromHexadecatet(text);
     return { family: 6, value: ip.value, text: collapseIPv6Number(ip.toString()) };
   }
@@ -79,6 +89,7 @@ export function parseCidrSloppy(text: string): Cidr | undefined {
 }
 
 export function ipFromValue(family: IpFamily, value: bigint): IpAddress {
+  const { IPv4, IPv6, collapseIPv6Number } = ipNum();
   const text = family === 4 ? new IPv4(value).toString() : collapseIPv6Number(new IPv6(value).toString());
   return { family, value, text };
 }
@@ -92,6 +103,7 @@ export function parseCidr(text: string): Cidr | undefined {
   const prefixLength = Number(lenText);
   const bits = addr.family === 4 ? 32 : 128;
   if (prefixLength > bits) return undefined;
+  const { IPv4CidrRange, IPv6CidrRange } = ipNum();
   const range =
     addr.family === 4 ? IPv4CidrRange.fromCidr(`${addr.text}/${prefixLength}`) : IPv6CidrRange.fromCidr(`${addr.text}/${prefixLength}`);
   const first = range.getFirst().value;
