@@ -406,7 +406,8 @@ interface Share {
 /** The agent's partial syncs and programming durations so far (counts, summed seconds), from its /metrics. */
 async function agentTimes(): Promise<{ syncs: number; syncS: number; programmed: number; programmingS: number }> {
   const text = String((await inNode(['curl', '-sf', 'http://127.0.0.1:10249/metrics'])).stdout);
-  const value = (name: string): number => Number(new RegExp(`^${name.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  // A histogram with no observation yet (no partial sync before the first run) has no line: zero.
+  const value = (name: string): number => Number(new RegExp(`^${name.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
   return {
     syncs: value('keel_sync_proxy_rules_duration_seconds_count{kind="partial"}'),
     syncS: value('keel_sync_proxy_rules_duration_seconds_sum{kind="partial"}'),
