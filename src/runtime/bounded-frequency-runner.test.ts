@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Backoff } from './backoff.js';
 import { BoundedFrequencyRunner, type BoundedFrequencyRunnerOptions } from './bounded-frequency-runner.js';
 import { FakeClock } from './testing/fake-clock.js';
+import { Gate } from './testing/gate.js';
 
 interface Harness {
   clock: FakeClock;
@@ -26,7 +27,7 @@ function harness(opts: Partial<BoundedFrequencyRunnerOptions> = {}): Harness {
   const clock = new FakeClock(1_000_000);
   const starts: number[] = [];
   const failures: Harness['failures'] = [];
-  let gate: Promise<void> | undefined;
+  const gate = new Gate();
   let failing = 0;
   const broke = new Error('run broke');
   const runner = new BoundedFrequencyRunner({
@@ -37,7 +38,7 @@ function harness(opts: Partial<BoundedFrequencyRunnerOptions> = {}): Harness {
     ...opts,
     fn: async () => {
       starts.push(clock.now() - 1_000_000);
-      if (gate) await gate;
+      if (gate.closed) await gate.closed;
       if (failing > 0) {
         failing--;
         throw broke;
@@ -54,16 +55,7 @@ function harness(opts: Partial<BoundedFrequencyRunnerOptions> = {}): Harness {
     signal: ac.signal,
     abort: () => ac.abort(),
     started,
-    block: () => {
-      let open!: () => void;
-      gate = new Promise((r) => {
-        open = r;
-      });
-      return () => {
-        gate = undefined;
-        open();
-      };
-    },
+    block: () => gate.block(),
     failNext: (n = 1) => {
       failing = n;
     },

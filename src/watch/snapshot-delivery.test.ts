@@ -3,6 +3,7 @@ import { emptySnapshot, type ClusterSnapshot } from '../api/cluster-state.js';
 import type { Service } from '../api/service.js';
 import { createLogger } from '../observe/log.js';
 import { SnapshotDelivery, type ChangedKeys } from './snapshot-delivery.js';
+import { Gate } from '../runtime/testing/gate.js';
 
 function svc(name: string, port: number, resourceVersion = '1'): Service {
   return {
@@ -25,12 +26,12 @@ interface Harness {
 function harness(minDelayMs = 0, synced = true): Harness {
   const calls: Harness['calls'] = [];
   const source = { synced, revision: 1 };
-  let gate: Promise<void> | undefined;
+  const gate = new Gate();
   let fail = false;
   const delivery = new SnapshotDelivery(
     async (snap, changed) => {
       calls.push({ revision: snap.revision, changed });
-      if (gate) await gate;
+      if (gate.closed) await gate.closed;
       if (fail) {
         fail = false;
         throw new Error('consumer broke');
@@ -48,16 +49,7 @@ function harness(minDelayMs = 0, synced = true): Harness {
     delivery,
     calls,
     source,
-    block: () => {
-      let open!: () => void;
-      gate = new Promise((r) => {
-        open = r;
-      });
-      return () => {
-        gate = undefined;
-        open();
-      };
-    },
+    block: () => gate.block(),
     failNext: () => {
       fail = true;
     },
