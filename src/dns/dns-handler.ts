@@ -30,6 +30,8 @@ export interface DnsHandlerOptions {
   /** May this client have foreign names resolved? */
   recursionAllowed: (address: string) => boolean;
   logger?: Logger;
+  /** False in a worker thread: the agent thread's own handler logs and counts the objects it rejects. */
+  reportRejections?: boolean;
   /** Cached responses kept at most; the cache empties when it overflows (default 50,000). */
   cacheSize?: number;
 }
@@ -94,7 +96,7 @@ export class DnsHandler {
 
   /** A ClusterWatch consumer: rebuilds the records of the services and pods that changed, drops the answers that read them. */
   update(snap: ClusterSnapshot, changed: ChangedKeys): void {
-    this.index ??= new ZoneRecords(this.options.config);
+    this.index ??= new ZoneRecords(this.options.config, this.options.reportRejections);
     const touched = this.index.update(snap, changed);
     this.cache.invalidate(touched);
     dnsCacheEntries.set(this.cache.size);

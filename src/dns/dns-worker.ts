@@ -27,6 +27,7 @@ const handler = new DnsHandler({
   config: d.config,
   recursionAllowed: recursionPolicy(d.recursion.clusterCidrs, d.recursion.nodeAddresses),
   logger: log,
+  reportRejections: false,
   ...(d.forwarding
     ? {
         forwarder: {

@@ -45,11 +45,15 @@ export class ZoneRecords implements RecordIndex {
   /** Name → how many sources make it exist. */
   private readonly existing = new Map<string, number>();
   private readonly namespaceCount = new Map<string, number>();
-  private readonly views = new ServiceViews();
+  private readonly views: ServiceViews;
   private readonly pods = new Map<NamespacedName, Pod>();
   private revision: number | undefined;
 
-  constructor(readonly config: DnsConfig) {
+  constructor(
+    readonly config: DnsConfig,
+    reportRejections = true,
+  ) {
+    this.views = new ServiceViews({ reportRejections });
     this.clusterZone = canonicalName(config.zone);
     this.zones = [...new Set(zoneApexes(config))].sort((a, b) => b.length - a.length);
   }

@@ -14,6 +14,12 @@ export interface ServiceViewsOptions {
   /** The node endpoints are local to; absent (DNS) leaves every endpoint non-local. */
   readonly nodeName?: string | undefined;
   readonly logger?: Logger;
+  /**
+   * Off in a replica (a DNS worker thread) of views the agent thread also
+   * projects: the worker's module copy has its own "reported once" sets, so
+   * it would log and count every rejection a second time.
+   */
+  readonly reportRejections?: boolean;
 }
 
 /** A service's endpoints from either source: its v1 Endpoints, or its EndpointSlices. */
@@ -90,7 +96,7 @@ export class ServiceViews {
         ? projectService(svc, undefined, this.options.nodeName, eps)
         : projectService(svc, eps, this.options.nodeName);
       this.views.set(key, view);
-      if (view.ignoredFields.length && !ignoredReported.has(svc)) {
+      if (view.ignoredFields.length && this.options.reportRejections !== false && !ignoredReported.has(svc)) {
         ignoredReported.add(svc);
         const object = subjectOf('Service', svc.metadata.namespace, svc.metadata.name);
         for (const f of view.ignoredFields) {
@@ -106,7 +112,7 @@ export class ServiceViews {
       return true;
     } catch (err) {
       if (!isKeelError(err)) throw err;
-      if (!reported.has(svc) || reported.get(svc) !== eps) {
+      if (this.options.reportRejections !== false && (!reported.has(svc) || reported.get(svc) !== eps)) {
         reported.set(svc, eps);
         watchMetrics.invalid.inc({ resource: 'services' });
         this.log.warn('skipping service that does not project', { key, reason: err.message });
