@@ -1,4 +1,4 @@
-import { rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -57,16 +57,21 @@ export class Traffic {
   private readonly client: string;
   private readonly procs: { pid: number | undefined; done: Promise<unknown> }[] = [];
 
+  // The scripts are written when first needed, not here: a file whose tests are all skipped or
+  // filtered out (vitest -t) builds its lab but runs no afterAll, which would leave them in /tmp.
   constructor(run: string) {
     this.server = join(tmpdir(), `kp-${run}-server.mjs`);
     this.client = join(tmpdir(), `kp-${run}-client.mjs`);
-    writeFileSync(this.server, SERVER);
-    writeFileSync(this.client, CLIENT);
+  }
+
+  private script(path: string, text: string): string {
+    if (!existsSync(path)) writeFileSync(path, text);
+    return path;
   }
 
   /** Starts a server answering `name` (with `peer`: "name from <client address>") on TCP and UDP; resolves once both listen. */
   async serve(ns: string, name: string, tcpPort: number, udpPort: number, opts: { peer?: boolean } = {}): Promise<void> {
-    const args = [this.server, name, String(tcpPort), String(udpPort), ...(opts.peer ? ['peer'] : [])];
+    const args = [this.script(this.server, SERVER), name, String(tcpPort), String(udpPort), ...(opts.peer ? ['peer'] : [])];
     const p = execa('ip', ['netns', 'exec', ns, process.execPath, ...args], { reject: false });
     this.procs.push({ pid: p.pid, done: p });
     await new Promise<void>((resolve, reject) => {
@@ -78,7 +83,7 @@ export class Traffic {
   }
 
   async call(ns: string, host: string, port: number, proto: 'tcp' | 'udp', count: number, sport?: number): Promise<Tally> {
-    const args = [this.client, host, String(port), proto, String(count), ...(sport ? [String(sport)] : [])];
+    const args = [this.script(this.client, CLIENT), host, String(port), proto, String(count), ...(sport ? [String(sport)] : [])];
     const res = await execa('ip', ['netns', 'exec', ns, process.execPath, ...args]);
     return JSON.parse(res.stdout) as Tally;
   }
