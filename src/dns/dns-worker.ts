@@ -45,8 +45,11 @@ const replica = new SnapshotReplica();
 const failed = (err: unknown): void => log.error('query handling failed', { error: err instanceof Error ? err.message : String(err) });
 const servers = d.fds.map((fd) => new UdpBatchServer(fd, handler, failed));
 let stopped = false;
+/** Messages this thread's event loop has delivered; the agent counts those it posted in wakeSeq. */
+let delivered = 0;
 
 port.on('message', (m: ToWorker) => {
+  delivered++;
   if (m.kind === 'update') {
     const { snap, changed } = replica.apply(m.delta);
     const first = !handler.hasSynced();
@@ -70,7 +73,6 @@ const pfds = Buffer.alloc(8 * (d.fds.length + 1));
   pfds.writeInt16LE(1, i * 8 + 4);
 });
 const counter = Buffer.alloc(8);
-let seen = 0;
 while (!stopped) {
   let full = false;
   for (const s of servers) if (s.serveBatch() === 64) full = true;
@@ -80,10 +82,9 @@ while (!stopped) {
     if (pfds.readInt16LE(d.fds.length * 8 + 6) & 1) libc.read(d.wakeFd, counter, 8);
   }
   // The agent posted something (its count moves before the eventfd is written): let the event loop deliver it.
-  if (Atomics.load(seq, 0) !== seen) {
-    seen = Atomics.load(seq, 0);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
+  // One turn is not always enough (a message that lands after the turn's poll phase waits for the next), and
+  // the eventfd was already read: yielding once would leave it, a stop included, undelivered until the next post.
+  while (Atomics.load(seq, 0) !== delivered) await new Promise((resolve) => setImmediate(resolve));
 }
 // The eventfd is the agent's to close, once this thread has exited.
 for (const fd of d.fds) libc.close(fd);
