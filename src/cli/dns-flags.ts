@@ -6,7 +6,7 @@ import { keelOption, parseIntFlag } from './options.js';
 /**
  * Worker threads with a SO_REUSEPORT socket each, answering in
  * recvmmsg/sendmmsg batches (src/dns/dns-workers.ts); 0: the agent thread
- * answers UDP through Node.js dgram (2.6× the CPU per query, measured in bench/dns).
+ * answers UDP through Node.js dgram (4.7× the CPU per query, measured in bench/dns).
  */
 export function dnsWorkersOption(): Option {
   return keelOption(
