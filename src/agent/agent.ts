@@ -122,11 +122,10 @@ function proxyFamilies(config: ProxyConfig): { family: IpFamily; clusterCidr: st
     .map((family) => ({ family, clusterCidr: cidrs.find((c) => c.family === family)?.text }));
 }
 
-/** --nodeport-addresses against this node's interface addresses of one family, read once at start. */
-function nodePortAddressesOf(config: ProxyConfig, family: IpFamily): { nodePortAddresses?: string[] } {
+/** --nodeport-addresses against this node's interface addresses of one family, as they are now. */
+function nodePortAddressesNow(config: ProxyConfig, family: IpFamily): string[] | undefined {
   const local = Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address));
-  const resolved = resolveNodePortAddresses(config.nodePortAddresses, local, config.nodeIps, family);
-  return resolved ? { nodePortAddresses: resolved } : {};
+  return resolveNodePortAddresses(config.nodePortAddresses, local, config.nodeIps, family);
 }
 
 function proxyComponent(config: ProxyConfig, watch: ClusterWatch, logger: Logger): AgentComponent {
@@ -135,6 +134,7 @@ function proxyComponent(config: ProxyConfig, watch: ClusterWatch, logger: Logger
     // kube-proxy's MetaProxier: one proxier per family the node runs, each with its own tables, sync state and
     // conntrack; in nftables mode the `ip keel` and `ip6 keel` tables (kube-proxy: `ip kube-proxy`, `ip6 kube-proxy`).
     const loops = proxyFamilies(config).map(({ family, clusterCidr }) => {
+      const nodePortAddresses = nodePortAddressesNow(config, family);
       const common = {
         node: {
           nodeName: config.nodeName,
@@ -144,8 +144,10 @@ function proxyComponent(config: ProxyConfig, watch: ClusterWatch, logger: Logger
           masqueradeBit: DEFAULT_MASQUERADE_BIT,
           ...(clusterCidr ? { clusterCidr } : {}),
           conntrackTcpLiberal: conntrackTcpLiberal(),
-          ...nodePortAddressesOf(config, family),
+          ...(nodePortAddresses ? { nodePortAddresses } : {}),
         },
+        // Only CIDRs pick addresses: unset (every local address) has nothing to follow.
+        ...(nodePortAddresses ? { nodePortAddresses: () => nodePortAddressesNow(config, family) } : {}),
         conntrack: new ConntrackTool(undefined, family),
         syncPeriodMs: config.syncPeriodMs,
         minSyncPeriodMs: config.minSyncPeriodMs,

@@ -5,6 +5,7 @@ import { FakeClock } from '../runtime/testing/fake-clock.js';
 import { DEFAULT_MASQUERADE_BIT, type NodeConfig } from './compile.js';
 import type { Conntrack, StaleFlow } from '../kernel/conntrack/conntrack.js';
 import { FULL_SYNC_PERIOD_MS } from '../proxy-sync/proxy-sync-loop.js';
+import { rulesTotal } from './metrics.js';
 import { SyncLoop } from './sync-loop.js';
 import { makeEndpoints, makeService, snapshotOf } from '../api/testing/object-builders.js';
 
@@ -101,6 +102,28 @@ describe('SyncLoop', () => {
     await advance(30_000);
     expect(await loop.sync()).toMatchObject({ kind: 'full', written: 1 });
     expect(await fake.listChain('filter', 'KUBE-KEEL-CANARY')).toContain('-A KUBE-KEEL-CANARY -j RETURN');
+  });
+
+  // kube-proxy reads the node's addresses on every sync (proxier.go: nodePortAddresses.GetNodeIPs).
+  it('follows the addresses --nodeport-addresses picks: one added later answers NodePorts after the next sync, which is full', async () => {
+    let addresses = ['172.30.0.1'];
+    const fake = new FakeRunner();
+    const loop = new SyncLoop({
+      runner: fake,
+      node: { ...node, nodePortAddresses: addresses },
+      nodePortAddresses: () => addresses,
+      clock: new FakeClock(),
+    });
+    const count = async () => (await rulesTotal.get()).values.find((v) => v.labels.table === 'nat')?.value;
+    loop.update(snapshotOf([web], [webEps('10.244.1.1')]), changed([], true));
+    expect((await loop.sync()).kind).toBe('full');
+    const before = await count();
+    expect(await loop.sync()).toMatchObject({ kind: 'partial', written: 0 });
+    addresses = ['172.30.0.1', '172.30.5.1'];
+    expect(await loop.sync()).toMatchObject({ kind: 'full', written: 1 });
+    expect(fake.restores.at(-1)).toMatch(/^-A KUBE-SERVICES -d 172\.30\.5\.1\/32 .*-j KUBE-NODEPORTS$/m);
+    expect(await count()).toBe((before ?? 0) + 1);
+    expect(await loop.sync()).toMatchObject({ kind: 'partial', written: 0 });
   });
 
   it('checks the canary each period even while changes keep every sync partial, after programming the change', async () => {

@@ -2,7 +2,7 @@ import { createLogger, type Fields } from '../observe/log.js';
 import type { IptablesRunner } from '../kernel/iptables/restore-runner.js';
 import { RestoreError } from '../kernel/iptables/restore-error.js';
 import type { ServiceView } from '../service-view/service-view.js';
-import { assembleRuleSet, keelJumps, topChains, type RuleSet, type ServiceRules } from './compile.js';
+import { assembleRuleSet, keelJumps, topChains, type NodeConfig, type RuleSet, type ServiceRules } from './compile.js';
 import { CANARY_CHAIN, CANARY_RULE } from './chain-names.js';
 import { compileService } from './compile-service.js';
 import { chainsWritten, rulesTotal } from './metrics.js';
@@ -32,18 +32,16 @@ export class SyncLoop extends ProxySyncLoop<ServiceRules, SyncResult> {
   private view: KernelView = emptyKernelView();
   /** Rules keel holds per table, kept by difference so a partial sync never walks every service. */
   private readonly ruleCount: Record<'nat' | 'filter', number>;
+  /** The node config the count's fixed rules were counted for (NodePort addresses can change). */
+  private counted: NodeConfig;
   protected readonly lostMessage = `${CANARY_CHAIN} is gone or flushed: someone else rewrote the tables; resyncing fully`;
   protected readonly idle: SyncResult = { kind: 'none', written: 0, deleted: 0, bytes: 0 };
 
   constructor(opts: SyncLoopOptions) {
     super(opts, createLogger('proxy-iptables'));
     this.runner = opts.runner;
-    // keel's fixed rules (postrouting, forwarding, the localnet guard…): the top chains of no service.
-    const fixed = topChains([], opts.node);
-    this.ruleCount = {
-      nat: fixed.nat.reduce((n, c) => n + c.rules.length, 0),
-      filter: fixed.filter.reduce((n, c) => n + c.rules.length, 0),
-    };
+    this.ruleCount = fixedRules(opts.node);
+    this.counted = opts.node;
   }
 
   /** The rules as last compiled (for tracing what the loop programs). */
@@ -57,6 +55,11 @@ export class SyncLoop extends ProxySyncLoop<ServiceRules, SyncResult> {
 
   protected async apply(full: boolean, changes: readonly FragmentChange<ServiceRules>[]): Promise<SyncResult> {
     let topChanged = false;
+    if (this.node !== this.counted) {
+      const [was, now] = [fixedRules(this.counted), fixedRules(this.node)];
+      for (const table of ['nat', 'filter'] as const) this.ruleCount[table] += now[table] - was[table];
+      this.counted = this.node;
+    }
     for (const { before, after } of changes) {
       topChanged ||= !sameTopShare(before, after);
       for (const table of ['nat', 'filter'] as const) this.ruleCount[table] += fragmentRules(after, table) - fragmentRules(before, table);
@@ -99,6 +102,12 @@ export class SyncLoop extends ProxySyncLoop<ServiceRules, SyncResult> {
     }
     return out;
   }
+}
+
+/** keel's fixed rules per table (postrouting, forwarding, the localnet guard…): the top chains of no service. */
+function fixedRules(node: NodeConfig): Record<'nat' | 'filter', number> {
+  const fixed = topChains([], node);
+  return { nat: fixed.nat.reduce((n, c) => n + c.rules.length, 0), filter: fixed.filter.reduce((n, c) => n + c.rules.length, 0) };
 }
 
 /** One service's rules in a table: its share of the top chains plus its own chains (nat). */

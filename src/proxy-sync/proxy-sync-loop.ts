@@ -16,6 +16,12 @@ export const FULL_SYNC_PERIOD_MS = 3_600_000;
 
 export interface ProxySyncLoopOptions {
   node: NodeConfig;
+  /**
+   * --nodeport-addresses resolved against the node's addresses as they are
+   * now. kube-proxy reads them on every sync, so an address added after the
+   * start gets NodePorts by the next periodic sync; a change makes that sync full.
+   */
+  nodePortAddresses?: () => readonly string[] | undefined;
   conntrack?: Conntrack;
   /** Periodic sync (--iptables-sync-period), default 30 s: checks that keel's rules are still there, reads no whole table. */
   syncPeriodMs?: number;
@@ -25,6 +31,11 @@ export interface ProxySyncLoopOptions {
   minSyncPeriodMs?: number;
   logger?: Logger;
   clock?: Clock;
+}
+
+/** Where NodePorts answer, as the log shows it (and as two lists compare). */
+function shownAddresses(list: readonly string[] | undefined): string {
+  return list ? list.join(',') || 'none' : 'every local address';
 }
 
 /** One service's compiled share of a mode's rules, with the ports conntrack cleanup compares. */
@@ -55,7 +66,8 @@ interface SyncOutcome {
  * whose endpoint went away. A mode supplies compile, apply and the check.
  */
 export abstract class ProxySyncLoop<F extends Fragment, R extends SyncOutcome> {
-  protected readonly node: NodeConfig;
+  protected node: NodeConfig;
+  private readonly nodePortAddresses: (() => readonly string[] | undefined) | undefined;
   protected readonly log: Logger;
   protected readonly fragments = new Map<NamespacedName, F>();
   private readonly conntrack: Conntrack | undefined;
@@ -74,6 +86,7 @@ export abstract class ProxySyncLoop<F extends Fragment, R extends SyncOutcome> {
 
   constructor(opts: ProxySyncLoopOptions, logger: Logger) {
     this.node = opts.node;
+    this.nodePortAddresses = opts.nodePortAddresses;
     this.conntrack = opts.conntrack;
     this.period = opts.syncPeriodMs ?? 30_000;
     this.fullPeriod = opts.fullSyncPeriodMs ?? FULL_SYNC_PERIOD_MS;
@@ -136,7 +149,7 @@ export abstract class ProxySyncLoop<F extends Fragment, R extends SyncOutcome> {
   async sync(): Promise<R> {
     if (!this.snapshot) return this.idle;
     const started = this.clock.now();
-    let full = this.fullRequested || started - this.lastFullAt >= this.fullPeriod;
+    let full = this.followNodePortAddresses() || this.fullRequested || started - this.lastFullAt >= this.fullPeriod;
     const due = !full && started - this.lastCheckAt >= this.period;
     // Changes waiting go to the kernel first and the due check follows them: in iptables mode it is two
     // iptables processes (~35 ms of CPU at 1k services), which would otherwise delay those changes by as much.
@@ -189,6 +202,17 @@ export abstract class ProxySyncLoop<F extends Fragment, R extends SyncOutcome> {
       });
       throw err;
     }
+  }
+
+  /** Whether the addresses NodePorts answer on moved since the last sync (every service's rules then follow). */
+  private followNodePortAddresses(): boolean {
+    const now = this.nodePortAddresses?.();
+    const was = this.node.nodePortAddresses;
+    if (!this.nodePortAddresses || shownAddresses(now) === shownAddresses(was)) return false;
+    this.log.info('NodePort addresses changed', { from: shownAddresses(was), to: shownAddresses(now) });
+    const { nodePortAddresses: _was, ...rest } = this.node;
+    this.node = now ? { ...rest, nodePortAddresses: now } : rest;
+    return true;
   }
 
   /** The check that followed a sync of changes: a failure asks for a full sync at once. */
