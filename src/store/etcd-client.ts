@@ -33,11 +33,12 @@ const made = new WeakMap<Etcd3, EtcdConnection>();
  * failure must not touch `client`'s: the etcd3 library resets a host's
  * connection, with every watch stream on it, after an error it counts as
  * retryable — and grpc-proxy turns etcd's "compacted" into one (gRPC
- * UNKNOWN). The caller closes it.
+ * UNKNOWN), and a call past its deadline is one too. `purpose` names the
+ * connection: companions of one purpose share it. The caller closes it.
  */
-export function companionClient(client: Etcd3): Etcd3 | undefined {
+export function companionClient(client: Etcd3, purpose = 'companion'): Etcd3 | undefined {
   const conn = made.get(client);
-  return conn && createEtcdClient({ ...conn, connectionKey: `${conn.connectionKey ?? ''}/companion` });
+  return conn && createEtcdClient({ ...conn, connectionKey: `${conn.connectionKey ?? ''}/${purpose}` });
 }
 
 export function createEtcdClient(conn: EtcdConnection): Etcd3 {

@@ -248,6 +248,50 @@ describe('KvStore against a real etcd', () => {
     }
   });
 
+  it('a listing past its deadline fails only itself: the watch established on the store goes on', async () => {
+    // The etcd3 library resets the connection a call past its deadline used, failing every call on it. With
+    // listings on the watches' connection, a node too busy to read a page in time lost its watch stream and
+    // its other listings with each timeout, and a relist storm on a starved machine never finished (#18).
+    const server = new EtcdServer();
+    await server.start();
+    const relay = new StreamCutter(Number(new URL(server.endpoint).port));
+    await relay.open();
+    const own = new KvStore(createEtcdClient({ endpoints: [relay.endpoint], callTimeoutMs: 300 }), [relay.endpoint]);
+    const writer = new KvStore(createEtcdClient({ endpoints: [server.endpoint] }), [server.endpoint]);
+    const ac = new AbortController();
+    const seen: string[] = [];
+    try {
+      await writer.put('/l/items/1', 'x');
+      let created!: () => void;
+      const ready = new Promise<void>((resolve) => (created = resolve));
+      let ended = false;
+      void own
+        .watch(
+          '/l/watched/',
+          1,
+          { onCreated: () => created(), onChanges: (changes) => seen.push(...changes.map((c) => c.key)), onProgress: () => undefined },
+          ac.signal,
+          { probeIntervalMs: 600_000 },
+        )
+        .finally(() => (ended = true));
+      await ready;
+      relay.partition();
+      await expect(own.list('/l/items/')).rejects.toThrow();
+      relay.heal();
+      await writer.put('/l/watched/1', 'x');
+      await expect.poll(() => seen).toEqual(['/l/watched/1']);
+      expect(ended).toBe(false);
+      // The store's other calls use the watches' connection, untouched by the listing's reset.
+      expect((await own.get('/l/items/1'))?.value.toString()).toBe('x');
+    } finally {
+      ac.abort();
+      own.close();
+      writer.close();
+      await relay.cut();
+      await server.stop();
+    }
+  });
+
   it('on a brand-new stream, a first create etcd is slow to accept fails only its own watch: those queued behind it go on', async () => {
     // Before etcd has answered anything on a stream, a create past its deadline may mean a dead member:
     // that watch gives up (and retries on a new stream). Until #18's fix every watch queued on the stream

@@ -53,12 +53,24 @@ export interface ListResult {
 export class KvStore {
   /** Every watch of this store on one gRPC stream. */
   private readonly streams: WatchStreams;
+  /**
+   * Listings go over a connection of their own, one at a time. A page past
+   * its deadline makes the etcd3 library reset the connection it used,
+   * failing every call on it: on the shared one that was the store's watch
+   * stream and its other listings, so on a node too busy to read a page in
+   * time (a relist storm on a starved machine, measured in docs/scale.md)
+   * each timeout threw away the rest of the node's work and nothing ever
+   * finished. A slow listing now fails only itself.
+   */
+  private readonly lister: Etcd3;
+  private listing: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly client: Etcd3,
     readonly endpoints: readonly string[],
   ) {
     this.streams = new WatchStreams(client);
+    this.lister = companionClient(client, 'lists') ?? client;
   }
 
   async get(key: string): Promise<KvEntry | undefined> {
@@ -67,15 +79,21 @@ export class KvStore {
     return kv ? toEntry(kv) : undefined;
   }
 
-  /** Lists a prefix in pages, all at one revision, so large prefixes need no giant response. */
-  async list(prefix: string, pageSize = 1_000): Promise<ListResult> {
+  /** Lists a prefix in pages, all at one revision, so large prefixes need no giant response; after this store's listings before it. */
+  list(prefix: string, pageSize = 1_000): Promise<ListResult> {
+    const run = this.listing.then(() => this.listPages(prefix, pageSize));
+    this.listing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async listPages(prefix: string, pageSize: number): Promise<ListResult> {
     const entries: KvEntry[] = [];
     const rangeEnd = prefixEnd(prefix);
     let start = Buffer.from(prefix);
     let revision = 0;
     for (;;) {
       const res = await this.call(`list ${prefix}`, () =>
-        this.client.kv.range({
+        this.lister.kv.range({
           key: start,
           range_end: rangeEnd,
           limit: pageSize,
@@ -212,6 +230,7 @@ export class KvStore {
   }
 
   close(): void {
+    if (this.lister !== this.client) this.lister.close();
     this.client.close();
   }
 
