@@ -261,16 +261,15 @@ function balance(spn: string, eps: readonly ResolvedEndpoint[], affinity: number
   // Hot path at 10k services: text joined directly in the canonical form `rule()` produces;
   // endpoint addresses are digits, dots and a colon, so only the name part needs sanitizing.
   const safe = sanitizeComment(spn);
+  // kube-proxy's comment on each of the service chain's jumps: `<ns/name:port> -> <endpoint>`.
+  const tag = (e: ResolvedEndpoint): string => cat('-m comment --comment "', safe, ' -> ', e.address, '"');
   const out: string[] = [];
   if (affinity !== undefined) {
     for (const e of eps) {
       out.push(
         cat(
-          '-m comment --comment "',
-          safe,
-          ' -> ',
-          e.address,
-          '" -m recent --rcheck --seconds ',
+          tag(e),
+          ' -m recent --rcheck --seconds ',
           String(affinity),
           ' --reap --name ',
           e.chain,
@@ -285,20 +284,11 @@ function balance(spn: string, eps: readonly ResolvedEndpoint[], affinity: number
   for (let i = 0; i < eps.length; i++) {
     const e = eps[i] as ResolvedEndpoint;
     const left = eps.length - i;
-    if (left > 1)
-      out.push(
-        cat(
-          '-m comment --comment "',
-          safe,
-          ' -> ',
-          e.address,
-          '" -m statistic --mode random --probability ',
-          probability(left),
-          ' -j ',
-          e.chain,
-        ),
-      );
-    else out.push(cat('-m comment --comment "', safe, ' -> ', e.address, '" -j ', e.chain));
+    out.push(
+      left > 1
+        ? cat(tag(e), ' -m statistic --mode random --probability ', probability(left), ' -j ', e.chain)
+        : cat(tag(e), ' -j ', e.chain),
+    );
   }
   return out;
 }

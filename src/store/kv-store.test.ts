@@ -4,13 +4,66 @@ import { EtcdRequestError, isKeelError } from '../api/errors.js';
 import { createEtcdClient } from './etcd-client.js';
 import { EtcdServer } from './etcd-server.js';
 import { KvStore } from './kv-store.js';
-import type { WatchChange } from './watch-stream.js';
+import type { WatchChange, WatchOptions } from './watch-stream.js';
 import { StreamCutter } from '../../test/support/stream-cutter.js';
 import { sleep } from '../runtime/backoff.js';
 
 const store = connectStore();
 const prefix = uniquePrefix('kv');
 afterAll(() => store.close());
+
+/** A watch of the relayed store: when etcd accepted it, and how it ended. */
+interface OpenedWatch {
+  created: Promise<void>;
+  end: Promise<unknown>;
+}
+
+/**
+ * A store reaching a private etcd through a relay the test can silence, a
+ * writer connected to that etcd directly, and `open` for watches of the
+ * relayed store that record every key they see in `seen` (by default with a
+ * 200-ms create deadline and no liveness probe). Everything ends with `body`.
+ */
+async function withRelayedStore(
+  callTimeoutMs: number | undefined,
+  body: (t: {
+    own: KvStore;
+    writer: KvStore;
+    relay: StreamCutter;
+    seen: string[];
+    open: (prefix: string, options?: WatchOptions) => OpenedWatch;
+  }) => Promise<void>,
+): Promise<void> {
+  const server = new EtcdServer();
+  await server.start();
+  const relay = new StreamCutter(Number(new URL(server.endpoint).port));
+  await relay.open();
+  const own = new KvStore(createEtcdClient({ endpoints: [relay.endpoint], ...(callTimeoutMs ? { callTimeoutMs } : {}) }), [relay.endpoint]);
+  const writer = new KvStore(createEtcdClient({ endpoints: [server.endpoint] }), [server.endpoint]);
+  const ac = new AbortController();
+  const seen: string[] = [];
+  const open = (prefix: string, options: WatchOptions = { createTimeoutMs: 200, probeIntervalMs: 600_000 }): OpenedWatch => {
+    let created!: () => void;
+    const ready = new Promise<void>((resolve) => (created = resolve));
+    const end = own.watch(
+      prefix,
+      1,
+      { onCreated: () => created(), onChanges: (changes) => seen.push(...changes.map((c) => c.key)), onProgress: () => undefined },
+      ac.signal,
+      options,
+    );
+    return { created: ready, end };
+  };
+  try {
+    await body({ own, writer, relay, seen, open });
+  } finally {
+    ac.abort();
+    own.close();
+    writer.close();
+    await relay.cut();
+    await server.stop();
+  }
+}
 
 describe('KvStore against a real etcd', () => {
   it('creates only when absent and updates only at the revision read', async () => {
@@ -201,27 +254,7 @@ describe('KvStore against a real etcd', () => {
     // (an unlucky member). Once it answered, a slow create is a busy etcd or node: failing the stream
     // would take every established watch down with it — in the 250-node relist storm every node's
     // stream failed that way over and over (#18). Here the path is held silent past the deadline.
-    const server = new EtcdServer();
-    await server.start();
-    const relay = new StreamCutter(Number(new URL(server.endpoint).port));
-    await relay.open();
-    const own = new KvStore(createEtcdClient({ endpoints: [relay.endpoint] }), [relay.endpoint]);
-    const writer = new KvStore(createEtcdClient({ endpoints: [server.endpoint] }), [server.endpoint]);
-    const ac = new AbortController();
-    const seen: string[] = [];
-    const open = (prefix: string): { created: Promise<void>; end: Promise<unknown> } => {
-      let created!: () => void;
-      const ready = new Promise<void>((resolve) => (created = resolve));
-      const end = own.watch(
-        prefix,
-        1,
-        { onCreated: () => created(), onChanges: (changes) => seen.push(...changes.map((c) => c.key)), onProgress: () => undefined },
-        ac.signal,
-        { createTimeoutMs: 200, probeIntervalMs: 600_000 },
-      );
-      return { created: ready, end };
-    };
-    try {
+    await withRelayedStore(undefined, async ({ writer, relay, seen, open }) => {
       const first = open('/s/a/');
       await first.created;
       let firstEnded = false;
@@ -239,42 +272,19 @@ describe('KvStore against a real etcd', () => {
       await writer.put('/s/b/1', 'x');
       await expect.poll(() => [...seen].sort()).toEqual(['/s/a/1', '/s/b/1']);
       expect(firstEnded).toBe(false);
-    } finally {
-      ac.abort();
-      own.close();
-      writer.close();
-      await relay.cut();
-      await server.stop();
-    }
+    });
   });
 
   it('a listing past its deadline fails only itself: the watch established on the store goes on', async () => {
     // The etcd3 library resets the connection a call past its deadline used, failing every call on it. With
     // listings on the watches' connection, a node too busy to read a page in time lost its watch stream and
     // its other listings with each timeout, and a relist storm on a starved machine never finished (#18).
-    const server = new EtcdServer();
-    await server.start();
-    const relay = new StreamCutter(Number(new URL(server.endpoint).port));
-    await relay.open();
-    const own = new KvStore(createEtcdClient({ endpoints: [relay.endpoint], callTimeoutMs: 300 }), [relay.endpoint]);
-    const writer = new KvStore(createEtcdClient({ endpoints: [server.endpoint] }), [server.endpoint]);
-    const ac = new AbortController();
-    const seen: string[] = [];
-    try {
+    await withRelayedStore(300, async ({ own, writer, relay, seen, open }) => {
       await writer.put('/l/items/1', 'x');
-      let created!: () => void;
-      const ready = new Promise<void>((resolve) => (created = resolve));
+      const watched = open('/l/watched/', { probeIntervalMs: 600_000 });
       let ended = false;
-      void own
-        .watch(
-          '/l/watched/',
-          1,
-          { onCreated: () => created(), onChanges: (changes) => seen.push(...changes.map((c) => c.key)), onProgress: () => undefined },
-          ac.signal,
-          { probeIntervalMs: 600_000 },
-        )
-        .finally(() => (ended = true));
-      await ready;
+      void watched.end.finally(() => (ended = true));
+      await watched.created;
       relay.partition();
       await expect(own.list('/l/items/')).rejects.toThrow();
       relay.heal();
@@ -283,40 +293,14 @@ describe('KvStore against a real etcd', () => {
       expect(ended).toBe(false);
       // The store's other calls use the watches' connection, untouched by the listing's reset.
       expect((await own.get('/l/items/1'))?.value.toString()).toBe('x');
-    } finally {
-      ac.abort();
-      own.close();
-      writer.close();
-      await relay.cut();
-      await server.stop();
-    }
+    });
   });
 
   it('on a brand-new stream, a first create etcd is slow to accept fails only its own watch: those queued behind it go on', async () => {
     // Before etcd has answered anything on a stream, a create past its deadline may mean a dead member:
     // that watch gives up (and retries on a new stream). Until #18's fix every watch queued on the stream
     // failed with it — on a node or etcd too busy to answer in time, all of a node's watches at once.
-    const server = new EtcdServer();
-    await server.start();
-    const relay = new StreamCutter(Number(new URL(server.endpoint).port));
-    await relay.open();
-    const own = new KvStore(createEtcdClient({ endpoints: [relay.endpoint] }), [relay.endpoint]);
-    const writer = new KvStore(createEtcdClient({ endpoints: [server.endpoint] }), [server.endpoint]);
-    const ac = new AbortController();
-    const seen: string[] = [];
-    const open = (prefix: string): { created: Promise<void>; end: Promise<unknown> } => {
-      let created!: () => void;
-      const ready = new Promise<void>((resolve) => (created = resolve));
-      const end = own.watch(
-        prefix,
-        1,
-        { onCreated: () => created(), onChanges: (changes) => seen.push(...changes.map((c) => c.key)), onProgress: () => undefined },
-        ac.signal,
-        { createTimeoutMs: 200, probeIntervalMs: 600_000 },
-      );
-      return { created: ready, end };
-    };
-    try {
+    await withRelayedStore(undefined, async ({ own, writer, relay, seen, open }) => {
       // The connection is up (a read went through it); then the path goes silent and two watches open a stream.
       await own.get('/n/none');
       relay.partition();
@@ -339,12 +323,6 @@ describe('KvStore against a real etcd', () => {
       await retried.created;
       await writer.put('/n/a/1', 'x');
       await expect.poll(() => [...seen].sort()).toEqual(['/n/a/1', '/n/b/1']);
-    } finally {
-      ac.abort();
-      own.close();
-      writer.close();
-      await relay.cut();
-      await server.stop();
-    }
+    });
   });
 });

@@ -3,7 +3,7 @@ import { EtcdServer } from '../../src/store/etcd-server.js';
 import type { KvStore } from '../../src/store/kv-store.js';
 import { connectStore } from '../support/etcd.js';
 import { KEEL_BIN } from '../support/keel-cli.js';
-import { NetnsLab } from './proxy-iptables-lab.js';
+import { link, NetnsLab, sh } from './proxy-iptables-lab.js';
 import { Traffic } from './proxy-iptables-traffic.js';
 
 /**
@@ -52,6 +52,27 @@ export class ProxyAgentLab {
       async () => (await this.lab.exec(node, 'curl', ['-sf', 'http://127.0.0.1:10249/readyz'])) !== '',
       timeoutMs,
     );
+  }
+
+  /** Writes each object under /registry/<path> as JSON, as a writer without kube-apiserver's validation would. */
+  async putObjects(objects: Record<string, unknown>): Promise<void> {
+    for (const [path, value] of Object.entries(objects)) await this.kv.put(`/registry/${path}`, JSON.stringify(value));
+  }
+
+  /**
+   * The suites' common topology: the node (172.30.0.1/24 to ext, 10.244.1.1/24 to the pod; it
+   * forwards), an external client ext (172.30.0.2/24, `extRoutes` via the node) and pod p1
+   * (10.244.1.2, answering "p1" on TCP 8080 and UDP 5353).
+   */
+  async nodeExtPod(extRoutes: readonly string[]): Promise<{ node: string; ext: string; p1: string }> {
+    const ns = { node: await this.lab.netns('node'), ext: await this.lab.netns('ext'), p1: await this.lab.netns('p1') };
+    await link(ns.node, ns.ext, this.lab.link('x'), '172.30.0.1/24', '172.30.0.2/24');
+    await link(ns.node, ns.p1, this.lab.link('p'), '10.244.1.1/24', '10.244.1.2/24');
+    await sh('ip', ['-n', ns.p1, 'route', 'add', 'default', 'via', '10.244.1.1']);
+    for (const dst of extRoutes) await sh('ip', ['-n', ns.ext, 'route', 'add', dst, 'via', '172.30.0.1']);
+    await this.lab.exec(ns.node, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+    await this.traffic.serve(ns.p1, 'p1', 8080, 5353);
+    return ns;
   }
 
   async metrics(): Promise<string> {

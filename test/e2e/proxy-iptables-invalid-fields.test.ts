@@ -21,11 +21,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProxyAgentLab } from './proxy-agent-lab.js';
-import { link, sh } from './proxy-iptables-lab.js';
+import { sh } from './proxy-iptables-lab.js';
 
 const agentLab = new ProxyAgentLab('kf2');
 const { lab, traffic } = agentLab;
-const ns = { node: '', ext: '', p1: '' };
+let ns = { node: '', ext: '', p1: '' };
 
 const lb = (name: string, clusterIP: string, nodePort: number | undefined, extra: Record<string, unknown>, ingress: unknown[]) => ({
   apiVersion: 'v1',
@@ -63,19 +63,11 @@ const STORED = {
 };
 
 beforeAll(async () => {
-  const kv = await agentLab.startEtcd();
-  for (const [path, value] of Object.entries(STORED)) await kv.put(`/registry/${path}`, JSON.stringify(value));
-  ns.node = await lab.netns('node');
-  ns.ext = await lab.netns('ext');
-  ns.p1 = await lab.netns('p1');
-  await link(ns.node, ns.ext, `kf2${lab.run}x`, '172.30.0.1/24', '172.30.0.2/24');
-  await link(ns.node, ns.p1, `kf2${lab.run}p`, '10.244.1.1/24', '10.244.1.2/24');
-  await sh('ip', ['-n', ns.p1, 'route', 'add', 'default', 'via', '10.244.1.1']);
-  for (const dst of ['10.96.0.0/12', '172.30.1.0/24']) await sh('ip', ['-n', ns.ext, 'route', 'add', dst, 'via', '172.30.0.1']);
-  await lab.exec(ns.node, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+  await agentLab.startEtcd();
+  await agentLab.putObjects(STORED);
+  ns = await agentLab.nodeExtPod(['10.96.0.0/12', '172.30.1.0/24']);
   // The shut LB IP is bound on the node, as VIP-style load balancers do: what the firewall drops never reaches a socket.
   await sh('ip', ['-n', ns.node, 'addr', 'add', '172.30.1.160/32', 'dev', 'lo']);
-  await traffic.serve(ns.p1, 'p1', 8080, 5353);
   await agentLab.startAgent(ns.node);
 }, 60_000);
 

@@ -14,41 +14,29 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProxyAgentLab } from './proxy-agent-lab.js';
-import { link, sh } from './proxy-iptables-lab.js';
+import { sh } from './proxy-iptables-lab.js';
 
 const agentLab = new ProxyAgentLab('knp');
 const { lab, traffic } = agentLab;
-const ns = { node: '', ext: '', p1: '' };
+let ns = { node: '', ext: '', p1: '' };
 
 beforeAll(async () => {
-  const kv = await agentLab.startEtcd();
-  await kv.put(
-    '/registry/services/specs/default/web',
-    JSON.stringify({
+  await agentLab.startEtcd();
+  await agentLab.putObjects({
+    'services/specs/default/web': {
       apiVersion: 'v1',
       kind: 'Service',
       metadata: { name: 'web', namespace: 'default' },
       spec: { type: 'NodePort', clusterIP: '10.96.0.10', ports: [{ port: 80, targetPort: 8080, nodePort: 30080 }] },
-    }),
-  );
-  await kv.put(
-    '/registry/services/endpoints/default/web',
-    JSON.stringify({
+    },
+    'services/endpoints/default/web': {
       apiVersion: 'v1',
       kind: 'Endpoints',
       metadata: { name: 'web', namespace: 'default' },
       subsets: [{ addresses: [{ ip: '10.244.1.2', nodeName: 'node-1' }], ports: [{ port: 8080 }] }],
-    }),
-  );
-  ns.node = await lab.netns('node');
-  ns.ext = await lab.netns('ext');
-  ns.p1 = await lab.netns('p1');
-  await link(ns.node, ns.ext, `knp${lab.run}x`, '172.30.0.1/24', '172.30.0.2/24');
-  await link(ns.node, ns.p1, `knp${lab.run}p`, '10.244.1.1/24', '10.244.1.2/24');
-  await sh('ip', ['-n', ns.p1, 'route', 'add', 'default', 'via', '10.244.1.1']);
-  await sh('ip', ['-n', ns.ext, 'route', 'add', '172.30.5.0/24', 'via', '172.30.0.1']);
-  await lab.exec(ns.node, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
-  await traffic.serve(ns.p1, 'p1', 8080, 5353);
+    },
+  });
+  ns = await agentLab.nodeExtPod(['172.30.5.0/24']);
   await agentLab.startAgent(ns.node, { KEEL_NODEPORT_ADDRESSES: '172.30.5.0/24', KEEL_IPTABLES_SYNC_PERIOD: '1s' });
 }, 60_000);
 
