@@ -26,6 +26,7 @@
  * are drawn from the merged set. `--import FILE[=COMMIT]` (repeatable, with
  * or without configurations) merges another run's fleet.json in as well;
  * with no configuration nothing runs, only the merge and the plots.
+ * `--cpus X` runs the whole fleet capped at X CPUs (bench/fleet/cpu-cap.ts).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -42,6 +43,7 @@ import type { NodeDiff } from './fleet/node-worker.js';
 import { loadLeases, loadServices, moveEndpoint } from './fleet/fleet-objects.js';
 import { svgLinePlot, type Series } from './fleet/svg-plot.js';
 import { mergeByConfig, storedResults, type RunStamp } from './fleet/fleet-merge.js';
+import { capCpus } from './fleet/cpu-cap.js';
 
 const BENCH = 'fleet';
 type Mode = 'direct' | 'proxy';
@@ -406,7 +408,7 @@ async function runConfig(cluster: FleetCluster, writer: KvStore, cfg: Config, ta
     restart,
     storms,
     load: loads,
-    run: { date: new Date().toISOString(), loadavg: machine().loadavg, commit },
+    run: { date: new Date().toISOString(), loadavg: machine().loadavg, commit, ...(cpus === undefined ? {} : { cpus }) },
   };
 }
 
@@ -419,32 +421,40 @@ let etcdRssIdle = 0;
 /** The tree that ran: what each entry's figures belong to. */
 let commit = 'unknown';
 
+/** The run's CPU cap (--cpus), stamped on each entry. */
+let cpus: number | undefined;
+
 interface Args {
   matrix: Config[];
   replace: boolean;
   imports: { file: string; commit: string }[];
+  /** The fleet's CPU cap (bench/fleet/cpu-cap.ts); undefined: the whole machine. */
+  cpus?: number;
 }
 
 function parseArgs(): Args {
   const args = process.argv.slice(2);
   const imports: Args['imports'] = [];
   const configs: string[] = [];
+  let cap: number | undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i] as string;
     if (a === '--import') {
       const [file, at] = (args[++i] ?? '').split('=');
       if (!file) throw new Error('--import wants FILE[=COMMIT]');
       imports.push({ file, commit: at ?? 'unknown' });
-    } else if (a !== '--replace') configs.push(a);
+    } else if (a === '--cpus') cap = Number(args[++i]);
+    else if (a !== '--replace') configs.push(a);
   }
   const replace = args.includes('--replace');
-  if (!configs.length) return { matrix: imports.length ? [] : DEFAULT_MATRIX, replace, imports };
+  const capped = cap === undefined ? {} : { cpus: cap };
+  if (!configs.length) return { matrix: imports.length ? [] : DEFAULT_MATRIX, replace, imports, ...capped };
   const matrix = configs.map((a): Config => {
     const [s, n, mode] = a.split(':');
     if (!s || !n || (mode !== 'direct' && mode !== 'proxy')) throw new Error(`bad configuration ${a}: want SERVICES:NODES:direct|proxy`);
     return { services: Number(s), nodes: Number(n), mode };
   });
-  return { matrix, replace, imports };
+  return { matrix, replace, imports, ...capped };
 }
 
 const label = (r: Config): string => `${fmt(r.services)} svc, ${r.nodes} nodes, ${r.mode}`;
@@ -588,9 +598,12 @@ async function main(): Promise<void> {
   const described = await execa('git', ['describe', '--always', '--dirty'], { reject: false });
   if (described.exitCode === 0) commit = String(described.stdout).trim();
   if (!matrix.length) return report(merged([], args));
+  cpus = args.cpus;
+  const uncap = cpus === undefined ? (): void => {} : capCpus(cpus);
   const cluster = new FleetCluster();
   const stopAll = async (): Promise<void> => {
     await cluster.stop();
+    uncap();
   };
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void stopAll().then(() => process.exit(130)));
   await cluster.start();
@@ -611,7 +624,7 @@ async function main(): Promise<void> {
     }
   } finally {
     writer.close();
-    await cluster.stop();
+    await stopAll();
   }
   report(merged(results, args));
 }

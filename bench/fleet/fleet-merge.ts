@@ -17,6 +17,8 @@ export interface RunStamp {
   loadavg: number[];
   /** `git describe --always --dirty` of the tree that ran it ('unknown' for files from before the stamp). */
   commit: string;
+  /** The fleet's CPU cap (--cpus), when it ran capped. */
+  cpus?: number;
 }
 
 export interface ConfigKeyed {
