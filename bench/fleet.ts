@@ -26,7 +26,8 @@
  * are drawn from the merged set. `--import FILE[=COMMIT]` (repeatable, with
  * or without configurations) merges another run's fleet.json in as well;
  * with no configuration nothing runs, only the merge and the plots.
- * `--cpus X` runs the whole fleet capped at X CPUs (bench/fleet/cpu-cap.ts).
+ * `--cpus X` runs the whole fleet capped at X CPUs (bench/fleet/cpu-cap.ts);
+ * `--only storm,…` runs only those scenarios after each cold start.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -259,83 +260,90 @@ async function runConfig(cluster: FleetCluster, writer: KvStore, cfg: Config, ta
         proxyKbPerWatcher = proxies ? r1((proxyBefore.read().rssMb * 1024) / (cfg.nodes * WATCHES_PER_NODE)) : NaN;
         simulatorMbPerNode = Number((stats.rssMb / cfg.nodes).toFixed(2));
 
-        for (let run = 0; run < FANOUT_RUNS; run++) {
-          const c = await change();
-          const [lat] = await fleet.waitSeen([c], 60_000);
-          const xs = lat ?? new Float64Array();
-          fanoutMs.push({
-            p50: r1(quantile(xs, 0.5)),
-            p99: r1(quantile(xs, 0.99)),
-            max: r1(quantile(xs, 1)),
-            notSeen: xs.filter((x) => Number.isNaN(x)).length,
-          });
-          if (fanoutMs.at(-1)?.notSeen) say(`${fanoutMs.at(-1)?.notSeen} nodes never held change ${c.rev}`);
+        if (wanted('one-change')) {
+          for (let run = 0; run < FANOUT_RUNS; run++) {
+            const c = await change();
+            const [lat] = await fleet.waitSeen([c], 60_000);
+            const xs = lat ?? new Float64Array();
+            fanoutMs.push({
+              p50: r1(quantile(xs, 0.5)),
+              p99: r1(quantile(xs, 0.99)),
+              max: r1(quantile(xs, 1)),
+              notSeen: xs.filter((x) => Number.isNaN(x)).length,
+            });
+            if (fanoutMs.at(-1)?.notSeen) say(`${fanoutMs.at(-1)?.notSeen} nodes never held change ${c.rev}`);
+            say(
+              `one change → ${cfg.nodes} nodes, run ${run + 1}/${FANOUT_RUNS}: p50 ${fmt(fanoutMs.at(-1)?.p50 ?? NaN)} ms, p99 ${fmt(fanoutMs.at(-1)?.p99 ?? NaN)} ms`,
+            );
+            await sleep(500);
+          }
+          loads['one change'] = load();
+        }
+
+        if (wanted('sustained')) {
+          const written: Change[] = [];
+          const commits: number[] = [];
+          const pending: Promise<void>[] = [];
+          const start = performance.now();
+          for (let k = 0; k < SUSTAINED_S * RATE; k++) {
+            const due = start + (k * 1000) / RATE;
+            const wait = due - performance.now();
+            if (wait > 0) await sleep(wait);
+            pending.push(
+              change().then((c) => {
+                written.push(c);
+                commits.push(wallNow() - c.at);
+              }),
+            );
+          }
+          await Promise.all(pending);
+          const rate = written.length / ((performance.now() - start) / 1000);
+          const all = (await fleet.waitSeen(written, 60_000)).flatMap((xs) => Array.from(xs));
+          const seen = all.filter((x) => !Number.isNaN(x));
+          sustained = {
+            p50: r1(quantile(seen, 0.5)),
+            p99: r1(quantile(seen, 0.99)),
+            max: r1(quantile(seen, 1)),
+            changes: written.length,
+            notSeen: all.length - seen.length,
+            rate: r1(rate),
+            commitP99: r1(quantile(commits, 0.99)),
+          };
           say(
-            `one change → ${cfg.nodes} nodes, run ${run + 1}/${FANOUT_RUNS}: p50 ${fmt(fanoutMs.at(-1)?.p50 ?? NaN)} ms, p99 ${fmt(fanoutMs.at(-1)?.p99 ?? NaN)} ms`,
+            `${fmt(rate)} changes/s for ${SUSTAINED_S} s: p50 ${fmt(sustained.p50)} ms, p99 ${fmt(sustained.p99)} ms, max ${fmt(sustained.max)} ms (etcd commit p99 ${fmt(sustained.commitP99)} ms)`,
           );
-          await sleep(500);
+          loads['100 changes/s'] = load();
         }
-        loads['one change'] = load();
 
-        const written: Change[] = [];
-        const commits: number[] = [];
-        const pending: Promise<void>[] = [];
-        const start = performance.now();
-        for (let k = 0; k < SUSTAINED_S * RATE; k++) {
-          const due = start + (k * 1000) / RATE;
-          const wait = due - performance.now();
-          if (wait > 0) await sleep(wait);
-          pending.push(
-            change().then((c) => {
-              written.push(c);
-              commits.push(wallNow() - c.at);
-            }),
+        if (wanted('restart')) {
+          const before = await fleet.stats();
+          const victim = cluster.members[2];
+          if (!victim) throw new Error('no third member');
+          const killedAt = wallNow();
+          await cluster.kill(victim);
+          await sleep(300);
+          const probe = await change();
+          const [rl] = await fleet.waitSeen([{ ...probe, at: killedAt }], 60_000);
+          cluster.launch(victim, 'existing');
+          await cluster.waitHealthy([victim]);
+          const after = await fleet.stats();
+          const xs = rl ?? new Float64Array();
+          restart = {
+            // A node that never held it leaves no "all nodes" time.
+            allS: xs.some((x) => Number.isNaN(x)) ? NaN : r1(quantile(xs, 1) / 100) / 10,
+            p99S: r1(quantile(xs, 0.99) / 100) / 10,
+            relists: after.relists - before.relists,
+            reconnects: after.reconnects - before.reconnects,
+          };
+          say(
+            `member ${victim.name} killed: all nodes held a change written 0.3 s later within ${fmt(restart.allS)} s (${restart.reconnects} reconnects, ${restart.relists} relists)`,
           );
+          loads['member restart'] = load();
         }
-        await Promise.all(pending);
-        const rate = written.length / ((performance.now() - start) / 1000);
-        const all = (await fleet.waitSeen(written, 60_000)).flatMap((xs) => Array.from(xs));
-        const seen = all.filter((x) => !Number.isNaN(x));
-        sustained = {
-          p50: r1(quantile(seen, 0.5)),
-          p99: r1(quantile(seen, 0.99)),
-          max: r1(quantile(seen, 1)),
-          changes: written.length,
-          notSeen: all.length - seen.length,
-          rate: r1(rate),
-          commitP99: r1(quantile(commits, 0.99)),
-        };
-        say(
-          `${fmt(rate)} changes/s for ${SUSTAINED_S} s: p50 ${fmt(sustained.p50)} ms, p99 ${fmt(sustained.p99)} ms, max ${fmt(sustained.max)} ms (etcd commit p99 ${fmt(sustained.commitP99)} ms)`,
-        );
-        loads['100 changes/s'] = load();
-
-        const before = await fleet.stats();
-        const victim = cluster.members[2];
-        if (!victim) throw new Error('no third member');
-        const killedAt = wallNow();
-        await cluster.kill(victim);
-        await sleep(300);
-        const probe = await change();
-        const [rl] = await fleet.waitSeen([{ ...probe, at: killedAt }], 60_000);
-        cluster.launch(victim, 'existing');
-        await cluster.waitHealthy([victim]);
-        const after = await fleet.stats();
-        const xs = rl ?? new Float64Array();
-        restart = {
-          // A node that never held it leaves no "all nodes" time.
-          allS: xs.some((x) => Number.isNaN(x)) ? NaN : r1(quantile(xs, 1) / 100) / 10,
-          p99S: r1(quantile(xs, 0.99) / 100) / 10,
-          relists: after.relists - before.relists,
-          reconnects: after.reconnects - before.reconnects,
-        };
-        say(
-          `member ${victim.name} killed: all nodes held a change written 0.3 s later within ${fmt(restart.allS)} s (${restart.reconnects} reconnects, ${restart.relists} relists)`,
-        );
-        loads['member restart'] = load();
       }
 
       // The relist storm.
+      if (!wanted('storm')) continue;
       const port = cfg.mode === 'proxy' ? 23790 : 2379;
       const before = await fleet.stats();
       await partition(cluster, port, true);
@@ -424,12 +432,19 @@ let commit = 'unknown';
 /** The run's CPU cap (--cpus), stamped on each entry. */
 let cpus: number | undefined;
 
+/** What runs after a fleet's cold start; `--only` picks some (a starved fleet's cold start and storm can take most of an hour). */
+const SCENARIOS = ['one-change', 'sustained', 'restart', 'storm'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+let wanted = (_: Scenario): boolean => true;
+
 interface Args {
   matrix: Config[];
   replace: boolean;
   imports: { file: string; commit: string }[];
   /** The fleet's CPU cap (bench/fleet/cpu-cap.ts); undefined: the whole machine. */
   cpus?: number;
+  /** --only: the scenarios to run after each cold start; undefined: all. */
+  only?: Set<Scenario>;
 }
 
 function parseArgs(): Args {
@@ -437,6 +452,7 @@ function parseArgs(): Args {
   const imports: Args['imports'] = [];
   const configs: string[] = [];
   let cap: number | undefined;
+  let only: Set<Scenario> | undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i] as string;
     if (a === '--import') {
@@ -444,10 +460,12 @@ function parseArgs(): Args {
       if (!file) throw new Error('--import wants FILE[=COMMIT]');
       imports.push({ file, commit: at ?? 'unknown' });
     } else if (a === '--cpus') cap = Number(args[++i]);
+    else if (a === '--only') only = new Set((args[++i] ?? '').split(',') as Scenario[]);
     else if (a !== '--replace') configs.push(a);
   }
   const replace = args.includes('--replace');
-  const capped = cap === undefined ? {} : { cpus: cap };
+  for (const s of only ?? []) if (!SCENARIOS.includes(s)) throw new Error(`--only: no scenario ${s} (${SCENARIOS.join(', ')})`);
+  const capped = { ...(cap === undefined ? {} : { cpus: cap }), ...(only ? { only } : {}) };
   if (!configs.length) return { matrix: imports.length ? [] : DEFAULT_MATRIX, replace, imports, ...capped };
   const matrix = configs.map((a): Config => {
     const [s, n, mode] = a.split(':');
@@ -599,6 +617,8 @@ async function main(): Promise<void> {
   if (described.exitCode === 0) commit = String(described.stdout).trim();
   if (!matrix.length) return report(merged([], args));
   cpus = args.cpus;
+  const { only } = args;
+  if (only) wanted = (s) => only.has(s);
   const uncap = cpus === undefined ? (): void => {} : capCpus(cpus);
   const cluster = new FleetCluster();
   const stopAll = async (): Promise<void> => {
