@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { Etcd3, type IOptions } from 'etcd3';
+import { circuitBreaker, ConsecutiveBreaker, handleWhen, retry } from 'cockatiel';
+import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
 import { ConfigError } from '../api/errors.js';
 
 export interface EtcdConnection {
@@ -41,6 +42,10 @@ export function companionClient(client: Etcd3, purpose = 'companion'): Etcd3 | u
   return conn && createEtcdClient({ ...conn, connectionKey: `${conn.connectionKey ?? ''}/${purpose}` });
 }
 
+const hostFault = handleWhen(
+  (err) => isRecoverableError(err) && !/required revision (has been compacted|is a future revision)/.test(err.message),
+);
+
 export function createEtcdClient(conn: EtcdConnection): Etcd3 {
   if (conn.endpoints.length === 0) throw new ConfigError('--etcd-endpoints', 'no etcd endpoint given');
   for (const e of conn.endpoints) {
@@ -52,6 +57,16 @@ export function createEtcdClient(conn: EtcdConnection): Etcd3 {
   const options: IOptions = {
     hosts: conn.endpoints.map((e) => e.replace(/\/$/, '')),
     dialTimeout: callTimeoutMs,
+    // The library's defaults (etcd3's connection-pool), except for etcd's
+    // refusal of a read at a revision: grpc-proxy passes "compacted" and
+    // "future revision" on as UNKNOWN, a status the library counts as a host
+    // fault, retried three times and opening the host's breaker for 5 s, so a
+    // listing that learned its pinned revision was compacted could not fall
+    // back to the current one (KvStore.list). A refusal is an answer.
+    faultHandling: {
+      host: () => circuitBreaker(hostFault, { halfOpenAfter: 5_000, breaker: new ConsecutiveBreaker(3) }),
+      global: retry(hostFault, { maxAttempts: 3 }),
+    },
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
     ...(conn.connectionKey === undefined ? {} : { grpcOptions: { 'keel.connection': conn.connectionKey } }),
   };

@@ -114,6 +114,31 @@ describe('KvStore against a real etcd', () => {
     expect(listed.entries.map((e) => `${e.key}=${e.value.toString()}`)).toEqual([...state].map(([k, v]) => `${k}=${v}`).sort());
   });
 
+  it('pins a listing to the newest multiple of `every`, and lists at the current revision once that one is compacted', async () => {
+    const server = new EtcdServer();
+    await server.start();
+    const own = new KvStore(createEtcdClient({ endpoints: [server.endpoint] }), [server.endpoint]);
+    try {
+      const p = '/pin/';
+      let head = 0;
+      for (let i = 0; head % 10 !== 5 || head < 10; i++) head = await own.put(`${p}${String(i).padStart(3, '0')}`, `v${i}`);
+      const pinned = head - 5;
+      const at = await own.list(p, 3, { every: 10 });
+      expect(at.revision).toBe(pinned);
+      expect(at.entries.every((e) => e.modRevision <= pinned)).toBe(true);
+      expect(at.entries.length).toBe((await own.list(p)).entries.length - 5);
+      // Below atLeast (a revision known to be compacted): the current one.
+      expect((await own.list(p, 3, { every: 10, atLeast: pinned + 1 })).revision).toBe(head);
+      await own.compact(pinned + 2);
+      const after = await own.list(p, 3, { every: 10 });
+      expect(after.revision).toBe(head);
+      expect(after.entries).toEqual((await own.list(p)).entries);
+    } finally {
+      own.close();
+      await server.stop();
+    }
+  });
+
   it('deletes only at the revision read, and says conflict otherwise', async () => {
     const key = `${prefix}/d`;
     await store.put(key, 'one');

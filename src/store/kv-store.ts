@@ -36,6 +36,24 @@ export type DeleteOutcome = 'deleted' | 'conflict';
 /** Whether etcd still holds its history at a revision (see KvStore.historyAt). */
 export type HistoryAt = 'kept' | 'compacted' | 'ahead';
 
+/**
+ * Where a listing may pin its revision: the newest multiple of `every` at or
+ * below the current revision, so that nodes listing during a stream of
+ * writes still ask for the same revision (and the proxy's cache answers);
+ * the current revision when `every` is 0 or 1, or when the multiple is below
+ * `atLeast` (a revision known to be compacted away).
+ */
+export interface ListPin {
+  every?: number;
+  atLeast?: number;
+}
+
+function pinnedRevision(current: number, { every = 0, atLeast = 0 }: ListPin): number {
+  if (every <= 1) return current;
+  const pinned = current - (current % every);
+  return pinned >= atLeast && pinned > 0 ? pinned : current;
+}
+
 export interface ListResult {
   entries: KvEntry[];
   /** The store revision the listing is consistent at; a watch resumes at revision + 1. */
@@ -64,6 +82,8 @@ export class KvStore {
    */
   private readonly lister: Etcd3;
   private listing: Promise<unknown> = Promise.resolve();
+  /** Revisions below this were refused as compacted: no listing pins to one (a proxy may still hold its pages). */
+  private compactedBelow = 0;
 
   constructor(
     private readonly client: Etcd3,
@@ -79,34 +99,77 @@ export class KvStore {
     return kv ? toEntry(kv) : undefined;
   }
 
-  /** Lists a prefix in pages, all at one revision, so large prefixes need no giant response; after this store's listings before it. */
-  list(prefix: string, pageSize = 1_000): Promise<ListResult> {
-    const run = this.listing.then(() => this.listPages(prefix, pageSize));
+  /**
+   * Lists a prefix in pages, all at one revision, so large prefixes need no
+   * giant response; after this store's listings before it. `pin` picks an
+   * older revision to list at (see ListPin).
+   */
+  list(prefix: string, pageSize = 1_000, pin: ListPin = {}): Promise<ListResult> {
+    const run = this.listing.then(() => this.listPages(prefix, pageSize, pin));
     this.listing = run.catch(() => undefined);
     return run;
   }
 
-  private async listPages(prefix: string, pageSize: number): Promise<ListResult> {
+  /**
+   * One cheap linearizable read (a count of the one key `prefix`) learns the
+   * current revision; every page is then read serializably at a fixed
+   * revision. A page at a fixed revision is the same answer for every node
+   * listing there, so etcd's grpc-proxy answers all but the first from its
+   * range cache (it caches serializable reads only, and never invalidates one
+   * at a fixed revision: a revision's contents never change), and a member
+   * answers it without a raft round trip. A serializable read at revision 0
+   * is never sent: the proxy would cache it until a write *through the proxy*,
+   * stale forever when writers go to etcd directly.
+   */
+  private async listPages(prefix: string, pageSize: number, pin: ListPin): Promise<ListResult> {
+    const head = await this.call(`read the revision of ${prefix}`, () =>
+      this.lister.kv.range({ key: Buffer.from(prefix), count_only: true }),
+    );
+    const current = Number(head.header.revision);
+    const pinned = pinnedRevision(current, { ...pin, atLeast: Math.max(pin.atLeast ?? 0, this.compactedBelow) });
+    if (pinned < current) {
+      try {
+        const entries = await this.pagesAt(prefix, pageSize, pinned);
+        // A proxy answers from pages it cached before a compaction it never
+        // saw (etcd's own, or one sent to a member directly); a watch resumed
+        // from a compacted revision through the proxy would break the proxy's
+        // shared watch of the prefix for every node (see historyAt), so etcd
+        // itself confirms it still holds the revision.
+        await this.call(`read ${prefix} at revision ${pinned}`, () =>
+          this.lister.kv.range({ key: Buffer.from(prefix), revision: pinned, count_only: true }),
+        );
+        return { entries, revision: pinned };
+      } catch (err) {
+        // Compacted since the pin was chosen: the current revision is still there.
+        if (refusalOf(err) !== 'compacted') throw err;
+        this.compactedBelow = Math.max(this.compactedBelow, pinned + 1);
+      }
+    }
+    return { entries: await this.pagesAt(prefix, pageSize, current), revision: current };
+  }
+
+  private async pagesAt(prefix: string, pageSize: number, revision: number): Promise<KvEntry[]> {
     const entries: KvEntry[] = [];
     const rangeEnd = prefixEnd(prefix);
     let start = Buffer.from(prefix);
-    let revision = 0;
     for (;;) {
-      const res = await this.call(`list ${prefix}`, () =>
-        this.lister.kv.range({
-          key: start,
-          range_end: rangeEnd,
-          limit: pageSize,
-          ...(revision ? { revision } : {}),
-        }),
-      );
-      if (!revision) revision = Number(res.header.revision);
+      const page = { key: start, range_end: rangeEnd, limit: pageSize, revision };
+      const what = `list ${prefix} at revision ${revision}`;
+      let res;
+      try {
+        res = await this.call(what, () => this.lister.kv.range({ ...page, serializable: true }));
+      } catch (err) {
+        // A member behind the one that told the revision (or cut off from
+        // the quorum) has not got it yet: a linearizable read waits until it
+        // has, or fails when it cannot reach the quorum.
+        if (refusalOf(err) !== 'future') throw err;
+        res = await this.call(what, () => this.lister.kv.range(page));
+      }
       for (const kv of res.kvs) entries.push(toEntry(kv));
       const last = res.kvs[res.kvs.length - 1];
-      if (!res.more || !last) break;
+      if (!res.more || !last) return entries;
       start = Buffer.concat([last.key, Buffer.from([0])]);
     }
-    return { entries, revision };
   }
 
   /** All-or-nothing: every precondition holds and every op applies, or nothing does. */
@@ -208,11 +271,9 @@ export class KvStore {
       );
       return 'kept';
     } catch (err) {
-      // etcd's two refusals (ErrCompacted, ErrFutureRev) are told apart only by their text,
-      // which grpc-proxy passes on under another status code.
-      const text = err instanceof EtcdRequestError ? err.message : '';
-      if (text.includes('required revision has been compacted')) return 'compacted';
-      if (text.includes('required revision is a future revision')) return 'ahead';
+      const refusal = refusalOf(err);
+      if (refusal === 'compacted') return 'compacted';
+      if (refusal === 'future') return 'ahead';
       throw err;
     } finally {
       companion?.close();
@@ -245,6 +306,18 @@ export class KvStore {
       throw new EtcdRequestError(what, err instanceof Error ? err.message : String(err), err);
     }
   }
+}
+
+/**
+ * etcd's two refusals of a read at a revision, ErrCompacted and ErrFutureRev,
+ * told apart only by their text, which grpc-proxy passes on under another
+ * status code.
+ */
+function refusalOf(err: unknown): 'compacted' | 'future' | undefined {
+  const text = err instanceof EtcdRequestError ? err.message : '';
+  if (text.includes('required revision has been compacted')) return 'compacted';
+  if (text.includes('required revision is a future revision')) return 'future';
+  return undefined;
 }
 
 function toEntry(kv: { key: Buffer; value: Buffer; create_revision: string; mod_revision: string; lease: string }): KvEntry {

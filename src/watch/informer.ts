@@ -30,6 +30,13 @@ export interface InformerOptions<T> {
    * lists (default DEFAULT_RELIST_JITTER_MS; 0 relists at once).
    */
   relistJitterMs?: number;
+  /**
+   * Lists at the newest multiple of this revision at or below the current one
+   * (KvStore.list's ListPin): nodes relisting during a stream of writes then
+   * ask for the same pages, which a grpc-proxy answers from its cache; the
+   * watch replays what was written since. 0 lists at the current revision.
+   */
+  pinEvery?: number;
   /** Times the relist jitter; tests pass a fake one. */
   clock?: Clock;
 }
@@ -58,6 +65,8 @@ export class Informer<T> {
   private readonly handlers = new Set<(ev: InformerEvent<T>) => void>();
   private readonly relistHandlers = new Set<() => void>();
   private rev = 0;
+  /** etcd's compaction revision as the last compacted watch reported it: no listing pins below it. */
+  private compacted = 0;
   private synced = false;
   private connected = false;
   private everConnected = false;
@@ -175,6 +184,7 @@ export class Informer<T> {
           this.options.probeIntervalMs === undefined ? {} : { probeIntervalMs: this.options.probeIntervalMs },
         );
         if (end.reason === 'aborted') break;
+        this.compacted = Math.max(this.compacted, end.compactRevision);
         this.log.info('watched revision was compacted; relisting', { from: this.rev + 1, compacted: end.compactRevision });
         needList = true;
         herd = true;
@@ -199,7 +209,9 @@ export class Informer<T> {
   }
 
   private async list(): Promise<void> {
-    const { entries, revision } = await this.options.store.list(this.options.prefix, this.options.pageSize);
+    // Never below what the cache already holds: the watch resumes after the listing, from this.rev + 1 at the lowest.
+    const pin = { every: this.options.pinEvery ?? 0, atLeast: Math.max(this.rev + 1, this.compacted) };
+    const { entries, revision } = await this.options.store.list(this.options.prefix, this.options.pageSize, pin);
     const rewound = this.rewound;
     this.rewound = false;
     const events = this.cache.replace(entries, !rewound);
