@@ -17,7 +17,8 @@ export type ErrorCode =
   | 'KEEL_NFT_FAILED'
   | 'KEEL_NETLINK_FAILED'
   | 'KEEL_USAGE'
-  | 'KEEL_CONFIG';
+  | 'KEEL_CONFIG'
+  | 'KEEL_NATIVE_UNAVAILABLE';
 
 export interface KeelErrorOptions {
   subject?: string;

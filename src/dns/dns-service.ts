@@ -1,10 +1,12 @@
 import type { ClusterSnapshot } from '../api/cluster-state.js';
 import type { ChangedKeys } from '../watch/snapshot-delivery.js';
+import { isKeelError } from '../api/errors.js';
 import { createLogger, type Logger } from '../observe/log.js';
 import { DnsHandler } from './dns-handler.js';
 import { DnsWorkers, type RecursionScope } from './dns-workers.js';
 import { Forwarder, type Upstream } from './forward.js';
 import type { DnsConfig } from './records.js';
+import { probeBatchedUdp } from './reuseport-group.js';
 import { DnsServer, type ListenAddress } from './server.js';
 
 /** What DNS needs from the watch layer; ClusterWatch provides it, tests may hand in snapshots. */
@@ -26,7 +28,9 @@ export interface DnsServiceOptions {
    * Worker threads answering UDP (--dns-workers, default 1), each with its
    * own SO_REUSEPORT socket answered in batches, rebuilding the recursion
    * policy from `recursion`. None (count 0, or no udpThreads): the agent's
-   * own thread answers UDP through a Node.js dgram socket, without koffi.
+   * own thread answers UDP through a Node.js dgram socket, without koffi;
+   * so does it, after one warning, where koffi cannot load or the kernel
+   * refuses recvmmsg/sendmmsg (probeBatchedUdp).
    */
   udpThreads?: { count: number; recursion: RecursionScope };
 }
@@ -39,9 +43,10 @@ export interface DnsServiceOptions {
 export class DnsService {
   readonly name = 'dns';
   readonly handler: DnsHandler;
-  private readonly servers: DnsServer[];
+  private servers: DnsServer[] = [];
   private readonly log: Logger;
-  private readonly workers: DnsWorkers | undefined;
+  private workers: DnsWorkers | undefined;
+  private readonly forwarder: Forwarder | undefined;
 
   constructor(private readonly options: DnsServiceOptions) {
     this.log = options.logger ?? createLogger('dns');
@@ -51,18 +56,13 @@ export class DnsService {
           ...(options.forwardTimeoutMs === undefined ? {} : { timeoutMs: options.forwardTimeoutMs }),
         })
       : undefined;
+    this.forwarder = forwarder;
     this.handler = new DnsHandler({
       config: options.config,
       recursionAllowed: options.recursionAllowed,
       logger: this.log,
       ...(forwarder ? { forwarder } : {}),
     });
-    const threads = options.udpThreads;
-    const group = threads && threads.count > 0 ? threads.count : undefined;
-    this.servers = options.listen.map(
-      (listen) => new DnsServer({ handler: this.handler, listen, logger: this.log, ...(group ? { udpGroup: group } : {}) }),
-    );
-    if (threads && group) this.workers = new DnsWorkers({ config: options.config, recursion: threads.recursion }, forwarder, this.log);
   }
 
   /**
@@ -71,6 +71,13 @@ export class DnsService {
    * snapshot is served, by the worker threads too.
    */
   async start(signal: AbortSignal): Promise<void> {
+    const group = this.workerCount();
+    this.servers = this.options.listen.map(
+      (listen) => new DnsServer({ handler: this.handler, listen, logger: this.log, ...(group ? { udpGroup: group } : {}) }),
+    );
+    const threads = this.options.udpThreads;
+    if (threads && group)
+      this.workers = new DnsWorkers({ config: this.options.config, recursion: threads.recursion }, this.forwarder, this.log);
     for (const server of this.servers) await server.start(signal);
     this.startWorkers(signal);
     let served!: () => void;
@@ -92,6 +99,20 @@ export class DnsService {
     );
     await first;
     await this.workers?.synced();
+  }
+
+  /** How many worker threads answer UDP: none when asked for none, or when the batched path cannot run here. */
+  private workerCount(): number {
+    const threads = this.options.udpThreads;
+    if (!threads || threads.count === 0) return 0;
+    try {
+      probeBatchedUdp();
+      return threads.count;
+    } catch (err) {
+      if (!isKeelError(err, 'KEEL_NATIVE_UNAVAILABLE')) throw err;
+      this.log.warn('dns worker threads unavailable; answering UDP on the agent thread, as --dns-workers 0', { error: err.message });
+      return 0;
+    }
   }
 
   private startWorkers(signal: AbortSignal): void {

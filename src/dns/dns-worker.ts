@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { libc } from '../kernel/tun/libc.js';
+import { loadLibc } from '../kernel/tun/libc.js';
 import { createLogger } from '../observe/log.js';
 import { registry } from '../observe/metrics.js';
 import { DnsHandler } from './dns-handler.js';
@@ -18,6 +18,7 @@ import { UdpBatchServer } from './udp-batch-server.js';
  * this thread's own sockets and timers.
  */
 const d = workerData as DnsWorkerData;
+const libc = loadLibc();
 const port = parentPort;
 if (!port) throw new Error('dns-worker runs as a worker thread');
 const log = createLogger('dns');

@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { ClusterSnapshot } from '../api/cluster-state.js';
 import type { Cidr } from '../api/ip.js';
-import { libc } from '../kernel/tun/libc.js';
+import { loadLibc } from '../kernel/tun/libc.js';
 import type { Logger } from '../observe/log.js';
 import { addMetricsSource } from '../observe/metrics.js';
 import type { ChangedKeys } from '../watch/snapshot-delivery.js';
@@ -90,6 +90,7 @@ export class DnsWorkers {
 
   /** One worker per entry: its socket on each listen address (the worker closes them when it stops). */
   start(fdsPerWorker: readonly number[][]): void {
+    const libc = loadLibc();
     fdsPerWorker.forEach((fds, i) => {
       const wakeFd = libc.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) as number;
       const wakeSeq = new SharedArrayBuffer(4);
@@ -148,7 +149,7 @@ export class DnsWorkers {
     if (t.exited) return;
     t.worker.postMessage(m);
     Atomics.add(t.seq, 0, 1);
-    libc.write(t.wakeFd, ONE, 8);
+    loadLibc().write(t.wakeFd, ONE, 8);
   }
 
   private async forward(t: Thread, m: Extract<FromWorker, { kind: 'forward' }>): Promise<void> {

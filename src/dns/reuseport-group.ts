@@ -1,7 +1,7 @@
 import { ConfigError } from '../api/errors.js';
 import { parseIp } from '../api/ip.js';
 import { AF_INET, AF_INET6 } from '../kernel/address-family.js';
-import { libc, SOCK_CLOEXEC, SOCK_DGRAM, sockaddrIn, SOL_SOCKET } from '../kernel/tun/libc.js';
+import { loadLibc, MSG_DONTWAIT, NativeUnavailableError, SOCK_CLOEXEC, SOCK_DGRAM, sockaddrIn, SOL_SOCKET } from '../kernel/tun/libc.js';
 
 const SO_RCVBUF = 8;
 const SO_REUSEPORT = 15;
@@ -14,6 +14,7 @@ const SO_REUSEPORT = 15;
  * 20's dgram cannot set SO_REUSEPORT, so they are made through libc.
  */
 export function bindReusePortGroup(host: string, port: number, count: number): { port: number; fds: number[] } {
+  const libc = loadLibc();
   const ip = parseIp(host);
   if (!ip) throw new ConfigError('--dns-listen', `${host} is not an IP address`);
   const fds: number[] = [];
@@ -38,7 +39,26 @@ export function bindReusePortGroup(host: string, port: number, count: number): {
   return { port, fds };
 }
 
+/**
+ * Throws NativeUnavailableError unless koffi loads and the kernel lets this
+ * process make the calls the batched path needs (recvmmsg and sendmmsg, on a
+ * throwaway socket with no message: a seccomp filter or an old kernel
+ * refuses them whatever the arguments).
+ */
+export function probeBatchedUdp(): void {
+  const libc = loadLibc();
+  const fd = libc.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0) as number;
+  if (fd < 0) throw new NativeUnavailableError(`socket: errno ${libc.errno()}`);
+  try {
+    if ((libc.recvmmsg(fd, null, 0, MSG_DONTWAIT, null) as number) < 0) throw new NativeUnavailableError(`recvmmsg: errno ${libc.errno()}`);
+    if ((libc.sendmmsg(fd, null, 0, 0) as number) < 0) throw new NativeUnavailableError(`sendmmsg: errno ${libc.errno()}`);
+  } finally {
+    libc.close(fd);
+  }
+}
+
 function boundPort(fd: number): number {
+  const libc = loadLibc();
   const sa = Buffer.alloc(28);
   const len = int(28);
   if ((libc.getsockname(fd, sa, len) as number) < 0) throw new ConfigError('--dns-listen', `getsockname: errno ${libc.errno()}`);

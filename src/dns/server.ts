@@ -3,7 +3,7 @@ import net from 'node:net';
 import { isIPv6 } from 'node:net';
 import { ConfigError } from '../api/errors.js';
 import { createLogger, type Logger } from '../observe/log.js';
-import { libc } from '../kernel/tun/libc.js';
+import { loadLibc } from '../kernel/tun/libc.js';
 import type { Client, DnsHandler } from './dns-handler.js';
 import { bindReusePortGroup } from './reuseport-group.js';
 
@@ -90,7 +90,7 @@ export class DnsServer {
       return {
         port: g.port,
         close: () => {
-          for (const fd of g.fds) libc.close(fd);
+          for (const fd of g.fds) loadLibc().close(fd);
           this.groupFds = [];
         },
       };

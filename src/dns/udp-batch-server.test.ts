@@ -1,7 +1,7 @@
 import dgram from 'node:dgram';
 import dnsPacket from 'dns-packet';
 import { afterEach, describe, expect, it } from 'vitest';
-import { libc } from '../kernel/tun/libc.js';
+import { loadLibc } from '../kernel/tun/libc.js';
 import { DnsHandler } from './dns-handler.js';
 import { encodeQuery } from './dns-client.js';
 import { Forwarder } from './forward.js';
@@ -10,6 +10,7 @@ import { fixtureConfig, fixtureSnapshot } from './testing/fixture-cluster.js';
 import { UdpBatchServer } from './udp-batch-server.js';
 
 // Real sockets on loopback: a SO_REUSEPORT group of one, a dgram client sending a burst, one serveBatch().
+const libc = loadLibc();
 const opened: number[] = [];
 const clients: dgram.Socket[] = [];
 afterEach(() => {

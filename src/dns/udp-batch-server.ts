@@ -1,6 +1,6 @@
 import { ipFromValue } from '../api/ip.js';
 import { AF_INET, AF_INET6 } from '../kernel/address-family.js';
-import { addressOf, EAGAIN, libc, MSG_DONTWAIT } from '../kernel/tun/libc.js';
+import { addressOf, EAGAIN, loadLibc, MSG_DONTWAIT } from '../kernel/tun/libc.js';
 import type { Client, DnsHandler } from './dns-handler.js';
 import { EDNS_UDP_SIZE } from './response.js';
 
@@ -15,6 +15,8 @@ const MMSG = 64;
 /** Room for a sockaddr_in6. */
 const NAME = 32;
 const MSG_TRUNC = 0x20;
+// Only a DNS worker thread imports this file, after the agent found koffi loadable (dns-service.ts).
+const libc = loadLibc();
 
 /**
  * Answers one UDP socket in batches: one recvmmsg takes up to 64 queries,

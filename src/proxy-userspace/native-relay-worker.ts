@@ -14,12 +14,12 @@
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { AF_INET } from '../kernel/address-family.js';
-import { EAGAIN, MSG_DONTWAIT, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, libc, sockaddrIn } from '../kernel/tun/libc.js';
+import { EAGAIN, MSG_DONTWAIT, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, loadLibc, sockaddrIn } from '../kernel/tun/libc.js';
 import { RoundRobin } from './round-robin.js';
 import type { PortalName } from './service-portals.js';
 import { COUNTER, type RelayMessage, type RelayWorkerData } from './native-relay-protocol.js';
 
-const c = libc;
+const c = loadLibc();
 
 const EPOLLIN = 0x1;
 const EPOLLOUT = 0x4;

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { AF_INET } from '../kernel/address-family.js';
-import { SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, libc, sockaddrIn } from '../kernel/tun/libc.js';
+import { SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, loadLibc, sockaddrIn } from '../kernel/tun/libc.js';
 import type { Logger } from '../observe/log.js';
 import { COUNTER, COUNTERS, type RelayMessage, type RelayWorkerData } from './native-relay-protocol.js';
 import { PortCounters, proxyMetrics, type DialFailureReason } from './proxy-metrics.js';
@@ -61,10 +61,11 @@ export class NativeRelay {
   post(m: RelayMessage): void {
     this.worker ??= this.start();
     this.worker.postMessage(m);
-    libc.write(this.wakeFd, ONE, 8);
+    loadLibc().write(this.wakeFd, ONE, 8);
   }
 
   private start(): Worker {
+    const libc = loadLibc();
     const wakeFd = libc.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) as number;
     if (wakeFd < 0) throw new Error(`eventfd: errno ${libc.errno()}`);
     this.wakeFd = wakeFd;
@@ -104,6 +105,7 @@ export class NativeTcpProxy {
 
   /** Listens on host:port (0: any free port) and resolves with the bound port; errors carry the errno's code (EADDRINUSE). */
   listen(port: number, host = '0.0.0.0'): Promise<number> {
+    const libc = loadLibc();
     const fd = libc.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) as number;
     if (fd < 0) return Promise.reject(errnoError('socket', libc.errno()));
     const ip = host.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);

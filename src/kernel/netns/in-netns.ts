@@ -1,6 +1,6 @@
 import { closeSync, openSync } from 'node:fs';
 import { KeelError } from '../../api/errors.js';
-import { libc } from '../tun/libc.js';
+import { loadLibc } from '../tun/libc.js';
 
 const CLONE_NEWNET = 0x40000000;
 
@@ -13,6 +13,7 @@ const CLONE_NEWNET = 0x40000000;
  * while it is elsewhere.
  */
 export function inNetns<T>(name: string, fn: () => T): T {
+  const libc = loadLibc();
   const target = openSync(`/run/netns/${name}`, 'r');
   const home = openSync('/proc/thread-self/ns/net', 'r');
   try {

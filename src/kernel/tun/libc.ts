@@ -1,5 +1,22 @@
-import koffi from 'koffi';
+import { createRequire } from 'node:module';
+import type * as Koffi from 'koffi';
+import { KeelError } from '../../api/errors.js';
 import { AF_INET } from '../address-family.js';
+
+/**
+ * koffi (a native addon) or libc.so.6 could not be loaded, or a syscall a
+ * native path needs is refused (a seccomp filter, an old kernel). Paths that
+ * have a Node.js fallback (the DNS worker threads) catch it by code.
+ */
+export class NativeUnavailableError extends KeelError {
+  override name = 'NativeUnavailableError' as const;
+  constructor(what: string, cause?: unknown) {
+    super('KEEL_NATIVE_UNAVAILABLE', `${what}${cause instanceof Error ? `: ${cause.message.split('\n')[0] ?? ''}` : ''}`, {
+      subject: 'native calls (koffi)',
+      cause,
+    });
+  }
+}
 
 /**
  * The few libc calls keel needs through koffi: the udp backend's data path
@@ -9,39 +26,61 @@ import { AF_INET } from '../address-family.js';
  * another network namespace; the userspace proxy's native relay (epoll,
  * accept4, connect, recv/send), which moves TCP bytes without Node.js streams.
  */
-const lib = koffi.load('libc.so.6');
+function bind(koffi: typeof Koffi) {
+  const lib = koffi.load('libc.so.6');
+  return {
+    open: lib.func('int open(const char *path, int flags)'),
+    ioctl: lib.func('int ioctl(int fd, unsigned long req, void *arg)'),
+    ioctlValue: lib.func('ioctl', 'int', ['int', 'unsigned long', 'unsigned long']),
+    read: lib.func('long read(int fd, void *buf, unsigned long n)'),
+    write: lib.func('long write(int fd, const void *buf, unsigned long n)'),
+    close: lib.func('int close(int fd)'),
+    fcntl: lib.func('int fcntl(int fd, int cmd, int arg)'),
+    poll: lib.func('int poll(void *fds, unsigned long n, int timeout)'),
+    socket: lib.func('int socket(int domain, int type, int protocol)'),
+    setns: lib.func('int setns(int fd, int nstype)'),
+    bind: lib.func('int bind(int fd, const void *addr, unsigned int len)'),
+    setsockopt: lib.func('int setsockopt(int fd, int level, int name, const void *val, unsigned int len)'),
+    sendto: lib.func('long sendto(int fd, const void *buf, unsigned long n, int flags, const void *addr, unsigned int len)'),
+    recvmmsg: lib.func('int recvmmsg(int fd, void *msgs, unsigned int vlen, int flags, void *timeout)'),
+    sendmmsg: lib.func('int sendmmsg(int fd, void *msgs, unsigned int vlen, int flags)'),
+    getsockname: lib.func('int getsockname(int fd, void *addr, void *len)'),
+    eventfd: lib.func('int eventfd(unsigned int initval, int flags)'),
+    listen: lib.func('int listen(int fd, int backlog)'),
+    accept4: lib.func('int accept4(int fd, void *addr, void *len, int flags)'),
+    connect: lib.func('int connect(int fd, const void *addr, unsigned int len)'),
+    recv: lib.func('long recv(int fd, void *buf, unsigned long n, int flags)'),
+    send: lib.func('long send(int fd, const void *buf, unsigned long n, int flags)'),
+    shutdown: lib.func('int shutdown(int fd, int how)'),
+    getsockopt: lib.func('int getsockopt(int fd, int level, int name, void *val, void *len)'),
+    epollCreate1: lib.func('int epoll_create1(int flags)'),
+    epollCtl: lib.func('int epoll_ctl(int epfd, int op, int fd, void *event)'),
+    epollWait: lib.func('int epoll_wait(int epfd, void *events, int max, int timeout)'),
+    memmove: lib.func('void *memmove(void *dest, const void *src, unsigned long n)'),
+    errno: (): number => koffi.errno(),
+    address: (p: unknown): bigint => BigInt(koffi.address(p)),
+  };
+}
 
-export const libc = {
-  open: lib.func('int open(const char *path, int flags)'),
-  ioctl: lib.func('int ioctl(int fd, unsigned long req, void *arg)'),
-  ioctlValue: lib.func('ioctl', 'int', ['int', 'unsigned long', 'unsigned long']),
-  read: lib.func('long read(int fd, void *buf, unsigned long n)'),
-  write: lib.func('long write(int fd, const void *buf, unsigned long n)'),
-  close: lib.func('int close(int fd)'),
-  fcntl: lib.func('int fcntl(int fd, int cmd, int arg)'),
-  poll: lib.func('int poll(void *fds, unsigned long n, int timeout)'),
-  socket: lib.func('int socket(int domain, int type, int protocol)'),
-  setns: lib.func('int setns(int fd, int nstype)'),
-  bind: lib.func('int bind(int fd, const void *addr, unsigned int len)'),
-  setsockopt: lib.func('int setsockopt(int fd, int level, int name, const void *val, unsigned int len)'),
-  sendto: lib.func('long sendto(int fd, const void *buf, unsigned long n, int flags, const void *addr, unsigned int len)'),
-  recvmmsg: lib.func('int recvmmsg(int fd, void *msgs, unsigned int vlen, int flags, void *timeout)'),
-  sendmmsg: lib.func('int sendmmsg(int fd, void *msgs, unsigned int vlen, int flags)'),
-  getsockname: lib.func('int getsockname(int fd, void *addr, void *len)'),
-  eventfd: lib.func('int eventfd(unsigned int initval, int flags)'),
-  listen: lib.func('int listen(int fd, int backlog)'),
-  accept4: lib.func('int accept4(int fd, void *addr, void *len, int flags)'),
-  connect: lib.func('int connect(int fd, const void *addr, unsigned int len)'),
-  recv: lib.func('long recv(int fd, void *buf, unsigned long n, int flags)'),
-  send: lib.func('long send(int fd, const void *buf, unsigned long n, int flags)'),
-  shutdown: lib.func('int shutdown(int fd, int how)'),
-  getsockopt: lib.func('int getsockopt(int fd, int level, int name, void *val, void *len)'),
-  epollCreate1: lib.func('int epoll_create1(int flags)'),
-  epollCtl: lib.func('int epoll_ctl(int epfd, int op, int fd, void *event)'),
-  epollWait: lib.func('int epoll_wait(int epfd, void *events, int max, int timeout)'),
-  errno: (): number => koffi.errno(),
-};
-const memmove = lib.func('void *memmove(void *dest, const void *src, unsigned long n)');
+export type Libc = ReturnType<typeof bind>;
+
+let loaded: Libc | undefined;
+
+/**
+ * libc through koffi, loaded on first use and through require, so that an
+ * agent whose paths need no native call (iptables mode, `--dns-workers 0`)
+ * starts where koffi cannot load, and one that has a Node.js fallback can
+ * take it. Throws NativeUnavailableError.
+ */
+export function loadLibc(): Libc {
+  if (loaded) return loaded;
+  try {
+    loaded = bind(createRequire(import.meta.url)('koffi') as typeof Koffi);
+  } catch (err) {
+    throw new NativeUnavailableError('cannot load koffi and libc.so.6', err);
+  }
+  return loaded;
+}
 
 /**
  * The address of a Buffer's memory, for the pointers inside a struct msghdr
@@ -49,7 +88,8 @@ const memmove = lib.func('void *memmove(void *dest, const void *src, unsigned lo
  * Buffers of more than 64 bytes, whose memory V8 never moves.
  */
 export function addressOf(buf: Buffer): bigint {
-  return BigInt(koffi.address(memmove(buf, buf, 0)));
+  const libc = loadLibc();
+  return libc.address(libc.memmove(buf, buf, 0));
 }
 
 const O_RDWR = 2;
@@ -85,6 +125,7 @@ const TUN_F_USO4 = 0x20;
  * which it took.
  */
 export function openTun(name: string, queues: number): { fds: number[]; offloads: 'csum+tso4+uso4' | 'csum+tso4' | 'none' } {
+  const libc = loadLibc();
   const fds: number[] = [];
   const fail = (what: string): never => {
     const e = libc.errno();
@@ -110,6 +151,7 @@ export function openTun(name: string, queues: number): { fds: number[]; offloads
 }
 
 export function setNonBlocking(fd: number): void {
+  const libc = loadLibc();
   const flags = libc.fcntl(fd, F_GETFL, 0) as number;
   libc.fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }

@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { AF_INET } from '../../kernel/address-family.js';
-import { addressOf, EAGAIN, libc, POLLIN, setNonBlocking, SOCK_DGRAM, sockaddrIn, SOL_SOCKET } from '../../kernel/tun/libc.js';
+import { addressOf, EAGAIN, loadLibc, POLLIN, setNonBlocking, SOCK_DGRAM, sockaddrIn, SOL_SOCKET } from '../../kernel/tun/libc.js';
 import { coalesceDatagrams } from './gro-coalesce.js';
 import { segmentFrame } from './gso-segment.js';
 import { GsoBatch } from './udp-gso-batch.js';
@@ -18,6 +18,7 @@ import { VNET_HDR_LEN } from './virtio-net-hdr.js';
  * read and send the same bytes.
  */
 const d = workerData as UdpWorkerData;
+const libc = loadLibc();
 const stop = new Int32Array(d.stop);
 const counters = new Float64Array(d.counters, d.slot * COUNTER_SLOT * 8, COUNTER_SLOT);
 const tableSeq = new Int32Array(d.table);

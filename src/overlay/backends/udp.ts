@@ -4,7 +4,7 @@ import { KeelError } from '../../api/errors.js';
 import { ipFromValue } from '../../api/ip.js';
 import { udpBatches, udpBytes, udpPackets } from '../metrics.js';
 import type { BackendFactory } from './backend.js';
-import { libc, openTun } from '../../kernel/tun/libc.js';
+import { loadLibc, openTun } from '../../kernel/tun/libc.js';
 import { sorted } from './plan-vxlan.js';
 import { COUNTER_SLOT, COUNTERS, newTable, writeTable, type UdpWorkerData } from './udp-shared.js';
 
@@ -112,7 +112,7 @@ export const udp: BackendFactory = {
           ),
         );
         publish();
-        for (const fd of tunFds) libc.close(fd);
+        for (const fd of tunFds) loadLibc().close(fd);
       },
     };
   },
