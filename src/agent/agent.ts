@@ -198,6 +198,11 @@ function proxyComponent(config: ProxyConfig, watch: ClusterWatch, logger: Logger
       periodMs: () => config.syncPeriodMs,
     };
   }
+  if (config.nodePortAddresses !== undefined)
+    // kube-proxy's userspace proxier took the flag and never used it: NodePorts answer on every local address there too.
+    logger.warn('--nodeport-addresses is ignored in userspace mode: NodePorts answer on every local address, as in kube-proxy', {
+      nodePortAddresses: config.nodePortAddresses,
+    });
   const proxier = new UserspaceProxier({
     runner,
     // The userspace proxy is IPv4 only, as the legacy proxier was.

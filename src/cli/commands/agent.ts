@@ -71,7 +71,7 @@ export function registerAgent(program: Command): void {
     .addOption(
       keelOption(
         '--nodeport-addresses <cidrs>',
-        'NodePorts only on local addresses in these CIDRs, or "primary" for --node-ip [default: every local address, 127.0.0.1 included]',
+        'NodePorts only on local addresses in these CIDRs, or "primary" for --node-ip (iptables and nftables modes; userspace mode ignores it, as kube-proxy did) [default: every local address, 127.0.0.1 included]',
       ),
     );
   addUnderlayOptions(cmd);
