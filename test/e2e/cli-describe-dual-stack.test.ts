@@ -1,8 +1,5 @@
-import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EtcdServer } from '../../src/store/etcd-server.js';
-import { keel, KEEL_BIN } from '../support/keel-cli.js';
-import { NetnsLab } from './proxy-iptables-lab.js';
+import { DescribeNodeLab } from './describe-node-lab.js';
 
 /*
  * `keel describe service` on a dual-stack node, against a real etcd and the real kernel: each
@@ -10,15 +7,8 @@ import { NetnsLab } from './proxy-iptables-lab.js';
  * Address plan: node-1 172.30.22.1 and fd00:172:30:22::1, services 10.96.22.0/24 and
  * fd00:10:96::/112, pods 10.244.1.0/24 and fd00:10:244:1::/64 on node-1. No agent runs.
  */
-const etcd = new EtcdServer({ unixSocket: true });
 // Both ranges, so apply accepts the dual-stack service's addresses.
-const env = {
-  KEEL_ETCD_ENDPOINTS: etcd.socketEndpoint,
-  KEEL_ETCD_PREFIX: '/registry',
-  KEEL_SERVICE_CLUSTER_IP_RANGE: '10.96.0.0/12,fd00:10:96::/112',
-};
-const lab = new NetnsLab('kcf');
-let ns = '';
+const node = new DescribeNodeLab('kcf', { KEEL_SERVICE_CLUSTER_IP_RANGE: '10.96.0.0/12,fd00:10:96::/112' });
 const NODE = ['--node-name', 'node-1', '--node-ip', '172.30.22.1,fd00:172:30:22::1', '--cluster-cidr', '10.244.0.0/16,fd00:10:244::/56'];
 const DESCRIBE = [...NODE, '--metrics-address', '127.0.0.1:10249'];
 
@@ -28,30 +18,20 @@ const service =
 const endpoints = (ips: string[]): string =>
   `apiVersion: v1\nkind: Endpoints\nmetadata: {name: web}\nsubsets: [{addresses: [${ips.map((ip) => `{ip: "${ip}", nodeName: node-1}`).join(', ')}], ports: [{name: http, port: 8080}]}]\n`;
 
-async function apply(...docs: string[]): Promise<void> {
-  const res = await keel(['apply', '-f', '-'], env, docs.join('---\n'));
-  expect(res.stderr).toBe('');
-}
-
-async function inNode(args: string[]): Promise<{ exitCode: number | undefined; stdout: string; stderr: string }> {
-  const res = await execa('ip', ['netns', 'exec', ns, process.execPath, KEEL_BIN, ...args], { env, reject: false });
-  return { exitCode: res.exitCode, stdout: String(res.stdout), stderr: String(res.stderr) };
-}
-
 /** Loads one family's rules as the agent's full sync would: `keel rules --ip-family N` through that family's restore tool. */
 async function program(family: 4 | 6): Promise<void> {
-  const rules = await inNode(['rules', '--ip-family', String(family), ...NODE]);
+  const rules = await node.inNode(['rules', '--ip-family', String(family), ...NODE]);
   expect(rules.stderr).toBe('');
-  await lab.exec(ns, family === 6 ? 'ip6tables-nft-restore' : 'iptables-nft-restore', [], `${rules.stdout}\n`);
+  await node.exec(family === 6 ? 'ip6tables-nft-restore' : 'iptables-nft-restore', [], `${rules.stdout}\n`);
 }
 
 /** Both nftables tables, `ip keel` then `ip6 keel`, as `keel rules --mode nftables` prints them for a dual-stack node. */
 async function programNft(): Promise<void> {
-  const tables = await inNode(['rules', '--mode', 'nftables', ...NODE]);
+  const tables = await node.inNode(['rules', '--mode', 'nftables', ...NODE]);
   expect(tables.stderr).toBe('');
   // Replacing what an earlier load left: `nft -f` appends to chains that already exist.
   const clear = 'add table ip keel\ndelete table ip keel\nadd table ip6 keel\ndelete table ip6 keel\n';
-  await lab.exec(ns, 'nft', ['-f', '-'], clear + tables.stdout);
+  await node.exec('nft', ['-f', '-'], clear + tables.stdout);
 }
 
 /** The lines under a family's heading in the node section. */
@@ -64,22 +44,18 @@ function familyPart(report: string, heading: string): string {
 }
 
 beforeAll(async () => {
-  await etcd.start();
-  ns = await lab.netns('n1');
-  await apply(service, endpoints(['10.244.1.5', 'fd00:10:244:1::5']));
+  await node.start();
+  await node.apply(service, endpoints(['10.244.1.5', 'fd00:10:244:1::5']));
   await program(4);
   await program(6);
   await programNft();
 }, 120_000);
 
-afterAll(async () => {
-  await lab.destroy();
-  await etcd.stop();
-});
+afterAll(() => node.stop());
 
 describe('keel describe service on a dual-stack node, real etcd and kernel', () => {
   it('iptables mode: both families in the kernel as wanted, each under its own heading', async () => {
-    const res = await inNode(['describe', 'service', 'web', ...DESCRIBE]);
+    const res = await node.inNode(['describe', 'service', 'web', ...DESCRIBE]);
     expect([res.exitCode, res.stderr]).toEqual([0, '']);
     const v4 = familyPart(res.stdout, 'IPv4 (iptables)');
     const v6 = familyPart(res.stdout, 'IPv6 (ip6tables)');
@@ -93,9 +69,9 @@ describe('keel describe service on a dual-stack node, real etcd and kernel', () 
   });
 
   it('iptables mode: a second IPv6 endpoint that only the IPv4 tables got is reported for IPv6 alone', async () => {
-    await apply(endpoints(['10.244.1.5', '10.244.1.6', 'fd00:10:244:1::5', 'fd00:10:244:1::6']));
+    await node.apply(endpoints(['10.244.1.5', '10.244.1.6', 'fd00:10:244:1::5', 'fd00:10:244:1::6']));
     await program(4);
-    const res = await inNode(['describe', 'service', 'web', ...DESCRIBE]);
+    const res = await node.inNode(['describe', 'service', 'web', ...DESCRIBE]);
     expect([res.exitCode, res.stderr]).toEqual([0, '']);
     expect(familyPart(res.stdout, 'IPv4 (iptables)')).not.toMatch(/DIFFERS|MISSING|STALE/);
     const v6 = familyPart(res.stdout, 'IPv6 (ip6tables)');
@@ -107,20 +83,20 @@ describe('keel describe service on a dual-stack node, real etcd and kernel', () 
       /\n {2}- the kernel of node-1 does not hold the rules keel wants for this service \(IPv6: 1 chain differs, 1 chain missing\)/,
     );
     await program(6);
-    const synced = await inNode(['describe', 'service', 'web', ...DESCRIBE]);
+    const synced = await node.inNode(['describe', 'service', 'web', ...DESCRIBE]);
     expect(synced.stdout).not.toContain('does not hold the rules');
   });
 
   it('nftables mode: the ip and ip6 keel tables, each compared; the ip6 table gone is said for IPv6 alone', async () => {
     await programNft();
-    const res = await inNode(['describe', 'service', 'web', ...DESCRIBE, '--proxy-mode', 'nftables']);
+    const res = await node.inNode(['describe', 'service', 'web', ...DESCRIBE, '--proxy-mode', 'nftables']);
     expect([res.exitCode, res.stderr]).toEqual([0, '']);
     expect(familyPart(res.stdout, 'IPv4 (table ip keel)')).toContain('Table ip keel:');
     expect(familyPart(res.stdout, 'IPv6 (table ip6 keel)')).toContain('Table ip6 keel:');
     expect(res.stdout).not.toMatch(/DIFFERS|MISSING|STALE|does not hold/);
 
-    await lab.exec(ns, 'nft', ['delete', 'table', 'ip6', 'keel']);
-    const gone = await inNode(['describe', 'service', 'web', ...DESCRIBE, '--proxy-mode', 'nftables']);
+    await node.exec('nft', ['delete', 'table', 'ip6', 'keel']);
+    const gone = await node.inNode(['describe', 'service', 'web', ...DESCRIBE, '--proxy-mode', 'nftables']);
     expect(familyPart(gone.stdout, 'IPv4 (table ip keel)')).not.toMatch(/DIFFERS|MISSING|STALE/);
     expect(familyPart(gone.stdout, 'IPv6 (table ip6 keel)')).toContain('Table ip6 keel (not in the kernel):');
     expect(gone.stdout).toMatch(/does not hold the rules keel wants for this service \(IPv6: [^)]*missing[^)]*\)/);

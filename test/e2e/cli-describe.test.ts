@@ -1,12 +1,10 @@
-import { execa } from 'execa';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EtcdServer } from '../../src/store/etcd-server.js';
-import { keel, KEEL_BIN } from '../support/keel-cli.js';
-import { NetnsLab } from './proxy-iptables-lab.js';
+import { keel } from '../support/keel-cli.js';
+import { DescribeNodeLab } from './describe-node-lab.js';
 
 /*
  * `keel describe service` from a node's network namespace, against a real etcd and the real
@@ -16,11 +14,7 @@ import { NetnsLab } from './proxy-iptables-lab.js';
  * The node's kernel holds both keel's iptables chains and its nftables table, each read by its mode.
  */
 const GOLDEN = fileURLToPath(new URL('./golden/describe/', import.meta.url));
-// An etcd of this file's own on a Unix socket: the node namespace has no route to the host's loopback.
-const etcd = new EtcdServer({ unixSocket: true });
-const env = { KEEL_ETCD_ENDPOINTS: etcd.socketEndpoint, KEEL_ETCD_PREFIX: '/registry' };
-const lab = new NetnsLab();
-let ns = '';
+const node = new DescribeNodeLab();
 const NODE = [
   '--node-name',
   'node-1',
@@ -47,28 +41,18 @@ const endpoints = (name: string, addrs: { ip: string; node: string; pod: string;
   return `apiVersion: v1\nkind: Endpoints\nmetadata: {name: ${name}}\nsubsets: [{addresses: [${list(true)}], notReadyAddresses: [${list(false)}], ports: [{name: http, port: 8080}]}]\n`;
 };
 
-async function apply(...docs: string[]): Promise<void> {
-  const res = await keel(['apply', '-f', '-'], env, docs.join('---\n'));
-  expect(res.stderr).toBe('');
-}
-
-async function inNode(args: string[]): Promise<{ exitCode: number | undefined; stdout: string; stderr: string }> {
-  const res = await execa('ip', ['netns', 'exec', ns, process.execPath, KEEL_BIN, ...args], { env, reject: false });
-  return { exitCode: res.exitCode, stdout: String(res.stdout), stderr: String(res.stderr) };
-}
-
 /** Programs node-1's kernel as the agent would: keel's compiled rules, loaded whole. */
 async function program(): Promise<void> {
-  const rules = await inNode(['rules', ...NODE.slice(0, 6)]);
+  const rules = await node.inNode(['rules', ...NODE.slice(0, 6)]);
   expect(rules.stderr).toBe('');
-  await lab.exec(ns, 'iptables-nft-restore', [], `${rules.stdout}\n`);
+  await node.exec('iptables-nft-restore', [], `${rules.stdout}\n`);
 }
 
 /** The same for nftables mode: `keel rules --mode nftables` loaded as the agent's full sync loads it. */
 async function programNft(): Promise<void> {
-  const table = await inNode(['rules', '--mode', 'nftables', ...NODE.slice(0, 6)]);
+  const table = await node.inNode(['rules', '--mode', 'nftables', ...NODE.slice(0, 6)]);
   expect(table.stderr).toBe('');
-  await lab.exec(ns, 'nft', ['-f', '-'], table.stdout);
+  await node.exec('nft', ['-f', '-'], table.stdout);
 }
 
 /** The object and element lines under `Table ip keel:` in a report. */
@@ -96,9 +80,8 @@ function expectGolden(name: string, text: string): void {
 }
 
 beforeAll(async () => {
-  await etcd.start();
-  ns = await lab.netns('n1');
-  await apply(
+  await node.start();
+  await node.apply(
     service('web', '10.96.21.100', 30421, 'app: web'),
     pod('web-1', 'web', '10.244.1.5', 'node-1', true),
     pod('web-2', 'web', '10.244.2.5', 'node-2', true),
@@ -122,21 +105,18 @@ beforeAll(async () => {
   await programNft();
 }, 120_000);
 
-afterAll(async () => {
-  await lab.destroy();
-  await etcd.stop();
-});
+afterAll(() => node.stop());
 
 describe('keel describe service on a node, real etcd and kernel', () => {
   it.each(['web', 'lonely', 'sleepy', 'named', 'local'])('%s', async (name) => {
-    const res = await inNode(['describe', 'service', name, ...NODE]);
+    const res = await node.inNode(['describe', 'service', name, ...NODE]);
     expect([res.exitCode, res.stderr]).toEqual([0, '']);
     expectGolden(name, res.stdout);
   });
 
   // Asserted by meaning rather than golden text: the nftables layout is still changing (#16 item 2), the report's verdicts are not.
   it('web in nftables mode: its chains and map elements in the ip keel table, as wanted', async () => {
-    const res = await inNode(['describe', 'service', 'web', ...NODE, '--proxy-mode', 'nftables']);
+    const res = await node.inNode(['describe', 'service', 'web', ...NODE, '--proxy-mode', 'nftables']);
     expect([res.exitCode, res.stderr]).toEqual([0, '']);
     const table = nftSection(res.stdout);
     expect(table.some((l) => l.startsWith('    map service-ips: 10.96.21.100 . tcp . 80 '))).toBe(true);
@@ -150,7 +130,7 @@ describe('keel describe service on a node, real etcd and kernel', () => {
   });
 
   it('lonely in nftables mode: its rejecting elements, and the trace says why', async () => {
-    const res = await inNode(['describe', 'service', 'lonely', ...NODE, '--proxy-mode', 'nftables']);
+    const res = await node.inNode(['describe', 'service', 'lonely', ...NODE, '--proxy-mode', 'nftables']);
     expect([res.exitCode, res.stderr]).toEqual([0, '']);
     expect(nftSection(res.stdout)).toContain(
       '    map no-endpoint-services: 10.96.21.101 . tcp . 80 comment "default/lonely:http" : goto reject-chain, in the kernel as wanted',
@@ -159,7 +139,7 @@ describe('keel describe service on a node, real etcd and kernel', () => {
   });
 
   it('web after its endpoints changed and no agent synced: the kernel differs', async () => {
-    await apply(
+    await node.apply(
       pod('web-3', 'web', '10.244.1.9', 'node-1', true),
       endpoints('web', [
         { ip: '10.244.1.5', node: 'node-1', pod: 'web-1', ready: true },
@@ -167,10 +147,10 @@ describe('keel describe service on a node, real etcd and kernel', () => {
         { ip: '10.244.2.5', node: 'node-2', pod: 'web-2', ready: true },
       ]),
     );
-    const res = await inNode(['describe', 'service', 'web', ...NODE]);
+    const res = await node.inNode(['describe', 'service', 'web', ...NODE]);
     expect([res.exitCode, res.stderr]).toEqual([0, '']);
     expectGolden('web-drift', res.stdout);
-    const nft = await inNode(['describe', 'service', 'web', ...NODE, '--proxy-mode', 'nftables']);
+    const nft = await node.inNode(['describe', 'service', 'web', ...NODE, '--proxy-mode', 'nftables']);
     expect([nft.exitCode, nft.stderr]).toEqual([0, '']);
     // Endpoints are map data (#16): the new endpoint is a missing slot, not a missing chain.
     expect(nftSection(nft.stdout)).toContainEqual(
@@ -189,7 +169,7 @@ describe('keel describe service on a node, real etcd and kernel', () => {
       'keel: describe: the server doesn\'t have a resource type "deployment" (keel describes services and nodes)',
     ],
   ])("keel %j: kubectl's one-line error", async (args, line) => {
-    const res = await keel(args, env);
+    const res = await keel(args, node.env);
     expect([res.stdout, res.stderr]).toEqual(['', line]);
     expect(res.exitCode).not.toBe(0);
   });
