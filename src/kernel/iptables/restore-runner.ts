@@ -1,6 +1,5 @@
-import { spawn } from 'node:child_process';
-import { execa } from 'execa';
 import { KeelError } from '../../api/errors.js';
+import { runCommand } from '../exec/run-command.js';
 import { RestoreError } from './restore-error.js';
 
 export type TableName = 'nat' | 'filter';
@@ -49,26 +48,25 @@ export class RestoreRunner implements IptablesRunner {
     if (opts.noflush) args.push('--noflush');
     if (opts.test) args.push('--test');
     const [file, argv] = this.command(`${this.prefix}-restore`, args);
-    const res = await feed(file, argv, text);
-    if (res.code !== 0) throw new RestoreError(this.subject(), text, res.stderr || (res.error?.message ?? ''), res.error);
+    const res = await runCommand(file, argv, { input: text });
+    if (res.exitCode !== 0) throw new RestoreError(this.subject(), text, res.stderr || (res.error?.message ?? ''), res.error);
   }
 
   async save(table: TableName): Promise<string> {
     const [file, argv] = this.command(`${this.prefix}-save`, ['-t', table]);
-    const res = await execa(file, argv, { reject: false, maxBuffer: 1 << 30, stripFinalNewline: false });
+    const res = await runCommand(file, argv, { stdout: true });
     if (res.exitCode !== 0) {
-      throw new KeelError('KEEL_RESTORE_FAILED', `${this.prefix}-save -t ${table} failed: ${String(res.stderr).split('\n')[0]}`, {
-        subject: this.subject(),
-      });
+      const why = res.stderr.split('\n')[0] || (res.error?.message ?? '');
+      throw new KeelError('KEEL_RESTORE_FAILED', `${this.prefix}-save -t ${table} failed: ${why}`, { subject: this.subject() });
     }
-    return String(res.stdout);
+    return res.stdout;
   }
 
   async listChain(table: TableName, chain: string): Promise<string | undefined> {
     const [file, argv] = this.command(this.prefix, ['-w', this.wait, '-t', table, '-S', chain]);
-    const res = await execa(file, argv, { reject: false, stripFinalNewline: false });
+    const res = await runCommand(file, argv, { stdout: true });
     // Any failure counts as gone: the caller then reads the whole table, the safe direction.
-    return res.exitCode === 0 ? String(res.stdout) : undefined;
+    return res.exitCode === 0 ? res.stdout : undefined;
   }
 
   private command(tool: string, args: string[]): [string, string[]] {
@@ -78,28 +76,4 @@ export class RestoreRunner implements IptablesRunner {
   private subject(): string {
     return this.netns ? `${this.prefix} in netns ${this.netns}` : this.prefix;
   }
-}
-
-/**
- * Runs a command with `input` on stdin and collects its stderr, with plain
- * child_process: a partial sync is one restore, and execa's per-call
- * machinery (exit-signal listeners, abort controller, stream wrappers) was
- * a fifth of the agent's CPU per change at 1k services (--cpu-prof), about
- * as much as the fork itself.
- */
-function feed(file: string, argv: string[], input: string): Promise<{ code: number | null; stderr: string; error?: Error }> {
-  return new Promise((resolve) => {
-    const child = spawn(file, argv, { stdio: ['pipe', 'ignore', 'pipe'] });
-    const chunks: Buffer[] = [];
-    let error: Error | undefined;
-    child.stderr.on('data', (c: Buffer) => chunks.push(c));
-    // A tool that exits before reading all its input (a parse error) closes the pipe: its exit code tells.
-    child.stdin.on('error', () => undefined);
-    child.on('error', (err) => (error = err));
-    child.on('close', (code) => {
-      const stderr = Buffer.concat(chunks).toString();
-      resolve(error ? { code: code ?? -1, stderr, error } : { code, stderr });
-    });
-    child.stdin.end(input);
-  });
 }
