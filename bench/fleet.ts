@@ -19,7 +19,7 @@
  *    etcd CPU and peak RSS, without and with relist jitter.
  * Not in the default `npm run bench` (minutes per size, and it loads the
  * whole machine): `node dist-dev/bench/run.js fleet`, or directly
- * `node dist-dev/bench/fleet.js [S:N:direct|proxy …]`. The configurations
+ * `node dist-dev/bench/fleet.js [S:N:direct|proxy[:thin] …]`. The configurations
  * run join those bench/results/fleet.json already holds (one entry per
  * S:N:mode, each stamped with its run's date, load average and commit;
  * `--replace` keeps only this run's), and the plots bench/results/fleet/*.svg
@@ -28,6 +28,13 @@
  * with no configuration nothing runs, only the merge and the plots.
  * `--cpus X` runs the whole fleet capped at X CPUs (bench/fleet/cpu-cap.ts);
  * `--only storm,…` runs only those scenarios after each cold start.
+ * `S:N:mode:thin` simulates thin nodes (bench/fleet/thin-node.ts: the same
+ * requests to etcd, objects kept as revisions only), so 1,000 nodes at 10k
+ * services fit in this machine's memory; their entries are keyed apart
+ * from full nodes' (S:N:mode:thin). Each entry says what one node cost
+ * etcd over its cold start: Range calls, watch streams and gRPC bytes,
+ * the same for thin and full nodes (a grpc-proxy's /metrics page relays a
+ * member's, so proxied runs count the proxy's calls on the nodes' behalf).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -45,6 +52,7 @@ import { loadLeases, loadServices, moveEndpoint } from './fleet/fleet-objects.js
 import { svgLinePlot, type Series } from './fleet/svg-plot.js';
 import { mergeByConfig, storedResults, type RunStamp } from './fleet/fleet-merge.js';
 import { capCpus } from './fleet/cpu-cap.js';
+import { grpcTraffic, perNode, sumTraffic, type GrpcTraffic } from './fleet/grpc-traffic.js';
 
 const BENCH = 'fleet';
 type Mode = 'direct' | 'proxy';
@@ -52,6 +60,8 @@ interface Config {
   services: number;
   nodes: number;
   mode: Mode;
+  /** Thin simulated nodes (bench/fleet/thin-node.ts); absent for full ones. */
+  thin?: true;
 }
 
 const DEFAULT_MATRIX: Config[] = QUICK
@@ -110,6 +120,8 @@ interface ConfigResult extends Config {
   etcdKbPerWatcher: number;
   proxyKbPerWatcher: number;
   simulatorMbPerNode: number;
+  /** One node's share of what etcd's members served over the first cold start (proxied: the proxy's calls on the nodes' behalf). */
+  coldTraffic: GrpcTraffic;
   fanoutMs: { p50: number; p99: number; max: number; notSeen: number }[];
   /** Ms from each put's send; `commitP99` is etcd's own share (send → acknowledged). */
   sustained: { p50: number; p99: number; max: number; changes: number; notSeen: number; rate: number; commitP99: number };
@@ -208,6 +220,9 @@ async function runConfig(cluster: FleetCluster, writer: KvStore, cfg: Config, ta
   const members = (): Parameters<FleetCluster['usage']>[0][] => cluster.members.map((m) => m.process);
   const proxyRefs = (): Parameters<FleetCluster['usage']>[0][] => cluster.proxies.map((p) => p.process);
   const loads: Record<string, number> = {};
+  const etcdTraffic = async (): Promise<GrpcTraffic> =>
+    sumTraffic(await Promise.all(cluster.memberUrls.map((u) => grpcTraffic(cluster.netns, `${u}/metrics`))));
+  let coldTraffic: GrpcTraffic = { ranges: NaN, watchStreams: NaN, rxBytes: NaN, txBytes: NaN };
   const say = (line: string): void => progress(BENCH, `${tag} ${line} (load ${load()})`);
   const change = async (): Promise<Change> => {
     const at = wallNow();
@@ -228,13 +243,15 @@ async function runConfig(cluster: FleetCluster, writer: KvStore, cfg: Config, ta
 
   // Twice: without relist jitter (the figures before issue 18), then with keel's default.
   for (const jitterMs of [0, DEFAULT_RELIST_JITTER_MS]) {
-    const fleet = new FleetNodes(cluster.netns, specs, processes, jitterMs);
+    const fleet = new FleetNodes(cluster.netns, specs, processes, jitterMs, cfg.thin === true);
     try {
       await fleet.spawn();
       const etcdBefore = new Meter(cluster, members);
       const proxyBefore = new Meter(cluster, proxyRefs);
+      const trafficBefore = await etcdTraffic();
       const t0 = wallNow();
-      const startMs = QUICK ? 60_000 : 600_000;
+      // 600 s up to 500 nodes, longer in proportion beyond (a capped 1,000-node fleet at 10k services).
+      const startMs = QUICK ? 60_000 : 600_000 * Math.max(1, cfg.nodes / 500);
       if (!(await fleet.start(startMs))) {
         // A fleet that cannot start (the list storm collapsing under CPU starvation, docs/scale.md) ends
         // this fleet's scenarios, not the run: what was measured so far is still written.
@@ -254,6 +271,11 @@ async function runConfig(cluster: FleetCluster, writer: KvStore, cfg: Config, ta
       if (jitterMs === 0) {
         coldEtcd = etcdBefore.read();
         coldProxy = proxyBefore.read();
+        coldTraffic = perNode(trafficBefore, await etcdTraffic(), cfg.nodes);
+        const t = coldTraffic;
+        say(
+          `per node over the cold start, etcd served ${fmt(t.ranges)} Range calls, ${fmt(t.watchStreams)} watch streams, ${fmt(t.rxBytes)} B in, ${fmt(t.txBytes)} B out`,
+        );
         await sleep(2_000);
         const stats = await fleet.stats();
         etcdKbPerWatcher = r1(((etcdBefore.read().rssMb - etcdRssIdle) * 1024) / (cfg.nodes * WATCHES_PER_NODE));
@@ -411,6 +433,7 @@ async function runConfig(cluster: FleetCluster, writer: KvStore, cfg: Config, ta
     etcdKbPerWatcher,
     proxyKbPerWatcher,
     simulatorMbPerNode,
+    coldTraffic,
     fanoutMs,
     sustained,
     restart,
@@ -468,14 +491,15 @@ function parseArgs(): Args {
   const capped = { ...(cap === undefined ? {} : { cpus: cap }), ...(only ? { only } : {}) };
   if (!configs.length) return { matrix: imports.length ? [] : DEFAULT_MATRIX, replace, imports, ...capped };
   const matrix = configs.map((a): Config => {
-    const [s, n, mode] = a.split(':');
-    if (!s || !n || (mode !== 'direct' && mode !== 'proxy')) throw new Error(`bad configuration ${a}: want SERVICES:NODES:direct|proxy`);
-    return { services: Number(s), nodes: Number(n), mode };
+    const [s, n, mode, kind, ...rest] = a.split(':');
+    if (!s || !n || (mode !== 'direct' && mode !== 'proxy') || (kind !== undefined && kind !== 'thin') || rest.length)
+      throw new Error(`bad configuration ${a}: want SERVICES:NODES:direct|proxy[:thin]`);
+    return { services: Number(s), nodes: Number(n), mode, ...(kind ? { thin: true as const } : {}) };
   });
   return { matrix, replace, imports, ...capped };
 }
 
-const label = (r: Config): string => `${fmt(r.services)} svc, ${r.nodes} nodes, ${r.mode}`;
+const label = (r: Config): string => `${fmt(r.services)} svc, ${r.nodes} nodes, ${r.mode}${r.thin ? ', thin nodes' : ''}`;
 
 function rows(results: readonly ConfigResult[]): FigureRow[] {
   return results.flatMap((r) => {
@@ -512,15 +536,21 @@ function rows(results: readonly ConfigResult[]): FigureRow[] {
 function plots(results: readonly ConfigResult[]): string[] {
   const dir = join(RESULTS_DIR, 'fleet');
   mkdirSync(dir, { recursive: true });
-  const groups = [...new Set(results.map((r) => `${r.services}:${r.mode}`))].sort();
+  // Thin nodes' runs are series of their own: never one line with full nodes' runs.
+  const group = (r: ConfigResult): string => `${r.services}:${r.mode}${r.thin ? ':thin' : ''}`;
+  const groups = [...new Set(results.map(group))].sort();
   const series = (y: (r: ConfigResult) => number, suffix = '', dashed = false): Series[] =>
     groups.map((g) => {
-      const [s, mode] = g.split(':');
+      const [s, mode, thin] = g.split(':');
       const pts = results
-        .filter((r) => `${r.services}:${r.mode}` === g)
+        .filter((r) => group(r) === g)
         .sort((a, b) => a.nodes - b.nodes)
         .map((r) => [r.nodes, y(r)] as const);
-      return { name: `${fmt(Number(s))} svc, ${mode}${suffix}`, points: pts, dashed: dashed || mode === 'proxy' };
+      return {
+        name: `${fmt(Number(s))} svc, ${mode}${thin ? ', thin nodes' : ''}${suffix}`,
+        points: pts,
+        dashed: dashed || mode === 'proxy',
+      };
     });
   const median = (xs: number[]): number => quantile(xs, 0.5);
   const caption = `etcd 3.4, 3 members, ${results[0]?.processes ? 'simulated nodes in worker processes' : ''}; 2 shared cores (load in fleet.json)`;
@@ -659,7 +689,8 @@ function report(results: readonly ConfigResult[]): void {
       `Simulated keel nodes (ClusterWatch + lease informer, own etcd connection each, ${NODES_PER_PROCESS} per worker process) against a 3-member etcd ${'3.4'} in one network namespace, directly (every member in --etcd-endpoints) or through etcd grpc-proxy (one per 1,000 nodes).`,
       `Each service has an Endpoints of 3 addresses and one Pod; one subnet lease per node. Changes are Endpoints puts. One run per configuration except one change (${FANOUT_RUNS} runs) and cold start (2: without and with relist jitter).`,
       `Relist storm: nodes cut from etcd (iptables REJECT of new connections, ss -K of the open ones), 100 changes and a compaction meanwhile, then healed; without jitter, then with keel's default ${DEFAULT_RELIST_JITTER_MS} ms.`,
-      `Configurations come from separate runs (merged by services:nodes:mode); each entry's run (date, load average, commit) is in detail.results[].run, its load averages per phase in detail.results[].load. The simulator shares the 2 cores with etcd, so latencies include its own CPU queueing. Plots: ${written.join(', ')}.`,
+      `Thin configurations (S:N:mode:thin, "thin nodes" in figures and plots) simulate each node with keel's real KvStore and Informers over the same prefixes (same connection, paginated lists, shared watch stream, relist/resume/jitter) but keep each object as its mod revision only, leaving out the typed decode, the snapshot and its delivery: their latencies and simulator memory are not an agent's; etcd's and the proxy's figures are (coldTraffic: the same calls and bytes per node as full nodes).`,
+      `Configurations come from separate runs (merged by services:nodes:mode, :thin apart); each entry's run (date, load average, commit) is in detail.results[].run, its load averages per phase in detail.results[].load. The simulator shares the 2 cores with etcd, so latencies include its own CPU queueing. Plots: ${written.join(', ')}.`,
     ],
     detail: { results },
   });

@@ -2,7 +2,8 @@
  * bench/results/fleet.json as the union of separate runs: a 1,000-node
  * configuration takes most of an hour, so each run measures a few and its
  * results join the ones already there, one entry per configuration key
- * (services:nodes:mode), the newer run's entry replacing the older. Every
+ * (services:nodes:mode, plus :thin for thin simulated nodes, so thin and
+ * full runs never replace each other), the newer run's entry replacing the older. Every
  * entry carries the run it came from (date, load average, commit), so a
  * figure in docs/scale.md stays traceable to one run.
  */
@@ -25,16 +26,21 @@ export interface ConfigKeyed {
   services: number;
   nodes: number;
   mode: string;
+  /** Thin simulated nodes (bench/fleet/thin-node.ts); absent for full ones. */
+  thin?: true;
   run: RunStamp;
 }
 
-const configKey = (c: Omit<ConfigKeyed, 'run'>): string => `${c.services}:${c.nodes}:${c.mode}`;
+const configKey = (c: Omit<ConfigKeyed, 'run'>): string => `${c.services}:${c.nodes}:${c.mode}${c.thin ? ':thin' : ''}`;
 
-/** `fresh` joins `existing`, replacing entries of the same key; ordered by services, mode, nodes. */
+/** `fresh` joins `existing`, replacing entries of the same key; ordered by services, mode, full before thin, nodes. */
 export function mergeByConfig<T extends ConfigKeyed>(existing: readonly T[], fresh: readonly T[]): T[] {
   const byKey = new Map(existing.map((r) => [configKey(r), r]));
   for (const r of fresh) byKey.set(configKey(r), r);
-  return [...byKey.values()].sort((a, b) => a.services - b.services || a.mode.localeCompare(b.mode) || a.nodes - b.nodes);
+  return [...byKey.values()].sort(
+    (a, b) =>
+      a.services - b.services || a.mode.localeCompare(b.mode) || Number(a.thin ?? false) - Number(b.thin ?? false) || a.nodes - b.nodes,
+  );
 }
 
 /**

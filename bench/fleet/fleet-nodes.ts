@@ -35,6 +35,8 @@ export class FleetNodes {
     private readonly nodes: readonly NodeSpec[],
     private readonly processes: number,
     private readonly relistJitterMs: number,
+    /** Thin simulated nodes (thin-node.ts) instead of full ones. */
+    private readonly thin: boolean,
   ) {}
 
   /** Starts the worker processes; resolves when every one has loaded and waits for start(). */
@@ -60,7 +62,7 @@ export class FleetNodes {
 
   /** Starts every node at once (the cold-start storm); true when all hold their full state within the timeout. */
   async start(timeoutMs: number): Promise<boolean> {
-    for (const w of this.workers) this.send(w, { type: 'start', nodes: w.nodes, relistJitterMs: this.relistJitterMs });
+    for (const w of this.workers) this.send(w, { type: 'start', nodes: w.nodes, relistJitterMs: this.relistJitterMs, thin: this.thin });
     const deadline = Date.now() + timeoutMs;
     while (this.syncedAt.size < this.nodes.length) {
       if (Date.now() > deadline) return false;
