@@ -10,6 +10,7 @@ import type { KvStore } from '../store/kv-store.js';
 import { decodeStored, type ObjectOfKind } from '../store/object-store.js';
 import type { BackoffOptions } from '../runtime/backoff.js';
 import { Informer, type InformerEvent, type InformerOptions } from './informer.js';
+import { LayeredMap } from './layered-map.js';
 import { SliceGroups } from './slice-groups.js';
 import { SnapshotDelivery, type SnapshotConsumer, type SnapshotKind } from './snapshot-delivery.js';
 
@@ -45,7 +46,6 @@ export class ClusterWatch {
   /** Absent with --endpoints-source endpoints. */
   readonly endpointSlices: Informer<EndpointSlice> | undefined;
   private readonly sliceGroups = new SliceGroups();
-  private slicesDirty = false;
   /** Whether snapshots carry slices (the source resolved; for `auto` it follows whether etcd holds any). */
   private usingSlices: boolean;
   private readonly maps: {
@@ -57,8 +57,23 @@ export class ClusterWatch {
     endpoints: new Map(),
     pods: new Map(),
   };
+  /** What changed since the last snapshot, per kind and in the slice groups (undefined: deleted). */
+  private pending: {
+    services: Map<NamespacedName, Service | undefined>;
+    endpoints: Map<NamespacedName, Endpoints | undefined>;
+    pods: Map<NamespacedName, Pod | undefined>;
+    slices: Map<NamespacedName, readonly EndpointSlice[] | undefined>;
+  } = { services: new Map(), endpoints: new Map(), pods: new Map(), slices: new Map() };
+  /** The last snapshot and its maps, from which the next one is made by applying `pending`. */
   private snapshot: ClusterSnapshot | undefined;
-  private readonly dirty = new Set<SnapshotKind>();
+  private layered:
+    | {
+        services: LayeredMap<NamespacedName, Service>;
+        endpoints: LayeredMap<NamespacedName, Endpoints>;
+        pods: LayeredMap<NamespacedName, Pod>;
+        slices: LayeredMap<NamespacedName, readonly EndpointSlice[]> | undefined;
+      }
+    | undefined;
   private readonly deliveries = new Set<SnapshotDelivery>();
   private readonly log: Logger;
   /** Set by start(): deliveries subscribed later start on it. */
@@ -98,26 +113,28 @@ export class ClusterWatch {
   current(): ClusterSnapshot {
     const revision = Math.max(...this.all().map((i) => i.revision()));
     const prev = this.snapshot;
-    const slicesCurrent = this.usingSlices === (prev?.endpointSlices !== undefined) && !this.slicesDirty;
-    if (prev && this.dirty.size === 0 && slicesCurrent && prev.revision === revision) return prev;
-    // Copy only the kinds that changed: endpoint churn must not copy every Service.
-    const copy = <V>(
-      kind: SnapshotKind,
-      live: Map<NamespacedName, V>,
-      old: ReadonlyMap<NamespacedName, V> | undefined,
-    ): ReadonlyMap<NamespacedName, V> => (old && !this.dirty.has(kind) ? old : new Map(live));
+    const { services, endpoints, pods, slices } = this.pending;
+    const slicesCurrent = this.usingSlices === (this.layered?.slices !== undefined) && slices.size === 0;
+    const unchanged = services.size + endpoints.size + pods.size === 0;
+    if (prev && unchanged && slicesCurrent && prev.revision === revision) return prev;
+    // Each kind is the last snapshot's plus what changed since: endpoint churn costs the change, not the cluster.
+    const was = this.layered;
+    const layered = {
+      services: was ? was.services.with(services) : LayeredMap.of(this.maps.services),
+      endpoints: was ? was.endpoints.with(endpoints) : LayeredMap.of(this.maps.endpoints),
+      pods: was ? was.pods.with(pods) : LayeredMap.of(this.maps.pods),
+      slices: !this.usingSlices ? undefined : was?.slices ? was.slices.with(slices) : LayeredMap.of(this.sliceGroups.byService()),
+    };
     const snapshot: ClusterSnapshot = {
       revision,
-      services: copy('services', this.maps.services, prev?.services),
-      endpoints: copy('endpoints', this.maps.endpoints, prev?.endpoints),
-      pods: copy('pods', this.maps.pods, prev?.pods),
-      ...(this.usingSlices
-        ? { endpointSlices: slicesCurrent && prev?.endpointSlices ? prev.endpointSlices : new Map(this.sliceGroups.byService()) }
-        : {}),
+      services: layered.services,
+      endpoints: layered.endpoints,
+      pods: layered.pods,
+      ...(layered.slices ? { endpointSlices: layered.slices } : {}),
     };
     this.snapshot = snapshot;
-    this.dirty.clear();
-    this.slicesDirty = false;
+    this.layered = layered;
+    this.pending = { services: new Map(), endpoints: new Map(), pods: new Map(), slices: new Map() };
     return snapshot;
   }
 
@@ -163,7 +180,7 @@ export class ClusterWatch {
   private onSliceEvent(ev: InformerEvent<EndpointSlice>): void {
     const { namespace, name } = ev.object.metadata;
     const changes = this.sliceGroups.apply(namespace, name, ev.type === 'delete' ? undefined : ev.object);
-    this.slicesDirty = true;
+    for (const c of changes) this.pending.slices.set(c.key, c.after);
     const using = this.options.endpointsSource === 'endpointslices' || this.sliceGroups.size > 0;
     if (using !== this.usingSlices) {
       // auto switched source (the first slice appeared, or the last went): every service's endpoints change.
@@ -196,7 +213,7 @@ export class ClusterWatch {
     const current = ev.type === 'delete' ? undefined : ev.object;
     if (current) map.set(key, current);
     else map.delete(key);
-    this.dirty.add(kind);
+    (this.pending[kind] as Map<NamespacedName, ApiObject | undefined>).set(key, current);
     for (const d of this.deliveries) d.record(kind, key, previous, current);
   }
 }

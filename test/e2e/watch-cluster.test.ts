@@ -81,9 +81,10 @@ describe('ClusterWatch', () => {
 
       const final = (calls.at(-1) as (typeof calls)[number]).snap;
       const expected = await objects.readSnapshot();
-      expect(final.services).toEqual(expected.services);
-      expect(final.endpoints).toEqual(expected.endpoints);
-      expect(final.pods).toEqual(expected.pods);
+      // A snapshot's maps are read-only views (LayeredMap): compare their entries.
+      expect(new Map(final.services)).toEqual(expected.services);
+      expect(new Map(final.endpoints)).toEqual(expected.endpoints);
+      expect(new Map(final.pods)).toEqual(expected.pods);
       expect(final.endpoints.has('default/web-3')).toBe(false);
       expect(watch.current()).toBe(watch.current());
 

@@ -108,7 +108,7 @@ describe('ClusterWatch after a relist', () => {
     expect(watch.services.stats().relists).toBe(1);
     expect(calls.slice(1).some((c) => c.changed.full)).toBe(true);
     const final = (calls.at(-1) as (typeof calls)[number]).snap;
-    expect(final.services).toEqual((await objects.readSnapshot()).services);
+    expect(new Map(final.services)).toEqual((await objects.readSnapshot()).services);
     expect(final.services.size).toBe(11);
   });
 });
