@@ -2,6 +2,7 @@ import { setMaxListeners } from 'node:events';
 import { isIPv6 } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { IpFamily } from '../api/ip.js';
+import { needsHealthCheck } from '../api/service.js';
 import { DnsService } from '../dns/dns-service.js';
 import { parseUpstreams, upstreamsFromResolvConf } from '../dns/forward.js';
 import { recursionPolicy } from '../dns/recursion-policy.js';
@@ -181,10 +182,11 @@ function proxyComponent(config: ProxyConfig, watch: ClusterWatch, logger: Logger
       periodMs: () => config.syncPeriodMs,
     };
     const health = new ServiceHealthServers({ proxyHealthy: () => healthReport([source], Date.now()).ok, logger });
-    const healthViews = new ServiceViews({ nodeName: config.nodeName, logger });
+    // Only LoadBalancers with externalTrafficPolicy Local have a health check: the others are neither projected
+    // nor walked, and a change that moved none of them leaves the servers alone (per change: the change, not the cluster).
+    const healthViews = new ServiceViews({ nodeName: config.nodeName, logger, only: needsHealthCheck });
     watch.subscribe((snap, changed) => {
-      healthViews.apply(snap, changed);
-      health.sync(serviceHealthChecks(healthViews.all()));
+      if (healthViews.apply(snap, changed).size) health.sync(serviceHealthChecks(healthViews.all()));
     });
     return {
       name,

@@ -50,6 +50,21 @@ describe('ServiceViews', () => {
   const a = svc('a', '10.96.0.1');
   const b = svc('b', '10.96.0.2');
 
+  it('treats a service `only` refuses as absent, and projects it once a change lets it in', () => {
+    const views = new ServiceViews({ nodeName: 'node-a', only: (s) => s.spec.type === 'LoadBalancer' });
+    expect([...views.apply(snapshotOf([a, b], []), changed([], true))]).toEqual([]);
+    expect(views.all()).toEqual([]);
+    const lb = makeService('default', 'b', (s) => {
+      s.type = 'LoadBalancer';
+      s.clusterIP = '10.96.0.2';
+      s.ports = [{ port: 80, nodePort: 30080 }];
+    });
+    expect([...views.apply(snapshotOf([a, lb], []), changed(['default/a', 'default/b']))]).toEqual(['default/b']);
+    expect(views.all().map((v) => v.key)).toEqual(['default/b']);
+    expect([...views.apply(snapshotOf([a, b], []), changed(['default/b']))]).toEqual(['default/b']);
+    expect(views.get('default/b')).toBeUndefined();
+  });
+
   it('projects only the services a delivery names, and keeps the others as they were', () => {
     const views = new ServiceViews({ nodeName: 'node-a' });
     expect([...views.apply(snapshotOf([a, b], [eps('a', '10.244.1.1')]), changed([], true))].sort()).toEqual(['default/a', 'default/b']);

@@ -20,6 +20,8 @@ export interface ServiceViewsOptions {
    * it would log and count every rejection a second time.
    */
   readonly reportRejections?: boolean;
+  /** The services to project; any other is as if absent (the health check servers need only a few of 10k). */
+  readonly only?: (svc: Service) => boolean;
 }
 
 /** A service's endpoints from either source: its v1 Endpoints, or its EndpointSlices. */
@@ -82,7 +84,8 @@ export class ServiceViews {
     return this.ordered;
   }
 
-  private project(key: NamespacedName, svc: Service | undefined, eps: EndpointsOf | undefined): boolean {
+  private project(key: NamespacedName, stored: Service | undefined, eps: EndpointsOf | undefined): boolean {
+    const svc = stored && (this.options.only?.(stored) ?? true) ? stored : undefined;
     const held = this.sources.get(key);
     if (held && held.svc === svc && held.eps === eps) return false;
     const had = this.views.delete(key);
