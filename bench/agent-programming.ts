@@ -38,6 +38,8 @@ import { createEtcdClient } from '../src/store/etcd-client.js';
 import { EtcdServer } from '../src/store/etcd-server.js';
 import { KvStore, type TxnOp } from '../src/store/kv-store.js';
 import { figure, fmt, nsTag, progress, QUICK, RUNS, writeResult, type FigureRow } from './figures.js';
+import { addNodeNetns } from '../test/support/node-netns.js';
+import { until } from '../test/support/until.js';
 import { NfTablesEvents, type NfTablesEvent } from './nf-tables-events.js';
 
 const BENCH = 'agent-programming';
@@ -91,14 +93,6 @@ async function load(kv: KvStore): Promise<void> {
 }
 
 const inNode = (cmd: string[]) => execa('ip', ['netns', 'exec', ns, ...cmd], { reject: false });
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
 
 /**
  * nf_tables' notifications in the namespace (bench/nf-tables-events.ts):
@@ -297,19 +291,11 @@ async function measureScale(services: number, mode: Mode): Promise<Measured> {
     const t0 = performance.now();
     await load(kv);
     progress(BENCH, `stored ${SERVICES} services, ${SERVICES * ENDPOINTS} endpoints in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    await execa('ip', ['netns', 'add', ns]);
-    for (const cmd of [
-      ['link', 'set', 'lo', 'up'],
-      ['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth1'],
-      ['addr', 'add', `${nodeIp}/24`, 'dev', 'eth0'],
-      ['link', 'set', 'eth0', 'up'],
-      ['link', 'set', 'eth1', 'up'],
-    ])
-      await execa('ip', ['-n', ns, ...cmd]);
+    await addNodeNetns(ns, nodeIp);
     const started = performance.now();
     agent = startAgent(etcd.socketEndpoint, mode);
     const pid = agent.pid as number;
-    await until('agent /readyz', async () => (await inNode(['curl', '-sf', 'http://127.0.0.1:10249/readyz'])).exitCode === 0, 600_000);
+    await until('agent /readyz', async () => (await inNode(['curl', '-sf', 'http://127.0.0.1:10249/readyz'])).exitCode === 0, 600_000, 500);
     const readyS = r1((performance.now() - started) / 1000);
     progress(BENCH, `agent ready (first list + first sync of ${SERVICES} services) in ${readyS} s`);
     watcher = new ChangeWatcher(mode);

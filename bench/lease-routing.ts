@@ -39,6 +39,7 @@ import { addAddress, addBridge, addVethPair, createNetns, deleteNetns, linkUp, s
 import { createEtcdClient } from '../src/store/etcd-client.js';
 import { EtcdServer } from '../src/store/etcd-server.js';
 import { figure, fmt, progress, QUICK, RUNS, spread, writeResult, type FigureRow } from './figures.js';
+import { until } from '../test/support/until.js';
 import { NetlinkEvents, wallClock, type NetlinkEvent } from './netlink-events.js';
 
 const BENCH = 'lease-routing';
@@ -151,14 +152,6 @@ async function keelRoutes(ns: string, dst?: string): Promise<string[]> {
     reject: false,
   });
   return String(res.stdout).split('\n').filter(Boolean);
-}
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
 }
 
 /** When each of the 10 nodes had the lease's entries: the route, and for vxlan also neighbour and FDB. */
@@ -305,6 +298,7 @@ async function measureBackend(backend: BackendType, etcd: EtcdServer, client: Re
     'a full mesh of routes',
     async () => (await Promise.all(peers.map(async (i) => (await keelRoutes(nodeNs(i))).length))).every((n) => n === PEERS - 1),
     120_000,
+    200,
   );
   const agentsReadyS = r1((performance.now() - started) / 1000);
   const known = new Set(await client.getAll().prefix(subnets).keys());

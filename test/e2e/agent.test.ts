@@ -19,6 +19,8 @@ import { EtcdServer } from '../../src/store/etcd-server.js';
 import { KvStore } from '../../src/store/kv-store.js';
 import { ObjectStore } from '../../src/store/object-store.js';
 import { KEEL_BIN } from '../support/keel-cli.js';
+import { addNodeNetns } from '../support/node-netns.js';
+import { until } from '../support/until.js';
 
 const ns = `ka${randomBytes(3).toString('hex')}-n`;
 const nodeIp = '172.30.77.1';
@@ -62,14 +64,6 @@ async function get(path: string): Promise<{ code: string; body: string }> {
   return { code: lines.pop() ?? '', body: lines.join('\n') };
 }
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 const natRules = async () => String((await inNode(['iptables-save', '-t', 'nat'])).stdout);
 
 beforeAll(async () => {
@@ -94,16 +88,7 @@ beforeAll(async () => {
       subsets: [{ addresses: [{ ip: '10.244.5.5' }], ports: [{ port: 8080 }] }],
     }),
   );
-  await execa('ip', ['netns', 'add', ns]);
-  for (const cmd of [
-    ['link', 'set', 'lo', 'up'],
-    ['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth1'],
-    ['addr', 'add', `${nodeIp}/24`, 'dev', 'eth0'],
-    ['link', 'set', 'eth0', 'up'],
-    ['link', 'set', 'eth1', 'up'],
-    ['route', 'add', 'default', 'via', '172.30.77.2', 'dev', 'eth0'],
-  ])
-    await execa('ip', ['-n', ns, ...cmd]);
+  await addNodeNetns(ns, nodeIp, '172.30.77.2');
 });
 
 afterAll(async () => {
