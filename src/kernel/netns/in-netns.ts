@@ -22,7 +22,8 @@ export function inNetns<T>(name: string, fn: () => T): T {
     try {
       return fn();
     } finally {
-      if ((libc.setns(home, CLONE_NEWNET) as number) !== 0) throw new Error(`setns back: errno ${libc.errno()}`);
+      if ((libc.setns(home, CLONE_NEWNET) as number) !== 0)
+        throw new KeelError('KEEL_NETLINK_FAILED', `setns back: errno ${libc.errno()}`, { subject: `netns ${name}` });
     }
   } finally {
     closeSync(target);

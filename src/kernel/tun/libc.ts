@@ -130,14 +130,14 @@ export function openTun(name: string, queues: number): { fds: number[]; offloads
   const fail = (what: string): never => {
     const e = libc.errno();
     for (const fd of fds) libc.close(fd);
-    throw new Error(`${what} ${name}: errno ${e}`);
+    throw new KeelError('KEEL_NETLINK_FAILED', `${what}: errno ${e}`, { subject: `tun ${name}` });
   };
   const ifr = Buffer.alloc(40);
   ifr.write(name, 0, 15, 'ascii');
   ifr.writeUInt16LE(IFF_TUN | IFF_NO_PI | IFF_VNET_HDR | (queues > 1 ? IFF_MULTI_QUEUE : 0), 16);
   for (let q = 0; q < queues; q++) {
     const fd = libc.open('/dev/net/tun', O_RDWR) as number;
-    if (fd < 0) fail('open /dev/net/tun for');
+    if (fd < 0) fail('open /dev/net/tun');
     fds.push(fd);
     if ((libc.ioctl(fd, TUNSETIFF, ifr) as number) < 0) fail('TUNSETIFF');
   }
