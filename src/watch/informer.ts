@@ -31,10 +31,14 @@ export interface InformerOptions<T> {
    */
   relistJitterMs?: number;
   /**
-   * Lists at the newest multiple of this revision at or below the current one
-   * (KvStore.list's ListPin): nodes relisting during a stream of writes then
-   * ask for the same pages, which a grpc-proxy answers from its cache; the
-   * watch replays what was written since. 0 lists at the current revision.
+   * A relist reads at the newest multiple of this revision at or below the
+   * current one (KvStore.list's ListPin): nodes relisting during a stream of
+   * writes then ask for the same pages, which a grpc-proxy answers from its
+   * cache; the watch replays what was written since (default
+   * DEFAULT_LIST_PIN_EVERY; 0 relists at the current revision). The first
+   * listing is always at the current revision: a synced informer holds at
+   * least what etcd held when it started, while a relist at the pinned
+   * revision is still newer than the cache it replaces.
    */
   pinEvery?: number;
   /** Times the relist jitter; tests pass a fake one. */
@@ -43,6 +47,14 @@ export interface InformerOptions<T> {
 
 /** Spreads 1,000 nodes' relists to about one per 5 ms (the fleet bench, docs/scale.md). */
 export const DEFAULT_RELIST_JITTER_MS = 5_000;
+
+/**
+ * 100 revisions: 5 s of a cluster writing 20 times a second, a window in
+ * which relisting nodes share pages; each lists at most 99 revisions old and
+ * its watch replays them. Measured in docs/scale.md ("Listings from the
+ * proxy's cache").
+ */
+const DEFAULT_LIST_PIN_EVERY = 100;
 
 export interface InformerStats {
   relists: number;
@@ -210,7 +222,8 @@ export class Informer<T> {
 
   private async list(): Promise<void> {
     // Never below what the cache already holds: the watch resumes after the listing, from this.rev + 1 at the lowest.
-    const pin = { every: this.options.pinEvery ?? 0, atLeast: Math.max(this.rev + 1, this.compacted) };
+    const every = this.synced ? (this.options.pinEvery ?? DEFAULT_LIST_PIN_EVERY) : 0;
+    const pin = { every, atLeast: Math.max(this.rev + 1, this.compacted) };
     const { entries, revision } = await this.options.store.list(this.options.prefix, this.options.pageSize, pin);
     const rewound = this.rewound;
     this.rewound = false;

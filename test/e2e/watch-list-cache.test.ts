@@ -3,7 +3,8 @@
  * storm every node lists every prefix). etcd 3.4's proxy caches serializable
  * ranges only and never invalidates one at a fixed revision; KvStore.list
  * reads the current revision linearizably, then every page serializably at
- * one fixed revision. A real etcd, a real proxy in front of it, stores
+ * one fixed revision; an informer's relist pins that revision to a multiple
+ * of pinEvery, so nodes relisting during writes ask for the same pages. A real etcd, a real proxy in front of it, stores
  * connected to the proxy each on its own connection (as nodes are), a writer
  * connected to etcd directly. What reached etcd is read from etcd's own
  * /metrics (the proxy's 3.4 /metrics shows etcd's, not its own cache counters).
@@ -16,6 +17,7 @@ import { KvStore, type TxnOp } from '../../src/store/kv-store.js';
 import { decodeStored } from '../../src/store/object-store.js';
 import { Informer } from '../../src/watch/informer.js';
 import { GrpcProxy } from '../support/grpc-proxy.js';
+import { StreamCutter } from '../support/stream-cutter.js';
 import { serviceJson, waitFor, writeBatched } from './watch-support.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -52,8 +54,23 @@ async function etcdBehindProxy(): Promise<{ writer: KvStore; proxy: GrpcProxy; r
   return { writer, proxy, ranges };
 }
 
-/** An informer on `store`, started; `synced` resolves once its first listing is in its cache. */
-function informer(store: KvStore, n: number, pinEvery: number): { inf: Informer<Service>; synced: Promise<void> } {
+/** A relay between the informers and the proxy that the test can cut (a partition); closed after the test. */
+async function relay(proxy: GrpcProxy): Promise<StreamCutter> {
+  const cutter = new StreamCutter(proxy.port);
+  await cutter.open();
+  cleanups.push(() => cutter.cut());
+  return cutter;
+}
+
+/**
+ * An informer on `store`, started; `synced` resolves once its first listing
+ * is in its cache; `relisted` gets each relist's revision and object count.
+ */
+function informer(
+  store: KvStore,
+  n: number,
+  pinEvery: number,
+): { inf: Informer<Service>; synced: Promise<void>; relisted: { revision: number; objects: number }[] } {
   const inf = new Informer<Service>({
     store,
     prefix,
@@ -65,7 +82,9 @@ function informer(store: KvStore, n: number, pinEvery: number): { inf: Informer<
   });
   const ac = new AbortController();
   cleanups.push(() => ac.abort());
-  return { inf, synced: inf.start(ac.signal) };
+  const relisted: { revision: number; objects: number }[] = [];
+  inf.onRelist(() => relisted.push({ revision: inf.revision(), objects: inf.items().size }));
+  return { inf, synced: inf.start(ac.signal), relisted };
 }
 
 /** The informer holds exactly what etcd holds now. */
@@ -103,32 +122,47 @@ describe('listings through grpc-proxy', () => {
     expect(c.entries.find((e) => e.key === key(7))?.modRevision).toBe(revision);
   });
 
-  it('an informer listing at a pinned revision misses nothing written between that revision and its watch', async () => {
+  it('an informer relisting at a pinned revision misses nothing written between that revision and its watch', async () => {
     const { writer, proxy } = await etcdBehindProxy();
-    let pinned = await writeBatched(
+    const cutter = await relay(proxy);
+    const listed = await writeBatched(
       writer,
       Array.from({ length: 100 }, (_, i) => put(i)),
     );
-    while (pinned % 50 !== 0) pinned = await writer.put(key(0), serviceJson('default', 'svc-0', 1_000 + pinned));
-    // Five services after the revision the listing pins to (the newest multiple of 50).
-    for (let i = 200; i < 205; i++) await writer.put(key(i), serviceJson('default', `svc-${i}`));
-    const { inf, synced } = informer(kvStore(proxy.endpoint, 'node-1'), 1, 50);
+    const { inf, synced, relisted } = informer(kvStore(cutter.endpoint, 'node-1'), 1, 50);
     await synced;
-    // Listed at the pinned revision: the last five writes are not in the listing.
-    expect(inf.revision()).toBe(pinned);
-    expect(inf.items().size).toBe(100);
+    expect(inf.revision()).toBe(listed);
+
+    await cutter.cut();
+    await waitFor('the informer to notice the partition', () => !inf.isConnected());
+    let pinned = listed;
+    do pinned = await writer.put(key(0), serviceJson('default', 'svc-0', 1_000 + pinned));
+    while (pinned % 50 !== 0);
+    // Five services after the revision the relist pins to (the newest multiple of 50).
+    for (let i = 200; i < 205; i++) await writer.put(key(i), serviceJson('default', `svc-${i}`));
+    await writer.compact(listed + 1);
+    await cutter.open();
+    await waitFor('the relist', () => relisted.length > 0, 60_000);
+    // Relisted at the pinned revision: the last five services were not in the listing.
+    expect(relisted[0]).toEqual({ revision: pinned, objects: 100 });
     // Written while the informer starts its watch from the pinned revision + 1.
     const more = await writer.put(key(1), serviceJson('default', 'svc-1', 9000));
     await waitFor('every write', () => inf.revision() >= more);
     await equalToEtcd(inf, writer);
   }, 120_000);
 
-  it("lists at the current revision when the pinned one was compacted behind the proxy's back, its cached pages notwithstanding", async () => {
+  it("relists at the current revision when the pinned one was compacted behind the proxy's back, its cached pages notwithstanding", async () => {
     const { writer, proxy } = await etcdBehindProxy();
+    const cutter = await relay(proxy);
     let head = await writeBatched(
       writer,
       Array.from({ length: 20 }, (_, i) => put(i)),
     );
+    const { inf, synced, relisted } = informer(kvStore(cutter.endpoint, 'node-1'), 1, 100);
+    await synced;
+
+    await cutter.cut();
+    await waitFor('the informer to notice the partition', () => !inf.isConnected());
     while (head % 100 !== 10 || head < 100)
       head = await writer.put(key(head % 20), serviceJson('default', `svc-${head % 20}`, 1_000 + head));
     const pinned = head - 10;
@@ -136,9 +170,9 @@ describe('listings through grpc-proxy', () => {
     expect((await kvStore(proxy.endpoint, 'node-0').list(prefix, 1_000, { every: 100 })).revision).toBe(pinned);
     // etcd compacts past it directly: the proxy does not know, and still holds the pages.
     await writer.compact(head);
-    const { inf, synced } = informer(kvStore(proxy.endpoint, 'node-1'), 1, 100);
-    await synced;
-    expect(inf.revision()).toBe(head);
+    await cutter.open();
+    await waitFor('the relist', () => relisted.length > 0, 60_000);
+    expect(relisted[0]?.revision).toBe(head);
     const after = await writer.put(key(3), serviceJson('default', 'svc-3', 9_001));
     await waitFor('the write after the compaction', () => inf.revision() >= after, 60_000);
     await equalToEtcd(inf, writer);
