@@ -1,5 +1,5 @@
-import { execa } from 'execa';
 import { readFileSync } from 'node:fs';
+import { runCommand } from '../exec/run-command.js';
 
 /** One UDP flow family to forget: packets sent to `origDst[:port]` that were DNATed to `dstNat`. */
 export interface StaleFlow {
@@ -32,10 +32,10 @@ export class ConntrackTool implements Conntrack {
       flow.dstNat,
     ];
     const [file, argv] = this.netns ? ['ip', ['netns', 'exec', this.netns, 'conntrack', ...args]] : ['conntrack', args];
-    const res = await execa(file, argv, { reject: false });
+    const res = await runCommand(file, argv);
     // conntrack exits 1 when no entry matched, which is the common, fine case.
-    if (res.exitCode !== 0 && !/0 flow entries/.test(String(res.stderr))) {
-      throw new Error(`conntrack ${args.join(' ')}: ${String(res.stderr).split('\n')[0]}`);
+    if (res.exitCode !== 0 && !/0 flow entries/.test(res.stderr)) {
+      throw new Error(`conntrack ${args.join(' ')}: ${res.stderr.split('\n')[0] || (res.error?.message ?? '')}`);
     }
   }
 }

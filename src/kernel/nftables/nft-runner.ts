@@ -1,5 +1,5 @@
-import { execa } from 'execa';
 import { KeelError } from '../../api/errors.js';
+import { runCommand } from '../exec/run-command.js';
 
 /** The one side effect of the nftables mode: run a transaction, read back a table or a chain. */
 export interface NftablesPort {
@@ -40,8 +40,8 @@ export class NftCommand implements NftablesPort {
 
   async run(script: string): Promise<void> {
     const [file, argv] = this.command(['-f', '-']);
-    const res = await execa(file, argv, { input: script, reject: false, maxBuffer: 1 << 28 });
-    if (res.exitCode !== 0 || res.failed) throw new NftError(this.subject(), script, String(res.stderr ?? '') || String(res.message ?? ''));
+    const res = await runCommand(file, argv, { input: script });
+    if (res.exitCode !== 0) throw new NftError(this.subject(), script, res.stderr || (res.error?.message ?? ''));
   }
 
   async listTable(family: string, table: string): Promise<string | undefined> {
@@ -54,10 +54,11 @@ export class NftCommand implements NftablesPort {
 
   private async read(args: string[]): Promise<string | undefined> {
     const [file, argv] = this.command(args);
-    const res = await execa(file, argv, { reject: false, maxBuffer: 1 << 30 });
-    if (res.exitCode === 0) return String(res.stdout);
-    if (/No such file or directory/.test(String(res.stderr))) return undefined;
-    throw new KeelError('KEEL_NFT_FAILED', `nft ${args.join(' ')} failed: ${String(res.stderr).split('\n')[0] ?? ''}`, {
+    const res = await runCommand(file, argv, { stdout: true });
+    // Without its final newline, as the callers have always read it.
+    if (res.exitCode === 0) return res.stdout.replace(/\n$/, '');
+    if (/No such file or directory/.test(res.stderr)) return undefined;
+    throw new KeelError('KEEL_NFT_FAILED', `nft ${args.join(' ')} failed: ${res.stderr.split('\n')[0] || (res.error?.message ?? '')}`, {
       subject: this.subject(),
     });
   }
