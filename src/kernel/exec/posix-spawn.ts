@@ -1,6 +1,7 @@
-import koffi from 'koffi';
+import { createRequire } from 'node:module';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
+import type * as Koffi from 'koffi';
 import type { Spawn } from './run-command.js';
 
 /**
@@ -9,7 +10,8 @@ import type { Spawn } from './run-command.js';
  * memory until it execs, so no page table is copied, whatever the agent's
  * RSS. Node.js's child_process (libuv) forks instead.
  */
-const lib = koffi.load('libc.so.6');
+// Through require, as src/kernel/tun/libc.ts loads it: a missing build fails this module's import, and runCommand falls back.
+const lib = (createRequire(import.meta.url)('koffi') as typeof Koffi).load('libc.so.6');
 const spawnp = lib.func('int posix_spawnp(void *pid, const char *file, void *actions, void *attr, const char **argv, const char **envp)');
 const actionsInit = lib.func('int posix_spawn_file_actions_init(void *actions)');
 const actionsDestroy = lib.func('int posix_spawn_file_actions_destroy(void *actions)');
