@@ -87,6 +87,26 @@ function informer(
   return { inf, synced: inf.start(ac.signal), relisted };
 }
 
+/** The two pin tests' start: `count` services written, a synced informer behind a relay, then the relay cut and noticed. */
+async function cutOffInformer(
+  count: number,
+  pinEvery: number,
+): Promise<{ writer: KvStore; proxy: GrpcProxy; cutter: StreamCutter; listed: number } & ReturnType<typeof informer>> {
+  const { writer, proxy } = await etcdBehindProxy();
+  const cutter = await relay(proxy);
+  const listed = await writeBatched(
+    writer,
+    Array.from({ length: count }, (_, i) => put(i)),
+  );
+  const started = informer(kvStore(cutter.endpoint, 'node-1'), 1, pinEvery);
+  await started.synced;
+  const { inf } = started;
+  expect(inf.revision()).toBe(listed);
+  await cutter.cut();
+  await waitFor('the informer to notice the partition', () => !inf.isConnected());
+  return { writer, proxy, cutter, listed, ...started };
+}
+
 /** The informer holds exactly what etcd holds now. */
 async function equalToEtcd(inf: Informer<Service>, writer: KvStore): Promise<void> {
   const { entries } = await writer.list(prefix);
@@ -123,18 +143,7 @@ describe('listings through grpc-proxy', () => {
   });
 
   it('an informer relisting at a pinned revision misses nothing written between that revision and its watch', async () => {
-    const { writer, proxy } = await etcdBehindProxy();
-    const cutter = await relay(proxy);
-    const listed = await writeBatched(
-      writer,
-      Array.from({ length: 100 }, (_, i) => put(i)),
-    );
-    const { inf, synced, relisted } = informer(kvStore(cutter.endpoint, 'node-1'), 1, 50);
-    await synced;
-    expect(inf.revision()).toBe(listed);
-
-    await cutter.cut();
-    await waitFor('the informer to notice the partition', () => !inf.isConnected());
+    const { writer, cutter, listed, inf, relisted } = await cutOffInformer(100, 50);
     let pinned = listed;
     do pinned = await writer.put(key(0), serviceJson('default', 'svc-0', 1_000 + pinned));
     while (pinned % 50 !== 0);
@@ -152,17 +161,8 @@ describe('listings through grpc-proxy', () => {
   }, 120_000);
 
   it("relists at the current revision when the pinned one was compacted behind the proxy's back, its cached pages notwithstanding", async () => {
-    const { writer, proxy } = await etcdBehindProxy();
-    const cutter = await relay(proxy);
-    let head = await writeBatched(
-      writer,
-      Array.from({ length: 20 }, (_, i) => put(i)),
-    );
-    const { inf, synced, relisted } = informer(kvStore(cutter.endpoint, 'node-1'), 1, 100);
-    await synced;
-
-    await cutter.cut();
-    await waitFor('the informer to notice the partition', () => !inf.isConnected());
+    const { writer, proxy, cutter, listed, inf, relisted } = await cutOffInformer(20, 100);
+    let head = listed;
     while (head % 100 !== 10 || head < 100)
       head = await writer.put(key(head % 20), serviceJson('default', `svc-${head % 20}`, 1_000 + head));
     const pinned = head - 10;
